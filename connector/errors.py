@@ -1,0 +1,64 @@
+"""Our small exception hierarchy: usage errors (the user can fix them) versus failures (the world broke)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from connector.exit_codes import ExitCode
+
+
+class TrustLadderError(Exception):
+    """Base of every error we raise on purpose."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+
+class UsageError(TrustLadderError):
+    """Something the user can fix: configuration, rule files, input data."""
+
+
+class ConfigError(UsageError):
+    exit_code = ExitCode.CONFIG
+
+
+class DataError(UsageError):
+    exit_code = ExitCode.DATA
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One located problem in a rule file."""
+
+    path: str
+    line: int
+    col: int
+    message: str
+    severity: str = "error"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.severity}: {self.message}"
+
+
+@dataclass
+class RuleError(UsageError):
+    """A rule file failed to load; carries every finding so the admin sees them all at once."""
+
+    findings: list[Finding] = field(default_factory=list)
+    exit_code = ExitCode.RULES
+
+    def __str__(self) -> str:
+        return "\n".join(str(f) for f in self.findings)
+
+
+class CrmError(TrustLadderError):
+    """The CRM could not be reached or refused us."""
+
+    exit_code = ExitCode.CRM_DOWN
+
+
+class BudgetExhausted(CrmError):
+    exit_code = ExitCode.BUDGET
+
+
+class LockHeld(TrustLadderError):
+    exit_code = ExitCode.LOCKED
