@@ -6,13 +6,16 @@ UPDATE of only the changed fields, stamping `LastModifiedDate`/`SystemModstamp` 
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import duckdb
 
 from connector import ids
+from connector.config import FieldsSection
 from connector.crm.local import schema
 from connector.errors import ConfigError
+from connector.ruleset.compiler import activity_fields
 
 
 class LocalCrm:
@@ -80,3 +83,67 @@ class LocalCrm:
             else int(self.con.execute('SELECT count(*) FROM "User"').fetchone()[0])  # type: ignore[index]
             for t in schema.TABLES
         }
+
+    # -- the engine's view of this CRM -------------------------------------------------------------------
+
+    def check_fields(self, fields: FieldsSection) -> None:
+        have = set(self.columns("Contact"))
+        missing = [f for f in _owned(fields).values() if f not in have]
+        if missing:
+            raise ConfigError(
+                f"{self.path}: the local Contact table has no field {', '.join(missing)}; "
+                "the [fields] section of the config names fields this CRM does not have"
+            )
+
+    def prepare(self, fields: FieldsSection) -> None:
+        """Expose `crm_contact` and `crm_activity`, the two relations the engine reads."""
+        self.check_fields(fields)
+        owned = _owned(fields)
+        cur = {"stage": "cur_stage", "stage_since": "cur_since", "flags": "cur_flags", "next_step": "cur_next",
+               "reason": "cur_reason", "rules_version": "cur_version"}
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW crm_contact AS SELECT *, "
+            + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
+            + ' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false)'
+        )
+        fields_by_table = {t: set(schema.column_names(t)) for t in ("Task", "Event")}
+        act_fields = [f for f in activity_fields() if f != "object"]
+
+        def select(table: str, day: str) -> str:
+            cols = ", ".join(f'"{f}"' if f in fields_by_table[table] else f'NULL AS "{f}"' for f in act_fields)
+            return (f"SELECT \"Id\", \"WhoId\", '{table}' AS object, {day} AS day, {cols} FROM \"{table}\" "
+                    f"WHERE NOT COALESCE(\"IsDeleted\", false) AND \"WhoId\" LIKE '{ids.CONTACT}%'")
+
+        self.con.execute(
+            "CREATE OR REPLACE TEMP VIEW crm_activity AS "
+            + select("Task", 'COALESCE(CAST("CompletedDateTime" AS DATE), "ActivityDate", CAST("CreatedDate" AS DATE))')
+            + " UNION ALL "
+            + select("Event", 'COALESCE(CAST("StartDateTime" AS DATE), "ActivityDate")')
+        )
+
+    def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> tuple[int, int]:
+        """Write only the changed fields of the planned contacts, in one transaction; returns (changed, failed)."""
+        owned = _owned(fields)
+        sets = [
+            f'"{owned[k]}" = CASE WHEN p.ch_{k} THEN p.{new} ELSE "Contact"."{owned[k]}" END'
+            for k, new in (("stage", "new_stage"), ("stage_since", "new_since"), ("flags", "new_flags"),
+                           ("next_step", "new_next"), ("reason", "new_reason"))
+        ]
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute(
+                f'UPDATE "Contact" SET {", ".join(sets)}, "{owned["rules_version"]}" = ?, '
+                f'"LastModifiedDate" = ?, "SystemModstamp" = ? FROM {plan_table} p WHERE "Contact"."Id" = p.cid',
+                [rules_version, now, now],
+            )
+            changed = int(self.con.execute(f"SELECT count(*) FROM {plan_table}").fetchone()[0])  # type: ignore[index]
+            self.con.execute("COMMIT")
+        except duckdb.Error:
+            self.con.execute("ROLLBACK")
+            raise
+        return changed, 0
+
+
+def _owned(fields: FieldsSection) -> dict[str, str]:
+    return fields.model_dump()

@@ -1,0 +1,395 @@
+# ruff: noqa: CPY001
+"""Import of a Salesforce Data Export (Setup > Data Export, weekly or monthly) into the local CRM.
+
+The export is a folder of one CSV file per object, named after the object (`Contact.csv`, `Task.csv`,
+`Event.csv`, `User.csv`, ...). Each file is UTF-8 (when that encoding was chosen for the export), has a header
+row of API field names, and quotes its values; text fields may hold commas, doubled quotes and line breaks
+inside the quotes, so one record can span several physical lines.
+
+How the import works, and why:
+- Python's `csv` module streams each file record by record; only the columns the local CRM knows are kept, and
+  every 50,000 records the raw strings go to DuckDB as one batch. Memory stays bounded by the batch, not by
+  the file, which may be several GB.
+- Type conversion and validation (Salesforce Ids and their 15 -> 18 character form, booleans, dates,
+  date-times with their UTC offset, whole numbers) happen in DuckDB, set-based, over the batch. A record with
+  a value that cannot be used is skipped and reported with its file, the physical line it starts on, its Id.
+- Duplicated Ids: the last record in the file wins; each superseded record is reported.
+- The whole import is one transaction: a fatal error (a file that is not UTF-8, broken CSV quoting, a file
+  without an Id column) leaves the local CRM exactly as it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import operator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from connector import ids
+from connector.crm.local import schema
+from connector.errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from pathlib import Path
+
+    from connector.crm.local.store import LocalCrm
+
+BATCH_ROWS = 50_000
+# Problems listed per file; beyond this they are only counted (ImportReport.problems_not_listed), so a file
+# whose every record is broken cannot flood memory or the terminal.
+MAX_PROBLEMS_PER_FILE = 1_000
+
+# Objects in import order (each from <Object>.csv), and whether the export must contain the file.
+OBJECTS: list[tuple[str, bool]] = [("User", False), ("Contact", True), ("Task", False), ("Event", False)]
+
+# Key prefixes: a record in Contact.csv must be a Contact, and so on.
+_KEY_PREFIX = {"User": ids.USER, "Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT}
+
+# Long text areas can be 131,072 characters; the csv module's default limit is exactly that, which leaves no
+# room for a field at the limit plus anything Salesforce adds. A generous limit costs nothing.
+_FIELD_SIZE_LIMIT = 16 * 1024 * 1024
+
+# Salesforce date-time: date, optional time (T or space), optional 'Z' or numeric UTC offset
+# (+0000, +02:00, -05). Groups: date, time, offset.
+_TS_PATTERN = (
+    r"^(\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?"
+    r"(Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+_ID_PATTERN = r"[a-zA-Z0-9]{15}([A-Z0-5]{3})?"
+
+_STAGE = "_export_import_stage"
+_BATCH = "_export_import_batch"
+
+
+@dataclass
+class RowProblem:
+    """One record of the export that was skipped (or superseded), located for the admin."""
+
+    file: str
+    line: int
+    record_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        return f"{where}: {self.record_id}: {self.message}" if self.record_id else f"{where}: {self.message}"
+
+
+@dataclass
+class ImportReport:
+    """What an import did, per object name ("Contact", "Task", ...).
+
+    `imported` counts the records now in the local CRM from each file; `skipped` the records of the file that
+    were not imported (unusable values, superseded duplicates); `problems` lists why, by file and line;
+    `ignored_columns` names the columns of each file the local CRM does not keep (not an error: a real export
+    has dozens of them); `problems_not_listed` counts problems beyond MAX_PROBLEMS_PER_FILE in a file.
+    """
+
+    imported: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    problems: list[RowProblem] = field(default_factory=list)
+    ignored_columns: dict[str, list[str]] = field(default_factory=dict)
+    problems_not_listed: dict[str, int] = field(default_factory=dict)
+
+
+def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> ImportReport:
+    """Load the Data Export in `folder` into `crm`.
+
+    With `replace` (the default) the User, Contact, Task and Event tables are emptied first, so the local CRM
+    holds exactly the export; the picklist definitions are kept. Without it, records are upserted by Id and
+    columns absent from a file keep their current values.
+    """
+    files = _locate_files(folder)
+    csv.field_size_limit(max(csv.field_size_limit(), _FIELD_SIZE_LIMIT))
+    con = crm.con
+    report = ImportReport()
+    con.begin()
+    try:
+        _create_macros(con)
+        if replace:
+            for table in schema.TABLES:
+                con.execute(f'DELETE FROM "{table}"')
+        for obj, _required in OBJECTS:
+            path = files.get(obj)
+            if path is not None:
+                _import_file(con, obj, path, replace=replace, report=report)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    return report
+
+
+def _locate_files(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder. Unzip the Salesforce Data Export and point at the folder.")
+    by_lower = {p.name.lower(): p for p in folder.iterdir() if p.is_file()}
+    found: dict[str, Path] = {}
+    for obj, required in OBJECTS:
+        name = f"{obj}.csv"
+        path = folder / name if (folder / name).is_file() else by_lower.get(name.lower())
+        if path is not None:
+            found[obj] = path
+        elif required:
+            raise DataError(
+                f"{folder}: no {name} here. A Salesforce Data Export folder holds one CSV per object; "
+                f"include Contacts (and Tasks and Events) in the export, unzip it, and import that folder."
+            )
+    return found
+
+
+# --- reading ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Columns:
+    """Which CSV columns feed which table columns."""
+
+    names: list[str]  # table columns present in the file, in file order
+    indexes: list[int]  # their positions in a CSV record
+    id_index: int
+    width: int  # fields per record, from the header
+    ignored: list[str]
+
+
+def _map_header(obj: str, file: str, header: list[str]) -> _Columns:
+    known = {c.lower(): c for c in schema.column_names(obj)}
+    names: list[str] = []
+    indexes: list[int] = []
+    ignored: list[str] = []
+    for i, raw in enumerate(header):
+        col = known.get(raw.strip().lower())
+        if col is None or col in names:
+            ignored.append(raw)
+        else:
+            names.append(col)
+            indexes.append(i)
+    if "Id" not in names:
+        raise DataError(f"{file}: the header row has no Id column (header: {', '.join(header[:8])} ...)")
+    return _Columns(names, indexes, indexes[names.index("Id")], len(header), ignored)
+
+
+def _records(reader: Any, file: str) -> Iterator[tuple[int, list[str]]]:
+    """(physical line the record starts on, fields); blank lines are dropped. Header is line 1."""
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            msg = f"{file}:{start}: broken CSV quoting ({exc}); the file is damaged or truncated"
+            raise DataError(msg) from None
+        except UnicodeDecodeError:
+            raise DataError(
+                f"{file}: not UTF-8 (near line {start}). Run the Data Export with the UTF-8 encoding "
+                "and import the new files."
+            ) from None
+        line, start = start, reader.line_num + 1
+        if row:
+            yield line, row
+
+
+def _import_file(con: Any, obj: str, path: Path, *, replace: bool, report: ImportReport) -> None:
+    file = path.name
+    problems: list[RowProblem] = []  # records whose field count does not match the header
+    shape_count = 0
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, strict=True)
+            header = next(_records(reader, file), None)
+            if header is None:
+                msg = f"{file}: empty file; a Data Export CSV starts with a header row of field names"
+                raise DataError(msg)
+            cols = _map_header(obj, file, header[1])
+            report.ignored_columns[obj] = cols.ignored
+            pick = _picker(cols.indexes)
+            _create_stage(con, obj, cols.names)
+            lines: list[int] = []
+            rows: list[Sequence[str]] = []
+            for line, row in _records(reader, file):
+                if len(row) != cols.width:
+                    shape_count += 1
+                    if shape_count <= MAX_PROBLEMS_PER_FILE:
+                        rid = row[cols.id_index] if cols.id_index < len(row) and row[cols.id_index] else None
+                        msg = f"has {len(row)} fields, the header has {cols.width}"
+                        problems.append(RowProblem(file, line, rid, msg))
+                    continue
+                lines.append(line)
+                rows.append(pick(row))
+                if len(rows) >= BATCH_ROWS:
+                    _load_batch(con, obj, cols.names, lines, rows)
+                    lines, rows = [], []
+            if rows:
+                _load_batch(con, obj, cols.names, lines, rows)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc}") from None
+    skipped = shape_count + _bad_rows(con, file, problems) + _duplicates(con, file, problems)
+    report.imported[obj] = _insert(con, obj, cols.names, replace=replace)
+    report.skipped[obj] = skipped
+    con.execute(f'DROP TABLE "{_STAGE}"')
+    problems.sort(key=lambda p: p.line)
+    if skipped > MAX_PROBLEMS_PER_FILE:
+        report.problems_not_listed[obj] = skipped - MAX_PROBLEMS_PER_FILE
+    report.problems.extend(problems[:MAX_PROBLEMS_PER_FILE])
+
+
+def _picker(indexes: list[int]) -> Callable[[list[str]], Sequence[str]]:
+    if len(indexes) == 1:
+        only = indexes[0]
+        return lambda row: (row[only],)
+    return operator.itemgetter(*indexes)
+
+
+# --- converting, in DuckDB ----------------------------------------------------------------------------------
+
+
+def _create_macros(con: Any) -> None:
+    p = _TS_PATTERN
+    parts = f"regexp_extract(s, '{p}', ['d', 't', 'o'])"
+    con.execute(
+        """CREATE OR REPLACE TEMP MACRO _imp_offset_minutes(o) AS (
+              CASE WHEN o IN ('', 'Z') THEN 0
+                   ELSE (CASE WHEN o[1] = '-' THEN -1 ELSE 1 END)
+                        * (CAST(o[2:3] AS INTEGER) * 60
+                           + COALESCE(TRY_CAST(replace(o, ':', '')[4:5] AS INTEGER), 0))
+              END)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP MACRO _imp_ts(s) AS (
+              CASE WHEN regexp_full_match(s, '{p}') THEN
+                TRY_CAST({parts}.d || ' ' || COALESCE(NULLIF({parts}.t, ''), '00:00:00') AS TIMESTAMP)
+                - to_minutes(_imp_offset_minutes({parts}.o))
+              END)"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP MACRO _imp_id(s) AS (
+              CASE WHEN regexp_full_match(s, '{_ID_PATTERN}') THEN
+                CASE WHEN length(s) = 15 THEN s || sf_suffix(s)
+                     WHEN sf_suffix(s[1:15]) = s[16:18] THEN s
+                END
+              END)"""
+    )
+
+
+def _kind(obj: str, col: str) -> str:
+    typ = schema.column_type(obj, col) or "VARCHAR"
+    if col == "Id" or (typ == "VARCHAR" and col.endswith("Id")):
+        return "ID"
+    return typ
+
+
+def _has_false_default(obj: str, col: str) -> bool:
+    return any(c == col and "DEFAULT FALSE" in t.upper() for c, t in schema.TABLES[obj])
+
+
+def _convert(obj: str, col: str, raw: str) -> tuple[str, str]:
+    """(SQL converting the raw string, SQL saying what is wrong with it or NULL)."""
+    kind = _kind(obj, col)
+    shown = f"""'"' || left({raw}, 60) || '"'"""
+    if kind == "ID":
+        conv = f"_imp_id({raw})"
+        what = "is not a Salesforce Id"
+    elif kind == "BOOLEAN":
+        conv = (
+            f"CASE lower(trim({raw})) WHEN 'true' THEN true WHEN '1' THEN true "
+            "WHEN 'false' THEN false WHEN '0' THEN false END"
+        )
+        what = "is not a checkbox value (1, 0, true or false)"
+    elif kind == "DATE":
+        conv = (
+            rf"CASE WHEN regexp_full_match({raw}, '\d{{4}}-\d{{2}}-\d{{2}}') "
+            f"THEN TRY_CAST({raw} AS DATE) END"
+        )
+        what = "is not a date (YYYY-MM-DD)"
+    elif kind == "TIMESTAMP":
+        conv = f"_imp_ts({raw})"
+        what = "is not a date-time (like 2024-01-15T10:30:00.000Z)"
+    elif kind == "INTEGER":
+        conv = (
+            rf"CASE WHEN regexp_full_match({raw}, '\s*-?\d{{1,9}}(\.0*)?\s*') "
+            f"THEN TRY_CAST(TRY_CAST({raw} AS DOUBLE) AS INTEGER) END"
+        )
+        what = "is not a whole number"
+    else:
+        return f"NULLIF({raw}, '')", "NULL"
+    err = f"CASE WHEN {raw} <> '' AND ({conv}) IS NULL THEN '{col} ' || {shown} || ' {what}' END"
+    if col == "Id":
+        prefix = _KEY_PREFIX[obj]
+        err = (
+            f"CASE WHEN {raw} = '' THEN 'no Id' "
+            f"WHEN ({conv}) IS NULL THEN 'Id ' || {shown} || ' {what}' "
+            f"WHEN NOT starts_with({raw}, '{prefix}') THEN 'Id ' || {shown} || ' is not a {obj} Id "
+            f"(those start with {prefix})' END"
+        )
+    if _has_false_default(obj, col):
+        conv = f"COALESCE({conv}, false)"
+    return conv, err
+
+
+def _create_stage(con: Any, obj: str, names: list[str]) -> None:
+    cols = ", ".join(f'"{c}" {schema.column_type(obj, c)}' for c in names)
+    con.execute(
+        f'CREATE OR REPLACE TEMP TABLE "{_STAGE}" (_line BIGINT, {cols}, _raw_id VARCHAR, _err VARCHAR)'
+    )
+
+
+def _load_batch(con: Any, obj: str, names: list[str], lines: list[int], rows: list[Sequence[str]]) -> None:
+    data: dict[str, Any] = {"_line": np.asarray(lines, dtype=np.int64)}
+    for i, values in enumerate(zip(*rows, strict=True)):
+        data[f"c{i}"] = np.asarray(values, dtype=object)
+    convs = [_convert(obj, col, f'"c{i}"') for i, col in enumerate(names)]
+    id_raw = f'"c{names.index("Id")}"'
+    select = ", ".join(conv for conv, _ in convs)
+    errors = ", ".join(err for _, err in convs)
+    con.register(_BATCH, data)
+    try:
+        con.execute(
+            f'INSERT INTO "{_STAGE}" SELECT _line, {select}, {id_raw}, '
+            f"NULLIF(concat_ws('; ', {errors}), '') FROM \"{_BATCH}\""
+        )
+    finally:
+        con.unregister(_BATCH)
+
+
+def _bad_rows(con: Any, file: str, problems: list[RowProblem]) -> int:
+    """Append the records with unusable values (up to the listing cap); return how many there are."""
+    count = int(con.execute(f'SELECT count(*) FROM "{_STAGE}" WHERE _err IS NOT NULL').fetchone()[0])
+    rows = con.execute(
+        f"""SELECT _line, COALESCE(_imp_id(_raw_id), NULLIF(_raw_id, '')), _err FROM "{_STAGE}"
+            WHERE _err IS NOT NULL ORDER BY _line LIMIT {MAX_PROBLEMS_PER_FILE}"""
+    ).fetchall()
+    problems.extend(RowProblem(file, int(line), rid, err) for line, rid, err in rows)
+    return count
+
+
+def _duplicates(con: Any, file: str, problems: list[RowProblem]) -> int:
+    """Records whose Id appears again later in the file: the later one wins."""
+    superseded = f"""SELECT _line, "Id", max(_line) OVER (PARTITION BY "Id") AS winner FROM "{_STAGE}"
+                     WHERE _err IS NULL QUALIFY _line < winner"""
+    count = int(con.execute(f"SELECT count(*) FROM ({superseded})").fetchone()[0])
+    rows = con.execute(f"{superseded} ORDER BY _line LIMIT {MAX_PROBLEMS_PER_FILE}").fetchall()
+    problems.extend(
+        RowProblem(file, int(line), rid, f"duplicate Id: the record on line {winner} replaces this one")
+        for line, rid, winner in rows
+    )
+    return count
+
+
+def _insert(con: Any, obj: str, names: list[str], *, replace: bool) -> int:
+    cols = ", ".join(f'"{c}"' for c in names)
+    sql = (
+        f'INSERT INTO "{obj}" ({cols}) SELECT {cols} FROM "{_STAGE}" WHERE _err IS NULL '
+        'QUALIFY row_number() OVER (PARTITION BY "Id" ORDER BY _line DESC) = 1'
+    )
+    if not replace:
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in names if c != "Id")
+        sql += f' ON CONFLICT ("Id") DO UPDATE SET {updates}' if updates else ' ON CONFLICT ("Id") DO NOTHING'
+    return int(con.execute(sql).fetchone()[0])
+
+
+__all__ = ["ImportReport", "RowProblem", "import_export"]

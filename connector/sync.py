@@ -1,0 +1,157 @@
+"""One sync: rules > CRM check > classify > features > evaluate > plan > write > state. Data flows one way.
+
+The rule file is loaded and checked against the CRM's picklists before anything is computed, so a bad rule
+file never reaches the CRM. The demotion watch is saved only after the write, and never on a dry run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from connector import classify, evaluate, features, log, plan, state
+from connector.config import Config, FieldsSection
+from connector.crm.local.store import LocalCrm
+from connector.errors import Finding, RuleError
+from connector.ruleset import compiler
+from connector.ruleset.compiler import RuleSet
+
+_log = log.get("trust_ladder.sync")
+
+
+@dataclass
+class SyncResult:
+    rules_version: str
+    as_of: dt.date
+    contacts: int = 0
+    activities: int = 0
+    per_rung: dict[str, int] = field(default_factory=dict)
+    flags: dict[str, int] = field(default_factory=dict)
+    in_grace: int = 0
+    changed: int = 0
+    failed: int = 0
+    planned_fields: dict[str, int] = field(default_factory=dict)
+    sample: list[plan.FieldChange] = field(default_factory=list)
+    dry_run: bool = False
+    duration_s: float = 0.0
+
+
+def rules_path(cfg: Config) -> Path:
+    """The configured rule file; when it is the default and absent here, the copy shipped with the package."""
+    path = cfg.resolve(cfg.rules.path)
+    if not path.exists() and cfg.rules.path == compiler_default():
+        packaged = Path(__file__).parent / "_default_rules" / "ladder.yaml"
+        if packaged.exists():
+            return packaged
+    return path
+
+
+def compiler_default() -> Path:
+    return Path("rules/ladder.yaml")
+
+
+def load_rules(cfg: Config, override: Path | None = None) -> RuleSet:
+    return compiler.load(override or rules_path(cfg))
+
+
+def check_picklists(rules: RuleSet, picklists: dict[str, list[str]], fields: FieldsSection) -> None:
+    """Reality check: every rung and flag must be a value the CRM's picklists accept."""
+    findings: list[Finding] = []
+    stages = picklists.get(fields.stage)
+    if stages is not None:
+        for rung in rules.rungs:
+            if rung.name not in stages:
+                findings.append(rules.source.finding(
+                    ("rungs", rung.index, "name"),
+                    f"rung '{rung.name}' is not a value of the CRM picklist {fields.stage} "
+                    f"({', '.join(stages)}); add it there or rename the rung"))
+    labels = picklists.get(fields.flags)
+    if labels is not None:
+        for i, flag in enumerate(rules.flags):
+            if flag.label not in labels:
+                findings.append(rules.source.finding(
+                    ("flags", i, "label"),
+                    f"flag label '{flag.label}' is not a value of the CRM picklist {fields.flags} "
+                    f"({', '.join(labels)})"))
+    if findings:
+        raise RuleError(findings)
+
+
+def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state_path: Path | None,
+            *, contact_id: str | None = None) -> int:
+    """The three passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities kept."""
+    state.load_watch(con, state_path)
+    kept = classify.classify(con, rules, as_of, contact_id=contact_id)
+    features.build(con, rules, as_of, contact_id=contact_id)
+    evaluate.evaluate(con, rules, as_of)
+    return kept
+
+
+def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rules_file: Path | None = None,
+        sample_size: int = 20) -> SyncResult:
+    started = time.perf_counter()
+    as_of = as_of or dt.date.today()
+    rules = load_rules(cfg, rules_file)
+    _log.info("sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run,
+              backend=cfg.crm.backend)
+    crm = LocalCrm.open(cfg.resolve(cfg.local.database))
+    try:
+        check_picklists(rules, crm.picklist_values(), cfg.fields)
+        crm.prepare(cfg.fields)
+        state_path = cfg.resolve(cfg.state.path)
+        result = SyncResult(rules_version=rules.version, as_of=as_of, dry_run=dry_run)
+
+        t = time.perf_counter()
+        result.activities = compute(crm.con, rules, as_of, state_path)
+        result.contacts, result.in_grace = _counts(crm.con)
+        _log.info("sync.evaluated", contacts=result.contacts, activities=result.activities,
+                  seconds=round(time.perf_counter() - t, 2))
+        result.per_rung = _per_rung(crm.con, rules)
+        result.flags = _per_flag(crm.con, rules)
+
+        planned = plan.build(crm.con)
+        result.planned_fields = plan.field_counts(crm.con)
+        result.sample = plan.sample(crm.con, cfg.fields, sample_size)
+        _log.info("sync.planned", changes=planned, **{f"fields_{k}": v for k, v in result.planned_fields.items()})
+
+        if dry_run:
+            result.changed = 0
+        else:
+            t = time.perf_counter()
+            result.changed, result.failed = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
+            _log.info("sync.written", changed=result.changed, failed=result.failed,
+                      seconds=round(time.perf_counter() - t, 2))
+            watched = state.save_watch(crm.con, state_path)
+            _log.info("sync.state_saved", watched=watched)
+    finally:
+        crm.close()
+    result.duration_s = time.perf_counter() - started
+    _log.info("sync.finished", contacts=result.contacts, activities=result.activities,
+              changed=result.changed if not dry_run else 0, planned=planned, failed=result.failed,
+              dry_run=dry_run, rules_version=rules.version, duration_s=round(result.duration_s, 2),
+              api_calls=0)
+    return result
+
+
+def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+    row = con.execute(f"SELECT count(*), count(*) FILTER (WHERE in_grace) FROM {evaluate.PLACE_TABLE}").fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def _per_rung(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
+    got = dict(con.execute(f"SELECT new_stage, count(*) FROM {evaluate.PLACE_TABLE} GROUP BY 1").fetchall())
+    return {r.name: int(got.get(r.name, 0)) for r in rules.rungs}
+
+
+def _per_flag(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
+    if not rules.flags:
+        return {}
+    cols = ", ".join(f"count(*) FILTER (WHERE {evaluate.flag_column(f.id)})" for f in rules.flags)
+    row = con.execute(f"SELECT {cols} FROM {evaluate.PLACE_TABLE}").fetchone()
+    assert row is not None
+    return {f.label: int(v) for f, v in zip(rules.flags, row, strict=True)}
