@@ -32,6 +32,7 @@ class SyncResult:
     per_rung: dict[str, int] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
     in_grace: int = 0
+    planned_records: int = 0
     changed: int = 0
     failed: int = 0
     planned_fields: dict[str, int] = field(default_factory=dict)
@@ -113,7 +114,7 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
         result.per_rung = _per_rung(crm.con, rules)
         result.flags = _per_flag(crm.con, rules)
 
-        planned = plan.build(crm.con)
+        planned = result.planned_records = plan.build(crm.con)
         result.planned_fields = plan.field_counts(crm.con)
         result.sample = plan.sample(crm.con, cfg.fields, sample_size)
         _log.info("sync.planned", changes=planned, **{f"fields_{k}": v for k, v in result.planned_fields.items()})

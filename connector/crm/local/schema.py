@@ -105,6 +105,7 @@ def ddl() -> list[str]:
         'CREATE TABLE IF NOT EXISTS "FieldPicklist" ("Field" VARCHAR, "Value" VARCHAR, "SortOrder" INTEGER, '
         'PRIMARY KEY ("Field", "Value"))'
     )
+    stmts.append('CREATE TABLE IF NOT EXISTS "_TrustLadderMeta" ("Key" VARCHAR PRIMARY KEY, "Value" VARCHAR)')
     return stmts
 
 

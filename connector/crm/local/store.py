@@ -64,6 +64,16 @@ class LocalCrm:
             'INSERT INTO "FieldPicklist" VALUES (?, ?, ?)', [(field, v, i) for i, v in enumerate(values)]
         )
 
+    def set_meta(self, key: str, value: str) -> None:
+        self.con.execute('INSERT OR REPLACE INTO "_TrustLadderMeta" VALUES (?, ?)', [key, value])
+
+    def meta(self, key: str) -> str | None:
+        try:
+            row = self.con.execute('SELECT "Value" FROM "_TrustLadderMeta" WHERE "Key" = ?', [key]).fetchone()
+        except duckdb.CatalogException:
+            return None
+        return str(row[0]) if row else None
+
     def picklist_values(self) -> dict[str, list[str]]:
         rows = self.con.execute(
             'SELECT "Field", "Value" FROM "FieldPicklist" ORDER BY "Field", "SortOrder"'

@@ -1,0 +1,119 @@
+"""Fixtures: a local CRM in a temp folder, and a small language for writing contact histories in tests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector import ids, sync
+from connector.config import Config, LocalSection, RulesSection, StateSection
+from connector.crm.local.store import LocalCrm
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RULES = ROOT / "rules" / "ladder.yaml"
+AS_OF = dt.date(2026, 6, 15)
+TRUST_FIELDS = ["Trust_Stage__c", "Trust_Stage_Since__c", "Trust_Flags__c", "Trust_Next_Step__c",
+                "Trust_Reason__c", "Trust_Rules_Version__c"]
+
+
+@dataclass
+class Org:
+    """A local CRM being written by a test: contacts, and their activities `days_ago` before an as-of date."""
+
+    folder: Path
+    as_of: dt.date = AS_OF
+    rules: Path = DEFAULT_RULES
+    _seq: Iterator[int] = field(default_factory=itertools.count)
+
+    @property
+    def database(self) -> Path:
+        return self.folder / "crm.duckdb"
+
+    @property
+    def config(self) -> Config:
+        return Config(local=LocalSection(database=self.database), state=StateSection(path=self.folder / "state.duckdb"),
+                      rules=RulesSection(path=self.rules))
+
+    def _exec(self, sql: str, params: list[Any]) -> None:
+        crm = LocalCrm.open(self.database) if self.database.exists() else LocalCrm.create(self.database)
+        try:
+            crm.con.execute(sql, params)
+        finally:
+            crm.close()
+
+    def day(self, days_ago: int) -> dt.date:
+        return self.as_of - dt.timedelta(days=days_ago)
+
+    def contact(self, first_name: str = "Ada", *, known_for_days: int = 100, **extra: Any) -> str:
+        cid = ids.make(ids.CONTACT, next(self._seq))
+        created = dt.datetime.combine(self.day(known_for_days), dt.time(9))
+        cols = {"Id": cid, "FirstName": first_name, "LastName": "Tester", "CreatedDate": created, **extra}
+        self._exec(f'INSERT INTO "Contact" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})',
+                   list(cols.values()))
+        return cid
+
+    def task(self, who: str | None, days_ago: int, subject: str, *, subtype: str = "Task", call_type: str | None = None,
+             what: str | None = None, deleted: bool = False) -> str:
+        tid = ids.make(ids.TASK, next(self._seq))
+        self._exec(
+            'INSERT INTO "Task" ("Id", "WhoId", "WhatId", "Subject", "ActivityDate", "Status", "TaskSubtype", "CallType", '
+            '"IsClosed", "IsDeleted", "CreatedDate") VALUES (?, ?, ?, ?, ?, \'Completed\', ?, ?, true, ?, ?)',
+            [tid, who, what, subject, self.day(days_ago), subtype, call_type, deleted,
+             dt.datetime.combine(self.day(days_ago), dt.time(10))],
+        )
+        return tid
+
+    def email_out(self, who: str, days_ago: int, subject: str = "Product update") -> str:
+        return self.task(who, days_ago, subject, subtype="Email")
+
+    def reply(self, who: str, days_ago: int, subject: str = "Re: Product update") -> str:
+        return self.task(who, days_ago, subject, subtype="Email")
+
+    def call(self, who: str, days_ago: int, subject: str = "Call", *, inbound: bool = True) -> str:
+        return self.task(who, days_ago, subject, subtype="Call", call_type="Inbound" if inbound else "Outbound")
+
+    def meeting(self, who: str, days_ago: int, subject: str = "Meeting") -> str:
+        eid = ids.make(ids.EVENT, next(self._seq))
+        start = dt.datetime.combine(self.day(days_ago), dt.time(14))
+        self._exec(
+            'INSERT INTO "Event" ("Id", "WhoId", "Subject", "StartDateTime", "EndDateTime", "ActivityDateTime", '
+            '"DurationInMinutes", "IsAllDayEvent", "CreatedDate") VALUES (?, ?, ?, ?, ?, ?, 60, false, ?)',
+            [eid, who, subject, start, start + dt.timedelta(hours=1), start, start - dt.timedelta(days=7)],
+        )
+        return eid
+
+    def sync(self, *, days_later: int = 0, dry_run: bool = False, rules: Path | None = None) -> sync.SyncResult:
+        if not self.database.exists():
+            LocalCrm.create(self.database).close()
+        return sync.run(self.config, as_of=self.as_of + dt.timedelta(days=days_later), dry_run=dry_run,
+                        rules_file=rules)
+
+    def fields(self, cid: str) -> dict[str, Any]:
+        crm = LocalCrm.open(self.database)
+        try:
+            row = crm.con.execute(f'SELECT {", ".join(TRUST_FIELDS)} FROM "Contact" WHERE "Id" = ?', [cid]).fetchone()
+        finally:
+            crm.close()
+        assert row is not None, f"no contact {cid}"
+        return dict(zip(["stage", "since", "flags", "next_step", "reason", "version"], row, strict=True))
+
+    def snapshot(self) -> list[tuple[Any, ...]]:
+        crm = LocalCrm.open(self.database)
+        try:
+            return crm.con.execute(
+                f'SELECT "Id", {", ".join(TRUST_FIELDS)}, "SystemModstamp" FROM "Contact" ORDER BY "Id"').fetchall()
+        finally:
+            crm.close()
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Org:
+    o = Org(tmp_path)
+    LocalCrm.create(o.database).close()
+    return o

@@ -1,0 +1,184 @@
+"""An admin edits the rule file: mistakes are caught with file:line and never reach the CRM."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector.errors import RuleError
+from connector.ruleset import compiler
+from tests.conftest import DEFAULT_RULES, Org
+
+DEFAULT_TEXT = DEFAULT_RULES.read_text()
+
+
+def line_of(text: str, needle: str, nth: int = 1) -> int:
+    """1-based line of the nth occurrence of `needle`."""
+    pos = -1
+    for _ in range(nth):
+        pos = text.index(needle, pos + 1)
+    return text.count("\n", 0, pos) + 1
+
+
+def edited(old: str, new: str) -> str:
+    assert old in DEFAULT_TEXT, old
+    return DEFAULT_TEXT.replace(old, new, 1)
+
+
+def findings(text: str) -> list[str]:
+    with pytest.raises(RuleError) as info:
+        compiler.load_text(text, "rules/ladder.yaml")
+    return [str(f) for f in info.value.findings]
+
+
+def test_the_default_rules_load() -> None:
+    rules = compiler.load(DEFAULT_RULES)
+    assert [r.name for r in rules.rungs] == ["Fringe", "Friend", "Familiar", "Faithful", "Forever"]
+    assert [f.label for f in rules.flags] == ["Missing thank-you", "Missing listening"]
+
+
+def test_a_yaml_syntax_error_points_at_its_line() -> None:
+    text = edited("  demotion_grace_days: 30", "  demotion_grace_days: [30")
+    (msg,) = findings(text)
+    assert msg.startswith(f"rules/ladder.yaml:{line_of(text, 'decay_every_days')}:")
+    assert "not valid YAML" in msg
+
+
+def test_an_unknown_feature_is_named_with_the_nearest_known_one() -> None:
+    text = edited("      - when: listening_90d >= 1", "      - when: listning_90d >= 1")
+    (msg,) = findings(text)
+    line = line_of(text, "listning_90d")
+    assert msg == (f"rules/ladder.yaml:{line}:15: error: unknown name 'listning_90d' "
+                   "(did you mean 'listening_90d'?)")
+
+
+def test_a_type_mismatch_says_which_types_clash() -> None:
+    text = edited("      - when: conversations_180d >= 3", "      - when: conversations_180d >= 'three'")
+    (msg,) = findings(text)
+    assert f":{line_of(text, 'three')}:" in msg
+    assert "cannot compare a number with a text" in msg
+
+
+def test_a_condition_that_is_not_true_or_false_is_refused() -> None:
+    text = edited("      - when: conversations_180d >= 1", "      - when: conversations_180d")
+    (msg,) = findings(text)
+    assert "gives a number, but a true/false is needed" in msg
+
+
+def test_a_duplicate_rung_points_at_the_second_one() -> None:
+    text = edited("  - name: Forever", "  - name: Familiar")
+    (msg,) = findings(text)
+    assert msg.startswith(f"rules/ladder.yaml:{line_of(text, '- name: Familiar', 2)}:5:")
+    assert "duplicate rung 'Familiar'" in msg
+
+
+def test_a_duplicate_yaml_key_is_an_error_not_a_silent_override() -> None:
+    text = edited("  demotion_grace_days: 30", "  demotion_grace_days: 30\n  demotion_grace_days: 10")
+    (msg,) = findings(text)
+    assert "duplicate key 'demotion_grace_days'" in msg
+
+
+def test_an_unknown_key_and_an_unknown_kind_and_a_bad_placeholder_are_all_reported() -> None:
+    text = edited("    count: [advocacy]", "    count: [advocasy]")
+    text = text.replace("{unthanked.subject}", "{unthankd.subject}")
+    msgs = findings(text)
+    assert any("unknown activity kind 'advocasy' (did you mean 'advocacy'?)" in m for m in msgs)
+    assert any("unknown placeholder '{unthankd.subject}' (did you mean 'unthanked'?)" in m for m in msgs)
+    shape = findings(edited("  decay_every_days: 90", "  decay_every_days: 90\n  decay_evry_day: 1"))
+    assert any("unknown key 'decay_evry_day'" in m for m in shape)
+
+
+def test_functions_and_subqueries_are_not_part_of_the_language() -> None:
+    for bad in ("read_csv('x') IS NULL", "(SELECT 1) = 1", "conversations_180d >= 1; DROP TABLE Contact"):
+        msgs = findings(edited("      - when: conversations_180d >= 1", f"      - when: \"{bad}\""))
+        assert len(msgs) == 1, msgs
+
+
+def test_a_bad_rule_file_leaves_the_crm_untouched(org: Org, tmp_path: Path) -> None:
+    cid = org.contact()
+    org.reply(cid, 5)
+    org.sync()
+    before = org.snapshot()
+    org.reply(cid, 1)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(edited("      - when: listening_90d >= 1", "      - when: listning_90d >= 1"))
+    with pytest.raises(RuleError):
+        org.sync(rules=broken)
+    assert org.snapshot() == before
+
+
+def test_a_rung_missing_from_the_crm_picklist_is_caught_before_any_write(org: Org, tmp_path: Path) -> None:
+    cid = org.contact()
+    renamed = tmp_path / "renamed.yaml"
+    text = edited("  - name: Forever", "  - name: Evangelist")
+    renamed.write_text(text)
+    with pytest.raises(RuleError) as info:
+        org.sync(rules=renamed)
+    (finding,) = info.value.findings
+    assert finding.line == line_of(text, "Evangelist")
+    assert "not a value of the CRM picklist Trust_Stage__c" in finding.message
+    assert org.fields(cid)["stage"] is None
+
+
+def run_cli(*args: str, cwd: Path, env_config: Path | None = None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "connector", "--log-format", "json"]
+    if env_config:
+        cmd += ["--config", str(env_config)]
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def write_config(org: Org, rules: Path | None = None) -> Path:
+    path = org.folder / "trust-ladder.toml"
+    path.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
+                    f'[rules]\npath = "{rules or DEFAULT_RULES}"\n')
+    return path
+
+
+def test_cli_rules_error_exits_4_with_file_line_and_logs_json(org: Org, tmp_path: Path) -> None:
+    org.contact()
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(edited("  - name: Forever", "  - name: Familiar"))
+    proc = run_cli("sync", cwd=org.folder, env_config=write_config(org, broken))
+    assert proc.returncode == 4
+    assert f"{broken}:{line_of(broken.read_text(), '- name: Familiar', 2)}:5: error: duplicate rung" in proc.stderr
+    assert "nothing was written to the CRM" in proc.stderr
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    assert events[-1]["event"] == "command.failed"
+    assert events[-1]["exit_code"] == 4
+
+
+def test_cli_config_error_exits_3_and_names_the_key(tmp_path: Path) -> None:
+    bad = tmp_path / "tl.toml"
+    bad.write_text("[local]\ndatabse = 'x'\n")
+    proc = run_cli("sync", cwd=tmp_path, env_config=bad)
+    assert proc.returncode == 3
+    assert "[local.databse] unknown key" in proc.stderr
+
+
+def test_cli_sync_json_summary_and_explain(org: Org) -> None:
+    cid = org.contact("Ada")
+    org.call(cid, 30, "Product feedback call")
+    config = write_config(org)
+    proc = run_cli("sync", "--as-of", org.as_of.isoformat(), "--json", cwd=org.folder, env_config=config)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["per_rung"]["Friend"] == 1
+    assert summary["flags"] == {"Missing thank-you": 1, "Missing listening": 0}
+    events = [json.loads(line)["event"] for line in proc.stderr.splitlines()]
+    assert events[0] == "sync.started"
+    assert events[-1] == "sync.finished"
+
+    proc = run_cli("explain", cid, "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
+    assert proc.returncode == 0, proc.stderr
+    assert "Rung: Friend since 2026-06-15" in proc.stdout
+    assert "conversations_180d >= 3   (conversations_180d = 1)" in proc.stdout
+    assert "Missing thank-you: OPEN" in proc.stdout
+    assert "2026-05-16  Task" in proc.stdout and "Product feedback call  [feedback]" in proc.stdout
+
+    proc = run_cli("explain", "003NOPE", cwd=org.folder, env_config=config)
+    assert proc.returncode == 5
+    assert "not a Salesforce Id" in proc.stderr

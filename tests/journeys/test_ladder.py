@@ -1,0 +1,206 @@
+"""A contact with this history, under the default rules, ends on this rung with these flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Org
+
+
+def quarterly_conversations(org: Org, cid: str, quarters: int) -> None:
+    """A reply in each of the last `quarters` rolling 91-day quarters, plus a listening call this month."""
+    for q in range(quarters):
+        org.reply(cid, 10 + 91 * q)
+    org.meeting(cid, 40, "Discovery session")
+    org.call(cid, 60, "Check-in")
+
+
+def test_contact_with_no_activity_stands_on_the_lowest_rung_with_no_flags(org: Org) -> None:
+    cid = org.contact("Ada")
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Fringe"
+    assert f["flags"] is None
+    assert f["next_step"] == "Start a conversation: invite Ada to a short call"
+    assert f["since"] == org.as_of
+    assert f["reason"].startswith("Fringe: Known to us")
+
+
+def test_a_recent_reply_makes_a_friend(org: Org) -> None:
+    cid = org.contact()
+    org.reply(cid, 20)
+    org.sync()
+    assert org.fields(cid)["stage"] == "Friend"
+
+
+@pytest.mark.parametrize(("days_ago", "stage"), [(179, "Friend"), (180, "Fringe")], ids=["179-days-in", "180-days-out"])
+def test_the_180_day_window_holds_179_days_back_and_not_180(org: Org, days_ago: int, stage: str) -> None:
+    cid = org.contact()
+    org.call(cid, days_ago, "Inbound call")
+    org.sync()
+    assert org.fields(cid)["stage"] == stage
+
+
+def test_only_outbound_touches_stay_on_the_fringe(org: Org) -> None:
+    cid = org.contact()
+    org.email_out(cid, 5)
+    org.call(cid, 8, inbound=False)
+    org.sync()
+    assert org.fields(cid)["stage"] == "Fringe"
+
+
+def test_three_conversations_and_a_listening_one_make_familiar(org: Org) -> None:
+    cid = org.contact()
+    org.reply(cid, 10)
+    org.meeting(cid, 50, "Quarterly business review")
+    org.call(cid, 120, "Inbound call")
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Familiar"
+    assert "a listening conversation in the last 90 days" in f["reason"]
+
+
+@pytest.mark.parametrize(("days_ago", "stage"), [(89, "Familiar"), (90, "Friend")])
+def test_the_listening_window_is_90_days(org: Org, days_ago: int, stage: str) -> None:
+    cid = org.contact()
+    org.reply(cid, 10)
+    org.reply(cid, 20)
+    org.meeting(cid, days_ago, "Discovery call")
+    org.sync()
+    assert org.fields(cid)["stage"] == stage
+
+
+def test_sustained_two_way_contact_for_a_year_makes_faithful(org: Org) -> None:
+    cid = org.contact(known_for_days=400)
+    quarterly_conversations(org, cid, 3)
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Faithful"
+    assert f["flags"] is None
+    assert f["next_step"] == "Ask Ada for a reference call, a referral or a testimonial"
+
+
+def test_an_open_flag_keeps_a_sustained_relationship_from_faithful(org: Org) -> None:
+    cid = org.contact(known_for_days=400)
+    quarterly_conversations(org, cid, 3)
+    org.call(cid, 30, "Product feedback call")  # input given, never thanked
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Familiar"
+    assert f["flags"] == "Missing thank-you"
+    assert "For Faithful it still needs: no open flags." in f["reason"]
+
+
+def test_an_advocate_of_years_is_forever(org: Org) -> None:
+    cid = org.contact("Grace", known_for_days=900)
+    quarterly_conversations(org, cid, 6)
+    org.call(cid, 70, "Reference call for a prospect")
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Forever"
+    assert f["next_step"] == "Keep listening and keep thanking: Grace is an advocate"
+
+
+def test_forever_needs_six_quarters_not_five(org: Org) -> None:
+    cid = org.contact(known_for_days=900)
+    quarterly_conversations(org, cid, 5)
+    org.call(cid, 70, "Reference call for a prospect")
+    org.sync()
+    assert org.fields(cid)["stage"] == "Faithful"
+
+
+def test_feedback_nobody_thanked_raises_missing_thank_you_with_a_next_step_citing_it(org: Org) -> None:
+    cid = org.contact()
+    org.call(cid, 30, "Product feedback call")
+    org.sync()
+    f = org.fields(cid)
+    assert f["flags"] == "Missing thank-you"
+    assert f["next_step"] == "Send a thank-you for the Product feedback call on 16 May"
+
+
+def test_a_thank_you_after_the_feedback_clears_the_flag(org: Org) -> None:
+    cid = org.contact()
+    org.call(cid, 30, "Product feedback call")
+    org.sync()
+    org.email_out(cid, 0, "Thank you for your feedback")
+    org.sync()
+    assert org.fields(cid)["flags"] is None
+
+
+def test_a_thank_you_before_the_feedback_does_not_count(org: Org) -> None:
+    cid = org.contact()
+    org.email_out(cid, 40, "Thank you for meeting us")
+    org.call(cid, 30, "Product feedback call")
+    org.sync()
+    assert org.fields(cid)["flags"] == "Missing thank-you"
+
+
+@pytest.mark.parametrize(("days_ago", "flagged"), [(6, False), (7, True)])
+def test_a_trigger_gets_a_week_before_it_is_flagged(org: Org, days_ago: int, flagged: bool) -> None:
+    cid = org.contact()
+    org.task(cid, days_ago, "Referral: introduced a colleague")
+    org.sync()
+    assert (org.fields(cid)["flags"] == "Missing thank-you") is flagged
+
+
+def test_a_won_deal_on_an_opportunity_is_a_gratitude_trigger(org: Org) -> None:
+    cid = org.contact()
+    org.task(cid, 20, "Closed won: platform licence", what="0068d0000000001AAA")
+    org.sync()
+    assert org.fields(cid)["flags"] == "Missing thank-you"
+
+
+def test_talking_at_a_contact_raises_missing_listening(org: Org) -> None:
+    cid = org.contact()
+    for d in (5, 20, 35, 50, 65):
+        org.email_out(cid, d)
+    org.sync()
+    f = org.fields(cid)
+    assert f["flags"] == "Missing listening"
+    assert f["next_step"] == "Book a listening conversation: 5 emails and calls since 11 Apr, 0 replies heard"
+
+
+def test_both_flags_are_written_as_one_multi_select_value_and_the_thank_you_comes_first(org: Org) -> None:
+    cid = org.contact()
+    for d in (5, 20, 35):
+        org.email_out(cid, d)
+    org.task(cid, 25, "NPS survey answered")
+    org.sync()
+    f = org.fields(cid)
+    assert sorted(f["flags"].split(";")) == ["Missing listening", "Missing thank-you"]
+    assert f["next_step"].startswith("Send a thank-you for the NPS survey answered")
+
+
+def test_future_deleted_and_lead_activities_are_not_counted(org: Org) -> None:
+    cid = org.contact()
+    org.meeting(cid, -10, "Planned meeting")
+    org.reply(cid, 10)
+    org.task(cid, 12, "Re: deleted", subtype="Email", deleted=True)
+    org.task("00Q8d0000000001AAA", 5, "Re: a lead")
+    org.task(None, 5, "Re: nobody")
+    result = org.sync()
+    assert result.activities == 1
+    assert org.fields(cid)["stage"] == "Friend"
+
+
+def test_stage_since_keeps_its_date_while_the_rung_holds(org: Org) -> None:
+    cid = org.contact()
+    org.reply(cid, 20)
+    org.sync()
+    org.reply(cid, -5)  # a reply dated five days after the first sync
+    org.sync(days_later=10)
+    f = org.fields(cid)
+    assert f["stage"] == "Friend"
+    assert f["since"] == org.as_of
+
+
+def test_promotion_moves_stage_since_to_the_evaluation_date(org: Org) -> None:
+    cid = org.contact()
+    org.reply(cid, 20)
+    org.sync()
+    org.meeting(cid, -3, "Discovery call")
+    org.reply(cid, -4)
+    org.sync(days_later=5)
+    f = org.fields(cid)
+    assert f["stage"] == "Familiar"
+    assert f["since"] == org.day(-5)

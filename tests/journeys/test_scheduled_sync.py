@@ -1,0 +1,96 @@
+"""Syncing again and again: no writes without news, demotion only after grace, decay when quiet."""
+
+from __future__ import annotations
+
+from tests.conftest import Org
+
+
+def familiar(org: Org, first_name: str = "Ada") -> str:
+    cid = org.contact(first_name)
+    org.reply(cid, 10)
+    org.reply(cid, 30)
+    org.meeting(cid, 60, "Discovery call")
+    return cid
+
+
+def test_second_sync_with_no_new_activity_writes_nothing(org: Org) -> None:
+    for name in ("Ada", "Bob", "Cy"):
+        familiar(org, name)
+    org.contact("Dee")
+    first = org.sync()
+    before = org.snapshot()
+    second = org.sync()
+    assert first.changed == 4
+    assert second.changed == 0
+    assert second.planned_records == 0
+    assert org.snapshot() == before  # not even SystemModstamp moved
+
+
+def test_a_dry_run_plans_changes_and_writes_nothing(org: Org) -> None:
+    cid = familiar(org)
+    before = org.snapshot()
+    result = org.sync(dry_run=True)
+    assert result.planned_records == 1
+    assert result.changed == 0
+    assert {c.field for c in result.sample if c.contact_id == cid} >= {"Trust_Stage__c", "Trust_Reason__c"}
+    assert org.snapshot() == before
+
+
+def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
+    cid = familiar(org)
+    org.sync()
+    assert org.fields(cid)["stage"] == "Familiar"
+    # 31 days on, the discovery call is 91 days old: no listening in 90 days, Familiar is no longer met.
+    org.sync(days_later=31)
+    f = org.fields(cid)
+    assert f["stage"] == "Familiar"
+    assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 2026-08-15")
+    org.sync(days_later=31 + 29)
+    assert org.fields(cid)["stage"] == "Familiar"
+    org.sync(days_later=31 + 30)
+    f = org.fields(cid)
+    assert f["stage"] == "Friend"
+    assert f["since"] == org.day(-61)
+
+
+def test_a_contact_that_recovers_during_grace_keeps_its_rung_and_its_date(org: Org) -> None:
+    cid = familiar(org)
+    org.sync()
+    org.sync(days_later=31)
+    org.call(cid, -40, "Check-in call")
+    org.sync(days_later=45)
+    f = org.fields(cid)
+    assert f["stage"] == "Familiar"
+    assert f["since"] == org.as_of
+    assert not f["reason"].startswith("Held")
+
+
+def test_a_quiet_relationship_decays_one_rung_per_idle_period(org: Org) -> None:
+    cid = org.contact(known_for_days=900)
+    for q in range(6):
+        org.reply(cid, 10 + 91 * q)
+    org.meeting(cid, 40, "Discovery session")
+    org.call(cid, 60, "Reference call for a prospect")
+    org.sync()
+    assert org.fields(cid)["stage"] == "Forever"
+    stages = {}
+    for later in (200, 229, 230, 319, 320, 410, 500):
+        org.sync(days_later=later)
+        stages[later] = org.fields(cid)["stage"]
+    # Nothing is met after ~190 quiet days; failing since day 200: grace 30 days, then one rung every 90.
+    assert stages == {200: "Forever", 229: "Forever", 230: "Faithful", 319: "Faithful", 320: "Familiar",
+                      410: "Friend", 500: "Fringe"}
+
+
+def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, tmp_path) -> None:
+    cid = familiar(org)
+    first = org.sync()
+    assert org.fields(cid)["version"] == first.rules_version
+    assert first.rules_version.startswith("default@")
+    # An edit that moves nobody (a comment) gives a new version but costs no write.
+    edited = tmp_path / "ladder.yaml"
+    edited.write_text(org.rules.read_text() + "\n# tuned nothing\n")
+    second = org.sync(rules=edited)
+    assert second.rules_version != first.rules_version
+    assert second.changed == 0
+    assert org.fields(cid)["version"] == first.rules_version
