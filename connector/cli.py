@@ -13,14 +13,14 @@ import click
 
 from connector import config as config_mod
 from connector import log, sync
-from connector.errors import RuleError, TrustLadderError
+from connector.errors import ConfigError, RuleError, TrustLadderError
 from connector.exit_codes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 _log = log.get("trust_ladder.cli")
 
 
-class _Date(click.ParamType):
+class _Date(click.ParamType):  # type: ignore[type-arg]
     name = "YYYY-MM-DD"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
@@ -53,7 +53,7 @@ class _Group(click.Group):
             ctx.exit(int(exc.exit_code))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - the one place a bug becomes exit 70 with its traceback logged
             _log.exception("command.crashed", exit_code=int(ExitCode.INTERNAL))
             click.echo("trust-ladder: internal error (a bug); the traceback is in the log above.", err=True)
             ctx.exit(int(ExitCode.INTERNAL))
@@ -109,7 +109,7 @@ def demo(cfg: config_mod.Config, contacts: int, seed: int, replace: bool, as_of:
         finally:
             existing.close()
         if origin != "demo":
-            raise config_mod.ConfigError(
+            raise ConfigError(
                 f"{path} holds data that is not a demo org ({origin or 'unknown origin'}); "
                 "pass --replace to overwrite it, or point [local] database elsewhere")
     sync.load_rules(cfg)  # a broken rule file should fail before we spend time generating

@@ -36,18 +36,20 @@ def _aggregates(f: CompiledFeature) -> list[str]:
         kinds = s.first if s.type == "first" else s.last
         assert kinds is not None
         agg = "min" if s.type == "first" else "max"
-        return [f"{agg}(struct_pack(d := day, i := aid, s := Subject)) "
-                f'FILTER (WHERE {_any(kinds)}{_window(s.within_days)}) AS "{name}__act"']
+        return [(f"{agg}(struct_pack(d := day, i := aid, s := Subject)) "
+                 f'FILTER (WHERE {_any(kinds)}{_window(s.within_days)}) AS "{name}__act"')]
     if s.type == "distinct_periods":
-        assert s.distinct_periods is not None and s.periods is not None
+        assert s.distinct_periods is not None
+        assert s.periods is not None
         p = period_days(s)
-        return [f"count(DISTINCT ({AS_OF} - day) // {p}) "
-                f'FILTER (WHERE {_any(s.distinct_periods)} AND day > {AS_OF} - {p * s.periods}) AS "{name}"']
+        return [(f"count(DISTINCT ({AS_OF} - day) // {p}) "
+                 f'FILTER (WHERE {_any(s.distinct_periods)} AND day > {AS_OF} - {p * s.periods}) AS "{name}"')]
     if s.type == "ratio":
-        assert s.ratio is not None and s.per is not None
+        assert s.ratio is not None
+        assert s.per is not None
         w = _window(s.within_days)
-        return [f"CAST(count(*) FILTER (WHERE {_any(s.ratio)}{w}) AS DOUBLE) / "
-                f'NULLIF(count(*) FILTER (WHERE {_any(s.per)}{w}), 0) AS "{name}"']
+        return [(f"CAST(count(*) FILTER (WHERE {_any(s.ratio)}{w}) AS DOUBLE) / "
+                 f'NULLIF(count(*) FILTER (WHERE {_any(s.per)}{w}), 0) AS "{name}"')]
     if s.type == "unanswered":
         assert s.answered_by is not None
         return [f'max(day) FILTER (WHERE {_any(s.answered_by)}) AS "{name}__answered"']
@@ -66,7 +68,8 @@ def build(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, con
         cols = []
         for f in unanswered:
             s = f.spec
-            assert s.unanswered is not None and s.older_than_days is not None
+            assert s.unanswered is not None
+            assert s.older_than_days is not None
             cols.append(
                 f"min(struct_pack(d := a.day, i := a.aid, s := a.Subject)) FILTER (WHERE "
                 f"{_any(s.unanswered, 'a.')}"
@@ -92,7 +95,7 @@ def build(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, con
             select.append(f'{src}."{f.name}__act".s AS "{f.name}__subject"')
             select.append(f'{src}."{f.name}__act".i AS "{f.name}__id"')
         elif s.type == "field":
-            cast = "CAST(c.\"{0}\" AS DATE)" if f.type.name == "DATE" else 'c."{0}"'
+            cast = 'CAST(c."{0}" AS DATE)' if f.type.name == "DATE" else 'c."{0}"'
             select.append(f'{cast.format(s.field)} AS "{f.name}"')
     joins = "LEFT JOIN tl_base b ON b.cid = c.Id"
     if unanswered:

@@ -20,8 +20,8 @@ _ALIAS = "tl_state"
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
         f"CREATE TABLE IF NOT EXISTS {_ALIAS}.meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-        f"CREATE TABLE IF NOT EXISTS {_ALIAS}.demotion_watch "
-        "(cid VARCHAR PRIMARY KEY, from_rung INTEGER NOT NULL, failing_since DATE NOT NULL)",
+        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.demotion_watch "
+         "(cid VARCHAR PRIMARY KEY, from_rung INTEGER NOT NULL, failing_since DATE NOT NULL)"),
     ],
 }
 

@@ -62,8 +62,8 @@ class Org:
              what: str | None = None, deleted: bool = False) -> str:
         tid = ids.make(ids.TASK, next(self._seq))
         self._exec(
-            'INSERT INTO "Task" ("Id", "WhoId", "WhatId", "Subject", "ActivityDate", "Status", "TaskSubtype", "CallType", '
-            '"IsClosed", "IsDeleted", "CreatedDate") VALUES (?, ?, ?, ?, ?, \'Completed\', ?, ?, true, ?, ?)',
+            'INSERT INTO "Task" ("Id", "WhoId", "WhatId", "Subject", "ActivityDate", "Status", "TaskSubtype", '
+            '"CallType", "IsClosed", "IsDeleted", "CreatedDate") VALUES (?, ?, ?, ?, ?, \'Completed\', ?, ?, true, ?, ?)',
             [tid, who, what, subject, self.day(days_ago), subtype, call_type, deleted,
              dt.datetime.combine(self.day(days_ago), dt.time(10))],
         )

@@ -7,6 +7,7 @@ collected and raised together as one `RuleError`, each with file:line:col, so an
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -148,9 +149,6 @@ def compile_located(located: loader.Located) -> RuleSet:
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-after")))
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                parent = located.data
-                for p in loc[:-1]:
-                    parent = parent[p] if isinstance(parent, (dict, list)) else parent
                 msg = f"unknown key '{loc[-1]}'"
             elif err["type"] == "missing":
                 msg = f"'{loc[-1]}' is required here"
@@ -295,8 +293,8 @@ class _Compiler:
         for i, rung in enumerate(self.rf.rungs):
             loc = ("rungs", i)
             if rung.name in seen:
-                self._err((*loc, "name"),
-                          f"duplicate rung '{rung.name}': it is already rung {seen[rung.name] + 1}; rung names are unique")
+                self._err((*loc, "name"), f"duplicate rung '{rung.name}': it is already rung {seen[rung.name] + 1}; "
+                                          "rung names are unique")
             seen[rung.name] = i
             if ";" in rung.name:
                 self._err((*loc, "name"), "a rung name cannot contain ';'")
@@ -348,8 +346,6 @@ class _Compiler:
 
 
 def _mentions(text: str, name: str) -> bool:
-    import re
-
     return re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text) is not None
 
 

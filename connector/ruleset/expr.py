@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -52,12 +53,12 @@ class Compiled:
     names: list[str] = field(default_factory=list)  # symbols used, in order of first use
 
 
-_FUNCTIONS = {exp.Coalesce: "COALESCE", exp.Least: "LEAST", exp.Greatest: "GREATEST", exp.Abs: "ABS"}
-_COMPARISONS = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
-_ARITHMETIC = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
+_FUNCTIONS: dict[type[exp.Expr], str] = {exp.Coalesce: "COALESCE", exp.Least: "LEAST", exp.Greatest: "GREATEST", exp.Abs: "ABS"}
+_COMPARISONS: dict[type[exp.Expr], str] = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
+_ARITHMETIC: dict[type[exp.Expr], str] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
 
 
-def suggest(name: str, known: list[str] | set[str] | dict[str, Symbol]) -> str:
+def suggest(name: str, known: Iterable[str]) -> str:
     """' (did you mean 'x'?)' for the nearest known name, or ''."""
     names = list(known)
     lowered = {n.lower(): n for n in names}
@@ -89,7 +90,9 @@ def compile_expr(text: str, symbols: dict[str, Symbol], *, want: Type | None = T
     if len(trees) != 1:
         raise ExprError("a condition is one expression; ';' is not allowed")
     checker = _Checker(text, symbols)
-    sql, typ = checker.emit(trees[0])
+    tree = trees[0]
+    assert tree is not None
+    sql, typ = checker.emit(tree)
     if want is not None and typ not in (want, Type.NULL) and not (want.numeric and typ.numeric):
         raise ExprError(f"this condition gives a {typ.value}, but a {want.value} is needed here "
                         "(a comparison such as '>= 3' may be missing)")
@@ -107,16 +110,16 @@ class _Checker:
         self.symbols = symbols
         self.names: list[str] = []
 
-    def _pos(self, node: exp.Expression) -> int:
+    def _pos(self, node: exp.Expr) -> int:
         for n in node.walk():
             if isinstance(n, exp.Identifier) and n.meta.get("start") is not None:
                 return int(n.meta["start"])
         return 0
 
-    def _fail(self, node: exp.Expression, message: str) -> ExprError:
+    def _fail(self, node: exp.Expr, message: str) -> ExprError:
         return ExprError(message, self._pos(node))
 
-    def emit(self, node: exp.Expression) -> tuple[str, Type]:
+    def emit(self, node: exp.Expr) -> tuple[str, Type]:
         if isinstance(node, exp.Paren):
             sql, typ = self.emit(node.this)
             return f"({sql})", typ
@@ -136,10 +139,10 @@ class _Checker:
             return f"(NOT {sql})", Type.BOOL
         if isinstance(node, (exp.And, exp.Or)):
             op = "AND" if isinstance(node, exp.And) else "OR"
-            left, lt = self.emit(node.left)
-            right, rt = self.emit(node.right)
-            self._need(node.left, lt, Type.BOOL, op)
-            self._need(node.right, rt, Type.BOOL, op)
+            left, lt = self.emit(node.this)
+            right, rt = self.emit(node.expression)
+            self._need(node.this, lt, Type.BOOL, op)
+            self._need(node.expression, rt, Type.BOOL, op)
             return f"({left} {op} {right})", Type.BOOL
         if type(node) in _COMPARISONS:
             return self._comparison(node, _COMPARISONS[type(node)])
@@ -211,7 +214,7 @@ class _Checker:
             return f"DATE '{value.isoformat()}'", Type.DATE
         raise self._fail(node, "casts are not allowed; the only typed literal is DATE 'YYYY-MM-DD'")
 
-    def _need(self, node: exp.Expression, got: Type, want: Type, op: str) -> None:
+    def _need(self, node: exp.Expr, got: Type, want: Type, op: str) -> None:
         if got == Type.NULL:
             return
         if want == Type.INT and got.numeric:
@@ -219,14 +222,14 @@ class _Checker:
         if got != want:
             raise self._fail(node, f"'{node.sql()}' is a {got.value}, but {op} needs a {want.value}")
 
-    def _comparable(self, node: exp.Expression, a: Type, b: Type, op: str) -> None:
+    def _comparable(self, node: exp.Expr, a: Type, b: Type, op: str) -> None:
         if Type.NULL in (a, b) or a == b or (a.numeric and b.numeric):
             return
         raise self._fail(node, f"cannot compare a {a.value} with a {b.value} in '{node.sql()}' ({op})")
 
-    def _comparison(self, node: exp.Expression, op: str) -> tuple[str, Type]:
-        left, lt = self.emit(node.left)
-        right, rt = self.emit(node.right)
+    def _comparison(self, node: exp.Expr, op: str) -> tuple[str, Type]:
+        left, lt = self.emit(node.this)
+        right, rt = self.emit(node.expression)
         self._comparable(node, lt, rt, op)
         if Type.NULL in (lt, rt):
             raise self._fail(node, f"'{node.sql()}' is never true: compare with NULL using IS NULL")
@@ -245,7 +248,7 @@ class _Checker:
             raise self._fail(node, "IN needs at least one value")
         return f"({sql} IN ({', '.join(items)}))", Type.BOOL
 
-    def _like(self, node: exp.Expression) -> tuple[str, Type]:
+    def _like(self, node: exp.Expr) -> tuple[str, Type]:
         sql, typ = self.emit(node.this)
         pattern, ptyp = self.emit(node.expression)
         self._need(node.this, typ, Type.STRING, "LIKE")
@@ -253,9 +256,9 @@ class _Checker:
         neg = "NOT " if node.args.get("negate") else ""
         return f"({sql} {neg}ILIKE {pattern})", Type.BOOL
 
-    def _arithmetic(self, node: exp.Expression, op: str) -> tuple[str, Type]:
-        left, lt = self.emit(node.left)
-        right, rt = self.emit(node.right)
+    def _arithmetic(self, node: exp.Expr, op: str) -> tuple[str, Type]:
+        left, lt = self.emit(node.this)
+        right, rt = self.emit(node.expression)
         if Type.NULL in (lt, rt):
             return f"({left} {op} {right})", rt if lt == Type.NULL else lt
         if lt.numeric and rt.numeric:
@@ -272,7 +275,7 @@ class _Checker:
             return f"CAST({left} - {right} AS INTEGER)", Type.INT
         raise self._fail(node, f"cannot compute a {lt.value} {op} a {rt.value} in '{node.sql()}'")
 
-    def _function(self, node: exp.Expression, name: str) -> tuple[str, Type]:
+    def _function(self, node: exp.Expr, name: str) -> tuple[str, Type]:
         args = [node.this, *node.expressions] if node.this is not None else list(node.expressions)
         parts: list[str] = []
         result = Type.NULL

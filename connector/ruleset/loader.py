@@ -135,4 +135,4 @@ def _convert(node: yaml.Node, loc: Loc, located: Located, findings: list[Finding
         return [_convert(item, (*loc, i), located, findings, ctor) for i, item in enumerate(node.value)]
     assert isinstance(node, yaml.ScalarNode)
     located.styles[loc] = node.style
-    return ctor.construct_object(node)  # type: ignore[no-untyped-call]
+    return ctor.construct_object(node)

@@ -94,7 +94,7 @@ def test_an_unknown_key_and_an_unknown_kind_and_a_bad_placeholder_are_all_report
 
 def test_functions_and_subqueries_are_not_part_of_the_language() -> None:
     for bad in ("read_csv('x') IS NULL", "(SELECT 1) = 1", "conversations_180d >= 1; DROP TABLE Contact"):
-        msgs = findings(edited("      - when: conversations_180d >= 1", f"      - when: \"{bad}\""))
+        msgs = findings(edited("      - when: conversations_180d >= 1", f'      - when: "{bad}"'))
         assert len(msgs) == 1, msgs
 
 
