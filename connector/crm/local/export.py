@@ -1,4 +1,3 @@
-# ruff: noqa: CPY001
 """Import of a Salesforce Data Export (Setup > Data Export, weekly or monthly) into the local CRM.
 
 The export is a folder of one CSV file per object, named after the object (`Contact.csv`, `Task.csv`,
@@ -8,23 +7,26 @@ inside the quotes, so one record can span several physical lines.
 
 How the import works, and why:
 - Python's `csv` module streams each file record by record; only the columns the local CRM knows are kept, and
-  every 50,000 records the raw strings go to DuckDB as one batch. Memory stays bounded by the batch, not by
-  the file, which may be several GB.
+  every 50,000 records the raw strings go to DuckDB as one batch. Python's memory stays bounded by the batch,
+  not by the file, which may be several GB.
 - Type conversion and validation (Salesforce Ids and their 15 -> 18 character form, booleans, dates,
-  date-times with their UTC offset, whole numbers) happen in DuckDB, set-based, over the batch. A record with
-  a value that cannot be used is skipped and reported with its file, the physical line it starts on, its Id.
+  date-times with their UTC offset, whole numbers) happen in DuckDB, set-based, over the batch, into a typed
+  staging table. A record with a value that cannot be used is skipped and reported with its file, the
+  physical line it starts on, and its Id.
 - Duplicated Ids: the last record in the file wins; each superseded record is reported.
-- The whole import is one transaction: a fatal error (a file that is not UTF-8, broken CSV quoting, a file
-  without an Id column) leaves the local CRM exactly as it was.
+- The CRM tables change in one transaction, after every file has been read: a fatal error (a file that is not
+  UTF-8, broken CSV quoting, a file without an Id column, a failed write) leaves the local CRM as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import duckdb
 import numpy as np
 
 from connector import ids
@@ -59,9 +61,9 @@ _TS_PATTERN = (
     r"(?:[T ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?))?"
     r"(Z|[+-]\d{2}(?::?\d{2})?)?$"
 )
-_ID_PATTERN = r"[a-zA-Z0-9]{15}([A-Z0-5]{3})?"
+_ID15_PATTERN = "[a-zA-Z0-9]{15}"
+_ID18_PATTERN = "[a-zA-Z0-9]{15}[A-Z0-5]{3}"
 
-_STAGE = "_export_import_stage"
 _BATCH = "_export_import_batch"
 
 
@@ -102,25 +104,37 @@ def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> Impor
     With `replace` (the default) the User, Contact, Task and Event tables are emptied first, so the local CRM
     holds exactly the export; the picklist definitions are kept. Without it, records are upserted by Id and
     columns absent from a file keep their current values.
+
+    Two phases: every file is first read, checked and converted into a temporary staging table of this
+    connection (the CRM tables are not touched, and no transaction holds the staged rows in memory); then one
+    transaction empties (with `replace`) and fills the CRM tables from the staging tables.
     """
     files = _locate_files(folder)
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_SIZE_LIMIT))
     con = crm.con
     report = ImportReport()
-    con.begin()
+    staged: dict[str, list[str]] = {}
     try:
         _create_macros(con)
-        if replace:
-            for table in schema.TABLES:
-                con.execute(f'DELETE FROM "{table}"')
         for obj, _required in OBJECTS:
             path = files.get(obj)
             if path is not None:
-                _import_file(con, obj, path, replace=replace, report=report)
-        con.commit()
-    except BaseException:
-        con.rollback()
-        raise
+                staged[obj] = _stage_file(con, obj, path, report)
+        con.begin()
+        try:
+            if replace:
+                for table in schema.TABLES:
+                    con.execute(f'DELETE FROM "{table}"')
+            for obj, names in staged.items():
+                report.imported[obj] = _insert(con, obj, names, replace=replace)
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        for obj, _required in OBJECTS:
+            with contextlib.suppress(duckdb.Error):  # never hide the error that brought us here
+                con.execute(f'DROP TABLE IF EXISTS "{_stage(obj)}"')
     return report
 
 
@@ -164,7 +178,8 @@ def _map_header(obj: str, file: str, header: list[str]) -> _Columns:
     for i, raw in enumerate(header):
         col = known.get(raw.strip().lower())
         if col is None or col in names:
-            ignored.append(raw)
+            if raw.strip():
+                ignored.append(raw)
         else:
             names.append(col)
             indexes.append(i)
@@ -194,8 +209,10 @@ def _records(reader: Any, file: str) -> Iterator[tuple[int, list[str]]]:
             yield line, row
 
 
-def _import_file(con: Any, obj: str, path: Path, *, replace: bool, report: ImportReport) -> None:
+def _stage_file(con: Any, obj: str, path: Path, report: ImportReport) -> list[str]:
+    """Read, check and convert one file into its staging table; return the table columns the file has."""
     file = path.name
+    stage = _stage(obj)
     problems: list[RowProblem] = []  # records whose field count does not match the header
     shape_count = 0
     try:
@@ -228,14 +245,17 @@ def _import_file(con: Any, obj: str, path: Path, *, replace: bool, report: Impor
                 _load_batch(con, obj, cols.names, lines, rows)
     except OSError as exc:
         raise DataError(f"{path}: cannot read: {exc}") from None
-    skipped = shape_count + _bad_rows(con, file, problems) + _duplicates(con, file, problems)
-    report.imported[obj] = _insert(con, obj, cols.names, replace=replace)
+    skipped = shape_count + _bad_rows(con, stage, file, problems) + _duplicates(con, stage, file, problems)
     report.skipped[obj] = skipped
-    con.execute(f'DROP TABLE "{_STAGE}"')
     problems.sort(key=lambda p: p.line)
     if skipped > MAX_PROBLEMS_PER_FILE:
         report.problems_not_listed[obj] = skipped - MAX_PROBLEMS_PER_FILE
     report.problems.extend(problems[:MAX_PROBLEMS_PER_FILE])
+    return cols.names
+
+
+def _stage(obj: str) -> str:
+    return f"_export_import_{obj}"
 
 
 def _picker(indexes: list[int]) -> Callable[[list[str]], Sequence[str]]:
@@ -259,19 +279,23 @@ def _create_macros(con: Any) -> None:
                            + COALESCE(TRY_CAST(replace(o, ':', '')[4:5] AS INTEGER), 0))
               END)"""
     )
+    # The first branch is the fast path for what the export writes (2024-01-15T10:30:00.000Z); DuckDB's own
+    # cast is right for it because the offset is zero. Everything else goes through the pattern, and a
+    # non-zero offset is applied by hand (a plain cast to TIMESTAMP would silently drop it).
     con.execute(
         f"""CREATE OR REPLACE TEMP MACRO _imp_ts(s) AS (
-              CASE WHEN regexp_full_match(s, '{p}') THEN
-                TRY_CAST({parts}.d || ' ' || COALESCE(NULLIF({parts}.t, ''), '00:00:00') AS TIMESTAMP)
-                - to_minutes(_imp_offset_minutes({parts}.o))
+              CASE WHEN length(s) = 24 AND s[24] = 'Z' AND s[11] = 'T' AND s[20] = '.'
+                     THEN TRY_CAST(s[1:23] AS TIMESTAMP)
+                   WHEN regexp_full_match(s, '{p}') THEN
+                     TRY_CAST({parts}.d || ' ' || COALESCE(NULLIF({parts}.t, ''), '00:00:00') AS TIMESTAMP)
+                     - to_minutes(_imp_offset_minutes({parts}.o))
               END)"""
     )
+    # 18 characters: the case-safe suffix must match (sf_suffix reads only the first 15); 15: append it.
     con.execute(
         f"""CREATE OR REPLACE TEMP MACRO _imp_id(s) AS (
-              CASE WHEN regexp_full_match(s, '{_ID_PATTERN}') THEN
-                CASE WHEN length(s) = 15 THEN s || sf_suffix(s)
-                     WHEN sf_suffix(s[1:15]) = s[16:18] THEN s
-                END
+              CASE WHEN regexp_full_match(s, '{_ID18_PATTERN}') AND sf_suffix(s) = s[16:18] THEN s
+                   WHEN regexp_full_match(s, '{_ID15_PATTERN}') THEN s || sf_suffix(s)
               END)"""
     )
 
@@ -287,8 +311,11 @@ def _has_false_default(obj: str, col: str) -> bool:
     return any(c == col and "DEFAULT FALSE" in t.upper() for c, t in schema.TABLES[obj])
 
 
-def _convert(obj: str, col: str, raw: str) -> tuple[str, str]:
-    """(SQL converting the raw string, SQL saying what is wrong with it or NULL)."""
+def _convert(obj: str, col: str, raw: str, val: str) -> tuple[str, str]:
+    """(SQL converting the raw string `raw`, SQL saying what is wrong given the converted value `val`, or NULL).
+
+    The two run in separate query levels, so each value is converted once.
+    """
     kind = _kind(obj, col)
     shown = f"""'"' || left({raw}, 60) || '"'"""
     if kind == "ID":
@@ -317,13 +344,13 @@ def _convert(obj: str, col: str, raw: str) -> tuple[str, str]:
         what = "is not a whole number"
     else:
         return f"NULLIF({raw}, '')", "NULL"
-    err = f"CASE WHEN {raw} <> '' AND ({conv}) IS NULL THEN '{col} ' || {shown} || ' {what}' END"
+    err = f"CASE WHEN {raw} <> '' AND {val} IS NULL THEN '{col} ' || {shown} || ' {what}' END"
     if col == "Id":
         prefix = _KEY_PREFIX[obj]
         err = (
             f"CASE WHEN {raw} = '' THEN 'no Id' "
-            f"WHEN ({conv}) IS NULL THEN 'Id ' || {shown} || ' {what}' "
-            f"WHEN NOT starts_with({raw}, '{prefix}') THEN 'Id ' || {shown} || ' is not a {obj} Id "
+            f"WHEN {val} IS NULL THEN 'Id ' || {shown} || ' {what}' "
+            f"WHEN NOT starts_with({val}, '{prefix}') THEN 'Id ' || {shown} || ' is not a {obj} Id "
             f"(those start with {prefix})' END"
         )
     if _has_false_default(obj, col):
@@ -334,42 +361,45 @@ def _convert(obj: str, col: str, raw: str) -> tuple[str, str]:
 def _create_stage(con: Any, obj: str, names: list[str]) -> None:
     cols = ", ".join(f'"{c}" {schema.column_type(obj, c)}' for c in names)
     con.execute(
-        f'CREATE OR REPLACE TEMP TABLE "{_STAGE}" (_line BIGINT, {cols}, _raw_id VARCHAR, _err VARCHAR)'
+        f'CREATE OR REPLACE TEMP TABLE "{_stage(obj)}" (_line BIGINT, {cols}, _raw_id VARCHAR, _err VARCHAR)'
     )
 
 
 def _load_batch(con: Any, obj: str, names: list[str], lines: list[int], rows: list[Sequence[str]]) -> None:
     data: dict[str, Any] = {"_line": np.asarray(lines, dtype=np.int64)}
-    for i, values in enumerate(zip(*rows, strict=True)):
-        data[f"c{i}"] = np.asarray(values, dtype=object)
-    convs = [_convert(obj, col, f'"c{i}"') for i, col in enumerate(names)]
-    id_raw = f'"c{names.index("Id")}"'
-    select = ", ".join(conv for conv, _ in convs)
+    for i, column in enumerate(zip(*rows, strict=True)):
+        data[f"c{i}"] = np.asarray(column, dtype=object)
+    convs = [_convert(obj, col, f'"c{i}"', f'"v{i}"') for i, col in enumerate(names)]
+    raws = ", ".join(f'"c{i}"' for i in range(len(names)))
+    values = ", ".join(f'{conv} AS "v{i}"' for i, (conv, _) in enumerate(convs))
+    typed = ", ".join(f'"v{i}"' for i in range(len(names)))
     errors = ", ".join(err for _, err in convs)
+    id_raw = f'"c{names.index("Id")}"'
     con.register(_BATCH, data)
     try:
         con.execute(
-            f'INSERT INTO "{_STAGE}" SELECT _line, {select}, {id_raw}, '
-            f"NULLIF(concat_ws('; ', {errors}), '') FROM \"{_BATCH}\""
+            f'INSERT INTO "{_stage(obj)}" SELECT _line, {typed}, {id_raw}, '
+            f"NULLIF(concat_ws('; ', {errors}), '') "
+            f'FROM (SELECT _line, {raws}, {values} FROM "{_BATCH}")'
         )
     finally:
         con.unregister(_BATCH)
 
 
-def _bad_rows(con: Any, file: str, problems: list[RowProblem]) -> int:
+def _bad_rows(con: Any, stage: str, file: str, problems: list[RowProblem]) -> int:
     """Append the records with unusable values (up to the listing cap); return how many there are."""
-    count = int(con.execute(f'SELECT count(*) FROM "{_STAGE}" WHERE _err IS NOT NULL').fetchone()[0])
+    count = int(con.execute(f'SELECT count(*) FROM "{stage}" WHERE _err IS NOT NULL').fetchone()[0])
     rows = con.execute(
-        f"""SELECT _line, COALESCE(_imp_id(_raw_id), NULLIF(_raw_id, '')), _err FROM "{_STAGE}"
+        f"""SELECT _line, COALESCE(_imp_id(_raw_id), NULLIF(_raw_id, '')), _err FROM "{stage}"
             WHERE _err IS NOT NULL ORDER BY _line LIMIT {MAX_PROBLEMS_PER_FILE}"""
     ).fetchall()
     problems.extend(RowProblem(file, int(line), rid, err) for line, rid, err in rows)
     return count
 
 
-def _duplicates(con: Any, file: str, problems: list[RowProblem]) -> int:
+def _duplicates(con: Any, stage: str, file: str, problems: list[RowProblem]) -> int:
     """Records whose Id appears again later in the file: the later one wins."""
-    superseded = f"""SELECT _line, "Id", max(_line) OVER (PARTITION BY "Id") AS winner FROM "{_STAGE}"
+    superseded = f"""SELECT _line, "Id", max(_line) OVER (PARTITION BY "Id") AS winner FROM "{stage}"
                      WHERE _err IS NULL QUALIFY _line < winner"""
     count = int(con.execute(f"SELECT count(*) FROM ({superseded})").fetchone()[0])
     rows = con.execute(f"{superseded} ORDER BY _line LIMIT {MAX_PROBLEMS_PER_FILE}").fetchall()
@@ -383,7 +413,7 @@ def _duplicates(con: Any, file: str, problems: list[RowProblem]) -> int:
 def _insert(con: Any, obj: str, names: list[str], *, replace: bool) -> int:
     cols = ", ".join(f'"{c}"' for c in names)
     sql = (
-        f'INSERT INTO "{obj}" ({cols}) SELECT {cols} FROM "{_STAGE}" WHERE _err IS NULL '
+        f'INSERT INTO "{obj}" ({cols}) SELECT {cols} FROM "{_stage(obj)}" WHERE _err IS NULL '
         'QUALIFY row_number() OVER (PARTITION BY "Id" ORDER BY _line DESC) = 1'
     )
     if not replace:
