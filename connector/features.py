@@ -1,7 +1,8 @@
 """Pass 2: per-contact features, as one grouped aggregation over the classified activities (plus one small
 pass over gratitude triggers for `unanswered` features), then contact fields and calculated features.
 
-Windows count back from the evaluation date: `within_days: N` keeps activities with day > as_of - N, so the
+`unanswered` triggers count once they are more than `older_than_days` old (the product brief's "more than N
+days"). Windows count back from the evaluation date: `within_days: N` keeps activities with day > as_of - N, so the
 window holds N days including the evaluation day. Activity-citing features (first, last, unanswered) keep the
 cited activity's date and subject; ties on the same day are broken by activity Id, so runs are reproducible.
 """
@@ -73,7 +74,7 @@ def build(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, con
             cols.append(
                 f"min(struct_pack(d := a.day, i := a.aid, s := a.Subject)) FILTER (WHERE "
                 f"{_any(s.unanswered, 'a.')}"
-                f" AND a.day <= {AS_OF} - {s.older_than_days}{_window(s.within_days).replace('day', 'a.day')}"
+                f" AND a.day < {AS_OF} - {s.older_than_days}{_window(s.within_days).replace('day', 'a.day')}"
                 f' AND (b."{f.name}__answered" IS NULL OR a.day > b."{f.name}__answered")) AS "{f.name}__act"'
             )
         triggers = _any([k for f in unanswered for k in (f.spec.unanswered or [])], "a.")

@@ -45,9 +45,11 @@ def rules_path(cfg: Config) -> Path:
     """The configured rule file; when it is the default and absent here, the copy shipped with the package."""
     path = cfg.resolve(cfg.rules.path)
     if not path.exists() and cfg.rules.path == compiler_default():
-        packaged = Path(__file__).parent / "_default_rules" / "ladder.yaml"
-        if packaged.exists():
-            return packaged
+        # A wheel carries the default rules inside the package; a source checkout has them beside it.
+        here = Path(__file__).resolve().parent
+        for shipped in (here / "_default_rules" / "ladder.yaml", here.parent / "rules" / "ladder.yaml"):
+            if shipped.exists():
+                return shipped
     return path
 
 

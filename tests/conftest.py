@@ -59,12 +59,13 @@ class Org:
         return cid
 
     def task(self, who: str | None, days_ago: int, subject: str, *, subtype: str = "Task", call_type: str | None = None,
-             what: str | None = None, deleted: bool = False) -> str:
+             what: str | None = None, deleted: bool = False, seconds: int | None = None) -> str:
         tid = ids.make(ids.TASK, next(self._seq))
         self._exec(
             'INSERT INTO "Task" ("Id", "WhoId", "WhatId", "Subject", "ActivityDate", "Status", "TaskSubtype", '
-            '"CallType", "IsClosed", "IsDeleted", "CreatedDate") VALUES (?, ?, ?, ?, ?, \'Completed\', ?, ?, true, ?, ?)',
-            [tid, who, what, subject, self.day(days_ago), subtype, call_type, deleted,
+            '"CallType", "CallDurationInSeconds", "IsClosed", "IsDeleted", "CreatedDate") '
+            "VALUES (?, ?, ?, ?, ?, 'Completed', ?, ?, ?, true, ?, ?)",
+            [tid, who, what, subject, self.day(days_ago), subtype, call_type, seconds, deleted,
              dt.datetime.combine(self.day(days_ago), dt.time(10))],
         )
         return tid
@@ -75,8 +76,9 @@ class Org:
     def reply(self, who: str, days_ago: int, subject: str = "Re: Product update") -> str:
         return self.task(who, days_ago, subject, subtype="Email")
 
-    def call(self, who: str, days_ago: int, subject: str = "Call", *, inbound: bool = True) -> str:
-        return self.task(who, days_ago, subject, subtype="Call", call_type="Inbound" if inbound else "Outbound")
+    def call(self, who: str, days_ago: int, subject: str = "Call", *, inbound: bool = True, seconds: int = 600) -> str:
+        return self.task(who, days_ago, subject, subtype="Call", call_type="Inbound" if inbound else "Outbound",
+                         seconds=seconds)
 
     def meeting(self, who: str, days_ago: int, subject: str = "Meeting") -> str:
         eid = ids.make(ids.EVENT, next(self._seq))

@@ -53,8 +53,12 @@ class Compiled:
     names: list[str] = field(default_factory=list)  # symbols used, in order of first use
 
 
-_FUNCTIONS: dict[type[exp.Expr], str] = {exp.Coalesce: "COALESCE", exp.Least: "LEAST", exp.Greatest: "GREATEST", exp.Abs: "ABS"}
-_COMPARISONS: dict[type[exp.Expr], str] = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
+_FUNCTIONS: dict[type[exp.Expr], str] = {
+    exp.Coalesce: "COALESCE", exp.Least: "LEAST", exp.Greatest: "GREATEST", exp.Abs: "ABS",
+}
+_COMPARISONS: dict[type[exp.Expr], str] = {
+    exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
+}
 _ARITHMETIC: dict[type[exp.Expr], str] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
 
 

@@ -135,8 +135,8 @@ def test_a_thank_you_before_the_feedback_does_not_count(org: Org) -> None:
     assert org.fields(cid)["flags"] == "Missing thank-you"
 
 
-@pytest.mark.parametrize(("days_ago", "flagged"), [(6, False), (7, True)])
-def test_a_trigger_gets_a_week_before_it_is_flagged(org: Org, days_ago: int, flagged: bool) -> None:
+@pytest.mark.parametrize(("days_ago", "flagged"), [(7, False), (8, True)])
+def test_a_trigger_is_flagged_once_it_is_more_than_a_week_old(org: Org, days_ago: int, flagged: bool) -> None:
     cid = org.contact()
     org.task(cid, days_ago, "Referral: introduced a colleague")
     org.sync()
@@ -204,3 +204,19 @@ def test_promotion_moves_stage_since_to_the_evaluation_date(org: Org) -> None:
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
     assert f["since"] == org.day(-5)
+
+
+def test_a_voicemail_on_a_check_in_call_is_not_a_listening_conversation(org: Org) -> None:
+    cid = org.contact()
+    for d in (5, 20, 35):
+        org.email_out(cid, d)
+    org.call(cid, 10, "Check-in call", inbound=False, seconds=20)
+    org.sync()
+    assert org.fields(cid)["flags"] == "Missing listening"
+
+
+def test_thanking_for_a_referral_is_neither_advocacy_nor_a_new_trigger(org: Org) -> None:
+    cid = org.contact()
+    org.email_out(cid, 20, "Thank you for the referral")
+    org.sync()
+    assert org.fields(cid)["flags"] is None

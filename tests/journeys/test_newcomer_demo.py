@@ -1,0 +1,57 @@
+"""A newcomer runs the README's first command: a demo org is created, synced, and summarised."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+AS_OF = "2026-11-01"
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "connector", "--log-format", "json", *args], cwd=cwd,
+                          capture_output=True, text=True, check=False)
+
+
+def test_demo_creates_an_org_that_reaches_every_rung_and_both_flags(tmp_path: Path) -> None:
+    # No config and no rules/ folder here: the built-in defaults and the packaged rule file are used.
+    proc = cli("demo", "--contacts", "2000", "--as-of", AS_OF, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Demo org created" in proc.stdout
+    for rung in ("Fringe", "Friend", "Familiar", "Faithful", "Forever"):
+        assert f"  {rung}" in proc.stdout
+
+    con = duckdb.connect(str(tmp_path / "trust-ladder-data" / "crm.duckdb"), read_only=True)
+    stages = dict(con.execute('SELECT "Trust_Stage__c", count(*) FROM "Contact" GROUP BY 1').fetchall())
+    assert set(stages) == {"Fringe", "Friend", "Familiar", "Faithful", "Forever"}
+    assert all(n >= 20 for n in stages.values()), stages  # every rung is really populated, not a fluke
+    flags = dict(con.execute(
+        """SELECT f, count(*) FROM (SELECT unnest(string_split("Trust_Flags__c", ';')) AS f FROM "Contact")
+           GROUP BY 1""").fetchall())
+    assert flags.get("Missing listening", 0) >= 20
+    assert flags.get("Missing thank-you", 0) >= 20
+    # Gratitude triggers that were thanked raise nothing: some contacts have a trigger and no flag.
+    thanked = con.execute(
+        """SELECT count(DISTINCT c."Id") FROM "Contact" c JOIN "Task" t ON t."WhoId" = c."Id"
+           WHERE t."Subject" ILIKE '%feedback%' AND c."Trust_Flags__c" IS NULL""").fetchone()
+    assert thanked is not None
+    assert thanked[0] >= 20
+    con.close()
+
+    again = cli("sync", "--as-of", AS_OF, "--json", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["changed"] == 0
+
+
+def test_demo_refuses_to_overwrite_an_imported_crm(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Contact.csv").write_text('"Id","FirstName","LastName"\n"0038d0000000001AAA","Ada","L"\n')
+    assert cli("import", str(export), cwd=tmp_path).returncode == 0
+    proc = cli("demo", "--contacts", "10", cwd=tmp_path)
+    assert proc.returncode == 3
+    assert "--replace" in proc.stderr
