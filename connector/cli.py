@@ -166,6 +166,7 @@ def explain(cfg: config_mod.Config, contact_id: str, as_json: bool, as_of: dt.da
     rules = sync.load_rules(cfg)
     crm = LocalCrm.open(cfg.resolve(cfg.local.database))
     try:
+        crm.tune(cfg.engine, cfg.resolve)
         crm.prepare(cfg.fields)
         e = explain_mod.explain(crm.con, rules, contact_id, as_of or dt.date.today(), cfg.resolve(cfg.state.path))
     finally:

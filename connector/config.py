@@ -46,6 +46,14 @@ class FieldsSection(_Strict):
     rules_version: str = "Trust_Rules_Version__c"
 
 
+class EngineSection(_Strict):
+    """The embedded columnar engine. Past `memory_limit` it spills to `temp_directory` instead of growing."""
+
+    memory_limit: str = Field(default="1536MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
+    threads: int | None = Field(default=None, ge=1)  # default: one per core
+    temp_directory: Path | None = None  # default: next to the database file
+
+
 class LogSection(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -58,6 +66,7 @@ class Config(_Strict):
     state: StateSection = Field(default_factory=StateSection)
     fields: FieldsSection = Field(default_factory=FieldsSection)
     log: LogSection = Field(default_factory=LogSection)
+    engine: EngineSection = Field(default_factory=EngineSection)
     source: Path | None = None  # the file this came from; set by `load`
 
     def resolve(self, path: Path) -> Path:

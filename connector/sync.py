@@ -104,6 +104,7 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
     crm = LocalCrm.open(cfg.resolve(cfg.local.database))
     try:
         check_picklists(rules, crm.picklist_values(), cfg.fields)
+        crm.tune(cfg.engine, cfg.resolve)
         crm.prepare(cfg.fields)
         state_path = cfg.resolve(cfg.state.path)
         result = SyncResult(rules_version=rules.version, as_of=as_of, dry_run=dry_run)

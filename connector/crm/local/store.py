@@ -7,12 +7,13 @@ UPDATE of only the changed fields, stamping `LastModifiedDate`/`SystemModstamp` 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from connector import ids
-from connector.config import FieldsSection
+from connector.config import EngineSection, FieldsSection
 from connector.crm.local import schema
 from connector.errors import ConfigError
 from connector.ruleset.compiler import activity_fields
@@ -94,6 +95,16 @@ class LocalCrm:
             else int(self.con.execute('SELECT count(*) FROM "User"').fetchone()[0])  # type: ignore[index]
             for t in schema.TABLES
         }
+
+    def tune(self, engine: EngineSection, resolve: Callable[[Path], Path]) -> None:
+        """Bound the engine's memory, so a million-contact sync fits a modest machine (it spills to disk)."""
+        self.con.execute(f"SET memory_limit = '{engine.memory_limit}'")
+        self.con.execute("SET preserve_insertion_order = false")  # we never rely on row order; it saves memory
+        if engine.threads:
+            self.con.execute(f"SET threads = {int(engine.threads)}")
+        if engine.temp_directory:
+            tmp = str(resolve(engine.temp_directory)).replace("'", "''")
+            self.con.execute(f"SET temp_directory = '{tmp}'")
 
     # -- the engine's view of this CRM -------------------------------------------------------------------
 
