@@ -15,7 +15,8 @@ import duckdb
 
 from connector import classify, evaluate, features, log, plan, state
 from connector.config import Config, FieldsSection
-from connector.crm.local.store import LocalCrm
+from connector.crm import RecordFailure
+from connector.crm.factory import open_backend
 from connector.errors import Finding, RuleError
 from connector.ruleset import compiler
 from connector.ruleset.compiler import RuleSet
@@ -35,6 +36,8 @@ class SyncResult:
     planned_records: int = 0
     changed: int = 0
     failed: int = 0
+    failures: list[RecordFailure] = field(default_factory=list)
+    api_calls: int = 0
     planned_fields: dict[str, int] = field(default_factory=dict)
     sample: list[plan.FieldChange] = field(default_factory=list)
     dry_run: bool = False
@@ -101,11 +104,11 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
     rules = load_rules(cfg, rules_file)
     _log.info("sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run,
               backend=cfg.crm.backend)
-    crm = LocalCrm.open(cfg.resolve(cfg.local.database))
+    crm = open_backend(cfg)
     try:
         check_picklists(rules, crm.picklist_values(), cfg.fields)
         crm.tune(cfg.engine, cfg.resolve)
-        crm.prepare(cfg.fields)
+        crm.prepare(cfg.fields, rules)
         state_path = cfg.resolve(cfg.state.path)
         result = SyncResult(rules_version=rules.version, as_of=as_of, dry_run=dry_run)
 
@@ -126,7 +129,13 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
             result.changed = 0
         else:
             t = time.perf_counter()
-            result.changed, result.failed = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
+            applied = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
+            result.changed, result.failures = applied.changed, applied.failures
+            result.failed = len(applied.failures)
+            result.api_calls += applied.api_calls
+            for failure in applied.failures[:50]:
+                _log.warning("sync.record_failed", record_id=failure.record_id, code=failure.code,
+                             message=failure.message)
             _log.info("sync.written", changed=result.changed, failed=result.failed,
                       seconds=round(time.perf_counter() - t, 2))
             watched = state.save_watch(crm.con, state_path)
@@ -137,7 +146,7 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
     _log.info("sync.finished", contacts=result.contacts, activities=result.activities,
               changed=result.changed if not dry_run else 0, planned=planned, failed=result.failed,
               dry_run=dry_run, rules_version=rules.version, duration_s=round(result.duration_s, 2),
-              api_calls=0)
+              api_calls=result.api_calls)
     return result
 
 

@@ -1,0 +1,50 @@
+"""CRM backends. Each one exposes `crm_contact` and `crm_activity` on a DuckDB connection for the engine, and
+writes a plan of changed fields back. The local CRM is the embedded default; Salesforce keeps a local mirror
+of what it pulled in the same shape, so the engine never knows which one it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import duckdb
+
+from connector.config import EngineSection, FieldsSection
+
+if TYPE_CHECKING:
+    from connector.ruleset.compiler import RuleSet
+
+
+@dataclass(frozen=True)
+class RecordFailure:
+    """One record the CRM refused; it stays in the next run's plan, since its fields still differ."""
+
+    record_id: str
+    code: str
+    message: str
+    transient: bool = False
+
+
+@dataclass
+class ApplyResult:
+    changed: int = 0
+    failures: list[RecordFailure] = field(default_factory=list)
+    api_calls: int = 0
+
+
+class CrmBackend(Protocol):
+    con: duckdb.DuckDBPyConnection
+
+    def picklist_values(self) -> dict[str, list[str]]: ...
+
+    def tune(self, engine: EngineSection, resolve: Callable[[Path], Path]) -> None: ...
+
+    def prepare(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+        """Bring the data up to date (pull) and expose `crm_contact` / `crm_activity`."""
+
+    def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult: ...
+
+    def close(self) -> None: ...

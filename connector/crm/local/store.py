@@ -14,9 +14,10 @@ import duckdb
 
 from connector import ids
 from connector.config import EngineSection, FieldsSection
+from connector.crm import ApplyResult
 from connector.crm.local import schema
 from connector.errors import ConfigError
-from connector.ruleset.compiler import activity_fields
+from connector.ruleset.compiler import RuleSet, activity_fields
 
 
 class LocalCrm:
@@ -117,8 +118,9 @@ class LocalCrm:
                 "the [fields] section of the config names fields this CRM does not have"
             )
 
-    def prepare(self, fields: FieldsSection) -> None:
-        """Expose `crm_contact` and `crm_activity`, the two relations the engine reads."""
+    def prepare(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+        """Expose `crm_contact` and `crm_activity`, the two relations the engine reads (in place, no copy)."""
+        del rules  # every field is already here
         self.check_fields(fields)
         owned = _owned(fields)
         cur = {"stage": "cur_stage", "stage_since": "cur_since", "flags": "cur_flags", "next_step": "cur_next",
@@ -143,8 +145,8 @@ class LocalCrm:
             + select("Event", 'COALESCE(CAST("StartDateTime" AS DATE), "ActivityDate")')
         )
 
-    def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> tuple[int, int]:
-        """Write only the changed fields of the planned contacts, in one transaction; returns (changed, failed)."""
+    def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
+        """Write only the changed fields of the planned contacts, in one transaction."""
         owned = _owned(fields)
         sets = [
             f'"{owned[k]}" = CASE WHEN p.ch_{k} THEN p.{new} ELSE "Contact"."{owned[k]}" END'
@@ -164,7 +166,7 @@ class LocalCrm:
         except duckdb.Error:
             self.con.execute("ROLLBACK")
             raise
-        return changed, 0
+        return ApplyResult(changed=changed)
 
 
 def _owned(fields: FieldsSection) -> dict[str, str]:
