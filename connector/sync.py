@@ -132,7 +132,6 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
             applied = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
             result.changed, result.failures = applied.changed, applied.failures
             result.failed = len(applied.failures)
-            result.api_calls += applied.api_calls
             for failure in applied.failures[:50]:
                 _log.warning("sync.record_failed", record_id=failure.record_id, code=failure.code,
                              message=failure.message)
@@ -140,6 +139,7 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
                       seconds=round(time.perf_counter() - t, 2))
             watched = state.save_watch(crm.con, state_path)
             _log.info("sync.state_saved", watched=watched)
+        result.api_calls = crm.api_calls
     finally:
         crm.close()
     result.duration_s = time.perf_counter() - started

@@ -37,6 +37,7 @@ class ApplyResult:
 
 class CrmBackend(Protocol):
     con: duckdb.DuckDBPyConnection
+    api_calls: int  # CRM API calls this backend has spent so far in this run (0 for the local CRM)
 
     def picklist_values(self) -> dict[str, list[str]]: ...
 

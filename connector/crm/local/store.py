@@ -24,6 +24,7 @@ class LocalCrm:
     def __init__(self, con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
         self.con = con
         self.path = path
+        self.api_calls = 0
         con.execute("SET enable_progress_bar = false")  # our own output is the summary, not DuckDB's bar
         for stmt in ids.sql_macros():
             con.execute(stmt)
