@@ -152,6 +152,52 @@ def sync_cmd(cfg: config_mod.Config, dry_run: bool, rules_file: Path | None, sho
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
+@click.option("--runs", "n_runs", type=int, default=10, show_default=True, help="How many past runs to show.")
+@click.pass_obj
+def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
+    """The last runs and their figures, records waiting for retry, and the rules version in force."""
+    from connector import state
+
+    state_path = cfg.resolve(cfg.state.path)
+    if not state_path.exists():
+        raise ConfigError(f"{state_path}: no state store yet; no sync has run with this configuration")
+    store = state.Store(state_path)
+    runs = store.runs(n_runs)
+    pending_total, pending = store.pending()
+    try:
+        current_rules = sync.load_rules(cfg).version
+    except RuleError:
+        current_rules = "invalid (run `trust-ladder rules check`)"
+    in_force = next((r["rules_version"] for r in runs if r["outcome"] in ("ok", "partial")), None)
+    report = {
+        "state": str(state_path), "schema_version": state.schema_version(state_path),
+        "rules_version_in_force": in_force, "rules_version_configured": current_rules,
+        "runs": runs, "pending_writes": pending_total, "pending": pending, "watched_for_demotion": store.watched(),
+    }
+    if as_json:
+        click.echo(json.dumps(report, default=str, indent=2))
+        return
+    click.echo(f"State: {state_path} (schema {report['schema_version']})")
+    click.echo(f"Rules in force: {in_force or 'none yet'}; configured: {current_rules}")
+    click.echo(f"Records waiting for retry: {pending_total:,}; contacts watched for demotion: "
+               f"{report['watched_for_demotion']:,}")
+    for p in pending[:10]:
+        click.echo(f"  {p['record_id']}  attempts {p['attempts']}  {p['last_code']}: {p['last_error']}")
+    click.echo("Last runs:")
+    for r in runs:
+        click.echo("  " + _run_line(r))
+
+
+def _run_line(r: dict[str, Any]) -> str:
+    took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f} s" if r["finished_at"] else ""
+    code = "-" if r["exit_code"] is None else str(r["exit_code"])
+    counts = "  ".join(f"{k} {r[k] or 0:,}" for k in ("contacts", "changed", "failed", "skipped", "api_calls"))
+    line = f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {r['outcome']:<14} exit {code:<3} {counts}  {took}"
+    return f"{line}  {r['error'] or ''}".rstrip()
+
+
+@main.command()
 @click.argument("contact_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @_as_of_option
@@ -247,6 +293,9 @@ def _summary(r: sync.SyncResult) -> str:
     lines.append("Flags raised: " + (", ".join(f"{k} {v:,}" for k, v in r.flags.items()) or "none declared"))
     if r.in_grace:
         lines.append(f"In demotion grace: {r.in_grace:,}")
+    if r.skipped:
+        lines.append("Rows skipped as malformed (see the log for their Ids): "
+                     + ", ".join(f"{k} {v:,}" for k, v in r.skipped.items()))
     if r.dry_run:
         lines.append(f"Records that would change: {r.planned_records:,} (nothing written)")
     else:
@@ -272,6 +321,14 @@ def _summary_dict(r: sync.SyncResult) -> dict[str, Any]:
     return {
         "as_of": r.as_of.isoformat(), "rules_version": r.rules_version, "dry_run": r.dry_run,
         "contacts": r.contacts, "activities": r.activities, "per_rung": r.per_rung, "flags": r.flags,
-        "in_grace": r.in_grace, "changed": r.changed, "failed": r.failed, "planned_records": r.planned_records,
+        "in_grace": r.in_grace, "changed": r.changed, "failed": r.failed, "skipped": r.skipped,
+        "failures": [{"id": f.record_id, "code": f.code, "message": f.message} for f in r.failures],
+        "planned_records": r.planned_records, "api_calls": r.api_calls,
         "planned_fields": r.planned_fields, "duration_s": round(r.duration_s, 3),
     }
+
+
+from connector.cli_report import report, simulate  # noqa: E402 - registered last, after the core commands
+
+main.add_command(simulate)
+main.add_command(report)

@@ -1,20 +1,37 @@
 """The local state store: what must survive between runs and is not the CRM's to hold.
 
-Today it holds the demotion watch: for each contact that no longer meets the rung the CRM shows, since when
-and from which rung. A row stays until the CRM shows the rung the contact qualifies for, so a demotion whose
-write failed does not restart its grace period. The schema is versioned in `meta` and migrates forward.
+- `runs`: one row per run (start, end, outcome, exit code, figures, API calls, rules version). A run inserts its
+  row as `running` and closes it; a row left `running` by a process that died is marked `died` by the next run.
+- `pending_writes`: records whose last write failed, with their attempt count and last error. They need no
+  queue to be retried, since their fields still differ from the plan and the next run's plan holds them again;
+  this table is what `status` shows, and it is cleared record by record as writes succeed.
+- `demotion_watch`: for each contact that no longer meets the rung the CRM shows, since when and from which
+  rung. A row stays until the CRM shows the rung the contact qualifies for, so a demotion whose write failed
+  does not restart its grace period.
+
+The schema is versioned in `meta` and migrates forward by itself, one step at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
 import duckdb
 
-from connector.errors import ConfigError
+from connector.crm import RecordFailure
+from connector.errors import ConfigError, LockHeld
 from connector.evaluate import PLACE_TABLE
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _ALIAS = "tl_state"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -23,15 +40,42 @@ _MIGRATIONS: dict[int, list[str]] = {
         (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.demotion_watch "
          "(cid VARCHAR PRIMARY KEY, from_rung INTEGER NOT NULL, failing_since DATE NOT NULL)"),
     ],
+    2: [
+        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, "
+         "finished_at TIMESTAMP, outcome VARCHAR NOT NULL, exit_code INTEGER, as_of DATE, dry_run BOOLEAN, "
+         "rules_version VARCHAR, contacts BIGINT, activities BIGINT, changed BIGINT, failed BIGINT, skipped BIGINT, "
+         "api_calls BIGINT, per_rung VARCHAR, error VARCHAR, pid INTEGER, host VARCHAR)"),
+        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.pending_writes (record_id VARCHAR PRIMARY KEY, "
+         "attempts INTEGER NOT NULL, last_code VARCHAR, last_error VARCHAR, first_failed_at TIMESTAMP, "
+         "last_failed_at TIMESTAMP)"),
+    ],
 }
 
 
-def _attach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@contextlib.contextmanager
+def attached(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[str]:
+    """The state store attached to `con` as `tl_state`, migrated to the current schema."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         con.execute(f"ATTACH '{_quote(path)}' AS {_ALIAS}")
     except duckdb.Error as exc:
         raise ConfigError(f"{path}: cannot open the state store: {exc}") from None
+    try:
+        _migrate(con, path)
+        yield _ALIAS
+    finally:
+        con.execute(f"DETACH {_ALIAS}")
+
+
+def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     version = 0
     tables = {r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [_ALIAS]).fetchall()}
@@ -39,16 +83,26 @@ def _attach(con: duckdb.DuckDBPyConnection, path: Path) -> None:
         row = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = 'schema_version'").fetchone()
         version = int(row[0]) if row else 0
     if version > SCHEMA_VERSION:
-        con.execute(f"DETACH {_ALIAS}")
         raise ConfigError(f"{path}: the state store is from a newer trust-ladder (schema {version}); upgrade")
     for v in range(version + 1, SCHEMA_VERSION + 1):
+        con.execute("BEGIN TRANSACTION")
         for stmt in _MIGRATIONS[v]:
             con.execute(stmt)
         con.execute(f"INSERT OR REPLACE INTO {_ALIAS}.meta VALUES ('schema_version', ?)", [str(v)])
+        con.execute("COMMIT")
 
 
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
+def schema_version(path: Path) -> int:
+    con = duckdb.connect()
+    try:
+        with attached(con, path):
+            row = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = 'schema_version'").fetchone()
+            return int(row[0]) if row else 0
+    finally:
+        con.close()
+
+
+# -- demotion watch ----------------------------------------------------------------------------------------
 
 
 def load_watch(con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
@@ -56,30 +110,151 @@ def load_watch(con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
     if path is None or not path.exists():
         return
-    _attach(con, path)
-    try:
+    with attached(con, path):
         con.execute(f"INSERT INTO tl_watch SELECT cid, from_rung, failing_since FROM {_ALIAS}.demotion_watch")
-    finally:
-        con.execute(f"DETACH {_ALIAS}")
 
 
-def save_watch(con: duckdb.DuckDBPyConnection, path: Path | None, *, contact_id: str | None = None) -> int:
+def save_watch(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
     """Replace the watch with this run's: contacts below the rung the CRM shows. Returns how many are watched."""
     if path is None:
         return 0
-    _attach(con, path)
-    try:
+    with attached(con, path):
         con.execute("BEGIN TRANSACTION")
-        if contact_id is None:
-            con.execute(f"DELETE FROM {_ALIAS}.demotion_watch")
-        else:
-            con.execute(f"DELETE FROM {_ALIAS}.demotion_watch WHERE cid = ?", [contact_id])
+        con.execute(f"DELETE FROM {_ALIAS}.demotion_watch")
         con.execute(
             f"INSERT INTO {_ALIAS}.demotion_watch SELECT cid, w_from, w_since FROM {PLACE_TABLE} "
             "WHERE held IS NOT NULL AND qualified < held"
         )
         con.execute("COMMIT")
         row = con.execute(f"SELECT count(*) FROM {_ALIAS}.demotion_watch").fetchone()
-    finally:
-        con.execute(f"DETACH {_ALIAS}")
     return int(row[0]) if row else 0
+
+
+# -- run history and pending writes --------------------------------------------------------------------------
+
+
+class Store:
+    """Run history and pending writes, in their own short connections so a crash never holds them open."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def _con(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = duckdb.connect()
+        try:
+            with attached(con, self.path):
+                yield con
+        finally:
+            con.close()
+
+    def start_run(self, run_id: str, *, as_of: dt.date, dry_run: bool) -> int:
+        """Record a run as running; returns how many earlier runs were found dead (left `running`)."""
+        with self._con() as con:
+            died = con.execute(
+                f"UPDATE {_ALIAS}.runs SET outcome = 'died', finished_at = NULL "
+                "WHERE outcome = 'running' RETURNING run_id").fetchall()
+            con.execute(
+                f"INSERT INTO {_ALIAS}.runs (run_id, started_at, outcome, as_of, dry_run, pid, host) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                [run_id, _now(), as_of, dry_run, os.getpid(), socket.gethostname()])
+        return len(died)
+
+    def finish_run(self, run_id: str, *, outcome: str, exit_code: int, figures: dict[str, Any] | None = None,
+                   error: str | None = None) -> None:
+        f = figures or {}
+        with self._con() as con:
+            con.execute(
+                f"UPDATE {_ALIAS}.runs SET finished_at = ?, outcome = ?, exit_code = ?, rules_version = ?, "
+                "contacts = ?, activities = ?, changed = ?, failed = ?, skipped = ?, api_calls = ?, per_rung = ?, "
+                "error = ? WHERE run_id = ?",
+                [_now(), outcome, exit_code, f.get("rules_version"), f.get("contacts"), f.get("activities"),
+                 f.get("changed"), f.get("failed"), f.get("skipped"), f.get("api_calls"),
+                 json.dumps(f["per_rung"]) if f.get("per_rung") is not None else None, error, run_id])
+
+    def record_writes(self, failures: list[RecordFailure], succeeded_table: str | None,
+                      con: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Failed records are counted up; records written this run leave the pending list."""
+        now = _now()
+        with self._con() as scon:
+            if succeeded_table is not None and con is not None:
+                done = [r[0] for r in con.execute(f"SELECT cid FROM {succeeded_table}").fetchall()]
+                failed_ids = {f.record_id for f in failures}
+                done = [d for d in done if d not in failed_ids]
+                if done:
+                    scon.execute("CREATE TEMP TABLE done_ids (id VARCHAR)")
+                    scon.executemany("INSERT INTO done_ids VALUES (?)", [(d,) for d in done])
+                    scon.execute(f"DELETE FROM {_ALIAS}.pending_writes WHERE record_id IN (SELECT id FROM done_ids)")
+            for f in failures:
+                scon.execute(
+                    f"INSERT INTO {_ALIAS}.pending_writes VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE "
+                    "SET attempts = attempts + 1, last_code = excluded.last_code, last_error = excluded.last_error, "
+                    "last_failed_at = excluded.last_failed_at",
+                    [f.record_id, f.code, f.message, now, now])
+
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        with self._con() as con:
+            cur = con.execute(f"SELECT * FROM {_ALIAS}.runs ORDER BY started_at DESC LIMIT {int(limit)}")
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def pending(self, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
+        with self._con() as con:
+            total = con.execute(f"SELECT count(*) FROM {_ALIAS}.pending_writes").fetchone()
+            cur = con.execute(f"SELECT * FROM {_ALIAS}.pending_writes ORDER BY last_failed_at DESC, record_id "
+                              f"LIMIT {int(limit)}")
+            cols = [d[0] for d in cur.description]
+            return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def watched(self) -> int:
+        with self._con() as con:
+            row = con.execute(f"SELECT count(*) FROM {_ALIAS}.demotion_watch").fetchone()
+            return int(row[0]) if row else 0
+
+
+# -- one run at a time ------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunLock:
+    """An exclusive `flock` on a file beside the state store.
+
+    The kernel drops the lock when its holder dies, however it dies, so a lock left by a dead process is taken
+    over safely by the next run; the file's content only names the holder for the log line of a refused run.
+    """
+
+    path: Path
+    _fd: int | None = None
+
+    def acquire(self, run_id: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            raise LockHeld(f"another run holds the lock {self.path}: {holder}") from None
+        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
+                           "since": _now().isoformat(timespec="seconds")})
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info.encode(), 0)
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def lock_path(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import duckdb
 
-from connector import classify, evaluate, features, log, plan, state
+from connector import classify, evaluate, failpoints, features, log, plan, state
 from connector.config import Config, FieldsSection
 from connector.crm import RecordFailure
 from connector.crm.factory import open_backend
-from connector.errors import Finding, RuleError
+from connector.errors import Finding, LockHeld, RuleError, TrustLadderError
+from connector.exit_codes import ExitCode
 from connector.ruleset import compiler
 from connector.ruleset.compiler import RuleSet
 
@@ -37,6 +38,7 @@ class SyncResult:
     changed: int = 0
     failed: int = 0
     failures: list[RecordFailure] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     planned_fields: dict[str, int] = field(default_factory=dict)
     sample: list[plan.FieldChange] = field(default_factory=list)
@@ -99,18 +101,55 @@ def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, stat
 
 def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rules_file: Path | None = None,
         sample_size: int = 20) -> SyncResult:
-    started = time.perf_counter()
+    """One run under the lock, recorded in the run history whatever its outcome."""
     as_of = as_of or dt.date.today()
-    rules = load_rules(cfg, rules_file)
+    rules = load_rules(cfg, rules_file)  # a bad rule file fails before anything else is touched
+    state_path = cfg.resolve(cfg.state.path)
+    run_id = log.bind_run()  # every run its own id, even several in one process
+    with state.RunLock(state.lock_path(state_path)) as lock:
+        try:
+            lock.acquire(run_id)
+        except LockHeld as exc:
+            _log.warning("sync.locked", holder=str(exc))
+            raise
+        store = state.Store(state_path)
+        died = store.start_run(run_id, as_of=as_of, dry_run=dry_run)
+        if died:
+            _log.warning("sync.previous_run_died", runs=died)
+        try:
+            result = _run(cfg, rules, as_of, state_path, store, dry_run=dry_run, sample_size=sample_size)
+        except TrustLadderError as exc:
+            store.finish_run(run_id, outcome=type(exc).__name__, exit_code=int(exc.exit_code), error=str(exc))
+            raise
+        except BaseException as exc:
+            store.finish_run(run_id, outcome="crashed", exit_code=int(ExitCode.INTERNAL), error=repr(exc))
+            raise
+        outcome, code = ("partial", ExitCode.PARTIAL) if result.failed else ("ok", ExitCode.OK)
+        store.finish_run(run_id, outcome="dry_run" if dry_run else outcome, exit_code=int(code), figures={
+            "rules_version": result.rules_version, "contacts": result.contacts, "activities": result.activities,
+            "changed": result.changed, "failed": result.failed, "skipped": sum(result.skipped.values()),
+            "api_calls": result.api_calls, "per_rung": result.per_rung,
+        })
+    return result
+
+
+def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: state.Store, *, dry_run: bool,
+         sample_size: int) -> SyncResult:
+    started = time.perf_counter()
     _log.info("sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run,
               backend=cfg.crm.backend)
     crm = open_backend(cfg)
+    planned = 0
     try:
         check_picklists(rules, crm.picklist_values(), cfg.fields)
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare(cfg.fields, rules)
-        state_path = cfg.resolve(cfg.state.path)
+        failpoints.hit("after_pull")
         result = SyncResult(rules_version=rules.version, as_of=as_of, dry_run=dry_run)
+        result.skipped = dict(getattr(crm, "skipped", {}))
+        for table, ids_ in getattr(crm, "skipped_samples", {}).items():
+            _log.warning("sync.rows_skipped", object=table, count=result.skipped[table], ids=ids_,
+                         reason="malformed Id, WhoId or date")
 
         t = time.perf_counter()
         result.activities = compute(crm.con, rules, as_of, state_path)
@@ -124,10 +163,9 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
         result.planned_fields = plan.field_counts(crm.con)
         result.sample = plan.sample(crm.con, cfg.fields, sample_size)
         _log.info("sync.planned", changes=planned, **{f"fields_{k}": v for k, v in result.planned_fields.items()})
+        failpoints.hit("after_compute")
 
-        if dry_run:
-            result.changed = 0
-        else:
+        if not dry_run:
             t = time.perf_counter()
             applied = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
             result.changed, result.failures = applied.changed, applied.failures
@@ -137,6 +175,8 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
                              message=failure.message)
             _log.info("sync.written", changed=result.changed, failed=result.failed,
                       seconds=round(time.perf_counter() - t, 2))
+            failpoints.hit("after_write")
+            store.record_writes(applied.failures, plan.PLAN_TABLE, crm.con)
             watched = state.save_watch(crm.con, state_path)
             _log.info("sync.state_saved", watched=watched)
         result.api_calls = crm.api_calls
@@ -144,9 +184,9 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
         crm.close()
     result.duration_s = time.perf_counter() - started
     _log.info("sync.finished", contacts=result.contacts, activities=result.activities,
-              changed=result.changed if not dry_run else 0, planned=planned, failed=result.failed,
-              dry_run=dry_run, rules_version=rules.version, duration_s=round(result.duration_s, 2),
-              api_calls=result.api_calls)
+              changed=result.changed, planned=planned, failed=result.failed,
+              skipped=sum(result.skipped.values()), dry_run=dry_run, rules_version=rules.version,
+              duration_s=round(result.duration_s, 2), api_calls=result.api_calls)
     return result
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import duckdb
 
-from connector import ids
+from connector import failpoints, ids
 from connector.config import EngineSection, FieldsSection
 from connector.crm import ApplyResult
 from connector.crm.local import schema
-from connector.errors import ConfigError
+from connector.errors import ConfigError, CrmError
 from connector.ruleset.compiler import RuleSet, activity_fields
 
 
@@ -25,6 +25,8 @@ class LocalCrm:
         self.con = con
         self.path = path
         self.api_calls = 0
+        self.skipped: dict[str, int] = {}
+        self.skipped_samples: dict[str, list[str]] = {}
         con.execute("SET enable_progress_bar = false")  # our own output is the summary, not DuckDB's bar
         for stmt in ids.sql_macros():
             con.execute(stmt)
@@ -55,8 +57,9 @@ class LocalCrm:
             )
         try:
             con = duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            raise ConfigError(f"{path}: cannot open the local CRM: {exc}") from None
+        except duckdb.Error as exc:
+            # Locked by another program, or unreadable: the CRM is unreachable, not misconfigured.
+            raise CrmError(f"{path}: cannot open the local CRM: {exc}") from None
         return cls(con, path)
 
     def close(self) -> None:
@@ -126,25 +129,34 @@ class LocalCrm:
         owned = _owned(fields)
         cur = {"stage": "cur_stage", "stage_since": "cur_since", "flags": "cur_flags", "next_step": "cur_next",
                "reason": "cur_reason", "rules_version": "cur_version"}
+        self._quarantine()
         self.con.execute(
             "CREATE OR REPLACE TEMP VIEW crm_contact AS SELECT *, "
             + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
-            + ' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false)'
+            + f' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND {_GOOD_CONTACT}'
         )
-        fields_by_table = {t: set(schema.column_names(t)) for t in ("Task", "Event")}
         act_fields = [f for f in activity_fields() if f != "object"]
 
-        def select(table: str, day: str) -> str:
-            cols = ", ".join(f'"{f}"' if f in fields_by_table[table] else f'NULL AS "{f}"' for f in act_fields)
-            return (f"SELECT \"Id\", \"WhoId\", '{table}' AS object, {day} AS day, {cols} FROM \"{table}\" "
-                    f"WHERE NOT COALESCE(\"IsDeleted\", false) AND \"WhoId\" LIKE '{ids.CONTACT}%'")
+        def select(table: str) -> str:
+            have = set(schema.column_names(table))
+            cols = ", ".join(f'"{f}"' if f in have else f'NULL AS "{f}"' for f in act_fields)
+            return f"SELECT * FROM ({_activities(table, cols)}) WHERE {_GOOD_ACTIVITY}"
 
-        self.con.execute(
-            "CREATE OR REPLACE TEMP VIEW crm_activity AS "
-            + select("Task", 'COALESCE(CAST("CompletedDateTime" AS DATE), "ActivityDate", CAST("CreatedDate" AS DATE))')
-            + " UNION ALL "
-            + select("Event", 'COALESCE(CAST("StartDateTime" AS DATE), "ActivityDate")')
-        )
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW crm_activity AS {select('Task')} UNION ALL {select('Event')}")
+
+    def _quarantine(self) -> None:
+        """Count, and name a few of, the rows too malformed to use; the rest of the org is synced without them."""
+        checks = {
+            "Contact": f'SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND NOT {_GOOD_CONTACT}',
+            "Task": f"SELECT \"Id\" FROM ({_activities('Task', 'NULL AS none')}) WHERE NOT {_GOOD_ACTIVITY}",
+            "Event": f"SELECT \"Id\" FROM ({_activities('Event', 'NULL AS none')}) WHERE NOT {_GOOD_ACTIVITY}",
+        }
+        self.skipped, self.skipped_samples = {}, {}
+        for table, sql in checks.items():
+            row = self.con.execute(f'SELECT count(*), list("Id" ORDER BY "Id")[1:10] FROM ({sql})').fetchone()
+            if row and row[0]:
+                self.skipped[table] = int(row[0])
+                self.skipped_samples[table] = [str(i) for i in row[1]]
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
         """Write only the changed fields of the planned contacts, in one transaction."""
@@ -163,11 +175,32 @@ class LocalCrm:
                 [rules_version, now, now],
             )
             changed = int(self.con.execute(f"SELECT count(*) FROM {plan_table}").fetchone()[0])  # type: ignore[index]
+            failpoints.hit("mid_write")
             self.con.execute("COMMIT")
         except duckdb.Error:
             self.con.execute("ROLLBACK")
             raise
         return ApplyResult(changed=changed)
+
+
+# A usable contact has a well-formed 18-character Id; a usable activity has an Id, a contact WhoId of the right
+# length and a date. Anything else is skipped, counted and named in the log, and the rest of the org syncs.
+_GOOD_CONTACT = ("(length(\"Id\") = 18 AND regexp_full_match(\"Id\", '[a-zA-Z0-9]{18}') "
+                 'AND sf_suffix(left("Id", 15)) = right("Id", 3))')
+_GOOD_ACTIVITY = '(length("Id") = 18 AND length("WhoId") = 18 AND day IS NOT NULL)'
+
+
+# The day an activity happened: a task when it was completed (else its due date), an event when it started.
+_DAY = {
+    "Task": 'COALESCE(CAST("CompletedDateTime" AS DATE), "ActivityDate", CAST("CreatedDate" AS DATE))',
+    "Event": 'COALESCE(CAST("StartDateTime" AS DATE), "ActivityDate")',
+}
+
+
+def _activities(table: str, columns: str) -> str:
+    """A table's live activities of contacts, with their `day`, before the malformed ones are set aside."""
+    return (f"SELECT \"Id\", \"WhoId\", '{table}' AS object, {_DAY[table]} AS day, {columns} FROM \"{table}\" "
+            f"WHERE NOT COALESCE(\"IsDeleted\", false) AND \"WhoId\" LIKE '{ids.CONTACT}%'")
 
 
 def _owned(fields: FieldsSection) -> dict[str, str]:
