@@ -1,0 +1,61 @@
+"""The ready-made schedules in deploy/ are valid for the tools that read them, and run the real command."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from croniter import croniter
+
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+
+
+def test_the_crontab_line_is_valid_and_runs_sync_every_15_minutes() -> None:
+    lines = [ln for ln in (DEPLOY / "crontab").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(lines) == 1
+    fields = lines[0].split(maxsplit=5)
+    schedule, command = " ".join(fields[:5]), fields[5]
+    assert croniter.is_valid(schedule)
+    assert schedule == "*/15 * * * *"
+    assert "trust-ladder sync" in command
+    shlex.split(command)  # balanced quoting
+
+
+def test_the_systemd_units_verify() -> None:
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed on this machine")
+    service = (DEPLOY / "systemd" / "trust-ladder.service").read_text()
+    assert "ExecStart=/opt/trust-ladder/.venv/bin/trust-ladder sync" in service
+    # verify also checks that ExecStart exists and the User is known: point them at what this machine has.
+    tmp = Path(subprocess.check_output(["mktemp", "-d"], text=True).strip())
+    runnable = service.replace("/opt/trust-ladder/.venv/bin/trust-ladder", "/bin/true")
+    (tmp / "trust-ladder.service").write_text(runnable.replace("User=trust-ladder", "User=root"))
+    shutil.copy(DEPLOY / "systemd" / "trust-ladder.timer", tmp)
+    proc = subprocess.run([analyze, "verify", str(tmp / "trust-ladder.service"), str(tmp / "trust-ladder.timer")],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "OnCalendar=*:0/15" in (tmp / "trust-ladder.timer").read_text()
+
+
+def test_the_kubernetes_cronjob_forbids_overlap_and_keeps_its_state() -> None:
+    (doc,) = list(yaml.safe_load_all((DEPLOY / "kubernetes" / "cronjob.yaml").read_text()))
+    assert (doc["apiVersion"], doc["kind"]) == ("batch/v1", "CronJob")
+    spec = doc["spec"]
+    assert croniter.is_valid(spec["schedule"])
+    assert spec["concurrencyPolicy"] == "Forbid"
+    assert set(spec) <= {"schedule", "concurrencyPolicy", "startingDeadlineSeconds", "successfulJobsHistoryLimit",
+                         "failedJobsHistoryLimit", "jobTemplate", "suspend", "timeZone"}
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] in ("Never", "OnFailure")
+    (container,) = pod["containers"]
+    assert container["args"] == ["sync"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(mounts) == set(volumes)
+    assert "persistentVolumeClaim" in volumes["data"]  # the state store and lock survive between runs
+    assert container["workingDir"] == mounts["data"]
