@@ -165,6 +165,7 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     store = state.Store(state_path)
     runs = store.runs(n_runs)
     pending_total, pending = store.pending()
+    audit_total, audit_sample = store.audit()
     try:
         current_rules = sync.load_rules(cfg).version
     except RuleError:
@@ -173,6 +174,7 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     report = {
         "state": str(state_path), "schema_version": state.schema_version(state_path),
         "rules_version_in_force": in_force, "rules_version_configured": current_rules,
+        "rules_mode": cfg.rules.mode, "audit_changes": audit_total, "audit_sample": audit_sample,
         "runs": runs, "pending_writes": pending_total, "pending": pending, "watched_for_demotion": store.watched(),
     }
     if as_json:
@@ -184,6 +186,11 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
                f"{report['watched_for_demotion']:,}")
     for p in pending[:10]:
         click.echo(f"  {p['record_id']}  attempts {p['attempts']}  {p['last_code']}: {p['last_error']}")
+    if cfg.rules.mode == "audit" or audit_total:
+        click.echo(f"Rules mode: {cfg.rules.mode}; the last audit run would have changed {audit_total:,} fields:")
+        for a in audit_sample:
+            old, new = _short(a["old_value"], 40), _short(a["new_value"], 60)
+            click.echo(f"  {a['record_id']}  {a['field']}: {old} -> {new}")
     click.echo("Last runs:")
     for r in runs:
         click.echo("  " + _run_line(r))
@@ -298,6 +305,9 @@ def _summary(r: sync.SyncResult) -> str:
                      + ", ".join(f"{k} {v:,}" for k, v in r.skipped.items()))
     if r.dry_run:
         lines.append(f"Records that would change: {r.planned_records:,} (nothing written)")
+    elif r.audit:
+        lines.append(f"Audit mode: {r.planned_records:,} records would change; nothing written "
+                     "(`trust-ladder status` lists the changes)")
     else:
         lines.append(f"Records changed: {r.changed:,}   failed: {r.failed:,}   ({r.duration_s:.1f} s)")
     return "\n".join(lines)

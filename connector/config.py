@@ -29,6 +29,9 @@ class LocalSection(_Strict):
 
 class RulesSection(_Strict):
     path: Path = Path("rules/ladder.yaml")
+    # audit: syncs compute and record what they would write (see `status`) and write nothing, until switched
+    # to enforce. A way to let a new rule set run on real data for a while before it reaches the CRM.
+    mode: Literal["enforce", "audit"] = "enforce"
 
 
 class StateSection(_Strict):

@@ -46,5 +46,9 @@ def bind_run() -> str:
     return run_id
 
 
+def current_run_id() -> str:
+    return str(structlog.contextvars.get_contextvars().get("run_id", ""))
+
+
 def get(name: str) -> Any:
     return structlog.get_logger(name)

@@ -31,7 +31,7 @@ from connector.crm import RecordFailure
 from connector.errors import ConfigError, LockHeld
 from connector.evaluate import PLACE_TABLE
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _ALIAS = "tl_state"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -48,6 +48,11 @@ _MIGRATIONS: dict[int, list[str]] = {
         (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.pending_writes (record_id VARCHAR PRIMARY KEY, "
          "attempts INTEGER NOT NULL, last_code VARCHAR, last_error VARCHAR, first_failed_at TIMESTAMP, "
          "last_failed_at TIMESTAMP)"),
+    ],
+    3: [
+        # What an audit-mode run would have written, field by field; only the latest audit run is kept.
+        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.audit_changes (run_id VARCHAR NOT NULL, record_id VARCHAR NOT NULL, "
+         "field VARCHAR NOT NULL, old_value VARCHAR, new_value VARCHAR)"),
     ],
 }
 
@@ -191,6 +196,29 @@ class Store:
                     "SET attempts = attempts + 1, last_code = excluded.last_code, last_error = excluded.last_error, "
                     "last_failed_at = excluded.last_failed_at",
                     [f.record_id, f.code, f.message, now, now])
+
+    def record_audit(self, run_id: str, con: duckdb.DuckDBPyConnection, plan_table: str,
+                     fields: dict[str, tuple[str, str, str]]) -> int:
+        """Keep what this audit run would have written: one row per changed field. Returns the row count."""
+        selects = " UNION ALL ".join(
+            f"SELECT ? AS run_id, cid AS record_id, '{api}' AS field, CAST({cur} AS VARCHAR) AS old_value, "
+            f"CAST({new} AS VARCHAR) AS new_value FROM {plan_table} WHERE ch_{logical}"
+            for logical, (api, new, cur) in fields.items()
+        )
+        with attached(con, self.path):
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"DELETE FROM {_ALIAS}.audit_changes")
+            con.execute(f"INSERT INTO {_ALIAS}.audit_changes {selects}", [run_id] * len(fields))
+            con.execute("COMMIT")
+            row = con.execute(f"SELECT count(*) FROM {_ALIAS}.audit_changes").fetchone()
+        return int(row[0]) if row else 0
+
+    def audit(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
+        with self._con() as con:
+            total = con.execute(f"SELECT count(*) FROM {_ALIAS}.audit_changes").fetchone()
+            cur = con.execute(f"SELECT * FROM {_ALIAS}.audit_changes ORDER BY record_id, field LIMIT {int(limit)}")
+            cols = [d[0] for d in cur.description]
+            return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
         with self._con() as con:

@@ -43,6 +43,7 @@ class SyncResult:
     planned_fields: dict[str, int] = field(default_factory=dict)
     sample: list[plan.FieldChange] = field(default_factory=list)
     dry_run: bool = False
+    audit: bool = False
     duration_s: float = 0.0
 
 
@@ -125,7 +126,8 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
             store.finish_run(run_id, outcome="crashed", exit_code=int(ExitCode.INTERNAL), error=repr(exc))
             raise
         outcome, code = ("partial", ExitCode.PARTIAL) if result.failed else ("ok", ExitCode.OK)
-        store.finish_run(run_id, outcome="dry_run" if dry_run else outcome, exit_code=int(code), figures={
+        label = "dry_run" if dry_run else "audit" if result.audit else outcome
+        store.finish_run(run_id, outcome=label, exit_code=int(code), figures={
             "rules_version": result.rules_version, "contacts": result.contacts, "activities": result.activities,
             "changed": result.changed, "failed": result.failed, "skipped": sum(result.skipped.values()),
             "api_calls": result.api_calls, "per_rung": result.per_rung,
@@ -165,7 +167,13 @@ def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: s
         _log.info("sync.planned", changes=planned, **{f"fields_{k}": v for k, v in result.planned_fields.items()})
         failpoints.hit("after_compute")
 
-        if not dry_run:
+        if cfg.rules.mode == "audit" and not dry_run:
+            audited = store.record_audit(log.current_run_id(), crm.con, plan.PLAN_TABLE, {
+                k: (getattr(cfg.fields, k), new, cur) for k, (new, cur) in plan.FIELDS.items()})
+            result.audit = True
+            _log.info("sync.audited", records=planned, field_changes=audited,
+                      note="audit mode: nothing written; see `trust-ladder status`")
+        elif not dry_run:
             t = time.perf_counter()
             applied = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
             result.changed, result.failures = applied.changed, applied.failures

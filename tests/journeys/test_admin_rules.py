@@ -182,3 +182,27 @@ def test_cli_sync_json_summary_and_explain(org: Org) -> None:
     proc = run_cli("explain", "003NOPE", cwd=org.folder, env_config=config)
     assert proc.returncode == 5
     assert "not a Salesforce Id" in proc.stderr
+
+
+def test_audit_mode_records_what_it_would_write_and_writes_nothing(org: Org) -> None:
+    cid = org.contact("Ada")
+    org.reply(cid, 5)
+    config = org.folder / "trust-ladder.toml"
+    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
+                      f'[rules]\npath = "{DEFAULT_RULES}"\nmode = "audit"\n')
+    before = org.snapshot()
+    proc = run_cli("sync", "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
+    assert proc.returncode == 0, proc.stderr
+    assert "Audit mode: 1 records would change; nothing written" in proc.stdout
+    assert org.snapshot() == before
+    status = json.loads(run_cli("status", "--json", cwd=org.folder, env_config=config).stdout)
+    assert status["rules_mode"] == "audit"
+    assert status["runs"][0]["outcome"] == "audit"
+    changes = {a["field"]: a["new_value"] for a in status["audit_sample"]}
+    assert changes["Trust_Stage__c"] == "Friend"
+    assert status["audit_changes"] == 4  # stage, since, next step and reason; the flags stay empty
+
+    config.write_text(config.read_text().replace('mode = "audit"', 'mode = "enforce"'))
+    proc = run_cli("sync", "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
+    assert proc.returncode == 0
+    assert org.fields(cid)["stage"] == "Friend"
