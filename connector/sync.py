@@ -13,9 +13,9 @@ from pathlib import Path
 
 import duckdb
 
-from connector import classify, evaluate, failpoints, features, log, plan, state
+from connector import classify, evaluate, failpoints, features, log, plan, progress, state
 from connector.config import Config, FieldsSection
-from connector.crm import RecordFailure
+from connector.crm import CrmBackend, RecordFailure
 from connector.crm.factory import open_backend
 from connector.errors import Finding, LockHeld, RuleError, TrustLadderError
 from connector.exit_codes import ExitCode
@@ -140,62 +140,83 @@ def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: s
     started = time.perf_counter()
     _log.info("sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run,
               backend=cfg.crm.backend)
+    result = SyncResult(rules_version=rules.version, as_of=as_of, dry_run=dry_run)
     crm = open_backend(cfg)
-    planned = 0
     try:
-        check_picklists(rules, crm.picklist_values(), cfg.fields)
-        crm.tune(cfg.engine, cfg.resolve)
-        crm.prepare(cfg.fields, rules)
-        failpoints.hit("after_pull")
-        result = SyncResult(rules_version=rules.version, as_of=as_of, dry_run=dry_run)
-        result.skipped = dict(getattr(crm, "skipped", {}))
-        for table, ids_ in getattr(crm, "skipped_samples", {}).items():
-            _log.warning("sync.rows_skipped", object=table, count=result.skipped[table], ids=ids_,
-                         reason="malformed Id, WhoId or date")
-
-        t = time.perf_counter()
-        result.activities = compute(crm.con, rules, as_of, state_path)
-        result.contacts, result.in_grace = _counts(crm.con)
-        _log.info("sync.evaluated", contacts=result.contacts, activities=result.activities,
-                  seconds=round(time.perf_counter() - t, 2))
-        result.per_rung = _per_rung(crm.con, rules)
-        result.flags = _per_flag(crm.con, rules)
-
-        planned = result.planned_records = plan.build(crm.con)
-        result.planned_fields = plan.field_counts(crm.con)
-        result.sample = plan.sample(crm.con, cfg.fields, sample_size)
-        _log.info("sync.planned", changes=planned, **{f"fields_{k}": v for k, v in result.planned_fields.items()})
-        failpoints.hit("after_compute")
-
-        if cfg.rules.mode == "audit" and not dry_run:
-            audited = store.record_audit(log.current_run_id(), crm.con, plan.PLAN_TABLE, {
-                k: (getattr(cfg.fields, k), new, cur) for k, (new, cur) in plan.FIELDS.items()})
-            result.audit = True
-            _log.info("sync.audited", records=planned, field_changes=audited,
-                      note="audit mode: nothing written; see `trust-ladder status`")
-        elif not dry_run:
-            t = time.perf_counter()
-            applied = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
-            result.changed, result.failures = applied.changed, applied.failures
-            result.failed = len(applied.failures)
-            for failure in applied.failures[:50]:
-                _log.warning("sync.record_failed", record_id=failure.record_id, code=failure.code,
-                             message=failure.message)
-            _log.info("sync.written", changed=result.changed, failed=result.failed,
-                      seconds=round(time.perf_counter() - t, 2))
-            failpoints.hit("after_write")
-            store.record_writes(applied.failures, plan.PLAN_TABLE, crm.con)
-            watched = state.save_watch(crm.con, state_path)
-            _log.info("sync.state_saved", watched=watched)
+        with progress.Steps(4, "sync") as steps:
+            with steps.step("pulling"):
+                check_picklists(rules, crm.picklist_values(), cfg.fields)
+                crm.tune(cfg.engine, cfg.resolve)
+                crm.prepare(cfg.fields, rules)
+                failpoints.hit("after_pull")
+                _note_skipped(crm, result)
+            with steps.step("placing contacts on the ladder"):
+                _evaluate(crm, rules, as_of, state_path, result)
+            with steps.step("planning changes"):
+                _plan(crm, cfg, result, sample_size)
+                failpoints.hit("after_compute")
+            with steps.step("writing"):
+                if cfg.rules.mode == "audit" and not dry_run:
+                    _audit(crm, cfg, store, result)
+                elif not dry_run:
+                    _write(crm, cfg, rules, state_path, store, result)
         result.api_calls = crm.api_calls
     finally:
         crm.close()
     result.duration_s = time.perf_counter() - started
     _log.info("sync.finished", contacts=result.contacts, activities=result.activities,
-              changed=result.changed, planned=planned, failed=result.failed,
+              changed=result.changed, planned=result.planned_records, failed=result.failed,
               skipped=sum(result.skipped.values()), dry_run=dry_run, rules_version=rules.version,
               duration_s=round(result.duration_s, 2), api_calls=result.api_calls)
     return result
+
+
+def _note_skipped(crm: CrmBackend, result: SyncResult) -> None:
+    result.skipped = dict(getattr(crm, "skipped", {}))
+    for table, sample in getattr(crm, "skipped_samples", {}).items():
+        _log.warning("sync.rows_skipped", object=table, count=result.skipped[table], ids=sample,
+                     reason="malformed Id, WhoId or date")
+
+
+def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, state_path: Path, result: SyncResult) -> None:
+    t = time.perf_counter()
+    result.activities = compute(crm.con, rules, as_of, state_path)
+    result.contacts, result.in_grace = _counts(crm.con)
+    _log.info("sync.evaluated", contacts=result.contacts, activities=result.activities,
+              seconds=round(time.perf_counter() - t, 2))
+    result.per_rung = _per_rung(crm.con, rules)
+    result.flags = _per_flag(crm.con, rules)
+
+
+def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) -> None:
+    result.planned_records = plan.build(crm.con)
+    result.planned_fields = plan.field_counts(crm.con)
+    result.sample = plan.sample(crm.con, cfg.fields, sample_size)
+    _log.info("sync.planned", changes=result.planned_records,
+              **{f"fields_{k}": v for k, v in result.planned_fields.items()})
+
+
+def _audit(crm: CrmBackend, cfg: Config, store: state.Store, result: SyncResult) -> None:
+    audited = store.record_audit(log.current_run_id(), crm.con, plan.PLAN_TABLE, {
+        k: (getattr(cfg.fields, k), new, cur) for k, (new, cur) in plan.FIELDS.items()})
+    result.audit = True
+    _log.info("sync.audited", records=result.planned_records, field_changes=audited,
+              note="audit mode: nothing written; see `trust-ladder status`")
+
+
+def _write(crm: CrmBackend, cfg: Config, rules: RuleSet, state_path: Path, store: state.Store,
+           result: SyncResult) -> None:
+    t = time.perf_counter()
+    applied = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
+    result.changed, result.failures = applied.changed, applied.failures
+    result.failed = len(applied.failures)
+    for failure in applied.failures[:50]:
+        _log.warning("sync.record_failed", record_id=failure.record_id, code=failure.code, message=failure.message)
+    _log.info("sync.written", changed=result.changed, failed=result.failed, seconds=round(time.perf_counter() - t, 2))
+    failpoints.hit("after_write")
+    store.record_writes(applied.failures, plan.PLAN_TABLE, crm.con)
+    watched = state.save_watch(crm.con, state_path)
+    _log.info("sync.state_saved", watched=watched)
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
