@@ -95,11 +95,11 @@ def test_a_run_started_while_another_holds_the_lock_exits_8_naming_the_holder(de
 
 def test_a_lock_left_by_a_killed_process_is_taken_over(demo_org: Path, tmp_path: Path) -> None:
     folder = copy_of(demo_org, tmp_path, "org")
-    holder = subprocess.run(
-        [sys.executable, "-c",
-         "import os, signal, sys; from pathlib import Path; from connector import state; "
-         "state.RunLock(state.lock_path(Path(sys.argv[1]))).acquire('doomed'); os.kill(os.getpid(), signal.SIGKILL)",
-         str(folder / "state.duckdb")], check=False)
+    take_lock_and_die = (
+        "import os, signal, sys; from pathlib import Path; from connector import state; "
+        "state.RunLock(state.lock_path(Path(sys.argv[1]))).acquire('doomed'); os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    holder = subprocess.run([sys.executable, "-c", take_lock_and_die, str(folder / "state.duckdb")], check=False)
     assert holder.returncode == -signal.SIGKILL
     assert "doomed" in (folder / "state.duckdb.lock").read_text()  # the dead holder's note is still there
     proc = cli(folder, "sync", "--as-of", AS_OF.isoformat())
