@@ -1,0 +1,236 @@
+"""`trust-ladder rules ...`: the rule-file tools for admins (check, test, schema).
+
+Exit codes fit CI and pre-commit: 0 when clean (warnings allowed unless --strict), 1 when rule tests fail or
+coverage is below --min-coverage, 4 when a rule or test file is invalid (or, with --strict, has warnings).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import click
+import duckdb
+
+from connector import sync
+from connector.config import Config
+from connector.crm.local.store import LocalCrm
+from connector.errors import Finding, RuleError
+from connector.exit_codes import ExitCode
+from connector.ruleset import compiler, lint, loader, testing
+from connector.ruleset.schema import FEATURE_TYPES, NAME_RE, RuleFile
+
+SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
+
+
+@click.group()
+def rules() -> None:
+    """Rule-file tools for admins: check (validate and lint), test (rule unit tests), schema (for editors)."""
+
+
+# -- check -----------------------------------------------------------------------------------------------------
+
+
+@rules.command()
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one `file:line:col: severity: message` per finding; json: for tools.")
+@click.option("--strict", is_flag=True, help="Warnings fail the check too (exit 4).")
+@click.option("--no-data", is_flag=True, help="Skip the checks against the local CRM (picklists, kinds in use).")
+@click.pass_obj
+def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data: bool) -> None:
+    """Validate and lint rule files (default: the configured one); rule test files are validated too.
+
+    Errors (exit 4) are what loading refuses, plus what is clearly broken: a rung no contact can reach, a
+    condition that is never true. Warnings are likely mistakes: a condition that is always true, thresholds out
+    of order, features or kinds never used, a kind that matches no activity in the local CRM.
+    """
+    targets = list(files) or [_shown(sync.rules_path(cfg))]
+    data = None if no_data else _Data(cfg)
+    findings: list[Finding] = []
+    checked: list[dict[str, Any]] = []
+    try:
+        for path in targets:
+            found, info = _check_one(path, data)
+            findings.extend(found)
+            checked.append(info)
+    finally:
+        if data is not None:
+            data.close()
+    findings = sorted(dict.fromkeys(findings), key=lambda f: (f.path, f.line, f.col))  # a test file repeats its rules'
+    counts = Counter(f.severity for f in findings)
+    failed = bool(counts[lint.ERROR]) or (strict and bool(counts[lint.WARNING]))
+    if fmt == "json":
+        click.echo(json.dumps({
+            "ok": not failed, "files": checked,
+            "summary": {"errors": counts[lint.ERROR], "warnings": counts[lint.WARNING], "infos": counts[lint.INFO]},
+            "findings": [{"path": f.path, "line": f.line, "col": f.col, "severity": f.severity,
+                          "message": f.message} for f in findings],
+        }, indent=2))
+    else:
+        for f in findings:
+            click.echo(str(f))
+        click.echo(_check_summary(checked, counts, failed=failed))
+    if failed:
+        click.get_current_context().exit(int(ExitCode.RULES))
+
+
+def _check_one(path: Path, data: _Data | None) -> tuple[list[Finding], dict[str, Any]]:
+    info: dict[str, Any] = {"path": str(path), "type": "rules"}
+    try:
+        located = loader.load_file(path)
+    except RuleError as exc:
+        return exc.findings, info
+    if testing.is_test_file(located.data):
+        info["type"] = "tests"
+        try:
+            spec, _, rules_set = testing.load(path)
+        except RuleError as exc:
+            return exc.findings, info
+        info.update(cases=len(spec.cases), rules=rules_set.path)
+        return [], info
+    try:
+        rules_set = compiler.compile_located(located)
+    except RuleError as exc:
+        return exc.findings, info
+    info.update(version=rules_set.version, kinds=len(rules_set.kinds), features=len(rules_set.features),
+                rungs=len(rules_set.rungs), flags=len(rules_set.flags))
+    found = lint.lint(rules_set)
+    if data is not None:
+        found.extend(data.check(rules_set))
+    return found, info
+
+
+def _check_summary(checked: list[dict[str, Any]], counts: Counter[str], *, failed: bool) -> str:
+    kinds = Counter(c["type"] for c in checked)
+    what = ", ".join(f"{n} {'rule' if t == 'rules' else 'rule test'} file{'s' if n != 1 else ''}"
+                     for t, n in sorted(kinds.items()))
+
+    def n(sev: str, word: str) -> str:
+        return f"{counts[sev]} {word}{'s' if counts[sev] != 1 else ''}"
+
+    verdict = "failed" if failed else "passed"
+    if failed and not counts[lint.ERROR]:
+        verdict = "failed (--strict: warnings fail)"
+    found = f"{n(lint.ERROR, 'error')}, {n(lint.WARNING, 'warning')}, {counts[lint.INFO]} info"
+    return f"Checked {what}: {found}; {verdict}."
+
+
+class _Data:
+    """The configured local CRM, opened read-only on first use, for checks against real data."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.crm: LocalCrm | None = None
+        self.skipped: str | None = None
+        self.opened = False
+
+    def _open(self) -> LocalCrm | None:
+        if self.opened:
+            return self.crm
+        self.opened = True
+        path = self.cfg.resolve(self.cfg.local.database)
+        if self.cfg.crm.backend != "local":
+            self.skipped = f"the CRM is {self.cfg.crm.backend}, not local"
+        elif not path.exists():
+            self.skipped = f"no local CRM at {path}"
+        else:
+            try:
+                self.crm = LocalCrm(duckdb.connect(str(path), read_only=True), path)
+                self.crm.prepare(self.cfg.fields)
+            except (duckdb.Error, RuleError) as exc:
+                self.skipped = f"cannot read the local CRM at {path} ({str(exc).splitlines()[0]})"
+                self.close()
+            except Exception:
+                self.close()
+                raise
+        return self.crm
+
+    def check(self, rules_set: compiler.RuleSet) -> list[Finding]:
+        crm = self._open()
+        if crm is None:
+            return [rules_set.source.finding((), f"{self.skipped}: the checks against its data (picklist values, "
+                                             "kinds that match no activity) were skipped", severity=lint.INFO)]
+        found: list[Finding] = []
+        try:
+            sync.check_picklists(rules_set, crm.picklist_values(), self.cfg.fields)
+        except RuleError as exc:
+            found.extend(exc.findings)
+        found.extend(lint.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))
+        return found
+
+    def close(self) -> None:
+        if self.crm is not None:
+            self.crm.close()
+            self.crm = None
+
+
+# -- test ------------------------------------------------------------------------------------------------------
+
+
+@rules.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
+              help="Fail (exit 1) when fewer rungs, flags and kinds than this are exercised.")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Test this rule file instead of the one each test file names (e.g. an edited copy).")
+@click.pass_obj
+def test_cmd(cfg: Config, paths: tuple[Path, ...], min_coverage: float | None, rules_file: Path | None) -> None:
+    """Run rule unit tests: YAML files of contact histories and the rung, flags and next step they must get.
+
+    PATHS are test files or folders (default: the tests/ folder beside the configured rule file). Exit 0 when
+    all pass, 1 when a case fails or coverage is below --min-coverage, 4 when a test or rule file is invalid
+    or no test file is found.
+    """
+    targets = list(paths) or [_shown(sync.rules_path(cfg).parent / "tests")]
+    report = testing.run(targets, rules_override=rules_file)
+    click.echo(testing.render(report, min_coverage=min_coverage))
+    ctx = click.get_current_context()
+    if report.findings:
+        ctx.exit(int(ExitCode.RULES))
+    if report.failed or (min_coverage is not None and report.percent < min_coverage):
+        ctx.exit(int(ExitCode.PARTIAL))
+
+
+def _shown(path: Path) -> Path:
+    """A default path as an admin would type it: relative to where they stand, when it is below."""
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+# -- schema ----------------------------------------------------------------------------------------------------
+
+
+@rules.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the schema to this file (default: print it).")
+def schema(out: Path | None) -> None:
+    """The JSON Schema of rule files, for editors (yaml-language-server, VS Code, IntelliJ)."""
+    text = schema_text()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {out}")
+
+
+def rule_file_schema() -> dict[str, Any]:
+    """`RuleFile`'s JSON Schema, with what pydantic cannot say: one feature type, name shapes."""
+    doc = RuleFile.model_json_schema()
+    out: dict[str, Any] = {"$schema": SCHEMA_URI, "title": "trust-ladder rule file"}
+    out.update({k: v for k, v in doc.items() if k != "title"})
+    props = out["properties"]
+    names = {"pattern": NAME_RE.pattern}
+    props["kinds"]["propertyNames"] = names
+    props["features"]["propertyNames"] = names
+    feature = out["$defs"]["Feature"]
+    feature["oneOf"] = [{"required": [t], "title": t} for t in FEATURE_TYPES]
+    return out
+
+
+def schema_text() -> str:
+    return json.dumps(rule_file_schema(), indent=2, ensure_ascii=False) + "\n"

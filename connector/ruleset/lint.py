@@ -1,0 +1,498 @@
+"""Lint a compiled rule set: the mistakes that load fine but cannot be what the admin meant.
+
+The analysis is deliberately simple and *sound*: it only reports what is certain. It reads each condition's
+top-level AND chain and keeps the comparisons of one numeric feature with a constant (`x >= 5`, `x BETWEEN 1
+AND 3`, `x = 0`, `x IN (1, 2)`), turning them into numeric bounds; everything else (OR, NOT, arithmetic over
+features, dates) is left out, which can only make the set of contacts that pass *larger*. So when the bounds
+left are contradictory, no contact can pass, whatever the parts left out say. Each feature's type adds its
+known range: a count is a whole number of at least 0, `distinct_periods` is at most `periods`, `open_flags` at
+most the number of flags. From these bounds we report:
+
+- a comparison that its feature's range decides on its own (`count >= 0` is always true), a comparison of
+  constants (`1 = 1`), and a condition whose bounds contradict each other (`x > 5 AND x < 3`);
+- a rung no contact can reach: its criteria contradict those of a rung below it (rungs are cumulative), or every
+  contact that meets it also meets the rung above, so none ever stays on it;
+- thresholds out of order: the same feature with a lower bar on a higher rung, which then adds nothing;
+- features never used, and kinds no feature reads;
+- with the local CRM's data: kinds that match no activity at all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+from connector.errors import Finding
+from connector.ruleset.compiler import RuleSet
+from connector.ruleset.expr import ExprError, Type, compile_expr
+from connector.ruleset.loader import Loc
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+
+_COMPARE: dict[type[exp.Expr], str] = {exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=", exp.EQ: "="}
+_FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "=": "="}
+_PREDICATES = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ, exp.Between, exp.In, exp.Like, exp.ILike, exp.Is)
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a bound was written: the condition's location, the offset in it, its text, and the rung it is on."""
+
+    loc: Loc
+    offset: int
+    text: str
+    rung: int | None = None
+
+
+@dataclass(frozen=True)
+class Bound:
+    value: float
+    strict: bool
+    where: Where | None  # None: the feature's own range
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Values a feature may take: between `low` and `high`, each bound open when strict."""
+
+    low: Bound = Bound(-math.inf, strict=False, where=None)
+    high: Bound = Bound(math.inf, strict=False, where=None)
+
+    def empty(self) -> bool:
+        if self.low.value > self.high.value:
+            return True
+        return self.low.value == self.high.value and (self.low.strict or self.high.strict)
+
+    def tighten(self, low: Bound | None, high: Bound | None) -> Interval:
+        out = self
+        if low is not None and _tighter_low(low, out.low):
+            out = replace(out, low=low)
+        if high is not None and _tighter_high(high, out.high):
+            out = replace(out, high=high)
+        return out
+
+    def within(self, low: Bound | None, high: Bound | None) -> bool:
+        """Every value here also meets `low` and `high`."""
+        ok_low = low is None or not _tighter_low(low, self.low)
+        ok_high = high is None or not _tighter_high(high, self.high)
+        return ok_low and ok_high
+
+
+def _tighter_low(a: Bound, b: Bound) -> bool:
+    return a.value > b.value or (a.value == b.value and a.strict and not b.strict)
+
+
+def _tighter_high(a: Bound, b: Bound) -> bool:
+    return a.value < b.value or (a.value == b.value and a.strict and not b.strict)
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What a feature's type says about it: its range, whether it is whole, whether it may be empty (NULL)."""
+
+    interval: Interval
+    integer: bool
+    nullable: bool
+    what: str
+
+
+@dataclass(frozen=True)
+class Atom:
+    """One comparison of a feature with constants, as bounds."""
+
+    name: str
+    low: Bound | None
+    high: Bound | None
+    where: Where
+
+
+@dataclass
+class _Condition:
+    loc: Loc
+    text: str
+    tree: exp.Expr
+    rung: int | None = None
+    atoms: list[Atom] = field(default_factory=list)  # the top-level AND chain's comparisons
+    nested: list[Atom] = field(default_factory=list)  # comparisons under OR or NOT
+    complete: bool = True  # every conjunct became an atom: the bounds say everything the condition says
+
+
+def lint(rules: RuleSet) -> list[Finding]:
+    """Every lint finding for a rule set that compiled, in file order."""
+    return _Linter(rules).run()
+
+
+class _Linter:
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.findings: list[Finding] = []
+        self.domains = _domains(rules)
+        self._consts = duckdb.connect()
+
+    def add(self, where: Where | Loc, message: str, severity: str) -> None:
+        if isinstance(where, Where):
+            f = self.rules.source.finding(where.loc, message, severity=severity, offset=where.offset)
+        else:
+            f = self.rules.source.finding(where, message, severity=severity)
+        if f not in self.findings:
+            self.findings.append(f)
+
+    def run(self) -> list[Finding]:
+        try:
+            conditions = self._conditions()
+            for cond in conditions:
+                self._constants(cond)
+                self._decided(cond)
+                self._contradiction(cond)
+            rungs = [c for c in conditions if c.rung is not None]
+            self._ladder(rungs)
+            self._order(rungs)
+            self._unused()
+        finally:
+            self._consts.close()
+        return sorted(self.findings, key=lambda f: (f.line, f.col))
+
+    # -- parsing -------------------------------------------------------------------------------------------
+
+    def _conditions(self) -> list[_Condition]:
+        out: list[_Condition] = []
+        for name, kind in self.rules.kinds.items():
+            out.append(self._condition(("kinds", name, "match"), kind.match, None, atoms=False))
+        for i, flag in enumerate(self.rules.flags):
+            out.append(self._condition(("flags", i, "when"), flag.when, None))
+        for rung in self.rules.rungs:
+            for j, crit in enumerate(rung.criteria):
+                out.append(self._condition(("rungs", rung.index, "requires", j, "when"), crit.when, rung.index))
+        return out
+
+    def _condition(self, loc: Loc, text: str, rung: int | None, *, atoms: bool = True) -> _Condition:
+        tree = sqlglot.parse_one(text, read="duckdb")  # it compiled, so it parses
+        cond = _Condition(loc, text, tree, rung)
+        if not atoms:
+            return cond
+        top = set()
+        for part in _conjuncts(tree):
+            top.add(id(_unparen(part)))
+            atom = self._atom(part, cond)
+            if atom is None:
+                cond.complete = False
+            else:
+                cond.atoms.append(atom)
+        for node in tree.walk():
+            if id(node) not in top and isinstance(node, (*_COMPARE, exp.Between, exp.In)):
+                atom = self._atom(node, cond)
+                if atom is not None:
+                    cond.nested.append(atom)
+        return cond
+
+    def _atom(self, node: exp.Expr, cond: _Condition) -> Atom | None:
+        node = _unparen(node)
+        where = Where(cond.loc, _offset(node), node.sql(dialect="duckdb"), cond.rung)
+        if type(node) in _COMPARE:
+            op = _COMPARE[type(node)]
+            left, right = _unparen(node.this), _unparen(node.expression)
+            name, value = self._feature(left), _number(right)
+            if name is None or value is None:
+                name, value, op = self._feature(right), _number(left), _FLIP[op]
+            if name is None or value is None:
+                return None
+            return self._bounds(name, op, value, where)
+        if isinstance(node, exp.Between):
+            name = self._feature(_unparen(node.this))
+            lo, hi = _number(node.args["low"]), _number(node.args["high"])
+            if name is None or lo is None or hi is None:
+                return None
+            a, b = self._bounds(name, ">=", lo, where), self._bounds(name, "<=", hi, where)
+            return Atom(name, a.low, b.high, where)
+        if isinstance(node, exp.In) and not node.args.get("query"):
+            name = self._feature(_unparen(node.this))
+            values = [_number(v) for v in node.expressions]
+            if name is None or not values or any(v is None for v in values):
+                return None
+            nums = [v for v in values if v is not None]
+            a, b = self._bounds(name, ">=", min(nums), where), self._bounds(name, "<=", max(nums), where)
+            return Atom(name, a.low, b.high, where)
+        return None
+
+    def _feature(self, node: exp.Expr) -> str | None:
+        if isinstance(node, exp.Column) and not node.table and node.name in self.domains:
+            return str(node.name)
+        return None
+
+    def _bounds(self, name: str, op: str, value: float, where: Where) -> Atom:
+        whole = self.domains[name].integer
+        low = high = None
+        if op in (">", ">="):
+            strict = op == ">"
+            if whole:
+                value, strict = (math.floor(value) + 1.0, False) if strict else (float(math.ceil(value)), False)
+            low = Bound(value, strict, where)
+        elif op in ("<", "<="):
+            strict = op == "<"
+            if whole:
+                value, strict = (math.ceil(value) - 1.0, False) if strict else (float(math.floor(value)), False)
+            high = Bound(value, strict, where)
+        else:
+            low, high = Bound(value, strict=False, where=where), Bound(value, strict=False, where=where)
+            if whole and value != math.floor(value):
+                low = Bound(math.inf, strict=False, where=where)  # a whole number never equals 2.5
+        return Atom(name, low, high, where)
+
+    # -- checks on one condition ---------------------------------------------------------------------------
+
+    def _constants(self, cond: _Condition) -> None:
+        """A predicate with no names in it always gives the same answer."""
+        if not any(isinstance(n, exp.Column) for n in cond.tree.walk()):
+            value = self._evaluate(cond.tree)
+            self.add(Where(cond.loc, 0, cond.text), f"'{cond.text}' uses no names: it is always {value}; "
+                     "compare a feature or field instead", ERROR if value == "false" else WARNING)
+            return
+        top = {id(_unparen(c)) for c in _conjuncts(cond.tree)}
+        for node in cond.tree.walk():
+            if isinstance(node, _PREDICATES) and not any(isinstance(n, exp.Column) for n in node.walk()):
+                value = self._evaluate(node)
+                severity = ERROR if value == "false" and id(node) in top else WARNING
+                self.add(Where(cond.loc, _offset(node), node.sql()),
+                         f"'{node.sql()}' compares constants: it is always {value}; compare a feature instead",
+                         severity)
+
+    def _evaluate(self, node: exp.Expr) -> str:
+        try:
+            sql = compile_expr(node.sql(dialect="duckdb"), {}, want=None).sql
+            row = self._consts.execute(f"SELECT {sql}").fetchone()
+        except (ExprError, duckdb.Error):
+            return "the same"
+        value = row[0] if row else None
+        return "empty (NULL)" if value is None else str(bool(value)).lower()
+
+    def _decided(self, cond: _Condition) -> None:
+        """A comparison its feature's range decides: `count >= 0` is always true, `count < 0` never."""
+        for atom in [*cond.atoms, *cond.nested]:
+            dom = self.domains[atom.name]
+            if dom.interval.tighten(atom.low, atom.high).empty():
+                top = atom in cond.atoms
+                self.add(atom.where, f"'{atom.where.text}' is never true: {atom.name} is {dom.what}; "
+                         + ("this condition can never hold" if top else "fix the threshold or remove it"),
+                         ERROR if top else WARNING)
+            elif not dom.nullable and dom.interval.within(atom.low, atom.high):
+                self.add(atom.where, f"'{atom.where.text}' is always true: {atom.name} is {dom.what}; "
+                         "remove it or raise the threshold", WARNING)
+
+    def _contradiction(self, cond: _Condition) -> None:
+        """Bounds in one condition that exclude each other: `x > 5 AND x < 3`."""
+        acc: dict[str, Interval] = {}
+        for atom in cond.atoms:
+            dom = self.domains[atom.name].interval
+            if dom.tighten(atom.low, atom.high).empty():
+                continue  # reported by _decided
+            before = acc.get(atom.name, dom)
+            after = before.tighten(atom.low, atom.high)
+            if after.empty():
+                other = _conflict(before, atom)
+                self.add(atom.where, f"'{atom.where.text}' contradicts '{other}' in the same condition: "
+                         f"it is always false", ERROR)
+                continue
+            acc[atom.name] = after
+
+    # -- checks across rungs -------------------------------------------------------------------------------
+
+    def _ladder(self, criteria: list[_Condition]) -> None:
+        """Rungs are cumulative: a rung whose bounds, with those of the rungs below, exclude each other is out of
+        reach; a rung whose every contact also meets the rung above is never where a contact stays."""
+        rungs = self.rules.rungs
+        acc: dict[str, Interval] = {}
+        for rung in rungs[1:]:
+            mine = [c for c in criteria if c.rung == rung.index]
+            for cond in mine:
+                for atom in cond.atoms:
+                    dom = self.domains[atom.name].interval
+                    if dom.tighten(atom.low, atom.high).empty():
+                        return  # the condition alone is never true: reported already
+                    before = acc.get(atom.name, dom)
+                    after = before.tighten(atom.low, atom.high)
+                    if after.empty():
+                        other = _conflict_bound(before, atom)
+                        if other is not None and other.where is not None and other.where.loc != cond.loc:
+                            self.add(atom.where, self._unreachable(rung.index, atom, other.where), ERROR)
+                        return
+                    acc[atom.name] = after
+            if rung.index + 1 < len(rungs):
+                above = rungs[rung.index + 1]
+                conds = [c for c in criteria if c.rung == above.index]
+                if conds and all(c.complete for c in conds) and all(
+                    atom.name in acc and acc[atom.name].within(atom.low, atom.high)
+                    for c in conds for atom in c.atoms
+                ):
+                    self.add(("rungs", rung.index, "name"),
+                             f"no contact can stay on rung '{rung.name}': whoever meets it also meets every "
+                             f"criterion of '{above.name}' above it; give '{above.name}' a criterion of its own",
+                             ERROR)
+
+    def _unreachable(self, rung: int, atom: Atom, other: Where) -> str:
+        rungs = self.rules.rungs
+        name = rungs[rung].name
+        above = [r.name for r in rungs[rung + 1 :]]
+        tail = f", nor any rung above it ({', '.join(above)})" if above else ""
+        line = self.rules.source.finding(other.loc, "", offset=other.offset).line
+        if other.rung == rung:
+            where = f"another criterion of the same rung (line {line})"
+        else:
+            where = f"rung '{rungs[other.rung or 0].name}' below it (line {line}), and rungs are cumulative"
+        return (f"no contact can reach rung '{name}'{tail}: '{atom.where.text}' contradicts '{other.text}' of "
+                f"{where}; change one of the two thresholds")
+
+    def _order(self, criteria: list[_Condition]) -> None:
+        """The same feature with a lower bar on a higher rung: that criterion adds nothing."""
+        by_rung: dict[int, list[Atom]] = {}
+        for cond in criteria:
+            if cond.rung is not None:
+                by_rung.setdefault(cond.rung, []).extend(cond.atoms)
+        names = {r.index: r.name for r in self.rules.rungs}
+        for high_rung, atoms in sorted(by_rung.items()):
+            for atom in atoms:
+                for low_rung in range(1, high_rung):
+                    for below in by_rung.get(low_rung, []):
+                        if below.name != atom.name:
+                            continue
+                        looser = (atom.low is not None and below.low is not None and _tighter_low(below.low, atom.low)
+                                  and atom.high is None) or (
+                            atom.high is not None and below.high is not None
+                            and _tighter_high(below.high, atom.high) and atom.low is None)
+                        if looser:
+                            self.add(atom.where,
+                                     f"thresholds out of order: rung '{names[high_rung]}' needs '{atom.where.text}', "
+                                     f"a lower bar than '{below.where.text}' on rung '{names[low_rung]}' below it; "
+                                     "rungs are cumulative, so this criterion adds nothing: swap the thresholds "
+                                     "or tighten this one", WARNING)
+
+    # -- names never used ----------------------------------------------------------------------------------
+
+    def _unused(self) -> None:
+        rules = self.rules
+        used: set[str] = set()
+        roots: list[str] = []
+        for rung in rules.rungs:
+            for crit in rung.criteria:
+                roots.extend(crit.compiled.names)
+            if rung.next_step is not None:
+                roots.extend(rung.next_step.names)
+        for flag in rules.flags:
+            roots.extend(flag.compiled.names)
+            roots.extend(flag.next_step.names)
+        roots.extend(rules.top_next_step.names)
+        while roots:
+            name = roots.pop()
+            if name in used or name not in rules.features:
+                continue
+            used.add(name)
+            compiled = rules.features[name].expr
+            if compiled is not None:
+                roots.extend(compiled.names)
+        for name in rules.features:
+            if name not in used:
+                self.add(("features", name), f"feature '{name}' is declared but never used by a rung, a flag, a "
+                         "next step or another feature: use it or remove it", WARNING)
+        read = {k for f in rules.features.values() for k in f.spec.kinds}
+        for name in rules.kinds:
+            if name not in read:
+                self.add(("kinds", name), f"kind '{name}' is read by no feature, so it changes nothing: count it "
+                         "in a feature or remove it", WARNING)
+
+
+def data_findings(rules: RuleSet, con: duckdb.DuckDBPyConnection, label: str) -> list[Finding]:
+    """Kinds that match no activity in the CRM's `crm_activity` (all of it, whatever its date)."""
+    if not rules.kinds:
+        return []
+    counts = ", ".join(f"count(*) FILTER (WHERE COALESCE({k.sql}, false))" for k in rules.kinds.values())
+    row = con.execute(f"SELECT count(*), {counts} FROM crm_activity").fetchone()
+    assert row is not None
+    total = int(row[0])
+    out = []
+    for (name, _), n in zip(rules.kinds.items(), row[1:], strict=True):
+        if not n:
+            out.append(rules.source.finding(
+                ("kinds", name), f"kind '{name}' matches none of the {total:,} activities in {label}: check its "
+                "match condition against how your org logs this activity", severity=WARNING))
+    return out
+
+
+# -- helpers -------------------------------------------------------------------------------------------------
+
+
+def _domains(rules: RuleSet) -> dict[str, Domain]:
+    """The numeric names a condition may compare, with what their type says about them."""
+    anything = Interval()
+    zero = Bound(0, strict=False, where=None)
+    out: dict[str, Domain] = {}
+    for name, f in rules.features.items():
+        spec = f.spec
+        if spec.type == "count":
+            out[name] = Domain(Interval(low=zero), integer=True, nullable=False, what="a count (0 or more)")
+        elif spec.type == "distinct_periods":
+            n = spec.periods or 0
+            out[name] = Domain(Interval(low=zero, high=Bound(n, strict=False, where=None)), integer=True,
+                               nullable=False, what=f"a number of periods from 0 to {n}")
+        elif spec.type == "ratio":
+            out[name] = Domain(Interval(low=zero), integer=False, nullable=True, what="a ratio (0 or more, or empty)")
+        elif f.type.numeric:
+            out[name] = Domain(anything, integer=f.type == Type.INT, nullable=True, what="a number")
+    n_flags = len(rules.flags)
+    out["open_flags"] = Domain(Interval(low=zero, high=Bound(n_flags, strict=False, where=None)), integer=True,
+                               nullable=False, what=f"the number of open flags, from 0 to {n_flags}")
+    return out
+
+
+def _conjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
+    node = _unparen(node)
+    if isinstance(node, exp.And):
+        yield from _conjuncts(node.this)
+        yield from _conjuncts(node.expression)
+    else:
+        yield node
+
+
+def _unparen(node: exp.Expr) -> exp.Expr:
+    while isinstance(node, exp.Paren):
+        node = node.this
+    return node
+
+
+def _number(node: exp.Expr) -> float | None:
+    node = _unparen(node)
+    if isinstance(node, exp.Neg):
+        inner = _number(node.this)
+        return None if inner is None else -inner
+    if isinstance(node, exp.Literal) and not node.is_string:
+        try:
+            return float(str(node.this))
+        except ValueError:
+            return None
+    return None
+
+
+def _offset(node: exp.Expr) -> int:
+    starts = [int(n.meta["start"]) for n in node.walk() if n.meta.get("start") is not None]
+    return min(starts, default=0)
+
+
+def _conflict_bound(before: Interval, atom: Atom) -> Bound | None:
+    """The earlier bound that `atom` cannot live with."""
+    if atom.low is not None and Interval(low=atom.low, high=before.high).empty():
+        return before.high
+    if atom.high is not None and Interval(low=before.low, high=atom.high).empty():
+        return before.low
+    return None
+
+
+def _conflict(before: Interval, atom: Atom) -> str:
+    other = _conflict_bound(before, atom)
+    if other is None or other.where is None:
+        return "the feature's range"
+    return other.where.text
