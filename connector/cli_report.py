@@ -1,0 +1,132 @@
+"""`trust-ladder simulate` and `trust-ladder report`: look before a rule change reaches the CRM, and share it.
+
+Both read the configured local CRM and write nothing to it: every table they build is a temp table of their own
+connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+
+from connector import config as config_mod
+from connector import simulate as simulate_mod
+from connector import state, sync
+from connector.crm.local.store import LocalCrm
+from connector.errors import RuleError
+from connector.ruleset.compiler import RuleSet
+
+_RULE_FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
+
+
+def _date(_: click.Context, __: click.Parameter, value: str | None) -> dt.date:
+    if value is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from None
+
+
+_AS_OF = click.option("--as-of", callback=_date, metavar="YYYY-MM-DD",
+                      help="Evaluation date (default: today). Same date, same data: same result.")
+_WEEKS = click.option("--weeks", type=click.IntRange(0, 104), default=12, show_default=True,
+                      help="Replay the new rules at every weekly sync of the last N weeks to count flapping (0: skip).")
+
+
+@contextmanager
+def _local(cfg: config_mod.Config) -> Iterator[LocalCrm]:
+    """The configured local CRM, ready for the engine to read (in place; nothing is written to it)."""
+    crm = LocalCrm.open(cfg.resolve(cfg.local.database))
+    try:
+        crm.tune(cfg.engine, cfg.resolve)
+        crm.prepare(cfg.fields)
+        yield crm
+    finally:
+        crm.close()
+
+
+def _picklist_notes(crm: LocalCrm, rules: RuleSet, cfg: config_mod.Config) -> list[str]:
+    """A sync with these rules would stop before writing: say so, but let the admin look anyway."""
+    try:
+        sync.check_picklists(rules, crm.picklist_values(), cfg.fields)
+    except RuleError as exc:
+        return [f"{f} (a sync with these rules would refuse to write)" for f in exc.findings]
+    return []
+
+
+def _run(cfg: config_mod.Config, crm: LocalCrm, new_file: Path, against: Path | None, as_of: dt.date,
+         weeks: int, samples: int) -> simulate_mod.Simulation:
+    current = sync.load_rules(cfg, against)
+    new = sync.load_rules(cfg, new_file)
+    sim = simulate_mod.simulate(crm.con, current, new, as_of, cfg.resolve(cfg.state.path), weeks=weeks,
+                                samples=samples)
+    sim.notes = _picklist_notes(crm, new, cfg)
+    return sim
+
+
+@click.command()
+@click.option("--rules", "new_file", type=_RULE_FILE, required=True, help="The changed rule file to try.")
+@click.option("--against", type=_RULE_FILE, default=None,
+              help="The rule file to compare with (default: the configured one).")
+@_AS_OF
+@_WEEKS
+@click.option("--samples", type=click.IntRange(0, 50), default=3, show_default=True,
+              help="Sample contacts shown per moving cell (lowest Ids first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the simulation as JSON.")
+@click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the simulation as a self-contained HTML report.")
+@click.pass_obj
+def simulate(cfg: config_mod.Config, new_file: Path, against: Path | None, as_of: dt.date, weeks: int,
+             samples: int, as_json: bool, report_file: Path | None) -> None:
+    """Who would move where under a changed rule file, on the CRM's current data; writes nothing to the CRM."""
+    with _local(cfg) as crm:
+        sim = _run(cfg, crm, new_file, against, as_of, weeks, samples)
+        page = _simulation_page(cfg, crm, sim) if report_file else None
+    click.echo(json.dumps(simulate_mod.as_dict(sim), indent=2, default=str) if as_json else simulate_mod.render(sim))
+    if page is not None and report_file is not None:
+        _write(report_file, page, quiet=as_json)
+
+
+@click.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where to write the page (default: report.html beside the local CRM).")
+@click.option("--simulate", "new_file", type=_RULE_FILE, default=None,
+              help="Report a simulation of this rule file against the configured one instead of the current state.")
+@_AS_OF
+@_WEEKS
+@click.pass_obj
+def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_of: dt.date, weeks: int) -> None:
+    """One self-contained HTML page (charts included, opens offline): the ladder, owners, flags, movement."""
+    from connector import report as report_mod  # noqa: PLC0415 - the charting library loads only when asked for
+
+    out = out or cfg.resolve(cfg.local.database).parent / "report.html"
+    with _local(cfg) as crm:
+        if new_file is not None:
+            page = _simulation_page(cfg, crm, _run(cfg, crm, new_file, None, as_of, weeks, 3))
+        else:
+            data = report_mod.current(crm.con, sync.load_rules(cfg), as_of, cfg.resolve(cfg.state.path))
+            page = report_mod.render(data, history=_history(cfg))
+    _write(out, page, quiet=False)
+
+
+def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation) -> str:
+    from connector import report as report_mod  # noqa: PLC0415 - the charting library loads only when asked for
+
+    return report_mod.render(report_mod.simulated(crm.con, sim), history=_history(cfg))
+
+
+def _history(cfg: config_mod.Config) -> list[tuple[dt.date, dict[str, int]]]:
+    return state.Store(cfg.resolve(cfg.state.path)).rung_history()
+
+
+def _write(path: Path, page: str, *, quiet: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    if not quiet:
+        click.echo(f"Report written to {path} ({len(page) / 1e6:.1f} MB, opens offline in any browser).")

@@ -1,0 +1,379 @@
+"""`simulate`: a changed rule set against current data, before anything reaches the CRM.
+
+Both rule sets run the very passes of a sync over the same CRM data and the same state (the rung each contact
+holds, the demotion watch). Only temp tables are written; the CRM and the state store are read, never changed.
+
+Who moves where is judged on the rung each rule set *qualifies* a contact for: that is where the contact settles
+once any demotion grace has run out, so a raised threshold shows its full effect. How many of those moves the
+next sync would hold back during the grace period is reported beside it. The replay then runs the new rules at
+every weekly sync of the last N weeks, from an empty CRM, carrying each week's rung and demotion watch forward
+exactly as real syncs do, and counts the contacts whose rung would change more than once (flapping).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from connector import classify, evaluate, features, log, sync
+from connector.ruleset.compiler import CompiledCriterion, RuleSet
+
+CUR_TABLE = "tl_sim_cur"  # the current rules' placement, one row per contact (a copy of tl_place)
+NEW_TABLE = "tl_sim_new"  # the new rules' placement
+_CONTACT = "tl_sim_contact"  # the replay's copy of the contacts, without the trust fields
+_HELD = "tl_sim_held"  # the replay's rung per contact, carried from one replayed sync to the next
+_TRUST = ("cur_stage", "cur_since", "cur_flags", "cur_next", "cur_reason", "cur_version")
+
+_log = log.get("trust_ladder.simulate")
+
+
+@dataclass(frozen=True)
+class FlagMove:
+    label: str
+    before: int
+    after: int
+    gained: int
+    lost: int
+
+
+@dataclass(frozen=True)
+class Sample:
+    contact_id: str
+    name: str
+    current: str
+    new: str
+    changes: list[str]  # the criteria and flags whose wording or verdict changed, with the numbers
+    next_step: str
+
+
+@dataclass
+class Replay:
+    weeks: int
+    start: dt.date
+    end: dt.date
+    changes: list[tuple[dt.date, int]]  # contacts whose rung changed at each replayed sync after the first
+    changed: int  # contacts whose rung changed at least once
+    flapping: int  # contacts whose rung changed more than once
+    reversed: int  # of those, contacts that went back: up then down, or down then up
+    seconds: float
+
+
+@dataclass
+class Simulation:
+    as_of: dt.date
+    current_version: str
+    new_version: str
+    current_rungs: list[str]
+    new_rungs: list[str]
+    contacts: int
+    matrix: list[list[int]]  # [current rung][new rung], rung each rule set qualifies the contact for
+    held_by_grace: int  # moving contacts whose drop the next sync holds during the demotion grace
+    grace_days: int
+    flags: list[FlagMove]
+    samples: list[Sample]
+    replay: Replay | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def per_rung_current(self) -> list[int]:
+        return [sum(row) for row in self.matrix]
+
+    @property
+    def per_rung_new(self) -> list[int]:
+        return [sum(col) for col in zip(*self.matrix, strict=True)] if self.matrix else []
+
+    def cells(self) -> list[tuple[str, str, int]]:
+        """The moving cells (a different rung name under the new rules), largest first."""
+        out = [(a, b, n) for i, a in enumerate(self.current_rungs) for j, b in enumerate(self.new_rungs)
+               if a != b and (n := self.matrix[i][j])]
+        return sorted(out, key=lambda c: -c[2])
+
+    @property
+    def moved(self) -> int:
+        return sum(n for _, _, n in self.cells())
+
+
+def simulate(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, as_of: dt.date,
+             state_path: Path | None, *, weeks: int = 12, samples: int = 3) -> Simulation:
+    """Both rule sets over the connection's `crm_contact`/`crm_activity`; leaves CUR_TABLE and NEW_TABLE behind."""
+    started = time.perf_counter()
+    for rules, table in ((current, CUR_TABLE), (new, NEW_TABLE)):
+        sync.compute(con, rules, as_of, state_path)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {evaluate.PLACE_TABLE}")
+    pairs = con.execute(
+        f"SELECT c.qualified, n.qualified, count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) GROUP BY ALL"
+    ).fetchall()
+    matrix = [[0] * len(new.rungs) for _ in current.rungs]
+    for i, j, n in pairs:
+        matrix[i][j] = int(n)
+    held = _one(con, f"SELECT count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) "
+                     "WHERE n.in_grace AND c.qualified <> n.qualified")
+    sim = Simulation(
+        as_of=as_of, current_version=current.version, new_version=new.version,
+        current_rungs=[r.name for r in current.rungs], new_rungs=[r.name for r in new.rungs],
+        contacts=sum(n for _, _, n in pairs), matrix=matrix, held_by_grace=held,
+        grace_days=new.settings.demotion_grace_days, flags=_flags(con, current, new),
+        samples=_samples(con, current, new, samples),
+    )
+    _log.info("simulate.compared", contacts=sim.contacts, moved=sim.moved,
+              seconds=round(time.perf_counter() - started, 2))
+    if weeks > 0:
+        sim.replay = replay(con, new, as_of, weeks)
+    sim.seconds = time.perf_counter() - started
+    return sim
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> int:
+    row = con.execute(sql, params or []).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _flags(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet) -> list[FlagMove]:
+    labels = list(dict.fromkeys([f.label for f in current.flags] + [f.label for f in new.flags]))
+    if not labels:
+        return []
+    aggs: list[str] = []
+    params: list[str] = []
+    for label in labels:
+        aggs += ["count(*) FILTER (WHERE list_contains(b, ?))", "count(*) FILTER (WHERE list_contains(a, ?))",
+                 "count(*) FILTER (WHERE list_contains(a, ?) AND NOT list_contains(b, ?))",
+                 "count(*) FILTER (WHERE list_contains(b, ?) AND NOT list_contains(a, ?))"]
+        params += [label] * 6
+    row = con.execute(
+        f"SELECT {', '.join(aggs)} FROM (SELECT string_split(COALESCE(c.new_flags, ''), ';') AS b, "
+        f"string_split(COALESCE(n.new_flags, ''), ';') AS a FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid))",
+        params,
+    ).fetchone()
+    assert row is not None
+    return [FlagMove(label, *(int(v) for v in row[4 * k : 4 * k + 4])) for k, label in enumerate(labels)]
+
+
+def _samples(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, k: int) -> list[Sample]:
+    """Up to k contacts per moving cell, lowest Ids first, with what changed for them."""
+    if k <= 0:
+        return []
+    chosen = [r[0] for r in con.execute(
+        f"""SELECT cid FROM (
+              SELECT cid, c.qualified AS a, n.qualified AS b,
+                     row_number() OVER (PARTITION BY c.qualified, n.qualified ORDER BY cid) AS k
+              FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid)
+              WHERE {_names(current, 'c.qualified')} IS DISTINCT FROM {_names(new, 'n.qualified')})
+            WHERE k <= ? ORDER BY a, b, cid""", [k]).fetchall()]
+    if not chosen:
+        return []
+    rows = {t: _rows(con, t, chosen) for t in (CUR_TABLE, NEW_TABLE)}
+    names = dict(con.execute(
+        "SELECT Id, concat_ws(' ', FirstName, LastName) FROM crm_contact WHERE list_contains(?, Id)", [chosen]
+    ).fetchall())
+    out = []
+    for cid in chosen:
+        before, after = rows[CUR_TABLE][cid], rows[NEW_TABLE][cid]
+        out.append(Sample(cid, names.get(cid) or "", current.rungs[before["qualified"]].name,
+                          new.rungs[after["qualified"]].name, _changes(current, new, before, after),
+                          after["new_next"] or ""))
+    return out
+
+
+def _names(rules: RuleSet, col: str) -> str:
+    return "CASE " + col + " " + " ".join(
+        f"WHEN {r.index} THEN '{r.name.replace(chr(39), chr(39) * 2)}'" for r in rules.rungs) + " END"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: str, cids: list[str]) -> dict[str, dict[str, Any]]:
+    cur = con.execute(f"SELECT * FROM {table} WHERE list_contains(?, cid)", [cids])
+    cols = [d[0] for d in cur.description]
+    return {r["cid"]: r for r in (dict(zip(cols, row, strict=True)) for row in cur.fetchall())}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return "none" if value is None else str(value)
+
+
+def _values(names: list[str], row: dict[str, Any]) -> str:
+    shown = [f"{n} = {_fmt(row[n])}" for n in dict.fromkeys(names) if n in row]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def _verdict(met: bool) -> str:
+    return "met" if met else "not met"
+
+
+def _pair(c: CompiledCriterion, j: int, old: dict[int, CompiledCriterion]) -> int | None:
+    """The same criterion in the current rules: same condition, else same wording, else same place."""
+    for i, o in old.items():
+        if o.when == c.when:
+            return i
+    for i, o in old.items():
+        if o.says == c.says:
+            return i
+    return j if j in old else None
+
+
+def _changes(current: RuleSet, new: RuleSet, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The criteria and flags whose wording or verdict differ between the rule sets, for one contact."""
+    lines: list[str] = []
+    for rung in new.rungs[1:]:
+        old_rung = next((r for r in current.rungs if r.name == rung.name), None)
+        old = dict(enumerate(old_rung.criteria)) if old_rung else {}
+        for j, c in enumerate(rung.criteria):
+            met = bool(after[evaluate.criterion_column(rung.index, j).strip('"')])
+            match = _pair(c, j, old)
+            now = f"{_verdict(met)}{_values(c.compiled.names, after)}"
+            if match is None:
+                lines.append(f"{rung.name}: new criterion `{c.when}`: {now}")
+                continue
+            o = old.pop(match)
+            assert old_rung is not None
+            was = bool(before[evaluate.criterion_column(old_rung.index, match).strip('"')])
+            if o.when != c.when:
+                lines.append(f"{rung.name}: `{o.when}` became `{c.when}`: {_verdict(was)} -> {now}")
+            elif was != met:
+                lines.append(f"{rung.name}: `{c.when}`: {_verdict(was)}{_values(o.compiled.names, before)} "
+                             f"-> {now}")
+        for o in old.values():
+            lines.append(f"{rung.name}: criterion `{o.when}` dropped")
+    for name in (r.name for r in current.rungs[1:] if new.rung_index(r.name) is None):
+        lines.append(f"{name}: rung dropped")
+    flags_before = set((before["new_flags"] or "").split(";")) - {""}
+    flags_after = set((after["new_flags"] or "").split(";")) - {""}
+    for f in new.flags:
+        if (f.label in flags_before) != (f.label in flags_after):
+            state = "raised" if f.label in flags_after else "cleared"
+            lines.append(f"flag {f.label} {state}{_values(f.compiled.names, after)}")
+    if after["in_grace"]:
+        lines.append(f"the next sync holds it at {after['new_stage']} during the demotion grace")
+    return lines or ["the criteria read the same; the move comes from changed kinds, features or ladder settings"]
+
+
+def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks: int) -> Replay:
+    """Run `rules` at every weekly sync from as_of - 7*weeks to as_of, from an empty CRM; count rung changes.
+
+    The contacts are read once into a temp copy; `crm_contact` is pointed at that copy joined with the replay's
+    own rungs (`_HELD`), and `tl_watch` is carried from one replayed sync to the next, so promotion, demotion
+    grace and decay behave exactly as in real syncs. The original `crm_contact` view is restored afterwards.
+    """
+    started = time.perf_counter()
+    view = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'crm_contact' AND temporary").fetchone()
+    if view is None:
+        raise RuntimeError("the replay needs the backend's crm_contact view (LocalCrm.prepare)")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_CONTACT} AS SELECT * EXCLUDE ({', '.join(_TRUST)}) FROM crm_contact")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_HELD} "
+                "(cid VARCHAR, stage VARCHAR, since DATE, final INTEGER, changes INTEGER, changed BOOLEAN, "
+                "dir INTEGER, reversals INTEGER)")
+    con.execute("CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
+    days = [as_of - dt.timedelta(days=7 * w) for w in range(weeks, -1, -1)]
+    changes: list[tuple[dt.date, int]] = []
+    try:
+        for day in days:
+            lit = classify.as_of_sql(day)
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW crm_contact AS SELECT c.*, h.stage AS cur_stage, h.since AS cur_since, "
+                "CAST(NULL AS VARCHAR) AS cur_flags, CAST(NULL AS VARCHAR) AS cur_next, "
+                "CAST(NULL AS VARCHAR) AS cur_reason, CAST(NULL AS VARCHAR) AS cur_version "
+                f"FROM {_CONTACT} c LEFT JOIN {_HELD} h ON h.cid = c.Id "
+                f"WHERE c.CreatedDate IS NULL OR CAST(c.CreatedDate AS DATE) <= {lit}"
+            )
+            # The passes of sync.compute, with the replay's watch in place of the state store's.
+            classify.classify(con, rules, day)
+            features.build(con, rules, day)
+            evaluate.evaluate(con, rules, day)
+            con.execute(f"""
+CREATE OR REPLACE TEMP TABLE {_HELD} AS
+SELECT cid, stage, since, final, changes + CAST(changed AS INTEGER) AS changes, changed,
+  CASE WHEN changed THEN step ELSE dir END AS dir,
+  reversals + CAST(changed AND dir <> 0 AND step <> dir AS INTEGER) AS reversals
+FROM (
+  SELECT p.cid, p.new_stage AS stage, p.new_since AS since, p.final, COALESCE(h.changes, 0) AS changes,
+    COALESCE(h.final <> p.final, false) AS changed, COALESCE(sign(p.final - h.final), 0) AS step,
+    COALESCE(h.dir, 0) AS dir, COALESCE(h.reversals, 0) AS reversals
+  FROM {evaluate.PLACE_TABLE} p LEFT JOIN {_HELD} h ON h.cid = p.cid
+)""")
+            con.execute("CREATE OR REPLACE TEMP TABLE tl_watch AS SELECT cid, w_from AS from_rung, w_since AS "
+                        f"failing_since FROM {evaluate.PLACE_TABLE} WHERE held IS NOT NULL AND qualified < held")
+            if day != days[0]:
+                changes.append((day, _one(con, f"SELECT count(*) FROM {_HELD} WHERE changed")))
+        row = con.execute(f"SELECT count(*) FILTER (WHERE changes > 0), count(*) FILTER (WHERE changes > 1), "
+                          f"count(*) FILTER (WHERE reversals > 0) FROM {_HELD}").fetchone()
+        assert row is not None
+    finally:
+        con.execute("DROP VIEW IF EXISTS crm_contact")
+        con.execute(str(view[0]))
+        con.execute(f"DROP TABLE IF EXISTS {_CONTACT}")
+    result = Replay(weeks=weeks, start=days[0], end=days[-1], changes=changes, changed=int(row[0]),
+                    flapping=int(row[1]), reversed=int(row[2]), seconds=time.perf_counter() - started)
+    _log.info("simulate.replayed", weeks=weeks, flapping=result.flapping, seconds=round(result.seconds, 2))
+    return result
+
+
+def as_dict(sim: Simulation) -> dict[str, Any]:
+    """The simulation as plain JSON-ready data (`--json`)."""
+    replay_ = sim.replay
+    return {
+        "as_of": sim.as_of.isoformat(), "current_rules": sim.current_version, "new_rules": sim.new_version,
+        "contacts": sim.contacts, "moved": sim.moved, "held_by_grace": sim.held_by_grace,
+        "matrix": {a: {b: sim.matrix[i][j] for j, b in enumerate(sim.new_rungs)}
+                   for i, a in enumerate(sim.current_rungs)},
+        "per_rung": {"current": dict(zip(sim.current_rungs, sim.per_rung_current, strict=True)),
+                     "new": dict(zip(sim.new_rungs, sim.per_rung_new, strict=True))},
+        "flags": [vars(f) for f in sim.flags],
+        "samples": [vars(s) for s in sim.samples],
+        "replay": None if replay_ is None else {
+            "weeks": replay_.weeks, "start": replay_.start.isoformat(), "end": replay_.end.isoformat(),
+            "changed": replay_.changed, "flapping": replay_.flapping, "reversed": replay_.reversed,
+            "changes": {d.isoformat(): n for d, n in replay_.changes},
+            "seconds": round(replay_.seconds, 3)},
+        "notes": sim.notes, "seconds": round(sim.seconds, 3),
+    }
+
+
+def render(sim: Simulation) -> str:
+    """The simulation for a terminal: matrix, flags, samples, flapping."""
+    total = sim.contacts
+    lines = [f"Simulation as of {sim.as_of.isoformat()} over {total:,} contacts",
+             f"  current rules: {sim.current_version}", f"  new rules:     {sim.new_version}", ""]
+    lines += [f"warning: {n}" for n in sim.notes]
+    lines += [*(["" ] if sim.notes else []), "Rungs (rows: current rules, columns: new rules)"]
+    width = max(8, *(len(n) for n in sim.new_rungs)) + 2
+    first = max(10, *(len(n) for n in sim.current_rungs)) + 2
+    lines.append(" " * first + "".join(f"{n:>{width}}" for n in sim.new_rungs) + f"{'total':>{width}}")
+    for i, name in enumerate(sim.current_rungs):
+        cells = "".join(f"{(f'{n:,}' if n else '.'):>{width}}" for n in sim.matrix[i])
+        lines.append(f"  {name:<{first - 2}}{cells}{sim.per_rung_current[i]:>{width},}")
+    lines.append(f"  {'total':<{first - 2}}" + "".join(f"{n:>{width},}" for n in sim.per_rung_new))
+    pct = 100 * sim.moved / total if total else 0.0
+    lines += ["", f"Moving: {sim.moved:,} contact{'' if sim.moved == 1 else 's'} ({pct:.1f}%)"
+              + "".join(f"; {n:,} {a} -> {b}" for a, b, n in sim.cells())]
+    if sim.held_by_grace:
+        lines.append(f"  of which {sim.held_by_grace:,} the next sync holds on their rung during the "
+                     f"{sim.grace_days}-day demotion grace, then demotes")
+    if sim.flags:
+        lines += ["", f"  {'Flags':<22}{'before':>9}{'after':>9}{'gained':>9}{'lost':>9}"]
+        lines += [f"  {f.label:<22}{f.before:>9,}{f.after:>9,}{f.gained:>9,}{f.lost:>9,}" for f in sim.flags]
+    if sim.samples:
+        lines += ["", "Samples (lowest Ids of each moving cell), under the new rules:"]
+        for s in sim.samples:
+            lines.append(f"  {s.current} -> {s.new}  {s.contact_id}  {s.name}")
+            lines += [f"      {c}" for c in s.changes]
+            lines.append(f"      next step: {s.next_step}")
+    r = sim.replay
+    if r is not None:
+        lines += ["", (f"Flapping: {r.flapping:,} contacts would change rung more than once had the new rules run "
+                       f"at every weekly sync from {r.start.isoformat()} to {r.end.isoformat()} ({r.weeks} weeks, "
+                       f"from an empty CRM); {r.changed:,} would change at least once, and {r.reversed:,} "
+                       "would go back (up then down, or down then up).")]
+        lines.append("  changes per weekly sync: " + ", ".join(f"{d.strftime('%d %b')} {n:,}" for d, n in r.changes))
+    lines += ["", f"Nothing was written to the CRM. ({sim.seconds:.1f} s)"]
+    return "\n".join(lines)

@@ -1,0 +1,254 @@
+"""An admin tries a rule change before it reaches the CRM (`simulate`), and shares the picture (`report`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from connector.crm.local import demo
+from connector.crm.local.store import LocalCrm
+from tests.conftest import DEFAULT_RULES, Org
+
+THRESHOLD = ("      - when: conversations_180d >= 3\n        says: at least 3 conversations in the last 180 days",
+             "      - when: conversations_180d >= 4\n        says: at least 4 conversations in the last 180 days")
+
+
+def cli(org: Org, *args: str) -> subprocess.CompletedProcess[str]:
+    config = org.folder / "trust-ladder.toml"
+    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
+                      f'[rules]\npath = "{DEFAULT_RULES}"\n')
+    return subprocess.run([sys.executable, "-m", "connector", "--log-format", "json", "--config", str(config), *args],
+                          cwd=org.folder, capture_output=True, text=True, check=False)
+
+
+def raised_threshold(folder: Path) -> Path:
+    text = DEFAULT_RULES.read_text()
+    assert THRESHOLD[0] in text
+    path = folder / "stricter.yaml"
+    path.write_text(text.replace(*THRESHOLD))
+    return path
+
+
+def familiar(org: Org, name: str, conversations: int) -> str:
+    """A contact with `conversations` two-way conversations in the last 180 days, one of them a listening one."""
+    cid = org.contact(name, known_for_days=200)
+    org.meeting(cid, 20, "Discovery session")
+    for k in range(conversations - 1):
+        org.reply(cid, 30 + 20 * k)
+    return cid
+
+
+def test_raising_a_threshold_shows_who_moves_from_familiar_to_friend_and_leaves_the_crm_untouched(org: Org) -> None:
+    ada = familiar(org, "Ada", 3)
+    familiar(org, "Bea", 4)  # clears the new bar too
+    org.reply(org.contact("Cy"), 10)  # a Friend either way
+    org.contact("Dee")  # on the Fringe either way
+    org.sync()
+    state = org.folder / "state.duckdb"
+    before, state_before = org.snapshot(), state.read_bytes()
+
+    proc = cli(org, "simulate", "--rules", str(raised_threshold(org.folder)), "--as-of", org.as_of.isoformat(),
+               "--weeks", "4", "--json")
+
+    assert proc.returncode == 0, proc.stderr
+    sim = json.loads(proc.stdout)
+    assert sim["matrix"]["Familiar"] == {"Fringe": 0, "Friend": 1, "Familiar": 1, "Faithful": 0, "Forever": 0}
+    assert sim["moved"] == 1
+    assert sim["per_rung"]["new"] == {"Fringe": 1, "Friend": 2, "Familiar": 1, "Faithful": 0, "Forever": 0}
+    assert sim["held_by_grace"] == 1  # the next sync keeps Ada on Familiar for the grace period, then demotes
+    (sample,) = sim["samples"]
+    assert (sample["contact_id"], sample["name"], sample["current"], sample["new"]) == (ada, "Ada Tester", "Familiar",
+                                                                                       "Friend")
+    assert sample["changes"][0] == ("Familiar: `conversations_180d >= 3` became `conversations_180d >= 4`: "
+                                    "met -> not met (conversations_180d = 3)")
+    assert [f["label"] for f in sim["flags"]] == ["Missing thank-you", "Missing listening"]
+    assert org.snapshot() == before, "simulate wrote to the CRM"
+    assert state.read_bytes() == state_before, "simulate changed the state store"
+
+    text = cli(org, "simulate", "--rules", str(raised_threshold(org.folder)), "--as-of", org.as_of.isoformat(),
+               "--weeks", "0")
+    assert text.returncode == 0, text.stderr
+    assert "Moving: 1 contact (25.0%); 1 Familiar -> Friend" in text.stdout
+    assert f"Familiar -> Friend  {ada}  Ada Tester" in text.stdout
+    assert "Nothing was written to the CRM." in text.stdout
+
+
+def test_the_replay_counts_a_contact_that_climbs_and_falls_back_as_flapping(org: Org) -> None:
+    # Flo talks to us twice, then has a discovery meeting 135 days ago: Friend, then Familiar. The listening
+    # meeting leaves the 90-day window 45 days ago; the demotion grace holds her 30 days, then she falls back.
+    flo = org.contact("Flo", known_for_days=400)
+    org.reply(flo, 150)
+    org.reply(flo, 145)
+    org.meeting(flo, 135, "Discovery session")
+    steady = org.contact("Sam", known_for_days=400)
+    org.reply(steady, 170)
+    org.contact("New", known_for_days=20)  # created during the replay: its first placement is not a change
+    before = org.snapshot()
+
+    proc = cli(org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "20",
+               "--json")
+
+    assert proc.returncode == 0, proc.stderr
+    replay = json.loads(proc.stdout)["replay"]
+    assert (replay["start"], replay["end"]) == (org.day(140).isoformat(), org.as_of.isoformat())
+    promoted, demoted = org.day(133).isoformat(), org.day(7).isoformat()
+    assert {d: n for d, n in replay["changes"].items() if n} == {promoted: 1, demoted: 1}
+    assert (replay["changed"], replay["flapping"], replay["reversed"]) == (1, 1, 1)
+    assert org.snapshot() == before
+
+
+def test_simulating_a_rung_the_crm_picklist_lacks_warns_instead_of_failing(org: Org) -> None:
+    org.contact("Ada")
+    renamed = org.folder / "renamed.yaml"
+    renamed.write_text(DEFAULT_RULES.read_text().replace("  - name: Forever", "  - name: Evangelist"))
+    proc = cli(org, "simulate", "--rules", str(renamed), "--as-of", org.as_of.isoformat(), "--weeks", "0")
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: " in proc.stdout
+    assert "rung 'Evangelist' is not a value of the CRM picklist Trust_Stage__c" in proc.stdout
+
+
+def test_a_report_before_any_sync_says_there_is_no_earlier_placement(org: Org, tmp_path: Path) -> None:
+    ada = org.contact("Ada")
+    org.reply(ada, 5)
+    out = tmp_path / "first.html"
+    proc = cli(org, "report", "--out", str(out), "--as-of", org.as_of.isoformat())
+    assert proc.returncode == 0, proc.stderr
+    page = out.read_text()
+    assert "No sync has written to this CRM yet" in page
+    assert 'id="chart-movement"' not in page
+    assert "Rungs by owner, as the engine places them today" in page
+    assert org.fields(ada)["stage"] is None  # the report computed Friend, and wrote nothing
+
+
+# -- the report in a real browser ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's chromium, installed with apt-get when absent; the test is skipped only if that is impossible."""
+    found = shutil.which("chromium")
+    if found:
+        return found
+    why = ""
+    if shutil.which("apt-get") is None:
+        why = "apt-get is not available"
+    elif os.geteuid() != 0:
+        why = "installing chromium needs root (apt-get install -y chromium)"
+    else:
+        for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900)
+            if proc.returncode != 0:
+                why = f"`{' '.join(cmd)}` failed: {proc.stderr.strip()[-500:]}"
+                break
+    found = shutil.which("chromium")
+    if found:
+        return found
+    print(f"chromium is missing and cannot be installed: {why}")  # noqa: T201 - the reason for the skip
+    pytest.skip(f"chromium is missing and cannot be installed: {why}")
+
+
+def browse(chromium: str, page: Path, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Load the page headless and offline (any request goes to a dead proxy), the console on stderr, and every
+    request the browser makes in `folder/net.json`."""
+    return subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={folder / 'profile'}", "--proxy-server=http://127.0.0.1:9", "--enable-logging=stderr",
+         "--v=0", f"--log-net-log={folder / 'net.json'}", "--virtual-time-budget=5000", "--hide-scrollbars", *extra,
+         page.as_uri()],
+        capture_output=True, text=True, check=False, timeout=180)
+
+
+def console_errors(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "Uncaught" in line or ("CONSOLE" in line and "rror" in line)]
+
+
+def page_requests(folder: Path) -> set[str]:
+    """Network requests the page made (the browser's own update and account pings are not the page's)."""
+    events = json.loads((folder / "net.json").read_text())["events"]
+    return {e["params"]["url"] for e in events
+            if "site=file://" in str(e.get("params", {}).get("site_for_cookies", ""))
+            and str(e["params"].get("url", "")).startswith(("http:", "https:"))}
+
+
+def demo_org(org: Org) -> None:
+    crm = LocalCrm.open(org.database)
+    try:
+        demo.generate(crm, contacts=400, seed=7, as_of=org.as_of)
+    finally:
+        crm.close()
+    org.sync()
+
+
+def assert_renders(chromium: str, page: Path, tmp_path: Path, charts: set[str]) -> None:
+    text = page.read_text()
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", text), \
+        "the page loads something from the network"
+    assert set(re.findall(r'id="chart-(\w+)"', text)) == charts
+
+    proc = browse(chromium, page, tmp_path, "--dump-dom")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert console_errors(proc.stderr) == []
+    assert page_requests(tmp_path) == set()
+    dom = proc.stdout
+    for name in charts:  # plotly drew each chart: its div holds the svg layers
+        drawn = dom.split(f'id="chart-{name}"', 1)[1].split('id="chart-', 1)[0]
+        assert 'class="main-svg"' in drawn, f"chart {name} did not render"
+    shot = tmp_path / f"{page.stem}.png"
+    proc = browse(chromium, page, tmp_path, f"--screenshot={shot}", "--window-size=1200,3000")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shot.stat().st_size > 50_000  # a page of charts, not a blank one
+    print(f"screenshot: {shot}")  # noqa: T201 - for a human to look at
+
+
+def test_the_report_of_the_current_state_renders_offline_in_a_real_browser(org: Org, chromium: str,
+                                                                         tmp_path: Path) -> None:
+    demo_org(org)
+    org.sync(days_later=7)  # a second run: the report charts rung counts over past runs
+    before = org.snapshot()
+    out = tmp_path / "current.html"
+    proc = cli(org, "report", "--out", str(out), "--as-of", org.as_of.isoformat())
+    assert proc.returncode == 0, proc.stderr
+    assert f"Report written to {out}" in proc.stdout
+    text = out.read_text()
+    assert "Trust ladder: current state" in text
+    assert "No run history is recorded yet" not in text
+    crm = LocalCrm.open(org.database)
+    try:
+        owners = [r[0] for r in crm.con.execute('SELECT "Name" FROM "User"').fetchall()]
+    finally:
+        crm.close()
+    assert owners
+    assert all(f'"{name}"' in text for name in owners)  # rungs by owner, by the owner's name
+    assert org.snapshot() == before
+    assert_renders(chromium, out, tmp_path, {"ladder", "movement", "flags", "owners", "history"})
+
+
+def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, chromium: str,
+                                                                      tmp_path: Path) -> None:
+    demo_org(org)
+    out = tmp_path / "simulation.html"
+    proc = cli(org, "report", "--simulate", str(raised_threshold(org.folder)), "--out", str(out),
+               "--as-of", org.as_of.isoformat(), "--weeks", "4")
+    assert proc.returncode == 0, proc.stderr
+    text = out.read_text()
+    assert "Trust ladder: simulation of a rule change" in text
+    assert "Familiar \u2192 Friend" in text  # a sample contact's move
+    assert_renders(chromium, out, tmp_path, {"ladder", "movement", "replay", "flags", "owners", "history"})
+
+
+def test_a_broken_page_would_be_caught(chromium: str, tmp_path: Path) -> None:
+    """The browser check itself: a script error and a network request both show up as console errors."""
+    page = tmp_path / "broken.html"
+    page.write_text("<html><body><script>undefinedFunction();</script>"
+                    '<script src="https://cdn.example.com/x.js"></script></body></html>')
+    proc = browse(chromium, page, tmp_path, "--dump-dom")
+    assert any("undefinedFunction is not defined" in line for line in console_errors(proc.stderr)), proc.stderr
+    assert page_requests(tmp_path) == {"https://cdn.example.com/x.js"}
