@@ -13,6 +13,9 @@ import click
 
 from connector import config as config_mod
 from connector import log, sync
+from connector.cli_report import report, simulate
+from connector.cli_rules import rules
+from connector.crm.salesforce.commands import fields
 from connector.errors import ConfigError, RuleError, TrustLadderError
 from connector.exit_codes import ExitCode
 
@@ -214,13 +217,13 @@ def explain(cfg: config_mod.Config, contact_id: str, as_json: bool, as_of: dt.da
     from dataclasses import asdict
 
     from connector import explain as explain_mod
-    from connector.crm.local.store import LocalCrm
+    from connector.crm.factory import open_backend
 
     rules = sync.load_rules(cfg)
-    crm = LocalCrm.open(cfg.resolve(cfg.local.database))
+    crm = open_backend(cfg)
     try:
         crm.tune(cfg.engine, cfg.resolve)
-        crm.prepare(cfg.fields)
+        crm.prepare(cfg.fields, rules)
         e = explain_mod.explain(crm.con, rules, contact_id, as_of or dt.date.today(), cfg.resolve(cfg.state.path))
     finally:
         crm.close()
@@ -255,31 +258,6 @@ def import_cmd(cfg: config_mod.Config, folder: Path) -> None:
             click.echo(f"{table}: ignored columns {', '.join(cols)}")
     if any(report.skipped.values()):
         sys.exit(int(ExitCode.PARTIAL))  # some rows were left out: say so to a scheduler
-
-
-@main.group()
-def rules() -> None:
-    """Rule-file tools for admins."""
-
-
-@rules.command(name="check")
-@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.pass_obj
-def rules_check(cfg: config_mod.Config, files: tuple[Path, ...]) -> None:
-    """Validate rule files: file:line:col for every problem, exit 4 if any."""
-    from connector.ruleset import compiler
-
-    targets = list(files) or [sync.rules_path(cfg)]
-    findings = []
-    for path in targets:
-        try:
-            rs = compiler.load(path)
-            click.echo(f"{path}: ok ({rs.version}: {len(rs.kinds)} kinds, {len(rs.features)} features, "
-                       f"{len(rs.rungs)} rungs, {len(rs.flags)} flags)")
-        except RuleError as exc:
-            findings.extend(exc.findings)
-    if findings:
-        raise RuleError(findings)
 
 
 def _bar(n: int, total: int, width: int = 30) -> str:
@@ -338,7 +316,8 @@ def _summary_dict(r: sync.SyncResult) -> dict[str, Any]:
     }
 
 
-from connector.cli_report import report, simulate  # noqa: E402 - registered last, after the core commands
-
+# Admin tools live in their own modules; registered here so `trust-ladder --help` lists them all.
+main.add_command(rules)
 main.add_command(simulate)
 main.add_command(report)
+main.add_command(fields)

@@ -7,7 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from connector.errors import ConfigError
 
@@ -20,7 +21,7 @@ class _Strict(BaseModel):
 
 
 class CrmSection(_Strict):
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "salesforce"] = "local"
 
 
 class LocalSection(_Strict):
@@ -57,6 +58,36 @@ class EngineSection(_Strict):
     temp_directory: Path | None = None  # default: next to the database file
 
 
+class SalesforceSection(_Strict):
+    """Sign-in, transport and budget for the Salesforce backend. Secrets are never here: only the NAMES of the
+    environment variables that hold them."""
+
+    auth: Literal["password", "jwt", "client_credentials", "session"] = "password"
+    domain: str = "login"  # login (production), test (sandbox), or a My Domain prefix such as "acme.my"
+    username: str | None = None  # password and jwt
+    password_env: str = "SF_PASSWORD"  # noqa: S105 - the NAME of an environment variable
+    security_token_env: str = "SF_SECURITY_TOKEN"  # noqa: S105 - the NAME of an environment variable
+    consumer_key_env: str = "SF_CONSUMER_KEY"  # jwt and client_credentials
+    consumer_secret_env: str = "SF_CONSUMER_SECRET"  # noqa: S105 - the NAME of an environment variable  # client_credentials
+    private_key_file: Path | None = None  # jwt: the connected app's private key (PEM)
+    access_token_env: str = "SF_ACCESS_TOKEN"  # noqa: S105 - a variable name; session: `sf org display`
+    instance_url: str | None = None  # session: e.g. https://acme.my.salesforce.com
+    api_version: str = Field(default="59.0", pattern=r"^\d+\.0$")
+    mirror: Path = Path("trust-ladder-data/salesforce-mirror.duckdb")
+    bulk_read_threshold: int = Field(default=10_000, ge=0)  # a query with more rows goes through Bulk API 2.0
+    bulk_write_threshold: int = Field(default=2_000, ge=0)  # more changed contacts: a Bulk API 2.0 update job
+    page_size: int = Field(default=2000, ge=200, le=2000)  # REST query batchSize
+    bulk_page_records: int = Field(default=250_000, ge=1)  # Bulk query maxRecords per result set
+    bulk_rows_per_job: int = Field(default=150_000, ge=1)  # rows per ingest job (each upload stays < 100 MB)
+    overlap_seconds: int = Field(default=300, ge=0)  # incremental pulls re-read this much before the watermark
+    budget_fraction: float = Field(default=0.10, gt=0, le=1)  # share of the org's daily API allowance per run
+    timeout_seconds: float = Field(default=120.0, gt=0)  # every HTTP call
+    max_attempts: int = Field(default=6, ge=1)  # transient faults: tries per call
+    max_wait_seconds: float = Field(default=60.0, ge=0)  # cap of one back-off wait (Retry-After included)
+    poll_seconds: float = Field(default=2.0, ge=0)  # Bulk job polling interval
+    job_timeout_seconds: float = Field(default=3600.0, gt=0)  # give up on a Bulk job after this long
+
+
 class LogSection(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -70,7 +101,17 @@ class Config(_Strict):
     fields: FieldsSection = Field(default_factory=FieldsSection)
     log: LogSection = Field(default_factory=LogSection)
     engine: EngineSection = Field(default_factory=EngineSection)
+    salesforce: SalesforceSection | None = Field(default=None, validate_default=True)
     source: Path | None = None  # the file this came from; set by `load`
+
+    @field_validator("salesforce", mode="after")
+    @classmethod
+    def _salesforce_when_chosen(cls, value: SalesforceSection | None, info: ValidationInfo) -> SalesforceSection | None:
+        crm = info.data.get("crm")
+        if value is None and crm is not None and crm.backend == "salesforce":
+            raise PydanticCustomError(
+                "missing_section", 'a [salesforce] section is required when [crm] backend = "salesforce"')
+        return value
 
     def resolve(self, path: Path) -> Path:
         """Relative paths in a config file are relative to that file, as in most tools."""

@@ -1,0 +1,267 @@
+"""SalesforceCrm: the CrmBackend for a Salesforce org, through a local mirror.
+
+The mirror is a LocalCrm file with the same Contact/Task/Event tables. `prepare` pulls what changed since each
+object's watermark (all of it the first time) into the mirror, then exposes the mirror's `crm_contact` /
+`crm_activity` to the engine, which reads them exactly as it reads the local CRM. Windowed features stay right
+because the mirror keeps the whole history and the engine recomputes from it on every run.
+
+Watermarks (one per object, in the mirror's `_TrustLadderMeta`) move in the same transaction as the upsert
+they cover, and never past the run's start time; the next pull compares with `>=` from the watermark minus a
+small overlap, so clock skew and ties cause re-reads, never losses. A run that fails before the commit leaves
+the watermark where it was, and the next run pulls the same window again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import requests
+from simple_salesforce.exceptions import SalesforceError
+
+from connector import log
+from connector.config import Config, EngineSection, FieldsSection, SalesforceSection
+from connector.crm import ApplyResult
+from connector.crm.local import schema
+from connector.crm.local.store import LocalCrm
+from connector.crm.salesforce import fields as sf_fields
+from connector.crm.salesforce import retry, soql
+from connector.crm.salesforce.auth import Connection
+from connector.crm.salesforce.limits import ApiUsage
+from connector.crm.salesforce.pull import Puller, staging_table
+from connector.crm.salesforce.push import Batch, Pusher
+from connector.crm.salesforce.transport import SalesforceSession
+from connector.errors import ConfigError, CrmError
+from connector.ruleset.compiler import RuleSet
+
+_log = log.get("trust_ladder.salesforce")
+
+# DuckDB types of the trust fields in the mirror, whatever API names the config gives them.
+_TRUST_TYPES = {"stage": "VARCHAR", "stage_since": "DATE", "flags": "VARCHAR", "next_step": "VARCHAR",
+                "reason": "VARCHAR", "rules_version": "VARCHAR"}
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Runtime:
+    """What tests replace: the back-off and polling sleep, the clock that caps watermarks, and a hook that may
+    adjust the HTTP session (a proxy, a test double)."""
+
+    sleep: Callable[[float], None] = time.sleep
+    now: Callable[[], dt.datetime] = _utcnow
+    session: Callable[[SalesforceSession], None] | None = None
+
+
+RUNTIME = Runtime()
+
+
+class SalesforceCrm:
+    def __init__(self, section: SalesforceSection, fields: FieldsSection, mirror_path: Path, *,
+                 runtime: Runtime | None = None) -> None:
+        rt = runtime or RUNTIME
+        self.section = section
+        self.fields = fields
+        self.runtime = rt
+        self.mirror = LocalCrm.open(mirror_path) if mirror_path.exists() else LocalCrm.create(mirror_path)
+        self.con: duckdb.DuckDBPyConnection = self.mirror.con
+        self.usage = ApiUsage(fraction=section.budget_fraction)
+        self.session = SalesforceSession(
+            usage=self.usage, timeout=section.timeout_seconds,
+            retrying=retry.policy(max_attempts=section.max_attempts, cap=section.max_wait_seconds, sleep=rt.sleep))
+        if rt.session is not None:
+            rt.session(self.session)
+        self.conn = Connection(section, self.session)
+        self.puller = Puller(self.conn, section, self.usage, rt.sleep)
+        self.pusher = Pusher(self.conn, section, self.usage, rt.sleep)
+        self._describe: dict[str, Any] | None = None
+        self._rules: RuleSet | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> SalesforceCrm:
+        section = cfg.salesforce
+        if section is None:
+            raise ConfigError('a [salesforce] section is required when [crm] backend = "salesforce"')
+        return cls(section, cfg.fields, cfg.resolve(section.mirror))
+
+    @property
+    def api_calls(self) -> int:
+        return self.session.calls
+
+    @api_calls.setter
+    def api_calls(self, value: int) -> None:
+        self.session.calls = value
+
+    def close(self) -> None:
+        self.session.close()
+        self.mirror.close()
+
+    def tune(self, engine: EngineSection, resolve: Callable[[Path], Path]) -> None:
+        self.mirror.tune(engine, resolve)
+
+    # -- describe and the fields check ------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """Contact's describe, once per run."""
+        if self._describe is None:
+            self.usage.check("describing Contact")
+            with salesforce_errors("describing Contact"):
+                body = self.conn.sf.restful("sobjects/Contact/describe", timeout=self.section.timeout_seconds)
+            self._describe = body if isinstance(body, dict) else {}
+        return self._describe
+
+    def picklist_values(self) -> dict[str, list[str]]:
+        return sf_fields.picklist_values(self.describe(), self.fields)
+
+    def check_fields(self, fields: FieldsSection, rules: RuleSet | None = None) -> list[str]:
+        return sf_fields.check(self.describe(), fields, rules)
+
+    def check_writable(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+        """Raise ConfigError, saying why, while the fields check finds anything: sync then writes nothing."""
+        problems = self.check_fields(fields, rules if rules is not None else self._rules)
+        if problems:
+            raise ConfigError("sync will not write to Salesforce while the fields check fails:\n  "
+                              + "\n  ".join(problems) + "\nRun `trust-ladder fields check` after fixing them.")
+
+    # -- pull -------------------------------------------------------------------------------------------------
+
+    def prepare(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+        self.fields = fields
+        self._rules = rules
+        lacking = sf_fields.missing(self.describe(), fields)
+        if lacking:
+            raise ConfigError(
+                f"the org's Contact has no field {', '.join(lacking)}; sync cannot read or write the trust fields. "
+                "Run `trust-ladder fields check`, then `trust-ladder fields deploy`.")
+        self._ensure_columns(fields)
+        run_start = self.runtime.now()
+        wanted = soql.field_lists(fields, rules)
+        for obj in soql.OBJECTS:
+            self._pull(obj, wanted[obj], run_start)
+        self.mirror.prepare(fields)
+
+    def _ensure_columns(self, fields: FieldsSection) -> None:
+        have = set(self.mirror.columns("Contact"))
+        for logical, name in fields.model_dump().items():
+            if name not in have:
+                self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {_TRUST_TYPES[logical]}')
+
+    def _pull(self, obj: str, wanted: list[str], run_start: dt.datetime) -> None:
+        mark_key, fields_key = f"salesforce.watermark.{obj}", f"salesforce.fields.{obj}"
+        mark = self.mirror.meta(mark_key)
+        pulled_before = json.loads(self.mirror.meta(fields_key) or "[]")
+        since: dt.datetime | None = None
+        if mark and set(wanted) <= set(pulled_before):
+            since = dt.datetime.fromisoformat(mark) - dt.timedelta(seconds=self.section.overlap_seconds)
+        elif mark:
+            _log.info("salesforce.full_pull", object=obj, reason="the rules now use fields not pulled before",
+                      fields=sorted(set(wanted) - set(pulled_before)))
+        fields = list(wanted)  # stored below: a later, wider field list triggers a full pull
+        pull = soql.build(obj, fields, since)
+        with salesforce_errors(f"pulling {obj}"):
+            rows, path = self.puller.run(self.con, pull)
+        stage = staging_table(obj)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if pull.full:
+                self.con.execute(f'DELETE FROM "{obj}"')
+            self._upsert(obj, stage, fields)
+            # This complete pull has seen every change committed before the run started (by our clock; the
+            # overlap absorbs skew), so the run's start is the new watermark, moved with the upsert it covers.
+            self.mirror.set_meta(mark_key, run_start.isoformat())
+            self.mirror.set_meta(fields_key, json.dumps(sorted(fields)))
+            self.con.execute("COMMIT")
+        except duckdb.Error:
+            self.con.execute("ROLLBACK")
+            raise
+        _log.info("salesforce.pulled", object=obj, rows=rows, path=path, full=pull.full,
+                  watermark=self.mirror.meta(mark_key))
+
+    def _upsert(self, obj: str, stage: str, fields: list[str]) -> None:
+        types = dict(schema.TABLES[obj])
+        if obj == "Contact":
+            for logical, name in self.fields.model_dump().items():
+                types.setdefault(name, _TRUST_TYPES[logical])
+        cols = [f for f in fields if f in types]
+        casts = ", ".join(_cast(c, types[c].split()[0]) for c in cols)
+        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "Id")
+        self.con.execute(
+            f'INSERT INTO "{obj}" ({", ".join(_q(c) for c in cols)}) '
+            f"SELECT {casts} FROM {stage} "
+            f'ON CONFLICT ("Id") DO UPDATE SET {updates}')
+        self.con.execute(f'DELETE FROM "{obj}" WHERE COALESCE("IsDeleted", false)')
+
+    # -- write back -------------------------------------------------------------------------------------------
+
+    def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
+        self.check_writable(fields)
+        planned = int(self.con.execute(f"SELECT count(*) FROM {plan_table}").fetchone()[0])  # type: ignore[index]
+        result = ApplyResult()
+        if planned:
+            bulk = planned > self.section.bulk_write_threshold
+            _log.info("salesforce.writing", contacts=planned, path="bulk" if bulk else "collections")
+            batches: Iterator[Batch] = (self.pusher.bulk if bulk else self.pusher.collections)(
+                self.con, plan_table, fields, rules_version)
+            with salesforce_errors("writing Contacts"):
+                for ok, failed in batches:
+                    self._mirror_written(plan_table, ok, fields, rules_version)
+                    result.changed += len(ok)
+                    result.failures.extend(failed)
+        result.api_calls = self.api_calls
+        _log.info("salesforce.written", changed=result.changed, failed=len(result.failures),
+                  api_calls=self.api_calls, org_used=self.usage.used, org_limit=self.usage.limit)
+        return result
+
+    def _mirror_written(self, plan_table: str, ok: list[str], fields: FieldsSection, rules_version: str) -> None:
+        """What Salesforce accepted goes into the mirror at once, so the next diff is right before the next pull."""
+        if not ok:
+            return
+        self.con.execute("CREATE OR REPLACE TEMP TABLE sf_written AS SELECT unnest(?::VARCHAR[]) AS cid", [ok])
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE sf_plan_written AS SELECT p.* FROM {plan_table} p "
+                         "JOIN sf_written w USING (cid)")
+        self.mirror.apply("sf_plan_written", fields, rules_version)
+
+
+@contextlib.contextmanager
+def salesforce_errors(doing: str) -> Iterator[None]:
+    """simple-salesforce's and requests' exceptions become our CrmError (exit 6), saying what we were doing."""
+    try:
+        yield
+    except SalesforceError as exc:
+        content = exc.content
+        detail = "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for e in content if isinstance(e, dict)) \
+            if isinstance(content, list) else str(content)[:300]
+        raise CrmError(f"Salesforce refused the call while {doing}: HTTP {exc.status}: {detail.strip()}") from None
+    except requests.RequestException as exc:
+        raise CrmError(f"could not reach Salesforce while {doing}: {type(exc).__name__}") from None
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _cast(name: str, duck_type: str) -> str:
+    """A staged text column cast to the mirror's type, keeping its name."""
+    col = _q(name)
+    return f"{_cast_expr(col, duck_type)} AS {col}"
+
+
+def _cast_expr(col: str, duck_type: str) -> str:
+    if duck_type == "TIMESTAMP":
+        return f"CAST(replace(left({col}, 23), 'T', ' ') AS TIMESTAMP)"
+    if duck_type == "DATE":
+        return f"CAST(left({col}, 10) AS DATE)"
+    if duck_type == "INTEGER":
+        return f"CAST(CAST({col} AS DOUBLE) AS INTEGER)"
+    if duck_type == "BOOLEAN":
+        return f"CAST({col} AS BOOLEAN)"
+    return col

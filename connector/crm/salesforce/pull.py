@@ -1,0 +1,175 @@
+"""Pull one object into a staging table of text columns: REST query pages for small results, a Bulk API 2.0
+query job (CSV result sets paged by Sforce-Locator) above `bulk_read_threshold`.
+
+The REST query's first page says how many rows the query has (`totalSize`), so the choice costs no extra call
+when REST is enough, and one call when it is not. Bulk result sets are streamed to a temporary file and read
+by the engine from there: no whole result is ever held in Python memory.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import duckdb
+
+from connector import log
+from connector.config import SalesforceSection
+from connector.crm.salesforce.auth import Connection
+from connector.crm.salesforce.limits import ApiUsage
+from connector.crm.salesforce.soql import Pull
+from connector.errors import CrmError
+
+_log = log.get("trust_ladder.salesforce")
+
+
+def staging_table(obj: str) -> str:
+    return f"sf_stage_{obj.lower()}"
+
+
+def create_staging(con: duckdb.DuckDBPyConnection, pull: Pull) -> str:
+    table = staging_table(pull.obj)
+    cols = ", ".join(f'"{f}" VARCHAR' for f in pull.fields)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} ({cols})")
+    return table
+
+
+class Puller:
+    def __init__(self, conn: Connection, section: SalesforceSection, usage: ApiUsage,
+                 sleep: Callable[[float], None], temp_dir: Path | None = None) -> None:
+        self.conn = conn
+        self.section = section
+        self.usage = usage
+        self.sleep = sleep
+        self.temp_dir = temp_dir
+
+    def run(self, con: duckdb.DuckDBPyConnection, pull: Pull) -> tuple[int, str]:
+        """Fill the staging table; returns (rows, path used: "rest" or "bulk")."""
+        table = create_staging(con, pull)
+        self.usage.check(f"querying {pull.obj}")
+        timeout = self.section.timeout_seconds
+        opts = {"Sforce-Query-Options": f"batchSize={self.section.page_size}"}
+        page = self.conn.sf.query(pull.soql, include_deleted=pull.include_deleted, headers=opts, timeout=timeout)
+        total = int(page.get("totalSize", 0))
+        if not page.get("done", True) and total > self.section.bulk_read_threshold:
+            _log.info("salesforce.pull_bulk", object=pull.obj, rows=total, full=pull.full)
+            return self._bulk(con, table, pull), "bulk"
+        rows = _insert_records(con, table, pull.fields, page.get("records", []))
+        while not page.get("done", True):
+            self.usage.check(f"the next {pull.obj} page")
+            page = self.conn.sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=opts,
+                                           timeout=timeout)
+            rows += _insert_records(con, table, pull.fields, page.get("records", []))
+        _log.info("salesforce.pull_rest", object=pull.obj, rows=rows, full=pull.full)
+        return rows, "rest"
+
+    # -- Bulk API 2.0 query --------------------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.conn.base_url}{path}"
+
+    def json_call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        resp = self.conn.session.request(method, self._url(path), headers=self.conn.headers(), **kwargs)
+        _raise_for(resp, f"{method} {path}")
+        body: dict[str, Any] = resp.json()
+        return body
+
+    def _bulk(self, con: duckdb.DuckDBPyConnection, table: str, pull: Pull) -> int:
+        self.usage.check(f"the {pull.obj} Bulk query job")
+        job = self.json_call("POST", "jobs/query", json={
+            "operation": "queryAll" if pull.include_deleted else "query", "query": pull.soql,
+            "columnDelimiter": "COMMA", "lineEnding": "LF"})
+        job_id = str(job["id"])
+        wait_for_job(self, "query", job_id, pull.obj)
+        rows = 0
+        locator: str | None = None
+        with tempfile.TemporaryDirectory(dir=self.temp_dir) as tmp:
+            part = 0
+            while True:
+                self.usage.check(f"the next {pull.obj} Bulk result set")
+                params: dict[str, Any] = {"maxRecords": self.section.bulk_page_records}
+                if locator:
+                    params["locator"] = locator
+                path = Path(tmp) / f"{pull.obj}-{part}.csv"
+                resp = self.conn.session.request(
+                    "GET", self._url(f"jobs/query/{job_id}/results"), params=params, stream=True,
+                    headers=self.conn.headers(Accept="text/csv"))
+                with resp:
+                    _raise_for(resp, f"GET jobs/query/{job_id}/results")
+                    with path.open("wb") as out:
+                        for chunk in resp.iter_content(chunk_size=1 << 20):
+                            out.write(chunk.replace(b"\x00", b""))
+                    locator = resp.headers.get("Sforce-Locator")
+                if int(resp.headers.get("Sforce-NumberOfRecords", "1")) > 0:
+                    rows += _insert_csv(con, table, path)
+                path.unlink()
+                part += 1
+                if not locator or locator == "null":
+                    break
+        _log.info("salesforce.pull_bulk_done", object=pull.obj, rows=rows, result_sets=part)
+        return rows
+
+
+class JobClient(Protocol):
+    """What polling a Bulk job needs: Puller and Pusher both have it."""
+
+    section: SalesforceSection
+    usage: ApiUsage
+    sleep: Callable[[float], None]
+
+    def json_call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]: ...
+
+
+def wait_for_job(puller: JobClient, kind: str, job_id: str, obj: str) -> dict[str, Any]:
+    """Poll a Bulk job until it leaves its working states; a query job must complete, an ingest job may fail."""
+    waited = 0.0
+    while True:
+        puller.usage.check(f"polling the {obj} Bulk job")
+        info = puller.json_call("GET", f"jobs/{kind}/{job_id}")
+        state = info.get("state")
+        if state == "JobComplete" or (kind == "ingest" and state in ("Failed", "Aborted")):
+            return info
+        if state in ("Failed", "Aborted"):
+            raise CrmError(f"the Bulk {kind} job {job_id} for {obj} ended {state}: {info.get('errorMessage', '')}")
+        if waited >= puller.section.job_timeout_seconds:
+            raise CrmError(f"the Bulk {kind} job {job_id} for {obj} did not finish within "
+                           f"{puller.section.job_timeout_seconds:.0f} s (state {state})")
+        puller.sleep(puller.section.poll_seconds)
+        waited += puller.section.poll_seconds
+
+
+def _raise_for(resp: Any, what: str) -> None:
+    if resp.status_code >= 300:
+        detail = resp.text[:300] if resp.text else ""
+        raise CrmError(f"Salesforce answered {resp.status_code} to {what}: {detail}")
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return None  # a relationship sub-record; we never select one
+    return str(value)
+
+
+def _insert_records(con: duckdb.DuckDBPyConnection, table: str, fields: list[str],
+                    records: list[dict[str, Any]]) -> int:
+    if not records:
+        return 0
+    columns = [[_text(r.get(f)) for r in records] for f in fields]
+    select = ", ".join(f'unnest(?::VARCHAR[]) AS "{f}"' for f in fields)
+    con.execute(f"INSERT INTO {table} SELECT {select}", columns)
+    return len(records)
+
+
+def _insert_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
+    before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+    quoted = str(path).replace("'", "''")
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_csv('{quoted}', header = true, "
+                "all_varchar = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)")
+    after = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+    return after - before

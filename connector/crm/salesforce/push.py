@@ -1,0 +1,203 @@
+"""Write back only the changed trust fields of the planned contacts (and the rules version with them).
+
+Small sets go through sObject Collections (PATCH composite/sobjects, at most 200 records a call, allOrNone
+false: one refused record never rolls back the others). Above `bulk_write_threshold`, Bulk API 2.0 update jobs
+(upload CSV, close, poll, successfulResults, failedResults). Rows are sent sorted by AccountId to keep parent
+lock contention low. Every refused record comes back as a RecordFailure with its Id, code and message: it
+stays in the next run's plan, since the mirror still holds its old values. Nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from connector import log
+from connector.config import FieldsSection, SalesforceSection
+from connector.crm import RecordFailure
+from connector.crm.salesforce.auth import Connection
+from connector.crm.salesforce.limits import ApiUsage
+from connector.crm.salesforce.pull import _raise_for, wait_for_job
+from connector.errors import CrmError
+from connector.plan import FIELDS
+
+_log = log.get("trust_ladder.salesforce")
+
+COLLECTION_SIZE = 200  # the sObject Collections maximum
+MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Bulk API 2.0: upload at most 100 MB of raw CSV per job
+TRANSIENT_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
+NULL_IN_CSV = "#N/A"  # Bulk API 2.0: an empty cell leaves the field alone; #N/A sets it to null
+
+Batch = tuple[list[str], list[RecordFailure]]  # (Ids written, records refused)
+
+
+def _ordered_plan(plan_table: str) -> str:
+    """The plan rows, parents together (lock contention), with the contact's AccountId."""
+    return (f'SELECT p.*, c."AccountId" AS account_id FROM {plan_table} p LEFT JOIN crm_contact c ON c."Id" = p.cid '
+            "ORDER BY account_id NULLS LAST, p.cid")
+
+
+def _json_value(value: Any) -> Any:
+    """A plan value as sObject JSON: dates in ISO form; an empty text is a null (Salesforce stores no '')."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if value == "":
+        return None
+    return value
+
+
+class Pusher:
+    def __init__(self, conn: Connection, section: SalesforceSection, usage: ApiUsage,
+                 sleep: Callable[[float], None], temp_dir: Path | None = None) -> None:
+        self.conn = conn
+        self.section = section
+        self.usage = usage
+        self.sleep = sleep
+        self.temp_dir = temp_dir
+
+    # -- shared with pull.wait_for_job ---------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return f"{self.conn.base_url}{path}"
+
+    def json_call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        resp = self.conn.session.request(method, self._url(path), headers=self.conn.headers(), **kwargs)
+        _raise_for(resp, f"{method} {path}")
+        body: dict[str, Any] = resp.json()
+        return body
+
+    # -- sObject Collections -------------------------------------------------------------------------------
+
+    def collections(self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection,
+                    rules_version: str) -> Iterator[Batch]:
+        owned = fields.model_dump()
+        cols = ["cid"] + [c for k, (new, _) in FIELDS.items() for c in (f"ch_{k}", new)]
+        # Fetched up front: the caller writes the mirror between batches on this connection, which would end an
+        # open result. Collections serve sets below the Bulk threshold, so this stays small.
+        planned = con.execute(f"SELECT {', '.join(cols)} FROM ({_ordered_plan(plan_table)})").fetchall()
+        for start in range(0, len(planned), COLLECTION_SIZE):
+            rows = planned[start : start + COLLECTION_SIZE]
+            records = []
+            for row in rows:
+                rec: dict[str, Any] = {"attributes": {"type": "Contact"}, "id": row[0]}
+                for i, logical in enumerate(FIELDS):
+                    if row[1 + 2 * i]:
+                        rec[owned[logical]] = _json_value(row[2 + 2 * i])
+                rec[owned["rules_version"]] = rules_version
+                records.append(rec)
+            self.usage.check(f"writing {len(records)} contacts")
+            results = self.conn.sf.restful("composite/sobjects", method="PATCH",
+                                           json={"allOrNone": False, "records": records},
+                                           timeout=self.section.timeout_seconds)
+            if not isinstance(results, list) or len(results) != len(records):
+                raise CrmError("sObject Collections answered with an unexpected body; nothing is assumed written")
+            ok: list[str] = []
+            failed: list[RecordFailure] = []
+            for rec, res in zip(records, results, strict=True):  # results come back in request order
+                if res.get("success"):
+                    ok.append(rec["id"])
+                else:
+                    failed.append(_failure(rec["id"], res.get("errors") or []))
+            yield ok, failed
+
+    # -- Bulk API 2.0 ingest -------------------------------------------------------------------------------
+
+    def bulk(self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection,
+             rules_version: str) -> Iterator[Batch]:
+        owned = fields.model_dump()
+        select = ['cid AS "Id"']
+        for logical, (new, _) in FIELDS.items():
+            value = f"CAST({new} AS VARCHAR)"
+            select.append(f"CASE WHEN ch_{logical} THEN COALESCE(NULLIF({value}, ''), '{NULL_IN_CSV}') END "
+                          f'AS "{owned[logical]}"')
+        select.append(f"? AS \"{owned['rules_version']}\"")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE sf_push AS SELECT row_number() OVER () - 1 AS rn, "
+                    f"{', '.join(select)} FROM ({_ordered_plan(plan_table)})", [rules_version])
+        total = int(con.execute("SELECT count(*) FROM sf_push").fetchone()[0])  # type: ignore[index]
+        per_job = self.section.bulk_rows_per_job
+        with tempfile.TemporaryDirectory(dir=self.temp_dir) as tmp:
+            start = 0
+            while start < total:
+                path = Path(tmp) / f"update-{start}.csv"
+                size = per_job
+                while True:
+                    _copy_csv(con, start, size, path)
+                    if path.stat().st_size <= MAX_UPLOAD_BYTES or size == 1:
+                        break
+                    size = max(1, size // 2)
+                yield self._one_job(path, Path(tmp))
+                start += size
+
+    def _one_job(self, path: Path, tmp: Path) -> Batch:
+        self.usage.check("the Bulk update job")
+        job = self.json_call("POST", "jobs/ingest", json={
+            "object": "Contact", "operation": "update", "contentType": "CSV", "lineEnding": "LF",
+            "columnDelimiter": "COMMA"})
+        job_id = str(job["id"])
+        _log.info("salesforce.bulk_update_job", job_id=job_id, bytes=path.stat().st_size)
+        self.usage.check("uploading the Bulk update data")
+        resp = self.conn.session.request("PUT", self._url(f"jobs/ingest/{job_id}/batches"), data=path.read_bytes(),
+                                         headers=self.conn.headers(**{"Content-Type": "text/csv"}))
+        _raise_for(resp, f"PUT jobs/ingest/{job_id}/batches")
+        self.usage.check("closing the Bulk update job")
+        self.json_call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
+        info = wait_for_job(self, "ingest", job_id, "Contact")
+        ok = self._results(job_id, "successfulResults", tmp)
+        failed = [_failure_csv(row) for row in self._rows(job_id, "failedResults")]
+        if info.get("state") != "JobComplete":
+            for row in self._rows(job_id, "unprocessedrecords"):
+                failed.append(RecordFailure(row.get("Id", ""), "UNPROCESSED",
+                                            f"the Bulk job ended {info.get('state')}: "
+                                            f"{info.get('errorMessage', '')}", transient=True))
+        return ok, failed
+
+    def _results(self, job_id: str, kind: str, tmp: Path) -> list[str]:
+        path = tmp / f"{job_id}-{kind}.csv"
+        self.usage.check(f"reading {kind}")
+        resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), stream=True,
+                                         headers=self.conn.headers(Accept="text/csv"))
+        with resp:
+            _raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
+            with path.open("wb") as out:
+                for chunk in resp.iter_content(chunk_size=1 << 20):
+                    out.write(chunk)
+        ids: list[str] = []
+        with path.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                ids.append(row["sf__Id"])
+        path.unlink()
+        return ids
+
+    def _rows(self, job_id: str, kind: str) -> list[dict[str, str]]:
+        self.usage.check(f"reading {kind}")
+        resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"),
+                                         headers=self.conn.headers(Accept="text/csv"))
+        _raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
+        return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8"))))
+
+
+def _copy_csv(con: duckdb.DuckDBPyConnection, start: int, size: int, path: Path) -> None:
+    quoted = str(path).replace("'", "''")
+    con.execute(f"COPY (SELECT * EXCLUDE (rn) FROM sf_push WHERE rn >= {int(start)} AND rn < {int(start + size)} "
+                f"ORDER BY rn) TO '{quoted}' (HEADER, DELIMITER ',', QUOTE '\"', ESCAPE '\"')")
+
+
+def _failure(record_id: str, errors: list[dict[str, Any]]) -> RecordFailure:
+    first = errors[0] if errors else {}
+    code = str(first.get("statusCode", "UNKNOWN"))
+    message = "; ".join(str(e.get("message", "")) for e in errors) or "refused without a message"
+    return RecordFailure(record_id, code, message, transient=code in TRANSIENT_RECORD_CODES)
+
+
+def _failure_csv(row: dict[str, str]) -> RecordFailure:
+    error = row.get("sf__Error", "")
+    code, _, message = error.partition(":")
+    return RecordFailure(row.get("sf__Id") or row.get("Id", ""), code or "UNKNOWN", message or error,
+                         transient=code in TRANSIENT_RECORD_CODES)

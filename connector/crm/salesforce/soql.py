@@ -1,0 +1,68 @@
+"""SOQL for the pulls: the field lists derived from the rules, and the queries, always built with format_soql."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from simple_salesforce.format import format_soql
+
+from connector.config import FieldsSection
+from connector.crm.local import schema
+from connector.ruleset.compiler import RuleSet
+
+# What the engine always needs, whatever the rules say.
+CONTACT_BASE = ["Id", "FirstName", "LastName", "AccountId", "OwnerId", "CreatedDate", "SystemModstamp",
+                "IsDeleted"]
+ACTIVITY_BASE = {
+    "Task": ["Id", "WhoId", "Subject", "ActivityDate", "CompletedDateTime", "CreatedDate", "SystemModstamp",
+             "IsDeleted"],
+    "Event": ["Id", "WhoId", "Subject", "StartDateTime", "ActivityDate", "CreatedDate", "SystemModstamp",
+              "IsDeleted"],
+}
+OBJECTS = ("Contact", "Task", "Event")
+
+
+@dataclass(frozen=True)
+class Pull:
+    """One object's pull: its SOQL, and whether it goes through queryAll (deleted and archived rows too)."""
+
+    obj: str
+    fields: list[str]
+    soql: str
+    include_deleted: bool
+    full: bool
+
+
+def field_lists(fields: FieldsSection, rules: RuleSet | None) -> dict[str, list[str]]:
+    """Per object, exactly the fields to select: the engine's own, the rules' (kinds and `field:` features),
+    and for Contact the trust fields we own, so the plan diffs against what the org holds now."""
+    out: dict[str, list[str]] = {"Contact": list(CONTACT_BASE)}
+    contact_cols = set(schema.column_names("Contact"))
+    if rules is not None:
+        for feat in rules.features.values():
+            name = feat.spec.field
+            if feat.spec.type == "field" and name and name in contact_cols and name not in out["Contact"]:
+                out["Contact"].append(name)
+    for name in fields.model_dump().values():
+        if name not in out["Contact"]:
+            out["Contact"].append(name)
+    used = rules.used_activity_fields() if rules is not None else schema.column_names("Task") + schema.column_names(
+        "Event")
+    for obj, base in ACTIVITY_BASE.items():
+        have = set(schema.column_names(obj))
+        out[obj] = list(base) + [f for f in used if f in have and f not in base]
+    return out
+
+
+def build(obj: str, fields: list[str], since: dt.datetime | None) -> Pull:
+    """Full pull when `since` is None (live rows; activities with a Who), else every row changed since then,
+    deleted ones included, through queryAll. `since` must be timezone-aware."""
+    select = ", ".join(fields)
+    if since is None:
+        if obj == "Contact":
+            return Pull(obj, fields, f"SELECT {select} FROM {obj}", include_deleted=False, full=True)
+        soql = f"SELECT {select} FROM {obj} WHERE WhoId != null AND IsDeleted = false"
+        return Pull(obj, fields, soql, include_deleted=True, full=True)  # queryAll: archived activities count
+    soql = format_soql(f"SELECT {select} FROM {obj} WHERE SystemModstamp >= {{since}}", since=since)
+    return Pull(obj, fields, soql, include_deleted=True, full=False)

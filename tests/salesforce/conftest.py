@@ -1,0 +1,63 @@
+"""Fixtures for the Salesforce journeys: a fake org at the HTTP layer, a config pointing at it, and a recorded
+clock and sleep, so back-off and polling cost no time and can be asserted on."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import responses
+
+from connector import sync
+from connector.config import Config, CrmSection, RulesSection, SalesforceSection, StateSection
+from connector.crm.local.store import LocalCrm
+from connector.crm.salesforce import backend
+from tests.conftest import DEFAULT_RULES
+from tests.salesforce import fake_org
+from tests.salesforce.fake_org import FakeOrg
+
+
+@dataclass
+class Run:
+    """One scenario: the fake org, the config, and what the connector slept."""
+
+    org: FakeOrg
+    folder: Path
+    waits: list[float] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.org.now.date()
+
+    def config(self, **settings: Any) -> Config:
+        merged = {"username": fake_org.USERNAME, "mirror": self.folder / "mirror.duckdb", "poll_seconds": 0.5,
+                  **self.settings, **settings}
+        return Config(crm=CrmSection(backend="salesforce"), salesforce=SalesforceSection(**merged),
+                      state=StateSection(path=self.folder / "state.duckdb"), rules=RulesSection(path=DEFAULT_RULES))
+
+    def sync(self, *, dry_run: bool = False, **settings: Any) -> sync.SyncResult:
+        return sync.run(self.config(**settings), as_of=self.as_of, dry_run=dry_run)
+
+    def mirror_stamp(self) -> str | None:
+        crm = LocalCrm.open(self.folder / "mirror.duckdb")
+        try:
+            return crm.meta("salesforce.watermark.Task")
+        finally:
+            crm.close()
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
+    monkeypatch.setenv("SF_PASSWORD", fake_org.PASSWORD)
+    monkeypatch.setenv("SF_SECURITY_TOKEN", fake_org.SECURITY_TOKEN)
+    org = FakeOrg()
+    scenario = Run(org, tmp_path)
+    monkeypatch.setattr(backend, "RUNTIME", backend.Runtime(sleep=scenario.waits.append, now=lambda: org.now))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        org.install(rsps)
+        yield scenario

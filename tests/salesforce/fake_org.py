@@ -1,0 +1,564 @@
+"""A stateful fake Salesforce org, served at the HTTP layer with `responses`, in the real payload shapes.
+
+Its data lives in an in-memory LocalCrm (the same Salesforce-shaped Contact/Task/Event tables), so it can hold
+a hundred thousand contacts and a million activities. It serves:
+- SOAP and OAuth sign-in ("Understanding the Username-Password OAuth Flow"; simple-salesforce's soap_login);
+- REST query and queryAll pages with nextRecordsUrl ("Execute a SOQL Query", "Query", "QueryAll");
+- Contact describe ("Get Field and Other Metadata for an Object");
+- sObject Collections update ("Update Records Using sObject Collections"), results in request order;
+- Bulk API 2.0 query jobs, CSV result sets paged by Sforce-Locator ("Create a Query Job", "Get Results for a
+  Query Job"), and ingest update jobs ("Create a Job", "Upload Job Data", "Close or Abort a Job",
+  "Get Job Successful Record Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results");
+- Sforce-Limit-Info on every API response ("Limit Info Header"), JSON-array error bodies ("Status Codes and
+  Error Responses"), and injected faults.
+It understands only the SOQL the connector sends: SELECT fields FROM object [WHERE conditions].
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import itertools
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import responses
+from requests import PreparedRequest
+
+from connector import ids
+from connector.crm.local import schema
+from connector.crm.local.store import LocalCrm
+
+INSTANCE = "acme.my.salesforce.com"
+VERSION = "59.0"
+DATA = f"/services/data/v{VERSION}/"
+USERNAME = "sync@acme.example"
+PASSWORD = "correct-horse-battery"
+SECURITY_TOKEN = "TOKENabc123"
+CLIENT_KEY = "3MVG9fake.consumer.key"
+CLIENT_SECRET = "fake-client-secret-9f8e7d"
+
+Reply = tuple[int, dict[str, str], str | bytes]
+
+_TYPES = {"VARCHAR": "string", "TIMESTAMP": "datetime", "DATE": "date", "BOOLEAN": "boolean", "INTEGER": "int"}
+_TRUST = {
+    "Trust_Stage__c": {"type": "picklist", "length": 255},
+    "Trust_Stage_Since__c": {"type": "date", "length": 0},
+    "Trust_Flags__c": {"type": "multipicklist", "length": 4099},
+    "Trust_Next_Step__c": {"type": "string", "length": 255},
+    "Trust_Reason__c": {"type": "textarea", "length": 32768},
+    "Trust_Rules_Version__c": {"type": "string", "length": 64},
+}
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
+    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(
+        [{"message": message, "errorCode": code}])
+
+
+@dataclass
+class Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    body: str
+    headers: dict[str, str]
+    times: int
+
+
+@dataclass
+class Job:
+    id: str
+    kind: str  # query | ingest
+    obj: str
+    operation: str
+    state: str
+    polls_left: int
+    table: str = ""
+    fields: list[str] = field(default_factory=list)
+    total: int = 0
+    upload: bytes = b""
+    ok: list[dict[str, str]] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+
+
+class FakeOrg:
+    def __init__(self, *, now: dt.datetime | None = None, api_limit: int = 1_000_000,
+                 bulk_polls: int = 1, bulk_default_page: int = 100_000) -> None:
+        self.crm = LocalCrm.create(None)
+        self.con = self.crm.con
+        self.now = now or dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
+        self.api_used = 0
+        self.api_limit = api_limit
+        self.bulk_polls = bulk_polls
+        self.bulk_default_page = bulk_default_page
+        self.faults: list[Fault] = []
+        self.lock_failures: dict[str, int] = {}  # contact Id -> writes still to refuse with UNABLE_TO_LOCK_ROW
+        self.sessions: set[str] = set()
+        self.expire_at: int | None = None  # the session expires when the API has served this many calls
+        self.logins = 0
+        self.failed_logins = 0
+        self.calls: list[tuple[str, str]] = []  # (method, path below /services/data/vXX.X/) of API calls
+        self.writes: list[str] = []  # Contact Ids written, in order, one entry per record write
+        self.missing_fields: set[str] = set()
+        self.readonly_fields: set[str] = set()  # the sync user lacks edit access (field-level security)
+        self.picklists: dict[str, list[str]] = {k: list(v) for k, v in schema.DEFAULT_PICKLISTS.items()}
+        self.jobs: dict[str, Job] = {}
+        self._cursors: dict[str, tuple[str, str, list[str], int, int]] = {}  # id -> (table, obj, fields, total, size)
+        self._seq = itertools.count(900_000_000)  # clear of the demo generator's Ids
+        self._tmp = tempfile.TemporaryDirectory()
+
+    # -- seeding and changing data --------------------------------------------------------------------------
+
+    def _id(self, prefix: str) -> str:
+        return ids.make(prefix, next(self._seq))
+
+    def _naive_now(self) -> dt.datetime:
+        return self.now.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def insert(self, table: str, **values: Any) -> str:
+        prefix = {"Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT}[table]
+        values.setdefault("Id", self._id(prefix))
+        stamp = values.pop("stamp", None) or self._naive_now()
+        values.setdefault("CreatedDate", stamp)
+        values.setdefault("LastModifiedDate", stamp)
+        values.setdefault("SystemModstamp", stamp)
+        cols = ", ".join(f'"{c}"' for c in values)
+        self.con.execute(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(values))})',
+                         list(values.values()))
+        return str(values["Id"])
+
+    def contact(self, first: str = "Ada", last: str = "Tester", **values: Any) -> str:
+        return self.insert("Contact", FirstName=first, LastName=last, **values)
+
+    def task(self, who: str, day: dt.date, subject: str, **values: Any) -> str:
+        values.setdefault("Status", "Completed")
+        values.setdefault("IsClosed", True)
+        values.setdefault("TaskSubtype", "Task")
+        return self.insert("Task", WhoId=who, ActivityDate=day, Subject=subject, **values)
+
+    def event(self, who: str, day: dt.date, subject: str, **values: Any) -> str:
+        start = dt.datetime.combine(day, dt.time(14))
+        return self.insert("Event", WhoId=who, Subject=subject, StartDateTime=start,
+                           EndDateTime=start + dt.timedelta(hours=1), ActivityDateTime=start,
+                           DurationInMinutes=60, IsAllDayEvent=False, **values)
+
+    def change(self, table: str, record_id: str, **values: Any) -> None:
+        """Someone edits a record in the org: its SystemModstamp moves to now."""
+        values["SystemModstamp"] = values["LastModifiedDate"] = self._naive_now()
+        sets = ", ".join(f'"{c}" = ?' for c in values)
+        self.con.execute(f'UPDATE "{table}" SET {sets} WHERE "Id" = ?', [*values.values(), record_id])
+
+    def delete(self, table: str, record_id: str) -> None:
+        self.change(table, record_id, IsDeleted=True)
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+    def fields_of(self, contact_id: str, *names: str) -> tuple[Any, ...]:
+        row = self.con.execute(f'SELECT {", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)} FROM "Contact" '
+                               'WHERE "Id" = ?', [contact_id]).fetchone()
+        assert row is not None
+        return tuple(row)
+
+    def count(self, table: str) -> int:
+        return int(self.con.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])  # type: ignore[index]
+
+    # -- faults ---------------------------------------------------------------------------------------------
+
+    def inject(self, method: str, path_regex: str, status: int, *, code: str = "", message: str = "",
+               body: str | None = None, headers: dict[str, str] | None = None, times: int = 1) -> None:
+        """The next `times` matching API calls get this answer instead of the real one."""
+        text = body if body is not None else json.dumps([{"message": message, "errorCode": code}])
+        self.faults.append(Fault(method, re.compile(path_regex), status, text,
+                                 {"Content-Type": "application/json", **(headers or {})}, times))
+
+    def expire_sessions(self) -> None:
+        self.sessions.clear()
+
+    # -- wiring ---------------------------------------------------------------------------------------------
+
+    def install(self, rsps: responses.RequestsMock, *, keep_calls: bool = True) -> None:
+        """Serve this org through `rsps`. A benchmark passes keep_calls=False: `responses` would otherwise keep
+        every request and response body (gigabytes over a million activities)."""
+        if not keep_calls:
+            rsps._calls.add = lambda *_: None  # type: ignore[method-assign]
+        for host in ("login", "test", "acme.my"):
+            rsps.add_callback(responses.POST, re.compile(rf"https://{re.escape(host)}\.salesforce\.com/services/Soap/u/.*"),
+                              callback=self._soap_login)
+        rsps.add_callback(responses.POST, re.compile(r"https://[\w.]+\.salesforce\.com/services/oauth2/token"),
+                          callback=self._token_login)
+        api = re.compile(rf"https://{re.escape(INSTANCE)}/services/data/.*")
+        for method in (responses.GET, responses.POST, responses.PATCH, responses.PUT, responses.DELETE):
+            rsps.add_callback(method, api, callback=self._api)
+
+    # -- sign-in --------------------------------------------------------------------------------------------
+
+    def _new_session(self) -> str:
+        self.logins += 1
+        token = f"00Dfake!SESSION{self.logins}"
+        self.sessions.add(token)
+        return token
+
+    def _soap_login(self, request: PreparedRequest) -> Reply:
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body)
+        user = re.search(r"<n1:username>(.*?)</n1:username>", body)
+        password = re.search(r"<n1:password>(.*?)</n1:password>", body)
+        if not (user and password and user.group(1) == USERNAME and password.group(1) == PASSWORD + SECURITY_TOKEN):
+            self.failed_logins += 1
+            fault = (
+                '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+                'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                'xmlns:sf="urn:fault.partner.soap.sforce.com" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
+                "<soapenv:Body><soapenv:Fault><faultcode>sf:INVALID_LOGIN</faultcode><faultstring>INVALID_LOGIN: "
+                "Invalid username, password, security token; or user locked out.</faultstring><detail>"
+                '<sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode>'
+                "<sf:exceptionMessage>Invalid username, password, security token; or user locked out."
+                "</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>")
+            return 500, {"Content-Type": "text/xml"}, fault
+        token = self._new_session()
+        ok = (
+            '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+            'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">'
+            "<soapenv:Body><loginResponse><result>"
+            f"<serverUrl>https://{INSTANCE}/services/Soap/u/{VERSION}/00Dfake</serverUrl>"
+            f"<sessionId>{token}</sessionId><userId>005fake000000001AAA</userId>"
+            "</result></loginResponse></soapenv:Body></soapenv:Envelope>")
+        return 200, {"Content-Type": "text/xml"}, ok
+
+    def _token_login(self, request: PreparedRequest) -> Reply:
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
+        form = parse_qs(body)
+        grant = form.get("grant_type", [""])[0]
+        auth = request.headers.get("Authorization", "")
+        good_basic = "Basic " + base64.b64encode(f"{CLIENT_KEY}:{CLIENT_SECRET}".encode()).decode()
+        if (grant == "client_credentials" and auth == good_basic) or grant.endswith("jwt-bearer"):
+            return 200, {"Content-Type": "application/json"}, json.dumps({
+                "access_token": self._new_session(), "instance_url": f"https://{INSTANCE}",
+                "id": "https://login.salesforce.com/id/00Dfake/005fake", "token_type": "Bearer",
+                "issued_at": "1718452800000", "signature": "fake="})
+        self.failed_logins += 1
+        return 400, {"Content-Type": "application/json"}, json.dumps(
+            {"error": "invalid_client", "error_description": "invalid client credentials"})
+
+    # -- the REST and Bulk API ------------------------------------------------------------------------------
+
+    def _api(self, request: PreparedRequest) -> Reply:
+        url = urlsplit(str(request.url))
+        path = url.path.removeprefix(DATA)
+        method = str(request.method)
+        for fault in self.faults:
+            if fault.times > 0 and fault.method == method and fault.pattern.search(path):
+                fault.times -= 1
+                self.calls.append((method, path))
+                return fault.status, dict(fault.headers), fault.body
+        if self.expire_at is not None and self.api_used >= self.expire_at:
+            self.expire_at = None
+            self.sessions.clear()
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token not in self.sessions:
+            self.calls.append(("401 " + method, path))
+            return _error(401, "INVALID_SESSION_ID", "Session expired or invalid")
+        self.calls.append((method, path))
+        self.api_used += 1
+        usage = {"Sforce-Limit-Info": f"api-usage={self.api_used}/{self.api_limit}"}
+        if self.api_used > self.api_limit:
+            return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", usage)
+        status, headers, body = self._route(method, path, parse_qs(url.query), request)
+        return status, {**headers, **usage}, body
+
+    def _route(self, method: str, path: str, query: dict[str, list[str]], request: PreparedRequest) -> Reply:
+        parts = path.strip("/").split("/")
+        if method == "GET" and parts[0] in ("query", "queryAll") and len(parts) == 1:
+            options = request.headers.get("Sforce-Query-Options", "")
+            size = int(options.split("=")[1]) if options.startswith("batchSize=") else 2000
+            return self._query(query["q"][0], include_deleted=parts[0] == "queryAll", size=size, prefix=parts[0])
+        if method == "GET" and parts[0] in ("query", "queryAll") and len(parts) == 2:
+            cursor, _, offset = parts[1].rpartition("-")
+            return self._page(cursor, int(offset), parts[0])
+        if method == "GET" and parts == ["sobjects", "Contact", "describe"]:
+            return 200, {"Content-Type": "application/json"}, json.dumps(self.describe())
+        if method == "PATCH" and parts == ["composite", "sobjects"]:
+            return self._collections(json.loads(_body(request)))
+        if parts[0] == "jobs":
+            return self._jobs(method, parts[1:], query, request)
+        return _error(404, "NOT_FOUND", f"The requested resource does not exist: {method} {path}")
+
+    # -- describe -------------------------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        out = []
+        for col, typ in schema.CONTACT_COLUMNS:
+            if col in self.missing_fields:
+                continue
+            base = typ.split()[0]
+            fld: dict[str, Any] = {
+                "name": col, "label": col, "type": "id" if col == "Id" else (
+                    "reference" if col.endswith("Id") else _TYPES[base]),
+                "length": 255 if base == "VARCHAR" else 0, "custom": col.endswith("__c"),
+                "updateable": (col.endswith("__c") or col in ("FirstName", "LastName", "Email", "Title"))
+                and col not in self.readonly_fields,
+                "createable": col != "Id", "nillable": col != "Id", "picklistValues": []}
+            if col in _TRUST:
+                fld.update(_TRUST[col])
+            if col in self.picklists:
+                fld["picklistValues"] = [{"active": True, "defaultValue": False, "label": v, "validFor": None,
+                                          "value": v} for v in self.picklists[col]]
+            out.append(fld)
+        return {"name": "Contact", "label": "Contact", "keyPrefix": "003", "custom": False, "fields": out}
+
+    # -- SOQL -----------------------------------------------------------------------------------------------
+
+    def _soql(self, soql: str, *, include_deleted: bool) -> tuple[str, str, list[str], int] | Reply:
+        m = re.fullmatch(r"SELECT (?P<fields>.+?) FROM (?P<obj>\w+)(?: WHERE (?P<where>.+))?", soql.strip(), re.DOTALL)
+        assert m, f"the fake org does not understand this SOQL: {soql}"
+        obj = m["obj"]
+        fields = [f.strip() for f in m["fields"].split(",")]
+        have = set(schema.column_names(obj)) - (self.missing_fields if obj == "Contact" else set())
+        for f in fields:
+            if f not in have:
+                return _error(400, "INVALID_FIELD", f"\n{f}\n^\nERROR at Row:1:Column:8\nNo such column '{f}' on "
+                              f"entity '{obj}'. If you are attempting to use a custom field, be sure to append the "
+                              "'__c' after the custom field name.")
+        where = m["where"] or "true"
+        where = re.sub(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})",
+                       r"TIMESTAMP '\1 \2'", where)
+        where = where.replace("\\'", "''").replace("!= null", "IS NOT NULL").replace("= null", "IS NULL")
+        if not include_deleted:
+            where = f'({where}) AND NOT COALESCE("IsDeleted", false)'
+        table = f"fq_{next(self._seq)}"
+        cols = ", ".join(f'"{f}"' for f in fields)
+        self.con.execute(f'CREATE TEMP TABLE {table} AS SELECT row_number() OVER (ORDER BY "Id") AS rn, {cols} '
+                         f'FROM "{obj}" WHERE {where}')
+        total = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+        return table, obj, fields, total
+
+    def _query(self, soql: str, *, include_deleted: bool, size: int, prefix: str) -> Reply:
+        got = self._soql(soql, include_deleted=include_deleted)
+        if len(got) == 3:
+            return got  # type: ignore[return-value]
+        table, obj, fields, total = got  # type: ignore[misc]
+        cursor = f"01gFAKE{next(self._seq):09d}"
+        self._cursors[cursor] = (table, obj, fields, total, max(200, min(size, 2000)))
+        return self._page(cursor, 0, prefix)
+
+    def _page(self, cursor: str, offset: int, prefix: str) -> Reply:
+        table, obj, fields, total, size = self._cursors[cursor]
+        rows = self.con.execute(f"SELECT * EXCLUDE (rn) FROM {table} WHERE rn > ? AND rn <= ? ORDER BY rn",
+                                [offset, offset + size]).fetchall()
+        records = []
+        for row in rows:
+            rec: dict[str, Any] = {"attributes": {"type": obj, "url": f"{DATA}sobjects/{obj}/{row[0]}"}}
+            for f, v in zip(fields, row, strict=True):
+                rec[f] = _json_value(v)
+            records.append(rec)
+        done = offset + size >= total
+        body: dict[str, Any] = {"totalSize": total, "done": done, "records": records}
+        if not done:
+            body["nextRecordsUrl"] = f"{DATA}{prefix}/{cursor}-{offset + size}"
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    # -- writes ---------------------------------------------------------------------------------------------
+
+    def _collections(self, body: dict[str, Any]) -> Reply:
+        records = body["records"]
+        assert len(records) <= 200, "sObject Collections takes at most 200 records"
+        assert body.get("allOrNone") is False
+        rows = []
+        for rec in records:
+            assert rec["attributes"]["type"] == "Contact" and rec.get("id")
+            row: dict[str, str | None] = {"Id": rec["id"]}
+            for k, v in rec.items():
+                if k not in ("attributes", "id"):
+                    row[k] = "#N/A" if v is None else str(v)
+            rows.append(row)
+        ok, failed = self._update(rows)
+        results = []
+        for row in rows:
+            rid = str(row["Id"])
+            if rid in ok:
+                results.append({"id": rid, "success": True, "errors": []})
+            else:
+                code, message = failed[rid]
+                results.append({"success": False, "errors": [{"statusCode": code, "message": message,
+                                                              "fields": []}]})
+        return 200, {"Content-Type": "application/json"}, json.dumps(results)
+
+    def _update(self, rows: list[dict[str, str | None]]) -> tuple[set[str], dict[str, tuple[str, str]]]:
+        """Apply updates in the CSV convention (None or '' = leave alone, '#N/A' = null); set-based."""
+        failed: dict[str, tuple[str, str]] = {}
+        columns = sorted({k for r in rows for k in r if k != "Id"})
+        live = {r[0] for r in self.con.execute(
+            'SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND "Id" IN '
+            "(SELECT unnest(?::VARCHAR[]))", [[r["Id"] for r in rows]]).fetchall()}
+        for r in rows:
+            rid = str(r["Id"])
+            if self.lock_failures.get(rid, 0) > 0:
+                self.lock_failures[rid] -= 1
+                failed[rid] = ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records: "
+                               + rid)
+            elif rid not in live:
+                failed[rid] = ("ENTITY_IS_DELETED", "entity is deleted")
+            else:
+                for col in ("Trust_Stage__c", "Trust_Flags__c"):
+                    value = r.get(col)
+                    if value and value != "#N/A" and col in self.picklists and any(
+                            v not in self.picklists[col] for v in value.split(";")):
+                        failed[rid] = ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                                       f"{col}: bad value for restricted picklist field: {value}")
+        good = [r for r in rows if str(r["Id"]) not in failed]
+        if good:
+            types = dict(schema.CONTACT_COLUMNS)
+            data = [[str(r["Id"]) for r in good]] + [[r.get(c) for r in good] for c in columns]
+            sel = ", ".join(['unnest(?::VARCHAR[]) AS "Id"'] + [f'unnest(?::VARCHAR[]) AS "{c}"' for c in columns])
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE fake_upd AS SELECT {sel}", data)
+            for c in columns:
+                typ = types[c].split()[0]
+                self.con.execute(
+                    f'UPDATE "Contact" SET "{c}" = CASE WHEN u."{c}" = \'#N/A\' THEN NULL ELSE CAST(u."{c}" AS {typ}) '
+                    f'END FROM fake_upd u WHERE "Contact"."Id" = u."Id" AND u."{c}" IS NOT NULL AND u."{c}" <> \'\'')
+            self.con.execute('UPDATE "Contact" SET "SystemModstamp" = ?, "LastModifiedDate" = ? '
+                             'WHERE "Id" IN (SELECT "Id" FROM fake_upd)', [self._naive_now()] * 2)
+        self.writes.extend(str(r["Id"]) for r in rows)
+        return {str(r["Id"]) for r in good}, failed
+
+    # -- Bulk API 2.0 ---------------------------------------------------------------------------------------
+
+    def _job_info(self, job: Job) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "id": job.id, "operation": job.operation, "object": job.obj, "createdById": "005fake000000001AAA",
+            "createdDate": "2026-06-15T12:00:00.000+0000", "systemModstamp": "2026-06-15T12:00:00.000+0000",
+            "state": job.state, "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(VERSION),
+            "lineEnding": "LF", "columnDelimiter": "COMMA"}
+        if job.kind == "ingest":
+            info["contentUrl"] = f"services/data/v{VERSION}/jobs/ingest/{job.id}/batches"
+            if job.state in ("JobComplete", "Failed", "Aborted"):
+                info.update({"numberRecordsProcessed": len(job.ok) + len(job.failed),
+                             "numberRecordsFailed": len(job.failed), "retries": 0, "totalProcessingTime": 10,
+                             "apiActiveProcessingTime": 5, "apexProcessingTime": 0})
+        elif job.state == "JobComplete":
+            info.update({"numberRecordsProcessed": job.total, "retries": 0, "totalProcessingTime": 10})
+        return info
+
+    def _jobs(self, method: str, parts: list[str], query: dict[str, list[str]], request: PreparedRequest) -> Reply:
+        kind = parts[0]
+        if method == "POST" and len(parts) == 1:
+            spec = json.loads(_body(request))
+            job_id = f"750FAKE{next(self._seq):011d}"
+            if kind == "query":
+                got = self._soql(spec["query"], include_deleted=spec["operation"] == "queryAll")
+                if len(got) == 3:
+                    return got  # type: ignore[return-value]
+                table, obj, fields, total = got  # type: ignore[misc]
+                job = Job(job_id, kind, obj, spec["operation"], "UploadComplete", self.bulk_polls, table, fields,
+                          total)
+            else:
+                assert spec["operation"] == "update" and spec["contentType"] == "CSV"
+                job = Job(job_id, kind, spec["object"], "update", "Open", self.bulk_polls)
+            self.jobs[job_id] = job
+            return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
+        job = self.jobs[parts[1]]
+        rest = [p for p in parts[2:] if p]
+        if method == "GET" and not rest:
+            if job.state in ("UploadComplete", "InProgress"):
+                if job.polls_left > 0:
+                    job.polls_left -= 1
+                    job.state = "InProgress"
+                else:
+                    job.state = "JobComplete"
+                    if job.kind == "ingest":
+                        self._run_ingest(job)
+            return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
+        if kind == "query" and method == "GET" and rest == ["results"]:
+            return self._results(job, query)
+        if kind == "ingest" and method == "PUT" and rest == ["batches"]:
+            assert job.state == "Open"
+            job.upload += _body(request).encode() if isinstance(request.body, str) else bytes(request.body or b"")
+            return 201, {}, ""
+        if kind == "ingest" and method == "PATCH" and not rest:
+            spec = json.loads(_body(request))
+            job.state = spec["state"]
+            if job.state == "UploadComplete" and job.polls_left == 0:
+                job.state = "JobComplete"
+                self._run_ingest(job)
+            return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
+        if kind == "ingest" and method == "GET" and rest[0] in ("successfulResults", "failedResults",
+                                                                   "unprocessedrecords"):
+            return self._ingest_results(job, rest[0])
+        return _error(404, "NOT_FOUND", "no such job resource")
+
+    def _results(self, job: Job, query: dict[str, list[str]]) -> Reply:
+        if job.state != "JobComplete":
+            return _error(412, "JOB_NOT_COMPLETE", "the job is not complete")
+        offset = int(base64.b64decode(query["locator"][0]).decode()) if "locator" in query else 0
+        size = int(query.get("maxRecords", [str(self.bulk_default_page)])[0])
+        cols = []
+        types = dict(schema.TABLES[job.obj])
+        for f in job.fields:
+            typ = types[f].split()[0]
+            if typ == "TIMESTAMP":
+                cols.append(f"strftime(\"{f}\", '%Y-%m-%dT%H:%M:%S.000Z') AS \"{f}\"")
+            elif typ == "BOOLEAN":
+                cols.append(f"CASE WHEN \"{f}\" THEN 'true' WHEN NOT \"{f}\" THEN 'false' END AS \"{f}\"")
+            else:
+                cols.append(f'CAST("{f}" AS VARCHAR) AS "{f}"')
+        path = Path(self._tmp.name) / f"{job.id}-{offset}.csv"
+        self.con.execute(f"COPY (SELECT {', '.join(cols)} FROM {job.table} WHERE rn > {offset} AND "
+                         f"rn <= {offset + size} ORDER BY rn) TO '{path}' (HEADER, DELIMITER ',', QUOTE '\"')")
+        body = path.read_bytes()
+        path.unlink()
+        count = max(0, min(size, job.total - offset))
+        nxt = offset + size
+        locator = base64.b64encode(str(nxt).encode()).decode() if nxt < job.total else "null"
+        return 200, {"Content-Type": "text/csv", "Sforce-Locator": locator,
+                     "Sforce-NumberOfRecords": str(count)}, body
+
+    def _run_ingest(self, job: Job) -> None:
+        reader = csv.DictReader(io.StringIO(job.upload.decode("utf-8")))
+        job.columns = list(reader.fieldnames or [])
+        rows: list[dict[str, str | None]] = [dict(r) for r in reader]
+        ok, failed = self._update(rows)
+        for r in rows:
+            rid = str(r["Id"])
+            if rid in ok:
+                job.ok.append({"sf__Id": rid, "sf__Created": "false", **{k: v or "" for k, v in r.items()}})
+            else:
+                code, message = failed[rid]
+                job.failed.append({"sf__Id": rid, "sf__Error": f"{code}:{message}:--",
+                                   **{k: v or "" for k, v in r.items()}})
+
+    def _ingest_results(self, job: Job, which: str) -> Reply:
+        out = io.StringIO()
+        if which == "unprocessedrecords":
+            writer = csv.DictWriter(out, fieldnames=job.columns, lineterminator="\n")
+            writer.writeheader()
+        else:
+            rows = job.ok if which == "successfulResults" else job.failed
+            first = ["sf__Id", "sf__Created"] if which == "successfulResults" else ["sf__Id", "sf__Error"]
+            writer = csv.DictWriter(out, fieldnames=first + job.columns, lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(rows)
+        return 200, {"Content-Type": "text/csv"}, out.getvalue()
+
+
+def _body(request: PreparedRequest) -> str:
+    body = request.body
+    if body is None:
+        return ""
+    return body.decode("utf-8") if isinstance(body, bytes) else str(body)
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%S.000+0000")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
