@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+import duckdb
 
 from connector import config as config_mod
 from connector import log, sync
@@ -174,10 +175,12 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     except RuleError:
         current_rules = "invalid (run `trust-ladder rules check`)"
     in_force = next((r["rules_version"] for r in runs if r["outcome"] in ("ok", "partial")), None)
+    watermarks = _watermarks(cfg)
     report = {
         "state": str(state_path), "schema_version": state.schema_version(state_path),
         "rules_version_in_force": in_force, "rules_version_configured": current_rules,
-        "rules_mode": cfg.rules.mode, "audit_changes": audit_total, "audit_sample": audit_sample,
+        "backend": cfg.crm.backend, "watermarks": watermarks, "rules_mode": cfg.rules.mode,
+        "audit_changes": audit_total, "audit_sample": audit_sample,
         "runs": runs, "pending_writes": pending_total, "pending": pending, "watched_for_demotion": store.watched(),
     }
     if as_json:
@@ -185,6 +188,9 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
         return
     click.echo(f"State: {state_path} (schema {report['schema_version']})")
     click.echo(f"Rules in force: {in_force or 'none yet'}; configured: {current_rules}")
+    click.echo(f"Backend: {cfg.crm.backend}; watermarks: "
+               + (", ".join(f"{k} {v}" for k, v in watermarks.items()) if watermarks else
+                  "none (the local CRM is read in place)" if cfg.crm.backend == "local" else "none yet"))
     click.echo(f"Records waiting for retry: {pending_total:,}; contacts watched for demotion: "
                f"{report['watched_for_demotion']:,}")
     for p in pending[:10]:
@@ -197,6 +203,25 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     click.echo("Last runs:")
     for r in runs:
         click.echo("  " + _run_line(r))
+
+
+def _watermarks(cfg: config_mod.Config) -> dict[str, str]:
+    """Incremental pull positions, kept in the Salesforce mirror with the data they cover."""
+    if cfg.salesforce is None:
+        return {}
+    mirror = cfg.resolve(cfg.salesforce.mirror)
+    if not mirror.exists():
+        return {}
+    try:
+        con = duckdb.connect(str(mirror), read_only=True)
+    except duckdb.Error:
+        return {"mirror": "busy (a run holds it)"}
+    try:
+        rows = con.execute('SELECT "Key", "Value" FROM "_TrustLadderMeta" WHERE "Key" LIKE '
+                           "'salesforce.watermark.%' ORDER BY 1").fetchall()
+    finally:
+        con.close()
+    return {k.removeprefix("salesforce.watermark."): v for k, v in rows}
 
 
 def _run_line(r: dict[str, Any]) -> str:
