@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from connector import config
+from connector.config import SalesforceSection
 from connector.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -43,3 +46,11 @@ def test_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str, messag
 def test_a_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="config file not found"):
         config.load(tmp_path / "nope.toml")
+
+
+def test_the_commented_salesforce_example_is_a_valid_section_with_every_key() -> None:
+    text = (ROOT / "config.example.toml").read_text()
+    keys = [m.group(1) for m in re.finditer(r"^# (\w+ = .*)$", text[text.index("# [salesforce]"):], re.MULTILINE)]
+    section = tomllib.loads("\n".join(keys))
+    assert set(section) == set(SalesforceSection.model_fields)
+    SalesforceSection(**section)
