@@ -131,7 +131,8 @@ def _activities(con: duckdb.DuckDBPyConnection, kinds: list[str], limit: int = 1
     return [{"date": d, "id": i, "object": o, "subject": s, "kinds": k} for d, i, o, s, k in rows]
 
 
-def _fmt(value: Any) -> str:
+def format_value(value: Any) -> str:
+    """A feature's value as an admin reads it: yes/no, two decimals, ISO dates, 'none'."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -156,13 +157,13 @@ def render(e: Explanation) -> str:
         if not r.criteria:
             lines.append("    every contact starts here")
         for c in r.criteria:
-            vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in c.values.items())
+            vals = ", ".join(f"{k} = {format_value(v)}" for k, v in c.values.items())
             lines.append(f"  [{'x' if c.met else ' '}] {c.says}")
             lines.append(f"        {c.when}   ({vals})")
     lines.append("")
     lines.append("Flags:")
     for f in e.flags:
-        vals = ", ".join(f"{k} = {_fmt(v)}" for k, v in f.values.items())
+        vals = ", ".join(f"{k} = {format_value(v)}" for k, v in f.values.items())
         lines.append(f"  [{'!' if f.open else ' '}] {f.label}: {'OPEN' if f.open else 'not raised'} - {f.says}")
         lines.append(f"        {f.when}   ({vals})")
         for a in f.activities if f.open else []:

@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from connector import classify, evaluate, features, log, sync
+from connector.explain import format_value
 from connector.ruleset.compiler import CompiledCriterion, RuleSet
 
 CUR_TABLE = "tl_sim_cur"  # the current rules' placement, one row per contact (a copy of tl_place)
@@ -192,18 +193,8 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str, cids: list[str]) -> dict[s
     return {r["cid"]: r for r in (dict(zip(cols, row, strict=True)) for row in cur.fetchall())}
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.2f}"
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return "none" if value is None else str(value)
-
-
 def _values(names: list[str], row: dict[str, Any]) -> str:
-    shown = [f"{n} = {_fmt(row[n])}" for n in dict.fromkeys(names) if n in row]
+    shown = [f"{n} = {format_value(row[n])}" for n in dict.fromkeys(names) if n in row]
     return f" ({', '.join(shown)})" if shown else ""
 
 
