@@ -166,7 +166,7 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     state_path = cfg.resolve(cfg.state.path)
     if not state_path.exists():
         raise ConfigError(f"{state_path}: no state store yet; no sync has run with this configuration")
-    store = state.Store(state_path)
+    store = state.Store(state_path, read_only=True)
     runs = store.runs(n_runs)
     pending_total, pending = store.pending()
     audit_total, audit_sample = store.audit()

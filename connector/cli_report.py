@@ -122,7 +122,7 @@ def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Si
 
 
 def _history(cfg: config_mod.Config) -> list[tuple[dt.date, dict[str, int]]]:
-    return state.Store(cfg.resolve(cfg.state.path)).rung_history()
+    return state.Store(cfg.resolve(cfg.state.path), read_only=True).rung_history()
 
 
 def _write(path: Path, page: str, *, quiet: bool) -> None:

@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,10 +29,11 @@ from typing import Any, Self
 import duckdb
 
 from connector.crm import RecordFailure
-from connector.errors import ConfigError, LockHeld
+from connector.errors import ConfigError, CrmError, LockHeld
 from connector.evaluate import PLACE_TABLE
 
 SCHEMA_VERSION = 3
+_BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
 
 _MIGRATIONS: dict[int, list[str]] = {
@@ -66,15 +68,28 @@ def _now() -> dt.datetime:
 
 
 @contextlib.contextmanager
-def attached(con: duckdb.DuckDBPyConnection, path: Path) -> Iterator[str]:
-    """The state store attached to `con` as `tl_state`, migrated to the current schema."""
+def attached(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = False) -> Iterator[str]:
+    """The state store attached to `con` as `tl_state`, migrated to the current schema (unless read-only).
+
+    Only one process may open the file at a time, and every opener holds it for milliseconds: a `status` poll
+    that collides with a sync is waited out for a few seconds rather than failing the run.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = " (READ_ONLY)" if read_only else ""
+    deadline = time.monotonic() + _BUSY_WAIT_S
+    while True:
+        try:
+            con.execute(f"ATTACH '{_quote(path)}' AS {_ALIAS}{mode}")
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise CrmError(f"{path}: the state store is held by another process: {exc}") from None
+            time.sleep(0.05)
+        except duckdb.Error as exc:
+            raise ConfigError(f"{path}: cannot open the state store: {exc}") from None
     try:
-        con.execute(f"ATTACH '{_quote(path)}' AS {_ALIAS}")
-    except duckdb.Error as exc:
-        raise ConfigError(f"{path}: cannot open the state store: {exc}") from None
-    try:
-        _migrate(con, path)
+        if not read_only:
+            _migrate(con, path)
         yield _ALIAS
     finally:
         con.execute(f"DETACH {_ALIAS}")
@@ -100,7 +115,7 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
 def schema_version(path: Path) -> int:
     con = duckdb.connect()
     try:
-        with attached(con, path):
+        with attached(con, path, read_only=True):
             row = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = 'schema_version'").fetchone()
             return int(row[0]) if row else 0
     finally:
@@ -115,7 +130,8 @@ def load_watch(con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
     con.execute("CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
     if path is None or not path.exists():
         return
-    with attached(con, path):
+    # Read-only: explain, simulate and report only read it; a sync has migrated it in `start_run` already.
+    with attached(con, path, read_only=True):
         con.execute(f"INSERT INTO tl_watch SELECT cid, from_rung, failing_since FROM {_ALIAS}.demotion_watch")
 
 
@@ -141,14 +157,15 @@ def save_watch(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
 class Store:
     """Run history and pending writes, in their own short connections so a crash never holds them open."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only  # readers (status, report) never take the write lock a sync needs
 
     @contextlib.contextmanager
     def _con(self) -> Iterator[duckdb.DuckDBPyConnection]:
         con = duckdb.connect()
         try:
-            with attached(con, self.path):
+            with attached(con, self.path, read_only=self.read_only):
                 yield con
         finally:
             con.close()
@@ -177,25 +194,23 @@ class Store:
                  f.get("changed"), f.get("failed"), f.get("skipped"), f.get("api_calls"),
                  json.dumps(f["per_rung"]) if f.get("per_rung") is not None else None, error, run_id])
 
-    def record_writes(self, failures: list[RecordFailure], succeeded_table: str | None,
-                      con: duckdb.DuckDBPyConnection | None = None) -> None:
-        """Failed records are counted up; records written this run leave the pending list."""
+    def record_writes(self, failures: list[RecordFailure], plan_table: str, con: duckdb.DuckDBPyConnection) -> None:
+        """Failed records are counted up; records written this run leave the pending list. Set-based, on the
+        engine's connection: a million written contacts must not cost a million round trips."""
+        con.execute("CREATE OR REPLACE TEMP TABLE tl_failed (record_id VARCHAR, code VARCHAR, message VARCHAR)")
+        if failures:
+            con.executemany("INSERT INTO tl_failed VALUES (?, ?, ?)",
+                            [(f.record_id, f.code, f.message) for f in failures])
         now = _now()
-        with self._con() as scon:
-            if succeeded_table is not None and con is not None:
-                done = [r[0] for r in con.execute(f"SELECT cid FROM {succeeded_table}").fetchall()]
-                failed_ids = {f.record_id for f in failures}
-                done = [d for d in done if d not in failed_ids]
-                if done:
-                    scon.execute("CREATE TEMP TABLE done_ids (id VARCHAR)")
-                    scon.executemany("INSERT INTO done_ids VALUES (?)", [(d,) for d in done])
-                    scon.execute(f"DELETE FROM {_ALIAS}.pending_writes WHERE record_id IN (SELECT id FROM done_ids)")
-            for f in failures:
-                scon.execute(
-                    f"INSERT INTO {_ALIAS}.pending_writes VALUES (?, 1, ?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE "
-                    "SET attempts = attempts + 1, last_code = excluded.last_code, last_error = excluded.last_error, "
-                    "last_failed_at = excluded.last_failed_at",
-                    [f.record_id, f.code, f.message, now, now])
+        with attached(con, self.path):
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"DELETE FROM {_ALIAS}.pending_writes WHERE record_id IN (SELECT cid FROM {plan_table}) "
+                        "AND record_id NOT IN (SELECT record_id FROM tl_failed)")
+            con.execute(
+                f"INSERT INTO {_ALIAS}.pending_writes SELECT record_id, 1, code, message, ?, ? FROM tl_failed "
+                "ON CONFLICT (record_id) DO UPDATE SET attempts = attempts + 1, last_code = excluded.last_code, "
+                "last_error = excluded.last_error, last_failed_at = excluded.last_failed_at", [now, now])
+            con.execute("COMMIT")
 
     def record_audit(self, run_id: str, con: duckdb.DuckDBPyConnection, plan_table: str,
                      fields: dict[str, tuple[str, str, str]]) -> int:
