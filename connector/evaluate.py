@@ -30,14 +30,14 @@ def _str(text: str) -> str:
 
 
 def _date_text(col: str) -> str:
-    """'2 Oct' within the evaluation year, '2 Oct 2025' otherwise: how people write dates in a to-do."""
-    return (f"CASE WHEN year({col}) = year({AS_OF}) THEN strftime({col}, '%-d %b') "
-            f"ELSE strftime({col}, '%-d %b %Y') END")
+    """'2 Oct 2026': always with the year, so a cited date reads the same on every day it is shown (a
+    year-less date would change every flagged contact's next step on 1 January)."""
+    return f"strftime({col}, '%-d %b %Y')"
 
 
 def template_sql(t: Template, rules: RuleSet) -> str:
     parts: list[str] = []
-    for literal, name, attr in t.parts:
+    for literal, name, attr, fallback in t.parts:
         if literal:
             parts.append(_str(literal))
         if name is None:
@@ -51,7 +51,7 @@ def template_sql(t: Template, rules: RuleSet) -> str:
             col = f'CAST(round("{name}", 1) AS VARCHAR)'
         else:
             col = f'CAST("{name}" AS VARCHAR)'
-        parts.append(f"COALESCE({col}, '?')")
+        parts.append(f"COALESCE(NULLIF({col}, ''), {_str(fallback if fallback is not None else '?')})")
     return "concat(" + ", ".join(parts or ["''"]) + ")"
 
 
@@ -111,7 +111,15 @@ def evaluate(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date) -> 
         f"|| ': it no longer meets ' || {missing(r.index)} || '.'"
         for r in rungs[1:]
     )
-    reason = f"CASE WHEN final > qualified THEN CASE final {grace_cases} END ELSE {reason_normal} END"
+    decay_every = settings.decay_every_days
+    decay_cases = " ".join(
+        f"WHEN {r.index} THEN {_str(f'{r.name}, decaying: it no longer meets ')} || {missing(r.index)} "
+        f"|| {_str(f', so it drops one rung every {decay_every} days since ')} "
+        f"|| strftime(w_since + {settings.demotion_grace_days}, '%Y-%m-%d') || '.'"
+        for r in rungs[1:]
+    )
+    reason = (f"CASE WHEN final > qualified AND in_grace THEN CASE final {grace_cases} END "
+              f"WHEN final > qualified THEN CASE final {decay_cases} END ELSE {reason_normal} END")
 
     step_cases = [f"WHEN {flag_column(f.id)} THEN {template_sql(f.next_step, rules)}" for f in rules.flags]
     step_cases.append(f"WHEN final = {top} THEN {template_sql(rules.top_next_step, rules)}")
@@ -127,7 +135,10 @@ def evaluate(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date) -> 
     ) + "), '')" if rules.flags else "NULL"
 
     grace = settings.demotion_grace_days
-    decay = settings.decay_every_days or 10**6
+    # Past the grace period: one rung down, then one more per decay period; without decay, straight down to the
+    # rung the contact qualifies for.
+    steps_after_grace = (f"1 + ({AS_OF} - w_since - {grace}) // {decay_every}" if decay_every
+                         else str(len(rungs)))
     sql = f"""
 CREATE OR REPLACE TEMP TABLE {PLACE_TABLE} AS
 WITH flagged AS (SELECT *, {', '.join(flag_cols) or 'NULL AS no_flags'} FROM {FEAT_TABLE}),
@@ -147,17 +158,17 @@ decided AS (
   SELECT *,
     CASE WHEN held IS NULL OR qualified >= held THEN qualified
          ELSE GREATEST(qualified, w_from - CASE WHEN {AS_OF} - w_since < {grace} THEN 0
-                                               ELSE 1 + ({AS_OF} - w_since - {grace}) // {decay} END)
+                                               ELSE {steps_after_grace} END)
     END AS final
   FROM watched
-)
+),
+graced AS (SELECT *, (final > qualified AND {AS_OF} - w_since < {grace}) AS in_grace FROM decided)
 SELECT *,
   {names} AS new_stage,
   CASE WHEN final = held AND cur_since IS NOT NULL THEN cur_since ELSE {AS_OF} END AS new_since,
   {flags_value} AS new_flags,
   {next_step} AS new_next,
-  {reason} AS new_reason,
-  (final > qualified) AS in_grace
-FROM decided
+  {reason} AS new_reason
+FROM graced
 """
     con.execute(sql.replace(AS_OF, as_of_sql(as_of)))

@@ -46,14 +46,18 @@ def contact_fields() -> dict[str, Type]:
 
 @dataclass(frozen=True)
 class Template:
-    """A next-step text with {feature} and {feature.date|subject} placeholders, checked at load time."""
+    """A next-step text with {feature}, {feature.date|subject} and {feature|fallback} placeholders.
+
+    The fallback is written when the value is empty ("invite {first_name|them} to a call"), so a Contact never
+    shows a placeholder's hole to a salesperson.
+    """
 
     text: str
-    parts: tuple[tuple[str, str | None, str | None], ...]  # (literal, feature, attribute)
+    parts: tuple[tuple[str, str | None, str | None, str | None], ...]  # (literal, feature, attribute, fallback)
 
     @property
     def names(self) -> list[str]:
-        return [n for _, n, _ in self.parts if n]
+        return [n for _, n, _, _ in self.parts if n]
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,7 @@ class _Compiler:
             return None
 
     def run(self) -> RuleSet:
+        self._reserved_text(self.located.data, ())
         kinds = self._kinds()
         features = self._features(kinds)
         flags = self._flags(features)
@@ -187,6 +192,18 @@ class _Compiler:
             name=self.rf.name, version=f"{self.rf.name}@{digest}", path=self.located.path, settings=self.rf.ladder,
             kinds=kinds, features=features, rungs=rungs, flags=flags, top_next_step=top, source=self.located,
         )
+
+    def _reserved_text(self, node: object, loc: loader.Loc) -> None:
+        """The engine's own marker for the evaluation date may not appear in rule text."""
+        if isinstance(node, dict):
+            for key, value in node.items():
+                self._reserved_text(value, (*loc, key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                self._reserved_text(value, (*loc, i))
+        elif isinstance(node, str) and AS_OF in node:
+            self._err(loc, f"'{AS_OF}' is reserved for the engine; write as_of for the evaluation date",
+                      offset=node.index(AS_OF))
 
     def _kinds(self) -> dict[str, CompiledKind]:
         symbols = {name: Symbol(typ, f'"{name}"') for name, typ in activity_fields().items()}
@@ -315,7 +332,7 @@ class _Compiler:
         return out
 
     def _template(self, loc: loader.Loc, text: str, features: dict[str, CompiledFeature]) -> Template | None:
-        parts: list[tuple[str, str | None, str | None]] = []
+        parts: list[tuple[str, str | None, str | None, str | None]] = []
         try:
             parsed = list(string.Formatter().parse(text))
         except ValueError as exc:
@@ -326,9 +343,10 @@ class _Compiler:
         for literal, field_name, spec, conversion in parsed:
             offset += len(literal)
             if field_name is None:
-                parts.append((literal, None, None))
+                parts.append((literal, None, None, None))
                 continue
-            name, _, attr = field_name.partition(".")
+            reference, bar, fallback = field_name.partition("|")
+            name, _, attr = reference.partition(".")
             if spec or conversion:
                 self._err(loc, f"placeholder '{{{field_name}}}': formats are not supported", offset=offset)
                 ok = False
@@ -340,7 +358,7 @@ class _Compiler:
                         if features[name].cites_activity else f"; '{name}' has no parts, write {{{name}}}")
                 self._err(loc, f"placeholder '{{{field_name}}}' is not available{hint}", offset=offset)
                 ok = False
-            parts.append((literal, name, attr or None))
+            parts.append((literal, name, attr or None, fallback if bar else None))
             offset += len(field_name) + 2
         return Template(text, tuple(parts)) if ok else None
 

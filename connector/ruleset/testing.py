@@ -86,7 +86,7 @@ class ActivitySpec(_Strict):
 class ContactSpec(_Strict):
     """The case's contact. Its CreatedDate is `known_for_days` before as_of (default 100) unless given."""
 
-    FirstName: str = "Alex"
+    FirstName: str | None = "Alex"  # null: a contact without a first name, as Salesforce allows
     LastName: str = "Tester"
     known_for_days: int | None = Field(default=None, ge=0)
     CreatedDate: dt.datetime | dt.date | None = None

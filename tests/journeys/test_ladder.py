@@ -115,7 +115,7 @@ def test_feedback_nobody_thanked_raises_missing_thank_you_with_a_next_step_citin
     org.sync()
     f = org.fields(cid)
     assert f["flags"] == "Missing thank-you"
-    assert f["next_step"] == "Send a thank-you for the Product feedback call on 16 May"
+    assert f["next_step"] == "Send a thank-you for the Product feedback call on 16 May 2026"
 
 
 def test_a_thank_you_after_the_feedback_clears_the_flag(org: Org) -> None:
@@ -157,7 +157,28 @@ def test_talking_at_a_contact_raises_missing_listening(org: Org) -> None:
     org.sync()
     f = org.fields(cid)
     assert f["flags"] == "Missing listening"
-    assert f["next_step"] == "Book a listening conversation: 5 emails and calls since 11 Apr, 0 replies heard"
+    assert f["next_step"] == ("Book a listening conversation: we keep reaching out (last on 10 Jun 2026) "
+                              "but have not listened in 90 days")
+
+
+def test_a_flagged_contact_whose_history_does_not_change_gets_the_same_next_step_day_after_day(org: Org) -> None:
+    cid = org.contact()
+    for d in (5, 20, 35, 50, 65):
+        org.email_out(cid, d)
+    org.call(cid, 80, "Product feedback call")
+    org.sync()
+    first = org.fields(cid)
+    for later in (1, 2, 10, 200):  # the windows slide and the year turns; only the flags' truth may change
+        result = org.sync(days_later=later, dry_run=True)
+        if result.planned_records:
+            assert {c.field for c in result.sample} != {"Trust_Next_Step__c"}, later
+    assert org.fields(cid) == first
+
+
+def test_a_contact_without_a_first_name_is_addressed_as_them(org: Org) -> None:
+    cid = org.contact(None)  # type: ignore[arg-type]
+    org.sync()
+    assert org.fields(cid)["next_step"] == "Start a conversation: invite them to a short call"
 
 
 def test_both_flags_are_written_as_one_multi_select_value_and_the_thank_you_comes_first(org: Org) -> None:

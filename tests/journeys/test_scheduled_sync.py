@@ -94,3 +94,37 @@ def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, 
     assert second.rules_version != first.rules_version
     assert second.changed == 0
     assert org.fields(cid)["version"] == first.rules_version
+
+
+def forever(org: Org) -> str:
+    cid = org.contact(known_for_days=900)
+    for q in range(6):
+        org.reply(cid, 10 + 91 * q)
+    org.meeting(cid, 40, "Discovery session")
+    org.call(cid, 60, "Reference call for a prospect")
+    return cid
+
+
+def test_after_grace_a_decaying_contact_says_so_and_is_no_longer_counted_in_grace(org: Org) -> None:
+    cid = forever(org)
+    org.sync()
+    held = org.sync(days_later=200)
+    assert held.in_grace == 1
+    decaying = org.sync(days_later=240)
+    assert decaying.in_grace == 0
+    f = org.fields(cid)
+    assert f["stage"] == "Faithful"
+    assert f["reason"].startswith("Faithful, decaying: it no longer meets ")
+    assert f["reason"].endswith("so it drops one rung every 90 days since 2027-01-31.")
+
+
+def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(org: Org, tmp_path) -> None:
+    no_decay = tmp_path / "ladder.yaml"
+    no_decay.write_text(org.rules.read_text().replace("decay_every_days: 90", "decay_every_days: null"))
+    cid = forever(org)
+    org.sync(rules=no_decay)
+    org.sync(days_later=200, rules=no_decay)
+    org.sync(days_later=229, rules=no_decay)
+    assert org.fields(cid)["stage"] == "Forever"
+    org.sync(days_later=230, rules=no_decay)
+    assert org.fields(cid)["stage"] == "Fringe"

@@ -14,7 +14,8 @@ import requests
 from connector import log
 from connector.errors import BudgetExhausted
 
-_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
+# The org-wide counter only: `per-app-api-usage=17/250(appName=x)` may stand beside it in the same header.
+_USAGE = re.compile(r"(?:^|[;,\s])api-usage=(\d+)/(\d+)")
 _log = log.get("trust_ladder.salesforce")
 
 
