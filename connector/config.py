@@ -88,6 +88,15 @@ class SalesforceSection(_Strict):
     job_timeout_seconds: float = Field(default=3600.0, gt=0)  # give up on a Bulk job after this long
 
 
+class FollowUpSection(_Strict):
+    """Follow-up Tasks (off by default): each open flag becomes one open Task for the contact's owner, its subject
+    the flag's next step, found again on later runs by the marker `[TL:<flag id>]` at the end of the subject."""
+
+    enabled: bool = False
+    due_in_days: int = Field(default=7, ge=0, le=3650)  # the due date (ActivityDate) of a new task: as-of + N
+    subject_prefix: str = Field(default="Trust: ", max_length=80)
+
+
 class LogSection(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -101,6 +110,7 @@ class Config(_Strict):
     fields: FieldsSection = Field(default_factory=FieldsSection)
     log: LogSection = Field(default_factory=LogSection)
     engine: EngineSection = Field(default_factory=EngineSection)
+    follow_up: FollowUpSection = Field(default_factory=FollowUpSection)
     salesforce: SalesforceSection | None = Field(default=None, validate_default=True)
     source: Path | None = None  # the file this came from; set by `load`
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from connector import classify, evaluate, failpoints, features, log, plan, progress, state
+from connector import classify, evaluate, failpoints, features, follow_up, log, plan, progress, state
 from connector.config import Config, FieldsSection
 from connector.crm import CrmBackend, RecordFailure
 from connector.crm.factory import open_backend
@@ -157,7 +157,7 @@ def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: s
                 failpoints.hit("after_compute")
             with steps.step("writing"):
                 if cfg.rules.mode == "audit" and not dry_run:
-                    _audit(crm, cfg, store, result)
+                    _audit(crm, cfg, store, state_path, result)
                 elif not dry_run:
                     _write(crm, cfg, rules, state_path, store, result)
         result.api_calls = crm.api_calls
@@ -196,10 +196,13 @@ def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) ->
               **{f"fields_{k}": v for k, v in result.planned_fields.items()})
 
 
-def _audit(crm: CrmBackend, cfg: Config, store: state.Store, result: SyncResult) -> None:
+def _audit(crm: CrmBackend, cfg: Config, store: state.Store, state_path: Path, result: SyncResult) -> None:
     audited = store.record_audit(log.current_run_id(), crm.con, plan.PLAN_TABLE, {
         k: (getattr(cfg.fields, k), new, cur) for k, (new, cur) in plan.FIELDS.items()})
     result.audit = True
+    # The watch compares what the CRM shows with what a contact qualifies for: true whether or not we write,
+    # so grace periods run in audit mode exactly as they would when enforcing, and carry over to enforce.
+    state.save_watch(crm.con, state_path)
     _log.info("sync.audited", records=result.planned_records, field_changes=audited,
               note="audit mode: nothing written; see `trust-ladder status`")
 
@@ -215,6 +218,12 @@ def _write(crm: CrmBackend, cfg: Config, rules: RuleSet, state_path: Path, store
     _log.info("sync.written", changed=result.changed, failed=result.failed, seconds=round(time.perf_counter() - t, 2))
     failpoints.hit("after_write")
     store.record_writes(applied.failures, plan.PLAN_TABLE, crm.con)
+    if cfg.follow_up.enabled:  # optional follow-up Tasks, one per open flag (connector/follow_up.py)
+        ups = follow_up.sync(crm, rules, cfg.follow_up, result.as_of)
+        result.failed += len(ups.failures)
+        result.failures.extend(ups.failures)
+        _log.info("sync.follow_ups", created=ups.created, updated=ups.updated, closed=ups.closed,
+                  released=ups.released, failed=len(ups.failures))
     watched = state.save_watch(crm.con, state_path)
     _log.info("sync.state_saved", watched=watched)
 

@@ -35,6 +35,18 @@ class ApplyResult:
     api_calls: int = 0
 
 
+@dataclass
+class FollowUpResult:
+    """What one pass over the follow-up Tasks did. `released`: closed marked tasks whose flag has cleared, their
+    marker turned to `[TL:<flag>:cleared]` so that the flag opening again later gets a new task."""
+
+    created: int = 0
+    updated: int = 0
+    closed: int = 0
+    released: int = 0
+    failures: list[RecordFailure] = field(default_factory=list)
+
+
 class CrmBackend(Protocol):
     con: duckdb.DuckDBPyConnection
     api_calls: int  # CRM API calls this backend has spent so far in this run (0 for the local CRM)
@@ -47,5 +59,10 @@ class CrmBackend(Protocol):
         """Bring the data up to date (pull) and expose `crm_contact` / `crm_activity`."""
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult: ...
+
+    def sync_follow_ups(self, desired_table: str) -> FollowUpResult:
+        """Make the open follow-up Tasks of the contacts in `crm_contact` match `desired_table` (one row per open
+        flag: cid, owner_id, flag_id, subject, due_date; see connector.follow_up): create, update, close, never
+        duplicate. Called after `apply`, never on a dry run."""
 
     def close(self) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
@@ -213,3 +214,21 @@ def test_the_engines_date_marker_in_rule_text_is_refused_with_its_line() -> None
     (msg,) = findings(text)
     assert msg.startswith(f"rules/ladder.yaml:{line_of(text, '__AS_OF__')}:")
     assert "'__AS_OF__' is reserved" in msg
+
+
+def test_audit_mode_runs_the_demotion_grace_as_enforcing_would(org: Org) -> None:
+    cid = org.contact("Ada")
+    org.reply(cid, 10)
+    org.reply(cid, 30)
+    org.meeting(cid, 60, "Discovery call")
+    org.sync()
+    assert org.fields(cid)["stage"] == "Familiar"
+    config = org.folder / "trust-ladder.toml"
+    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
+                      f'[rules]\npath = "{DEFAULT_RULES}"\nmode = "audit"\n')
+    later = (org.as_of + dt.timedelta(days=31)).isoformat()  # the discovery call has left the 90-day window
+    assert run_cli("sync", "--as-of", later, cwd=org.folder, env_config=config).returncode == 0
+    config.write_text(config.read_text().replace('mode = "audit"', 'mode = "enforce"'))
+    at_grace_end = (org.as_of + dt.timedelta(days=61)).isoformat()
+    assert run_cli("sync", "--as-of", at_grace_end, cwd=org.folder, env_config=config).returncode == 0
+    assert org.fields(cid)["stage"] == "Friend"  # failing since day 31 (observed in audit): grace is over

@@ -5,7 +5,12 @@ a hundred thousand contacts and a million activities. It serves:
 - SOAP and OAuth sign-in ("Understanding the Username-Password OAuth Flow"; simple-salesforce's soap_login);
 - REST query and queryAll pages with nextRecordsUrl ("Execute a SOQL Query", "Query", "QueryAll");
 - Contact describe ("Get Field and Other Metadata for an Object");
-- sObject Collections update ("Update Records Using sObject Collections"), results in request order;
+- sObject Collections update ("Update Records Using sObject Collections"), results in request order, for
+  Contacts and Tasks;
+- sObject Collections create ("Create Multiple Records with Fewer Round-Trips", "sObject Collections Create":
+  POST composite/sobjects, every record with attributes.type and no id, a SaveResult per record in request
+  order: {"id", "success": true, "errors": []} or {"success": false, "errors": [{statusCode, message, fields}]}),
+  for Tasks;
 - Bulk API 2.0 query jobs, CSV result sets paged by Sforce-Locator ("Create a Query Job", "Get Results for a
   Query Job"), and ingest update jobs ("Create a Job", "Upload Job Data", "Close or Abort a Job",
   "Get Job Successful Record Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results");
@@ -111,6 +116,10 @@ class FakeOrg:
         self.missing_fields: set[str] = set()
         self.readonly_fields: set[str] = set()  # the sync user lacks edit access (field-level security)
         self.picklists: dict[str, list[str]] = {k: list(v) for k, v in schema.DEFAULT_PICKLISTS.items()}
+        self.task_statuses = {"Not Started": False, "In Progress": False, "Waiting on someone else": False,
+                              "Deferred": False, "Completed": True}  # Task.Status value -> IsClosed
+        self.task_writes: list[tuple[str, str]] = []  # (POST|PATCH, Task Id or refused WhoId), one per record
+        self.refuse_tasks_for: set[str] = set()  # contacts whose new tasks a validation rule refuses
         self.jobs: dict[str, Job] = {}
         self._cursors: dict[str, tuple[str, str, list[str], int, int]] = {}  # id -> (table, obj, fields, total, size)
         self._seq = itertools.count(900_000_000)  # clear of the demo generator's Ids
@@ -288,6 +297,8 @@ class FakeOrg:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.describe())
         if method == "PATCH" and parts == ["composite", "sobjects"]:
             return self._collections(json.loads(_body(request)))
+        if method == "POST" and parts == ["composite", "sobjects"]:
+            return self._create(json.loads(_body(request)))
         if parts[0] == "jobs":
             return self._jobs(method, parts[1:], query, request)
         return _error(404, "NOT_FOUND", f"The requested resource does not exist: {method} {path}")
@@ -372,6 +383,8 @@ class FakeOrg:
         records = body["records"]
         assert len(records) <= 200, "sObject Collections takes at most 200 records"
         assert body.get("allOrNone") is False
+        if records and all(r["attributes"]["type"] == "Task" for r in records):
+            return 200, {"Content-Type": "application/json"}, json.dumps([self._update_task(r) for r in records])
         rows = []
         for rec in records:
             assert rec["attributes"]["type"] == "Contact" and rec.get("id")
@@ -429,6 +442,62 @@ class FakeOrg:
                              'WHERE "Id" IN (SELECT "Id" FROM fake_upd)', [self._naive_now()] * 2)
         self.writes.extend(str(r["Id"]) for r in rows)
         return {str(r["Id"]) for r in good}, failed
+
+    def _create(self, body: dict[str, Any]) -> Reply:
+        records = body["records"]
+        assert len(records) <= 200, "sObject Collections takes at most 200 records"
+        assert body.get("allOrNone") is False
+        return 200, {"Content-Type": "application/json"}, json.dumps([self._create_task(r) for r in records])
+
+    def _create_task(self, rec: dict[str, Any]) -> dict[str, Any]:
+        assert rec["attributes"]["type"] == "Task", "the connector creates only Tasks"
+        assert "id" not in rec and "Id" not in rec, "a create must not set the id"
+        who = rec.get("WhoId")
+        live = who is not None and self.con.execute(
+            'SELECT count(*) FROM "Contact" WHERE "Id" = ? AND NOT COALESCE("IsDeleted", false)', [who]).fetchone()
+        if who in self.refuse_tasks_for:
+            self.task_writes.append(("POST", str(who)))
+            return {"success": False, "errors": [{"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                                                  "message": "Tasks need a Type", "fields": ["Type"]}]}
+        if not live or not live[0]:
+            return {"success": False, "errors": [{"statusCode": "INVALID_CROSS_REFERENCE_KEY",
+                                                  "message": "invalid cross reference id", "fields": ["WhoId"]}]}
+        status = rec.get("Status", "Not Started")
+        values = {k: v for k, v in rec.items() if k != "attributes"}
+        values.update(Status=status, IsClosed=self.task_statuses[status], TaskSubtype="Task",
+                      Priority=rec.get("Priority", "Normal"), OwnerId=rec.get("OwnerId", "005fake000000001AAA"))
+        task_id = self.insert("Task", **values)
+        self.task_writes.append(("POST", task_id))
+        return {"id": task_id, "success": True, "errors": []}
+
+    def _update_task(self, rec: dict[str, Any]) -> dict[str, Any]:
+        task_id = rec.get("id")
+        assert task_id, "an update names its record"
+        self.task_writes.append(("PATCH", str(task_id)))
+        live = self.con.execute('SELECT count(*) FROM "Task" WHERE "Id" = ? AND NOT COALESCE("IsDeleted", false)',
+                                [task_id]).fetchone()
+        if not live or not live[0]:
+            return {"success": False, "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted",
+                                                  "fields": []}]}
+        values = {k: v for k, v in rec.items() if k not in ("attributes", "id")}
+        assert set(values) <= {"Subject", "OwnerId", "ActivityDate", "Status"}, values
+        if "Status" in values:
+            if values["Status"] not in self.task_statuses:
+                return {"success": False, "errors": [{
+                    "statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                    "message": f"Status: bad value for restricted picklist field: {values['Status']}",
+                    "fields": ["Status"]}]}
+            values["IsClosed"] = self.task_statuses[values["Status"]]
+            if values["IsClosed"]:
+                values["CompletedDateTime"] = self._naive_now()
+        self.change("Task", str(task_id), **values)
+        return {"id": task_id, "success": True, "errors": []}
+
+    def tasks_of(self, who: str) -> list[dict[str, Any]]:
+        """The contact's Tasks as the org holds them, oldest first."""
+        cur = self.con.execute('SELECT * FROM "Task" WHERE "WhoId" = ? ORDER BY "CreatedDate", "Id"', [who])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     # -- Bulk API 2.0 ---------------------------------------------------------------------------------------
 

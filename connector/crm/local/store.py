@@ -12,9 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from connector import failpoints, ids
+from connector import failpoints, follow_up, ids
 from connector.config import EngineSection, FieldsSection
-from connector.crm import ApplyResult
+from connector.crm import ApplyResult, FollowUpResult
 from connector.crm.local import schema
 from connector.errors import ConfigError, CrmError
 from connector.ruleset.compiler import RuleSet, activity_fields
@@ -182,6 +182,57 @@ class LocalCrm:
             raise
         return ApplyResult(changed=changed)
 
+    # -- follow-up tasks (connector.follow_up) -----------------------------------------------------------------
+
+    def sync_follow_ups(self, desired_table: str) -> FollowUpResult:
+        """Create, update, close and release the marked follow-up Tasks, in one transaction."""
+        planned = follow_up.diff(self.con, desired_table)
+        if planned.empty:
+            return FollowUpResult()
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            if planned.create:
+                self._create_follow_ups(planned.create, now)
+            self.con.execute(
+                f'UPDATE "Task" SET "Subject" = CASE WHEN u.ch_subject THEN u.subject ELSE "Task"."Subject" END, '
+                '"OwnerId" = CASE WHEN u.ch_owner THEN u.owner_id ELSE "Task"."OwnerId" END, '
+                '"ActivityDate" = CASE WHEN u.ch_due THEN u.due_date ELSE "Task"."ActivityDate" END, '
+                f'"LastModifiedDate" = ?, "SystemModstamp" = ? FROM {follow_up.UPDATE_TABLE} u '
+                'WHERE "Task"."Id" = u.task_id', [now, now])
+            self.con.execute(
+                f'UPDATE "Task" SET "Subject" = c.subject, "Status" = \'Completed\', "IsClosed" = true, '
+                f'"CompletedDateTime" = ?, "LastModifiedDate" = ?, "SystemModstamp" = ? FROM {follow_up.CLOSE_TABLE} c '
+                'WHERE "Task"."Id" = c.task_id', [now, now, now])
+            self.con.execute(
+                f'UPDATE "Task" SET "Subject" = r.subject, "LastModifiedDate" = ?, "SystemModstamp" = ? '
+                f'FROM {follow_up.RELEASE_TABLE} r WHERE "Task"."Id" = r.task_id', [now, now])
+            self.con.execute("COMMIT")
+        except duckdb.Error:
+            self.con.execute("ROLLBACK")
+            raise
+        return FollowUpResult(created=planned.create, updated=planned.update, closed=planned.close,
+                              released=planned.release)
+
+    def _create_follow_ups(self, count: int, now: dt.datetime) -> None:
+        """Insert the planned new tasks, with Ids `00TTL…` numbered on from a counter kept in the CRM file."""
+        seq = int(self.meta(_TASK_SEQ) or 0)
+        new_id = "'00TTL' || substr(sf_id15('', n), 3)"
+        while True:  # an imported Task that happens to have one of these Ids moves the numbering on
+            clash = self.con.execute(
+                f'SELECT count(*) FROM "Task" WHERE "Id" IN (SELECT {new_id} || sf_suffix({new_id}) '
+                f"FROM range(?, ?) r(n))", [seq + 1, seq + count + 1]).fetchone()
+            if not clash or not clash[0]:
+                break
+            seq += count + 1_000_000
+        self.con.execute(
+            'INSERT INTO "Task" ("Id", "WhoId", "OwnerId", "Subject", "ActivityDate", "Status", "Priority", '
+            '"TaskSubtype", "IsClosed", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted") '
+            f"SELECT {new_id} || sf_suffix({new_id}), cid, owner_id, subject, due_date, 'Not Started', 'Normal', "
+            "'Task', false, ?, ?, ?, false FROM (SELECT *, ? + row_number() OVER (ORDER BY cid, flag_id) AS n "
+            f"FROM {follow_up.CREATE_TABLE})", [now, now, now, seq])
+        self.set_meta(_TASK_SEQ, str(seq + count))
+
 
 # A usable contact has a well-formed 18-character Id; a usable activity has an Id, a contact WhoId of the right
 # length and a date. Anything else is skipped, counted and named in the log, and the rest of the org syncs.
@@ -198,9 +249,14 @@ _DAY = {
 
 
 def _activities(table: str, columns: str) -> str:
-    """A table's live activities of contacts, with their `day`, before the malformed ones are set aside."""
+    """A table's live activities of contacts, with their `day`, before the malformed ones are set aside. The
+    follow-up Tasks trust-ladder itself writes (a `[TL:` marker in the subject) are never activities."""
+    ours = f" AND NOT COALESCE(\"Subject\" LIKE '{follow_up.MARK_LIKE}', false)" if table == "Task" else ""
     return (f"SELECT \"Id\", \"WhoId\", '{table}' AS object, {_DAY[table]} AS day, {columns} FROM \"{table}\" "
-            f"WHERE NOT COALESCE(\"IsDeleted\", false) AND \"WhoId\" LIKE '{ids.CONTACT}%'")
+            f"WHERE NOT COALESCE(\"IsDeleted\", false) AND \"WhoId\" LIKE '{ids.CONTACT}%'{ours}")
+
+
+_TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file has handed out
 
 
 def _owned(fields: FieldsSection) -> dict[str, str]:

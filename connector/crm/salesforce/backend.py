@@ -26,9 +26,9 @@ import duckdb
 import requests
 from simple_salesforce.exceptions import SalesforceError
 
-from connector import log
+from connector import follow_up, log
 from connector.config import Config, EngineSection, FieldsSection, SalesforceSection
-from connector.crm import ApplyResult
+from connector.crm import ApplyResult, FollowUpResult
 from connector.crm.local import schema
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import fields as sf_fields
@@ -36,7 +36,7 @@ from connector.crm.salesforce import retry, soql
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.pull import Puller, staging_table
-from connector.crm.salesforce.push import Batch, Pusher
+from connector.crm.salesforce.push import Batch, Pusher, Saved
 from connector.crm.salesforce.transport import SalesforceSession
 from connector.errors import ConfigError, CrmError
 from connector.ruleset.compiler import RuleSet
@@ -67,9 +67,10 @@ RUNTIME = Runtime()
 
 class SalesforceCrm:
     def __init__(self, section: SalesforceSection, fields: FieldsSection, mirror_path: Path, *,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, follow_ups: bool = False) -> None:
         rt = runtime or RUNTIME
         self.section = section
+        self.follow_ups = follow_ups  # pull what the follow-up Tasks need (owner, status) with the Tasks
         self.fields = fields
         self.runtime = rt
         self.mirror = LocalCrm.open(mirror_path) if mirror_path.exists() else LocalCrm.create(mirror_path)
@@ -91,7 +92,7 @@ class SalesforceCrm:
         section = cfg.salesforce
         if section is None:
             raise ConfigError('a [salesforce] section is required when [crm] backend = "salesforce"')
-        return cls(section, cfg.fields, cfg.resolve(section.mirror))
+        return cls(section, cfg.fields, cfg.resolve(section.mirror), follow_ups=cfg.follow_up.enabled)
 
     @property
     def api_calls(self) -> int:
@@ -145,6 +146,8 @@ class SalesforceCrm:
         self._ensure_columns(fields)
         run_start = self.runtime.now()
         wanted = soql.field_lists(fields, rules)
+        if self.follow_ups:  # marked tasks are read from the mirror: it must know their owner and whether closed
+            wanted["Task"] += [f for f in _FOLLOW_UP_TASK_FIELDS if f not in wanted["Task"]]
         for obj in soql.OBJECTS:
             self._pull(obj, wanted[obj], run_start)
         self.mirror.prepare(fields)
@@ -229,6 +232,99 @@ class SalesforceCrm:
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE sf_plan_written AS SELECT p.* FROM {plan_table} p "
                          "JOIN sf_written w USING (cid)")
         self.mirror.apply("sf_plan_written", fields, rules_version)
+
+
+    # -- follow-up tasks (connector.follow_up) -----------------------------------------------------------------
+
+    def sync_follow_ups(self, desired_table: str) -> FollowUpResult:
+        """The marked Tasks are read from the mirror (pulled with the other Tasks, incrementally); only what
+        differs is sent, through sObject Collections: POST for new tasks, one PATCH stream for updates, closes
+        and releases. What the org accepted goes into the mirror at once; refused records come back as failures
+        and, since the mirror still differs, are planned again next run. Nothing to do costs no API call."""
+        planned = follow_up.diff(self.con, desired_table)
+        result = FollowUpResult()
+        if planned.empty:
+            return result
+        _log.info("salesforce.follow_ups", create=planned.create, update=planned.update, close=planned.close,
+                  release=planned.release)
+        creates = [(str(cid), {k: v for k, v in (("WhoId", cid), ("OwnerId", owner), ("Subject", subject),
+                                                   ("ActivityDate", due.isoformat())) if v is not None})
+                   for cid, owner, subject, due in self.con.execute(
+                       f"SELECT cid, owner_id, subject, due_date FROM {follow_up.CREATE_TABLE} ORDER BY cid, flag_id"
+                   ).fetchall()]
+        kinds: dict[str, str] = {}
+        patches: list[tuple[str, dict[str, Any]]] = []
+        for task_id, subject, owner, due, ch_subject, ch_owner, ch_due in self.con.execute(
+                f"SELECT task_id, subject, owner_id, due_date, ch_subject, ch_owner, ch_due "
+                f"FROM {follow_up.UPDATE_TABLE} ORDER BY task_id").fetchall():
+            rec: dict[str, Any] = {"id": task_id}
+            if ch_subject:
+                rec["Subject"] = subject
+            if ch_owner:
+                rec["OwnerId"] = owner
+            if ch_due:
+                rec["ActivityDate"] = due.isoformat()
+            patches.append((task_id, rec))
+            kinds[task_id] = "updated"
+        for table, kind, extra in ((follow_up.CLOSE_TABLE, "closed", {"Status": _CLOSED_STATUS}),
+                                   (follow_up.RELEASE_TABLE, "released", {})):
+            for task_id, subject in self.con.execute(
+                    f"SELECT task_id, subject FROM {table} ORDER BY task_id").fetchall():
+                patches.append((task_id, {"id": task_id, "Subject": subject, **extra}))
+                kinds[task_id] = kind
+        with salesforce_errors("writing follow-up Tasks"):
+            for saved in self.pusher.tasks("POST", creates):
+                self._mirror_created([s for s in saved if s.id])
+                result.created += sum(1 for s in saved if s.id)
+                result.failures.extend(s.failure for s in saved if s.failure)
+            for saved in self.pusher.tasks("PATCH", patches):
+                self._mirror_patched([s for s in saved if s.id])
+                for s in saved:
+                    if s.failure:
+                        result.failures.append(s.failure)
+                    elif kinds[s.key] == "updated":
+                        result.updated += 1
+                    elif kinds[s.key] == "closed":
+                        result.closed += 1
+                    else:
+                        result.released += 1
+        _log.info("salesforce.follow_ups_written", created=result.created, updated=result.updated,
+                  closed=result.closed, released=result.released, failed=len(result.failures),
+                  api_calls=self.api_calls)
+        return result
+
+    def _mirror_created(self, saved: list[Saved]) -> None:
+        if not saved:
+            return
+        now = self.runtime.now().astimezone(dt.UTC).replace(tzinfo=None)
+        cols = ["Id", "WhoId", "OwnerId", "Subject", "ActivityDate"]
+        data = [[s.id for s in saved]] + [[s.fields.get(c) for s in saved] for c in cols[1:]]
+        self.con.execute(
+            'INSERT INTO "Task" ("Id", "WhoId", "OwnerId", "Subject", "ActivityDate", "TaskSubtype", "IsClosed", '
+            '"CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted") '
+            "SELECT i, w, o, s, CAST(d AS DATE), 'Task', false, ?, ?, ?, false FROM (SELECT unnest(?::VARCHAR[]) AS i, "
+            "unnest(?::VARCHAR[]) AS w, unnest(?::VARCHAR[]) AS o, unnest(?::VARCHAR[]) AS s, "
+            'unnest(?::VARCHAR[]) AS d) ON CONFLICT ("Id") DO NOTHING', [now, now, now, *data])
+
+    def _mirror_patched(self, saved: list[Saved]) -> None:
+        if not saved:
+            return
+        cols = ["Subject", "OwnerId", "ActivityDate", "Status"]
+        data = [[s.id for s in saved]] + [[s.fields.get(c) for s in saved] for c in cols]
+        self.con.execute(
+            "CREATE OR REPLACE TEMP TABLE sf_task_patched AS SELECT unnest(?::VARCHAR[]) AS i, "
+            + ", ".join(f'unnest(?::VARCHAR[]) AS "{c}"' for c in cols), data)
+        self.con.execute(
+            'UPDATE "Task" SET "Subject" = COALESCE(p."Subject", "Task"."Subject"), '
+            '"OwnerId" = COALESCE(p."OwnerId", "Task"."OwnerId"), '
+            '"ActivityDate" = COALESCE(CAST(p."ActivityDate" AS DATE), "Task"."ActivityDate"), '
+            '"Status" = COALESCE(p."Status", "Task"."Status"), '
+            f'"IsClosed" = CASE WHEN p."Status" = \'{_CLOSED_STATUS}\' THEN true ELSE "Task"."IsClosed" END '
+            'FROM sf_task_patched p WHERE "Task"."Id" = p.i')
+
+
+_FOLLOW_UP_TASK_FIELDS = ["OwnerId", "Status", "IsClosed"]
+_CLOSED_STATUS = "Completed"  # the closed Task status every org starts with
 
 
 @contextlib.contextmanager

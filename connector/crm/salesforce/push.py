@@ -5,6 +5,9 @@ false: one refused record never rolls back the others). Above `bulk_write_thresh
 (upload CSV, close, poll, successfulResults, failedResults). Rows are sent sorted by AccountId to keep parent
 lock contention low. Every refused record comes back as a RecordFailure with its Id, code and message: it
 stays in the next run's plan, since the mirror still holds its old values. Nothing is dropped silently.
+
+Follow-up Tasks (connector.follow_up) go through sObject Collections too: POST composite/sobjects creates them,
+PATCH updates and closes them, 200 a call, each record's SaveResult kept (`Pusher.tasks`).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import datetime as dt
 import io
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,16 @@ TRANSIENT_RECORD_CODES = frozenset({"UNABLE_TO_LOCK_ROW"})
 NULL_IN_CSV = "#N/A"  # Bulk API 2.0: an empty cell leaves the field alone; #N/A sets it to null
 
 Batch = tuple[list[str], list[RecordFailure]]  # (Ids written, records refused)
+
+
+@dataclass(frozen=True)
+class Saved:
+    """One record of a Collections call: the key it was sent under, its fields, its Id if saved, else why not."""
+
+    key: str
+    fields: dict[str, Any]
+    id: str | None
+    failure: RecordFailure | None
 
 
 def _ordered_plan(plan_table: str) -> str:
@@ -92,12 +106,7 @@ class Pusher:
                         rec[owned[logical]] = _json_value(row[2 + 2 * i])
                 rec[owned["rules_version"]] = rules_version
                 records.append(rec)
-            self.usage.check(f"writing {len(records)} contacts")
-            results = self.conn.sf.restful("composite/sobjects", method="PATCH",
-                                           json={"allOrNone": False, "records": records},
-                                           timeout=self.section.timeout_seconds)
-            if not isinstance(results, list) or len(results) != len(records):
-                raise CrmError("sObject Collections answered with an unexpected body; nothing is assumed written")
+            results = self.collection_call("PATCH", records, f"writing {len(records)} contacts")
             ok: list[str] = []
             failed: list[RecordFailure] = []
             for rec, res in zip(records, results, strict=True):  # results come back in request order
@@ -106,6 +115,37 @@ class Pusher:
                 else:
                     failed.append(_failure(rec["id"], res.get("errors") or []))
             yield ok, failed
+
+    def collection_call(self, method: str, records: list[dict[str, Any]], doing: str) -> list[dict[str, Any]]:
+        """One sObject Collections call (POST creates, PATCH updates; at most 200 records, allOrNone false):
+        the per-record results, in request order ("Create Multiple Records with Fewer Round-Trips",
+        "sObject Collections Create", "Update Records Using sObject Collections")."""
+        assert len(records) <= COLLECTION_SIZE
+        self.usage.check(doing)
+        results = self.conn.sf.restful("composite/sobjects", method=method,
+                                       json={"allOrNone": False, "records": records},
+                                       timeout=self.section.timeout_seconds)
+        if not isinstance(results, list) or len(results) != len(records):
+            raise CrmError("sObject Collections answered with an unexpected body; nothing is assumed written")
+        return results
+
+    def tasks(self, method: str, rows: list[tuple[str, dict[str, Any]]]) -> Iterator[list[Saved]]:
+        """Create (POST) or update (PATCH) Tasks through sObject Collections, 200 a call. `rows` pairs the Id a
+        failure is reported under (the contact's for a create, the task's for an update) with the Task fields.
+        POST is never repeated by the retry policy: a create whose answer was lost is found again by its marker
+        on the next pull, never sent twice."""
+        for start in range(0, len(rows), COLLECTION_SIZE):
+            chunk = rows[start : start + COLLECTION_SIZE]
+            records = [{"attributes": {"type": "Task"}, **fields} for _, fields in chunk]
+            verb = "creating" if method == "POST" else "updating"
+            results = self.collection_call(method, records, f"{verb} {len(records)} follow-up tasks")
+            saved = []
+            for (key, fields), res in zip(chunk, results, strict=True):
+                if res.get("success"):
+                    saved.append(Saved(key, fields, str(res.get("id") or fields.get("id") or ""), None))
+                else:
+                    saved.append(Saved(key, fields, None, _failure(key, res.get("errors") or [])))
+            yield saved
 
     # -- Bulk API 2.0 ingest -------------------------------------------------------------------------------
 
