@@ -29,6 +29,7 @@ class Run:
     folder: Path
     waits: list[float] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    rsps: responses.RequestsMock | None = None  # to add an endpoint the fake org does not serve
 
     @property
     def as_of(self) -> dt.date:
@@ -60,4 +61,5 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
     monkeypatch.setattr(backend, "RUNTIME", backend.Runtime(sleep=scenario.waits.append, now=lambda: org.now))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         org.install(rsps)
+        scenario.rsps = rsps
         yield scenario

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import responses
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -18,7 +19,7 @@ from connector.config import FieldsSection
 from connector.crm.salesforce import fields as sf_fields
 from connector.crm.salesforce.commands import fields
 from connector.crm.salesforce.transport import SessionExpired
-from connector.errors import ConfigError
+from connector.errors import ConfigError, CrmError
 from connector.exit_codes import ExitCode
 from connector.ruleset import compiler
 from tests.conftest import DEFAULT_RULES
@@ -179,3 +180,46 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
     views = {ET.parse(p).getroot().findtext("m:label", namespaces=ns)  # noqa: S314
              for p in (root / "listViews").glob("*.listView-meta.xml")}
     assert views == {"Trust: missing thank-you", "Trust: missing listening"}
+
+
+def _upsert_response(results: list[tuple[str, bool, str]]) -> str:
+    """'upsertMetadata()' and 'UpsertResult' (Metadata API Developer Guide): one result per component."""
+    body = "".join(
+        f"<result><created>true</created><fullName>{name}</fullName><success>{'true' if ok else 'false'}</success>"
+        + ("" if ok else f"<errors><message>{msg}</message><statusCode>FIELD_INTEGRITY_EXCEPTION</statusCode>"
+                         "</errors>")
+        + "</result>"
+        for name, ok, msg in results
+    )
+    return ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
+            'envelope/" xmlns="http://soap.sforce.com/2006/04/metadata"><soapenv:Body><upsertMetadataResponse>'
+            f"{body}</upsertMetadataResponse></soapenv:Body></soapenv:Envelope>")
+
+
+def test_fields_deploy_upserts_the_six_fields_with_the_rule_files_picklist_values(run: Run) -> None:
+    assert run.rsps is not None
+    names = [f"Contact.{n}" for n in run.config().fields.model_dump().values()]
+    soap = run.rsps.add(responses.POST, f"https://{fake_org.INSTANCE}/services/Soap/m/59.0/",
+                        body=_upsert_response([(n, True, "") for n in names]), content_type="text/xml")
+    result = CliRunner().invoke(fields, ["deploy"], obj=run.config())
+    assert result.exit_code == 0, result.output
+    assert "Deployed 6 Contact fields" in result.output
+    (call,) = soap.calls
+    sent = call.request.body.decode() if isinstance(call.request.body, bytes) else str(call.request.body)
+    assert "upsertMetadata" in sent
+    for name in names:
+        assert f"<ns0:fullName>{name}</ns0:fullName>" in sent or f">{name}<" in sent
+    for value in ("Fringe", "Forever", "Missing thank-you", "Missing listening"):
+        assert f">{value}<" in sent  # picklist values come from the rule file's rungs and flag labels
+
+
+def test_fields_deploy_reports_a_refused_component_and_exits_6(run: Run) -> None:
+    assert run.rsps is not None
+    names = [f"Contact.{n}" for n in run.config().fields.model_dump().values()]
+    results = [(n, n != names[0], "Cannot change the type of a field in use") for n in names]
+    run.rsps.add(responses.POST, f"https://{fake_org.INSTANCE}/services/Soap/m/59.0/",
+                 body=_upsert_response(results), content_type="text/xml")
+    result = CliRunner().invoke(fields, ["deploy"], obj=run.config())
+    assert isinstance(result.exception, CrmError)
+    assert result.exception.exit_code == ExitCode.CRM_DOWN  # what `trust-ladder fields deploy` exits with
+    assert "Cannot change the type of a field in use" in str(result.exception)

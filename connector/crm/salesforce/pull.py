@@ -9,18 +9,14 @@ by the engine from there: no whole result is ever held in Python memory.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
 
 from connector import log
-from connector.config import SalesforceSection
-from connector.crm.salesforce.auth import Connection
-from connector.crm.salesforce.limits import ApiUsage
+from connector.crm.salesforce.jobs import BulkClient, raise_for
 from connector.crm.salesforce.soql import Pull
-from connector.errors import CrmError
 
 _log = log.get("trust_ladder.salesforce")
 
@@ -36,15 +32,7 @@ def create_staging(con: duckdb.DuckDBPyConnection, pull: Pull) -> str:
     return table
 
 
-class Puller:
-    def __init__(self, conn: Connection, section: SalesforceSection, usage: ApiUsage,
-                 sleep: Callable[[float], None], temp_dir: Path | None = None) -> None:
-        self.conn = conn
-        self.section = section
-        self.usage = usage
-        self.sleep = sleep
-        self.temp_dir = temp_dir
-
+class Puller(BulkClient):
     def run(self, con: duckdb.DuckDBPyConnection, pull: Pull) -> tuple[int, str]:
         """Fill the staging table; returns (rows, path used: "rest" or "bulk")."""
         table = create_staging(con, pull)
@@ -67,22 +55,13 @@ class Puller:
 
     # -- Bulk API 2.0 query --------------------------------------------------------------------------------
 
-    def _url(self, path: str) -> str:
-        return f"{self.conn.base_url}{path}"
-
-    def json_call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        resp = self.conn.session.request(method, self._url(path), headers=self.conn.headers(), **kwargs)
-        _raise_for(resp, f"{method} {path}")
-        body: dict[str, Any] = resp.json()
-        return body
-
     def _bulk(self, con: duckdb.DuckDBPyConnection, table: str, pull: Pull) -> int:
         self.usage.check(f"the {pull.obj} Bulk query job")
         job = self.json_call("POST", "jobs/query", json={
             "operation": "queryAll" if pull.include_deleted else "query", "query": pull.soql,
             "columnDelimiter": "COMMA", "lineEnding": "LF"})
         job_id = str(job["id"])
-        wait_for_job(self, "query", job_id, pull.obj)
+        self.wait_for_job("query", job_id, pull.obj)
         rows = 0
         locator: str | None = None
         with tempfile.TemporaryDirectory(dir=self.temp_dir) as tmp:
@@ -97,7 +76,7 @@ class Puller:
                     "GET", self._url(f"jobs/query/{job_id}/results"), params=params, stream=True,
                     headers=self.conn.headers(Accept="text/csv"))
                 with resp:
-                    _raise_for(resp, f"GET jobs/query/{job_id}/results")
+                    raise_for(resp, f"GET jobs/query/{job_id}/results")
                     with path.open("wb") as out:
                         for chunk in resp.iter_content(chunk_size=1 << 20):
                             out.write(chunk.replace(b"\x00", b""))
@@ -110,40 +89,6 @@ class Puller:
                     break
         _log.info("salesforce.pull_bulk_done", object=pull.obj, rows=rows, result_sets=part)
         return rows
-
-
-class JobClient(Protocol):
-    """What polling a Bulk job needs: Puller and Pusher both have it."""
-
-    section: SalesforceSection
-    usage: ApiUsage
-    sleep: Callable[[float], None]
-
-    def json_call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]: ...
-
-
-def wait_for_job(puller: JobClient, kind: str, job_id: str, obj: str) -> dict[str, Any]:
-    """Poll a Bulk job until it leaves its working states; a query job must complete, an ingest job may fail."""
-    waited = 0.0
-    while True:
-        puller.usage.check(f"polling the {obj} Bulk job")
-        info = puller.json_call("GET", f"jobs/{kind}/{job_id}")
-        state = info.get("state")
-        if state == "JobComplete" or (kind == "ingest" and state in ("Failed", "Aborted")):
-            return info
-        if state in ("Failed", "Aborted"):
-            raise CrmError(f"the Bulk {kind} job {job_id} for {obj} ended {state}: {info.get('errorMessage', '')}")
-        if waited >= puller.section.job_timeout_seconds:
-            raise CrmError(f"the Bulk {kind} job {job_id} for {obj} did not finish within "
-                           f"{puller.section.job_timeout_seconds:.0f} s (state {state})")
-        puller.sleep(puller.section.poll_seconds)
-        waited += puller.section.poll_seconds
-
-
-def _raise_for(resp: Any, what: str) -> None:
-    if resp.status_code >= 300:
-        detail = resp.text[:300] if resp.text else ""
-        raise CrmError(f"Salesforce answered {resp.status_code} to {what}: {detail}")
 
 
 def _text(value: Any) -> str | None:

@@ -16,7 +16,7 @@ import csv
 import datetime as dt
 import io
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,11 +24,9 @@ from typing import Any
 import duckdb
 
 from connector import log
-from connector.config import FieldsSection, SalesforceSection
+from connector.config import FieldsSection
 from connector.crm import RecordFailure
-from connector.crm.salesforce.auth import Connection
-from connector.crm.salesforce.limits import ApiUsage
-from connector.crm.salesforce.pull import _raise_for, wait_for_job
+from connector.crm.salesforce.jobs import BulkClient, raise_for
 from connector.errors import CrmError
 from connector.plan import FIELDS
 
@@ -67,26 +65,7 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-class Pusher:
-    def __init__(self, conn: Connection, section: SalesforceSection, usage: ApiUsage,
-                 sleep: Callable[[float], None], temp_dir: Path | None = None) -> None:
-        self.conn = conn
-        self.section = section
-        self.usage = usage
-        self.sleep = sleep
-        self.temp_dir = temp_dir
-
-    # -- shared with pull.wait_for_job ---------------------------------------------------------------------
-
-    def _url(self, path: str) -> str:
-        return f"{self.conn.base_url}{path}"
-
-    def json_call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        resp = self.conn.session.request(method, self._url(path), headers=self.conn.headers(), **kwargs)
-        _raise_for(resp, f"{method} {path}")
-        body: dict[str, Any] = resp.json()
-        return body
-
+class Pusher(BulkClient):
     # -- sObject Collections -------------------------------------------------------------------------------
 
     def collections(self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection,
@@ -185,10 +164,10 @@ class Pusher:
         self.usage.check("uploading the Bulk update data")
         resp = self.conn.session.request("PUT", self._url(f"jobs/ingest/{job_id}/batches"), data=path.read_bytes(),
                                          headers=self.conn.headers(**{"Content-Type": "text/csv"}))
-        _raise_for(resp, f"PUT jobs/ingest/{job_id}/batches")
+        raise_for(resp, f"PUT jobs/ingest/{job_id}/batches")
         self.usage.check("closing the Bulk update job")
         self.json_call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
-        info = wait_for_job(self, "ingest", job_id, "Contact")
+        info = self.wait_for_job("ingest", job_id, "Contact")
         ok = self._results(job_id, "successfulResults", tmp)
         failed = [_failure_csv(row) for row in self._rows(job_id, "failedResults")]
         if info.get("state") != "JobComplete":
@@ -204,7 +183,7 @@ class Pusher:
         resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), stream=True,
                                          headers=self.conn.headers(Accept="text/csv"))
         with resp:
-            _raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
+            raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
             with path.open("wb") as out:
                 for chunk in resp.iter_content(chunk_size=1 << 20):
                     out.write(chunk)
@@ -219,7 +198,7 @@ class Pusher:
         self.usage.check(f"reading {kind}")
         resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"),
                                          headers=self.conn.headers(Accept="text/csv"))
-        _raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
+        raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
         return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8"))))
 
 
