@@ -205,16 +205,22 @@ def _chart(fig: Any, name: str, height: int, *, top: int = 40) -> str:
 
 
 def _funnel(d: ReportData) -> str:
+    """One series: a funnel. Two (before and after): bars side by side per rung, widest rung on top, because a
+    grouped funnel's connectors hide one series behind the other."""
     fig = go.Figure()
+    hover = "%{y} or higher: %{x:,}<br>on %{y} itself: %{customdata:,}<extra>%{fullData.name}</extra>"
     for (series, counts), color in zip(d.ladder.items(), _SERIES_COLORS, strict=False):
         at_or_above = [sum(counts[i:]) for i in range(len(counts))]
-        fig.add_trace(go.Funnel(name=series, y=d.rungs, x=at_or_above, customdata=counts, marker_color=color,
-                                textinfo="value+percent initial", textposition="inside",
-                                # Between grouped series the connector would hide the other series' bars.
-                                connector={"visible": len(d.ladder) == 1, "fillcolor": "#eef2f6"},
-                                hovertemplate="%{y} or higher: %{x:,}<br>on %{y} itself: %{customdata:,}"
-                                              "<extra>%{fullData.name}</extra>"))
-    fig.update_layout(funnelmode="group", title="Contacts on each rung or higher", legend={"orientation": "h"})
+        if len(d.ladder) == 1:
+            fig.add_trace(go.Funnel(name=series, y=d.rungs, x=at_or_above, customdata=counts, marker_color=color,
+                                    textinfo="value+percent initial", textposition="inside",
+                                    connector={"fillcolor": "#eef2f6"}, hovertemplate=hover))
+        else:
+            fig.add_trace(go.Bar(name=series, y=d.rungs, x=at_or_above, customdata=counts, orientation="h",
+                                 marker_color=color, text=[f"{n:,}" for n in at_or_above], textposition="auto",
+                                 hovertemplate=hover))
+    fig.update_layout(barmode="group", title="Contacts on each rung or higher", legend={"orientation": "h"},
+                      yaxis={"autorange": "reversed"} if len(d.ladder) > 1 else {})
     return _chart(fig, "ladder", 140 + 90 * len(d.rungs))
 
 
@@ -264,8 +270,10 @@ def _history_chart(history: History, rungs: list[str]) -> str:
     for rung, color in zip(names, _colors(len(names)), strict=True):
         fig.add_trace(go.Scatter(name=rung, x=[d.isoformat() for d, _ in history],
                                  y=[counts.get(rung, 0) for _, counts in history], stackgroup="rungs",
-                                 line={"color": color}, mode="lines"))
-    fig.update_layout(title="Contacts per rung at each sync", legend={"orientation": "h"})
+                                 line={"color": color}, mode="lines+markers"))
+    # One tick per evaluation date: a date axis would stretch a day or two of runs into hours.
+    fig.update_layout(title="Contacts per rung, by evaluation date of the last sync that day",
+                      legend={"orientation": "h"}, xaxis={"type": "category"})
     return _chart(fig, "history", 360)
 
 

@@ -242,15 +242,15 @@ class Store:
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def rung_history(self, limit: int = 200) -> list[tuple[dt.date, dict[str, int]]]:
-        """Contacts per rung after each run that wrote (ok or partial), oldest first, for the report."""
+        """Contacts per rung by evaluation date, from the last run that wrote (ok or partial) for each date,
+        oldest first, for the report."""
         if not self.path.exists():
             return []
         with self._con() as con:
             rows = con.execute(
-                f"SELECT started_at, per_rung FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') "
-                f"AND per_rung IS NOT NULL ORDER BY started_at DESC LIMIT {int(limit)}").fetchall()
-        return [(started.date(), {k: int(v) for k, v in json.loads(counts).items()})
-                for started, counts in reversed(rows)]
+                f"SELECT as_of, arg_max(per_rung, started_at) FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') "
+                f"AND per_rung IS NOT NULL GROUP BY as_of ORDER BY as_of DESC LIMIT {int(limit)}").fetchall()
+        return [(as_of, {k: int(v) for k, v in json.loads(counts).items()}) for as_of, counts in reversed(rows)]
 
     def pending(self, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
         with self._con() as con:
