@@ -252,3 +252,20 @@ def test_every_run_is_in_the_history_with_its_outcome_and_figures(demo_org: Path
     assert last["run_id"] == finished["run_id"]
     assert report["rules_version_in_force"] == finished["rules_version"]
     assert report["pending_writes"] == 0
+
+
+def test_a_crm_held_by_a_running_sync_is_named_as_busy_not_broken(demo_org: Path, tmp_path: Path) -> None:
+    folder = copy_of(demo_org, tmp_path, "org")
+    hold_the_file = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+                     "time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", hold_the_file, str(folder / "crm.duckdb")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        proc = cli(folder, "explain", "0038d0000000001AAA")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert proc.returncode == ExitCode.CRM_DOWN
+    assert "in use by another process (a sync running?)" in proc.stderr

@@ -59,6 +59,9 @@ class LocalCrm:
             con = duckdb.connect(str(path))
         except duckdb.Error as exc:
             # Locked by another program, or unreadable: the CRM is unreachable, not misconfigured.
+            if "lock" in str(exc).lower():
+                raise CrmError(f"{path}: the local CRM is in use by another process (a sync running?); "
+                               f"try again when it has finished ({exc})") from None
             raise CrmError(f"{path}: cannot open the local CRM: {exc}") from None
         return cls(con, path)
 
