@@ -13,6 +13,7 @@ import pytest
 
 from connector import ids, sync
 from connector.config import Config, LocalSection, RulesSection, StateSection
+from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +90,14 @@ class Org:
             [eid, who, subject, start, start + dt.timedelta(hours=1), start, start - dt.timedelta(days=7)],
         )
         return eid
+
+    def load_demo(self, contacts: int, seed: int) -> None:
+        """A realistic org from the demo generator, dated to this org's as-of."""
+        crm = LocalCrm.open(self.database)
+        try:
+            demo.generate(crm, contacts=contacts, seed=seed, as_of=self.as_of)
+        finally:
+            crm.close()
 
     def sync(self, *, days_later: int = 0, dry_run: bool = False, rules: Path | None = None) -> sync.SyncResult:
         if not self.database.exists():

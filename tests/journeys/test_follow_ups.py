@@ -10,7 +10,6 @@ from structlog.testing import capture_logs
 
 from connector import ids, sync
 from connector.config import Config, FollowUpSection
-from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from tests.conftest import Org
 
@@ -210,11 +209,7 @@ def test_follow_up_tasks_are_no_activities_for_the_ladder(org: Org) -> None:
 
 
 def test_a_demo_org_places_every_contact_the_same_with_or_without_its_follow_up_tasks(org: Org) -> None:
-    crm = LocalCrm.open(org.database)
-    try:
-        demo.generate(crm, contacts=400, seed=5, as_of=org.as_of)
-    finally:
-        crm.close()
+    org.load_demo(contacts=400, seed=5)
     _, event = _sync(org)
     assert event["created"] > 50
     later = org.as_of + dt.timedelta(days=30)  # every follow-up task is past due, as a done task would be

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from tests.conftest import DEFAULT_RULES, Org
 
@@ -179,11 +178,7 @@ def page_requests(folder: Path) -> set[str]:
 
 
 def demo_org(org: Org) -> None:
-    crm = LocalCrm.open(org.database)
-    try:
-        demo.generate(crm, contacts=400, seed=7, as_of=org.as_of)
-    finally:
-        crm.close()
+    org.load_demo(contacts=400, seed=7)
     org.sync()
 
 
