@@ -217,10 +217,7 @@ def test_the_engines_date_marker_in_rule_text_is_refused_with_its_line() -> None
 
 
 def test_audit_mode_runs_the_demotion_grace_as_enforcing_would(org: Org) -> None:
-    cid = org.contact("Ada")
-    org.reply(cid, 10)
-    org.reply(cid, 30)
-    org.meeting(cid, 60, "Discovery call")
+    cid = org.familiar_contact()
     org.sync()
     assert org.fields(cid)["stage"] == "Familiar"
     config = org.folder / "trust-ladder.toml"

@@ -5,17 +5,9 @@ from __future__ import annotations
 from tests.conftest import Org
 
 
-def familiar(org: Org, first_name: str = "Ada") -> str:
-    cid = org.contact(first_name)
-    org.reply(cid, 10)
-    org.reply(cid, 30)
-    org.meeting(cid, 60, "Discovery call")
-    return cid
-
-
 def test_second_sync_with_no_new_activity_writes_nothing(org: Org) -> None:
     for name in ("Ada", "Bob", "Cy"):
-        familiar(org, name)
+        org.familiar_contact(name)
     org.contact("Dee")
     first = org.sync()
     before = org.snapshot()
@@ -27,7 +19,7 @@ def test_second_sync_with_no_new_activity_writes_nothing(org: Org) -> None:
 
 
 def test_a_dry_run_plans_changes_and_writes_nothing(org: Org) -> None:
-    cid = familiar(org)
+    cid = org.familiar_contact()
     before = org.snapshot()
     result = org.sync(dry_run=True)
     assert result.planned_records == 1
@@ -37,7 +29,7 @@ def test_a_dry_run_plans_changes_and_writes_nothing(org: Org) -> None:
 
 
 def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
-    cid = familiar(org)
+    cid = org.familiar_contact()
     org.sync()
     assert org.fields(cid)["stage"] == "Familiar"
     # 31 days on, the discovery call is 91 days old: no listening in 90 days, Familiar is no longer met.
@@ -54,7 +46,7 @@ def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
 
 
 def test_a_contact_that_recovers_during_grace_keeps_its_rung_and_its_date(org: Org) -> None:
-    cid = familiar(org)
+    cid = org.familiar_contact()
     org.sync()
     org.sync(days_later=31)
     org.call(cid, -40, "Check-in call")
@@ -66,11 +58,7 @@ def test_a_contact_that_recovers_during_grace_keeps_its_rung_and_its_date(org: O
 
 
 def test_a_quiet_relationship_decays_one_rung_per_idle_period(org: Org) -> None:
-    cid = org.contact(known_for_days=900)
-    for q in range(6):
-        org.reply(cid, 10 + 91 * q)
-    org.meeting(cid, 40, "Discovery session")
-    org.call(cid, 60, "Reference call for a prospect")
+    cid = org.forever_contact()
     org.sync()
     assert org.fields(cid)["stage"] == "Forever"
     stages = {}
@@ -83,7 +71,7 @@ def test_a_quiet_relationship_decays_one_rung_per_idle_period(org: Org) -> None:
 
 
 def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, tmp_path) -> None:
-    cid = familiar(org)
+    cid = org.familiar_contact()
     first = org.sync()
     assert org.fields(cid)["version"] == first.rules_version
     assert first.rules_version.startswith("default@")
@@ -96,17 +84,8 @@ def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, 
     assert org.fields(cid)["version"] == first.rules_version
 
 
-def forever(org: Org) -> str:
-    cid = org.contact(known_for_days=900)
-    for q in range(6):
-        org.reply(cid, 10 + 91 * q)
-    org.meeting(cid, 40, "Discovery session")
-    org.call(cid, 60, "Reference call for a prospect")
-    return cid
-
-
 def test_after_grace_a_decaying_contact_says_so_and_is_no_longer_counted_in_grace(org: Org) -> None:
-    cid = forever(org)
+    cid = org.forever_contact()
     org.sync()
     held = org.sync(days_later=200)
     assert held.in_grace == 1
@@ -121,7 +100,7 @@ def test_after_grace_a_decaying_contact_says_so_and_is_no_longer_counted_in_grac
 def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(org: Org, tmp_path) -> None:
     no_decay = tmp_path / "ladder.yaml"
     no_decay.write_text(org.rules.read_text().replace("decay_every_days: 90", "decay_every_days: null"))
-    cid = forever(org)
+    cid = org.forever_contact()
     org.sync(rules=no_decay)
     org.sync(days_later=200, rules=no_decay)
     org.sync(days_later=229, rules=no_decay)

@@ -136,10 +136,7 @@ def test_a_run_killed_at_any_point_converges_on_what_a_clean_run_produces(
 
 
 def test_a_state_store_from_schema_1_is_migrated_and_its_watch_kept(org: Org) -> None:
-    cid = org.contact()
-    org.reply(cid, 10)
-    org.reply(cid, 30)
-    org.meeting(cid, 60, "Discovery call")
+    cid = org.familiar_contact()
     org.sync()
     assert org.fields(cid)["stage"] == "Familiar"
     # A schema-1 store, as the first release wrote it, watching this contact since 25 days before the next run.
