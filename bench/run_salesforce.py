@@ -32,7 +32,8 @@ import responses
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from connector import log, sync  # noqa: E402 - after the path set-up, so `tests` imports from a checkout
+from connector import log  # noqa: E402 - after the path set-up, so `tests` imports from a checkout
+from connector.commands import sync  # noqa: E402
 from connector.config import Config, CrmSection, RulesSection, SalesforceSection, StateSection  # noqa: E402
 from connector.crm.local import demo  # noqa: E402
 from connector.crm.salesforce import backend  # noqa: E402

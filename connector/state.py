@@ -29,12 +29,15 @@ from typing import Any, Self
 import duckdb
 
 from connector.crm import RecordFailure
+from connector.engine import sql
+from connector.engine.watch import WatchRow
 from connector.errors import ConfigError, CrmError, LockHeld
-from connector.evaluate import PLACE_TABLE
 
 SCHEMA_VERSION = 3
 _BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
+_ATTACH = "ATTACH $path AS tl_state"
+_ATTACH_RO = "ATTACH $path AS tl_state (READ_ONLY)"
 
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
@@ -59,10 +62,6 @@ _MIGRATIONS: dict[int, list[str]] = {
 }
 
 
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
@@ -75,11 +74,11 @@ def attached(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = Fa
     that collides with a sync is waited out for a few seconds rather than failing the run.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    mode = " (READ_ONLY)" if read_only else ""
+    attach = sql.render(sql.q(_ATTACH_RO if read_only else _ATTACH, path=str(path)))
     deadline = time.monotonic() + _BUSY_WAIT_S
     while True:
         try:
-            con.execute(f"ATTACH '{_quote(path)}' AS {_ALIAS}{mode}")
+            con.execute(attach)
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -100,8 +99,8 @@ def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     tables = {r[0] for r in con.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [_ALIAS]).fetchall()}
     if "meta" in tables:
-        row = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = 'schema_version'").fetchone()
-        version = int(row[0]) if row else 0
+        rows = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = 'schema_version'").fetchall()
+        version = int(rows[0][0]) if rows else 0
     if version > SCHEMA_VERSION:
         raise ConfigError(f"{path}: the state store is from a newer trust-ladder (schema {version}); upgrade")
     for v in range(version + 1, SCHEMA_VERSION + 1):
@@ -125,30 +124,37 @@ def schema_version(path: Path) -> int:
 # -- demotion watch ----------------------------------------------------------------------------------------
 
 
-def load_watch(con: duckdb.DuckDBPyConnection, path: Path | None) -> None:
-    """Make `tl_watch` available to the engine (empty without a state store)."""
-    con.execute("CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
+def read_watch(path: Path | None) -> list[WatchRow]:
+    """The demotion watch the last run left (empty without a state store). Read-only: explain, simulate and report
+    only read it; a sync has migrated the store in `start_run` already."""
     if path is None or not path.exists():
-        return
-    # Read-only: explain, simulate and report only read it; a sync has migrated it in `start_run` already.
-    with attached(con, path, read_only=True):
-        con.execute(f"INSERT INTO tl_watch SELECT cid, from_rung, failing_since FROM {_ALIAS}.demotion_watch")
+        return []
+    con = duckdb.connect()
+    try:
+        with attached(con, path, read_only=True):
+            got = con.execute(f"SELECT cid, from_rung, failing_since FROM {_ALIAS}.demotion_watch").fetchall()
+    finally:
+        con.close()
+    return [(str(cid), int(rung), since) for cid, rung, since in got]
 
 
-def save_watch(con: duckdb.DuckDBPyConnection, path: Path | None) -> int:
-    """Replace the watch with this run's: contacts below the rung the CRM shows. Returns how many are watched."""
+def write_watch(path: Path | None, rows: list[WatchRow]) -> int:
+    """Replace the watch with this run's (connector.engine.watch.rows). Returns how many are watched."""
     if path is None:
         return 0
-    with attached(con, path):
-        con.execute("BEGIN TRANSACTION")
-        con.execute(f"DELETE FROM {_ALIAS}.demotion_watch")
-        con.execute(
-            f"INSERT INTO {_ALIAS}.demotion_watch SELECT cid, w_from, w_since FROM {PLACE_TABLE} "
-            "WHERE held IS NOT NULL AND qualified < held"
-        )
-        con.execute("COMMIT")
-        row = con.execute(f"SELECT count(*) FROM {_ALIAS}.demotion_watch").fetchone()
-    return int(row[0]) if row else 0
+    con = duckdb.connect()
+    try:
+        with attached(con, path):
+            con.execute("CREATE TEMP TABLE tl_new_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
+            if rows:
+                con.executemany("INSERT INTO tl_new_watch VALUES (?, ?, ?)", rows)
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"DELETE FROM {_ALIAS}.demotion_watch")
+            con.execute(f"INSERT INTO {_ALIAS}.demotion_watch SELECT * FROM tl_new_watch")
+            con.execute("COMMIT")
+    finally:
+        con.close()
+    return len(rows)
 
 
 # -- run history and pending writes --------------------------------------------------------------------------
@@ -194,17 +200,19 @@ class Store:
                  f.get("changed"), f.get("failed"), f.get("skipped"), f.get("api_calls"),
                  json.dumps(f["per_rung"]) if f.get("per_rung") is not None else None, error, run_id])
 
-    def record_writes(self, failures: list[RecordFailure], plan_table: str, con: duckdb.DuckDBPyConnection) -> None:
-        """Failed records are counted up; records written this run leave the pending list. Set-based, on the
-        engine's connection: a million written contacts must not cost a million round trips."""
-        con.execute("CREATE OR REPLACE TEMP TABLE tl_failed (record_id VARCHAR, code VARCHAR, message VARCHAR)")
-        if failures:
-            con.executemany("INSERT INTO tl_failed VALUES (?, ?, ?)",
-                            [(f.record_id, f.code, f.message) for f in failures])
+    def record_writes(self, failures: list[RecordFailure], written: Any) -> None:
+        """Failed records are counted up; records written this run leave the pending list. `written` holds the
+        planned contact Ids as one column (`{"cid": array}`, from the engine's plan): set-based, because a million
+        written contacts must not cost a million round trips."""
         now = _now()
-        with attached(con, self.path):
+        with self._con() as con:
+            con.register("tl_written", written)
+            con.execute("CREATE TEMP TABLE tl_failed (record_id VARCHAR, code VARCHAR, message VARCHAR)")
+            if failures:
+                con.executemany("INSERT INTO tl_failed VALUES (?, ?, ?)",
+                                [(f.record_id, f.code, f.message) for f in failures])
             con.execute("BEGIN TRANSACTION")
-            con.execute(f"DELETE FROM {_ALIAS}.pending_writes WHERE record_id IN (SELECT cid FROM {plan_table}) "
+            con.execute(f"DELETE FROM {_ALIAS}.pending_writes WHERE record_id IN (SELECT cid FROM tl_written) "
                         "AND record_id NOT IN (SELECT record_id FROM tl_failed)")
             con.execute(
                 f"INSERT INTO {_ALIAS}.pending_writes SELECT record_id, 1, code, message, ?, ? FROM tl_failed "
@@ -212,18 +220,15 @@ class Store:
                 "last_error = excluded.last_error, last_failed_at = excluded.last_failed_at", [now, now])
             con.execute("COMMIT")
 
-    def record_audit(self, run_id: str, con: duckdb.DuckDBPyConnection, plan_table: str,
-                     fields: dict[str, tuple[str, str, str]]) -> int:
-        """Keep what this audit run would have written: one row per changed field. Returns the row count."""
-        selects = " UNION ALL ".join(
-            f"SELECT ? AS run_id, cid AS record_id, '{api}' AS field, CAST({cur} AS VARCHAR) AS old_value, "
-            f"CAST({new} AS VARCHAR) AS new_value FROM {plan_table} WHERE ch_{logical}"
-            for logical, (api, new, cur) in fields.items()
-        )
-        with attached(con, self.path):
+    def record_audit(self, run_id: str, changes: Any) -> int:
+        """Keep what this audit run would have written: one row per changed field (`changes` holds the columns
+        record_id, field, old_value, new_value). Returns the row count."""
+        with self._con() as con:
+            con.register("tl_audit", changes)
             con.execute("BEGIN TRANSACTION")
             con.execute(f"DELETE FROM {_ALIAS}.audit_changes")
-            con.execute(f"INSERT INTO {_ALIAS}.audit_changes {selects}", [run_id] * len(fields))
+            con.execute(f"INSERT INTO {_ALIAS}.audit_changes SELECT ?, record_id, field, old_value, new_value "
+                        "FROM tl_audit", [run_id])
             con.execute("COMMIT")
             row = con.execute(f"SELECT count(*) FROM {_ALIAS}.audit_changes").fetchone()
         return int(row[0]) if row else 0
@@ -231,13 +236,13 @@ class Store:
     def audit(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
         with self._con() as con:
             total = con.execute(f"SELECT count(*) FROM {_ALIAS}.audit_changes").fetchone()
-            cur = con.execute(f"SELECT * FROM {_ALIAS}.audit_changes ORDER BY record_id, field LIMIT {int(limit)}")
+            cur = con.execute(f"SELECT * FROM {_ALIAS}.audit_changes ORDER BY record_id, field LIMIT ?", [limit])
             cols = [d[0] for d in cur.description]
             return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
         with self._con() as con:
-            cur = con.execute(f"SELECT * FROM {_ALIAS}.runs ORDER BY started_at DESC LIMIT {int(limit)}")
+            cur = con.execute(f"SELECT * FROM {_ALIAS}.runs ORDER BY started_at DESC LIMIT ?", [limit])
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
@@ -249,14 +254,14 @@ class Store:
         with self._con() as con:
             rows = con.execute(
                 f"SELECT as_of, arg_max(per_rung, started_at) FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') "
-                f"AND per_rung IS NOT NULL GROUP BY as_of ORDER BY as_of DESC LIMIT {int(limit)}").fetchall()
+                "AND per_rung IS NOT NULL GROUP BY as_of ORDER BY as_of DESC LIMIT ?", [limit]).fetchall()
         return [(as_of, {k: int(v) for k, v in json.loads(counts).items()}) for as_of, counts in reversed(rows)]
 
     def pending(self, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
         with self._con() as con:
             total = con.execute(f"SELECT count(*) FROM {_ALIAS}.pending_writes").fetchone()
             cur = con.execute(f"SELECT * FROM {_ALIAS}.pending_writes ORDER BY last_failed_at DESC, record_id "
-                              f"LIMIT {int(limit)}")
+                              "LIMIT ?", [limit])
             cols = [d[0] for d in cur.description]
             return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from connector import ids, sync
+from connector import ids
+from connector.commands import sync
 from connector.config import Config, LocalSection, RulesSection, StateSection
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm

@@ -8,14 +8,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import duckdb
 
 from connector.config import EngineSection, FieldsSection
 
-if TYPE_CHECKING:
-    from connector.ruleset.compiler import RuleSet
+
+@dataclass(frozen=True)
+class RuleNeeds:
+    """All a backend knows of a rule set: the fields to pull, and the values its picklists must accept."""
+
+    contact_fields: tuple[str, ...] = ()
+    activity_fields: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    flag_labels: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,7 +62,7 @@ class CrmBackend(Protocol):
 
     def tune(self, engine: EngineSection, resolve: Callable[[Path], Path]) -> None: ...
 
-    def prepare(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
         """Bring the data up to date (pull) and expose `crm_contact` / `crm_activity`."""
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult: ...

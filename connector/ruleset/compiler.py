@@ -1,6 +1,7 @@
 """Compile a rule file once, at load time: every name resolved, every condition typed, every template checked.
 
-The result is a `RuleSet` of SQL fragments the engine assembles into a few set-based passes. All problems are
+The result is a `RuleSet` of typed sqlglot trees (over the engine's rule namespace, see connector.engine.relations)
+that the engine assembles into a few set-based passes. All problems are
 collected and raised together as one `RuleError`, each with file:line:col, so an admin fixes them in one go.
 """
 
@@ -13,14 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
+from sqlglot import exp
 
-from connector.crm.local import schema as crm_schema
+from connector import vocabulary
+from connector.crm import RuleNeeds
+from connector.engine import relations, sql
 from connector.errors import Finding, RuleError
 from connector.ruleset import loader
 from connector.ruleset.expr import Compiled, ExprError, Symbol, Type, compile_expr, suggest
 from connector.ruleset.schema import NAME_RE, PERIOD_DAYS, Feature, LadderSettings, RuleFile
 
-AS_OF = "__AS_OF__"  # replaced by the evaluation date's literal when the engine runs
 RESERVED = {"as_of", "open_flags", "object"}
 ACTIVITY_ATTRS = {"date", "subject"}  # what a template may cite of a first/last/unanswered feature
 
@@ -30,18 +33,11 @@ _DUCK_TO_TYPE = {"VARCHAR": Type.STRING, "INTEGER": Type.INT, "BOOLEAN": Type.BO
 
 def activity_fields() -> dict[str, Type]:
     """Fields a kind may match on: the union of Task and Event fields, plus `object`."""
-    out: dict[str, Type] = {"object": Type.STRING}
-    skip = {"Id", "WhoId", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp", "CompletedDateTime",
-            "StartDateTime", "EndDateTime", "ActivityDateTime", "ActivityDate"}
-    for table in ("Task", "Event"):
-        for col, typ in crm_schema.TABLES[table]:
-            if col not in skip:
-                out[col] = _DUCK_TO_TYPE[typ.split()[0]]
-    return out
+    return {name: _DUCK_TO_TYPE[typ] for name, typ in vocabulary.activity_fields().items()}
 
 
 def contact_fields() -> dict[str, Type]:
-    return {col: _DUCK_TO_TYPE[typ.split()[0]] for col, typ in crm_schema.CONTACT_COLUMNS}
+    return {name: _DUCK_TO_TYPE[typ] for name, typ in vocabulary.contact_fields().items()}
 
 
 @dataclass(frozen=True)
@@ -65,7 +61,7 @@ class CompiledKind:
     name: str
     description: str
     match: str
-    sql: str
+    expr: exp.Expr
     fields: list[str]
 
 
@@ -127,6 +123,16 @@ class RuleSet:
                 return rung.index
         return None
 
+    def needs(self) -> RuleNeeds:
+        """What a CRM backend must know of these rules (connector.crm.RuleNeeds), and nothing more."""
+        return RuleNeeds(
+            contact_fields=tuple(f.spec.field for f in self.features.values()
+                                 if f.spec.type == "field" and f.spec.field),
+            activity_fields=tuple(self.used_activity_fields()),
+            stages=tuple(r.name for r in self.rungs),
+            flag_labels=tuple(f.label for f in self.flags),
+        )
+
     def used_activity_fields(self) -> list[str]:
         seen: list[str] = []
         for kind in self.kinds.values():
@@ -178,7 +184,6 @@ class _Compiler:
             return None
 
     def run(self) -> RuleSet:
-        self._reserved_text(self.located.data, ())
         kinds = self._kinds()
         features = self._features(kinds)
         flags = self._flags(features)
@@ -193,20 +198,8 @@ class _Compiler:
             kinds=kinds, features=features, rungs=rungs, flags=flags, top_next_step=top, source=self.located,
         )
 
-    def _reserved_text(self, node: object, loc: loader.Loc) -> None:
-        """The engine's own marker for the evaluation date may not appear in rule text."""
-        if isinstance(node, dict):
-            for key, value in node.items():
-                self._reserved_text(value, (*loc, key))
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                self._reserved_text(value, (*loc, i))
-        elif isinstance(node, str) and AS_OF in node:
-            self._err(loc, f"'{AS_OF}' is reserved for the engine; write as_of for the evaluation date",
-                      offset=node.index(AS_OF))
-
     def _kinds(self) -> dict[str, CompiledKind]:
-        symbols = {name: Symbol(typ, f'"{name}"') for name, typ in activity_fields().items()}
+        symbols = {name: Symbol(typ, sql.col(name)) for name, typ in activity_fields().items()}
         out: dict[str, CompiledKind] = {}
         for name, kind in self.rf.kinds.items():
             if not NAME_RE.match(name):
@@ -214,7 +207,7 @@ class _Compiler:
                 continue
             compiled = self._expr(("kinds", name, "match"), kind.match, symbols, Type.BOOL)
             if compiled:
-                out[name] = CompiledKind(name, kind.description, kind.match, compiled.sql, compiled.names)
+                out[name] = CompiledKind(name, kind.description, kind.match, compiled.expr, compiled.names)
         if not self.rf.kinds:
             self._err(("kinds",), "declare at least one activity kind")
         return out
@@ -273,8 +266,8 @@ class _Compiler:
         return typed
 
     def _feature_symbols(self, features: dict[str, CompiledFeature]) -> dict[str, Symbol]:
-        symbols = {name: Symbol(f.type, f'"{name}"') for name, f in features.items()}
-        symbols["as_of"] = Symbol(Type.DATE, AS_OF)
+        symbols = {name: Symbol(f.type, sql.col(relations.feature_col(name))) for name, f in features.items()}
+        symbols["as_of"] = Symbol(Type.DATE, sql.as_of())
         return symbols
 
     def _flags(self, features: dict[str, CompiledFeature]) -> list[CompiledFlag]:
@@ -302,9 +295,9 @@ class _Compiler:
 
     def _rungs(self, features: dict[str, CompiledFeature], flags: list[CompiledFlag]) -> list[CompiledRung]:
         symbols = self._feature_symbols(features)
-        symbols["open_flags"] = Symbol(Type.INT, '"open_flags"')
+        symbols["open_flags"] = Symbol(Type.INT, sql.col("open_flags"))
         for flag in flags:
-            symbols[flag.id] = Symbol(Type.BOOL, f'"flag__{flag.id}"')
+            symbols[flag.id] = Symbol(Type.BOOL, sql.col(relations.flag_col(flag.id)))
         out: list[CompiledRung] = []
         seen: dict[str, int] = {}
         for i, rung in enumerate(self.rf.rungs):

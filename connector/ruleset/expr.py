@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -16,6 +17,10 @@ from enum import Enum
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokenizer_core import TokenType
+from sqlglot.tokens import Tokenizer
+
+from connector.engine import sql
 
 
 class Type(Enum):
@@ -34,7 +39,7 @@ class Type(Enum):
 @dataclass(frozen=True)
 class Symbol:
     type: Type
-    sql: str
+    expr: exp.Expr  # what the name stands for in the engine's relation (a column in the rule namespace)
 
 
 @dataclass
@@ -48,10 +53,17 @@ class ExprError(Exception):
 
 @dataclass
 class Compiled:
-    sql: str
+    expr: exp.Expr
     type: Type
     names: list[str] = field(default_factory=list)  # symbols used, in order of first use
 
+
+# Limits that keep a condition cheap to parse, type and run, and far from Python's recursion limit.
+MAX_TEXT = 4000
+MAX_DEPTH = 24  # nested parentheses and function calls
+MAX_TERMS = 200  # operators and values in one condition
+MAX_DIGITS = 24
+DATE_SHIFT_MAX = 1_000_000  # days a date may be moved by arithmetic (beyond it: NULL)
 
 _FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Coalesce: "COALESCE", exp.Least: "LEAST", exp.Greatest: "GREATEST", exp.Abs: "ABS",
@@ -76,6 +88,7 @@ def compile_expr(text: str, symbols: dict[str, Symbol], *, want: Type | None = T
     """Parse, check and translate one condition; `want` is the type the result must have."""
     if not text or not text.strip():
         raise ExprError("the condition is empty")
+    _check_size(text)
     try:
         trees = sqlglot.parse(text, read="duckdb")
     except ParseError as exc:
@@ -90,17 +103,57 @@ def compile_expr(text: str, symbols: dict[str, Symbol], *, want: Type | None = T
         raise ExprError(f"cannot parse the condition near '{hint}': {what}", offset) from None
     except TokenError as exc:
         raise ExprError(f"cannot read the condition: {exc} (an unclosed quote?)") from None
+    except RecursionError:
+        raise ExprError(f"the condition is nested too deeply (at most {MAX_DEPTH} levels)") from None
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
         raise ExprError("a condition is one expression; ';' is not allowed")
     checker = _Checker(text, symbols)
     tree = trees[0]
     assert tree is not None
-    sql, typ = checker.emit(tree)
+    try:
+        tree_out, typ = checker.emit(tree)
+    except RecursionError:
+        raise ExprError(f"the condition is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if want is not None and typ not in (want, Type.NULL) and not (want.numeric and typ.numeric):
         raise ExprError(f"this condition gives a {typ.value}, but a {want.value} is needed here "
                         "(a comparison such as '>= 3' may be missing)")
-    return Compiled(sql=sql, type=typ, names=checker.names)
+    return Compiled(expr=tree_out, type=typ, names=checker.names)
+
+
+def _check_size(text: str) -> None:
+    """Refuse what would be slow or recursive to parse before the parser sees it, with a position."""
+    if len(text) > MAX_TEXT:
+        raise ExprError(f"the condition is {len(text):,} characters long; at most {MAX_TEXT:,} are allowed "
+                        "(split it into expression features)")
+    if "\x00" in text:
+        raise ExprError("the condition contains a NUL character", text.index("\x00"))
+    try:
+        tokens = Tokenizer().tokenize(text)
+    except TokenError as exc:
+        raise ExprError(f"cannot read the condition: {exc} (an unclosed quote?)") from None
+    depth = 0
+    operators = 0
+    for tok in tokens:
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ExprError(f"the condition nests parentheses more than {MAX_DEPTH} deep; "
+                                "name a part of it as an expression feature", tok.start)
+        elif tok.token_type == TokenType.R_PAREN:
+            depth = max(0, depth - 1)
+        elif tok.token_type in _COUNTED:
+            operators += 1
+            if operators > MAX_TERMS:
+                raise ExprError(f"the condition has more than {MAX_TERMS} operators and values; "
+                                "split it into expression features or use IN (...)", tok.start)
+        if tok.token_type == TokenType.NUMBER and len(tok.text) > MAX_DIGITS:
+            raise ExprError(f"the number '{tok.text[:12]}…' is too long to be a threshold", tok.start)
+
+
+_COUNTED = {TokenType.AND, TokenType.OR, TokenType.PLUS, TokenType.DASH, TokenType.STAR, TokenType.SLASH,
+            TokenType.MOD, TokenType.NOT, TokenType.COMMA, TokenType.EQ, TokenType.NEQ, TokenType.GT, TokenType.GTE,
+            TokenType.LT, TokenType.LTE}
 
 
 def _offset(text: str, line: int, col: int) -> int:
@@ -123,55 +176,57 @@ class _Checker:
     def _fail(self, node: exp.Expr, message: str) -> ExprError:
         return ExprError(message, self._pos(node))
 
-    def emit(self, node: exp.Expr) -> tuple[str, Type]:
+    def emit(self, node: exp.Expr) -> tuple[exp.Expr, Type]:
         if isinstance(node, exp.Paren):
-            sql, typ = self.emit(node.this)
-            return f"({sql})", typ
+            inner, typ = self.emit(node.this)
+            return exp.Paren(this=inner), typ
         if isinstance(node, exp.Column):
             return self._column(node)
         if isinstance(node, exp.Boolean):
-            return ("TRUE" if node.this else "FALSE"), Type.BOOL
+            return exp.Boolean(this=bool(node.this)), Type.BOOL
         if isinstance(node, exp.Null):
-            return "NULL", Type.NULL
+            return exp.Null(), Type.NULL
         if isinstance(node, exp.Literal):
             return self._literal(node)
         if isinstance(node, exp.Cast):
             return self._date_literal(node)
         if isinstance(node, exp.Not):
-            sql, typ = self.emit(node.this)
+            inner, typ = self.emit(node.this)
             self._need(node.this, typ, Type.BOOL, "NOT")
-            return f"(NOT {sql})", Type.BOOL
+            return exp.Not(this=exp.Paren(this=inner)), Type.BOOL
         if isinstance(node, (exp.And, exp.Or)):
             op = "AND" if isinstance(node, exp.And) else "OR"
             left, lt = self.emit(node.this)
             right, rt = self.emit(node.expression)
             self._need(node.this, lt, Type.BOOL, op)
             self._need(node.expression, rt, Type.BOOL, op)
-            return f"({left} {op} {right})", Type.BOOL
+            return exp.Paren(this=type(node)(this=left, expression=right)), Type.BOOL
         if type(node) in _COMPARISONS:
             return self._comparison(node, _COMPARISONS[type(node)])
         if isinstance(node, exp.Is):
-            sql, _ = self.emit(node.this)
+            inner, _ = self.emit(node.this)
             if not isinstance(node.expression, exp.Null):
                 raise self._fail(node, "IS is only for IS NULL / IS NOT NULL")
-            return f"({sql} IS NULL)", Type.BOOL
+            return exp.Paren(this=exp.Is(this=inner, expression=exp.Null())), Type.BOOL
         if isinstance(node, exp.In):
             return self._in(node)
         if isinstance(node, (exp.Like, exp.ILike)):
             return self._like(node)
         if isinstance(node, exp.Between):
-            sql, typ = self.emit(node.this)
+            inner, typ = self.emit(node.this)
             low, lt = self.emit(node.args["low"])
             high, ht = self.emit(node.args["high"])
             self._comparable(node, typ, lt, "BETWEEN")
             self._comparable(node, typ, ht, "BETWEEN")
-            return f"({sql} BETWEEN {low} AND {high})", Type.BOOL
+            return exp.Paren(this=exp.Between(this=inner, low=low, high=high)), Type.BOOL
         if type(node) in _ARITHMETIC:
             return self._arithmetic(node, _ARITHMETIC[type(node)])
         if isinstance(node, exp.Neg):
-            sql, typ = self.emit(node.this)
+            inner, typ = self.emit(node.this)
             self._need(node.this, typ, Type.INT, "-")
-            return f"(-{sql})", typ
+            if typ == Type.INT:
+                return _whole(exp.Neg(this=_double(inner))), typ
+            return exp.Paren(this=exp.Neg(this=inner)), typ
         if type(node) in _FUNCTIONS:
             return self._function(node, _FUNCTIONS[type(node)])
         if isinstance(node, exp.Anonymous):
@@ -182,7 +237,7 @@ class _Checker:
         raise self._fail(node, f"'{node.sql()}' is not allowed in a condition "
                                "(use names, numbers, 'text', DATE 'YYYY-MM-DD', comparisons, AND/OR/NOT, IN, LIKE)")
 
-    def _column(self, node: exp.Column) -> tuple[str, Type]:
+    def _column(self, node: exp.Column) -> tuple[exp.Expr, Type]:
         if node.table:
             raise self._fail(node, f"'{node.sql()}': names are not qualified with a '.'")
         name = node.name
@@ -191,23 +246,35 @@ class _Checker:
             raise self._fail(node, f"unknown name '{name}'{suggest(name, self.symbols)}")
         if name not in self.names:
             self.names.append(name)
-        return sym.sql, sym.type
+        return sym.expr.copy(), sym.type
 
-    def _literal(self, node: exp.Literal) -> tuple[str, Type]:
+    def _literal(self, node: exp.Literal) -> tuple[exp.Expr, Type]:
         if node.is_string:
-            return "'" + str(node.this).replace("'", "''") + "'", Type.STRING
+            text = str(node.this)
+            if "\x00" in text:
+                raise self._fail(node, "text cannot contain a NUL character")
+            return sql.lit(text), Type.STRING
         text = str(node.this)
+        if len(text) > MAX_DIGITS:
+            raise self._fail(node, f"the number '{text[:12]}…' is too long to be a threshold")
         try:
-            int(text)
+            whole = int(text)
         except ValueError:
-            try:
-                float(text)
-            except ValueError:
-                raise self._fail(node, f"'{text}' is not a number") from None
-            return text, Type.FLOAT
-        return text, Type.INT
+            return self._decimal(node, text)
+        if abs(whole) > sql.INT_LIMIT:
+            raise self._fail(node, f"'{text}' is out of range (at most {sql.INT_LIMIT:,} either side of 0)")
+        return sql.lit(whole), Type.INT
 
-    def _date_literal(self, node: exp.Cast) -> tuple[str, Type]:
+    def _decimal(self, node: exp.Expr, text: str) -> tuple[exp.Expr, Type]:
+        try:
+            value = float(text)
+        except ValueError:
+            raise self._fail(node, f"'{text}' is not a number") from None
+        if not math.isfinite(value) or abs(value) > sql.INT_LIMIT:
+            raise self._fail(node, f"'{text}' is out of range (at most {sql.INT_LIMIT:,} either side of 0)")
+        return sql.lit(value), Type.FLOAT
+
+    def _date_literal(self, node: exp.Cast) -> tuple[exp.Expr, Type]:
         target = node.to.this if node.to else None
         inner = node.this
         if target == exp.DataType.Type.DATE and isinstance(inner, exp.Literal) and inner.is_string:
@@ -215,7 +282,7 @@ class _Checker:
                 value = dt.date.fromisoformat(str(inner.this))
             except ValueError:
                 raise self._fail(node, f"'{inner.this}' is not a date (write DATE 'YYYY-MM-DD')") from None
-            return f"DATE '{value.isoformat()}'", Type.DATE
+            return sql.lit(value), Type.DATE
         raise self._fail(node, "casts are not allowed; the only typed literal is DATE 'YYYY-MM-DD'")
 
     def _need(self, node: exp.Expr, got: Type, want: Type, op: str) -> None:
@@ -231,60 +298,67 @@ class _Checker:
             return
         raise self._fail(node, f"cannot compare a {a.value} with a {b.value} in '{node.sql()}' ({op})")
 
-    def _comparison(self, node: exp.Expr, op: str) -> tuple[str, Type]:
+    def _comparison(self, node: exp.Expr, op: str) -> tuple[exp.Expr, Type]:
         left, lt = self.emit(node.this)
         right, rt = self.emit(node.expression)
         self._comparable(node, lt, rt, op)
         if Type.NULL in (lt, rt):
             raise self._fail(node, f"'{node.sql()}' is never true: compare with NULL using IS NULL")
-        return f"({left} {op} {right})", Type.BOOL
+        return exp.Paren(this=type(node)(this=left, expression=right)), Type.BOOL
 
-    def _in(self, node: exp.In) -> tuple[str, Type]:
+    def _in(self, node: exp.In) -> tuple[exp.Expr, Type]:
         if node.args.get("query") or node.args.get("unnest") or node.args.get("field"):
             raise self._fail(node, "IN takes a list of values, like IN ('Call', 'Meeting')")
-        sql, typ = self.emit(node.this)
+        inner, typ = self.emit(node.this)
         items = []
         for item in node.expressions:
-            isql, ityp = self.emit(item)
+            value, ityp = self.emit(item)
             self._comparable(item, typ, ityp, "IN")
-            items.append(isql)
+            items.append(value)
         if not items:
             raise self._fail(node, "IN needs at least one value")
-        return f"({sql} IN ({', '.join(items)}))", Type.BOOL
+        return exp.Paren(this=exp.In(this=inner, expressions=items)), Type.BOOL
 
-    def _like(self, node: exp.Expr) -> tuple[str, Type]:
-        sql, typ = self.emit(node.this)
+    def _like(self, node: exp.Expr) -> tuple[exp.Expr, Type]:
+        inner, typ = self.emit(node.this)
         pattern, ptyp = self.emit(node.expression)
         self._need(node.this, typ, Type.STRING, "LIKE")
         self._need(node.expression, ptyp, Type.STRING, "LIKE")
-        neg = "NOT " if node.args.get("negate") else ""
-        return f"({sql} {neg}ILIKE {pattern})", Type.BOOL
+        like: exp.Expr = exp.ILike(this=inner, expression=pattern)
+        if node.args.get("negate"):
+            like = exp.Not(this=like)
+        return exp.Paren(this=like), Type.BOOL
 
-    def _arithmetic(self, node: exp.Expr, op: str) -> tuple[str, Type]:
+    def _arithmetic(self, node: exp.Expr, op: str) -> tuple[exp.Expr, Type]:
+        """Arithmetic that cannot fail at run time: whole numbers are computed as doubles and turned back into
+        whole numbers only within range (else NULL), division and remainder by zero are NULL, and a date moves by
+        at most DATE_SHIFT_MAX days either way."""
         left, lt = self.emit(node.this)
         right, rt = self.emit(node.expression)
+        cls = type(node)
         if Type.NULL in (lt, rt):
-            return f"({left} {op} {right})", rt if lt == Type.NULL else lt
+            return exp.Null(), rt if lt == Type.NULL else lt
         if lt.numeric and rt.numeric:
             result = Type.FLOAT if Type.FLOAT in (lt, rt) or op == "/" else Type.INT
-            if op == "/":
-                # Decimal division even for two counts: 3 / 2 is 1.5.
-                return f"(CAST({left} AS DOUBLE) / NULLIF({right}, 0))", result
-            return f"({left} {op} {right})", result
+            a, b = _double(left), _double(right)
+            if op in "/%":
+                b = exp.Nullif(this=b, expression=exp.Literal.number(0))
+            value: exp.Expr = exp.Paren(this=cls(this=a, expression=b))
+            return (_whole(value) if result == Type.INT else value), result
         if op in "+-" and lt == Type.DATE and rt == Type.INT:
-            return f"CAST({left} {op} {right} AS DATE)", Type.DATE
+            return _shift(left, right, negative=op == "-"), Type.DATE
         if op == "+" and lt == Type.INT and rt == Type.DATE:
-            return f"CAST({right} + {left} AS DATE)", Type.DATE
+            return _shift(right, left, negative=False), Type.DATE
         if op == "-" and lt == Type.DATE and rt == Type.DATE:
-            return f"CAST({left} - {right} AS INTEGER)", Type.INT
+            return exp.cast(exp.Paren(this=exp.Sub(this=left, expression=right)), "BIGINT"), Type.INT
         raise self._fail(node, f"cannot compute a {lt.value} {op} a {rt.value} in '{node.sql()}'")
 
-    def _function(self, node: exp.Expr, name: str) -> tuple[str, Type]:
+    def _function(self, node: exp.Expr, name: str) -> tuple[exp.Expr, Type]:
         args = [node.this, *node.expressions] if node.this is not None else list(node.expressions)
-        parts: list[str] = []
+        parts: list[exp.Expr] = []
         result = Type.NULL
         for arg in args:
-            sql, typ = self.emit(arg)
+            value, typ = self.emit(arg)
             if name == "ABS":
                 self._need(arg, typ, Type.INT, name)
             if result == Type.NULL:
@@ -293,5 +367,28 @@ class _Checker:
                 self._comparable(arg, result, typ, name)
                 if typ == Type.FLOAT:
                     result = Type.FLOAT
-            parts.append(sql)
-        return f"{name}({', '.join(parts)})", result
+            parts.append(value)
+        if name == "ABS":
+            absolute = exp.Abs(this=_double(parts[0]))
+            return (_whole(absolute) if result == Type.INT else absolute), result
+        return sql.func(name, *parts), result
+
+
+def _double(e: exp.Expr) -> exp.Expr:
+    return exp.cast(e, "DOUBLE")
+
+
+def _whole(e: exp.Expr) -> exp.Expr:
+    """A double back to a whole number; NULL when out of range, never an overflow. `e` appears once, so nested
+    arithmetic stays linear in size."""
+    return exp.TryCast(this=e, to=exp.DataType.build("BIGINT"))
+
+
+def _shift(date: exp.Expr, days: exp.Expr, *, negative: bool) -> exp.Expr:
+    """A date moved by a number of days, clamped to DATE_SHIFT_MAX either way so it can never leave the calendar."""
+    bound = sql.lit(DATE_SHIFT_MAX)
+    clamped = exp.Least(this=exp.Greatest(this=_double(days), expressions=[exp.Neg(this=bound.copy())]),
+                        expressions=[bound])
+    step = exp.cast(clamped, "INTEGER")
+    moved = exp.Sub(this=date, expression=step) if negative else exp.Add(this=date, expression=step)
+    return exp.cast(exp.Paren(this=moved), "DATE")

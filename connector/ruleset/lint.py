@@ -27,6 +27,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
+from connector.engine import session, sql
 from connector.errors import Finding
 from connector.ruleset.compiler import RuleSet
 from connector.ruleset.expr import ExprError, Type, compile_expr
@@ -135,6 +136,7 @@ class _Linter:
         self.findings: list[Finding] = []
         self.domains = _domains(rules)
         self._consts = duckdb.connect()
+        session.lock(self._consts)  # it evaluates constants only: no file access, no setting changes
 
     def add(self, where: Where | Loc, message: str, severity: str) -> None:
         if isinstance(where, Where):
@@ -265,8 +267,8 @@ class _Linter:
 
     def _evaluate(self, node: exp.Expr) -> str:
         try:
-            sql = compile_expr(node.sql(dialect="duckdb"), {}, want=None).sql
-            row = self._consts.execute(f"SELECT {sql}").fetchone()
+            tree = compile_expr(node.sql(dialect="duckdb"), {}, want=None).expr
+            row = sql.run(self._consts, exp.select(tree)).fetchone()
         except (ExprError, duckdb.Error):
             return "the same"
         value = row[0] if row else None
@@ -410,8 +412,9 @@ def data_findings(rules: RuleSet, con: duckdb.DuckDBPyConnection, label: str) ->
     """Kinds that match no activity in the CRM's `crm_activity` (all of it, whatever its date)."""
     if not rules.kinds:
         return []
-    counts = ", ".join(f"count(*) FILTER (WHERE COALESCE({k.sql}, false))" for k in rules.kinds.values())
-    row = con.execute(f"SELECT count(*), {counts} FROM crm_activity").fetchone()
+    counts = [exp.Filter(this=sql.q("count(*)"), expression=exp.Where(
+        this=exp.Coalesce(this=k.expr.copy(), expressions=[exp.false()]))) for k in rules.kinds.values()]
+    row = sql.run(con, sql.select(sql.q("count(*)"), *counts, from_="crm_activity")).fetchone()
     assert row is not None
     total = int(row[0])
     out = []

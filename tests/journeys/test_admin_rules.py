@@ -209,13 +209,6 @@ def test_audit_mode_records_what_it_would_write_and_writes_nothing(org: Org) -> 
     assert org.fields(cid)["stage"] == "Friend"
 
 
-def test_the_engines_date_marker_in_rule_text_is_refused_with_its_line() -> None:
-    text = edited("        says: no open flags", "        says: no open flags (see __AS_OF__)")
-    (msg,) = findings(text)
-    assert msg.startswith(f"rules/ladder.yaml:{line_of(text, '__AS_OF__')}:")
-    assert "'__AS_OF__' is reserved" in msg
-
-
 def test_audit_mode_runs_the_demotion_grace_as_enforcing_would(org: Org) -> None:
     cid = org.familiar_contact()
     org.sync()

@@ -8,7 +8,8 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from connector import ids, sync
+from connector import ids
+from connector.commands import sync
 from connector.config import Config, FollowUpSection
 from connector.crm.local.store import LocalCrm
 from tests.conftest import Org

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from connector.cli_rules import schema_text
+from connector.cli.rules import schema_text
 from connector.ruleset.schema import RuleFile
 from tests.conftest import DEFAULT_RULES, ROOT, Org
 

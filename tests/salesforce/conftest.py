@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import responses
 
-from connector import sync
+from connector.commands import sync
 from connector.config import Config, CrmSection, RulesSection, SalesforceSection, StateSection
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import backend

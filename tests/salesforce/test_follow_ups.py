@@ -10,7 +10,8 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from connector import ids, sync
+from connector import ids
+from connector.commands import sync
 from connector.config import FollowUpSection
 from connector.crm.local.store import LocalCrm
 from tests.salesforce.conftest import Run

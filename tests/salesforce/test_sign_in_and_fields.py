@@ -176,7 +176,7 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
                           "length": int(xml.findtext("m:length", default="0", namespaces=ns)),
                           "picklistValues": [{"value": v, "active": True} for v in values]})
     rules = compiler.load(DEFAULT_RULES)
-    assert sf_fields.check({"fields": described}, FieldsSection(), rules) == []
+    assert sf_fields.check({"fields": described}, FieldsSection(), rules.needs()) == []
     views = {ET.parse(p).getroot().findtext("m:label", namespaces=ns)  # noqa: S314
              for p in (root / "listViews").glob("*.listView-meta.xml")}
     assert views == {"Trust: missing thank-you", "Trust: missing listening"}

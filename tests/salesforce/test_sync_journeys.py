@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 from structlog.testing import capture_logs
 
-from connector import cli
+from connector.cli import status as status_cli
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from connector.errors import BudgetExhausted, CrmError
@@ -128,7 +128,7 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
     third = run.sync()
     assert third.changed == 0
     assert third.api_calls == 4  # describe and one queryAll per object, no writes
-    marks = cli._watermarks(run.config())  # what `trust-ladder status` shows
+    marks = status_cli._watermarks(run.config())  # what `trust-ladder status` shows
     assert set(marks) == {"Contact", "Task", "Event"}
     assert all(dt.datetime.fromisoformat(v) <= run.org.now for v in marks.values())
 

@@ -7,25 +7,28 @@ import datetime as dt
 import duckdb
 import pytest
 
+from connector.engine import sql
 from connector.ruleset.expr import ExprError, Symbol, Type, compile_expr
 
 SYMBOLS = {
-    "replies_90d": Symbol(Type.INT, "replies_90d"),
-    "ratio": Symbol(Type.FLOAT, "ratio"),
-    "last_meeting": Symbol(Type.DATE, "last_meeting"),
-    "Subject": Symbol(Type.STRING, "Subject"),
-    "flagged": Symbol(Type.BOOL, "flagged"),
-    "as_of": Symbol(Type.DATE, "DATE '2026-06-15'"),
+    "replies_90d": Symbol(Type.INT, sql.col("replies_90d")),
+    "ratio": Symbol(Type.FLOAT, sql.col("ratio")),
+    "last_meeting": Symbol(Type.DATE, sql.col("last_meeting")),
+    "Subject": Symbol(Type.STRING, sql.col("Subject")),
+    "flagged": Symbol(Type.BOOL, sql.col("flagged")),
+    "as_of": Symbol(Type.DATE, sql.as_of()),
 }
+AS_OF = dt.date(2026, 6, 15)
 
 
 def evaluate(text: str, **row: object) -> object:
     """Run the compiled SQL on one row, as the engine would."""
     values = {"replies_90d": 0, "ratio": None, "last_meeting": None, "Subject": None, "flagged": False, **row}
     con = duckdb.connect()
-    cols = ", ".join(f"? AS {k}" for k in values)
     compiled = compile_expr(text, SYMBOLS)
-    row_out = con.execute(f"SELECT {compiled.sql} FROM (SELECT {cols})", list(values.values())).fetchone()
+    con.execute("CREATE TABLE t AS SELECT " + ", ".join(f"$v{i} AS {k}" for i, k in enumerate(values)),
+                {f"v{i}": v for i, v in enumerate(values.values())})
+    row_out = sql.run(con, sql.select(compiled.expr, from_="t"), {"as_of": AS_OF}).fetchone()
     assert row_out is not None
     return row_out[0]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from connector import report
-from connector.simulate import FlagMove
+from connector.commands import report
+from connector.commands.simulate import FlagMove
 
 
 def page_data(owner: str = "Maya Lindqvist") -> report.ReportData:

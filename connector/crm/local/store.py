@@ -12,12 +12,13 @@ from pathlib import Path
 
 import duckdb
 
-from connector import failpoints, follow_up, ids
+from connector import failpoints, ids, vocabulary
 from connector.config import EngineSection, FieldsSection
-from connector.crm import ApplyResult, FollowUpResult
+from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
+from connector.crm import follow_ups as follow_up
 from connector.crm.local import schema
+from connector.engine import session
 from connector.errors import ConfigError, CrmError
-from connector.ruleset.compiler import RuleSet, activity_fields
 
 
 class LocalCrm:
@@ -105,14 +106,7 @@ class LocalCrm:
         }
 
     def tune(self, engine: EngineSection, resolve: Callable[[Path], Path]) -> None:
-        """Bound the engine's memory, so a million-contact sync fits a modest machine (it spills to disk)."""
-        self.con.execute(f"SET memory_limit = '{engine.memory_limit}'")
-        self.con.execute("SET preserve_insertion_order = false")  # we never rely on row order; it saves memory
-        if engine.threads:
-            self.con.execute(f"SET threads = {int(engine.threads)}")
-        if engine.temp_directory:
-            tmp = str(resolve(engine.temp_directory)).replace("'", "''")
-            self.con.execute(f"SET temp_directory = '{tmp}'")
+        session.tune(self.con, engine, resolve)
 
     # -- the engine's view of this CRM -------------------------------------------------------------------
 
@@ -125,7 +119,7 @@ class LocalCrm:
                 "the [fields] section of the config names fields this CRM does not have"
             )
 
-    def prepare(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
         """Expose `crm_contact` and `crm_activity`, the two relations the engine reads (in place, no copy)."""
         del rules  # every field is already here
         self.check_fields(fields)
@@ -138,7 +132,7 @@ class LocalCrm:
             + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
             + f' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND {_GOOD_CONTACT}'
         )
-        act_fields = [f for f in activity_fields() if f != "object"]
+        act_fields = [f for f in vocabulary.activity_fields() if f != "object"]
 
         def select(table: str) -> str:
             have = set(schema.column_names(table))

@@ -26,9 +26,10 @@ import duckdb
 import requests
 from simple_salesforce.exceptions import SalesforceError
 
-from connector import follow_up, log
+from connector import log
 from connector.config import Config, EngineSection, FieldsSection, SalesforceSection
-from connector.crm import ApplyResult, FollowUpResult
+from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
+from connector.crm import follow_ups as follow_up
 from connector.crm.local import schema
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import fields as sf_fields
@@ -39,7 +40,6 @@ from connector.crm.salesforce.pull import Puller, staging_table
 from connector.crm.salesforce.push import Batch, Pusher, Saved
 from connector.crm.salesforce.transport import SalesforceSession
 from connector.errors import ConfigError, CrmError
-from connector.ruleset.compiler import RuleSet
 
 _log = log.get("trust_ladder.salesforce")
 
@@ -85,7 +85,7 @@ class SalesforceCrm:
         self.puller = Puller(self.conn, section, self.usage, rt.sleep)
         self.pusher = Pusher(self.conn, section, self.usage, rt.sleep)
         self._describe: dict[str, Any] | None = None
-        self._rules: RuleSet | None = None
+        self._rules: RuleNeeds | None = None
 
     @classmethod
     def from_config(cls, cfg: Config) -> SalesforceCrm:
@@ -123,10 +123,10 @@ class SalesforceCrm:
     def picklist_values(self) -> dict[str, list[str]]:
         return sf_fields.picklist_values(self.describe(), self.fields)
 
-    def check_fields(self, fields: FieldsSection, rules: RuleSet | None = None) -> list[str]:
+    def check_fields(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> list[str]:
         return sf_fields.check(self.describe(), fields, rules)
 
-    def check_writable(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+    def check_writable(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
         """Raise ConfigError, saying why, while the fields check finds anything: sync then writes nothing."""
         problems = self.check_fields(fields, rules if rules is not None else self._rules)
         if problems:
@@ -135,7 +135,7 @@ class SalesforceCrm:
 
     # -- pull -------------------------------------------------------------------------------------------------
 
-    def prepare(self, fields: FieldsSection, rules: RuleSet | None = None) -> None:
+    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
         self.fields = fields
         self._rules = rules
         lacking = sf_fields.missing(self.describe(), fields)

@@ -25,7 +25,7 @@ def _config() -> Config:
 
 
 def _rules(cfg: Config) -> Any:
-    from connector import sync  # noqa: PLC0415 - sync imports the engine; `--help` stays fast
+    from connector.commands import sync  # noqa: PLC0415 - sync imports the engine; `--help` stays fast
 
     return sync.load_rules(cfg)
 
@@ -42,7 +42,7 @@ def fields_check() -> None:
     rules = _rules(cfg)
     crm = SalesforceCrm.from_config(cfg)
     try:
-        problems = crm.check_fields(cfg.fields, rules)
+        problems = crm.check_fields(cfg.fields, rules.needs())
     finally:
         crm.close()
     for problem in problems:
@@ -63,7 +63,7 @@ def fields_deploy() -> None:
     crm = SalesforceCrm.from_config(cfg)
     try:
         md = crm.conn.sf.mdapi
-        metadata = sf_fields.metadata(md, cfg.fields, rules)
+        metadata = sf_fields.metadata(md, cfg.fields, rules.needs())
         try:
             md.CustomField.upsert(metadata)
         except Exception as exc:  # noqa: BLE001 - simple-salesforce raises a plain Exception per failed component

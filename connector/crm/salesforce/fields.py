@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from connector.config import FieldsSection
-from connector.ruleset.compiler import RuleSet
+from connector.crm import RuleNeeds
 
 
 @dataclass(frozen=True)
@@ -45,10 +45,10 @@ def picklist_values(describe: dict[str, Any], fields: FieldsSection) -> dict[str
     return out
 
 
-def needed_values(rules: RuleSet | None) -> dict[str, list[str]]:
+def needed_values(rules: RuleNeeds | None) -> dict[str, list[str]]:
     if rules is None:
         return {"stage": [], "flags": []}
-    return {"stage": [r.name for r in rules.rungs], "flags": [f.label for f in rules.flags]}
+    return {"stage": list(rules.stages), "flags": list(rules.flag_labels)}
 
 
 def missing(describe: dict[str, Any], fields: FieldsSection) -> list[str]:
@@ -56,7 +56,7 @@ def missing(describe: dict[str, Any], fields: FieldsSection) -> list[str]:
     return [name for name in fields.model_dump().values() if name not in have]
 
 
-def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleSet | None) -> list[str]:
+def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleNeeds | None) -> list[str]:
     """Every problem, one line each; empty when trust-ladder can read and write all its fields."""
     have = by_name(describe)
     owned = fields.model_dump()
@@ -87,7 +87,7 @@ def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleSet | None
     return problems
 
 
-def metadata(md: Any, fields: FieldsSection, rules: RuleSet | None) -> list[Any]:
+def metadata(md: Any, fields: FieldsSection, rules: RuleNeeds | None) -> list[Any]:
     """CustomField metadata for the six fields, built with simple-salesforce's mdapi types."""
     need = needed_values(rules)
     out = []

@@ -27,8 +27,8 @@ from connector import log
 from connector.config import FieldsSection
 from connector.crm import RecordFailure
 from connector.crm.salesforce.jobs import BulkClient, raise_for
+from connector.engine.relations import PLAN_FIELDS as FIELDS
 from connector.errors import CrmError
-from connector.plan import FIELDS
 
 _log = log.get("trust_ladder.salesforce")
 
@@ -203,9 +203,14 @@ class Pusher(BulkClient):
 
 
 def _copy_csv(con: duckdb.DuckDBPyConnection, start: int, size: int, path: Path) -> None:
-    quoted = str(path).replace("'", "''")
-    con.execute(f"COPY (SELECT * EXCLUDE (rn) FROM sf_push WHERE rn >= {int(start)} AND rn < {int(start + size)} "
-                f"ORDER BY rn) TO '{quoted}' (HEADER, DELIMITER ',', QUOTE '\"', ESCAPE '\"')")
+    """One job's rows as CSV. Written from Python, not COPY: the engine's connection has no file access by the time
+    the plan is pushed. Every value is already text; NULL (a field left as it is) is an empty cell."""
+    cur = con.execute("SELECT * EXCLUDE (rn) FROM sf_push WHERE rn >= ? AND rn < ? ORDER BY rn", [start, start + size])
+    with path.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+        out.writerow([d[0] for d in cur.description])
+        while rows := cur.fetchmany(10_000):
+            out.writerows(rows)
 
 
 def _failure(record_id: str, errors: list[dict[str, Any]]) -> RecordFailure:

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from simple_salesforce.format import format_soql
 
 from connector.config import FieldsSection
+from connector.crm import RuleNeeds
 from connector.crm.local import schema
-from connector.ruleset.compiler import RuleSet
 
 # What the engine always needs, whatever the rules say.
 CONTACT_BASE = ["Id", "FirstName", "LastName", "AccountId", "OwnerId", "CreatedDate", "SystemModstamp",
@@ -34,20 +34,19 @@ class Pull:
     full: bool
 
 
-def field_lists(fields: FieldsSection, rules: RuleSet | None) -> dict[str, list[str]]:
+def field_lists(fields: FieldsSection, rules: RuleNeeds | None) -> dict[str, list[str]]:
     """Per object, exactly the fields to select: the engine's own, the rules' (kinds and `field:` features),
     and for Contact the trust fields we own, so the plan diffs against what the org holds now."""
     out: dict[str, list[str]] = {"Contact": list(CONTACT_BASE)}
     contact_cols = set(schema.column_names("Contact"))
     if rules is not None:
-        for feat in rules.features.values():
-            name = feat.spec.field
-            if feat.spec.type == "field" and name and name in contact_cols and name not in out["Contact"]:
+        for name in rules.contact_fields:
+            if name in contact_cols and name not in out["Contact"]:
                 out["Contact"].append(name)
     for name in fields.model_dump().values():
         if name not in out["Contact"]:
             out["Contact"].append(name)
-    used = rules.used_activity_fields() if rules is not None else schema.column_names("Task") + schema.column_names(
+    used = list(rules.activity_fields) if rules is not None else schema.column_names("Task") + schema.column_names(
         "Event")
     for obj, base in ACTIVITY_BASE.items():
         have = set(schema.column_names(obj))

@@ -12,15 +12,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
-from connector import classify, evaluate, failpoints, features, follow_up, log, plan, progress, state
-from connector.config import Config, FieldsSection
+from connector import engine, failpoints, log, progress, state
+from connector.commands import follow_up
+from connector.commands.rulefile import check_picklists, load_rules, rules_path
+from connector.config import Config
 from connector.crm import CrmBackend, RecordFailure
 from connector.crm.factory import open_backend
-from connector.errors import Finding, LockHeld, RuleError, TrustLadderError
+from connector.engine import plan, sql, watch
+from connector.engine.relations import PLACE, PLAN, PLAN_FIELDS, changed_col, flag_col
+from connector.errors import LockHeld, TrustLadderError
 from connector.exit_codes import ExitCode
-from connector.ruleset import compiler
 from connector.ruleset.compiler import RuleSet
+
+__all__ = ["SyncResult", "compute", "load_rules", "rules_path", "run"]
 
 _log = log.get("trust_ladder.sync")
 
@@ -47,57 +53,11 @@ class SyncResult:
     duration_s: float = 0.0
 
 
-def rules_path(cfg: Config) -> Path:
-    """The configured rule file; when it is the default and absent here, the copy shipped with the package."""
-    path = cfg.resolve(cfg.rules.path)
-    if not path.exists() and cfg.rules.path == compiler_default():
-        # A wheel carries the default rules inside the package; a source checkout has them beside it.
-        here = Path(__file__).resolve().parent
-        for shipped in (here / "_default_rules" / "ladder.yaml", here.parent / "rules" / "ladder.yaml"):
-            if shipped.exists():
-                return shipped
-    return path
-
-
-def compiler_default() -> Path:
-    return Path("rules/ladder.yaml")
-
-
-def load_rules(cfg: Config, override: Path | None = None) -> RuleSet:
-    return compiler.load(override or rules_path(cfg))
-
-
-def check_picklists(rules: RuleSet, picklists: dict[str, list[str]], fields: FieldsSection) -> None:
-    """Reality check: every rung and flag must be a value the CRM's picklists accept."""
-    findings: list[Finding] = []
-    stages = picklists.get(fields.stage)
-    if stages is not None:
-        for rung in rules.rungs:
-            if rung.name not in stages:
-                findings.append(rules.source.finding(
-                    ("rungs", rung.index, "name"),
-                    f"rung '{rung.name}' is not a value of the CRM picklist {fields.stage} "
-                    f"({', '.join(stages)}); add it there or rename the rung"))
-    labels = picklists.get(fields.flags)
-    if labels is not None:
-        for i, flag in enumerate(rules.flags):
-            if flag.label not in labels:
-                findings.append(rules.source.finding(
-                    ("flags", i, "label"),
-                    f"flag label '{flag.label}' is not a value of the CRM picklist {fields.flags} "
-                    f"({', '.join(labels)})"))
-    if findings:
-        raise RuleError(findings)
-
-
 def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state_path: Path | None,
             *, contact_id: str | None = None) -> int:
-    """The three passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities kept."""
-    state.load_watch(con, state_path)
-    kept = classify.classify(con, rules, as_of, contact_id=contact_id)
-    features.build(con, rules, as_of, contact_id=contact_id)
-    evaluate.evaluate(con, rules, as_of)
-    return kept
+    """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes, with the demotion watch
+    the last run left; returns activities kept."""
+    return engine.compute(con, rules, as_of, state.read_watch(state_path), contact_id=contact_id)
 
 
 def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rules_file: Path | None = None,
@@ -147,7 +107,7 @@ def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: s
             with steps.step("pulling"):
                 check_picklists(rules, crm.picklist_values(), cfg.fields)
                 crm.tune(cfg.engine, cfg.resolve)
-                crm.prepare(cfg.fields, rules)
+                crm.prepare(cfg.fields, rules.needs())
                 failpoints.hit("after_pull")
                 _note_skipped(crm, result)
             with steps.step("placing contacts on the ladder"):
@@ -197,12 +157,11 @@ def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) ->
 
 
 def _audit(crm: CrmBackend, cfg: Config, store: state.Store, state_path: Path, result: SyncResult) -> None:
-    audited = store.record_audit(log.current_run_id(), crm.con, plan.PLAN_TABLE, {
-        k: (getattr(cfg.fields, k), new, cur) for k, (new, cur) in plan.FIELDS.items()})
+    audited = store.record_audit(log.current_run_id(), _audit_rows(crm.con, cfg))
     result.audit = True
     # The watch compares what the CRM shows with what a contact qualifies for: true whether or not we write,
     # so grace periods run in audit mode exactly as they would when enforcing, and carry over to enforce.
-    state.save_watch(crm.con, state_path)
+    state.write_watch(state_path, watch.rows(crm.con))
     _log.info("sync.audited", records=result.planned_records, field_changes=audited,
               note="audit mode: nothing written; see `trust-ladder status`")
 
@@ -210,39 +169,56 @@ def _audit(crm: CrmBackend, cfg: Config, store: state.Store, state_path: Path, r
 def _write(crm: CrmBackend, cfg: Config, rules: RuleSet, state_path: Path, store: state.Store,
            result: SyncResult) -> None:
     t = time.perf_counter()
-    applied = crm.apply(plan.PLAN_TABLE, cfg.fields, rules.version)
+    applied = crm.apply(PLAN.name, cfg.fields, rules.version)
     result.changed, result.failures = applied.changed, applied.failures
     result.failed = len(applied.failures)
     for failure in applied.failures[:50]:
         _log.warning("sync.record_failed", record_id=failure.record_id, code=failure.code, message=failure.message)
     _log.info("sync.written", changed=result.changed, failed=result.failed, seconds=round(time.perf_counter() - t, 2))
     failpoints.hit("after_write")
-    store.record_writes(applied.failures, plan.PLAN_TABLE, crm.con)
+    written = sql.run(crm.con, sql.q("SELECT cid FROM $t", t=sql.table(PLAN.name))).fetchnumpy()
+    store.record_writes(applied.failures, written)
     if cfg.follow_up.enabled:  # optional follow-up Tasks, one per open flag (connector/follow_up.py)
         ups = follow_up.sync(crm, rules, cfg.follow_up, result.as_of)
         result.failed += len(ups.failures)
         result.failures.extend(ups.failures)
         _log.info("sync.follow_ups", created=ups.created, updated=ups.updated, closed=ups.closed,
                   released=ups.released, failed=len(ups.failures))
-    watched = state.save_watch(crm.con, state_path)
+    watched = state.write_watch(state_path, watch.rows(crm.con))
     _log.info("sync.state_saved", watched=watched)
 
 
+def _audit_rows(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, object]:
+    """One row per field an audit run would change: record_id, field (API name), old and new value as text."""
+    parts = [sql.q("SELECT cid AS record_id, $api AS field, CAST($cur AS VARCHAR) AS old_value, "
+                   "CAST($new AS VARCHAR) AS new_value FROM $plan WHERE $changed",
+                   api=getattr(cfg.fields, logical), cur=sql.col(cur), new=sql.col(new), plan=sql.table(PLAN.name),
+                   changed=sql.col(changed_col(logical)))
+             for logical, (new, cur) in PLAN_FIELDS.items()]
+    body = parts[0]
+    for part in parts[1:]:
+        body = exp.union(body, part, distinct=False)
+    return dict(sql.run(con, body).fetchnumpy())
+
+
 def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    row = con.execute(f"SELECT count(*), count(*) FILTER (WHERE in_grace) FROM {evaluate.PLACE_TABLE}").fetchone()
+    row = sql.run(con, sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t",
+                             t=sql.table(PLACE.name))).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
 
 
 def _per_rung(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
-    got = dict(con.execute(f"SELECT new_stage, count(*) FROM {evaluate.PLACE_TABLE} GROUP BY 1").fetchall())
+    got = dict(sql.run(con, sql.q("SELECT new_stage, count(*) FROM $t GROUP BY 1", t=sql.table(PLACE.name)))
+               .fetchall())
     return {r.name: int(got.get(r.name, 0)) for r in rules.rungs}
 
 
 def _per_flag(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
     if not rules.flags:
         return {}
-    cols = ", ".join(f"count(*) FILTER (WHERE {evaluate.flag_column(f.id)})" for f in rules.flags)
-    row = con.execute(f"SELECT {cols} FROM {evaluate.PLACE_TABLE}").fetchone()
+    counts = [exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(flag_col(f.id))))
+              for f in rules.flags]
+    row = sql.run(con, sql.select(*counts, from_=PLACE.name)).fetchone()
     assert row is not None
     return {f.label: int(v) for f, v in zip(rules.flags, row, strict=True)}

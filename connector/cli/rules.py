@@ -14,12 +14,14 @@ from typing import Any
 import click
 import duckdb
 
-from connector import sync
+from connector.commands import rule_tests as testing
+from connector.commands import sync
+from connector.commands.rulefile import check_picklists
 from connector.config import Config
 from connector.crm.local.store import LocalCrm
 from connector.errors import Finding, RuleError
 from connector.exit_codes import ExitCode
-from connector.ruleset import compiler, lint, loader, testing
+from connector.ruleset import compiler, lint, loader
 from connector.ruleset.schema import FEATURE_TYPES, NAME_RE, RuleFile
 
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
@@ -155,7 +157,7 @@ class _Data:
                                              "kinds that match no activity) were skipped", severity=lint.INFO)]
         found: list[Finding] = []
         try:
-            sync.check_picklists(rules_set, crm.picklist_values(), self.cfg.fields)
+            check_picklists(rules_set, crm.picklist_values(), self.cfg.fields)
         except RuleError as exc:
             found.extend(exc.findings)
         found.extend(lint.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))

@@ -1,47 +1,16 @@
-"""Follow-up Tasks (optional, `[follow_up] enabled`): each open flag becomes one open Task for the contact's owner.
+"""Follow-up Tasks as the backends see them: the marker, the four tables a backend applies, and the diff.
 
-The subject is `subject_prefix` + the flag's own next step + the marker `[TL:<flag id>]`; the due date
-(ActivityDate) is the run's as-of date + `due_in_days`. The marker, on a Task of the contact (WhoId), is how a
-later run finds the task again, on the local CRM and in Salesforce alike: Subject is filterable in SOQL, and the
-Task tables of both backends have it.
-
-One set-based pass compares the desired tasks (built here from `tl_place`) with the marked tasks the backend
-holds, and gives each backend four small tables to apply:
-- create: an open flag with no marked task (open or closed) of its contact and flag;
-- update: the open marked task of an open flag whose subject, owner or missing due date differ. A due date,
-  once set, is never moved: one that slid every day would never fall due, and the owner may have changed it;
-- close: an open marked task whose flag has cleared (and any duplicate beside the oldest one): Status
-  Completed, and the marker becomes `[TL:<flag id>:cleared]`;
-- release: a marked task the owner closed while its flag was open, once that flag has cleared: only the marker
-  becomes `[TL:<flag id>:cleared]`.
-
-Reopen policy: a task the owner closes while its flag is still open is the owner's decision. It is not reopened,
-and no new task is created while that flag stays open. When the flag clears, the closed task is released, so
-the flag opening again later gets a new task. Every decision is read from the tasks themselves, never from run
-history, so a run killed half way converges on the next one.
-
-Marked tasks (any Subject containing `[TL:`) are never activities for the ladder: the activity views leave them
-out (`LocalCrm.prepare`, which the Salesforce mirror uses too).
+The desired tasks (one per open flag) are built above the engine (connector.commands.follow_up); a backend only
+compares them with the marked Tasks it holds (`diff`) and applies the result. See connector.commands.follow_up for
+the policy (reopen, release, due dates).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import duckdb
 
-from connector.classify import as_of_sql
-from connector.config import FollowUpSection
-from connector.crm import FollowUpResult
-from connector.evaluate import PLACE_TABLE, flag_column, template_sql
-from connector.ruleset.compiler import AS_OF, RuleSet
-
-if TYPE_CHECKING:
-    from connector.crm import CrmBackend
-
-DESIRED_TABLE = "tl_follow_up_desired"
 CREATE_TABLE = "tl_fu_create"  # cid, owner_id, flag_id, subject, due_date
 UPDATE_TABLE = "tl_fu_update"  # task_id, subject, owner_id, due_date, ch_subject, ch_owner, ch_due
 CLOSE_TABLE = "tl_fu_close"  # task_id, subject (the released one)
@@ -60,29 +29,6 @@ def marker(flag_id: str) -> str:
 
 def released_marker(flag_id: str) -> str:
     return f"[TL:{flag_id}:cleared]"
-
-
-def _str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def build_desired(con: duckdb.DuckDBPyConnection, rules: RuleSet, section: FollowUpSection, as_of: dt.date) -> int:
-    """`tl_follow_up_desired`: one row per open flag of every placed contact, with the task it should have."""
-    parts = []
-    for flag in rules.flags:
-        # Room is kept for the released marker, so releasing a task never pushes its subject past 255.
-        room = max(0, SUBJECT_MAX - len(section.subject_prefix) - len(" " + released_marker(flag.id)))
-        text = f"trim(regexp_replace({template_sql(flag.next_step, rules)}, '\\s+', ' ', 'g'))"
-        subject = f"{_str(section.subject_prefix)} || left({text}, {room}) || {_str(' ' + marker(flag.id))}"
-        parts.append(f'SELECT p.cid, c."OwnerId" AS owner_id, {_str(flag.id)} AS flag_id, {subject} AS subject, '
-                     f"CAST({AS_OF} + {int(section.due_in_days)} AS DATE) AS due_date "
-                     f'FROM {PLACE_TABLE} p LEFT JOIN crm_contact c ON c."Id" = p.cid '
-                     f"WHERE p.{flag_column(flag.id)}")
-    body = " UNION ALL ".join(parts) or (
-        "SELECT NULL::VARCHAR AS cid, NULL::VARCHAR AS owner_id, NULL::VARCHAR AS flag_id, "
-        "NULL::VARCHAR AS subject, NULL::DATE AS due_date WHERE false")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {DESIRED_TABLE} AS {body}".replace(AS_OF, as_of_sql(as_of)))
-    return _count(con, DESIRED_TABLE)
 
 
 @dataclass(frozen=True)
@@ -142,12 +88,6 @@ CREATE OR REPLACE TEMP TABLE {RELEASE_TABLE} AS
 SELECT e.task_id, {released} AS subject FROM tl_fu_existing e WHERE NOT e.released AND e.closed AND NOT {wanted}
 """)
     return Diff(*(_count(con, t) for t in (CREATE_TABLE, UPDATE_TABLE, CLOSE_TABLE, RELEASE_TABLE)))
-
-
-def sync(crm: CrmBackend, rules: RuleSet, section: FollowUpSection, as_of: dt.date) -> FollowUpResult:
-    """Build the desired tasks from this run's placement and let the backend make its tasks match them."""
-    build_desired(crm.con, rules, section, as_of)
-    return crm.sync_follow_ups(DESIRED_TABLE)
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:

@@ -15,8 +15,10 @@ from pathlib import Path
 import click
 
 from connector import config as config_mod
-from connector import simulate as simulate_mod
-from connector import state, sync
+from connector import state
+from connector.commands import simulate as simulate_mod
+from connector.commands import sync
+from connector.commands.rulefile import check_picklists
 from connector.crm.local.store import LocalCrm
 from connector.errors import RuleError
 from connector.ruleset.compiler import RuleSet
@@ -54,7 +56,7 @@ def _local(cfg: config_mod.Config) -> Iterator[LocalCrm]:
 def _picklist_notes(crm: LocalCrm, rules: RuleSet, cfg: config_mod.Config) -> list[str]:
     """A sync with these rules would stop before writing: say so, but let the admin look anyway."""
     try:
-        sync.check_picklists(rules, crm.picklist_values(), cfg.fields)
+        check_picklists(rules, crm.picklist_values(), cfg.fields)
     except RuleError as exc:
         return [f"{f} (a sync with these rules would refuse to write)" for f in exc.findings]
     return []
@@ -103,7 +105,7 @@ def simulate(cfg: config_mod.Config, new_file: Path, against: Path | None, as_of
 @click.pass_obj
 def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_of: dt.date, weeks: int) -> None:
     """One self-contained HTML page (charts included, opens offline): the ladder, owners, flags, movement."""
-    from connector import report as report_mod  # noqa: PLC0415 - the charting library loads only when asked for
+    from connector.commands import report as report_mod
 
     out = out or cfg.resolve(cfg.local.database).parent / "report.html"
     with _local(cfg) as crm:
@@ -116,7 +118,7 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
 
 
 def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation) -> str:
-    from connector import report as report_mod  # noqa: PLC0415 - the charting library loads only when asked for
+    from connector.commands import report as report_mod
 
     return report_mod.render(report_mod.simulated(crm.con, sim), history=_history(cfg))
 

@@ -21,9 +21,10 @@ import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 import plotly.offline  # type: ignore[import-untyped]
 
-from connector import evaluate, sync
+from connector.commands import sync
+from connector.commands.simulate import NEW_TABLE, FlagMove, Replay, Sample, Simulation
+from connector.engine.relations import PLACE
 from connector.ruleset.compiler import RuleSet
-from connector.simulate import NEW_TABLE, FlagMove, Replay, Sample, Simulation
 
 History = list[tuple[dt.date, dict[str, int]]]  # (run date, contacts per rung), oldest first
 _NOT_SYNCED = "(not synced yet)"  # a contact the last sync did not place (new since, or never synced)
@@ -66,7 +67,7 @@ def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, stat
     """The CRM's trust fields as last synced (`crm_contact`'s cur_* columns), and what the engine makes of the same
     data today. Nothing is written."""
     sync.compute(con, rules, as_of, state_path)
-    place = evaluate.PLACE_TABLE
+    place = PLACE.name
     crm_rungs = [r[0] for r in con.execute(
         f"SELECT DISTINCT cur_stage FROM {place} WHERE cur_stage IS NOT NULL ORDER BY 1").fetchall()]
     rungs = [r.name for r in rules.rungs] + [s for s in crm_rungs if rules.rung_index(s) is None]

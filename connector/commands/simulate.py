@@ -20,8 +20,11 @@ from typing import Any
 
 import duckdb
 
-from connector import classify, evaluate, features, log, sync
-from connector.explain import format_value
+from connector import log
+from connector.commands import sync
+from connector.commands.explain import format_value, symbol_values
+from connector.engine import classify, evaluate, features, sql, texts, watch
+from connector.engine.relations import PLACE, criterion_col
 from connector.ruleset.compiler import CompiledCriterion, RuleSet
 
 CUR_TABLE = "tl_sim_cur"  # the current rules' placement, one row per contact (a copy of tl_place)
@@ -31,6 +34,14 @@ _HELD = "tl_sim_held"  # the replay's rung per contact, carried from one replaye
 _TRUST = ("cur_stage", "cur_since", "cur_flags", "cur_next", "cur_reason", "cur_version")
 
 _log = log.get("trust_ladder.simulate")
+
+_REPLAY_CONTACTS = """
+CREATE OR REPLACE TEMP VIEW crm_contact AS
+SELECT c.*, h.stage AS cur_stage, h.since AS cur_since, CAST(NULL AS VARCHAR) AS cur_flags,
+       CAST(NULL AS VARCHAR) AS cur_next, CAST(NULL AS VARCHAR) AS cur_reason, CAST(NULL AS VARCHAR) AS cur_version
+FROM tl_sim_contact c LEFT JOIN tl_sim_held h ON h.cid = c."Id"
+WHERE c."CreatedDate" IS NULL OR CAST(c."CreatedDate" AS DATE) <= $day
+"""
 
 
 @dataclass(frozen=True)
@@ -106,7 +117,7 @@ def simulate(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, as_
     started = time.perf_counter()
     for rules, table in ((current, CUR_TABLE), (new, NEW_TABLE)):
         sync.compute(con, rules, as_of, state_path)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {evaluate.PLACE_TABLE}")
+        sql.run(con, sql.create_temp(table, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name))))
     pairs = con.execute(
         f"SELECT c.qualified, n.qualified, count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) GROUP BY ALL"
     ).fetchall()
@@ -171,7 +182,8 @@ def _samples(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, k: 
         return []
     rows = {t: _rows(con, t, chosen) for t in (CUR_TABLE, NEW_TABLE)}
     names = dict(con.execute(
-        "SELECT Id, concat_ws(' ', FirstName, LastName) FROM crm_contact WHERE list_contains(?, Id)", [chosen]
+        """SELECT "Id", concat_ws(' ', "FirstName", "LastName") FROM crm_contact WHERE list_contains(?, "Id")""",
+        [chosen]
     ).fetchall())
     out = []
     for cid in chosen:
@@ -182,9 +194,10 @@ def _samples(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, k: 
     return out
 
 
-def _names(rules: RuleSet, col: str) -> str:
-    return "CASE " + col + " " + " ".join(
-        f"WHEN {r.index} THEN '{r.name.replace(chr(39), chr(39) * 2)}'" for r in rules.rungs) + " END"
+def _names(rules: RuleSet, column: str) -> str:
+    """The rung name for a rung index column, rendered by the SQL builder (names are literals there)."""
+    table, _, name = column.partition(".")
+    return sql.render(texts.rung_name(rules, sql.col(name, table)))
 
 
 def _rows(con: duckdb.DuckDBPyConnection, table: str, cids: list[str]) -> dict[str, dict[str, Any]]:
@@ -194,7 +207,8 @@ def _rows(con: duckdb.DuckDBPyConnection, table: str, cids: list[str]) -> dict[s
 
 
 def _values(names: list[str], row: dict[str, Any]) -> str:
-    shown = [f"{n} = {format_value(row[n])}" for n in dict.fromkeys(names) if n in row]
+    found = symbol_values(row, list(dict.fromkeys(names)), row.get("new_since") or dt.date.min)
+    shown = [f"{n} = {format_value(v)}" for n, v in found.items() if n != "as_of"]
     return f" ({', '.join(shown)})" if shown else ""
 
 
@@ -220,7 +234,7 @@ def _changes(current: RuleSet, new: RuleSet, before: dict[str, Any], after: dict
         old_rung = next((r for r in current.rungs if r.name == rung.name), None)
         old = dict(enumerate(old_rung.criteria)) if old_rung else {}
         for j, c in enumerate(rung.criteria):
-            met = bool(after[evaluate.criterion_column(rung.index, j).strip('"')])
+            met = bool(after[criterion_col(rung.index, j)])
             match = _pair(c, j, old)
             now = f"{_verdict(met)}{_values(c.compiled.names, after)}"
             if match is None:
@@ -228,7 +242,7 @@ def _changes(current: RuleSet, new: RuleSet, before: dict[str, Any], after: dict
                 continue
             o = old.pop(match)
             assert old_rung is not None
-            was = bool(before[evaluate.criterion_column(old_rung.index, match).strip('"')])
+            was = bool(before[criterion_col(old_rung.index, match)])
             if o.when != c.when:
                 lines.append(f"{rung.name}: `{o.when}` became `{c.when}`: {_verdict(was)} -> {now}")
             elif was != met:
@@ -269,14 +283,8 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
     changes: list[tuple[dt.date, int]] = []
     try:
         for day in days:
-            lit = classify.as_of_sql(day)
-            con.execute(
-                f"CREATE OR REPLACE TEMP VIEW crm_contact AS SELECT c.*, h.stage AS cur_stage, h.since AS cur_since, "
-                "CAST(NULL AS VARCHAR) AS cur_flags, CAST(NULL AS VARCHAR) AS cur_next, "
-                "CAST(NULL AS VARCHAR) AS cur_reason, CAST(NULL AS VARCHAR) AS cur_version "
-                f"FROM {_CONTACT} c LEFT JOIN {_HELD} h ON h.cid = c.Id "
-                f"WHERE c.CreatedDate IS NULL OR CAST(c.CreatedDate AS DATE) <= {lit}"
-            )
+            # A view takes no parameters: the replayed day is a literal made by the builder.
+            sql.run(con, sql.q(_REPLAY_CONTACTS, day=day))
             # The passes of sync.compute, with the replay's watch in place of the state store's.
             classify.classify(con, rules, day)
             features.build(con, rules, day)
@@ -290,10 +298,9 @@ FROM (
   SELECT p.cid, p.new_stage AS stage, p.new_since AS since, p.final, COALESCE(h.changes, 0) AS changes,
     COALESCE(h.final <> p.final, false) AS changed, COALESCE(sign(p.final - h.final), 0) AS step,
     COALESCE(h.dir, 0) AS dir, COALESCE(h.reversals, 0) AS reversals
-  FROM {evaluate.PLACE_TABLE} p LEFT JOIN {_HELD} h ON h.cid = p.cid
+  FROM {PLACE.name} p LEFT JOIN {_HELD} h ON h.cid = p.cid
 )""")
-            con.execute("CREATE OR REPLACE TEMP TABLE tl_watch AS SELECT cid, w_from AS from_rung, w_since AS "
-                        f"failing_since FROM {evaluate.PLACE_TABLE} WHERE held IS NOT NULL AND qualified < held")
+            watch.carry(con)
             if day != days[0]:
                 changes.append((day, _one(con, f"SELECT count(*) FROM {_HELD} WHERE changed")))
         row = con.execute(f"SELECT count(*) FILTER (WHERE changes > 0), count(*) FILTER (WHERE changes > 1), "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +21,13 @@ from typing import Any, Literal
 import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from connector import evaluate, explain, ids, state, sync
-from connector.classify import ACT_TABLE, kind_column
+from connector import engine, ids, vocabulary
+from connector.commands import explain
 from connector.config import FieldsSection
-from connector.crm.local import schema as crm_schema
 from connector.crm.local.store import LocalCrm
+from connector.engine import sql
+from connector.engine.relations import CLASSIFIED, PLACE, flag_col, kind_col
+from connector.engine.watch import WatchRow
 from connector.errors import Finding, RuleError
 from connector.ruleset import compiler, loader
 from connector.ruleset.compiler import RuleSet
@@ -66,7 +67,7 @@ class ActivitySpec(_Strict):
     def _check(self) -> ActivitySpec:
         if (self.days_ago is None) == (self.date is None):
             raise ValueError("give exactly one of days_ago or date")
-        have = set(crm_schema.column_names(self.object))
+        have = set(vocabulary.column_names(self.object))
         wrong = sorted(k for k in self.model_fields_set if k[0].isupper() and k not in have)
         if wrong:
             raise ValueError(f"{self.object} has no field {', '.join(wrong)}")
@@ -363,31 +364,30 @@ def _run_file(path: Path, spec: RuleTestFile, located: loader.Located, rules: Ru
         con = crm.con
         contacts, activities = _insert(con, spec, as_of)
         crm.prepare(FieldsSection())
-        with tempfile.TemporaryDirectory(prefix="trust-ladder-test-") as tmp:
-            state_path = _write_watch(Path(tmp) / "state.duckdb", spec, contacts, rules, as_of)
-            sync.compute(con, rules, as_of, state_path)
-            place = _place(con, rules)
-            kinds_of = _kinds(con, rules)
-            results: list[CaseResult] = []
-            cov = Coverage(rules.path, rules.version, dict.fromkeys((r.name for r in rules.rungs), False),
-                           dict.fromkeys((f.id for f in rules.flags), False), dict.fromkeys(rules.kinds, False))
-            for kinds in kinds_of.values():
-                for k in kinds:
-                    cov.kinds[k] = True
-            for i, (case, cid) in enumerate(zip(spec.cases, contacts, strict=True)):
-                got = place[cid]
-                problems = _compare(case, got, rules, activities[i], kinds_of, located, i)
-                if case.expect.rung is not None and got["rung"] == case.expect.rung:
-                    cov.rungs[case.expect.rung] = True
-                for f in _flag_ids(case.expect.flags or [], rules):
-                    if f in got["flags"]:
-                        cov.flags[f] = True
-                results.append(CaseResult(str(path), case.name, located.where(("cases", i))[0], not problems,
-                                          problems))
-            for i, result in enumerate(results):
-                if not result.passed:
-                    e = explain.explain(con, rules, contacts[i], as_of, state_path)
-                    result.trace = explain.render(e)
+        watched = _watch(spec, contacts, rules, as_of)
+        engine.compute(con, rules, as_of, watched)
+        place = _place(con, rules)
+        kinds_of = _kinds(con, rules)
+        results: list[CaseResult] = []
+        cov = Coverage(rules.path, rules.version, dict.fromkeys((r.name for r in rules.rungs), False),
+                       dict.fromkeys((f.id for f in rules.flags), False), dict.fromkeys(rules.kinds, False))
+        for kinds in kinds_of.values():
+            for k in kinds:
+                cov.kinds[k] = True
+        for i, (case, cid) in enumerate(zip(spec.cases, contacts, strict=True)):
+            got = place[cid]
+            problems = _compare(case, got, rules, activities[i], kinds_of, located, i)
+            if case.expect.rung is not None and got["rung"] == case.expect.rung:
+                cov.rungs[case.expect.rung] = True
+            for f in _flag_ids(case.expect.flags or [], rules):
+                if f in got["flags"]:
+                    cov.flags[f] = True
+            results.append(CaseResult(str(path), case.name, located.where(("cases", i))[0], not problems,
+                                      problems))
+        for i, result in enumerate(results):
+            if not result.passed:
+                e = explain.explain(con, rules, contacts[i], as_of, watched)
+                result.trace = explain.render(e)
     finally:
         crm.close()
     return results, cov
@@ -437,33 +437,23 @@ def _row(con: duckdb.DuckDBPyConnection, table: str, cols: dict[str, Any]) -> No
     con.execute(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(cols))})', list(cols.values()))
 
 
-def _write_watch(path: Path, spec: RuleTestFile, contacts: list[str], rules: RuleSet, as_of: dt.date,
-                 ) -> Path | None:
-    """The state store a previous sync would have left, for the cases that give one."""
-    rows = []
+def _watch(spec: RuleTestFile, contacts: list[str], rules: RuleSet, as_of: dt.date) -> list[WatchRow]:
+    """The demotion watch a previous sync would have left, for the cases that give one."""
+    rows: list[WatchRow] = []
     for case, cid in zip(spec.cases, contacts, strict=True):
         if case.state is None:
             continue
         since = case.state.failing_since or as_of - dt.timedelta(days=case.state.failing_for_days or 0)
         rung = rules.rung_index(case.state.demotion_from)
-        rows.append((cid, rung, since, rung, -1))
-    if not rows:
-        return None
-    scratch = duckdb.connect()
-    try:
-        # save_watch keeps the contacts that sit below the rung the CRM shows: give it exactly ours.
-        scratch.execute(f"CREATE TEMP TABLE {evaluate.PLACE_TABLE} "
-                        "(cid VARCHAR, w_from INTEGER, w_since DATE, held INTEGER, qualified INTEGER)")
-        scratch.executemany(f"INSERT INTO {evaluate.PLACE_TABLE} VALUES (?, ?, ?, ?, ?)", rows)
-        state.save_watch(scratch, path)
-    finally:
-        scratch.close()
-    return path
+        assert rung is not None
+        rows.append((cid, rung, since))
+    return rows
 
 
 def _place(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, dict[str, Any]]:
-    flag_cols = "".join(f", {evaluate.flag_column(f.id)}" for f in rules.flags)
-    rows = con.execute(f"SELECT cid, new_stage, qualified, new_next{flag_cols} FROM {evaluate.PLACE_TABLE}").fetchall()
+    tree = sql.select(*(sql.col(c) for c in ("cid", "new_stage", "qualified", "new_next")),
+                      *(sql.col(flag_col(f.id)) for f in rules.flags), from_=PLACE.name)
+    rows = sql.run(con, tree).fetchall()
     out = {}
     for cid, stage, qualified, next_step, *flags in rows:
         out[cid] = {"rung": stage, "qualifies": rules.rungs[qualified].name, "next_step": next_step,
@@ -473,9 +463,9 @@ def _place(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, dict[str
 
 def _kinds(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, list[str]]:
     """Each classified activity's kinds (activities of no kind, or dated after as_of, are not there)."""
-    cols = ", ".join(kind_column(k) for k in rules.kinds)
+    tree = sql.select(sql.col("aid"), *(sql.col(kind_col(k)) for k in rules.kinds), from_=CLASSIFIED.name)
     out: dict[str, list[str]] = {}
-    for aid, *flags in con.execute(f"SELECT aid, {cols} FROM {ACT_TABLE}").fetchall():
+    for aid, *flags in sql.run(con, tree).fetchall():
         out[aid] = [k for k, on in zip(rules.kinds, flags, strict=True) if on]
     return out
 

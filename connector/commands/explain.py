@@ -7,14 +7,16 @@ with what a sync would write.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from connector import evaluate, ids, sync
-from connector.classify import ACT_TABLE, kind_column
+from connector import engine, ids
+from connector.engine import sql
+from connector.engine.relations import CLASSIFIED, PLACE, criterion_col, feature_col, flag_col, kind_col
+from connector.engine.watch import WatchRow
 from connector.errors import DataError
 from connector.ruleset.compiler import RuleSet
 
@@ -69,30 +71,23 @@ class Explanation:
 
 
 def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date,
-            state_path: Path | None) -> Explanation:
+            watched: Sequence[WatchRow]) -> Explanation:
+    """`watched`: the demotion watch the last sync left (connector.state.read_watch)."""
     cid = contact_id if len(contact_id) == 18 else _to18(contact_id)
-    found = con.execute("SELECT FirstName, LastName FROM crm_contact WHERE Id = ?", [cid]).fetchone()
+    found = con.execute('SELECT "FirstName", "LastName" FROM crm_contact WHERE "Id" = ?', [cid]).fetchone()
     if found is None:
         raise DataError(f"no contact with Id {contact_id} in the CRM (deleted contacts are not evaluated)")
-    sync.compute(con, rules, as_of, state_path, contact_id=cid)
-    cur = con.execute(f"SELECT * FROM {evaluate.PLACE_TABLE}")
+    engine.compute(con, rules, as_of, watched, contact_id=cid)
+    cur = sql.run(con, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name)))
     cols = [d[0] for d in cur.description]
     row = dict(zip(cols, cur.fetchone() or (), strict=True))
 
     def values(names: list[str]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for n in names:
-            if n == "as_of":
-                out[n] = as_of
-            elif n in row:
-                out[n] = row[n]
-            elif f"flag__{n}" in row:
-                out[n] = row[f"flag__{n}"]
-        return out
+        return symbol_values(row, names, as_of)
 
     rungs = [
         RungTrace(r.index, r.name, r.means, [
-            CriterionTrace(c.when, c.says, bool(row[evaluate.criterion_column(r.index, j).strip('"')]),
+            CriterionTrace(c.when, c.says, bool(row[criterion_col(r.index, j)]),
                            values(c.compiled.names))
             for j, c in enumerate(r.criteria)
         ])
@@ -102,15 +97,30 @@ def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_
     for f in rules.flags:
         vals = values(f.compiled.names)
         kinds = [k for n in f.compiled.names if n in rules.features for k in rules.features[n].spec.kinds]
-        flags.append(FlagTrace(f.label, f.when, f.says, bool(row[f"flag__{f.id}"]), vals,
+        flags.append(FlagTrace(f.label, f.when, f.says, bool(row[flag_col(f.id)]), vals,
                                _activities(con, kinds) if kinds else []))
-    feats = {n: row.get(n) for n in rules.features}
+    feats = {n: row.get(feature_col(n)) for n in rules.features}
     return Explanation(
         contact_id=cid, name=" ".join(p for p in found if p), as_of=as_of, rules_version=rules.version,
         stage=row["new_stage"], qualified=rules.rungs[row["qualified"]].name, crm_stage=row["cur_stage"],
         crm_since=row["cur_since"], since=row["new_since"], in_grace=bool(row["in_grace"]),
         next_step=row["new_next"], reason=row["new_reason"], rungs=rungs, flags=flags, features=feats,
     )
+
+
+def symbol_values(row: dict[str, Any], names: list[str], as_of: dt.date) -> dict[str, Any]:
+    """The value of each name a condition uses, read from a placed contact's row (see engine.relations)."""
+    out: dict[str, Any] = {}
+    for n in names:
+        if n == "as_of":
+            out[n] = as_of
+        elif n == "open_flags":
+            out[n] = row.get(n)
+        elif feature_col(n) in row:
+            out[n] = row[feature_col(n)]
+        elif flag_col(n) in row:
+            out[n] = row[flag_col(n)]
+    return out
 
 
 def _to18(contact_id: str) -> str:
@@ -122,12 +132,12 @@ def _to18(contact_id: str) -> str:
 
 def _activities(con: duckdb.DuckDBPyConnection, kinds: list[str], limit: int = 12) -> list[dict[str, Any]]:
     kinds = list(dict.fromkeys(kinds))
-    cond = " OR ".join(kind_column(k) for k in kinds)
-    labels = ", ".join(f"CASE WHEN {kind_column(k)} THEN '{k}' END" for k in kinds)
-    rows = con.execute(
-        f"SELECT day, aid, object, Subject, concat_ws(', ', {labels}) FROM {ACT_TABLE} "
-        f"WHERE {cond} ORDER BY day DESC, aid LIMIT {int(limit)}"
-    ).fetchall()
+    labels = sql.func("concat_ws", sql.lit(", "), *(sql.q("CASE WHEN $k THEN $name END", k=sql.col(kind_col(k)),
+                                                           name=k) for k in kinds))
+    tree = sql.q('SELECT day, aid, object, "Subject", $labels FROM $t WHERE $cond ORDER BY day DESC, aid LIMIT $n',
+                 labels=labels, t=sql.table(CLASSIFIED.name), cond=sql.any_of(sql.col(kind_col(k)) for k in kinds),
+                 n=int(limit))
+    rows = sql.run(con, tree).fetchall()
     return [{"date": d, "id": i, "object": o, "subject": s, "kinds": k} for d, i, o, s, k in rows]
 
 

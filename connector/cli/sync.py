@@ -1,0 +1,94 @@
+"""`sync`: the scheduled command, and how its summary reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from connector import config as config_mod
+from connector.cli.app import as_of_option
+from connector.commands import sync
+from connector.exit_codes import ExitCode
+
+
+@click.command(name="sync")
+@click.option("--dry-run", is_flag=True, help="Compute and show the planned changes; write nothing.")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path), default=None,
+              help="Use this rule file instead of the configured one.")
+@click.option("--show", type=int, default=20, show_default=True, help="Planned changes to list on a dry run.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@as_of_option
+@click.pass_obj
+def sync_cmd(cfg: config_mod.Config, dry_run: bool, rules_file: Path | None, show: int, as_json: bool,
+             as_of: dt.date | None) -> None:
+    """Sync the configured CRM: compute every contact's rung and flags, write only what changed."""
+    result = sync.run(cfg, as_of=as_of, dry_run=dry_run, rules_file=rules_file, sample_size=show)
+    if as_json:
+        click.echo(json.dumps(summary_dict(result), indent=2))
+    else:
+        click.echo(summary(result))
+        if dry_run:
+            click.echo(_planned(result))
+    if result.failed:
+        sys.exit(int(ExitCode.PARTIAL))
+
+
+def _bar(n: int, total: int, width: int = 30) -> str:
+    return "#" * (round(width * n / total) if total else 0)
+
+
+def summary(r: sync.SyncResult) -> str:
+    total = r.contacts
+    lines = [
+        f"{'Dry run' if r.dry_run else 'Sync'} as of {r.as_of.isoformat()} with rules {r.rules_version}",
+        f"Contacts seen: {r.contacts:,}   activities classified: {r.activities:,}",
+        "",
+    ]
+    for name, n in r.per_rung.items():
+        pct = 100 * n / total if total else 0
+        lines.append(f"  {name:<10} {n:>9,}  {pct:5.1f}%  {_bar(n, total)}")
+    lines.append("")
+    lines.append("Flags raised: " + (", ".join(f"{k} {v:,}" for k, v in r.flags.items()) or "none declared"))
+    if r.in_grace:
+        lines.append(f"In demotion grace: {r.in_grace:,}")
+    if r.skipped:
+        lines.append("Rows skipped as malformed (see the log for their Ids): "
+                     + ", ".join(f"{k} {v:,}" for k, v in r.skipped.items()))
+    if r.dry_run:
+        lines.append(f"Records that would change: {r.planned_records:,} (nothing written)")
+    elif r.audit:
+        lines.append(f"Audit mode: {r.planned_records:,} records would change; nothing written "
+                     "(`trust-ladder status` lists the changes)")
+    else:
+        lines.append(f"Records changed: {r.changed:,}   failed: {r.failed:,}   ({r.duration_s:.1f} s)")
+    return "\n".join(lines)
+
+
+def _planned(r: sync.SyncResult) -> str:
+    lines = ["", "Fields that would change: " + ", ".join(f"{k} {v:,}" for k, v in r.planned_fields.items())]
+    if r.sample:
+        lines.append(f"First changes (by contact Id, up to {len({c.contact_id for c in r.sample})} contacts):")
+        for c in r.sample:
+            lines.append(f"  {c.contact_id}  {c.field}: {short(c.old)} -> {short(c.new)}")
+    return "\n".join(lines)
+
+
+def short(value: object, width: int = 70) -> str:
+    text = "(empty)" if value is None else str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def summary_dict(r: sync.SyncResult) -> dict[str, Any]:
+    return {
+        "as_of": r.as_of.isoformat(), "rules_version": r.rules_version, "dry_run": r.dry_run,
+        "contacts": r.contacts, "activities": r.activities, "per_rung": r.per_rung, "flags": r.flags,
+        "in_grace": r.in_grace, "changed": r.changed, "failed": r.failed, "skipped": r.skipped,
+        "failures": [{"id": f.record_id, "code": f.code, "message": f.message} for f in r.failures],
+        "planned_records": r.planned_records, "api_calls": r.api_calls,
+        "planned_fields": r.planned_fields, "duration_s": round(r.duration_s, 3),
+    }

@@ -1,0 +1,27 @@
+"""The engine: set-based passes over the relations a CRM backend exposes (`crm_contact`, `crm_activity`).
+
+classify -> features -> evaluate (flags, rung, since, next step, reason) -> plan; the demotion watch enters as
+`tl_watch`. Every statement is a sqlglot tree made in `engine.sql`; each pass's output is declared in
+`engine.relations`. The connection is locked (`engine.session`) before the first rule-derived statement runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import duckdb
+
+from connector.engine import classify, evaluate, features, session, watch
+from connector.ruleset.compiler import RuleSet
+
+
+def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, watched: Sequence[watch.WatchRow] = (),
+            *, contact_id: str | None = None) -> int:
+    """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified."""
+    session.lock(con)
+    watch.load(con, watched)
+    kept = classify.classify(con, rules, as_of, contact_id=contact_id)
+    features.build(con, rules, as_of, contact_id=contact_id)
+    evaluate.evaluate(con, rules, as_of)
+    return kept

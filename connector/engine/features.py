@@ -1,0 +1,175 @@
+"""Pass 2: per-contact features, as one grouped aggregation over the classified activities (plus one small
+pass over gratitude triggers for `unanswered` features), then contact fields and calculated features.
+
+`unanswered` triggers count once they are more than `older_than_days` old (the product brief's "more than N
+days"). Windows count back from the evaluation date: `within_days: N` keeps activities with day > as_of - N, so the
+window holds N days including the evaluation day. Activity-citing features (first, last, unanswered) keep the
+cited activity's date and subject; ties on the same day are broken by activity Id, so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+from sqlglot import exp
+
+from connector.engine import sql
+from connector.engine.relations import (
+    BASE,
+    CLASSIFIED,
+    CONTACTS,
+    FEATURES,
+    UNANSWERED,
+    feature_act_col,
+    feature_answered_col,
+    feature_col,
+    feature_id_col,
+    feature_subject_col,
+    kind_col,
+)
+from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
+
+_FIRST = 'min(struct_pack(d := day, i := aid, s := "Subject"))'
+_LAST = 'max(struct_pack(d := day, i := aid, s := "Subject"))'
+
+
+
+def _any(kinds: list[str], table: str | None = None) -> exp.Expr:
+    return sql.any_of(sql.col(kind_col(k), table) for k in dict.fromkeys(kinds))
+
+
+def _within(days: int | None, table: str | None = None) -> exp.Expr:
+    if not days:
+        return exp.true()
+    return sql.q("$day > $as_of - $n", day=sql.col("day", table), n=days)
+
+
+def _filtered(template: str, cond: exp.Expr, name: str, **slots: sql.Slot) -> exp.Expr:
+    """`<aggregate> FILTER (WHERE cond) AS name`."""
+    return sql.alias(exp.Filter(this=sql.q(template, **slots), expression=exp.Where(this=cond)), name)
+
+
+def _aggregates(f: CompiledFeature) -> list[exp.Expr]:
+    s = f.spec
+    if s.type == "count":
+        assert s.count is not None
+        return [_filtered("count(*)", exp.and_(_any(s.count), _within(s.within_days)), feature_col(f.name))]
+    if s.type in ("first", "last"):
+        kinds = s.first if s.type == "first" else s.last
+        assert kinds is not None
+        template = _FIRST if s.type == "first" else _LAST
+        return [_filtered(template, exp.and_(_any(kinds), _within(s.within_days)), feature_act_col(f.name))]
+    if s.type == "distinct_periods":
+        assert s.distinct_periods is not None
+        assert s.periods is not None
+        p = period_days(s)
+        return [_filtered("count(DISTINCT ($as_of - day) // $p)",
+                          exp.and_(_any(s.distinct_periods), _within(p * s.periods)), feature_col(f.name), p=p)]
+    if s.type == "ratio":
+        assert s.ratio is not None
+        assert s.per is not None
+        ratio = sql.q("CAST(count(*) FILTER (WHERE $a) AS DOUBLE) / NULLIF(count(*) FILTER (WHERE $b), 0)",
+                      a=exp.and_(_any(s.ratio), _within(s.within_days)),
+                      b=exp.and_(_any(s.per), _within(s.within_days)))
+        return [sql.alias(ratio, feature_col(f.name))]
+    if s.type == "unanswered":
+        assert s.answered_by is not None
+        return [_filtered("max(day)", _any(s.answered_by), feature_answered_col(f.name))]
+    return []
+
+
+def _base(rules: RuleSet) -> exp.Expr:
+    aggs = [a for f in rules.features.values() for a in _aggregates(f)]
+    if not aggs:
+        return sql.create_temp(BASE.name, sql.q("SELECT DISTINCT cid FROM $t", t=sql.table(CLASSIFIED.name)))
+    body = sql.select(sql.col("cid"), *aggs, from_=CLASSIFIED.name).group_by(sql.col("cid"))
+    return sql.create_temp(BASE.name, body)
+
+
+def _unanswered(features: list[CompiledFeature]) -> exp.Expr:
+    cols = []
+    for f in features:
+        s = f.spec
+        assert s.unanswered is not None
+        assert s.older_than_days is not None
+        answered = sql.col(feature_answered_col(f.name), "b")
+        cond = exp.and_(
+            _any(s.unanswered, "a"),
+            sql.q("a.day < $as_of - $n", n=s.older_than_days),
+            _within(s.within_days, "a"),
+            sql.q("($answered IS NULL OR a.day > $answered)", answered=answered),
+        )
+        cols.append(_filtered('min(struct_pack(d := a.day, i := a.aid, s := a."Subject"))', cond,
+                              feature_act_col(f.name)))
+    triggers = _any([k for f in features for k in (f.spec.unanswered or [])], "a")
+    body = (exp.select(sql.col("cid", "a"), *cols)
+            .from_(exp.alias_(sql.table(CLASSIFIED.name), "a"))
+            .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q("a.cid = b.cid"))
+            .where(triggers).group_by(sql.col("cid", "a")))
+    return sql.create_temp(UNANSWERED.name, body)
+
+
+def _columns(f: CompiledFeature) -> list[exp.Expr]:
+    s = f.spec
+    name = f.name
+    if s.type in ("count", "distinct_periods"):
+        return [sql.alias(sql.q("COALESCE($v, 0)", v=sql.col(feature_col(name), "b")), feature_col(name))]
+    if s.type == "ratio":
+        return [sql.alias(sql.col(feature_col(name), "b"), feature_col(name))]
+    if f.cites_activity:
+        act = sql.col(feature_act_col(name), "u" if s.type == "unanswered" else "b")
+        return [sql.alias(sql.q("struct_extract($a, 'd')", a=act), feature_col(name)),
+                sql.alias(sql.q("struct_extract($a, 's')", a=act), feature_subject_col(name)),
+                sql.alias(sql.q("struct_extract($a, 'i')", a=act), feature_id_col(name))]
+    if s.type == "field":
+        assert s.field is not None
+        value: exp.Expr = sql.col(s.field, "c")
+        if f.type.name == "DATE":
+            value = exp.cast(value, "DATE")
+        return [sql.alias(value, feature_col(name))]
+    return []
+
+
+def _levels(rules: RuleSet) -> list[list[CompiledFeature]]:
+    """Expression features grouped so each group uses only features computed before it."""
+    level: dict[str, int] = {}
+    for f in rules.features.values():  # dependency order
+        if f.spec.type == "expr" and f.expr is not None:
+            level[f.name] = 1 + max((level.get(n, 0) for n in f.expr.names), default=0)
+    groups: list[list[CompiledFeature]] = [[] for _ in range(max(level.values(), default=0))]
+    for name, lv in level.items():
+        groups[lv - 1].append(rules.features[name])
+    return groups
+
+
+def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool) -> exp.Expr:
+    cur = [sql.alias(sql.col("Id", "c"), "cid"),
+           *(sql.col(n, "c") for n in CONTACTS.names if n.startswith("cur_"))]
+    cols = [c for f in rules.features.values() for c in _columns(f)]
+    body = (exp.select(*cur, *cols).from_(exp.alias_(sql.table(CONTACTS.name), "c"))
+            .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q('b.cid = c."Id"'), join_type="left"))
+    if unanswered:
+        body = body.join(exp.alias_(sql.table(UNANSWERED.name), "u"), on=sql.q('u.cid = c."Id"'), join_type="left")
+    if one_contact:
+        body = body.where(sql.q('c."Id" = $contact_id'))
+    out: exp.Select = body
+    for group in _levels(rules):
+        exprs = [sql.alias(f.expr.expr.copy(), feature_col(f.name)) for f in group if f.expr is not None]
+        out = exp.select(exp.Star(), *exprs).from_(out.subquery())
+    return sql.create_temp(FEATURES.name, out)
+
+
+def statements(rules: RuleSet, *, one_contact: bool = False) -> list[exp.Expr]:
+    unanswered = [f for f in rules.features.values() if f.spec.type == "unanswered"]
+    out = [_base(rules)]
+    if unanswered:
+        out.append(_unanswered(unanswered))
+    out.append(_features(rules, one_contact=one_contact, unanswered=bool(unanswered)))
+    return out
+
+
+def build(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, contact_id: str | None = None) -> None:
+    params: dict[str, object] = {"as_of": as_of, "contact_id": contact_id}
+    for stmt in statements(rules, one_contact=contact_id is not None):
+        sql.run(con, stmt, params)

@@ -1,0 +1,130 @@
+"""Each pass's output, declared once: its name and its columns with their types.
+
+Two namespaces meet in these relations and can never collide. The engine's own columns (`cid`, `final`,
+`new_stage`, ...) never start with a rule prefix; every name from a rule file is a column with the prefix of what it
+is (`k_` kind, `f_` feature, `g_` flag, `c_` criterion). Rule names are lower-case letters, digits and `_`, so
+`f_final` can never be the engine's `final`, and a feature named `x_act` is `f_x_act`, never the `fs_x` subject of
+feature `x`. explain, simulate and the rule tests read columns through these functions, never by spelling them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from connector.engine import sql
+
+RULE_PREFIXES = ("k_", "f_", "fs_", "fi_", "fa_", "fx_", "g_", "c_")
+
+
+def kind_col(name: str) -> str:
+    return f"k_{name}"
+
+
+def feature_col(name: str) -> str:
+    return f"f_{name}"
+
+
+def feature_subject_col(name: str) -> str:
+    """The cited activity's subject, for a first/last/unanswered feature."""
+    return f"fs_{name}"
+
+
+def feature_id_col(name: str) -> str:
+    """The cited activity's Id, for a first/last/unanswered feature."""
+    return f"fi_{name}"
+
+
+def feature_act_col(name: str) -> str:
+    """Inside the features pass: the cited activity as one struct (day, Id, subject)."""
+    return f"fa_{name}"
+
+
+def feature_answered_col(name: str) -> str:
+    """Inside the features pass: the last answer to an `unanswered` feature's triggers."""
+    return f"fx_{name}"
+
+
+def flag_col(flag_id: str) -> str:
+    return f"g_{flag_id}"
+
+
+def criterion_col(rung: int, index: int) -> str:
+    return f"c_{rung}_{index}"
+
+
+def c(name: str, table: str | None = None) -> exp.Column:
+    """A column of a relation, as a tree."""
+    return sql.col(name, table)
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A temp table one pass produces; `columns` are the engine's own, in order, with their DuckDB types. Rule
+    columns (the prefixed ones) follow them."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    doc: str
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self.columns]
+
+
+# What the backends provide (see connector.crm): the contacts with their current trust fields, and their activities.
+CONTACTS = Relation("crm_contact", (
+    ("Id", "VARCHAR"), ("cur_stage", "VARCHAR"), ("cur_since", "DATE"), ("cur_flags", "VARCHAR"),
+    ("cur_next", "VARCHAR"), ("cur_reason", "VARCHAR"), ("cur_version", "VARCHAR"),
+), "one row per live contact: its Contact fields and, as cur_*, the trust fields the CRM shows now")
+ACTIVITIES = Relation("crm_activity", (
+    ("Id", "VARCHAR"), ("WhoId", "VARCHAR"), ("object", "VARCHAR"), ("day", "DATE"),
+), "one row per live activity of a contact, dated; its Task/Event fields follow (connector.vocabulary)")
+
+CLASSIFIED = Relation("tl_act", (
+    ("cid", "VARCHAR"), ("aid", "VARCHAR"), ("day", "DATE"), ("Subject", "VARCHAR"), ("object", "VARCHAR"),
+), "activities on or before the evaluation date that are of at least one kind; then one k_<kind> BOOLEAN each")
+
+BASE = Relation("tl_base", (("cid", "VARCHAR"),), "per-contact aggregates of the classified activities")
+UNANSWERED = Relation("tl_unans", (("cid", "VARCHAR"),), "per-contact oldest unanswered trigger per feature")
+
+FEATURES = Relation("tl_feat", (
+    ("cid", "VARCHAR"), ("cur_stage", "VARCHAR"), ("cur_since", "DATE"), ("cur_flags", "VARCHAR"),
+    ("cur_next", "VARCHAR"), ("cur_reason", "VARCHAR"), ("cur_version", "VARCHAR"),
+), "one row per contact; then f_<feature> (and fs_/fi_ for features that cite an activity)")
+
+WATCH = Relation("tl_watch", (
+    ("cid", "VARCHAR"), ("from_rung", "INTEGER"), ("failing_since", "DATE"),
+), "the demotion watch as the state store holds it: since when a contact fails the rung the CRM shows")
+
+PLACE = Relation("tl_place", (
+    *FEATURES.columns,
+    ("open_flags", "INTEGER"), ("qualified", "INTEGER"), ("held", "INTEGER"),
+    ("w_from", "INTEGER"), ("w_since", "DATE"), ("final", "INTEGER"), ("in_grace", "BOOLEAN"),
+    ("new_stage", "VARCHAR"), ("new_since", "DATE"), ("new_flags", "VARCHAR"), ("new_next", "VARCHAR"),
+    ("new_reason", "VARCHAR"),
+), "one row per contact: its rung, flags, texts; then its features, g_<flag> and c_<rung>_<i> columns")
+
+# logical field -> (column holding the new value, column holding the current one)
+PLAN_FIELDS: dict[str, tuple[str, str]] = {
+    "stage": ("new_stage", "cur_stage"),
+    "stage_since": ("new_since", "cur_since"),
+    "flags": ("new_flags", "cur_flags"),
+    "next_step": ("new_next", "cur_next"),
+    "reason": ("new_reason", "cur_reason"),
+}
+
+PLAN = Relation("tl_plan", (
+    ("cid", "VARCHAR"),
+    *((col, typ) for new, cur in PLAN_FIELDS.values() for col, typ in PLACE.columns if col in (new, cur)),
+    ("cur_version", "VARCHAR"),
+    *((f"ch_{k}", "BOOLEAN") for k in PLAN_FIELDS),
+), "only the contacts with a field to change: new and current values, and ch_<field> for each")
+
+
+def changed_col(logical: str) -> str:
+    return f"ch_{logical}"
+
+
+ALL = (CLASSIFIED, BASE, UNANSWERED, FEATURES, WATCH, PLACE, PLAN)

@@ -1,0 +1,45 @@
+"""The engine's connection: tuned, then locked before any rule-derived statement runs.
+
+Once the backend has attached and pulled what the engine reads, `lock` turns off every way out of the database
+(file readers and writers, ATTACH, extensions) and freezes the configuration, so not even a statement built from a
+hostile rule file could read a file or lift the memory limit. Import and demo use connections of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+
+from connector.config import EngineSection
+from connector.engine import sql
+
+
+def tune(con: duckdb.DuckDBPyConnection, engine: EngineSection, resolve: Callable[[Path], Path]) -> None:
+    """Bound the engine's memory, so a million-contact sync fits a modest machine (it spills to disk)."""
+    _set(con, "memory_limit", engine.memory_limit)
+    _set(con, "preserve_insertion_order", value=False)  # we never rely on row order; it saves memory
+    if engine.threads:
+        _set(con, "threads", min(int(engine.threads), os.cpu_count() or 1))
+    if engine.temp_directory:
+        _set(con, "temp_directory", str(resolve(engine.temp_directory)))
+
+
+def lock(con: duckdb.DuckDBPyConnection) -> None:
+    """No file, network or extension access from here on, and no setting can change back."""
+    if locked(con):
+        return
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def locked(con: duckdb.DuckDBPyConnection) -> bool:
+    row = con.execute("SELECT current_setting('lock_configuration')").fetchone()
+    return bool(row and row[0])
+
+
+def _set(con: duckdb.DuckDBPyConnection, name: str, value: object) -> None:
+    # SET takes no bound parameters; the value is a literal made by the one literal function.
+    con.execute(sql.render(sql.q("SET $name = $value", name=sql.col(name), value=sql.lit(value))))

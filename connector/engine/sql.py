@@ -1,0 +1,176 @@
+"""The one place SQL is made.
+
+Every statement the engine runs is a sqlglot tree. Engine-owned skeletons are parsed once from constant text with
+`$slot` placeholders; whatever comes from a rule file or the config enters a tree only through `ident` (a quoted
+identifier) or `lit` (a typed literal), and the evaluation date is the bound parameter `$as_of`. Nothing here
+formats or replaces text, so a rung named `O'Friend' || read_text('/etc/passwd')` stays a string value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+import sys
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import duckdb
+import sqlglot
+from sqlglot import exp
+
+DIALECT = "duckdb"
+AS_OF_PARAM = "as_of"
+INT_LIMIT = 2**53  # integers beyond this are not exact as doubles, so conditions never see them
+
+Slot = exp.Expr | str | int | float | bool | dt.date | None
+
+
+def ident(name: str) -> exp.Identifier:
+    """A quoted identifier: the only way a name reaches SQL."""
+    if "\x00" in name:
+        raise ValueError("a name cannot contain a NUL character")
+    return exp.to_identifier(name, quoted=True)
+
+
+def col(name: str, table: str | None = None) -> exp.Column:
+    return exp.Column(this=ident(name), table=ident(table) if table else None)
+
+
+def lit(value: object) -> exp.Expr:
+    """A typed literal: the only way a value from rule or config text reaches SQL."""
+    if value is None:
+        return exp.Null()
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int):
+        if abs(value) > INT_LIMIT:
+            raise ValueError(f"{value} is out of range (at most {INT_LIMIT} either side of 0)")
+        return exp.Literal.number(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a finite number")
+        return exp.Literal.number(repr(value))
+    if isinstance(value, dt.datetime):
+        raise TypeError("timestamps are passed as parameters, not literals")
+    if isinstance(value, dt.date):
+        return exp.cast(exp.Literal.string(value.isoformat()), exp.DataType.Type.DATE)
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text cannot contain a NUL character")
+        return exp.Literal.string(value)
+    raise TypeError(f"no SQL literal for {type(value).__name__}")
+
+
+def as_of() -> exp.Expr:
+    """The evaluation date, bound at execution time."""
+    return exp.Placeholder(this=AS_OF_PARAM)
+
+
+@functools.cache
+def _parsed(template: str) -> exp.Expr:
+    tree = sqlglot.parse_one(template, read=DIALECT)
+    assert tree is not None
+    return tree
+
+
+def _slot(value: Slot) -> exp.Expr:
+    return value if isinstance(value, exp.Expr) else lit(value)
+
+
+def q(template: str, **slots: Slot) -> exp.Expr:
+    """An engine-owned skeleton (constant text) with its `$slots` filled by trees, identifiers or literals.
+
+    `template` must be a constant of the engine's modules; the slots carry everything else.
+    """
+    tree = _parsed(template).copy()
+    if not slots:
+        return tree
+    filled = {k: _slot(v) for k, v in slots.items()}
+
+    def fill(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Placeholder) and node.name in filled:
+            return filled[node.name].copy()
+        return node
+
+    return tree.transform(fill, copy=False)
+
+
+def table(name: str) -> exp.Table:
+    return exp.Table(this=ident(name))
+
+
+def alias(e: exp.Expr, name: str) -> exp.Alias:
+    return exp.Alias(this=e, alias=ident(name))
+
+
+def all_of(parts: Iterable[exp.Expr]) -> exp.Expr:
+    """AND of many non-NULL booleans as one flat call (LEAST), so hundreds of terms never nest the tree deeply."""
+    items = list(parts)
+    if not items:
+        return exp.true()
+    return items[0] if len(items) == 1 else exp.Least(this=items[0], expressions=items[1:])
+
+
+def any_of(parts: Iterable[exp.Expr]) -> exp.Expr:
+    """OR of many non-NULL booleans as one flat call (GREATEST)."""
+    items = list(parts)
+    if not items:
+        return exp.false()
+    return items[0] if len(items) == 1 else exp.Greatest(this=items[0], expressions=items[1:])
+
+
+def func(name: str, *args: exp.Expr) -> exp.Expr:
+    """A call of one of the engine's own functions (the name is engine text, never rule text)."""
+    return exp.func(name, *args, dialect=DIALECT)
+
+
+def case(whens: Iterable[tuple[exp.Expr, exp.Expr]], default: exp.Expr | None = None) -> exp.Expr:
+    c = exp.Case()
+    for cond, then in whens:
+        c = c.when(cond, then)
+    if default is not None:
+        c = c.else_(default)
+    return c
+
+
+def select(*columns: exp.Expr, from_: exp.Expr | str) -> exp.Select:
+    source = table(from_) if isinstance(from_, str) else from_
+    return exp.Select(expressions=list(columns)).from_(source)
+
+
+def create_temp(name: str, body: exp.Expr) -> exp.Expr:
+    return exp.Create(this=table(name), kind="TABLE", expression=body, replace=True,
+                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+
+
+def render(tree: exp.Expr, dialect: str = DIALECT) -> str:
+    # sqlglot renders recursively; conditions are bounded in depth (connector.ruleset.expr), and this headroom
+    # covers the statements that nest them.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _RENDER_RECURSION))
+    try:
+        return tree.sql(dialect=dialect)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+_RENDER_RECURSION = 10_000
+
+
+def run(con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None
+        ) -> duckdb.DuckDBPyConnection:
+    """Execute a tree; `params` binds named parameters such as the evaluation date."""
+    text = render(tree)
+    wanted = {p.name for p in tree.find_all(exp.Placeholder)}
+    bound = {k: v for k, v in (params or {}).items() if k in wanted}
+    missing = wanted - set(bound)
+    if missing:
+        raise ValueError(f"unbound SQL parameters: {', '.join(sorted(missing))}")
+    return con.execute(text, bound) if bound else con.execute(text)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None) -> Any:
+    row = run(con, tree, params).fetchone()
+    assert row is not None
+    return row[0]

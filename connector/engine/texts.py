@@ -1,0 +1,123 @@
+"""The words on the contact record, as SQL trees: next-step templates, flag labels and the reason.
+
+Every piece of rule text (a rung's name and meaning, a criterion's `says`, a template's literal parts) enters as a
+literal made by `sql.lit`; feature values enter as columns of the rule namespace.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from connector.engine import sql
+from connector.engine.relations import criterion_col, feature_col, feature_subject_col
+from connector.ruleset.compiler import CompiledRung, RuleSet, Template
+from connector.ruleset.expr import Type
+
+NEXT_STEP_MAX = 255  # Text(255) on the Contact
+
+
+def date_text(value: exp.Expr) -> exp.Expr:
+    """'2 Oct 2026': always with the year, so a cited date reads the same on every day it is shown (a
+    year-less date would change every flagged contact's next step on 1 January)."""
+    return sql.q("strftime($d, '%-d %b %Y')", d=value)
+
+
+def concat(*parts: exp.Expr) -> exp.Expr:
+    return sql.func("concat", *parts) if parts else sql.lit("")
+
+
+def template(t: Template, rules: RuleSet) -> exp.Expr:
+    parts: list[exp.Expr] = []
+    for literal, name, attr, fallback in t.parts:
+        if literal:
+            parts.append(sql.lit(literal))
+        if name is None:
+            continue
+        f = rules.features[name]
+        value: exp.Expr
+        if attr == "subject":
+            value = sql.col(feature_subject_col(name))
+        elif f.type == Type.DATE:
+            value = date_text(sql.col(feature_col(name)))
+        elif f.type == Type.FLOAT:
+            value = sql.q("CAST(round($v, 1) AS VARCHAR)", v=sql.col(feature_col(name)))
+        else:
+            value = exp.cast(sql.col(feature_col(name)), "VARCHAR")
+        parts.append(sql.q("COALESCE(NULLIF($v, ''), $fallback)", v=value,
+                           fallback=fallback if fallback is not None else "?"))
+    return concat(*parts)
+
+
+def joined(items: list[exp.Expr]) -> exp.Expr:
+    """'; '-joined non-NULL items ('' when there are none)."""
+    return sql.func("concat_ws", sql.lit("; "), *items) if items else sql.lit("")
+
+
+def missing(rungs: list[CompiledRung], k: int) -> exp.Expr:
+    """What rungs 1..k still need, as '; '-joined `says` texts."""
+    return joined([sql.q("CASE WHEN NOT $c THEN $says END", c=sql.col(criterion_col(r.index, j)), says=c.says)
+                   for r in rungs[1 : k + 1] for j, c in enumerate(r.criteria)])
+
+
+def met(rung: CompiledRung) -> exp.Expr:
+    return joined([sql.q("CASE WHEN $c THEN $says END", c=sql.col(criterion_col(rung.index, j)), says=c.says)
+                   for j, c in enumerate(rung.criteria)])
+
+
+def rung_name(rules: RuleSet, index: exp.Expr) -> exp.Expr:
+    return exp.Case(this=index, ifs=[exp.If(this=sql.lit(r.index), true=sql.lit(r.name)) for r in rules.rungs])
+
+
+def _by_rung(index: exp.Expr, cases: list[tuple[int, exp.Expr]]) -> exp.Expr:
+    return exp.Case(this=index, ifs=[exp.If(this=sql.lit(i), true=text) for i, text in cases])
+
+
+def reason(rules: RuleSet) -> exp.Expr:
+    """Why the contact is where it is: the rung's meaning, what it meets, what the next rung still needs; or that
+    it is held by the grace period, or decaying."""
+    rungs = rules.rungs
+    top = len(rungs) - 1
+    settings = rules.settings
+    final = sql.col("final")
+    normal = []
+    for r in rungs:
+        parts = [sql.lit(f"{r.name}: {r.means or ''}")]
+        if r.index > 0:
+            parts += [sql.lit(" Meets: "), met(r), sql.lit(".")]
+        if r.index < top:
+            nxt = rungs[r.index + 1]
+            parts += [sql.lit(f" For {nxt.name} it still needs: "), missing(rungs, nxt.index), sql.lit(".")]
+        normal.append((r.index, concat(*parts)))
+    grace_end = sql.q("strftime($since + $grace, '%Y-%m-%d')", since=sql.col("w_since"),
+                      grace=settings.demotion_grace_days)
+    grace = [(r.index, concat(sql.lit(f"Held at {r.name} during the demotion grace period, until "), grace_end,
+                              sql.lit(": it no longer meets "), missing(rungs, r.index), sql.lit(".")))
+             for r in rungs[1:]]
+    every = settings.decay_every_days
+    decay = [(r.index, concat(sql.lit(f"{r.name}, decaying: it no longer meets "), missing(rungs, r.index),
+                              sql.lit(f", so it drops one rung every {every} days since "), grace_end.copy(),
+                              sql.lit(".")))
+             for r in rungs[1:]]
+    return sql.q("CASE WHEN final > qualified AND in_grace THEN $grace WHEN final > qualified THEN $decay "
+                 "ELSE $normal END", grace=_by_rung(final, grace) if grace else exp.Null(),
+                 decay=_by_rung(final, decay) if decay else exp.Null(), normal=_by_rung(final, normal))
+
+
+def next_step(rules: RuleSet, flag_cols: list[tuple[exp.Expr, Template]]) -> exp.Expr:
+    rungs = rules.rungs
+    top = len(rungs) - 1
+    whens: list[tuple[exp.Expr, exp.Expr]] = [(flag, template(t, rules)) for flag, t in flag_cols]
+    whens.append((sql.q("final = $top", top=top), template(rules.top_next_step, rules)))
+    for r in rungs[:-1]:
+        nxt = rungs[r.index + 1]
+        advice = (template(nxt.next_step, rules) if nxt.next_step
+                  else concat(sql.lit(f"To reach {nxt.name}: "), missing(rungs, nxt.index)))
+        whens.append((sql.q("final = $i", i=r.index), advice))
+    return sql.q("left($text, $max)", text=sql.case(whens), max=NEXT_STEP_MAX)
+
+
+def flags_value(flag_cols: list[tuple[exp.Expr, str]]) -> exp.Expr:
+    if not flag_cols:
+        return exp.cast(exp.Null(), "VARCHAR")
+    items = [sql.q("CASE WHEN $f THEN $label END", f=f, label=label) for f, label in flag_cols]
+    return sql.q("NULLIF($v, '')", v=sql.func("concat_ws", sql.lit(";"), *items))
