@@ -8,21 +8,19 @@ whatever is wrong is a RuleError with file:line:col, never a crash or a hang.
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from connector import files
 from connector.errors import Finding, RuleError
 from connector.ruleset import _compose
 
 Loc = _compose.Loc
 
-MAX_BYTES = 1024 * 1024  # a rule file, or a rule test file; the shipped ladder.yaml is under 10 KiB
+MAX_BYTES = files.MIB  # a rule file, or a rule test file; the shipped ladder.yaml is under 10 KiB
 
 
 @dataclass
@@ -88,11 +86,11 @@ def _get(data: Any, loc: Loc) -> Any:
 def load_text(text: str, path: str) -> Located:
     """Read a rule file's text. Rule files are untrusted input: anything odd is a RuleError with a position."""
     if len(text) > MAX_BYTES:
-        raise RuleError([Finding(path, 1, 1, f"the rule file is larger than {_size(MAX_BYTES)}: split it, or "
+        raise RuleError([Finding(path, 1, 1, f"the rule file is larger than {files.size(MAX_BYTES)}: split it, or "
                                              "remove what it does not need")])
     bad = _compose.find_control(text)
     if bad is not None:
-        line, col = _line_col(text, bad)
+        line, col = files.line_col(text, bad)
         raise RuleError([Finding(path, line, col, f"the file holds {_compose.describe_control(text[bad])}: "
                                                   "rule files are plain text; remove it")])
     composer = _compose.Composer(path)
@@ -116,71 +114,8 @@ def load_text(text: str, path: str) -> Located:
 
 def load_file(path: Path) -> Located:
     """Read a rule file from disk: a regular file of at most MAX_BYTES of UTF-8 text."""
-    data = read_bounded(path, MAX_BYTES, what="rule file")
     try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        good = data[: exc.start].decode("utf-8")
-        line, col = _line_col(good, len(good))
-        raise RuleError([Finding(str(path), line, col,
-                                 f"not UTF-8 text: the byte 0x{data[exc.start]:02X} here cannot be read; save the "
-                                 "file as UTF-8")]) from None
+        text = files.read_text(path, MAX_BYTES, what="rule file")
+    except files.Unreadable as exc:
+        raise RuleError([Finding(str(path), exc.line, exc.col, exc.message)]) from None
     return load_text(text, str(path))
-
-
-def read_bounded(path: Path, limit: int, *, what: str) -> bytes:
-    """At most `limit` bytes of a regular file; a folder, a device, a pipe or anything larger is refused.
-
-    The file is opened without blocking (a FIFO with no writer would wait forever) and checked with fstat on the
-    open descriptor, so what is read is what was checked; at most limit + 1 bytes are read, so even a file that
-    grows while we read cannot make us read more.
-    """
-    where = str(path)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except FileNotFoundError:
-        raise _refuse(where, f"{what} not found: check the path") from None
-    except IsADirectoryError:
-        raise _refuse(where, f"this is a folder, not a {what}: name a .yaml file") from None
-    except PermissionError:
-        raise _refuse(where, f"cannot read the {what}: permission denied") from None
-    except OSError as exc:
-        reason = ("it is a symbolic link that leads back to itself" if exc.errno == errno.ELOOP
-                  else exc.strerror or str(exc))
-        raise _refuse(where, f"cannot open the {what}: {reason}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise _refuse(where, f"this is a folder, not a {what}: name a .yaml file")
-        if not stat.S_ISREG(mode):
-            raise _refuse(where, f"this is not a regular file (a device, pipe or socket), so it cannot be a {what}")
-        chunks: list[bytes] = []
-        left = limit + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 16))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-    except OSError as exc:
-        raise _refuse(where, f"cannot read the {what}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    data = b"".join(chunks)
-    if len(data) > limit:
-        raise _refuse(where, f"the {what} is larger than {_size(limit)}: split it, or remove what it does not need")
-    return data
-
-
-def _refuse(path: str, message: str) -> RuleError:
-    return RuleError([Finding(path, 1, 1, message)])
-
-
-def _size(limit: int) -> str:
-    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else f"{limit:,} bytes"
-
-
-def _line_col(text: str, index: int) -> tuple[int, int]:
-    """1-based line and column of text[index]."""
-    line_start = text.rfind("\n", 0, index) + 1
-    return text.count("\n", 0, index) + 1, index - line_start + 1

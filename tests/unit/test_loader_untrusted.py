@@ -126,7 +126,7 @@ def _refused_file(path: Path) -> str:
 
 
 def test_a_folder_is_not_a_rule_file(tmp_path: Path) -> None:
-    assert _refused_file(tmp_path) == f"{tmp_path}:1:1: error: this is a folder, not a rule file: name a .yaml file"
+    assert _refused_file(tmp_path) == f"{tmp_path}:1:1: error: this is a folder, not a rule file: name the file itself"
 
 
 def test_a_missing_rule_file(tmp_path: Path) -> None:
@@ -170,7 +170,7 @@ def test_latin1_bytes_are_located(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_bytes("name: x\nmeans: café\n".encode("latin-1"))
     assert _refused_file(path) == (f"{path}:2:11: error: not UTF-8 text: the byte 0xE9 here cannot be read; "
-                                   "save the file as UTF-8")
+                                   "save the rule file as UTF-8")
 
 
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
