@@ -3,21 +3,65 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from connector import files
 from connector.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "trust-ladder.toml"
 ENV_CONFIG = "TRUST_LADDER_CONFIG"
+MAX_CONFIG_BYTES = files.MIB  # the example config is 5 KiB
+
+MIN_MEMORY = 64 * 1000 * 1000  # below this the engine cannot hold even a small org's working set
+_UNITS = {"KB": 1000, "MB": 1000**2, "GB": 1000**3, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3}
+# ASCII digits and space only (Unicode ones would pass \d and \s): the text is handed to the engine as it is.
+_MEMORY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?) ?(KB|MB|GB|KiB|MiB|GiB)$")
+
+# A custom field's API name: a letter, then letters, digits and single underscores, not ending in one; at most 40
+# characters; then the __c suffix Salesforce adds to every custom field (and to no standard field).
+_CUSTOM_FIELD_RE = re.compile(r"^[A-Za-z](?:_?[A-Za-z0-9])*__c$")
+_CUSTOM_FIELD_MAX = 40
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system says), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory, or None where the system does not say."""
+    try:
+        pages, page_size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+    return pages * page_size if pages > 0 and page_size > 0 else None
+
+
+def memory_bytes(text: str) -> int:
+    """'1536MB' -> 1536000000, as the engine reads it: KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024."""
+    match = _MEMORY_RE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"'{text}' is not a size: write a number and a unit, like 1536MB or 2GiB")
+    return int(Decimal(match.group(1)) * _UNITS[match.group(2)])
+
+
+def _gigabytes(n: int) -> str:
+    return f"{n / 1000**3:.1f} GB" if n >= 1000**3 else f"{n // 1000**2} MB"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf or nan: `timeout_seconds = inf` is valid TOML, and would wait forever.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CrmSection(_Strict):
@@ -40,7 +84,8 @@ class StateSection(_Strict):
 
 
 class FieldsSection(_Strict):
-    """API names of the Contact fields trust-ladder owns. Only these are ever written."""
+    """API names of the Contact fields trust-ladder owns. Only these are ever written, so each must be a custom
+    field of its own: a standard field (FirstName, OwnerId, Email...) could hold customer data."""
 
     stage: str = "Trust_Stage__c"
     stage_since: str = "Trust_Stage_Since__c"
@@ -49,13 +94,62 @@ class FieldsSection(_Strict):
     reason: str = "Trust_Reason__c"
     rules_version: str = "Trust_Rules_Version__c"
 
+    @field_validator("stage", "stage_since", "flags", "next_step", "reason", "rules_version")
+    @classmethod
+    def _custom_field(cls, name: str) -> str:
+        if not name.endswith("__c"):
+            raise ValueError(
+                f"'{name}' is not a custom field: trust-ladder writes only fields of its own, so each name must be "
+                "a custom field's API name, ending in __c (like Trust_Stage__c); standard fields such as "
+                "FirstName, OwnerId or Email are never written")
+        base = name.removesuffix("__c")
+        if len(base) > _CUSTOM_FIELD_MAX:
+            raise ValueError(f"'{name}' is too long: a custom field's name has at most {_CUSTOM_FIELD_MAX} "
+                             "characters before __c")
+        if not _CUSTOM_FIELD_RE.fullmatch(name):
+            raise ValueError(f"'{name}' is not a valid field API name: start with a letter, then use letters, "
+                             "digits and single underscores (not at the end), then __c")
+        return name
+
+    @model_validator(mode="after")
+    def _six_distinct_fields(self) -> FieldsSection:
+        seen: dict[str, str] = {}
+        for key, name in self.model_dump().items():
+            other = seen.get(name.lower())  # Salesforce API names ignore case
+            if other is not None:
+                raise ValueError(f"{other} and {key} both name {name}: each of the six values needs a field of its "
+                                 "own")
+            seen[name.lower()] = key
+        return self
+
 
 class EngineSection(_Strict):
     """The embedded columnar engine. Past `memory_limit` it spills to `temp_directory` instead of growing."""
 
-    memory_limit: str = Field(default="1536MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$")
-    threads: int | None = Field(default=None, ge=1)  # default: one per core
+    memory_limit: str = Field(default="1536MB", max_length=24, pattern=_MEMORY_RE.pattern)  # 64MB to physical memory
+    threads: int | None = Field(default=None, strict=True, ge=1)  # default: one per core; at most the cores there are
     temp_directory: Path | None = None  # default: next to the database file
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_in_bounds(cls, text: str) -> str:
+        n = memory_bytes(text)
+        if n < MIN_MEMORY:
+            raise ValueError(f"{text} is too little for the engine: give it at least 64MB")
+        ram = physical_memory()
+        if ram is not None and n > ram:
+            raise ValueError(f"{text} is more than this machine's memory ({_gigabytes(ram)}); past memory_limit the "
+                             "engine spills to disk, so a limit within the memory is enough")
+        return text
+
+    @field_validator("threads")
+    @classmethod
+    def _threads_within_cores(cls, threads: int | None) -> int | None:
+        cores = available_cores()
+        if threads is not None and threads > cores:
+            raise ValueError(f"{threads} threads is more than the {cores} core{'s' if cores != 1 else ''} this "
+                             "process may use: more would only compete for them; leave threads out for one per core")
+        return threads
 
 
 class SalesforceSection(_Strict):
@@ -72,7 +166,7 @@ class SalesforceSection(_Strict):
     private_key_file: Path | None = None  # jwt: the connected app's private key (PEM)
     access_token_env: str = "SF_ACCESS_TOKEN"  # noqa: S105 - a variable name; session: `sf org display`
     instance_url: str | None = None  # session: e.g. https://acme.my.salesforce.com
-    api_version: str = Field(default="59.0", pattern=r"^\d+\.0$")
+    api_version: str = Field(default="59.0", pattern=r"^[0-9]{2,3}\.0$")
     mirror: Path = Path("trust-ladder-data/salesforce-mirror.duckdb")
     bulk_read_threshold: int = Field(default=10_000, ge=0)  # a query with more rows goes through Bulk API 2.0
     bulk_write_threshold: int = Field(default=2_000, ge=0)  # more changed contacts: a Bulk API 2.0 update job
@@ -141,18 +235,24 @@ def load(path: Path | None = None) -> Config:
             return Config()
         path = candidate
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        text = files.read_text(path, MAX_CONFIG_BYTES, what="config file")
+    except files.Unreadable as exc:
+        where = f"{path}:{exc.line}:{exc.col}" if (exc.line, exc.col) != (1, 1) else str(path)
+        raise ConfigError(f"{where}: {exc.message}") from None
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number; arrays nested a thousand deep
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ConfigError(f"{path}: not valid TOML: {reason}") from None
     try:
         cfg = Config.model_validate(raw)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             key = ".".join(str(p) for p in err["loc"])
-            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
             problems.append(f"{path}: [{key}] {msg}")
         raise ConfigError("\n".join(problems)) from None
     return cfg.model_copy(update={"source": path.resolve()})

@@ -1,8 +1,9 @@
 """Read a rule file into plain data while remembering where every value stands (file:line:col).
 
-PyYAML's composer gives us nodes with positions; we turn them into dicts and lists ourselves so that a
-duplicate key (which PyYAML would silently let win) is an error, and so that every later check can point
-at the exact line an admin has to fix.
+We turn YAML events into dicts and lists ourselves (see `_compose`) so that a duplicate key (which PyYAML would
+silently let win) is an error, so that every later check can point at the exact line an admin has to fix, and
+because a rule file is untrusted input: its size, characters, tags, nesting and aliases are all bounded, and
+whatever is wrong is a RuleError with file:line:col, never a crash or a hang.
 """
 
 from __future__ import annotations
@@ -13,9 +14,13 @@ from typing import Any
 
 import yaml
 
+from connector import files
 from connector.errors import Finding, RuleError
+from connector.ruleset import _compose
 
-Loc = tuple[str | int, ...]
+Loc = _compose.Loc
+
+MAX_BYTES = files.MIB  # a rule file, or a rule test file; the shipped ladder.yaml is under 10 KiB
 
 
 @dataclass
@@ -79,60 +84,38 @@ def _get(data: Any, loc: Loc) -> Any:
 
 
 def load_text(text: str, path: str) -> Located:
+    """Read a rule file's text. Rule files are untrusted input: anything odd is a RuleError with a position."""
+    if len(text) > MAX_BYTES:
+        raise RuleError([Finding(path, 1, 1, f"the rule file is larger than {files.size(MAX_BYTES)}: split it, or "
+                                             "remove what it does not need")])
+    bad = _compose.find_control(text)
+    if bad is not None:
+        line, col = files.line_col(text, bad)
+        raise RuleError([Finding(path, line, col, f"the file holds {_compose.describe_control(text[bad])}: "
+                                                  "rule files are plain text; remove it")])
+    composer = _compose.Composer(path)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = composer.compose(text)
+    except _compose.Stop as stop:
+        raise RuleError([*composer.findings, stop.finding]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise RuleError([Finding(path, line, col, f"not valid YAML: {exc.problem or exc}")]) from None
-    located = Located(path=path, data=None, text=text)
-    findings: list[Finding] = []
-    if root is None:
+        raise RuleError([*composer.findings, Finding(path, line, col, f"not valid YAML: {exc.problem or exc}")]
+                        ) from None
+    except yaml.YAMLError as exc:
+        raise RuleError([*composer.findings, Finding(path, 1, 1, f"not valid YAML: {exc}")]) from None
+    if composer.findings:
+        raise RuleError(composer.findings)
+    if data is None:
         raise RuleError([Finding(path, 1, 1, "the rule file is empty")])
-    located.data = _convert(root, (), located, findings, yaml.SafeLoader(""))
-    if findings:
-        raise RuleError(findings)
-    return located
+    return Located(path=path, data=data, text=text, positions=composer.positions, styles=composer.styles)
 
 
 def load_file(path: Path) -> Located:
+    """Read a rule file from disk: a regular file of at most MAX_BYTES of UTF-8 text."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RuleError([Finding(str(path), 1, 1, "rule file not found")]) from None
-    except UnicodeDecodeError as exc:
-        raise RuleError([Finding(str(path), 1, 1, f"not UTF-8 text: {exc}")]) from None
+        text = files.read_text(path, MAX_BYTES, what="rule file")
+    except files.Unreadable as exc:
+        raise RuleError([Finding(str(path), exc.line, exc.col, exc.message)]) from None
     return load_text(text, str(path))
-
-
-def _convert(node: yaml.Node, loc: Loc, located: Located, findings: list[Finding], ctor: yaml.SafeLoader) -> Any:
-    located.positions[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if not isinstance(key_node, yaml.ScalarNode):
-                findings.append(
-                    Finding(located.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            "a key must be plain text")
-                )
-                continue
-            if key in out:
-                findings.append(
-                    Finding(located.path, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
-                            f"duplicate key '{key}': it is already defined at line {located.positions[(*loc, key)][0]}")
-                )
-                continue
-            child = (*loc, key)
-            out[key] = _convert(value_node, child, located, findings, ctor)
-            # A key's position is where the key is written: that is where an admin looks.
-            located.positions[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            located.positions[(*child, "__value__")] = (
-                value_node.start_mark.line + 1, value_node.start_mark.column + 1
-            )
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*loc, i), located, findings, ctor) for i, item in enumerate(node.value)]
-    assert isinstance(node, yaml.ScalarNode)
-    located.styles[loc] = node.style
-    return ctor.construct_object(node)

@@ -3,11 +3,74 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+
+# Limits that keep a rule file what it is meant to be: something a person reads, that `rules check` and a sync
+# finish with quickly, in little memory. A file past them is refused with a message that names the limit.
+MAX_DAYS = 36_500  # every day count: a hundred years
+MAX_PERIODS = 520  # distinct_periods: ten years of weeks (and periods x period length is at most MAX_DAYS)
+MAX_KINDS = 200
+MAX_FEATURES = 500
+MAX_RUNGS = 12
+MAX_CRITERIA = 50  # per rung
+MAX_FLAGS = 50
+MAX_NAME = 64  # a kind, feature or flag name
+MAX_CONDITION = 2000  # characters of a condition (match, when, expr)
+MAX_TEXT = 2000  # characters of a description, an explanation or a next-step text
+PICKLIST_VALUE_MAX = 255  # rung names and flag labels become Salesforce picklist values: 255 characters at most
+
+
+
+def _in_range(low: int, high: int, unit: str) -> Callable[[Any], Any]:
+    """A range check that runs before pydantic's own (kept for the JSON Schema), to say it in plain words."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            shown = f"{value:,}" if abs(value) < 10**15 else "a number this large"
+            raise ValueError(f"{shown} is out of range: use {low:,} to {high:,} {unit}")
+        return value
+
+    return check
+
+
+Days = Annotated[int, Field(strict=True, ge=1, le=MAX_DAYS), BeforeValidator(_in_range(1, MAX_DAYS, "days"))]
+DaysOrZero = Annotated[int, Field(strict=True, ge=0, le=MAX_DAYS), BeforeValidator(_in_range(0, MAX_DAYS, "days"))]
+Periods = Annotated[int, Field(strict=True, ge=1, le=MAX_PERIODS),
+                    BeforeValidator(_in_range(1, MAX_PERIODS, "periods"))]
+Condition = Annotated[str, Field(max_length=MAX_CONDITION)]
+Text = Annotated[str, Field(max_length=MAX_TEXT)]
+Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+KindList = Annotated[list[str], Field(min_length=1, max_length=MAX_KINDS)]
+
+
+def _not_too_many(value: Any, limit: int, what: str) -> Any:
+    """Count before validating each item, so a file with 20,000 kinds is refused at once and in little memory."""
+    if isinstance(value, dict | list) and len(value) > limit:
+        raise ValueError(f"{len(value):,} {what}: a rule file holds at most {limit:,}; merge or remove some")
+    return value
+
+
+def _kind_list(value: Any) -> Any:
+    if isinstance(value, list) and not value:
+        raise ValueError("name at least one activity kind here, e.g. [inbound_email]")
+    return _not_too_many(value, MAX_KINDS, "kinds in one list")
+
+
+def _picklist_value(value: str, what: str) -> str:
+    """A rung name or flag label is a Salesforce picklist value: one line, no outer spaces, 255 characters."""
+    if len(value) > PICKLIST_VALUE_MAX:
+        raise ValueError(f"{what} is {len(value):,} characters long; it becomes a Salesforce picklist value, which "
+                         f"holds at most {PICKLIST_VALUE_MAX}")
+    if any(ch in value for ch in "\r\n\t"):
+        raise ValueError(f"{what} must be one line of text (it becomes a picklist value)")
+    if value != value.strip():
+        raise ValueError(f"{what} must not start or end with a space (Salesforce trims picklist values)")
+    return value
 
 PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91, "year": 365}
 
@@ -38,15 +101,15 @@ class _Strict(BaseModel):
 class LadderSettings(_Strict):
     """How contacts move between rungs over time."""
 
-    demotion_grace_days: int = Field(
-        default=30, ge=0,
+    demotion_grace_days: DaysOrZero = Field(
+        default=30,
         description="A contact that stops meeting its rung keeps it this many days before it is demoted, "
                     "so stages do not flap from one sync to the next.")
-    decay_every_days: int | None = Field(
-        default=90, ge=1,
+    decay_every_days: Days | None = Field(
+        default=90,
         description="After the grace period, a contact that stays below its rung drops one more rung every this "
                     "many days (empty: drop straight to the rung it qualifies for).")
-    top_next_step: str = Field(
+    top_next_step: Text = Field(
         default="Keep listening and keep thanking",
         description="Next step for a contact on the top rung with no open flag; may cite {feature} placeholders.")
 
@@ -54,8 +117,8 @@ class LadderSettings(_Strict):
 class Kind(_Strict):
     """What a logged activity (Task or Event) means; one activity may be of several kinds."""
 
-    description: str = Field(default="", description="What this kind of activity means, for people.")
-    match: str = Field(
+    description: Text = Field(default="", description="What this kind of activity means, for people.")
+    match: Condition = Field(
         description="A condition over the activity's fields (object = 'Task'/'Event', Subject, Type, Status, "
                     "TaskSubtype, EventSubtype, CallType, CallDurationInSeconds, CallDisposition, DurationInMinutes, "
                     "IsAllDayEvent, IsClosed, WhatId, OwnerId, AccountId, Priority), e.g. "
@@ -65,40 +128,40 @@ class Kind(_Strict):
 class Feature(_Strict):
     """A number or date per contact, of exactly one type: count, first, last, ratio, expr and so on."""
 
-    description: str = Field(default="", description="What this feature measures, for people.")
-    count: list[str] | None = Field(
+    description: Text = Field(default="", description="What this feature measures, for people.")
+    count: KindList | None = Field(
         default=None, description="How many activities of these kinds (within_days: only the last N days).")
-    first: list[str] | None = Field(
+    first: KindList | None = Field(
         default=None, description="The earliest activity of these kinds (a date; templates may cite {name.date} "
                                   "and {name.subject}).")
-    last: list[str] | None = Field(
+    last: KindList | None = Field(
         default=None, description="The latest activity of these kinds (a date; templates may cite {name.date} "
                                   "and {name.subject}).")
-    distinct_periods: list[str] | None = Field(
+    distinct_periods: KindList | None = Field(
         default=None, description="In how many of the last `periods` rolling periods an activity of these kinds "
                                   "happened (needs period and periods).")
-    ratio: list[str] | None = Field(
+    ratio: KindList | None = Field(
         default=None, description="Activities of these kinds per activity of the `per` kinds; empty when the "
                                   "second count is 0.")
-    unanswered: list[str] | None = Field(
+    unanswered: KindList | None = Field(
         default=None, description="The oldest activity of these kinds, more than older_than_days old, with no "
                                   "answered_by activity on or after its day (a date; cite {name.date}, "
                                   "{name.subject}).")
-    field: str | None = Field(default=None, description="A Contact field, e.g. FirstName or CreatedDate.")
-    expr: str | None = Field(
+    field: Name | None = Field(default=None, description="A Contact field, e.g. FirstName or CreatedDate.")
+    expr: Condition | None = Field(
         default=None, description="A calculation over other features and as_of, e.g. "
                                   "'as_of - LEAST(contact_since, COALESCE(first_conversation, contact_since))'.")
-    within_days: int | None = Field(
-        default=None, ge=1,
+    within_days: Days | None = Field(
+        default=None,
         description="Only the last N days, including the evaluation day: an activity exactly N days old is outside.")
-    per: list[str] | None = Field(default=None, description="For a ratio: the kinds counted in the denominator.")
+    per: KindList | None = Field(default=None, description="For a ratio: the kinds counted in the denominator.")
     period: Literal["week", "month", "quarter", "year"] | None = Field(
         default=None, description="For distinct_periods: the period length (a quarter is 91 days).")
-    periods: int | None = Field(default=None, ge=1, description="For distinct_periods: how many periods back.")
-    answered_by: list[str] | None = Field(
+    periods: Periods | None = Field(default=None, description="For distinct_periods: how many periods back.")
+    answered_by: KindList | None = Field(
         default=None, description="For unanswered: the kinds that answer a trigger (e.g. a thank-you).")
-    older_than_days: int | None = Field(
-        default=None, ge=0, description="For unanswered: a trigger counts once it is more than this many days old.")
+    older_than_days: DaysOrZero | None = Field(
+        default=None, description="For unanswered: a trigger counts once it is more than this many days old.")
 
     @model_validator(mode="after")
     def _one_type(self) -> Feature:
@@ -116,7 +179,18 @@ class Feature(_Strict):
         missing = sorted(m for m in _REQUIRED.get(kind, set()) if getattr(self, m) is None)
         if missing:
             raise ValueError(f"'{kind}' needs {', '.join(missing)}")
+        if self.period is not None and self.periods is not None:
+            days = PERIOD_DAYS[self.period] * self.periods
+            if days > MAX_DAYS:
+                raise ValueError(f"{self.periods} periods of a {self.period} reach {days:,} days back; at most "
+                                 f"{MAX_DAYS:,} (a hundred years)")
         return self
+
+    @field_validator("count", "first", "last", "distinct_periods", "ratio", "unanswered", "per", "answered_by",
+                     mode="before")
+    @classmethod
+    def _kinds_given(cls, value: Any) -> Any:
+        return _kind_list(value)
 
     @property
     def type(self) -> str:
@@ -134,32 +208,44 @@ class Feature(_Strict):
 class Criterion(_Strict):
     """One condition a contact must meet to stand on a rung."""
 
-    when: str = Field(description="A condition over features, open_flags, flag ids and as_of, "
-                                  "e.g. 'conversations_180d >= 3'.")
-    says: str = Field(default="", description="The criterion in plain words; shown in the reason on the Contact.")
+    when: Condition = Field(description="A condition over features, open_flags, flag ids and as_of, "
+                                        "e.g. 'conversations_180d >= 3'.")
+    says: Text = Field(default="", description="The criterion in plain words; shown in the reason on the Contact.")
 
 
 class Rung(_Strict):
     """One rung of the ladder, lowest first. Rungs are cumulative: a rung needs its criteria and those below."""
 
-    name: str = Field(min_length=1, max_length=255,
+    name: str = Field(min_length=1, max_length=PICKLIST_VALUE_MAX,
                       description="The rung's name: a value of the stage picklist on the Contact.")
-    means: str = Field(default="", description="What standing on this rung means, in plain words.")
-    next_step: str | None = Field(
+    means: Text = Field(default="", description="What standing on this rung means, in plain words.")
+    next_step: Text | None = Field(
         default=None, description="Advice shown one rung below when no flag is open; may cite {feature} "
                                   "placeholders.")
     requires: list[Criterion] = Field(
-        default_factory=list, description="The criteria, all needed; the lowest rung has none.")
+        default_factory=list, max_length=MAX_CRITERIA,
+        description="The criteria, all needed; the lowest rung has none.")
+
+    @field_validator("name", mode="before")
+    @classmethod
+    def _name_is_a_picklist_value(cls, value: Any) -> Any:
+        return _picklist_value(value, "a rung name") if isinstance(value, str) else value
+
+    @field_validator("requires", mode="before")
+    @classmethod
+    def _few_criteria(cls, value: Any) -> Any:
+        return _not_too_many(value, MAX_CRITERIA, "criteria on one rung")
 
 
 class Flag(_Strict):
     """A missing human step, in priority order: the first open flag gives the contact's next step."""
 
-    id: str = Field(description="Lower case letters, digits and _, e.g. missing_thank_you; usable in criteria.")
-    label: str = Field(min_length=1, description="The value of the flags multi-select picklist on the Contact.")
-    when: str = Field(description="The condition that raises the flag, over features and as_of.")
-    says: str = Field(default="", description="Why the flag is raised, in plain words.")
-    next_step: str = Field(description="What to do about it; may cite {feature} and {feature.date|subject} "
+    id: Name = Field(description="Lower case letters, digits and _, e.g. missing_thank_you; usable in criteria.")
+    label: str = Field(min_length=1, max_length=PICKLIST_VALUE_MAX,
+                       description="The value of the flags multi-select picklist on the Contact.")
+    when: Condition = Field(description="The condition that raises the flag, over features and as_of.")
+    says: Text = Field(default="", description="Why the flag is raised, in plain words.")
+    next_step: Text = Field(description="What to do about it; may cite {feature} and {feature.date|subject} "
                                        "placeholders.")
 
     @field_validator("id")
@@ -169,6 +255,11 @@ class Flag(_Strict):
             raise ValueError("a flag id is lower case letters, digits and _ (like missing_thank_you)")
         return v
 
+    @field_validator("label", mode="before")
+    @classmethod
+    def _label_is_a_picklist_value(cls, value: Any) -> Any:
+        return _picklist_value(value, "a flag label") if isinstance(value, str) else value
+
 
 class RuleFile(_Strict):
     """A trust-ladder rule file: activity kinds, per-contact features, rungs (lowest first) and flags."""
@@ -176,11 +267,21 @@ class RuleFile(_Strict):
     name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$",
                       description="The rule set's name; with a content hash it is the rules version on each "
                                   "Contact.")
-    description: str = Field(default="", description="What this rule set is for, for people.")
+    description: Text = Field(default="", description="What this rule set is for, for people.")
     ladder: LadderSettings = Field(default_factory=LadderSettings,
                                    description="Promotion, demotion and decay settings.")
-    kinds: dict[str, Kind] = Field(description="Activity kinds by name (lower case letters, digits and _).")
-    features: dict[str, Feature] = Field(description="Per-contact features by name (lower case letters, digits "
-                                                     "and _).")
-    rungs: list[Rung] = Field(min_length=2, description="The rungs, lowest first.")
-    flags: list[Flag] = Field(default_factory=list, description="The flags, in priority order.")
+    kinds: dict[Name, Kind] = Field(max_length=MAX_KINDS,
+                                    description="Activity kinds by name (lower case letters, digits and _).")
+    features: dict[Name, Feature] = Field(max_length=MAX_FEATURES,
+                                          description="Per-contact features by name (lower case letters, digits "
+                                                      "and _).")
+    rungs: list[Rung] = Field(min_length=2, max_length=MAX_RUNGS, description="The rungs, lowest first.")
+    flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS,
+                              description="The flags, in priority order.")
+
+    @field_validator("kinds", "features", "rungs", "flags", mode="before")
+    @classmethod
+    def _few_enough(cls, value: Any, info: ValidationInfo) -> Any:
+        limits = {"kinds": MAX_KINDS, "features": MAX_FEATURES, "rungs": MAX_RUNGS, "flags": MAX_FLAGS}
+        assert info.field_name is not None
+        return _not_too_many(value, limits[info.field_name], info.field_name)

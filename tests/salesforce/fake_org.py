@@ -58,7 +58,7 @@ _TRUST = {
     "Trust_Stage_Since__c": {"type": "date", "length": 0},
     "Trust_Flags__c": {"type": "multipicklist", "length": 4099},
     "Trust_Next_Step__c": {"type": "string", "length": 255},
-    "Trust_Reason__c": {"type": "textarea", "length": 32768},
+    "Trust_Reason__c": {"type": "textarea", "length": 32768, "extraTypeInfo": "plaintextarea"},
     "Trust_Rules_Version__c": {"type": "string", "length": 64},
 }
 
@@ -115,6 +115,7 @@ class FakeOrg:
         self.writes: list[str] = []  # Contact Ids written, in order, one entry per record write
         self.missing_fields: set[str] = set()
         self.readonly_fields: set[str] = set()  # the sync user lacks edit access (field-level security)
+        self.field_changes: dict[str, dict[str, Any]] = {}  # field name -> describe attributes an admin changed
         self.picklists: dict[str, list[str]] = {k: list(v) for k, v in schema.DEFAULT_PICKLISTS.items()}
         self.task_statuses = {"Not Started": False, "In Progress": False, "Waiting on someone else": False,
                               "Deferred": False, "Completed": True}  # Task.Status value -> IsClosed
@@ -317,9 +318,11 @@ class FakeOrg:
                 "length": 255 if base == "VARCHAR" else 0, "custom": col.endswith("__c"),
                 "updateable": (col.endswith("__c") or col in ("FirstName", "LastName", "Email", "Title"))
                 and col not in self.readonly_fields,
-                "createable": col != "Id", "nillable": col != "Id", "picklistValues": []}
+                "createable": col != "Id", "nillable": col != "Id", "picklistValues": [], "calculated": False,
+                "htmlFormatted": False, "extraTypeInfo": None}
             if col in _TRUST:
                 fld.update(_TRUST[col])
+            fld.update(self.field_changes.get(col, {}))
             if col in self.picklists:
                 fld["picklistValues"] = [{"active": True, "defaultValue": False, "label": v, "validFor": None,
                                           "value": v} for v in self.picklists[col]]

@@ -171,7 +171,7 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
     for path in sorted((root / "fields").glob("*.field-meta.xml")):
         xml = ET.parse(path).getroot()  # noqa: S314 - our own metadata files
         values = [v.text for v in xml.findall(".//m:value/m:fullName", ns)]
-        described.append({"name": xml.findtext("m:fullName", namespaces=ns), "updateable": True,
+        described.append({"name": xml.findtext("m:fullName", namespaces=ns), "updateable": True, "custom": True,
                           "type": types[xml.findtext("m:type", namespaces=ns) or ""],
                           "length": int(xml.findtext("m:length", default="0", namespaces=ns)),
                           "picklistValues": [{"value": v, "active": True} for v in values]})

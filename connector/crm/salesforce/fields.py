@@ -18,16 +18,31 @@ class Expected:
     types: tuple[str, ...]  # describe `type` values accepted
     label: str
     meta_type: str  # Metadata API FieldType
-    length: int | None = None
+    length: int | None = None  # what `fields deploy` creates
+    min_length: int | None = None  # the least a field of the org may hold
+    what: str = ""  # in words, for a mismatch
 
 
 EXPECTED: dict[str, Expected] = {
-    "stage": Expected(("picklist",), "Trust Stage", "Picklist"),
-    "stage_since": Expected(("date",), "Trust Stage Since", "Date"),
-    "flags": Expected(("multipicklist",), "Trust Flags", "MultiselectPicklist"),
-    "next_step": Expected(("string",), "Trust Next Step", "Text", 255),
-    "reason": Expected(("textarea",), "Trust Reason", "LongTextArea", 32768),
-    "rules_version": Expected(("string",), "Trust Rules Version", "Text", 64),
+    "stage": Expected(("picklist",), "Trust Stage", "Picklist", what="a Picklist"),
+    "stage_since": Expected(("date",), "Trust Stage Since", "Date", what="a Date"),
+    "flags": Expected(("multipicklist",), "Trust Flags", "MultiselectPicklist", what="a Picklist (Multi-Select)"),
+    "next_step": Expected(("string", "textarea"), "Trust Next Step", "Text", 255, 255,
+                          what="a Text field of 255 characters"),
+    # The reason grows with the rule file's texts: a Text Area of 255 would refuse most writes.
+    "reason": Expected(("textarea",), "Trust Reason", "LongTextArea", 32768, 256,
+                       what="a Long Text Area (32,768 characters, as `fields deploy` creates)"),
+    "rules_version": Expected(("string", "textarea"), "Trust Rules Version", "Text", 64, 64,
+                              what="a Text field of 64 characters"),
+}
+
+# Describe `type` values in the words of Setup's field types, for messages.
+_TYPE_WORDS = {
+    "string": "Text", "textarea": "Text Area", "picklist": "Picklist", "multipicklist": "Picklist (Multi-Select)",
+    "date": "Date", "datetime": "Date/Time", "time": "Time", "boolean": "Checkbox", "double": "Number",
+    "int": "Number", "long": "Number", "currency": "Currency", "percent": "Percent", "email": "Email",
+    "phone": "Phone", "url": "URL", "reference": "Lookup", "id": "record Id", "encryptedstring": "Text (Encrypted)",
+    "combobox": "Combobox", "address": "Address", "location": "Geolocation",
 }
 
 
@@ -57,23 +72,25 @@ def missing(describe: dict[str, Any], fields: FieldsSection) -> list[str]:
 
 
 def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleNeeds | None) -> list[str]:
-    """Every problem, one line each; empty when trust-ladder can read and write all its fields."""
+    """Every problem, one line each; empty when trust-ladder can read and write all its fields.
+
+    Each configured field must be a custom field (describe `custom`), not a formula, of the type and length its
+    value needs, writable by this user, and hold the picklist values the rule file's rungs and flags need.
+    """
     have = by_name(describe)
-    owned = fields.model_dump()
     need = needed_values(rules)
     problems: list[str] = []
-    for logical, name in owned.items():
+    for logical, name in fields.model_dump().items():
         exp = EXPECTED[logical]
         got = have.get(name)
         if got is None:
             problems.append(f"Contact.{name} is missing: create it as {exp.meta_type} "
                             f"(`trust-ladder fields deploy`, or deploy salesforce/force-app)")
             continue
-        if got.get("type") not in exp.types:
-            problems.append(f"Contact.{name} is of type {got.get('type')}, expected {'/'.join(exp.types)}")
+        mismatch = _mismatch(logical, got, exp)
+        if mismatch:
+            problems.append(f"Contact.{name} ([fields] {logical}) {mismatch}")
             continue
-        if exp.length and int(got.get("length") or 0) < exp.length and logical != "reason":
-            problems.append(f"Contact.{name} holds {got.get('length')} characters, needs {exp.length}")
         if not got.get("updateable", False):
             problems.append(f"Contact.{name} is not writable by this user: grant edit access "
                             "(field-level security, e.g. the Trust_Ladder_Sync permission set)")
@@ -84,7 +101,38 @@ def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleNeeds | No
                 problems.append(f"Contact.{name} lacks the picklist value{'s' if len(lacking) > 1 else ''} "
                                 f"{', '.join(repr(v) for v in lacking)} that the rule file's "
                                 f"{'rungs' if logical == 'stage' else 'flags'} need")
+        if logical == "flags" and need["flags"]:
+            room, used = _int(got.get("length")), len(";".join(need["flags"]))
+            if room and used > room:
+                problems.append(f"Contact.{name} holds {room:,} characters, but the rule file's flag labels "
+                                f"take {used:,} when all are open: shorten them")
     return problems
+
+
+def _mismatch(logical: str, got: dict[str, Any], exp: Expected) -> str | None:
+    """What is wrong with the kind of field `got` is, in words, or None when it is the right kind."""
+    typ = str(got.get("type"))
+    words = _TYPE_WORDS.get(typ, typ)
+    if not got.get("custom", False):
+        return (f"is a standard field, not one of ours: trust-ladder writes only custom fields of its own; it must "
+                f"be {exp.what} (default {FieldsSection.model_fields[logical].default})")
+    if got.get("calculated", False):
+        return f"is a formula field and cannot be written: it must be a plain {exp.what.removeprefix('a ')}"
+    if typ not in exp.types:
+        return f"is a {words} field (describe type {typ}); it must be {exp.what}"
+    if got.get("htmlFormatted", False) or got.get("extraTypeInfo") == "richtextarea":
+        return f"is a Rich Text Area, which would read our text as HTML; it must be {exp.what}"
+    length = _int(got.get("length"))
+    if exp.min_length and length < exp.min_length:
+        return f"is a {words} field of {length:,} characters; it must be {exp.what}"
+    return None
+
+
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def metadata(md: Any, fields: FieldsSection, rules: RuleNeeds | None) -> list[Any]:

@@ -1,0 +1,90 @@
+"""Read a small text file a user points us at (a rule file, the config), refusing whatever is not one.
+
+A folder, a device such as /dev/zero, a FIFO with no writer, a symbolic link that leads back to itself, a file
+larger than the limit, bytes that are not UTF-8: each is an `Unreadable` with a plain-words reason, which the
+caller turns into its own error (a RuleError, a ConfigError). Never a hang, never more than limit + 1 bytes read.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+class Unreadable(Exception):  # always rewrapped by the caller as its own error
+    """Why a file cannot be read, and where in it when that is known (1-based line and column)."""
+
+    def __init__(self, message: str, line: int = 1, col: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+
+
+def read_text(path: Path, limit: int, *, what: str) -> str:
+    """The UTF-8 text of a regular file of at most `limit` bytes."""
+    data = read_bounded(path, limit, what=what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        good = data[: exc.start].decode("utf-8")
+        line, col = line_col(good, len(good))
+        raise Unreadable(f"not UTF-8 text: the byte 0x{data[exc.start]:02X} here cannot be read; save the {what} "
+                         "as UTF-8", line, col) from None
+
+
+def read_bounded(path: Path, limit: int, *, what: str) -> bytes:
+    """At most `limit` bytes of a regular file.
+
+    The file is opened without blocking (a FIFO with no writer would wait forever) and checked with fstat on the
+    open descriptor, so what is read is what was checked; at most limit + 1 bytes are read, so even a file that
+    grows while we read cannot make us read more.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise Unreadable(f"{what} not found: check the path") from None
+    except IsADirectoryError:
+        raise Unreadable(f"this is a folder, not a {what}: name the file itself") from None
+    except PermissionError:
+        raise Unreadable(f"cannot read the {what}: permission denied") from None
+    except OSError as exc:
+        reason = ("it is a symbolic link that leads back to itself" if exc.errno == errno.ELOOP
+                  else exc.strerror or str(exc))
+        raise Unreadable(f"cannot open the {what}: {reason}") from None
+    chunks: list[bytes] = []
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise Unreadable(f"this is a folder, not a {what}: name the file itself")
+        if not stat.S_ISREG(mode):
+            raise Unreadable(f"this is not a regular file (a device, pipe or socket), so it cannot be a {what}")
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 16))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+    except OSError as exc:
+        raise Unreadable(f"cannot read the {what}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise Unreadable(f"the {what} is larger than {size(limit)}: split it, or remove what it does not need")
+    return data
+
+
+def size(limit: int) -> str:
+    return f"{limit // MIB} MiB" if limit % MIB == 0 else f"{limit:,} bytes"
+
+
+def line_col(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of text[index]."""
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
