@@ -31,7 +31,7 @@ def add_secret(value: str | None) -> None:
     with _secrets_lock:
         for part in (value, *value.splitlines()):
             kept = part.strip()
-            if len(kept) >= _MIN_SECRET:
+            if len(kept) >= _MIN_SECRET and not kept.startswith("-----"):  # not a PEM armour line
                 _secrets.add(kept)
 
 

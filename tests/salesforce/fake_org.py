@@ -83,6 +83,7 @@ class Fault:
     body: str
     headers: dict[str, str]
     times: int
+    after: int = 0  # matching calls let through before the fault applies
 
 
 @dataclass
@@ -195,15 +196,17 @@ class FakeOrg:
     # -- faults ---------------------------------------------------------------------------------------------
 
     def inject(self, method: str, path_regex: str, status: int, *, code: str = "", message: str = "",
-               body: str | None = None, headers: dict[str, str] | None = None, times: int = 1) -> None:
-        """The next `times` matching API calls get this answer instead of the real one."""
+               body: str | None = None, headers: dict[str, str] | None = None, times: int = 1,
+               after: int = 0) -> None:
+        """The next `times` matching API calls (after letting `after` through) get this answer instead."""
         text = body if body is not None else json.dumps([{"message": message, "errorCode": code}])
         self.faults.append(Fault(method, re.compile(path_regex), status, text,
-                                 {"Content-Type": "application/json", **(headers or {})}, times))
+                                 {"Content-Type": "application/json", **(headers or {})}, times, after))
 
-    def hang(self, method: str, path_regex: str, *, times: int = 10**9) -> None:
-        """The next `times` matching API calls are accepted and never answered (each costs its read timeout)."""
-        self.hangs.append(Fault(method, re.compile(path_regex), 0, "", {}, times))
+    def hang(self, method: str, path_regex: str, *, times: int = 10**9, after: int = 0) -> None:
+        """The next `times` matching API calls (after letting `after` through) are accepted and never answered;
+        each costs the caller its read timeout."""
+        self.hangs.append(Fault(method, re.compile(path_regex), 0, "", {}, times, after))
 
     def expire_sessions(self) -> None:
         self.sessions.clear()
@@ -282,7 +285,7 @@ class FakeOrg:
         timeout = getattr(request, "req_kwargs", {}).get("timeout")
         self.timeouts.append((method, path, timeout))
         for hung in self.hangs:
-            if hung.times > 0 and hung.method == method and hung.pattern.search(path):
+            if hung.times > 0 and hung.method == method and hung.pattern.search(path) and _due(hung):
                 hung.times -= 1
                 self.calls.append(("hung " + method, path))
                 self.on_wait(float(timeout[1] if isinstance(timeout, tuple) else timeout or 0))
@@ -290,7 +293,7 @@ class FakeOrg:
                                            f"(read timeout={timeout})")
         date = {"Date": format_datetime(self.now.astimezone(dt.UTC), usegmt=True)}
         for fault in self.faults:
-            if fault.times > 0 and fault.method == method and fault.pattern.search(path):
+            if fault.times > 0 and fault.method == method and fault.pattern.search(path) and _due(fault):
                 fault.times -= 1
                 self.calls.append((method, path))
                 return fault.status, {**fault.headers, **date}, fault.body
@@ -647,6 +650,14 @@ class FakeOrg:
             writer.writeheader()
             writer.writerows(rows)
         return 200, {"Content-Type": "text/csv"}, out.getvalue()
+
+
+def _due(fault: Fault) -> bool:
+    """A matching call: let it through while `after` lasts."""
+    if fault.after > 0:
+        fault.after -= 1
+        return False
+    return True
 
 
 def _body(request: PreparedRequest) -> str:

@@ -218,7 +218,7 @@ class SalesforceCrm:
         except duckdb.Error:
             self.con.execute("ROLLBACK")
             raise
-        skipped.note(self.con, obj, stage, fields)
+        skipped.note(self.con, obj, stage, fields, None if pull.full or not mark else dt.datetime.fromisoformat(mark))
         _log.info("salesforce.pulled", object=obj, rows=rows, path=path, full=pull.full,
                   watermark=self.mirror.meta(mark_key), org_time=org_time.isoformat() if org_time else None)
 

@@ -2,7 +2,8 @@
 
 An activity counts for a contact only when its WhoId is a Contact the mirror holds and it has a day (a Task's
 completion, due or creation date; an Event's start or all-day date). Each run looks at the activities it has
-just pulled (deleted ones aside) and sets aside, with a reason:
+just pulled that changed since the previous watermark (deleted ones aside; the rows an incremental pull reads
+again at the watermark were reported by the run before), and sets aside, with a reason:
 - `no_who`: no WhoId at all (a task on an Account or Opportunity only);
 - `lead`: the WhoId is a Lead (key prefix 00Q): leads have no trust ladder;
 - `not_a_contact`: any other kind of record;
@@ -14,6 +15,7 @@ the log names the count per reason and a sample of Ids.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import NamedTuple
 
 import duckdb
@@ -40,10 +42,17 @@ def reset(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {SKIPPED_TABLE} (object VARCHAR, id VARCHAR, reason VARCHAR)")
 
 
-def note(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str]) -> None:
-    """Add the unusable activities of this pull (in `stage`, text columns) to `SKIPPED_TABLE`."""
+def note(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str],
+         after: dt.datetime | None) -> None:
+    """Add the unusable activities of this pull (in `stage`, text columns), changed after `after` (the previous
+    watermark; None for a full pull), to `SKIPPED_TABLE`."""
     if obj not in _DAY_COLUMNS:
         return
+    stamp = "CAST(replace(left(s.\"SystemModstamp\", 23), 'T', ' ') AS TIMESTAMP)"
+    new = f"{stamp} > ?" if after is not None and "SystemModstamp" in fields else "true"
+    params: list[object] = [obj]
+    if new != "true" and after is not None:
+        params.append(after.astimezone(dt.UTC).replace(tzinfo=None))
     day = [f'NULLIF(s."{c}", \'\')' for c in _DAY_COLUMNS[obj] if c in fields]
     has_day = f"COALESCE({', '.join(day)}) IS NOT NULL" if day else "false"
     deleted = "COALESCE(lower(s.\"IsDeleted\"), 'false') = 'true'" if "IsDeleted" in fields else "false"
@@ -55,7 +64,7 @@ def note(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str]
         "WHEN c.\"Id\" IS NULL THEN 'unknown_contact' "
         "ELSE 'no_date' END "
         f'FROM {stage} s LEFT JOIN "Contact" c ON c."Id" = s."WhoId" '
-        f'WHERE NOT ({deleted}) AND (c."Id" IS NULL OR NOT ({has_day}))', [obj])
+        f'WHERE NOT ({deleted}) AND {new} AND (c."Id" IS NULL OR NOT ({has_day}))', params)
 
 
 class Summary(NamedTuple):

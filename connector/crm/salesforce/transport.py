@@ -34,6 +34,7 @@ from connector.errors import BudgetExhausted, CrmError
 _log = log.get("trust_ladder.salesforce")
 
 _SIGN_IN_PATHS = ("/services/Soap/u/", "/services/oauth2/token")
+_KEPT_ERROR_CHARS = 5000
 _TOKEN_KEYS = ("access_token", "refresh_token", "id_token")
 _SOAP_SESSION = re.compile(r"<(?:\w+:)?sessionId>([^<]+)</(?:\w+:)?sessionId>")
 
@@ -59,6 +60,7 @@ class SalesforceSession(requests.Session):
         self.renew_hint = "get a fresh access token and run again"
         self.org_time: dt.datetime | None = None  # the org's clock at the last response that gave it (`Date`)
         self.last: tuple[str, str, int] | None = None  # (method, URL without query, status) of the last answer
+        self.last_error = ""  # the body of the last answer that was an error (>= 300), for messages
         self._renewing = False
         self._grace: Deadline | None = None
 
@@ -114,6 +116,7 @@ class SalesforceSession(requests.Session):
     def _observe(self, method: str, url: str, resp: requests.Response) -> None:
         self.usage.observe(resp)
         self.last = (method, url.split("?", 1)[0], resp.status_code)
+        self.last_error = resp.text[:_KEPT_ERROR_CHARS] if resp.status_code >= 300 else ""
         stamp = resp.headers.get("Date")
         if stamp:
             with contextlib.suppress(TypeError, ValueError):
