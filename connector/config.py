@@ -175,11 +175,14 @@ class SalesforceSection(_Strict):
     bulk_rows_per_job: int = Field(default=150_000, ge=1)  # rows per ingest job (each upload stays < 100 MB)
     overlap_seconds: int = Field(default=300, ge=0)  # incremental pulls re-read this much before the watermark
     budget_fraction: float = Field(default=0.10, gt=0, le=1)  # share of the org's daily API allowance per run
-    timeout_seconds: float = Field(default=120.0, gt=0)  # every HTTP call
+    timeout_seconds: float = Field(default=60.0, gt=0)  # read timeout: the longest wait for an answer to one call
+    connect_timeout_seconds: float = Field(default=10.0, gt=0)  # the longest wait to open a connection
+    retry_deadline_seconds: float = Field(default=180.0, gt=0)  # one call, its retries and back-offs included
+    max_run_seconds: float = Field(default=600.0, gt=0)  # the run stops cleanly (exit 9) after this; < the schedule
     max_attempts: int = Field(default=6, ge=1)  # transient faults: tries per call
     max_wait_seconds: float = Field(default=60.0, ge=0)  # cap of one back-off wait (Retry-After included)
     poll_seconds: float = Field(default=2.0, ge=0)  # Bulk job polling interval
-    job_timeout_seconds: float = Field(default=3600.0, gt=0)  # give up on a Bulk job after this long
+    job_timeout_seconds: float = Field(default=3600.0, gt=0)  # give up on a Bulk job (never past max_run_seconds)
 
 
 class FollowUpSection(_Strict):

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from connector import log
 from connector.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from connector.crm import ApplyResult
 
 
 class TrustLadderError(Exception):
-    """Base of every error we raise on purpose."""
+    """Base of every error we raise on purpose. Its text never shows a known secret value (`log.add_secret`),
+    whatever put it there, a server echoing a token included.
+
+    `partial`: when a run stops early (budget, CRM down, deadline) after some batches, what it had done by then:
+    records written, every record refused so far, and the API calls spent, for the caller to record."""
 
     exit_code: ExitCode = ExitCode.INTERNAL
+    partial: ApplyResult | None = None
+
+    def __str__(self) -> str:
+        return log.redact(super().__str__())
 
 
 class UsageError(TrustLadderError):
@@ -58,6 +71,13 @@ class CrmError(TrustLadderError):
 
 class BudgetExhausted(CrmError):
     exit_code = ExitCode.BUDGET
+
+
+class DeadlineReached(TrustLadderError):
+    """The run's time (`max_run_seconds`) is up: it stops between batches, keeping what it wrote, so that a
+    scheduled run never holds the lock into the next one."""
+
+    exit_code = ExitCode.DEADLINE
 
 
 class LockHeld(TrustLadderError):

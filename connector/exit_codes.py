@@ -13,4 +13,5 @@ class ExitCode(IntEnum):
     CRM_DOWN = 6  # sign-in or connection to the CRM failed
     BUDGET = 7  # the API budget for this run, or the org's daily allowance, was reached
     LOCKED = 8  # another run holds the lock
+    DEADLINE = 9  # the run reached max_run_seconds and stopped cleanly between batches; what it wrote is kept
     INTERNAL = 70  # a bug: the traceback is in the log

@@ -22,12 +22,28 @@ from tests.salesforce.fake_org import FakeOrg
 
 
 @dataclass
+class Clock:
+    """The run's monotonic clock in a test: it moves only when the connector sleeps or a hung call times out."""
+
+    t: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+@dataclass
 class Run:
-    """One scenario: the fake org, the config, and what the connector slept."""
+    """One scenario: the fake org, the config, what the connector slept, and its clocks. `client_skew` is how far
+    this machine's wall clock is ahead of the org's."""
 
     org: FakeOrg
     folder: Path
     waits: list[float] = field(default_factory=list)
+    clock: Clock = field(default_factory=Clock)
+    client_skew: dt.timedelta = dt.timedelta(0)
     settings: dict[str, Any] = field(default_factory=dict)
     rsps: responses.RequestsMock | None = None  # to add an endpoint the fake org does not serve
 
@@ -58,7 +74,14 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
     monkeypatch.setenv("SF_SECURITY_TOKEN", fake_org.SECURITY_TOKEN)
     org = FakeOrg()
     scenario = Run(org, tmp_path)
-    monkeypatch.setattr(backend, "RUNTIME", backend.Runtime(sleep=scenario.waits.append, now=lambda: org.now))
+    org.on_wait = scenario.clock.advance
+
+    def sleep(seconds: float) -> None:
+        scenario.waits.append(seconds)
+        scenario.clock.advance(seconds)
+
+    monkeypatch.setattr(backend, "RUNTIME", backend.Runtime(
+        sleep=sleep, now=lambda: org.now + scenario.client_skew, clock=scenario.clock))
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         org.install(rsps)
         scenario.rsps = rsps

@@ -14,8 +14,12 @@ a hundred thousand contacts and a million activities. It serves:
 - Bulk API 2.0 query jobs, CSV result sets paged by Sforce-Locator ("Create a Query Job", "Get Results for a
   Query Job"), and ingest update jobs ("Create a Job", "Upload Job Data", "Close or Abort a Job",
   "Get Job Successful Record Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results");
-- Sforce-Limit-Info on every API response ("Limit Info Header"), JSON-array error bodies ("Status Codes and
-  Error Responses"), and injected faults.
+- aborting a Bulk job ("Abort a Query Job", "Abort a Job": PATCH jobs/query|ingest/{id} {"state": "Aborted"},
+  answered with the JobInfo in state Aborted);
+- Sforce-Limit-Info on every API response ("Limit Info Header"), the org's clock in the standard HTTP `Date`
+  header (RFC 9110, IMF-fixdate), JSON-array error bodies ("Status Codes and Error Responses"), injected faults,
+  and hung calls: a server that accepts the request and never answers, which costs the caller its read
+  timeout (the `on_wait` hook advances the test's clock by it) and ends in requests' ReadTimeout.
 It understands only the SOQL the connector sends: SELECT fields FROM object [WHERE conditions].
 """
 
@@ -29,11 +33,14 @@ import itertools
 import json
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 import responses
 from requests import PreparedRequest
 
@@ -76,6 +83,7 @@ class Fault:
     body: str
     headers: dict[str, str]
     times: int
+    after: int = 0  # matching calls let through before the fault applies
 
 
 @dataclass
@@ -122,6 +130,10 @@ class FakeOrg:
         self.task_writes: list[tuple[str, str]] = []  # (POST|PATCH, Task Id or refused WhoId), one per record
         self.refuse_tasks_for: set[str] = set()  # contacts whose new tasks a validation rule refuses
         self.jobs: dict[str, Job] = {}
+        self.aborted: list[str] = []  # Bulk job Ids aborted by the client
+        self.hangs: list[Fault] = []  # calls accepted and never answered
+        self.on_wait: Callable[[float], None] = lambda _: None  # the test's clock, advanced by a hung call
+        self.timeouts: list[tuple[str, str, Any]] = []  # (method, path, timeout=) of every API call
         self._cursors: dict[str, tuple[str, str, list[str], int, int]] = {}  # id -> (table, obj, fields, total, size)
         self._seq = itertools.count(900_000_000)  # clear of the demo generator's Ids
         self._tmp = tempfile.TemporaryDirectory()
@@ -185,11 +197,17 @@ class FakeOrg:
     # -- faults ---------------------------------------------------------------------------------------------
 
     def inject(self, method: str, path_regex: str, status: int, *, code: str = "", message: str = "",
-               body: str | None = None, headers: dict[str, str] | None = None, times: int = 1) -> None:
-        """The next `times` matching API calls get this answer instead of the real one."""
+               body: str | None = None, headers: dict[str, str] | None = None, times: int = 1,
+               after: int = 0) -> None:
+        """The next `times` matching API calls (after letting `after` through) get this answer instead."""
         text = body if body is not None else json.dumps([{"message": message, "errorCode": code}])
         self.faults.append(Fault(method, re.compile(path_regex), status, text,
-                                 {"Content-Type": "application/json", **(headers or {})}, times))
+                                 {"Content-Type": "application/json", **(headers or {})}, times, after))
+
+    def hang(self, method: str, path_regex: str, *, times: int = 10**9, after: int = 0) -> None:
+        """The next `times` matching API calls (after letting `after` through) are accepted and never answered;
+        each costs the caller its read timeout."""
+        self.hangs.append(Fault(method, re.compile(path_regex), 0, "", {}, times, after))
 
     def expire_sessions(self) -> None:
         self.sessions.clear()
@@ -265,11 +283,21 @@ class FakeOrg:
         url = urlsplit(str(request.url))
         path = url.path.removeprefix(DATA)
         method = str(request.method)
+        timeout = getattr(request, "req_kwargs", {}).get("timeout")
+        self.timeouts.append((method, path, timeout))
+        for hung in self.hangs:
+            if hung.times > 0 and hung.method == method and hung.pattern.search(path) and _due(hung):
+                hung.times -= 1
+                self.calls.append(("hung " + method, path))
+                self.on_wait(float(timeout[1] if isinstance(timeout, tuple) else timeout or 0))
+                raise requests.ReadTimeout(f"HTTPSConnectionPool(host='{INSTANCE}', port=443): Read timed out. "
+                                           f"(read timeout={timeout})")
+        date = {"Date": format_datetime(self.now.astimezone(dt.UTC), usegmt=True)}
         for fault in self.faults:
-            if fault.times > 0 and fault.method == method and fault.pattern.search(path):
+            if fault.times > 0 and fault.method == method and fault.pattern.search(path) and _due(fault):
                 fault.times -= 1
                 self.calls.append((method, path))
-                return fault.status, dict(fault.headers), fault.body
+                return fault.status, {**fault.headers, **date}, fault.body
         if self.expire_at is not None and self.api_used >= self.expire_at:
             self.expire_at = None
             self.sessions.clear()
@@ -283,7 +311,7 @@ class FakeOrg:
         if self.api_used > self.api_limit:
             return _error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", usage)
         status, headers, body = self._route(method, path, parse_qs(url.query), request)
-        return status, {**headers, **usage}, body
+        return status, {**headers, **usage, **date}, body
 
     def _route(self, method: str, path: str, query: dict[str, list[str]], request: PreparedRequest) -> Reply:
         parts = path.strip("/").split("/")
@@ -549,6 +577,12 @@ class FakeOrg:
                     if job.kind == "ingest":
                         self._run_ingest(job)
             return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
+        if method == "PATCH" and not rest and json.loads(_body(request)).get("state") == "Aborted":
+            if job.state not in ("Open", "UploadComplete", "InProgress"):
+                return _error(400, "INVALIDJOBSTATE", f"Aborting a job in state {job.state} is not allowed")
+            job.state = "Aborted"
+            self.aborted.append(job.id)
+            return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
         if kind == "query" and method == "GET" and rest == ["results"]:
             return self._results(job, query)
         if kind == "ingest" and method == "PUT" and rest == ["batches"]:
@@ -619,6 +653,14 @@ class FakeOrg:
             writer.writeheader()
             writer.writerows(rows)
         return 200, {"Content-Type": "text/csv"}, out.getvalue()
+
+
+def _due(fault: Fault) -> bool:
+    """A matching call: let it through while `after` lasts."""
+    if fault.after > 0:
+        fault.after -= 1
+        return False
+    return True
 
 
 def _body(request: PreparedRequest) -> str:

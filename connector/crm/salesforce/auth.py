@@ -1,10 +1,13 @@
 """Sign-in through simple-salesforce, one function per mode; secrets come from environment variables NAMED in
-the config, and never reach a log line or an error message (only the variable names do).
+the config, and never reach a log line or an error message (only the variable names do): each one read is
+registered with `log.add_secret`, so it is masked wherever it would appear, whatever the source.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from pathlib import Path
 from typing import Any
 
 from simple_salesforce.api import Salesforce
@@ -16,6 +19,8 @@ from connector.crm.salesforce.transport import SalesforceSession
 from connector.errors import ConfigError, CrmError
 
 _log = log.get("trust_ladder.salesforce")
+
+_SECRET_KWARGS = ("password", "security_token", "consumer_secret", "session_id", "privatekey")
 
 
 class SignInFailed(CrmError):
@@ -36,7 +41,24 @@ def _require(value: str | None, key: str, mode: str) -> str:
     return value
 
 
+def _remember(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Register every secret value a sign-in uses, the private key file's content included."""
+    for key in _SECRET_KWARGS:
+        log.add_secret(kwargs.get(key))
+    if kwargs.get("password") and kwargs.get("security_token"):
+        log.add_secret(str(kwargs["password"]) + str(kwargs["security_token"]))  # as the SOAP login sends them
+    key_file = kwargs.get("privatekey_file")
+    if key_file:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            log.add_secret(Path(key_file).read_text(encoding="utf-8"))
+    return kwargs
+
+
 def login_kwargs(section: SalesforceSection) -> dict[str, Any]:
+    return _remember(_login_kwargs(section))
+
+
+def _login_kwargs(section: SalesforceSection) -> dict[str, Any]:
     """The keyword arguments of `Salesforce(...)` for the configured mode (secrets read from the environment)."""
     mode = section.auth
     common: dict[str, Any] = {"version": section.api_version}
@@ -96,10 +118,12 @@ class Connection:
         except OSError as exc:  # an unreadable private key file, or no route to the login host
             raise SignInFailed(f"could not sign in to Salesforce ({self.section.auth}): {type(exc).__name__}"
                                ) from None
+        log.add_secret(str(sf.session_id))
         return sf
 
     def _renew(self) -> tuple[str, str]:
         self._sf = self._login()
+        log.add_secret(str(self._sf.session_id))
         return str(self._sf.session_id), str(self._sf.sf_instance)
 
     @property

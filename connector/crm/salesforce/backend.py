@@ -6,9 +6,15 @@ object's watermark (all of it the first time) into the mirror, then exposes the 
 because the mirror keeps the whole history and the engine recomputes from it on every run.
 
 Watermarks (one per object, in the mirror's `_TrustLadderMeta`) move in the same transaction as the upsert
-they cover, and never past the run's start time; the next pull compares with `>=` from the watermark minus a
-small overlap, so clock skew and ties cause re-reads, never losses. A run that fails before the commit leaves
-the watermark where it was, and the next run pulls the same window again.
+they cover, and are read from the org's clock, never this machine's: the highest SystemModstamp the pull saw,
+capped at the org's time when it answered the query (its `Date` header); the next pull compares with `>=` from
+the watermark minus a small overlap, so ties and in-flight transactions cause re-reads, never losses, however
+wrong the local clock is. A run that fails before the commit leaves the watermark where it was, and the next
+run pulls the same window again.
+
+The run has a deadline (`max_run_seconds`), asked between pages, batches and polls and capping every HTTP
+timeout; when it stops early (deadline, budget, CRM down), the exception's `partial` says what it had written,
+every record refused so far, and the API calls spent.
 """
 
 from __future__ import annotations
@@ -33,13 +39,15 @@ from connector.crm import follow_ups as follow_up
 from connector.crm.local import schema
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import fields as sf_fields
-from connector.crm.salesforce import retry, soql
+from connector.crm.salesforce import retry, skipped, soql
 from connector.crm.salesforce.auth import Connection
+from connector.crm.salesforce.jobs import error_text
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.pull import Puller, staging_table
 from connector.crm.salesforce.push import Batch, Pusher, Saved
 from connector.crm.salesforce.transport import SalesforceSession
-from connector.errors import ConfigError, CrmError
+from connector.deadline import Clock, Deadline
+from connector.errors import ConfigError, CrmError, TrustLadderError
 
 _log = log.get("trust_ladder.salesforce")
 
@@ -54,12 +62,14 @@ def _utcnow() -> dt.datetime:
 
 @dataclass
 class Runtime:
-    """What tests replace: the back-off and polling sleep, the clock that caps watermarks, and a hook that may
-    adjust the HTTP session (a proxy, a test double)."""
+    """What tests replace: the back-off and polling sleep, this machine's wall clock (stamps in the mirror only;
+    watermarks come from the org's), the monotonic clock of the run's deadline, and a hook that may adjust the
+    HTTP session (a proxy, a test double)."""
 
     sleep: Callable[[float], None] = time.sleep
     now: Callable[[], dt.datetime] = _utcnow
     session: Callable[[SalesforceSession], None] | None = None
+    clock: Clock = time.monotonic
 
 
 RUNTIME = Runtime()
@@ -76,8 +86,10 @@ class SalesforceCrm:
         self.mirror = LocalCrm.open(mirror_path) if mirror_path.exists() else LocalCrm.create(mirror_path)
         self.con: duckdb.DuckDBPyConnection = self.mirror.con
         self.usage = ApiUsage(fraction=section.budget_fraction)
+        self.deadline = Deadline(section.max_run_seconds, clock=rt.clock, what="the run")
         self.session = SalesforceSession(
-            usage=self.usage, timeout=section.timeout_seconds,
+            usage=self.usage, timeout=section.timeout_seconds, connect_timeout=section.connect_timeout_seconds,
+            call_seconds=section.retry_deadline_seconds, deadline=self.deadline,
             retrying=retry.policy(max_attempts=section.max_attempts, cap=section.max_wait_seconds, sleep=rt.sleep))
         if rt.session is not None:
             rt.session(self.session)
@@ -86,6 +98,10 @@ class SalesforceCrm:
         self.pusher = Pusher(self.conn, section, self.usage, rt.sleep)
         self._describe: dict[str, Any] | None = None
         self._rules: RuleNeeds | None = None
+        # Pulled activities the engine cannot use (see `skipped`): per object, per object and reason, a sample.
+        self.skipped: dict[str, int] = {}
+        self.skipped_by_reason: dict[str, dict[str, int]] = {}
+        self.skipped_samples: dict[str, list[str]] = {}
 
     @classmethod
     def from_config(cls, cfg: Config) -> SalesforceCrm:
@@ -116,7 +132,7 @@ class SalesforceCrm:
         if self._describe is None:
             self.usage.check("describing Contact")
             with salesforce_errors("describing Contact"):
-                body = self.conn.sf.restful("sobjects/Contact/describe", timeout=self.section.timeout_seconds)
+                body = self.conn.sf.restful("sobjects/Contact/describe")
             self._describe = body if isinstance(body, dict) else {}
         return self._describe
 
@@ -136,6 +152,17 @@ class SalesforceCrm:
     # -- pull -------------------------------------------------------------------------------------------------
 
     def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
+        try:
+            self._prepare(fields, rules)
+        except TrustLadderError as exc:
+            exc.partial = ApplyResult(api_calls=self.api_calls)  # nothing written yet; the calls are spent
+            raise
+
+    def skipped_rows(self) -> list[skipped.SkippedRow]:
+        """Every pulled activity this run set aside: (object, Id, reason), for a failures file."""
+        return skipped.rows(self.con)
+
+    def _prepare(self, fields: FieldsSection, rules: RuleNeeds | None) -> None:
         self.fields = fields
         self._rules = rules
         lacking = sf_fields.missing(self.describe(), fields)
@@ -144,13 +171,15 @@ class SalesforceCrm:
                 f"the org's Contact has no field {', '.join(lacking)}; sync cannot read or write the trust fields. "
                 "Run `trust-ladder fields check`, then `trust-ladder fields deploy`.")
         self._ensure_columns(fields)
-        run_start = self.runtime.now()
         wanted = soql.field_lists(fields, rules)
         if self.follow_ups:  # marked tasks are read from the mirror: it must know their owner and whether closed
             wanted["Task"] += [f for f in _FOLLOW_UP_TASK_FIELDS if f not in wanted["Task"]]
-        for obj in soql.OBJECTS:
-            self._pull(obj, wanted[obj], run_start)
+        skipped.reset(self.con)
+        for obj in soql.OBJECTS:  # Contacts first: the activities' WhoIds are checked against them
+            self._pull(obj, wanted[obj])
         self.mirror.prepare(fields)
+        summary = skipped.summarise(self.con)
+        self.skipped, self.skipped_by_reason, self.skipped_samples = summary
 
     def _ensure_columns(self, fields: FieldsSection) -> None:
         have = set(self.mirror.columns("Contact"))
@@ -158,7 +187,7 @@ class SalesforceCrm:
             if name not in have:
                 self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {_TRUST_TYPES[logical]}')
 
-    def _pull(self, obj: str, wanted: list[str], run_start: dt.datetime) -> None:
+    def _pull(self, obj: str, wanted: list[str]) -> None:
         mark_key, fields_key = f"salesforce.watermark.{obj}", f"salesforce.fields.{obj}"
         mark = self.mirror.meta(mark_key)
         pulled_before = json.loads(self.mirror.meta(fields_key) or "[]")
@@ -171,23 +200,27 @@ class SalesforceCrm:
         fields = list(wanted)  # stored below: a later, wider field list triggers a full pull
         pull = soql.build(obj, fields, since)
         with salesforce_errors(f"pulling {obj}"):
-            rows, path = self.puller.run(self.con, pull)
+            rows, path, org_time = self.puller.run(self.con, pull)
         stage = staging_table(obj)
+        new_mark = watermark(_newest(self.con, stage), org_time)
         self.con.execute("BEGIN TRANSACTION")
         try:
             if pull.full:
                 self.con.execute(f'DELETE FROM "{obj}"')
             self._upsert(obj, stage, fields)
-            # This complete pull has seen every change committed before the run started (by our clock; the
-            # overlap absorbs skew), so the run's start is the new watermark, moved with the upsert it covers.
-            self.mirror.set_meta(mark_key, run_start.isoformat())
+            # This complete pull has seen every change the org had committed when it answered, up to the newest
+            # SystemModstamp it returned (the overlap covers transactions still in flight then), so that stamp,
+            # by the org's clock, is the new watermark, moved with the upsert it covers.
+            if new_mark is not None:
+                self.mirror.set_meta(mark_key, new_mark.isoformat())
             self.mirror.set_meta(fields_key, json.dumps(sorted(fields)))
             self.con.execute("COMMIT")
         except duckdb.Error:
             self.con.execute("ROLLBACK")
             raise
+        skipped.note(self.con, obj, stage, fields, None if pull.full or not mark else dt.datetime.fromisoformat(mark))
         _log.info("salesforce.pulled", object=obj, rows=rows, path=path, full=pull.full,
-                  watermark=self.mirror.meta(mark_key))
+                  watermark=self.mirror.meta(mark_key), org_time=org_time.isoformat() if org_time else None)
 
     def _upsert(self, obj: str, stage: str, fields: list[str]) -> None:
         types = dict(schema.TABLES[obj])
@@ -214,11 +247,15 @@ class SalesforceCrm:
             _log.info("salesforce.writing", contacts=planned, path="bulk" if bulk else "collections")
             batches: Iterator[Batch] = (self.pusher.bulk if bulk else self.pusher.collections)(
                 self.con, plan_table, fields, rules_version)
-            with salesforce_errors("writing Contacts"):
-                for ok, failed in batches:
-                    self._mirror_written(plan_table, ok, fields, rules_version)
-                    result.changed += len(ok)
-                    result.failures.extend(failed)
+            try:
+                with salesforce_errors("writing Contacts"):
+                    for ok, failed in batches:
+                        self._mirror_written(plan_table, ok, fields, rules_version)
+                        result.changed += len(ok)
+                        result.failures.extend(failed)
+            except TrustLadderError as exc:
+                self._stopped(exc, result, "salesforce.write_stopped")
+                raise
         result.api_calls = self.api_calls
         _log.info("salesforce.written", changed=result.changed, failed=len(result.failures),
                   api_calls=self.api_calls, org_used=self.usage.used, org_limit=self.usage.limit)
@@ -272,6 +309,26 @@ class SalesforceCrm:
                     f"SELECT task_id, subject FROM {table} ORDER BY task_id").fetchall():
                 patches.append((task_id, {"id": task_id, "Subject": subject, **extra}))
                 kinds[task_id] = kind
+        try:
+            self._write_follow_ups(creates, patches, kinds, result)
+        except TrustLadderError as exc:
+            self._stopped(exc, ApplyResult(changed=result.created + result.updated + result.closed + result.released,
+                                           failures=result.failures), "salesforce.follow_ups_stopped")
+            raise
+        _log.info("salesforce.follow_ups_written", created=result.created, updated=result.updated,
+                  closed=result.closed, released=result.released, failed=len(result.failures),
+                  api_calls=self.api_calls)
+        return result
+
+    def _stopped(self, exc: TrustLadderError, done: ApplyResult, event: str) -> None:
+        """The run stops early: the exception carries what was written, every refusal so far, the calls spent."""
+        done.api_calls = self.api_calls
+        exc.partial = done
+        _log.warning(event, changed=done.changed, failed=len(done.failures), api_calls=done.api_calls,
+                     reason=type(exc).__name__)
+
+    def _write_follow_ups(self, creates: list[tuple[str, dict[str, Any]]], patches: list[tuple[str, dict[str, Any]]],
+                          kinds: dict[str, str], result: FollowUpResult) -> None:
         with salesforce_errors("writing follow-up Tasks"):
             for saved in self.pusher.tasks("POST", creates):
                 self._mirror_created([s for s in saved if s.id])
@@ -288,10 +345,6 @@ class SalesforceCrm:
                         result.closed += 1
                     else:
                         result.released += 1
-        _log.info("salesforce.follow_ups_written", created=result.created, updated=result.updated,
-                  closed=result.closed, released=result.released, failed=len(result.failures),
-                  api_calls=self.api_calls)
-        return result
 
     def _mirror_created(self, saved: list[Saved]) -> None:
         if not saved:
@@ -334,11 +387,25 @@ def salesforce_errors(doing: str) -> Iterator[None]:
         yield
     except SalesforceError as exc:
         content = exc.content
-        detail = "; ".join(f"{e.get('errorCode')}: {e.get('message')}" for e in content if isinstance(e, dict)) \
-            if isinstance(content, list) else str(content)[:300]
-        raise CrmError(f"Salesforce refused the call while {doing}: HTTP {exc.status}: {detail.strip()}") from None
+        body = json.dumps(content) if isinstance(content, list) else str(content)
+        raise CrmError(log.redact(f"Salesforce refused the call while {doing}: HTTP {exc.status} from "
+                                  f"{exc.resource_name or exc.url}: {error_text(body)}")) from None
     except requests.RequestException as exc:
         raise CrmError(f"could not reach Salesforce while {doing}: {type(exc).__name__}") from None
+
+
+def _newest(con: duckdb.DuckDBPyConnection, stage: str) -> dt.datetime | None:
+    """The highest SystemModstamp in a pull's staging table (UTC), None when it holds no row."""
+    row = con.execute(f'SELECT max({_cast_expr(_q("SystemModstamp"), "TIMESTAMP")}) FROM {stage}').fetchone()
+    return None if row is None or row[0] is None else row[0].replace(tzinfo=dt.UTC)
+
+
+def watermark(newest: dt.datetime | None, org_time: dt.datetime | None) -> dt.datetime | None:
+    """By the org's clock: the newest SystemModstamp seen, never past the org's time when it answered (a stamp
+    in its future is not to be trusted); with no row, the org's time; with neither, None (keep the old one)."""
+    if newest is None:
+        return org_time
+    return newest if org_time is None else min(newest, org_time)
 
 
 def _q(name: str) -> str:

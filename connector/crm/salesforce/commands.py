@@ -1,18 +1,28 @@
-"""`trust-ladder fields check` and `trust-ladder fields deploy`: the Contact fields trust-ladder owns."""
+"""`trust-ladder fields check` and `trust-ladder fields deploy`: the Contact fields trust-ladder owns.
+
+`fields deploy` exits with the code of what went wrong, like a sync: a refused sign-in 6, the API budget 7, the
+run's deadline 9, an HTTP failure of the Metadata API 6 with a message naming the endpoint and the status
+(never a parser's complaint about a body that was not SOAP), a refused component 6 with Salesforce's reason.
+"""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import click
+import requests
 
 from connector import log
 from connector.config import Config
 from connector.crm.salesforce import fields as sf_fields
 from connector.crm.salesforce.backend import SalesforceCrm
-from connector.errors import ConfigError, CrmError
+from connector.crm.salesforce.jobs import error_text
+from connector.errors import BudgetExhausted, ConfigError, CrmError, TrustLadderError
 
 _log = log.get("trust_ladder.salesforce")
+
+_FAULT = re.compile(r"<faultcode>(?:\w+:)?([^<]*)</faultcode>\s*<faultstring>([^<]*)</faultstring>", re.DOTALL)
 
 
 def _config() -> Config:
@@ -62,14 +72,44 @@ def fields_deploy() -> None:
     rules = _rules(cfg)
     crm = SalesforceCrm.from_config(cfg)
     try:
-        md = crm.conn.sf.mdapi
+        md = _metadata_api(crm)  # signs in: a refused sign-in is SignInFailed (6), a missing secret ConfigError (3)
         metadata = sf_fields.metadata(md, cfg.fields, rules.needs())
         try:
             md.CustomField.upsert(metadata)
-        except Exception as exc:  # noqa: BLE001 - simple-salesforce raises a plain Exception per failed component
-            _log.error("salesforce.deploy_failed", error=str(exc)[:500])
-            raise CrmError(f"the Metadata API refused the fields: {str(exc).strip()[:500]}") from None
+        except TrustLadderError:
+            raise  # the budget (7), the deadline (9), an expired session (6): already named
+        except requests.RequestException as exc:
+            raise CrmError(f"could not reach the Metadata API at {crm.conn.sf.metadata_url}: "
+                           f"{type(exc).__name__}") from None
+        except Exception as exc:  # noqa: BLE001 - zeep and simple-salesforce raise plain exceptions
+            raise _deploy_error(crm, exc) from None
     finally:
         crm.close()
     click.echo(f"Deployed {len(metadata)} Contact fields. Grant edit access to the sync user (permission set "
                "Trust_Ladder_Sync in salesforce/force-app), then run `trust-ladder fields check`.")
+
+
+def _metadata_api(crm: SalesforceCrm) -> Any:
+    """simple-salesforce's Metadata API client, its SOAP calls sent through our session: zeep would otherwise
+    use a session of its own, with no timeout, no deadline and no record of what the server answered."""
+    md = crm.conn.sf.mdapi
+    md._client.transport.session = crm.session  # noqa: SLF001 - the one way in: SfdcMetadataApi builds the Client
+    return md
+
+
+def _deploy_error(crm: SalesforceCrm, exc: Exception) -> TrustLadderError:
+    """What the Metadata API answered, in words: the endpoint and HTTP status when the call failed, the fault
+    ("SOAP API Developer Guide": faultcode, faultstring), or the refused components' reasons."""
+    last = crm.session.last
+    if last is None or last[2] < 300:
+        _log.error("salesforce.deploy_refused", error=log.one_line(str(exc)))
+        return CrmError(log.redact(f"the Metadata API refused the fields: {log.one_line(str(exc))}"))
+    method, url, status = last
+    body = crm.session.last_error
+    fault = _FAULT.search(body)
+    detail = f"{fault.group(1)}: {fault.group(2).strip()}" if fault else error_text(body) or "(no body)"
+    _log.error("salesforce.deploy_failed", endpoint=url, status=status, detail=detail)
+    if fault and fault.group(1) == "REQUEST_LIMIT_EXCEEDED":
+        return BudgetExhausted(log.redact(f"the Metadata API at {url} refused the call: the org's API request "
+                                          f"limit is reached ({detail}); run again when it frees calls"))
+    return CrmError(log.redact(f"the Metadata API answered HTTP {status} to {method} {url}: {detail}"))

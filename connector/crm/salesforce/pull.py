@@ -8,9 +8,10 @@ by the engine from there: no whole result is ever held in Python memory.
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 
@@ -32,31 +33,36 @@ def create_staging(con: duckdb.DuckDBPyConnection, pull: Pull) -> str:
     return table
 
 
+class Pulled(NamedTuple):
+    rows: int
+    path: str  # "rest" or "bulk"
+    org_time: dt.datetime | None  # the org's clock (`Date` header) when it answered the query: before any row read
+
+
 class Puller(BulkClient):
-    def run(self, con: duckdb.DuckDBPyConnection, pull: Pull) -> tuple[int, str]:
-        """Fill the staging table; returns (rows, path used: "rest" or "bulk")."""
+    def run(self, con: duckdb.DuckDBPyConnection, pull: Pull) -> Pulled:
+        """Fill the staging table."""
         table = create_staging(con, pull)
-        self.usage.check(f"querying {pull.obj}")
-        timeout = self.section.timeout_seconds
+        self.guard(f"querying {pull.obj}")
         opts = {"Sforce-Query-Options": f"batchSize={self.section.page_size}"}
-        page = self.conn.sf.query(pull.soql, include_deleted=pull.include_deleted, headers=opts, timeout=timeout)
+        page = self.conn.sf.query(pull.soql, include_deleted=pull.include_deleted, headers=opts)
+        org_time = self.conn.session.org_time
         total = int(page.get("totalSize", 0))
         if not page.get("done", True) and total > self.section.bulk_read_threshold:
             _log.info("salesforce.pull_bulk", object=pull.obj, rows=total, full=pull.full)
-            return self._bulk(con, table, pull), "bulk"
+            return Pulled(self._bulk(con, table, pull), "bulk", org_time)
         rows = _insert_records(con, table, pull.fields, page.get("records", []))
         while not page.get("done", True):
-            self.usage.check(f"the next {pull.obj} page")
-            page = self.conn.sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=opts,
-                                           timeout=timeout)
+            self.guard(f"the next {pull.obj} page")
+            page = self.conn.sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=opts)
             rows += _insert_records(con, table, pull.fields, page.get("records", []))
         _log.info("salesforce.pull_rest", object=pull.obj, rows=rows, full=pull.full)
-        return rows, "rest"
+        return Pulled(rows, "rest", org_time)
 
     # -- Bulk API 2.0 query --------------------------------------------------------------------------------
 
     def _bulk(self, con: duckdb.DuckDBPyConnection, table: str, pull: Pull) -> int:
-        self.usage.check(f"the {pull.obj} Bulk query job")
+        self.guard(f"the {pull.obj} Bulk query job")
         job = self.json_call("POST", "jobs/query", json={
             "operation": "queryAll" if pull.include_deleted else "query", "query": pull.soql,
             "columnDelimiter": "COMMA", "lineEnding": "LF"})
@@ -67,7 +73,7 @@ class Puller(BulkClient):
         with tempfile.TemporaryDirectory(dir=self.temp_dir) as tmp:
             part = 0
             while True:
-                self.usage.check(f"the next {pull.obj} Bulk result set")
+                self.guard(f"the next {pull.obj} Bulk result set")
                 params: dict[str, Any] = {"maxRecords": self.section.bulk_page_records}
                 if locator:
                     params["locator"] = locator

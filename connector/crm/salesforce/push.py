@@ -100,10 +100,9 @@ class Pusher(BulkClient):
         the per-record results, in request order ("Create Multiple Records with Fewer Round-Trips",
         "sObject Collections Create", "Update Records Using sObject Collections")."""
         assert len(records) <= COLLECTION_SIZE
-        self.usage.check(doing)
+        self.guard(doing)
         results = self.conn.sf.restful("composite/sobjects", method=method,
-                                       json={"allOrNone": False, "records": records},
-                                       timeout=self.section.timeout_seconds)
+                                       json={"allOrNone": False, "records": records})
         if not isinstance(results, list) or len(results) != len(records):
             raise CrmError("sObject Collections answered with an unexpected body; nothing is assumed written")
         return results
@@ -155,18 +154,20 @@ class Pusher(BulkClient):
                 start += size
 
     def _one_job(self, path: Path, tmp: Path) -> Batch:
-        self.usage.check("the Bulk update job")
+        self.guard("the Bulk update job")
         job = self.json_call("POST", "jobs/ingest", json={
             "object": "Contact", "operation": "update", "contentType": "CSV", "lineEnding": "LF",
             "columnDelimiter": "COMMA"})
         job_id = str(job["id"])
         _log.info("salesforce.bulk_update_job", job_id=job_id, bytes=path.stat().st_size)
-        self.usage.check("uploading the Bulk update data")
-        resp = self.conn.session.request("PUT", self._url(f"jobs/ingest/{job_id}/batches"), data=path.read_bytes(),
-                                         headers=self.conn.headers(**{"Content-Type": "text/csv"}))
-        raise_for(resp, f"PUT jobs/ingest/{job_id}/batches")
-        self.usage.check("closing the Bulk update job")
-        self.json_call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
+        with self.aborted_on_failure("ingest", job_id, "Contact"):  # an open job left behind would never run
+            self.guard("uploading the Bulk update data")
+            resp = self.conn.session.request("PUT", self._url(f"jobs/ingest/{job_id}/batches"),
+                                             data=path.read_bytes(),
+                                             headers=self.conn.headers(**{"Content-Type": "text/csv"}))
+            raise_for(resp, f"PUT jobs/ingest/{job_id}/batches")
+            self.guard("closing the Bulk update job")
+            self.json_call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         info = self.wait_for_job("ingest", job_id, "Contact")
         ok = self._results(job_id, "successfulResults", tmp)
         failed = [_failure_csv(row) for row in self._rows(job_id, "failedResults")]
@@ -179,7 +180,7 @@ class Pusher(BulkClient):
 
     def _results(self, job_id: str, kind: str, tmp: Path) -> list[str]:
         path = tmp / f"{job_id}-{kind}.csv"
-        self.usage.check(f"reading {kind}")
+        self.guard(f"reading {kind}")
         resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), stream=True,
                                          headers=self.conn.headers(Accept="text/csv"))
         with resp:
@@ -195,7 +196,7 @@ class Pusher(BulkClient):
         return ids
 
     def _rows(self, job_id: str, kind: str) -> list[dict[str, str]]:
-        self.usage.check(f"reading {kind}")
+        self.guard(f"reading {kind}")
         resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"),
                                          headers=self.conn.headers(Accept="text/csv"))
         raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")

@@ -4,6 +4,11 @@ Transient: HTTP 429 and 5xx, SERVER_UNAVAILABLE, the concurrent-request variant 
 UNABLE_TO_LOCK_ROW, and connection resets or timeouts. Never: 400-class validation errors, INVALID_FIELD, our
 own bugs, the daily TotalRequests limit (that ends the run, see `limits`), and never a POST: a POST creates a
 Bulk job (or signs in), and repeating it blindly could run the job twice.
+
+How long: at most `max_attempts` tries, and never a back-off that would outlast the call's own time limit
+(`retry_deadline_seconds`) or the run's (`max_run_seconds`): the session passes the call's Deadline as the
+`limit` keyword, so the stop reads time on the run's clock (a test's fake one included). When the run's time is
+what runs out, the stop raises DeadlineReached (exit 9) instead of handing back the last fault.
 """
 
 from __future__ import annotations
@@ -14,14 +19,17 @@ from typing import Any
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if_result, stop_after_attempt
+from tenacity.stop import stop_base
 
 from connector import log
+from connector.deadline import Deadline
 
 _log = log.get("trust_ladder.salesforce")
 
 RETRIED_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})  # idempotent for what we send
 TRANSIENT_CODES = frozenset({"SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 DAILY_LIMIT_MARK = "TotalRequests"
+MIN_ATTEMPT_SECONDS = 1.0  # no retry is started with less time than this left
 
 
 def error_codes(resp: requests.Response) -> list[tuple[str, str]]:
@@ -95,17 +103,42 @@ def _log_backoff(state: RetryCallState) -> None:
         what["status"] = resp.status_code
         what["codes"] = [c for c, _ in error_codes(resp)]
     wait = state.next_action.sleep if state.next_action else 0.0
-    _log.warning("salesforce.backoff", attempt=state.attempt_number, wait_s=round(wait, 3), **what)
+    _log.warning("salesforce.backoff", call=state.kwargs.get("what", ""), attempt=state.attempt_number,
+                 wait_s=round(wait, 3), waited_s=round(state.idle_for, 3), **what)
+
+
+class _OutOfTime(stop_base):
+    """Stop when the next back-off, and a try after it, would not fit in the call's time; raise when it is the
+    run's time that would not."""
+
+    def __call__(self, state: RetryCallState) -> bool:
+        return _out_of_time(state)
+
+
+def _out_of_time(state: RetryCallState) -> bool:
+    limit = state.kwargs.get("limit")
+    if not isinstance(limit, Deadline):
+        return False
+    needed = state.upcoming_sleep + MIN_ATTEMPT_SECONDS
+    if limit.left() > needed:
+        return False
+    run = limit.root()
+    if run.left() <= needed:
+        raise run.reached(f"retrying {state.kwargs.get('what', 'a call')} (attempt {state.attempt_number} failed)")
+    _log.warning("salesforce.retry_deadline", call=state.kwargs.get("what", ""), attempts=state.attempt_number,
+                 waited_s=round(state.idle_for, 3), limit_s=limit.seconds)
+    return True
 
 
 def policy(*, max_attempts: int, cap: float, sleep: Callable[[float], None], base: float = 1.0,
            rng: random.Random | None = None) -> Retrying:
-    """Declared once; `transport.SalesforceSession` runs every idempotent request through it."""
+    """Declared once; `transport.SalesforceSession` runs every idempotent request through it, as
+    `retrying(attempt, limit=<the call's Deadline>, what="GET path")`."""
     return Retrying(
         retry=retry_if_result(is_transient)
         | retry_if_exception_type((requests.ConnectionError, requests.Timeout)),
         wait=_Wait(base, cap, rng or random.Random()),  # noqa: S311 - jitter, not cryptography
-        stop=stop_after_attempt(max_attempts),
+        stop=stop_after_attempt(max_attempts) | _OutOfTime(),
         sleep=sleep,
         reraise=True,
         before_sleep=_log_backoff,
