@@ -209,7 +209,13 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
     assert contact.findtext("m:enableHistory", namespaces=ns) == "true"  # field history needs it on the object
     views = {ET.parse(p).getroot().findtext("m:label", namespaces=ns)  # noqa: S314
              for p in (root / "listViews").glob("*.listView-meta.xml")}
-    assert views == {"Trust: missing thank-you", "Trust: missing listening"}
+    assert views == {"Trust: missing thank-you", "Trust: missing listening", "My contacts: missing thank-you",
+                     "My contacts: missing listening"}
+    scopes = {ET.parse(p).getroot().findtext("m:label", namespaces=ns):  # noqa: S314
+              ET.parse(p).getroot().findtext("m:filterScope", namespaces=ns)  # noqa: S314
+              for p in (root / "listViews").glob("*.listView-meta.xml")}
+    assert {label: scope for label, scope in scopes.items() if label.startswith("My ")} == {
+        "My contacts: missing thank-you": "Mine", "My contacts: missing listening": "Mine"}
 
 
 def test_both_permission_sets_let_their_users_read_every_trust_field() -> None:
