@@ -5,6 +5,7 @@ a hundred thousand contacts and a million activities. It serves:
 - SOAP and OAuth sign-in ("Understanding the Username-Password OAuth Flow"; simple-salesforce's soap_login);
 - REST query and queryAll pages with nextRecordsUrl ("Execute a SOQL Query", "Query", "QueryAll");
 - Contact describe ("Get Field and Other Metadata for an Object");
+- a Tooling API query of FieldDefinition.IsFieldHistoryTracked for Contact fields ("FieldDefinition", Tooling API);
 - sObject Collections update ("Update Records Using sObject Collections"), results in request order, for
   Contacts and Tasks;
 - sObject Collections create ("Create Multiple Records with Fewer Round-Trips", "sObject Collections Create":
@@ -124,6 +125,7 @@ class FakeOrg:
         self.missing_fields: set[str] = set()
         self.readonly_fields: set[str] = set()  # the sync user lacks edit access (field-level security)
         self.field_changes: dict[str, dict[str, Any]] = {}  # field name -> describe attributes an admin changed
+        self.untracked_history: set[str] = set()  # Contact fields whose field history tracking is off
         self.picklists: dict[str, list[str]] = {k: list(v) for k, v in schema.DEFAULT_PICKLISTS.items()}
         self.task_statuses = {"Not Started": False, "In Progress": False, "Waiting on someone else": False,
                               "Deferred": False, "Completed": True}  # Task.Status value -> IsClosed
@@ -324,6 +326,8 @@ class FakeOrg:
             return self._page(cursor, int(offset), parts[0])
         if method == "GET" and parts == ["sobjects", "Contact", "describe"]:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.describe())
+        if method == "GET" and parts == ["tooling", "query"]:
+            return self._field_definitions(query["q"][0])
         if method == "PATCH" and parts == ["composite", "sobjects"]:
             return self._collections(json.loads(_body(request)))
         if method == "POST" and parts == ["composite", "sobjects"]:
@@ -356,6 +360,19 @@ class FakeOrg:
                                           "value": v} for v in self.picklists[col]]
             out.append(fld)
         return {"name": "Contact", "label": "Contact", "keyPrefix": "003", "custom": False, "fields": out}
+
+    def _field_definitions(self, soql: str) -> Reply:
+        """SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition WHERE ... IN ('a', 'b')."""
+        assert "FROM FieldDefinition" in soql and "EntityDefinition.QualifiedApiName = 'Contact'" in soql, soql
+        names = re.findall(r"'([^']+)'", soql.split(" IN ", 1)[1])
+        have = {col for col, _ in schema.CONTACT_COLUMNS} - self.missing_fields
+        records = [{"attributes": {"type": "FieldDefinition",
+                                   "url": f"{DATA}tooling/sobjects/FieldDefinition/Contact.{name}"},
+                    "QualifiedApiName": name, "IsFieldHistoryTracked": name not in self.untracked_history}
+                   for name in names if name in have]
+        return 200, {"Content-Type": "application/json"}, json.dumps(
+            {"size": len(records), "totalSize": len(records), "done": True, "queryLocator": None,
+             "entityTypeName": "FieldDefinition", "records": records})
 
     # -- SOQL -----------------------------------------------------------------------------------------------
 

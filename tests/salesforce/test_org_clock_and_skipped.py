@@ -91,7 +91,7 @@ def test_the_backend_hands_every_skipped_row_to_its_caller(run: Run) -> None:
     cfg = run.config()
     crm = SalesforceCrm.from_config(cfg)
     try:
-        crm.prepare(cfg.fields, compiler.load(DEFAULT_RULES))
+        crm.prepare(cfg.fields, compiler.load(DEFAULT_RULES).needs())
         assert crm.skipped == {"Task": 25}
         assert crm.skipped_by_reason == {"Task": {"lead": 25}}
         assert len(crm.skipped_samples["Task"]) == 10

@@ -4,6 +4,7 @@ secrets that never reach a log line or an error message."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -122,6 +123,29 @@ def test_fields_check_passes_on_a_complete_org(run: Run) -> None:
     result = CliRunner().invoke(fields, ["check"], obj=run.config())
     assert result.exit_code == 0, result.output
     assert "Contact fields ok" in result.output
+    assert "warning" not in result.output
+    assert ("GET", "tooling/query/") in run.org.calls  # FieldDefinition.IsFieldHistoryTracked
+
+
+def test_fields_check_warns_when_the_stage_keeps_no_history_but_still_passes(run: Run) -> None:
+    """Tooling API 'FieldDefinition' (IsFieldHistoryTracked): off on the stage, on for the flags."""
+    run.org.untracked_history.add("Trust_Stage__c")
+    result = CliRunner().invoke(fields, ["check"], obj=run.config())
+    assert result.exit_code == 0, result.output
+    assert [line for line in result.output.splitlines() if line.startswith("  warning:")] == [
+        ("  warning: Contact.Trust_Stage__c keeps no field history, so the Contact's history will not show each "
+         "move: deploy salesforce/force-app or run `trust-ladder fields deploy` (or Setup > Object Manager > "
+         "Contact > Fields & Relationships > Set History Tracking)"),
+    ]
+    assert "Contact fields ok" in result.output
+
+
+def test_sync_writes_even_when_field_history_is_off(run: Run) -> None:
+    ada = _one_contact(run)
+    run.org.untracked_history.update({"Trust_Stage__c", "Trust_Flags__c"})
+    assert run.sync().changed == 1
+    assert run.org.fields_of(ada, "Trust_Stage__c") == ("Friend",)
+    assert all(path != "tooling/query/" for _, path in run.org.calls)  # the check is `fields check`'s alone
 
 
 def test_sync_refuses_to_write_while_the_fields_check_fails_and_says_why(run: Run) -> None:
@@ -177,9 +201,34 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
                           "picklistValues": [{"value": v, "active": True} for v in values]})
     rules = compiler.load(DEFAULT_RULES)
     assert sf_fields.check({"fields": described}, FieldsSection(), rules.needs()) == []
+    tracked = {xml.findtext("m:fullName", namespaces=ns) for xml in (
+        ET.parse(p).getroot() for p in (root / "fields").glob("*.field-meta.xml"))  # noqa: S314
+        if xml.findtext("m:trackHistory", namespaces=ns) == "true"}
+    assert tracked == {"Trust_Stage__c", "Trust_Flags__c"}
+    contact = ET.parse(root / "Contact.object-meta.xml").getroot()  # noqa: S314
+    assert contact.findtext("m:enableHistory", namespaces=ns) == "true"  # field history needs it on the object
     views = {ET.parse(p).getroot().findtext("m:label", namespaces=ns)  # noqa: S314
              for p in (root / "listViews").glob("*.listView-meta.xml")}
-    assert views == {"Trust: missing thank-you", "Trust: missing listening"}
+    assert views == {"Trust: missing thank-you", "Trust: missing listening", "My contacts: missing thank-you",
+                     "My contacts: missing listening"}
+    scopes = {ET.parse(p).getroot().findtext("m:label", namespaces=ns):  # noqa: S314
+              ET.parse(p).getroot().findtext("m:filterScope", namespaces=ns)  # noqa: S314
+              for p in (root / "listViews").glob("*.listView-meta.xml")}
+    assert {label: scope for label, scope in scopes.items() if label.startswith("My ")} == {
+        "My contacts: missing thank-you": "Mine", "My contacts: missing listening": "Mine"}
+
+
+def test_both_permission_sets_let_their_users_read_every_trust_field() -> None:
+    """Reading a field is what shows its moves in Contact History, on the card and in reports."""
+    ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
+    folder = Path(__file__).resolve().parents[2] / "salesforce/force-app/main/default/permissionsets"
+    six = {f"Contact.{name}" for name in FieldsSection().model_dump().values()}
+    for name, editable in (("Trust_Ladder_Sync", "true"), ("Trust_Ladder_Read", "false")):
+        root = ET.parse(folder / f"{name}.permissionset-meta.xml").getroot()  # noqa: S314
+        grants = {p.findtext("m:field", namespaces=ns): (p.findtext("m:readable", namespaces=ns),
+                                                          p.findtext("m:editable", namespaces=ns))
+                  for p in root.findall("m:fieldPermissions", ns)}
+        assert grants == dict.fromkeys(six, ("true", editable)), name
 
 
 def _upsert_response(results: list[tuple[str, bool, str]]) -> str:
@@ -211,6 +260,10 @@ def test_fields_deploy_upserts_the_six_fields_with_the_rule_files_picklist_value
         assert f"<ns0:fullName>{name}</ns0:fullName>" in sent or f">{name}<" in sent
     for value in ("Fringe", "Forever", "Missing thank-you", "Missing listening"):
         assert f">{value}<" in sent  # picklist values come from the rule file's rungs and flag labels
+    tracked = dict(re.findall(r"<ns0:fullName>Contact\.(\w+)</ns0:fullName>.*?<ns0:trackHistory>(\w+)<", sent))
+    assert tracked == {"Trust_Stage__c": "true", "Trust_Stage_Since__c": "false", "Trust_Flags__c": "true",
+                       "Trust_Next_Step__c": "false", "Trust_Reason__c": "false", "Trust_Rules_Version__c": "false"}
+    assert "with field history on Trust_Stage__c and Trust_Flags__c" in result.output
 
 
 def test_fields_deploy_reports_a_refused_component_and_exits_6(run: Run) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 import requests
+from simple_salesforce.exceptions import SalesforceError
 
 from connector import log
 from connector.config import Config
@@ -53,16 +54,30 @@ def fields_check() -> None:
     crm = SalesforceCrm.from_config(cfg)
     try:
         problems = crm.check_fields(cfg.fields, rules.needs())
+        warnings = _history_warnings(crm, cfg)
     finally:
         crm.close()
     for problem in problems:
         click.echo(f"  {problem}")
+    for warning in warnings:
+        click.echo(f"  warning: {warning}")
     if problems:
         raise ConfigError(f"the fields check found {len(problems)} problem{'s' if len(problems) != 1 else ''}; "
                           "fix them with `trust-ladder fields deploy` (or deploy salesforce/force-app), then "
                           "check again")
     click.echo(f"Contact fields ok: {', '.join(cfg.fields.model_dump().values())} "
                f"(picklists hold every rung and flag of {rules.version})")
+
+
+def _history_warnings(crm: SalesforceCrm, cfg: Config) -> list[str]:
+    """Field history off on the stage or flags field is worth a warning; sync writes either way."""
+    try:
+        body = crm.conn.sf.restful("tooling/query/", params={"q": sf_fields.history_query(cfg.fields)},
+                                   timeout=crm.section.timeout_seconds)
+    except SalesforceError as exc:  # e.g. a user without "View Setup and Configuration"
+        return [f"could not read field history tracking ({type(exc).__name__}); check it in Setup"]
+    records = body.get("records", []) if isinstance(body, dict) else []
+    return sf_fields.history_warnings(records, cfg.fields)
 
 
 @fields.command(name="deploy")
@@ -85,8 +100,10 @@ def fields_deploy() -> None:
             raise _deploy_error(crm, exc) from None
     finally:
         crm.close()
-    click.echo(f"Deployed {len(metadata)} Contact fields. Grant edit access to the sync user (permission set "
-               "Trust_Ladder_Sync in salesforce/force-app), then run `trust-ladder fields check`.")
+    tracked = " and ".join(getattr(cfg.fields, logical) for logical in sf_fields.HISTORY_TRACKED)
+    click.echo(f"Deployed {len(metadata)} Contact fields, with field history on {tracked}. Grant edit access to "
+               "the sync user (permission set Trust_Ladder_Sync in salesforce/force-app), then run "
+               "`trust-ladder fields check`.")
 
 
 def _metadata_api(crm: SalesforceCrm) -> Any:
@@ -103,7 +120,10 @@ def _deploy_error(crm: SalesforceCrm, exc: Exception) -> TrustLadderError:
     last = crm.session.last
     if last is None or last[2] < 300:
         _log.error("salesforce.deploy_refused", error=log.one_line(str(exc)))
-        return CrmError(log.redact(f"the Metadata API refused the fields: {log.one_line(str(exc))}"))
+        hint = (" (field history needs Contact history on: Setup > Object Manager > Contact > Fields & "
+                "Relationships > Set History Tracking > Enable Contact History)"
+                if "history" in str(exc).lower() else "")
+        return CrmError(log.redact(f"the Metadata API refused the fields: {log.one_line(str(exc))}{hint}"))
     method, url, status = last
     body = crm.session.last_error
     fault = _FAULT.search(body)

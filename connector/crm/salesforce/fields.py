@@ -2,12 +2,16 @@
 
 `check` says exactly what is missing, mistyped, not writable, or lacks the picklist values the rule file's
 rungs and flags need. `sync` refuses to write while it finds anything (see `SalesforceCrm.check_writable`).
+The stage and flags fields keep field history, so the Contact's history shows each move: `deploy` turns it on,
+and `history_warnings` says when an org has it off (a warning, not a reason to stop syncing).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from simple_salesforce.format import format_soql
 
 from connector.config import FieldsSection
 from connector.crm import RuleNeeds
@@ -44,6 +48,10 @@ _TYPE_WORDS = {
     "phone": "Phone", "url": "URL", "reference": "Lookup", "id": "record Id", "encryptedstring": "Text (Encrypted)",
     "combobox": "Combobox", "address": "Address", "location": "Geolocation",
 }
+
+
+# The fields whose every change Contact History should show: each move on the ladder, each flag opened or closed.
+HISTORY_TRACKED = ("stage", "flags")
 
 
 def by_name(describe: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -135,6 +143,24 @@ def _int(value: Any) -> int:
         return 0
 
 
+def history_query(fields: FieldsSection) -> str:
+    """Tooling API SOQL: whether field history is on for the tracked trust fields (FieldDefinition)."""
+    names = [getattr(fields, logical) for logical in HISTORY_TRACKED]
+    return format_soql("SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition "
+                       "WHERE EntityDefinition.QualifiedApiName = 'Contact' AND QualifiedApiName IN {names}",
+                       names=names)
+
+
+def history_warnings(records: list[dict[str, Any]], fields: FieldsSection) -> list[str]:
+    """One line per tracked trust field whose history is off, from `history_query`'s records."""
+    tracked = {str(r.get("QualifiedApiName")): bool(r.get("IsFieldHistoryTracked")) for r in records}
+    return [f"Contact.{name} keeps no field history, so the Contact's history will not show each move: deploy "
+            "salesforce/force-app or run `trust-ladder fields deploy` (or Setup > Object Manager > Contact > "
+            "Fields & Relationships > Set History Tracking)"
+            for name in (getattr(fields, logical) for logical in HISTORY_TRACKED)
+            if name in tracked and not tracked[name]]
+
+
 def metadata(md: Any, fields: FieldsSection, rules: RuleNeeds | None) -> list[Any]:
     """CustomField metadata for the six fields, built with simple-salesforce's mdapi types."""
     need = needed_values(rules)
@@ -142,7 +168,7 @@ def metadata(md: Any, fields: FieldsSection, rules: RuleNeeds | None) -> list[An
     for logical, name in fields.model_dump().items():
         exp = EXPECTED[logical]
         kwargs: dict[str, Any] = {"fullName": f"Contact.{name}", "label": exp.label,
-                                  "type": md.FieldType(exp.meta_type)}
+                                  "type": md.FieldType(exp.meta_type), "trackHistory": logical in HISTORY_TRACKED}
         if logical in need:
             kwargs["valueSet"] = md.ValueSet(restricted=True, valueSetDefinition=md.ValueSetValuesDefinition(
                 sorted=False, value=[md.CustomValue(fullName=v, label=v, default=False) for v in need[logical]]))
