@@ -1,6 +1,6 @@
 """The engine: set-based passes over the relations a CRM backend exposes (`crm_contact`, `crm_activity`).
 
-classify -> features -> evaluate (flags, rung, since, next step, reason) -> plan; the demotion watch enters as
+classify -> features -> evaluate (flags, rung, since, next step, reason) -> since from history -> plan; the demotion watch enters as
 `tl_watch`. Every statement is a sqlglot tree made in `engine.sql`; each pass's output is declared in
 `engine.relations`. The connection is locked (`engine.session`) before the first rule-derived statement runs.
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from connector.engine import classify, evaluate, features, session, watch
+from connector.engine import classify, evaluate, features, history, session, watch
 from connector.ruleset.compiler import RuleSet
 
 
@@ -24,4 +24,5 @@ def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, watc
     kept = classify.classify(con, rules, as_of, contact_id=contact_id)
     features.build(con, rules, as_of, contact_id=contact_id)
     evaluate.evaluate(con, rules, as_of)
+    history.since_from_history(con, rules, as_of)
     return kept

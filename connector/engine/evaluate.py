@@ -69,7 +69,9 @@ def _add_columns(tree: exp.Expr, cte: str, columns: list[exp.Expr]) -> None:
     raise AssertionError(f"no CTE {cte}")
 
 
-def statement(rules: RuleSet) -> exp.Expr:
+def statement(rules: RuleSet, *, texts_too: bool = True) -> exp.Expr:
+    """The placement; without `texts_too` the flags, next step and reason are left NULL (a history replay needs
+    only the rung, and the texts are the costly part)."""
     rungs = rules.rungs
     settings = rules.settings
     top = len(rungs) - 1
@@ -95,9 +97,9 @@ def statement(rules: RuleSet) -> exp.Expr:
         _SKELETON, features=sql.table(FEATURES.name), watch=sql.table(WATCH.name), open_flags=open_flags,
         qualified=qualified, held=held, grace=grace, steps_after_grace=steps,
         new_stage=texts.rung_name(rules, sql.col("final")),
-        new_flags=texts.flags_value([(c, f.label) for c, f in flags]),
-        new_next=texts.next_step(rules, [(c, f.next_step) for c, f in flags]),
-        new_reason=texts.reason(rules),
+        new_flags=texts.flags_value([(c, f.label) for c, f in flags]) if texts_too else exp.Null(),
+        new_next=texts.next_step(rules, [(c, f.next_step) for c, f in flags]) if texts_too else exp.Null(),
+        new_reason=texts.reason(rules) if texts_too else exp.Null(),
     )
     _add_columns(tree, "flagged", [_coalesced(f.compiled.expr, flag_col(f.id)) for f in rules.flags])
     _add_columns(tree, "judged", [_coalesced(c.compiled.expr, criterion_col(r.index, j))

@@ -143,9 +143,11 @@ def _levels(rules: RuleSet) -> list[list[CompiledFeature]]:
     return groups
 
 
-def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool) -> exp.Expr:
+def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool, replay: bool) -> exp.Expr:
     cur = [sql.alias(sql.col("Id", "c"), "cid"),
            *(sql.col(n, "c") for n in CONTACTS.names if n.startswith("cur_"))]
+    if replay:  # each row is a contact at one past date (connector.engine.history): the date travels along
+        cur.append(sql.col("as_of", "c"))
     cols = [c for f in rules.features.values() for c in _columns(f)]
     body = (exp.select(*cur, *cols).from_(exp.alias_(sql.table(CONTACTS.name), "c"))
             .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q('b.cid = c."Id"'), join_type="left"))
@@ -160,12 +162,12 @@ def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool) -> exp.Exp
     return sql.create_temp(FEATURES.name, out)
 
 
-def statements(rules: RuleSet, *, one_contact: bool = False) -> list[exp.Expr]:
+def statements(rules: RuleSet, *, one_contact: bool = False, replay: bool = False) -> list[exp.Expr]:
     unanswered = [f for f in rules.features.values() if f.spec.type == "unanswered"]
     out = [_base(rules)]
     if unanswered:
         out.append(_unanswered(unanswered))
-    out.append(_features(rules, one_contact=one_contact, unanswered=bool(unanswered)))
+    out.append(_features(rules, one_contact=one_contact, unanswered=bool(unanswered), replay=replay))
     return out
 
 

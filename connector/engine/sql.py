@@ -144,6 +144,20 @@ def create_temp(name: str, body: exp.Expr) -> exp.Expr:
                       properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
 
 
+def retarget(tree: exp.Expr, tables: Mapping[str, str], *, as_of_column: str | None = None) -> exp.Expr:
+    """The same statement over other relations: table names swapped, and (for a replay that evaluates each row at
+    its own date) the `$as_of` parameter turned into a column. Rule trees are reused, never re-parsed."""
+
+    def swap(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Table) and node.name in tables:
+            return exp.Table(this=ident(tables[node.name]), alias=node.args.get("alias"))
+        if as_of_column and isinstance(node, exp.Placeholder) and node.name == AS_OF_PARAM:
+            return col(as_of_column)
+        return node
+
+    return tree.copy().transform(swap, copy=False)
+
+
 def render(tree: exp.Expr, dialect: str = DIALECT) -> str:
     # sqlglot renders recursively; conditions are bounded in depth (connector.ruleset.expr), and this headroom
     # covers the statements that nest them.

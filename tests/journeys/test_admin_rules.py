@@ -175,7 +175,7 @@ def test_cli_sync_json_summary_and_explain(org: Org) -> None:
 
     proc = run_cli("explain", cid, "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
     assert proc.returncode == 0, proc.stderr
-    assert "Rung: Friend since 2026-06-15" in proc.stdout
+    assert "Rung: Friend since 2026-05-16" in proc.stdout  # the day of the call, from its history
     assert "conversations_180d >= 3   (conversations_180d = 1)" in proc.stdout
     assert "Missing thank-you: OPEN" in proc.stdout
     assert "2026-05-16  Task" in proc.stdout and "Product feedback call  [feedback]" in proc.stdout

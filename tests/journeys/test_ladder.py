@@ -22,7 +22,7 @@ def test_contact_with_no_activity_stands_on_the_lowest_rung_with_no_flags(org: O
     assert f["stage"] == "Fringe"
     assert f["flags"] is None
     assert f["next_step"] == "Start a conversation: invite Ada to a short call"
-    assert f["since"] == org.as_of
+    assert f["since"] == org.day(100)  # known to us since the contact was created, not since the first sync
     assert f["reason"].startswith("Fringe: Known to us")
 
 
@@ -212,10 +212,10 @@ def test_stage_since_keeps_its_date_while_the_rung_holds(org: Org) -> None:
     org.sync(days_later=10)
     f = org.fields(cid)
     assert f["stage"] == "Friend"
-    assert f["since"] == org.as_of
+    assert f["since"] == org.day(20)  # the first reply made the Friend; the first sync read that from history
 
 
-def test_promotion_moves_stage_since_to_the_evaluation_date(org: Org) -> None:
+def test_promotion_dates_stage_since_by_the_activity_that_completed_the_rung(org: Org) -> None:
     cid = org.contact()
     org.reply(cid, 20)
     org.sync()
@@ -224,7 +224,7 @@ def test_promotion_moves_stage_since_to_the_evaluation_date(org: Org) -> None:
     org.sync(days_later=5)
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
-    assert f["since"] == org.day(-5)
+    assert f["since"] == org.day(-4)  # the reply four days after the first sync was the third conversation
 
 
 def test_a_voicemail_on_a_check_in_call_is_not_a_listening_conversation(org: Org) -> None:

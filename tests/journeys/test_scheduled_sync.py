@@ -48,12 +48,14 @@ def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
 def test_a_contact_that_recovers_during_grace_keeps_its_rung_and_its_date(org: Org) -> None:
     cid = org.familiar_contact()
     org.sync()
+    reached = org.fields(cid)["since"]
+    assert reached < org.as_of  # read from the history: the day its activities made it Familiar
     org.sync(days_later=31)
     org.call(cid, -40, "Check-in call")
     org.sync(days_later=45)
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
-    assert f["since"] == org.as_of
+    assert f["since"] == reached
     assert not f["reason"].startswith("Held")
 
 
