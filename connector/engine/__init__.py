@@ -1,6 +1,7 @@
 """The engine: set-based passes over the relations a CRM backend exposes (`crm_contact`, `crm_activity`).
 
-classify -> features -> evaluate (flags, rung, since, next step, reason) -> since from history -> plan; the demotion watch enters as
+classify -> features -> evaluate (flags, rung, since, next step, reason) -> since from history
+-> plan; the demotion watch enters as
 `tl_watch`. Every statement is a sqlglot tree made in `engine.sql`; each pass's output is declared in
 `engine.relations`. The connection is locked (`engine.session`) before the first rule-derived statement runs.
 """

@@ -59,7 +59,8 @@ _SINCE = """
 UPDATE tl_place SET new_since = s.since
 FROM (
   SELECT n.cid, CASE
-      WHEN n.final > 0 THEN min(h.as_of) FILTER (WHERE h.qualified >= n.final AND h.as_of > COALESCE(r.last_below, $origin))
+      WHEN n.final > 0 THEN min(h.as_of) FILTER (WHERE h.qualified >= n.final
+                                                 AND h.as_of > COALESCE(r.last_below, $origin))
       WHEN r.last_above IS NOT NULL THEN min(h.as_of) FILTER (WHERE h.qualified = 0 AND h.as_of > r.last_above)
       ELSE LEAST(CAST(c."CreatedDate" AS DATE), $as_of)
     END AS since
