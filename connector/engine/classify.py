@@ -12,10 +12,11 @@ import duckdb
 from sqlglot import exp
 
 from connector.engine import sql
-from connector.engine.relations import CLASSIFIED, kind_col
+from connector.engine.relations import ACTIVITY_FACTS, CLASSIFIED, kind_col
 from connector.ruleset.compiler import RuleSet
 
 _SOURCE = 'SELECT "WhoId" AS cid, "Id" AS aid, day, "Subject", object FROM crm_activity WHERE day <= $as_of'
+_COLUMNS = "SELECT column_name FROM duckdb_columns() WHERE table_name = 'crm_activity'"
 
 
 def kinds_tree(rules: RuleSet) -> list[exp.Expr]:
@@ -24,10 +25,13 @@ def kinds_tree(rules: RuleSet) -> list[exp.Expr]:
             for k in rules.kinds.values()]
 
 
-def statement(rules: RuleSet, *, one_contact: bool = False) -> exp.Expr:
+def statement(rules: RuleSet, *, one_contact: bool = False, have: frozenset[str] | None = None) -> exp.Expr:
+    """`have`: the columns `crm_activity` provides; a fact it lacks is carried as NULL."""
     inner = sql.q(_SOURCE)
     assert isinstance(inner, exp.Select)
-    inner = inner.select(*kinds_tree(rules), append=True, copy=False)
+    facts = [sql.col(name) if have is None or name in have else sql.alias(exp.cast(exp.Null(), typ), name)
+             for name, typ in ACTIVITY_FACTS]
+    inner = inner.select(*facts, *kinds_tree(rules), append=True, copy=False)
     if one_contact:
         inner = inner.where(sql.q('"WhoId" = $contact_id'), copy=False)
     any_kind = sql.any_of(sql.col(kind_col(k)) for k in rules.kinds)
@@ -38,5 +42,6 @@ def statement(rules: RuleSet, *, one_contact: bool = False) -> exp.Expr:
 def classify(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, contact_id: str | None = None) -> int:
     """Materialise the classified activities; returns how many were kept."""
     params: dict[str, object] = {"as_of": as_of, "contact_id": contact_id}
-    sql.run(con, statement(rules, one_contact=contact_id is not None), params)
+    have = frozenset(str(r[0]) for r in con.execute(_COLUMNS).fetchall())
+    sql.run(con, statement(rules, one_contact=contact_id is not None, have=have), params)
     return int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(CLASSIFIED.name))))

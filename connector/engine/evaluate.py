@@ -43,14 +43,17 @@ decided AS (
     END AS final
   FROM watched
 ),
-graced AS (SELECT *, (final > qualified AND $as_of - w_since < $grace) AS in_grace FROM decided)
-SELECT *,
-  $new_stage AS new_stage,
-  CASE WHEN final = held AND cur_since IS NOT NULL THEN cur_since ELSE $as_of END AS new_since,
-  $new_flags AS new_flags,
-  $new_next AS new_next,
-  $new_reason AS new_reason
-FROM graced
+graced AS (SELECT *, (final > qualified AND $as_of - w_since < $grace) AS in_grace FROM decided),
+texted AS (
+  SELECT *,
+    $new_stage AS new_stage,
+    CASE WHEN final = held AND cur_since IS NOT NULL THEN cur_since ELSE $as_of END AS new_since,
+    $new_flags AS new_flags,
+    $new_next AS new_next_full,
+    $new_reason AS new_reason_full
+  FROM graced
+)
+SELECT *, $cut_next AS new_next, $cut_reason AS new_reason FROM texted
 """
 
 
@@ -100,6 +103,8 @@ def statement(rules: RuleSet, *, texts_too: bool = True) -> exp.Expr:
         new_flags=texts.flags_value([(c, f.label) for c, f in flags]) if texts_too else exp.Null(),
         new_next=texts.next_step(rules, [(c, f.next_step) for c, f in flags]) if texts_too else exp.Null(),
         new_reason=texts.reason(rules) if texts_too else exp.Null(),
+        cut_next=texts.cut(sql.col("new_next_full"), texts.NEXT_STEP_MAX),
+        cut_reason=texts.cut(sql.col("new_reason_full"), texts.REASON_MAX),
     )
     _add_columns(tree, "flagged", [_coalesced(f.compiled.expr, flag_col(f.id)) for f in rules.flags])
     _add_columns(tree, "judged", [_coalesced(c.compiled.expr, criterion_col(r.index, j))

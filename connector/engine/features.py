@@ -25,18 +25,28 @@ from connector.engine.relations import (
     feature_answered_col,
     feature_col,
     feature_id_col,
+    feature_kind_col,
+    feature_private_col,
     feature_subject_col,
     kind_col,
 )
 from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
 
-_FIRST = 'min(struct_pack(d := day, i := aid, s := "Subject"))'
-_LAST = 'max(struct_pack(d := day, i := aid, s := "Subject"))'
+# The cited activity: day, Id, subject, whether it is private, and the label of its first kind in the feature.
+_FIRST = 'min(struct_pack(d := day, i := aid, s := "Subject", p := "IsPrivate", k := $k))'
+_LAST = 'max(struct_pack(d := day, i := aid, s := "Subject", p := "IsPrivate", k := $k))'
+_OLDEST = 'min(struct_pack(d := a.day, i := a.aid, s := a."Subject", p := a."IsPrivate", k := $k))'
 
 
 
 def _any(kinds: list[str], table: str | None = None) -> exp.Expr:
     return sql.any_of(sql.col(kind_col(k), table) for k in dict.fromkeys(kinds))
+
+
+def _label(rules: RuleSet, kinds: list[str], table: str | None = None) -> exp.Expr:
+    """The label of the first of `kinds` the activity is of, for citing it without its subject."""
+    return sql.case((sql.col(kind_col(k), table), sql.lit(rules.kinds[k].label or k))
+                    for k in dict.fromkeys(kinds) if k in rules.kinds)
 
 
 def _within(days: int | None, table: str | None = None) -> exp.Expr:
@@ -50,7 +60,7 @@ def _filtered(template: str, cond: exp.Expr, name: str, **slots: sql.Slot) -> ex
     return sql.alias(exp.Filter(this=sql.q(template, **slots), expression=exp.Where(this=cond)), name)
 
 
-def _aggregates(f: CompiledFeature) -> list[exp.Expr]:
+def _aggregates(f: CompiledFeature, rules: RuleSet) -> list[exp.Expr]:
     s = f.spec
     if s.type == "count":
         assert s.count is not None
@@ -59,7 +69,8 @@ def _aggregates(f: CompiledFeature) -> list[exp.Expr]:
         kinds = s.first if s.type == "first" else s.last
         assert kinds is not None
         template = _FIRST if s.type == "first" else _LAST
-        return [_filtered(template, exp.and_(_any(kinds), _within(s.within_days)), feature_act_col(f.name))]
+        return [_filtered(template, exp.and_(_any(kinds), _within(s.within_days)), feature_act_col(f.name),
+                          k=_label(rules, kinds))]
     if s.type == "distinct_periods":
         assert s.distinct_periods is not None
         assert s.periods is not None
@@ -80,14 +91,14 @@ def _aggregates(f: CompiledFeature) -> list[exp.Expr]:
 
 
 def _base(rules: RuleSet) -> exp.Expr:
-    aggs = [a for f in rules.features.values() for a in _aggregates(f)]
+    aggs = [a for f in rules.features.values() for a in _aggregates(f, rules)]
     if not aggs:
         return sql.create_temp(BASE.name, sql.q("SELECT DISTINCT cid FROM $t", t=sql.table(CLASSIFIED.name)))
     body = sql.select(sql.col("cid"), *aggs, from_=CLASSIFIED.name).group_by(sql.col("cid"))
     return sql.create_temp(BASE.name, body)
 
 
-def _unanswered(features: list[CompiledFeature]) -> exp.Expr:
+def _unanswered(features: list[CompiledFeature], rules: RuleSet) -> exp.Expr:
     cols = []
     for f in features:
         s = f.spec
@@ -100,8 +111,7 @@ def _unanswered(features: list[CompiledFeature]) -> exp.Expr:
             _within(s.within_days, "a"),
             sql.q("($answered IS NULL OR a.day > $answered)", answered=answered),
         )
-        cols.append(_filtered('min(struct_pack(d := a.day, i := a.aid, s := a."Subject"))', cond,
-                              feature_act_col(f.name)))
+        cols.append(_filtered(_OLDEST, cond, feature_act_col(f.name), k=_label(rules, s.unanswered, "a")))
     triggers = _any([k for f in features for k in (f.spec.unanswered or [])], "a")
     body = (exp.select(sql.col("cid", "a"), *cols)
             .from_(exp.alias_(sql.table(CLASSIFIED.name), "a"))
@@ -121,7 +131,9 @@ def _columns(f: CompiledFeature) -> list[exp.Expr]:
         act = sql.col(feature_act_col(name), "u" if s.type == "unanswered" else "b")
         return [sql.alias(sql.q("struct_extract($a, 'd')", a=act), feature_col(name)),
                 sql.alias(sql.q("struct_extract($a, 's')", a=act), feature_subject_col(name)),
-                sql.alias(sql.q("struct_extract($a, 'i')", a=act), feature_id_col(name))]
+                sql.alias(sql.q("struct_extract($a, 'i')", a=act), feature_id_col(name)),
+                sql.alias(sql.q("struct_extract($a, 'p')", a=act), feature_private_col(name)),
+                sql.alias(sql.q("struct_extract($a, 'k')", a=act), feature_kind_col(name))]
     if s.type == "field":
         assert s.field is not None
         value: exp.Expr = sql.col(s.field, "c")
@@ -166,7 +178,7 @@ def statements(rules: RuleSet, *, one_contact: bool = False, replay: bool = Fals
     unanswered = [f for f in rules.features.values() if f.spec.type == "unanswered"]
     out = [_base(rules)]
     if unanswered:
-        out.append(_unanswered(unanswered))
+        out.append(_unanswered(unanswered, rules))
     out.append(_features(rules, one_contact=one_contact, unanswered=bool(unanswered), replay=replay))
     return out
 

@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from connector.engine import sql
 
-RULE_PREFIXES = ("k_", "f_", "fs_", "fi_", "fa_", "fx_", "g_", "c_")
+RULE_PREFIXES = ("k_", "f_", "fs_", "fi_", "fp_", "fk_", "fa_", "fx_", "g_", "c_")
 
 
 def kind_col(name: str) -> str:
@@ -34,6 +34,16 @@ def feature_subject_col(name: str) -> str:
 def feature_id_col(name: str) -> str:
     """The cited activity's Id, for a first/last/unanswered feature."""
     return f"fi_{name}"
+
+
+def feature_private_col(name: str) -> str:
+    """Whether the cited activity is private (a private Event): then its subject is never cited."""
+    return f"fp_{name}"
+
+
+def feature_kind_col(name: str) -> str:
+    """How a next step names the cited activity when its subject may not be shown: its kind's label."""
+    return f"fk_{name}"
 
 
 def feature_act_col(name: str) -> str:
@@ -82,8 +92,15 @@ ACTIVITIES = Relation("crm_activity", (
     ("Id", "VARCHAR"), ("WhoId", "VARCHAR"), ("object", "VARCHAR"), ("day", "DATE"),
 ), "one row per live activity of a contact, dated; its Task/Event fields follow (connector.vocabulary)")
 
+# Facts of an activity the engine carries along for explain and for discretion; NULL where a backend lacks them.
+ACTIVITY_FACTS: tuple[tuple[str, str], ...] = (
+    ("IsPrivate", "BOOLEAN"), ("Incoming", "BOOLEAN"), ("HasEmailMessage", "BOOLEAN"), ("DaySource", "VARCHAR"),
+    ("LoggedDate", "DATE"),
+)
+
 CLASSIFIED = Relation("tl_act", (
     ("cid", "VARCHAR"), ("aid", "VARCHAR"), ("day", "DATE"), ("Subject", "VARCHAR"), ("object", "VARCHAR"),
+    *ACTIVITY_FACTS,
 ), "activities on or before the evaluation date that are of at least one kind; then one k_<kind> BOOLEAN each")
 
 BASE = Relation("tl_base", (("cid", "VARCHAR"),), "per-contact aggregates of the classified activities")
@@ -102,8 +119,8 @@ PLACE = Relation("tl_place", (
     *FEATURES.columns,
     ("open_flags", "INTEGER"), ("qualified", "INTEGER"), ("held", "INTEGER"),
     ("w_from", "INTEGER"), ("w_since", "DATE"), ("final", "INTEGER"), ("in_grace", "BOOLEAN"),
-    ("new_stage", "VARCHAR"), ("new_since", "DATE"), ("new_flags", "VARCHAR"), ("new_next", "VARCHAR"),
-    ("new_reason", "VARCHAR"),
+    ("new_stage", "VARCHAR"), ("new_since", "DATE"), ("new_flags", "VARCHAR"), ("new_next_full", "VARCHAR"),
+    ("new_reason_full", "VARCHAR"), ("new_next", "VARCHAR"), ("new_reason", "VARCHAR"),
 ), "one row per contact: its rung, flags, texts; then its features, g_<flag> and c_<rung>_<i> columns")
 
 # logical field -> (column holding the new value, column holding the current one)

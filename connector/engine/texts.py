@@ -9,17 +9,53 @@ from __future__ import annotations
 from sqlglot import exp
 
 from connector.engine import sql
-from connector.engine.relations import criterion_col, feature_col, feature_subject_col
+from connector.engine.relations import (
+    criterion_col,
+    feature_col,
+    feature_kind_col,
+    feature_private_col,
+    feature_subject_col,
+)
 from connector.ruleset.compiler import CompiledRung, RuleSet, Template
 from connector.ruleset.expr import Type
 
 NEXT_STEP_MAX = 255  # Text(255) on the Contact
+REASON_MAX = 32_000  # a Long Text Area holds 32,768 characters by default; stay below it
+SUBJECT_CITE_MAX = 60  # a cited subject is a reminder, not the whole message
+# Reply and forward prefixes as mail clients in several languages write them, and "Email:" as Salesforce logs.
+_PREFIXES = r"^\s*((re|fwd?|aw|wg|sv|tr|vs|antw|e-?mail)\s*(\[\d+\])?\s*:\s*)+"
 
 
 def date_text(value: exp.Expr) -> exp.Expr:
     """'2 Oct 2026': always with the year, so a cited date reads the same on every day it is shown (a
     year-less date would change every flagged contact's next step on 1 January)."""
     return sql.q("strftime($d, '%-d %b %Y')", d=value)
+
+
+def cut(text: exp.Expr, limit: int) -> exp.Expr:
+    """At most `limit` characters, cut at a word boundary with an ellipsis, never mid-word (unless one word is
+    longer than the limit)."""
+    return sql.q("CASE WHEN length($t) <= $n THEN $t "
+                 "WHEN regexp_matches(substr($t, $n, 1), '\\s') THEN rtrim(left($t, $m)) || '…' "
+                 "ELSE rtrim(regexp_replace(left($t, $m), '\\s+\\S*$', '')) || '…' END",
+                 t=text, n=limit, m=limit - 1)
+
+
+def cited_subject(name: str, rules: RuleSet) -> exp.Expr:
+    """The cited activity's subject as a contact record may show it: reply prefixes gone, cut short; or only its
+    kind when it is a private event or its subject holds a word that is not for everyone's eyes."""
+    settings = rules.settings
+    subject = sql.col(feature_subject_col(name))
+    words = [sql.q("strpos(lower($s), $w) > 0", s=subject.copy(), w=w.lower()) for w in settings.never_cite if w]
+    hidden = [*words]
+    if not settings.cite_private_events:
+        hidden.append(sql.q("COALESCE($p, false)", p=sql.col(feature_private_col(name))))
+    clean = sql.q("trim(regexp_replace($s, $prefixes, '', 'i'))", s=subject.copy(), prefixes=_PREFIXES)
+    shown = cut(clean, SUBJECT_CITE_MAX)
+    if not hidden:
+        return shown
+    return sql.q("CASE WHEN $hide THEN $kind ELSE $shown END", hide=sql.any_of(hidden),
+                 kind=sql.col(feature_kind_col(name)), shown=shown)
 
 
 def concat(*parts: exp.Expr) -> exp.Expr:
@@ -36,7 +72,7 @@ def template(t: Template, rules: RuleSet) -> exp.Expr:
         f = rules.features[name]
         value: exp.Expr
         if attr == "subject":
-            value = sql.col(feature_subject_col(name))
+            value = cited_subject(name, rules)
         elif f.type == Type.DATE:
             value = date_text(sql.col(feature_col(name)))
         elif f.type == Type.FLOAT:
@@ -88,8 +124,7 @@ def reason(rules: RuleSet) -> exp.Expr:
             nxt = rungs[r.index + 1]
             parts += [sql.lit(f" For {nxt.name} it still needs: "), missing(rungs, nxt.index), sql.lit(".")]
         normal.append((r.index, concat(*parts)))
-    grace_end = sql.q("strftime($since + $grace, '%Y-%m-%d')", since=sql.col("w_since"),
-                      grace=settings.demotion_grace_days)
+    grace_end = grace_until(rules)
     grace = [(r.index, concat(sql.lit(f"Held at {r.name} during the demotion grace period, until "), grace_end,
                               sql.lit(": it no longer meets "), missing(rungs, r.index), sql.lit(".")))
              for r in rungs[1:]]
@@ -103,17 +138,38 @@ def reason(rules: RuleSet) -> exp.Expr:
                  decay=_by_rung(final, decay) if decay else exp.Null(), normal=_by_rung(final, normal))
 
 
+def grace_until(rules: RuleSet) -> exp.Expr:
+    """The last day of the demotion grace period, as the record shows dates."""
+    return date_text(sql.q("CAST($since + $grace AS DATE)", since=sql.col("w_since"),
+                           grace=rules.settings.demotion_grace_days))
+
+
+def keep_advice(rules: RuleSet) -> exp.Expr:
+    """For a contact the grace period holds: its rung, until when, what is slipping, and what to do to keep it."""
+    cases = []
+    for r in rules.rungs[1:]:
+        step = r.keep_step or r.next_step
+        parts = [sql.lit(f"{r.name} until "), grace_until(rules), sql.lit(": no longer "),
+                 missing(rules.rungs, r.index)]
+        if step is not None:
+            parts += [sql.lit(". "), template(step, rules)]
+        cases.append((r.index, concat(*parts)))
+    return _by_rung(sql.col("final"), cases) if cases else exp.Null()
+
+
 def next_step(rules: RuleSet, flag_cols: list[tuple[exp.Expr, Template]]) -> exp.Expr:
+    """The one next step: an open flag's, else what keeps a rung that is slipping, else how to climb."""
     rungs = rules.rungs
     top = len(rungs) - 1
     whens: list[tuple[exp.Expr, exp.Expr]] = [(flag, template(t, rules)) for flag, t in flag_cols]
+    whens.append((sql.q("final > qualified AND in_grace"), keep_advice(rules)))
     whens.append((sql.q("final = $top", top=top), template(rules.top_next_step, rules)))
     for r in rungs[:-1]:
         nxt = rungs[r.index + 1]
         advice = (template(nxt.next_step, rules) if nxt.next_step
                   else concat(sql.lit(f"To reach {nxt.name}: "), missing(rungs, nxt.index)))
         whens.append((sql.q("final = $i", i=r.index), advice))
-    return sql.q("left($text, $max)", text=sql.case(whens), max=NEXT_STEP_MAX)
+    return sql.case(whens)
 
 
 def flags_value(flag_cols: list[tuple[exp.Expr, str]]) -> exp.Expr:

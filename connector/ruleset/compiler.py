@@ -63,6 +63,7 @@ class CompiledKind:
     match: str
     expr: exp.Expr
     fields: list[str]
+    label: str = ""  # how a next step names an activity of this kind when it may not cite its subject
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class CompiledRung:
     means: str
     next_step: Template | None
     criteria: list[CompiledCriterion]
+    keep_step: Template | None = None
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,8 @@ class _Compiler:
                 continue
             compiled = self._expr(("kinds", name, "match"), kind.match, symbols, Type.BOOL)
             if compiled:
-                out[name] = CompiledKind(name, kind.description, kind.match, compiled.expr, compiled.names)
+                out[name] = CompiledKind(name, kind.description, kind.match, compiled.expr, compiled.names,
+                                         kind.label or name.replace("_", " "))
         if not self.rf.kinds:
             self._err(("kinds",), "declare at least one activity kind")
         return out
@@ -321,7 +324,9 @@ class _Compiler:
             template = (
                 self._template((*loc, "next_step"), rung.next_step, features) if rung.next_step is not None else None
             )
-            out.append(CompiledRung(i, rung.name, rung.means, template, criteria))
+            keep = (self._template((*loc, "keep_step"), rung.keep_step, features)
+                    if rung.keep_step is not None else None)
+            out.append(CompiledRung(i, rung.name, rung.means, template, criteria, keep))
         return out
 
     def _template(self, loc: loader.Loc, text: str, features: dict[str, CompiledFeature]) -> Template | None:

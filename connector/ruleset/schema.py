@@ -21,6 +21,11 @@ MAX_CRITERIA = 50  # per rung
 MAX_FLAGS = 50
 MAX_NAME = 64  # a kind, feature or flag name
 MAX_CONDITION = 2000  # characters of a condition (match, when, expr)
+# Subjects with these words are never cited on the Contact (its kind and date are): complaints, legal, health and
+# personnel matters are not for everyone who can read the record.
+NEVER_CITE = ("complaint", "legal", "lawsuit", "litigation", "attorney", "lawyer", "medical", "health", "diagnos",
+              "hr ", "human resources", "harassment", "grievance", "disciplinary", "termination", "dismissal",
+              "confidential", "private")
 MAX_TEXT = 2000  # characters of a description, an explanation or a next-step text
 PICKLIST_VALUE_MAX = 255  # rung names and flag labels become Salesforce picklist values: 255 characters at most
 
@@ -112,12 +117,24 @@ class LadderSettings(_Strict):
     top_next_step: Text = Field(
         default="Keep listening and keep thanking",
         description="Next step for a contact on the top rung with no open flag; may cite {feature} placeholders.")
+    never_cite: list[Text] = Field(
+        default_factory=lambda: list(NEVER_CITE), max_length=100,
+        description="Words that keep a subject off the Contact record: an activity whose subject contains one "
+                    "(case-insensitive) is cited by its kind and date only, since anyone who can read the contact "
+                    "reads its next step.")
+    cite_private_events: bool = Field(
+        default=False,
+        description="Whether a private Event's subject may be cited on the Contact (by default: its kind and date).")
 
 
 class Kind(_Strict):
     """What a logged activity (Task or Event) means; one activity may be of several kinds."""
 
     description: Text = Field(default="", description="What this kind of activity means, for people.")
+    label: str | None = Field(
+        default=None, min_length=1, max_length=60,
+        description="How a next step names an activity of this kind when its subject may not be shown, e.g. "
+                    "'feedback' ('Send a thank-you for the feedback on 2 Oct 2026'); default: the kind's name.")
     match: Condition = Field(
         description="A condition over the activity's fields (object = 'Task'/'Event', Subject, Type, Status, "
                     "TaskSubtype, EventSubtype, CallType, CallDurationInSeconds, CallDisposition, DurationInMinutes, "
@@ -222,6 +239,9 @@ class Rung(_Strict):
     next_step: Text | None = Field(
         default=None, description="Advice shown one rung below when no flag is open; may cite {feature} "
                                   "placeholders.")
+    keep_step: Text | None = Field(
+        default=None, description="Advice for a contact held on this rung by the demotion grace period, after what "
+                                  "is slipping and by when; may cite {feature} placeholders (default: next_step).")
     requires: list[Criterion] = Field(
         default_factory=list, max_length=MAX_CRITERIA,
         description="The criteria, all needed; the lowest rung has none.")

@@ -36,7 +36,10 @@ def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
     org.sync(days_later=31)
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
-    assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 2026-08-15")
+    assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 15 Aug 2026")
+    # Advice about what is slipping and by when, not about climbing to Faithful.
+    assert f["next_step"].startswith("Familiar until 15 Aug 2026: no longer a listening conversation in the last "
+                                     "90 days. Book a listening conversation")
     org.sync(days_later=31 + 29)
     assert org.fields(cid)["stage"] == "Familiar"
     org.sync(days_later=31 + 30)
@@ -96,7 +99,7 @@ def test_after_grace_a_decaying_contact_says_so_and_is_no_longer_counted_in_grac
     f = org.fields(cid)
     assert f["stage"] == "Faithful"
     assert f["reason"].startswith("Faithful, decaying: it no longer meets ")
-    assert f["reason"].endswith("so it drops one rung every 90 days since 2027-01-31.")
+    assert f["reason"].endswith("so it drops one rung every 90 days since 31 Jan 2027.")
 
 
 def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(org: Org, tmp_path) -> None:
