@@ -194,6 +194,43 @@ class FollowUpSection(_Strict):
     subject_prefix: str = Field(default="Trust: ", max_length=80)
 
 
+TASK_DATE_FIELDS = ("ActivityDate", "CompletedDateTime", "CreatedDate")
+EVENT_DATE_FIELDS = ("ActivityDateTime", "StartDateTime", "ActivityDate")
+
+
+def _date_policy(names: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
+    if not names:
+        raise ValueError(f"give at least one {what} field: {', '.join(allowed)}")
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        raise ValueError(f"{', '.join(repr(n) for n in unknown)}: not a {what} date field; use "
+                         f"{', '.join(allowed)}, in the order to try them")
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} listed more than once")
+    return names
+
+
+class ActivitiesSection(_Strict):
+    """How activities are read. `task_date`/`event_date`: the fields an activity's day comes from, the first one
+    set wins (a backdated call logged today is dated by its ActivityDate, the day it happened). Private events
+    count as contact unless `count_private_events` is false; they are never cited either way."""
+
+    task_date: list[str] = Field(default_factory=lambda: list(TASK_DATE_FIELDS), max_length=3)
+    event_date: list[str] = Field(default_factory=lambda: list(EVENT_DATE_FIELDS), max_length=3)
+    count_private_events: bool = True
+
+    @field_validator("task_date")
+    @classmethod
+    def _task_date(cls, names: list[str]) -> list[str]:
+        return _date_policy(names, TASK_DATE_FIELDS, "Task")
+
+    @field_validator("event_date")
+    @classmethod
+    def _event_date(cls, names: list[str]) -> list[str]:
+        return _date_policy(names, EVENT_DATE_FIELDS, "Event")
+
+
 class LogSection(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -208,6 +245,7 @@ class Config(_Strict):
     log: LogSection = Field(default_factory=LogSection)
     engine: EngineSection = Field(default_factory=EngineSection)
     follow_up: FollowUpSection = Field(default_factory=FollowUpSection)
+    activities: ActivitiesSection = Field(default_factory=ActivitiesSection)
     salesforce: SalesforceSection | None = Field(default=None, validate_default=True)
     source: Path | None = None  # the file this came from; set by `load`
 

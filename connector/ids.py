@@ -17,6 +17,9 @@ USER = "005"
 ACCOUNT = "001"
 OPPORTUNITY = "006"
 CASE = "500"
+EMAIL_MESSAGE = "02s"
+EVENT_RELATION = "0RE"
+TASK_RELATION = "0RT"  # (unverified: not in the prefix decoder we read; never used to reject a record)
 
 
 def checksum(id15: str) -> str:

@@ -73,10 +73,65 @@ EVENT_COLUMNS: list[tuple[str, str]] = [
     ("ActivityDate", "DATE"),
     ("DurationInMinutes", "INTEGER"),
     ("IsAllDayEvent", "BOOLEAN"),
+    ("IsPrivate", "BOOLEAN"),
     ("CreatedDate", "TIMESTAMP"),
     ("LastModifiedDate", "TIMESTAMP"),
     ("SystemModstamp", "TIMESTAMP"),
     ("IsDeleted", "BOOLEAN DEFAULT false"),
+]
+
+# Enhanced Email: one EmailMessage per email Task (ActivityId = the Task's Id); `Incoming` is its direction. Only
+# in orgs with Enhanced Email or Email-to-Case. ReplyToEmailMessageId is in the field references of recent API
+# versions (it is absent from describe in older ones; it is pulled as NULL there).
+EMAIL_MESSAGE_COLUMNS: list[tuple[str, str]] = [
+    ("Id", "VARCHAR PRIMARY KEY"),
+    ("ActivityId", "VARCHAR"),
+    ("ParentId", "VARCHAR"),
+    ("Incoming", "BOOLEAN"),
+    ("MessageDate", "TIMESTAMP"),
+    ("FromAddress", "VARCHAR"),
+    ("ToAddress", "VARCHAR"),
+    ("Status", "VARCHAR"),
+    ("Subject", "VARCHAR"),
+    ("ReplyToEmailMessageId", "VARCHAR"),
+    ("IsDeleted", "BOOLEAN DEFAULT false"),
+    ("CreatedDate", "TIMESTAMP"),
+    ("LastModifiedDate", "TIMESTAMP"),
+    ("SystemModstamp", "TIMESTAMP"),
+]
+
+# Shared Activities (API 24.0+): a Task's contacts (up to 50, or one lead; IsWhat = false) and its "what" record
+# (IsWhat = true). Only in orgs with Shared Activities enabled.
+TASK_RELATION_COLUMNS: list[tuple[str, str]] = [
+    ("Id", "VARCHAR PRIMARY KEY"),
+    ("TaskId", "VARCHAR"),
+    ("RelationId", "VARCHAR"),
+    ("IsWhat", "BOOLEAN"),
+    ("AccountId", "VARCHAR"),
+    ("IsDeleted", "BOOLEAN DEFAULT false"),
+    ("CreatedDate", "TIMESTAMP"),
+    ("LastModifiedDate", "TIMESTAMP"),
+    ("SystemModstamp", "TIMESTAMP"),
+]
+
+# An Event's invitees (users, contacts, leads, resources) and, with Shared Activities, its related people
+# (IsParent) and what record (IsWhat). IsWhat and IsParent exist only with Shared Activities (API 26.0+); without it
+# every row is an invitee and they are pulled as NULL. Status is a picklist: New, Accepted, Declined...
+EVENT_RELATION_COLUMNS: list[tuple[str, str]] = [
+    ("Id", "VARCHAR PRIMARY KEY"),
+    ("EventId", "VARCHAR"),
+    ("RelationId", "VARCHAR"),
+    ("IsWhat", "BOOLEAN"),
+    ("IsInvitee", "BOOLEAN"),
+    ("IsParent", "BOOLEAN"),
+    ("IsOrganizer", "BOOLEAN"),
+    ("Status", "VARCHAR"),
+    ("Response", "VARCHAR"),
+    ("RespondedDate", "TIMESTAMP"),
+    ("IsDeleted", "BOOLEAN DEFAULT false"),
+    ("CreatedDate", "TIMESTAMP"),
+    ("LastModifiedDate", "TIMESTAMP"),
+    ("SystemModstamp", "TIMESTAMP"),
 ]
 
 TABLES: dict[str, list[tuple[str, str]]] = {
@@ -84,7 +139,28 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     "Contact": CONTACT_COLUMNS,
     "Task": TASK_COLUMNS,
     "Event": EVENT_COLUMNS,
+    "EmailMessage": EMAIL_MESSAGE_COLUMNS,
+    "TaskRelation": TASK_RELATION_COLUMNS,
+    "EventRelation": EVENT_RELATION_COLUMNS,
 }
+
+# The objects that say who took part in an activity and in which direction an email went. An org may lack any of
+# them (no Enhanced Email, no Shared Activities): then activities are read from Task and Event alone.
+ACTIVITY_DETAIL_OBJECTS = ("EmailMessage", "TaskRelation", "EventRelation")
+
+# Columns `crm_activity` derives for every (activity, contact) row, beside the Task/Event fields; kinds may match
+# on them. See connector.crm.local.activities for how each is computed.
+DERIVED_ACTIVITY_COLUMNS: list[tuple[str, str]] = [
+    ("Incoming", "BOOLEAN"),  # the linked EmailMessage's direction; NULL without one
+    ("HasEmailMessage", "BOOLEAN"),  # a Task with an EmailMessage (Enhanced Email)
+    ("AnswersOurs", "BOOLEAN"),  # an incoming email answering one we sent; false outgoing; NULL without email
+    ("IsPrimary", "BOOLEAN"),  # this row's contact is the activity's own WhoId (not one of its relations)
+    ("Attendees", "INTEGER"),  # people on the activity (contacts of a Task; every person row of an Event)
+    ("Declined", "BOOLEAN"),  # this row's contact declined the Event (EventRelation Status 'Declined')
+    ("Cancelled", "BOOLEAN"),  # the subject starts 'Canceled:' or 'Cancelled:', as calendar sync writes
+    ("LoggedDate", "DATE"),  # the day it was logged (CreatedDate), beside `day`, the day it happened
+    ("DaySource", "VARCHAR"),  # the field `day` came from ([activities] task_date / event_date)
+]
 
 ACTIVITY_OBJECTS = ("Task", "Event")
 
@@ -99,13 +175,21 @@ def base_type(declared: str) -> str:
 
 
 def activity_fields() -> dict[str, str]:
-    """Fields a kind may match on, with their DuckDB types: the union of Task and Event fields, plus `object`."""
+    """Fields a kind may match on, with their DuckDB types: the union of Task and Event fields, `object`, and the
+    columns derived from EmailMessage, TaskRelation/EventRelation and the date policy."""
     out: dict[str, str] = {"object": "VARCHAR"}
     for table in ACTIVITY_OBJECTS:
         for col, typ in TABLES[table]:
             if col not in _NOT_FOR_KINDS:
                 out[col] = base_type(typ)
+    out.update(DERIVED_ACTIVITY_COLUMNS)
     return out
+
+
+def raw_activity_fields() -> list[str]:
+    """The Task/Event fields of `crm_activity` (kinds' fields without `object` and the derived columns)."""
+    derived = {c for c, _ in DERIVED_ACTIVITY_COLUMNS}
+    return [f for f in activity_fields() if f != "object" and f not in derived]
 
 
 def contact_fields() -> dict[str, str]:

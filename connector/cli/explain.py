@@ -29,7 +29,7 @@ def explain(cfg: config_mod.Config, contact_id: str, as_json: bool, as_of: dt.da
     crm = open_backend(cfg)
     try:
         crm.tune(cfg.engine, cfg.resolve)
-        crm.prepare(cfg.fields, rules.needs())
+        crm.prepare(cfg.fields, rules.needs(), cfg.activities)
         watched = state.read_watch(cfg.resolve(cfg.state.path))
         e = explain_mod.explain(crm.con, rules, contact_id, as_of or dt.date.today(), watched)
     finally:

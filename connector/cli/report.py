@@ -47,7 +47,7 @@ def _local(cfg: config_mod.Config) -> Iterator[LocalCrm]:
     crm = LocalCrm.open(cfg.resolve(cfg.local.database))
     try:
         crm.tune(cfg.engine, cfg.resolve)
-        crm.prepare(cfg.fields)
+        crm.prepare(cfg.fields, activities=cfg.activities)
         yield crm
     finally:
         crm.close()

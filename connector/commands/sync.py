@@ -107,7 +107,7 @@ def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: s
             with steps.step("pulling"):
                 check_picklists(rules, crm.picklist_values(), cfg.fields)
                 crm.tune(cfg.engine, cfg.resolve)
-                crm.prepare(cfg.fields, rules.needs())
+                crm.prepare(cfg.fields, rules.needs(), cfg.activities)
                 failpoints.hit("after_pull")
                 _note_skipped(crm, result)
             with steps.step("placing contacts on the ladder"):

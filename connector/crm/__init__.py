@@ -12,7 +12,7 @@ from typing import Protocol
 
 import duckdb
 
-from connector.config import EngineSection, FieldsSection
+from connector.config import ActivitiesSection, EngineSection, FieldsSection
 
 
 @dataclass(frozen=True)
@@ -62,8 +62,11 @@ class CrmBackend(Protocol):
 
     def tune(self, engine: EngineSection, resolve: Callable[[Path], Path]) -> None: ...
 
-    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
-        """Bring the data up to date (pull) and expose `crm_contact` / `crm_activity`."""
+    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None,
+                activities: ActivitiesSection | None = None) -> None:
+        """Bring the data up to date (pull) and expose `crm_contact` / `crm_activity` (one row per activity and
+        contact who took part, dated by the `activities` policy; the defaults when None). See
+        connector.crm.local.activities for its columns."""
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult: ...
 

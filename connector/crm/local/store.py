@@ -1,4 +1,5 @@
-"""The local CRM: one DuckDB file holding Salesforce-shaped User, Contact, Task and Event tables.
+"""The local CRM: one DuckDB file holding Salesforce-shaped User, Contact, Task and Event tables, and the
+EmailMessage, TaskRelation and EventRelation rows that say who took part and in which direction.
 
 It is the embedded default backend: the engine reads it in place (no copy), and write-back is a set-based
 UPDATE of only the changed fields, stamping `LastModifiedDate`/`SystemModstamp` as Salesforce would.
@@ -11,13 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+from sqlglot import exp
 
 from connector import failpoints, ids, vocabulary
-from connector.config import EngineSection, FieldsSection
+from connector.config import ActivitiesSection, EngineSection, FieldsSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
+from connector.crm.local import activities as act
 from connector.crm.local import schema
-from connector.engine import session
+from connector.engine import session, sql
 from connector.errors import ConfigError, CrmError
 
 
@@ -119,41 +122,48 @@ class LocalCrm:
                 "the [fields] section of the config names fields this CRM does not have"
             )
 
-    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
-        """Expose `crm_contact` and `crm_activity`, the two relations the engine reads (in place, no copy)."""
+    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None,
+                activities: ActivitiesSection | None = None) -> None:
+        """Expose `crm_contact` and `crm_activity`, the two relations the engine reads: contacts in place, and
+        one activity row per contact who took part (connector.crm.local.activities), under the date policy."""
         del rules  # every field is already here
+        policy = activities or ActivitiesSection()
         self.check_fields(fields)
         owned = _owned(fields)
         cur = {"stage": "cur_stage", "stage_since": "cur_since", "flags": "cur_flags", "next_step": "cur_next",
                "reason": "cur_reason", "rules_version": "cur_version"}
-        self._quarantine()
         self.con.execute(
             "CREATE OR REPLACE TEMP VIEW crm_contact AS SELECT *, "
             + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
             + f' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND {_GOOD_CONTACT}'
         )
-        act_fields = [f for f in vocabulary.activity_fields() if f != "object"]
+        self._quarantine(policy)
+        act.build_facts(self.con)
+        good = sql.q(_GOOD_ACTIVITY)
+        parts = [sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, policy), good=good)
+                 for obj in vocabulary.ACTIVITY_OBJECTS]
+        union = exp.union(*parts, distinct=False)
+        sql.run(self.con, exp.Create(this=sql.table("crm_activity"), kind="VIEW", expression=union, replace=True,
+                                     properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
 
-        def select(table: str) -> str:
-            have = set(schema.column_names(table))
-            cols = ", ".join(f'"{f}"' if f in have else f'NULL AS "{f}"' for f in act_fields)
-            return f"SELECT * FROM ({_activities(table, cols)}) WHERE {_GOOD_ACTIVITY}"
-
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW crm_activity AS {select('Task')} UNION ALL {select('Event')}")
-
-    def _quarantine(self) -> None:
-        """Count, and name a few of, the rows too malformed to use; the rest of the org is synced without them."""
-        checks = {
-            "Contact": f'SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND NOT {_GOOD_CONTACT}',
-            "Task": f"SELECT \"Id\" FROM ({_activities('Task', 'NULL AS none')}) WHERE NOT {_GOOD_ACTIVITY}",
-            "Event": f"SELECT \"Id\" FROM ({_activities('Event', 'NULL AS none')}) WHERE NOT {_GOOD_ACTIVITY}",
-        }
+    def _quarantine(self, policy: ActivitiesSection) -> None:
+        """Count, and name a few of, the rows too malformed to use; the rest of the org is synced without them.
+        Relations to contacts the CRM does not hold credit nobody, and are counted here too."""
+        good = sql.q(_GOOD_ACTIVITY)
+        checks = {"Contact": sql.q('SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND NOT $good',
+                                   good=sql.q(_GOOD_CONTACT))}
+        for obj in vocabulary.ACTIVITY_OBJECTS:
+            checks[obj] = sql.q('SELECT "Id" FROM ($rows) WHERE NOT $good',
+                                rows=act.rows(obj, policy, contact_rows=False), good=good)
         self.skipped, self.skipped_samples = {}, {}
-        for table, sql in checks.items():
-            row = self.con.execute(f'SELECT count(*), list("Id" ORDER BY "Id")[1:10] FROM ({sql})').fetchone()
+        for table, tree in checks.items():
+            row = sql.run(self.con, sql.q('SELECT count(*), list("Id" ORDER BY "Id")[1:10] FROM ($t)', t=tree)
+                          ).fetchone()
             if row and row[0]:
                 self.skipped[table] = int(row[0])
                 self.skipped_samples[table] = [str(i) for i in row[1]]
+        for obj, (count, sample) in act.unknown_relations(self.con).items():
+            self.skipped[obj], self.skipped_samples[obj] = count, sample
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
         """Write only the changed fields of the planned contacts, in one transaction."""
@@ -231,26 +241,12 @@ class LocalCrm:
         self.set_meta(_TASK_SEQ, str(seq + count))
 
 
-# A usable contact has a well-formed 18-character Id; a usable activity has an Id, a contact WhoId of the right
-# length and a date. Anything else is skipped, counted and named in the log, and the rest of the org syncs.
+# A usable contact has a well-formed 18-character Id; a usable activity row has an Id, a contact WhoId (the one
+# credited) of the right length and a date. Anything else is skipped, counted and named in the log, and the rest
+# of the org syncs.
 _GOOD_CONTACT = ("(length(\"Id\") = 18 AND regexp_full_match(\"Id\", '[a-zA-Z0-9]{18}') "
                  'AND sf_suffix(left("Id", 15)) = right("Id", 3))')
 _GOOD_ACTIVITY = '(length("Id") = 18 AND length("WhoId") = 18 AND day IS NOT NULL)'
-
-
-# The day an activity happened: a task when it was completed (else its due date), an event when it started.
-_DAY = {
-    "Task": 'COALESCE(CAST("CompletedDateTime" AS DATE), "ActivityDate", CAST("CreatedDate" AS DATE))',
-    "Event": 'COALESCE(CAST("StartDateTime" AS DATE), "ActivityDate")',
-}
-
-
-def _activities(table: str, columns: str) -> str:
-    """A table's live activities of contacts, with their `day`, before the malformed ones are set aside. The
-    follow-up Tasks trust-ladder itself writes (a `[TL:` marker in the subject) are never activities."""
-    ours = f" AND NOT COALESCE(\"Subject\" LIKE '{follow_up.MARK_LIKE}', false)" if table == "Task" else ""
-    return (f"SELECT \"Id\", \"WhoId\", '{table}' AS object, {_DAY[table]} AS day, {columns} FROM \"{table}\" "
-            f"WHERE NOT COALESCE(\"IsDeleted\", false) AND \"WhoId\" LIKE '{ids.CONTACT}%'{ours}")
 
 
 _TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file has handed out

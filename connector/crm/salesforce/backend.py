@@ -33,7 +33,7 @@ import requests
 from simple_salesforce.exceptions import SalesforceError
 
 from connector import log
-from connector.config import Config, EngineSection, FieldsSection, SalesforceSection
+from connector.config import ActivitiesSection, Config, EngineSection, FieldsSection, SalesforceSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
 from connector.crm.local import schema
@@ -151,9 +151,10 @@ class SalesforceCrm:
 
     # -- pull -------------------------------------------------------------------------------------------------
 
-    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
+    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None,
+                activities: ActivitiesSection | None = None) -> None:
         try:
-            self._prepare(fields, rules)
+            self._prepare(fields, rules, activities)
         except TrustLadderError as exc:
             exc.partial = ApplyResult(api_calls=self.api_calls)  # nothing written yet; the calls are spent
             raise
@@ -162,7 +163,7 @@ class SalesforceCrm:
         """Every pulled activity this run set aside: (object, Id, reason), for a failures file."""
         return skipped.rows(self.con)
 
-    def _prepare(self, fields: FieldsSection, rules: RuleNeeds | None) -> None:
+    def _prepare(self, fields: FieldsSection, rules: RuleNeeds | None, activities: ActivitiesSection | None) -> None:
         self.fields = fields
         self._rules = rules
         lacking = sf_fields.missing(self.describe(), fields)
@@ -177,7 +178,7 @@ class SalesforceCrm:
         skipped.reset(self.con)
         for obj in soql.OBJECTS:  # Contacts first: the activities' WhoIds are checked against them
             self._pull(obj, wanted[obj])
-        self.mirror.prepare(fields)
+        self.mirror.prepare(fields, activities=activities)
         summary = skipped.summarise(self.con)
         self.skipped, self.skipped_by_reason, self.skipped_samples = summary
 
