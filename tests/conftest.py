@@ -93,16 +93,17 @@ class Org:
         return eid
 
     def familiar_contact(self, first_name: str = "Ada") -> str:
-        """Two replies and a discovery call in the last 60 days: Familiar until the call turns 90 days old."""
+        """Two replies and a discovery call 90 days ago: Familiar until the call turns 120 days old."""
         cid = self.contact(first_name)
         self.reply(cid, 10)
         self.reply(cid, 30)
-        self.meeting(cid, 60, "Discovery call")
+        self.meeting(cid, 90, "Discovery call")
         return cid
 
     def forever_contact(self, first_name: str = "Ada") -> str:
         """Known 900 days, a reply in each of the last 6 quarters, listening and a reference call: Forever."""
         cid = self.contact(first_name, known_for_days=900)
+        self.meeting(cid, 800, "First meeting")
         for q in range(6):
             self.reply(cid, 10 + 91 * q)
         self.meeting(cid, 40, "Discovery session")

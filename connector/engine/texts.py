@@ -73,6 +73,8 @@ def template(t: Template, rules: RuleSet) -> exp.Expr:
         value: exp.Expr
         if attr == "subject":
             value = cited_subject(name, rules)
+        elif attr == "kind":
+            value = sql.col(feature_kind_col(name))
         elif f.type == Type.DATE:
             value = date_text(sql.col(feature_col(name)))
         elif f.type == Type.FLOAT:

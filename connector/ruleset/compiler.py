@@ -25,7 +25,7 @@ from connector.ruleset.expr import Compiled, ExprError, Symbol, Type, compile_ex
 from connector.ruleset.schema import NAME_RE, PERIOD_DAYS, Feature, LadderSettings, RuleFile
 
 RESERVED = {"as_of", "open_flags", "object"}
-ACTIVITY_ATTRS = {"date", "subject"}  # what a template may cite of a first/last/unanswered feature
+ACTIVITY_ATTRS = {"date", "subject", "kind"}  # what a template may cite of a first/last/unanswered feature
 
 _DUCK_TO_TYPE = {"VARCHAR": Type.STRING, "INTEGER": Type.INT, "BOOLEAN": Type.BOOL, "DATE": Type.DATE,
                  "TIMESTAMP": Type.DATE, "DOUBLE": Type.FLOAT}
@@ -352,7 +352,7 @@ class _Compiler:
                 self._err(loc, f"unknown placeholder '{{{field_name}}}'{suggest(name, features)}", offset=offset)
                 ok = False
             elif attr and (not features[name].cites_activity or attr not in ACTIVITY_ATTRS):
-                hint = (f"; '{name}' cites an activity: use {{{name}.date}} or {{{name}.subject}}"
+                hint = (f"; '{name}' cites an activity: use {{{name}.date}}, {{{name}.kind}} or {{{name}.subject}}"
                         if features[name].cites_activity else f"; '{name}' has no parts, write {{{name}}}")
                 self._err(loc, f"placeholder '{{{field_name}}}' is not available{hint}", offset=offset)
                 ok = False

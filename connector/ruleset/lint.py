@@ -383,8 +383,9 @@ class _Linter:
         for rung in rules.rungs:
             for crit in rung.criteria:
                 roots.extend(crit.compiled.names)
-            if rung.next_step is not None:
-                roots.extend(rung.next_step.names)
+            for step in (rung.next_step, rung.keep_step):
+                if step is not None:
+                    roots.extend(step.names)
         for flag in rules.flags:
             roots.extend(flag.compiled.names)
             roots.extend(flag.next_step.names)

@@ -50,11 +50,11 @@ def test_a_yaml_syntax_error_points_at_its_line() -> None:
 
 
 def test_an_unknown_feature_is_named_with_the_nearest_known_one() -> None:
-    text = edited("      - when: listening_90d >= 1", "      - when: listning_90d >= 1")
+    text = edited("      - when: listening_120d >= 1", "      - when: listning_120d >= 1")
     (msg,) = findings(text)
-    line = line_of(text, "listning_90d")
-    assert msg == (f"rules/ladder.yaml:{line}:15: error: unknown name 'listning_90d' "
-                   "(did you mean 'listening_90d'?)")
+    line = line_of(text, "listning_120d")
+    assert msg == (f"rules/ladder.yaml:{line}:15: error: unknown name 'listning_120d' "
+                   "(did you mean 'listening_120d'?)")
 
 
 def test_a_type_mismatch_says_which_types_clash() -> None:
@@ -84,11 +84,11 @@ def test_a_duplicate_yaml_key_is_an_error_not_a_silent_override() -> None:
 
 
 def test_an_unknown_key_and_an_unknown_kind_and_a_bad_placeholder_are_all_reported() -> None:
-    text = edited("    count: [advocacy]", "    count: [advocasy]")
-    text = text.replace("{unthanked.subject}", "{unthankd.subject}")
+    text = edited("    count: [advocacy, weathered]", "    count: [advocasy, weathered]")
+    text = text.replace("{unthanked.kind}", "{unthankd.kind}")
     msgs = findings(text)
     assert any("unknown activity kind 'advocasy' (did you mean 'advocacy'?)" in m for m in msgs)
-    assert any("unknown placeholder '{unthankd.subject}' (did you mean 'unthanked'?)" in m for m in msgs)
+    assert any("unknown placeholder '{unthankd.kind}' (did you mean 'unthanked'?)" in m for m in msgs)
     shape = findings(edited("  decay_every_days: 90", "  decay_every_days: 90\n  decay_evry_day: 1"))
     assert any("unknown key 'decay_evry_day'" in m for m in shape)
 
@@ -106,7 +106,7 @@ def test_a_bad_rule_file_leaves_the_crm_untouched(org: Org, tmp_path: Path) -> N
     before = org.snapshot()
     org.reply(cid, 1)
     broken = tmp_path / "broken.yaml"
-    broken.write_text(edited("      - when: listening_90d >= 1", "      - when: listning_90d >= 1"))
+    broken.write_text(edited("      - when: listening_120d >= 1", "      - when: listning_120d >= 1"))
     with pytest.raises(RuleError):
         org.sync(rules=broken)
     assert org.snapshot() == before
@@ -176,7 +176,8 @@ def test_cli_sync_json_summary_and_explain(org: Org) -> None:
     proc = run_cli("explain", cid, "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
     assert proc.returncode == 0, proc.stderr
     assert "Rung: Friend since 2026-05-16" in proc.stdout  # the day of the call, from its history
-    assert "conversations_180d >= 3   (conversations_180d = 1)" in proc.stdout
+    assert ("conversations_180d >= 3 OR two_way_quarters_2 = 2   (conversations_180d = 1, two_way_quarters_2 = 1)"
+            in proc.stdout)
     assert "Missing thank-you: OPEN" in proc.stdout
     assert "2026-05-16  Task" in proc.stdout and "Product feedback call  [feedback]" in proc.stdout
 

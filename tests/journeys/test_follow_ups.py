@@ -73,7 +73,7 @@ def test_an_open_flag_becomes_one_task_for_the_owner_and_a_rerun_writes_nothing(
     assert _counts(event) == (1, 0, 0, 0)
     [task] = _tasks(org, ada)
     next_step = org.fields(ada)["next_step"]
-    assert next_step.startswith("Send a thank-you for the Feedback call on ")
+    assert next_step.startswith("Send Ada a thank-you for the feedback on ")
     assert task["Subject"] == f"Trust: {next_step} {THANKS}"
     assert task["OwnerId"] == OWNER
     assert task["ActivityDate"] == org.as_of + dt.timedelta(days=7)
@@ -114,9 +114,8 @@ def test_a_changed_next_step_updates_the_same_task_and_keeps_its_due_date(org: O
     [first] = _tasks(org, ada)
 
     crm = LocalCrm.open(org.database)
-    try:  # the feedback the next step cites is renamed
-        crm.con.execute('UPDATE "Task" SET "Subject" = \'Feedback call about pricing\' '
-                        'WHERE "Subject" = \'Feedback call\'')
+    try:  # the contact's first name, which the next step cites, is corrected
+        crm.con.execute('UPDATE "Contact" SET "FirstName" = \'Adaeze\' WHERE "Id" = ?', [ada])
     finally:
         crm.close()
     _, event = _sync(org, days_later=2)
@@ -124,7 +123,7 @@ def test_a_changed_next_step_updates_the_same_task_and_keeps_its_due_date(org: O
     assert _counts(event) == (0, 1, 0, 0)
     [task] = _tasks(org, ada)
     assert task["Id"] == first["Id"]
-    assert "Feedback call about pricing" in org.fields(ada)["next_step"]
+    assert "Adaeze" in org.fields(ada)["next_step"]
     assert task["Subject"] == f"Trust: {org.fields(ada)['next_step']} {THANKS}"
     assert task["ActivityDate"] == first["ActivityDate"]  # a due date that slid every day would never fall due
 

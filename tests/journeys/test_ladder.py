@@ -7,8 +7,11 @@ import pytest
 from tests.conftest import Org
 
 
-def quarterly_conversations(org: Org, cid: str, quarters: int) -> None:
-    """A reply in each of the last `quarters` rolling 91-day quarters, plus a listening call this month."""
+def quarterly_conversations(org: Org, cid: str, quarters: int, *, first_met_days_ago: int = 0) -> None:
+    """A reply in each of the last `quarters` rolling 91-day quarters, plus a listening call this month; and a first
+    meeting that long ago, since a relationship is as old as its first conversation."""
+    if first_met_days_ago:
+        org.meeting(cid, first_met_days_ago, "First meeting")
     for q in range(quarters):
         org.reply(cid, 10 + 91 * q)
     org.meeting(cid, 40, "Discovery session")
@@ -44,9 +47,16 @@ def test_the_180_day_window_holds_179_days_back_and_not_180(org: Org, days_ago: 
 def test_only_outbound_touches_stay_on_the_fringe(org: Org) -> None:
     cid = org.contact()
     org.email_out(cid, 5)
-    org.call(cid, 8, inbound=False)
+    org.call(cid, 8, "Call - left voicemail", inbound=False, seconds=40)
     org.sync()
     assert org.fields(cid)["stage"] == "Fringe"
+
+
+def test_a_call_we_dialled_that_connected_is_a_conversation(org: Org) -> None:
+    cid = org.contact()
+    org.call(cid, 8, inbound=False, seconds=900)
+    org.sync()
+    assert org.fields(cid)["stage"] == "Friend"
 
 
 def test_three_conversations_and_a_listening_one_make_familiar(org: Org) -> None:
@@ -57,11 +67,11 @@ def test_three_conversations_and_a_listening_one_make_familiar(org: Org) -> None
     org.sync()
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
-    assert "a listening conversation in the last 90 days" in f["reason"]
+    assert "a listening conversation in the last 120 days" in f["reason"]
 
 
-@pytest.mark.parametrize(("days_ago", "stage"), [(89, "Familiar"), (90, "Friend")])
-def test_the_listening_window_is_90_days(org: Org, days_ago: int, stage: str) -> None:
+@pytest.mark.parametrize(("days_ago", "stage"), [(119, "Familiar"), (120, "Friend")])
+def test_the_listening_window_is_120_days(org: Org, days_ago: int, stage: str) -> None:
     cid = org.contact()
     org.reply(cid, 10)
     org.reply(cid, 20)
@@ -72,7 +82,7 @@ def test_the_listening_window_is_90_days(org: Org, days_ago: int, stage: str) ->
 
 def test_sustained_two_way_contact_for_a_year_makes_faithful(org: Org) -> None:
     cid = org.contact(known_for_days=400)
-    quarterly_conversations(org, cid, 3)
+    quarterly_conversations(org, cid, 3, first_met_days_ago=380)
     org.sync()
     f = org.fields(cid)
     assert f["stage"] == "Faithful"
@@ -82,7 +92,7 @@ def test_sustained_two_way_contact_for_a_year_makes_faithful(org: Org) -> None:
 
 def test_an_open_flag_keeps_a_sustained_relationship_from_faithful(org: Org) -> None:
     cid = org.contact(known_for_days=400)
-    quarterly_conversations(org, cid, 3)
+    quarterly_conversations(org, cid, 3, first_met_days_ago=380)
     org.call(cid, 30, "Product feedback call")  # input given, never thanked
     org.sync()
     f = org.fields(cid)
@@ -93,7 +103,7 @@ def test_an_open_flag_keeps_a_sustained_relationship_from_faithful(org: Org) -> 
 
 def test_an_advocate_of_years_is_forever(org: Org) -> None:
     cid = org.contact("Grace", known_for_days=900)
-    quarterly_conversations(org, cid, 6)
+    quarterly_conversations(org, cid, 6, first_met_days_ago=800)
     org.call(cid, 70, "Reference call for a prospect")
     org.sync()
     f = org.fields(cid)
@@ -103,7 +113,7 @@ def test_an_advocate_of_years_is_forever(org: Org) -> None:
 
 def test_forever_needs_six_quarters_not_five(org: Org) -> None:
     cid = org.contact(known_for_days=900)
-    quarterly_conversations(org, cid, 5)
+    quarterly_conversations(org, cid, 5, first_met_days_ago=800)
     org.call(cid, 70, "Reference call for a prospect")
     org.sync()
     assert org.fields(cid)["stage"] == "Faithful"
@@ -115,7 +125,7 @@ def test_feedback_nobody_thanked_raises_missing_thank_you_with_a_next_step_citin
     org.sync()
     f = org.fields(cid)
     assert f["flags"] == "Missing thank-you"
-    assert f["next_step"] == "Send a thank-you for the Product feedback call on 16 May 2026"
+    assert f["next_step"] == "Send Ada a thank-you for the feedback on 16 May 2026"
 
 
 def test_a_thank_you_after_the_feedback_clears_the_flag(org: Org) -> None:
@@ -189,7 +199,7 @@ def test_both_flags_are_written_as_one_multi_select_value_and_the_thank_you_come
     org.sync()
     f = org.fields(cid)
     assert sorted(f["flags"].split(";")) == ["Missing listening", "Missing thank-you"]
-    assert f["next_step"].startswith("Send a thank-you for the NPS survey answered")
+    assert f["next_step"] == "Send Ada a thank-you for the feedback on 21 May 2026"
 
 
 def test_future_deleted_and_lead_activities_are_not_counted(org: Org) -> None:

@@ -38,8 +38,8 @@ def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
     assert f["stage"] == "Familiar"
     assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 15 Aug 2026")
     # Advice about what is slipping and by when, not about climbing to Faithful.
-    assert f["next_step"].startswith("Familiar until 15 Aug 2026: no longer a listening conversation in the last "
-                                     "90 days. Book a listening conversation")
+    assert f["next_step"] == ("Familiar until 15 Aug 2026: no longer a listening conversation in the last 120 days. "
+                              "Book a listening conversation with Ada (last one 17 Mar 2026)")
     org.sync(days_later=31 + 29)
     assert org.fields(cid)["stage"] == "Familiar"
     org.sync(days_later=31 + 30)

@@ -15,8 +15,8 @@ import pytest
 from connector.crm.local.store import LocalCrm
 from tests.conftest import DEFAULT_RULES, Org
 
-THRESHOLD = ("      - when: conversations_180d >= 3\n        says: at least 3 conversations in the last 180 days",
-             "      - when: conversations_180d >= 4\n        says: at least 4 conversations in the last 180 days")
+THRESHOLD = ("      - when: conversations_180d >= 3 OR two_way_quarters_2 = 2\n",
+             "      - when: conversations_180d >= 4 OR two_way_quarters_2 = 2\n")
 
 
 def cli(org: Org, *args: str) -> subprocess.CompletedProcess[str]:
@@ -65,8 +65,9 @@ def test_raising_a_threshold_shows_who_moves_from_familiar_to_friend_and_leaves_
     (sample,) = sim["samples"]
     assert (sample["contact_id"], sample["name"], sample["current"], sample["new"]) == (ada, "Ada Tester", "Familiar",
                                                                                        "Friend")
-    assert sample["changes"][0] == ("Familiar: `conversations_180d >= 3` became `conversations_180d >= 4`: "
-                                    "met -> not met (conversations_180d = 3)")
+    assert sample["changes"][0] == ("Familiar: `conversations_180d >= 3 OR two_way_quarters_2 = 2` became "
+                                    "`conversations_180d >= 4 OR two_way_quarters_2 = 2`: met -> not met "
+                                    "(conversations_180d = 3, two_way_quarters_2 = 1)")
     assert [f["label"] for f in sim["flags"]] == ["Missing thank-you", "Missing listening"]
     assert org.snapshot() == before, "simulate wrote to the CRM"
     assert state.read_bytes() == state_before, "simulate changed the state store"
@@ -83,21 +84,21 @@ def test_the_replay_counts_a_contact_that_climbs_and_falls_back_as_flapping(org:
     # Flo talks to us twice, then has a discovery meeting 135 days ago: Friend, then Familiar. The listening
     # meeting leaves the 90-day window 45 days ago; the demotion grace holds her 30 days, then she falls back.
     flo = org.contact("Flo", known_for_days=400)
-    org.reply(flo, 150)
-    org.reply(flo, 145)
-    org.meeting(flo, 135, "Discovery session")
+    org.reply(flo, 180)
+    org.reply(flo, 175)
+    org.meeting(flo, 165, "Discovery session")
     steady = org.contact("Sam", known_for_days=400)
-    org.reply(steady, 170)
+    org.reply(steady, 200)
     org.contact("New", known_for_days=20)  # created during the replay: its first placement is not a change
     before = org.snapshot()
 
-    proc = cli(org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "20",
+    proc = cli(org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "25",
                "--json")
 
     assert proc.returncode == 0, proc.stderr
     replay = json.loads(proc.stdout)["replay"]
-    assert (replay["start"], replay["end"]) == (org.day(140).isoformat(), org.as_of.isoformat())
-    promoted, demoted = org.day(133).isoformat(), org.day(7).isoformat()
+    assert (replay["start"], replay["end"]) == (org.day(175).isoformat(), org.as_of.isoformat())
+    promoted, demoted = org.day(161).isoformat(), org.day(7).isoformat()
     assert {d: n for d, n in replay["changes"].items() if n} == {promoted: 1, demoted: 1}
     assert (replay["changed"], replay["flapping"], replay["reversed"]) == (1, 1, 1)
     assert org.snapshot() == before
@@ -230,7 +231,10 @@ def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, 
                                                                       tmp_path: Path) -> None:
     demo_org(org)
     out = tmp_path / "simulation.html"
-    proc = cli(org, "report", "--simulate", str(raised_threshold(org.folder)), "--out", str(out),
+    stricter = org.folder / "stricter.yaml"  # three listening conversations for Familiar: many demo contacts fall
+    stricter.write_text(DEFAULT_RULES.read_text().replace("      - when: listening_120d >= 1",
+                                                          "      - when: listening_120d >= 3"))
+    proc = cli(org, "report", "--simulate", str(stricter), "--out", str(out),
                "--as-of", org.as_of.isoformat(), "--weeks", "4")
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()

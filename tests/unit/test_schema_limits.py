@@ -49,7 +49,7 @@ def _edit(old: str, new: str) -> str:
     ("period: quarter\n    periods: 6", "period: year\n    periods: 200", "two_way_quarters_6:",
      "200 periods of a year reach 73,000 days back; at most 36,500 (a hundred years)"),
     ("count: [listening]", "count: []", "count: []", "name at least one activity kind here"),
-    ("per: [inbound_email, inbound_call, meeting]", "per: []", "per: []", "name at least one activity kind here"),
+    ("per: [inbound_email, connected_call, meeting]", "per: []", "per: []", "name at least one activity kind here"),
     ("label: Missing listening", "label: '" + "L" * 256 + "'", "label: 'LLL",
      "a flag label is 256 characters long; it becomes a Salesforce picklist value, which holds at most 255"),
     ("label: Missing listening", "label: 'Missing listening '", "label: 'Missing",
