@@ -142,18 +142,24 @@ class LocalCrm:
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW crm_activity AS {select('Task')} UNION ALL {select('Event')}")
 
     def _quarantine(self) -> None:
-        """Count, and name a few of, the rows too malformed to use; the rest of the org is synced without them."""
-        checks = {
-            "Contact": f'SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND NOT {_GOOD_CONTACT}',
-            "Task": f"SELECT \"Id\" FROM ({_activities('Task', 'NULL AS none')}) WHERE NOT {_GOOD_ACTIVITY}",
-            "Event": f"SELECT \"Id\" FROM ({_activities('Event', 'NULL AS none')}) WHERE NOT {_GOOD_ACTIVITY}",
-        }
+        """Count, and name a few of, the rows the engine cannot use (malformed, or not a contact's); the rest of the
+        org is synced without them. All of them are kept for `skipped_rows` (a run's failures file)."""
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_SKIPPED} (object VARCHAR, id VARCHAR, reason VARCHAR)")
+        self.con.execute(
+            f"INSERT INTO {_SKIPPED} SELECT 'Contact', \"Id\", 'malformed_id' FROM \"Contact\" "
+            f'WHERE NOT COALESCE("IsDeleted", false) AND NOT {_GOOD_CONTACT}')
+        for table in ("Task", "Event"):
+            self.con.execute(f"INSERT INTO {_SKIPPED} {_unusable(table)}")
         self.skipped, self.skipped_samples = {}, {}
-        for table, sql in checks.items():
-            row = self.con.execute(f'SELECT count(*), list("Id" ORDER BY "Id")[1:10] FROM ({sql})').fetchone()
-            if row and row[0]:
-                self.skipped[table] = int(row[0])
-                self.skipped_samples[table] = [str(i) for i in row[1]]
+        counts = f"SELECT object, count(*), list(id ORDER BY id)[1:10] FROM {_SKIPPED} GROUP BY 1 ORDER BY 1"
+        for table, count, sample in self.con.execute(counts).fetchall():
+            self.skipped[str(table)] = int(count)
+            self.skipped_samples[str(table)] = [str(i) for i in sample]
+
+    def skipped_rows(self) -> list[tuple[str, str, str]]:
+        """Every row the last `prepare` set aside: (object, Id, reason), for a run's failures file."""
+        return [(str(o), str(i), str(r)) for o, i, r in self.con.execute(
+            f"SELECT object, id, reason FROM {_SKIPPED} ORDER BY object, reason, id").fetchall()]
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
         """Write only the changed fields of the planned contacts, in one transaction."""
@@ -251,6 +257,26 @@ def _activities(table: str, columns: str) -> str:
     ours = f" AND NOT COALESCE(\"Subject\" LIKE '{follow_up.MARK_LIKE}', false)" if table == "Task" else ""
     return (f"SELECT \"Id\", \"WhoId\", '{table}' AS object, {_DAY[table]} AS day, {columns} FROM \"{table}\" "
             f"WHERE NOT COALESCE(\"IsDeleted\", false) AND \"WhoId\" LIKE '{ids.CONTACT}%'{ours}")
+
+
+_SKIPPED = "local_skipped"  # this connection's rows set aside by `prepare`: object, Id, reason
+
+
+def _unusable(table: str) -> str:
+    """The live activities of `table` the engine cannot use, with the reason (the Salesforce mirror's words):
+    no WhoId, a Lead's, another object's, a Contact Id of the wrong shape or that is not here, or no date."""
+    ours = f" AND NOT COALESCE(\"Subject\" LIKE '{follow_up.MARK_LIKE}', false)" if table == "Task" else ""
+    return (
+        f"SELECT '{table}', a.\"Id\", CASE "
+        "WHEN NULLIF(a.\"WhoId\", '') IS NULL THEN 'no_who' "
+        f"WHEN a.\"WhoId\" LIKE '{ids.LEAD}%' THEN 'lead' "
+        f"WHEN a.\"WhoId\" NOT LIKE '{ids.CONTACT}%' THEN 'not_a_contact' "
+        "WHEN length(a.\"Id\") <> 18 OR length(a.\"WhoId\") <> 18 THEN 'malformed_id' "
+        f"WHEN {_DAY[table]} IS NULL THEN 'no_date' ELSE 'unknown_contact' END "
+        f'FROM "{table}" a LEFT JOIN (SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false)) c '
+        'ON c."Id" = a."WhoId" '
+        f'WHERE NOT COALESCE(a."IsDeleted", false){ours} AND (c."Id" IS NULL OR length(a."Id") <> 18 '
+        f'OR length(a."WhoId") <> 18 OR {_DAY[table]} IS NULL)')
 
 
 _TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file has handed out
