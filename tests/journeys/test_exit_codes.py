@@ -21,6 +21,7 @@ import duckdb
 import pytest
 
 from connector import failpoints, ids, state
+from connector.errors import StateBusy
 from connector.exit_codes import ExitCode
 from tests.journeys.test_unattended import AS_OF, cli, copy_of, demo_org, events, write_config
 
@@ -276,3 +277,22 @@ def test_rules_check_takes_a_folder_and_skips_its_test_files(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "rule test" not in proc.stdout
     assert "Checked" in proc.stdout
+
+
+def test_a_state_store_held_by_another_process_is_busy_exit_8_not_crm_down(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store_path = tmp_path / "state.duckdb"
+    state.Store(store_path).runs()  # create it
+    hold = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+            "time.sleep(30)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(store_path)], stdout=subprocess.PIPE, text=True)
+    monkeypatch.setattr(state, "_BUSY_WAIT_S", 0.2)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "ready"
+        with pytest.raises(StateBusy, match="held by another process") as err:
+            state.Store(store_path).runs()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert err.value.exit_code == ExitCode.LOCKED
