@@ -82,3 +82,24 @@ class DeadlineReached(TrustLadderError):
 
 class LockHeld(TrustLadderError):
     exit_code = ExitCode.LOCKED
+
+
+class StateBusy(LockHeld):
+    """The state store file is held by another process (a run, a `status` poll) longer than we wait: busy, not
+    broken, and not the CRM's fault; the next scheduled run tries again."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The process was asked to stop: Ctrl-C (SIGINT, exit 130) or SIGTERM (exit 143, raised by the handler
+    `connector.cli.app` installs). A KeyboardInterrupt, so no `except Exception` can swallow it; the CLI turns it
+    into its exit code, and a sync records itself as `interrupted` with what it had done."""
+
+    def __init__(self, signal_name: str = "SIGINT", exit_code: ExitCode = ExitCode.INTERRUPTED) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.exit_code = exit_code
+
+
+def interrupt_code(exc: KeyboardInterrupt) -> ExitCode:
+    """130 for Ctrl-C, 143 for SIGTERM."""
+    return exc.exit_code if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED

@@ -1,7 +1,9 @@
 """The local state store: what must survive between runs and is not the CRM's to hold.
 
-- `runs`: one row per run (start, end, outcome, exit code, figures, API calls, rules version). A run inserts its
-  row as `running` and closes it; a row left `running` by a process that died is marked `died` by the next run.
+- `runs`: one row per run (start, end, outcome, exit code, figures, API calls, rules version, the path of its
+  failures file). A run inserts its row as `running` and closes it; a row left `running` by a process that died
+  is marked `died` by the next run, and shown as `died` by `status` at once (its lock is free).
+  Times are stored in UTC and read back with their time zone.
 - `pending_writes`: records whose last write failed, with their attempt count and last error. They need no
   queue to be retried, since their fields still differ from the plan and the next run's plan holds them again;
   this table is what `status` shows, and it is cleared record by record as writes succeed.
@@ -31,10 +33,11 @@ import duckdb
 from connector.crm import RecordFailure
 from connector.engine import sql
 from connector.engine.watch import WatchRow
-from connector.errors import ConfigError, CrmError, LockHeld
+from connector.errors import ConfigError, LockHeld, StateBusy
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _BUSY_WAIT_S = 10.0
+_PROBE_WAIT_S = 0.5  # a `status` probe of the run lock lasts microseconds
 _ALIAS = "tl_state"
 _ATTACH = "ATTACH $path AS tl_state"
 _ATTACH_RO = "ATTACH $path AS tl_state (READ_ONLY)"
@@ -59,11 +62,20 @@ _MIGRATIONS: dict[int, list[str]] = {
         (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.audit_changes (run_id VARCHAR NOT NULL, record_id VARCHAR NOT NULL, "
          "field VARCHAR NOT NULL, old_value VARCHAR, new_value VARCHAR)"),
     ],
+    4: [
+        # The run's failures file (JSON lines: every record refused or skipped), see connector/failures.py.
+        f"ALTER TABLE {_ALIAS}.runs ADD COLUMN IF NOT EXISTS failures_file VARCHAR",
+    ],
 }
 
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored (naive, UTC) time with its time zone."""
+    return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
 @contextlib.contextmanager
@@ -82,7 +94,8 @@ def attached(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = Fa
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise CrmError(f"{path}: the state store is held by another process: {exc}") from None
+                raise StateBusy(f"{path}: the state store is held by another process (a run or a `status` poll) "
+                                f"for more than {_BUSY_WAIT_S:.0f} s; try again when it is free ({exc})") from None
             time.sleep(0.05)
         except duckdb.Error as exc:
             raise ConfigError(f"{path}: cannot open the state store: {exc}") from None
@@ -195,18 +208,22 @@ class Store:
             con.execute(
                 f"UPDATE {_ALIAS}.runs SET finished_at = ?, outcome = ?, exit_code = ?, rules_version = ?, "
                 "contacts = ?, activities = ?, changed = ?, failed = ?, skipped = ?, api_calls = ?, per_rung = ?, "
-                "error = ? WHERE run_id = ?",
+                "error = ?, failures_file = ? WHERE run_id = ?",
                 [_now(), outcome, exit_code, f.get("rules_version"), f.get("contacts"), f.get("activities"),
                  f.get("changed"), f.get("failed"), f.get("skipped"), f.get("api_calls"),
-                 json.dumps(f["per_rung"]) if f.get("per_rung") is not None else None, error, run_id])
+                 json.dumps(f["per_rung"]) if f.get("per_rung") else None, error, f.get("failures_file"), run_id])
 
-    def record_writes(self, failures: list[RecordFailure], written: Any) -> None:
+    def record_writes(self, failures: list[RecordFailure], written: Any | None) -> None:
         """Failed records are counted up; records written this run leave the pending list. `written` holds the
         planned contact Ids as one column (`{"cid": array}`, from the engine's plan): set-based, because a million
-        written contacts must not cost a million round trips."""
+        written contacts must not cost a million round trips. None: a run stopped early, which only adds its
+        failures (what it wrote leaves the list on the next full run)."""
         now = _now()
         with self._con() as con:
-            con.register("tl_written", written)
+            if written is None:
+                con.execute("CREATE TEMP TABLE tl_written (cid VARCHAR)")
+            else:
+                con.register("tl_written", written)
             con.execute("CREATE TEMP TABLE tl_failed (record_id VARCHAR, code VARCHAR, message VARCHAR)")
             if failures:
                 con.executemany("INSERT INTO tl_failed VALUES (?, ?, ?)",
@@ -241,10 +258,16 @@ class Store:
             return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The last runs, newest first: times in UTC with their time zone, `per_rung` as a dict."""
         with self._con() as con:
             cur = con.execute(f"SELECT * FROM {_ALIAS}.runs ORDER BY started_at DESC LIMIT ?", [limit])
             cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+            rows = [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+        for row in rows:
+            for key in ("started_at", "finished_at"):
+                row[key] = _utc(row[key])
+            row["per_rung"] = json.loads(row["per_rung"]) if row["per_rung"] else None
+        return rows
 
     def rung_history(self, limit: int = 200) -> list[tuple[dt.date, dict[str, int]]]:
         """Contacts per rung by evaluation date, from the last run that wrote (ok or partial) for each date,
@@ -257,13 +280,18 @@ class Store:
                 "AND per_rung IS NOT NULL GROUP BY as_of ORDER BY as_of DESC LIMIT ?", [limit]).fetchall()
         return [(as_of, {k: int(v) for k, v in json.loads(counts).items()}) for as_of, counts in reversed(rows)]
 
-    def pending(self, limit: int = 50) -> tuple[int, list[dict[str, Any]]]:
+    def pending(self, limit: int | None = 50) -> tuple[int, list[dict[str, Any]]]:
+        """How many records wait for retry, and the latest `limit` of them (all with None)."""
         with self._con() as con:
             total = con.execute(f"SELECT count(*) FROM {_ALIAS}.pending_writes").fetchone()
             cur = con.execute(f"SELECT * FROM {_ALIAS}.pending_writes ORDER BY last_failed_at DESC, record_id "
                               "LIMIT ?", [limit])
             cols = [d[0] for d in cur.description]
-            return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+            rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+        for row in rows:
+            for key in ("first_failed_at", "last_failed_at"):
+                row[key] = _utc(row[key])
+        return int(total[0]) if total else 0, rows
 
     def watched(self) -> int:
         with self._con() as con:
@@ -285,15 +313,24 @@ class RunLock:
     path: Path
     _fd: int | None = None
 
-    def acquire(self, run_id: str) -> None:
+    def acquire(self, run_id: str, *, what: str = "run") -> None:
+        """Take the lock, or raise LockHeld (exit 8) naming the holder. A `status` probe (`held`) holds it for
+        microseconds; that is waited out, a run is not."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
-            os.close(fd)
-            raise LockHeld(f"another run holds the lock {self.path}: {holder}") from None
+        deadline = time.monotonic() + _PROBE_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+                os.close(fd)
+                raise LockHeld(f"another run holds the lock {self.path}: {holder}; this {what} changes the CRM or "
+                               "the state and waits its turn: try again when that run has finished") from None
         info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
                            "since": _now().isoformat(timespec="seconds")})
         os.ftruncate(fd, 0)
@@ -317,3 +354,20 @@ class RunLock:
 
 def lock_path(state_path: Path) -> Path:
     return state_path.with_name(state_path.name + ".lock")
+
+
+def lock_held(path: Path) -> bool:
+    """Whether a live process holds the run lock at `path` (a shared probe, released at once)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

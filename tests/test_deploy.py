@@ -59,3 +59,10 @@ def test_the_kubernetes_cronjob_forbids_overlap_and_keeps_its_state() -> None:
     assert set(mounts) == set(volumes)
     assert "persistentVolumeClaim" in volumes["data"]  # the state store and lock survive between runs
     assert container["workingDir"] == mounts["data"]
+
+
+def test_the_systemd_unit_counts_only_0_and_1_as_success_never_an_interrupted_run() -> None:
+    """Exit 130 (Ctrl-C) and 143 (SIGTERM) are interrupted runs: the unit must fail on them (issue 10)."""
+    service = (DEPLOY / "systemd" / "trust-ladder.service").read_text()
+    (line,) = [ln for ln in service.splitlines() if ln.startswith("SuccessExitStatus=")]
+    assert line.removeprefix("SuccessExitStatus=").split() == ["1"]

@@ -1,8 +1,17 @@
-"""The `trust-ladder` group: global options, and our exceptions turned into exit codes in one place."""
+"""The `trust-ladder` group: global options, and our exceptions turned into exit codes in one place.
+
+- Our errors (TrustLadderError) exit with their own code, their whole message on stderr and in the JSON
+  `command.failed` line (multi-line messages folded onto it).
+- Ctrl-C exits 130 and SIGTERM 143 (a handler turns SIGTERM into `Interrupted` while a command runs), never 1.
+- Anything else is a bug: exit 70, its traceback on stderr only; stdout stays for summaries and `--json`.
+- `--config` and `--log-format` may come before or after the command (`trust-ladder sync --config X`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,11 +20,16 @@ import click
 
 from connector import config as config_mod
 from connector import log
-from connector.errors import RuleError, TrustLadderError
+from connector.errors import Interrupted, RuleError, TrustLadderError, interrupt_code
 from connector.exit_codes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 _log = log.get("trust_ladder.cli")
+
+
+# Evaluation dates the engine supports: its windows (years back, weeks of replay) must stay inside the calendar.
+MIN_DATE = dt.date(1900, 1, 1)
+MAX_DATE = dt.date(2999, 12, 31)
 
 
 class _Date(click.ParamType):  # type: ignore[type-arg]
@@ -23,11 +37,16 @@ class _Date(click.ParamType):  # type: ignore[type-arg]
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> dt.date:
         if isinstance(value, dt.date):
-            return value
-        try:
-            return dt.date.fromisoformat(str(value))
-        except ValueError:
-            self.fail(f"'{value}' is not a date; write YYYY-MM-DD", param, ctx)
+            day = value
+        else:
+            try:
+                day = dt.date.fromisoformat(str(value))
+            except ValueError:
+                self.fail(f"'{value}' is not a date; write YYYY-MM-DD", param, ctx)
+        if not MIN_DATE <= day <= MAX_DATE:
+            self.fail(f"{day.isoformat()} is not in the supported range {MIN_DATE.isoformat()} to "
+                      f"{MAX_DATE.isoformat()}", param, ctx)
+        return day
 
 
 DATE = _Date()
@@ -38,23 +57,73 @@ def as_of_option(f: F) -> F:
                         help="Evaluation date (default: today). Same date, same data: same result.")(f)
 
 
+_GLOBAL_OPTIONS = ("--config", "--log-format")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`trust-ladder sync --config X` as `trust-ladder --config X sync`: the global options that follow the
+    command move before it (up to a `--`), so they work in either place."""
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":  # the group's own options
+        i += 2 if args[i] in _GLOBAL_OPTIONS else 1
+    if i >= len(args) or args[i] == "--":
+        return args
+    head, rest, moved = args[:i], [], []
+    j = i
+    while j < len(args):
+        arg = args[j]
+        if arg == "--":
+            rest.extend(args[j:])
+            break
+        if arg in _GLOBAL_OPTIONS and j + 1 < len(args):
+            moved += args[j:j + 2]
+            j += 2
+            continue
+        if arg.startswith(tuple(f"{o}=" for o in _GLOBAL_OPTIONS)):
+            moved.append(arg)
+        else:
+            rest.append(arg)
+        j += 1
+    return head + moved + rest
+
+
+def _terminate(signum: int, _: object) -> None:
+    raise Interrupted("SIGTERM" if signum == signal.SIGTERM else signal.Signals(signum).name, ExitCode.TERMINATED)
+
+
 class _Group(click.Group):
     """Turns our exceptions into their exit codes, in one place."""
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(list(args)))
+
     def invoke(self, ctx: click.Context) -> Any:
+        log.configure()  # until the config says otherwise: logs (a traceback too) on stderr, never stdout
+        main_thread = threading.current_thread() is threading.main_thread()  # signals go to the main thread
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
             return super().invoke(ctx)
         except TrustLadderError as exc:
             _log.error("command.failed", error=type(exc).__name__, exit_code=int(exc.exit_code),
-                       message=str(exc).splitlines()[0] if str(exc) else "")
+                       message=log.one_line(str(exc)))
             click.echo(describe(exc), err=True)
             ctx.exit(int(exc.exit_code))
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through `_terminate`
+            code = interrupt_code(exc)
+            _log.warning("command.interrupted", exit_code=int(code),
+                         signal="SIGTERM" if code == ExitCode.TERMINATED else "SIGINT")
+            click.echo(f"trust-ladder: interrupted ({'SIGTERM' if code == ExitCode.TERMINATED else 'Ctrl-C'}); "
+                       "what was written stays, and the next run continues from there.", err=True)
+            ctx.exit(int(code))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception:  # noqa: BLE001 - the one place a bug becomes exit 70 with its traceback logged
             _log.exception("command.crashed", exit_code=int(ExitCode.INTERNAL))
             click.echo("trust-ladder: internal error (a bug); the traceback is in the log above.", err=True)
             ctx.exit(int(ExitCode.INTERNAL))
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def describe(exc: TrustLadderError) -> str:
@@ -77,7 +146,6 @@ def main(ctx: click.Context, config_path: Path | None, log_format: str | None) -
     try:
         cfg = config_mod.load(config_path)
     except TrustLadderError as exc:
-        log.configure()
         click.echo(describe(exc), err=True)
         ctx.exit(int(exc.exit_code))
     fmt = log_format or cfg.log.format

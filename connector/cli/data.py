@@ -1,35 +1,48 @@
-"""`demo` and `import`: the commands that fill the local CRM."""
+"""`demo` and `import`: the commands that fill the local CRM.
+
+Both change the CRM and the state, so both take the run lock first: during a running sync they exit 8 and
+touch nothing. Every input is checked before anything is replaced.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 
 import click
 
 from connector import config as config_mod
+from connector import log, state
 from connector.cli.app import as_of_option
 from connector.cli.sync import summary
 from connector.commands import sync
-from connector.errors import ConfigError
+from connector.errors import ConfigError, DataError
 from connector.exit_codes import ExitCode
 
 
 @click.command()
 @click.option("--contacts", type=click.IntRange(1, 1_000_000), default=3000, show_default=True,
               help="How many contacts the demo org gets.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Same seed, same org.")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=7, show_default=True,
+              help="Same seed, same org.")
 @click.option("--replace", is_flag=True, help="Replace a local CRM that does not hold demo data.")
 @as_of_option
 @click.pass_obj
 def demo(cfg: config_mod.Config, contacts: int, seed: int, replace: bool, as_of: dt.date | None) -> None:
     """Create a demo org in the local CRM, sync it, and print the summary."""
+    as_of = as_of or dt.date.today()
+    path = cfg.resolve(cfg.local.database)
+    with state.RunLock(state.lock_path(cfg.resolve(cfg.state.path))) as lock:
+        lock.acquire(log.bind_run(), what="demo")  # a running sync keeps its CRM and state: exit 8
+        _demo(cfg, path, contacts, seed, as_of, replace=replace)
+
+
+def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: dt.date, *, replace: bool) -> None:
     from connector.crm.local import demo as demo_mod
     from connector.crm.local.store import LocalCrm
 
-    as_of = as_of or dt.date.today()
-    path = cfg.resolve(cfg.local.database)
     if path.exists() and not replace:
         existing = LocalCrm.open(path)
         try:
@@ -51,7 +64,7 @@ def demo(cfg: config_mod.Config, contacts: int, seed: int, replace: bool, as_of:
     state_path.unlink(missing_ok=True)
     click.echo(f"Demo org created in {path}: {stats.contacts:,} contacts, {stats.tasks:,} tasks, "
                f"{stats.events:,} events, {stats.users} owners.")
-    result = sync.run(cfg, as_of=as_of)
+    result = sync.run(cfg, as_of=as_of, lock_held=True)
     click.echo(summary(result))
     click.echo("\nNext: `trust-ladder explain <ContactId>` for one contact, `trust-ladder sync --dry-run` "
                "after editing rules/ladder.yaml.")
@@ -66,12 +79,15 @@ def import_cmd(cfg: config_mod.Config, folder: Path) -> None:
     from connector.crm.local.store import LocalCrm
 
     path = cfg.resolve(cfg.local.database)
-    crm = LocalCrm.open(path) if path.exists() else LocalCrm.create(path)
-    try:
-        report = export.import_export(crm, folder)
-        crm.set_meta("origin", f"import of {folder.resolve()}")
-    finally:
-        crm.close()
+    check_export_folder(folder)
+    with state.RunLock(state.lock_path(cfg.resolve(cfg.state.path))) as lock:
+        lock.acquire(log.bind_run(), what="import")  # a running sync keeps its CRM: exit 8
+        crm = LocalCrm.open(path) if path.exists() else LocalCrm.create(path)
+        try:
+            report = export.import_export(crm, folder)
+            crm.set_meta("origin", f"import of {folder.resolve()}")
+        finally:
+            crm.close()
     for problem in report.problems:
         click.echo(f"{folder / problem.file}:{problem.line}: {problem.record_id or '-'}: {problem.message}", err=True)
     for table, more in report.problems_not_listed.items():
@@ -85,3 +101,23 @@ def import_cmd(cfg: config_mod.Config, folder: Path) -> None:
             click.echo(f"{table}: ignored columns {', '.join(cols)}")
     if any(report.skipped.values()):
         sys.exit(int(ExitCode.PARTIAL))  # some rows were left out: say so to a scheduler
+
+
+def check_export_folder(folder: Path) -> None:
+    """Before anything is replaced: every export file the import would read is a readable regular file. (An
+    import replaces every Contact, Task and Event; a `Task.csv` that cannot be read must not empty the Tasks.)"""
+    from connector.crm.local import export
+
+    if not folder.is_dir():
+        raise DataError(f"{folder}: not a folder. Unzip the Salesforce Data Export and point at the folder.")
+    wanted = {f"{obj}.csv".lower(): obj for obj, _ in export.OBJECTS}
+    for entry in sorted(folder.iterdir()):
+        obj = wanted.get(entry.name.lower())
+        if obj is None:
+            continue
+        if not entry.is_file():
+            raise DataError(f"{entry}: not a file (a folder, or a link to nothing); the import replaces every {obj} "
+                            "with this file's records, so it stopped before changing anything. Put the exported "
+                            f"{obj}.csv here, or remove the entry.")
+        if not os.access(entry, os.R_OK):
+            raise DataError(f"{entry}: cannot be read (permission denied); nothing was imported or changed.")

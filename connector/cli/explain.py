@@ -23,10 +23,10 @@ def explain(cfg: config_mod.Config, contact_id: str, as_json: bool, as_of: dt.da
 
     from connector import state
     from connector.commands import explain as explain_mod
-    from connector.crm.factory import open_backend
+    from connector.crm.factory import open_data
 
     rules = sync.load_rules(cfg)
-    crm = open_backend(cfg)
+    crm = open_data(cfg)  # the local CRM, or the Salesforce mirror as the last sync left it: no API call
     try:
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare(cfg.fields, rules.needs(), cfg.activities)

@@ -1,7 +1,8 @@
 """`trust-ladder simulate` and `trust-ladder report`: look before a rule change reaches the CRM, and share it.
 
-Both read the configured local CRM and write nothing to it: every table they build is a temp table of their own
-connection.
+Both read the configured CRM's data and write nothing to it: the local CRM, or on the Salesforce backend its
+mirror as the last sync left it (read-only, no sign-in, no API call). Every table they build is a temp table of
+their own connection.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import click
 
 from connector import config as config_mod
 from connector import state
+from connector.cli.app import DATE
 from connector.commands import simulate as simulate_mod
 from connector.commands import sync
 from connector.commands.rulefile import check_picklists
+from connector.crm.factory import open_data
 from connector.crm.local.store import LocalCrm
 from connector.errors import RuleError
 from connector.ruleset.compiler import RuleSet
@@ -26,16 +29,11 @@ from connector.ruleset.compiler import RuleSet
 _RULE_FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 
-def _date(_: click.Context, __: click.Parameter, value: str | None) -> dt.date:
-    if value is None:
-        return dt.date.today()
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"'{value}' is not a date; write YYYY-MM-DD") from None
+def _date(_: click.Context, __: click.Parameter, value: dt.date | None) -> dt.date:
+    return dt.date.today() if value is None else value
 
 
-_AS_OF = click.option("--as-of", callback=_date, metavar="YYYY-MM-DD",
+_AS_OF = click.option("--as-of", type=DATE, callback=_date,
                       help="Evaluation date (default: today). Same date, same data: same result.")
 _WEEKS = click.option("--weeks", type=click.IntRange(0, 104), default=12, show_default=True,
                       help="Replay the new rules at every weekly sync of the last N weeks to count flapping (0: skip).")
@@ -43,8 +41,9 @@ _WEEKS = click.option("--weeks", type=click.IntRange(0, 104), default=12, show_d
 
 @contextmanager
 def _local(cfg: config_mod.Config) -> Iterator[LocalCrm]:
-    """The configured local CRM, ready for the engine to read (in place; nothing is written to it)."""
-    crm = LocalCrm.open(cfg.resolve(cfg.local.database))
+    """The configured CRM's data (the local CRM, or the Salesforce mirror), ready for the engine to read in
+    place; nothing is written to it."""
+    crm = open_data(cfg)
     try:
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare(cfg.fields, activities=cfg.activities)
@@ -54,7 +53,10 @@ def _local(cfg: config_mod.Config) -> Iterator[LocalCrm]:
 
 
 def _picklist_notes(crm: LocalCrm, rules: RuleSet, cfg: config_mod.Config) -> list[str]:
-    """A sync with these rules would stop before writing: say so, but let the admin look anyway."""
+    """A sync with these rules would stop before writing: say so, but let the admin look anyway. (The Salesforce
+    mirror holds no picklists: the org's are checked by `fields check` and by every sync.)"""
+    if cfg.crm.backend != "local":
+        return []
     try:
         check_picklists(rules, crm.picklist_values(), cfg.fields)
     except RuleError as exc:
@@ -97,7 +99,7 @@ def simulate(cfg: config_mod.Config, new_file: Path, against: Path | None, as_of
 
 @click.command()
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Where to write the page (default: report.html beside the local CRM).")
+              help="Where to write the page (default: report.html beside the local CRM or the Salesforce mirror).")
 @click.option("--simulate", "new_file", type=_RULE_FILE, default=None,
               help="Report a simulation of this rule file against the configured one instead of the current state.")
 @_AS_OF
@@ -107,7 +109,9 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
     """One self-contained HTML page (charts included, opens offline): the ladder, owners, flags, movement."""
     from connector.commands import report as report_mod
 
-    out = out or cfg.resolve(cfg.local.database).parent / "report.html"
+    data_file = cfg.resolve(cfg.salesforce.mirror) if cfg.crm.backend == "salesforce" and cfg.salesforce else \
+        cfg.resolve(cfg.local.database)
+    out = out or data_file.parent / "report.html"
     with _local(cfg) as crm:
         if new_file is not None:
             page = _simulation_page(cfg, crm, _run(cfg, crm, new_file, None, as_of, weeks, 3))

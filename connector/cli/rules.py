@@ -36,7 +36,7 @@ def rules() -> None:
 
 
 @rules.command()
-@click.argument("files", nargs=-1, type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: one `file:line:col: severity: message` per finding; json: for tools.")
 @click.option("--strict", is_flag=True, help="Warnings fail the check too (exit 4).")
@@ -45,11 +45,14 @@ def rules() -> None:
 def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data: bool) -> None:
     """Validate and lint rule files (default: the configured one); rule test files are validated too.
 
+    FILES may be folders: every *.yaml / *.yml rule file in one is checked, its rule test files skipped (`rules
+    test` runs those).
+
     Errors (exit 4) are what loading refuses, plus what is clearly broken: a rung no contact can reach, a
     condition that is never true. Warnings are likely mistakes: a condition that is always true, thresholds out
     of order, features or kinds never used, a kind that matches no activity in the local CRM.
     """
-    targets = list(files) or [_shown(sync.rules_path(cfg))]
+    targets = _rule_files(list(files) or [_shown(sync.rules_path(cfg))])
     data = None if no_data else _Data(cfg)
     findings: list[Finding] = []
     checked: list[dict[str, Any]] = []
@@ -77,6 +80,29 @@ def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data:
         click.echo(_check_summary(checked, counts, failed=failed))
     if failed:
         click.get_current_context().exit(int(ExitCode.RULES))
+
+
+def _rule_files(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder's *.yaml / *.yml files, rule test files left out."""
+    out: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            out.append(path)
+            continue
+        found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+        rule_files = [f for f in found if not _is_test_file(f)]
+        if not rule_files:
+            raise RuleError([Finding(str(path), 1, 1, "no rule file (*.yaml) in this folder; name a rule file, "
+                                                      "or the folder that holds one")])
+        out.extend(rule_files)
+    return out
+
+
+def _is_test_file(path: Path) -> bool:
+    try:
+        return testing.is_test_file(loader.load_file(path).data)
+    except RuleError:
+        return False  # a broken file is checked, and its findings shown
 
 
 def _check_one(path: Path, data: _Data | None) -> tuple[list[Finding], dict[str, Any]]:

@@ -1,7 +1,13 @@
-"""`status`: the last runs, records waiting for retry, watermarks and the rules in force."""
+"""`status`: the last runs, records waiting for retry, watermarks and the rules in force.
+
+A run row left `running` whose lock is free belongs to a process that died: it is shown as `died` at once (the
+next sync records it so). Times are UTC, in ISO 8601 with their offset; `--json` lists every record waiting
+for retry, and each run names its failures file (every record it could not write or set aside).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -9,6 +15,7 @@ import click
 import duckdb
 
 from connector import config as config_mod
+from connector import log
 from connector.cli.sync import short
 from connector.commands import sync
 from connector.errors import ConfigError, RuleError
@@ -16,7 +23,8 @@ from connector.errors import ConfigError, RuleError
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
-@click.option("--runs", "n_runs", type=int, default=10, show_default=True, help="How many past runs to show.")
+@click.option("--runs", "n_runs", type=click.IntRange(1, 10_000), default=10, show_default=True,
+              help="How many past runs to show.")
 @click.pass_obj
 def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     """The last runs and their figures, records waiting for retry, and the rules version in force."""
@@ -27,7 +35,11 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
         raise ConfigError(f"{state_path}: no state store yet; no sync has run with this configuration")
     store = state.Store(state_path, read_only=True)
     runs = store.runs(n_runs)
-    pending_total, pending = store.pending()
+    if any(r["outcome"] == "running" for r in runs) and not state.lock_held(state.lock_path(state_path)):
+        for r in runs:  # nobody holds the lock: the process that was running is gone
+            if r["outcome"] == "running":
+                r["outcome"] = "died"
+    pending_total, pending = store.pending(None if as_json else 10)
     audit_total, audit_sample = store.audit()
     try:
         current_rules = sync.load_rules(cfg).version
@@ -43,7 +55,7 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
         "runs": runs, "pending_writes": pending_total, "pending": pending, "watched_for_demotion": store.watched(),
     }
     if as_json:
-        click.echo(json.dumps(report, default=str, indent=2))
+        click.echo(json.dumps(report, default=_json_value, indent=2))
         return
     click.echo(f"State: {state_path} (schema {report['schema_version']})")
     click.echo(f"Rules in force: {in_force or 'none yet'}; configured: {current_rules}")
@@ -54,6 +66,11 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
                f"{report['watched_for_demotion']:,}")
     for p in pending[:10]:
         click.echo(f"  {p['record_id']}  attempts {p['attempts']}  {p['last_code']}: {p['last_error']}")
+    if pending_total > len(pending[:10]):
+        click.echo(f"  ... {pending_total - len(pending[:10]):,} more: `trust-ladder status --json` lists them all")
+    last_file = next((r.get("failures_file") for r in runs if r.get("failures_file")), None)
+    if last_file:
+        click.echo(f"Failures file of the last run that had any (every record failed or set aside): {last_file}")
     if cfg.rules.mode == "audit" or audit_total:
         click.echo(f"Rules mode: {cfg.rules.mode}; the last audit run would have changed {audit_total:,} fields:")
         for a in audit_sample:
@@ -83,9 +100,16 @@ def _watermarks(cfg: config_mod.Config) -> dict[str, str]:
     return {k.removeprefix("salesforce.watermark."): v for k, v in rows}
 
 
+def _json_value(value: object) -> object:
+    """Times as ISO 8601 with their offset; anything else as text."""
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def _run_line(r: dict[str, Any]) -> str:
     took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f} s" if r["finished_at"] else ""
     code = "-" if r["exit_code"] is None else str(r["exit_code"])
     counts = "  ".join(f"{k} {r[k] or 0:,}" for k in ("contacts", "changed", "failed", "skipped", "api_calls"))
-    line = f"{r['started_at']:%Y-%m-%d %H:%M:%S}  {r['outcome']:<14} exit {code:<3} {counts}  {took}"
-    return f"{line}  {r['error'] or ''}".rstrip()
+    line = f"{r['started_at']:%Y-%m-%d %H:%M:%S}Z  {r['outcome']:<14} exit {code:<3} {counts}  {took}"
+    return f"{line}  {log.one_line(r['error'] or '')}".rstrip()

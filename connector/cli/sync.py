@@ -20,7 +20,8 @@ from connector.exit_codes import ExitCode
 @click.option("--dry-run", is_flag=True, help="Compute and show the planned changes; write nothing.")
 @click.option("--rules", "rules_file", type=click.Path(path_type=Path), default=None,
               help="Use this rule file instead of the configured one.")
-@click.option("--show", type=int, default=20, show_default=True, help="Planned changes to list on a dry run.")
+@click.option("--show", type=click.IntRange(0, 10_000), default=20, show_default=True,
+              help="Planned changes to list on a dry run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @as_of_option
 @click.pass_obj
@@ -57,7 +58,7 @@ def summary(r: sync.SyncResult) -> str:
     if r.in_grace:
         lines.append(f"In demotion grace: {r.in_grace:,}")
     if r.skipped:
-        lines.append("Rows skipped as malformed (see the log for their Ids): "
+        lines.append("Rows set aside (malformed, or not a contact's): "
                      + ", ".join(f"{k} {v:,}" for k, v in r.skipped.items()))
     if r.dry_run:
         lines.append(f"Records that would change: {r.planned_records:,} (nothing written)")
@@ -66,6 +67,8 @@ def summary(r: sync.SyncResult) -> str:
                      "(`trust-ladder status` lists the changes)")
     else:
         lines.append(f"Records changed: {r.changed:,}   failed: {r.failed:,}   ({r.duration_s:.1f} s)")
+    if r.failures_file:
+        lines.append(f"Every failed and set-aside record, by Id: {r.failures_file}")
     return "\n".join(lines)
 
 
@@ -91,4 +94,5 @@ def summary_dict(r: sync.SyncResult) -> dict[str, Any]:
         "failures": [{"id": f.record_id, "code": f.code, "message": f.message} for f in r.failures],
         "planned_records": r.planned_records, "api_calls": r.api_calls,
         "planned_fields": r.planned_fields, "duration_s": round(r.duration_s, 3),
+        "failures_file": r.failures_file,
     }

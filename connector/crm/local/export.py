@@ -120,6 +120,7 @@ def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> Impor
             path = files.get(obj)
             if path is not None:
                 staged[obj] = _stage_file(con, obj, path, report)
+        _refuse_no_contacts(con, report)
         con.begin()
         try:
             if replace:
@@ -136,6 +137,19 @@ def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> Impor
             with contextlib.suppress(duckdb.Error):  # never hide the error that brought us here
                 con.execute(f'DROP TABLE IF EXISTS "{_stage(obj)}"')
     return report
+
+
+def _refuse_no_contacts(con: Any, report: ImportReport) -> None:
+    """An export whose every contact was rejected would empty the local CRM: refuse it (exit 5) before anything
+    is replaced, naming the first problems."""
+    if not report.skipped.get("Contact"):
+        return
+    row = con.execute(f'SELECT count(*) FROM "{_stage("Contact")}" WHERE _err IS NULL').fetchone()
+    if row and row[0]:
+        return
+    shown = [str(p) for p in report.problems if p.file.lower() == "contact.csv"][:10]
+    raise DataError(f"every record of Contact.csv was rejected ({report.skipped['Contact']:,}); nothing was "
+                    "imported and the local CRM is unchanged. First problems:\n  " + "\n  ".join(shown))
 
 
 def _locate_files(folder: Path) -> dict[str, Path]:

@@ -147,23 +147,27 @@ class LocalCrm:
                                      properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
 
     def _quarantine(self, policy: ActivitiesSection) -> None:
-        """Count, and name a few of, the rows too malformed to use; the rest of the org is synced without them.
-        Relations to contacts the CRM does not hold credit nobody, and are counted here too."""
-        good = sql.q(_GOOD_ACTIVITY)
-        checks = {"Contact": sql.q('SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND NOT $good',
-                                   good=sql.q(_GOOD_CONTACT))}
+        """Count, and name a few of, the rows the engine cannot use (malformed, or not a contact's); the rest of the
+        org is synced without them. All of them are kept for `skipped_rows` (a run's failures file). Relations to
+        contacts the CRM does not hold credit nobody, and are counted here too."""
+        sql.run(self.con, sql.q(_SKIPPED_TABLE))
+        sql.run(self.con, sql.q(_SKIPPED_CONTACTS, good=sql.q(_GOOD_CONTACT)))
         for obj in vocabulary.ACTIVITY_OBJECTS:
-            checks[obj] = sql.q('SELECT "Id" FROM ($rows) WHERE NOT $good',
-                                rows=act.rows(obj, policy, contact_rows=False), good=good)
+            day, _ = act.day_expr(obj, policy)
+            sql.run(self.con, sql.q(_SKIPPED_ACTIVITIES, object=obj, table=sql.table(obj), day=day,
+                                    contact=ids.CONTACT + "%", lead=ids.LEAD + "%", mark=follow_up.MARK_LIKE))
         self.skipped, self.skipped_samples = {}, {}
-        for table, tree in checks.items():
-            row = sql.run(self.con, sql.q('SELECT count(*), list("Id" ORDER BY "Id")[1:10] FROM ($t)', t=tree)
-                          ).fetchone()
-            if row and row[0]:
-                self.skipped[table] = int(row[0])
-                self.skipped_samples[table] = [str(i) for i in row[1]]
+        counts = sql.q("SELECT object, count(*), list(id ORDER BY id)[1:10] FROM local_skipped GROUP BY 1 ORDER BY 1")
+        for table, count, sample in sql.run(self.con, counts).fetchall():
+            self.skipped[str(table)] = int(count)
+            self.skipped_samples[str(table)] = [str(i) for i in sample]
         for obj, (count, sample) in act.unknown_relations(self.con).items():
             self.skipped[obj], self.skipped_samples[obj] = count, sample
+
+    def skipped_rows(self) -> list[tuple[str, str, str]]:
+        """Every row the last `prepare` set aside: (object, Id, reason), for a run's failures file."""
+        return [(str(o), str(i), str(r)) for o, i, r in sql.run(self.con, sql.q(
+            "SELECT object, id, reason FROM local_skipped ORDER BY object, reason, id")).fetchall()]
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
         """Write only the changed fields of the planned contacts, in one transaction."""
@@ -247,6 +251,28 @@ class LocalCrm:
 _GOOD_CONTACT = ("(length(\"Id\") = 18 AND regexp_full_match(\"Id\", '[a-zA-Z0-9]{18}') "
                  'AND sf_suffix(left("Id", 15)) = right("Id", 3))')
 _GOOD_ACTIVITY = '(length("Id") = 18 AND length("WhoId") = 18 AND day IS NOT NULL)'
+
+_SKIPPED_TABLE = "CREATE OR REPLACE TEMP TABLE local_skipped (object VARCHAR, id VARCHAR, reason VARCHAR)"
+_SKIPPED_CONTACTS = """
+INSERT INTO local_skipped SELECT 'Contact', "Id", 'malformed_id' FROM "Contact"
+WHERE NOT COALESCE("IsDeleted", false) AND NOT $good
+"""
+# The live activities the engine cannot use, with the reason in the Salesforce mirror's words: no WhoId, a Lead's,
+# another object's, an Id of the wrong shape, no date, or a contact that is not here. Our own follow-up Tasks are
+# not activities at all, so they are not set aside either.
+_SKIPPED_ACTIVITIES = """
+INSERT INTO local_skipped
+SELECT $object, a."Id", CASE
+    WHEN NULLIF(a."WhoId", '') IS NULL THEN 'no_who'
+    WHEN a."WhoId" LIKE $lead THEN 'lead'
+    WHEN a."WhoId" NOT LIKE $contact THEN 'not_a_contact'
+    WHEN length(a."Id") <> 18 OR length(a."WhoId") <> 18 THEN 'malformed_id'
+    WHEN $day IS NULL THEN 'no_date'
+    ELSE 'unknown_contact' END
+FROM $table a LEFT JOIN (SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false)) c ON c."Id" = a."WhoId"
+WHERE NOT COALESCE(a."IsDeleted", false) AND NOT COALESCE(a."Subject" LIKE $mark, false)
+  AND (c."Id" IS NULL OR length(a."Id") <> 18 OR length(a."WhoId") <> 18 OR $day IS NULL)
+"""
 
 
 _TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file has handed out
