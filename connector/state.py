@@ -8,6 +8,8 @@
 - `demotion_watch`: for each contact that no longer meets the rung the CRM shows, since when and from which
   rung. A row stays until the CRM shows the rung the contact qualifies for, so a demotion whose write failed
   does not restart its grace period.
+- `stage_moves`: each rung change a run wrote (contact, from, to, the run's evaluation date), so the report and
+  the digest can say who moved since a day; rows older than `MOVES_KEPT_DAYS` are dropped.
 
 The schema is versioned in `meta` and migrates forward by itself, one step at a time.
 """
@@ -33,7 +35,8 @@ from connector.engine import sql
 from connector.engine.watch import WatchRow
 from connector.errors import ConfigError, CrmError, LockHeld
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+MOVES_KEPT_DAYS = 400
 _BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
 _ATTACH = "ATTACH $path AS tl_state"
@@ -58,6 +61,11 @@ _MIGRATIONS: dict[int, list[str]] = {
         # What an audit-mode run would have written, field by field; only the latest audit run is kept.
         (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.audit_changes (run_id VARCHAR NOT NULL, record_id VARCHAR NOT NULL, "
          "field VARCHAR NOT NULL, old_value VARCHAR, new_value VARCHAR)"),
+    ],
+    4: [
+        # Who moved, written by a sync after a successful write (connector.commands.moves reads it).
+        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.stage_moves (run_id VARCHAR NOT NULL, as_of DATE NOT NULL, "
+         "recorded_at TIMESTAMP NOT NULL, cid VARCHAR NOT NULL, from_stage VARCHAR, to_stage VARCHAR)"),
     ],
 }
 
@@ -232,6 +240,18 @@ class Store:
             con.execute("COMMIT")
             row = con.execute(f"SELECT count(*) FROM {_ALIAS}.audit_changes").fetchone()
         return int(row[0]) if row else 0
+
+    def record_stages(self, run_id: str, as_of: dt.date, moves: Any) -> None:
+        """Keep the rung changes this run wrote (`moves` holds the columns cid, from_stage, to_stage), and forget
+        those older than MOVES_KEPT_DAYS."""
+        with self._con() as con:
+            con.register("tl_moved", moves)
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"INSERT INTO {_ALIAS}.stage_moves SELECT ?, ?, ?, cid, from_stage, to_stage FROM tl_moved",
+                        [run_id, as_of, _now()])
+            con.execute(f"DELETE FROM {_ALIAS}.stage_moves WHERE as_of < ?",
+                        [as_of - dt.timedelta(days=MOVES_KEPT_DAYS)])
+            con.execute("COMMIT")
 
     def audit(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
         with self._con() as con:
