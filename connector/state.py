@@ -10,6 +10,8 @@
 - `demotion_watch`: for each contact that no longer meets the rung the CRM shows, since when and from which
   rung. A row stays until the CRM shows the rung the contact qualifies for, so a demotion whose write failed
   does not restart its grace period.
+- `stage_moves`: each rung change a run wrote (contact, from, to, the run's evaluation date), so the report and
+  the digest can say who moved since a day; rows older than `MOVES_KEPT_DAYS` are dropped.
 
 The schema is versioned in `meta` and migrates forward by itself, one step at a time.
 """
@@ -35,7 +37,8 @@ from connector.engine import sql
 from connector.engine.watch import WatchRow
 from connector.errors import ConfigError, LockHeld, StateBusy
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
+MOVES_KEPT_DAYS = 400
 _BUSY_WAIT_S = 10.0
 _PROBE_WAIT_S = 0.5  # a `status` probe of the run lock lasts microseconds
 _ALIAS = "tl_state"
@@ -65,6 +68,11 @@ _MIGRATIONS: dict[int, list[str]] = {
     4: [
         # The run's failures file (JSON lines: every record refused or skipped), see connector/failures.py.
         f"ALTER TABLE {_ALIAS}.runs ADD COLUMN IF NOT EXISTS failures_file VARCHAR",
+    ],
+    5: [
+        # Who moved, written by a sync after a successful write (connector.commands.moves reads it).
+        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.stage_moves (run_id VARCHAR NOT NULL, as_of DATE NOT NULL, "
+         "recorded_at TIMESTAMP NOT NULL, cid VARCHAR NOT NULL, from_stage VARCHAR, to_stage VARCHAR)"),
     ],
 }
 
@@ -249,6 +257,18 @@ class Store:
             con.execute("COMMIT")
             row = con.execute(f"SELECT count(*) FROM {_ALIAS}.audit_changes").fetchone()
         return int(row[0]) if row else 0
+
+    def record_stages(self, run_id: str, as_of: dt.date, moves: Any) -> None:
+        """Keep the rung changes this run wrote (`moves` holds the columns cid, from_stage, to_stage), and forget
+        those older than MOVES_KEPT_DAYS."""
+        with self._con() as con:
+            con.register("tl_moved", moves)
+            con.execute("BEGIN TRANSACTION")
+            con.execute(f"INSERT INTO {_ALIAS}.stage_moves SELECT ?, ?, ?, cid, from_stage, to_stage FROM tl_moved",
+                        [run_id, as_of, _now()])
+            con.execute(f"DELETE FROM {_ALIAS}.stage_moves WHERE as_of < ?",
+                        [as_of - dt.timedelta(days=MOVES_KEPT_DAYS)])
+            con.execute("COMMIT")
 
     def audit(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
         with self._con() as con:

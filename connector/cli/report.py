@@ -40,7 +40,7 @@ _WEEKS = click.option("--weeks", type=click.IntRange(0, 104), default=12, show_d
 
 
 @contextmanager
-def _local(cfg: config_mod.Config) -> Iterator[LocalCrm]:
+def local(cfg: config_mod.Config) -> Iterator[LocalCrm]:
     """The configured CRM's data (the local CRM, or the Salesforce mirror), ready for the engine to read in
     place; nothing is written to it."""
     crm = open_data(cfg)
@@ -65,13 +65,13 @@ def _picklist_notes(crm: LocalCrm, rules: RuleSet, cfg: config_mod.Config) -> li
 
 
 def _run(cfg: config_mod.Config, crm: LocalCrm, new_file: Path, against: Path | None, as_of: dt.date,
-         weeks: int, samples: int) -> simulate_mod.Simulation:
+         weeks: int, samples: int) -> tuple[simulate_mod.Simulation, RuleSet]:
     current = sync.load_rules(cfg, against)
     new = sync.load_rules(cfg, new_file)
     sim = simulate_mod.simulate(crm.con, current, new, as_of, cfg.resolve(cfg.state.path), weeks=weeks,
                                 samples=samples)
     sim.notes = _picklist_notes(crm, new, cfg)
-    return sim
+    return sim, new
 
 
 @click.command()
@@ -89,9 +89,9 @@ def _run(cfg: config_mod.Config, crm: LocalCrm, new_file: Path, against: Path | 
 def simulate(cfg: config_mod.Config, new_file: Path, against: Path | None, as_of: dt.date, weeks: int,
              samples: int, as_json: bool, report_file: Path | None) -> None:
     """Who would move where under a changed rule file, on the CRM's current data; writes nothing to the CRM."""
-    with _local(cfg) as crm:
-        sim = _run(cfg, crm, new_file, against, as_of, weeks, samples)
-        page = _simulation_page(cfg, crm, sim) if report_file else None
+    with local(cfg) as crm:
+        sim, new = _run(cfg, crm, new_file, against, as_of, weeks, samples)
+        page = _simulation_page(cfg, crm, sim, new) if report_file else None
     click.echo(json.dumps(simulate_mod.as_dict(sim), indent=2, default=str) if as_json else simulate_mod.render(sim))
     if page is not None and report_file is not None:
         _write(report_file, page, quiet=as_json)
@@ -106,25 +106,26 @@ def simulate(cfg: config_mod.Config, new_file: Path, against: Path | None, as_of
 @_WEEKS
 @click.pass_obj
 def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_of: dt.date, weeks: int) -> None:
-    """One self-contained HTML page (charts included, opens offline): the ladder, owners, flags, movement."""
+    """One self-contained HTML page (charts included, opens offline): the ladder, movement, what holds contacts
+    back, who is slipping, who moved, flags and owners, with an owner filter."""
     from connector.commands import report as report_mod
 
     data_file = cfg.resolve(cfg.salesforce.mirror) if cfg.crm.backend == "salesforce" and cfg.salesforce else \
         cfg.resolve(cfg.local.database)
     out = out or data_file.parent / "report.html"
-    with _local(cfg) as crm:
+    with local(cfg) as crm:
         if new_file is not None:
-            page = _simulation_page(cfg, crm, _run(cfg, crm, new_file, None, as_of, weeks, 3))
+            page = _simulation_page(cfg, crm, *_run(cfg, crm, new_file, None, as_of, weeks, 3))
         else:
             data = report_mod.current(crm.con, sync.load_rules(cfg), as_of, cfg.resolve(cfg.state.path))
             page = report_mod.render(data, history=_history(cfg))
     _write(out, page, quiet=False)
 
 
-def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation) -> str:
+def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation, new: RuleSet) -> str:
     from connector.commands import report as report_mod
 
-    return report_mod.render(report_mod.simulated(crm.con, sim), history=_history(cfg))
+    return report_mod.render(report_mod.simulated(crm.con, sim, new), history=_history(cfg))
 
 
 def _history(cfg: config_mod.Config) -> list[tuple[dt.date, dict[str, int]]]:

@@ -5,9 +5,10 @@ holds, the demotion watch). Only temp tables are written; the CRM and the state 
 
 Who moves where is judged on the rung each rule set *qualifies* a contact for: that is where the contact settles
 once any demotion grace has run out, so a raised threshold shows its full effect. How many of those moves the
-next sync would hold back during the grace period is reported beside it. The replay then runs the new rules at
-every weekly sync of the last N weeks, from an empty CRM, carrying each week's rung and demotion watch forward
-exactly as real syncs do, and counts the contacts whose rung would change more than once (flapping).
+next sync would hold back during the grace period is reported beside it. The replay (connector.commands.replay)
+then runs each rule set at every weekly sync of the last N weeks, from an empty CRM, carrying each week's rung and
+demotion watch forward exactly as real syncs do, and counts the contacts whose rung would change more than once
+(flapping): the new rules' count beside the current rules' says whether the change calms the ladder or not.
 """
 
 from __future__ import annotations
@@ -23,25 +24,16 @@ import duckdb
 from connector import log
 from connector.commands import sync
 from connector.commands.explain import format_value, symbol_values
-from connector.engine import classify, evaluate, features, sql, texts, watch
+from connector.commands.replay import Replay, replay
+from connector.engine import sql, texts
 from connector.engine.relations import PLACE, criterion_col
 from connector.ruleset.compiler import CompiledCriterion, RuleSet
 
 CUR_TABLE = "tl_sim_cur"  # the current rules' placement, one row per contact (a copy of tl_place)
 NEW_TABLE = "tl_sim_new"  # the new rules' placement
-_CONTACT = "tl_sim_contact"  # the replay's copy of the contacts, without the trust fields
-_HELD = "tl_sim_held"  # the replay's rung per contact, carried from one replayed sync to the next
-_TRUST = ("cur_stage", "cur_since", "cur_flags", "cur_next", "cur_reason", "cur_version")
 
 _log = log.get("trust_ladder.simulate")
 
-_REPLAY_CONTACTS = """
-CREATE OR REPLACE TEMP VIEW crm_contact AS
-SELECT c.*, h.stage AS cur_stage, h.since AS cur_since, CAST(NULL AS VARCHAR) AS cur_flags,
-       CAST(NULL AS VARCHAR) AS cur_next, CAST(NULL AS VARCHAR) AS cur_reason, CAST(NULL AS VARCHAR) AS cur_version
-FROM tl_sim_contact c LEFT JOIN tl_sim_held h ON h.cid = c."Id"
-WHERE c."CreatedDate" IS NULL OR CAST(c."CreatedDate" AS DATE) <= $day
-"""
 
 
 @dataclass(frozen=True)
@@ -64,18 +56,6 @@ class Sample:
 
 
 @dataclass
-class Replay:
-    weeks: int
-    start: dt.date
-    end: dt.date
-    changes: list[tuple[dt.date, int]]  # contacts whose rung changed at each replayed sync after the first
-    changed: int  # contacts whose rung changed at least once
-    flapping: int  # contacts whose rung changed more than once
-    reversed: int  # of those, contacts that went back: up then down, or down then up
-    seconds: float
-
-
-@dataclass
 class Simulation:
     as_of: dt.date
     current_version: str
@@ -88,7 +68,8 @@ class Simulation:
     grace_days: int
     flags: list[FlagMove]
     samples: list[Sample]
-    replay: Replay | None = None
+    replay: Replay | None = None  # the new rules replayed
+    replay_current: Replay | None = None  # the current rules replayed, to compare flapping
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -136,6 +117,7 @@ def simulate(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, as_
     _log.info("simulate.compared", contacts=sim.contacts, moved=sim.moved,
               seconds=round(time.perf_counter() - started, 2))
     if weeks > 0:
+        sim.replay_current = replay(con, current, as_of, weeks)
         sim.replay = replay(con, new, as_of, weeks)
     sim.seconds = time.perf_counter() - started
     return sim
@@ -263,59 +245,6 @@ def _changes(current: RuleSet, new: RuleSet, before: dict[str, Any], after: dict
     return lines or ["the criteria read the same; the move comes from changed kinds, features or ladder settings"]
 
 
-def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks: int) -> Replay:
-    """Run `rules` at every weekly sync from as_of - 7*weeks to as_of, from an empty CRM; count rung changes.
-
-    The contacts are read once into a temp copy; `crm_contact` is pointed at that copy joined with the replay's
-    own rungs (`_HELD`), and `tl_watch` is carried from one replayed sync to the next, so promotion, demotion
-    grace and decay behave exactly as in real syncs. The original `crm_contact` view is restored afterwards.
-    """
-    started = time.perf_counter()
-    view = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'crm_contact' AND temporary").fetchone()
-    if view is None:
-        raise RuntimeError("the replay needs the backend's crm_contact view (LocalCrm.prepare)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_CONTACT} AS SELECT * EXCLUDE ({', '.join(_TRUST)}) FROM crm_contact")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_HELD} "
-                "(cid VARCHAR, stage VARCHAR, since DATE, final INTEGER, changes INTEGER, changed BOOLEAN, "
-                "dir INTEGER, reversals INTEGER)")
-    con.execute("CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
-    days = [as_of - dt.timedelta(days=7 * w) for w in range(weeks, -1, -1)]
-    changes: list[tuple[dt.date, int]] = []
-    try:
-        for day in days:
-            # A view takes no parameters: the replayed day is a literal made by the builder.
-            sql.run(con, sql.q(_REPLAY_CONTACTS, day=day))
-            # The passes of sync.compute, with the replay's watch in place of the state store's.
-            classify.classify(con, rules, day)
-            features.build(con, rules, day)
-            evaluate.evaluate(con, rules, day)
-            con.execute(f"""
-CREATE OR REPLACE TEMP TABLE {_HELD} AS
-SELECT cid, stage, since, final, changes + CAST(changed AS INTEGER) AS changes, changed,
-  CASE WHEN changed THEN step ELSE dir END AS dir,
-  reversals + CAST(changed AND dir <> 0 AND step <> dir AS INTEGER) AS reversals
-FROM (
-  SELECT p.cid, p.new_stage AS stage, p.new_since AS since, p.final, COALESCE(h.changes, 0) AS changes,
-    COALESCE(h.final <> p.final, false) AS changed, COALESCE(sign(p.final - h.final), 0) AS step,
-    COALESCE(h.dir, 0) AS dir, COALESCE(h.reversals, 0) AS reversals
-  FROM {PLACE.name} p LEFT JOIN {_HELD} h ON h.cid = p.cid
-)""")
-            watch.carry(con)
-            if day != days[0]:
-                changes.append((day, _one(con, f"SELECT count(*) FROM {_HELD} WHERE changed")))
-        row = con.execute(f"SELECT count(*) FILTER (WHERE changes > 0), count(*) FILTER (WHERE changes > 1), "
-                          f"count(*) FILTER (WHERE reversals > 0) FROM {_HELD}").fetchone()
-        assert row is not None
-    finally:
-        con.execute("DROP VIEW IF EXISTS crm_contact")
-        con.execute(str(view[0]))
-        con.execute(f"DROP TABLE IF EXISTS {_CONTACT}")
-    result = Replay(weeks=weeks, start=days[0], end=days[-1], changes=changes, changed=int(row[0]),
-                    flapping=int(row[1]), reversed=int(row[2]), seconds=time.perf_counter() - started)
-    _log.info("simulate.replayed", weeks=weeks, flapping=result.flapping, seconds=round(result.seconds, 2))
-    return result
-
-
 def as_dict(sim: Simulation) -> dict[str, Any]:
     """The simulation as plain JSON-ready data (`--json`)."""
     replay_ = sim.replay
@@ -333,6 +262,8 @@ def as_dict(sim: Simulation) -> dict[str, Any]:
             "changed": replay_.changed, "flapping": replay_.flapping, "reversed": replay_.reversed,
             "changes": {d.isoformat(): n for d, n in replay_.changes},
             "seconds": round(replay_.seconds, 3)},
+        "replay_current": None if sim.replay_current is None else {
+            k: getattr(sim.replay_current, k) for k in ("changed", "flapping", "reversed")},
         "notes": sim.notes, "seconds": round(sim.seconds, 3),
     }
 
@@ -373,5 +304,8 @@ def render(sim: Simulation) -> str:
                        f"from an empty CRM); {r.changed:,} would change at least once, and {r.reversed:,} "
                        "would go back (up then down, or down then up).")]
         lines.append("  changes per weekly sync: " + ", ".join(f"{d.strftime('%d %b')} {n:,}" for d, n in r.changes))
+        if sim.replay_current is not None:
+            lines.append(f"  the current rules, replayed the same way: {sim.replay_current.flapping:,} flapping, "
+                         f"{sim.replay_current.changed:,} changing at least once")
     lines += ["", f"Nothing was written to the CRM. ({sim.seconds:.1f} s)"]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from sqlglot import exp
 from connector import engine, failpoints, log, progress, state
 from connector import failures as failures_mod
 from connector.commands import follow_up
+from connector.commands import moves as stage_moves
 from connector.commands.rulefile import check_picklists, load_rules, rules_path
 from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend, RecordFailure
@@ -245,6 +246,7 @@ def _write(crm: CrmBackend, cfg: Config, rules: RuleSet, state_path: Path, store
     failpoints.hit("after_write")
     written = sql.run(crm.con, sql.q("SELECT cid FROM $t", t=sql.table(PLAN.name))).fetchnumpy()
     store.record_writes(applied.failures, written)
+    stage_moves.record(crm.con, store, result.as_of, applied.failures)  # who moved, for the report and digest
     if cfg.follow_up.enabled:  # optional follow-up Tasks, one per open flag (connector/follow_up.py)
         ups = follow_up.sync(crm, rules, cfg.follow_up, result.as_of)
         result.failed += len(ups.failures)

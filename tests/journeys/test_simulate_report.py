@@ -224,7 +224,7 @@ def test_the_report_of_the_current_state_renders_offline_in_a_real_browser(org: 
     assert owners
     assert all(f'"{name}"' in text for name in owners)  # rungs by owner, by the owner's name
     assert org.snapshot() == before
-    assert_renders(chromium, out, tmp_path, {"ladder", "movement", "flags", "owners", "history"})
+    assert_renders(chromium, out, tmp_path, {"ladder", "movement", "heldback", "flags", "owners", "history"})
 
 
 def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, chromium: str,
@@ -240,7 +240,8 @@ def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, 
     text = out.read_text()
     assert "Trust ladder: simulation of a rule change" in text
     assert "Familiar \u2192 Friend" in text  # a sample contact's move
-    assert_renders(chromium, out, tmp_path, {"ladder", "movement", "replay", "flags", "owners", "history"})
+    assert_renders(chromium, out, tmp_path,
+                   {"ladder", "movement", "replay", "heldback", "flags", "owners", "history"})
 
 
 def test_a_broken_page_would_be_caught(chromium: str, tmp_path: Path) -> None:

@@ -40,4 +40,16 @@ def test_names_from_the_crm_are_escaped_and_nothing_is_loaded_from_the_network()
     assert "<script>alert(1)</script>" not in page
     assert page.count("<script") == page.count("</script>")
     assert not re.search(r"""<(script|link|img)[^>]+(src|href)\s*=""", page)
-    assert page.count("<script>") - page.count("Plotly.newPlot") == 1  # plotly.js itself, inlined once
+    assert page.count("<script>") == 2  # plotly.js itself, inlined once, and the page's own script
+    assert page.count('<script type="application/json"') == 3  # the views, the run history, the chart config
+
+
+def test_each_owner_gets_a_view_of_its_own_behind_the_filter() -> None:
+    d = page_data()
+    d.by_owner = [("005A", "Maya Lindqvist", page_data()), ("005B", "Tom <b>Becker</b>", page_data(owner="Tom"))]
+    page = report.render(d, history=[])
+    assert '<option value="0">All owners</option>' in page
+    assert '<option value="2">Tom &lt;b&gt;Becker&lt;/b&gt;</option>' in page
+    views = page.split('<script type="application/json" id="tl-views">', 1)[1].split("</script>", 1)[0]
+    assert "<" not in views  # nothing inside the data can close the script element
+    assert '"key":"005B"' in views

@@ -1,0 +1,145 @@
+"""What admins and salespeople ask of a placement, per owner: what holds contacts back, who is slipping, which flags
+are open, and whose contacts these are.
+
+Every function reads a placement table with the columns of `tl_place` (the engine's, or a simulation's copy) joined
+with `crm_contact` and the CRM's `User` table; every statement is made by the one SQL builder, with rung names,
+criterion texts and dates entering as literals or bound parameters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import duckdb
+from sqlglot import exp
+
+from connector.engine import sql, texts
+from connector.engine.relations import criterion_col
+from connector.ruleset.compiler import RuleSet
+
+OWNERS = "tl_rep_owner"  # cid -> owner key (OwnerId, '' for none) and display name
+NO_OWNER = ""
+
+_OWNERS = """
+CREATE OR REPLACE TEMP TABLE $t AS
+SELECT c."Id" AS cid, COALESCE(c."OwnerId", '') AS owner,
+       COALESCE(u."Name", c."OwnerId", '(no owner)') AS owner_name, u."Email" AS owner_email
+FROM crm_contact c LEFT JOIN "User" u ON u."Id" = c."OwnerId"
+"""
+_BOOKS = """SELECT owner, any_value(owner_name), any_value(owner_email), count(*) FROM $t GROUP BY owner
+ORDER BY count(*) DESC, 2"""
+_HELD_BACK = "SELECT o.owner FROM $place p JOIN $owners o USING (cid) GROUP BY o.owner"
+_SLIPPING = """
+SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage,
+       $qualifies AS qualifies, p.in_grace,
+       p.w_since + CAST(CASE WHEN p.in_grace THEN $grace ELSE $grace + $next_drop END AS INTEGER) AS until,
+       $missing AS missing
+FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
+WHERE p.final > p.qualified
+ORDER BY until, name, p.cid
+"""
+_FLAGGED = """
+SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage, p.new_flags, p.new_next
+FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
+WHERE p.new_flags IS NOT NULL
+ORDER BY name, p.cid
+"""
+_CONTACTS = """SELECT c."Id", concat_ws(' ', c."FirstName", c."LastName"), o.owner FROM crm_contact c
+JOIN $owners o ON o.cid = c."Id" WHERE list_contains(CAST($ids AS VARCHAR[]), c."Id")"""
+
+
+@dataclass(frozen=True)
+class Owner:
+    key: str  # OwnerId, or NO_OWNER
+    name: str
+    email: str | None
+    contacts: int
+
+
+@dataclass(frozen=True)
+class Criterion:
+    rung: str
+    says: str
+
+
+@dataclass(frozen=True)
+class Slipping:
+    cid: str
+    name: str
+    owner: str
+    stage: str  # the rung on the record, held or decaying
+    qualifies: str  # the rung the contact meets today
+    held: bool  # held by the demotion grace period (else: decaying, one rung per period)
+    until: dt.date  # when the grace period ends, or when the next rung is lost
+    missing: str  # the criteria it no longer meets, '; '-joined
+
+
+@dataclass(frozen=True)
+class Flagged:
+    cid: str
+    name: str
+    owner: str
+    stage: str
+    flags: list[str]
+    next_step: str
+
+
+def owners(con: duckdb.DuckDBPyConnection) -> list[Owner]:
+    """Build OWNERS for the contacts on `con`; the owners, biggest books first."""
+    sql.run(con, sql.q(_OWNERS, t=sql.table(OWNERS)))
+    rows = sql.run(con, sql.q(_BOOKS, t=sql.table(OWNERS))).fetchall()
+    return [Owner(str(k), str(n), None if e is None else str(e), int(c)) for k, n, e, c in rows]
+
+
+def criteria(rules: RuleSet) -> list[Criterion]:
+    return [Criterion(r.name, c.says) for r in rules.rungs[1:] for c in r.criteria]
+
+
+def held_back(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, rung: str) -> dict[str, list[int]]:
+    """Per owner, for each criterion of `criteria(rules)`, three counts: contacts below its rung (by the `rung`
+    column, `final` or `qualified`), of those how many fail it, and how many stand one rung below and miss only
+    this criterion (one step from climbing)."""
+    on = sql.col(rung, "p")
+    aggs: list[exp.Expr] = []
+    for r in rules.rungs[1:]:
+        cols = [sql.col(criterion_col(r.index, j), "p") for j in range(len(r.criteria))]
+        for j, c in enumerate(cols):
+            others = sql.all_of(o.copy() for i, o in enumerate(cols) if i != j)
+            aggs += [sql.q("count(*) FILTER (WHERE $on < $k)", on=on, k=r.index),
+                     sql.q("count(*) FILTER (WHERE $on < $k AND NOT $c)", on=on, k=r.index, c=c),
+                     sql.q("count(*) FILTER (WHERE $on = $k - 1 AND NOT $c AND $others)", on=on, k=r.index, c=c,
+                           others=others)]
+    tree = sql.q(_HELD_BACK, place=sql.table(place), owners=sql.table(OWNERS))
+    assert isinstance(tree, exp.Select)
+    tree.select(*aggs, append=True, copy=False)
+    return {str(row[0]): [int(v) for v in row[1:]] for row in sql.run(con, tree).fetchall()}
+
+
+def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: dt.date) -> list[Slipping]:
+    """Contacts kept above the rung they qualify for: held by the demotion grace period (until its end), or
+    decaying after it (until they lose the next rung), soonest first."""
+    grace, every = rules.settings.demotion_grace_days, rules.settings.decay_every_days
+    next_drop = (sql.q("(1 + ($as_of - p.w_since - $grace) // $every) * $every", grace=grace, every=every)
+                 if every else sql.lit(0))
+    missing = exp.Case(this=sql.col("final", "p"), ifs=[
+        exp.If(this=sql.lit(r.index), true=texts.missing(rules.rungs, r.index)) for r in rules.rungs[1:]])
+    tree = sql.q(_SLIPPING, place=sql.table(place), owners=sql.table(OWNERS), grace=grace, next_drop=next_drop,
+                 qualifies=texts.rung_name(rules, sql.col("qualified", "p")), missing=missing)
+    return [Slipping(str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""))
+            for cid, name, owner, stage, qual, held, until, miss in sql.run(con, tree, {"as_of": as_of}).fetchall()]
+
+
+def flagged(con: duckdb.DuckDBPyConnection, place: str) -> list[Flagged]:
+    """Contacts with an open flag, with the next step the engine gives them."""
+    tree = sql.q(_FLAGGED, place=sql.table(place), owners=sql.table(OWNERS))
+    return [Flagged(str(cid), str(name), str(owner), str(stage), str(flags).split(";"), str(step or ""))
+            for cid, name, owner, stage, flags, step in sql.run(con, tree).fetchall()]
+
+
+def contacts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:
+    """Name and owner key of each live contact among `ids` (a deleted contact is left out)."""
+    if not ids:
+        return {}
+    rows = sql.run(con, sql.q(_CONTACTS, owners=sql.table(OWNERS)), {"ids": ids}).fetchall()
+    return {str(cid): (str(name), str(owner)) for cid, name, owner in rows}
