@@ -17,7 +17,7 @@ from tests.journeys.test_simulate_report import browse, cli, console_errors, rai
 
 chromium = shared.chromium  # the browser fixture of the report tests, under its own name
 MAYA, TOM = ids.make(ids.USER, 901), ids.make(ids.USER, 902)
-LATER = 35  # days after the first sync: Ada has climbed, Bea's listening call has left the 90-day window
+LATER = 35  # days after the first sync: Ada has climbed, Bea's listening call has left the 120-day window
 
 
 def team(org: Org) -> dict[str, str]:
@@ -79,7 +79,7 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
     until = (org.as_of + dt.timedelta(days=LATER + 30)).isoformat()
     assert f"Bea Tester ({c['bea']}) Familiar Friend {until} held by the demotion grace period" in shown
     # Cy, on Friend, fails the listening criterion of Familiar, and the conversations one too
-    assert "Familiar a listening conversation in the last 90 days 1 1 0" in shown
+    assert "Familiar a listening conversation in the last 120 days 1 1 0" in shown
     assert re.search(r'<option value="\d">Maya Lindqvist</option>', dom)
     assert dom.count('class="main-svg"') > 6  # every chart drawn
 
@@ -105,7 +105,7 @@ def test_a_simulated_rule_change_shows_the_flapping_of_both_rule_sets(org: Org, 
     assert "changed more than once (flapping)" in shown
     assert "Flapping (current rules)" in shown
     assert "What holds them back" in shown
-    assert "at least 4 conversations in the last 180 days" in shown  # the new rules' criterion
+    assert "regular two-way contact (4 conversations in 180 days" in shown  # the new rules' criterion
 
 
 def test_the_digest_tells_each_owner_who_moved_what_to_do_and_who_is_slipping(org: Org, chromium: str,
