@@ -15,10 +15,10 @@ import pytest
 from connector.crm.local.store import LocalCrm
 from tests.conftest import DEFAULT_RULES, Org
 
-THRESHOLD = ("      - when: conversations_180d >= 3 OR two_way_quarters_2 = 2\n"
-             "        says: regular two-way contact (3 conversations in 180 days,",
-             "      - when: conversations_180d >= 4 OR two_way_quarters_2 = 2\n"
-             "        says: regular two-way contact (4 conversations in 180 days,")
+THRESHOLD = (("      - when: conversations_180d >= 3 OR two_way_quarters_2 = 2\n"
+              "        says: regular two-way contact (3 conversations in 180 days,"),
+             ("      - when: conversations_180d >= 4 OR two_way_quarters_2 = 2\n"
+              "        says: regular two-way contact (4 conversations in 180 days,"))
 
 
 def cli(org: Org, *args: str) -> subprocess.CompletedProcess[str]:
