@@ -68,6 +68,7 @@ class Explanation:
     rungs: list[RungTrace]
     flags: list[FlagTrace]
     features: dict[str, Any]
+    activities: list[dict[str, Any]] = field(default_factory=list)  # what was counted, most recent first
 
 
 def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date,
@@ -105,6 +106,7 @@ def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_
         stage=row["new_stage"], qualified=rules.rungs[row["qualified"]].name, crm_stage=row["cur_stage"],
         crm_since=row["cur_since"], since=row["new_since"], in_grace=bool(row["in_grace"]),
         next_step=row["new_next"], reason=row["new_reason"], rungs=rungs, flags=flags, features=feats,
+        activities=_activities(con, list(rules.kinds), limit=15) if rules.kinds else [],
     )
 
 
@@ -134,11 +136,49 @@ def _activities(con: duckdb.DuckDBPyConnection, kinds: list[str], limit: int = 1
     kinds = list(dict.fromkeys(kinds))
     labels = sql.func("concat_ws", sql.lit(", "), *(sql.q("CASE WHEN $k THEN $name END", k=sql.col(kind_col(k)),
                                                            name=k) for k in kinds))
-    tree = sql.q('SELECT day, aid, object, "Subject", $labels FROM $t WHERE $cond ORDER BY day DESC, aid LIMIT $n',
+    tree = sql.q('SELECT day, aid, object, "Subject", $labels AS kinds, "DaySource", "LoggedDate", "Incoming", '
+                 '"HasEmailMessage", "IsPrivate", "IsPrimary", "Attendees", "Declined" FROM $t WHERE $cond '
+                 "ORDER BY day DESC, aid LIMIT $n",
                  labels=labels, t=sql.table(CLASSIFIED.name), cond=sql.any_of(sql.col(kind_col(k)) for k in kinds),
                  n=int(limit))
-    rows = sql.run(con, tree).fetchall()
-    return [{"date": d, "id": i, "object": o, "subject": s, "kinds": k} for d, i, o, s, k in rows]
+    cur = sql.run(con, tree)
+    names = [d[0] for d in cur.description]
+    out = []
+    for values in cur.fetchall():
+        r = dict(zip(names, values, strict=True))
+        out.append({"date": r["day"], "id": r["aid"], "object": r["object"], "subject": r["Subject"],
+                    "kinds": r["kinds"], "dated_by": r["DaySource"], "logged": r["LoggedDate"],
+                    "direction": _direction(r), "private": bool(r["IsPrivate"]),
+                    "shared": r["IsPrimary"] is False, "attendees": r["Attendees"], "declined": bool(r["Declined"])})
+    return out
+
+
+def _direction(r: dict[str, Any]) -> str | None:
+    """Where an email's direction came from: Salesforce's EmailMessage, or only its subject."""
+    if r["HasEmailMessage"]:
+        return "incoming (EmailMessage)" if r["Incoming"] else "outgoing (EmailMessage)"
+    if r["object"] == "Task" and r["Incoming"] is None and str(r["Subject"] or "").lower().startswith("re:"):
+        return "read from the subject (no EmailMessage)"
+    return None
+
+
+def _activity_line(a: dict[str, Any]) -> str:
+    notes = [f"dated by {a['dated_by']}" if a.get("dated_by") else ""]
+    if a.get("logged") and a["logged"] > a["date"]:  # logged after it happened: backdated
+        notes.append(f"logged {a['logged']}")
+    if a.get("direction"):
+        notes.append(f"direction {a['direction']}")
+    if a.get("shared"):
+        notes.append("credited as one of the people present")
+    if a.get("attendees") and a["attendees"] > 1:
+        notes.append(f"{a['attendees']} people")
+    if a.get("declined"):
+        notes.append("declined")
+    if a.get("private"):
+        notes.append("private")
+    extra = "; ".join(n for n in notes if n)
+    return (f"        {a['date']}  {a['object']:<5} {a['id']}  {a['subject']}  [{a['kinds']}]"
+            + (f"  ({extra})" if extra else ""))
 
 
 def format_value(value: Any) -> str:
@@ -177,6 +217,9 @@ def render(e: Explanation) -> str:
         lines.append(f"  [{'!' if f.open else ' '}] {f.label}: {'OPEN' if f.open else 'not raised'} - {f.says}")
         lines.append(f"        {f.when}   ({vals})")
         for a in f.activities if f.open else []:
-            lines.append(f"        {a['date']}  {a['object']:<5} {a['id']}  {a['subject']}  [{a['kinds']}]")
+            lines.append(_activity_line(a))
+    if e.activities:
+        lines += ["", f"Activities counted, most recent first (up to {len(e.activities)}):"]
+        lines += [_activity_line(a) for a in e.activities]
     lines += ["", f"Next step: {e.next_step}", f"Reason: {e.reason}"]
     return "\n".join(lines)

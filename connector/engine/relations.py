@@ -95,7 +95,7 @@ ACTIVITIES = Relation("crm_activity", (
 # Facts of an activity the engine carries along for explain and for discretion; NULL where a backend lacks them.
 ACTIVITY_FACTS: tuple[tuple[str, str], ...] = (
     ("IsPrivate", "BOOLEAN"), ("Incoming", "BOOLEAN"), ("HasEmailMessage", "BOOLEAN"), ("DaySource", "VARCHAR"),
-    ("LoggedDate", "DATE"),
+    ("LoggedDate", "DATE"), ("IsPrimary", "BOOLEAN"), ("Attendees", "INTEGER"), ("Declined", "BOOLEAN"),
 )
 
 CLASSIFIED = Relation("tl_act", (
