@@ -1,0 +1,77 @@
+"""Relationships as they are, on the local CRM: who spoke (EmailMessage), who was there (relations), when it
+happened (ActivityDate before the day it was logged), and since when (history, on a first sync)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from connector import ids
+from tests.conftest import Org
+
+
+def _insert(org: Org, table: str, **cols: Any) -> None:
+    names = ", ".join(f'"{k}"' for k in cols)
+    org._exec(f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(cols))})', list(cols.values()))
+
+
+def email(org: Org, who: str, days_ago: int, subject: str, *, incoming: bool) -> str:
+    """An email Task with its Enhanced Email EmailMessage, as Salesforce logs it."""
+    tid = org.task(who, days_ago, subject, subtype="Email")
+    at = dt.datetime.combine(org.day(days_ago), dt.time(11))
+    _insert(org, "EmailMessage", Id=ids.make(ids.EMAIL_MESSAGE, int(tid[5:15], 36) % 10**9), ActivityId=tid,
+            Incoming=incoming, MessageDate=at, Subject=subject, Status="3", CreatedDate=at, SystemModstamp=at)
+    return tid
+
+
+def invite(org: Org, event: str, who: str, n: int, *, status: str = "Accepted") -> None:
+    _insert(org, "EventRelation", Id=ids.make(ids.EVENT_RELATION, n), EventId=event, RelationId=who, IsWhat=False,
+            IsInvitee=True, IsParent=True, Status=status)
+
+
+def test_a_shared_meeting_credits_every_contact_present_but_not_one_who_declined(org: Org) -> None:
+    ada, bo, cy, di = (org.contact(n) for n in ("Ada", "Bo", "Cy", "Di"))
+    meeting = org.meeting(ada, 20, "Workshop with the finance team")
+    invite(org, meeting, bo, 1)
+    invite(org, meeting, cy, 2)
+    invite(org, meeting, di, 3, status="Declined")
+    org.sync()
+    assert {n: org.fields(c)["stage"] for n, c in (("Ada", ada), ("Bo", bo), ("Cy", cy), ("Di", di))} == {
+        "Ada": "Friend", "Bo": "Friend", "Cy": "Friend", "Di": "Fringe"}
+
+
+def test_email_direction_comes_from_the_email_message_not_the_subject(org: Org) -> None:
+    wrote_first = org.contact("Ada")
+    email(org, wrote_first, 12, "Question about our invoices", incoming=True)  # no "Re:", yet it is theirs
+    we_replied = org.contact("Bo")
+    email(org, we_replied, 12, "Re: your newsletter", incoming=False)  # "Re:", yet it is ours
+    org.sync()
+    assert org.fields(wrote_first)["stage"] == "Friend"
+    assert org.fields(we_replied)["stage"] == "Fringe"
+
+
+def test_a_call_logged_late_counts_on_the_day_it_happened(org: Org) -> None:
+    cid = org.contact("Ada")
+    tid = org.call(cid, 10, "Call with Ada about the rollout")
+    # Logged (and so completed and created) today, for a call ten days ago: as migrated history looks.
+    logged = dt.datetime.combine(org.as_of, dt.time(17))
+    org._exec('UPDATE "Task" SET "CompletedDateTime" = ?, "CreatedDate" = ? WHERE "Id" = ?', [logged, logged, tid])
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Friend"
+    assert f["since"] == org.day(10)  # the day of the call, not the day it was logged
+
+
+def test_a_first_sync_dates_each_rung_by_the_history_that_earned_it(org: Org) -> None:
+    cid = org.contact("Ada", known_for_days=400)
+    org.reply(cid, 100)  # Friend from here
+    org.meeting(cid, 60, "Discovery session")
+    org.reply(cid, 45)  # the third conversation, with listening in the window: Familiar from here
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Familiar"
+    assert f["since"] == org.day(45)
+    fringe = org.contact("Bo", known_for_days=30)
+    org.sync()
+    assert org.fields(fringe)["since"] == org.day(30)  # known to us since the record was created
+    assert org.fields(cid)["since"] == org.day(45)  # kept while the rung holds
