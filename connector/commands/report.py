@@ -23,6 +23,7 @@ import plotly.offline  # type: ignore[import-untyped]
 
 from connector.commands import sync
 from connector.commands.simulate import NEW_TABLE, FlagMove, Replay, Sample, Simulation
+from connector.engine import sql
 from connector.engine.relations import PLACE
 from connector.ruleset.compiler import RuleSet
 
@@ -138,7 +139,7 @@ def _align(names: list[str], counts: list[int], sim: Simulation) -> list[int]:
 
 
 def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+    return sql.render(sql.lit(text))
 
 
 def _matrix(pairs: list[Any], rows: list[str], cols: list[str]) -> list[list[int]]:
