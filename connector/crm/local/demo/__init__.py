@@ -23,7 +23,7 @@ import numpy as np
 from connector.crm.local.demo._activities import load_activities
 from connector.crm.local.demo._histories import chunk_activities
 from connector.crm.local.demo._people import OWNER_P, OWNERS, Org, load_contacts, load_lookups
-from connector.crm.local.demo._personas import PERSONAS, chunk_rng, draw_personas
+from connector.crm.local.demo._personas import PERSONAS, Persona, chunk_rng, draw_personas
 from connector.engine import sql
 from connector.errors import DataError
 
@@ -106,3 +106,6 @@ def generate(
         raise
     counts = crm.counts()
     return DemoStats(contacts=counts["Contact"], tasks=counts["Task"], events=counts["Event"], users=counts["User"])
+
+
+__all__ = ["CHUNK", "PERSONAS", "DemoStats", "Persona", "generate", "personas"]
