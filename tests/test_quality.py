@@ -25,3 +25,10 @@ def test_ruff_finds_nothing() -> None:
 def test_mypy_strict_finds_nothing() -> None:
     proc = subprocess.run([_tool("mypy")], cwd=ROOT, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("Run the tests (this is exactly what CI runs, through `.ci/run`):", 1)[1]
+    command = block.split("```sh\n", 1)[1].split("\n```", 1)[0].strip()
+    assert command in (ROOT / ".ci" / "run").read_text().splitlines()

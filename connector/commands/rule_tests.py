@@ -14,15 +14,25 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import duckdb
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ValidationError
 
-from connector import engine, ids, vocabulary
+from connector import engine, ids
 from connector.commands import explain
+from connector.commands.rule_test_report import CaseResult, Coverage, Report, render
+from connector.commands.rule_test_specs import (
+    DEFAULT_RULES,
+    ActivitySpec,
+    CaseSpec,
+    ContactSpec,
+    CrmSpec,
+    ExpectSpec,
+    RuleTestFile,
+    StateSpec,
+)
 from connector.config import FieldsSection
 from connector.crm.local.store import LocalCrm
 from connector.engine import sql
@@ -32,185 +42,6 @@ from connector.errors import Finding, RuleError
 from connector.ruleset import compiler, loader
 from connector.ruleset.compiler import RuleSet
 from connector.ruleset.expr import suggest
-
-DEFAULT_RULES = "../ladder.yaml"
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ActivitySpec(_Strict):
-    """One logged Task or Event of the case's contact, dated `days_ago` before as_of (or on `date`)."""
-
-    days_ago: int | None = None
-    date: dt.date | None = None
-    kind_hint: str | list[str] | None = None  # the kinds it is meant to be; the case fails when it is not
-    object: Literal["Task", "Event"] = "Task"
-    Subject: str | None = None
-    Type: str | None = None
-    Status: str | None = None
-    Priority: str | None = None
-    TaskSubtype: str | None = None
-    EventSubtype: str | None = None
-    CallType: str | None = None
-    CallDurationInSeconds: int | None = None
-    CallDisposition: str | None = None
-    DurationInMinutes: int | None = None
-    IsAllDayEvent: bool | None = None
-    IsClosed: bool | None = None
-    WhatId: str | None = None
-    OwnerId: str | None = None
-    AccountId: str | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> ActivitySpec:
-        if (self.days_ago is None) == (self.date is None):
-            raise ValueError("give exactly one of days_ago or date")
-        have = set(vocabulary.column_names(self.object))
-        wrong = sorted(k for k in self.model_fields_set if k[0].isupper() and k not in have)
-        if wrong:
-            raise ValueError(f"{self.object} has no field {', '.join(wrong)}")
-        return self
-
-    @property
-    def hints(self) -> list[str]:
-        if self.kind_hint is None:
-            return []
-        return [self.kind_hint] if isinstance(self.kind_hint, str) else list(self.kind_hint)
-
-    def fields(self) -> dict[str, Any]:
-        """The Salesforce fields given, by API name."""
-        return {k: getattr(self, k) for k in sorted(self.model_fields_set) if k[0].isupper()}
-
-
-class ContactSpec(_Strict):
-    """The case's contact. Its CreatedDate is `known_for_days` before as_of (default 100) unless given."""
-
-    FirstName: str | None = "Alex"  # null: a contact without a first name, as Salesforce allows
-    LastName: str = "Tester"
-    known_for_days: int | None = Field(default=None, ge=0)
-    CreatedDate: dt.datetime | dt.date | None = None
-    Email: str | None = None
-    Title: str | None = None
-    AccountId: str | None = None
-    OwnerId: str | None = None
-    LeadSource: str | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> ContactSpec:
-        if self.known_for_days is not None and self.CreatedDate is not None:
-            raise ValueError("give known_for_days or CreatedDate, not both")
-        return self
-
-
-class CrmSpec(_Strict):
-    """What the CRM shows today, before this sync."""
-
-    Trust_Stage__c: str | None = None
-    Trust_Stage_Since__c: dt.date | None = None
-
-
-class StateSpec(_Strict):
-    """The demotion watch a previous sync left: since when the contact stopped meeting `demotion_from`."""
-
-    demotion_from: str
-    failing_since: dt.date | None = None
-    failing_for_days: int | None = Field(default=None, ge=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> StateSpec:
-        if (self.failing_since is None) == (self.failing_for_days is None):
-            raise ValueError("give exactly one of failing_since or failing_for_days")
-        return self
-
-
-class ExpectSpec(_Strict):
-    rung: str | None = None
-    qualifies: str | None = None  # the rung it meets today, before the demotion grace holds it higher
-    flags: list[str] | None = None  # ids or labels; exactly these are open
-    next_step: str | None = None
-    next_step_contains: str | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> ExpectSpec:
-        if not self.model_fields_set:
-            raise ValueError("expect at least one of rung, qualifies, flags, next_step, next_step_contains")
-        return self
-
-
-class CaseSpec(_Strict):
-    name: str = Field(min_length=1)
-    contact: ContactSpec = Field(default_factory=ContactSpec)
-    activities: list[ActivitySpec] = Field(default_factory=list)
-    crm: CrmSpec | None = None
-    state: StateSpec | None = None
-    expect: ExpectSpec
-
-
-class RuleTestFile(_Strict):
-    rules: str = DEFAULT_RULES  # relative to this file
-    as_of: dt.date | None = None  # default: today
-    cases: list[CaseSpec] = Field(min_length=1)
-
-
-@dataclass
-class CaseResult:
-    file: str
-    name: str
-    line: int
-    passed: bool
-    problems: list[str] = field(default_factory=list)
-    trace: str = ""
-
-    @property
-    def id(self) -> str:
-        return f"{self.file}::{self.name}"
-
-
-@dataclass
-class Coverage:
-    """Which rungs, flags and kinds of one rule file some case exercised."""
-
-    rules_path: str
-    rules_version: str
-    rungs: dict[str, bool]
-    flags: dict[str, bool]
-    kinds: dict[str, bool]
-
-    def merge(self, other: Coverage) -> None:
-        for mine, theirs in ((self.rungs, other.rungs), (self.flags, other.flags), (self.kinds, other.kinds)):
-            for k, v in theirs.items():
-                mine[k] = mine.get(k, False) or v
-
-    @property
-    def covered(self) -> int:
-        return sum(sum(d.values()) for d in (self.rungs, self.flags, self.kinds))
-
-    @property
-    def total(self) -> int:
-        return len(self.rungs) + len(self.flags) + len(self.kinds)
-
-    def missing(self) -> list[str]:
-        return ([f"rung {k}" for k, v in self.rungs.items() if not v] + [f"flag {k}" for k, v in self.flags.items()
-                if not v] + [f"kind {k}" for k, v in self.kinds.items() if not v])
-
-
-@dataclass
-class Report:
-    results: list[CaseResult] = field(default_factory=list)
-    coverage: list[Coverage] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)  # invalid test or rule files
-    seconds: float = 0.0
-
-    @property
-    def failed(self) -> list[CaseResult]:
-        return [r for r in self.results if not r.passed]
-
-    @property
-    def percent(self) -> float:
-        total = sum(c.total for c in self.coverage)
-        return 100.0 * sum(c.covered for c in self.coverage) / total if total else 0.0
 
 
 def discover(paths: list[Path]) -> tuple[list[Path], list[Finding]]:
@@ -501,48 +332,6 @@ def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet, aids: list[str
     return problems
 
 
-# -- output ----------------------------------------------------------------------------------------------------
-
-
-def _rule(title: str, char: str = "=", width: int = 100) -> str:
-    title = f" {title} " if title else ""
-    left = (width - len(title)) // 2
-    return char * left + title + char * (width - left - len(title))
-
-
-def render(report: Report, *, min_coverage: float | None = None) -> str:
-    lines: list[str] = []
-    lines.extend(str(f) for f in report.findings)
-    n = len(report.results)
-    if report.results:
-        lines.append(f"collected {n} case{'s' if n != 1 else ''}")
-        lines.append("")
-    lines.extend(f"{r.id} {'PASSED' if r.passed else 'FAILED'}" for r in report.results)
-    if report.failed:
-        lines += ["", _rule("FAILURES")]
-        for r in report.failed:
-            lines.append(_rule(r.id, "_"))
-            lines.append(f"{r.file}:{r.line}: case '{r.name}'")
-            lines.extend(f"  {p}" for p in r.problems)
-            lines.append("")
-            lines.extend(f"    {t}" if t else "" for t in r.trace.splitlines())
-            lines.append("")
-    if report.coverage:
-        lines += ["", _rule("coverage", "-")]
-        for c in report.coverage:
-            pct = 100.0 * c.covered / c.total if c.total else 0.0
-            lines.append(f"{c.rules_path} ({c.rules_version}): {pct:.1f}% - rungs {sum(c.rungs.values())}/"
-                         f"{len(c.rungs)}, flags {sum(c.flags.values())}/{len(c.flags)}, kinds "
-                         f"{sum(c.kinds.values())}/{len(c.kinds)}")
-            missing = c.missing()
-            lines.append(f"  not exercised: {', '.join(missing)}" if missing else "  every rung, flag and kind "
-                         "is exercised")
-        if min_coverage is not None and report.percent < min_coverage:
-            lines.append(f"coverage {report.percent:.1f}% is below --min-coverage {min_coverage:g}%")
-    failed, passed = len(report.failed), n - len(report.failed)
-    parts = [f"{failed} failed"] if failed else []
-    parts += [f"{passed} passed"] if passed or not failed else []
-    if report.findings:
-        parts.append(f"{len(report.findings)} error{'s' if len(report.findings) != 1 else ''} in test or rule files")
-    lines += ["", _rule(f"{', '.join(parts)} in {report.seconds:.2f}s")]
-    return "\n".join(lines)
+# The schema and the report live in sibling modules; their names stay importable from here.
+__all__ = ["DEFAULT_RULES", "ActivitySpec", "CaseResult", "CaseSpec", "ContactSpec", "Coverage", "CrmSpec",
+           "ExpectSpec", "Report", "RuleTestFile", "StateSpec", "discover", "is_test_file", "load", "render", "run"]

@@ -24,7 +24,9 @@ from connector.ruleset import loader
 from connector.ruleset.expr import Compiled, ExprError, Symbol, Type, compile_expr, suggest
 from connector.ruleset.schema import NAME_RE, PERIOD_DAYS, Feature, LadderSettings, RuleFile
 
-RESERVED = {"as_of", "open_flags", "object"}
+# Names a condition already means something by: a feature or flag under one of them could never be read (`true IS
+# NOT NULL` is the constant, not the feature), so it is refused rather than silently shadowed.
+RESERVED = {"as_of", "open_flags", "object", "true", "false", "null"}
 ACTIVITY_ATTRS = {"date", "subject", "kind"}  # what a template may cite of a first/last/unanswered feature
 
 _DUCK_TO_TYPE = {"VARCHAR": Type.STRING, "INTEGER": Type.INT, "BOOLEAN": Type.BOOL, "DATE": Type.DATE,

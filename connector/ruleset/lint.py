@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import duckdb
 import sqlglot
@@ -29,8 +29,10 @@ from sqlglot import exp
 
 from connector.engine import session, sql
 from connector.errors import Finding
+from connector.ruleset import lint_bounds as bounds
 from connector.ruleset.compiler import RuleSet
-from connector.ruleset.expr import ExprError, Type, compile_expr
+from connector.ruleset.expr import ExprError, compile_expr
+from connector.ruleset.lint_bounds import Atom, Bound, Domain, Interval, Where
 from connector.ruleset.loader import Loc
 
 ERROR = "error"
@@ -40,78 +42,6 @@ INFO = "info"
 _COMPARE: dict[type[exp.Expr], str] = {exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=", exp.EQ: "="}
 _FLIP = {">": "<", ">=": "<=", "<": ">", "<=": ">=", "=": "="}
 _PREDICATES = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.EQ, exp.NEQ, exp.Between, exp.In, exp.Like, exp.ILike, exp.Is)
-
-
-@dataclass(frozen=True)
-class Where:
-    """Where a bound was written: the condition's location, the offset in it, its text, and the rung it is on."""
-
-    loc: Loc
-    offset: int
-    text: str
-    rung: int | None = None
-
-
-@dataclass(frozen=True)
-class Bound:
-    value: float
-    strict: bool
-    where: Where | None  # None: the feature's own range
-
-
-@dataclass(frozen=True)
-class Interval:
-    """Values a feature may take: between `low` and `high`, each bound open when strict."""
-
-    low: Bound = Bound(-math.inf, strict=False, where=None)
-    high: Bound = Bound(math.inf, strict=False, where=None)
-
-    def empty(self) -> bool:
-        if self.low.value > self.high.value:
-            return True
-        return self.low.value == self.high.value and (self.low.strict or self.high.strict)
-
-    def tighten(self, low: Bound | None, high: Bound | None) -> Interval:
-        out = self
-        if low is not None and _tighter_low(low, out.low):
-            out = replace(out, low=low)
-        if high is not None and _tighter_high(high, out.high):
-            out = replace(out, high=high)
-        return out
-
-    def within(self, low: Bound | None, high: Bound | None) -> bool:
-        """Every value here also meets `low` and `high`."""
-        ok_low = low is None or not _tighter_low(low, self.low)
-        ok_high = high is None or not _tighter_high(high, self.high)
-        return ok_low and ok_high
-
-
-def _tighter_low(a: Bound, b: Bound) -> bool:
-    return a.value > b.value or (a.value == b.value and a.strict and not b.strict)
-
-
-def _tighter_high(a: Bound, b: Bound) -> bool:
-    return a.value < b.value or (a.value == b.value and a.strict and not b.strict)
-
-
-@dataclass(frozen=True)
-class Domain:
-    """What a feature's type says about it: its range, whether it is whole, whether it may be empty (NULL)."""
-
-    interval: Interval
-    integer: bool
-    nullable: bool
-    what: str
-
-
-@dataclass(frozen=True)
-class Atom:
-    """One comparison of a feature with constants, as bounds."""
-
-    name: str
-    low: Bound | None
-    high: Bound | None
-    where: Where
 
 
 @dataclass
@@ -134,7 +64,7 @@ class _Linter:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self.findings: list[Finding] = []
-        self.domains = _domains(rules)
+        self.domains = bounds.domains(rules)
         self._consts = duckdb.connect()
         session.lock(self._consts)  # it evaluates constants only: no file access, no setting changes
 
@@ -297,7 +227,7 @@ class _Linter:
             before = acc.get(atom.name, dom)
             after = before.tighten(atom.low, atom.high)
             if after.empty():
-                other = _conflict(before, atom)
+                other = bounds.conflict(before, atom)
                 self.add(atom.where, f"'{atom.where.text}' contradicts '{other}' in the same condition: "
                          f"it is always false", ERROR)
                 continue
@@ -320,7 +250,7 @@ class _Linter:
                     before = acc.get(atom.name, dom)
                     after = before.tighten(atom.low, atom.high)
                     if after.empty():
-                        other = _conflict_bound(before, atom)
+                        other = bounds.conflict_bound(before, atom)
                         if other is not None and other.where is not None and other.where.loc != cond.loc:
                             self.add(atom.where, self._unreachable(rung.index, atom, other.where), ERROR)
                         return
@@ -363,10 +293,10 @@ class _Linter:
                     for below in by_rung.get(low_rung, []):
                         if below.name != atom.name:
                             continue
-                        looser = (atom.low is not None and below.low is not None and _tighter_low(below.low, atom.low)
-                                  and atom.high is None) or (
+                        looser = (atom.low is not None and below.low is not None
+                                  and bounds.tighter_low(below.low, atom.low) and atom.high is None) or (
                             atom.high is not None and below.high is not None
-                            and _tighter_high(below.high, atom.high) and atom.low is None)
+                            and bounds.tighter_high(below.high, atom.high) and atom.low is None)
                         if looser:
                             self.add(atom.where,
                                      f"thresholds out of order: rung '{names[high_rung]}' needs '{atom.where.text}', "
@@ -430,28 +360,6 @@ def data_findings(rules: RuleSet, con: duckdb.DuckDBPyConnection, label: str) ->
 # -- helpers -------------------------------------------------------------------------------------------------
 
 
-def _domains(rules: RuleSet) -> dict[str, Domain]:
-    """The numeric names a condition may compare, with what their type says about them."""
-    anything = Interval()
-    zero = Bound(0, strict=False, where=None)
-    out: dict[str, Domain] = {}
-    for name, f in rules.features.items():
-        spec = f.spec
-        if spec.type == "count":
-            out[name] = Domain(Interval(low=zero), integer=True, nullable=False, what="a count (0 or more)")
-        elif spec.type == "distinct_periods":
-            n = spec.periods or 0
-            out[name] = Domain(Interval(low=zero, high=Bound(n, strict=False, where=None)), integer=True,
-                               nullable=False, what=f"a number of periods from 0 to {n}")
-        elif spec.type == "ratio":
-            out[name] = Domain(Interval(low=zero), integer=False, nullable=True, what="a ratio (0 or more, or empty)")
-        elif f.type.numeric:
-            out[name] = Domain(anything, integer=f.type == Type.INT, nullable=True, what="a number")
-    n_flags = len(rules.flags)
-    out["open_flags"] = Domain(Interval(low=zero, high=Bound(n_flags, strict=False, where=None)), integer=True,
-                               nullable=False, what=f"the number of open flags, from 0 to {n_flags}")
-    return out
-
 
 def _conjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
     node = _unparen(node)
@@ -486,17 +394,5 @@ def _offset(node: exp.Expr) -> int:
     return min(starts, default=0)
 
 
-def _conflict_bound(before: Interval, atom: Atom) -> Bound | None:
-    """The earlier bound that `atom` cannot live with."""
-    if atom.low is not None and Interval(low=atom.low, high=before.high).empty():
-        return before.high
-    if atom.high is not None and Interval(low=before.low, high=atom.high).empty():
-        return before.low
-    return None
-
-
-def _conflict(before: Interval, atom: Atom) -> str:
-    other = _conflict_bound(before, atom)
-    if other is None or other.where is None:
-        return "the feature's range"
-    return other.where.text
+# The bounds model lives in lint_bounds; its names stay importable from here.
+__all__ = ["ERROR", "INFO", "WARNING", "Atom", "Bound", "Domain", "Interval", "Where", "data_findings", "lint"]

@@ -30,7 +30,7 @@ def _sync(org: Org, *, days_later: int = 0, **settings: Any) -> tuple[sync.SyncR
         result = sync.run(_config(org, **settings), as_of=org.as_of + dt.timedelta(days=days_later))
     events = [e for e in logs if e["event"] == "sync.follow_ups"]
     assert len(events) == 1
-    return result, events[0]
+    return result, dict(events[0])
 
 
 def _counts(event: dict[str, Any]) -> tuple[int, int, int, int]:

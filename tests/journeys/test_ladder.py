@@ -178,11 +178,21 @@ def test_a_flagged_contact_whose_history_does_not_change_gets_the_same_next_step
     org.call(cid, 80, "Product feedback call")
     org.sync()
     first = org.fields(cid)
+    assert first["flags"] == "Missing thank-you;Missing listening"
+    planned: dict[int, tuple[object, object]] = {}
     for later in (1, 2, 10, 200):  # the windows slide and the year turns; only the flags' truth may change
         result = org.sync(days_later=later, dry_run=True)
-        if result.planned_records:
-            assert {c.field for c in result.sample} != {"Trust_Next_Step__c"}, later
-    assert org.fields(cid) == first
+        changes = {c.field: c.new for c in result.sample if c.contact_id == cid}
+        planned[later] = (changes.get("Trust_Flags__c", first["flags"]),
+                          changes.get("Trust_Next_Step__c", first["next_step"]))
+    # While the flags hold, the next step that cites them is word for word the same ...
+    for later in (1, 2, 10):
+        assert planned[later] == (first["flags"], first["next_step"]), later
+    # ... and once they change (the mail and the feedback age out of their windows), so does the next step.
+    flags_200, next_200 = planned[200]
+    assert flags_200 != first["flags"]
+    assert next_200 != first["next_step"]
+    assert org.fields(cid) == first, "a dry run wrote to the CRM"
 
 
 def test_a_contact_without_a_first_name_is_addressed_as_them(org: Org) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import Org
 
 
@@ -75,7 +77,7 @@ def test_a_quiet_relationship_decays_one_rung_per_idle_period(org: Org) -> None:
                       410: "Friend", 500: "Fringe"}
 
 
-def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, tmp_path) -> None:
+def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, tmp_path: Path) -> None:
     cid = org.familiar_contact()
     first = org.sync()
     assert org.fields(cid)["version"] == first.rules_version
@@ -102,7 +104,7 @@ def test_after_grace_a_decaying_contact_says_so_and_is_no_longer_counted_in_grac
     assert f["reason"].endswith("so it drops one rung every 90 days since 31 Jan 2027.")
 
 
-def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(org: Org, tmp_path) -> None:
+def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(org: Org, tmp_path: Path) -> None:
     no_decay = tmp_path / "ladder.yaml"
     no_decay.write_text(org.rules.read_text().replace("decay_every_days: 90", "decay_every_days: null"))
     cid = org.forever_contact()

@@ -403,8 +403,8 @@ class FakeOrg:
     def _query(self, soql: str, *, include_deleted: bool, size: int, prefix: str) -> Reply:
         got = self._soql(soql, include_deleted=include_deleted)
         if len(got) == 3:
-            return got  # type: ignore[return-value]
-        table, obj, fields, total = got  # type: ignore[misc]
+            return got
+        table, obj, fields, total = got
         cursor = f"01gFAKE{next(self._seq):09d}"
         self._cursors[cursor] = (table, obj, fields, total, max(200, min(size, 2000)))
         return self._page(cursor, 0, prefix)
@@ -573,8 +573,8 @@ class FakeOrg:
             if kind == "query":
                 got = self._soql(spec["query"], include_deleted=spec["operation"] == "queryAll")
                 if len(got) == 3:
-                    return got  # type: ignore[return-value]
-                table, obj, fields, total = got  # type: ignore[misc]
+                    return got
+                table, obj, fields, total = got
                 job = Job(job_id, kind, obj, spec["operation"], "UploadComplete", self.bulk_polls, table, fields,
                           total)
             else:

@@ -24,7 +24,7 @@ def _sync(run: Run, *, enabled: bool = True, **settings: Any) -> tuple[sync.Sync
     cfg = run.config().model_copy(update={"follow_up": FollowUpSection(enabled=enabled, **settings)})
     with capture_logs() as logs:
         result = sync.run(cfg, as_of=run.as_of)
-    return result, logs
+    return result, [dict(e) for e in logs]
 
 
 def _counts(logs: list[dict[str, Any]]) -> tuple[int, int, int, int]:

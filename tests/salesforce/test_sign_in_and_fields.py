@@ -7,6 +7,7 @@ import datetime as dt
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import pytest
 import responses
@@ -46,7 +47,7 @@ def _private_key(folder: Path) -> Path:
 def test_each_sign_in_mode_reaches_the_org(run: Run, mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """SOAP login (serverUrl, sessionId) and OAuth token responses ({"access_token", "instance_url"})."""
     ada = _one_contact(run)
-    settings: dict[str, object] = {"auth": mode}
+    settings: dict[str, Any] = {"auth": mode}
     if mode == "jwt":
         monkeypatch.setenv("SF_CONSUMER_KEY", fake_org.CLIENT_KEY)
         settings["private_key_file"] = _private_key(run.folder)
@@ -214,7 +215,7 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
     scopes = {ET.parse(p).getroot().findtext("m:label", namespaces=ns):  # noqa: S314
               ET.parse(p).getroot().findtext("m:filterScope", namespaces=ns)  # noqa: S314
               for p in (root / "listViews").glob("*.listView-meta.xml")}
-    assert {label: scope for label, scope in scopes.items() if label.startswith("My ")} == {
+    assert {label: scope for label, scope in scopes.items() if label and label.startswith("My ")} == {
         "My contacts: missing thank-you": "Mine", "My contacts: missing listening": "Mine"}
 
 

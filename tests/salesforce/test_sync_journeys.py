@@ -6,6 +6,7 @@ Every mocked exchange follows Salesforce's documentation; each test names the pa
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -138,7 +139,7 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
 def test_a_session_that_expires_mid_run_is_renewed_once_and_the_call_repeated(run: Run, path: str) -> None:
     """'Status Codes and Error Responses': 401 with [{"message", "errorCode": "INVALID_SESSION_ID"}]."""
     _seed_demo(run, 600)
-    settings = {"page_size": 200, "bulk_read_threshold": 10**9} if path == "rest" else {
+    settings: dict[str, Any] = {"page_size": 200, "bulk_read_threshold": 10**9} if path == "rest" else {
         "bulk_read_threshold": 100, "bulk_page_records": 500, "bulk_write_threshold": 100}
     run.org.expire_at = 6  # the session dies after six calls: in the middle of the pull
     result = run.sync(**settings)

@@ -141,3 +141,12 @@ def test_rung_names_and_flag_labels_are_valid_picklist_values(value: str) -> Non
         except ValidationError:
             outcomes.append(False)
     assert outcomes == [ok, ok]
+
+
+@pytest.mark.parametrize("name", ["true", "false", "null"])
+def test_a_feature_named_like_a_constant_is_refused_not_shadowed(name: str) -> None:
+    """Issue 9: a feature `true` compiled, and `true IS NOT NULL` then read the constant: every contact flagged."""
+    text = LADDER.replace("unthanked", name)
+    with pytest.raises(RuleError) as info:
+        compiler.load_text(text, "r.yaml")
+    assert any(f"'{name}' is a built-in name" in str(f) and str(f).startswith("r.yaml:") for f in info.value.findings)

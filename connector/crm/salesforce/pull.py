@@ -18,6 +18,7 @@ import duckdb
 from connector import log
 from connector.crm.salesforce.jobs import BulkClient, raise_for
 from connector.crm.salesforce.soql import Pull
+from connector.engine import sql
 
 _log = log.get("trust_ladder.salesforce")
 
@@ -119,8 +120,8 @@ def _insert_records(con: duckdb.DuckDBPyConnection, table: str, fields: list[str
 
 def _insert_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
     before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
-    quoted = str(path).replace("'", "''")
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_csv('{quoted}', header = true, "
+    quoted = sql.render(sql.lit(str(path)))
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_csv({quoted}, header = true, "
                 "all_varchar = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)")
     after = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
     return after - before

@@ -1,0 +1,132 @@
+"""The schema of a rule test file: its cases, each a contact, its activities, what the CRM and the demotion watch
+show today, and the rung and flags expected (pydantic, so unknown keys and wrong types are findings)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from connector import vocabulary
+
+DEFAULT_RULES = "../ladder.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ActivitySpec(_Strict):
+    """One logged Task or Event of the case's contact, dated `days_ago` before as_of (or on `date`)."""
+
+    days_ago: int | None = None
+    date: dt.date | None = None
+    kind_hint: str | list[str] | None = None  # the kinds it is meant to be; the case fails when it is not
+    object: Literal["Task", "Event"] = "Task"
+    Subject: str | None = None
+    Type: str | None = None
+    Status: str | None = None
+    Priority: str | None = None
+    TaskSubtype: str | None = None
+    EventSubtype: str | None = None
+    CallType: str | None = None
+    CallDurationInSeconds: int | None = None
+    CallDisposition: str | None = None
+    DurationInMinutes: int | None = None
+    IsAllDayEvent: bool | None = None
+    IsClosed: bool | None = None
+    WhatId: str | None = None
+    OwnerId: str | None = None
+    AccountId: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ActivitySpec:
+        if (self.days_ago is None) == (self.date is None):
+            raise ValueError("give exactly one of days_ago or date")
+        have = set(vocabulary.column_names(self.object))
+        wrong = sorted(k for k in self.model_fields_set if k[0].isupper() and k not in have)
+        if wrong:
+            raise ValueError(f"{self.object} has no field {', '.join(wrong)}")
+        return self
+
+    @property
+    def hints(self) -> list[str]:
+        if self.kind_hint is None:
+            return []
+        return [self.kind_hint] if isinstance(self.kind_hint, str) else list(self.kind_hint)
+
+    def fields(self) -> dict[str, Any]:
+        """The Salesforce fields given, by API name."""
+        return {k: getattr(self, k) for k in sorted(self.model_fields_set) if k[0].isupper()}
+
+
+class ContactSpec(_Strict):
+    """The case's contact. Its CreatedDate is `known_for_days` before as_of (default 100) unless given."""
+
+    FirstName: str | None = "Alex"  # null: a contact without a first name, as Salesforce allows
+    LastName: str = "Tester"
+    known_for_days: int | None = Field(default=None, ge=0)
+    CreatedDate: dt.datetime | dt.date | None = None
+    Email: str | None = None
+    Title: str | None = None
+    AccountId: str | None = None
+    OwnerId: str | None = None
+    LeadSource: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ContactSpec:
+        if self.known_for_days is not None and self.CreatedDate is not None:
+            raise ValueError("give known_for_days or CreatedDate, not both")
+        return self
+
+
+class CrmSpec(_Strict):
+    """What the CRM shows today, before this sync."""
+
+    Trust_Stage__c: str | None = None
+    Trust_Stage_Since__c: dt.date | None = None
+
+
+class StateSpec(_Strict):
+    """The demotion watch a previous sync left: since when the contact stopped meeting `demotion_from`."""
+
+    demotion_from: str
+    failing_since: dt.date | None = None
+    failing_for_days: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> StateSpec:
+        if (self.failing_since is None) == (self.failing_for_days is None):
+            raise ValueError("give exactly one of failing_since or failing_for_days")
+        return self
+
+
+class ExpectSpec(_Strict):
+    rung: str | None = None
+    qualifies: str | None = None  # the rung it meets today, before the demotion grace holds it higher
+    flags: list[str] | None = None  # ids or labels; exactly these are open
+    next_step: str | None = None
+    next_step_contains: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ExpectSpec:
+        if not self.model_fields_set:
+            raise ValueError("expect at least one of rung, qualifies, flags, next_step, next_step_contains")
+        return self
+
+
+class CaseSpec(_Strict):
+    name: str = Field(min_length=1)
+    contact: ContactSpec = Field(default_factory=ContactSpec)
+    activities: list[ActivitySpec] = Field(default_factory=list)
+    crm: CrmSpec | None = None
+    state: StateSpec | None = None
+    expect: ExpectSpec
+
+
+class RuleTestFile(_Strict):
+    rules: str = DEFAULT_RULES  # relative to this file
+    as_of: dt.date | None = None  # default: today
+    cases: list[CaseSpec] = Field(min_length=1)
+
