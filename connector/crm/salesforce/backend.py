@@ -37,8 +37,8 @@ from connector.config import ActivitiesSection, Config, EngineSection, FieldsSec
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
 from connector.crm.local.store import LocalCrm
+from connector.crm.salesforce import details, mirror, retry, skipped, soql
 from connector.crm.salesforce import fields as sf_fields
-from connector.crm.salesforce import mirror, retry, skipped, soql
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.jobs import error_text
 from connector.crm.salesforce.limits import ApiUsage
@@ -177,9 +177,18 @@ class SalesforceCrm:
         skipped.reset(self.con)
         for obj in soql.OBJECTS:  # Contacts first: the activities' WhoIds are checked against them
             self._pull(obj, wanted[obj])
+        with salesforce_errors("pulling emails and activity relations"):
+            details.pull(details.Context(self.conn, self.section, self.usage, self.puller, self.mirror))
         self.mirror.prepare(fields, activities=activities)
         summary = skipped.summarise(self.con)
         self.skipped, self.skipped_by_reason, self.skipped_samples = summary
+        for obj in details.OBJECTS:  # relations to contacts the mirror does not hold: they credit nobody
+            if obj in self.mirror.skipped:
+                self.skipped[obj] = self.mirror.skipped[obj]
+                self.skipped_by_reason[obj] = {"unknown_contact": self.mirror.skipped[obj]}
+                self.skipped_samples[obj] = self.mirror.skipped_samples[obj]
+                _log.warning("salesforce.rows_skipped", object=obj, reason="unknown_contact",
+                             count=self.mirror.skipped[obj], ids=self.mirror.skipped_samples[obj])
 
     def _trust_types(self) -> dict[str, str]:
         return {name: _TRUST_TYPES[logical] for logical, name in self.fields.model_dump().items()}
