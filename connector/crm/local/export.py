@@ -45,10 +45,14 @@ BATCH_ROWS = 50_000
 MAX_PROBLEMS_PER_FILE = 1_000
 
 # Objects in import order (each from <Object>.csv), and whether the export must contain the file.
-OBJECTS: list[tuple[str, bool]] = [("User", False), ("Contact", True), ("Task", False), ("Event", False)]
+# EmailMessage.csv, TaskRelation.csv and EventRelation.csv are in an export when the org has Enhanced Email and
+# Shared Activities and they were ticked: they say which way an email went and who else took part.
+OBJECTS: list[tuple[str, bool]] = [("User", False), ("Contact", True), ("Task", False), ("Event", False),
+                                   ("EmailMessage", False), ("TaskRelation", False), ("EventRelation", False)]
 
-# Key prefixes: a record in Contact.csv must be a Contact, and so on.
-_KEY_PREFIX = {"User": ids.USER, "Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT}
+# Key prefixes: a record in Contact.csv must be a Contact, and so on (TaskRelation's prefix is not checked).
+_KEY_PREFIX = {"User": ids.USER, "Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT,
+               "EmailMessage": ids.EMAIL_MESSAGE, "EventRelation": ids.EVENT_RELATION}
 
 # Long text areas can be 131,072 characters; the csv module's default limit is exactly that, which leaves no
 # room for a field at the limit plus anything Salesforce adds. A generous limit costs nothing.
@@ -345,8 +349,10 @@ def _convert(obj: str, col: str, raw: str, val: str) -> tuple[str, str]:
     else:
         return f"NULLIF({raw}, '')", "NULL"
     err = f"CASE WHEN {raw} <> '' AND {val} IS NULL THEN '{col} ' || {shown} || ' {what}' END"
-    if col == "Id":
-        prefix = _KEY_PREFIX[obj]
+    prefix = _KEY_PREFIX.get(obj)
+    if col == "Id" and prefix is None:
+        err = f"CASE WHEN {raw} = '' THEN 'no Id' WHEN {val} IS NULL THEN 'Id ' || {shown} || ' {what}' END"
+    elif col == "Id":
         err = (
             f"CASE WHEN {raw} = '' THEN 'no Id' "
             f"WHEN {val} IS NULL THEN 'Id ' || {shown} || ' {what}' "
