@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from connector.crm.local import demo_shapes
 from connector.errors import DataError
 
 if TYPE_CHECKING:
@@ -779,11 +780,13 @@ def generate(
     seed: int = 7,
     as_of: dt.date,
     activities_per_contact: float = 10.0,
+    shapes: bool = True,
 ) -> DemoStats:
     """Fill an empty local CRM with a demo org whose history ends the day before `as_of`, in one transaction.
 
     The org holds about `activities_per_contact` live activities per contact. The personas' own histories
-    need about 8, so a smaller figure is met only from above.
+    need about 8, so a smaller figure is met only from above. `shapes`: add emails, shared and cancelled
+    meetings, webinars, private events and backdated calls (connector.crm.local.demo_shapes).
     """
     if contacts < 0 or activities_per_contact < 0:
         raise ValueError("contacts and activities_per_contact must not be negative")
@@ -807,6 +810,8 @@ def generate(
             acts = _chunk_activities(rng, persona, people.age, round(len(persona) * activities_per_contact))
             t, e = _load_activities(crm, rng, acts, people, org, (tasks, events))
             tasks, events = tasks + t, events + e
+        if shapes:
+            demo_shapes.add(crm, seed=seed, as_of=as_of)
         for table in ("demo_contact", "demo_user", "demo_tmpl"):
             con.execute(f"DROP TABLE IF EXISTS {table}")
         con.execute("COMMIT")
