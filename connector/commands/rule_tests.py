@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,12 +42,27 @@ class _Strict(BaseModel):
 
 
 class ActivitySpec(_Strict):
-    """One logged Task or Event of the case's contact, dated `days_ago` before as_of (or on `date`)."""
+    """One logged Task or Event of the case's contact, dated `days_ago` before as_of (or on `date`): its
+    ActivityDate, the day it happened. Beside the Salesforce fields it can say what Salesforce records elsewhere:
+    `incoming` (an EmailMessage of that direction; `answers_ours`: it replies to one of ours), `with` (the
+    contacts of other cases of the file who took part too) or `attendees` (that many more people), `declined`
+    (this contact declined the Event), `private` (IsPrivate), `logged_days_ago` (when it was logged: CreatedDate,
+    and for a Task its CompletedDateTime). A cancelled meeting is a subject: "Canceled: ..."."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     days_ago: int | None = None
     date: dt.date | None = None
     kind_hint: str | list[str] | None = None  # the kinds it is meant to be; the case fails when it is not
     object: Literal["Task", "Event"] = "Task"
+    incoming: bool | None = None
+    answers_ours: bool | None = None
+    with_: list[str] = Field(default_factory=list, alias="with")
+    attendees: int | None = Field(default=None, ge=0, le=1000)  # more people (new contacts) on the activity
+    declined: bool = False
+    private: bool | None = None
+    logged_days_ago: int | None = Field(default=None, ge=0)
+    IsPrivate: bool | None = None
     Subject: str | None = None
     Type: str | None = None
     Status: str | None = None
@@ -71,6 +87,14 @@ class ActivitySpec(_Strict):
         wrong = sorted(k for k in self.model_fields_set if k[0].isupper() and k not in have)
         if wrong:
             raise ValueError(f"{self.object} has no field {', '.join(wrong)}")
+        if self.object == "Event" and self.incoming is not None:
+            raise ValueError("incoming is an email's direction: give it on a Task")
+        if self.answers_ours and not self.incoming:
+            raise ValueError("answers_ours needs incoming: true (only their email answers ours)")
+        if self.declined and self.object != "Event":
+            raise ValueError("declined is an Event invitation's answer: give it on an Event")
+        if self.private is not None and self.object != "Event":
+            raise ValueError("private is an Event's: give it on an Event")
         return self
 
     @property
@@ -81,7 +105,10 @@ class ActivitySpec(_Strict):
 
     def fields(self) -> dict[str, Any]:
         """The Salesforce fields given, by API name."""
-        return {k: getattr(self, k) for k in sorted(self.model_fields_set) if k[0].isupper()}
+        out = {k: getattr(self, k) for k in sorted(self.model_fields_set) if k[0].isupper()}
+        if self.private is not None:
+            out["IsPrivate"] = self.private
+        return out
 
 
 class ContactSpec(_Strict):
@@ -152,6 +179,17 @@ class RuleTestFile(_Strict):
     rules: str = DEFAULT_RULES  # relative to this file
     as_of: dt.date | None = None  # default: today
     cases: list[CaseSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> RuleTestFile:
+        names = [c.name for c in self.cases]
+        for case in self.cases:
+            for act in case.activities:
+                unknown = [n for n in act.with_ if n not in names or n == case.name]
+                if unknown:
+                    raise ValueError(f"case '{case.name}': an activity is `with` {', '.join(unknown)}, which is not "
+                                     f"another case of this file ({', '.join(names)})")
+        return self
 
 
 @dataclass
@@ -398,6 +436,7 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
     seq = iter(range(1, 10**9))
     contacts: list[str] = []
     activities: list[list[str]] = []
+    shared: list[tuple[ActivitySpec, str, str]] = []  # (activity, its Id, the case's contact): relations, at the end
     for case in spec.cases:
         cid = ids.make(ids.CONTACT, next(seq))
         c = case.contact
@@ -411,11 +450,15 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
         aids: list[str] = []
         for act in case.activities:
             day = act.date or as_of - dt.timedelta(days=act.days_ago or 0)
+            logged = (None if act.logged_days_ago is None
+                      else dt.datetime.combine(as_of - dt.timedelta(days=act.logged_days_ago), dt.time(17)))
             if act.object == "Task":
                 aid = ids.make(ids.TASK, next(seq))
                 at = dt.datetime.combine(day, dt.time(10))
-                row: dict[str, Any] = {"Id": aid, "WhoId": cid, "ActivityDate": day, "CreatedDate": at,
+                row: dict[str, Any] = {"Id": aid, "WhoId": cid, "ActivityDate": day, "CreatedDate": logged or at,
                                        "Status": "Completed", "IsClosed": True, "TaskSubtype": "Task"}
+                if logged is not None:
+                    row["CompletedDateTime"] = logged  # Salesforce stamps it when the task is closed: on logging
             else:
                 aid = ids.make(ids.EVENT, next(seq))
                 start = dt.datetime.combine(day, dt.time(14))
@@ -423,13 +466,49 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
                 row = {"Id": aid, "WhoId": cid, "StartDateTime": start, "ActivityDateTime": start,
                        "EndDateTime": start + dt.timedelta(minutes=minutes), "ActivityDate": day,
                        "DurationInMinutes": minutes, "IsAllDayEvent": False, "EventSubtype": "Event",
-                       "CreatedDate": start - dt.timedelta(days=7)}
+                       "CreatedDate": logged or start - dt.timedelta(days=7)}
             row.update(act.fields())
             _row(con, act.object, row)
+            if act.incoming is not None:
+                _email(con, seq, aid, incoming=act.incoming, at=row["CreatedDate"] if logged else at,
+                       answers_ours=bool(act.answers_ours))
+            if act.with_ or act.attendees or act.declined:
+                shared.append((act, aid, cid))
             aids.append(aid)
         contacts.append(cid)
         activities.append(aids)
+    by_name = {case.name: cid for case, cid in zip(spec.cases, contacts, strict=True)}
+    for act, aid, cid in shared:
+        people = [cid, *(by_name[n] for n in act.with_)]
+        for i in range(act.attendees or 0):
+            extra = ids.make(ids.CONTACT, next(seq))
+            _row(con, "Contact", {"Id": extra, "FirstName": "Guest", "LastName": f"Attendee {i + 1}",
+                                  "CreatedDate": dt.datetime.combine(as_of - dt.timedelta(days=400), dt.time(9))})
+            people.append(extra)
+        for who in people:
+            if act.object == "Task":
+                _row(con, "TaskRelation", {"Id": ids.make(ids.TASK_RELATION, next(seq)), "TaskId": aid,
+                                           "RelationId": who, "IsWhat": False})
+            else:
+                status = "Declined" if act.declined and who == cid else "Accepted"
+                _row(con, "EventRelation", {"Id": ids.make(ids.EVENT_RELATION, next(seq)), "EventId": aid,
+                                            "RelationId": who, "IsWhat": False, "IsInvitee": True,
+                                            "IsParent": who == cid, "Status": status})
     return contacts, activities
+
+
+def _email(con: duckdb.DuckDBPyConnection, seq: Iterator[int], aid: str, *, incoming: bool, at: dt.datetime,
+           answers_ours: bool) -> None:
+    """The EmailMessage of an email Task; one that answers ours replies to an outgoing message of ours (which
+    belongs to no Task of the case: it only gives the reply something to answer)."""
+    reply_to = None
+    if answers_ours:
+        reply_to = ids.make(ids.EMAIL_MESSAGE, next(seq))
+        _row(con, "EmailMessage", {"Id": reply_to, "Incoming": False, "MessageDate": at - dt.timedelta(days=1),
+                                   "Status": "3", "CreatedDate": at - dt.timedelta(days=1)})
+    _row(con, "EmailMessage", {"Id": ids.make(ids.EMAIL_MESSAGE, next(seq)), "ActivityId": aid, "Incoming": incoming,
+                               "MessageDate": at, "Status": "1" if incoming else "3", "CreatedDate": at,
+                               "ReplyToEmailMessageId": reply_to})
 
 
 def _row(con: duckdb.DuckDBPyConnection, table: str, cols: dict[str, Any]) -> None:
