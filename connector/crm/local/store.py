@@ -137,8 +137,8 @@ class LocalCrm:
             + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
             + f' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND {_GOOD_CONTACT}'
         )
-        self._quarantine(policy)
-        act.build_facts(self.con)
+        unknown = act.build_facts(self.con)
+        self._quarantine(policy, unknown)
         good = sql.q(_GOOD_ACTIVITY)
         parts = [sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, policy), good=good)
                  for obj in vocabulary.ACTIVITY_OBJECTS]
@@ -146,7 +146,7 @@ class LocalCrm:
         sql.run(self.con, exp.Create(this=sql.table("crm_activity"), kind="VIEW", expression=union, replace=True,
                                      properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
 
-    def _quarantine(self, policy: ActivitiesSection) -> None:
+    def _quarantine(self, policy: ActivitiesSection, unknown: dict[str, tuple[int, list[str]]]) -> None:
         """Count, and name a few of, the rows too malformed to use; the rest of the org is synced without them.
         Relations to contacts the CRM does not hold credit nobody, and are counted here too."""
         good = sql.q(_GOOD_ACTIVITY)
@@ -162,7 +162,7 @@ class LocalCrm:
             if row and row[0]:
                 self.skipped[table] = int(row[0])
                 self.skipped_samples[table] = [str(i) for i in row[1]]
-        for obj, (count, sample) in act.unknown_relations(self.con).items():
+        for obj, (count, sample) in unknown.items():
             self.skipped[obj], self.skipped_samples[obj] = count, sample
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
