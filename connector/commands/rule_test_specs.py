@@ -18,12 +18,27 @@ class _Strict(BaseModel):
 
 
 class ActivitySpec(_Strict):
-    """One logged Task or Event of the case's contact, dated `days_ago` before as_of (or on `date`)."""
+    """One logged Task or Event of the case's contact, dated `days_ago` before as_of (or on `date`): its
+    ActivityDate, the day it happened. Beside the Salesforce fields it can say what Salesforce records elsewhere:
+    `incoming` (an EmailMessage of that direction; `answers_ours`: it replies to one of ours), `with` (the
+    contacts of other cases of the file who took part too) or `attendees` (that many more people), `declined`
+    (this contact declined the Event), `private` (IsPrivate), `logged_days_ago` (when it was logged: CreatedDate,
+    and for a Task its CompletedDateTime). A cancelled meeting is a subject: "Canceled: ..."."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     days_ago: int | None = None
     date: dt.date | None = None
     kind_hint: str | list[str] | None = None  # the kinds it is meant to be; the case fails when it is not
     object: Literal["Task", "Event"] = "Task"
+    incoming: bool | None = None
+    answers_ours: bool | None = None
+    with_: list[str] = Field(default_factory=list, alias="with")
+    attendees: int | None = Field(default=None, ge=0, le=1000)  # more people (new contacts) on the activity
+    declined: bool = False
+    private: bool | None = None
+    logged_days_ago: int | None = Field(default=None, ge=0)
+    IsPrivate: bool | None = None
     Subject: str | None = None
     Type: str | None = None
     Status: str | None = None
@@ -48,6 +63,14 @@ class ActivitySpec(_Strict):
         wrong = sorted(k for k in self.model_fields_set if k[0].isupper() and k not in have)
         if wrong:
             raise ValueError(f"{self.object} has no field {', '.join(wrong)}")
+        if self.object == "Event" and self.incoming is not None:
+            raise ValueError("incoming is an email's direction: give it on a Task")
+        if self.answers_ours and not self.incoming:
+            raise ValueError("answers_ours needs incoming: true (only their email answers ours)")
+        if self.declined and self.object != "Event":
+            raise ValueError("declined is an Event invitation's answer: give it on an Event")
+        if self.private is not None and self.object != "Event":
+            raise ValueError("private is an Event's: give it on an Event")
         return self
 
     @property
@@ -58,7 +81,10 @@ class ActivitySpec(_Strict):
 
     def fields(self) -> dict[str, Any]:
         """The Salesforce fields given, by API name."""
-        return {k: getattr(self, k) for k in sorted(self.model_fields_set) if k[0].isupper()}
+        out = {k: getattr(self, k) for k in sorted(self.model_fields_set) if k[0].isupper()}
+        if self.private is not None:
+            out["IsPrivate"] = self.private
+        return out
 
 
 class ContactSpec(_Strict):
@@ -130,3 +156,13 @@ class RuleTestFile(_Strict):
     as_of: dt.date | None = None  # default: today
     cases: list[CaseSpec] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _check(self) -> RuleTestFile:
+        names = [c.name for c in self.cases]
+        for case in self.cases:
+            for act in case.activities:
+                unknown = [n for n in act.with_ if n not in names or n == case.name]
+                if unknown:
+                    raise ValueError(f"case '{case.name}': an activity is `with` {', '.join(unknown)}, which is not "
+                                     f"another case of this file ({', '.join(names)})")
+        return self

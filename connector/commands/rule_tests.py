@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,7 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
     seq = iter(range(1, 10**9))
     contacts: list[str] = []
     activities: list[list[str]] = []
+    shared: list[tuple[ActivitySpec, str, str]] = []  # (activity, its Id, the case's contact): relations, at the end
     for case in spec.cases:
         cid = ids.make(ids.CONTACT, next(seq))
         c = case.contact
@@ -242,11 +244,15 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
         aids: list[str] = []
         for act in case.activities:
             day = act.date or as_of - dt.timedelta(days=act.days_ago or 0)
+            logged = (None if act.logged_days_ago is None
+                      else dt.datetime.combine(as_of - dt.timedelta(days=act.logged_days_ago), dt.time(17)))
             if act.object == "Task":
                 aid = ids.make(ids.TASK, next(seq))
                 at = dt.datetime.combine(day, dt.time(10))
-                row: dict[str, Any] = {"Id": aid, "WhoId": cid, "ActivityDate": day, "CreatedDate": at,
+                row: dict[str, Any] = {"Id": aid, "WhoId": cid, "ActivityDate": day, "CreatedDate": logged or at,
                                        "Status": "Completed", "IsClosed": True, "TaskSubtype": "Task"}
+                if logged is not None:
+                    row["CompletedDateTime"] = logged  # Salesforce stamps it when the task is closed: on logging
             else:
                 aid = ids.make(ids.EVENT, next(seq))
                 start = dt.datetime.combine(day, dt.time(14))
@@ -254,13 +260,49 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
                 row = {"Id": aid, "WhoId": cid, "StartDateTime": start, "ActivityDateTime": start,
                        "EndDateTime": start + dt.timedelta(minutes=minutes), "ActivityDate": day,
                        "DurationInMinutes": minutes, "IsAllDayEvent": False, "EventSubtype": "Event",
-                       "CreatedDate": start - dt.timedelta(days=7)}
+                       "CreatedDate": logged or start - dt.timedelta(days=7)}
             row.update(act.fields())
             _row(con, act.object, row)
+            if act.incoming is not None:
+                _email(con, seq, aid, incoming=act.incoming, at=row["CreatedDate"] if logged else at,
+                       answers_ours=bool(act.answers_ours))
+            if act.with_ or act.attendees or act.declined:
+                shared.append((act, aid, cid))
             aids.append(aid)
         contacts.append(cid)
         activities.append(aids)
+    by_name = {case.name: cid for case, cid in zip(spec.cases, contacts, strict=True)}
+    for act, aid, cid in shared:
+        people = [cid, *(by_name[n] for n in act.with_)]
+        for i in range(act.attendees or 0):
+            extra = ids.make(ids.CONTACT, next(seq))
+            _row(con, "Contact", {"Id": extra, "FirstName": "Guest", "LastName": f"Attendee {i + 1}",
+                                  "CreatedDate": dt.datetime.combine(as_of - dt.timedelta(days=400), dt.time(9))})
+            people.append(extra)
+        for who in people:
+            if act.object == "Task":
+                _row(con, "TaskRelation", {"Id": ids.make(ids.TASK_RELATION, next(seq)), "TaskId": aid,
+                                           "RelationId": who, "IsWhat": False})
+            else:
+                status = "Declined" if act.declined and who == cid else "Accepted"
+                _row(con, "EventRelation", {"Id": ids.make(ids.EVENT_RELATION, next(seq)), "EventId": aid,
+                                            "RelationId": who, "IsWhat": False, "IsInvitee": True,
+                                            "IsParent": who == cid, "Status": status})
     return contacts, activities
+
+
+def _email(con: duckdb.DuckDBPyConnection, seq: Iterator[int], aid: str, *, incoming: bool, at: dt.datetime,
+           answers_ours: bool) -> None:
+    """The EmailMessage of an email Task; one that answers ours replies to an outgoing message of ours (which
+    belongs to no Task of the case: it only gives the reply something to answer)."""
+    reply_to = None
+    if answers_ours:
+        reply_to = ids.make(ids.EMAIL_MESSAGE, next(seq))
+        _row(con, "EmailMessage", {"Id": reply_to, "Incoming": False, "MessageDate": at - dt.timedelta(days=1),
+                                   "Status": "3", "CreatedDate": at - dt.timedelta(days=1)})
+    _row(con, "EmailMessage", {"Id": ids.make(ids.EMAIL_MESSAGE, next(seq)), "ActivityId": aid, "Incoming": incoming,
+                               "MessageDate": at, "Status": "1" if incoming else "3", "CreatedDate": at,
+                               "ReplyToEmailMessageId": reply_to})
 
 
 def _row(con: duckdb.DuckDBPyConnection, table: str, cols: dict[str, Any]) -> None:

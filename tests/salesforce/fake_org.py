@@ -21,6 +21,14 @@ a hundred thousand contacts and a million activities. It serves:
   header (RFC 9110, IMF-fixdate), JSON-array error bodies ("Status Codes and Error Responses"), injected faults,
   and hung calls: a server that accepts the request and never answers, which costs the caller its read
   timeout (the `on_wait` hook advances the test's clock by it) and ends in requests' ReadTimeout.
+- describe of EmailMessage, TaskRelation and EventRelation ("Get Field and Other Metadata for an Object"), and
+  their rows through query and Bulk query (Object Reference "EmailMessage", "TaskRelation", "EventRelation":
+  ActivityId/Incoming/MessageDate/ReplyToEmailMessageId; TaskId/RelationId/IsWhat; EventId/RelationId/IsWhat/
+  IsInvitee/IsParent/Status/Response); relation rows deleted directly vanish from queries (they never reach the
+  Recycle Bin) and are reported by getDeleted ("Get Deleted Records": GET sobjects/<object>/deleted/?start=&end=,
+  answered {"deletedRecords": [{"id", "deletedDate"}], "earliestDateAvailable", "latestDateCovered"});
+- an org without Enhanced Email or Shared Activities (`disabled`): describe answers 404 NOT_FOUND, a query
+  400 INVALID_TYPE ("sObject type '...' is not supported"), and field-level security per object (`hidden`).
 It understands only the SOQL the connector sends: SELECT fields FROM object [WHERE conditions].
 """
 
@@ -123,6 +131,9 @@ class FakeOrg:
         self.calls: list[tuple[str, str]] = []  # (method, path below /services/data/vXX.X/) of API calls
         self.writes: list[str] = []  # Contact Ids written, in order, one entry per record write
         self.missing_fields: set[str] = set()
+        self.hidden: dict[str, set[str]] = {}  # object -> fields the sync user cannot see (not Contact's)
+        self.disabled: set[str] = set()  # objects the org does not have (no Enhanced Email, no Shared Activities)
+        self.deleted_log: list[tuple[str, str, dt.datetime]] = []  # (object, Id, when) of hard deletions
         self.readonly_fields: set[str] = set()  # the sync user lacks edit access (field-level security)
         self.field_changes: dict[str, dict[str, Any]] = {}  # field name -> describe attributes an admin changed
         self.untracked_history: set[str] = set()  # Contact fields whose field history tracking is off
@@ -149,7 +160,8 @@ class FakeOrg:
         return self.now.astimezone(dt.UTC).replace(tzinfo=None)
 
     def insert(self, table: str, **values: Any) -> str:
-        prefix = {"Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT}[table]
+        prefix = {"Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT, "EmailMessage": ids.EMAIL_MESSAGE,
+                  "TaskRelation": ids.TASK_RELATION, "EventRelation": ids.EVENT_RELATION}[table]
         values.setdefault("Id", self._id(prefix))
         stamp = values.pop("stamp", None) or self._naive_now()
         values.setdefault("CreatedDate", stamp)
@@ -174,6 +186,28 @@ class FakeOrg:
         return self.insert("Event", WhoId=who, Subject=subject, StartDateTime=start,
                            EndDateTime=start + dt.timedelta(hours=1), ActivityDateTime=start,
                            DurationInMinutes=60, IsAllDayEvent=False, **values)
+
+    def relate_task(self, task: str, who: str, *, is_what: bool = False) -> str:
+        """Shared Activities: one more contact (or the what record) on a Task."""
+        return self.insert("TaskRelation", TaskId=task, RelationId=who, IsWhat=is_what, IsDeleted=False)
+
+    def relate_event(self, event: str, who: str, *, status: str = "Accepted", invitee: bool = True,
+                     parent: bool = False) -> str:
+        """An invitee (or, with `parent`, a related person) of an Event, with the invitation's status."""
+        return self.insert("EventRelation", EventId=event, RelationId=who, IsWhat=False, IsInvitee=invitee,
+                           IsParent=parent, IsOrganizer=False, Status=status, IsDeleted=False)
+
+    def email(self, task: str, *, incoming: bool, at: dt.datetime | None = None, reply_to: str | None = None,
+              **values: Any) -> str:
+        """The Enhanced Email behind an email Task; `at` (naive UTC) is its MessageDate."""
+        when = at or self._naive_now()
+        return self.insert("EmailMessage", ActivityId=task, Incoming=incoming, MessageDate=when, Status="3",
+                           ReplyToEmailMessageId=reply_to, IsDeleted=False, **values)
+
+    def unrelate(self, table: str, record_id: str) -> None:
+        """A relation deleted directly: gone from every query, reported by getDeleted only."""
+        self.con.execute(f'DELETE FROM "{table}" WHERE "Id" = ?', [record_id])
+        self.deleted_log.append((table, record_id, self._naive_now()))
 
     def change(self, table: str, record_id: str, **values: Any) -> None:
         """Someone edits a record in the org: its SystemModstamp moves to now."""
@@ -326,6 +360,13 @@ class FakeOrg:
             return self._page(cursor, int(offset), parts[0])
         if method == "GET" and parts == ["sobjects", "Contact", "describe"]:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.describe())
+        if method == "GET" and len(parts) == 3 and parts[0] == "sobjects" and parts[1] in _DETAILS:
+            if parts[1] in self.disabled:
+                return _error(404, "NOT_FOUND", "The requested resource does not exist")
+            if parts[2] == "describe":
+                return 200, {"Content-Type": "application/json"}, json.dumps(self._describe_detail(parts[1]))
+            if parts[2] == "deleted":
+                return self._get_deleted(parts[1], query)
         if method == "GET" and parts == ["tooling", "query"]:
             return self._field_definitions(query["q"][0])
         if method == "PATCH" and parts == ["composite", "sobjects"]:
@@ -361,6 +402,29 @@ class FakeOrg:
             out.append(fld)
         return {"name": "Contact", "label": "Contact", "keyPrefix": "003", "custom": False, "fields": out}
 
+    def _describe_detail(self, obj: str) -> dict[str, Any]:
+        hidden = self.hidden.get(obj, set())
+        fields = [{"name": col, "label": col, "type": "id" if col == "Id" else (
+                   "reference" if col.endswith("Id") else _TYPES[typ.split()[0]]), "custom": False,
+                   "nillable": col != "Id", "calculated": False}
+                  for col, typ in schema.TABLES[obj] if col not in hidden]
+        return {"name": obj, "label": obj, "custom": False, "queryable": True, "fields": fields}
+
+    def _get_deleted(self, obj: str, query: dict[str, list[str]]) -> Reply:
+        start = dt.datetime.fromisoformat(query["start"][0]).astimezone(dt.UTC).replace(tzinfo=None)
+        end = dt.datetime.fromisoformat(query["end"][0]).astimezone(dt.UTC).replace(tzinfo=None)
+        if start < self._naive_now() - dt.timedelta(days=30):
+            return _error(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
+        gone = [(rid, when) for o, rid, when in self.deleted_log if o == obj and start <= when <= end]
+        gone += [(str(rid), when) for rid, when in self.con.execute(
+            f'SELECT "Id", "SystemModstamp" FROM "{obj}" WHERE "IsDeleted" AND "SystemModstamp" BETWEEN ? AND ?',
+            [start, end]).fetchall()]
+        fmt = "%Y-%m-%dT%H:%M:00.000+0000"
+        return 200, {"Content-Type": "application/json"}, json.dumps({
+            "deletedRecords": [{"id": rid, "deletedDate": when.strftime(fmt)} for rid, when in gone],
+            "earliestDateAvailable": (self._naive_now() - dt.timedelta(days=30)).strftime(fmt),
+            "latestDateCovered": end.strftime(fmt)})
+
     def _field_definitions(self, soql: str) -> Reply:
         """SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition WHERE ... IN ('a', 'b')."""
         assert "FROM FieldDefinition" in soql and "EntityDefinition.QualifiedApiName = 'Contact'" in soql, soql
@@ -380,8 +444,13 @@ class FakeOrg:
         m = re.fullmatch(r"SELECT (?P<fields>.+?) FROM (?P<obj>\w+)(?: WHERE (?P<where>.+))?", soql.strip(), re.DOTALL)
         assert m, f"the fake org does not understand this SOQL: {soql}"
         obj = m["obj"]
+        if obj in self.disabled:
+            return _error(400, "INVALID_TYPE", f"\n{soql[:40]}\n^\nERROR at Row:1:Column:1\nsObject type '{obj}' is "
+                          "not supported. If you are attempting to use a custom object, be sure to append the '__c' "
+                          "after the entity name.")
         fields = [f.strip() for f in m["fields"].split(",")]
-        have = set(schema.column_names(obj)) - (self.missing_fields if obj == "Contact" else set())
+        hidden = self.missing_fields if obj == "Contact" else self.hidden.get(obj, set())
+        have = set(schema.column_names(obj)) - hidden
         for f in fields:
             if f not in have:
                 return _error(400, "INVALID_FIELD", f"\n{f}\n^\nERROR at Row:1:Column:8\nNo such column '{f}' on "
@@ -670,6 +739,9 @@ class FakeOrg:
             writer.writeheader()
             writer.writerows(rows)
         return 200, {"Content-Type": "text/csv"}, out.getvalue()
+
+
+_DETAILS = ("EmailMessage", "TaskRelation", "EventRelation")
 
 
 def _due(fault: Fault) -> bool:

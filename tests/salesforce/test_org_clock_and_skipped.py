@@ -9,7 +9,8 @@ from structlog.testing import capture_logs
 
 from connector import ids
 from connector.crm.local.store import LocalCrm
-from connector.crm.salesforce.backend import SalesforceCrm, watermark
+from connector.crm.salesforce.backend import SalesforceCrm
+from connector.crm.salesforce.mirror import watermark
 from connector.crm.salesforce.skipped import SkippedRow
 from connector.ruleset import compiler
 from tests.conftest import DEFAULT_RULES

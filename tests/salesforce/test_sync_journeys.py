@@ -71,7 +71,8 @@ def test_full_sync_on_the_bulk_path_gives_the_same_answers_as_the_rest_path(run:
 
     posts = [p for m, p in run.org.calls if m == "POST"]
     results = [p for m, p in run.org.calls if m == "GET" and p.endswith("/results")]
-    assert posts.count("jobs/query") == 3  # Contact, Task, Event: each above the threshold
+    # Contact, Task, Event, EmailMessage, EventRelation: each above the threshold (TaskRelation is not)
+    assert posts.count("jobs/query") == 5
     assert posts.count("jobs/ingest") == 2  # 2001 contacts, at most 1500 per job
     assert len(results) > 3  # the activities span several result sets
     assert result.changed == 2001
@@ -115,8 +116,8 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
     pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
     # Contacts: our own writes of the first run come back once. Tasks: the new reply, and the newest task of the
     # first pull once more (the watermark is the newest SystemModstamp seen, read again with `>=`: a re-read,
-    # never a loss). Events: the deleted meeting, through queryAll.
-    assert pulled == {"Contact": 2, "Task": 2, "Event": 1}
+    # never a loss). Events: the deleted meeting, through queryAll. No email or relation has changed.
+    assert pulled == {"Contact": 2, "Task": 2, "Event": 1, "EmailMessage": 0, "TaskRelation": 0, "EventRelation": 0}
     assert all(not e["full"] for e in logs if e["event"] == "salesforce.pulled")
     crm = LocalCrm.open(run.folder / "mirror.duckdb")
     try:
@@ -129,9 +130,10 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
 
     third = run.sync()
     assert third.changed == 0
-    assert third.api_calls == 4  # describe and one queryAll per object, no writes
+    # describe, one query per object, getDeleted for each email/relation object, no writes
+    assert third.api_calls == 10
     marks = status_cli._watermarks(run.config())  # what `trust-ladder status` shows
-    assert set(marks) == {"Contact", "Task", "Event"}
+    assert set(marks) == {"Contact", "Task", "Event", "EmailMessage", "TaskRelation", "EventRelation"}
     assert all(dt.datetime.fromisoformat(v) <= run.org.now for v in marks.values())
 
 
@@ -214,11 +216,11 @@ def test_the_budget_guard_stops_between_batches_and_keeps_what_was_written(run: 
     _seed_demo(run, 2000)
     run.org.api_limit = 300
     with pytest.raises(BudgetExhausted, match="budget reached"):
-        run.sync(budget_fraction=0.05, bulk_read_threshold=10**9, bulk_write_threshold=10**9)
+        run.sync(budget_fraction=0.08, bulk_read_threshold=10**9, bulk_write_threshold=10**9)
     written = len(run.org.writes)
     assert 0 < written < 2000
     assert written % 200 == 0  # whole batches, never half of one
-    assert len(run.org.calls) == 15  # 5% of 300
+    assert len(run.org.calls) == 24  # 8% of 300
 
     rest = run.sync(bulk_read_threshold=10**9, bulk_write_threshold=10**9)
     assert rest.changed == 2000 - written  # the next run continues where the guard stopped

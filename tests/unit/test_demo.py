@@ -21,12 +21,14 @@ from connector.errors import DataError
 
 AS_OF = dt.date(2026, 6, 15)
 CONTACTS = 3000
-TABLES = ("User", "Contact", "Task", "Event")
+TABLES = ("User", "Contact", "Task", "Event", "EmailMessage", "TaskRelation", "EventRelation")
 
 
-def _make(contacts: int, seed: int = 7) -> LocalCrm:
+def _make(contacts: int, seed: int = 7, *, shapes: bool = False) -> LocalCrm:
+    """The personas' org. Without the issue-8 shapes (tests/unit/test_demo_shapes.py): these tests pin the
+    personas under the default rules of before issue 8, which count a cancelled meeting or a survey we sent."""
     crm = LocalCrm.create(None)
-    demo.generate(crm, contacts=contacts, seed=seed, as_of=AS_OF)
+    demo.generate(crm, contacts=contacts, seed=seed, as_of=AS_OF, shapes=shapes)
     return crm
 
 
@@ -52,11 +54,11 @@ def _one(crm: LocalCrm, sql: str) -> int:
 
 
 def test_same_seed_and_date_give_identical_tables() -> None:
-    assert _digest(_make(800)) == _digest(_make(800))
+    assert _digest(_make(800, shapes=True)) == _digest(_make(800, shapes=True))
 
 
 def test_a_different_seed_gives_different_data() -> None:
-    assert _digest(_make(800, seed=7)) != _digest(_make(800, seed=8))
+    assert _digest(_make(800, seed=7, shapes=True)) != _digest(_make(800, seed=8, shapes=True))
 
 
 def test_every_id_is_a_valid_18_character_id_with_the_right_prefix(crm: LocalCrm) -> None:
@@ -89,7 +91,7 @@ def test_ids_are_unique_across_the_org(crm: LocalCrm) -> None:
 
 def test_stats_and_activity_volume_follow_the_requested_size(crm: LocalCrm) -> None:
     fresh = LocalCrm.create(None)
-    stats = demo.generate(fresh, contacts=1000, as_of=AS_OF, activities_per_contact=20)
+    stats = demo.generate(fresh, contacts=1000, as_of=AS_OF, activities_per_contact=20, shapes=False)
     # Counted here, independently of generate(): rows not marked deleted (the deleted ones are extra).
     live = {t: _one(fresh, f'SELECT count(*) FROM "{t}" WHERE NOT "IsDeleted"') for t in ("Contact", "Task", "Event")}
     assert stats == demo.DemoStats(contacts=1000, tasks=live["Task"], events=live["Event"], users=8)

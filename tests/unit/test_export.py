@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from connector import ids
+from connector.config import FieldsSection
 from connector.crm.local import export
 from connector.crm.local.export import import_export
 from connector.crm.local.store import LocalCrm
@@ -424,3 +425,51 @@ def test_without_replace_records_are_upserted_and_absent_columns_kept(tmp_path: 
     assert dict(crm.con.execute('SELECT "Id", ("LastName", "Trust_Stage__c", "Email") FROM "Contact"').fetchall()) == {
         C1: ("Renamed", "Familiar", "ada@example.com"), C2: ("New", None, None)}
     assert crm.con.execute('SELECT "Id" FROM "Task"').fetchall() == [(T1,)]
+
+
+# --- who took part, and which way an email went (issue 8) ------------------------------------------------------
+
+
+EMAIL_HEADER = ["Id", "ParentId", "ActivityId", "CreatedById", "CreatedDate", "LastModifiedDate", "SystemModstamp",
+                "TextBody", "Subject", "FromName", "FromAddress", "ToAddress", "Incoming", "HasAttachment", "Status",
+                "MessageDate", "IsDeleted", "ReplyToEmailMessageId"]
+TASK_RELATION_HEADER = ["Id", "RelationId", "TaskId", "IsWhat", "AccountId", "CreatedDate", "IsDeleted"]
+EVENT_RELATION_HEADER = ["Id", "RelationId", "EventId", "IsWhat", "IsParent", "IsInvitee", "IsOrganizer", "Status",
+                         "RespondedDate", "Response", "IsDeleted"]
+
+
+def test_emails_and_relations_are_imported_when_the_export_has_them(tmp_path: Path, crm: LocalCrm) -> None:
+    m1, m2 = ids.make(ids.EMAIL_MESSAGE, 1), ids.make(ids.EMAIL_MESSAGE, 2)
+    r1, r2 = ids.make(ids.TASK_RELATION, 1), ids.make(ids.TASK_RELATION, 2)
+    v1 = ids.make(ids.EVENT_RELATION, 1)
+    write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1), contact(C2, "Hopper")], bom=True)
+    write(tmp_path / "Task.csv", TASK_HEADER, [task(T1, TaskSubtype="Email"), task(T2)])
+    write(tmp_path / "Event.csv", ["Id", "WhoId", "Subject", "StartDateTime", "ActivityDate", "IsDeleted"],
+          [{"Id": E1, "WhoId": C1, "Subject": "QBR", "StartDateTime": "2024-04-02T14:00:00.000Z",
+            "ActivityDate": "2024-04-02", "IsDeleted": "0"}])
+    write(tmp_path / "EmailMessage.csv", EMAIL_HEADER, [
+        {"Id": m1[:15], "ActivityId": T1[:15], "Incoming": "1", "MessageDate": "2024-03-01T09:00:00.000Z",
+         "Subject": 'Re: "pricing", again', "TextBody": "line one\nline two", "Status": "3", "IsDeleted": "0"},
+        {"Id": m2, "ActivityId": T2, "Incoming": "yes", "IsDeleted": "0"},
+    ])
+    write(tmp_path / "TaskRelation.csv", TASK_RELATION_HEADER, [
+        {"Id": r1, "RelationId": C2, "TaskId": T2, "IsWhat": "0", "IsDeleted": "0"},
+        {"Id": r2, "RelationId": A1, "TaskId": T2, "IsWhat": "1", "IsDeleted": "0"},
+    ])
+    write(tmp_path / "EventRelation.csv", EVENT_RELATION_HEADER, [
+        {"Id": v1, "RelationId": C2, "EventId": E1, "IsWhat": "0", "IsParent": "0", "IsInvitee": "1",
+         "Status": "Declined", "IsDeleted": "0"}])
+
+    report = import_export(crm, tmp_path)
+
+    assert report.imported["EmailMessage"] == 1
+    assert (report.imported["TaskRelation"], report.imported["EventRelation"]) == (2, 1)
+    assert [str(p) for p in report.problems] == [
+        f'EmailMessage.csv:4: {m2}: Incoming "yes" is not a checkbox value (1, 0, true or false)']
+    assert one(crm, 'SELECT "Id", "ActivityId", "Incoming" FROM "EmailMessage"') == (m1, T1, True)
+    assert one(crm, 'SELECT "Status" FROM "EventRelation"') == ("Declined",)
+    crm.prepare(FieldsSection())
+    credited = crm.con.execute('SELECT "Id", "WhoId", "Incoming", "Declined" FROM crm_activity ORDER BY 1, 2'
+                               ).fetchall()
+    assert sorted(credited) == sorted([(T1, C1, True, False), (T2, C1, None, False), (T2, C2, None, False),
+                                       (E1, C1, None, False), (E1, C2, None, True)])

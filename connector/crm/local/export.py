@@ -44,7 +44,10 @@ BATCH_ROWS = 50_000
 MAX_PROBLEMS_PER_FILE = 1_000
 
 # Objects in import order (each from <Object>.csv), and whether the export must contain the file.
-OBJECTS: list[tuple[str, bool]] = [("User", False), ("Contact", True), ("Task", False), ("Event", False)]
+# EmailMessage.csv, TaskRelation.csv and EventRelation.csv are in an export when the org has Enhanced Email and
+# Shared Activities and they were ticked: they say which way an email went and who else took part.
+OBJECTS: list[tuple[str, bool]] = [("User", False), ("Contact", True), ("Task", False), ("Event", False),
+                                   ("EmailMessage", False), ("TaskRelation", False), ("EventRelation", False)]
 
 # Long text areas can be 131,072 characters; the csv module's default limit is exactly that, which leaves no
 # room for a field at the limit plus anything Salesforce adds. A generous limit costs nothing.

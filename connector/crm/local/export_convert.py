@@ -9,7 +9,9 @@ from connector import ids
 from connector.crm.local import schema
 
 # Key prefixes: a record in Contact.csv must be a Contact, and so on.
-_KEY_PREFIX = {"User": ids.USER, "Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT}
+# Key prefixes: a record in Contact.csv must be a Contact, and so on (TaskRelation's prefix is not checked).
+_KEY_PREFIX = {"User": ids.USER, "Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT,
+               "EmailMessage": ids.EMAIL_MESSAGE, "EventRelation": ids.EVENT_RELATION}
 
 # Salesforce date-time: date, optional time (T or space), optional 'Z' or numeric UTC offset
 # (+0000, +02:00, -05). Groups: date, time, offset.
@@ -99,8 +101,10 @@ def convert(obj: str, col: str, raw: str, val: str) -> tuple[str, str]:
     else:
         return f"NULLIF({raw}, '')", "NULL"
     err = f"CASE WHEN {raw} <> '' AND {val} IS NULL THEN '{col} ' || {shown} || ' {what}' END"
-    if col == "Id":
-        prefix = _KEY_PREFIX[obj]
+    prefix = _KEY_PREFIX.get(obj)
+    if col == "Id" and prefix is None:
+        err = f"CASE WHEN {raw} = '' THEN 'no Id' WHEN {val} IS NULL THEN 'Id ' || {shown} || ' {what}' END"
+    elif col == "Id":
         err = (
             f"CASE WHEN {raw} = '' THEN 'no Id' "
             f"WHEN {val} IS NULL THEN 'Id ' || {shown} || ' {what}' "

@@ -137,8 +137,8 @@ class LocalCrm:
             + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
             + f' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND {_GOOD_CONTACT}'
         )
-        self._quarantine(policy)
-        act.build_facts(self.con)
+        unknown = act.build_facts(self.con)
+        self._quarantine(policy, unknown)
         good = sql.q(_GOOD_ACTIVITY)
         parts = [sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, policy), good=good)
                  for obj in vocabulary.ACTIVITY_OBJECTS]
@@ -146,7 +146,7 @@ class LocalCrm:
         sql.run(self.con, exp.Create(this=sql.table("crm_activity"), kind="VIEW", expression=union, replace=True,
                                      properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
 
-    def _quarantine(self, policy: ActivitiesSection) -> None:
+    def _quarantine(self, policy: ActivitiesSection, unknown: dict[str, tuple[int, list[str]]]) -> None:
         """Count, and name a few of, the rows the engine cannot use (malformed, or not a contact's); the rest of the
         org is synced without them. All of them are kept for `skipped_rows` (a run's failures file). Relations to
         contacts the CRM does not hold credit nobody, and are counted here too."""
@@ -161,7 +161,7 @@ class LocalCrm:
         for table, count, sample in sql.run(self.con, counts).fetchall():
             self.skipped[str(table)] = int(count)
             self.skipped_samples[str(table)] = [str(i) for i in sample]
-        for obj, (count, sample) in act.unknown_relations(self.con).items():
+        for obj, (count, sample) in unknown.items():
             self.skipped[obj], self.skipped_samples[obj] = count, sample
 
     def skipped_rows(self) -> list[tuple[str, str, str]]:

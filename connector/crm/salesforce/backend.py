@@ -36,15 +36,14 @@ from connector import log
 from connector.config import ActivitiesSection, Config, EngineSection, FieldsSection, SalesforceSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
-from connector.crm.local import schema
 from connector.crm.local.store import LocalCrm
+from connector.crm.salesforce import details, mirror, retry, skipped, soql
 from connector.crm.salesforce import fields as sf_fields
-from connector.crm.salesforce import retry, skipped, soql
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.jobs import error_text
 from connector.crm.salesforce.limits import ApiUsage
 from connector.crm.salesforce.pull import Puller, staging_table
-from connector.crm.salesforce.push import Batch, Pusher, Saved
+from connector.crm.salesforce.push import Batch, Pusher
 from connector.crm.salesforce.transport import SalesforceSession
 from connector.deadline import Clock, Deadline
 from connector.errors import ConfigError, CrmError, TrustLadderError
@@ -178,9 +177,21 @@ class SalesforceCrm:
         skipped.reset(self.con)
         for obj in soql.OBJECTS:  # Contacts first: the activities' WhoIds are checked against them
             self._pull(obj, wanted[obj])
+        with salesforce_errors("pulling emails and activity relations"):
+            details.pull(details.Context(self.conn, self.section, self.usage, self.puller, self.mirror))
         self.mirror.prepare(fields, activities=activities)
         summary = skipped.summarise(self.con)
         self.skipped, self.skipped_by_reason, self.skipped_samples = summary
+        for obj in details.OBJECTS:  # relations to contacts the mirror does not hold: they credit nobody
+            if obj in self.mirror.skipped:
+                self.skipped[obj] = self.mirror.skipped[obj]
+                self.skipped_by_reason[obj] = {"unknown_contact": self.mirror.skipped[obj]}
+                self.skipped_samples[obj] = self.mirror.skipped_samples[obj]
+                _log.warning("salesforce.rows_skipped", object=obj, reason="unknown_contact",
+                             count=self.mirror.skipped[obj], ids=self.mirror.skipped_samples[obj])
+
+    def _trust_types(self) -> dict[str, str]:
+        return {name: _TRUST_TYPES[logical] for logical, name in self.fields.model_dump().items()}
 
     def _ensure_columns(self, fields: FieldsSection) -> None:
         have = set(self.mirror.columns("Contact"))
@@ -203,12 +214,12 @@ class SalesforceCrm:
         with salesforce_errors(f"pulling {obj}"):
             rows, path, org_time = self.puller.run(self.con, pull)
         stage = staging_table(obj)
-        new_mark = watermark(_newest(self.con, stage), org_time)
+        new_mark = mirror.watermark(mirror.newest(self.con, stage), org_time)
         self.con.execute("BEGIN TRANSACTION")
         try:
             if pull.full:
                 self.con.execute(f'DELETE FROM "{obj}"')
-            self._upsert(obj, stage, fields)
+            mirror.upsert(self.con, obj, stage, fields, self._trust_types() if obj == "Contact" else None)
             # This complete pull has seen every change the org had committed when it answered, up to the newest
             # SystemModstamp it returned (the overlap covers transactions still in flight then), so that stamp,
             # by the org's clock, is the new watermark, moved with the upsert it covers.
@@ -222,20 +233,6 @@ class SalesforceCrm:
         skipped.note(self.con, obj, stage, fields, None if pull.full or not mark else dt.datetime.fromisoformat(mark))
         _log.info("salesforce.pulled", object=obj, rows=rows, path=path, full=pull.full,
                   watermark=self.mirror.meta(mark_key), org_time=org_time.isoformat() if org_time else None)
-
-    def _upsert(self, obj: str, stage: str, fields: list[str]) -> None:
-        types = dict(schema.TABLES[obj])
-        if obj == "Contact":
-            for logical, name in self.fields.model_dump().items():
-                types.setdefault(name, _TRUST_TYPES[logical])
-        cols = [f for f in fields if f in types]
-        casts = ", ".join(_cast(c, types[c].split()[0]) for c in cols)
-        updates = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c != "Id")
-        self.con.execute(
-            f'INSERT INTO "{obj}" ({", ".join(_q(c) for c in cols)}) '
-            f"SELECT {casts} FROM {stage} "
-            f'ON CONFLICT ("Id") DO UPDATE SET {updates}')
-        self.con.execute(f'DELETE FROM "{obj}" WHERE COALESCE("IsDeleted", false)')
 
     # -- write back -------------------------------------------------------------------------------------------
 
@@ -304,7 +301,7 @@ class SalesforceCrm:
                 rec["ActivityDate"] = due.isoformat()
             patches.append((task_id, rec))
             kinds[task_id] = "updated"
-        for table, kind, extra in ((follow_up.CLOSE_TABLE, "closed", {"Status": _CLOSED_STATUS}),
+        for table, kind, extra in ((follow_up.CLOSE_TABLE, "closed", {"Status": mirror.CLOSED_STATUS}),
                                    (follow_up.RELEASE_TABLE, "released", {})):
             for task_id, subject in self.con.execute(
                     f"SELECT task_id, subject FROM {table} ORDER BY task_id").fetchall():
@@ -332,11 +329,12 @@ class SalesforceCrm:
                           kinds: dict[str, str], result: FollowUpResult) -> None:
         with salesforce_errors("writing follow-up Tasks"):
             for saved in self.pusher.tasks("POST", creates):
-                self._mirror_created([s for s in saved if s.id])
+                mirror.created_tasks(self.con, [s for s in saved if s.id],
+                                     self.runtime.now().astimezone(dt.UTC).replace(tzinfo=None))
                 result.created += sum(1 for s in saved if s.id)
                 result.failures.extend(s.failure for s in saved if s.failure)
             for saved in self.pusher.tasks("PATCH", patches):
-                self._mirror_patched([s for s in saved if s.id])
+                mirror.patched_tasks(self.con, [s for s in saved if s.id])
                 for s in saved:
                     if s.failure:
                         result.failures.append(s.failure)
@@ -347,38 +345,7 @@ class SalesforceCrm:
                     else:
                         result.released += 1
 
-    def _mirror_created(self, saved: list[Saved]) -> None:
-        if not saved:
-            return
-        now = self.runtime.now().astimezone(dt.UTC).replace(tzinfo=None)
-        cols = ["Id", "WhoId", "OwnerId", "Subject", "ActivityDate"]
-        data = [[s.id for s in saved]] + [[s.fields.get(c) for s in saved] for c in cols[1:]]
-        self.con.execute(
-            'INSERT INTO "Task" ("Id", "WhoId", "OwnerId", "Subject", "ActivityDate", "TaskSubtype", "IsClosed", '
-            '"CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted") '
-            "SELECT i, w, o, s, CAST(d AS DATE), 'Task', false, ?, ?, ?, false FROM (SELECT unnest(?::VARCHAR[]) AS i, "
-            "unnest(?::VARCHAR[]) AS w, unnest(?::VARCHAR[]) AS o, unnest(?::VARCHAR[]) AS s, "
-            'unnest(?::VARCHAR[]) AS d) ON CONFLICT ("Id") DO NOTHING', [now, now, now, *data])
-
-    def _mirror_patched(self, saved: list[Saved]) -> None:
-        if not saved:
-            return
-        cols = ["Subject", "OwnerId", "ActivityDate", "Status"]
-        data = [[s.id for s in saved]] + [[s.fields.get(c) for s in saved] for c in cols]
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE sf_task_patched AS SELECT unnest(?::VARCHAR[]) AS i, "
-            + ", ".join(f'unnest(?::VARCHAR[]) AS "{c}"' for c in cols), data)
-        self.con.execute(
-            'UPDATE "Task" SET "Subject" = COALESCE(p."Subject", "Task"."Subject"), '
-            '"OwnerId" = COALESCE(p."OwnerId", "Task"."OwnerId"), '
-            '"ActivityDate" = COALESCE(CAST(p."ActivityDate" AS DATE), "Task"."ActivityDate"), '
-            '"Status" = COALESCE(p."Status", "Task"."Status"), '
-            f'"IsClosed" = CASE WHEN p."Status" = \'{_CLOSED_STATUS}\' THEN true ELSE "Task"."IsClosed" END '
-            'FROM sf_task_patched p WHERE "Task"."Id" = p.i')
-
-
 _FOLLOW_UP_TASK_FIELDS = ["OwnerId", "Status", "IsClosed"]
-_CLOSED_STATUS = "Completed"  # the closed Task status every org starts with
 
 
 @contextlib.contextmanager
@@ -393,39 +360,3 @@ def salesforce_errors(doing: str) -> Iterator[None]:
                                   f"{exc.resource_name or exc.url}: {error_text(body)}")) from None
     except requests.RequestException as exc:
         raise CrmError(f"could not reach Salesforce while {doing}: {type(exc).__name__}") from None
-
-
-def _newest(con: duckdb.DuckDBPyConnection, stage: str) -> dt.datetime | None:
-    """The highest SystemModstamp in a pull's staging table (UTC), None when it holds no row."""
-    row = con.execute(f'SELECT max({_cast_expr(_q("SystemModstamp"), "TIMESTAMP")}) FROM {stage}').fetchone()
-    return None if row is None or row[0] is None else row[0].replace(tzinfo=dt.UTC)
-
-
-def watermark(newest: dt.datetime | None, org_time: dt.datetime | None) -> dt.datetime | None:
-    """By the org's clock: the newest SystemModstamp seen, never past the org's time when it answered (a stamp
-    in its future is not to be trusted); with no row, the org's time; with neither, None (keep the old one)."""
-    if newest is None:
-        return org_time
-    return newest if org_time is None else min(newest, org_time)
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _cast(name: str, duck_type: str) -> str:
-    """A staged text column cast to the mirror's type, keeping its name."""
-    col = _q(name)
-    return f"{_cast_expr(col, duck_type)} AS {col}"
-
-
-def _cast_expr(col: str, duck_type: str) -> str:
-    if duck_type == "TIMESTAMP":
-        return f"CAST(replace(left({col}, 23), 'T', ' ') AS TIMESTAMP)"
-    if duck_type == "DATE":
-        return f"CAST(left({col}, 10) AS DATE)"
-    if duck_type == "INTEGER":
-        return f"CAST(CAST({col} AS DOUBLE) AS INTEGER)"
-    if duck_type == "BOOLEAN":
-        return f"CAST({col} AS BOOLEAN)"
-    return col

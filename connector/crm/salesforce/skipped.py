@@ -27,9 +27,9 @@ _log = log.get("trust_ladder.salesforce")
 SKIPPED_TABLE = "sf_skipped"
 SAMPLE = 10  # Ids named in a log line, per object and reason
 
-# The columns a pulled activity's day comes from, per object, as the local CRM reads them (`store._DAY`).
-_DAY_COLUMNS = {"Task": ("CompletedDateTime", "ActivityDate", "CreatedDate"),
-                "Event": ("StartDateTime", "ActivityDate")}
+# The columns a pulled activity's day may come from, per object ([activities] task_date / event_date).
+_DAY_COLUMNS = {"Task": ("ActivityDate", "CompletedDateTime", "CreatedDate"),
+                "Event": ("ActivityDateTime", "StartDateTime", "ActivityDate")}
 
 
 class SkippedRow(NamedTuple):

@@ -17,8 +17,8 @@ CONTACT_BASE = ["Id", "FirstName", "LastName", "AccountId", "OwnerId", "CreatedD
 ACTIVITY_BASE = {
     "Task": ["Id", "WhoId", "Subject", "ActivityDate", "CompletedDateTime", "CreatedDate", "SystemModstamp",
              "IsDeleted"],
-    "Event": ["Id", "WhoId", "Subject", "StartDateTime", "ActivityDate", "CreatedDate", "SystemModstamp",
-              "IsDeleted"],
+    "Event": ["Id", "WhoId", "Subject", "ActivityDateTime", "StartDateTime", "ActivityDate", "IsPrivate",
+              "CreatedDate", "SystemModstamp", "IsDeleted"],
 }
 OBJECTS = ("Contact", "Task", "Event")
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from connector.crm.local import demo_shapes
 from connector.crm.local.demo._activities import load_activities
 from connector.crm.local.demo._histories import chunk_activities
 from connector.crm.local.demo._people import OWNER_P, OWNERS, Org, load_contacts, load_lookups
@@ -70,11 +71,13 @@ def generate(
     seed: int = 7,
     as_of: dt.date,
     activities_per_contact: float = 10.0,
+    shapes: bool = True,
 ) -> DemoStats:
     """Fill an empty local CRM with a demo org whose history ends the day before `as_of`, in one transaction.
 
     The org holds about `activities_per_contact` live activities per contact. The personas' own histories
-    need about 8, so a smaller figure is met only from above.
+    need about 8, so a smaller figure is met only from above. `shapes`: add emails, shared and cancelled
+    meetings, webinars, private events and backdated calls (connector.crm.local.demo_shapes).
     """
     if contacts < 0 or activities_per_contact < 0:
         raise ValueError("contacts and activities_per_contact must not be negative")
@@ -98,6 +101,8 @@ def generate(
             acts = chunk_activities(rng, persona, people.age, round(len(persona) * activities_per_contact))
             t, e = load_activities(crm, rng, acts, people, org, (tasks, events))
             tasks, events = tasks + t, events + e
+        if shapes:
+            demo_shapes.add(crm, seed=seed, as_of=as_of)
         for table in ("demo_contact", "demo_user", "demo_tmpl"):
             sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(table)))
         con.execute("COMMIT")
