@@ -123,9 +123,22 @@ class FieldsSection(_Strict):
         return self
 
 
-class EngineSection(_Strict):
-    """The embedded columnar engine. Past `memory_limit` it spills to `temp_directory` instead of growing."""
+# Where Spark runs: in this process (local, local[N], local[*]), or a cluster manager's URL. Printable ASCII without
+# spaces or quotes: the value is handed to Spark as it is.
+_SPARK_MASTER_RE = re.compile(r"^(local(\[([1-9][0-9]{0,3}|\*)\])?|(spark|mesos|k8s)://[!#-&(-~]+|yarn)$")
+_APP_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]*$")
 
+
+class EngineSection(_Strict):
+    """Which engine runs the compiled rules: the embedded columnar engine (DuckDB, the default) or Apache Spark.
+
+    DuckDB: past `memory_limit` it spills to `temp_directory` instead of growing. Spark (`pip install -e '.[spark]'`):
+    `master` says where it runs, `app_name` how the cluster's UI names the job.
+    """
+
+    kind: Literal["duckdb", "spark"] = "duckdb"
+    master: str = Field(default="local[2]", max_length=200, pattern=_SPARK_MASTER_RE.pattern)
+    app_name: str = Field(default="trust-ladder", max_length=100, pattern=_APP_NAME_RE.pattern)
     memory_limit: str = Field(default="1536MB", max_length=24, pattern=_MEMORY_RE.pattern)  # 64MB to physical memory
     threads: int | None = Field(default=None, strict=True, ge=1)  # default: one per core; at most the cores there are
     temp_directory: Path | None = None  # default: next to the database file

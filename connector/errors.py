@@ -63,6 +63,15 @@ class RuleError(UsageError):
         return "\n".join(str(f) for f in self.findings)
 
 
+class EngineUnavailable(ConfigError):
+    """The configured engine cannot start here (`[engine] kind = "spark"` without pyspark or Java)."""
+
+
+class DialectError(TrustLadderError):
+    """A statement the engine built has no faithful rendering in the chosen engine's SQL (a bug of ours: the rule
+    file cannot cause it)."""
+
+
 class CrmError(TrustLadderError):
     """The CRM could not be reached or refused us."""
 

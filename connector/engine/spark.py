@@ -1,0 +1,160 @@
+"""The engine on Apache Spark: the same statement trees as `engine.compute`, rendered by `engine.dialect`.
+
+The backend's relations (`crm_contact`, `crm_activity`) are Spark temp views. Each engine statement that makes a
+relation runs as a query with its parameters bound, and the result is registered as a temp view under the
+relation's name, materialised once (`localCheckpoint`): later passes read it several times, and a cut lineage keeps
+the plans of the history replay small.
+
+Since dates (connector.engine.history) run in a second form here: DuckDB sets them with an UPDATE of `tl_place`,
+which a Spark view cannot take, so the same UPDATE tree is turned into a join that makes a new `tl_place` with
+`new_since` taken from the replay where it has one. The replay's other statements are history's own, with
+`a.* EXCLUDE (...)` spelled out from the view's columns (Spark has no EXCLUDE).
+
+pyspark is an optional extra (`pip install -e '.[spark]'`) and needs Java 17; without them `session` raises
+EngineUnavailable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from connector.config import EngineSection
+from connector.engine import classify, dialect, evaluate, features, history, plan, sql
+from connector.engine.relations import CLASSIFIED, CONTACTS, PLACE, WATCH, feature_col
+from connector.errors import DialectError, EngineUnavailable
+from connector.ruleset.compiler import RuleSet
+from connector.ruleset.expr import Type
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_WATCH_SCHEMA = "cid STRING, from_rung INT, failing_since DATE"
+LOCAL_SHUFFLE_PARTITIONS = 4  # Spark's default of 200 is for clusters; a local run of a small org drowns in tasks
+
+
+def session(engine: EngineSection) -> SparkSession:
+    """A SparkSession as `[engine]` says (reused when one is already running in this process)."""
+    try:
+        from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra, imported only when chosen
+    except ImportError as e:
+        raise EngineUnavailable("[engine] kind = \"spark\" needs pyspark: pip install -e '.[spark]'") from e
+    builder: Any = SparkSession.builder
+    builder = (builder.master(engine.master).appName(engine.app_name)
+               .config("spark.sql.session.timeZone", "UTC")  # dates never move with the machine's zone
+               .config("spark.sql.ansi.enabled", "true")  # errors rather than silent NULLs, as DuckDB; 4.0's default
+               .config("spark.ui.enabled", "false"))
+    if engine.master.startswith("local"):
+        builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+    try:
+        spark: SparkSession = builder.getOrCreate()
+    except Exception as e:  # py4j and pyspark raise several kinds when Java is missing or cannot start
+        raise EngineUnavailable(f"Spark could not start ({type(e).__name__}: {e}); it needs Java 17 "
+                                "(java -version)") from e
+    return spark
+
+
+def date_columns(rules: RuleSet) -> frozenset[str]:
+    """The rule namespace's date columns, so a date minus a date counts days on Spark too."""
+    return frozenset(feature_col(n) for n, f in rules.features.items() if f.type == Type.DATE)
+
+
+class SparkEngine:
+    """Runs engine statements on one SparkSession."""
+
+    def __init__(self, spark: SparkSession, rules: RuleSet) -> None:
+        self.spark = spark
+        self.rules = rules
+        self.dates = date_columns(rules)
+
+    def columns(self, name: str) -> list[str]:
+        return list(self.spark.table(f"`{name}`").columns)
+
+    def register(self, name: str, frame: DataFrame) -> None:
+        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    def run(self, tree: exp.Expr, params: Mapping[str, object] | None = None) -> DataFrame:
+        st = dialect.statement(self._expand_excludes(tree), self.dates)
+        bound = {k: v for k, v in (params or {}).items() if k in st.params}
+        missing = st.params - set(bound)
+        if missing:
+            raise ValueError(f"unbound SQL parameters: {', '.join(sorted(missing))}")
+        frame = self.spark.sql(st.text, args=bound) if bound else self.spark.sql(st.text)
+        if st.target is not None:
+            self.register(st.target, frame)
+        return frame
+
+    def compute(self, as_of: dt.date, watched: Sequence[tuple[str, int, dt.date]] = ()) -> None:
+        """Place every contact into `tl_place` and the changes into `tl_plan`, as `engine.compute` and
+        `plan.build` do on DuckDB."""
+        rules = self.rules
+        params = {"as_of": as_of}
+        self.register(WATCH.name, self.spark.createDataFrame(list(watched), _WATCH_SCHEMA))
+        have = frozenset(self.columns("crm_activity"))
+        self.run(classify.statement(rules, have=have), params)
+        for stmt in features.statements(rules):
+            self.run(stmt, params)
+        self.run(evaluate.statement(rules), params)
+        self.since_from_history(as_of)
+        self.run(plan.statement())
+
+    def since_from_history(self, as_of: dt.date) -> None:
+        """history.since_from_history in a form Spark runs: the same statements, the UPDATE as a join."""
+        rules = self.rules
+        params = {"as_of": as_of}
+        h = history
+        self.run(sql.q(h._NEEDED, place=sql.table(PLACE.name), version=rules.version))  # noqa: SLF001
+        self.run(sql.q(h._POINTS, act=sql.table(CLASSIFIED.name), horizon=h.HORIZON_DAYS,  # noqa: SLF001
+                       max_points=h.MAX_POINTS), params)
+        self.run(sql.q(h._ACT, act=sql.table(CLASSIFIED.name)))  # noqa: SLF001
+        self.run(sql.q(h._CONTACT, contacts=sql.table(CONTACTS.name)))  # noqa: SLF001
+        self.register(h._TABLES[WATCH.name], self.spark.createDataFrame([], _WATCH_SCHEMA))  # noqa: SLF001
+        for stmt in [*features.statements(rules, replay=True), evaluate.statement(rules, texts_too=False)]:
+            self.run(sql.retarget(stmt, h._TABLES, as_of_column="as_of"))  # noqa: SLF001
+        self.run(sql.q(h._HIST))  # noqa: SLF001
+        self.run(sql.q(h._RUNS))  # noqa: SLF001
+        update = sql.q(h._SINCE, contacts=sql.table(CONTACTS.name), origin=dt.date(1, 1, 1))  # noqa: SLF001
+        self.run(self._update_as_join(update), params)
+
+    def _update_as_join(self, update: exp.Expr) -> exp.Expr:
+        """`UPDATE t SET c = s.v FROM (...) s WHERE t.cid = s.cid AND s.v IS NOT NULL` as a new `t`: every column
+        of t, with c from s where s has a value."""
+        if not isinstance(update, exp.Update):
+            raise DialectError("expected an UPDATE")
+        target = update.this.name
+        (assignment,) = update.expressions
+        column = assignment.this.name
+        source = update.args["from_"].this
+        value = assignment.expression
+        cols = [sql.alias(exp.Coalesce(this=value.copy(), expressions=[sql.col(n, "t")]), n) if n == column
+                else sql.col(n, "t") for n in self.columns(target)]
+        body = (exp.select(*cols).from_(exp.alias_(sql.table(target), "t"))
+                .join(source.copy(), on=sql.q("t.cid = s.cid"), join_type="left"))
+        return sql.create_temp(target, body)
+
+    def _expand_excludes(self, tree: exp.Expr) -> exp.Expr:
+        """`a.* EXCLUDE (x, y)` as the list of a's other columns, read from the view `a` stands for."""
+        stars = [c for c in tree.find_all(exp.Column) if isinstance(c.this, exp.Star) and c.this.args.get("except_")]
+        if not stars:
+            return tree
+        aliases = {t.alias_or_name: t.name for t in tree.find_all(exp.Table)}
+        tree = tree.copy()
+
+        def expand(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column) and isinstance(node.this, exp.Star) and node.this.args.get("except_"):
+                alias = node.table
+                dropped = {e.name.lower() for e in node.this.args["except_"]}
+                return exp.Tuple(expressions=[sql.col(n, alias) for n in self.columns(aliases[alias])
+                                              if n.lower() not in dropped])
+            return node
+
+        tree = tree.transform(expand, copy=False)
+        for select in tree.find_all(exp.Select):  # the Tuple stand-ins spread into the select list
+            spread: list[exp.Expr] = []
+            for e in select.expressions:
+                spread.extend(e.expressions if isinstance(e, exp.Tuple) else [e])
+            select.set("expressions", spread)
+        return tree
