@@ -109,6 +109,23 @@ class Interrupted(KeyboardInterrupt):
         self.exit_code = exit_code
 
 
+_stop: list[Interrupted] = []  # the stop signal this process received, if any
+
+
+def request_stop(exc: Interrupted) -> None:
+    """Remember that the process was asked to stop. The embedded engine turns a signal that lands during a query
+    into its own "Query interrupted" error, so the signal itself must be remembered to be reported right."""
+    _stop[:] = [exc]
+
+
+def stop_requested() -> Interrupted | None:
+    return _stop[0] if _stop else None
+
+
+def clear_stop() -> None:
+    _stop.clear()
+
+
 def interrupt_code(exc: KeyboardInterrupt) -> ExitCode:
     """130 for Ctrl-C, 143 for SIGTERM."""
     return exc.exit_code if isinstance(exc, Interrupted) else ExitCode.INTERRUPTED

@@ -20,7 +20,15 @@ import click
 
 from connector import config as config_mod
 from connector import log
-from connector.errors import Interrupted, RuleError, TrustLadderError, interrupt_code
+from connector.errors import (
+    Interrupted,
+    RuleError,
+    TrustLadderError,
+    clear_stop,
+    interrupt_code,
+    request_stop,
+    stop_requested,
+)
 from connector.exit_codes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -87,8 +95,14 @@ def hoist_global_options(args: list[str]) -> list[str]:
     return head + moved + rest
 
 
-def _terminate(signum: int, _: object) -> None:
-    raise Interrupted("SIGTERM" if signum == signal.SIGTERM else signal.Signals(signum).name, ExitCode.TERMINATED)
+def _stop(signum: int, _: object) -> None:
+    """Ctrl-C or SIGTERM: remembered (a query the signal cuts short raises the engine's own error), then raised."""
+    if signum == signal.SIGINT:
+        exc = Interrupted("SIGINT", ExitCode.INTERRUPTED)
+    else:
+        exc = Interrupted("SIGTERM" if signum == signal.SIGTERM else signal.Signals(signum).name, ExitCode.TERMINATED)
+    request_stop(exc)
+    raise exc
 
 
 class _Group(click.Group):
@@ -100,7 +114,8 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         log.configure()  # until the config says otherwise: logs (a traceback too) on stderr, never stdout
         main_thread = threading.current_thread() is threading.main_thread()  # signals go to the main thread
-        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+        clear_stop()
+        previous = ({s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {})
         try:
             return super().invoke(ctx)
         except TrustLadderError as exc:
@@ -108,22 +123,28 @@ class _Group(click.Group):
                        message=log.one_line(str(exc)))
             click.echo(describe(exc), err=True)
             ctx.exit(int(exc.exit_code))
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through `_terminate`
-            code = interrupt_code(exc)
-            _log.warning("command.interrupted", exit_code=int(code),
-                         signal="SIGTERM" if code == ExitCode.TERMINATED else "SIGINT")
-            click.echo(f"trust-ladder: interrupted ({'SIGTERM' if code == ExitCode.TERMINATED else 'Ctrl-C'}); "
-                       "what was written stays, and the next run continues from there.", err=True)
-            ctx.exit(int(code))
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through `_stop`
+            _interrupted(ctx, interrupt_code(exc))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception:  # noqa: BLE001 - the one place a bug becomes exit 70 with its traceback logged
+            stop = stop_requested()
+            if stop is not None:  # a signal cut a query short: the engine raised its own error for it
+                _interrupted(ctx, stop.exit_code)
             _log.exception("command.crashed", exit_code=int(ExitCode.INTERNAL))
             click.echo("trust-ladder: internal error (a bug); the traceback is in the log above.", err=True)
             ctx.exit(int(ExitCode.INTERNAL))
         finally:
-            if main_thread:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+def _interrupted(ctx: click.Context, code: ExitCode) -> None:
+    _log.warning("command.interrupted", exit_code=int(code),
+                 signal="SIGTERM" if code == ExitCode.TERMINATED else "SIGINT")
+    click.echo(f"trust-ladder: interrupted ({'SIGTERM' if code == ExitCode.TERMINATED else 'Ctrl-C'}); "
+               "what was written stays, and the next run continues from there.", err=True)
+    ctx.exit(int(code))
 
 
 def describe(exc: TrustLadderError) -> str:

@@ -29,7 +29,7 @@ from connector.crm import ApplyResult, CrmBackend, RecordFailure
 from connector.crm.factory import open_backend
 from connector.engine import plan, sql, watch
 from connector.engine.relations import PLACE, PLAN, PLAN_FIELDS, changed_col, flag_col
-from connector.errors import LockHeld, TrustLadderError, interrupt_code
+from connector.errors import LockHeld, TrustLadderError, interrupt_code, stop_requested
 from connector.exit_codes import ExitCode
 from connector.ruleset.compiler import RuleSet
 
@@ -87,12 +87,13 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
                 _log.warning("sync.locked", holder=str(exc))
                 raise
         store = state.Store(state_path)
-        died = store.start_run(run_id, as_of=as_of, dry_run=dry_run)
-        if died:
-            _log.warning("sync.previous_run_died", runs=died)
         result = SyncResult(rules_version=rules.version, as_of=as_of, dry_run=dry_run)
         failed_file = failures_mod.FailuresFile(failures_mod.path_for(state_path, run_id), run_id)
         try:
+            # Inside the try: a stop signal that lands while the run is being recorded still records it stopped.
+            died = store.start_run(run_id, as_of=as_of, dry_run=dry_run)
+            if died:
+                _log.warning("sync.previous_run_died", runs=died)
             _run(cfg, rules, as_of, state_path, store, result, failed_file, dry_run=dry_run, sample_size=sample_size)
         except TrustLadderError as exc:
             _stopped(store, result, failed_file, exc.partial)
@@ -103,14 +104,13 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
                              figures=_figures(result))
             raise
         except KeyboardInterrupt as exc:
-            code = interrupt_code(exc)
-            _stopped(store, result, failed_file, None)
-            _log.warning("sync.interrupted", exit_code=int(code), changed=result.changed, failed=result.failed,
-                         api_calls=result.api_calls, failures_file=result.failures_file)
-            store.finish_run(run_id, outcome="interrupted", exit_code=int(code), figures=_figures(result),
-                             error=f"interrupted by {'SIGTERM' if code == ExitCode.TERMINATED else 'SIGINT'}")
+            _interrupted(store, run_id, result, failed_file, interrupt_code(exc))
             raise
         except BaseException as exc:
+            stop = stop_requested()
+            if stop is not None:  # the signal cut a query short, and the engine raised its own error for it
+                _interrupted(store, run_id, result, failed_file, stop.exit_code)
+                raise stop from exc
             store.finish_run(run_id, outcome="crashed", exit_code=int(ExitCode.INTERNAL), error=repr(exc),
                              figures=_figures(result))
             raise
@@ -118,6 +118,16 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
         label = "dry_run" if dry_run else "audit" if result.audit else outcome
         store.finish_run(run_id, outcome=label, exit_code=int(code), figures=_figures(result))
     return result
+
+
+def _interrupted(store: state.Store, run_id: str, result: SyncResult, failed_file: failures_mod.FailuresFile,
+                 code: ExitCode) -> None:
+    """Ctrl-C or SIGTERM: the run is recorded `interrupted` with what it had written, refused and spent."""
+    _stopped(store, result, failed_file, None)
+    _log.warning("sync.interrupted", exit_code=int(code), changed=result.changed, failed=result.failed,
+                 api_calls=result.api_calls, failures_file=result.failures_file)
+    store.finish_run(run_id, outcome="interrupted", exit_code=int(code), figures=_figures(result),
+                     error=f"interrupted by {'SIGTERM' if code == ExitCode.TERMINATED else 'SIGINT'}")
 
 
 def _figures(result: SyncResult) -> dict[str, object]:

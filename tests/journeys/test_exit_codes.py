@@ -296,3 +296,31 @@ def test_a_state_store_held_by_another_process_is_busy_exit_8_not_crm_down(
         holder.kill()
         holder.wait()
     assert err.value.exit_code == ExitCode.LOCKED
+
+
+def test_a_signal_that_cuts_a_query_short_is_still_an_interruption(
+        demo_org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB turns a signal that lands during a query into its own "Query interrupted" error: the run must still
+    exit 143 and be recorded `interrupted`, never as a crash (exit 70)."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from connector import engine  # noqa: PLC0415
+    from connector.cli import main  # noqa: PLC0415
+    from connector.errors import Interrupted, clear_stop, request_stop  # noqa: PLC0415
+
+    folder = copy_of(demo_org, tmp_path, "signalled")
+
+    def signalled_mid_query(*_: object, **__: object) -> int:
+        request_stop(Interrupted("SIGTERM", ExitCode.TERMINATED))  # what the handler does before raising
+        raise RuntimeError("Query interrupted")  # what DuckDB raises instead when the signal lands in a query
+
+    monkeypatch.setattr(engine, "compute", signalled_mid_query)
+    monkeypatch.chdir(folder)
+    try:
+        result = CliRunner().invoke(main, ["--config", str(write_config(folder)), "sync", "--as-of",
+                                           AS_OF.isoformat()])
+    finally:
+        clear_stop()
+    assert result.exit_code == ExitCode.TERMINATED, result.output
+    runs = _status(folder)["runs"]
+    assert (runs[0]["outcome"], runs[0]["exit_code"]) == ("interrupted", int(ExitCode.TERMINATED))
