@@ -50,7 +50,7 @@ def test_a_shared_meeting_is_credited_to_every_invitee_and_a_declined_one_is_mar
     assert rows[meeting, ids["bob"]]["Declined"] is False
     assert {rows[meeting, c]["Attendees"] for c in credited} == {5}
     assert rows[meeting, ids["ada"]]["IsPrimary"] is True
-    assert result.activities == 3  # the meeting (for Ada, Bob, Cy) and the rest; Di declined: not a meeting for her
+    assert result.activities == 3  # the meeting credited to Ada, Bob and Cy; Di declined, so for her it is none
 
 
 def test_email_direction_comes_from_the_email_message(run: Run) -> None:
