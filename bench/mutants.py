@@ -36,10 +36,21 @@ def worker(first: int, count: int, seed: int) -> None:
             continue
         verdict = org.run(mutant, timeout=LIMIT_S)
         rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(json.dumps({"index": i, "steps": mutant.steps, "problems": verdict.problems, "wrote": verdict.wrote,
-                          "exits": {o.command: o.exit_code for o in verdict.outcomes},
-                          "tracebacks": sum(o.traceback for o in verdict.outcomes),
-                          "seconds": max(o.seconds for o in verdict.outcomes), "rss_mib": rss_mib}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "index": i,
+                    "steps": mutant.steps,
+                    "problems": verdict.problems,
+                    "wrote": verdict.wrote,
+                    "exits": {o.command: o.exit_code for o in verdict.outcomes},
+                    "tracebacks": sum(o.traceback for o in verdict.outcomes),
+                    "seconds": max(o.seconds for o in verdict.outcomes),
+                    "rss_mib": rss_mib,
+                }
+            ),
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -59,8 +70,11 @@ def main() -> None:
     nxt = 0
     while nxt < args.count:
         size = min(args.batch, args.count - nxt)
-        proc = subprocess.Popen([sys.executable, __file__, "--seed", str(args.seed), "--worker", str(nxt), str(size)],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--seed", str(args.seed), "--worker", str(nxt), str(size)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         got = 0
         for line in proc.stdout:
@@ -87,8 +101,7 @@ def main() -> None:
         "timed_out": sum(code == -1 for r in rows for code in r["exits"].values()),
         "tracebacks": sum(int(r["tracebacks"]) for r in rows),
         "check_pass_but_sync_fail": sum(r["exits"]["sync --dry-run"] != 0 for r in check_passed),
-        "check_pass_but_simulate_fail": sum(r["exits"]["simulate --weeks 2"] != 0
-                                            for r in check_passed),
+        "check_pass_but_simulate_fail": sum(r["exits"]["simulate --weeks 2"] != 0 for r in check_passed),
         "wrote_to_crm": sum(bool(r["wrote"]) for r in rows),
         "workers_lost": lost,
         "max_seconds_per_command": round(max(float(r["seconds"]) for r in rows), 2),

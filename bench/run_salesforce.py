@@ -49,13 +49,17 @@ PATHS = {
 def run_path(org: fake_org.FakeOrg, name: str, folder: Path, as_of: dt.date) -> list[dict[str, Any]]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    org.con.execute('UPDATE "Contact" SET "Trust_Stage__c" = NULL, "Trust_Stage_Since__c" = NULL, '
-                    '"Trust_Flags__c" = NULL, "Trust_Next_Step__c" = NULL, "Trust_Reason__c" = NULL, '
-                    '"Trust_Rules_Version__c" = NULL')
-    cfg = Config(crm=CrmSection(backend="salesforce"),
-                 salesforce=SalesforceSection(username=fake_org.USERNAME, mirror=folder / "mirror.duckdb",
-                                              **PATHS[name]),  # type: ignore[arg-type]
-                 state=StateSection(path=folder / "state.duckdb"), rules=RulesSection(path=ROOT / "rules/ladder.yaml"))
+    org.con.execute(
+        'UPDATE "Contact" SET "Trust_Stage__c" = NULL, "Trust_Stage_Since__c" = NULL, '
+        '"Trust_Flags__c" = NULL, "Trust_Next_Step__c" = NULL, "Trust_Reason__c" = NULL, '
+        '"Trust_Rules_Version__c" = NULL'
+    )
+    cfg = Config(
+        crm=CrmSection(backend="salesforce"),
+        salesforce=SalesforceSection(username=fake_org.USERNAME, mirror=folder / "mirror.duckdb", **PATHS[name]),  # type: ignore[arg-type]
+        state=StateSection(path=folder / "state.duckdb"),
+        rules=RulesSection(path=ROOT / "rules/ladder.yaml"),
+    )
     rows = []
     for label in ("full sync", "incremental (echo of our writes)", "no-change incremental"):
         before, writes_before = org.api_used, len(org.writes)
@@ -64,9 +68,18 @@ def run_path(org: fake_org.FakeOrg, name: str, folder: Path, as_of: dt.date) -> 
         wall = time.perf_counter() - t
         calls = org.api_used - before
         assert calls == result.api_calls, (calls, result.api_calls)
-        rows.append({"path": name, "run": label, "calls": calls, "wall_s": wall, "changed": result.changed,
-                     "records_written": len(org.writes) - writes_before, "contacts": result.contacts,
-                     "activities": result.activities})
+        rows.append(
+            {
+                "path": name,
+                "run": label,
+                "calls": calls,
+                "wall_s": wall,
+                "changed": result.changed,
+                "records_written": len(org.writes) - writes_before,
+                "contacts": result.contacts,
+                "activities": result.activities,
+            }
+        )
         print(f"  {name:<4} {label:<34} {calls:>7,} calls  {wall:7.1f} s  changed {result.changed:>7,}", flush=True)
         org.advance(minutes=15)
     return rows
@@ -85,28 +98,40 @@ def main() -> None:
     org = fake_org.FakeOrg(api_limit=10_000_000)
     as_of = org.now.date()
     t = time.perf_counter()
-    stats = demo.generate(org.crm, contacts=args.contacts, seed=7, as_of=as_of - dt.timedelta(days=1),
-                          activities_per_contact=args.activities_per_contact)
-    print(f"fake org: {stats.contacts:,} contacts, {stats.tasks + stats.events:,} activities "
-          f"({org.count('Task') + org.count('Event'):,} rows with deleted and Who-less ones), generated in "
-          f"{time.perf_counter() - t:.1f} s (not timed)", flush=True)
+    stats = demo.generate(
+        org.crm,
+        contacts=args.contacts,
+        seed=7,
+        as_of=as_of - dt.timedelta(days=1),
+        activities_per_contact=args.activities_per_contact,
+    )
+    print(
+        f"fake org: {stats.contacts:,} contacts, {stats.tasks + stats.events:,} activities "
+        f"({org.count('Task') + org.count('Event'):,} rows with deleted and Who-less ones), generated in "
+        f"{time.perf_counter() - t:.1f} s (not timed)",
+        flush=True,
+    )
     backend.RUNTIME = backend.Runtime(sleep=lambda _: None, now=lambda: org.now)
     rows: list[dict[str, Any]] = []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         org.install(rsps, keep_calls=False)
-        for name in (["rest", "bulk"] if args.path == "both" else [args.path]):
+        for name in ["rest", "bulk"] if args.path == "both" else [args.path]:
             rows += run_path(org, name, OUT / name, as_of)
 
     contacts = stats.contacts
     naive = math.ceil(contacts / 2000) + 2 * contacts + contacts
-    print(f"\nnaive (computed): {math.ceil(contacts / 2000):,} contact pages + {2 * contacts:,} activity queries "
-          f"(Task and Event per contact) + {contacts:,} single-record updates = {naive:,} calls for a full sync; "
-          f"{math.ceil(contacts / 2000) + 2 * contacts:,} for a no-change run")
+    print(
+        f"\nnaive (computed): {math.ceil(contacts / 2000):,} contact pages + {2 * contacts:,} activity queries "
+        f"(Task and Event per contact) + {contacts:,} single-record updates = {naive:,} calls for a full sync; "
+        f"{math.ceil(contacts / 2000) + 2 * contacts:,} for a no-change run"
+    )
     print("\n| path | run | API calls | wall | contacts changed | records written |")
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['path']} | {r['run']} | {r['calls']:,} | {r['wall_s']:.1f} s | {r['changed']:,} | "
-              f"{r['records_written']:,} |")
+        print(
+            f"| {r['path']} | {r['run']} | {r['calls']:,} | {r['wall_s']:.1f} s | {r['changed']:,} | "
+            f"{r['records_written']:,} |"
+        )
 
 
 if __name__ == "__main__":

@@ -101,14 +101,18 @@ class FieldsSection(_Strict):
             raise ValueError(
                 f"'{name}' is not a custom field: trust-ladder writes only fields of its own, so each name must be "
                 "a custom field's API name, ending in __c (like Trust_Stage__c); standard fields such as "
-                "FirstName, OwnerId or Email are never written")
+                "FirstName, OwnerId or Email are never written"
+            )
         base = name.removesuffix("__c")
         if len(base) > _CUSTOM_FIELD_MAX:
-            raise ValueError(f"'{name}' is too long: a custom field's name has at most {_CUSTOM_FIELD_MAX} "
-                             "characters before __c")
+            raise ValueError(
+                f"'{name}' is too long: a custom field's name has at most {_CUSTOM_FIELD_MAX} characters before __c"
+            )
         if not _CUSTOM_FIELD_RE.fullmatch(name):
-            raise ValueError(f"'{name}' is not a valid field API name: start with a letter, then use letters, "
-                             "digits and single underscores (not at the end), then __c")
+            raise ValueError(
+                f"'{name}' is not a valid field API name: start with a letter, then use letters, "
+                "digits and single underscores (not at the end), then __c"
+            )
         return name
 
     @model_validator(mode="after")
@@ -117,8 +121,7 @@ class FieldsSection(_Strict):
         for key, name in self.model_dump().items():
             other = seen.get(name.lower())  # Salesforce API names ignore case
             if other is not None:
-                raise ValueError(f"{other} and {key} both name {name}: each of the six values needs a field of its "
-                                 "own")
+                raise ValueError(f"{other} and {key} both name {name}: each of the six values needs a field of its own")
             seen[name.lower()] = key
         return self
 
@@ -151,8 +154,10 @@ class EngineSection(_Strict):
             raise ValueError(f"{text} is too little for the engine: give it at least 64MB")
         ram = physical_memory()
         if ram is not None and n > ram:
-            raise ValueError(f"{text} is more than this machine's memory ({_gigabytes(ram)}); past memory_limit the "
-                             "engine spills to disk, so a limit within the memory is enough")
+            raise ValueError(
+                f"{text} is more than this machine's memory ({_gigabytes(ram)}); past memory_limit the "
+                "engine spills to disk, so a limit within the memory is enough"
+            )
         return text
 
     @field_validator("threads")
@@ -160,8 +165,10 @@ class EngineSection(_Strict):
     def _threads_within_cores(cls, threads: int | None) -> int | None:
         cores = available_cores()
         if threads is not None and threads > cores:
-            raise ValueError(f"{threads} threads is more than the {cores} core{'s' if cores != 1 else ''} this "
-                             "process may use: more would only compete for them; leave threads out for one per core")
+            raise ValueError(
+                f"{threads} threads is more than the {cores} core{'s' if cores != 1 else ''} this "
+                "process may use: more would only compete for them; leave threads out for one per core"
+            )
         return threads
 
 
@@ -216,8 +223,10 @@ def _date_policy(names: list[str], allowed: tuple[str, ...], what: str) -> list[
         raise ValueError(f"give at least one {what} field: {', '.join(allowed)}")
     unknown = [n for n in names if n not in allowed]
     if unknown:
-        raise ValueError(f"{', '.join(repr(n) for n in unknown)}: not a {what} date field; use "
-                         f"{', '.join(allowed)}, in the order to try them")
+        raise ValueError(
+            f"{', '.join(repr(n) for n in unknown)}: not a {what} date field; use "
+            f"{', '.join(allowed)}, in the order to try them"
+        )
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ValueError(f"{', '.join(twice)} listed more than once")
@@ -268,7 +277,8 @@ class Config(_Strict):
         crm = info.data.get("crm")
         if value is None and crm is not None and crm.backend == "salesforce":
             raise PydanticCustomError(
-                "missing_section", 'a [salesforce] section is required when [crm] backend = "salesforce"')
+                "missing_section", 'a [salesforce] section is required when [crm] backend = "salesforce"'
+            )
         return value
 
     def resolve(self, path: Path) -> Path:

@@ -17,8 +17,14 @@ Clock = Callable[[], float]  # seconds, monotonic
 class Deadline:
     """Ends `seconds` after it is made (never, when None), and never after its parent."""
 
-    def __init__(self, seconds: float | None, *, clock: Clock = time.monotonic, what: str = "the run",
-                 parent: Deadline | None = None) -> None:
+    def __init__(
+        self,
+        seconds: float | None,
+        *,
+        clock: Clock = time.monotonic,
+        what: str = "the run",
+        parent: Deadline | None = None,
+    ) -> None:
         self.clock = clock
         self.seconds = seconds
         self.what = what
@@ -63,7 +69,8 @@ class Deadline:
         return DeadlineReached(
             f"{self.what} reached its time limit{limit} (max_run_seconds) before {before}; it stopped cleanly and "
             "keeps what it wrote; the next run continues from there. Raise [salesforce] max_run_seconds if runs "
-            "need longer, keeping it below the schedule's interval.")
+            "need longer, keeping it below the schedule's interval."
+        )
 
     def cap(self, timeout: float) -> float:
         """`timeout`, or less when less time is left."""

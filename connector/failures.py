@@ -65,14 +65,32 @@ class FailuresFile:
         return str(self.path) if self.written else None
 
     def add_failures(self, failures: Iterable[RecordFailure]) -> None:
-        lines = [{"run_id": self.run_id, "object": object_of(f.record_id), "id": f.record_id, "kind": "failed",
-                  "code": f.code, "message": f.message} for f in failures]
+        lines = [
+            {
+                "run_id": self.run_id,
+                "object": object_of(f.record_id),
+                "id": f.record_id,
+                "kind": "failed",
+                "code": f.code,
+                "message": f.message,
+            }
+            for f in failures
+        ]
         self._append(lines)
         self.failed += len(lines)
 
     def add_skipped(self, rows: Iterable[tuple[str, str, str]]) -> None:
-        lines = [{"run_id": self.run_id, "object": obj, "id": rid, "kind": "skipped", "code": reason,
-                  "message": REASONS.get(reason, reason)} for obj, rid, reason in rows]
+        lines = [
+            {
+                "run_id": self.run_id,
+                "object": obj,
+                "id": rid,
+                "kind": "skipped",
+                "code": reason,
+                "message": REASONS.get(reason, reason),
+            }
+            for obj, rid, reason in rows
+        ]
         self._append(lines)
         self.skipped += len(lines)
 

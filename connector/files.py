@@ -33,8 +33,9 @@ def read_text(path: Path, limit: int, *, what: str) -> str:
     except UnicodeDecodeError as exc:
         good = data[: exc.start].decode("utf-8")
         line, col = line_col(good, len(good))
-        raise Unreadable(f"not UTF-8 text: the byte 0x{data[exc.start]:02X} here cannot be read; save the {what} "
-                         "as UTF-8", line, col) from None
+        raise Unreadable(
+            f"not UTF-8 text: the byte 0x{data[exc.start]:02X} here cannot be read; save the {what} as UTF-8", line, col
+        ) from None
 
 
 def read_bounded(path: Path, limit: int, *, what: str) -> bytes:
@@ -53,8 +54,9 @@ def read_bounded(path: Path, limit: int, *, what: str) -> bytes:
     except PermissionError:
         raise Unreadable(f"cannot read the {what}: permission denied") from None
     except OSError as exc:
-        reason = ("it is a symbolic link that leads back to itself" if exc.errno == errno.ELOOP
-                  else exc.strerror or str(exc))
+        reason = (
+            "it is a symbolic link that leads back to itself" if exc.errno == errno.ELOOP else exc.strerror or str(exc)
+        )
         raise Unreadable(f"cannot open the {what}: {reason}") from None
     chunks: list[bytes] = []
     try:

@@ -60,9 +60,7 @@ def make(prefix: str, n: int) -> str:
 
 def sql_macros() -> list[str]:
     """DuckDB macros `sf_id15(prefix, n)` and `sf_id(prefix, n)` giving the same Ids as `make` (bulk generation)."""
-    digits = " || ".join(
-        f"substr('{_BASE36}', CAST((n // {36**k}) % 36 AS INTEGER) + 1, 1)" for k in range(9, -1, -1)
-    )
+    digits = " || ".join(f"substr('{_BASE36}', CAST((n // {36**k}) % 36 AS INTEGER) + 1, 1)" for k in range(9, -1, -1))
     suffix = " || ".join(
         f"substr('{_SUFFIX_ALPHABET}', "
         + " + ".join(

@@ -48,22 +48,30 @@ _ATTACH_RO = "ATTACH $path AS tl_state (READ_ONLY)"
 _MIGRATIONS: dict[int, list[str]] = {
     1: [
         f"CREATE TABLE IF NOT EXISTS {_ALIAS}.meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
-        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.demotion_watch "
-         "(cid VARCHAR PRIMARY KEY, from_rung INTEGER NOT NULL, failing_since DATE NOT NULL)"),
+        (
+            f"CREATE TABLE IF NOT EXISTS {_ALIAS}.demotion_watch "
+            "(cid VARCHAR PRIMARY KEY, from_rung INTEGER NOT NULL, failing_since DATE NOT NULL)"
+        ),
     ],
     2: [
-        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, "
-         "finished_at TIMESTAMP, outcome VARCHAR NOT NULL, exit_code INTEGER, as_of DATE, dry_run BOOLEAN, "
-         "rules_version VARCHAR, contacts BIGINT, activities BIGINT, changed BIGINT, failed BIGINT, skipped BIGINT, "
-         "api_calls BIGINT, per_rung VARCHAR, error VARCHAR, pid INTEGER, host VARCHAR)"),
-        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.pending_writes (record_id VARCHAR PRIMARY KEY, "
-         "attempts INTEGER NOT NULL, last_code VARCHAR, last_error VARCHAR, first_failed_at TIMESTAMP, "
-         "last_failed_at TIMESTAMP)"),
+        (
+            f"CREATE TABLE IF NOT EXISTS {_ALIAS}.runs (run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP NOT NULL, "
+            "finished_at TIMESTAMP, outcome VARCHAR NOT NULL, exit_code INTEGER, as_of DATE, dry_run BOOLEAN, "
+            "rules_version VARCHAR, contacts BIGINT, activities BIGINT, changed BIGINT, failed BIGINT, skipped BIGINT, "
+            "api_calls BIGINT, per_rung VARCHAR, error VARCHAR, pid INTEGER, host VARCHAR)"
+        ),
+        (
+            f"CREATE TABLE IF NOT EXISTS {_ALIAS}.pending_writes (record_id VARCHAR PRIMARY KEY, "
+            "attempts INTEGER NOT NULL, last_code VARCHAR, last_error VARCHAR, first_failed_at TIMESTAMP, "
+            "last_failed_at TIMESTAMP)"
+        ),
     ],
     3: [
         # What an audit-mode run would have written, field by field; only the latest audit run is kept.
-        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.audit_changes (run_id VARCHAR NOT NULL, record_id VARCHAR NOT NULL, "
-         "field VARCHAR NOT NULL, old_value VARCHAR, new_value VARCHAR)"),
+        (
+            f"CREATE TABLE IF NOT EXISTS {_ALIAS}.audit_changes (run_id VARCHAR NOT NULL, record_id VARCHAR NOT NULL, "
+            "field VARCHAR NOT NULL, old_value VARCHAR, new_value VARCHAR)"
+        ),
     ],
     4: [
         # The run's failures file (JSON lines: every record refused or skipped), see connector/failures.py.
@@ -71,8 +79,10 @@ _MIGRATIONS: dict[int, list[str]] = {
     ],
     5: [
         # Who moved, written by a sync after a successful write (connector.commands.moves reads it).
-        (f"CREATE TABLE IF NOT EXISTS {_ALIAS}.stage_moves (run_id VARCHAR NOT NULL, as_of DATE NOT NULL, "
-         "recorded_at TIMESTAMP NOT NULL, cid VARCHAR NOT NULL, from_stage VARCHAR, to_stage VARCHAR)"),
+        (
+            f"CREATE TABLE IF NOT EXISTS {_ALIAS}.stage_moves (run_id VARCHAR NOT NULL, as_of DATE NOT NULL, "
+            "recorded_at TIMESTAMP NOT NULL, cid VARCHAR NOT NULL, from_stage VARCHAR, to_stage VARCHAR)"
+        ),
     ],
 }
 
@@ -102,8 +112,10 @@ def attached(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = Fa
             break
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise StateBusy(f"{path}: the state store is held by another process (a run or a `status` poll) "
-                                f"for more than {_BUSY_WAIT_S:.0f} s; try again when it is free ({exc})") from None
+                raise StateBusy(
+                    f"{path}: the state store is held by another process (a run or a `status` poll) "
+                    f"for more than {_BUSY_WAIT_S:.0f} s; try again when it is free ({exc})"
+                ) from None
             time.sleep(0.05)
         except duckdb.Error as exc:
             raise ConfigError(f"{path}: cannot open the state store: {exc}") from None
@@ -117,8 +129,12 @@ def attached(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = Fa
 
 def _migrate(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     version = 0
-    tables = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [_ALIAS]).fetchall()}
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = ?", [_ALIAS]
+        ).fetchall()
+    }
     if "meta" in tables:
         rows = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = 'schema_version'").fetchall()
         version = int(rows[0][0]) if rows else 0
@@ -202,24 +218,47 @@ class Store:
         with self._con() as con:
             died = con.execute(
                 f"UPDATE {_ALIAS}.runs SET outcome = 'died', finished_at = NULL "
-                "WHERE outcome = 'running' RETURNING run_id").fetchall()
+                "WHERE outcome = 'running' RETURNING run_id"
+            ).fetchall()
             con.execute(
                 f"INSERT INTO {_ALIAS}.runs (run_id, started_at, outcome, as_of, dry_run, pid, host) "
                 "VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                [run_id, _now(), as_of, dry_run, os.getpid(), socket.gethostname()])
+                [run_id, _now(), as_of, dry_run, os.getpid(), socket.gethostname()],
+            )
         return len(died)
 
-    def finish_run(self, run_id: str, *, outcome: str, exit_code: int, figures: dict[str, Any] | None = None,
-                   error: str | None = None) -> None:
+    def finish_run(
+        self,
+        run_id: str,
+        *,
+        outcome: str,
+        exit_code: int,
+        figures: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
         f = figures or {}
         with self._con() as con:
             con.execute(
                 f"UPDATE {_ALIAS}.runs SET finished_at = ?, outcome = ?, exit_code = ?, rules_version = ?, "
                 "contacts = ?, activities = ?, changed = ?, failed = ?, skipped = ?, api_calls = ?, per_rung = ?, "
                 "error = ?, failures_file = ? WHERE run_id = ?",
-                [_now(), outcome, exit_code, f.get("rules_version"), f.get("contacts"), f.get("activities"),
-                 f.get("changed"), f.get("failed"), f.get("skipped"), f.get("api_calls"),
-                 json.dumps(f["per_rung"]) if f.get("per_rung") else None, error, f.get("failures_file"), run_id])
+                [
+                    _now(),
+                    outcome,
+                    exit_code,
+                    f.get("rules_version"),
+                    f.get("contacts"),
+                    f.get("activities"),
+                    f.get("changed"),
+                    f.get("failed"),
+                    f.get("skipped"),
+                    f.get("api_calls"),
+                    json.dumps(f["per_rung"]) if f.get("per_rung") else None,
+                    error,
+                    f.get("failures_file"),
+                    run_id,
+                ],
+            )
 
     def record_writes(self, failures: list[RecordFailure], written: Any | None) -> None:
         """Failed records are counted up; records written this run leave the pending list. `written` holds the
@@ -234,15 +273,20 @@ class Store:
                 con.register("tl_written", written)
             con.execute("CREATE TEMP TABLE tl_failed (record_id VARCHAR, code VARCHAR, message VARCHAR)")
             if failures:
-                con.executemany("INSERT INTO tl_failed VALUES (?, ?, ?)",
-                                [(f.record_id, f.code, f.message) for f in failures])
+                con.executemany(
+                    "INSERT INTO tl_failed VALUES (?, ?, ?)", [(f.record_id, f.code, f.message) for f in failures]
+                )
             con.execute("BEGIN TRANSACTION")
-            con.execute(f"DELETE FROM {_ALIAS}.pending_writes WHERE record_id IN (SELECT cid FROM tl_written) "
-                        "AND record_id NOT IN (SELECT record_id FROM tl_failed)")
+            con.execute(
+                f"DELETE FROM {_ALIAS}.pending_writes WHERE record_id IN (SELECT cid FROM tl_written) "
+                "AND record_id NOT IN (SELECT record_id FROM tl_failed)"
+            )
             con.execute(
                 f"INSERT INTO {_ALIAS}.pending_writes SELECT record_id, 1, code, message, ?, ? FROM tl_failed "
                 "ON CONFLICT (record_id) DO UPDATE SET attempts = attempts + 1, last_code = excluded.last_code, "
-                "last_error = excluded.last_error, last_failed_at = excluded.last_failed_at", [now, now])
+                "last_error = excluded.last_error, last_failed_at = excluded.last_failed_at",
+                [now, now],
+            )
             con.execute("COMMIT")
 
     def record_audit(self, run_id: str, changes: Any) -> int:
@@ -252,8 +296,10 @@ class Store:
             con.register("tl_audit", changes)
             con.execute("BEGIN TRANSACTION")
             con.execute(f"DELETE FROM {_ALIAS}.audit_changes")
-            con.execute(f"INSERT INTO {_ALIAS}.audit_changes SELECT ?, record_id, field, old_value, new_value "
-                        "FROM tl_audit", [run_id])
+            con.execute(
+                f"INSERT INTO {_ALIAS}.audit_changes SELECT ?, record_id, field, old_value, new_value FROM tl_audit",
+                [run_id],
+            )
             con.execute("COMMIT")
             row = con.execute(f"SELECT count(*) FROM {_ALIAS}.audit_changes").fetchone()
         return int(row[0]) if row else 0
@@ -264,10 +310,13 @@ class Store:
         with self._con() as con:
             con.register("tl_moved", moves)
             con.execute("BEGIN TRANSACTION")
-            con.execute(f"INSERT INTO {_ALIAS}.stage_moves SELECT ?, ?, ?, cid, from_stage, to_stage FROM tl_moved",
-                        [run_id, as_of, _now()])
-            con.execute(f"DELETE FROM {_ALIAS}.stage_moves WHERE as_of < ?",
-                        [as_of - dt.timedelta(days=MOVES_KEPT_DAYS)])
+            con.execute(
+                f"INSERT INTO {_ALIAS}.stage_moves SELECT ?, ?, ?, cid, from_stage, to_stage FROM tl_moved",
+                [run_id, as_of, _now()],
+            )
+            con.execute(
+                f"DELETE FROM {_ALIAS}.stage_moves WHERE as_of < ?", [as_of - dt.timedelta(days=MOVES_KEPT_DAYS)]
+            )
             con.execute("COMMIT")
 
     def audit(self, limit: int = 20) -> tuple[int, list[dict[str, Any]]]:
@@ -297,15 +346,18 @@ class Store:
         with self._con() as con:
             rows = con.execute(
                 f"SELECT as_of, arg_max(per_rung, started_at) FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') "
-                "AND per_rung IS NOT NULL GROUP BY as_of ORDER BY as_of DESC LIMIT ?", [limit]).fetchall()
+                "AND per_rung IS NOT NULL GROUP BY as_of ORDER BY as_of DESC LIMIT ?",
+                [limit],
+            ).fetchall()
         return [(as_of, {k: int(v) for k, v in json.loads(counts).items()}) for as_of, counts in reversed(rows)]
 
     def pending(self, limit: int | None = 50) -> tuple[int, list[dict[str, Any]]]:
         """How many records wait for retry, and the latest `limit` of them (all with None)."""
         with self._con() as con:
             total = con.execute(f"SELECT count(*) FROM {_ALIAS}.pending_writes").fetchone()
-            cur = con.execute(f"SELECT * FROM {_ALIAS}.pending_writes ORDER BY last_failed_at DESC, record_id "
-                              "LIMIT ?", [limit])
+            cur = con.execute(
+                f"SELECT * FROM {_ALIAS}.pending_writes ORDER BY last_failed_at DESC, record_id LIMIT ?", [limit]
+            )
             cols = [d[0] for d in cur.description]
             rows = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         for row in rows:
@@ -349,10 +401,18 @@ class RunLock:
                     continue
                 holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
                 os.close(fd)
-                raise LockHeld(f"another run holds the lock {self.path}: {holder}; this {what} changes the CRM or "
-                               "the state and waits its turn: try again when that run has finished") from None
-        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "run_id": run_id,
-                           "since": _now().isoformat(timespec="seconds")})
+                raise LockHeld(
+                    f"another run holds the lock {self.path}: {holder}; this {what} changes the CRM or "
+                    "the state and waits its turn: try again when that run has finished"
+                ) from None
+        info = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "run_id": run_id,
+                "since": _now().isoformat(timespec="seconds"),
+            }
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, info.encode(), 0)
         os.fsync(fd)

@@ -165,8 +165,19 @@ DERIVED_ACTIVITY_COLUMNS: list[tuple[str, str]] = [
 ACTIVITY_OBJECTS = ("Task", "Event")
 
 # Bookkeeping and date fields an activity kind may not match on: dates are the engine's `day`, the rest is noise.
-_NOT_FOR_KINDS = {"Id", "WhoId", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp",
-                  "CompletedDateTime", "StartDateTime", "EndDateTime", "ActivityDateTime", "ActivityDate"}
+_NOT_FOR_KINDS = {
+    "Id",
+    "WhoId",
+    "IsDeleted",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "CompletedDateTime",
+    "StartDateTime",
+    "EndDateTime",
+    "ActivityDateTime",
+    "ActivityDate",
+}
 
 
 def base_type(declared: str) -> str:

@@ -20,8 +20,14 @@ from connector.crm.local.store import LocalCrm
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "ladder.yaml"
 AS_OF = dt.date(2026, 6, 15)
-TRUST_FIELDS = ["Trust_Stage__c", "Trust_Stage_Since__c", "Trust_Flags__c", "Trust_Next_Step__c",
-                "Trust_Reason__c", "Trust_Rules_Version__c"]
+TRUST_FIELDS = [
+    "Trust_Stage__c",
+    "Trust_Stage_Since__c",
+    "Trust_Flags__c",
+    "Trust_Next_Step__c",
+    "Trust_Reason__c",
+    "Trust_Rules_Version__c",
+]
 
 
 @dataclass
@@ -39,8 +45,11 @@ class Org:
 
     @property
     def config(self) -> Config:
-        return Config(local=LocalSection(database=self.database), state=StateSection(path=self.folder / "state.duckdb"),
-                      rules=RulesSection(path=self.rules))
+        return Config(
+            local=LocalSection(database=self.database),
+            state=StateSection(path=self.folder / "state.duckdb"),
+            rules=RulesSection(path=self.rules),
+        )
 
     def _exec(self, sql: str, params: list[Any]) -> None:
         crm = LocalCrm.open(self.database) if self.database.exists() else LocalCrm.create(self.database)
@@ -56,19 +65,40 @@ class Org:
         cid = ids.make(ids.CONTACT, next(self._seq))
         created = dt.datetime.combine(self.day(known_for_days), dt.time(9))
         cols = {"Id": cid, "FirstName": first_name, "LastName": "Tester", "CreatedDate": created, **extra}
-        self._exec(f'INSERT INTO "Contact" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})',
-                   list(cols.values()))
+        self._exec(
+            f'INSERT INTO "Contact" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})', list(cols.values())
+        )
         return cid
 
-    def task(self, who: str | None, days_ago: int, subject: str, *, subtype: str = "Task", call_type: str | None = None,
-             what: str | None = None, deleted: bool = False, seconds: int | None = None) -> str:
+    def task(
+        self,
+        who: str | None,
+        days_ago: int,
+        subject: str,
+        *,
+        subtype: str = "Task",
+        call_type: str | None = None,
+        what: str | None = None,
+        deleted: bool = False,
+        seconds: int | None = None,
+    ) -> str:
         tid = ids.make(ids.TASK, next(self._seq))
         self._exec(
             'INSERT INTO "Task" ("Id", "WhoId", "WhatId", "Subject", "ActivityDate", "Status", "TaskSubtype", '
             '"CallType", "CallDurationInSeconds", "IsClosed", "IsDeleted", "CreatedDate") '
             "VALUES (?, ?, ?, ?, ?, 'Completed', ?, ?, ?, true, ?, ?)",
-            [tid, who, what, subject, self.day(days_ago), subtype, call_type, seconds, deleted,
-             dt.datetime.combine(self.day(days_ago), dt.time(10))],
+            [
+                tid,
+                who,
+                what,
+                subject,
+                self.day(days_ago),
+                subtype,
+                call_type,
+                seconds,
+                deleted,
+                dt.datetime.combine(self.day(days_ago), dt.time(10)),
+            ],
         )
         return tid
 
@@ -79,8 +109,9 @@ class Org:
         return self.task(who, days_ago, subject, subtype="Email")
 
     def call(self, who: str, days_ago: int, subject: str = "Call", *, inbound: bool = True, seconds: int = 600) -> str:
-        return self.task(who, days_ago, subject, subtype="Call", call_type="Inbound" if inbound else "Outbound",
-                         seconds=seconds)
+        return self.task(
+            who, days_ago, subject, subtype="Call", call_type="Inbound" if inbound else "Outbound", seconds=seconds
+        )
 
     def meeting(self, who: str, days_ago: int, subject: str = "Meeting") -> str:
         eid = ids.make(ids.EVENT, next(self._seq))
@@ -121,8 +152,9 @@ class Org:
     def sync(self, *, days_later: int = 0, dry_run: bool = False, rules: Path | None = None) -> sync.SyncResult:
         if not self.database.exists():
             LocalCrm.create(self.database).close()
-        return sync.run(self.config, as_of=self.as_of + dt.timedelta(days=days_later), dry_run=dry_run,
-                        rules_file=rules)
+        return sync.run(
+            self.config, as_of=self.as_of + dt.timedelta(days=days_later), dry_run=dry_run, rules_file=rules
+        )
 
     def fields(self, cid: str) -> dict[str, Any]:
         crm = LocalCrm.open(self.database)
@@ -137,7 +169,8 @@ class Org:
         crm = LocalCrm.open(self.database)
         try:
             return crm.con.execute(
-                f'SELECT "Id", {", ".join(TRUST_FIELDS)}, "SystemModstamp" FROM "Contact" ORDER BY "Id"').fetchall()
+                f'SELECT "Id", {", ".join(TRUST_FIELDS)}, "SystemModstamp" FROM "Contact" ORDER BY "Id"'
+            ).fetchall()
         finally:
             crm.close()
 

@@ -36,26 +36,120 @@ AS_OF = dt.date(2026, 6, 15)
 ALLOWED_EXITS = frozenset({0, 1, 4})
 
 # Names that meet the engine's own columns, SQL keywords, or its naming schemes.
-ENGINE_NAMES = ["final", "held", "qualified", "in_grace", "cid", "cur_stage", "new_stage", "flag__x", "c__1__0",
-                "k_x", "id", "Id", "as_of", "open_flags", "select", "from", "null", "true", "rung", "stage", "since",
-                "kind__0", "f__x", "contact_id", "day", "object", "Subject"]
+ENGINE_NAMES = [
+    "final",
+    "held",
+    "qualified",
+    "in_grace",
+    "cid",
+    "cur_stage",
+    "new_stage",
+    "flag__x",
+    "c__1__0",
+    "k_x",
+    "id",
+    "Id",
+    "as_of",
+    "open_flags",
+    "select",
+    "from",
+    "null",
+    "true",
+    "rung",
+    "stage",
+    "since",
+    "kind__0",
+    "f__x",
+    "contact_id",
+    "day",
+    "object",
+    "Subject",
+]
 # Free text: rung names, flag labels, descriptions, next steps.
-HOSTILE_TEXTS = ["O'Friend", "' || read_text('/etc/passwd') || '", "Friend' || (SELECT 1) || '", 'Say "hi"',
-                 "a;b", "; DROP TABLE Contact; --", "{}", "{first_name", "}", "{{x}}", "{unknown}", "{first_name.date}",
-                 "Zoë 🙂", "\u210c\U0001d522\U0001d529\U0001d529\U0001d52c",
-                 "\u202eevil", "tab\there", "line\nbreak", "$as_of", "?", "%s", "\\", "",
-                 " ", "x" * 300, "Ϸ" * 2000]
-EDGE_NUMBERS: list[Any] = [0, -1, 1, 2**31, 2**31 - 1, 2**53 + 1, 2**63, -(2**63), 10**30, 1e308, -1e308,
-                           float("inf"), 1e-320, 0.5, -0.0, True, None]
+HOSTILE_TEXTS = [
+    "O'Friend",
+    "' || read_text('/etc/passwd') || '",
+    "Friend' || (SELECT 1) || '",
+    'Say "hi"',
+    "a;b",
+    "; DROP TABLE Contact; --",
+    "{}",
+    "{first_name",
+    "}",
+    "{{x}}",
+    "{unknown}",
+    "{first_name.date}",
+    "Zoë 🙂",
+    "\u210c\U0001d522\U0001d529\U0001d529\U0001d52c",
+    "\u202eevil",
+    "tab\there",
+    "line\nbreak",
+    "$as_of",
+    "?",
+    "%s",
+    "\\",
+    "",
+    " ",
+    "x" * 300,
+    "Ϸ" * 2000,
+]
+EDGE_NUMBERS: list[Any] = [
+    0,
+    -1,
+    1,
+    2**31,
+    2**31 - 1,
+    2**53 + 1,
+    2**63,
+    -(2**63),
+    10**30,
+    1e308,
+    -1e308,
+    float("inf"),
+    1e-320,
+    0.5,
+    -0.0,
+    True,
+    None,
+]
 # Written into the YAML text as plain scalars, where the parser decides what they are.
-EDGE_SCALARS = ["0", "-1", "2147483648", "9223372036854775808", "-9223372036854775809", "1e308", "-1e999", "1e999",
-                "9" * 5000, ".nan", ".inf", "-.inf", "0x7fffffff", "0o777", "1_000", "+12", "1.", "~", "null"]
-HOSTILE_CONDITIONS = ["x / 0 > 1", "ABS(-9223372036854775808) > 0", "open_flags % 0 = 1",
-                      "conversations_180d * 9223372036854775807 * 9223372036854775807 > 0",
-                      "relationship_days > 1e308 * 10", "as_of - as_of > 2147483648",
-                      "conversations_180d >= 99999999999999999999999", "read_text('/etc/passwd') IS NULL",
-                      "(SELECT 1) = 1", "conversations_180d >= 1; DROP TABLE Contact", "1 = 1 -- comment",
-                      "Subject LIKE '%{}%'", "COALESCE(first_conversation, 5) > 1", "'a' || 'b' = 'ab'"]
+EDGE_SCALARS = [
+    "0",
+    "-1",
+    "2147483648",
+    "9223372036854775808",
+    "-9223372036854775809",
+    "1e308",
+    "-1e999",
+    "1e999",
+    "9" * 5000,
+    ".nan",
+    ".inf",
+    "-.inf",
+    "0x7fffffff",
+    "0o777",
+    "1_000",
+    "+12",
+    "1.",
+    "~",
+    "null",
+]
+HOSTILE_CONDITIONS = [
+    "x / 0 > 1",
+    "ABS(-9223372036854775808) > 0",
+    "open_flags % 0 = 1",
+    "conversations_180d * 9223372036854775807 * 9223372036854775807 > 0",
+    "relationship_days > 1e308 * 10",
+    "as_of - as_of > 2147483648",
+    "conversations_180d >= 99999999999999999999999",
+    "read_text('/etc/passwd') IS NULL",
+    "(SELECT 1) = 1",
+    "conversations_180d >= 1; DROP TABLE Contact",
+    "1 = 1 -- comment",
+    "Subject LIKE '%{}%'",
+    "COALESCE(first_conversation, 5) > 1",
+    "'a' || 'b' = 'ab'",
+]
 
 
 @dataclass
@@ -210,9 +304,27 @@ class Mutator:
     def hostile_template(self, data: Any) -> Any:
         path = self._pick_path(data, lambda v: isinstance(v, str) and "{" in v)
         if path is not None:
-            _set(data, path, self.rng.choice(["{", "}", "{}", "{{first_name}}", "{nope}", "{first_name.subject}",
-                                              "{unthanked.date.x}", "{first_name|{x}}", "{0}", "{__class__}",
-                                              "{first_name!r}", "{first_name:>99999}", "{" * 500]))
+            _set(
+                data,
+                path,
+                self.rng.choice(
+                    [
+                        "{",
+                        "}",
+                        "{}",
+                        "{{first_name}}",
+                        "{nope}",
+                        "{first_name.subject}",
+                        "{unthanked.date.x}",
+                        "{first_name|{x}}",
+                        "{0}",
+                        "{__class__}",
+                        "{first_name!r}",
+                        "{first_name:>99999}",
+                        "{" * 500,
+                    ]
+                ),
+            )
         return data
 
     def _pick_condition(self, data: Any) -> list[Any] | None:
@@ -221,13 +333,22 @@ class Mutator:
     # -- textual mutations -----------------------------------------------------------------------------------
 
     def yaml_tag(self, text: str) -> str:
-        tag = self.rng.choice(["!!python/object/apply:os.system ['true']", "!custom x", "!!binary aGk=",
-                               "!!timestamp 2020-01-01", "!!set {a, b}", "!!float nan"])
+        tag = self.rng.choice(
+            [
+                "!!python/object/apply:os.system ['true']",
+                "!custom x",
+                "!!binary aGk=",
+                "!!timestamp 2020-01-01",
+                "!!set {a, b}",
+                "!!float nan",
+            ]
+        )
         return _replace_a_value(self.rng, text, tag)
 
     def yaml_alias(self, text: str) -> str:
         bomb = "x0: &x0 [a, a, a, a, a, a, a, a, a]\n" + "".join(
-            f"x{i + 1}: &x{i + 1} [{', '.join([f'*x{i}'] * 9)}]\n" for i in range(self.rng.choice([2, 5, 9])))
+            f"x{i + 1}: &x{i + 1} [{', '.join([f'*x{i}'] * 9)}]\n" for i in range(self.rng.choice([2, 5, 9]))
+        )
         choice = self.rng.choice(["bomb", "recursive", "simple"])
         if choice == "bomb":
             return bomb + text
@@ -257,16 +378,39 @@ class Mutator:
         if not keyed:
             return text
         i = self.rng.choice(keyed)
-        return "".join([*lines[: i + 1], lines[i], *lines[i + 1:]])
+        return "".join([*lines[: i + 1], lines[i], *lines[i + 1 :]])
 
 
-_STRUCTURED = ["rename_feature", "relabel", "rename_rung", "edge_number", "edge_number_in_condition", "drop_key",
-               "empty_list", "swap_type", "hostile_condition", "nest_deeply", "chain_ors", "many_kinds", "huge_text",
-               "duplicate_entry", "hostile_template"]
+_STRUCTURED = [
+    "rename_feature",
+    "relabel",
+    "rename_rung",
+    "edge_number",
+    "edge_number_in_condition",
+    "drop_key",
+    "empty_list",
+    "swap_type",
+    "hostile_condition",
+    "nest_deeply",
+    "chain_ors",
+    "many_kinds",
+    "huge_text",
+    "duplicate_entry",
+    "hostile_template",
+]
 _TEXTUAL = ["yaml_tag", "yaml_alias", "edge_scalar", "nul_byte", "truncate", "duplicate_key"]
 # The mutations that keep a file loadable more often (names, labels, numbers, templates, conditions) weigh more.
-_LIKELY_VALID = {"rename_feature": 3, "rename_rung": 3, "edge_number": 2, "edge_number_in_condition": 3,
-                 "hostile_condition": 3, "nest_deeply": 2, "chain_ors": 2, "hostile_template": 2, "edge_scalar": 2}
+_LIKELY_VALID = {
+    "rename_feature": 3,
+    "rename_rung": 3,
+    "edge_number": 2,
+    "edge_number_in_condition": 3,
+    "hostile_condition": 3,
+    "nest_deeply": 2,
+    "chain_ors": 2,
+    "hostile_template": 2,
+    "edge_scalar": 2,
+}
 _WEIGHTS = [_LIKELY_VALID.get(k, 1) for k in _STRUCTURED + _TEXTUAL]
 
 
@@ -331,8 +475,11 @@ class Verdict:
         out += [f"{o.command}: traceback" for o in self.outcomes if o.traceback]
         check = self.outcomes[0]
         if check.exit_code == 0:
-            out += [f"passed rules check, then {o.command} exited {o.exit_code}" for o in self.outcomes[1:]
-                    if o.exit_code != 0]
+            out += [
+                f"passed rules check, then {o.command} exited {o.exit_code}"
+                for o in self.outcomes[1:]
+                if o.exit_code != 0
+            ]
         if self.wrote:
             out.append("the Contact trust fields changed")
         return out
@@ -362,8 +509,10 @@ class DemoOrg:
     def __init__(self, folder: Path, contacts: int = 60) -> None:
         self.folder = folder
         self.config = folder / "trust-ladder.toml"
-        self.config.write_text(f'[local]\ndatabase = "{folder / "crm.duckdb"}"\n[rules]\npath = "{LADDER}"\n'
-                               f'[state]\npath = "{folder / "state.duckdb"}"\n[engine]\nthreads = 1\n')
+        self.config.write_text(
+            f'[local]\ndatabase = "{folder / "crm.duckdb"}"\n[rules]\npath = "{LADDER}"\n'
+            f'[state]\npath = "{folder / "state.duckdb"}"\n[engine]\nthreads = 1\n'
+        )
         crm = LocalCrm.create(folder / "crm.duckdb")
         try:
             demo.generate(crm, contacts=contacts, seed=11, as_of=AS_OF)
@@ -378,9 +527,11 @@ class DemoOrg:
     def trust_fields(self) -> list[tuple[Any, ...]]:
         crm = LocalCrm.open(self.folder / "crm.duckdb")
         try:
-            return crm.con.execute('SELECT "Id", "Trust_Stage__c", "Trust_Stage_Since__c", "Trust_Flags__c", '
-                                   '"Trust_Next_Step__c", "Trust_Reason__c", "Trust_Rules_Version__c", '
-                                   '"SystemModstamp" FROM "Contact" ORDER BY "Id"').fetchall()
+            return crm.con.execute(
+                'SELECT "Id", "Trust_Stage__c", "Trust_Stage_Since__c", "Trust_Flags__c", '
+                '"Trust_Next_Step__c", "Trust_Reason__c", "Trust_Rules_Version__c", '
+                '"SystemModstamp" FROM "Contact" ORDER BY "Id"'
+            ).fetchall()
         finally:
             crm.close()
 
@@ -390,9 +541,11 @@ class DemoOrg:
         before = self.trust_fields()
         day = AS_OF.isoformat()
         outcomes: list[Outcome] = []
-        for name, args in (("rules check", ["rules", "check", str(path)]),
-                           ("sync --dry-run", ["sync", "--dry-run", "--rules", str(path), "--as-of", day]),
-                           ("simulate --weeks 2", ["simulate", "--rules", str(path), "--weeks", "2", "--as-of", day])):
+        for name, args in (
+            ("rules check", ["rules", "check", str(path)]),
+            ("sync --dry-run", ["sync", "--dry-run", "--rules", str(path), "--as-of", day]),
+            ("simulate --weeks 2", ["simulate", "--rules", str(path), "--weeks", "2", "--as-of", day]),
+        ):
             started = time.perf_counter()
             try:
                 with time_limit(timeout):
@@ -401,7 +554,8 @@ class DemoOrg:
                 crashed = result.exception is not None and not isinstance(result.exception, SystemExit)
             except Timeout:
                 code, output, crashed = -1, f"timed out after {timeout:g}s", False
-            outcomes.append(Outcome(name, code, time.perf_counter() - started,
-                                    crashed or "Traceback" in output, output[-2000:]))
+            outcomes.append(
+                Outcome(name, code, time.perf_counter() - started, crashed or "Traceback" in output, output[-2000:])
+            )
         path.unlink()
         return Verdict(mutant, outcomes, wrote=self.trust_fields() != before)

@@ -36,8 +36,12 @@ def test_the_systemd_units_verify() -> None:
     runnable = service.replace("/opt/trust-ladder/.venv/bin/trust-ladder", "/bin/true")
     (tmp / "trust-ladder.service").write_text(runnable.replace("User=trust-ladder", "User=root"))
     shutil.copy(DEPLOY / "systemd" / "trust-ladder.timer", tmp)
-    proc = subprocess.run([analyze, "verify", str(tmp / "trust-ladder.service"), str(tmp / "trust-ladder.timer")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [analyze, "verify", str(tmp / "trust-ladder.service"), str(tmp / "trust-ladder.timer")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "OnCalendar=*:0/15" in (tmp / "trust-ladder.timer").read_text()
 
@@ -48,8 +52,16 @@ def test_the_kubernetes_cronjob_forbids_overlap_and_keeps_its_state() -> None:
     spec = doc["spec"]
     assert croniter.is_valid(spec["schedule"])
     assert spec["concurrencyPolicy"] == "Forbid"
-    assert set(spec) <= {"schedule", "concurrencyPolicy", "startingDeadlineSeconds", "successfulJobsHistoryLimit",
-                         "failedJobsHistoryLimit", "jobTemplate", "suspend", "timeZone"}
+    assert set(spec) <= {
+        "schedule",
+        "concurrencyPolicy",
+        "startingDeadlineSeconds",
+        "successfulJobsHistoryLimit",
+        "failedJobsHistoryLimit",
+        "jobTemplate",
+        "suspend",
+        "timeZone",
+    }
     pod = spec["jobTemplate"]["spec"]["template"]["spec"]
     assert pod["restartPolicy"] in ("Never", "OnFailure")
     (container,) = pod["containers"]

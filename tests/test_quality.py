@@ -1,4 +1,4 @@
-"""The project's own standards, checked where CI runs the tests: ruff (ALL rules) and mypy --strict."""
+"""The project's own standards, checked where CI runs the tests: ruff (ALL rules), ruff format and mypy --strict."""
 
 from __future__ import annotations
 
@@ -17,9 +17,21 @@ def _tool(name: str) -> str:
 
 
 def test_ruff_finds_nothing() -> None:
-    proc = subprocess.run([_tool("ruff"), "check", "connector", "tests", "bench"], cwd=ROOT, capture_output=True,
-                          text=True, check=False)
+    proc = subprocess.run(
+        [_tool("ruff"), "check", "connector", "tests", "bench"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_code_is_formatted_by_ruff() -> None:
+    proc = subprocess.run(
+        [_tool("ruff"), "format", "--check", "connector", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, "run `ruff format`:\n" + proc.stdout + proc.stderr
 
 
 def test_mypy_strict_finds_nothing() -> None:

@@ -7,8 +7,18 @@ from connector.cli.app import main
 from connector.cli.digest import digest
 from connector.crm.salesforce.commands import fields
 
-for command in (data.demo, sync.sync_cmd, status.status, explain.explain, data.import_cmd, rules.rules,
-                report.simulate, report.report, fields, digest):
+for command in (
+    data.demo,
+    sync.sync_cmd,
+    status.status,
+    explain.explain,
+    data.import_cmd,
+    rules.rules,
+    report.simulate,
+    report.report,
+    fields,
+    digest,
+):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -52,8 +52,11 @@ class _Date(click.ParamType):  # type: ignore[type-arg]
             except ValueError:
                 self.fail(f"'{value}' is not a date; write YYYY-MM-DD", param, ctx)
         if not MIN_DATE <= day <= MAX_DATE:
-            self.fail(f"{day.isoformat()} is not in the supported range {MIN_DATE.isoformat()} to "
-                      f"{MAX_DATE.isoformat()}", param, ctx)
+            self.fail(
+                f"{day.isoformat()} is not in the supported range {MIN_DATE.isoformat()} to {MAX_DATE.isoformat()}",
+                param,
+                ctx,
+            )
         return day
 
 
@@ -61,8 +64,9 @@ DATE = _Date()
 
 
 def as_of_option(f: F) -> F:
-    return click.option("--as-of", type=DATE, default=None,
-                        help="Evaluation date (default: today). Same date, same data: same result.")(f)
+    return click.option(
+        "--as-of", type=DATE, default=None, help="Evaluation date (default: today). Same date, same data: same result."
+    )(f)
 
 
 _GLOBAL_OPTIONS = ("--config", "--log-format")
@@ -84,7 +88,7 @@ def hoist_global_options(args: list[str]) -> list[str]:
             rest.extend(args[j:])
             break
         if arg in _GLOBAL_OPTIONS and j + 1 < len(args):
-            moved += args[j:j + 2]
+            moved += args[j : j + 2]
             j += 2
             continue
         if arg.startswith(tuple(f"{o}=" for o in _GLOBAL_OPTIONS)):
@@ -115,12 +119,13 @@ class _Group(click.Group):
         log.configure()  # until the config says otherwise: logs (a traceback too) on stderr, never stdout
         main_thread = threading.current_thread() is threading.main_thread()  # signals go to the main thread
         clear_stop()
-        previous = ({s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {})
+        previous = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)} if main_thread else {}
         try:
             return super().invoke(ctx)
         except TrustLadderError as exc:
-            _log.error("command.failed", error=type(exc).__name__, exit_code=int(exc.exit_code),
-                       message=log.one_line(str(exc)))
+            _log.error(
+                "command.failed", error=type(exc).__name__, exit_code=int(exc.exit_code), message=log.one_line(str(exc))
+            )
             click.echo(describe(exc), err=True)
             ctx.exit(int(exc.exit_code))
         except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM through `_stop`
@@ -140,10 +145,14 @@ class _Group(click.Group):
 
 
 def _interrupted(ctx: click.Context, code: ExitCode) -> None:
-    _log.warning("command.interrupted", exit_code=int(code),
-                 signal="SIGTERM" if code == ExitCode.TERMINATED else "SIGINT")
-    click.echo(f"trust-ladder: interrupted ({'SIGTERM' if code == ExitCode.TERMINATED else 'Ctrl-C'}); "
-               "what was written stays, and the next run continues from there.", err=True)
+    _log.warning(
+        "command.interrupted", exit_code=int(code), signal="SIGTERM" if code == ExitCode.TERMINATED else "SIGINT"
+    )
+    click.echo(
+        f"trust-ladder: interrupted ({'SIGTERM' if code == ExitCode.TERMINATED else 'Ctrl-C'}); "
+        "what was written stays, and the next run continues from there.",
+        err=True,
+    )
     ctx.exit(int(code))
 
 
@@ -155,11 +164,20 @@ def describe(exc: TrustLadderError) -> str:
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(path_type=Path), default=None,
-              help=f"Config file (default: $TRUST_LADDER_CONFIG, else ./{config_mod.DEFAULT_CONFIG_NAME}, "
-                   "else built-in defaults).")
-@click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default=None,
-              help="Log lines on stderr: JSON when not on a terminal (auto), or forced.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help=f"Config file (default: $TRUST_LADDER_CONFIG, else ./{config_mod.DEFAULT_CONFIG_NAME}, "
+    "else built-in defaults).",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["auto", "json", "console"]),
+    default=None,
+    help="Log lines on stderr: JSON when not on a terminal (auto), or forced.",
+)
 @click.version_option(package_name="trust-ladder")
 @click.pass_context
 def main(ctx: click.Context, config_path: Path | None, log_format: str | None) -> None:

@@ -23,10 +23,14 @@ from connector.exit_codes import ExitCode
 
 
 @click.command()
-@click.option("--contacts", type=click.IntRange(1, 1_000_000), default=3000, show_default=True,
-              help="How many contacts the demo org gets.")
-@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=7, show_default=True,
-              help="Same seed, same org.")
+@click.option(
+    "--contacts",
+    type=click.IntRange(1, 1_000_000),
+    default=3000,
+    show_default=True,
+    help="How many contacts the demo org gets.",
+)
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=7, show_default=True, help="Same seed, same org.")
 @click.option("--replace", is_flag=True, help="Replace a local CRM that does not hold demo data.")
 @as_of_option
 @click.pass_obj
@@ -52,7 +56,8 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
         if origin != "demo":
             raise ConfigError(
                 f"{path} holds data that is not a demo org ({origin or 'unknown origin'}); "
-                "pass --replace to overwrite it, or point [local] database elsewhere")
+                "pass --replace to overwrite it, or point [local] database elsewhere"
+            )
     sync.load_rules(cfg)  # a broken rule file should fail before we spend time generating
     crm = LocalCrm.create(path, replace=True)
     try:
@@ -62,12 +67,16 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
         crm.close()
     state_path = cfg.resolve(cfg.state.path)
     state_path.unlink(missing_ok=True)
-    click.echo(f"Demo org created in {path}: {stats.contacts:,} contacts, {stats.tasks:,} tasks, "
-               f"{stats.events:,} events, {stats.users} owners.")
+    click.echo(
+        f"Demo org created in {path}: {stats.contacts:,} contacts, {stats.tasks:,} tasks, "
+        f"{stats.events:,} events, {stats.users} owners."
+    )
     result = sync.run(cfg, as_of=as_of, lock_held=True)
     click.echo(summary(result))
-    click.echo("\nNext: `trust-ladder explain <ContactId>` for one contact, `trust-ladder sync --dry-run` "
-               "after editing rules/ladder.yaml.")
+    click.echo(
+        "\nNext: `trust-ladder explain <ContactId>` for one contact, `trust-ladder sync --dry-run` "
+        "after editing rules/ladder.yaml."
+    )
 
 
 @click.command(name="import")
@@ -116,8 +125,10 @@ def check_export_folder(folder: Path) -> None:
         if obj is None:
             continue
         if not entry.is_file():
-            raise DataError(f"{entry}: not a file (a folder, or a link to nothing); the import replaces every {obj} "
-                            "with this file's records, so it stopped before changing anything. Put the exported "
-                            f"{obj}.csv here, or remove the entry.")
+            raise DataError(
+                f"{entry}: not a file (a folder, or a link to nothing); the import replaces every {obj} "
+                "with this file's records, so it stopped before changing anything. Put the exported "
+                f"{obj}.csv here, or remove the entry."
+            )
         if not os.access(entry, os.R_OK):
             raise DataError(f"{entry}: cannot be read (permission denied); nothing was imported or changed.")

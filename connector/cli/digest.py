@@ -16,22 +16,34 @@ from connector.errors import UsageError
 
 
 @click.command()
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder for <OwnerId>.html, <OwnerId>.txt and owners.tsv (id, name, email, files).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for <OwnerId>.html, <OwnerId>.txt and owners.tsv (id, name, email, files).",
+)
 @click.option("--owner", default=None, metavar="ID", help="Only this owner (a User Id).")
-@click.option("--since", type=DATE, default=None,
-              help="Who moved since this day (default: the day of the last sync that wrote).")
+@click.option(
+    "--since", type=DATE, default=None, help="Who moved since this day (default: the day of the last sync that wrote)."
+)
 @as_of_option
 @click.pass_obj
-def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date | None,
-           as_of: dt.date | None) -> None:
+def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date | None, as_of: dt.date | None) -> None:
     """Who moved, open flags with their next steps, who is slipping: one page per owner. Reads the local CRM or
     the Salesforce mirror as last pulled (no API call) and writes nothing to the CRM."""
     with local(cfg) as crm:
-        digests = digest_mod.gather(crm.con, sync.load_rules(cfg), as_of or dt.date.today(),
-                                    cfg.resolve(cfg.state.path), since=since, owner=owner)
+        digests = digest_mod.gather(
+            crm.con,
+            sync.load_rules(cfg),
+            as_of or dt.date.today(),
+            cfg.resolve(cfg.state.path),
+            since=since,
+            owner=owner,
+        )
     if owner is not None and not digests:
         raise UsageError(f"no contact is owned by {owner}; check the User Id")
     files = digest_mod.write(digests, out)
-    click.echo(f"Digest for {len(digests)} owner{'s' if len(digests) != 1 else ''} written to {out} "
-               f"({len(files)} files; owners.tsv lists who gets which).")
+    click.echo(
+        f"Digest for {len(digests)} owner{'s' if len(digests) != 1 else ''} written to {out} "
+        f"({len(files)} files; owners.tsv lists who gets which)."
+    )

@@ -33,10 +33,16 @@ def _date(_: click.Context, __: click.Parameter, value: dt.date | None) -> dt.da
     return dt.date.today() if value is None else value
 
 
-_AS_OF = click.option("--as-of", type=DATE, callback=_date,
-                      help="Evaluation date (default: today). Same date, same data: same result.")
-_WEEKS = click.option("--weeks", type=click.IntRange(0, 104), default=12, show_default=True,
-                      help="Replay the new rules at every weekly sync of the last N weeks to count flapping (0: skip).")
+_AS_OF = click.option(
+    "--as-of", type=DATE, callback=_date, help="Evaluation date (default: today). Same date, same data: same result."
+)
+_WEEKS = click.option(
+    "--weeks",
+    type=click.IntRange(0, 104),
+    default=12,
+    show_default=True,
+    help="Replay the new rules at every weekly sync of the last N weeks to count flapping (0: skip).",
+)
 
 
 @contextmanager
@@ -64,30 +70,55 @@ def _picklist_notes(crm: LocalCrm, rules: RuleSet, cfg: config_mod.Config) -> li
     return []
 
 
-def _run(cfg: config_mod.Config, crm: LocalCrm, new_file: Path, against: Path | None, as_of: dt.date,
-         weeks: int, samples: int) -> tuple[simulate_mod.Simulation, RuleSet]:
+def _run(
+    cfg: config_mod.Config,
+    crm: LocalCrm,
+    new_file: Path,
+    against: Path | None,
+    as_of: dt.date,
+    weeks: int,
+    samples: int,
+) -> tuple[simulate_mod.Simulation, RuleSet]:
     current = sync.load_rules(cfg, against)
     new = sync.load_rules(cfg, new_file)
-    sim = simulate_mod.simulate(crm.con, current, new, as_of, cfg.resolve(cfg.state.path), weeks=weeks,
-                                samples=samples)
+    sim = simulate_mod.simulate(crm.con, current, new, as_of, cfg.resolve(cfg.state.path), weeks=weeks, samples=samples)
     sim.notes = _picklist_notes(crm, new, cfg)
     return sim, new
 
 
 @click.command()
 @click.option("--rules", "new_file", type=_RULE_FILE, required=True, help="The changed rule file to try.")
-@click.option("--against", type=_RULE_FILE, default=None,
-              help="The rule file to compare with (default: the configured one).")
+@click.option(
+    "--against", type=_RULE_FILE, default=None, help="The rule file to compare with (default: the configured one)."
+)
 @_AS_OF
 @_WEEKS
-@click.option("--samples", type=click.IntRange(0, 50), default=3, show_default=True,
-              help="Sample contacts shown per moving cell (lowest Ids first).")
+@click.option(
+    "--samples",
+    type=click.IntRange(0, 50),
+    default=3,
+    show_default=True,
+    help="Sample contacts shown per moving cell (lowest Ids first).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the simulation as JSON.")
-@click.option("--report", "report_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Also write the simulation as a self-contained HTML report.")
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the simulation as a self-contained HTML report.",
+)
 @click.pass_obj
-def simulate(cfg: config_mod.Config, new_file: Path, against: Path | None, as_of: dt.date, weeks: int,
-             samples: int, as_json: bool, report_file: Path | None) -> None:
+def simulate(
+    cfg: config_mod.Config,
+    new_file: Path,
+    against: Path | None,
+    as_of: dt.date,
+    weeks: int,
+    samples: int,
+    as_json: bool,
+    report_file: Path | None,
+) -> None:
     """Who would move where under a changed rule file, on the CRM's current data; writes nothing to the CRM."""
     with local(cfg) as crm:
         sim, new = _run(cfg, crm, new_file, against, as_of, weeks, samples)
@@ -98,10 +129,19 @@ def simulate(cfg: config_mod.Config, new_file: Path, against: Path | None, as_of
 
 
 @click.command()
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Where to write the page (default: report.html beside the local CRM or the Salesforce mirror).")
-@click.option("--simulate", "new_file", type=_RULE_FILE, default=None,
-              help="Report a simulation of this rule file against the configured one instead of the current state.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Where to write the page (default: report.html beside the local CRM or the Salesforce mirror).",
+)
+@click.option(
+    "--simulate",
+    "new_file",
+    type=_RULE_FILE,
+    default=None,
+    help="Report a simulation of this rule file against the configured one instead of the current state.",
+)
 @_AS_OF
 @_WEEKS
 @click.pass_obj
@@ -110,8 +150,11 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
     back, who is slipping, who moved, flags and owners, with an owner filter."""
     from connector.commands import report as report_mod
 
-    data_file = cfg.resolve(cfg.salesforce.mirror) if cfg.crm.backend == "salesforce" and cfg.salesforce else \
-        cfg.resolve(cfg.local.database)
+    data_file = (
+        cfg.resolve(cfg.salesforce.mirror)
+        if cfg.crm.backend == "salesforce" and cfg.salesforce
+        else cfg.resolve(cfg.local.database)
+    )
     out = out or data_file.parent / "report.html"
     with local(cfg) as crm:
         if new_file is not None:

@@ -37,8 +37,14 @@ def rules() -> None:
 
 @rules.command()
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: one `file:line:col: severity: message` per finding; json: for tools.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text: one `file:line:col: severity: message` per finding; json: for tools.",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail the check too (exit 4).")
 @click.option("--no-data", is_flag=True, help="Skip the checks against the local CRM (picklists, kinds in use).")
 @click.pass_obj
@@ -68,12 +74,24 @@ def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data:
     counts = Counter(f.severity for f in findings)
     failed = bool(counts[lint.ERROR]) or (strict and bool(counts[lint.WARNING]))
     if fmt == "json":
-        click.echo(json.dumps({
-            "ok": not failed, "files": checked,
-            "summary": {"errors": counts[lint.ERROR], "warnings": counts[lint.WARNING], "infos": counts[lint.INFO]},
-            "findings": [{"path": f.path, "line": f.line, "col": f.col, "severity": f.severity,
-                          "message": f.message} for f in findings],
-        }, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": not failed,
+                    "files": checked,
+                    "summary": {
+                        "errors": counts[lint.ERROR],
+                        "warnings": counts[lint.WARNING],
+                        "infos": counts[lint.INFO],
+                    },
+                    "findings": [
+                        {"path": f.path, "line": f.line, "col": f.col, "severity": f.severity, "message": f.message}
+                        for f in findings
+                    ],
+                },
+                indent=2,
+            )
+        )
     else:
         for f in findings:
             click.echo(str(f))
@@ -92,8 +110,16 @@ def _rule_files(paths: list[Path]) -> list[Path]:
         found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
         rule_files = [f for f in found if not _is_test_file(f)]
         if not rule_files:
-            raise RuleError([Finding(str(path), 1, 1, "no rule file (*.yaml) in this folder; name a rule file, "
-                                                      "or the folder that holds one")])
+            raise RuleError(
+                [
+                    Finding(
+                        str(path),
+                        1,
+                        1,
+                        "no rule file (*.yaml) in this folder; name a rule file, or the folder that holds one",
+                    )
+                ]
+            )
         out.extend(rule_files)
     return out
 
@@ -123,8 +149,13 @@ def _check_one(path: Path, data: _Data | None) -> tuple[list[Finding], dict[str,
         rules_set = compiler.compile_located(located)
     except RuleError as exc:
         return exc.findings, info
-    info.update(version=rules_set.version, kinds=len(rules_set.kinds), features=len(rules_set.features),
-                rungs=len(rules_set.rungs), flags=len(rules_set.flags))
+    info.update(
+        version=rules_set.version,
+        kinds=len(rules_set.kinds),
+        features=len(rules_set.features),
+        rungs=len(rules_set.rungs),
+        flags=len(rules_set.flags),
+    )
     found = lint.lint(rules_set)
     if data is not None:
         found.extend(data.check(rules_set))
@@ -133,8 +164,9 @@ def _check_one(path: Path, data: _Data | None) -> tuple[list[Finding], dict[str,
 
 def _check_summary(checked: list[dict[str, Any]], counts: Counter[str], *, failed: bool) -> str:
     kinds = Counter(c["type"] for c in checked)
-    what = ", ".join(f"{n} {'rule' if t == 'rules' else 'rule test'} file{'s' if n != 1 else ''}"
-                     for t, n in sorted(kinds.items()))
+    what = ", ".join(
+        f"{n} {'rule' if t == 'rules' else 'rule test'} file{'s' if n != 1 else ''}" for t, n in sorted(kinds.items())
+    )
 
     def n(sev: str, word: str) -> str:
         return f"{counts[sev]} {word}{'s' if counts[sev] != 1 else ''}"
@@ -179,8 +211,14 @@ class _Data:
     def check(self, rules_set: compiler.RuleSet) -> list[Finding]:
         crm = self._open()
         if crm is None:
-            return [rules_set.source.finding((), f"{self.skipped}: the checks against its data (picklist values, "
-                                             "kinds that match no activity) were skipped", severity=lint.INFO)]
+            return [
+                rules_set.source.finding(
+                    (),
+                    f"{self.skipped}: the checks against its data (picklist values, "
+                    "kinds that match no activity) were skipped",
+                    severity=lint.INFO,
+                )
+            ]
         found: list[Finding] = []
         try:
             check_picklists(rules_set, crm.picklist_values(), self.cfg.fields)
@@ -200,10 +238,20 @@ class _Data:
 
 @rules.command(name="test")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="PERCENT",
-              help="Fail (exit 1) when fewer rungs, flags and kinds than this are exercised.")
-@click.option("--rules", "rules_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Test this rule file instead of the one each test file names (e.g. an edited copy).")
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="PERCENT",
+    help="Fail (exit 1) when fewer rungs, flags and kinds than this are exercised.",
+)
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Test this rule file instead of the one each test file names (e.g. an edited copy).",
+)
 @click.pass_obj
 def test_cmd(cfg: Config, paths: tuple[Path, ...], min_coverage: float | None, rules_file: Path | None) -> None:
     """Run rule unit tests: YAML files of contact histories and the rung, flags and next step they must get.
@@ -234,8 +282,12 @@ def _shown(path: Path) -> Path:
 
 
 @rules.command()
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Write the schema to this file (default: print it).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write the schema to this file (default: print it).",
+)
 def schema(out: Path | None) -> None:
     """The JSON Schema of rule files, for editors (yaml-language-server, VS Code, IntelliJ)."""
     text = schema_text()

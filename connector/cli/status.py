@@ -23,8 +23,14 @@ from connector.errors import ConfigError, RuleError
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable, for monitoring.")
-@click.option("--runs", "n_runs", type=click.IntRange(1, 10_000), default=10, show_default=True,
-              help="How many past runs to show.")
+@click.option(
+    "--runs",
+    "n_runs",
+    type=click.IntRange(1, 10_000),
+    default=10,
+    show_default=True,
+    help="How many past runs to show.",
+)
 @click.pass_obj
 def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     """The last runs and their figures, records waiting for retry, and the rules version in force."""
@@ -48,22 +54,39 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     in_force = next((r["rules_version"] for r in runs if r["outcome"] in ("ok", "partial")), None)
     watermarks = _watermarks(cfg)
     report = {
-        "state": str(state_path), "schema_version": state.schema_version(state_path),
-        "rules_version_in_force": in_force, "rules_version_configured": current_rules,
-        "backend": cfg.crm.backend, "watermarks": watermarks, "rules_mode": cfg.rules.mode,
-        "audit_changes": audit_total, "audit_sample": audit_sample,
-        "runs": runs, "pending_writes": pending_total, "pending": pending, "watched_for_demotion": store.watched(),
+        "state": str(state_path),
+        "schema_version": state.schema_version(state_path),
+        "rules_version_in_force": in_force,
+        "rules_version_configured": current_rules,
+        "backend": cfg.crm.backend,
+        "watermarks": watermarks,
+        "rules_mode": cfg.rules.mode,
+        "audit_changes": audit_total,
+        "audit_sample": audit_sample,
+        "runs": runs,
+        "pending_writes": pending_total,
+        "pending": pending,
+        "watched_for_demotion": store.watched(),
     }
     if as_json:
         click.echo(json.dumps(report, default=_json_value, indent=2))
         return
     click.echo(f"State: {state_path} (schema {report['schema_version']})")
     click.echo(f"Rules in force: {in_force or 'none yet'}; configured: {current_rules}")
-    click.echo(f"Backend: {cfg.crm.backend}; watermarks: "
-               + (", ".join(f"{k} {v}" for k, v in watermarks.items()) if watermarks else
-                  "none (the local CRM is read in place)" if cfg.crm.backend == "local" else "none yet"))
-    click.echo(f"Records waiting for retry: {pending_total:,}; contacts watched for demotion: "
-               f"{report['watched_for_demotion']:,}")
+    click.echo(
+        f"Backend: {cfg.crm.backend}; watermarks: "
+        + (
+            ", ".join(f"{k} {v}" for k, v in watermarks.items())
+            if watermarks
+            else "none (the local CRM is read in place)"
+            if cfg.crm.backend == "local"
+            else "none yet"
+        )
+    )
+    click.echo(
+        f"Records waiting for retry: {pending_total:,}; contacts watched for demotion: "
+        f"{report['watched_for_demotion']:,}"
+    )
     for p in pending[:10]:
         click.echo(f"  {p['record_id']}  attempts {p['attempts']}  {p['last_code']}: {p['last_error']}")
     if pending_total > len(pending[:10]):
@@ -93,8 +116,9 @@ def _watermarks(cfg: config_mod.Config) -> dict[str, str]:
     except duckdb.Error:
         return {"mirror": "busy (a run holds it)"}
     try:
-        rows = con.execute('SELECT "Key", "Value" FROM "_TrustLadderMeta" WHERE "Key" LIKE '
-                           "'salesforce.watermark.%' ORDER BY 1").fetchall()
+        rows = con.execute(
+            'SELECT "Key", "Value" FROM "_TrustLadderMeta" WHERE "Key" LIKE \'salesforce.watermark.%\' ORDER BY 1'
+        ).fetchall()
     finally:
         con.close()
     return {k.removeprefix("salesforce.watermark."): v for k, v in rows}

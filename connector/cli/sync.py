@@ -18,15 +18,26 @@ from connector.exit_codes import ExitCode
 
 @click.command(name="sync")
 @click.option("--dry-run", is_flag=True, help="Compute and show the planned changes; write nothing.")
-@click.option("--rules", "rules_file", type=click.Path(path_type=Path), default=None,
-              help="Use this rule file instead of the configured one.")
-@click.option("--show", type=click.IntRange(0, 10_000), default=20, show_default=True,
-              help="Planned changes to list on a dry run.")
+@click.option(
+    "--rules",
+    "rules_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Use this rule file instead of the configured one.",
+)
+@click.option(
+    "--show",
+    type=click.IntRange(0, 10_000),
+    default=20,
+    show_default=True,
+    help="Planned changes to list on a dry run.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 @as_of_option
 @click.pass_obj
-def sync_cmd(cfg: config_mod.Config, dry_run: bool, rules_file: Path | None, show: int, as_json: bool,
-             as_of: dt.date | None) -> None:
+def sync_cmd(
+    cfg: config_mod.Config, dry_run: bool, rules_file: Path | None, show: int, as_json: bool, as_of: dt.date | None
+) -> None:
     """Sync the configured CRM: compute every contact's rung and flags, write only what changed."""
     result = sync.run(cfg, as_of=as_of, dry_run=dry_run, rules_file=rules_file, sample_size=show)
     if as_json:
@@ -58,13 +69,16 @@ def summary(r: sync.SyncResult) -> str:
     if r.in_grace:
         lines.append(f"In demotion grace: {r.in_grace:,}")
     if r.skipped:
-        lines.append("Rows set aside (malformed, or not a contact's): "
-                     + ", ".join(f"{k} {v:,}" for k, v in r.skipped.items()))
+        lines.append(
+            "Rows set aside (malformed, or not a contact's): " + ", ".join(f"{k} {v:,}" for k, v in r.skipped.items())
+        )
     if r.dry_run:
         lines.append(f"Records that would change: {r.planned_records:,} (nothing written)")
     elif r.audit:
-        lines.append(f"Audit mode: {r.planned_records:,} records would change; nothing written "
-                     "(`trust-ladder status` lists the changes)")
+        lines.append(
+            f"Audit mode: {r.planned_records:,} records would change; nothing written "
+            "(`trust-ladder status` lists the changes)"
+        )
     else:
         lines.append(f"Records changed: {r.changed:,}   failed: {r.failed:,}   ({r.duration_s:.1f} s)")
     if r.failures_file:
@@ -88,11 +102,21 @@ def short(value: object, width: int = 70) -> str:
 
 def summary_dict(r: sync.SyncResult) -> dict[str, Any]:
     return {
-        "as_of": r.as_of.isoformat(), "rules_version": r.rules_version, "dry_run": r.dry_run,
-        "contacts": r.contacts, "activities": r.activities, "per_rung": r.per_rung, "flags": r.flags,
-        "in_grace": r.in_grace, "changed": r.changed, "failed": r.failed, "skipped": r.skipped,
+        "as_of": r.as_of.isoformat(),
+        "rules_version": r.rules_version,
+        "dry_run": r.dry_run,
+        "contacts": r.contacts,
+        "activities": r.activities,
+        "per_rung": r.per_rung,
+        "flags": r.flags,
+        "in_grace": r.in_grace,
+        "changed": r.changed,
+        "failed": r.failed,
+        "skipped": r.skipped,
         "failures": [{"id": f.record_id, "code": f.code, "message": f.message} for f in r.failures],
-        "planned_records": r.planned_records, "api_calls": r.api_calls,
-        "planned_fields": r.planned_fields, "duration_s": round(r.duration_s, 3),
+        "planned_records": r.planned_records,
+        "api_calls": r.api_calls,
+        "planned_fields": r.planned_fields,
+        "duration_s": round(r.duration_s, 3),
         "failures_file": r.failures_file,
     }

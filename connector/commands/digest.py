@@ -50,8 +50,15 @@ def _day(d: dt.date) -> str:
     return f"{d.day} {d.strftime('%b %Y')}"
 
 
-def gather(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state_path: Path | None, *,
-           since: dt.date | None = None, owner: str | None = None) -> list[Digest]:
+def gather(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet,
+    as_of: dt.date,
+    state_path: Path | None,
+    *,
+    since: dt.date | None = None,
+    owner: str | None = None,
+) -> list[Digest]:
     """One digest per owner with contacts (or just `owner`); `since` defaults to the last sync day."""
     sync.compute(con, rules, as_of, state_path)
     books = [b for b in insights.owners(con) if owner is None or b.key == owner]
@@ -68,12 +75,27 @@ def gather(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state
     flagged = insights.flagged(con, PLACE.name)
     slipping = insights.slipping(con, PLACE.name, rules, as_of)
     means = {r.name: r.means or "" for r in rules.rungs}
-    out = [Digest(b, as_of, since, found is not None,
-                  sorted(moved.get(b.key, []), key=lambda m: (not m.up, m.name, m.cid)),
-                  [f for f in flagged if f.owner == b.key], [s for s in slipping if s.owner == b.key], means)
-           for b in books]
-    _log.info("digest.gathered", owners=len(out), since=since.isoformat(), moved=sum(len(d.moved) for d in out),
-              flagged=sum(len(d.flagged) for d in out), slipping=sum(len(d.slipping) for d in out))
+    out = [
+        Digest(
+            b,
+            as_of,
+            since,
+            found is not None,
+            sorted(moved.get(b.key, []), key=lambda m: (not m.up, m.name, m.cid)),
+            [f for f in flagged if f.owner == b.key],
+            [s for s in slipping if s.owner == b.key],
+            means,
+        )
+        for b in books
+    ]
+    _log.info(
+        "digest.gathered",
+        owners=len(out),
+        since=since.isoformat(),
+        moved=sum(len(d.moved) for d in out),
+        flagged=sum(len(d.flagged) for d in out),
+        slipping=sum(len(d.slipping) for d in out),
+    )
     return out
 
 
@@ -99,20 +121,25 @@ def _slip_line(s: insights.Slipping) -> str:
 
 def _intro(d: Digest) -> str:
     n = d.owner.contacts
-    return (f"Your {n:,} contact{'s' if n != 1 else ''} on the trust ladder, as of {_day(d.as_of)}: who moved since "
-            f"{_day(d.since)}, the thank-yous and listening that are missing, and who needs a conversation soon.")
+    return (
+        f"Your {n:,} contact{'s' if n != 1 else ''} on the trust ladder, as of {_day(d.as_of)}: who moved since "
+        f"{_day(d.since)}, the thank-yous and listening that are missing, and who needs a conversation soon."
+    )
 
 
 def _sections(d: Digest) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """(heading, what to say when empty, [(line, detail)]) in page order."""
-    moved_empty = ("Nobody moved." if d.moves_known
-                   else "Moves are recorded by each sync from now on; the next digest lists them.")
+    moved_empty = (
+        "Nobody moved." if d.moves_known else "Moves are recorded by each sync from now on; the next digest lists them."
+    )
     return [
         (f"Who moved since {_day(d.since)}", moved_empty, [(_move_line(m, d.means), "") for m in d.moved]),
-        ("Open flags: what to do next", "No open flags: every thank-you is said and every conversation heard.",
-         [(f"{f.name} ({f.stage}): {', '.join(f.flags)}", f"Next step: {f.next_step}") for f in d.flagged]),
-        ("Slipping: who needs you before the date", "Nobody is slipping.",
-         [(_slip_line(s), "") for s in d.slipping]),
+        (
+            "Open flags: what to do next",
+            "No open flags: every thank-you is said and every conversation heard.",
+            [(f"{f.name} ({f.stage}): {', '.join(f.flags)}", f"Next step: {f.next_step}") for f in d.flagged],
+        ),
+        ("Slipping: who needs you before the date", "Nobody is slipping.", [(_slip_line(s), "") for s in d.slipping]),
     ]
 
 
@@ -137,12 +164,18 @@ def page(d: Digest) -> str:
         if not items:
             body.append(f'<p class="empty">{e(empty)}</p>')
         else:
-            body.append("<ul>" + "".join(
-                f"<li>{e(line)}" + (f'<div class="detail">{e(detail)}</div>' if detail else "") + "</li>"
-                for line, detail in items) + "</ul>")
+            body.append(
+                "<ul>"
+                + "".join(
+                    f"<li>{e(line)}" + (f'<div class="detail">{e(detail)}</div>' if detail else "") + "</li>"
+                    for line, detail in items
+                )
+                + "</ul>"
+            )
         body.append("</section>")
-    return _PAGE.format(title=e(f"Trust ladder digest for {d.owner.name}, {_day(d.as_of)}"), css=_CSS,
-                        body="\n".join(body))
+    return _PAGE.format(
+        title=e(f"Trust ladder digest for {d.owner.name}, {_day(d.as_of)}"), css=_CSS, body="\n".join(body)
+    )
 
 
 def file_stem(owner: insights.Owner) -> str:

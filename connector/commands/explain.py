@@ -71,8 +71,9 @@ class Explanation:
     activities: list[dict[str, Any]] = field(default_factory=list)  # what was counted, most recent first
 
 
-def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date,
-            watched: Sequence[WatchRow]) -> Explanation:
+def explain(
+    con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date, watched: Sequence[WatchRow]
+) -> Explanation:
     """`watched`: the demotion watch the last sync left (connector.state.read_watch)."""
     cid = contact_id if len(contact_id) == 18 else _to18(contact_id)
     found = con.execute('SELECT "FirstName", "LastName" FROM crm_contact WHERE "Id" = ?', [cid]).fetchone()
@@ -87,25 +88,43 @@ def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_
         return symbol_values(row, names, as_of)
 
     rungs = [
-        RungTrace(r.index, r.name, r.means, [
-            CriterionTrace(c.when, c.says, bool(row[criterion_col(r.index, j)]),
-                           values(c.compiled.names))
-            for j, c in enumerate(r.criteria)
-        ])
+        RungTrace(
+            r.index,
+            r.name,
+            r.means,
+            [
+                CriterionTrace(c.when, c.says, bool(row[criterion_col(r.index, j)]), values(c.compiled.names))
+                for j, c in enumerate(r.criteria)
+            ],
+        )
         for r in rules.rungs
     ]
     flags = []
     for f in rules.flags:
         vals = values(f.compiled.names)
         kinds = [k for n in f.compiled.names if n in rules.features for k in rules.features[n].spec.kinds]
-        flags.append(FlagTrace(f.label, f.when, f.says, bool(row[flag_col(f.id)]), vals,
-                               _activities(con, kinds) if kinds else []))
+        flags.append(
+            FlagTrace(
+                f.label, f.when, f.says, bool(row[flag_col(f.id)]), vals, _activities(con, kinds) if kinds else []
+            )
+        )
     feats = {n: row.get(feature_col(n)) for n in rules.features}
     return Explanation(
-        contact_id=cid, name=" ".join(p for p in found if p), as_of=as_of, rules_version=rules.version,
-        stage=row["new_stage"], qualified=rules.rungs[row["qualified"]].name, crm_stage=row["cur_stage"],
-        crm_since=row["cur_since"], since=row["new_since"], in_grace=bool(row["in_grace"]),
-        next_step=row["new_next"], reason=row["new_reason"], rungs=rungs, flags=flags, features=feats,
+        contact_id=cid,
+        name=" ".join(p for p in found if p),
+        as_of=as_of,
+        rules_version=rules.version,
+        stage=row["new_stage"],
+        qualified=rules.rungs[row["qualified"]].name,
+        crm_stage=row["cur_stage"],
+        crm_since=row["cur_since"],
+        since=row["new_since"],
+        in_grace=bool(row["in_grace"]),
+        next_step=row["new_next"],
+        reason=row["new_reason"],
+        rungs=rungs,
+        flags=flags,
+        features=feats,
         activities=_activities(con, list(rules.kinds), limit=15) if rules.kinds else [],
     )
 
@@ -134,22 +153,41 @@ def _to18(contact_id: str) -> str:
 
 def _activities(con: duckdb.DuckDBPyConnection, kinds: list[str], limit: int = 12) -> list[dict[str, Any]]:
     kinds = list(dict.fromkeys(kinds))
-    labels = sql.func("concat_ws", sql.lit(", "), *(sql.q("CASE WHEN $k THEN $name END", k=sql.col(kind_col(k)),
-                                                           name=k) for k in kinds))
-    tree = sql.q('SELECT day, aid, object, "Subject", $labels AS kinds, "DaySource", "LoggedDate", "Incoming", '
-                 '"HasEmailMessage", "IsPrivate", "IsPrimary", "Attendees", "Declined" FROM $t WHERE $cond '
-                 "ORDER BY day DESC, aid LIMIT $n",
-                 labels=labels, t=sql.table(CLASSIFIED.name), cond=sql.any_of(sql.col(kind_col(k)) for k in kinds),
-                 n=int(limit))
+    labels = sql.func(
+        "concat_ws",
+        sql.lit(", "),
+        *(sql.q("CASE WHEN $k THEN $name END", k=sql.col(kind_col(k)), name=k) for k in kinds),
+    )
+    tree = sql.q(
+        'SELECT day, aid, object, "Subject", $labels AS kinds, "DaySource", "LoggedDate", "Incoming", '
+        '"HasEmailMessage", "IsPrivate", "IsPrimary", "Attendees", "Declined" FROM $t WHERE $cond '
+        "ORDER BY day DESC, aid LIMIT $n",
+        labels=labels,
+        t=sql.table(CLASSIFIED.name),
+        cond=sql.any_of(sql.col(kind_col(k)) for k in kinds),
+        n=int(limit),
+    )
     cur = sql.run(con, tree)
     names = [d[0] for d in cur.description]
     out = []
     for values in cur.fetchall():
         r = dict(zip(names, values, strict=True))
-        out.append({"date": r["day"], "id": r["aid"], "object": r["object"], "subject": r["Subject"],
-                    "kinds": r["kinds"], "dated_by": r["DaySource"], "logged": r["LoggedDate"],
-                    "direction": _direction(r), "private": bool(r["IsPrivate"]),
-                    "shared": r["IsPrimary"] is False, "attendees": r["Attendees"], "declined": bool(r["Declined"])})
+        out.append(
+            {
+                "date": r["day"],
+                "id": r["aid"],
+                "object": r["object"],
+                "subject": r["Subject"],
+                "kinds": r["kinds"],
+                "dated_by": r["DaySource"],
+                "logged": r["LoggedDate"],
+                "direction": _direction(r),
+                "private": bool(r["IsPrivate"]),
+                "shared": r["IsPrimary"] is False,
+                "attendees": r["Attendees"],
+                "declined": bool(r["Declined"]),
+            }
+        )
     return out
 
 
@@ -177,8 +215,9 @@ def _activity_line(a: dict[str, Any]) -> str:
     if a.get("private"):
         notes.append("private")
     extra = "; ".join(n for n in notes if n)
-    return (f"        {a['date']}  {a['object']:<5} {a['id']}  {a['subject']}  [{a['kinds']}]"
-            + (f"  ({extra})" if extra else ""))
+    return f"        {a['date']}  {a['object']:<5} {a['id']}  {a['subject']}  [{a['kinds']}]" + (
+        f"  ({extra})" if extra else ""
+    )
 
 
 def format_value(value: Any) -> str:

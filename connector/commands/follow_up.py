@@ -51,8 +51,10 @@ SELECT p.cid, c."OwnerId" AS owner_id, $flag_id AS flag_id,
 FROM $place p LEFT JOIN $contacts c ON c."Id" = p.cid
 WHERE $flag
 """
-_NONE = ("SELECT NULL::VARCHAR AS cid, NULL::VARCHAR AS owner_id, NULL::VARCHAR AS flag_id, "
-         "NULL::VARCHAR AS subject, NULL::DATE AS due_date WHERE false")
+_NONE = (
+    "SELECT NULL::VARCHAR AS cid, NULL::VARCHAR AS owner_id, NULL::VARCHAR AS flag_id, "
+    "NULL::VARCHAR AS subject, NULL::DATE AS due_date WHERE false"
+)
 
 
 def build_desired(con: duckdb.DuckDBPyConnection, rules: RuleSet, section: FollowUpSection, as_of: dt.date) -> int:
@@ -61,10 +63,20 @@ def build_desired(con: duckdb.DuckDBPyConnection, rules: RuleSet, section: Follo
     for flag in rules.flags:
         # Room is kept for the released marker, so releasing a task never pushes its subject past 255.
         room = max(0, SUBJECT_MAX - len(section.subject_prefix) - len(" " + released_marker(flag.id)))
-        parts.append(sql.q(_ONE_FLAG, flag_id=flag.id, prefix=section.subject_prefix,
-                           text=texts.template(flag.next_step, rules), room=room, mark=" " + marker(flag.id),
-                           due=int(section.due_in_days), place=sql.table(PLACE.name),
-                           contacts=sql.table(CONTACTS.name), flag=sql.col(flag_col(flag.id), "p")))
+        parts.append(
+            sql.q(
+                _ONE_FLAG,
+                flag_id=flag.id,
+                prefix=section.subject_prefix,
+                text=texts.template(flag.next_step, rules),
+                room=room,
+                mark=" " + marker(flag.id),
+                due=int(section.due_in_days),
+                place=sql.table(PLACE.name),
+                contacts=sql.table(CONTACTS.name),
+                flag=sql.col(flag_col(flag.id), "p"),
+            )
+        )
     body = parts[0] if parts else sql.q(_NONE)
     for part in parts[1:]:
         body = exp.union(body, part, distinct=False)
@@ -76,5 +88,3 @@ def sync(crm: CrmBackend, rules: RuleSet, section: FollowUpSection, as_of: dt.da
     """Build the desired tasks from this run's placement and let the backend make its tasks match them."""
     build_desired(crm.con, rules, section, as_of)
     return crm.sync_follow_ups(DESIRED_TABLE)
-
-

@@ -106,10 +106,13 @@ def held_back(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, rung: 
         cols = [sql.col(criterion_col(r.index, j), "p") for j in range(len(r.criteria))]
         for j, c in enumerate(cols):
             others = sql.all_of(o.copy() for i, o in enumerate(cols) if i != j)
-            aggs += [sql.q("count(*) FILTER (WHERE $on < $k)", on=on, k=r.index),
-                     sql.q("count(*) FILTER (WHERE $on < $k AND NOT $c)", on=on, k=r.index, c=c),
-                     sql.q("count(*) FILTER (WHERE $on = $k - 1 AND NOT $c AND $others)", on=on, k=r.index, c=c,
-                           others=others)]
+            aggs += [
+                sql.q("count(*) FILTER (WHERE $on < $k)", on=on, k=r.index),
+                sql.q("count(*) FILTER (WHERE $on < $k AND NOT $c)", on=on, k=r.index, c=c),
+                sql.q(
+                    "count(*) FILTER (WHERE $on = $k - 1 AND NOT $c AND $others)", on=on, k=r.index, c=c, others=others
+                ),
+            ]
     tree = sql.q(_HELD_BACK, place=sql.table(place), owners=sql.table(OWNERS))
     assert isinstance(tree, exp.Select)
     tree.select(*aggs, append=True, copy=False)
@@ -120,21 +123,37 @@ def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: 
     """Contacts kept above the rung they qualify for: held by the demotion grace period (until its end), or
     decaying after it (until they lose the next rung), soonest first."""
     grace, every = rules.settings.demotion_grace_days, rules.settings.decay_every_days
-    next_drop = (sql.q("(1 + ($as_of - p.w_since - $grace) // $every) * $every", grace=grace, every=every)
-                 if every else sql.lit(0))
-    missing = exp.Case(this=sql.col("final", "p"), ifs=[
-        exp.If(this=sql.lit(r.index), true=texts.missing(rules.rungs, r.index)) for r in rules.rungs[1:]])
-    tree = sql.q(_SLIPPING, place=sql.table(place), owners=sql.table(OWNERS), grace=grace, next_drop=next_drop,
-                 qualifies=texts.rung_name(rules, sql.col("qualified", "p")), missing=missing)
-    return [Slipping(str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""))
-            for cid, name, owner, stage, qual, held, until, miss in sql.run(con, tree, {"as_of": as_of}).fetchall()]
+    next_drop = (
+        sql.q("(1 + ($as_of - p.w_since - $grace) // $every) * $every", grace=grace, every=every)
+        if every
+        else sql.lit(0)
+    )
+    missing = exp.Case(
+        this=sql.col("final", "p"),
+        ifs=[exp.If(this=sql.lit(r.index), true=texts.missing(rules.rungs, r.index)) for r in rules.rungs[1:]],
+    )
+    tree = sql.q(
+        _SLIPPING,
+        place=sql.table(place),
+        owners=sql.table(OWNERS),
+        grace=grace,
+        next_drop=next_drop,
+        qualifies=texts.rung_name(rules, sql.col("qualified", "p")),
+        missing=missing,
+    )
+    return [
+        Slipping(str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""))
+        for cid, name, owner, stage, qual, held, until, miss in sql.run(con, tree, {"as_of": as_of}).fetchall()
+    ]
 
 
 def flagged(con: duckdb.DuckDBPyConnection, place: str) -> list[Flagged]:
     """Contacts with an open flag, with the next step the engine gives them."""
     tree = sql.q(_FLAGGED, place=sql.table(place), owners=sql.table(OWNERS))
-    return [Flagged(str(cid), str(name), str(owner), str(stage), str(flags).split(";"), str(step or ""))
-            for cid, name, owner, stage, flags, step in sql.run(con, tree).fetchall()]
+    return [
+        Flagged(str(cid), str(name), str(owner), str(stage), str(flags).split(";"), str(step or ""))
+        for cid, name, owner, stage, flags, step in sql.run(con, tree).fetchall()
+    ]
 
 
 def contacts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:

@@ -61,8 +61,14 @@ class Replay:
     def for_owner(self, owner: str) -> Replay:
         """The same replay, counting only one owner's contacts."""
         mine = self.owners.get(owner, OwnerReplay([0] * len(self.changes), 0, 0, 0))
-        return replace(self, changes=[(d, n) for (d, _), n in zip(self.changes, mine.changes, strict=True)],
-                       changed=mine.changed, flapping=mine.flapping, reversed=mine.reversed, owners={})
+        return replace(
+            self,
+            changes=[(d, n) for (d, _), n in zip(self.changes, mine.changes, strict=True)],
+            changed=mine.changed,
+            flapping=mine.flapping,
+            reversed=mine.reversed,
+            owners={},
+        )
 
 
 def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks: int) -> Replay:
@@ -77,9 +83,11 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
     if view is None:
         raise RuntimeError("the replay needs the backend's crm_contact view (LocalCrm.prepare)")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_CONTACT} AS SELECT * EXCLUDE ({', '.join(_TRUST)}) FROM crm_contact")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_HELD} "
-                "(cid VARCHAR, stage VARCHAR, since DATE, final INTEGER, changes INTEGER, changed BOOLEAN, "
-                "dir INTEGER, reversals INTEGER)")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_HELD} "
+        "(cid VARCHAR, stage VARCHAR, since DATE, final INTEGER, changes INTEGER, changed BOOLEAN, "
+        "dir INTEGER, reversals INTEGER)"
+    )
     con.execute("CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
     days = [as_of - dt.timedelta(days=7 * w) for w in range(weeks, -1, -1)]
     by_day: list[tuple[dt.date, dict[str, int]]] = []
@@ -111,10 +119,22 @@ FROM (
         con.execute(str(view[0]))
         con.execute(f"DROP TABLE IF EXISTS {_CONTACT}")
     owners = {o: OwnerReplay([n.get(o, 0) for _, n in by_day], *t) for o, t in totals.items()}
-    result = Replay(weeks=weeks, start=days[0], end=days[-1], changes=[(d, sum(n.values())) for d, n in by_day],
-                    changed=sum(t[0] for t in totals.values()), flapping=sum(t[1] for t in totals.values()),
-                    reversed=sum(t[2] for t in totals.values()), seconds=time.perf_counter() - started,
-                    owners=owners)
-    _log.info("simulate.replayed", weeks=weeks, rules_version=rules.version, flapping=result.flapping,
-              seconds=round(result.seconds, 2))
+    result = Replay(
+        weeks=weeks,
+        start=days[0],
+        end=days[-1],
+        changes=[(d, sum(n.values())) for d, n in by_day],
+        changed=sum(t[0] for t in totals.values()),
+        flapping=sum(t[1] for t in totals.values()),
+        reversed=sum(t[2] for t in totals.values()),
+        seconds=time.perf_counter() - started,
+        owners=owners,
+    )
+    _log.info(
+        "simulate.replayed",
+        weeks=weeks,
+        rules_version=rules.version,
+        flapping=result.flapping,
+        seconds=round(result.seconds, 2),
+    )
     return result

@@ -101,14 +101,19 @@ def _owner_chart(books: list[insights.Owner], counts: dict[str, list[int]], widt
     return top
 
 
-def _flag_moves(con: duckdb.DuckDBPyConnection, place: exp.Expr, labels: list[str]
-                ) -> dict[str, list[FlagMove]]:
+def _flag_moves(con: duckdb.DuckDBPyConnection, place: exp.Expr, labels: list[str]) -> dict[str, list[FlagMove]]:
     """Per owner, flags before (`before`) against after (`after`), per label."""
     out: dict[str, list[FlagMove]] = defaultdict(list)
     sql.run(con, sql.create_temp(_FLAG_PAIRS, place))
     for label in labels:
-        tree = sql.q(_FLAGS, place=sql.table(_FLAG_PAIRS), owners=sql.table(insights.OWNERS), before=sql.col("before"),
-                     after=sql.col("after"), l=label)
+        tree = sql.q(
+            _FLAGS,
+            place=sql.table(_FLAG_PAIRS),
+            owners=sql.table(insights.OWNERS),
+            before=sql.col("before"),
+            after=sql.col("after"),
+            l=label,
+        )
         for owner, *counts in sql.run(con, tree).fetchall():
             out[str(owner)].append(FlagMove(label, *(int(v) for v in counts)))
     return out
@@ -126,13 +131,22 @@ def _moved(state_path: Path | None, con: duckdb.DuckDBPyConnection) -> tuple[lis
     day = moves.last_run_day(state_path)
     found = moves.since(state_path, day) if day else None
     if found is None or day is None:
-        return None, ("No move is recorded yet: each sync from this version on records who moved, and this "
-                      "section lists them."), {}
+        return (
+            None,
+            ("No move is recorded yet: each sync from this version on records who moved, and this section lists them."),
+            {},
+        )
     who = insights.contacts(con, [m.cid for m in found])
-    rows = [Moved(m.cid, who[m.cid][0], m.from_stage or NOT_SYNCED, m.to_stage or "(cleared)", m.day)
-            for m in found if m.cid in who]
-    return rows, f"Moves written by the syncs evaluated on {day.isoformat()} (the last sync day).", {
-        m.cid: who[m.cid][1] for m in rows}
+    rows = [
+        Moved(m.cid, who[m.cid][0], m.from_stage or NOT_SYNCED, m.to_stage or "(cleared)", m.day)
+        for m in found
+        if m.cid in who
+    ]
+    return (
+        rows,
+        f"Moves written by the syncs evaluated on {day.isoformat()} (the last sync day).",
+        {m.cid: who[m.cid][1] for m in rows},
+    )
 
 
 def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state_path: Path | None) -> ReportData:
@@ -141,15 +155,22 @@ def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, stat
     sync.compute(con, rules, as_of, state_path)
     books = insights.owners(con)
     place = sql.table(PLACE.name)
-    pairs = [(str(o), str(a), str(b), int(n)) for o, a, b, n in sql.run(
-        con, sql.q(_PAIRS, place=place, owners=sql.table(insights.OWNERS), none=NOT_SYNCED)).fetchall()]
+    pairs = [
+        (str(o), str(a), str(b), int(n))
+        for o, a, b, n in sql.run(
+            con, sql.q(_PAIRS, place=place, owners=sql.table(insights.OWNERS), none=NOT_SYNCED)
+        ).fetchall()
+    ]
     crm_rungs = sorted({a for _, a, _, _ in pairs if a != NOT_SYNCED})
     rungs = [r.name for r in rules.rungs] + [s for s in crm_rungs if rules.rung_index(s) is None]
     rows = rungs + ([NOT_SYNCED] if any(a == NOT_SYNCED for _, a, _, _ in pairs) else [])
     synced = bool(crm_rungs)
     version = sql.scalar(con, sql.q("SELECT mode(cur_version) FROM $p", p=place))
-    flags = _flag_moves(con, sql.q("SELECT cid, cur_flags AS before, new_flags AS after FROM $p", p=place),
-                        [f.label for f in rules.flags])
+    flags = _flag_moves(
+        con,
+        sql.q("SELECT cid, cur_flags AS before, new_flags AS after FROM $p", p=place),
+        [f.label for f in rules.flags],
+    )
     held = insights.held_back(con, PLACE.name, rules, "final")
     slipping = insights.slipping(con, PLACE.name, rules, as_of)
     moved, moved_note, moved_owner = _moved(state_path, con)
@@ -163,24 +184,41 @@ def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, stat
                 matrix[rows.index(a)][rungs.index(b)] += n
         crm_counts = [sum(n for _, a, _, n in mine if a == r) for r in rungs]
         now_counts = [sum(n for _, _, b, n in mine if b == r) for r in rungs]
-        per_owner = {o: [sum(n for oo, a, b, n in pairs if oo == o and (a if synced else b) == r) for r in rungs]
-                     for o in {p[0] for p in mine}}
-        facts = [("Contacts", f"{sum(n for *_, n in mine):,}"), ("Evaluated as of", as_of.isoformat()),
-                 ("Engine rules", rules.version), ("Rules on the records", str(version or "none yet"))]
+        per_owner = {
+            o: [sum(n for oo, a, b, n in pairs if oo == o and (a if synced else b) == r) for r in rungs]
+            for o in {p[0] for p in mine}
+        }
+        facts = [
+            ("Contacts", f"{sum(n for *_, n in mine):,}"),
+            ("Evaluated as of", as_of.isoformat()),
+            ("Engine rules", rules.version),
+            ("Rules on the records", str(version or "none yet")),
+        ]
         return ReportData(
-            title="Trust ladder: current state", facts=facts, rungs=rungs,
+            title="Trust ladder: current state",
+            facts=facts,
+            rungs=rungs,
             ladder={"CRM, as last synced": crm_counts, f"Engine today ({as_of.isoformat()})": now_counts},
-            owners_title=("Rungs by owner, as the CRM shows them" if synced
-                          else "Rungs by owner, as the engine places them today (the CRM holds none yet)"),
+            owners_title=(
+                "Rungs by owner, as the CRM shows them"
+                if synced
+                else "Rungs by owner, as the engine places them today (the CRM holds none yet)"
+            ),
             owners=_owner_chart([b for b in books if owner is None or b.key == owner], per_owner, len(rungs)),
-            flags_before="CRM, as last synced", flags_after="engine today",
+            flags_before="CRM, as last synced",
+            flags_after="engine today",
             flags=_owner_flags(flags, owner, [f.label for f in rules.flags]),
             movement=Movement("CRM, as last synced", f"engine today ({as_of.isoformat()})", rows, rungs, matrix)
-            if synced else None,
-            movement_note="" if synced else (
+            if synced
+            else None,
+            movement_note=""
+            if synced
+            else (
                 "No sync has written to this CRM yet, so there is no earlier placement to compare with: "
-                "run `trust-ladder sync`, and this section shows who moved since."),
-            criteria=crits, held_back=_owner_counts(held, owner, 3 * len(crits)),
+                "run `trust-ladder sync`, and this section shows who moved since."
+            ),
+            criteria=crits,
+            held_back=_owner_counts(held, owner, 3 * len(crits)),
             held_back_note="Below a rung: placed under it by the engine today.",
             slipping=[s for s in slipping if owner is None or s.owner == owner],
             moved=None if moved is None else [m for m in moved if owner is None or moved_owner[m.cid] == owner],
@@ -198,8 +236,10 @@ def _owner_counts(counts: dict[str, list[int]], owner: str | None, width: int) -
 
 def _owner_flags(flags: dict[str, list[FlagMove]], owner: str | None, labels: list[str]) -> list[FlagMove]:
     chosen = [v for k, v in flags.items() if owner is None or k == owner]
-    return [FlagMove(label, *(sum(getattr(f[i], a) for f in chosen) for a in ("before", "after", "gained", "lost")))
-            for i, label in enumerate(labels)]
+    return [
+        FlagMove(label, *(sum(getattr(f[i], a) for f in chosen) for a in ("before", "after", "gained", "lost")))
+        for i, label in enumerate(labels)
+    ]
 
 
 def simulated(con: duckdb.DuckDBPyConnection, sim: Simulation, new_rules: RuleSet | None = None) -> ReportData:
@@ -207,11 +247,13 @@ def simulated(con: duckdb.DuckDBPyConnection, sim: Simulation, new_rules: RuleSe
     contacts back under it and who its grace period would hold."""
     books = insights.owners(con)
     union = list(dict.fromkeys(sim.current_rungs + sim.new_rungs))
-    got = sql.run(con, sql.q(_SIM_PAIRS, cur=sql.table(CUR_TABLE), new=sql.table(NEW_TABLE),
-                             owners=sql.table(insights.OWNERS))).fetchall()
+    got = sql.run(
+        con, sql.q(_SIM_PAIRS, cur=sql.table(CUR_TABLE), new=sql.table(NEW_TABLE), owners=sql.table(insights.OWNERS))
+    ).fetchall()
     pairs = [(str(o), int(i), int(j), int(n), int(h)) for o, i, j, n, h in got]
-    flags = _flag_moves(con, sql.q(_SIM_PLACE, cur=sql.table(CUR_TABLE), new=sql.table(NEW_TABLE)),
-                        [f.label for f in sim.flags])
+    flags = _flag_moves(
+        con, sql.q(_SIM_PLACE, cur=sql.table(CUR_TABLE), new=sql.table(NEW_TABLE)), [f.label for f in sim.flags]
+    )
     crits = insights.criteria(new_rules) if new_rules else []
     held = insights.held_back(con, NEW_TABLE, new_rules, "qualified") if new_rules else {}
     slipping = insights.slipping(con, NEW_TABLE, new_rules, sim.as_of) if new_rules else None
@@ -225,12 +267,18 @@ def simulated(con: duckdb.DuckDBPyConnection, sim: Simulation, new_rules: RuleSe
         part = replace(sim, matrix=matrix, held_by_grace=sum(p[4] for p in mine), notes=[])
         contacts = sum(p[3] for p in mine)
         moved = f"{part.moved:,} ({100 * part.moved / contacts:.1f}%)" if contacts else "0"
-        facts = [("Contacts", f"{contacts:,}"), ("Evaluated as of", sim.as_of.isoformat()),
-                 ("Current rules", sim.current_version), ("New rules", sim.new_version), ("Moving", moved)]
+        facts = [
+            ("Contacts", f"{contacts:,}"),
+            ("Evaluated as of", sim.as_of.isoformat()),
+            ("Current rules", sim.current_version),
+            ("New rules", sim.new_version),
+            ("Moving", moved),
+        ]
         if part.held_by_grace:
             facts.append(("Held by demotion grace at the next sync", f"{part.held_by_grace:,}"))
-        replay_new, replay_cur = (None if r is None else r if owner is None else r.for_owner(owner)
-                                  for r in (sim.replay, sim.replay_current))
+        replay_new, replay_cur = (
+            None if r is None else r if owner is None else r.for_owner(owner) for r in (sim.replay, sim.replay_current)
+        )
         if replay_new is not None:
             facts.append((f"Flapping over {replay_new.weeks} weeks (new rules)", f"{replay_new.flapping:,}"))
         if replay_cur is not None:
@@ -240,17 +288,25 @@ def simulated(con: duckdb.DuckDBPyConnection, sim: Simulation, new_rules: RuleSe
             counts = per_owner.setdefault(o, [0] * len(union))
             counts[union.index(sim.new_rungs[j])] += n
         return ReportData(
-            title="Trust ladder: simulation of a rule change", facts=facts, rungs=union,
-            ladder={"current rules": _align(sim.current_rungs, part.per_rung_current, union),
-                    "new rules": _align(sim.new_rungs, part.per_rung_new, union)},
+            title="Trust ladder: simulation of a rule change",
+            facts=facts,
+            rungs=union,
+            ladder={
+                "current rules": _align(sim.current_rungs, part.per_rung_current, union),
+                "new rules": _align(sim.new_rungs, part.per_rung_new, union),
+            },
             owners_title="Rungs by owner under the new rules",
             owners=_owner_chart([b for b in books if owner is None or b.key == owner], per_owner, len(union)),
-            flags_before="current rules", flags_after="new rules",
+            flags_before="current rules",
+            flags_after="new rules",
             flags=_owner_flags(flags, owner, [f.label for f in sim.flags]),
             movement=Movement("current rules", "new rules", sim.current_rungs, sim.new_rungs, matrix),
             samples=[s for s in sim.samples if owner is None or owner_of.get(s.contact_id, ("", ""))[1] == owner],
-            replay=replay_new, replay_current=replay_cur, notes=list(sim.notes),
-            criteria=crits, held_back=_owner_counts(held, owner, 3 * len(crits)),
+            replay=replay_new,
+            replay_current=replay_cur,
+            notes=list(sim.notes),
+            criteria=crits,
+            held_back=_owner_counts(held, owner, 3 * len(crits)),
             held_back_note="Below a rung: qualifying only for a lower rung under the new rules.",
             slipping=None if slipping is None else [s for s in slipping if owner is None or s.owner == owner],
         )

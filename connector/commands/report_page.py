@@ -27,20 +27,31 @@ def _history_chart(history: History, rungs: list[str]) -> View:
     fig = go.Figure()
     names = list(dict.fromkeys(rungs + [r for _, counts in history for r in counts]))
     for rung, color in zip(names, colors(len(names)), strict=True):
-        fig.add_trace(go.Scatter(name=rung, x=[d.isoformat() for d, _ in history],
-                                 y=[counts.get(rung, 0) for _, counts in history], stackgroup="rungs",
-                                 line={"color": color}, mode="lines+markers"))
+        fig.add_trace(
+            go.Scatter(
+                name=rung,
+                x=[d.isoformat() for d, _ in history],
+                y=[counts.get(rung, 0) for _, counts in history],
+                stackgroup="rungs",
+                line={"color": color},
+                mode="lines+markers",
+            )
+        )
     # One tick per evaluation date: a date axis would stretch a day or two of runs into hours.
-    fig.update_layout(title="Contacts per rung, by evaluation date of the last sync that day",
-                      legend={"orientation": "h"}, xaxis={"type": "category"})
+    fig.update_layout(
+        title="Contacts per rung, by evaluation date of the last sync that day",
+        legend={"orientation": "h"},
+        xaxis={"type": "category"},
+    )
     v.chart(fig, "history", 360)
     return v
 
 
 def view(d: ReportData) -> View:
     v = View()
-    v.add('<dl class="facts">' + "".join(f"<div><dt>{e(k)}</dt><dd>{e(val)}</dd></div>" for k, val in d.facts)
-          + "</dl>")
+    v.add(
+        '<dl class="facts">' + "".join(f"<div><dt>{e(k)}</dt><dd>{e(val)}</dd></div>" for k, val in d.facts) + "</dl>"
+    )
     v.add("".join(f'<p class="note warn">{e(n)}</p>' for n in d.notes))
     for section in sections.ALL:
         section(v, d)
@@ -60,18 +71,32 @@ def render(d: ReportData, history: History) -> str:
         v = view(data)
         views.append({"key": key, "label": name, "html": v.html, "figs": v.figs})
     options = "".join(f'<option value="{i}">{e(v["label"])}</option>' for i, v in enumerate(views))
-    picker = ("" if len(views) < 3 else  # one owner: the filter would change nothing
-              f'<label class="filter">Owner <select id="owner-filter">{options}</select></label>')
+    picker = (
+        ""
+        if len(views) < 3
+        # one owner: the filter would change nothing
+        else f'<label class="filter">Owner <select id="owner-filter">{options}</select></label>'
+    )
     hist = _history_chart(history, d.rungs) if history else None
-    old = ('<p class="note">No run history is recorded yet: the counts of past runs appear here after the first '
-           "syncs.</p>")
-    body = (f'<header><h1>{e(d.title)}</h1>{picker}</header>\n<main id="tl-view">{first.html}</main>\n'
-            '<section><h2>Rung counts over past runs</h2><p class="note">For all owners: the run history keeps '
-            f"the counts of the whole org, so the owner filter does not narrow this chart.</p>"
-            f"{hist.html if hist else old}</section>")
-    return _PAGE.format(title=e(d.title), css=_CSS, plotly=plotly.offline.get_plotlyjs(), body=body,
-                        views=_json(views), history=_json(hist.figs if hist else {}),
-                        config=_json(_CHART_CONFIG), script=_SCRIPT)
+    old = (
+        '<p class="note">No run history is recorded yet: the counts of past runs appear here after the first syncs.</p>'
+    )
+    body = (
+        f'<header><h1>{e(d.title)}</h1>{picker}</header>\n<main id="tl-view">{first.html}</main>\n'
+        '<section><h2>Rung counts over past runs</h2><p class="note">For all owners: the run history keeps '
+        f"the counts of the whole org, so the owner filter does not narrow this chart.</p>"
+        f"{hist.html if hist else old}</section>"
+    )
+    return _PAGE.format(
+        title=e(d.title),
+        css=_CSS,
+        plotly=plotly.offline.get_plotlyjs(),
+        body=body,
+        views=_json(views),
+        history=_json(hist.figs if hist else {}),
+        config=_json(_CHART_CONFIG),
+        script=_SCRIPT,
+    )
 
 
 _SCRIPT = """

@@ -31,8 +31,12 @@ class View:
         self.parts.append(text)
 
     def chart(self, fig: Any, name: str, height: int, *, top: int = 40) -> None:
-        fig.update_layout(height=height, margin={"l": 10, "r": 10, "t": top, "b": 10}, template="plotly_white",
-                          font={"family": "system-ui, sans-serif", "size": 13})
+        fig.update_layout(
+            height=height,
+            margin={"l": 10, "r": 10, "t": top, "b": 10},
+            template="plotly_white",
+            font={"family": "system-ui, sans-serif", "size": 13},
+        )
         self.figs[name] = json.loads(pio.to_json(fig))
         self.parts.append(f'<div class="chart" id="chart-{name}"></div>')
 
@@ -54,8 +58,9 @@ def e(text: object) -> str:
 
 def table(head: list[str], rows: list[list[object]], *, cls: str = "") -> str:
     th = "".join(f"<th>{e(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{e(f'{c:,}' if isinstance(c, int) else c)}</td>" for c in r) + "</tr>"
-                   for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(f'{c:,}' if isinstance(c, int) else c)}</td>" for c in r) + "</tr>" for r in rows
+    )
     attr = f' class="{cls}"' if cls else ""
     return f"<table{attr}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -63,8 +68,6 @@ def table(head: list[str], rows: list[list[object]], *, cls: str = "") -> str:
 def heatmap_z(matrix: list[list[int]]) -> list[list[float]]:
     # Colour on a log scale, or the stayers on the diagonal would wash out every move.
     return [[0.0 if n == 0 else 1 + math.log10(n) for n in row] for row in matrix]
-
-
 
 
 def ladder(v: View, d: ReportData) -> None:
@@ -75,72 +78,154 @@ def ladder(v: View, d: ReportData) -> None:
     for (series, counts), color in zip(d.ladder.items(), _SERIES_COLORS, strict=False):
         at_or_above = [sum(counts[i:]) for i in range(len(counts))]
         if len(d.ladder) == 1:
-            fig.add_trace(go.Funnel(name=series, y=d.rungs, x=at_or_above, customdata=counts, marker_color=color,
-                                    textinfo="value+percent initial", textposition="inside",
-                                    connector={"fillcolor": "#eef2f6"}, hovertemplate=hover))
+            fig.add_trace(
+                go.Funnel(
+                    name=series,
+                    y=d.rungs,
+                    x=at_or_above,
+                    customdata=counts,
+                    marker_color=color,
+                    textinfo="value+percent initial",
+                    textposition="inside",
+                    connector={"fillcolor": "#eef2f6"},
+                    hovertemplate=hover,
+                )
+            )
         else:
-            fig.add_trace(go.Bar(name=series, y=d.rungs, x=at_or_above, customdata=counts, orientation="h",
-                                 marker_color=color, text=[f"{n:,}" for n in at_or_above], textposition="auto",
-                                 hovertemplate=hover))
-    fig.update_layout(barmode="group", title="Contacts on each rung or higher", legend={"orientation": "h"},
-                      yaxis={"autorange": "reversed"} if len(d.ladder) > 1 else {})
+            fig.add_trace(
+                go.Bar(
+                    name=series,
+                    y=d.rungs,
+                    x=at_or_above,
+                    customdata=counts,
+                    orientation="h",
+                    marker_color=color,
+                    text=[f"{n:,}" for n in at_or_above],
+                    textposition="auto",
+                    hovertemplate=hover,
+                )
+            )
+    fig.update_layout(
+        barmode="group",
+        title="Contacts on each rung or higher",
+        legend={"orientation": "h"},
+        yaxis={"autorange": "reversed"} if len(d.ladder) > 1 else {},
+    )
     names = list(d.ladder)
     v.add("<section><h2>The ladder</h2>")
     v.chart(fig, "ladder", 140 + 90 * len(d.rungs))
-    v.add(table(["Rung", *names, "Difference"],
-                [[r, *(d.ladder[s][i] for s in names), f"{d.ladder[names[-1]][i] - d.ladder[names[0]][i]:+,}"]
-                  for i, r in enumerate(d.rungs)]) + "</section>")
+    v.add(
+        table(
+            ["Rung", *names, "Difference"],
+            [
+                [r, *(d.ladder[s][i] for s in names), f"{d.ladder[names[-1]][i] - d.ladder[names[0]][i]:+,}"]
+                for i, r in enumerate(d.rungs)
+            ],
+        )
+        + "</section>"
+    )
 
 
 def held_back(v: View, d: ReportData) -> None:
     """For each rung, how many contacts below it fail each of its criteria: what holds them back."""
     if not d.criteria:
         return
-    counts = [d.held_back[3 * i: 3 * i + 3] for i in range(len(d.criteria))]
+    counts = [d.held_back[3 * i : 3 * i + 3] for i in range(len(d.criteria))]
     fig = go.Figure()
     labels = [f"{c.rung}: {c.says}" for c in d.criteria]
-    for name, k, color in (("below the rung, failing it", 1, _SERIES_COLORS[0]),
-                           ("one rung below, missing only this", 2, _SERIES_COLORS[1])):
-        fig.add_trace(go.Bar(name=name, y=labels, x=[c[k] for c in counts], orientation="h", marker_color=color,
-                             hovertemplate="%{y}<br>%{x:,} contacts<extra>%{fullData.name}</extra>"))
-    fig.update_layout(barmode="group", title="Contacts held back by each criterion", legend={"orientation": "h"},
-                      yaxis={"autorange": "reversed", "automargin": True})
-    v.add(f'<section><h2>What holds them back</h2><p class="note">{e(d.held_back_note)} "Only this" counts '
-          "the contacts one rung below that meet every other criterion of the rung: one step from climbing.</p>")
+    for name, k, color in (
+        ("below the rung, failing it", 1, _SERIES_COLORS[0]),
+        ("one rung below, missing only this", 2, _SERIES_COLORS[1]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                y=labels,
+                x=[c[k] for c in counts],
+                orientation="h",
+                marker_color=color,
+                hovertemplate="%{y}<br>%{x:,} contacts<extra>%{fullData.name}</extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title="Contacts held back by each criterion",
+        legend={"orientation": "h"},
+        yaxis={"autorange": "reversed", "automargin": True},
+    )
+    v.add(
+        f'<section><h2>What holds them back</h2><p class="note">{e(d.held_back_note)} "Only this" counts '
+        "the contacts one rung below that meet every other criterion of the rung: one step from climbing.</p>"
+    )
     v.chart(fig, "heldback", 140 + 46 * len(labels))
-    v.add(table(["Rung", "Criterion", "Contacts below it", "Failing it", "One rung below, missing only this"],
-                 [[c.rung, c.says, *n] for c, n in zip(d.criteria, counts, strict=True)]) + "</section>")
+    v.add(
+        table(
+            ["Rung", "Criterion", "Contacts below it", "Failing it", "One rung below, missing only this"],
+            [[c.rung, c.says, *n] for c, n in zip(d.criteria, counts, strict=True)],
+        )
+        + "</section>"
+    )
 
 
 def _movement_chart(v: View, m: Movement) -> None:
-    fig = go.Figure(go.Heatmap(z=heatmap_z(m.matrix), x=m.cols, y=m.rows,
-                               text=[[f"{n:,}" if n else "" for n in r] for r in m.matrix],
-                               texttemplate="%{text}", colorscale="Blues", showscale=False,
-                               hovertemplate="%{y} -> %{x}: %{text}<extra></extra>"))
-    fig.update_layout(title=f"From {m.rows_title} (rows) to {m.cols_title} (columns)", xaxis={"side": "top"},
-                      yaxis={"autorange": "reversed"})
+    fig = go.Figure(
+        go.Heatmap(
+            z=heatmap_z(m.matrix),
+            x=m.cols,
+            y=m.rows,
+            text=[[f"{n:,}" if n else "" for n in r] for r in m.matrix],
+            texttemplate="%{text}",
+            colorscale="Blues",
+            showscale=False,
+            hovertemplate="%{y} -> %{x}: %{text}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=f"From {m.rows_title} (rows) to {m.cols_title} (columns)",
+        xaxis={"side": "top"},
+        yaxis={"autorange": "reversed"},
+    )
     v.chart(fig, "movement", 140 + 60 * len(m.rows), top=80)
 
 
 def _replay(v: View, new: Replay, cur: Replay | None) -> None:
-    v.add(f'<h3>Flapping</h3><p class="note">Replaying the rules at every weekly sync from {new.start.isoformat()} '
-          f"to {new.end.isoformat()} (from an empty CRM, with demotion grace as in real syncs): under the new rules "
-          f"<b>{new.flapping:,}</b> contacts would change rung more than once"
-          + (f", against <b>{cur.flapping:,}</b> under the current rules" if cur else "") + ".</p>")
+    v.add(
+        f'<h3>Flapping</h3><p class="note">Replaying the rules at every weekly sync from {new.start.isoformat()} '
+        f"to {new.end.isoformat()} (from an empty CRM, with demotion grace as in real syncs): under the new rules "
+        f"<b>{new.flapping:,}</b> contacts would change rung more than once"
+        + (f", against <b>{cur.flapping:,}</b> under the current rules" if cur else "")
+        + ".</p>"
+    )
     fig = go.Figure()
     for name, r, color in (("current rules", cur, _SERIES_COLORS[0]), ("new rules", new, _SERIES_COLORS[1])):
         if r is not None:
-            fig.add_trace(go.Bar(name=name, x=[d.isoformat() for d, _ in r.changes], y=[n for _, n in r.changes],
-                                 marker_color=color,
-                                 hovertemplate="%{x}: %{y:,} contacts change rung<extra>%{fullData.name}</extra>"))
-    fig.update_layout(barmode="group", title="Contacts changing rung at each weekly sync, rules replayed",
-                      xaxis={"type": "category"}, legend={"orientation": "h"})
+            fig.add_trace(
+                go.Bar(
+                    name=name,
+                    x=[d.isoformat() for d, _ in r.changes],
+                    y=[n for _, n in r.changes],
+                    marker_color=color,
+                    hovertemplate="%{x}: %{y:,} contacts change rung<extra>%{fullData.name}</extra>",
+                )
+            )
+    fig.update_layout(
+        barmode="group",
+        title="Contacts changing rung at each weekly sync, rules replayed",
+        xaxis={"type": "category"},
+        legend={"orientation": "h"},
+    )
     v.chart(fig, "replay", 340)
     both = [r for r in (cur, new) if r is not None]
-    v.add(table(["Over the replay", *(["current rules"] if cur else []), "new rules"],
-                 [["changed rung at least once", *(r.changed for r in both)],
-                  ["changed more than once (flapping)", *(r.flapping for r in both)],
-                  ["went back (up then down, or down then up)", *(r.reversed for r in both)]]))
+    v.add(
+        table(
+            ["Over the replay", *(["current rules"] if cur else []), "new rules"],
+            [
+                ["changed rung at least once", *(r.changed for r in both)],
+                ["changed more than once (flapping)", *(r.flapping for r in both)],
+                ["went back (up then down, or down then up)", *(r.reversed for r in both)],
+            ],
+        )
+    )
 
 
 def movement(v: View, d: ReportData) -> None:
@@ -148,15 +233,25 @@ def movement(v: View, d: ReportData) -> None:
     if d.movement is not None:
         m = d.movement
         _movement_chart(v, m)
-        v.add(table([f"{m.rows_title} \u2193 / {m.cols_title} \u2192", *m.cols],
-                     [[r, *m.matrix[i]] for i, r in enumerate(m.rows)]))
+        v.add(
+            table(
+                [f"{m.rows_title} \u2193 / {m.cols_title} \u2192", *m.cols],
+                [[r, *m.matrix[i]] for i, r in enumerate(m.rows)],
+            )
+        )
     else:
         v.add(f'<p class="note">{e(d.movement_note)}</p>')
     if d.samples:
-        v.add("<h3>Sample contacts per moving cell (lowest Ids)</h3>" + table(
-            ["Contact", "Moves", "What changed", "Next step under the new rules"],
-            [[f"{s.name} ({s.contact_id})", f"{s.current} \u2192 {s.new}", "; ".join(s.changes), s.next_step]
-             for s in d.samples]))
+        v.add(
+            "<h3>Sample contacts per moving cell (lowest Ids)</h3>"
+            + table(
+                ["Contact", "Moves", "What changed", "Next step under the new rules"],
+                [
+                    [f"{s.name} ({s.contact_id})", f"{s.current} \u2192 {s.new}", "; ".join(s.changes), s.next_step]
+                    for s in d.samples
+                ],
+            )
+        )
     if d.replay is not None:
         _replay(v, d.replay, d.replay_current)
     v.add("</section>")
@@ -173,11 +268,24 @@ def slipping(v: View, d: ReportData) -> None:
     if not d.slipping:
         v.add('<p class="note">Nobody is held above the rung they qualify for.</p></section>')
         return
-    v.add(table(["Contact", "On rung", "Qualifies for", "Until", "Why"],
-                 [[f"{s.name} ({s.cid})", s.stage, s.qualifies, s.until.isoformat(),
-                   ("held by the demotion grace period" if s.held else "decaying, one rung per period")
-                   + (f": no longer meets {s.missing}" if s.missing else "")]
-                  for s in d.slipping[:ROWS_SHOWN]]) + _more(len(d.slipping)) + "</section>")
+    v.add(
+        table(
+            ["Contact", "On rung", "Qualifies for", "Until", "Why"],
+            [
+                [
+                    f"{s.name} ({s.cid})",
+                    s.stage,
+                    s.qualifies,
+                    s.until.isoformat(),
+                    ("held by the demotion grace period" if s.held else "decaying, one rung per period")
+                    + (f": no longer meets {s.missing}" if s.missing else ""),
+                ]
+                for s in d.slipping[:ROWS_SHOWN]
+            ],
+        )
+        + _more(len(d.slipping))
+        + "</section>"
+    )
 
 
 def moved(v: View, d: ReportData) -> None:
@@ -186,9 +294,13 @@ def moved(v: View, d: ReportData) -> None:
     v.add("<section><h2>Who moved since the previous run</h2>")
     v.add(f'<p class="note">{e(d.moved_note)}</p>')
     if d.moved:
-        v.add(table(["Contact", "From", "To", "Run of"],
-                     [[f"{m.name} ({m.cid})", m.from_stage, m.to_stage, m.day.isoformat()]
-                      for m in d.moved[:ROWS_SHOWN]]) + _more(len(d.moved)))
+        v.add(
+            table(
+                ["Contact", "From", "To", "Run of"],
+                [[f"{m.name} ({m.cid})", m.from_stage, m.to_stage, m.day.isoformat()] for m in d.moved[:ROWS_SHOWN]],
+            )
+            + _more(len(d.moved))
+        )
     elif d.moved is not None:
         v.add('<p class="note">Nobody moved.</p>')
     v.add("</section>")
@@ -199,22 +311,30 @@ def flags(v: View, d: ReportData) -> None:
         return
     fig = go.Figure()
     labels = [f.label for f in d.flags]
-    for name, counts, color in ((d.flags_before, [f.before for f in d.flags], _SERIES_COLORS[0]),
-                                (d.flags_after, [f.after for f in d.flags], _SERIES_COLORS[1])):
+    for name, counts, color in (
+        (d.flags_before, [f.before for f in d.flags], _SERIES_COLORS[0]),
+        (d.flags_after, [f.after for f in d.flags], _SERIES_COLORS[1]),
+    ):
         fig.add_trace(go.Bar(name=name, x=labels, y=counts, marker_color=color, text=counts, textposition="auto"))
     fig.update_layout(barmode="group", title="Open flags", legend={"orientation": "h"})
     v.add("<section><h2>Open flags</h2>")
     v.chart(fig, "flags", 360)
-    v.add(table(["Flag", d.flags_before, d.flags_after, "Raised", "Cleared"],
-                 [[f.label, f.before, f.after, f.gained, f.lost] for f in d.flags]) + "</section>")
+    v.add(
+        table(
+            ["Flag", d.flags_before, d.flags_after, "Raised", "Cleared"],
+            [[f.label, f.before, f.after, f.gained, f.lost] for f in d.flags],
+        )
+        + "</section>"
+    )
 
 
 def owners(v: View, d: ReportData) -> None:
     fig = go.Figure()
     names = [o for o, _ in reversed(d.owners)]
     for i, (rung, color) in enumerate(zip(d.rungs, colors(len(d.rungs)), strict=True)):
-        fig.add_trace(go.Bar(name=rung, y=names, x=[c[i] for _, c in reversed(d.owners)], orientation="h",
-                             marker_color=color))
+        fig.add_trace(
+            go.Bar(name=rung, y=names, x=[c[i] for _, c in reversed(d.owners)], orientation="h", marker_color=color)
+        )
     fig.update_layout(barmode="stack", title=d.owners_title, legend={"orientation": "h", "traceorder": "normal"})
     v.add("<section><h2>Rungs by owner</h2>")
     v.chart(fig, "owners", 140 + 24 * len(names))

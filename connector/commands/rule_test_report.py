@@ -45,8 +45,11 @@ class Coverage:
         return len(self.rungs) + len(self.flags) + len(self.kinds)
 
     def missing(self) -> list[str]:
-        return ([f"rung {k}" for k, v in self.rungs.items() if not v] + [f"flag {k}" for k, v in self.flags.items()
-                if not v] + [f"kind {k}" for k, v in self.kinds.items() if not v])
+        return (
+            [f"rung {k}" for k, v in self.rungs.items() if not v]
+            + [f"flag {k}" for k, v in self.flags.items() if not v]
+            + [f"kind {k}" for k, v in self.kinds.items() if not v]
+        )
 
 
 @dataclass
@@ -93,12 +96,15 @@ def render(report: Report, *, min_coverage: float | None = None) -> str:
         lines += ["", _rule("coverage", "-")]
         for c in report.coverage:
             pct = 100.0 * c.covered / c.total if c.total else 0.0
-            lines.append(f"{c.rules_path} ({c.rules_version}): {pct:.1f}% - rungs {sum(c.rungs.values())}/"
-                         f"{len(c.rungs)}, flags {sum(c.flags.values())}/{len(c.flags)}, kinds "
-                         f"{sum(c.kinds.values())}/{len(c.kinds)}")
+            lines.append(
+                f"{c.rules_path} ({c.rules_version}): {pct:.1f}% - rungs {sum(c.rungs.values())}/"
+                f"{len(c.rungs)}, flags {sum(c.flags.values())}/{len(c.flags)}, kinds "
+                f"{sum(c.kinds.values())}/{len(c.kinds)}"
+            )
             missing = c.missing()
-            lines.append(f"  not exercised: {', '.join(missing)}" if missing else "  every rung, flag and kind "
-                         "is exercised")
+            lines.append(
+                f"  not exercised: {', '.join(missing)}" if missing else "  every rung, flag and kind is exercised"
+            )
         if min_coverage is not None and report.percent < min_coverage:
             lines.append(f"coverage {report.percent:.1f}% is below --min-coverage {min_coverage:g}%")
     failed, passed = len(report.failed), n - len(report.failed)

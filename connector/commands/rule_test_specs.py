@@ -163,6 +163,8 @@ class RuleTestFile(_Strict):
             for act in case.activities:
                 unknown = [n for n in act.with_ if n not in names or n == case.name]
                 if unknown:
-                    raise ValueError(f"case '{case.name}': an activity is `with` {', '.join(unknown)}, which is not "
-                                     f"another case of this file ({', '.join(names)})")
+                    raise ValueError(
+                        f"case '{case.name}': an activity is `with` {', '.join(unknown)}, which is not "
+                        f"another case of this file ({', '.join(names)})"
+                    )
         return self

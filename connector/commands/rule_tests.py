@@ -90,8 +90,12 @@ def run(paths: list[Path], *, rules_override: Path | None = None) -> Report:
     return report
 
 
-def load(path: Path, *, rules_override: Path | None = None, cache: dict[Path, RuleSet] | None = None,
-         ) -> tuple[RuleTestFile, loader.Located, RuleSet]:
+def load(
+    path: Path,
+    *,
+    rules_override: Path | None = None,
+    cache: dict[Path, RuleSet] | None = None,
+) -> tuple[RuleTestFile, loader.Located, RuleSet]:
     """Read and check one test file, and the rule file it tests; every problem as a located finding."""
     located = loader.load_file(path)
     try:
@@ -125,8 +129,14 @@ def load(path: Path, *, rules_override: Path | None = None, cache: dict[Path, Ru
     return spec, located, rules
 
 
-_MODELS: dict[str, type[BaseModel]] = {"cases": CaseSpec, "contact": ContactSpec, "activities": ActivitySpec,
-                                       "crm": CrmSpec, "state": StateSpec, "expect": ExpectSpec}
+_MODELS: dict[str, type[BaseModel]] = {
+    "cases": CaseSpec,
+    "contact": ContactSpec,
+    "activities": ActivitySpec,
+    "crm": CrmSpec,
+    "state": StateSpec,
+    "expect": ExpectSpec,
+}
 
 
 def _known_keys(loc: tuple[int | str, ...]) -> list[str]:
@@ -163,8 +173,11 @@ def _check_names(spec: RuleTestFile, located: loader.Located, rules: RuleSet) ->
     for i, case in enumerate(spec.cases):
         loc: loader.Loc = ("cases", i)
         if case.name in seen:
-            findings.append(located.finding((*loc, "name"), f"duplicate case name '{case.name}' (case "
-                                                             f"{seen[case.name] + 1} has it)"))
+            findings.append(
+                located.finding(
+                    (*loc, "name"), f"duplicate case name '{case.name}' (case {seen[case.name] + 1} has it)"
+                )
+            )
         seen[case.name] = i
         need(case.expect.rung, rungs, (*loc, "expect", "rung"), "rung")
         need(case.expect.qualifies, rungs, (*loc, "expect", "qualifies"), "rung")
@@ -180,16 +193,23 @@ def _check_names(spec: RuleTestFile, located: loader.Located, rules: RuleSet) ->
         if case.state is not None:
             need(case.state.demotion_from, rungs, (*loc, "state", "demotion_from"), "rung")
             if case.crm is None or case.crm.Trust_Stage__c is None:
-                findings.append(located.finding((*loc, "state"), "a demotion watch needs the rung the CRM shows: "
-                                                                 "add crm: {Trust_Stage__c: ...}"))
+                findings.append(
+                    located.finding(
+                        (*loc, "state"), "a demotion watch needs the rung the CRM shows: add crm: {Trust_Stage__c: ...}"
+                    )
+                )
     return findings
 
 
 # -- running ---------------------------------------------------------------------------------------------------
 
 
-def _run_file(path: Path, spec: RuleTestFile, located: loader.Located, rules: RuleSet,
-              ) -> tuple[list[CaseResult], Coverage]:
+def _run_file(
+    path: Path,
+    spec: RuleTestFile,
+    located: loader.Located,
+    rules: RuleSet,
+) -> tuple[list[CaseResult], Coverage]:
     as_of = spec.as_of or dt.date.today()
     crm = LocalCrm.create(None)
     try:
@@ -201,8 +221,13 @@ def _run_file(path: Path, spec: RuleTestFile, located: loader.Located, rules: Ru
         place = _place(con, rules)
         kinds_of = _kinds(con, rules)
         results: list[CaseResult] = []
-        cov = Coverage(rules.path, rules.version, dict.fromkeys((r.name for r in rules.rungs), False),
-                       dict.fromkeys((f.id for f in rules.flags), False), dict.fromkeys(rules.kinds, False))
+        cov = Coverage(
+            rules.path,
+            rules.version,
+            dict.fromkeys((r.name for r in rules.rungs), False),
+            dict.fromkeys((f.id for f in rules.flags), False),
+            dict.fromkeys(rules.kinds, False),
+        )
         for kinds in kinds_of.values():
             for k in kinds:
                 cov.kinds[k] = True
@@ -214,8 +239,7 @@ def _run_file(path: Path, spec: RuleTestFile, located: loader.Located, rules: Ru
             for f in _flag_ids(case.expect.flags or [], rules):
                 if f in got["flags"]:
                     cov.flags[f] = True
-            results.append(CaseResult(str(path), case.name, located.where(("cases", i))[0], not problems,
-                                      problems))
+            results.append(CaseResult(str(path), case.name, located.where(("cases", i))[0], not problems, problems))
         for i, result in enumerate(results):
             if not result.passed:
                 e = explain.explain(con, rules, contacts[i], as_of, watched)
@@ -225,8 +249,11 @@ def _run_file(path: Path, spec: RuleTestFile, located: loader.Located, rules: Ru
     return results, cov
 
 
-def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
-            ) -> tuple[list[str], list[list[str]]]:
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    spec: RuleTestFile,
+    as_of: dt.date,
+) -> tuple[list[str], list[list[str]]]:
     seq = iter(range(1, 10**9))
     contacts: list[str] = []
     activities: list[list[str]] = []
@@ -235,7 +262,8 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
         cid = ids.make(ids.CONTACT, next(seq))
         c = case.contact
         created: dt.datetime | dt.date = c.CreatedDate or dt.datetime.combine(
-            as_of - dt.timedelta(days=100 if c.known_for_days is None else c.known_for_days), dt.time(9))
+            as_of - dt.timedelta(days=100 if c.known_for_days is None else c.known_for_days), dt.time(9)
+        )
         cols: dict[str, Any] = {"Id": cid, "CreatedDate": created}
         cols.update({k: v for k, v in c.model_dump().items() if k[0].isupper() and k != "CreatedDate"})
         if case.crm is not None:
@@ -244,28 +272,52 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
         aids: list[str] = []
         for act in case.activities:
             day = act.date or as_of - dt.timedelta(days=act.days_ago or 0)
-            logged = (None if act.logged_days_ago is None
-                      else dt.datetime.combine(as_of - dt.timedelta(days=act.logged_days_ago), dt.time(17)))
+            logged = (
+                None
+                if act.logged_days_ago is None
+                else dt.datetime.combine(as_of - dt.timedelta(days=act.logged_days_ago), dt.time(17))
+            )
             if act.object == "Task":
                 aid = ids.make(ids.TASK, next(seq))
                 at = dt.datetime.combine(day, dt.time(10))
-                row: dict[str, Any] = {"Id": aid, "WhoId": cid, "ActivityDate": day, "CreatedDate": logged or at,
-                                       "Status": "Completed", "IsClosed": True, "TaskSubtype": "Task"}
+                row: dict[str, Any] = {
+                    "Id": aid,
+                    "WhoId": cid,
+                    "ActivityDate": day,
+                    "CreatedDate": logged or at,
+                    "Status": "Completed",
+                    "IsClosed": True,
+                    "TaskSubtype": "Task",
+                }
                 if logged is not None:
                     row["CompletedDateTime"] = logged  # Salesforce stamps it when the task is closed: on logging
             else:
                 aid = ids.make(ids.EVENT, next(seq))
                 start = dt.datetime.combine(day, dt.time(14))
                 minutes = act.DurationInMinutes or 60
-                row = {"Id": aid, "WhoId": cid, "StartDateTime": start, "ActivityDateTime": start,
-                       "EndDateTime": start + dt.timedelta(minutes=minutes), "ActivityDate": day,
-                       "DurationInMinutes": minutes, "IsAllDayEvent": False, "EventSubtype": "Event",
-                       "CreatedDate": logged or start - dt.timedelta(days=7)}
+                row = {
+                    "Id": aid,
+                    "WhoId": cid,
+                    "StartDateTime": start,
+                    "ActivityDateTime": start,
+                    "EndDateTime": start + dt.timedelta(minutes=minutes),
+                    "ActivityDate": day,
+                    "DurationInMinutes": minutes,
+                    "IsAllDayEvent": False,
+                    "EventSubtype": "Event",
+                    "CreatedDate": logged or start - dt.timedelta(days=7),
+                }
             row.update(act.fields())
             _row(con, act.object, row)
             if act.incoming is not None:
-                _email(con, seq, aid, incoming=act.incoming, at=row["CreatedDate"] if logged else at,
-                       answers_ours=bool(act.answers_ours))
+                _email(
+                    con,
+                    seq,
+                    aid,
+                    incoming=act.incoming,
+                    at=row["CreatedDate"] if logged else at,
+                    answers_ours=bool(act.answers_ours),
+                )
             if act.with_ or act.attendees or act.declined:
                 shared.append((act, aid, cid))
             aids.append(aid)
@@ -276,33 +328,74 @@ def _insert(con: duckdb.DuckDBPyConnection, spec: RuleTestFile, as_of: dt.date,
         people = [cid, *(by_name[n] for n in act.with_)]
         for i in range(act.attendees or 0):
             extra = ids.make(ids.CONTACT, next(seq))
-            _row(con, "Contact", {"Id": extra, "FirstName": "Guest", "LastName": f"Attendee {i + 1}",
-                                  "CreatedDate": dt.datetime.combine(as_of - dt.timedelta(days=400), dt.time(9))})
+            _row(
+                con,
+                "Contact",
+                {
+                    "Id": extra,
+                    "FirstName": "Guest",
+                    "LastName": f"Attendee {i + 1}",
+                    "CreatedDate": dt.datetime.combine(as_of - dt.timedelta(days=400), dt.time(9)),
+                },
+            )
             people.append(extra)
         for who in people:
             if act.object == "Task":
-                _row(con, "TaskRelation", {"Id": ids.make(ids.TASK_RELATION, next(seq)), "TaskId": aid,
-                                           "RelationId": who, "IsWhat": False})
+                _row(
+                    con,
+                    "TaskRelation",
+                    {"Id": ids.make(ids.TASK_RELATION, next(seq)), "TaskId": aid, "RelationId": who, "IsWhat": False},
+                )
             else:
                 status = "Declined" if act.declined and who == cid else "Accepted"
-                _row(con, "EventRelation", {"Id": ids.make(ids.EVENT_RELATION, next(seq)), "EventId": aid,
-                                            "RelationId": who, "IsWhat": False, "IsInvitee": True,
-                                            "IsParent": who == cid, "Status": status})
+                _row(
+                    con,
+                    "EventRelation",
+                    {
+                        "Id": ids.make(ids.EVENT_RELATION, next(seq)),
+                        "EventId": aid,
+                        "RelationId": who,
+                        "IsWhat": False,
+                        "IsInvitee": True,
+                        "IsParent": who == cid,
+                        "Status": status,
+                    },
+                )
     return contacts, activities
 
 
-def _email(con: duckdb.DuckDBPyConnection, seq: Iterator[int], aid: str, *, incoming: bool, at: dt.datetime,
-           answers_ours: bool) -> None:
+def _email(
+    con: duckdb.DuckDBPyConnection, seq: Iterator[int], aid: str, *, incoming: bool, at: dt.datetime, answers_ours: bool
+) -> None:
     """The EmailMessage of an email Task; one that answers ours replies to an outgoing message of ours (which
     belongs to no Task of the case: it only gives the reply something to answer)."""
     reply_to = None
     if answers_ours:
         reply_to = ids.make(ids.EMAIL_MESSAGE, next(seq))
-        _row(con, "EmailMessage", {"Id": reply_to, "Incoming": False, "MessageDate": at - dt.timedelta(days=1),
-                                   "Status": "3", "CreatedDate": at - dt.timedelta(days=1)})
-    _row(con, "EmailMessage", {"Id": ids.make(ids.EMAIL_MESSAGE, next(seq)), "ActivityId": aid, "Incoming": incoming,
-                               "MessageDate": at, "Status": "1" if incoming else "3", "CreatedDate": at,
-                               "ReplyToEmailMessageId": reply_to})
+        _row(
+            con,
+            "EmailMessage",
+            {
+                "Id": reply_to,
+                "Incoming": False,
+                "MessageDate": at - dt.timedelta(days=1),
+                "Status": "3",
+                "CreatedDate": at - dt.timedelta(days=1),
+            },
+        )
+    _row(
+        con,
+        "EmailMessage",
+        {
+            "Id": ids.make(ids.EMAIL_MESSAGE, next(seq)),
+            "ActivityId": aid,
+            "Incoming": incoming,
+            "MessageDate": at,
+            "Status": "1" if incoming else "3",
+            "CreatedDate": at,
+            "ReplyToEmailMessageId": reply_to,
+        },
+    )
 
 
 def _row(con: duckdb.DuckDBPyConnection, table: str, cols: dict[str, Any]) -> None:
@@ -324,13 +417,20 @@ def _watch(spec: RuleTestFile, contacts: list[str], rules: RuleSet, as_of: dt.da
 
 
 def _place(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, dict[str, Any]]:
-    tree = sql.select(*(sql.col(c) for c in ("cid", "new_stage", "qualified", "new_next")),
-                      *(sql.col(flag_col(f.id)) for f in rules.flags), from_=PLACE.name)
+    tree = sql.select(
+        *(sql.col(c) for c in ("cid", "new_stage", "qualified", "new_next")),
+        *(sql.col(flag_col(f.id)) for f in rules.flags),
+        from_=PLACE.name,
+    )
     rows = sql.run(con, tree).fetchall()
     out = {}
     for cid, stage, qualified, next_step, *flags in rows:
-        out[cid] = {"rung": stage, "qualifies": rules.rungs[qualified].name, "next_step": next_step,
-                    "flags": [f.id for f, on in zip(rules.flags, flags, strict=True) if on]}
+        out[cid] = {
+            "rung": stage,
+            "qualifies": rules.rungs[qualified].name,
+            "next_step": next_step,
+            "flags": [f.id for f, on in zip(rules.flags, flags, strict=True) if on],
+        }
     return out
 
 
@@ -348,8 +448,15 @@ def _flag_ids(names: list[str], rules: RuleSet) -> list[str]:
     return [by_label.get(n, n) for n in names]
 
 
-def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet, aids: list[str],
-             kinds_of: dict[str, list[str]], located: loader.Located, index: int) -> list[str]:
+def _compare(
+    case: CaseSpec,
+    got: dict[str, Any],
+    rules: RuleSet,
+    aids: list[str],
+    kinds_of: dict[str, list[str]],
+    located: loader.Located,
+    index: int,
+) -> list[str]:
     want = case.expect
     problems: list[str] = []
     if want.rung is not None and got["rung"] != want.rung:
@@ -369,11 +476,28 @@ def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet, aids: list[str
         if missing:
             line = located.where(("cases", index, "activities", j))[0]
             actual = ", ".join(kinds_of.get(aid, [])) or "no kind (or dated after as_of)"
-            problems.append(f"activity {j + 1} (line {line}): kind_hint {', '.join(missing)}, "
-                            f"but it is classified as {actual}")
+            problems.append(
+                f"activity {j + 1} (line {line}): kind_hint {', '.join(missing)}, but it is classified as {actual}"
+            )
     return problems
 
 
 # The schema and the report live in sibling modules; their names stay importable from here.
-__all__ = ["DEFAULT_RULES", "ActivitySpec", "CaseResult", "CaseSpec", "ContactSpec", "Coverage", "CrmSpec",
-           "ExpectSpec", "Report", "RuleTestFile", "StateSpec", "discover", "is_test_file", "load", "render", "run"]
+__all__ = [
+    "DEFAULT_RULES",
+    "ActivitySpec",
+    "CaseResult",
+    "CaseSpec",
+    "ContactSpec",
+    "Coverage",
+    "CrmSpec",
+    "ExpectSpec",
+    "Report",
+    "RuleTestFile",
+    "StateSpec",
+    "discover",
+    "is_test_file",
+    "load",
+    "render",
+    "run",
+]

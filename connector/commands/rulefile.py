@@ -37,17 +37,23 @@ def check_picklists(rules: RuleSet, picklists: dict[str, list[str]], fields: Fie
     if stages is not None:
         for rung in rules.rungs:
             if rung.name not in stages:
-                findings.append(rules.source.finding(
-                    ("rungs", rung.index, "name"),
-                    f"rung '{rung.name}' is not a value of the CRM picklist {fields.stage} "
-                    f"({', '.join(stages)}); add it there or rename the rung"))
+                findings.append(
+                    rules.source.finding(
+                        ("rungs", rung.index, "name"),
+                        f"rung '{rung.name}' is not a value of the CRM picklist {fields.stage} "
+                        f"({', '.join(stages)}); add it there or rename the rung",
+                    )
+                )
     labels = picklists.get(fields.flags)
     if labels is not None:
         for i, flag in enumerate(rules.flags):
             if flag.label not in labels:
-                findings.append(rules.source.finding(
-                    ("flags", i, "label"),
-                    f"flag label '{flag.label}' is not a value of the CRM picklist {fields.flags} "
-                    f"({', '.join(labels)})"))
+                findings.append(
+                    rules.source.finding(
+                        ("flags", i, "label"),
+                        f"flag label '{flag.label}' is not a value of the CRM picklist {fields.flags} "
+                        f"({', '.join(labels)})",
+                    )
+                )
     if findings:
         raise RuleError(findings)

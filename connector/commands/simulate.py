@@ -35,7 +35,6 @@ NEW_TABLE = "tl_sim_new"  # the new rules' placement
 _log = log.get("trust_ladder.simulate")
 
 
-
 @dataclass(frozen=True)
 class FlagMove:
     label: str
@@ -83,8 +82,12 @@ class Simulation:
 
     def cells(self) -> list[tuple[str, str, int]]:
         """The moving cells (a different rung name under the new rules), largest first."""
-        out = [(a, b, n) for i, a in enumerate(self.current_rungs) for j, b in enumerate(self.new_rungs)
-               if a != b and (n := self.matrix[i][j])]
+        out = [
+            (a, b, n)
+            for i, a in enumerate(self.current_rungs)
+            for j, b in enumerate(self.new_rungs)
+            if a != b and (n := self.matrix[i][j])
+        ]
         return sorted(out, key=lambda c: -c[2])
 
     @property
@@ -92,8 +95,16 @@ class Simulation:
         return sum(n for _, _, n in self.cells())
 
 
-def simulate(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, as_of: dt.date,
-             state_path: Path | None, *, weeks: int = 12, samples: int = 3) -> Simulation:
+def simulate(
+    con: duckdb.DuckDBPyConnection,
+    current: RuleSet,
+    new: RuleSet,
+    as_of: dt.date,
+    state_path: Path | None,
+    *,
+    weeks: int = 12,
+    samples: int = 3,
+) -> Simulation:
     """Both rule sets over the connection's `crm_contact`/`crm_activity`; leaves CUR_TABLE and NEW_TABLE behind."""
     started = time.perf_counter()
     for rules, table in ((current, CUR_TABLE), (new, NEW_TABLE)):
@@ -105,17 +116,27 @@ def simulate(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, as_
     matrix = [[0] * len(new.rungs) for _ in current.rungs]
     for i, j, n in pairs:
         matrix[i][j] = int(n)
-    held = _one(con, f"SELECT count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) "
-                     "WHERE n.in_grace AND c.qualified <> n.qualified")
+    held = _one(
+        con,
+        f"SELECT count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) "
+        "WHERE n.in_grace AND c.qualified <> n.qualified",
+    )
     sim = Simulation(
-        as_of=as_of, current_version=current.version, new_version=new.version,
-        current_rungs=[r.name for r in current.rungs], new_rungs=[r.name for r in new.rungs],
-        contacts=sum(n for _, _, n in pairs), matrix=matrix, held_by_grace=held,
-        grace_days=new.settings.demotion_grace_days, flags=_flags(con, current, new),
+        as_of=as_of,
+        current_version=current.version,
+        new_version=new.version,
+        current_rungs=[r.name for r in current.rungs],
+        new_rungs=[r.name for r in new.rungs],
+        contacts=sum(n for _, _, n in pairs),
+        matrix=matrix,
+        held_by_grace=held,
+        grace_days=new.settings.demotion_grace_days,
+        flags=_flags(con, current, new),
         samples=_samples(con, current, new, samples),
     )
-    _log.info("simulate.compared", contacts=sim.contacts, moved=sim.moved,
-              seconds=round(time.perf_counter() - started, 2))
+    _log.info(
+        "simulate.compared", contacts=sim.contacts, moved=sim.moved, seconds=round(time.perf_counter() - started, 2)
+    )
     if weeks > 0:
         sim.replay_current = replay(con, current, as_of, weeks)
         sim.replay = replay(con, new, as_of, weeks)
@@ -136,9 +157,12 @@ def _flags(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet) -> li
     aggs: list[str] = []
     params: list[str] = []
     for label in labels:
-        aggs += ["count(*) FILTER (WHERE list_contains(b, ?))", "count(*) FILTER (WHERE list_contains(a, ?))",
-                 "count(*) FILTER (WHERE list_contains(a, ?) AND NOT list_contains(b, ?))",
-                 "count(*) FILTER (WHERE list_contains(b, ?) AND NOT list_contains(a, ?))"]
+        aggs += [
+            "count(*) FILTER (WHERE list_contains(b, ?))",
+            "count(*) FILTER (WHERE list_contains(a, ?))",
+            "count(*) FILTER (WHERE list_contains(a, ?) AND NOT list_contains(b, ?))",
+            "count(*) FILTER (WHERE list_contains(b, ?) AND NOT list_contains(a, ?))",
+        ]
         params += [label] * 6
     row = con.execute(
         f"SELECT {', '.join(aggs)} FROM (SELECT string_split(COALESCE(c.new_flags, ''), ';') AS b, "
@@ -153,26 +177,40 @@ def _samples(con: duckdb.DuckDBPyConnection, current: RuleSet, new: RuleSet, k: 
     """Up to k contacts per moving cell, lowest Ids first, with what changed for them."""
     if k <= 0:
         return []
-    chosen = [r[0] for r in con.execute(
-        f"""SELECT cid FROM (
+    chosen = [
+        r[0]
+        for r in con.execute(
+            f"""SELECT cid FROM (
               SELECT cid, c.qualified AS a, n.qualified AS b,
                      row_number() OVER (PARTITION BY c.qualified, n.qualified ORDER BY cid) AS k
               FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid)
-              WHERE {_names(current, 'c.qualified')} IS DISTINCT FROM {_names(new, 'n.qualified')})
-            WHERE k <= ? ORDER BY a, b, cid""", [k]).fetchall()]
+              WHERE {_names(current, "c.qualified")} IS DISTINCT FROM {_names(new, "n.qualified")})
+            WHERE k <= ? ORDER BY a, b, cid""",
+            [k],
+        ).fetchall()
+    ]
     if not chosen:
         return []
     rows = {t: _rows(con, t, chosen) for t in (CUR_TABLE, NEW_TABLE)}
-    names = dict(con.execute(
-        """SELECT "Id", concat_ws(' ', "FirstName", "LastName") FROM crm_contact WHERE list_contains(?, "Id")""",
-        [chosen]
-    ).fetchall())
+    names = dict(
+        con.execute(
+            """SELECT "Id", concat_ws(' ', "FirstName", "LastName") FROM crm_contact WHERE list_contains(?, "Id")""",
+            [chosen],
+        ).fetchall()
+    )
     out = []
     for cid in chosen:
         before, after = rows[CUR_TABLE][cid], rows[NEW_TABLE][cid]
-        out.append(Sample(cid, names.get(cid) or "", current.rungs[before["qualified"]].name,
-                          new.rungs[after["qualified"]].name, _changes(current, new, before, after),
-                          after["new_next"] or ""))
+        out.append(
+            Sample(
+                cid,
+                names.get(cid) or "",
+                current.rungs[before["qualified"]].name,
+                new.rungs[after["qualified"]].name,
+                _changes(current, new, before, after),
+                after["new_next"] or "",
+            )
+        )
     return out
 
 
@@ -228,8 +266,7 @@ def _changes(current: RuleSet, new: RuleSet, before: dict[str, Any], after: dict
             if o.when != c.when:
                 lines.append(f"{rung.name}: `{o.when}` became `{c.when}`: {_verdict(was)} -> {now}")
             elif was != met:
-                lines.append(f"{rung.name}: `{c.when}`: {_verdict(was)}{_values(o.compiled.names, before)} "
-                             f"-> {now}")
+                lines.append(f"{rung.name}: `{c.when}`: {_verdict(was)}{_values(o.compiled.names, before)} -> {now}")
         for o in old.values():
             lines.append(f"{rung.name}: criterion `{o.when}` dropped")
     for name in (r.name for r in current.rungs[1:] if new.rung_index(r.name) is None):
@@ -249,32 +286,52 @@ def as_dict(sim: Simulation) -> dict[str, Any]:
     """The simulation as plain JSON-ready data (`--json`)."""
     replay_ = sim.replay
     return {
-        "as_of": sim.as_of.isoformat(), "current_rules": sim.current_version, "new_rules": sim.new_version,
-        "contacts": sim.contacts, "moved": sim.moved, "held_by_grace": sim.held_by_grace,
-        "matrix": {a: {b: sim.matrix[i][j] for j, b in enumerate(sim.new_rungs)}
-                   for i, a in enumerate(sim.current_rungs)},
-        "per_rung": {"current": dict(zip(sim.current_rungs, sim.per_rung_current, strict=True)),
-                     "new": dict(zip(sim.new_rungs, sim.per_rung_new, strict=True))},
+        "as_of": sim.as_of.isoformat(),
+        "current_rules": sim.current_version,
+        "new_rules": sim.new_version,
+        "contacts": sim.contacts,
+        "moved": sim.moved,
+        "held_by_grace": sim.held_by_grace,
+        "matrix": {
+            a: {b: sim.matrix[i][j] for j, b in enumerate(sim.new_rungs)} for i, a in enumerate(sim.current_rungs)
+        },
+        "per_rung": {
+            "current": dict(zip(sim.current_rungs, sim.per_rung_current, strict=True)),
+            "new": dict(zip(sim.new_rungs, sim.per_rung_new, strict=True)),
+        },
         "flags": [vars(f) for f in sim.flags],
         "samples": [vars(s) for s in sim.samples],
-        "replay": None if replay_ is None else {
-            "weeks": replay_.weeks, "start": replay_.start.isoformat(), "end": replay_.end.isoformat(),
-            "changed": replay_.changed, "flapping": replay_.flapping, "reversed": replay_.reversed,
+        "replay": None
+        if replay_ is None
+        else {
+            "weeks": replay_.weeks,
+            "start": replay_.start.isoformat(),
+            "end": replay_.end.isoformat(),
+            "changed": replay_.changed,
+            "flapping": replay_.flapping,
+            "reversed": replay_.reversed,
             "changes": {d.isoformat(): n for d, n in replay_.changes},
-            "seconds": round(replay_.seconds, 3)},
-        "replay_current": None if sim.replay_current is None else {
-            k: getattr(sim.replay_current, k) for k in ("changed", "flapping", "reversed")},
-        "notes": sim.notes, "seconds": round(sim.seconds, 3),
+            "seconds": round(replay_.seconds, 3),
+        },
+        "replay_current": None
+        if sim.replay_current is None
+        else {k: getattr(sim.replay_current, k) for k in ("changed", "flapping", "reversed")},
+        "notes": sim.notes,
+        "seconds": round(sim.seconds, 3),
     }
 
 
 def render(sim: Simulation) -> str:
     """The simulation for a terminal: matrix, flags, samples, flapping."""
     total = sim.contacts
-    lines = [f"Simulation as of {sim.as_of.isoformat()} over {total:,} contacts",
-             f"  current rules: {sim.current_version}", f"  new rules:     {sim.new_version}", ""]
+    lines = [
+        f"Simulation as of {sim.as_of.isoformat()} over {total:,} contacts",
+        f"  current rules: {sim.current_version}",
+        f"  new rules:     {sim.new_version}",
+        "",
+    ]
     lines += [f"warning: {n}" for n in sim.notes]
-    lines += [*(["" ] if sim.notes else []), "Rungs (rows: current rules, columns: new rules)"]
+    lines += [*([""] if sim.notes else []), "Rungs (rows: current rules, columns: new rules)"]
     width = max(8, *(len(n) for n in sim.new_rungs)) + 2
     first = max(10, *(len(n) for n in sim.current_rungs)) + 2
     lines.append(" " * first + "".join(f"{n:>{width}}" for n in sim.new_rungs) + f"{'total':>{width}}")
@@ -283,11 +340,16 @@ def render(sim: Simulation) -> str:
         lines.append(f"  {name:<{first - 2}}{cells}{sim.per_rung_current[i]:>{width},}")
     lines.append(f"  {'total':<{first - 2}}" + "".join(f"{n:>{width},}" for n in sim.per_rung_new))
     pct = 100 * sim.moved / total if total else 0.0
-    lines += ["", f"Moving: {sim.moved:,} contact{'' if sim.moved == 1 else 's'} ({pct:.1f}%)"
-              + "".join(f"; {n:,} {a} -> {b}" for a, b, n in sim.cells())]
+    lines += [
+        "",
+        f"Moving: {sim.moved:,} contact{'' if sim.moved == 1 else 's'} ({pct:.1f}%)"
+        + "".join(f"; {n:,} {a} -> {b}" for a, b, n in sim.cells()),
+    ]
     if sim.held_by_grace:
-        lines.append(f"  of which {sim.held_by_grace:,} the next sync holds on their rung during the "
-                     f"{sim.grace_days}-day demotion grace, then demotes")
+        lines.append(
+            f"  of which {sim.held_by_grace:,} the next sync holds on their rung during the "
+            f"{sim.grace_days}-day demotion grace, then demotes"
+        )
     if sim.flags:
         lines += ["", f"  {'Flags':<22}{'before':>9}{'after':>9}{'gained':>9}{'lost':>9}"]
         lines += [f"  {f.label:<22}{f.before:>9,}{f.after:>9,}{f.gained:>9,}{f.lost:>9,}" for f in sim.flags]
@@ -299,13 +361,20 @@ def render(sim: Simulation) -> str:
             lines.append(f"      next step: {s.next_step}")
     r = sim.replay
     if r is not None:
-        lines += ["", (f"Flapping: {r.flapping:,} contacts would change rung more than once had the new rules run "
-                       f"at every weekly sync from {r.start.isoformat()} to {r.end.isoformat()} ({r.weeks} weeks, "
-                       f"from an empty CRM); {r.changed:,} would change at least once, and {r.reversed:,} "
-                       "would go back (up then down, or down then up).")]
+        lines += [
+            "",
+            (
+                f"Flapping: {r.flapping:,} contacts would change rung more than once had the new rules run "
+                f"at every weekly sync from {r.start.isoformat()} to {r.end.isoformat()} ({r.weeks} weeks, "
+                f"from an empty CRM); {r.changed:,} would change at least once, and {r.reversed:,} "
+                "would go back (up then down, or down then up)."
+            ),
+        ]
         lines.append("  changes per weekly sync: " + ", ".join(f"{d.strftime('%d %b')} {n:,}" for d, n in r.changes))
         if sim.replay_current is not None:
-            lines.append(f"  the current rules, replayed the same way: {sim.replay_current.flapping:,} flapping, "
-                         f"{sim.replay_current.changed:,} changing at least once")
+            lines.append(
+                f"  the current rules, replayed the same way: {sim.replay_current.flapping:,} flapping, "
+                f"{sim.replay_current.changed:,} changing at least once"
+            )
     lines += ["", f"Nothing was written to the CRM. ({sim.seconds:.1f} s)"]
     return "\n".join(lines)

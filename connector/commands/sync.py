@@ -64,15 +64,28 @@ class SyncResult:
     wrote_contacts: bool = False  # the Contact write finished (a later stop is in the follow-ups)
 
 
-def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state_path: Path | None,
-            *, contact_id: str | None = None) -> int:
+def compute(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet,
+    as_of: dt.date,
+    state_path: Path | None,
+    *,
+    contact_id: str | None = None,
+) -> int:
     """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes, with the demotion watch
     the last run left; returns activities kept."""
     return engine.compute(con, rules, as_of, state.read_watch(state_path), contact_id=contact_id)
 
 
-def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rules_file: Path | None = None,
-        sample_size: int = 20, lock_held: bool = False) -> SyncResult:
+def run(
+    cfg: Config,
+    *,
+    as_of: dt.date | None = None,
+    dry_run: bool = False,
+    rules_file: Path | None = None,
+    sample_size: int = 20,
+    lock_held: bool = False,
+) -> SyncResult:
     """One run under the lock, recorded in the run history whatever its outcome. `lock_held`: the caller (`demo`)
     holds the run lock already."""
     as_of = as_of or dt.date.today()
@@ -97,11 +110,22 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
             _run(cfg, rules, as_of, state_path, store, result, failed_file, dry_run=dry_run, sample_size=sample_size)
         except TrustLadderError as exc:
             _stopped(store, result, failed_file, exc.partial)
-            _log.warning("sync.stopped", reason=type(exc).__name__, exit_code=int(exc.exit_code),
-                         changed=result.changed, failed=result.failed, api_calls=result.api_calls,
-                         failures_file=result.failures_file)
-            store.finish_run(run_id, outcome=type(exc).__name__, exit_code=int(exc.exit_code), error=str(exc),
-                             figures=_figures(result))
+            _log.warning(
+                "sync.stopped",
+                reason=type(exc).__name__,
+                exit_code=int(exc.exit_code),
+                changed=result.changed,
+                failed=result.failed,
+                api_calls=result.api_calls,
+                failures_file=result.failures_file,
+            )
+            store.finish_run(
+                run_id,
+                outcome=type(exc).__name__,
+                exit_code=int(exc.exit_code),
+                error=str(exc),
+                figures=_figures(result),
+            )
             raise
         except KeyboardInterrupt as exc:
             _interrupted(store, run_id, result, failed_file, interrupt_code(exc))
@@ -111,8 +135,9 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
             if stop is not None:  # the signal cut a query short, and the engine raised its own error for it
                 _interrupted(store, run_id, result, failed_file, stop.exit_code)
                 raise stop from exc
-            store.finish_run(run_id, outcome="crashed", exit_code=int(ExitCode.INTERNAL), error=repr(exc),
-                             figures=_figures(result))
+            store.finish_run(
+                run_id, outcome="crashed", exit_code=int(ExitCode.INTERNAL), error=repr(exc), figures=_figures(result)
+            )
             raise
         outcome, code = ("partial", ExitCode.PARTIAL) if result.failed else ("ok", ExitCode.OK)
         label = "dry_run" if dry_run else "audit" if result.audit else outcome
@@ -120,26 +145,45 @@ def run(cfg: Config, *, as_of: dt.date | None = None, dry_run: bool = False, rul
     return result
 
 
-def _interrupted(store: state.Store, run_id: str, result: SyncResult, failed_file: failures_mod.FailuresFile,
-                 code: ExitCode) -> None:
+def _interrupted(
+    store: state.Store, run_id: str, result: SyncResult, failed_file: failures_mod.FailuresFile, code: ExitCode
+) -> None:
     """Ctrl-C or SIGTERM: the run is recorded `interrupted` with what it had written, refused and spent."""
     _stopped(store, result, failed_file, None)
-    _log.warning("sync.interrupted", exit_code=int(code), changed=result.changed, failed=result.failed,
-                 api_calls=result.api_calls, failures_file=result.failures_file)
-    store.finish_run(run_id, outcome="interrupted", exit_code=int(code), figures=_figures(result),
-                     error=f"interrupted by {'SIGTERM' if code == ExitCode.TERMINATED else 'SIGINT'}")
+    _log.warning(
+        "sync.interrupted",
+        exit_code=int(code),
+        changed=result.changed,
+        failed=result.failed,
+        api_calls=result.api_calls,
+        failures_file=result.failures_file,
+    )
+    store.finish_run(
+        run_id,
+        outcome="interrupted",
+        exit_code=int(code),
+        figures=_figures(result),
+        error=f"interrupted by {'SIGTERM' if code == ExitCode.TERMINATED else 'SIGINT'}",
+    )
 
 
 def _figures(result: SyncResult) -> dict[str, object]:
     return {
-        "rules_version": result.rules_version, "contacts": result.contacts, "activities": result.activities,
-        "changed": result.changed, "failed": result.failed, "skipped": sum(result.skipped.values()),
-        "api_calls": result.api_calls, "per_rung": result.per_rung, "failures_file": result.failures_file,
+        "rules_version": result.rules_version,
+        "contacts": result.contacts,
+        "activities": result.activities,
+        "changed": result.changed,
+        "failed": result.failed,
+        "skipped": sum(result.skipped.values()),
+        "api_calls": result.api_calls,
+        "per_rung": result.per_rung,
+        "failures_file": result.failures_file,
     }
 
 
-def _stopped(store: state.Store, result: SyncResult, failed_file: failures_mod.FailuresFile,
-             partial: ApplyResult | None) -> None:
+def _stopped(
+    store: state.Store, result: SyncResult, failed_file: failures_mod.FailuresFile, partial: ApplyResult | None
+) -> None:
     """A run that stops early keeps its account: what it wrote, what was refused (in the failures file and the
     pending writes, so `status` lists them), the calls it spent."""
     if partial is not None:
@@ -157,11 +201,22 @@ def _stopped(store: state.Store, result: SyncResult, failed_file: failures_mod.F
     result.failures_file = failed_file.shown
 
 
-def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: state.Store, result: SyncResult,
-         failed_file: failures_mod.FailuresFile, *, dry_run: bool, sample_size: int) -> None:
+def _run(
+    cfg: Config,
+    rules: RuleSet,
+    as_of: dt.date,
+    state_path: Path,
+    store: state.Store,
+    result: SyncResult,
+    failed_file: failures_mod.FailuresFile,
+    *,
+    dry_run: bool,
+    sample_size: int,
+) -> None:
     started = time.perf_counter()
-    _log.info("sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run,
-              backend=cfg.crm.backend)
+    _log.info(
+        "sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run, backend=cfg.crm.backend
+    )
     crm = open_backend(cfg)
     try:
         with progress.Steps(4, "sync") as steps:
@@ -186,10 +241,20 @@ def _run(cfg: Config, rules: RuleSet, as_of: dt.date, state_path: Path, store: s
         result.failures_file = failed_file.shown
         crm.close()
     result.duration_s = time.perf_counter() - started
-    _log.info("sync.finished", contacts=result.contacts, activities=result.activities,
-              changed=result.changed, planned=result.planned_records, failed=result.failed,
-              skipped=sum(result.skipped.values()), dry_run=dry_run, rules_version=rules.version,
-              duration_s=round(result.duration_s, 2), api_calls=result.api_calls, failures_file=result.failures_file)
+    _log.info(
+        "sync.finished",
+        contacts=result.contacts,
+        activities=result.activities,
+        changed=result.changed,
+        planned=result.planned_records,
+        failed=result.failed,
+        skipped=sum(result.skipped.values()),
+        dry_run=dry_run,
+        rules_version=rules.version,
+        duration_s=round(result.duration_s, 2),
+        api_calls=result.api_calls,
+        failures_file=result.failures_file,
+    )
 
 
 def _note_skipped(crm: CrmBackend, result: SyncResult, failed_file: failures_mod.FailuresFile) -> None:
@@ -200,26 +265,39 @@ def _note_skipped(crm: CrmBackend, result: SyncResult, failed_file: failures_mod
     if rows is not None:
         failed_file.add_skipped(rows())
     for table, sample in getattr(crm, "skipped_samples", {}).items():
-        _log.warning("sync.rows_skipped", object=table, count=result.skipped[table], ids=sample,
-                     reason="malformed, or not a contact's (no WhoId, a Lead, unknown)",
-                     failures_file=failed_file.shown)
+        _log.warning(
+            "sync.rows_skipped",
+            object=table,
+            count=result.skipped[table],
+            ids=sample,
+            reason="malformed, or not a contact's (no WhoId, a Lead, unknown)",
+            failures_file=failed_file.shown,
+        )
 
 
 def _log_failures(failures: list[RecordFailure], failed_file: failures_mod.FailuresFile) -> None:
     for failure in failures[:LOGGED_FAILURES]:
         _log.warning("sync.record_failed", record_id=failure.record_id, code=failure.code, message=failure.message)
     if len(failures) > LOGGED_FAILURES:
-        _log.warning("sync.record_failures_summarised", logged=LOGGED_FAILURES,
-                     not_logged=len(failures) - LOGGED_FAILURES, total=len(failures),
-                     failures_file=failed_file.shown)
+        _log.warning(
+            "sync.record_failures_summarised",
+            logged=LOGGED_FAILURES,
+            not_logged=len(failures) - LOGGED_FAILURES,
+            total=len(failures),
+            failures_file=failed_file.shown,
+        )
 
 
 def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, state_path: Path, result: SyncResult) -> None:
     t = time.perf_counter()
     result.activities = compute(crm.con, rules, as_of, state_path)
     result.contacts, result.in_grace = _counts(crm.con)
-    _log.info("sync.evaluated", contacts=result.contacts, activities=result.activities,
-              seconds=round(time.perf_counter() - t, 2))
+    _log.info(
+        "sync.evaluated",
+        contacts=result.contacts,
+        activities=result.activities,
+        seconds=round(time.perf_counter() - t, 2),
+    )
     result.per_rung = _per_rung(crm.con, rules)
     result.flags = _per_flag(crm.con, rules)
 
@@ -228,8 +306,9 @@ def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) ->
     result.planned_records = plan.build(crm.con)
     result.planned_fields = plan.field_counts(crm.con)
     result.sample = plan.sample(crm.con, cfg.fields, sample_size)
-    _log.info("sync.planned", changes=result.planned_records,
-              **{f"fields_{k}": v for k, v in result.planned_fields.items()})
+    _log.info(
+        "sync.planned", changes=result.planned_records, **{f"fields_{k}": v for k, v in result.planned_fields.items()}
+    )
 
 
 def _audit(crm: CrmBackend, cfg: Config, store: state.Store, state_path: Path, result: SyncResult) -> None:
@@ -238,12 +317,23 @@ def _audit(crm: CrmBackend, cfg: Config, store: state.Store, state_path: Path, r
     # The watch compares what the CRM shows with what a contact qualifies for: true whether or not we write,
     # so grace periods run in audit mode exactly as they would when enforcing, and carry over to enforce.
     state.write_watch(state_path, watch.rows(crm.con))
-    _log.info("sync.audited", records=result.planned_records, field_changes=audited,
-              note="audit mode: nothing written; see `trust-ladder status`")
+    _log.info(
+        "sync.audited",
+        records=result.planned_records,
+        field_changes=audited,
+        note="audit mode: nothing written; see `trust-ladder status`",
+    )
 
 
-def _write(crm: CrmBackend, cfg: Config, rules: RuleSet, state_path: Path, store: state.Store,
-           result: SyncResult, failed_file: failures_mod.FailuresFile) -> None:
+def _write(
+    crm: CrmBackend,
+    cfg: Config,
+    rules: RuleSet,
+    state_path: Path,
+    store: state.Store,
+    result: SyncResult,
+    failed_file: failures_mod.FailuresFile,
+) -> None:
     t = time.perf_counter()
     applied = crm.apply(PLAN.name, cfg.fields, rules.version)
     result.changed, result.failures = applied.changed, list(applied.failures)
@@ -251,8 +341,13 @@ def _write(crm: CrmBackend, cfg: Config, rules: RuleSet, state_path: Path, store
     result.wrote_contacts = True
     failed_file.add_failures(applied.failures)
     _log_failures(applied.failures, failed_file)
-    _log.info("sync.written", changed=result.changed, failed=result.failed, seconds=round(time.perf_counter() - t, 2),
-              failures_file=failed_file.shown)
+    _log.info(
+        "sync.written",
+        changed=result.changed,
+        failed=result.failed,
+        seconds=round(time.perf_counter() - t, 2),
+        failures_file=failed_file.shown,
+    )
     failpoints.hit("after_write")
     written = sql.run(crm.con, sql.q("SELECT cid FROM $t", t=sql.table(PLAN.name))).fetchnumpy()
     store.record_writes(applied.failures, written)
@@ -263,19 +358,32 @@ def _write(crm: CrmBackend, cfg: Config, rules: RuleSet, state_path: Path, store
         result.failures.extend(ups.failures)
         failed_file.add_failures(ups.failures)
         _log_failures(ups.failures, failed_file)
-        _log.info("sync.follow_ups", created=ups.created, updated=ups.updated, closed=ups.closed,
-                  released=ups.released, failed=len(ups.failures))
+        _log.info(
+            "sync.follow_ups",
+            created=ups.created,
+            updated=ups.updated,
+            closed=ups.closed,
+            released=ups.released,
+            failed=len(ups.failures),
+        )
     watched = state.write_watch(state_path, watch.rows(crm.con))
     _log.info("sync.state_saved", watched=watched)
 
 
 def _audit_rows(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, object]:
     """One row per field an audit run would change: record_id, field (API name), old and new value as text."""
-    parts = [sql.q("SELECT cid AS record_id, $api AS field, CAST($cur AS VARCHAR) AS old_value, "
-                   "CAST($new AS VARCHAR) AS new_value FROM $plan WHERE $changed",
-                   api=getattr(cfg.fields, logical), cur=sql.col(cur), new=sql.col(new), plan=sql.table(PLAN.name),
-                   changed=sql.col(changed_col(logical)))
-             for logical, (new, cur) in PLAN_FIELDS.items()]
+    parts = [
+        sql.q(
+            "SELECT cid AS record_id, $api AS field, CAST($cur AS VARCHAR) AS old_value, "
+            "CAST($new AS VARCHAR) AS new_value FROM $plan WHERE $changed",
+            api=getattr(cfg.fields, logical),
+            cur=sql.col(cur),
+            new=sql.col(new),
+            plan=sql.table(PLAN.name),
+            changed=sql.col(changed_col(logical)),
+        )
+        for logical, (new, cur) in PLAN_FIELDS.items()
+    ]
     body = parts[0]
     for part in parts[1:]:
         body = exp.union(body, part, distinct=False)
@@ -283,23 +391,24 @@ def _audit_rows(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, object
 
 
 def _counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    row = sql.run(con, sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t",
-                             t=sql.table(PLACE.name))).fetchone()
+    row = sql.run(
+        con, sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t", t=sql.table(PLACE.name))
+    ).fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
 
 
 def _per_rung(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
-    got = dict(sql.run(con, sql.q("SELECT new_stage, count(*) FROM $t GROUP BY 1", t=sql.table(PLACE.name)))
-               .fetchall())
+    got = dict(sql.run(con, sql.q("SELECT new_stage, count(*) FROM $t GROUP BY 1", t=sql.table(PLACE.name))).fetchall())
     return {r.name: int(got.get(r.name, 0)) for r in rules.rungs}
 
 
 def _per_flag(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
     if not rules.flags:
         return {}
-    counts = [exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(flag_col(f.id))))
-              for f in rules.flags]
+    counts = [
+        exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(flag_col(f.id)))) for f in rules.flags
+    ]
     row = sql.run(con, sql.select(*counts, from_=PLACE.name)).fetchone()
     assert row is not None
     return {f.label: int(v) for f, v in zip(rules.flags, row, strict=True)}

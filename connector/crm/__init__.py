@@ -62,8 +62,9 @@ class CrmBackend(Protocol):
 
     def tune(self, engine: EngineSection, resolve: Callable[[Path], Path]) -> None: ...
 
-    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None,
-                activities: ActivitiesSection | None = None) -> None:
+    def prepare(
+        self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
+    ) -> None:
         """Bring the data up to date (pull) and expose `crm_contact` / `crm_activity` (one row per activity and
         contact who took part, dated by the `activities` policy; the defaults when None). See
         connector.crm.local.activities for its columns."""

@@ -30,13 +30,17 @@ def open_data(cfg: Config) -> LocalCrm:
         raise ConfigError('a [salesforce] section is required when [crm] backend = "salesforce"')
     path = cfg.resolve(cfg.salesforce.mirror)
     if not path.exists():
-        raise ConfigError(f"{path}: no Salesforce mirror here yet; it is filled by a sync. Run `trust-ladder sync "
-                          "--dry-run` (reads the org, writes nothing to it) and try again.")
+        raise ConfigError(
+            f"{path}: no Salesforce mirror here yet; it is filled by a sync. Run `trust-ladder sync "
+            "--dry-run` (reads the org, writes nothing to it) and try again."
+        )
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         if "lock" in str(exc).lower():
-            raise CrmError(f"{path}: the Salesforce mirror is in use by another process (a sync running?); try "
-                           f"again when it has finished ({exc})") from None
+            raise CrmError(
+                f"{path}: the Salesforce mirror is in use by another process (a sync running?); try "
+                f"again when it has finished ({exc})"
+            ) from None
         raise CrmError(f"{path}: cannot open the Salesforce mirror: {exc}") from None
     return LocalCrm(con, path)

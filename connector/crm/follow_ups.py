@@ -46,9 +46,11 @@ class Diff:
 def diff(con: duckdb.DuckDBPyConnection, desired_table: str) -> Diff:
     """Compare the desired tasks with the marked tasks in the `Task` table of the contacts in `crm_contact`;
     fill the four tables the backend applies. Set-based; the same SQL for the local CRM and the mirror."""
-    released = (f"concat_ws(' ', NULLIF(left(trim(regexp_replace(e.subject, '{_ANY_MARK_RE}', '', 'g')), "
-                f"{SUBJECT_MAX} - 1 - length('[TL:' || e.flag_id || ':cleared]')), ''), "
-                "'[TL:' || e.flag_id || ':cleared]')")
+    released = (
+        f"concat_ws(' ', NULLIF(left(trim(regexp_replace(e.subject, '{_ANY_MARK_RE}', '', 'g')), "
+        f"{SUBJECT_MAX} - 1 - length('[TL:' || e.flag_id || ':cleared]')), ''), "
+        "'[TL:' || e.flag_id || ':cleared]')"
+    )
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE tl_fu_existing AS
 SELECT t."Id" AS task_id, t."WhoId" AS cid, t."OwnerId" AS owner_id, t."Subject" AS subject,
@@ -60,8 +62,10 @@ WHERE NOT COALESCE(t."IsDeleted", false) AND t."Subject" LIKE '{MARK_LIKE}'
   AND regexp_matches(t."Subject", '{_MARK_RE}') AND t."WhoId" IN (SELECT "Id" FROM crm_contact)
 """)
     # The open, unreleased marked tasks; rn = 1 is the one kept, any other is a duplicate to close.
-    active_open = ("(SELECT *, row_number() OVER (PARTITION BY cid, flag_id ORDER BY created NULLS LAST, task_id) "
-                   "AS rn FROM tl_fu_existing WHERE NOT released AND NOT closed)")
+    active_open = (
+        "(SELECT *, row_number() OVER (PARTITION BY cid, flag_id ORDER BY created NULLS LAST, task_id) "
+        "AS rn FROM tl_fu_existing WHERE NOT released AND NOT closed)"
+    )
     con.execute(f"""
 CREATE OR REPLACE TEMP TABLE {CREATE_TABLE} AS
 SELECT d.cid, d.owner_id, d.flag_id, d.subject, d.due_date FROM {desired_table} d

@@ -19,12 +19,19 @@ if TYPE_CHECKING:
     from connector.ruleset.compiler import RuleSet
 
 
-def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, watched: Sequence[WatchRow] = (),
-            *, contact_id: str | None = None) -> int:
+def compute(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet,
+    as_of: dt.date,
+    watched: Sequence[WatchRow] = (),
+    *,
+    contact_id: str | None = None,
+) -> int:
     """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified."""
     # The passes import the rule compiler, which imports engine.sql and engine.relations: importing them here, not
     # at the top, lets `connector.ruleset.compiler` be imported first without a cycle.
     from connector.engine import classify, evaluate, features, history, session, watch  # noqa: PLC0415
+
     session.lock(con)
     watch.load(con, watched)
     kept = classify.classify(con, rules, as_of, contact_id=contact_id)

@@ -21,16 +21,20 @@ _COLUMNS = "SELECT column_name FROM duckdb_columns() WHERE table_name = 'crm_act
 
 def kinds_tree(rules: RuleSet) -> list[exp.Expr]:
     """`COALESCE(<match>, false) AS k_<kind>` for every kind."""
-    return [sql.alias(exp.Coalesce(this=k.expr.copy(), expressions=[exp.false()]), kind_col(k.name))
-            for k in rules.kinds.values()]
+    return [
+        sql.alias(exp.Coalesce(this=k.expr.copy(), expressions=[exp.false()]), kind_col(k.name))
+        for k in rules.kinds.values()
+    ]
 
 
 def statement(rules: RuleSet, *, one_contact: bool = False, have: frozenset[str] | None = None) -> exp.Expr:
     """`have`: the columns `crm_activity` provides; a fact it lacks is carried as NULL."""
     inner = sql.q(_SOURCE)
     assert isinstance(inner, exp.Select)
-    facts = [sql.col(name) if have is None or name in have else sql.alias(exp.cast(exp.Null(), typ), name)
-             for name, typ in ACTIVITY_FACTS]
+    facts = [
+        sql.col(name) if have is None or name in have else sql.alias(exp.cast(exp.Null(), typ), name)
+        for name, typ in ACTIVITY_FACTS
+    ]
     inner = inner.select(*facts, *kinds_tree(rules), append=True, copy=False)
     if one_contact:
         inner = inner.where(sql.q('"WhoId" = $contact_id'), copy=False)

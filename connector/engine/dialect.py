@@ -76,17 +76,23 @@ def _transform(dates: frozenset[str]) -> Callable[[exp.Expr], exp.Expr]:
             if not (isinstance(pattern, exp.Literal) and pattern.is_string):
                 raise DialectError("regexp_replace needs a constant pattern to be rendered for Spark")
             if node.args.get("single_replace") and not _single_match(pattern.this):
-                raise DialectError(f"regexp_replace pattern {pattern.this!r} may match more than once: DuckDB "
-                                   "replaces the first match, Spark every match")
+                raise DialectError(
+                    f"regexp_replace pattern {pattern.this!r} may match more than once: DuckDB "
+                    "replaces the first match, Spark every match"
+                )
             mods = node.args.get("modifiers")
             flags = mods.this if isinstance(mods, exp.Literal) else ""
             if set(flags) - {"i"}:
                 raise DialectError(f"regexp_replace flags {flags!r} have no Spark rendering")
             text = f"(?i){pattern.this}" if "i" in flags else pattern.this
-            return exp.RegexpReplace(this=node.this, expression=exp.Literal.string(text),
-                                     replacement=node.args.get("replacement"))
-        if isinstance(node, exp.Filter) and isinstance(node.this, exp.Count) \
-                and isinstance(node.this.this, exp.Distinct):
+            return exp.RegexpReplace(
+                this=node.this, expression=exp.Literal.string(text), replacement=node.args.get("replacement")
+            )
+        if (
+            isinstance(node, exp.Filter)
+            and isinstance(node.this, exp.Count)
+            and isinstance(node.this.this, exp.Distinct)
+        ):
             distinct = node.this.this
             cond = node.expression.this
             values = [sql.case([(cond.copy(), v.copy())]) for v in distinct.expressions]

@@ -85,20 +85,27 @@ def statement(rules: RuleSet, *, texts_too: bool = True) -> exp.Expr:
         open_flags = exp.Add(this=open_flags, expression=exp.cast(c.copy(), "INTEGER"))
     # Rung k is met when its criteria and all those below hold: one flat LEAST over the criteria columns.
     crit = [[sql.col(criterion_col(r.index, j)) for j in range(len(r.criteria))] for r in rungs]
-    whens = [(sql.all_of(c.copy() for r in rungs[1 : k + 1] for c in crit[r.index]), sql.lit(k))
-             for k in range(top, 0, -1)]
+    whens = [
+        (sql.all_of(c.copy() for r in rungs[1 : k + 1] for c in crit[r.index]), sql.lit(k)) for k in range(top, 0, -1)
+    ]
     qualified = sql.case(whens, sql.lit(0))
-    held = exp.Case(this=sql.col("cur_stage"), ifs=[exp.If(this=sql.lit(r.name), true=sql.lit(r.index))
-                                                    for r in rungs])
+    held = exp.Case(this=sql.col("cur_stage"), ifs=[exp.If(this=sql.lit(r.name), true=sql.lit(r.index)) for r in rungs])
     grace = settings.demotion_grace_days
     every = settings.decay_every_days
     # Past the grace period: one rung down, then one more per decay period; without decay, straight down to the
     # rung the contact qualifies for.
-    steps = (sql.q("1 + ($as_of - w_since - $grace) // $every", grace=grace, every=every) if every
-             else sql.lit(len(rungs)))
+    steps = (
+        sql.q("1 + ($as_of - w_since - $grace) // $every", grace=grace, every=every) if every else sql.lit(len(rungs))
+    )
     tree = sql.q(
-        _SKELETON, features=sql.table(FEATURES.name), watch=sql.table(WATCH.name), open_flags=open_flags,
-        qualified=qualified, held=held, grace=grace, steps_after_grace=steps,
+        _SKELETON,
+        features=sql.table(FEATURES.name),
+        watch=sql.table(WATCH.name),
+        open_flags=open_flags,
+        qualified=qualified,
+        held=held,
+        grace=grace,
+        steps_after_grace=steps,
         new_stage=texts.rung_name(rules, sql.col("final")),
         new_flags=texts.flags_value([(c, f.label) for c, f in flags]) if texts_too else exp.Null(),
         new_next=texts.next_step(rules, [(c, f.next_step) for c, f in flags]) if texts_too else exp.Null(),
@@ -107,8 +114,11 @@ def statement(rules: RuleSet, *, texts_too: bool = True) -> exp.Expr:
         cut_reason=texts.cut(sql.col("new_reason_full"), texts.REASON_MAX),
     )
     _add_columns(tree, "flagged", [_coalesced(f.compiled.expr, flag_col(f.id)) for f in rules.flags])
-    _add_columns(tree, "judged", [_coalesced(c.compiled.expr, criterion_col(r.index, j))
-                                  for r in rungs for j, c in enumerate(r.criteria)])
+    _add_columns(
+        tree,
+        "judged",
+        [_coalesced(c.compiled.expr, criterion_col(r.index, j)) for r in rungs for j, c in enumerate(r.criteria)],
+    )
     return sql.create_temp(PLACE.name, tree)
 
 

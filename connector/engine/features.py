@@ -38,15 +38,17 @@ _LAST = 'max(struct_pack(d := day, i := aid, s := "Subject", p := "IsPrivate", k
 _OLDEST = 'min(struct_pack(d := a.day, i := a.aid, s := a."Subject", p := a."IsPrivate", k := $k))'
 
 
-
 def _any(kinds: list[str], table: str | None = None) -> exp.Expr:
     return sql.any_of(sql.col(kind_col(k), table) for k in dict.fromkeys(kinds))
 
 
 def _label(rules: RuleSet, kinds: list[str], table: str | None = None) -> exp.Expr:
     """The label of the first of `kinds` the activity is of, for citing it without its subject."""
-    return sql.case((sql.col(kind_col(k), table), sql.lit(rules.kinds[k].label or k))
-                    for k in dict.fromkeys(kinds) if k in rules.kinds)
+    return sql.case(
+        (sql.col(kind_col(k), table), sql.lit(rules.kinds[k].label or k))
+        for k in dict.fromkeys(kinds)
+        if k in rules.kinds
+    )
 
 
 def _within(days: int | None, table: str | None = None) -> exp.Expr:
@@ -69,20 +71,31 @@ def _aggregates(f: CompiledFeature, rules: RuleSet) -> list[exp.Expr]:
         kinds = s.first if s.type == "first" else s.last
         assert kinds is not None
         template = _FIRST if s.type == "first" else _LAST
-        return [_filtered(template, exp.and_(_any(kinds), _within(s.within_days)), feature_act_col(f.name),
-                          k=_label(rules, kinds))]
+        return [
+            _filtered(
+                template, exp.and_(_any(kinds), _within(s.within_days)), feature_act_col(f.name), k=_label(rules, kinds)
+            )
+        ]
     if s.type == "distinct_periods":
         assert s.distinct_periods is not None
         assert s.periods is not None
         p = period_days(s)
-        return [_filtered("count(DISTINCT ($as_of - day) // $p)",
-                          exp.and_(_any(s.distinct_periods), _within(p * s.periods)), feature_col(f.name), p=p)]
+        return [
+            _filtered(
+                "count(DISTINCT ($as_of - day) // $p)",
+                exp.and_(_any(s.distinct_periods), _within(p * s.periods)),
+                feature_col(f.name),
+                p=p,
+            )
+        ]
     if s.type == "ratio":
         assert s.ratio is not None
         assert s.per is not None
-        ratio = sql.q("CAST(count(*) FILTER (WHERE $a) AS DOUBLE) / NULLIF(count(*) FILTER (WHERE $b), 0)",
-                      a=exp.and_(_any(s.ratio), _within(s.within_days)),
-                      b=exp.and_(_any(s.per), _within(s.within_days)))
+        ratio = sql.q(
+            "CAST(count(*) FILTER (WHERE $a) AS DOUBLE) / NULLIF(count(*) FILTER (WHERE $b), 0)",
+            a=exp.and_(_any(s.ratio), _within(s.within_days)),
+            b=exp.and_(_any(s.per), _within(s.within_days)),
+        )
         return [sql.alias(ratio, feature_col(f.name))]
     if s.type == "unanswered":
         assert s.answered_by is not None
@@ -113,10 +126,13 @@ def _unanswered(features: list[CompiledFeature], rules: RuleSet) -> exp.Expr:
         )
         cols.append(_filtered(_OLDEST, cond, feature_act_col(f.name), k=_label(rules, s.unanswered, "a")))
     triggers = _any([k for f in features for k in (f.spec.unanswered or [])], "a")
-    body = (exp.select(sql.col("cid", "a"), *cols)
-            .from_(exp.alias_(sql.table(CLASSIFIED.name), "a"))
-            .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q("a.cid = b.cid"))
-            .where(triggers).group_by(sql.col("cid", "a")))
+    body = (
+        exp.select(sql.col("cid", "a"), *cols)
+        .from_(exp.alias_(sql.table(CLASSIFIED.name), "a"))
+        .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q("a.cid = b.cid"))
+        .where(triggers)
+        .group_by(sql.col("cid", "a"))
+    )
     return sql.create_temp(UNANSWERED.name, body)
 
 
@@ -129,11 +145,13 @@ def _columns(f: CompiledFeature) -> list[exp.Expr]:
         return [sql.alias(sql.col(feature_col(name), "b"), feature_col(name))]
     if f.cites_activity:
         act = sql.col(feature_act_col(name), "u" if s.type == "unanswered" else "b")
-        return [sql.alias(sql.q("struct_extract($a, 'd')", a=act), feature_col(name)),
-                sql.alias(sql.q("struct_extract($a, 's')", a=act), feature_subject_col(name)),
-                sql.alias(sql.q("struct_extract($a, 'i')", a=act), feature_id_col(name)),
-                sql.alias(sql.q("struct_extract($a, 'p')", a=act), feature_private_col(name)),
-                sql.alias(sql.q("struct_extract($a, 'k')", a=act), feature_kind_col(name))]
+        return [
+            sql.alias(sql.q("struct_extract($a, 'd')", a=act), feature_col(name)),
+            sql.alias(sql.q("struct_extract($a, 's')", a=act), feature_subject_col(name)),
+            sql.alias(sql.q("struct_extract($a, 'i')", a=act), feature_id_col(name)),
+            sql.alias(sql.q("struct_extract($a, 'p')", a=act), feature_private_col(name)),
+            sql.alias(sql.q("struct_extract($a, 'k')", a=act), feature_kind_col(name)),
+        ]
     if s.type == "field":
         assert s.field is not None
         value: exp.Expr = sql.col(s.field, "c")
@@ -156,13 +174,15 @@ def _levels(rules: RuleSet) -> list[list[CompiledFeature]]:
 
 
 def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool, replay: bool) -> exp.Expr:
-    cur = [sql.alias(sql.col("Id", "c"), "cid"),
-           *(sql.col(n, "c") for n in CONTACTS.names if n.startswith("cur_"))]
+    cur = [sql.alias(sql.col("Id", "c"), "cid"), *(sql.col(n, "c") for n in CONTACTS.names if n.startswith("cur_"))]
     if replay:  # each row is a contact at one past date (connector.engine.history): the date travels along
         cur.append(sql.col("as_of", "c"))
     cols = [c for f in rules.features.values() for c in _columns(f)]
-    body = (exp.select(*cur, *cols).from_(exp.alias_(sql.table(CONTACTS.name), "c"))
-            .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q('b.cid = c."Id"'), join_type="left"))
+    body = (
+        exp.select(*cur, *cols)
+        .from_(exp.alias_(sql.table(CONTACTS.name), "c"))
+        .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q('b.cid = c."Id"'), join_type="left")
+    )
     if unanswered:
         body = body.join(exp.alias_(sql.table(UNANSWERED.name), "u"), on=sql.q('u.cid = c."Id"'), join_type="left")
     if one_contact:

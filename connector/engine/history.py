@@ -21,9 +21,15 @@ from connector.ruleset.compiler import RuleSet
 HORIZON_DAYS = 1095  # three years back
 MAX_POINTS = 16  # the most recent activity days a contact is re-evaluated on
 
-_TABLES = {CLASSIFIED.name: "tl_h_act", CONTACTS.name: "tl_h_contact", BASE.name: "tl_h_base",
-           UNANSWERED.name: "tl_h_unans", FEATURES.name: "tl_h_feat", PLACE.name: "tl_h_place",
-           WATCH.name: "tl_h_watch"}
+_TABLES = {
+    CLASSIFIED.name: "tl_h_act",
+    CONTACTS.name: "tl_h_contact",
+    BASE.name: "tl_h_base",
+    UNANSWERED.name: "tl_h_unans",
+    FEATURES.name: "tl_h_feat",
+    PLACE.name: "tl_h_place",
+    WATCH.name: "tl_h_watch",
+}
 
 # Who needs a history: a rung new to the CRM, except a demotion that the grace period has run out on.
 _NEEDED = """
@@ -100,7 +106,15 @@ def since_from_history(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt
     sql.run(con, sql.q(_RUNS))
     sql.run(con, sql.q(_SINCE, contacts=sql.table(CONTACTS.name), origin=dt.date(1, 1, 1)), params)
     replayed = int(sql.scalar(con, sql.q("SELECT count(DISTINCT cid) FROM tl_h_points")))
-    for name in ("tl_h_act", "tl_h_contact", "tl_h_base", "tl_h_unans", "tl_h_feat", "tl_h_place", "tl_h_hist",
-                 "tl_h_runs"):
+    for name in (
+        "tl_h_act",
+        "tl_h_contact",
+        "tl_h_base",
+        "tl_h_unans",
+        "tl_h_feat",
+        "tl_h_place",
+        "tl_h_hist",
+        "tl_h_runs",
+    ):
         sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     return replayed

@@ -39,8 +39,9 @@ def statement() -> exp.Expr:
         changed.append(sql.alias(exp.Paren(this=differs), changed_col(logical)))
     values = [sql.col(c) for new, cur in PLAN_FIELDS.values() for c in (new, cur)]
     inner = sql.select(sql.col("cid"), *values, sql.col("cur_version"), *changed, from_=PLACE.name)
-    outer = exp.select(exp.Star()).from_(inner.subquery()).where(
-        sql.any_of(sql.col(changed_col(k)) for k in PLAN_FIELDS))
+    outer = (
+        exp.select(exp.Star()).from_(inner.subquery()).where(sql.any_of(sql.col(changed_col(k)) for k in PLAN_FIELDS))
+    )
     return sql.create_temp(PLAN.name, outer)
 
 
@@ -64,8 +65,9 @@ def sample(con: duckdb.DuckDBPyConnection, fields: FieldsSection, limit: int = 2
 
 
 def field_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    counts = [exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(changed_col(k))))
-              for k in PLAN_FIELDS]
+    counts = [
+        exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(changed_col(k)))) for k in PLAN_FIELDS
+    ]
     row = sql.run(con, sql.select(*counts, from_=PLAN.name)).fetchone()
     assert row is not None
     return dict(zip(PLAN_FIELDS, (int(v) for v in row), strict=True))

@@ -84,44 +84,103 @@ class Relation:
 
 
 # What the backends provide (see connector.crm): the contacts with their current trust fields, and their activities.
-CONTACTS = Relation("crm_contact", (
-    ("Id", "VARCHAR"), ("cur_stage", "VARCHAR"), ("cur_since", "DATE"), ("cur_flags", "VARCHAR"),
-    ("cur_next", "VARCHAR"), ("cur_reason", "VARCHAR"), ("cur_version", "VARCHAR"),
-), "one row per live contact: its Contact fields and, as cur_*, the trust fields the CRM shows now")
-ACTIVITIES = Relation("crm_activity", (
-    ("Id", "VARCHAR"), ("WhoId", "VARCHAR"), ("object", "VARCHAR"), ("day", "DATE"),
-), "one row per live activity of a contact, dated; its Task/Event fields follow (connector.vocabulary)")
+CONTACTS = Relation(
+    "crm_contact",
+    (
+        ("Id", "VARCHAR"),
+        ("cur_stage", "VARCHAR"),
+        ("cur_since", "DATE"),
+        ("cur_flags", "VARCHAR"),
+        ("cur_next", "VARCHAR"),
+        ("cur_reason", "VARCHAR"),
+        ("cur_version", "VARCHAR"),
+    ),
+    "one row per live contact: its Contact fields and, as cur_*, the trust fields the CRM shows now",
+)
+ACTIVITIES = Relation(
+    "crm_activity",
+    (
+        ("Id", "VARCHAR"),
+        ("WhoId", "VARCHAR"),
+        ("object", "VARCHAR"),
+        ("day", "DATE"),
+    ),
+    "one row per live activity of a contact, dated; its Task/Event fields follow (connector.vocabulary)",
+)
 
 # Facts of an activity the engine carries along for explain and for discretion; NULL where a backend lacks them.
 ACTIVITY_FACTS: tuple[tuple[str, str], ...] = (
-    ("IsPrivate", "BOOLEAN"), ("Incoming", "BOOLEAN"), ("HasEmailMessage", "BOOLEAN"), ("DaySource", "VARCHAR"),
-    ("LoggedDate", "DATE"), ("IsPrimary", "BOOLEAN"), ("Attendees", "INTEGER"), ("Declined", "BOOLEAN"),
+    ("IsPrivate", "BOOLEAN"),
+    ("Incoming", "BOOLEAN"),
+    ("HasEmailMessage", "BOOLEAN"),
+    ("DaySource", "VARCHAR"),
+    ("LoggedDate", "DATE"),
+    ("IsPrimary", "BOOLEAN"),
+    ("Attendees", "INTEGER"),
+    ("Declined", "BOOLEAN"),
 )
 
-CLASSIFIED = Relation("tl_act", (
-    ("cid", "VARCHAR"), ("aid", "VARCHAR"), ("day", "DATE"), ("Subject", "VARCHAR"), ("object", "VARCHAR"),
-    *ACTIVITY_FACTS,
-), "activities on or before the evaluation date that are of at least one kind; then one k_<kind> BOOLEAN each")
+CLASSIFIED = Relation(
+    "tl_act",
+    (
+        ("cid", "VARCHAR"),
+        ("aid", "VARCHAR"),
+        ("day", "DATE"),
+        ("Subject", "VARCHAR"),
+        ("object", "VARCHAR"),
+        *ACTIVITY_FACTS,
+    ),
+    "activities on or before the evaluation date that are of at least one kind; then one k_<kind> BOOLEAN each",
+)
 
 BASE = Relation("tl_base", (("cid", "VARCHAR"),), "per-contact aggregates of the classified activities")
 UNANSWERED = Relation("tl_unans", (("cid", "VARCHAR"),), "per-contact oldest unanswered trigger per feature")
 
-FEATURES = Relation("tl_feat", (
-    ("cid", "VARCHAR"), ("cur_stage", "VARCHAR"), ("cur_since", "DATE"), ("cur_flags", "VARCHAR"),
-    ("cur_next", "VARCHAR"), ("cur_reason", "VARCHAR"), ("cur_version", "VARCHAR"),
-), "one row per contact; then f_<feature> (and fs_/fi_ for features that cite an activity)")
+FEATURES = Relation(
+    "tl_feat",
+    (
+        ("cid", "VARCHAR"),
+        ("cur_stage", "VARCHAR"),
+        ("cur_since", "DATE"),
+        ("cur_flags", "VARCHAR"),
+        ("cur_next", "VARCHAR"),
+        ("cur_reason", "VARCHAR"),
+        ("cur_version", "VARCHAR"),
+    ),
+    "one row per contact; then f_<feature> (and fs_/fi_ for features that cite an activity)",
+)
 
-WATCH = Relation("tl_watch", (
-    ("cid", "VARCHAR"), ("from_rung", "INTEGER"), ("failing_since", "DATE"),
-), "the demotion watch as the state store holds it: since when a contact fails the rung the CRM shows")
+WATCH = Relation(
+    "tl_watch",
+    (
+        ("cid", "VARCHAR"),
+        ("from_rung", "INTEGER"),
+        ("failing_since", "DATE"),
+    ),
+    "the demotion watch as the state store holds it: since when a contact fails the rung the CRM shows",
+)
 
-PLACE = Relation("tl_place", (
-    *FEATURES.columns,
-    ("open_flags", "INTEGER"), ("qualified", "INTEGER"), ("held", "INTEGER"),
-    ("w_from", "INTEGER"), ("w_since", "DATE"), ("final", "INTEGER"), ("in_grace", "BOOLEAN"),
-    ("new_stage", "VARCHAR"), ("new_since", "DATE"), ("new_flags", "VARCHAR"), ("new_next_full", "VARCHAR"),
-    ("new_reason_full", "VARCHAR"), ("new_next", "VARCHAR"), ("new_reason", "VARCHAR"),
-), "one row per contact: its rung, flags, texts; then its features, g_<flag> and c_<rung>_<i> columns")
+PLACE = Relation(
+    "tl_place",
+    (
+        *FEATURES.columns,
+        ("open_flags", "INTEGER"),
+        ("qualified", "INTEGER"),
+        ("held", "INTEGER"),
+        ("w_from", "INTEGER"),
+        ("w_since", "DATE"),
+        ("final", "INTEGER"),
+        ("in_grace", "BOOLEAN"),
+        ("new_stage", "VARCHAR"),
+        ("new_since", "DATE"),
+        ("new_flags", "VARCHAR"),
+        ("new_next_full", "VARCHAR"),
+        ("new_reason_full", "VARCHAR"),
+        ("new_next", "VARCHAR"),
+        ("new_reason", "VARCHAR"),
+    ),
+    "one row per contact: its rung, flags, texts; then its features, g_<flag> and c_<rung>_<i> columns",
+)
 
 # logical field -> (column holding the new value, column holding the current one)
 PLAN_FIELDS: dict[str, tuple[str, str]] = {
@@ -132,12 +191,16 @@ PLAN_FIELDS: dict[str, tuple[str, str]] = {
     "reason": ("new_reason", "cur_reason"),
 }
 
-PLAN = Relation("tl_plan", (
-    ("cid", "VARCHAR"),
-    *((col, typ) for new, cur in PLAN_FIELDS.values() for col, typ in PLACE.columns if col in (new, cur)),
-    ("cur_version", "VARCHAR"),
-    *((f"ch_{k}", "BOOLEAN") for k in PLAN_FIELDS),
-), "only the contacts with a field to change: new and current values, and ch_<field> for each")
+PLAN = Relation(
+    "tl_plan",
+    (
+        ("cid", "VARCHAR"),
+        *((col, typ) for new, cur in PLAN_FIELDS.values() for col, typ in PLACE.columns if col in (new, cur)),
+        ("cur_version", "VARCHAR"),
+        *((f"ch_{k}", "BOOLEAN") for k in PLAN_FIELDS),
+    ),
+    "only the contacts with a field to change: new and current values, and ch_<field> for each",
+)
 
 
 def changed_col(logical: str) -> str:

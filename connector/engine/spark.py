@@ -43,17 +43,21 @@ def session(engine: EngineSection) -> SparkSession:
     except ImportError as e:
         raise EngineUnavailable("[engine] kind = \"spark\" needs pyspark: pip install -e '.[spark]'") from e
     builder: Any = SparkSession.builder
-    builder = (builder.master(engine.master).appName(engine.app_name)
-               .config("spark.sql.session.timeZone", "UTC")  # dates never move with the machine's zone
-               .config("spark.sql.ansi.enabled", "true")  # errors rather than silent NULLs, as DuckDB; 4.0's default
-               .config("spark.ui.enabled", "false"))
+    builder = (
+        builder.master(engine.master)
+        .appName(engine.app_name)
+        .config("spark.sql.session.timeZone", "UTC")  # dates never move with the machine's zone
+        .config("spark.sql.ansi.enabled", "true")  # errors rather than silent NULLs, as DuckDB; 4.0's default
+        .config("spark.ui.enabled", "false")
+    )
     if engine.master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
     try:
         spark: SparkSession = builder.getOrCreate()
     except Exception as e:  # py4j and pyspark raise several kinds when Java is missing or cannot start
-        raise EngineUnavailable(f"Spark could not start ({type(e).__name__}: {e}); it needs Java 17 "
-                                "(java -version)") from e
+        raise EngineUnavailable(
+            f"Spark could not start ({type(e).__name__}: {e}); it needs Java 17 (java -version)"
+        ) from e
     return spark
 
 
@@ -107,8 +111,15 @@ class SparkEngine:
         params = {"as_of": as_of}
         h = history
         self.run(sql.q(h._NEEDED, place=sql.table(PLACE.name), version=rules.version))  # noqa: SLF001
-        self.run(sql.q(h._POINTS, act=sql.table(CLASSIFIED.name), horizon=h.HORIZON_DAYS,  # noqa: SLF001
-                       max_points=h.MAX_POINTS), params)
+        self.run(
+            sql.q(
+                h._POINTS,  # noqa: SLF001
+                act=sql.table(CLASSIFIED.name),
+                horizon=h.HORIZON_DAYS,
+                max_points=h.MAX_POINTS,
+            ),
+            params,
+        )
         self.run(sql.q(h._ACT, act=sql.table(CLASSIFIED.name)))  # noqa: SLF001
         self.run(sql.q(h._CONTACT, contacts=sql.table(CONTACTS.name)))  # noqa: SLF001
         self.register(h._TABLES[WATCH.name], self.spark.createDataFrame([], _WATCH_SCHEMA))  # noqa: SLF001
@@ -129,10 +140,17 @@ class SparkEngine:
         column = assignment.this.name
         source = update.args["from_"].this
         value = assignment.expression
-        cols = [sql.alias(exp.Coalesce(this=value.copy(), expressions=[sql.col(n, "t")]), n) if n == column
-                else sql.col(n, "t") for n in self.columns(target)]
-        body = (exp.select(*cols).from_(exp.alias_(sql.table(target), "t"))
-                .join(source.copy(), on=sql.q("t.cid = s.cid"), join_type="left"))
+        cols = [
+            sql.alias(exp.Coalesce(this=value.copy(), expressions=[sql.col(n, "t")]), n)
+            if n == column
+            else sql.col(n, "t")
+            for n in self.columns(target)
+        ]
+        body = (
+            exp.select(*cols)
+            .from_(exp.alias_(sql.table(target), "t"))
+            .join(source.copy(), on=sql.q("t.cid = s.cid"), join_type="left")
+        )
         return sql.create_temp(target, body)
 
     def _expand_excludes(self, tree: exp.Expr) -> exp.Expr:
@@ -147,8 +165,9 @@ class SparkEngine:
             if isinstance(node, exp.Column) and isinstance(node.this, exp.Star) and node.this.args.get("except_"):
                 alias = node.table
                 dropped = {e.name.lower() for e in node.this.args["except_"]}
-                return exp.Tuple(expressions=[sql.col(n, alias) for n in self.columns(aliases[alias])
-                                              if n.lower() not in dropped])
+                return exp.Tuple(
+                    expressions=[sql.col(n, alias) for n in self.columns(aliases[alias]) if n.lower() not in dropped]
+                )
             return node
 
         tree = tree.transform(expand, copy=False)

@@ -140,8 +140,13 @@ def select(*columns: exp.Expr, from_: exp.Expr | str) -> exp.Select:
 
 
 def create_temp(name: str, body: exp.Expr) -> exp.Expr:
-    return exp.Create(this=table(name), kind="TABLE", expression=body, replace=True,
-                      properties=exp.Properties(expressions=[exp.TemporaryProperty()]))
+    return exp.Create(
+        this=table(name),
+        kind="TABLE",
+        expression=body,
+        replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )
 
 
 def retarget(tree: exp.Expr, tables: Mapping[str, str], *, as_of_column: str | None = None) -> exp.Expr:
@@ -172,8 +177,9 @@ def render(tree: exp.Expr, dialect: str = DIALECT) -> str:
 _RENDER_RECURSION = 10_000
 
 
-def run(con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None
-        ) -> duckdb.DuckDBPyConnection:
+def run(
+    con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None
+) -> duckdb.DuckDBPyConnection:
     """Execute a tree; `params` binds named parameters such as the evaluation date."""
     text = render(tree)
     wanted = {p.name for p in tree.find_all(exp.Placeholder)}

@@ -35,10 +35,14 @@ def date_text(value: exp.Expr) -> exp.Expr:
 def cut(text: exp.Expr, limit: int) -> exp.Expr:
     """At most `limit` characters, cut at a word boundary with an ellipsis, never mid-word (unless one word is
     longer than the limit)."""
-    return sql.q("CASE WHEN length($t) <= $n THEN $t "
-                 "WHEN regexp_matches(substr($t, $n, 1), '\\s') THEN rtrim(left($t, $m)) || '…' "
-                 "ELSE rtrim(regexp_replace(left($t, $m), '\\s+\\S*$', '')) || '…' END",
-                 t=text, n=limit, m=limit - 1)
+    return sql.q(
+        "CASE WHEN length($t) <= $n THEN $t "
+        "WHEN regexp_matches(substr($t, $n, 1), '\\s') THEN rtrim(left($t, $m)) || '…' "
+        "ELSE rtrim(regexp_replace(left($t, $m), '\\s+\\S*$', '')) || '…' END",
+        t=text,
+        n=limit,
+        m=limit - 1,
+    )
 
 
 def cited_subject(name: str, rules: RuleSet) -> exp.Expr:
@@ -54,8 +58,12 @@ def cited_subject(name: str, rules: RuleSet) -> exp.Expr:
     shown = cut(clean, SUBJECT_CITE_MAX)
     if not hidden:
         return shown
-    return sql.q("CASE WHEN $hide THEN $kind ELSE $shown END", hide=sql.any_of(hidden),
-                 kind=sql.col(feature_kind_col(name)), shown=shown)
+    return sql.q(
+        "CASE WHEN $hide THEN $kind ELSE $shown END",
+        hide=sql.any_of(hidden),
+        kind=sql.col(feature_kind_col(name)),
+        shown=shown,
+    )
 
 
 def concat(*parts: exp.Expr) -> exp.Expr:
@@ -81,8 +89,9 @@ def template(t: Template, rules: RuleSet) -> exp.Expr:
             value = sql.q("CAST(round($v, 1) AS VARCHAR)", v=sql.col(feature_col(name)))
         else:
             value = exp.cast(sql.col(feature_col(name)), "VARCHAR")
-        parts.append(sql.q("COALESCE(NULLIF($v, ''), $fallback)", v=value,
-                           fallback=fallback if fallback is not None else "?"))
+        parts.append(
+            sql.q("COALESCE(NULLIF($v, ''), $fallback)", v=value, fallback=fallback if fallback is not None else "?")
+        )
     return concat(*parts)
 
 
@@ -93,13 +102,22 @@ def joined(items: list[exp.Expr]) -> exp.Expr:
 
 def missing(rungs: list[CompiledRung], k: int) -> exp.Expr:
     """What rungs 1..k still need, as '; '-joined `says` texts."""
-    return joined([sql.q("CASE WHEN NOT $c THEN $says END", c=sql.col(criterion_col(r.index, j)), says=c.says)
-                   for r in rungs[1 : k + 1] for j, c in enumerate(r.criteria)])
+    return joined(
+        [
+            sql.q("CASE WHEN NOT $c THEN $says END", c=sql.col(criterion_col(r.index, j)), says=c.says)
+            for r in rungs[1 : k + 1]
+            for j, c in enumerate(r.criteria)
+        ]
+    )
 
 
 def met(rung: CompiledRung) -> exp.Expr:
-    return joined([sql.q("CASE WHEN $c THEN $says END", c=sql.col(criterion_col(rung.index, j)), says=c.says)
-                   for j, c in enumerate(rung.criteria)])
+    return joined(
+        [
+            sql.q("CASE WHEN $c THEN $says END", c=sql.col(criterion_col(rung.index, j)), says=c.says)
+            for j, c in enumerate(rung.criteria)
+        ]
+    )
 
 
 def rung_name(rules: RuleSet, index: exp.Expr) -> exp.Expr:
@@ -127,23 +145,46 @@ def reason(rules: RuleSet) -> exp.Expr:
             parts += [sql.lit(f" For {nxt.name} it still needs: "), missing(rungs, nxt.index), sql.lit(".")]
         normal.append((r.index, concat(*parts)))
     grace_end = grace_until(rules)
-    grace = [(r.index, concat(sql.lit(f"Held at {r.name} during the demotion grace period, until "), grace_end,
-                              sql.lit(": it no longer meets "), missing(rungs, r.index), sql.lit(".")))
-             for r in rungs[1:]]
+    grace = [
+        (
+            r.index,
+            concat(
+                sql.lit(f"Held at {r.name} during the demotion grace period, until "),
+                grace_end,
+                sql.lit(": it no longer meets "),
+                missing(rungs, r.index),
+                sql.lit("."),
+            ),
+        )
+        for r in rungs[1:]
+    ]
     every = settings.decay_every_days
-    decay = [(r.index, concat(sql.lit(f"{r.name}, decaying: it no longer meets "), missing(rungs, r.index),
-                              sql.lit(f", so it drops one rung every {every} days since "), grace_end.copy(),
-                              sql.lit(".")))
-             for r in rungs[1:]]
-    return sql.q("CASE WHEN final > qualified AND in_grace THEN $grace WHEN final > qualified THEN $decay "
-                 "ELSE $normal END", grace=_by_rung(final, grace) if grace else exp.Null(),
-                 decay=_by_rung(final, decay) if decay else exp.Null(), normal=_by_rung(final, normal))
+    decay = [
+        (
+            r.index,
+            concat(
+                sql.lit(f"{r.name}, decaying: it no longer meets "),
+                missing(rungs, r.index),
+                sql.lit(f", so it drops one rung every {every} days since "),
+                grace_end.copy(),
+                sql.lit("."),
+            ),
+        )
+        for r in rungs[1:]
+    ]
+    return sql.q(
+        "CASE WHEN final > qualified AND in_grace THEN $grace WHEN final > qualified THEN $decay ELSE $normal END",
+        grace=_by_rung(final, grace) if grace else exp.Null(),
+        decay=_by_rung(final, decay) if decay else exp.Null(),
+        normal=_by_rung(final, normal),
+    )
 
 
 def grace_until(rules: RuleSet) -> exp.Expr:
     """The last day of the demotion grace period, as the record shows dates."""
-    return date_text(sql.q("CAST($since + $grace AS DATE)", since=sql.col("w_since"),
-                           grace=rules.settings.demotion_grace_days))
+    return date_text(
+        sql.q("CAST($since + $grace AS DATE)", since=sql.col("w_since"), grace=rules.settings.demotion_grace_days)
+    )
 
 
 def keep_advice(rules: RuleSet) -> exp.Expr:
@@ -151,8 +192,12 @@ def keep_advice(rules: RuleSet) -> exp.Expr:
     cases = []
     for r in rules.rungs[1:]:
         step = r.keep_step or r.next_step
-        parts = [sql.lit(f"{r.name} until "), grace_until(rules), sql.lit(": no longer "),
-                 missing(rules.rungs, r.index)]
+        parts = [
+            sql.lit(f"{r.name} until "),
+            grace_until(rules),
+            sql.lit(": no longer "),
+            missing(rules.rungs, r.index),
+        ]
         if step is not None:
             parts += [sql.lit(". "), template(step, rules)]
         cases.append((r.index, concat(*parts)))
@@ -168,8 +213,11 @@ def next_step(rules: RuleSet, flag_cols: list[tuple[exp.Expr, Template]]) -> exp
     whens.append((sql.q("final = $top", top=top), template(rules.top_next_step, rules)))
     for r in rungs[:-1]:
         nxt = rungs[r.index + 1]
-        advice = (template(nxt.next_step, rules) if nxt.next_step
-                  else concat(sql.lit(f"To reach {nxt.name}: "), missing(rungs, nxt.index)))
+        advice = (
+            template(nxt.next_step, rules)
+            if nxt.next_step
+            else concat(sql.lit(f"To reach {nxt.name}: "), missing(rungs, nxt.index))
+        )
         whens.append((sql.q("final = $i", i=r.index), advice))
     return sql.case(whens)
 

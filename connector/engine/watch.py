@@ -18,8 +18,9 @@ from connector.engine.relations import PLACE, WATCH
 WatchRow = tuple[str, int, dt.date]  # cid, from_rung, failing_since
 
 _CREATE = "CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)"
-_KEPT = ("SELECT cid, w_from AS from_rung, w_since AS failing_since FROM $place "
-         "WHERE held IS NOT NULL AND qualified < held")
+_KEPT = (
+    "SELECT cid, w_from AS from_rung, w_since AS failing_since FROM $place WHERE held IS NOT NULL AND qualified < held"
+)
 
 
 def load(con: duckdb.DuckDBPyConnection, rows: Sequence[WatchRow]) -> None:

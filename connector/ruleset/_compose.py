@@ -79,16 +79,22 @@ class Composer:
     def compose(self, text: str) -> Any:
         documents = 0
         handlers: dict[type[yaml.Event], Callable[[Any], None]] = {
-            yaml.ScalarEvent: self._scalar, yaml.AliasEvent: self._alias,
-            yaml.MappingStartEvent: self._start, yaml.SequenceStartEvent: self._start,
-            yaml.MappingEndEvent: self._end, yaml.SequenceEndEvent: self._end,
+            yaml.ScalarEvent: self._scalar,
+            yaml.AliasEvent: self._alias,
+            yaml.MappingStartEvent: self._start,
+            yaml.SequenceStartEvent: self._start,
+            yaml.MappingEndEvent: self._end,
+            yaml.SequenceEndEvent: self._end,
         }
         for event in yaml.parse(text, Loader=_PARSER):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
-                    self._stop(event.start_mark, "a rule file holds one YAML document, and a second one starts "
-                                                 "here (at '---'): move it to a file of its own")
+                    self._stop(
+                        event.start_mark,
+                        "a rule file holds one YAML document, and a second one starts "
+                        "here (at '---'): move it to a file of its own",
+                    )
             handler = handlers.get(type(event))
             if handler is not None:
                 handler(event)
@@ -114,8 +120,11 @@ class Composer:
     def _alias(self, event: yaml.AliasEvent) -> None:
         name = str(event.anchor)
         if any(frame.anchor == name for frame in self._stack):
-            self._stop(event.start_mark, f"the alias *{name} stands inside the value anchored as &{name}, so it "
-                                         "would contain itself: write the value out instead")
+            self._stop(
+                event.start_mark,
+                f"the alias *{name} stands inside the value anchored as &{name}, so it "
+                "would contain itself: write the value out instead",
+            )
         anchor = self._anchors.get(name)
         if anchor is None:
             self._stop(event.start_mark, f"the alias *{name} has no anchor &{name} before it")
@@ -124,8 +133,11 @@ class Composer:
             self._stop(event.start_mark, "a key must be plain text, not an alias")
         self.alias_values += anchor.values
         if self.alias_values > MAX_ALIAS_VALUES:
-            self._stop(event.start_mark, f"aliases (*name) copy in more than {MAX_ALIAS_VALUES:,} values in "
-                                         "all: a rule file needs few of them; write the values out")
+            self._stop(
+                event.start_mark,
+                f"aliases (*name) copy in more than {MAX_ALIAS_VALUES:,} values in "
+                "all: a rule file needs few of them; write the values out",
+            )
         loc, record = self._place(event)
         if record:
             # The alias itself stands where it is written; what it copies keeps the positions of the anchor's text.
@@ -224,9 +236,12 @@ class Composer:
         except (ValueError, OverflowError, yaml.YAMLError):
             kind = node.tag.removeprefix(_STANDARD_TAG)
             what = {"timestamp": "a date", "int": "a whole number", "float": "a number"}.get(kind, kind)
-            self.findings.append(self._finding(
-                _pos(event.start_mark),
-                f"'{_clip(event.value)}' reads as {what} but is not a valid one; quote it if it is text"))
+            self.findings.append(
+                self._finding(
+                    _pos(event.start_mark),
+                    f"'{_clip(event.value)}' reads as {what} but is not a valid one; quote it if it is text",
+                )
+            )
             return event.value
         if isinstance(value, str):
             self._check_text(value, event.start_mark)
@@ -236,18 +251,25 @@ class Composer:
         if event.tag is not None:
             tag = str(event.tag)
             shown = "!!" + tag.removeprefix(_STANDARD_TAG) if tag.startswith(_STANDARD_TAG) else tag
-            self.findings.append(self._finding(
-                _pos(event.start_mark),
-                f"YAML tags such as '{_clip(shown)}' are not allowed in a rule file: remove the tag and write "
-                "the plain value"))
+            self.findings.append(
+                self._finding(
+                    _pos(event.start_mark),
+                    f"YAML tags such as '{_clip(shown)}' are not allowed in a rule file: remove the tag and write "
+                    "the plain value",
+                )
+            )
 
     def _check_text(self, value: str, mark: Any) -> None:
         """Escapes in double quotes ("\\0", "\\x1b") can make control characters the file itself does not show."""
         bad = find_control(value)
         if bad is not None:
-            self.findings.append(self._finding(
-                _pos(mark), f"this text holds {describe_control(value[bad])}: remove it "
-                            "(escapes such as \\0 or \\x1b count too)"))
+            self.findings.append(
+                self._finding(
+                    _pos(mark),
+                    f"this text holds {describe_control(value[bad])}: remove it "
+                    "(escapes such as \\0 or \\x1b count too)",
+                )
+            )
 
     def _finding(self, pos: Pos, message: str) -> Finding:
         return Finding(self.path, pos[0], pos[1], message)

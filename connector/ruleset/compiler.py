@@ -29,8 +29,14 @@ from connector.ruleset.schema import NAME_RE, PERIOD_DAYS, Feature, LadderSettin
 RESERVED = {"as_of", "open_flags", "object", "true", "false", "null"}
 ACTIVITY_ATTRS = {"date", "subject", "kind"}  # what a template may cite of a first/last/unanswered feature
 
-_DUCK_TO_TYPE = {"VARCHAR": Type.STRING, "INTEGER": Type.INT, "BOOLEAN": Type.BOOL, "DATE": Type.DATE,
-                 "TIMESTAMP": Type.DATE, "DOUBLE": Type.FLOAT}
+_DUCK_TO_TYPE = {
+    "VARCHAR": Type.STRING,
+    "INTEGER": Type.INT,
+    "BOOLEAN": Type.BOOL,
+    "DATE": Type.DATE,
+    "TIMESTAMP": Type.DATE,
+    "DOUBLE": Type.FLOAT,
+}
 
 
 def activity_fields() -> dict[str, Type]:
@@ -130,8 +136,9 @@ class RuleSet:
     def needs(self) -> RuleNeeds:
         """What a CRM backend must know of these rules (connector.crm.RuleNeeds), and nothing more."""
         return RuleNeeds(
-            contact_fields=tuple(f.spec.field for f in self.features.values()
-                                 if f.spec.type == "field" and f.spec.field),
+            contact_fields=tuple(
+                f.spec.field for f in self.features.values() if f.spec.type == "field" and f.spec.field
+            ),
             activity_fields=tuple(self.used_activity_fields()),
             stages=tuple(r.name for r in self.rungs),
             flag_labels=tuple(f.label for f in self.flags),
@@ -198,8 +205,16 @@ class _Compiler:
         assert top is not None
         digest = hashlib.sha256(self.located.text.encode("utf-8")).hexdigest()[:12]
         return RuleSet(
-            name=self.rf.name, version=f"{self.rf.name}@{digest}", path=self.located.path, settings=self.rf.ladder,
-            kinds=kinds, features=features, rungs=rungs, flags=flags, top_next_step=top, source=self.located,
+            name=self.rf.name,
+            version=f"{self.rf.name}@{digest}",
+            path=self.located.path,
+            settings=self.rf.ladder,
+            kinds=kinds,
+            features=features,
+            rungs=rungs,
+            flags=flags,
+            top_next_step=top,
+            source=self.located,
         )
 
     def _kinds(self) -> dict[str, CompiledKind]:
@@ -211,8 +226,14 @@ class _Compiler:
                 continue
             compiled = self._expr(("kinds", name, "match"), kind.match, symbols, Type.BOOL)
             if compiled:
-                out[name] = CompiledKind(name, kind.description, kind.match, compiled.expr, compiled.names,
-                                         kind.label or name.replace("_", " "))
+                out[name] = CompiledKind(
+                    name,
+                    kind.description,
+                    kind.match,
+                    compiled.expr,
+                    compiled.names,
+                    kind.label or name.replace("_", " "),
+                )
         if not self.rf.kinds:
             self._err(("kinds",), "declare at least one activity kind")
         return out
@@ -235,8 +256,12 @@ class _Compiler:
                     if kind not in known_kinds:
                         self._err((*loc, attr, i), f"unknown activity kind '{kind}'{suggest(kind, known_kinds)}")
             kind_type = {
-                "count": Type.INT, "distinct_periods": Type.INT, "ratio": Type.FLOAT,
-                "first": Type.DATE, "last": Type.DATE, "unanswered": Type.DATE,
+                "count": Type.INT,
+                "distinct_periods": Type.INT,
+                "ratio": Type.FLOAT,
+                "first": Type.DATE,
+                "last": Type.DATE,
+                "unanswered": Type.DATE,
             }
             if spec.type in kind_type:
                 typed[name] = CompiledFeature(name, spec, kind_type[spec.type], spec.description)
@@ -264,8 +289,10 @@ class _Compiler:
                     typed[name] = CompiledFeature(name, spec, compiled.type, spec.description, compiled)
             if not progressed:
                 for name in pending:
-                    self._err(("features", name, "expr"),
-                              f"feature '{name}' depends on itself through {', '.join(sorted(pending))}")
+                    self._err(
+                        ("features", name, "expr"),
+                        f"feature '{name}' depends on itself through {', '.join(sorted(pending))}",
+                    )
                 break
         del kinds
         return typed
@@ -308,14 +335,18 @@ class _Compiler:
         for i, rung in enumerate(self.rf.rungs):
             loc = ("rungs", i)
             if rung.name in seen:
-                self._err((*loc, "name"), f"duplicate rung '{rung.name}': it is already rung {seen[rung.name] + 1}; "
-                                          "rung names are unique")
+                self._err(
+                    (*loc, "name"),
+                    f"duplicate rung '{rung.name}': it is already rung {seen[rung.name] + 1}; rung names are unique",
+                )
             seen[rung.name] = i
             if ";" in rung.name:
                 self._err((*loc, "name"), "a rung name cannot contain ';'")
             if i == 0 and rung.requires:
-                self._err((*loc, "requires"),
-                          f"'{rung.name}' is the lowest rung, where every contact starts: it takes no criteria")
+                self._err(
+                    (*loc, "requires"),
+                    f"'{rung.name}' is the lowest rung, where every contact starts: it takes no criteria",
+                )
             if i > 0 and not rung.requires:
                 self._err((*loc, "name"), f"rung '{rung.name}' needs at least one criterion under 'requires'")
             criteria = []
@@ -326,8 +357,7 @@ class _Compiler:
             template = (
                 self._template((*loc, "next_step"), rung.next_step, features) if rung.next_step is not None else None
             )
-            keep = (self._template((*loc, "keep_step"), rung.keep_step, features)
-                    if rung.keep_step is not None else None)
+            keep = self._template((*loc, "keep_step"), rung.keep_step, features) if rung.keep_step is not None else None
             out.append(CompiledRung(i, rung.name, rung.means, template, criteria, keep))
         return out
 
@@ -354,8 +384,11 @@ class _Compiler:
                 self._err(loc, f"unknown placeholder '{{{field_name}}}'{suggest(name, features)}", offset=offset)
                 ok = False
             elif attr and (not features[name].cites_activity or attr not in ACTIVITY_ATTRS):
-                hint = (f"; '{name}' cites an activity: use {{{name}.date}}, {{{name}.kind}} or {{{name}.subject}}"
-                        if features[name].cites_activity else f"; '{name}' has no parts, write {{{name}}}")
+                hint = (
+                    f"; '{name}' cites an activity: use {{{name}.date}}, {{{name}.kind}} or {{{name}.subject}}"
+                    if features[name].cites_activity
+                    else f"; '{name}' has no parts, write {{{name}}}"
+                )
                 self._err(loc, f"placeholder '{{{field_name}}}' is not available{hint}", offset=offset)
                 ok = False
             parts.append((literal, name, attr or None, fallback if bar else None))

@@ -66,10 +66,18 @@ MAX_DIGITS = 24
 DATE_SHIFT_MAX = 1_000_000  # days a date may be moved by arithmetic (beyond it: NULL)
 
 _FUNCTIONS: dict[type[exp.Expr], str] = {
-    exp.Coalesce: "COALESCE", exp.Least: "LEAST", exp.Greatest: "GREATEST", exp.Abs: "ABS",
+    exp.Coalesce: "COALESCE",
+    exp.Least: "LEAST",
+    exp.Greatest: "GREATEST",
+    exp.Abs: "ABS",
 }
 _COMPARISONS: dict[type[exp.Expr], str] = {
-    exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<=",
+    exp.EQ: "=",
+    exp.NEQ: "<>",
+    exp.GT: ">",
+    exp.GTE: ">=",
+    exp.LT: "<",
+    exp.LTE: "<=",
 }
 _ARITHMETIC: dict[type[exp.Expr], str] = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}
 
@@ -116,16 +124,20 @@ def compile_expr(text: str, symbols: dict[str, Symbol], *, want: Type | None = T
     except RecursionError:
         raise ExprError(f"the condition is nested too deeply (at most {MAX_DEPTH} levels)") from None
     if want is not None and typ not in (want, Type.NULL) and not (want.numeric and typ.numeric):
-        raise ExprError(f"this condition gives a {typ.value}, but a {want.value} is needed here "
-                        "(a comparison such as '>= 3' may be missing)")
+        raise ExprError(
+            f"this condition gives a {typ.value}, but a {want.value} is needed here "
+            "(a comparison such as '>= 3' may be missing)"
+        )
     return Compiled(expr=tree_out, type=typ, names=checker.names)
 
 
 def _check_size(text: str) -> None:
     """Refuse what would be slow or recursive to parse before the parser sees it, with a position."""
     if len(text) > MAX_TEXT:
-        raise ExprError(f"the condition is {len(text):,} characters long; at most {MAX_TEXT:,} are allowed "
-                        "(split it into expression features)")
+        raise ExprError(
+            f"the condition is {len(text):,} characters long; at most {MAX_TEXT:,} are allowed "
+            "(split it into expression features)"
+        )
     if "\x00" in text:
         raise ExprError("the condition contains a NUL character", text.index("\x00"))
     try:
@@ -138,22 +150,42 @@ def _check_size(text: str) -> None:
         if tok.token_type == TokenType.L_PAREN:
             depth += 1
             if depth > MAX_DEPTH:
-                raise ExprError(f"the condition nests parentheses more than {MAX_DEPTH} deep; "
-                                "name a part of it as an expression feature", tok.start)
+                raise ExprError(
+                    f"the condition nests parentheses more than {MAX_DEPTH} deep; "
+                    "name a part of it as an expression feature",
+                    tok.start,
+                )
         elif tok.token_type == TokenType.R_PAREN:
             depth = max(0, depth - 1)
         elif tok.token_type in _COUNTED:
             operators += 1
             if operators > MAX_TERMS:
-                raise ExprError(f"the condition has more than {MAX_TERMS} operators and values; "
-                                "split it into expression features or use IN (...)", tok.start)
+                raise ExprError(
+                    f"the condition has more than {MAX_TERMS} operators and values; "
+                    "split it into expression features or use IN (...)",
+                    tok.start,
+                )
         if tok.token_type == TokenType.NUMBER and len(tok.text) > MAX_DIGITS:
             raise ExprError(f"the number '{tok.text[:12]}…' is too long to be a threshold", tok.start)
 
 
-_COUNTED = {TokenType.AND, TokenType.OR, TokenType.PLUS, TokenType.DASH, TokenType.STAR, TokenType.SLASH,
-            TokenType.MOD, TokenType.NOT, TokenType.COMMA, TokenType.EQ, TokenType.NEQ, TokenType.GT, TokenType.GTE,
-            TokenType.LT, TokenType.LTE}
+_COUNTED = {
+    TokenType.AND,
+    TokenType.OR,
+    TokenType.PLUS,
+    TokenType.DASH,
+    TokenType.STAR,
+    TokenType.SLASH,
+    TokenType.MOD,
+    TokenType.NOT,
+    TokenType.COMMA,
+    TokenType.EQ,
+    TokenType.NEQ,
+    TokenType.GT,
+    TokenType.GTE,
+    TokenType.LT,
+    TokenType.LTE,
+}
 
 
 def _offset(text: str, line: int, col: int) -> int:
@@ -232,10 +264,14 @@ class _Checker:
         if isinstance(node, exp.Anonymous):
             raise self._fail(node, f"unknown function {node.name}(); allowed: {', '.join(_FUNCTIONS.values())}")
         if isinstance(node, exp.Func):
-            raise self._fail(node, f"the function {node.sql_name()}() is not allowed here; "
-                                   f"allowed: {', '.join(_FUNCTIONS.values())}")
-        raise self._fail(node, f"'{node.sql()}' is not allowed in a condition "
-                               "(use names, numbers, 'text', DATE 'YYYY-MM-DD', comparisons, AND/OR/NOT, IN, LIKE)")
+            raise self._fail(
+                node, f"the function {node.sql_name()}() is not allowed here; allowed: {', '.join(_FUNCTIONS.values())}"
+            )
+        raise self._fail(
+            node,
+            f"'{node.sql()}' is not allowed in a condition "
+            "(use names, numbers, 'text', DATE 'YYYY-MM-DD', comparisons, AND/OR/NOT, IN, LIKE)",
+        )
 
     def _column(self, node: exp.Column) -> tuple[exp.Expr, Type]:
         if node.table:
@@ -387,8 +423,9 @@ def _whole(e: exp.Expr) -> exp.Expr:
 def _shift(date: exp.Expr, days: exp.Expr, *, negative: bool) -> exp.Expr:
     """A date moved by a number of days, clamped to DATE_SHIFT_MAX either way so it can never leave the calendar."""
     bound = sql.lit(DATE_SHIFT_MAX)
-    clamped = exp.Least(this=exp.Greatest(this=_double(days), expressions=[exp.Neg(this=bound.copy())]),
-                        expressions=[bound])
+    clamped = exp.Least(
+        this=exp.Greatest(this=_double(days), expressions=[exp.Neg(this=bound.copy())]), expressions=[bound]
+    )
     step = exp.cast(clamped, "INTEGER")
     moved = exp.Sub(this=date, expression=step) if negative else exp.Add(this=date, expression=step)
     return exp.cast(exp.Paren(this=moved), "DATE")

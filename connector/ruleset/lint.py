@@ -183,17 +183,22 @@ class _Linter:
         """A predicate with no names in it always gives the same answer."""
         if not any(isinstance(n, exp.Column) for n in cond.tree.walk()):
             value = self._evaluate(cond.tree)
-            self.add(Where(cond.loc, 0, cond.text), f"'{cond.text}' uses no names: it is always {value}; "
-                     "compare a feature or field instead", ERROR if value == "false" else WARNING)
+            self.add(
+                Where(cond.loc, 0, cond.text),
+                f"'{cond.text}' uses no names: it is always {value}; compare a feature or field instead",
+                ERROR if value == "false" else WARNING,
+            )
             return
         top = {id(_unparen(c)) for c in _conjuncts(cond.tree)}
         for node in cond.tree.walk():
             if isinstance(node, _PREDICATES) and not any(isinstance(n, exp.Column) for n in node.walk()):
                 value = self._evaluate(node)
                 severity = ERROR if value == "false" and id(node) in top else WARNING
-                self.add(Where(cond.loc, _offset(node), node.sql()),
-                         f"'{node.sql()}' compares constants: it is always {value}; compare a feature instead",
-                         severity)
+                self.add(
+                    Where(cond.loc, _offset(node), node.sql()),
+                    f"'{node.sql()}' compares constants: it is always {value}; compare a feature instead",
+                    severity,
+                )
 
     def _evaluate(self, node: exp.Expr) -> str:
         try:
@@ -210,12 +215,18 @@ class _Linter:
             dom = self.domains[atom.name]
             if dom.interval.tighten(atom.low, atom.high).empty():
                 top = atom in cond.atoms
-                self.add(atom.where, f"'{atom.where.text}' is never true: {atom.name} is {dom.what}; "
-                         + ("this condition can never hold" if top else "fix the threshold or remove it"),
-                         ERROR if top else WARNING)
+                self.add(
+                    atom.where,
+                    f"'{atom.where.text}' is never true: {atom.name} is {dom.what}; "
+                    + ("this condition can never hold" if top else "fix the threshold or remove it"),
+                    ERROR if top else WARNING,
+                )
             elif not dom.nullable and dom.interval.within(atom.low, atom.high):
-                self.add(atom.where, f"'{atom.where.text}' is always true: {atom.name} is {dom.what}; "
-                         "remove it or raise the threshold", WARNING)
+                self.add(
+                    atom.where,
+                    f"'{atom.where.text}' is always true: {atom.name} is {dom.what}; remove it or raise the threshold",
+                    WARNING,
+                )
 
     def _contradiction(self, cond: _Condition) -> None:
         """Bounds in one condition that exclude each other: `x > 5 AND x < 3`."""
@@ -228,8 +239,11 @@ class _Linter:
             after = before.tighten(atom.low, atom.high)
             if after.empty():
                 other = bounds.conflict(before, atom)
-                self.add(atom.where, f"'{atom.where.text}' contradicts '{other}' in the same condition: "
-                         f"it is always false", ERROR)
+                self.add(
+                    atom.where,
+                    f"'{atom.where.text}' contradicts '{other}' in the same condition: it is always false",
+                    ERROR,
+                )
                 continue
             acc[atom.name] = after
 
@@ -258,14 +272,21 @@ class _Linter:
             if rung.index + 1 < len(rungs):
                 above = rungs[rung.index + 1]
                 conds = [c for c in criteria if c.rung == above.index]
-                if conds and all(c.complete for c in conds) and all(
-                    atom.name in acc and acc[atom.name].within(atom.low, atom.high)
-                    for c in conds for atom in c.atoms
+                if (
+                    conds
+                    and all(c.complete for c in conds)
+                    and all(
+                        atom.name in acc and acc[atom.name].within(atom.low, atom.high)
+                        for c in conds
+                        for atom in c.atoms
+                    )
                 ):
-                    self.add(("rungs", rung.index, "name"),
-                             f"no contact can stay on rung '{rung.name}': whoever meets it also meets every "
-                             f"criterion of '{above.name}' above it; give '{above.name}' a criterion of its own",
-                             ERROR)
+                    self.add(
+                        ("rungs", rung.index, "name"),
+                        f"no contact can stay on rung '{rung.name}': whoever meets it also meets every "
+                        f"criterion of '{above.name}' above it; give '{above.name}' a criterion of its own",
+                        ERROR,
+                    )
 
     def _unreachable(self, rung: int, atom: Atom, other: Where) -> str:
         rungs = self.rules.rungs
@@ -277,8 +298,10 @@ class _Linter:
             where = f"another criterion of the same rung (line {line})"
         else:
             where = f"rung '{rungs[other.rung or 0].name}' below it (line {line}), and rungs are cumulative"
-        return (f"no contact can reach rung '{name}'{tail}: '{atom.where.text}' contradicts '{other.text}' of "
-                f"{where}; change one of the two thresholds")
+        return (
+            f"no contact can reach rung '{name}'{tail}: '{atom.where.text}' contradicts '{other.text}' of "
+            f"{where}; change one of the two thresholds"
+        )
 
     def _order(self, criteria: list[_Condition]) -> None:
         """The same feature with a lower bar on a higher rung: that criterion adds nothing."""
@@ -293,16 +316,26 @@ class _Linter:
                     for below in by_rung.get(low_rung, []):
                         if below.name != atom.name:
                             continue
-                        looser = (atom.low is not None and below.low is not None
-                                  and bounds.tighter_low(below.low, atom.low) and atom.high is None) or (
-                            atom.high is not None and below.high is not None
-                            and bounds.tighter_high(below.high, atom.high) and atom.low is None)
+                        looser = (
+                            atom.low is not None
+                            and below.low is not None
+                            and bounds.tighter_low(below.low, atom.low)
+                            and atom.high is None
+                        ) or (
+                            atom.high is not None
+                            and below.high is not None
+                            and bounds.tighter_high(below.high, atom.high)
+                            and atom.low is None
+                        )
                         if looser:
-                            self.add(atom.where,
-                                     f"thresholds out of order: rung '{names[high_rung]}' needs '{atom.where.text}', "
-                                     f"a lower bar than '{below.where.text}' on rung '{names[low_rung]}' below it; "
-                                     "rungs are cumulative, so this criterion adds nothing: swap the thresholds "
-                                     "or tighten this one", WARNING)
+                            self.add(
+                                atom.where,
+                                f"thresholds out of order: rung '{names[high_rung]}' needs '{atom.where.text}', "
+                                f"a lower bar than '{below.where.text}' on rung '{names[low_rung]}' below it; "
+                                "rungs are cumulative, so this criterion adds nothing: swap the thresholds "
+                                "or tighten this one",
+                                WARNING,
+                            )
 
     # -- names never used ----------------------------------------------------------------------------------
 
@@ -330,35 +363,51 @@ class _Linter:
                 roots.extend(compiled.names)
         for name in rules.features:
             if name not in used:
-                self.add(("features", name), f"feature '{name}' is declared but never used by a rung, a flag, a "
-                         "next step or another feature: use it or remove it", WARNING)
+                self.add(
+                    ("features", name),
+                    f"feature '{name}' is declared but never used by a rung, a flag, a "
+                    "next step or another feature: use it or remove it",
+                    WARNING,
+                )
         read = {k for f in rules.features.values() for k in f.spec.kinds}
         for name in rules.kinds:
             if name not in read:
-                self.add(("kinds", name), f"kind '{name}' is read by no feature, so it changes nothing: count it "
-                         "in a feature or remove it", WARNING)
+                self.add(
+                    ("kinds", name),
+                    f"kind '{name}' is read by no feature, so it changes nothing: count it in a feature or remove it",
+                    WARNING,
+                )
 
 
 def data_findings(rules: RuleSet, con: duckdb.DuckDBPyConnection, label: str) -> list[Finding]:
     """Kinds that match no activity in the CRM's `crm_activity` (all of it, whatever its date)."""
     if not rules.kinds:
         return []
-    counts = [exp.Filter(this=sql.q("count(*)"), expression=exp.Where(
-        this=exp.Coalesce(this=k.expr.copy(), expressions=[exp.false()]))) for k in rules.kinds.values()]
+    counts = [
+        exp.Filter(
+            this=sql.q("count(*)"),
+            expression=exp.Where(this=exp.Coalesce(this=k.expr.copy(), expressions=[exp.false()])),
+        )
+        for k in rules.kinds.values()
+    ]
     row = sql.run(con, sql.select(sql.q("count(*)"), *counts, from_="crm_activity")).fetchone()
     assert row is not None
     total = int(row[0])
     out = []
     for (name, _), n in zip(rules.kinds.items(), row[1:], strict=True):
         if not n:
-            out.append(rules.source.finding(
-                ("kinds", name), f"kind '{name}' matches none of the {total:,} activities in {label}: check its "
-                "match condition against how your org logs this activity", severity=WARNING))
+            out.append(
+                rules.source.finding(
+                    ("kinds", name),
+                    f"kind '{name}' matches none of the {total:,} activities in {label}: check its "
+                    "match condition against how your org logs this activity",
+                    severity=WARNING,
+                )
+            )
     return out
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
-
 
 
 def _conjuncts(node: exp.Expr) -> Iterator[exp.Expr]:

@@ -94,15 +94,23 @@ def domains(rules: RuleSet) -> dict[str, Domain]:
             out[name] = Domain(Interval(low=zero), integer=True, nullable=False, what="a count (0 or more)")
         elif spec.type == "distinct_periods":
             n = spec.periods or 0
-            out[name] = Domain(Interval(low=zero, high=Bound(n, strict=False, where=None)), integer=True,
-                               nullable=False, what=f"a number of periods from 0 to {n}")
+            out[name] = Domain(
+                Interval(low=zero, high=Bound(n, strict=False, where=None)),
+                integer=True,
+                nullable=False,
+                what=f"a number of periods from 0 to {n}",
+            )
         elif spec.type == "ratio":
             out[name] = Domain(Interval(low=zero), integer=False, nullable=True, what="a ratio (0 or more, or empty)")
         elif f.type.numeric:
             out[name] = Domain(anything, integer=f.type == Type.INT, nullable=True, what="a number")
     n_flags = len(rules.flags)
-    out["open_flags"] = Domain(Interval(low=zero, high=Bound(n_flags, strict=False, where=None)), integer=True,
-                               nullable=False, what=f"the number of open flags, from 0 to {n_flags}")
+    out["open_flags"] = Domain(
+        Interval(low=zero, high=Bound(n_flags, strict=False, where=None)),
+        integer=True,
+        nullable=False,
+        what=f"the number of open flags, from 0 to {n_flags}",
+    )
     return out
 
 

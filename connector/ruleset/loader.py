@@ -86,13 +86,29 @@ def _get(data: Any, loc: Loc) -> Any:
 def load_text(text: str, path: str) -> Located:
     """Read a rule file's text. Rule files are untrusted input: anything odd is a RuleError with a position."""
     if len(text) > MAX_BYTES:
-        raise RuleError([Finding(path, 1, 1, f"the rule file is larger than {files.size(MAX_BYTES)}: split it, or "
-                                             "remove what it does not need")])
+        raise RuleError(
+            [
+                Finding(
+                    path,
+                    1,
+                    1,
+                    f"the rule file is larger than {files.size(MAX_BYTES)}: split it, or remove what it does not need",
+                )
+            ]
+        )
     bad = _compose.find_control(text)
     if bad is not None:
         line, col = files.line_col(text, bad)
-        raise RuleError([Finding(path, line, col, f"the file holds {_compose.describe_control(text[bad])}: "
-                                                  "rule files are plain text; remove it")])
+        raise RuleError(
+            [
+                Finding(
+                    path,
+                    line,
+                    col,
+                    f"the file holds {_compose.describe_control(text[bad])}: rule files are plain text; remove it",
+                )
+            ]
+        )
     composer = _compose.Composer(path)
     try:
         data = composer.compose(text)
@@ -101,8 +117,9 @@ def load_text(text: str, path: str) -> Located:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        raise RuleError([*composer.findings, Finding(path, line, col, f"not valid YAML: {exc.problem or exc}")]
-                        ) from None
+        raise RuleError(
+            [*composer.findings, Finding(path, line, col, f"not valid YAML: {exc.problem or exc}")]
+        ) from None
     except yaml.YAMLError as exc:
         raise RuleError([*composer.findings, Finding(path, 1, 1, f"not valid YAML: {exc}")]) from None
     if composer.findings:

@@ -23,12 +23,28 @@ MAX_NAME = 64  # a kind, feature or flag name
 MAX_CONDITION = 2000  # characters of a condition (match, when, expr)
 # Subjects with these words are never cited on the Contact (its kind and date are): complaints, legal, health and
 # personnel matters are not for everyone who can read the record.
-NEVER_CITE = ("complaint", "legal", "lawsuit", "litigation", "attorney", "lawyer", "medical", "health", "diagnos",
-              "hr ", "human resources", "harassment", "grievance", "disciplinary", "termination", "dismissal",
-              "confidential", "private")
+NEVER_CITE = (
+    "complaint",
+    "legal",
+    "lawsuit",
+    "litigation",
+    "attorney",
+    "lawyer",
+    "medical",
+    "health",
+    "diagnos",
+    "hr ",
+    "human resources",
+    "harassment",
+    "grievance",
+    "disciplinary",
+    "termination",
+    "dismissal",
+    "confidential",
+    "private",
+)
 MAX_TEXT = 2000  # characters of a description, an explanation or a next-step text
 PICKLIST_VALUE_MAX = 255  # rung names and flag labels become Salesforce picklist values: 255 characters at most
-
 
 
 def _in_range(low: int, high: int, unit: str) -> Callable[[Any], Any]:
@@ -45,8 +61,9 @@ def _in_range(low: int, high: int, unit: str) -> Callable[[Any], Any]:
 
 Days = Annotated[int, Field(strict=True, ge=1, le=MAX_DAYS), BeforeValidator(_in_range(1, MAX_DAYS, "days"))]
 DaysOrZero = Annotated[int, Field(strict=True, ge=0, le=MAX_DAYS), BeforeValidator(_in_range(0, MAX_DAYS, "days"))]
-Periods = Annotated[int, Field(strict=True, ge=1, le=MAX_PERIODS),
-                    BeforeValidator(_in_range(1, MAX_PERIODS, "periods"))]
+Periods = Annotated[
+    int, Field(strict=True, ge=1, le=MAX_PERIODS), BeforeValidator(_in_range(1, MAX_PERIODS, "periods"))
+]
 Condition = Annotated[str, Field(max_length=MAX_CONDITION)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
@@ -69,13 +86,16 @@ def _kind_list(value: Any) -> Any:
 def _picklist_value(value: str, what: str) -> str:
     """A rung name or flag label is a Salesforce picklist value: one line, no outer spaces, 255 characters."""
     if len(value) > PICKLIST_VALUE_MAX:
-        raise ValueError(f"{what} is {len(value):,} characters long; it becomes a Salesforce picklist value, which "
-                         f"holds at most {PICKLIST_VALUE_MAX}")
+        raise ValueError(
+            f"{what} is {len(value):,} characters long; it becomes a Salesforce picklist value, which "
+            f"holds at most {PICKLIST_VALUE_MAX}"
+        )
     if any(ch in value for ch in "\r\n\t"):
         raise ValueError(f"{what} must be one line of text (it becomes a picklist value)")
     if value != value.strip():
         raise ValueError(f"{what} must not start or end with a space (Salesforce trims picklist values)")
     return value
+
 
 PERIOD_DAYS: dict[str, int] = {"week": 7, "month": 30, "quarter": 91, "year": 365}
 
@@ -109,22 +129,28 @@ class LadderSettings(_Strict):
     demotion_grace_days: DaysOrZero = Field(
         default=30,
         description="A contact that stops meeting its rung keeps it this many days before it is demoted, "
-                    "so stages do not flap from one sync to the next.")
+        "so stages do not flap from one sync to the next.",
+    )
     decay_every_days: Days | None = Field(
         default=90,
         description="After the grace period, a contact that stays below its rung drops one more rung every this "
-                    "many days (empty: drop straight to the rung it qualifies for).")
+        "many days (empty: drop straight to the rung it qualifies for).",
+    )
     top_next_step: Text = Field(
         default="Keep listening and keep thanking",
-        description="Next step for a contact on the top rung with no open flag; may cite {feature} placeholders.")
+        description="Next step for a contact on the top rung with no open flag; may cite {feature} placeholders.",
+    )
     never_cite: list[Text] = Field(
-        default_factory=lambda: list(NEVER_CITE), max_length=100,
+        default_factory=lambda: list(NEVER_CITE),
+        max_length=100,
         description="Words that keep a subject off the Contact record: an activity whose subject contains one "
-                    "(case-insensitive) is cited by its kind and date only, since anyone who can read the contact "
-                    "reads its next step.")
+        "(case-insensitive) is cited by its kind and date only, since anyone who can read the contact "
+        "reads its next step.",
+    )
     cite_private_events: bool = Field(
         default=False,
-        description="Whether a private Event's subject may be cited on the Contact (by default: its kind and date).")
+        description="Whether a private Event's subject may be cited on the Contact (by default: its kind and date).",
+    )
 
 
 class Kind(_Strict):
@@ -132,14 +158,18 @@ class Kind(_Strict):
 
     description: Text = Field(default="", description="What this kind of activity means, for people.")
     label: str | None = Field(
-        default=None, min_length=1, max_length=60,
+        default=None,
+        min_length=1,
+        max_length=60,
         description="How a next step names an activity of this kind when its subject may not be shown, e.g. "
-                    "'feedback' ('Send a thank-you for the feedback on 2 Oct 2026'); default: the kind's name.")
+        "'feedback' ('Send a thank-you for the feedback on 2 Oct 2026'); default: the kind's name.",
+    )
     match: Condition = Field(
         description="A condition over the activity's fields (object = 'Task'/'Event', Subject, Type, Status, "
-                    "TaskSubtype, EventSubtype, CallType, CallDurationInSeconds, CallDisposition, DurationInMinutes, "
-                    "IsAllDayEvent, IsClosed, WhatId, OwnerId, AccountId, Priority), e.g. "
-                    "\"TaskSubtype = 'Email' AND Subject LIKE 'Re:%'\".")
+        "TaskSubtype, EventSubtype, CallType, CallDurationInSeconds, CallDisposition, DurationInMinutes, "
+        "IsAllDayEvent, IsClosed, WhatId, OwnerId, AccountId, Priority), e.g. "
+        "\"TaskSubtype = 'Email' AND Subject LIKE 'Re:%'\"."
+    )
 
 
 class Feature(_Strict):
@@ -147,45 +177,60 @@ class Feature(_Strict):
 
     description: Text = Field(default="", description="What this feature measures, for people.")
     count: KindList | None = Field(
-        default=None, description="How many activities of these kinds (within_days: only the last N days).")
+        default=None, description="How many activities of these kinds (within_days: only the last N days)."
+    )
     first: KindList | None = Field(
-        default=None, description="The earliest activity of these kinds (a date; templates may cite {name.date} "
-                                  "and {name.subject}).")
+        default=None,
+        description="The earliest activity of these kinds (a date; templates may cite {name.date} and {name.subject}).",
+    )
     last: KindList | None = Field(
-        default=None, description="The latest activity of these kinds (a date; templates may cite {name.date} "
-                                  "and {name.subject}).")
+        default=None,
+        description="The latest activity of these kinds (a date; templates may cite {name.date} and {name.subject}).",
+    )
     distinct_periods: KindList | None = Field(
-        default=None, description="In how many of the last `periods` rolling periods an activity of these kinds "
-                                  "happened (needs period and periods).")
+        default=None,
+        description="In how many of the last `periods` rolling periods an activity of these kinds "
+        "happened (needs period and periods).",
+    )
     ratio: KindList | None = Field(
-        default=None, description="Activities of these kinds per activity of the `per` kinds; empty when the "
-                                  "second count is 0.")
+        default=None,
+        description="Activities of these kinds per activity of the `per` kinds; empty when the second count is 0.",
+    )
     unanswered: KindList | None = Field(
-        default=None, description="The oldest activity of these kinds, more than older_than_days old, with no "
-                                  "answered_by activity on or after its day (a date; cite {name.date}, "
-                                  "{name.subject}).")
+        default=None,
+        description="The oldest activity of these kinds, more than older_than_days old, with no "
+        "answered_by activity on or after its day (a date; cite {name.date}, "
+        "{name.subject}).",
+    )
     field: Name | None = Field(default=None, description="A Contact field, e.g. FirstName or CreatedDate.")
     expr: Condition | None = Field(
-        default=None, description="A calculation over other features and as_of, e.g. "
-                                  "'as_of - LEAST(contact_since, COALESCE(first_conversation, contact_since))'.")
+        default=None,
+        description="A calculation over other features and as_of, e.g. "
+        "'as_of - LEAST(contact_since, COALESCE(first_conversation, contact_since))'.",
+    )
     within_days: Days | None = Field(
         default=None,
-        description="Only the last N days, including the evaluation day: an activity exactly N days old is outside.")
+        description="Only the last N days, including the evaluation day: an activity exactly N days old is outside.",
+    )
     per: KindList | None = Field(default=None, description="For a ratio: the kinds counted in the denominator.")
     period: Literal["week", "month", "quarter", "year"] | None = Field(
-        default=None, description="For distinct_periods: the period length (a quarter is 91 days).")
+        default=None, description="For distinct_periods: the period length (a quarter is 91 days)."
+    )
     periods: Periods | None = Field(default=None, description="For distinct_periods: how many periods back.")
     answered_by: KindList | None = Field(
-        default=None, description="For unanswered: the kinds that answer a trigger (e.g. a thank-you).")
+        default=None, description="For unanswered: the kinds that answer a trigger (e.g. a thank-you)."
+    )
     older_than_days: DaysOrZero | None = Field(
-        default=None, description="For unanswered: a trigger counts once it is more than this many days old.")
+        default=None, description="For unanswered: a trigger counts once it is more than this many days old."
+    )
 
     @model_validator(mode="after")
     def _one_type(self) -> Feature:
         given = [t for t in FEATURE_TYPES if getattr(self, t) is not None]
         if len(given) != 1:
             raise ValueError(
-                "a feature needs exactly one of " + ", ".join(FEATURE_TYPES)
+                "a feature needs exactly one of "
+                + ", ".join(FEATURE_TYPES)
                 + (f" (this one has {', '.join(given)})" if given else "")
             )
         kind = given[0]
@@ -199,12 +244,15 @@ class Feature(_Strict):
         if self.period is not None and self.periods is not None:
             days = PERIOD_DAYS[self.period] * self.periods
             if days > MAX_DAYS:
-                raise ValueError(f"{self.periods} periods of a {self.period} reach {days:,} days back; at most "
-                                 f"{MAX_DAYS:,} (a hundred years)")
+                raise ValueError(
+                    f"{self.periods} periods of a {self.period} reach {days:,} days back; at most "
+                    f"{MAX_DAYS:,} (a hundred years)"
+                )
         return self
 
-    @field_validator("count", "first", "last", "distinct_periods", "ratio", "unanswered", "per", "answered_by",
-                     mode="before")
+    @field_validator(
+        "count", "first", "last", "distinct_periods", "ratio", "unanswered", "per", "answered_by", mode="before"
+    )
     @classmethod
     def _kinds_given(cls, value: Any) -> Any:
         return _kind_list(value)
@@ -225,26 +273,32 @@ class Feature(_Strict):
 class Criterion(_Strict):
     """One condition a contact must meet to stand on a rung."""
 
-    when: Condition = Field(description="A condition over features, open_flags, flag ids and as_of, "
-                                        "e.g. 'conversations_180d >= 3'.")
+    when: Condition = Field(
+        description="A condition over features, open_flags, flag ids and as_of, e.g. 'conversations_180d >= 3'."
+    )
     says: Text = Field(default="", description="The criterion in plain words; shown in the reason on the Contact.")
 
 
 class Rung(_Strict):
     """One rung of the ladder, lowest first. Rungs are cumulative: a rung needs its criteria and those below."""
 
-    name: str = Field(min_length=1, max_length=PICKLIST_VALUE_MAX,
-                      description="The rung's name: a value of the stage picklist on the Contact.")
+    name: str = Field(
+        min_length=1,
+        max_length=PICKLIST_VALUE_MAX,
+        description="The rung's name: a value of the stage picklist on the Contact.",
+    )
     means: Text = Field(default="", description="What standing on this rung means, in plain words.")
     next_step: Text | None = Field(
-        default=None, description="Advice shown one rung below when no flag is open; may cite {feature} "
-                                  "placeholders.")
+        default=None, description="Advice shown one rung below when no flag is open; may cite {feature} placeholders."
+    )
     keep_step: Text | None = Field(
-        default=None, description="Advice for a contact held on this rung by the demotion grace period, after what "
-                                  "is slipping and by when; may cite {feature} placeholders (default: next_step).")
+        default=None,
+        description="Advice for a contact held on this rung by the demotion grace period, after what "
+        "is slipping and by when; may cite {feature} placeholders (default: next_step).",
+    )
     requires: list[Criterion] = Field(
-        default_factory=list, max_length=MAX_CRITERIA,
-        description="The criteria, all needed; the lowest rung has none.")
+        default_factory=list, max_length=MAX_CRITERIA, description="The criteria, all needed; the lowest rung has none."
+    )
 
     @field_validator("name", mode="before")
     @classmethod
@@ -261,12 +315,16 @@ class Flag(_Strict):
     """A missing human step, in priority order: the first open flag gives the contact's next step."""
 
     id: Name = Field(description="Lower case letters, digits and _, e.g. missing_thank_you; usable in criteria.")
-    label: str = Field(min_length=1, max_length=PICKLIST_VALUE_MAX,
-                       description="The value of the flags multi-select picklist on the Contact.")
+    label: str = Field(
+        min_length=1,
+        max_length=PICKLIST_VALUE_MAX,
+        description="The value of the flags multi-select picklist on the Contact.",
+    )
     when: Condition = Field(description="The condition that raises the flag, over features and as_of.")
     says: Text = Field(default="", description="Why the flag is raised, in plain words.")
-    next_step: Text = Field(description="What to do about it; may cite {feature} and {feature.date|subject} "
-                                       "placeholders.")
+    next_step: Text = Field(
+        description="What to do about it; may cite {feature} and {feature.date|subject} placeholders."
+    )
 
     @field_validator("id")
     @classmethod
@@ -284,20 +342,24 @@ class Flag(_Strict):
 class RuleFile(_Strict):
     """A trust-ladder rule file: activity kinds, per-contact features, rungs (lowest first) and flags."""
 
-    name: str = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$",
-                      description="The rule set's name; with a content hash it is the rules version on each "
-                                  "Contact.")
+    name: str = Field(
+        min_length=1,
+        max_length=40,
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="The rule set's name; with a content hash it is the rules version on each Contact.",
+    )
     description: Text = Field(default="", description="What this rule set is for, for people.")
-    ladder: LadderSettings = Field(default_factory=LadderSettings,
-                                   description="Promotion, demotion and decay settings.")
-    kinds: dict[Name, Kind] = Field(max_length=MAX_KINDS,
-                                    description="Activity kinds by name (lower case letters, digits and _).")
-    features: dict[Name, Feature] = Field(max_length=MAX_FEATURES,
-                                          description="Per-contact features by name (lower case letters, digits "
-                                                      "and _).")
+    ladder: LadderSettings = Field(
+        default_factory=LadderSettings, description="Promotion, demotion and decay settings."
+    )
+    kinds: dict[Name, Kind] = Field(
+        max_length=MAX_KINDS, description="Activity kinds by name (lower case letters, digits and _)."
+    )
+    features: dict[Name, Feature] = Field(
+        max_length=MAX_FEATURES, description="Per-contact features by name (lower case letters, digits and _)."
+    )
     rungs: list[Rung] = Field(min_length=2, max_length=MAX_RUNGS, description="The rungs, lowest first.")
-    flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS,
-                              description="The flags, in priority order.")
+    flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS, description="The flags, in priority order.")
 
     @field_validator("kinds", "features", "rungs", "flags", mode="before")
     @classmethod

@@ -53,8 +53,7 @@ def test_an_unknown_feature_is_named_with_the_nearest_known_one() -> None:
     text = edited("      - when: listening_120d >= 1", "      - when: listning_120d >= 1")
     (msg,) = findings(text)
     line = line_of(text, "listning_120d")
-    assert msg == (f"rules/ladder.yaml:{line}:15: error: unknown name 'listning_120d' "
-                   "(did you mean 'listening_120d'?)")
+    assert msg == (f"rules/ladder.yaml:{line}:15: error: unknown name 'listning_120d' (did you mean 'listening_120d'?)")
 
 
 def test_a_type_mismatch_says_which_types_clash() -> None:
@@ -134,8 +133,10 @@ def run_cli(*args: str, cwd: Path, env_config: Path | None = None) -> subprocess
 
 def write_config(org: Org, rules: Path | None = None) -> Path:
     path = org.folder / "trust-ladder.toml"
-    path.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
-                    f'[rules]\npath = "{rules or DEFAULT_RULES}"\n')
+    path.write_text(
+        f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
+        f'[rules]\npath = "{rules or DEFAULT_RULES}"\n'
+    )
     return path
 
 
@@ -176,8 +177,10 @@ def test_cli_sync_json_summary_and_explain(org: Org) -> None:
     proc = run_cli("explain", cid, "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
     assert proc.returncode == 0, proc.stderr
     assert "Rung: Friend since 2026-05-16" in proc.stdout  # the day of the call, from its history
-    assert ("conversations_180d >= 3 OR two_way_quarters_2 = 2   (conversations_180d = 1, two_way_quarters_2 = 1)"
-            in proc.stdout)
+    assert (
+        "conversations_180d >= 3 OR two_way_quarters_2 = 2   (conversations_180d = 1, two_way_quarters_2 = 1)"
+        in proc.stdout
+    )
     assert "Missing thank-you: OPEN" in proc.stdout
     assert "2026-05-16  Task" in proc.stdout and "Product feedback call  [feedback]" in proc.stdout
 
@@ -190,8 +193,10 @@ def test_audit_mode_records_what_it_would_write_and_writes_nothing(org: Org) -> 
     cid = org.contact("Ada")
     org.reply(cid, 5)
     config = org.folder / "trust-ladder.toml"
-    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
-                      f'[rules]\npath = "{DEFAULT_RULES}"\nmode = "audit"\n')
+    config.write_text(
+        f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
+        f'[rules]\npath = "{DEFAULT_RULES}"\nmode = "audit"\n'
+    )
     before = org.snapshot()
     proc = run_cli("sync", "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
     assert proc.returncode == 0, proc.stderr
@@ -215,8 +220,10 @@ def test_audit_mode_runs_the_demotion_grace_as_enforcing_would(org: Org) -> None
     org.sync()
     assert org.fields(cid)["stage"] == "Familiar"
     config = org.folder / "trust-ladder.toml"
-    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
-                      f'[rules]\npath = "{DEFAULT_RULES}"\nmode = "audit"\n')
+    config.write_text(
+        f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
+        f'[rules]\npath = "{DEFAULT_RULES}"\nmode = "audit"\n'
+    )
     later = (org.as_of + dt.timedelta(days=31)).isoformat()  # the discovery call has left the 90-day window
     assert run_cli("sync", "--as-of", later, cwd=org.folder, env_config=config).returncode == 0
     config.write_text(config.read_text().replace('mode = "audit"', 'mode = "enforce"'))

@@ -70,8 +70,10 @@ def test_0_a_clean_sync(demo_org: Path, tmp_path: Path) -> None:
 
 def _export(folder: Path, contacts: list[str]) -> Path:
     folder.mkdir()
-    (folder / "Contact.csv").write_text('"Id","FirstName","LastName"\n' + "".join(
-        f'"{cid}","Ada","Tester {i}"\n' for i, cid in enumerate(contacts)), encoding="utf-8")
+    (folder / "Contact.csv").write_text(
+        '"Id","FirstName","LastName"\n' + "".join(f'"{cid}","Ada","Tester {i}"\n' for i, cid in enumerate(contacts)),
+        encoding="utf-8",
+    )
     return folder
 
 
@@ -83,15 +85,20 @@ def test_1_an_import_that_skips_some_rows(tmp_path: Path) -> None:
     assert "Contact: 1 imported, 1 skipped" in proc.stdout
 
 
-@pytest.mark.parametrize(("args", "allowed"), [
-    (["sync", "--show", "-1"], "0<=x<=10000"),
-    (["status", "--runs", "-1"], "1<=x<=10000"),
-    (["status", "--runs", str(10**30)], "1<=x<=10000"),
-    (["demo", "--seed", "-1"], "0<=x<=4294967295"),
-    (["simulate", "--rules", "rules/ladder.yaml", "--weeks", "104", "--as-of", "0001-01-01"],
-     "1900-01-01 to 2999-12-31"),
-    (["explain", "0038d000000000AAAA", "--as-of", "9999-12-31"], "1900-01-01 to 2999-12-31"),
-])
+@pytest.mark.parametrize(
+    ("args", "allowed"),
+    [
+        (["sync", "--show", "-1"], "0<=x<=10000"),
+        (["status", "--runs", "-1"], "1<=x<=10000"),
+        (["status", "--runs", str(10**30)], "1<=x<=10000"),
+        (["demo", "--seed", "-1"], "0<=x<=4294967295"),
+        (
+            ["simulate", "--rules", "rules/ladder.yaml", "--weeks", "104", "--as-of", "0001-01-01"],
+            "1900-01-01 to 2999-12-31",
+        ),
+        (["explain", "0038d000000000AAAA", "--as-of", "9999-12-31"], "1900-01-01 to 2999-12-31"),
+    ],
+)
 def test_2_arguments_out_of_range_name_the_allowed_range(tmp_path: Path, args: list[str], allowed: str) -> None:
     write_config(tmp_path)
     (tmp_path / "crm.duckdb").write_bytes(b"")  # a demo --seed -1 must not reach it
@@ -103,15 +110,23 @@ def test_2_arguments_out_of_range_name_the_allowed_range(tmp_path: Path, args: l
 
 
 def test_3_a_config_path_that_is_a_folder_or_not_utf8(tmp_path: Path) -> None:
-    folder_cfg = subprocess.run([sys.executable, "-m", "connector", "--config", str(tmp_path), "status"],
-                                capture_output=True, text=True, check=False)
+    folder_cfg = subprocess.run(
+        [sys.executable, "-m", "connector", "--config", str(tmp_path), "status"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert folder_cfg.returncode == ExitCode.CONFIG
     assert "folder" in folder_cfg.stderr
     assert folder_cfg.stdout == ""
     latin1 = tmp_path / "latin1.toml"
     latin1.write_bytes("[log]\n# caf\xe9\n".encode("latin-1"))
-    after = subprocess.run([sys.executable, "-m", "connector", "status", "--config", str(latin1)],
-                           capture_output=True, text=True, check=False)  # --config after the command
+    after = subprocess.run(
+        [sys.executable, "-m", "connector", "status", "--config", str(latin1)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # --config after the command
     assert after.returncode == ExitCode.CONFIG
     assert "not UTF-8" in after.stderr
     assert "Traceback" not in after.stderr + after.stdout
@@ -166,9 +181,23 @@ def _count(folder: Path, table: str) -> int:
 def _paused_sync(folder: Path, point: str = "after_compute") -> subprocess.Popen[str]:
     """A real sync, held still at `point` once it has logged `sync.planned`, for the test to act on."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connector", "--config", str(folder / "trust-ladder.toml"), "--log-format", "json",
-         "sync", "--as-of", AS_OF.isoformat()], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, failpoints.ENV: f"{point}:pause"})
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "--config",
+            str(folder / "trust-ladder.toml"),
+            "--log-format",
+            "json",
+            "sync",
+            "--as-of",
+            AS_OF.isoformat(),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, failpoints.ENV: f"{point}:pause"},
+    )
     assert proc.stderr is not None
     for line in proc.stderr:
         if '"sync.planned"' in line:
@@ -199,21 +228,29 @@ def test_8_demo_and_import_during_a_sync_exit_8_and_the_sync_stands(demo_org: Pa
 
 def test_70_a_bug_puts_its_traceback_on_stderr_only(demo_org: Path, tmp_path: Path) -> None:
     folder = copy_of(demo_org, tmp_path, "org")
-    bug = ("import sys; from connector.commands import sync; from connector.cli import main\n"
-           "def boom(*a, **k): raise ZeroDivisionError('a bug')\n"
-           "sync.run = boom\nmain()")
-    proc = subprocess.run([sys.executable, "-c", bug, "--config", str(folder / "trust-ladder.toml"), "sync"],
-                          capture_output=True, text=True, check=False)
+    bug = (
+        "import sys; from connector.commands import sync; from connector.cli import main\n"
+        "def boom(*a, **k): raise ZeroDivisionError('a bug')\n"
+        "sync.run = boom\nmain()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", bug, "--config", str(folder / "trust-ladder.toml"), "sync"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == ExitCode.INTERNAL
     assert "ZeroDivisionError" in proc.stderr
     assert "Traceback" not in proc.stdout
     assert proc.stdout == ""
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, ExitCode.INTERRUPTED),
-                                           (signal.SIGTERM, ExitCode.TERMINATED)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGINT, ExitCode.INTERRUPTED), (signal.SIGTERM, ExitCode.TERMINATED)]
+)
 def test_130_143_a_signal_during_a_sync_is_recorded_as_interrupted(
-        demo_org: Path, tmp_path: Path, sig: signal.Signals, code: ExitCode) -> None:
+    demo_org: Path, tmp_path: Path, sig: signal.Signals, code: ExitCode
+) -> None:
     folder = copy_of(demo_org, tmp_path, "org")
     sync = _paused_sync(folder)
     sync.send_signal(sig)
@@ -280,11 +317,11 @@ def test_rules_check_takes_a_folder_and_skips_its_test_files(tmp_path: Path) -> 
 
 
 def test_a_state_store_held_by_another_process_is_busy_exit_8_not_crm_down(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store_path = tmp_path / "state.duckdb"
     state.Store(store_path).runs()  # create it
-    hold = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-            "time.sleep(30)")
+    hold = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(30)"
     holder = subprocess.Popen([sys.executable, "-c", hold, str(store_path)], stdout=subprocess.PIPE, text=True)
     monkeypatch.setattr(state, "_BUSY_WAIT_S", 0.2)
     try:
@@ -299,7 +336,8 @@ def test_a_state_store_held_by_another_process_is_busy_exit_8_not_crm_down(
 
 
 def test_a_signal_that_cuts_a_query_short_is_still_an_interruption(
-        demo_org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    demo_org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """DuckDB turns a signal that lands during a query into its own "Query interrupted" error: the run must still
     exit 143 and be recorded `interrupted`, never as a crash (exit 70)."""
     from click.testing import CliRunner  # noqa: PLC0415
@@ -317,8 +355,7 @@ def test_a_signal_that_cuts_a_query_short_is_still_an_interruption(
     monkeypatch.setattr(engine, "compute", signalled_mid_query)
     monkeypatch.chdir(folder)
     try:
-        result = CliRunner().invoke(main, ["--config", str(write_config(folder)), "sync", "--as-of",
-                                           AS_OF.isoformat()])
+        result = CliRunner().invoke(main, ["--config", str(write_config(folder)), "sync", "--as-of", AS_OF.isoformat()])
     finally:
         clear_stop()
     assert result.exit_code == ExitCode.TERMINATED, result.output

@@ -19,14 +19,33 @@ def email(org: Org, who: str, days_ago: int, subject: str, *, incoming: bool) ->
     """An email Task with its Enhanced Email EmailMessage, as Salesforce logs it."""
     tid = org.task(who, days_ago, subject, subtype="Email")
     at = dt.datetime.combine(org.day(days_ago), dt.time(11))
-    _insert(org, "EmailMessage", Id=ids.make(ids.EMAIL_MESSAGE, int(tid[5:15], 36) % 10**9), ActivityId=tid,
-            Incoming=incoming, MessageDate=at, Subject=subject, Status="3", CreatedDate=at, SystemModstamp=at)
+    _insert(
+        org,
+        "EmailMessage",
+        Id=ids.make(ids.EMAIL_MESSAGE, int(tid[5:15], 36) % 10**9),
+        ActivityId=tid,
+        Incoming=incoming,
+        MessageDate=at,
+        Subject=subject,
+        Status="3",
+        CreatedDate=at,
+        SystemModstamp=at,
+    )
     return tid
 
 
 def invite(org: Org, event: str, who: str, n: int, *, status: str = "Accepted") -> None:
-    _insert(org, "EventRelation", Id=ids.make(ids.EVENT_RELATION, n), EventId=event, RelationId=who, IsWhat=False,
-            IsInvitee=True, IsParent=True, Status=status)
+    _insert(
+        org,
+        "EventRelation",
+        Id=ids.make(ids.EVENT_RELATION, n),
+        EventId=event,
+        RelationId=who,
+        IsWhat=False,
+        IsInvitee=True,
+        IsParent=True,
+        Status=status,
+    )
 
 
 def test_a_shared_meeting_credits_every_contact_present_but_not_one_who_declined(org: Org) -> None:
@@ -37,7 +56,11 @@ def test_a_shared_meeting_credits_every_contact_present_but_not_one_who_declined
     invite(org, meeting, di, 3, status="Declined")
     org.sync()
     assert {n: org.fields(c)["stage"] for n, c in (("Ada", ada), ("Bo", bo), ("Cy", cy), ("Di", di))} == {
-        "Ada": "Friend", "Bo": "Friend", "Cy": "Friend", "Di": "Fringe"}
+        "Ada": "Friend",
+        "Bo": "Friend",
+        "Cy": "Friend",
+        "Di": "Fringe",
+    }
 
 
 def test_email_direction_comes_from_the_email_message_not_the_subject(org: Org) -> None:

@@ -43,8 +43,10 @@ def _tasks(org: Org, who: str | None = None) -> list[dict[str, Any]]:
     try:
         cur = crm.con.execute(
             'SELECT "Id", "WhoId", "OwnerId", "Subject", "ActivityDate", "Status", "IsClosed", "SystemModstamp" '
-            "FROM \"Task\" WHERE \"Subject\" LIKE '%[TL:%' AND (? IS NULL OR \"WhoId\" = ?) "
-            'ORDER BY "CreatedDate", "Id"', [who, who])
+            'FROM "Task" WHERE "Subject" LIKE \'%[TL:%\' AND (? IS NULL OR "WhoId" = ?) '
+            'ORDER BY "CreatedDate", "Id"',
+            [who, who],
+        )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     finally:
@@ -188,8 +190,11 @@ def test_a_duplicate_marked_task_is_closed_and_the_oldest_kept(org: Org) -> None
     copy = ids.make(ids.TASK, 999)
     crm = LocalCrm.open(org.database)
     try:  # someone copied the task
-        crm.con.execute('INSERT INTO "Task" SELECT * REPLACE (? AS "Id", "CreatedDate" + INTERVAL 1 HOUR AS '
-                        '"CreatedDate") FROM "Task" WHERE "Id" = ?', [copy, kept["Id"]])
+        crm.con.execute(
+            'INSERT INTO "Task" SELECT * REPLACE (? AS "Id", "CreatedDate" + INTERVAL 1 HOUR AS '
+            '"CreatedDate") FROM "Task" WHERE "Id" = ?',
+            [copy, kept["Id"]],
+        )
     finally:
         crm.close()
     _, event = _sync(org)
@@ -217,7 +222,7 @@ def test_a_demo_org_places_every_contact_the_same_with_or_without_its_follow_up_
     with_tasks = sync.run(org.config, as_of=later, dry_run=True)
     crm = LocalCrm.open(org.database)
     try:
-        crm.con.execute("DELETE FROM \"Task\" WHERE \"Subject\" LIKE '%[TL:%'")
+        crm.con.execute('DELETE FROM "Task" WHERE "Subject" LIKE \'%[TL:%\'')
     finally:
         crm.close()
     without = sync.run(org.config, as_of=later, dry_run=True)

@@ -27,8 +27,12 @@ from tests.conftest import DEFAULT_RULES, Org
 from tests.mutator import ENGINE_NAMES, HOSTILE_TEXTS
 
 BASE: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text(encoding="utf-8"))
-EXAMPLES = settings(max_examples=15, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+EXAMPLES = settings(
+    max_examples=15,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @dataclass
@@ -135,16 +139,18 @@ NAMES = IDENTIFIERS | st.text(min_size=0, max_size=40) | st.sampled_from(HOSTILE
 
 @EXAMPLES
 @given(name=NAMES)
-def test_a_feature_under_any_name_is_refused_or_places_everyone_as_before(demo_org: Org, baseline: Placement,
-                                                                          name: str) -> None:
+def test_a_feature_under_any_name_is_refused_or_places_everyone_as_before(
+    demo_org: Org, baseline: Placement, name: str
+) -> None:
     got = outcome(demo_org, renamed("conversations_180d", name))
     assert got is None or got == baseline, name
 
 
 @EXAMPLES
 @given(name=NAMES)
-def test_a_kind_under_any_name_is_refused_or_places_everyone_as_before(demo_org: Org, baseline: Placement,
-                                                                       name: str) -> None:
+def test_a_kind_under_any_name_is_refused_or_places_everyone_as_before(
+    demo_org: Org, baseline: Placement, name: str
+) -> None:
     got = outcome(demo_org, renamed("meeting", name))
     assert got is None or got == baseline, name
 
@@ -194,8 +200,32 @@ def test_sql_in_a_rung_name_reaches_the_crm_as_text(demo_org: Org) -> None:
     assert not any("root:" in v for v in values)
 
 
-EDGE = st.sampled_from([0, -1, 1, 2**31, 2**31 - 1, 2**53, 2**53 + 1, 2**63, -(2**63), 10**30, 1e308, -1e308,
-                        float("inf"), float("-inf"), float("nan"), 0.5, -0.0, 1e-320]) | st.integers() | st.floats()
+EDGE = (
+    st.sampled_from(
+        [
+            0,
+            -1,
+            1,
+            2**31,
+            2**31 - 1,
+            2**53,
+            2**53 + 1,
+            2**63,
+            -(2**63),
+            10**30,
+            1e308,
+            -1e308,
+            float("inf"),
+            float("-inf"),
+            float("nan"),
+            0.5,
+            -0.0,
+            1e-320,
+        ]
+    )
+    | st.integers()
+    | st.floats()
+)
 RAW_EDGE = st.sampled_from(["1e999", "-1e999", "9" * 5000, "-" + "9" * 5000, ".nan", "0x7fffffff", "1_000"])
 
 
@@ -203,10 +233,13 @@ RAW_EDGE = st.sampled_from(["1e999", "-1e999", "9" * 5000, "-" + "9" * 5000, ".n
 @given(value=EDGE, where=st.sampled_from(["grace", "decay", "window", "periods", "older"]))
 def test_numbers_at_the_edges_are_refused_or_run(demo_org: Org, value: float, where: str) -> None:
     def put(data: Any) -> None:
-        target = {"grace": (data["ladder"], "demotion_grace_days"), "decay": (data["ladder"], "decay_every_days"),
-                  "window": (data["features"]["conversations_180d"], "within_days"),
-                  "periods": (data["features"]["two_way_quarters"], "periods"),
-                  "older": (data["features"]["unthanked"], "older_than_days")}[where]
+        target = {
+            "grace": (data["ladder"], "demotion_grace_days"),
+            "decay": (data["ladder"], "decay_every_days"),
+            "window": (data["features"]["conversations_180d"], "within_days"),
+            "periods": (data["features"]["two_way_quarters"], "periods"),
+            "older": (data["features"]["unthanked"], "older_than_days"),
+        }[where]
         target[0][target[1]] = value
 
     outcome(demo_org, edited(put))
@@ -228,8 +261,24 @@ def test_numbers_the_yaml_parser_sees_first_are_refused_or_run(demo_org: Org, ra
 
 
 TEMPLATES = st.text(alphabet=st.sampled_from("{}|.:!x_ 'first_name"), max_size=30) | st.sampled_from(
-    ["{", "}", "{}", "{{first_name}}", "{nope}", "{first_name.subject}", "{unthanked.date.x}", "{first_name|{x}}",
-     "{0}", "{__class__}", "{first_name!r}", "{first_name:>99999}", "{" * 500, "{first_name|}", "{|x}"])
+    [
+        "{",
+        "}",
+        "{}",
+        "{{first_name}}",
+        "{nope}",
+        "{first_name.subject}",
+        "{unthanked.date.x}",
+        "{first_name|{x}}",
+        "{0}",
+        "{__class__}",
+        "{first_name!r}",
+        "{first_name:>99999}",
+        "{" * 500,
+        "{first_name|}",
+        "{|x}",
+    ]
+)
 
 
 @EXAMPLES

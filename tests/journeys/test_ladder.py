@@ -167,8 +167,9 @@ def test_talking_at_a_contact_raises_missing_listening(org: Org) -> None:
     org.sync()
     f = org.fields(cid)
     assert f["flags"] == "Missing listening"
-    assert f["next_step"] == ("Book a listening conversation: we keep reaching out (last on 10 Jun 2026) "
-                              "but have not listened in 90 days")
+    assert f["next_step"] == (
+        "Book a listening conversation: we keep reaching out (last on 10 Jun 2026) but have not listened in 90 days"
+    )
 
 
 def test_a_flagged_contact_whose_history_does_not_change_gets_the_same_next_step_day_after_day(org: Org) -> None:
@@ -183,8 +184,10 @@ def test_a_flagged_contact_whose_history_does_not_change_gets_the_same_next_step
     for later in (1, 2, 10, 200):  # the windows slide and the year turns; only the flags' truth may change
         result = org.sync(days_later=later, dry_run=True)
         changes = {c.field: c.new for c in result.sample if c.contact_id == cid}
-        planned[later] = (changes.get("Trust_Flags__c", first["flags"]),
-                          changes.get("Trust_Next_Step__c", first["next_step"]))
+        planned[later] = (
+            changes.get("Trust_Flags__c", first["flags"]),
+            changes.get("Trust_Next_Step__c", first["next_step"]),
+        )
     # While the flags hold, the next step that cites them is word for word the same ...
     for later in (1, 2, 10):
         assert planned[later] == (first["flags"], first["next_step"]), later

@@ -13,8 +13,13 @@ AS_OF = "2026-11-01"
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "connector", "--log-format", "json", *args], cwd=cwd,
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "connector", "--log-format", "json", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_demo_creates_an_org_that_reaches_every_rung_and_both_flags(tmp_path: Path) -> None:
@@ -29,15 +34,19 @@ def test_demo_creates_an_org_that_reaches_every_rung_and_both_flags(tmp_path: Pa
     stages = dict(con.execute('SELECT "Trust_Stage__c", count(*) FROM "Contact" GROUP BY 1').fetchall())
     assert set(stages) == {"Fringe", "Friend", "Familiar", "Faithful", "Forever"}
     assert all(n >= 20 for n in stages.values()), stages  # every rung is really populated, not a fluke
-    flags = dict(con.execute(
-        """SELECT f, count(*) FROM (SELECT unnest(string_split("Trust_Flags__c", ';')) AS f FROM "Contact")
-           GROUP BY 1""").fetchall())
+    flags = dict(
+        con.execute(
+            """SELECT f, count(*) FROM (SELECT unnest(string_split("Trust_Flags__c", ';')) AS f FROM "Contact")
+           GROUP BY 1"""
+        ).fetchall()
+    )
     assert flags.get("Missing listening", 0) >= 20
     assert flags.get("Missing thank-you", 0) >= 20
     # Gratitude triggers that were thanked raise nothing: some contacts have a trigger and no flag.
     thanked = con.execute(
         """SELECT count(DISTINCT c."Id") FROM "Contact" c JOIN "Task" t ON t."WhoId" = c."Id"
-           WHERE t."Subject" ILIKE '%feedback%' AND c."Trust_Flags__c" IS NULL""").fetchone()
+           WHERE t."Subject" ILIKE '%feedback%' AND c."Trust_Flags__c" IS NULL"""
+    ).fetchone()
     assert thanked is not None
     assert thanked[0] >= 20
     con.close()

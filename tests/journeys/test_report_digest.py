@@ -24,8 +24,10 @@ def team(org: Org) -> dict[str, str]:
     """Two owners. Ada (Maya's) climbs from Friend to Familiar between the syncs; Bea (Tom's) stops meeting
     Familiar and is held by the 30-day grace period; Cy (Maya's) gave feedback nobody thanked."""
     for uid, name in ((MAYA, "Maya Lindqvist"), (TOM, "Tom Becker")):
-        org._exec('INSERT INTO "User" ("Id", "Name", "Email", "IsActive") VALUES (?, ?, ?, true)',
-                  [uid, name, f"{name.split()[0].lower()}@example.com"])
+        org._exec(
+            'INSERT INTO "User" ("Id", "Name", "Email", "IsActive") VALUES (?, ?, ?, true)',
+            [uid, name, f"{name.split()[0].lower()}@example.com"],
+        )
     ada = org.contact("Ada", OwnerId=MAYA)
     org.reply(ada, 10)
     bea = org.familiar_contact("Bea")
@@ -52,18 +54,39 @@ def main_text(dom: str) -> str:
 
 
 def render(chromium: str, page: Path, folder: Path, fragment: str = "") -> str:
-    proc = browse(chromium, page.with_name(page.name), folder, "--dump-dom") if not fragment else subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         f"--user-data-dir={folder / 'profile'}", "--proxy-server=http://127.0.0.1:9", "--enable-logging=stderr",
-         "--v=0", "--virtual-time-budget=5000", "--dump-dom", page.as_uri() + fragment],
-        capture_output=True, text=True, check=False, timeout=180)
+    proc = (
+        browse(chromium, page.with_name(page.name), folder, "--dump-dom")
+        if not fragment
+        else subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                f"--user-data-dir={folder / 'profile'}",
+                "--proxy-server=http://127.0.0.1:9",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                page.as_uri() + fragment,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=180,
+        )
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert console_errors(proc.stderr) == []
     return proc.stdout
 
 
 def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narrows_to_one_owner(
-        org: Org, chromium: str, tmp_path: Path) -> None:
+    org: Org, chromium: str, tmp_path: Path
+) -> None:
     c = team(org)
     out = tmp_path / "report.html"
     proc = cli(org, "report", "--out", str(out), "--as-of", later(org))
@@ -71,9 +94,16 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
 
     dom = render(chromium, out, tmp_path)
     headings = re.findall(r"<h2>(.*?)</h2>", dom)
-    assert headings == ["The ladder", "Movement", "What holds them back", "Held by the grace period, or decaying",
-                        "Who moved since the previous run", "Open flags", "Rungs by owner",
-                        "Rung counts over past runs"]
+    assert headings == [
+        "The ladder",
+        "Movement",
+        "What holds them back",
+        "Held by the grace period, or decaying",
+        "Who moved since the previous run",
+        "Open flags",
+        "Rungs by owner",
+        "Rung counts over past runs",
+    ]
     shown = main_text(dom)
     assert f"Ada Tester ({c['ada']}) Friend Familiar {later(org)}" in shown  # from -> to, with the name
     until = (org.as_of + dt.timedelta(days=LATER + 30)).isoformat()
@@ -93,12 +123,21 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
     assert only_tom.count('class="main-svg"') > 6
 
 
-def test_a_simulated_rule_change_shows_the_flapping_of_both_rule_sets(org: Org, chromium: str,
-                                                                      tmp_path: Path) -> None:
+def test_a_simulated_rule_change_shows_the_flapping_of_both_rule_sets(org: Org, chromium: str, tmp_path: Path) -> None:
     team(org)
     out = tmp_path / "sim.html"
-    proc = cli(org, "report", "--simulate", str(raised_threshold(org.folder)), "--out", str(out),
-               "--as-of", later(org), "--weeks", "8")
+    proc = cli(
+        org,
+        "report",
+        "--simulate",
+        str(raised_threshold(org.folder)),
+        "--out",
+        str(out),
+        "--as-of",
+        later(org),
+        "--weeks",
+        "8",
+    )
     assert proc.returncode == 0, proc.stderr
     shown = main_text(render(chromium, out, tmp_path))
     assert "Over the replay current rules new rules" in shown
@@ -108,8 +147,9 @@ def test_a_simulated_rule_change_shows_the_flapping_of_both_rule_sets(org: Org, 
     assert "regular two-way contact (4 conversations in 180 days" in shown  # the new rules' criterion
 
 
-def test_the_digest_tells_each_owner_who_moved_what_to_do_and_who_is_slipping(org: Org, chromium: str,
-                                                                              tmp_path: Path) -> None:
+def test_the_digest_tells_each_owner_who_moved_what_to_do_and_who_is_slipping(
+    org: Org, chromium: str, tmp_path: Path
+) -> None:
     team(org)
     before = org.snapshot()
     out = tmp_path / "digest"
@@ -133,14 +173,17 @@ def test_the_digest_tells_each_owner_who_moved_what_to_do_and_who_is_slipping(or
     assert "Nobody moved." in tom
 
     dom = render(chromium, out / f"{MAYA}.html", tmp_path)
-    assert re.findall(r"<h2>(.*?)</h2>", dom)[1:] == ["Open flags: what to do next",
-                                                       "Slipping: who needs you before the date"]
+    assert re.findall(r"<h2>(.*?)</h2>", dom)[1:] == [
+        "Open flags: what to do next",
+        "Slipping: who needs you before the date",
+    ]
     assert "Ada Tester went up from Friend to Familiar" in dom
     assert "Nobody is slipping." in dom
 
     one = tmp_path / "one"
-    proc = cli(org, "digest", "--out", str(one), "--owner", TOM, "--since", org.as_of.isoformat(),
-               "--as-of", later(org))
+    proc = cli(
+        org, "digest", "--out", str(one), "--owner", TOM, "--since", org.as_of.isoformat(), "--as-of", later(org)
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in one.iterdir()) == [f"{TOM}.html", f"{TOM}.txt", "owners.tsv"]
 
@@ -149,12 +192,31 @@ def test_the_digest_reads_the_salesforce_mirror_without_calling_salesforce(org: 
     team(org)
     shutil.copy(org.database, org.folder / "mirror.duckdb")
     config = org.folder / "sf.toml"
-    config.write_text(f'[crm]\nbackend = "salesforce"\n[salesforce]\nusername = "a@b.c"\nmirror = "mirror.duckdb"\n'
-                      f'[state]\npath = "state.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n')
+    config.write_text(
+        f'[crm]\nbackend = "salesforce"\n[salesforce]\nusername = "a@b.c"\nmirror = "mirror.duckdb"\n'
+        f'[state]\npath = "state.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n'
+    )
     out = tmp_path / "digest"
-    proc = subprocess.run([sys.executable, "-m", "connector", "--log-format", "json", "--config", str(config),
-                           "digest", "--out", str(out), "--as-of", later(org)],
-                          cwd=org.folder, capture_output=True, text=True, check=False,
-                          env={"PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://127.0.0.1:9"})
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "--log-format",
+            "json",
+            "--config",
+            str(config),
+            "digest",
+            "--out",
+            str(out),
+            "--as-of",
+            later(org),
+        ],
+        cwd=org.folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://127.0.0.1:9"},
+    )
     assert proc.returncode == 0, proc.stderr
     assert "- Ada Tester went up from Friend to Familiar" in (out / f"{MAYA}.txt").read_text()

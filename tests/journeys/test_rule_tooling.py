@@ -24,8 +24,13 @@ TESTS_DIR = DEFAULT_RULES.parent / "tests"
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "connector", "--log-format", "json", *args], cwd=cwd,
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "connector", "--log-format", "json", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def line_of(text: str, needle: str) -> int:
@@ -65,25 +70,34 @@ def test_the_default_rules_pass_check_cleanly_and_an_unused_feature_is_named(tmp
 
 
 def test_a_higher_rung_with_a_lower_bar_is_flagged_as_thresholds_out_of_order(tmp_path: Path) -> None:
-    rules = edited_rules(tmp_path, ("      - when: conversations_180d >= 1", "      - when: conversations_180d >= 3"),
-                         ("      - when: listening_120d >= 1", "      - when: conversations_180d >= 1"))
+    rules = edited_rules(
+        tmp_path,
+        ("      - when: conversations_180d >= 1", "      - when: conversations_180d >= 3"),
+        ("      - when: listening_120d >= 1", "      - when: conversations_180d >= 1"),
+    )
     proc = cli("rules", "check", "--no-data", str(rules), cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout  # a warning: the ladder still works, the criterion adds nothing
     line = line_of(rules.read_text(), "      - when: conversations_180d >= 1")
-    assert (f"{rules}:{line}:15: warning: thresholds out of order: rung 'Familiar' needs 'conversations_180d >= 1', "
-            "a lower bar than 'conversations_180d >= 3' on rung 'Friend' below it") in proc.stdout
+    assert (
+        f"{rules}:{line}:15: warning: thresholds out of order: rung 'Familiar' needs 'conversations_180d >= 1', "
+        "a lower bar than 'conversations_180d >= 3' on rung 'Friend' below it"
+    ) in proc.stdout
 
 
 def test_a_rung_that_contradicts_a_lower_rung_is_an_error_and_exits_4(tmp_path: Path) -> None:
-    rules = edited_rules(tmp_path, ("      - when: relationship_days >= 365",
-                                    "      - when: relationship_days >= 365 AND listening_120d = 0"))
+    rules = edited_rules(
+        tmp_path,
+        ("      - when: relationship_days >= 365", "      - when: relationship_days >= 365 AND listening_120d = 0"),
+    )
     proc = cli("rules", "check", "--no-data", str(rules), cwd=tmp_path)
     assert proc.returncode == 4
     text = rules.read_text()
     familiar = line_of(text, "      - when: listening_120d >= 1")
-    assert (f"{rules}:{line_of(text, 'listening_120d = 0')}:44: error: no contact can reach rung 'Faithful', nor any "
-            f"rung above it (Forever): 'listening_120d = 0' contradicts 'listening_120d >= 1' of rung 'Familiar' below "
-            f"it (line {familiar}), and rungs are cumulative; change one of the two thresholds") in proc.stdout
+    assert (
+        f"{rules}:{line_of(text, 'listening_120d = 0')}:44: error: no contact can reach rung 'Faithful', nor any "
+        f"rung above it (Forever): 'listening_120d = 0' contradicts 'listening_120d >= 1' of rung 'Familiar' below "
+        f"it (line {familiar}), and rungs are cumulative; change one of the two thresholds"
+    ) in proc.stdout
     assert proc.stdout.splitlines()[-1] == "Checked 1 rule file: 1 error, 0 warnings, 0 info; failed."
 
 
@@ -91,18 +105,21 @@ def test_conditions_that_are_always_true_or_never_true_are_caught(tmp_path: Path
     rules = edited_rules(
         tmp_path,
         ("      - when: listening_120d >= 1", "      - when: listening_120d >= 0"),
-        ("    when: unthanked IS NOT NULL",
-         "    when: unthanked IS NOT NULL AND outbound_90d > 5 AND outbound_90d < 3"),
+        (
+            "    when: unthanked IS NOT NULL",
+            "    when: unthanked IS NOT NULL AND outbound_90d > 5 AND outbound_90d < 3",
+        ),
         ("      - when: two_way_quarters = 3", "      - when: two_way_quarters = 4"),
     )
     proc = cli("rules", "check", "--no-data", str(rules), cwd=tmp_path)
     assert proc.returncode == 4
     out = proc.stdout
-    assert ("warning: 'listening_120d >= 0' is always true: listening_120d is a count (0 or more); remove it or "
-            "raise the threshold") in out
+    assert (
+        "warning: 'listening_120d >= 0' is always true: listening_120d is a count (0 or more); remove it or "
+        "raise the threshold"
+    ) in out
     assert "error: 'outbound_90d < 3' contradicts 'outbound_90d > 5' in the same condition: it is always false" in out
-    assert ("error: 'two_way_quarters = 4' is never true: two_way_quarters is a number of periods from 0 to 3"
-            in out)
+    assert "error: 'two_way_quarters = 4' is never true: two_way_quarters is a number of periods from 0 to 3" in out
 
 
 def test_a_load_error_keeps_its_position_and_suggestion_and_json_suits_tools(tmp_path: Path) -> None:
@@ -112,10 +129,15 @@ def test_a_load_error_keeps_its_position_and_suggestion_and_json_suits_tools(tmp
     doc = json.loads(proc.stdout)
     assert doc["ok"] is False
     assert doc["summary"] == {"errors": 1, "warnings": 0, "infos": 0}
-    assert doc["findings"] == [{
-        "path": str(rules), "line": line_of(rules.read_text(), "listning_120d"), "col": 15, "severity": "error",
-        "message": "unknown name 'listning_120d' (did you mean 'listening_120d'?)",
-    }]
+    assert doc["findings"] == [
+        {
+            "path": str(rules),
+            "line": line_of(rules.read_text(), "listning_120d"),
+            "col": 15,
+            "severity": "error",
+            "message": "unknown name 'listning_120d' (did you mean 'listening_120d'?)",
+        }
+    ]
 
 
 def test_check_reads_the_local_crm_for_kinds_that_match_nothing_and_for_picklists(org: Org) -> None:
@@ -134,10 +156,14 @@ def test_check_reads_the_local_crm_for_kinds_that_match_nothing_and_for_picklist
     assert proc.returncode == 4, proc.stdout + proc.stderr
     text = rules.read_text()
     shown = rules.name  # the configured rule file, shown relative to where the admin stands
-    assert (f"{shown}:{line_of(text, '  webinar:')}:3: warning: kind 'webinar' matches none of the 2 activities in "
-            f"the local CRM {org.database}") in proc.stdout
-    assert (f"{shown}:{line_of(text, 'Evangelist')}:5: error: rung 'Evangelist' is not a value of the CRM picklist "
-            "Trust_Stage__c") in proc.stdout
+    assert (
+        f"{shown}:{line_of(text, '  webinar:')}:3: warning: kind 'webinar' matches none of the 2 activities in "
+        f"the local CRM {org.database}"
+    ) in proc.stdout
+    assert (
+        f"{shown}:{line_of(text, 'Evangelist')}:5: error: rung 'Evangelist' is not a value of the CRM picklist "
+        "Trust_Stage__c"
+    ) in proc.stdout
     # Kinds the data does match are not reported.
     assert "kind 'inbound_email'" not in proc.stdout
 
@@ -156,8 +182,9 @@ def test_the_pre_commit_hook_runs_check_on_rule_files_and_rule_test_files(tmp_pa
     files = [str(DEFAULT_RULES), *sorted(str(p) for p in TESTS_DIR.glob("*.yaml"))]
     proc = cli("rules", "check", "--no-data", *files, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout
-    assert proc.stdout.splitlines()[-1] == (f"Checked 1 rule file, {len(files) - 1} rule test files: 0 errors, "
-                                            "0 warnings, 0 info; passed.")
+    assert proc.stdout.splitlines()[-1] == (
+        f"Checked 1 rule file, {len(files) - 1} rule test files: 0 errors, 0 warnings, 0 info; passed."
+    )
 
 
 # -- rules test ----------------------------------------------------------------------------------------------
@@ -175,8 +202,9 @@ def test_the_shipped_rule_tests_pass_and_exercise_every_rung_flag_and_kind(tmp_p
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
     assert f"{TESTS_DIR / 'rungs.yaml'}::a reply exactly 180 days old is outside the 180-day window PASSED" in out
-    assert (f"{TESTS_DIR / 'rungs.yaml'}::a listening call exactly 120 days old is outside the 120-day window PASSED"
-            in out)
+    assert (
+        f"{TESTS_DIR / 'rungs.yaml'}::a listening call exactly 120 days old is outside the 120-day window PASSED" in out
+    )
     assert "100.0% - rungs 5/5, flags 2/2, kinds 14/14" in out
     assert "every rung, flag and kind is exercised" in out
     assert re.search(r"=+ \d+ passed in [\d.]+s =+$", out.strip())
@@ -189,7 +217,9 @@ def test_the_default_test_folder_is_the_one_beside_the_configured_rules(tmp_path
 
 
 def test_a_failing_case_shows_expected_and_actual_with_the_explain_trace_and_exits_1(tmp_path: Path) -> None:
-    path = write_tests(tmp_path / "tests", """\
+    path = write_tests(
+        tmp_path / "tests",
+        """\
 cases:
   - name: one reply is enough for Familiar
     contact: {FirstName: Ada}
@@ -200,7 +230,8 @@ cases:
     activities:
       - {days_ago: 10, TaskSubtype: Email, Subject: "Re: Pricing"}
     expect: {rung: Friend, next_step_contains: Book a listening conversation}
-""")
+""",
+    )
     proc = cli("rules", "test", str(path), cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     out = proc.stdout
@@ -212,21 +243,27 @@ cases:
     assert "  activity 1 (line 7): kind_hint listening, but it is classified as inbound_email" in out
     # The explain trace says why, criterion by criterion, with the numbers.
     assert "    Ada Tester (" in out
-    assert ("      [ ] regular two-way contact (3 conversations in 180 days, or one in each of the last 2 quarters)"
-            in out)
-    assert ("            conversations_180d >= 3 OR two_way_quarters_2 = 2   (conversations_180d = 1, "
-            "two_way_quarters_2 = 1)") in out
+    assert (
+        "      [ ] regular two-way contact (3 conversations in 180 days, or one in each of the last 2 quarters)" in out
+    )
+    assert (
+        "            conversations_180d >= 3 OR two_way_quarters_2 = 2   (conversations_180d = 1, "
+        "two_way_quarters_2 = 1)"
+    ) in out
     assert re.search(r"=+ 1 failed, 1 passed in [\d.]+s =+$", out.strip())
 
 
 def test_coverage_below_the_threshold_fails_the_run_and_names_what_is_missing(tmp_path: Path) -> None:
-    path = write_tests(tmp_path, """\
+    path = write_tests(
+        tmp_path,
+        """\
 cases:
   - name: a reply makes a Friend
     activities:
       - {days_ago: 10, TaskSubtype: Email, Subject: "Re: Pricing"}
     expect: {rung: Friend, flags: []}
-""")
+""",
+    )
     proc = cli("rules", "test", str(path), "--min-coverage", "50", cwd=tmp_path)
     assert proc.returncode == 1
     # 1 of 5 rungs, 0 of 2 flags, 1 of 14 kinds: 2 of 21.
@@ -237,19 +274,27 @@ cases:
 
 
 def test_an_invalid_test_file_is_reported_with_file_line_col_and_exits_4(tmp_path: Path) -> None:
-    shape = write_tests(tmp_path, """\
+    shape = write_tests(
+        tmp_path,
+        """\
 cases:
   - name: typo in a key
     contact: {FristName: Ada}
     expect: {rung: Friend}
-""", name="shape.yaml")
-    names = write_tests(tmp_path, """\
+""",
+        name="shape.yaml",
+    )
+    names = write_tests(
+        tmp_path,
+        """\
 cases:
   - name: unknown names
     activities:
       - {days_ago: 3, object: Event, Subject: Lunch, kind_hint: meting}
     expect: {rung: Familar, flags: [missing_listning]}
-""", name="names.yaml")
+""",
+        name="names.yaml",
+    )
     proc = cli("rules", "test", str(tmp_path), cwd=tmp_path)
     assert proc.returncode == 4, proc.stdout
     out = proc.stdout.splitlines()
@@ -304,8 +349,9 @@ def test_the_default_rules_name_their_schema_and_validate_against_it() -> None:
     # And the schema catches what the rule loader catches: a typo in a key, a second feature type.
     bad = yaml.safe_load(DEFAULT_TEXT.replace("  decay_every_days: 90", "  decay_evry_days: 90"))
     assert any(e.validator == "additionalProperties" and "decay_evry_days" in e.message for e in problems(bad, schema))
-    two = yaml.safe_load(DEFAULT_TEXT.replace("    count: [listening]\n",
-                                              "    count: [listening]\n    last: [meeting]\n"))
+    two = yaml.safe_load(
+        DEFAULT_TEXT.replace("    count: [listening]\n", "    count: [listening]\n    last: [meeting]\n")
+    )
     assert any(e.validator == "oneOf" for e in problems(two, schema))
 
 
@@ -321,7 +367,9 @@ def problems(data: Any, schema: dict[str, Any]) -> list[jsonschema.ValidationErr
 
 
 def test_test_files_refuse_what_cannot_be_meant(tmp_path: Path) -> None:
-    path = write_tests(tmp_path, """\
+    path = write_tests(
+        tmp_path,
+        """\
 cases:
   - name: same name
     state: {demotion_from: Familiar, failing_for_days: 40}
@@ -330,7 +378,8 @@ cases:
     activities:
       - {days_ago: 3, object: Event, TaskSubtype: Call}
     expect: {rung: Friend}
-""")
+""",
+    )
     proc = cli("rules", "test", str(path), cwd=tmp_path)
     assert proc.returncode == 4
     assert f"{path}:9:9: error: Event has no field TaskSubtype" in proc.stdout

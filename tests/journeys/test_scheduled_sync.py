@@ -40,8 +40,10 @@ def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
     assert f["stage"] == "Familiar"
     assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 15 Aug 2026")
     # Advice about what is slipping and by when, not about climbing to Faithful.
-    assert f["next_step"] == ("Familiar until 15 Aug 2026: no longer a listening conversation in the last 120 days. "
-                              "Book a listening conversation with Ada (last one 17 Mar 2026)")
+    assert f["next_step"] == (
+        "Familiar until 15 Aug 2026: no longer a listening conversation in the last 120 days. "
+        "Book a listening conversation with Ada (last one 17 Mar 2026)"
+    )
     org.sync(days_later=31 + 29)
     assert org.fields(cid)["stage"] == "Familiar"
     org.sync(days_later=31 + 30)
@@ -73,8 +75,15 @@ def test_a_quiet_relationship_decays_one_rung_per_idle_period(org: Org) -> None:
         org.sync(days_later=later)
         stages[later] = org.fields(cid)["stage"]
     # Nothing is met after ~190 quiet days; failing since day 200: grace 30 days, then one rung every 90.
-    assert stages == {200: "Forever", 229: "Forever", 230: "Faithful", 319: "Faithful", 320: "Familiar",
-                      410: "Friend", 500: "Fringe"}
+    assert stages == {
+        200: "Forever",
+        229: "Forever",
+        230: "Faithful",
+        319: "Faithful",
+        320: "Familiar",
+        410: "Friend",
+        500: "Fringe",
+    }
 
 
 def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, tmp_path: Path) -> None:

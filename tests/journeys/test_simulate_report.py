@@ -14,18 +14,30 @@ import pytest
 from connector.crm.local.store import LocalCrm
 from tests.conftest import DEFAULT_RULES, Org
 
-THRESHOLD = (("      - when: conversations_180d >= 3 OR two_way_quarters_2 = 2\n"
-              "        says: regular two-way contact (3 conversations in 180 days,"),
-             ("      - when: conversations_180d >= 4 OR two_way_quarters_2 = 2\n"
-              "        says: regular two-way contact (4 conversations in 180 days,"))
+THRESHOLD = (
+    (
+        "      - when: conversations_180d >= 3 OR two_way_quarters_2 = 2\n"
+        "        says: regular two-way contact (3 conversations in 180 days,"
+    ),
+    (
+        "      - when: conversations_180d >= 4 OR two_way_quarters_2 = 2\n"
+        "        says: regular two-way contact (4 conversations in 180 days,"
+    ),
+)
 
 
 def cli(org: Org, *args: str) -> subprocess.CompletedProcess[str]:
     config = org.folder / "trust-ladder.toml"
-    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
-                      f'[rules]\npath = "{DEFAULT_RULES}"\n')
-    return subprocess.run([sys.executable, "-m", "connector", "--log-format", "json", "--config", str(config), *args],
-                          cwd=org.folder, capture_output=True, text=True, check=False)
+    config.write_text(
+        f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n'
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "connector", "--log-format", "json", "--config", str(config), *args],
+        cwd=org.folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def raised_threshold(folder: Path) -> Path:
@@ -54,8 +66,17 @@ def test_raising_a_threshold_shows_who_moves_from_familiar_to_friend_and_leaves_
     state = org.folder / "state.duckdb"
     before, state_before = org.snapshot(), state.read_bytes()
 
-    proc = cli(org, "simulate", "--rules", str(raised_threshold(org.folder)), "--as-of", org.as_of.isoformat(),
-               "--weeks", "4", "--json")
+    proc = cli(
+        org,
+        "simulate",
+        "--rules",
+        str(raised_threshold(org.folder)),
+        "--as-of",
+        org.as_of.isoformat(),
+        "--weeks",
+        "4",
+        "--json",
+    )
 
     assert proc.returncode == 0, proc.stderr
     sim = json.loads(proc.stdout)
@@ -64,17 +85,24 @@ def test_raising_a_threshold_shows_who_moves_from_familiar_to_friend_and_leaves_
     assert sim["per_rung"]["new"] == {"Fringe": 1, "Friend": 2, "Familiar": 1, "Faithful": 0, "Forever": 0}
     assert sim["held_by_grace"] == 1  # the next sync keeps Ada on Familiar for the grace period, then demotes
     (sample,) = sim["samples"]
-    assert (sample["contact_id"], sample["name"], sample["current"], sample["new"]) == (ada, "Ada Tester", "Familiar",
-                                                                                       "Friend")
-    assert sample["changes"][0] == ("Familiar: `conversations_180d >= 3 OR two_way_quarters_2 = 2` became "
-                                    "`conversations_180d >= 4 OR two_way_quarters_2 = 2`: met -> not met "
-                                    "(conversations_180d = 3, two_way_quarters_2 = 1)")
+    assert (sample["contact_id"], sample["name"], sample["current"], sample["new"]) == (
+        ada,
+        "Ada Tester",
+        "Familiar",
+        "Friend",
+    )
+    assert sample["changes"][0] == (
+        "Familiar: `conversations_180d >= 3 OR two_way_quarters_2 = 2` became "
+        "`conversations_180d >= 4 OR two_way_quarters_2 = 2`: met -> not met "
+        "(conversations_180d = 3, two_way_quarters_2 = 1)"
+    )
     assert [f["label"] for f in sim["flags"]] == ["Missing thank-you", "Missing listening"]
     assert org.snapshot() == before, "simulate wrote to the CRM"
     assert state.read_bytes() == state_before, "simulate changed the state store"
 
-    text = cli(org, "simulate", "--rules", str(raised_threshold(org.folder)), "--as-of", org.as_of.isoformat(),
-               "--weeks", "0")
+    text = cli(
+        org, "simulate", "--rules", str(raised_threshold(org.folder)), "--as-of", org.as_of.isoformat(), "--weeks", "0"
+    )
     assert text.returncode == 0, text.stderr
     assert "Moving: 1 contact (25.0%); 1 Familiar -> Friend" in text.stdout
     assert f"Familiar -> Friend  {ada}  Ada Tester" in text.stdout
@@ -93,8 +121,9 @@ def test_the_replay_counts_a_contact_that_climbs_and_falls_back_as_flapping(org:
     org.contact("New", known_for_days=20)  # created during the replay: its first placement is not a change
     before = org.snapshot()
 
-    proc = cli(org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "25",
-               "--json")
+    proc = cli(
+        org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "25", "--json"
+    )
 
     assert proc.returncode == 0, proc.stderr
     replay = json.loads(proc.stdout)["replay"]
@@ -138,20 +167,41 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.skip("Chromium is not installed (no `chromium` on PATH): `.ci/run` installs it with "
-                "`apt-get install chromium chromium-driver`; see README, 'Try it on a fresh machine'")
+    pytest.skip(
+        "Chromium is not installed (no `chromium` on PATH): `.ci/run` installs it with "
+        "`apt-get install chromium chromium-driver`; see README, 'Try it on a fresh machine'"
+    )
 
 
 def browse(chromium: str, page: Path, folder: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """Load the page headless and offline (any request goes to a dead proxy), the console on stderr, and every
     request the browser makes in `folder/net.json`."""
     return subprocess.run(
-        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={folder / 'profile'}", "--proxy-server=http://127.0.0.1:9", "--enable-logging=stderr",
-         "--v=0", f"--log-net-log={folder / 'net.json'}", "--virtual-time-budget=5000", "--hide-scrollbars", *extra,
-         page.as_uri()],
-        capture_output=True, text=True, check=False, timeout=180)
+        [
+            chromium,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={folder / 'profile'}",
+            "--proxy-server=http://127.0.0.1:9",
+            "--enable-logging=stderr",
+            "--v=0",
+            f"--log-net-log={folder / 'net.json'}",
+            "--virtual-time-budget=5000",
+            "--hide-scrollbars",
+            *extra,
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=180,
+    )
 
 
 def console_errors(stderr: str) -> list[str]:
@@ -161,9 +211,12 @@ def console_errors(stderr: str) -> list[str]:
 def page_requests(folder: Path) -> set[str]:
     """Network requests the page made (the browser's own update and account pings are not the page's)."""
     events = json.loads((folder / "net.json").read_text())["events"]
-    return {e["params"]["url"] for e in events
-            if "site=file://" in str(e.get("params", {}).get("site_for_cookies", ""))
-            and str(e["params"].get("url", "")).startswith(("http:", "https:"))}
+    return {
+        e["params"]["url"]
+        for e in events
+        if "site=file://" in str(e.get("params", {}).get("site_for_cookies", ""))
+        and str(e["params"].get("url", "")).startswith(("http:", "https:"))
+    }
 
 
 def demo_org(org: Org) -> None:
@@ -173,8 +226,9 @@ def demo_org(org: Org) -> None:
 
 def assert_renders(chromium: str, page: Path, tmp_path: Path, charts: set[str]) -> None:
     text = page.read_text()
-    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", text), \
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", text), (
         "the page loads something from the network"
+    )
     assert set(re.findall(r'id="chart-(\w+)"', text)) == charts
 
     proc = browse(chromium, page, tmp_path, "--dump-dom")
@@ -192,8 +246,9 @@ def assert_renders(chromium: str, page: Path, tmp_path: Path, charts: set[str]) 
     print(f"screenshot: {shot}")  # noqa: T201 - for a human to look at
 
 
-def test_the_report_of_the_current_state_renders_offline_in_a_real_browser(org: Org, chromium: str,
-                                                                         tmp_path: Path) -> None:
+def test_the_report_of_the_current_state_renders_offline_in_a_real_browser(
+    org: Org, chromium: str, tmp_path: Path
+) -> None:
     demo_org(org)
     org.sync(days_later=7)  # a second run: the report charts rung counts over past runs
     before = org.snapshot()
@@ -215,28 +270,30 @@ def test_the_report_of_the_current_state_renders_offline_in_a_real_browser(org: 
     assert_renders(chromium, out, tmp_path, {"ladder", "movement", "heldback", "flags", "owners", "history"})
 
 
-def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, chromium: str,
-                                                                      tmp_path: Path) -> None:
+def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, chromium: str, tmp_path: Path) -> None:
     demo_org(org)
     out = tmp_path / "simulation.html"
     stricter = org.folder / "stricter.yaml"  # three listening conversations for Familiar: many demo contacts fall
-    stricter.write_text(DEFAULT_RULES.read_text().replace("      - when: listening_120d >= 1",
-                                                          "      - when: listening_120d >= 3"))
-    proc = cli(org, "report", "--simulate", str(stricter), "--out", str(out),
-               "--as-of", org.as_of.isoformat(), "--weeks", "4")
+    stricter.write_text(
+        DEFAULT_RULES.read_text().replace("      - when: listening_120d >= 1", "      - when: listening_120d >= 3")
+    )
+    proc = cli(
+        org, "report", "--simulate", str(stricter), "--out", str(out), "--as-of", org.as_of.isoformat(), "--weeks", "4"
+    )
     assert proc.returncode == 0, proc.stderr
     text = out.read_text()
     assert "Trust ladder: simulation of a rule change" in text
     assert "Familiar \u2192 Friend" in text  # a sample contact's move
-    assert_renders(chromium, out, tmp_path,
-                   {"ladder", "movement", "replay", "heldback", "flags", "owners", "history"})
+    assert_renders(chromium, out, tmp_path, {"ladder", "movement", "replay", "heldback", "flags", "owners", "history"})
 
 
 def test_a_broken_page_would_be_caught(chromium: str, tmp_path: Path) -> None:
     """The browser check itself: a script error and a network request both show up as console errors."""
     page = tmp_path / "broken.html"
-    page.write_text("<html><body><script>undefinedFunction();</script>"
-                    '<script src="https://cdn.example.com/x.js"></script></body></html>')
+    page.write_text(
+        "<html><body><script>undefinedFunction();</script>"
+        '<script src="https://cdn.example.com/x.js"></script></body></html>'
+    )
     proc = browse(chromium, page, tmp_path, "--dump-dom")
     assert any("undefinedFunction is not defined" in line for line in console_errors(proc.stderr)), proc.stderr
     assert page_requests(tmp_path) == {"https://cdn.example.com/x.js"}

@@ -30,15 +30,29 @@ AS_OF = dt.date(2026, 11, 1)
 
 def write_config(folder: Path) -> Path:
     path = folder / "trust-ladder.toml"
-    path.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n'
-                    f'[rules]\npath = "{DEFAULT_RULES}"\n')
+    path.write_text(
+        f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n'
+    )
     return path
 
 
 def cli(folder: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "connector", "--config", str(folder / "trust-ladder.toml"), "--log-format", "json",
-         *args], capture_output=True, text=True, check=False, env={**os.environ, **(env or {})})
+        [
+            sys.executable,
+            "-m",
+            "connector",
+            "--config",
+            str(folder / "trust-ladder.toml"),
+            "--log-format",
+            "json",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def events(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
@@ -111,7 +125,8 @@ def test_a_lock_left_by_a_killed_process_is_taken_over(demo_org: Path, tmp_path:
 
 @pytest.mark.parametrize("point", failpoints.POINTS)
 def test_a_run_killed_at_any_point_converges_on_what_a_clean_run_produces(
-        demo_org: Path, tmp_path: Path, point: str) -> None:
+    demo_org: Path, tmp_path: Path, point: str
+) -> None:
     later = (AS_OF + dt.timedelta(days=40)).isoformat()
     clean = copy_of(demo_org, tmp_path, "clean")
     assert cli(clean, "sync", "--as-of", AS_OF.isoformat()).returncode == 0
@@ -145,8 +160,9 @@ def test_a_state_store_from_schema_1_is_migrated_and_its_watch_kept(org: Org) ->
     con = duckdb.connect(str(state_file))
     con.execute("CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
     con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-    con.execute("CREATE TABLE demotion_watch (cid VARCHAR PRIMARY KEY, from_rung INTEGER NOT NULL, "
-                "failing_since DATE NOT NULL)")
+    con.execute(
+        "CREATE TABLE demotion_watch (cid VARCHAR PRIMARY KEY, from_rung INTEGER NOT NULL, failing_since DATE NOT NULL)"
+    )
     con.execute("INSERT INTO demotion_watch VALUES (?, 2, ?)", [cid, org.day(-40 + 25)])
     con.close()
 
@@ -171,15 +187,17 @@ def test_a_state_store_from_a_newer_release_is_refused(org: Org) -> None:
 
 
 def test_records_whose_write_failed_are_reported_exit_1_and_retried_next_run(
-        org: Org, monkeypatch: pytest.MonkeyPatch) -> None:
+    org: Org, monkeypatch: pytest.MonkeyPatch
+) -> None:
     locked, fine = org.contact("Locked"), org.contact("Fine")
     original = LocalCrm.apply
 
     def refuse_one(self: LocalCrm, plan_table: str, fields: Any, version: str) -> ApplyResult:
         self.con.execute(f"DELETE FROM {plan_table} WHERE cid = ?", [locked])
         done = original(self, plan_table, fields, version)
-        done.failures.append(RecordFailure(locked, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access",
-                                           transient=True))
+        done.failures.append(
+            RecordFailure(locked, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access", transient=True)
+        )
         return done
 
     monkeypatch.setattr(LocalCrm, "apply", refuse_one)
@@ -188,8 +206,9 @@ def test_records_whose_write_failed_are_reported_exit_1_and_retried_next_run(
     first = runner.invoke(main, ["--config", str(config), "sync", "--as-of", org.as_of.isoformat(), "--json"])
     assert first.exit_code == ExitCode.PARTIAL
     summary = json.loads(first.stdout)
-    assert summary["failures"] == [{"id": locked, "code": "UNABLE_TO_LOCK_ROW",
-                                    "message": "unable to obtain exclusive access"}]
+    assert summary["failures"] == [
+        {"id": locked, "code": "UNABLE_TO_LOCK_ROW", "message": "unable to obtain exclusive access"}
+    ]
     assert org.fields(fine)["stage"] == "Fringe"
     assert org.fields(locked)["stage"] is None
     total, pending = state.Store(org.folder / "state.duckdb").pending()
@@ -209,10 +228,14 @@ def test_records_whose_write_failed_are_reported_exit_1_and_retried_next_run(
 def test_malformed_rows_are_skipped_named_and_counted_and_the_rest_is_synced(org: Org) -> None:
     good = org.contact()
     org.reply(good, 5)
-    org._exec('INSERT INTO "Contact" ("Id", "LastName") VALUES (?, ?), (?, ?)',
-              ["0038d0000000099XXX", "Bad checksum", "not-an-id", "Bad shape"])
-    org._exec('INSERT INTO "Task" ("Id", "WhoId", "Subject", "TaskSubtype") VALUES (?, ?, ?, ?)',
-              ["00T8d00000000ZZAAI", good, "Re: undated", "Email"])
+    org._exec(
+        'INSERT INTO "Contact" ("Id", "LastName") VALUES (?, ?), (?, ?)',
+        ["0038d0000000099XXX", "Bad checksum", "not-an-id", "Bad shape"],
+    )
+    org._exec(
+        'INSERT INTO "Task" ("Id", "WhoId", "Subject", "TaskSubtype") VALUES (?, ?, ?, ?)',
+        ["00T8d00000000ZZAAI", good, "Re: undated", "Email"],
+    )
     with capture_logs() as logs:
         result = org.sync()
     assert result.skipped == {"Contact": 2, "Task": 1}
@@ -253,10 +276,12 @@ def test_every_run_is_in_the_history_with_its_outcome_and_figures(demo_org: Path
 
 def test_a_crm_held_by_a_running_sync_is_named_as_busy_not_broken(demo_org: Path, tmp_path: Path) -> None:
     folder = copy_of(demo_org, tmp_path, "org")
-    hold_the_file = ("import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
-                     "time.sleep(30)")
-    holder = subprocess.Popen([sys.executable, "-c", hold_the_file, str(folder / "crm.duckdb")],
-                              stdout=subprocess.PIPE, text=True)
+    hold_the_file = (
+        "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(30)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold_the_file, str(folder / "crm.duckdb")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "ready"

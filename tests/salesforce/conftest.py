@@ -52,10 +52,19 @@ class Run:
         return self.org.now.date()
 
     def config(self, **settings: Any) -> Config:
-        merged = {"username": fake_org.USERNAME, "mirror": self.folder / "mirror.duckdb", "poll_seconds": 0.5,
-                  **self.settings, **settings}
-        return Config(crm=CrmSection(backend="salesforce"), salesforce=SalesforceSection(**merged),
-                      state=StateSection(path=self.folder / "state.duckdb"), rules=RulesSection(path=DEFAULT_RULES))
+        merged = {
+            "username": fake_org.USERNAME,
+            "mirror": self.folder / "mirror.duckdb",
+            "poll_seconds": 0.5,
+            **self.settings,
+            **settings,
+        }
+        return Config(
+            crm=CrmSection(backend="salesforce"),
+            salesforce=SalesforceSection(**merged),
+            state=StateSection(path=self.folder / "state.duckdb"),
+            rules=RulesSection(path=DEFAULT_RULES),
+        )
 
     def sync(self, *, dry_run: bool = False, **settings: Any) -> sync.SyncResult:
         return sync.run(self.config(**settings), as_of=self.as_of, dry_run=dry_run)
@@ -80,8 +89,11 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
         scenario.waits.append(seconds)
         scenario.clock.advance(seconds)
 
-    monkeypatch.setattr(backend, "RUNTIME", backend.Runtime(
-        sleep=sleep, now=lambda: org.now + scenario.client_skew, clock=scenario.clock))
+    monkeypatch.setattr(
+        backend,
+        "RUNTIME",
+        backend.Runtime(sleep=sleep, now=lambda: org.now + scenario.client_skew, clock=scenario.clock),
+    )
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         org.install(rsps)
         scenario.rsps = rsps

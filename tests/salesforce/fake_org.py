@@ -80,8 +80,11 @@ _TRUST = {
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
-    return status, {"Content-Type": "application/json", **(headers or {})}, json.dumps(
-        [{"message": message, "errorCode": code}])
+    return (
+        status,
+        {"Content-Type": "application/json", **(headers or {})},
+        json.dumps([{"message": message, "errorCode": code}]),
+    )
 
 
 @dataclass
@@ -113,8 +116,14 @@ class Job:
 
 
 class FakeOrg:
-    def __init__(self, *, now: dt.datetime | None = None, api_limit: int = 1_000_000,
-                 bulk_polls: int = 1, bulk_default_page: int = 100_000) -> None:
+    def __init__(
+        self,
+        *,
+        now: dt.datetime | None = None,
+        api_limit: int = 1_000_000,
+        bulk_polls: int = 1,
+        bulk_default_page: int = 100_000,
+    ) -> None:
         self.crm = LocalCrm.create(None)
         self.con = self.crm.con
         self.now = now or dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
@@ -138,8 +147,13 @@ class FakeOrg:
         self.field_changes: dict[str, dict[str, Any]] = {}  # field name -> describe attributes an admin changed
         self.untracked_history: set[str] = set()  # Contact fields whose field history tracking is off
         self.picklists: dict[str, list[str]] = {k: list(v) for k, v in schema.DEFAULT_PICKLISTS.items()}
-        self.task_statuses = {"Not Started": False, "In Progress": False, "Waiting on someone else": False,
-                              "Deferred": False, "Completed": True}  # Task.Status value -> IsClosed
+        self.task_statuses = {
+            "Not Started": False,
+            "In Progress": False,
+            "Waiting on someone else": False,
+            "Deferred": False,
+            "Completed": True,
+        }  # Task.Status value -> IsClosed
         self.task_writes: list[tuple[str, str]] = []  # (POST|PATCH, Task Id or refused WhoId), one per record
         self.refuse_tasks_for: set[str] = set()  # contacts whose new tasks a validation rule refuses
         self.jobs: dict[str, Job] = {}
@@ -160,16 +174,23 @@ class FakeOrg:
         return self.now.astimezone(dt.UTC).replace(tzinfo=None)
 
     def insert(self, table: str, **values: Any) -> str:
-        prefix = {"Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT, "EmailMessage": ids.EMAIL_MESSAGE,
-                  "TaskRelation": ids.TASK_RELATION, "EventRelation": ids.EVENT_RELATION}[table]
+        prefix = {
+            "Contact": ids.CONTACT,
+            "Task": ids.TASK,
+            "Event": ids.EVENT,
+            "EmailMessage": ids.EMAIL_MESSAGE,
+            "TaskRelation": ids.TASK_RELATION,
+            "EventRelation": ids.EVENT_RELATION,
+        }[table]
         values.setdefault("Id", self._id(prefix))
         stamp = values.pop("stamp", None) or self._naive_now()
         values.setdefault("CreatedDate", stamp)
         values.setdefault("LastModifiedDate", stamp)
         values.setdefault("SystemModstamp", stamp)
         cols = ", ".join(f'"{c}"' for c in values)
-        self.con.execute(f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(values))})',
-                         list(values.values()))
+        self.con.execute(
+            f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(values))})', list(values.values())
+        )
         return str(values["Id"])
 
     def contact(self, first: str = "Ada", last: str = "Tester", **values: Any) -> str:
@@ -183,26 +204,53 @@ class FakeOrg:
 
     def event(self, who: str, day: dt.date, subject: str, **values: Any) -> str:
         start = dt.datetime.combine(day, dt.time(14))
-        return self.insert("Event", WhoId=who, Subject=subject, StartDateTime=start,
-                           EndDateTime=start + dt.timedelta(hours=1), ActivityDateTime=start,
-                           DurationInMinutes=60, IsAllDayEvent=False, **values)
+        return self.insert(
+            "Event",
+            WhoId=who,
+            Subject=subject,
+            StartDateTime=start,
+            EndDateTime=start + dt.timedelta(hours=1),
+            ActivityDateTime=start,
+            DurationInMinutes=60,
+            IsAllDayEvent=False,
+            **values,
+        )
 
     def relate_task(self, task: str, who: str, *, is_what: bool = False) -> str:
         """Shared Activities: one more contact (or the what record) on a Task."""
         return self.insert("TaskRelation", TaskId=task, RelationId=who, IsWhat=is_what, IsDeleted=False)
 
-    def relate_event(self, event: str, who: str, *, status: str = "Accepted", invitee: bool = True,
-                     parent: bool = False) -> str:
+    def relate_event(
+        self, event: str, who: str, *, status: str = "Accepted", invitee: bool = True, parent: bool = False
+    ) -> str:
         """An invitee (or, with `parent`, a related person) of an Event, with the invitation's status."""
-        return self.insert("EventRelation", EventId=event, RelationId=who, IsWhat=False, IsInvitee=invitee,
-                           IsParent=parent, IsOrganizer=False, Status=status, IsDeleted=False)
+        return self.insert(
+            "EventRelation",
+            EventId=event,
+            RelationId=who,
+            IsWhat=False,
+            IsInvitee=invitee,
+            IsParent=parent,
+            IsOrganizer=False,
+            Status=status,
+            IsDeleted=False,
+        )
 
-    def email(self, task: str, *, incoming: bool, at: dt.datetime | None = None, reply_to: str | None = None,
-              **values: Any) -> str:
+    def email(
+        self, task: str, *, incoming: bool, at: dt.datetime | None = None, reply_to: str | None = None, **values: Any
+    ) -> str:
         """The Enhanced Email behind an email Task; `at` (naive UTC) is its MessageDate."""
         when = at or self._naive_now()
-        return self.insert("EmailMessage", ActivityId=task, Incoming=incoming, MessageDate=when, Status="3",
-                           ReplyToEmailMessageId=reply_to, IsDeleted=False, **values)
+        return self.insert(
+            "EmailMessage",
+            ActivityId=task,
+            Incoming=incoming,
+            MessageDate=when,
+            Status="3",
+            ReplyToEmailMessageId=reply_to,
+            IsDeleted=False,
+            **values,
+        )
 
     def unrelate(self, table: str, record_id: str) -> None:
         """A relation deleted directly: gone from every query, reported by getDeleted only."""
@@ -222,8 +270,9 @@ class FakeOrg:
         self.now += dt.timedelta(**delta)
 
     def fields_of(self, contact_id: str, *names: str) -> tuple[Any, ...]:
-        row = self.con.execute(f'SELECT {", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)} FROM "Contact" '
-                               'WHERE "Id" = ?', [contact_id]).fetchone()
+        row = self.con.execute(
+            f'SELECT {", ".join(f"{chr(34)}{n}{chr(34)}" for n in names)} FROM "Contact" WHERE "Id" = ?', [contact_id]
+        ).fetchone()
         assert row is not None
         return tuple(row)
 
@@ -232,13 +281,32 @@ class FakeOrg:
 
     # -- faults ---------------------------------------------------------------------------------------------
 
-    def inject(self, method: str, path_regex: str, status: int, *, code: str = "", message: str = "",
-               body: str | None = None, headers: dict[str, str] | None = None, times: int = 1,
-               after: int = 0) -> None:
+    def inject(
+        self,
+        method: str,
+        path_regex: str,
+        status: int,
+        *,
+        code: str = "",
+        message: str = "",
+        body: str | None = None,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        after: int = 0,
+    ) -> None:
         """The next `times` matching API calls (after letting `after` through) get this answer instead."""
         text = body if body is not None else json.dumps([{"message": message, "errorCode": code}])
-        self.faults.append(Fault(method, re.compile(path_regex), status, text,
-                                 {"Content-Type": "application/json", **(headers or {})}, times, after))
+        self.faults.append(
+            Fault(
+                method,
+                re.compile(path_regex),
+                status,
+                text,
+                {"Content-Type": "application/json", **(headers or {})},
+                times,
+                after,
+            )
+        )
 
     def hang(self, method: str, path_regex: str, *, times: int = 10**9, after: int = 0) -> None:
         """The next `times` matching API calls (after letting `after` through) are accepted and never answered;
@@ -256,10 +324,16 @@ class FakeOrg:
         if not keep_calls:
             rsps._calls.add = lambda *_: None  # type: ignore[method-assign]
         for host in ("login", "test", "acme.my"):
-            rsps.add_callback(responses.POST, re.compile(rf"https://{re.escape(host)}\.salesforce\.com/services/Soap/u/.*"),
-                              callback=self._soap_login)
-        rsps.add_callback(responses.POST, re.compile(r"https://[\w.]+\.salesforce\.com/services/oauth2/token"),
-                          callback=self._token_login)
+            rsps.add_callback(
+                responses.POST,
+                re.compile(rf"https://{re.escape(host)}\.salesforce\.com/services/Soap/u/.*"),
+                callback=self._soap_login,
+            )
+        rsps.add_callback(
+            responses.POST,
+            re.compile(r"https://[\w.]+\.salesforce\.com/services/oauth2/token"),
+            callback=self._token_login,
+        )
         api = re.compile(rf"https://{re.escape(INSTANCE)}/services/data/.*")
         for method in (responses.GET, responses.POST, responses.PATCH, responses.PUT, responses.DELETE):
             rsps.add_callback(method, api, callback=self._api)
@@ -286,7 +360,8 @@ class FakeOrg:
                 "Invalid username, password, security token; or user locked out.</faultstring><detail>"
                 '<sf:LoginFault xsi:type="sf:LoginFault"><sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode>'
                 "<sf:exceptionMessage>Invalid username, password, security token; or user locked out."
-                "</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>")
+                "</sf:exceptionMessage></sf:LoginFault></detail></soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+            )
             return 500, {"Content-Type": "text/xml"}, fault
         token = self._new_session()
         ok = (
@@ -295,7 +370,8 @@ class FakeOrg:
             "<soapenv:Body><loginResponse><result>"
             f"<serverUrl>https://{INSTANCE}/services/Soap/u/{VERSION}/00Dfake</serverUrl>"
             f"<sessionId>{token}</sessionId><userId>005fake000000001AAA</userId>"
-            "</result></loginResponse></soapenv:Body></soapenv:Envelope>")
+            "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
+        )
         return 200, {"Content-Type": "text/xml"}, ok
 
     def _token_login(self, request: PreparedRequest) -> Reply:
@@ -305,13 +381,26 @@ class FakeOrg:
         auth = request.headers.get("Authorization", "")
         good_basic = "Basic " + base64.b64encode(f"{CLIENT_KEY}:{CLIENT_SECRET}".encode()).decode()
         if (grant == "client_credentials" and auth == good_basic) or grant.endswith("jwt-bearer"):
-            return 200, {"Content-Type": "application/json"}, json.dumps({
-                "access_token": self._new_session(), "instance_url": f"https://{INSTANCE}",
-                "id": "https://login.salesforce.com/id/00Dfake/005fake", "token_type": "Bearer",
-                "issued_at": "1718452800000", "signature": "fake="})
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps(
+                    {
+                        "access_token": self._new_session(),
+                        "instance_url": f"https://{INSTANCE}",
+                        "id": "https://login.salesforce.com/id/00Dfake/005fake",
+                        "token_type": "Bearer",
+                        "issued_at": "1718452800000",
+                        "signature": "fake=",
+                    }
+                ),
+            )
         self.failed_logins += 1
-        return 400, {"Content-Type": "application/json"}, json.dumps(
-            {"error": "invalid_client", "error_description": "invalid client credentials"})
+        return (
+            400,
+            {"Content-Type": "application/json"},
+            json.dumps({"error": "invalid_client", "error_description": "invalid client credentials"}),
+        )
 
     # -- the REST and Bulk API ------------------------------------------------------------------------------
 
@@ -326,8 +415,9 @@ class FakeOrg:
                 hung.times -= 1
                 self.calls.append(("hung " + method, path))
                 self.on_wait(float(timeout[1] if isinstance(timeout, tuple) else timeout or 0))
-                raise requests.ReadTimeout(f"HTTPSConnectionPool(host='{INSTANCE}', port=443): Read timed out. "
-                                           f"(read timeout={timeout})")
+                raise requests.ReadTimeout(
+                    f"HTTPSConnectionPool(host='{INSTANCE}', port=443): Read timed out. (read timeout={timeout})"
+                )
         date = {"Date": format_datetime(self.now.astimezone(dt.UTC), usegmt=True)}
         for fault in self.faults:
             if fault.times > 0 and fault.method == method and fault.pattern.search(path) and _due(fault):
@@ -386,28 +476,45 @@ class FakeOrg:
                 continue
             base = typ.split()[0]
             fld: dict[str, Any] = {
-                "name": col, "label": col, "type": "id" if col == "Id" else (
-                    "reference" if col.endswith("Id") else _TYPES[base]),
-                "length": 255 if base == "VARCHAR" else 0, "custom": col.endswith("__c"),
+                "name": col,
+                "label": col,
+                "type": "id" if col == "Id" else ("reference" if col.endswith("Id") else _TYPES[base]),
+                "length": 255 if base == "VARCHAR" else 0,
+                "custom": col.endswith("__c"),
                 "updateable": (col.endswith("__c") or col in ("FirstName", "LastName", "Email", "Title"))
                 and col not in self.readonly_fields,
-                "createable": col != "Id", "nillable": col != "Id", "picklistValues": [], "calculated": False,
-                "htmlFormatted": False, "extraTypeInfo": None}
+                "createable": col != "Id",
+                "nillable": col != "Id",
+                "picklistValues": [],
+                "calculated": False,
+                "htmlFormatted": False,
+                "extraTypeInfo": None,
+            }
             if col in _TRUST:
                 fld.update(_TRUST[col])
             fld.update(self.field_changes.get(col, {}))
             if col in self.picklists:
-                fld["picklistValues"] = [{"active": True, "defaultValue": False, "label": v, "validFor": None,
-                                          "value": v} for v in self.picklists[col]]
+                fld["picklistValues"] = [
+                    {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
+                    for v in self.picklists[col]
+                ]
             out.append(fld)
         return {"name": "Contact", "label": "Contact", "keyPrefix": "003", "custom": False, "fields": out}
 
     def _describe_detail(self, obj: str) -> dict[str, Any]:
         hidden = self.hidden.get(obj, set())
-        fields = [{"name": col, "label": col, "type": "id" if col == "Id" else (
-                   "reference" if col.endswith("Id") else _TYPES[typ.split()[0]]), "custom": False,
-                   "nillable": col != "Id", "calculated": False}
-                  for col, typ in schema.TABLES[obj] if col not in hidden]
+        fields = [
+            {
+                "name": col,
+                "label": col,
+                "type": "id" if col == "Id" else ("reference" if col.endswith("Id") else _TYPES[typ.split()[0]]),
+                "custom": False,
+                "nillable": col != "Id",
+                "calculated": False,
+            }
+            for col, typ in schema.TABLES[obj]
+            if col not in hidden
+        ]
         return {"name": obj, "label": obj, "custom": False, "queryable": True, "fields": fields}
 
     def _get_deleted(self, obj: str, query: dict[str, list[str]]) -> Reply:
@@ -416,27 +523,57 @@ class FakeOrg:
         if start < self._naive_now() - dt.timedelta(days=30):
             return _error(400, "INVALID_REPLICATION_DATE", "startDate cannot be more than 30 days ago")
         gone = [(rid, when) for o, rid, when in self.deleted_log if o == obj and start <= when <= end]
-        gone += [(str(rid), when) for rid, when in self.con.execute(
-            f'SELECT "Id", "SystemModstamp" FROM "{obj}" WHERE "IsDeleted" AND "SystemModstamp" BETWEEN ? AND ?',
-            [start, end]).fetchall()]
+        gone += [
+            (str(rid), when)
+            for rid, when in self.con.execute(
+                f'SELECT "Id", "SystemModstamp" FROM "{obj}" WHERE "IsDeleted" AND "SystemModstamp" BETWEEN ? AND ?',
+                [start, end],
+            ).fetchall()
+        ]
         fmt = "%Y-%m-%dT%H:%M:00.000+0000"
-        return 200, {"Content-Type": "application/json"}, json.dumps({
-            "deletedRecords": [{"id": rid, "deletedDate": when.strftime(fmt)} for rid, when in gone],
-            "earliestDateAvailable": (self._naive_now() - dt.timedelta(days=30)).strftime(fmt),
-            "latestDateCovered": end.strftime(fmt)})
+        return (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps(
+                {
+                    "deletedRecords": [{"id": rid, "deletedDate": when.strftime(fmt)} for rid, when in gone],
+                    "earliestDateAvailable": (self._naive_now() - dt.timedelta(days=30)).strftime(fmt),
+                    "latestDateCovered": end.strftime(fmt),
+                }
+            ),
+        )
 
     def _field_definitions(self, soql: str) -> Reply:
         """SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition WHERE ... IN ('a', 'b')."""
         assert "FROM FieldDefinition" in soql and "EntityDefinition.QualifiedApiName = 'Contact'" in soql, soql
         names = re.findall(r"'([^']+)'", soql.split(" IN ", 1)[1])
         have = {col for col, _ in schema.CONTACT_COLUMNS} - self.missing_fields
-        records = [{"attributes": {"type": "FieldDefinition",
-                                   "url": f"{DATA}tooling/sobjects/FieldDefinition/Contact.{name}"},
-                    "QualifiedApiName": name, "IsFieldHistoryTracked": name not in self.untracked_history}
-                   for name in names if name in have]
-        return 200, {"Content-Type": "application/json"}, json.dumps(
-            {"size": len(records), "totalSize": len(records), "done": True, "queryLocator": None,
-             "entityTypeName": "FieldDefinition", "records": records})
+        records = [
+            {
+                "attributes": {
+                    "type": "FieldDefinition",
+                    "url": f"{DATA}tooling/sobjects/FieldDefinition/Contact.{name}",
+                },
+                "QualifiedApiName": name,
+                "IsFieldHistoryTracked": name not in self.untracked_history,
+            }
+            for name in names
+            if name in have
+        ]
+        return (
+            200,
+            {"Content-Type": "application/json"},
+            json.dumps(
+                {
+                    "size": len(records),
+                    "totalSize": len(records),
+                    "done": True,
+                    "queryLocator": None,
+                    "entityTypeName": "FieldDefinition",
+                    "records": records,
+                }
+            ),
+        )
 
     # -- SOQL -----------------------------------------------------------------------------------------------
 
@@ -445,27 +582,38 @@ class FakeOrg:
         assert m, f"the fake org does not understand this SOQL: {soql}"
         obj = m["obj"]
         if obj in self.disabled:
-            return _error(400, "INVALID_TYPE", f"\n{soql[:40]}\n^\nERROR at Row:1:Column:1\nsObject type '{obj}' is "
-                          "not supported. If you are attempting to use a custom object, be sure to append the '__c' "
-                          "after the entity name.")
+            return _error(
+                400,
+                "INVALID_TYPE",
+                f"\n{soql[:40]}\n^\nERROR at Row:1:Column:1\nsObject type '{obj}' is "
+                "not supported. If you are attempting to use a custom object, be sure to append the '__c' "
+                "after the entity name.",
+            )
         fields = [f.strip() for f in m["fields"].split(",")]
         hidden = self.missing_fields if obj == "Contact" else self.hidden.get(obj, set())
         have = set(schema.column_names(obj)) - hidden
         for f in fields:
             if f not in have:
-                return _error(400, "INVALID_FIELD", f"\n{f}\n^\nERROR at Row:1:Column:8\nNo such column '{f}' on "
-                              f"entity '{obj}'. If you are attempting to use a custom field, be sure to append the "
-                              "'__c' after the custom field name.")
+                return _error(
+                    400,
+                    "INVALID_FIELD",
+                    f"\n{f}\n^\nERROR at Row:1:Column:8\nNo such column '{f}' on "
+                    f"entity '{obj}'. If you are attempting to use a custom field, be sure to append the "
+                    "'__c' after the custom field name.",
+                )
         where = m["where"] or "true"
-        where = re.sub(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})",
-                       r"TIMESTAMP '\1 \2'", where)
+        where = re.sub(
+            r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})", r"TIMESTAMP '\1 \2'", where
+        )
         where = where.replace("\\'", "''").replace("!= null", "IS NOT NULL").replace("= null", "IS NULL")
         if not include_deleted:
             where = f'({where}) AND NOT COALESCE("IsDeleted", false)'
         table = f"fq_{next(self._seq)}"
         cols = ", ".join(f'"{f}"' for f in fields)
-        self.con.execute(f'CREATE TEMP TABLE {table} AS SELECT row_number() OVER (ORDER BY "Id") AS rn, {cols} '
-                         f'FROM "{obj}" WHERE {where}')
+        self.con.execute(
+            f'CREATE TEMP TABLE {table} AS SELECT row_number() OVER (ORDER BY "Id") AS rn, {cols} '
+            f'FROM "{obj}" WHERE {where}'
+        )
         total = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
         return table, obj, fields, total
 
@@ -480,8 +628,9 @@ class FakeOrg:
 
     def _page(self, cursor: str, offset: int, prefix: str) -> Reply:
         table, obj, fields, total, size = self._cursors[cursor]
-        rows = self.con.execute(f"SELECT * EXCLUDE (rn) FROM {table} WHERE rn > ? AND rn <= ? ORDER BY rn",
-                                [offset, offset + size]).fetchall()
+        rows = self.con.execute(
+            f"SELECT * EXCLUDE (rn) FROM {table} WHERE rn > ? AND rn <= ? ORDER BY rn", [offset, offset + size]
+        ).fetchall()
         records = []
         for row in rows:
             rec: dict[str, Any] = {"attributes": {"type": obj, "url": f"{DATA}sobjects/{obj}/{row[0]}"}}
@@ -518,32 +667,44 @@ class FakeOrg:
                 results.append({"id": rid, "success": True, "errors": []})
             else:
                 code, message = failed[rid]
-                results.append({"success": False, "errors": [{"statusCode": code, "message": message,
-                                                              "fields": []}]})
+                results.append({"success": False, "errors": [{"statusCode": code, "message": message, "fields": []}]})
         return 200, {"Content-Type": "application/json"}, json.dumps(results)
 
     def _update(self, rows: list[dict[str, str | None]]) -> tuple[set[str], dict[str, tuple[str, str]]]:
         """Apply updates in the CSV convention (None or '' = leave alone, '#N/A' = null); set-based."""
         failed: dict[str, tuple[str, str]] = {}
         columns = sorted({k for r in rows for k in r if k != "Id"})
-        live = {r[0] for r in self.con.execute(
-            'SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND "Id" IN '
-            "(SELECT unnest(?::VARCHAR[]))", [[r["Id"] for r in rows]]).fetchall()}
+        live = {
+            r[0]
+            for r in self.con.execute(
+                'SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND "Id" IN '
+                "(SELECT unnest(?::VARCHAR[]))",
+                [[r["Id"] for r in rows]],
+            ).fetchall()
+        }
         for r in rows:
             rid = str(r["Id"])
             if self.lock_failures.get(rid, 0) > 0:
                 self.lock_failures[rid] -= 1
-                failed[rid] = ("UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records: "
-                               + rid)
+                failed[rid] = (
+                    "UNABLE_TO_LOCK_ROW",
+                    "unable to obtain exclusive access to this record or 1 records: " + rid,
+                )
             elif rid not in live:
                 failed[rid] = ("ENTITY_IS_DELETED", "entity is deleted")
             else:
                 for col in ("Trust_Stage__c", "Trust_Flags__c"):
                     value = r.get(col)
-                    if value and value != "#N/A" and col in self.picklists and any(
-                            v not in self.picklists[col] for v in value.split(";")):
-                        failed[rid] = ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                                       f"{col}: bad value for restricted picklist field: {value}")
+                    if (
+                        value
+                        and value != "#N/A"
+                        and col in self.picklists
+                        and any(v not in self.picklists[col] for v in value.split(";"))
+                    ):
+                        failed[rid] = (
+                            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                            f"{col}: bad value for restricted picklist field: {value}",
+                        )
         good = [r for r in rows if str(r["Id"]) not in failed]
         if good:
             types = dict(schema.CONTACT_COLUMNS)
@@ -554,9 +715,13 @@ class FakeOrg:
                 typ = types[c].split()[0]
                 self.con.execute(
                     f'UPDATE "Contact" SET "{c}" = CASE WHEN u."{c}" = \'#N/A\' THEN NULL ELSE CAST(u."{c}" AS {typ}) '
-                    f'END FROM fake_upd u WHERE "Contact"."Id" = u."Id" AND u."{c}" IS NOT NULL AND u."{c}" <> \'\'')
-            self.con.execute('UPDATE "Contact" SET "SystemModstamp" = ?, "LastModifiedDate" = ? '
-                             'WHERE "Id" IN (SELECT "Id" FROM fake_upd)', [self._naive_now()] * 2)
+                    f'END FROM fake_upd u WHERE "Contact"."Id" = u."Id" AND u."{c}" IS NOT NULL AND u."{c}" <> \'\''
+                )
+            self.con.execute(
+                'UPDATE "Contact" SET "SystemModstamp" = ?, "LastModifiedDate" = ? '
+                'WHERE "Id" IN (SELECT "Id" FROM fake_upd)',
+                [self._naive_now()] * 2,
+            )
         self.writes.extend(str(r["Id"]) for r in rows)
         return {str(r["Id"]) for r in good}, failed
 
@@ -570,19 +735,44 @@ class FakeOrg:
         assert rec["attributes"]["type"] == "Task", "the connector creates only Tasks"
         assert "id" not in rec and "Id" not in rec, "a create must not set the id"
         who = rec.get("WhoId")
-        live = who is not None and self.con.execute(
-            'SELECT count(*) FROM "Contact" WHERE "Id" = ? AND NOT COALESCE("IsDeleted", false)', [who]).fetchone()
+        live = (
+            who is not None
+            and self.con.execute(
+                'SELECT count(*) FROM "Contact" WHERE "Id" = ? AND NOT COALESCE("IsDeleted", false)', [who]
+            ).fetchone()
+        )
         if who in self.refuse_tasks_for:
             self.task_writes.append(("POST", str(who)))
-            return {"success": False, "errors": [{"statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
-                                                  "message": "Tasks need a Type", "fields": ["Type"]}]}
+            return {
+                "success": False,
+                "errors": [
+                    {
+                        "statusCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                        "message": "Tasks need a Type",
+                        "fields": ["Type"],
+                    }
+                ],
+            }
         if not live or not live[0]:
-            return {"success": False, "errors": [{"statusCode": "INVALID_CROSS_REFERENCE_KEY",
-                                                  "message": "invalid cross reference id", "fields": ["WhoId"]}]}
+            return {
+                "success": False,
+                "errors": [
+                    {
+                        "statusCode": "INVALID_CROSS_REFERENCE_KEY",
+                        "message": "invalid cross reference id",
+                        "fields": ["WhoId"],
+                    }
+                ],
+            }
         status = rec.get("Status", "Not Started")
         values = {k: v for k, v in rec.items() if k != "attributes"}
-        values.update(Status=status, IsClosed=self.task_statuses[status], TaskSubtype="Task",
-                      Priority=rec.get("Priority", "Normal"), OwnerId=rec.get("OwnerId", "005fake000000001AAA"))
+        values.update(
+            Status=status,
+            IsClosed=self.task_statuses[status],
+            TaskSubtype="Task",
+            Priority=rec.get("Priority", "Normal"),
+            OwnerId=rec.get("OwnerId", "005fake000000001AAA"),
+        )
         task_id = self.insert("Task", **values)
         self.task_writes.append(("POST", task_id))
         return {"id": task_id, "success": True, "errors": []}
@@ -591,19 +781,28 @@ class FakeOrg:
         task_id = rec.get("id")
         assert task_id, "an update names its record"
         self.task_writes.append(("PATCH", str(task_id)))
-        live = self.con.execute('SELECT count(*) FROM "Task" WHERE "Id" = ? AND NOT COALESCE("IsDeleted", false)',
-                                [task_id]).fetchone()
+        live = self.con.execute(
+            'SELECT count(*) FROM "Task" WHERE "Id" = ? AND NOT COALESCE("IsDeleted", false)', [task_id]
+        ).fetchone()
         if not live or not live[0]:
-            return {"success": False, "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted",
-                                                  "fields": []}]}
+            return {
+                "success": False,
+                "errors": [{"statusCode": "ENTITY_IS_DELETED", "message": "entity is deleted", "fields": []}],
+            }
         values = {k: v for k, v in rec.items() if k not in ("attributes", "id")}
         assert set(values) <= {"Subject", "OwnerId", "ActivityDate", "Status"}, values
         if "Status" in values:
             if values["Status"] not in self.task_statuses:
-                return {"success": False, "errors": [{
-                    "statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                    "message": f"Status: bad value for restricted picklist field: {values['Status']}",
-                    "fields": ["Status"]}]}
+                return {
+                    "success": False,
+                    "errors": [
+                        {
+                            "statusCode": "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                            "message": f"Status: bad value for restricted picklist field: {values['Status']}",
+                            "fields": ["Status"],
+                        }
+                    ],
+                }
             values["IsClosed"] = self.task_statuses[values["Status"]]
             if values["IsClosed"]:
                 values["CompletedDateTime"] = self._naive_now()
@@ -620,16 +819,32 @@ class FakeOrg:
 
     def _job_info(self, job: Job) -> dict[str, Any]:
         info: dict[str, Any] = {
-            "id": job.id, "operation": job.operation, "object": job.obj, "createdById": "005fake000000001AAA",
-            "createdDate": "2026-06-15T12:00:00.000+0000", "systemModstamp": "2026-06-15T12:00:00.000+0000",
-            "state": job.state, "concurrencyMode": "Parallel", "contentType": "CSV", "apiVersion": float(VERSION),
-            "lineEnding": "LF", "columnDelimiter": "COMMA"}
+            "id": job.id,
+            "operation": job.operation,
+            "object": job.obj,
+            "createdById": "005fake000000001AAA",
+            "createdDate": "2026-06-15T12:00:00.000+0000",
+            "systemModstamp": "2026-06-15T12:00:00.000+0000",
+            "state": job.state,
+            "concurrencyMode": "Parallel",
+            "contentType": "CSV",
+            "apiVersion": float(VERSION),
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
+        }
         if job.kind == "ingest":
             info["contentUrl"] = f"services/data/v{VERSION}/jobs/ingest/{job.id}/batches"
             if job.state in ("JobComplete", "Failed", "Aborted"):
-                info.update({"numberRecordsProcessed": len(job.ok) + len(job.failed),
-                             "numberRecordsFailed": len(job.failed), "retries": 0, "totalProcessingTime": 10,
-                             "apiActiveProcessingTime": 5, "apexProcessingTime": 0})
+                info.update(
+                    {
+                        "numberRecordsProcessed": len(job.ok) + len(job.failed),
+                        "numberRecordsFailed": len(job.failed),
+                        "retries": 0,
+                        "totalProcessingTime": 10,
+                        "apiActiveProcessingTime": 5,
+                        "apexProcessingTime": 0,
+                    }
+                )
         elif job.state == "JobComplete":
             info.update({"numberRecordsProcessed": job.total, "retries": 0, "totalProcessingTime": 10})
         return info
@@ -644,8 +859,7 @@ class FakeOrg:
                 if len(got) == 3:
                     return got
                 table, obj, fields, total = got
-                job = Job(job_id, kind, obj, spec["operation"], "UploadComplete", self.bulk_polls, table, fields,
-                          total)
+                job = Job(job_id, kind, obj, spec["operation"], "UploadComplete", self.bulk_polls, table, fields, total)
             else:
                 assert spec["operation"] == "update" and spec["contentType"] == "CSV"
                 job = Job(job_id, kind, spec["object"], "update", "Open", self.bulk_polls)
@@ -682,8 +896,11 @@ class FakeOrg:
                 job.state = "JobComplete"
                 self._run_ingest(job)
             return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
-        if kind == "ingest" and method == "GET" and rest[0] in ("successfulResults", "failedResults",
-                                                                   "unprocessedrecords"):
+        if (
+            kind == "ingest"
+            and method == "GET"
+            and rest[0] in ("successfulResults", "failedResults", "unprocessedrecords")
+        ):
             return self._ingest_results(job, rest[0])
         return _error(404, "NOT_FOUND", "no such job resource")
 
@@ -697,21 +914,22 @@ class FakeOrg:
         for f in job.fields:
             typ = types[f].split()[0]
             if typ == "TIMESTAMP":
-                cols.append(f"strftime(\"{f}\", '%Y-%m-%dT%H:%M:%S.000Z') AS \"{f}\"")
+                cols.append(f'strftime("{f}", \'%Y-%m-%dT%H:%M:%S.000Z\') AS "{f}"')
             elif typ == "BOOLEAN":
-                cols.append(f"CASE WHEN \"{f}\" THEN 'true' WHEN NOT \"{f}\" THEN 'false' END AS \"{f}\"")
+                cols.append(f'CASE WHEN "{f}" THEN \'true\' WHEN NOT "{f}" THEN \'false\' END AS "{f}"')
             else:
                 cols.append(f'CAST("{f}" AS VARCHAR) AS "{f}"')
         path = Path(self._tmp.name) / f"{job.id}-{offset}.csv"
-        self.con.execute(f"COPY (SELECT {', '.join(cols)} FROM {job.table} WHERE rn > {offset} AND "
-                         f"rn <= {offset + size} ORDER BY rn) TO '{path}' (HEADER, DELIMITER ',', QUOTE '\"')")
+        self.con.execute(
+            f"COPY (SELECT {', '.join(cols)} FROM {job.table} WHERE rn > {offset} AND "
+            f"rn <= {offset + size} ORDER BY rn) TO '{path}' (HEADER, DELIMITER ',', QUOTE '\"')"
+        )
         body = path.read_bytes()
         path.unlink()
         count = max(0, min(size, job.total - offset))
         nxt = offset + size
         locator = base64.b64encode(str(nxt).encode()).decode() if nxt < job.total else "null"
-        return 200, {"Content-Type": "text/csv", "Sforce-Locator": locator,
-                     "Sforce-NumberOfRecords": str(count)}, body
+        return 200, {"Content-Type": "text/csv", "Sforce-Locator": locator, "Sforce-NumberOfRecords": str(count)}, body
 
     def _run_ingest(self, job: Job) -> None:
         reader = csv.DictReader(io.StringIO(job.upload.decode("utf-8")))
@@ -724,8 +942,9 @@ class FakeOrg:
                 job.ok.append({"sf__Id": rid, "sf__Created": "false", **{k: v or "" for k, v in r.items()}})
             else:
                 code, message = failed[rid]
-                job.failed.append({"sf__Id": rid, "sf__Error": f"{code}:{message}:--",
-                                   **{k: v or "" for k, v in r.items()}})
+                job.failed.append(
+                    {"sf__Id": rid, "sf__Error": f"{code}:{message}:--", **{k: v or "" for k, v in r.items()}}
+                )
 
     def _ingest_results(self, job: Job, which: str) -> Reply:
         out = io.StringIO()

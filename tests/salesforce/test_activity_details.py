@@ -29,8 +29,10 @@ def _activity_rows(run: Run) -> dict[tuple[str, str], dict[str, Any]]:
 def _account_meeting(run: Run) -> dict[str, str]:
     org = run.org
     old = org._naive_now() - dt.timedelta(days=2)
-    people = {name: org.contact(name, "Tester", AccountId="001000000000001AAA", stamp=old)
-              for name in ("ada", "bob", "cy", "di")}
+    people = {
+        name: org.contact(name, "Tester", AccountId="001000000000001AAA", stamp=old)
+        for name in ("ada", "bob", "cy", "di")
+    }
     meeting = org.event(people["ada"], run.as_of - dt.timedelta(days=5), "Quarterly review", stamp=old)
     for name in ("ada", "bob", "cy"):
         org.relate_event(meeting, people[name], parent=name == "ada")
@@ -75,8 +77,9 @@ def test_a_backdated_task_is_dated_by_its_activity_date(run: Run) -> None:
     ada = org.contact("Ada")
     call_day = run.as_of - dt.timedelta(days=10)
     logged = org._naive_now() - dt.timedelta(hours=1)
-    call = org.task(ada, call_day, "Call: pricing questions", TaskSubtype="Call", CompletedDateTime=logged,
-                    stamp=logged)
+    call = org.task(
+        ada, call_day, "Call: pricing questions", TaskSubtype="Call", CompletedDateTime=logged, stamp=logged
+    )
     run.sync()
     row = _activity_rows(run)[call, ada]
     assert (row["day"], row["DaySource"], row["LoggedDate"]) == (call_day, "ActivityDate", logged.date())

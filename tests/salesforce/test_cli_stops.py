@@ -22,9 +22,12 @@ from tests.salesforce.conftest import Run
 def _config(run: Run, **settings: object) -> Path:
     path = run.folder / "trust-ladder.toml"
     extra = "".join(f"{k} = {json.dumps(v)}\n" for k, v in settings.items())
-    path.write_text(f'[crm]\nbackend = "salesforce"\n[salesforce]\nusername = "{fake_org.USERNAME}"\n'
-                    f'mirror = "mirror.duckdb"\npoll_seconds = 0\n{extra}[rules]\npath = "{DEFAULT_RULES}"\n'
-                    '[state]\npath = "state.duckdb"\n', encoding="utf-8")
+    path.write_text(
+        f'[crm]\nbackend = "salesforce"\n[salesforce]\nusername = "{fake_org.USERNAME}"\n'
+        f'mirror = "mirror.duckdb"\npoll_seconds = 0\n{extra}[rules]\npath = "{DEFAULT_RULES}"\n'
+        '[state]\npath = "state.duckdb"\n',
+        encoding="utf-8",
+    )
     return path
 
 
@@ -108,7 +111,9 @@ def test_skipped_rows_on_salesforce_are_named_in_the_failures_file(run: Run) -> 
     assert summary["skipped"] == {"Event": 1, "Task": 1}
     lines = failures.read(Path(summary["failures_file"]))
     assert {(line["id"], line["kind"], line["code"]) for line in lines} == {
-        (undated, "skipped", "no_date"), (lead_task, "skipped", "lead")}
+        (undated, "skipped", "no_date"),
+        (lead_task, "skipped", "lead"),
+    }
 
 
 def test_simulate_report_and_explain_read_the_mirror_without_an_api_call(run: Run) -> None:
@@ -116,8 +121,9 @@ def test_simulate_report_and_explain_read_the_mirror_without_an_api_call(run: Ru
     run.org.task(ada, run.as_of, "Re: thanks", TaskSubtype="Email")
     assert _cli(run, "sync", "--as-of", run.as_of.isoformat()).exit_code == 0
     calls = len(run.org.calls)
-    simulated = _cli(run, "simulate", "--rules", str(DEFAULT_RULES), "--weeks", "0", "--as-of",
-                     run.as_of.isoformat(), "--json")
+    simulated = _cli(
+        run, "simulate", "--rules", str(DEFAULT_RULES), "--weeks", "0", "--as-of", run.as_of.isoformat(), "--json"
+    )
     assert simulated.exit_code == 0, simulated.stderr
     assert json.loads(simulated.stdout)
     out = run.folder / "report.html"

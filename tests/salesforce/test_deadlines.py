@@ -65,8 +65,7 @@ def test_a_call_that_outlives_its_retry_deadline_fails_as_crm_down_not_after_six
     assert [m for m, p in run.org.calls if p == "query/"] == ["hung GET"]
 
 
-def test_a_bulk_query_job_that_never_completes_is_aborted_at_the_deadline_and_logged_while_waited_on(
-        run: Run) -> None:
+def test_a_bulk_query_job_that_never_completes_is_aborted_at_the_deadline_and_logged_while_waited_on(run: Run) -> None:
     """'Create a Query Job', 'Get Information About a Query Job' (state InProgress, forever) and 'Abort a Query
     Job' (https://developer.salesforce.com/docs/platform/api-asynch/guide/query-abort-job.html):
     PATCH /services/data/vXX.X/jobs/query/{id} with {"state": "Aborted"}, answered 200 with the JobInfo."""
@@ -119,8 +118,9 @@ def test_a_bulk_update_job_given_up_on_is_aborted_and_the_stop_says_what_was_spe
 def test_a_retry_after_wait_is_logged_with_the_call_and_the_time_waited(run: Run) -> None:
     """'Status Codes and Error Responses': 503 with Retry-After; the back-off line names the call."""
     _contacts(run, 1)
-    run.org.inject("GET", r"^query/$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable",
-                   headers={"Retry-After": "9"})
+    run.org.inject(
+        "GET", r"^query/$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable", headers={"Retry-After": "9"}
+    )
     with capture_logs() as logs:
         run.sync()
     (backoff,) = [e for e in logs if e["event"] == "salesforce.backoff"]
@@ -166,8 +166,9 @@ def test_a_run_stopped_by_the_budget_reports_what_it_wrote_refused_and_spent(run
 def test_a_run_stopped_by_a_crm_outage_mid_write_reports_what_it_wrote(run: Run) -> None:
     """'Status Codes and Error Responses': 503 SERVER_UNAVAILABLE on every try of the third write."""
     _contacts(run, 1000)
-    run.org.inject("PATCH", r"^composite/sobjects$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable",
-                   times=6, after=2)
+    run.org.inject(
+        "PATCH", r"^composite/sobjects$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable", times=6, after=2
+    )
     with pytest.raises(CrmError) as err:
         run.sync()
     assert err.value.exit_code == ExitCode.CRM_DOWN
@@ -176,8 +177,7 @@ def test_a_run_stopped_by_a_crm_outage_mid_write_reports_what_it_wrote(run: Run)
     assert err.value.partial.api_calls == len(run.org.calls)
 
 
-def test_a_server_that_hangs_mid_write_stops_the_run_at_its_deadline_keeping_the_batches_written(
-        run: Run) -> None:
+def test_a_server_that_hangs_mid_write_stops_the_run_at_its_deadline_keeping_the_batches_written(run: Run) -> None:
     """'Update Records Using sObject Collections': the third PATCH is accepted and never answered."""
     _contacts(run, 1000)
     run.org.hang("PATCH", r"^composite/sobjects$", after=2)

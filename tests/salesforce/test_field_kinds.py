@@ -23,8 +23,11 @@ def test_fields_check_names_a_text_stage_and_a_rich_reason(run: Run) -> None:
     assert "2 problems" in str(result.exception)
     assert [line for line in result.output.splitlines() if line.startswith("  Contact.")] == [
         "  Contact.Trust_Stage__c ([fields] stage) is a Text field (describe type string); it must be a Picklist",
-        ("  Contact.Trust_Reason__c ([fields] reason) is a Rich Text Area, which would read our text as HTML; it must "
-         "be a Long Text Area (32,768 characters, as `fields deploy` creates)"),
+        (
+            "  Contact.Trust_Reason__c ([fields] reason) is a Rich Text Area, which would read our "
+            "text as HTML; it must "
+            "be a Long Text Area (32,768 characters, as `fields deploy` creates)"
+        ),
     ]
 
 

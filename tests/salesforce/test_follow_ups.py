@@ -39,8 +39,15 @@ def _collection_calls(run: Run) -> list[tuple[str, str]]:
 def _unthanked(run: Run, first: str = "Ada") -> str:
     old = run.org._naive_now() - dt.timedelta(days=30)
     cid = run.org.contact(first, OwnerId=OWNER, stamp=old)
-    run.org.task(cid, run.as_of - dt.timedelta(days=20), "Feedback call", TaskSubtype="Call", CallType="Inbound",
-                 CallDurationInSeconds=600, stamp=old)
+    run.org.task(
+        cid,
+        run.as_of - dt.timedelta(days=20),
+        "Feedback call",
+        TaskSubtype="Call",
+        CallType="Inbound",
+        CallDurationInSeconds=600,
+        stamp=old,
+    )
     return cid
 
 
@@ -51,8 +58,9 @@ def _marked(run: Run, who: str) -> list[dict[str, Any]]:
 def _mirror_marked(run: Run) -> list[tuple[Any, ...]]:
     crm = LocalCrm.open(run.folder / "mirror.duckdb")
     try:
-        return crm.con.execute('SELECT "Id", "Subject", "IsClosed" FROM "Task" WHERE "Subject" LIKE \'%[TL:%\' '
-                               'ORDER BY "Id"').fetchall()
+        return crm.con.execute(
+            'SELECT "Id", "Subject", "IsClosed" FROM "Task" WHERE "Subject" LIKE \'%[TL:%\' ORDER BY "Id"'
+        ).fetchall()
     finally:
         crm.close()
 

@@ -8,12 +8,15 @@ import requests
 from connector.crm.salesforce.limits import ApiUsage
 
 
-@pytest.mark.parametrize("header", [
-    "api-usage=25/15000",
-    "api-usage=25/15000; per-app-api-usage=17/250(appName=trust-ladder)",
-    "per-app-api-usage=17/250(appName=trust-ladder); api-usage=25/15000",
-    "api-usage=25/15000; api-bursts=1/750",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "api-usage=25/15000",
+        "api-usage=25/15000; per-app-api-usage=17/250(appName=trust-ladder)",
+        "per-app-api-usage=17/250(appName=trust-ladder); api-usage=25/15000",
+        "api-usage=25/15000; api-bursts=1/750",
+    ],
+)
 def test_the_org_counter_is_read_wherever_it_stands_in_the_header(header: str) -> None:
     resp = requests.Response()
     resp.headers["Sforce-Limit-Info"] = header

@@ -80,8 +80,7 @@ def test_unusable_activities_are_counted_per_reason_and_named(run: Run) -> None:
     with capture_logs() as logs:
         second = run.sync()
     assert second.skipped == {"Task": 1}
-    assert [(e["reason"], e["ids"]) for e in logs if e["event"] == "salesforce.rows_skipped"] == [
-        ("no_who", [orphan])]
+    assert [(e["reason"], e["ids"]) for e in logs if e["event"] == "salesforce.rows_skipped"] == [("no_who", [orphan])]
 
 
 def test_the_backend_hands_every_skipped_row_to_its_caller(run: Run) -> None:

@@ -20,13 +20,19 @@ METADATA = f"https://{fake_org.INSTANCE}/services/Soap/m/59.0/"
 
 
 def test_an_access_token_echoed_in_an_error_body_is_masked_in_the_message_and_the_log(
-        run: Run, capsys: pytest.CaptureFixture[str]) -> None:
+    run: Run, capsys: pytest.CaptureFixture[str]
+) -> None:
     """'Status Codes and Error Responses' (a JSON array of {"message", "errorCode"}): a misbehaving proxy or
     server echoes the session's own token, across several lines. The message keeps every line, on one."""
     run.org.contact("Ada")
     token = "00Dfake!SESSION1"  # the fake org's first session
-    run.org.inject("GET", r"^query/$", 400, code="MALFORMED_QUERY",
-                   message=f"Bearer {token} was sent with\na query the org could not parse\nat Row:1:Column:8")
+    run.org.inject(
+        "GET",
+        r"^query/$",
+        400,
+        code="MALFORMED_QUERY",
+        message=f"Bearer {token} was sent with\na query the org could not parse\nat Row:1:Column:8",
+    )
     log.configure(json=True)
     with pytest.raises(CrmError) as err:
         run.sync()
@@ -53,8 +59,13 @@ def test_fields_deploy_names_the_endpoint_and_status_of_a_metadata_api_404(run: 
     """The Metadata API answers an HTTP 404 with an HTML page, not a SOAP envelope: the error names the endpoint
     and the status instead of a parser's "'NoneType' object has no attribute 'getroottree'"."""
     assert run.rsps is not None
-    run.rsps.add(responses.POST, METADATA, status=404, content_type="text/html",
-                 body="<html><body><h1>Not Found</h1>\n<p>The requested URL was not found.</p></body></html>")
+    run.rsps.add(
+        responses.POST,
+        METADATA,
+        status=404,
+        content_type="text/html",
+        body="<html><body><h1>Not Found</h1>\n<p>The requested URL was not found.</p></body></html>",
+    )
     result = CliRunner().invoke(fields, ["deploy"], obj=run.config())
     assert isinstance(result.exception, CrmError)
     assert result.exception.exit_code == ExitCode.CRM_DOWN
@@ -67,11 +78,13 @@ def test_fields_deploy_names_the_endpoint_and_status_of_a_metadata_api_404(run: 
 def test_fields_deploy_exits_7_when_the_org_has_no_api_calls_left(run: Run) -> None:
     """'SOAP API Developer Guide' fault: faultcode sf:REQUEST_LIMIT_EXCEEDED, faultstring naming TotalRequests."""
     assert run.rsps is not None
-    fault = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com">'
-             "<soapenv:Body><soapenv:Fault><faultcode>sf:REQUEST_LIMIT_EXCEEDED</faultcode>"
-             "<faultstring>REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.</faultstring>"
-             "</soapenv:Fault></soapenv:Body></soapenv:Envelope>")
+    fault = (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
+        'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:sf="urn:fault.partner.soap.sforce.com">'
+        "<soapenv:Body><soapenv:Fault><faultcode>sf:REQUEST_LIMIT_EXCEEDED</faultcode>"
+        "<faultstring>REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.</faultstring>"
+        "</soapenv:Fault></soapenv:Body></soapenv:Envelope>"
+    )
     run.rsps.add(responses.POST, METADATA, status=500, content_type="text/xml", body=fault)
     result = CliRunner().invoke(fields, ["deploy"], obj=run.config())
     assert result.exception is not None
@@ -80,7 +93,8 @@ def test_fields_deploy_exits_7_when_the_org_has_no_api_calls_left(run: Run) -> N
 
 
 def test_fields_deploy_with_a_refused_sign_in_exits_6_and_never_reaches_the_metadata_api(
-        run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SOAP login fault INVALID_LOGIN ("Understanding the Username-Password OAuth Flow" / SOAP login)."""
     assert run.rsps is not None
     soap = run.rsps.add(responses.POST, METADATA, body="", content_type="text/xml")

@@ -38,8 +38,9 @@ def _one_contact(run: Run) -> str:
 def _private_key(folder: Path) -> Path:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     path = folder / "server.key"
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return path
 
 
@@ -77,19 +78,23 @@ def test_an_expired_access_token_is_a_clear_error_not_a_retry(run: Run, monkeypa
 
 def _config_file(run: Run) -> Path:
     path = run.folder / "trust-ladder.toml"
-    path.write_text(f'[crm]\nbackend = "salesforce"\n[salesforce]\nusername = "{fake_org.USERNAME}"\n'
-                    f'mirror = "mirror.duckdb"\npoll_seconds = 0\n[rules]\npath = "{DEFAULT_RULES}"\n'
-                    '[state]\npath = "state.duckdb"\n')
+    path.write_text(
+        f'[crm]\nbackend = "salesforce"\n[salesforce]\nusername = "{fake_org.USERNAME}"\n'
+        f'mirror = "mirror.duckdb"\npoll_seconds = 0\n[rules]\npath = "{DEFAULT_RULES}"\n'
+        '[state]\npath = "state.duckdb"\n'
+    )
     return path
 
 
 def test_a_refused_sign_in_exits_6_at_once_without_retrying_or_echoing_the_secret(
-        run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    run: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """SOAP login fault: 500 with sf:exceptionCode INVALID_LOGIN."""
     _one_contact(run)
     monkeypatch.setenv("SF_PASSWORD", "wrong-password-do-not-print")
-    result = CliRunner().invoke(main, ["--config", str(_config_file(run)), "--log-format", "json", "sync",
-                                       "--as-of", run.as_of.isoformat()])
+    result = CliRunner().invoke(
+        main, ["--config", str(_config_file(run)), "--log-format", "json", "sync", "--as-of", run.as_of.isoformat()]
+    )
     assert result.exit_code == ExitCode.CRM_DOWN
     assert "refused the sign-in" in result.output
     assert "INVALID_LOGIN" in result.output
@@ -115,8 +120,10 @@ def test_fields_check_says_which_field_is_missing_and_which_picklist_value_is_la
     assert [line for line in result.output.splitlines() if line.startswith("  Contact.")] == [
         "  Contact.Trust_Stage__c lacks the picklist value 'Forever' that the rule file's rungs need",
         "  Contact.Trust_Flags__c lacks the picklist value 'Missing thank-you' that the rule file's flags need",
-        ("  Contact.Trust_Reason__c is missing: create it as LongTextArea (`trust-ladder fields deploy`, or deploy "
-         "salesforce/force-app)"),
+        (
+            "  Contact.Trust_Reason__c is missing: create it as LongTextArea (`trust-ladder fields deploy`, or deploy "
+            "salesforce/force-app)"
+        ),
     ]
 
 
@@ -134,9 +141,11 @@ def test_fields_check_warns_when_the_stage_keeps_no_history_but_still_passes(run
     result = CliRunner().invoke(fields, ["check"], obj=run.config())
     assert result.exit_code == 0, result.output
     assert [line for line in result.output.splitlines() if line.startswith("  warning:")] == [
-        ("  warning: Contact.Trust_Stage__c keeps no field history, so the Contact's history will not show each "
-         "move: deploy salesforce/force-app or run `trust-ladder fields deploy` (or Setup > Object Manager > "
-         "Contact > Fields & Relationships > Set History Tracking)"),
+        (
+            "  warning: Contact.Trust_Stage__c keeps no field history, so the Contact's history will not show each "
+            "move: deploy salesforce/force-app or run `trust-ladder fields deploy` (or Setup > Object Manager > "
+            "Contact > Fields & Relationships > Set History Tracking)"
+        ),
     ]
     assert "Contact fields ok" in result.output
 
@@ -190,33 +199,56 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
     """The source-format fields in salesforce/force-app, read as a describe would report them, need nothing."""
     ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
     root = Path(__file__).resolve().parents[2] / "salesforce/force-app/main/default/objects/Contact"
-    types = {"Picklist": "picklist", "MultiselectPicklist": "multipicklist", "Date": "date", "Text": "string",
-             "LongTextArea": "textarea"}
+    types = {
+        "Picklist": "picklist",
+        "MultiselectPicklist": "multipicklist",
+        "Date": "date",
+        "Text": "string",
+        "LongTextArea": "textarea",
+    }
     described = []
     for path in sorted((root / "fields").glob("*.field-meta.xml")):
         xml = ET.parse(path).getroot()  # noqa: S314 - our own metadata files
         values = [v.text for v in xml.findall(".//m:value/m:fullName", ns)]
-        described.append({"name": xml.findtext("m:fullName", namespaces=ns), "updateable": True, "custom": True,
-                          "type": types[xml.findtext("m:type", namespaces=ns) or ""],
-                          "length": int(xml.findtext("m:length", default="0", namespaces=ns)),
-                          "picklistValues": [{"value": v, "active": True} for v in values]})
+        described.append(
+            {
+                "name": xml.findtext("m:fullName", namespaces=ns),
+                "updateable": True,
+                "custom": True,
+                "type": types[xml.findtext("m:type", namespaces=ns) or ""],
+                "length": int(xml.findtext("m:length", default="0", namespaces=ns)),
+                "picklistValues": [{"value": v, "active": True} for v in values],
+            }
+        )
     rules = compiler.load(DEFAULT_RULES)
     assert sf_fields.check({"fields": described}, FieldsSection(), rules.needs()) == []
-    tracked = {xml.findtext("m:fullName", namespaces=ns) for xml in (
-        ET.parse(p).getroot() for p in (root / "fields").glob("*.field-meta.xml"))  # noqa: S314
-        if xml.findtext("m:trackHistory", namespaces=ns) == "true"}
+    tracked = {
+        xml.findtext("m:fullName", namespaces=ns)
+        for xml in (ET.parse(p).getroot() for p in (root / "fields").glob("*.field-meta.xml"))  # noqa: S314
+        if xml.findtext("m:trackHistory", namespaces=ns) == "true"
+    }
     assert tracked == {"Trust_Stage__c", "Trust_Flags__c"}
     contact = ET.parse(root / "Contact.object-meta.xml").getroot()  # noqa: S314
     assert contact.findtext("m:enableHistory", namespaces=ns) == "true"  # field history needs it on the object
-    views = {ET.parse(p).getroot().findtext("m:label", namespaces=ns)  # noqa: S314
-             for p in (root / "listViews").glob("*.listView-meta.xml")}
-    assert views == {"Trust: missing thank-you", "Trust: missing listening", "My contacts: missing thank-you",
-                     "My contacts: missing listening"}
-    scopes = {ET.parse(p).getroot().findtext("m:label", namespaces=ns):  # noqa: S314
-              ET.parse(p).getroot().findtext("m:filterScope", namespaces=ns)  # noqa: S314
-              for p in (root / "listViews").glob("*.listView-meta.xml")}
+    views = {
+        ET.parse(p).getroot().findtext("m:label", namespaces=ns)  # noqa: S314
+        for p in (root / "listViews").glob("*.listView-meta.xml")
+    }
+    assert views == {
+        "Trust: missing thank-you",
+        "Trust: missing listening",
+        "My contacts: missing thank-you",
+        "My contacts: missing listening",
+    }
+    scopes = {
+        ET.parse(p).getroot().findtext("m:label", namespaces=ns):  # noqa: S314
+        ET.parse(p).getroot().findtext("m:filterScope", namespaces=ns)  # noqa: S314
+        for p in (root / "listViews").glob("*.listView-meta.xml")
+    }
     assert {label: scope for label, scope in scopes.items() if label and label.startswith("My ")} == {
-        "My contacts: missing thank-you": "Mine", "My contacts: missing listening": "Mine"}
+        "My contacts: missing thank-you": "Mine",
+        "My contacts: missing listening": "Mine",
+    }
 
 
 def test_both_permission_sets_let_their_users_read_every_trust_field() -> None:
@@ -226,9 +258,13 @@ def test_both_permission_sets_let_their_users_read_every_trust_field() -> None:
     six = {f"Contact.{name}" for name in FieldsSection().model_dump().values()}
     for name, editable in (("Trust_Ladder_Sync", "true"), ("Trust_Ladder_Read", "false")):
         root = ET.parse(folder / f"{name}.permissionset-meta.xml").getroot()  # noqa: S314
-        grants = {p.findtext("m:field", namespaces=ns): (p.findtext("m:readable", namespaces=ns),
-                                                          p.findtext("m:editable", namespaces=ns))
-                  for p in root.findall("m:fieldPermissions", ns)}
+        grants = {
+            p.findtext("m:field", namespaces=ns): (
+                p.findtext("m:readable", namespaces=ns),
+                p.findtext("m:editable", namespaces=ns),
+            )
+            for p in root.findall("m:fieldPermissions", ns)
+        }
         assert grants == dict.fromkeys(six, ("true", editable)), name
 
 
@@ -236,21 +272,26 @@ def _upsert_response(results: list[tuple[str, bool, str]]) -> str:
     """'upsertMetadata()' and 'UpsertResult' (Metadata API Developer Guide): one result per component."""
     body = "".join(
         f"<result><created>true</created><fullName>{name}</fullName><success>{'true' if ok else 'false'}</success>"
-        + ("" if ok else f"<errors><message>{msg}</message><statusCode>FIELD_INTEGRITY_EXCEPTION</statusCode>"
-                         "</errors>")
+        + ("" if ok else f"<errors><message>{msg}</message><statusCode>FIELD_INTEGRITY_EXCEPTION</statusCode></errors>")
         + "</result>"
         for name, ok, msg in results
     )
-    return ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
-            'envelope/" xmlns="http://soap.sforce.com/2006/04/metadata"><soapenv:Body><upsertMetadataResponse>'
-            f"{body}</upsertMetadataResponse></soapenv:Body></soapenv:Envelope>")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
+        'envelope/" xmlns="http://soap.sforce.com/2006/04/metadata"><soapenv:Body><upsertMetadataResponse>'
+        f"{body}</upsertMetadataResponse></soapenv:Body></soapenv:Envelope>"
+    )
 
 
 def test_fields_deploy_upserts_the_six_fields_with_the_rule_files_picklist_values(run: Run) -> None:
     assert run.rsps is not None
     names = [f"Contact.{n}" for n in run.config().fields.model_dump().values()]
-    soap = run.rsps.add(responses.POST, f"https://{fake_org.INSTANCE}/services/Soap/m/59.0/",
-                        body=_upsert_response([(n, True, "") for n in names]), content_type="text/xml")
+    soap = run.rsps.add(
+        responses.POST,
+        f"https://{fake_org.INSTANCE}/services/Soap/m/59.0/",
+        body=_upsert_response([(n, True, "") for n in names]),
+        content_type="text/xml",
+    )
     result = CliRunner().invoke(fields, ["deploy"], obj=run.config())
     assert result.exit_code == 0, result.output
     assert "Deployed 6 Contact fields" in result.output
@@ -262,8 +303,14 @@ def test_fields_deploy_upserts_the_six_fields_with_the_rule_files_picklist_value
     for value in ("Fringe", "Forever", "Missing thank-you", "Missing listening"):
         assert f">{value}<" in sent  # picklist values come from the rule file's rungs and flag labels
     tracked = dict(re.findall(r"<ns0:fullName>Contact\.(\w+)</ns0:fullName>.*?<ns0:trackHistory>(\w+)<", sent))
-    assert tracked == {"Trust_Stage__c": "true", "Trust_Stage_Since__c": "false", "Trust_Flags__c": "true",
-                       "Trust_Next_Step__c": "false", "Trust_Reason__c": "false", "Trust_Rules_Version__c": "false"}
+    assert tracked == {
+        "Trust_Stage__c": "true",
+        "Trust_Stage_Since__c": "false",
+        "Trust_Flags__c": "true",
+        "Trust_Next_Step__c": "false",
+        "Trust_Reason__c": "false",
+        "Trust_Rules_Version__c": "false",
+    }
     assert "with field history on Trust_Stage__c and Trust_Flags__c" in result.output
 
 
@@ -271,8 +318,12 @@ def test_fields_deploy_reports_a_refused_component_and_exits_6(run: Run) -> None
     assert run.rsps is not None
     names = [f"Contact.{n}" for n in run.config().fields.model_dump().values()]
     results = [(n, n != names[0], "Cannot change the type of a field in use") for n in names]
-    run.rsps.add(responses.POST, f"https://{fake_org.INSTANCE}/services/Soap/m/59.0/",
-                 body=_upsert_response(results), content_type="text/xml")
+    run.rsps.add(
+        responses.POST,
+        f"https://{fake_org.INSTANCE}/services/Soap/m/59.0/",
+        body=_upsert_response(results),
+        content_type="text/xml",
+    )
     result = CliRunner().invoke(fields, ["deploy"], obj=run.config())
     assert isinstance(result.exception, CrmError)
     assert result.exception.exit_code == ExitCode.CRM_DOWN  # what `trust-ladder fields deploy` exits with

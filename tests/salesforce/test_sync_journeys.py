@@ -17,13 +17,18 @@ from connector.crm.local.store import LocalCrm
 from connector.errors import BudgetExhausted, CrmError
 from tests.salesforce.conftest import Run
 
-TRUST = ["Trust_Stage__c", "Trust_Stage_Since__c", "Trust_Flags__c", "Trust_Next_Step__c", "Trust_Reason__c",
-         "Trust_Rules_Version__c"]
+TRUST = [
+    "Trust_Stage__c",
+    "Trust_Stage_Since__c",
+    "Trust_Flags__c",
+    "Trust_Next_Step__c",
+    "Trust_Reason__c",
+    "Trust_Rules_Version__c",
+]
 
 
 def _org_values(run: Run) -> list[tuple[object, ...]]:
-    return run.org.con.execute(
-        f'SELECT "Id", {", ".join(TRUST[:5])} FROM "Contact" ORDER BY "Id"').fetchall()
+    return run.org.con.execute(f'SELECT "Id", {", ".join(TRUST[:5])} FROM "Contact" ORDER BY "Id"').fetchall()
 
 
 def _mirror_values(run: Run) -> list[tuple[object, ...]]:
@@ -35,8 +40,9 @@ def _mirror_values(run: Run) -> list[tuple[object, ...]]:
 
 
 def _seed_demo(run: Run, contacts: int) -> None:
-    demo.generate(run.org.crm, contacts=contacts, seed=11, as_of=run.as_of - dt.timedelta(days=1),
-                  activities_per_contact=4.0)
+    demo.generate(
+        run.org.crm, contacts=contacts, seed=11, as_of=run.as_of - dt.timedelta(days=1), activities_per_contact=4.0
+    )
 
 
 def test_full_sync_of_thousands_of_contacts_pages_through_rest_and_writes_each_contact_once(run: Run) -> None:
@@ -64,10 +70,11 @@ def test_full_sync_on_the_bulk_path_gives_the_same_answers_as_the_rest_path(run:
     paging ending with the string "null", Sforce-NumberOfRecords); 'Create a Job', 'Upload Job Data' (201),
     'Close or Abort a Job', 'Get Job Successful Record Results' and 'Get Job Failed Record Results'."""
     _seed_demo(run, 2000)
-    odd = run.org.contact("Siobhan", "O'Dwyer, \"Shiv\"")  # a quote and a comma travel through CSV both ways
+    odd = run.org.contact("Siobhan", 'O\'Dwyer, "Shiv"')  # a quote and a comma travel through CSV both ways
     run.org.task(odd, run.as_of - dt.timedelta(days=3), 'Re: thanks, "great" call', TaskSubtype="Email")
-    result = run.sync(bulk_read_threshold=1000, bulk_page_records=3000, bulk_write_threshold=500,
-                      bulk_rows_per_job=1500)
+    result = run.sync(
+        bulk_read_threshold=1000, bulk_page_records=3000, bulk_write_threshold=500, bulk_rows_per_job=1500
+    )
 
     posts = [p for m, p in run.org.calls if m == "POST"]
     results = [p for m, p in run.org.calls if m == "GET" and p.endswith("/results")]
@@ -76,7 +83,7 @@ def test_full_sync_on_the_bulk_path_gives_the_same_answers_as_the_rest_path(run:
     assert posts.count("jobs/ingest") == 2  # 2001 contacts, at most 1500 per job
     assert len(results) > 3  # the activities span several result sets
     assert result.changed == 2001
-    assert run.org.fields_of(odd, "LastName") == ("O'Dwyer, \"Shiv\"",)
+    assert run.org.fields_of(odd, "LastName") == ('O\'Dwyer, "Shiv"',)
     bulk_values = _org_values(run)
     assert bulk_values == _mirror_values(run)
 
@@ -95,8 +102,13 @@ def _small_org(run: Run) -> dict[str, str]:
     ada = org.contact("Ada", stamp=old)
     bob = org.contact("Bob", stamp=old)
     for i, days in enumerate((20, 40, 70)):
-        org.task(ada, run.as_of - dt.timedelta(days=days), "Re: our plans", TaskSubtype="Email",
-                 stamp=old + dt.timedelta(hours=i))
+        org.task(
+            ada,
+            run.as_of - dt.timedelta(days=days),
+            "Re: our plans",
+            TaskSubtype="Email",
+            stamp=old + dt.timedelta(hours=i),
+        )
     meeting = org.event(bob, run.as_of - dt.timedelta(days=35), "Quarterly meeting", stamp=old)
     return {"ada": ada, "bob": bob, "meeting": meeting}
 
@@ -141,8 +153,11 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
 def test_a_session_that_expires_mid_run_is_renewed_once_and_the_call_repeated(run: Run, path: str) -> None:
     """'Status Codes and Error Responses': 401 with [{"message", "errorCode": "INVALID_SESSION_ID"}]."""
     _seed_demo(run, 600)
-    settings: dict[str, Any] = {"page_size": 200, "bulk_read_threshold": 10**9} if path == "rest" else {
-        "bulk_read_threshold": 100, "bulk_page_records": 500, "bulk_write_threshold": 100}
+    settings: dict[str, Any] = (
+        {"page_size": 200, "bulk_read_threshold": 10**9}
+        if path == "rest"
+        else {"bulk_read_threshold": 100, "bulk_page_records": 500, "bulk_write_threshold": 100}
+    )
     run.org.expire_at = 6  # the session dies after six calls: in the middle of the pull
     result = run.sync(**settings)
 
@@ -158,8 +173,14 @@ def test_a_503_storm_backs_off_honouring_retry_after_then_succeeds(run: Run) -> 
     """'Status Codes and Error Responses' (503: the server is unavailable; SERVER_UNAVAILABLE)."""
     _small_org(run)
     run.org.inject("GET", r"^queryAll/$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable", times=2)
-    run.org.inject("GET", r"^queryAll/$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable",
-                   headers={"Retry-After": "7"})
+    run.org.inject(
+        "GET",
+        r"^queryAll/$",
+        503,
+        code="SERVER_UNAVAILABLE",
+        message="Server unavailable",
+        headers={"Retry-After": "7"},
+    )
     run.org.inject("GET", r"^queryAll/$", 500, code="UNKNOWN_EXCEPTION", message="An unexpected error occurred")
     result = run.sync()
 
@@ -238,7 +259,12 @@ def test_the_daily_limit_ends_the_run_at_once(run: Run) -> None:
 def test_the_concurrent_request_limit_is_waited_out(run: Run) -> None:
     """'Status Codes and Error Responses': the same 403 code for too many long-running concurrent requests."""
     _small_org(run)
-    run.org.inject("GET", r"^queryAll/$", 403, code="REQUEST_LIMIT_EXCEEDED",
-                   message="ConcurrentRequests (Concurrent API Requests) Limit exceeded.")
+    run.org.inject(
+        "GET",
+        r"^queryAll/$",
+        403,
+        code="REQUEST_LIMIT_EXCEEDED",
+        message="ConcurrentRequests (Concurrent API Requests) Limit exceeded.",
+    )
     assert run.sync().changed == 2
     assert len(run.waits) == 1

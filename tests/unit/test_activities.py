@@ -39,8 +39,17 @@ def task(crm: LocalCrm, who: str | None, **values: Any) -> str:
 def event(crm: LocalCrm, who: str | None, **values: Any) -> str:
     start = dt.datetime.combine(values.pop("day", DAY), dt.time(14))
     values.setdefault("Subject", "Meeting")
-    return _add(crm, "Event", ids.EVENT, WhoId=who, StartDateTime=start, ActivityDateTime=start,
-                ActivityDate=start.date(), CreatedDate=NOON, **values)
+    return _add(
+        crm,
+        "Event",
+        ids.EVENT,
+        WhoId=who,
+        StartDateTime=start,
+        ActivityDateTime=start,
+        ActivityDate=start.date(),
+        CreatedDate=NOON,
+        **values,
+    )
 
 
 def task_rel(crm: LocalCrm, task_id: str, who: str, *, is_what: bool = False) -> str:
@@ -48,13 +57,31 @@ def task_rel(crm: LocalCrm, task_id: str, who: str, *, is_what: bool = False) ->
 
 
 def event_rel(crm: LocalCrm, event_id: str, who: str, status: str = "Accepted") -> str:
-    return _add(crm, "EventRelation", ids.EVENT_RELATION, EventId=event_id, RelationId=who, IsWhat=False,
-                IsInvitee=True, IsParent=False, Status=status)
+    return _add(
+        crm,
+        "EventRelation",
+        ids.EVENT_RELATION,
+        EventId=event_id,
+        RelationId=who,
+        IsWhat=False,
+        IsInvitee=True,
+        IsParent=False,
+        Status=status,
+    )
 
 
 def email(crm: LocalCrm, task_id: str, *, incoming: bool, at: dt.datetime = NOON, reply_to: str | None = None) -> str:
-    return _add(crm, "EmailMessage", ids.EMAIL_MESSAGE, ActivityId=task_id, Incoming=incoming, MessageDate=at,
-                Status="3", ReplyToEmailMessageId=reply_to, CreatedDate=at)
+    return _add(
+        crm,
+        "EmailMessage",
+        ids.EMAIL_MESSAGE,
+        ActivityId=task_id,
+        Incoming=incoming,
+        MessageDate=at,
+        Status="3",
+        ReplyToEmailMessageId=reply_to,
+        CreatedDate=at,
+    )
 
 
 def rows(crm: LocalCrm, policy: ActivitiesSection | None = None) -> dict[tuple[str, str], dict[str, Any]]:
@@ -125,11 +152,17 @@ def test_email_direction_comes_from_the_email_message(crm: LocalCrm) -> None:
     plain = task(crm, a, Subject="Re: hello")
     got = rows(crm)
     assert (got[theirs, a]["Incoming"], got[theirs, a]["HasEmailMessage"], got[theirs, a]["AnswersOurs"]) == (
-        True, True, False)
+        True,
+        True,
+        False,
+    )
     assert (got[ours, b]["Incoming"], got[ours, b]["AnswersOurs"]) == (False, False)
     assert got[reply, b]["AnswersOurs"] is True
     assert (got[plain, a]["Incoming"], got[plain, a]["HasEmailMessage"], got[plain, a]["AnswersOurs"]) == (
-        None, False, None)
+        None,
+        False,
+        None,
+    )
 
 
 def test_an_incoming_email_soon_after_one_of_ours_to_the_same_contact_answers_it(crm: LocalCrm) -> None:
@@ -151,8 +184,7 @@ def test_a_backdated_task_is_dated_by_its_activity_date(crm: LocalCrm) -> None:
     t = task(crm, a, ActivityDate=DAY, CompletedDateTime=logged, CreatedDate=logged, Status="Completed")
     undated = task(crm, a, ActivityDate=None, CompletedDateTime=logged, CreatedDate=logged)
     got = rows(crm)
-    assert (got[t, a]["day"], got[t, a]["DaySource"], got[t, a]["LoggedDate"]) == (DAY, "ActivityDate",
-                                                                                    logged.date())
+    assert (got[t, a]["day"], got[t, a]["DaySource"], got[t, a]["LoggedDate"]) == (DAY, "ActivityDate", logged.date())
     assert (got[undated, a]["day"], got[undated, a]["DaySource"]) == (logged.date(), "CompletedDateTime")
     policy = ActivitiesSection(task_date=["CompletedDateTime", "ActivityDate"])
     assert rows(crm, policy)[t, a]["day"] == logged.date()

@@ -28,12 +28,15 @@ def test_relative_paths_are_relative_to_the_config_file(tmp_path: Path) -> None:
     assert cfg.resolve(cfg.local.database) == path.parent.resolve() / "data" / "crm.duckdb"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("[engine]\nmemory_limt = '1GB'\n", "[engine.memory_limt] unknown key"),
-    ("[engine]\nmemory_limit = 'lots'\n", "[engine.memory_limit] String should match pattern"),
-    ("[crm]\nbackend = 'oracle'\n", "[crm.backend] Input should be 'local'"),
-    ("[local\n", "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[engine]\nmemory_limt = '1GB'\n", "[engine.memory_limt] unknown key"),
+        ("[engine]\nmemory_limit = 'lots'\n", "[engine.memory_limit] String should match pattern"),
+        ("[crm]\nbackend = 'oracle'\n", "[crm.backend] Input should be 'local'"),
+        ("[local\n", "not valid TOML"),
+    ],
+)
 def test_bad_config_names_the_file_and_the_key(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "tl.toml"
     path.write_text(text)
@@ -50,7 +53,7 @@ def test_a_missing_explicit_config_is_an_error(tmp_path: Path) -> None:
 
 def test_the_commented_salesforce_example_is_a_valid_section_with_every_key() -> None:
     text = (ROOT / "config.example.toml").read_text()
-    keys = [m.group(1) for m in re.finditer(r"^# (\w+ = .*)$", text[text.index("# [salesforce]"):], re.MULTILINE)]
+    keys = [m.group(1) for m in re.finditer(r"^# (\w+ = .*)$", text[text.index("# [salesforce]") :], re.MULTILINE)]
     section = tomllib.loads("\n".join(keys))
     assert set(section) == set(SalesforceSection.model_fields)
     SalesforceSection(**section)

@@ -50,18 +50,26 @@ def _refused_bytes(tmp_path: Path, data: bytes) -> str:
 # -- unreadable ---------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    pytest.param("[log]\nlevel = 'd\xe9bug'\n".encode("latin-1"),
-                 "tl.toml:2:11: not UTF-8 text: the byte 0xE9 here cannot be read", id="latin-1"),
-    pytest.param(b"[log]\nlevel = 'info'\x00\n", "not valid TOML", id="nul"),
-    pytest.param(b"[log\n", "not valid TOML", id="syntax"),
-    pytest.param(b"[salesforce]\npage_size = " + b"9" * 5000 + b"\n", "not valid TOML", id="5000-digits"),
-    pytest.param(b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "not valid TOML", id="deep-arrays"),
-    pytest.param(b"[salesforce]\ntimeout_seconds = inf\n", "[salesforce.timeout_seconds] Input should be a finite",
-                 id="inf"),
-    pytest.param(b"a = '" + b"x" * config.MAX_CONFIG_BYTES + b"'\n", "the config file is larger than 1 MiB",
-                 id="too-large"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        pytest.param(
+            "[log]\nlevel = 'd\xe9bug'\n".encode("latin-1"),
+            "tl.toml:2:11: not UTF-8 text: the byte 0xE9 here cannot be read",
+            id="latin-1",
+        ),
+        pytest.param(b"[log]\nlevel = 'info'\x00\n", "not valid TOML", id="nul"),
+        pytest.param(b"[log\n", "not valid TOML", id="syntax"),
+        pytest.param(b"[salesforce]\npage_size = " + b"9" * 5000 + b"\n", "not valid TOML", id="5000-digits"),
+        pytest.param(b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", "not valid TOML", id="deep-arrays"),
+        pytest.param(
+            b"[salesforce]\ntimeout_seconds = inf\n", "[salesforce.timeout_seconds] Input should be a finite", id="inf"
+        ),
+        pytest.param(
+            b"a = '" + b"x" * config.MAX_CONFIG_BYTES + b"'\n", "the config file is larger than 1 MiB", id="too-large"
+        ),
+    ],
+)
 def test_an_unreadable_config_is_a_config_error(tmp_path: Path, data: bytes, message: str) -> None:
     text = _refused_bytes(tmp_path, data)
     assert str(tmp_path / "tl.toml") in text
@@ -113,27 +121,31 @@ def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 # -- engine ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("threads = 100000", "[engine.threads] 100000 threads is more than the 2 cores this process may use"),
-    ("threads = 3", "[engine.threads] 3 threads is more than the 2 cores"),
-    ("threads = 0", "[engine.threads] Input should be greater than or equal to 1"),
-    ("threads = true", "[engine.threads] Input should be a valid integer"),
-    ("memory_limit = '0MB'", "[engine.memory_limit] 0MB is too little for the engine: give it at least 64MB"),
-    ("memory_limit = '63MB'", "too little for the engine"),
-    ("memory_limit = '5GB'", "[engine.memory_limit] 5GB is more than this machine's memory (4.0 GB)"),
-    ("memory_limit = '4GiB'", "4GiB is more than this machine's memory"),
-    ("memory_limit = '1e3MB'", "String should match pattern"),
-    ("memory_limit = '\u0661\u0665\u0663\u0666MB'", "String should match pattern"),  # Arabic-Indic digits
-    ("memory_limit = '1536\u3000MB'", "String should match pattern"),  # an ideographic space
-    ("memory_limit = '1536MB\\n'", "String should match pattern"),
-    ("memory_limit = '" + "9" * 400 + "GB'", "String should have at most 24 characters"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("threads = 100000", "[engine.threads] 100000 threads is more than the 2 cores this process may use"),
+        ("threads = 3", "[engine.threads] 3 threads is more than the 2 cores"),
+        ("threads = 0", "[engine.threads] Input should be greater than or equal to 1"),
+        ("threads = true", "[engine.threads] Input should be a valid integer"),
+        ("memory_limit = '0MB'", "[engine.memory_limit] 0MB is too little for the engine: give it at least 64MB"),
+        ("memory_limit = '63MB'", "too little for the engine"),
+        ("memory_limit = '5GB'", "[engine.memory_limit] 5GB is more than this machine's memory (4.0 GB)"),
+        ("memory_limit = '4GiB'", "4GiB is more than this machine's memory"),
+        ("memory_limit = '1e3MB'", "String should match pattern"),
+        ("memory_limit = '\u0661\u0665\u0663\u0666MB'", "String should match pattern"),  # Arabic-Indic digits
+        ("memory_limit = '1536\u3000MB'", "String should match pattern"),  # an ideographic space
+        ("memory_limit = '1536MB\\n'", "String should match pattern"),
+        ("memory_limit = '" + "9" * 400 + "GB'", "String should have at most 24 characters"),
+    ],
+)
 def test_engine_limits(tmp_path: Path, text: str, message: str) -> None:
     assert message in _refused_bytes(tmp_path, f"[engine]\n{text}\n".encode())
 
 
-@pytest.mark.parametrize("text", ["threads = 2", "threads = 1", "memory_limit = '64MB'", "memory_limit = '4GB'",
-                                  "memory_limit = '1.5 GiB'"])
+@pytest.mark.parametrize(
+    "text", ["threads = 2", "threads = 1", "memory_limit = '64MB'", "memory_limit = '4GB'", "memory_limit = '1.5 GiB'"]
+)
 def test_engine_values_within_the_limits(tmp_path: Path, text: str) -> None:
     path = tmp_path / "tl.toml"
     path.write_text(f"[engine]\n{text}\n")
@@ -159,10 +171,15 @@ def test_threads_are_accepted_exactly_up_to_the_cores(threads: int | None) -> No
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(0, 10**7), st.sampled_from(["", ".5", ".25"]), st.sampled_from(["", " "]),
-       st.sampled_from(list(config._UNITS)))
+@given(
+    st.integers(0, 10**7),
+    st.sampled_from(["", ".5", ".25"]),
+    st.sampled_from(["", " "]),
+    st.sampled_from(list(config._UNITS)),
+)
 def test_memory_limits_are_accepted_exactly_between_64mb_and_the_machines_memory(
-        whole: int, fraction: str, space: str, unit: str) -> None:
+    whole: int, fraction: str, space: str, unit: str
+) -> None:
     text = f"{whole}{fraction}{space}{unit}"
     size = (whole + float(fraction or 0)) * config._UNITS[unit]
     ok = config.MIN_MEMORY <= size <= 4 * GB and len(text) <= 24
@@ -177,10 +194,17 @@ def test_memory_limits_are_accepted_exactly_between_64mb_and_the_machines_memory
 # -- fields ---------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "name"), [
-    ("next_step", "FirstName"), ("stage", "OwnerId"), ("rules_version", "Email"), ("stage_since", "CreatedDate"),
-    ("reason", "Id"), ("flags", "IsDeleted"),
-])
+@pytest.mark.parametrize(
+    ("key", "name"),
+    [
+        ("next_step", "FirstName"),
+        ("stage", "OwnerId"),
+        ("rules_version", "Email"),
+        ("stage_since", "CreatedDate"),
+        ("reason", "Id"),
+        ("flags", "IsDeleted"),
+    ],
+)
 def test_a_standard_field_is_never_ours_to_write(tmp_path: Path, key: str, name: str) -> None:
     """The issue's cases: each of these used to overwrite customer data (exit 0) or crash (exit 70)."""
     text = _refused_bytes(tmp_path, f'[fields]\n{key} = "{name}"\n'.encode())
@@ -188,19 +212,24 @@ def test_a_standard_field_is_never_ours_to_write(tmp_path: Path, key: str, name:
     assert "ending in __c" in text
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('stage = "Trust_Flags__c"',
-     "[fields] stage and flags both name Trust_Flags__c: each of the six values needs a field of its own"),
-    ('reason = "trust_next_step__C"', "is not a custom field"),
-    ('reason = "trust_next_step__c"', "next_step and reason both name trust_next_step__c"),
-    ('stage = "Trust__Stage__c"', "'Trust__Stage__c' is not a valid field API name"),
-    ('stage = "Trust_Stage___c"', "is not a valid field API name"),
-    ('stage = "1Trust_Stage__c"', "is not a valid field API name"),
-    ('stage = "Trust Stage__c"', "is not a valid field API name"),
-    ('stage = "__c"', "is not a valid field API name"),
-    ('stage = "Trüst_Stage__c"', "is not a valid field API name"),
-    (f'stage = "{"S" * 41}__c"', "is too long: a custom field's name has at most 40 characters before __c"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            'stage = "Trust_Flags__c"',
+            "[fields] stage and flags both name Trust_Flags__c: each of the six values needs a field of its own",
+        ),
+        ('reason = "trust_next_step__C"', "is not a custom field"),
+        ('reason = "trust_next_step__c"', "next_step and reason both name trust_next_step__c"),
+        ('stage = "Trust__Stage__c"', "'Trust__Stage__c' is not a valid field API name"),
+        ('stage = "Trust_Stage___c"', "is not a valid field API name"),
+        ('stage = "1Trust_Stage__c"', "is not a valid field API name"),
+        ('stage = "Trust Stage__c"', "is not a valid field API name"),
+        ('stage = "__c"', "is not a valid field API name"),
+        ('stage = "Trüst_Stage__c"', "is not a valid field API name"),
+        (f'stage = "{"S" * 41}__c"', "is too long: a custom field's name has at most 40 characters before __c"),
+    ],
+)
 def test_field_names_are_distinct_valid_custom_fields(tmp_path: Path, text: str, message: str) -> None:
     assert message in _refused_bytes(tmp_path, f"[fields]\n{text}\n".encode())
 
@@ -215,8 +244,13 @@ def _is_custom_field_name(name: str) -> bool:
         return False
     base = name[:-3]
     allowed = set(string.ascii_letters + string.digits + "_")
-    return (0 < len(base) <= 40 and base[0] in string.ascii_letters and set(base) <= allowed
-            and "__" not in base and not base.endswith("_"))
+    return (
+        0 < len(base) <= 40
+        and base[0] in string.ascii_letters
+        and set(base) <= allowed
+        and "__" not in base
+        and not base.endswith("_")
+    )
 
 
 _NAME_CHARS = st.sampled_from([*"abcXYZ019_", "__c", "é", " ", "\n", "-"])

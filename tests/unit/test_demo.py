@@ -65,15 +65,26 @@ def test_every_id_is_a_valid_18_character_id_with_the_right_prefix(crm: LocalCrm
     columns: dict[str, dict[str, tuple[str, ...]]] = {
         "User": {"Id": ("005",)},
         "Contact": {"Id": ("003",), "AccountId": ("001",), "OwnerId": ("005",)},
-        "Task": {"Id": ("00T",), "WhoId": ("003", "00Q"), "WhatId": ("001", "006", "500"), "OwnerId": ("005",),
-                 "AccountId": ("001",)},
-        "Event": {"Id": ("00U",), "WhoId": ("003", "00Q"), "WhatId": ("001", "006", "500"), "OwnerId": ("005",),
-                  "AccountId": ("001",)},
+        "Task": {
+            "Id": ("00T",),
+            "WhoId": ("003", "00Q"),
+            "WhatId": ("001", "006", "500"),
+            "OwnerId": ("005",),
+            "AccountId": ("001",),
+        },
+        "Event": {
+            "Id": ("00U",),
+            "WhoId": ("003", "00Q"),
+            "WhatId": ("001", "006", "500"),
+            "OwnerId": ("005",),
+            "AccountId": ("001",),
+        },
     }
     for table, cols in columns.items():
         for col, prefixes in cols.items():
-            values = [r[0] for r in crm.con.execute(f'SELECT "{col}" FROM "{table}" WHERE "{col}" IS NOT NULL')
-                      .fetchall()]
+            values = [
+                r[0] for r in crm.con.execute(f'SELECT "{col}" FROM "{table}" WHERE "{col}" IS NOT NULL').fetchall()
+            ]
             assert values, (table, col)
             bad = [v for v in values if len(v) != 18 or not ids.is_valid(v) or v[:3] not in prefixes]
             assert not bad, (table, col, bad[:5])
@@ -83,10 +94,22 @@ def test_ids_are_unique_across_the_org(crm: LocalCrm) -> None:
     for table in TABLES:
         assert _one(crm, f'SELECT count(*) - count(DISTINCT "Id") FROM "{table}"') == 0
     # Activity WhoIds point at generated contacts, and owners at generated users.
-    assert _one(crm, """SELECT count(*) FROM "Task" t WHERE t."WhoId" LIKE '003%'
-                        AND NOT EXISTS (SELECT 1 FROM "Contact" c WHERE c."Id" = t."WhoId")""") == 0
-    assert _one(crm, """SELECT count(*) FROM "Event" e
-                        WHERE NOT EXISTS (SELECT 1 FROM "User" u WHERE u."Id" = e."OwnerId")""") == 0
+    assert (
+        _one(
+            crm,
+            """SELECT count(*) FROM "Task" t WHERE t."WhoId" LIKE '003%'
+                        AND NOT EXISTS (SELECT 1 FROM "Contact" c WHERE c."Id" = t."WhoId")""",
+        )
+        == 0
+    )
+    assert (
+        _one(
+            crm,
+            """SELECT count(*) FROM "Event" e
+                        WHERE NOT EXISTS (SELECT 1 FROM "User" u WHERE u."Id" = e."OwnerId")""",
+        )
+        == 0
+    )
 
 
 def test_stats_and_activity_volume_follow_the_requested_size(crm: LocalCrm) -> None:
@@ -119,8 +142,14 @@ def test_refuses_to_fill_a_crm_that_already_has_contacts(crm: LocalCrm) -> None:
 
 
 def test_trust_fields_are_left_for_the_sync(crm: LocalCrm) -> None:
-    assert _one(crm, """SELECT count(*) FROM "Contact" WHERE "Trust_Stage__c" IS NOT NULL
-                        OR "Trust_Flags__c" IS NOT NULL OR "Trust_Stage_Since__c" IS NOT NULL""") == 0
+    assert (
+        _one(
+            crm,
+            """SELECT count(*) FROM "Contact" WHERE "Trust_Stage__c" IS NOT NULL
+                        OR "Trust_Flags__c" IS NOT NULL OR "Trust_Stage_Since__c" IS NOT NULL""",
+        )
+        == 0
+    )
 
 
 def test_contacts_look_real_and_span_four_years(crm: LocalCrm) -> None:
@@ -145,9 +174,15 @@ def test_contacts_look_real_and_span_four_years(crm: LocalCrm) -> None:
 
 def test_nothing_is_created_or_modified_after_the_evaluation_date(crm: LocalCrm) -> None:
     for table in TABLES[1:]:
-        assert _one(crm, f"""SELECT count(*) FROM "{table}" WHERE "CreatedDate" >= DATE '{AS_OF}'
+        assert (
+            _one(
+                crm,
+                f"""SELECT count(*) FROM "{table}" WHERE "CreatedDate" >= DATE '{AS_OF}'
                              OR "LastModifiedDate" >= DATE '{AS_OF}' OR "SystemModstamp" <> "LastModifiedDate"
-                             OR "LastModifiedDate" < "CreatedDate" """) == 0
+                             OR "LastModifiedDate" < "CreatedDate" """,
+            )
+            == 0
+        )
 
 
 def test_tasks_are_closed_when_done_and_open_when_planned(crm: LocalCrm) -> None:
@@ -194,8 +229,14 @@ def test_some_activities_concern_leads_nobody_or_are_deleted(crm: LocalCrm) -> N
 
 
 def test_wins_and_renewals_are_logged_against_opportunities(crm: LocalCrm) -> None:
-    assert _one(crm, """SELECT count(*) FROM "Task" WHERE ("Subject" LIKE 'Closed won:%'
-                        OR "Subject" = 'Renewal signed') AND "WhatId" NOT LIKE '006%'""") == 0
+    assert (
+        _one(
+            crm,
+            """SELECT count(*) FROM "Task" WHERE ("Subject" LIKE 'Closed won:%'
+                        OR "Subject" = 'Renewal signed') AND "WhatId" NOT LIKE '006%'""",
+        )
+        == 0
+    )
     assert _one(crm, """SELECT count(*) FROM "Task" WHERE "Subject" LIKE 'Closed won:%'""") > 0
 
 
@@ -203,8 +244,16 @@ def test_wins_and_renewals_are_logged_against_opportunities(crm: LocalCrm) -> No
 # The default rule file, read literally (rules/ladder.yaml), as one SQL query.
 # --------------------------------------------------------------------------------------------------------------
 
-_LISTENING_WORDS = ("discovery", "feedback session", "check-in", "check in", "QBR", "business review",
-                    "interview", "listening")
+_LISTENING_WORDS = (
+    "discovery",
+    "feedback session",
+    "check-in",
+    "check in",
+    "QBR",
+    "business review",
+    "interview",
+    "listening",
+)
 
 
 def _like_any(words: tuple[str, ...]) -> str:
@@ -310,21 +359,36 @@ def test_the_org_is_a_plausible_funnel(crm: LocalCrm) -> None:
 
 
 def test_friends_have_a_reply_within_180_days(crm: LocalCrm) -> None:
-    assert _one(crm, f"""SELECT count(DISTINCT "WhoId") FROM "Task" WHERE "Subject" LIKE 'Re: %'
+    assert (
+        _one(
+            crm,
+            f"""SELECT count(DISTINCT "WhoId") FROM "Task" WHERE "Subject" LIKE 'Re: %'
                          AND "TaskSubtype" = 'Email' AND "WhoId" LIKE '003%' AND NOT "IsDeleted"
-                         AND "ActivityDate" > DATE '{AS_OF}' - 180""") > CONTACTS // 10
+                         AND "ActivityDate" > DATE '{AS_OF}' - 180""",
+        )
+        > CONTACTS // 10
+    )
 
 
 def test_some_feedback_was_never_thanked(crm: LocalCrm) -> None:
-    assert _one(crm, f"""SELECT count(DISTINCT t."WhoId") FROM "Task" t
+    assert (
+        _one(
+            crm,
+            f"""SELECT count(DISTINCT t."WhoId") FROM "Task" t
         WHERE t."Subject" IN ('NPS survey answered', 'Product feedback call', 'Feature suggestion received')
           AND t."ActivityDate" BETWEEN DATE '{AS_OF}' - 170 AND DATE '{AS_OF}' - 10 AND NOT t."IsDeleted"
           AND NOT EXISTS (SELECT 1 FROM "Task" y WHERE y."WhoId" = t."WhoId" AND NOT y."IsDeleted"
-                          AND y."Subject" ILIKE '%thank%' AND y."ActivityDate" >= t."ActivityDate")""") > 0
+                          AND y."Subject" ILIKE '%thank%' AND y."ActivityDate" >= t."ActivityDate")""",
+        )
+        > 0
+    )
 
 
 def test_forever_contacts_talk_every_quarter_for_six_and_advocate(crm: LocalCrm) -> None:
-    assert _one(crm, f"""
+    assert (
+        _one(
+            crm,
+            f"""
         WITH two_way AS (
             SELECT "WhoId" AS cid, "ActivityDate" AS d FROM "Task" WHERE NOT "IsDeleted"
               AND ("Subject" LIKE 'Re:%' OR "CallType" = 'Inbound')
@@ -336,12 +400,16 @@ def test_forever_contacts_talk_every_quarter_for_six_and_advocate(crm: LocalCrm)
               AND t."ActivityDate" > DATE '{AS_OF}' - 365
               AND t."Subject" IN ('Reference call for a prospect', 'Testimonial recorded', 'Case study published',
                                   'Referral: introduced a colleague', 'Referred a partner company to us'))
-        """) >= CONTACTS // 50
+        """,
+        )
+        >= CONTACTS // 50
+    )
 
 
 def test_drifting_contacts_were_close_and_went_quiet(crm: LocalCrm) -> None:
-    drifting = [cid for (cid, _, _), p in zip(_placements(crm), demo.personas(CONTACTS), strict=True)
-                if p == "drifting"]
+    drifting = [
+        cid for (cid, _, _), p in zip(_placements(crm), demo.personas(CONTACTS), strict=True) if p == "drifting"
+    ]
     assert drifting
     crm.con.execute("CREATE OR REPLACE TEMP TABLE drifting AS SELECT unnest(?) AS cid", [drifting])
     row = crm.con.execute(f"""
@@ -354,7 +422,10 @@ def test_drifting_contacts_were_close_and_went_quiet(crm: LocalCrm) -> None:
 
 
 def test_talked_at_contacts_got_many_outbound_touches_and_no_listening(crm: LocalCrm) -> None:
-    talked_at = [(rung, flags) for (_, rung, flags), p in zip(_placements(crm), demo.personas(CONTACTS), strict=True)
-                 if p == "talked_at"]
+    talked_at = [
+        (rung, flags)
+        for (_, rung, flags), p in zip(_placements(crm), demo.personas(CONTACTS), strict=True)
+        if p == "talked_at"
+    ]
     assert talked_at
     assert set(talked_at) == {("Fringe", "Missing listening")}

@@ -35,18 +35,28 @@ def _one(crm: LocalCrm, sql: str) -> object:
 def test_emails_go_both_ways_and_only_recent_ones_have_a_message(crm: LocalCrm) -> None:
     incoming, outgoing, replies = crm.con.execute(
         'SELECT count(*) FILTER (WHERE "Incoming"), count(*) FILTER (WHERE NOT "Incoming"), '
-        'count("ReplyToEmailMessageId") FROM "EmailMessage"').fetchone() or (0, 0, 0)
+        'count("ReplyToEmailMessageId") FROM "EmailMessage"'
+    ).fetchone() or (0, 0, 0)
     assert incoming > 0 and outgoing > 0 and replies > 0
     first = _one(crm, """SELECT count(*) FROM "EmailMessage" WHERE "Incoming" AND "Subject" NOT LIKE 'Re:%'""")
     assert isinstance(first, int) and first > 0  # customers who write first
-    lists = _one(crm, """SELECT count(*) FROM "Task" t JOIN "EmailMessage" m ON m."ActivityId" = t."Id"
-                         WHERE t."TaskSubtype" = 'ListEmail' AND m."Incoming" """)
+    lists = _one(
+        crm,
+        """SELECT count(*) FROM "Task" t JOIN "EmailMessage" m ON m."ActivityId" = t."Id"
+                         WHERE t."TaskSubtype" = 'ListEmail' AND m."Incoming" """,
+    )
     assert lists == 0  # a list email is always ours
     oldest = _one(crm, 'SELECT min("MessageDate") FROM "EmailMessage"')
     assert isinstance(oldest, dt.datetime)
     assert oldest.date() >= AS_OF - dt.timedelta(days=demo_shapes.ENHANCED_EMAIL_DAYS)
-    assert _one(crm, """SELECT count(*) FROM "Task" WHERE "TaskSubtype" = 'Email' AND "Id" NOT IN
-                        (SELECT "ActivityId" FROM "EmailMessage")""") != 0  # older email: the subject fallback
+    assert (
+        _one(
+            crm,
+            """SELECT count(*) FROM "Task" WHERE "TaskSubtype" = 'Email' AND "Id" NOT IN
+                        (SELECT "ActivityId" FROM "EmailMessage")""",
+        )
+        != 0
+    )  # older email: the subject fallback
 
 
 def test_shared_meetings_credit_colleagues_of_the_same_account_and_some_decline(crm: LocalCrm) -> None:
@@ -63,8 +73,12 @@ def test_shared_meetings_credit_colleagues_of_the_same_account_and_some_decline(
 
 
 def test_webinars_have_three_hundred_invitees(crm: LocalCrm) -> None:
-    sizes = {r[0] for r in crm.con.execute(
-        """SELECT DISTINCT "Attendees" FROM crm_activity WHERE "Subject" LIKE 'Webinar:%'""").fetchall()}
+    sizes = {
+        r[0]
+        for r in crm.con.execute(
+            """SELECT DISTINCT "Attendees" FROM crm_activity WHERE "Subject" LIKE 'Webinar:%'"""
+        ).fetchall()
+    }
     assert sizes == {demo_shapes.WEBINAR_INVITEES}
     assert _one(crm, """SELECT count(DISTINCT "Id") FROM "Event" WHERE "Subject" LIKE 'Webinar:%'""") == 3
 
@@ -72,25 +86,42 @@ def test_webinars_have_three_hundred_invitees(crm: LocalCrm) -> None:
 def test_cancelled_private_backdated_and_unanswered(crm: LocalCrm) -> None:
     assert _one(crm, 'SELECT count(*) FROM crm_activity WHERE "Cancelled"') != 0
     assert _one(crm, 'SELECT count(*) FROM crm_activity WHERE "IsPrivate"') != 0
-    backdated = _one(crm, """SELECT count(*) FROM crm_activity WHERE object = 'Task' AND "LoggedDate" > day
-                             AND "DaySource" = 'ActivityDate' AND "TaskSubtype" = 'Call'""")
+    backdated = _one(
+        crm,
+        """SELECT count(*) FROM crm_activity WHERE object = 'Task' AND "LoggedDate" > day
+                             AND "DaySource" = 'ActivityDate' AND "TaskSubtype" = 'Call'""",
+    )
     assert isinstance(backdated, int) and backdated > 0
     dispositions = {r[0] for r in crm.con.execute('SELECT DISTINCT "CallDisposition" FROM "Task"').fetchall()}
     assert {"Connected", "Left voicemail", "No answer"} <= dispositions
-    series = _one(crm, """SELECT count(*) FROM "Task" WHERE "Subject" = 'Call: discovery' AND "CallType" = 'Outbound'
-                          AND "CallDurationInSeconds" = 2400""")
+    series = _one(
+        crm,
+        """SELECT count(*) FROM "Task" WHERE "Subject" = 'Call: discovery' AND "CallType" = 'Outbound'
+                          AND "CallDurationInSeconds" = 2400""",
+    )
     assert isinstance(series, int) and series > 0
 
 
 def test_nothing_is_dated_on_or_after_the_evaluation_date(crm: LocalCrm) -> None:
     for table in ("Task", "Event", "EmailMessage", "TaskRelation", "EventRelation"):
-        assert _one(crm, f"""SELECT count(*) FROM "{table}" WHERE "CreatedDate" >= DATE '{AS_OF}'
-                             OR "SystemModstamp" >= DATE '{AS_OF}'""") == 0, table
+        assert (
+            _one(
+                crm,
+                f"""SELECT count(*) FROM "{table}" WHERE "CreatedDate" >= DATE '{AS_OF}'
+                             OR "SystemModstamp" >= DATE '{AS_OF}'""",
+            )
+            == 0
+        ), table
 
 
 def test_every_new_id_is_valid_and_unique(crm: LocalCrm) -> None:
-    for table, prefix in (("EmailMessage", ids.EMAIL_MESSAGE), ("TaskRelation", ids.TASK_RELATION),
-                          ("EventRelation", ids.EVENT_RELATION), ("Task", ids.TASK), ("Event", ids.EVENT)):
+    for table, prefix in (
+        ("EmailMessage", ids.EMAIL_MESSAGE),
+        ("TaskRelation", ids.TASK_RELATION),
+        ("EventRelation", ids.EVENT_RELATION),
+        ("Task", ids.TASK),
+        ("Event", ids.EVENT),
+    ):
         got = [r[0] for r in crm.con.execute(f'SELECT "Id" FROM "{table}"').fetchall()]
         assert len(got) == len(set(got)), table
         assert all(ids.is_valid(i) and i.startswith(prefix) for i in got), table

@@ -42,8 +42,9 @@ def test_the_evaluation_date_is_a_spark_named_parameter(rules: RuleSet) -> None:
 def test_a_date_difference_counts_days() -> None:
     tree = sql.q("SELECT $as_of - w_since < 5, $as_of - 3 AS d, CAST($as_of - day AS BIGINT) // 7 FROM t")
     text = dialect.render(tree)
-    assert text == ("SELECT DATEDIFF(:as_of, w_since) < 5, :as_of - 3 AS d, "
-                    "CAST(DATEDIFF(:as_of, day) AS BIGINT) DIV 7 FROM t")
+    assert text == (
+        "SELECT DATEDIFF(:as_of, w_since) < 5, :as_of - 3 AS d, CAST(DATEDIFF(:as_of, day) AS BIGINT) DIV 7 FROM t"
+    )
 
 
 def test_a_rule_date_feature_counts_days_when_declared() -> None:
@@ -59,10 +60,14 @@ def test_a_case_insensitive_replace_keeps_its_flag() -> None:
 
 
 def test_nested_constructs_are_all_translated() -> None:
-    tree = sql.q("SELECT count(DISTINCT ($as_of - day) // 7) FILTER (WHERE k_a), "
-                 "regexp_replace(regexp_replace(s, '^re:', '', 'i'), '^x', '', 'i') FROM t")
-    assert dialect.render(tree) == ("SELECT COUNT(DISTINCT CASE WHEN k_a THEN (DATEDIFF(:as_of, day)) DIV 7 END), "
-                                    "REGEXP_REPLACE(REGEXP_REPLACE(s, '(?i)^re:', ''), '(?i)^x', '') FROM t")
+    tree = sql.q(
+        "SELECT count(DISTINCT ($as_of - day) // 7) FILTER (WHERE k_a), "
+        "regexp_replace(regexp_replace(s, '^re:', '', 'i'), '^x', '', 'i') FROM t"
+    )
+    assert dialect.render(tree) == (
+        "SELECT COUNT(DISTINCT CASE WHEN k_a THEN (DATEDIFF(:as_of, day)) DIV 7 END), "
+        "REGEXP_REPLACE(REGEXP_REPLACE(s, '(?i)^re:', ''), '(?i)^x', '') FROM t"
+    )
 
 
 def test_a_replace_that_could_match_twice_is_refused() -> None:

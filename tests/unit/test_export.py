@@ -43,33 +43,98 @@ A1 = ids.make(ids.ACCOUNT, 1)
 LEAD = ids.make(ids.LEAD, 1)
 
 # Real exports carry many more columns than the local CRM keeps; a few of them stand in here.
-CONTACT_HEADER = ["Id", "IsDeleted", "MasterRecordId", "AccountId", "LastName", "FirstName", "Salutation", "Name",
-                  "MailingStreet", "Email", "Title", "OwnerId", "CreatedDate", "CreatedById", "LastModifiedDate",
-                  "SystemModstamp", "Trust_Stage__c", "Trust_Stage_Since__c", "Trust_Flags__c"]
-TASK_HEADER = ["Id", "WhoId", "WhatId", "WhoCount", "Subject", "ActivityDate", "Status", "Priority", "OwnerId",
-               "Description", "Type", "IsDeleted", "AccountId", "IsClosed", "CreatedDate", "SystemModstamp",
-               "CallDurationInSeconds", "CallType", "TaskSubtype", "CompletedDateTime"]
+CONTACT_HEADER = [
+    "Id",
+    "IsDeleted",
+    "MasterRecordId",
+    "AccountId",
+    "LastName",
+    "FirstName",
+    "Salutation",
+    "Name",
+    "MailingStreet",
+    "Email",
+    "Title",
+    "OwnerId",
+    "CreatedDate",
+    "CreatedById",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "Trust_Stage__c",
+    "Trust_Stage_Since__c",
+    "Trust_Flags__c",
+]
+TASK_HEADER = [
+    "Id",
+    "WhoId",
+    "WhatId",
+    "WhoCount",
+    "Subject",
+    "ActivityDate",
+    "Status",
+    "Priority",
+    "OwnerId",
+    "Description",
+    "Type",
+    "IsDeleted",
+    "AccountId",
+    "IsClosed",
+    "CreatedDate",
+    "SystemModstamp",
+    "CallDurationInSeconds",
+    "CallType",
+    "TaskSubtype",
+    "CompletedDateTime",
+]
 
 
 def contact(cid: str, last: str = "Lovelace", **kw: str) -> dict[str, str]:
-    row = {"Id": cid, "IsDeleted": "0", "AccountId": A1, "LastName": last, "FirstName": "Ada", "Salutation": "Ms.",
-           "Name": f"Ada {last}", "MailingStreet": "1 Main St\r\nSuite 2", "Email": "ada@example.com",
-           "OwnerId": U1, "CreatedDate": "2024-01-15T10:30:00.000Z", "CreatedById": U1,
-           "LastModifiedDate": "2024-02-01T08:00:00.000Z", "SystemModstamp": "2024-02-01T08:00:00.000Z"}
+    row = {
+        "Id": cid,
+        "IsDeleted": "0",
+        "AccountId": A1,
+        "LastName": last,
+        "FirstName": "Ada",
+        "Salutation": "Ms.",
+        "Name": f"Ada {last}",
+        "MailingStreet": "1 Main St\r\nSuite 2",
+        "Email": "ada@example.com",
+        "OwnerId": U1,
+        "CreatedDate": "2024-01-15T10:30:00.000Z",
+        "CreatedById": U1,
+        "LastModifiedDate": "2024-02-01T08:00:00.000Z",
+        "SystemModstamp": "2024-02-01T08:00:00.000Z",
+    }
     return row | kw
 
 
 def task(tid: str, who: str = C1, subject: str = "Call", **kw: str) -> dict[str, str]:
-    row = {"Id": tid, "WhoId": who, "WhoCount": "1" if who else "0", "Subject": subject,
-           "ActivityDate": "2024-03-01", "Status": "Completed", "Priority": "Normal", "OwnerId": U1, "Type": "Call",
-           "IsDeleted": "0", "AccountId": A1, "IsClosed": "1", "CreatedDate": "2024-03-01T09:00:00.000Z",
-           "SystemModstamp": "2024-03-01T09:00:00.000Z", "CallDurationInSeconds": "120",
-           "CallType": "Inbound", "TaskSubtype": "Call", "CompletedDateTime": "2024-03-01T09:05:00.000Z"}
+    row = {
+        "Id": tid,
+        "WhoId": who,
+        "WhoCount": "1" if who else "0",
+        "Subject": subject,
+        "ActivityDate": "2024-03-01",
+        "Status": "Completed",
+        "Priority": "Normal",
+        "OwnerId": U1,
+        "Type": "Call",
+        "IsDeleted": "0",
+        "AccountId": A1,
+        "IsClosed": "1",
+        "CreatedDate": "2024-03-01T09:00:00.000Z",
+        "SystemModstamp": "2024-03-01T09:00:00.000Z",
+        "CallDurationInSeconds": "120",
+        "CallType": "Inbound",
+        "TaskSubtype": "Call",
+        "CompletedDateTime": "2024-03-01T09:05:00.000Z",
+    }
     return row | kw
 
 
-def write(path: Path, header: Sequence[str], rows: Sequence[dict[str, str]], *, bom: bool = False,
-          lineterminator: str = "\n") -> Path:
+def write(
+    path: Path, header: Sequence[str], rows: Sequence[dict[str, str]], *, bom: bool = False, lineterminator: str = "\n"
+) -> Path:
     """A CSV as the Data Export writes it: header of API names, every value quoted."""
     with path.open("w", encoding="utf-8-sig" if bom else "utf-8", newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator=lineterminator)
@@ -96,19 +161,54 @@ def one(crm: LocalCrm, sql: str, *params: object) -> tuple[object, ...]:
 
 
 def test_a_data_export_folder_lands_in_the_local_crm(tmp_path: Path, crm: LocalCrm) -> None:
-    write(tmp_path / "User.csv", ["Id", "Username", "Name", "Email", "IsActive"],
-          [{"Id": U1, "Username": "ada@x", "Name": "Ada Admin", "Email": "a@x", "IsActive": "1"}])
-    write(tmp_path / "Contact.csv", CONTACT_HEADER, [
-        contact(C1, Trust_Stage__c="Friend", Trust_Stage_Since__c="2024-02-01",
-                Trust_Flags__c="Missing listening;Missing thank-you"),
-        contact(C2, "Hopper"),
-    ])
+    write(
+        tmp_path / "User.csv",
+        ["Id", "Username", "Name", "Email", "IsActive"],
+        [{"Id": U1, "Username": "ada@x", "Name": "Ada Admin", "Email": "a@x", "IsActive": "1"}],
+    )
+    write(
+        tmp_path / "Contact.csv",
+        CONTACT_HEADER,
+        [
+            contact(
+                C1,
+                Trust_Stage__c="Friend",
+                Trust_Stage_Since__c="2024-02-01",
+                Trust_Flags__c="Missing listening;Missing thank-you",
+            ),
+            contact(C2, "Hopper"),
+        ],
+    )
     write(tmp_path / "Task.csv", TASK_HEADER, [task(T1), task(T2, C2, "Email", TaskSubtype="Email")])
-    write(tmp_path / "Event.csv", ["Id", "WhoId", "Subject", "StartDateTime", "EndDateTime", "ActivityDate",
-                                   "DurationInMinutes", "IsAllDayEvent", "IsDeleted", "IsPrivate"],
-          [{"Id": E1, "WhoId": C1, "Subject": "QBR", "StartDateTime": "2024-04-02T14:00:00.000Z",
-            "EndDateTime": "2024-04-02T15:00:00.000Z", "ActivityDate": "2024-04-02", "DurationInMinutes": "60",
-            "IsAllDayEvent": "0", "IsDeleted": "0", "IsPrivate": "0"}])
+    write(
+        tmp_path / "Event.csv",
+        [
+            "Id",
+            "WhoId",
+            "Subject",
+            "StartDateTime",
+            "EndDateTime",
+            "ActivityDate",
+            "DurationInMinutes",
+            "IsAllDayEvent",
+            "IsDeleted",
+            "IsPrivate",
+        ],
+        [
+            {
+                "Id": E1,
+                "WhoId": C1,
+                "Subject": "QBR",
+                "StartDateTime": "2024-04-02T14:00:00.000Z",
+                "EndDateTime": "2024-04-02T15:00:00.000Z",
+                "ActivityDate": "2024-04-02",
+                "DurationInMinutes": "60",
+                "IsAllDayEvent": "0",
+                "IsDeleted": "0",
+                "IsPrivate": "0",
+            }
+        ],
+    )
 
     report = import_export(crm, tmp_path)
 
@@ -116,15 +216,31 @@ def test_a_data_export_folder_lands_in_the_local_crm(tmp_path: Path, crm: LocalC
     assert report.skipped == {"User": 0, "Contact": 0, "Task": 0, "Event": 0}
     assert report.problems == []
     assert one(crm, 'SELECT "Name", "IsActive" FROM "User"') == ("Ada Admin", True)
-    assert one(crm, 'SELECT "LastName", "IsDeleted", "CreatedDate", "Trust_Stage__c", "Trust_Stage_Since__c", '
-                    '"Trust_Flags__c", "Trust_Next_Step__c" FROM "Contact" WHERE "Id" = ?', C1) == (
-        "Lovelace", False, dt.datetime(2024, 1, 15, 10, 30), "Friend", dt.date(2024, 2, 1),
-        "Missing listening;Missing thank-you", None)
-    assert one(crm, 'SELECT "WhoId", "ActivityDate", "IsClosed", "CallDurationInSeconds", "CompletedDateTime" '
-                    'FROM "Task" WHERE "Id" = ?', T1) == (
-        C1, dt.date(2024, 3, 1), True, 120, dt.datetime(2024, 3, 1, 9, 5))
+    assert one(
+        crm,
+        'SELECT "LastName", "IsDeleted", "CreatedDate", "Trust_Stage__c", "Trust_Stage_Since__c", '
+        '"Trust_Flags__c", "Trust_Next_Step__c" FROM "Contact" WHERE "Id" = ?',
+        C1,
+    ) == (
+        "Lovelace",
+        False,
+        dt.datetime(2024, 1, 15, 10, 30),
+        "Friend",
+        dt.date(2024, 2, 1),
+        "Missing listening;Missing thank-you",
+        None,
+    )
+    assert one(
+        crm,
+        'SELECT "WhoId", "ActivityDate", "IsClosed", "CallDurationInSeconds", "CompletedDateTime" '
+        'FROM "Task" WHERE "Id" = ?',
+        T1,
+    ) == (C1, dt.date(2024, 3, 1), True, 120, dt.datetime(2024, 3, 1, 9, 5))
     assert one(crm, 'SELECT "StartDateTime", "DurationInMinutes", "IsAllDayEvent" FROM "Event"') == (
-        dt.datetime(2024, 4, 2, 14), 60, False)
+        dt.datetime(2024, 4, 2, 14),
+        60,
+        False,
+    )
 
 
 def test_multiline_quoted_subject_survives_import(tmp_path: Path, crm: LocalCrm) -> None:
@@ -142,8 +258,7 @@ def test_multiline_quoted_subject_survives_import(tmp_path: Path, crm: LocalCrm)
 
 @pytest.mark.parametrize("lineterminator", ["\n", "\r\n"])
 def test_a_byte_order_mark_does_not_hide_the_id_column(tmp_path: Path, crm: LocalCrm, lineterminator: str) -> None:
-    write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1), contact(C2)], bom=True,
-          lineterminator=lineterminator)
+    write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1), contact(C2)], bom=True, lineterminator=lineterminator)
     assert (tmp_path / "Contact.csv").read_bytes().startswith(b'\xef\xbb\xbf"Id"')
 
     report = import_export(crm, tmp_path)
@@ -175,15 +290,23 @@ def test_lead_activities_keep_their_lead_whoid(tmp_path: Path, crm: LocalCrm) ->
 
 
 def test_unknown_columns_are_ignored_and_missing_ones_left_empty(tmp_path: Path, crm: LocalCrm) -> None:
-    write(tmp_path / "Contact.csv", ["Id", "LastName", "Favourite_Colour__c", "Name"],
-          [{"Id": C1, "LastName": "Lovelace", "Favourite_Colour__c": "green", "Name": "Ada Lovelace"}])
+    write(
+        tmp_path / "Contact.csv",
+        ["Id", "LastName", "Favourite_Colour__c", "Name"],
+        [{"Id": C1, "LastName": "Lovelace", "Favourite_Colour__c": "green", "Name": "Ada Lovelace"}],
+    )
 
     report = import_export(crm, tmp_path)
 
     assert report.ignored_columns == {"Contact": ["Favourite_Colour__c", "Name"]}
     assert report.problems == []
     assert one(crm, 'SELECT "LastName", "Email", "CreatedDate", "IsDeleted", "Trust_Stage__c" FROM "Contact"') == (
-        "Lovelace", None, None, False, None)
+        "Lovelace",
+        None,
+        None,
+        False,
+        None,
+    )
 
 
 def test_15_character_ids_become_18_character_ids(tmp_path: Path, crm: LocalCrm) -> None:
@@ -198,30 +321,42 @@ def test_15_character_ids_become_18_character_ids(tmp_path: Path, crm: LocalCrm)
 
 
 def test_datetimes_with_an_offset_are_stored_as_utc(tmp_path: Path, crm: LocalCrm) -> None:
-    stamps = {T1: "2024-01-15T10:30:00.000Z", T2: "2024-01-15T10:30:00.000+0000",
-              T3: "2024-01-15T12:30:00.000+0200", T4: "2024-01-15T05:00:00-05:30"}
+    stamps = {
+        T1: "2024-01-15T10:30:00.000Z",
+        T2: "2024-01-15T10:30:00.000+0000",
+        T3: "2024-01-15T12:30:00.000+0200",
+        T4: "2024-01-15T05:00:00-05:30",
+    }
     write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1)])
     write(tmp_path / "Task.csv", TASK_HEADER, [task(t, CreatedDate=s) for t, s in stamps.items()])
 
     import_export(crm, tmp_path)
 
     got = dict(crm.con.execute('SELECT "Id", "CreatedDate" FROM "Task"').fetchall())
-    assert got == {T1: dt.datetime(2024, 1, 15, 10, 30), T2: dt.datetime(2024, 1, 15, 10, 30),
-                   T3: dt.datetime(2024, 1, 15, 10, 30), T4: dt.datetime(2024, 1, 15, 10, 30)}
+    assert got == {
+        T1: dt.datetime(2024, 1, 15, 10, 30),
+        T2: dt.datetime(2024, 1, 15, 10, 30),
+        T3: dt.datetime(2024, 1, 15, 10, 30),
+        T4: dt.datetime(2024, 1, 15, 10, 30),
+    }
 
 
-def test_checkboxes_read_as_1_0_or_true_false_and_deleted_records_stay_deleted(tmp_path: Path,
-                                                                               crm: LocalCrm) -> None:
+def test_checkboxes_read_as_1_0_or_true_false_and_deleted_records_stay_deleted(tmp_path: Path, crm: LocalCrm) -> None:
     write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1, IsDeleted="1"), contact(C2, IsDeleted="false")])
-    write(tmp_path / "Task.csv", TASK_HEADER, [task(T1, IsDeleted="true", IsClosed="0"),
-                                               task(T2, IsDeleted="0", IsClosed="TRUE")])
+    write(
+        tmp_path / "Task.csv",
+        TASK_HEADER,
+        [task(T1, IsDeleted="true", IsClosed="0"), task(T2, IsDeleted="0", IsClosed="TRUE")],
+    )
 
     report = import_export(crm, tmp_path)
 
     assert report.imported == {"Contact": 2, "Task": 2}
     assert dict(crm.con.execute('SELECT "Id", "IsDeleted" FROM "Contact"').fetchall()) == {C1: True, C2: False}
     assert dict(crm.con.execute('SELECT "Id", ("IsDeleted", "IsClosed") FROM "Task"').fetchall()) == {
-        T1: (True, False), T2: (False, True)}
+        T1: (True, False),
+        T2: (False, True),
+    }
     assert crm.counts()["Contact"] == 1  # the deleted one is there, and known to be deleted
 
 
@@ -230,12 +365,16 @@ def test_checkboxes_read_as_1_0_or_true_false_and_deleted_records_stay_deleted(t
 
 def test_a_bad_date_after_a_multiline_field_is_reported_on_its_own_line(tmp_path: Path, crm: LocalCrm) -> None:
     write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1)])
-    write(tmp_path / "Task.csv", TASK_HEADER, [
-        task(T1, subject="line one\r\nline two\r\nline three"),  # lines 2-4
-        task(T2, Description="x\ny"),  # lines 5-6
-        task(T3, ActivityDate="2024-02-30"),  # line 7
-        task(T4),  # line 8
-    ])
+    write(
+        tmp_path / "Task.csv",
+        TASK_HEADER,
+        [
+            task(T1, subject="line one\r\nline two\r\nline three"),  # lines 2-4
+            task(T2, Description="x\ny"),  # lines 5-6
+            task(T3, ActivityDate="2024-02-30"),  # line 7
+            task(T4),  # line 8
+        ],
+    )
     assert (tmp_path / "Task.csv").read_text(encoding="utf-8").splitlines()[6].startswith(f'"{T3}"')
 
     report = import_export(crm, tmp_path)
@@ -267,7 +406,13 @@ def test_unusable_records_are_skipped_and_located(tmp_path: Path, crm: LocalCrm)
     assert report.imported == {"Contact": 1}
     assert report.skipped == {"Contact": 6}
     assert [(p.line, p.record_id) for p in report.problems] == [
-        (3, "003-not-an-id"), (4, None), (5, T1), (6, C2[:15] + "ZZZ"), (7, C3), (8, "003000000000009AAA")]
+        (3, "003-not-an-id"),
+        (4, None),
+        (5, T1),
+        (6, C2[:15] + "ZZZ"),
+        (7, C3),
+        (8, "003000000000009AAA"),
+    ]
     messages = [p.message for p in report.problems]
     assert messages[0] == 'Id "003-not-an-id" is not a Salesforce Id'
     assert messages[1] == "no Id"
@@ -280,8 +425,16 @@ def test_unusable_records_are_skipped_and_located(tmp_path: Path, crm: LocalCrm)
 
 
 def test_duplicate_ids_last_one_wins_and_is_noted(tmp_path: Path, crm: LocalCrm) -> None:
-    write(tmp_path / "Contact.csv", CONTACT_HEADER, [  # two physical lines per contact (MailingStreet)
-        contact(C1, "First"), contact(C2), contact(C1[:15], "Second"), contact(C1, "Third")])
+    write(
+        tmp_path / "Contact.csv",
+        CONTACT_HEADER,
+        [  # two physical lines per contact (MailingStreet)
+            contact(C1, "First"),
+            contact(C2),
+            contact(C1[:15], "Second"),
+            contact(C1, "Third"),
+        ],
+    )
 
     report = import_export(crm, tmp_path)
 
@@ -294,8 +447,9 @@ def test_duplicate_ids_last_one_wins_and_is_noted(tmp_path: Path, crm: LocalCrm)
     ]
 
 
-def test_large_files_are_read_in_batches_and_problem_lists_are_capped(tmp_path: Path, crm: LocalCrm,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_large_files_are_read_in_batches_and_problem_lists_are_capped(
+    tmp_path: Path, crm: LocalCrm, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(export, "BATCH_ROWS", 3)
     monkeypatch.setattr(export, "MAX_PROBLEMS_PER_FILE", 4)
     rows = [contact(ids.make(ids.CONTACT, n), CreatedDate="bad" if n % 2 else "2024-01-01") for n in range(20)]
@@ -347,8 +501,11 @@ def previous_import(tmp_path: Path, crm: LocalCrm) -> list[tuple[object, ...]]:
 
 
 def snapshot(crm: LocalCrm) -> list[tuple[object, ...]]:
-    return [tuple(r) for t in ("Contact", "Task", "Event", "FieldPicklist")
-            for r in crm.con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()]
+    return [
+        tuple(r)
+        for t in ("Contact", "Task", "Event", "FieldPicklist")
+        for r in crm.con.execute(f'SELECT * FROM "{t}" ORDER BY ALL').fetchall()
+    ]
 
 
 def test_a_file_that_is_not_utf8_leaves_the_crm_as_it_was(tmp_path: Path, crm: LocalCrm) -> None:
@@ -375,8 +532,9 @@ def test_broken_quoting_is_a_data_error_naming_the_line(tmp_path: Path, crm: Loc
         import_export(crm, tmp_path)
 
 
-def test_a_failure_while_writing_rolls_back_the_whole_import(tmp_path: Path, crm: LocalCrm,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failure_while_writing_rolls_back_the_whole_import(
+    tmp_path: Path, crm: LocalCrm, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = previous_import(tmp_path, crm)
     new = tmp_path / "new"
     new.mkdir()
@@ -396,8 +554,9 @@ def test_a_failure_while_writing_rolls_back_the_whole_import(tmp_path: Path, crm
         import_export(crm, new)
 
     assert snapshot(crm) == before
-    assert crm.con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_export_import_%'"
-                           ).fetchone() == (0,)
+    assert crm.con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name LIKE '_export_import_%'"
+    ).fetchone() == (0,)
 
 
 def test_replace_empties_the_activity_tables_but_keeps_the_picklists(tmp_path: Path, crm: LocalCrm) -> None:
@@ -416,26 +575,57 @@ def test_replace_empties_the_activity_tables_but_keeps_the_picklists(tmp_path: P
 def test_without_replace_records_are_upserted_and_absent_columns_kept(tmp_path: Path, crm: LocalCrm) -> None:
     previous_import(tmp_path, crm)
     crm.con.execute('UPDATE "Contact" SET "Trust_Stage__c" = \'Familiar\'')
-    write(tmp_path / "Contact.csv", ["Id", "LastName"], [{"Id": C1, "LastName": "Renamed"},
-                                                         {"Id": C2, "LastName": "New"}])
+    write(
+        tmp_path / "Contact.csv", ["Id", "LastName"], [{"Id": C1, "LastName": "Renamed"}, {"Id": C2, "LastName": "New"}]
+    )
 
     report = import_export(crm, tmp_path, replace=False)
 
     assert report.imported == {"Contact": 2}
     assert dict(crm.con.execute('SELECT "Id", ("LastName", "Trust_Stage__c", "Email") FROM "Contact"').fetchall()) == {
-        C1: ("Renamed", "Familiar", "ada@example.com"), C2: ("New", None, None)}
+        C1: ("Renamed", "Familiar", "ada@example.com"),
+        C2: ("New", None, None),
+    }
     assert crm.con.execute('SELECT "Id" FROM "Task"').fetchall() == [(T1,)]
 
 
 # --- who took part, and which way an email went (issue 8) ------------------------------------------------------
 
 
-EMAIL_HEADER = ["Id", "ParentId", "ActivityId", "CreatedById", "CreatedDate", "LastModifiedDate", "SystemModstamp",
-                "TextBody", "Subject", "FromName", "FromAddress", "ToAddress", "Incoming", "HasAttachment", "Status",
-                "MessageDate", "IsDeleted", "ReplyToEmailMessageId"]
+EMAIL_HEADER = [
+    "Id",
+    "ParentId",
+    "ActivityId",
+    "CreatedById",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+    "TextBody",
+    "Subject",
+    "FromName",
+    "FromAddress",
+    "ToAddress",
+    "Incoming",
+    "HasAttachment",
+    "Status",
+    "MessageDate",
+    "IsDeleted",
+    "ReplyToEmailMessageId",
+]
 TASK_RELATION_HEADER = ["Id", "RelationId", "TaskId", "IsWhat", "AccountId", "CreatedDate", "IsDeleted"]
-EVENT_RELATION_HEADER = ["Id", "RelationId", "EventId", "IsWhat", "IsParent", "IsInvitee", "IsOrganizer", "Status",
-                         "RespondedDate", "Response", "IsDeleted"]
+EVENT_RELATION_HEADER = [
+    "Id",
+    "RelationId",
+    "EventId",
+    "IsWhat",
+    "IsParent",
+    "IsInvitee",
+    "IsOrganizer",
+    "Status",
+    "RespondedDate",
+    "Response",
+    "IsDeleted",
+]
 
 
 def test_emails_and_relations_are_imported_when_the_export_has_them(tmp_path: Path, crm: LocalCrm) -> None:
@@ -444,32 +634,81 @@ def test_emails_and_relations_are_imported_when_the_export_has_them(tmp_path: Pa
     v1 = ids.make(ids.EVENT_RELATION, 1)
     write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1), contact(C2, "Hopper")], bom=True)
     write(tmp_path / "Task.csv", TASK_HEADER, [task(T1, TaskSubtype="Email"), task(T2)])
-    write(tmp_path / "Event.csv", ["Id", "WhoId", "Subject", "StartDateTime", "ActivityDate", "IsDeleted"],
-          [{"Id": E1, "WhoId": C1, "Subject": "QBR", "StartDateTime": "2024-04-02T14:00:00.000Z",
-            "ActivityDate": "2024-04-02", "IsDeleted": "0"}])
-    write(tmp_path / "EmailMessage.csv", EMAIL_HEADER, [
-        {"Id": m1[:15], "ActivityId": T1[:15], "Incoming": "1", "MessageDate": "2024-03-01T09:00:00.000Z",
-         "Subject": 'Re: "pricing", again', "TextBody": "line one\nline two", "Status": "3", "IsDeleted": "0"},
-        {"Id": m2, "ActivityId": T2, "Incoming": "yes", "IsDeleted": "0"},
-    ])
-    write(tmp_path / "TaskRelation.csv", TASK_RELATION_HEADER, [
-        {"Id": r1, "RelationId": C2, "TaskId": T2, "IsWhat": "0", "IsDeleted": "0"},
-        {"Id": r2, "RelationId": A1, "TaskId": T2, "IsWhat": "1", "IsDeleted": "0"},
-    ])
-    write(tmp_path / "EventRelation.csv", EVENT_RELATION_HEADER, [
-        {"Id": v1, "RelationId": C2, "EventId": E1, "IsWhat": "0", "IsParent": "0", "IsInvitee": "1",
-         "Status": "Declined", "IsDeleted": "0"}])
+    write(
+        tmp_path / "Event.csv",
+        ["Id", "WhoId", "Subject", "StartDateTime", "ActivityDate", "IsDeleted"],
+        [
+            {
+                "Id": E1,
+                "WhoId": C1,
+                "Subject": "QBR",
+                "StartDateTime": "2024-04-02T14:00:00.000Z",
+                "ActivityDate": "2024-04-02",
+                "IsDeleted": "0",
+            }
+        ],
+    )
+    write(
+        tmp_path / "EmailMessage.csv",
+        EMAIL_HEADER,
+        [
+            {
+                "Id": m1[:15],
+                "ActivityId": T1[:15],
+                "Incoming": "1",
+                "MessageDate": "2024-03-01T09:00:00.000Z",
+                "Subject": 'Re: "pricing", again',
+                "TextBody": "line one\nline two",
+                "Status": "3",
+                "IsDeleted": "0",
+            },
+            {"Id": m2, "ActivityId": T2, "Incoming": "yes", "IsDeleted": "0"},
+        ],
+    )
+    write(
+        tmp_path / "TaskRelation.csv",
+        TASK_RELATION_HEADER,
+        [
+            {"Id": r1, "RelationId": C2, "TaskId": T2, "IsWhat": "0", "IsDeleted": "0"},
+            {"Id": r2, "RelationId": A1, "TaskId": T2, "IsWhat": "1", "IsDeleted": "0"},
+        ],
+    )
+    write(
+        tmp_path / "EventRelation.csv",
+        EVENT_RELATION_HEADER,
+        [
+            {
+                "Id": v1,
+                "RelationId": C2,
+                "EventId": E1,
+                "IsWhat": "0",
+                "IsParent": "0",
+                "IsInvitee": "1",
+                "Status": "Declined",
+                "IsDeleted": "0",
+            }
+        ],
+    )
 
     report = import_export(crm, tmp_path)
 
     assert report.imported["EmailMessage"] == 1
     assert (report.imported["TaskRelation"], report.imported["EventRelation"]) == (2, 1)
     assert [str(p) for p in report.problems] == [
-        f'EmailMessage.csv:4: {m2}: Incoming "yes" is not a checkbox value (1, 0, true or false)']
+        f'EmailMessage.csv:4: {m2}: Incoming "yes" is not a checkbox value (1, 0, true or false)'
+    ]
     assert one(crm, 'SELECT "Id", "ActivityId", "Incoming" FROM "EmailMessage"') == (m1, T1, True)
     assert one(crm, 'SELECT "Status" FROM "EventRelation"') == ("Declined",)
     crm.prepare(FieldsSection())
-    credited = crm.con.execute('SELECT "Id", "WhoId", "Incoming", "Declined" FROM crm_activity ORDER BY 1, 2'
-                               ).fetchall()
-    assert sorted(credited) == sorted([(T1, C1, True, False), (T2, C1, None, False), (T2, C2, None, False),
-                                       (E1, C1, None, False), (E1, C2, None, True)])
+    credited = crm.con.execute(
+        'SELECT "Id", "WhoId", "Incoming", "Declined" FROM crm_activity ORDER BY 1, 2'
+    ).fetchall()
+    assert sorted(credited) == sorted(
+        [
+            (T1, C1, True, False),
+            (T2, C1, None, False),
+            (T2, C2, None, False),
+            (E1, C1, None, False),
+            (E1, C2, None, True),
+        ]
+    )

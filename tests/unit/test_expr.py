@@ -26,52 +26,60 @@ def evaluate(text: str, **row: object) -> object:
     values = {"replies_90d": 0, "ratio": None, "last_meeting": None, "Subject": None, "flagged": False, **row}
     con = duckdb.connect()
     compiled = compile_expr(text, SYMBOLS)
-    con.execute("CREATE TABLE t AS SELECT " + ", ".join(f"$v{i} AS {k}" for i, k in enumerate(values)),
-                {f"v{i}": v for i, v in enumerate(values.values())})
+    con.execute(
+        "CREATE TABLE t AS SELECT " + ", ".join(f"$v{i} AS {k}" for i, k in enumerate(values)),
+        {f"v{i}": v for i, v in enumerate(values.values())},
+    )
     row_out = sql.run(con, sql.select(compiled.expr, from_="t"), {"as_of": AS_OF}).fetchone()
     assert row_out is not None
     return row_out[0]
 
 
-@pytest.mark.parametrize(("text", "row", "expected"), [
-    ("replies_90d >= 3", {"replies_90d": 3}, True),
-    ("replies_90d >= 3", {"replies_90d": 2}, False),
-    ("Subject LIKE '%feedback%'", {"Subject": "Customer FEEDBACK session"}, True),  # SOQL LIKE ignores case
-    ("Subject NOT LIKE 'Re:%'", {"Subject": "RE: hello"}, False),
-    ("Subject IN ('Call', 'Meeting')", {"Subject": "Meeting"}, True),
-    ("as_of - last_meeting <= 90", {"last_meeting": dt.date(2026, 3, 17)}, True),
-    ("as_of - last_meeting <= 90", {"last_meeting": dt.date(2026, 3, 16)}, False),
-    ("last_meeting >= as_of - 30", {"last_meeting": dt.date(2026, 5, 16)}, True),
-    ("last_meeting >= DATE '2026-01-01'", {"last_meeting": dt.date(2025, 12, 31)}, False),
-    ("replies_90d / 2 = 1.5", {"replies_90d": 3}, True),  # decimal division, not integer
-    ("replies_90d / 0 IS NULL", {"replies_90d": 3}, True),  # no division-by-zero crash
-    ("NOT flagged AND (replies_90d BETWEEN 1 AND 5 OR ratio > 2)", {"replies_90d": 4}, True),
-    ("COALESCE(ratio, 0) < 1 AND ABS(-2) = 2 AND GREATEST(replies_90d, 7) = 7", {}, True),
-    ("last_meeting IS NULL", {}, True),
-])
+@pytest.mark.parametrize(
+    ("text", "row", "expected"),
+    [
+        ("replies_90d >= 3", {"replies_90d": 3}, True),
+        ("replies_90d >= 3", {"replies_90d": 2}, False),
+        ("Subject LIKE '%feedback%'", {"Subject": "Customer FEEDBACK session"}, True),  # SOQL LIKE ignores case
+        ("Subject NOT LIKE 'Re:%'", {"Subject": "RE: hello"}, False),
+        ("Subject IN ('Call', 'Meeting')", {"Subject": "Meeting"}, True),
+        ("as_of - last_meeting <= 90", {"last_meeting": dt.date(2026, 3, 17)}, True),
+        ("as_of - last_meeting <= 90", {"last_meeting": dt.date(2026, 3, 16)}, False),
+        ("last_meeting >= as_of - 30", {"last_meeting": dt.date(2026, 5, 16)}, True),
+        ("last_meeting >= DATE '2026-01-01'", {"last_meeting": dt.date(2025, 12, 31)}, False),
+        ("replies_90d / 2 = 1.5", {"replies_90d": 3}, True),  # decimal division, not integer
+        ("replies_90d / 0 IS NULL", {"replies_90d": 3}, True),  # no division-by-zero crash
+        ("NOT flagged AND (replies_90d BETWEEN 1 AND 5 OR ratio > 2)", {"replies_90d": 4}, True),
+        ("COALESCE(ratio, 0) < 1 AND ABS(-2) = 2 AND GREATEST(replies_90d, 7) = 7", {}, True),
+        ("last_meeting IS NULL", {}, True),
+    ],
+)
 def test_conditions_mean_what_they_say(text: str, row: dict[str, object], expected: object) -> None:
     assert evaluate(text, **row) == expected
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("replys_90d > 1", "unknown name 'replys_90d' (did you mean 'replies_90d'?)"),
-    ("subject LIKE 'x'", "unknown name 'subject' (did you mean 'Subject'?)"),
-    ("replies_90d > 'x'", "cannot compare a number with a text"),
-    ("Subject + 1 > 2", "cannot compute a text + a number"),
-    ("replies_90d", "gives a number, but a true/false is needed"),
-    ("NOT replies_90d", "is a number, but NOT needs a true/false"),
-    ("system('ls') = 1", "unknown function system()"),
-    ("UPPER(Subject) = 'X'", "not allowed here"),
-    ("(SELECT 1) = 1", "is not allowed in a condition"),
-    ("CAST(replies_90d AS VARCHAR) = '1'", "casts are not allowed"),
-    ("t.replies_90d > 1", "names are not qualified"),
-    ("replies_90d > 1; DELETE FROM Contact", "one expression"),
-    ("replies_90d >=", "cannot parse the condition near '>='"),
-    ("Subject = 'open", "unclosed quote"),
-    ("Subject = NULL", "compare with NULL using IS NULL"),
-    ("last_meeting > DATE '2026-02-30'", "is not a date"),
-    ("", "empty"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("replys_90d > 1", "unknown name 'replys_90d' (did you mean 'replies_90d'?)"),
+        ("subject LIKE 'x'", "unknown name 'subject' (did you mean 'Subject'?)"),
+        ("replies_90d > 'x'", "cannot compare a number with a text"),
+        ("Subject + 1 > 2", "cannot compute a text + a number"),
+        ("replies_90d", "gives a number, but a true/false is needed"),
+        ("NOT replies_90d", "is a number, but NOT needs a true/false"),
+        ("system('ls') = 1", "unknown function system()"),
+        ("UPPER(Subject) = 'X'", "not allowed here"),
+        ("(SELECT 1) = 1", "is not allowed in a condition"),
+        ("CAST(replies_90d AS VARCHAR) = '1'", "casts are not allowed"),
+        ("t.replies_90d > 1", "names are not qualified"),
+        ("replies_90d > 1; DELETE FROM Contact", "one expression"),
+        ("replies_90d >=", "cannot parse the condition near '>='"),
+        ("Subject = 'open", "unclosed quote"),
+        ("Subject = NULL", "compare with NULL using IS NULL"),
+        ("last_meeting > DATE '2026-02-30'", "is not a date"),
+        ("", "empty"),
+    ],
+)
 def test_bad_conditions_are_refused_with_a_message_an_admin_can_act_on(text: str, message: str) -> None:
     with pytest.raises(ExprError) as info:
         compile_expr(text, SYMBOLS)

@@ -18,19 +18,42 @@ from connector.config import FieldsSection
 from connector.crm import RuleNeeds
 from connector.crm.salesforce import fields as sf_fields
 
-_SOAP_TYPES = {"string": "xsd:string", "textarea": "xsd:string", "picklist": "xsd:string",
-               "multipicklist": "xsd:string", "date": "xsd:date", "datetime": "xsd:dateTime", "id": "tns:ID",
-               "reference": "tns:ID", "boolean": "xsd:boolean", "email": "xsd:string", "double": "xsd:double"}
+_SOAP_TYPES = {
+    "string": "xsd:string",
+    "textarea": "xsd:string",
+    "picklist": "xsd:string",
+    "multipicklist": "xsd:string",
+    "date": "xsd:date",
+    "datetime": "xsd:dateTime",
+    "id": "tns:ID",
+    "reference": "tns:ID",
+    "boolean": "xsd:boolean",
+    "email": "xsd:string",
+    "double": "xsd:double",
+}
 
 
 def _field(name: str, typ: str, length: int = 0, **changes: Any) -> dict[str, Any]:
     """One entry of describe's `fields`, with the attributes the check reads and their usual neighbours."""
     out: dict[str, Any] = {
-        "name": name, "label": name.removesuffix("__c").replace("_", " "), "type": typ, "soapType": _SOAP_TYPES[typ],
-        "length": length, "byteLength": length * 3, "custom": name.endswith("__c"), "calculated": False,
-        "calculatedFormula": None, "createable": True, "updateable": True, "nillable": True, "htmlFormatted": False,
-        "extraTypeInfo": "plaintextarea" if typ == "textarea" else None, "picklistValues": [],
-        "restrictedPicklist": typ in ("picklist", "multipicklist"), "unique": False, "externalId": False,
+        "name": name,
+        "label": name.removesuffix("__c").replace("_", " "),
+        "type": typ,
+        "soapType": _SOAP_TYPES[typ],
+        "length": length,
+        "byteLength": length * 3,
+        "custom": name.endswith("__c"),
+        "calculated": False,
+        "calculatedFormula": None,
+        "createable": True,
+        "updateable": True,
+        "nillable": True,
+        "htmlFormatted": False,
+        "extraTypeInfo": "plaintextarea" if typ == "textarea" else None,
+        "picklistValues": [],
+        "restrictedPicklist": typ in ("picklist", "multipicklist"),
+        "unique": False,
+        "externalId": False,
     }
     out.update(changes)
     return out
@@ -63,38 +86,89 @@ def test_the_deployed_fields_pass() -> None:
     assert sf_fields.check(_describe(), FieldsSection(), None) == []
 
 
-@pytest.mark.parametrize(("field", "message"), [
-    (_field("Trust_Stage__c", "string", 255),
-     "Contact.Trust_Stage__c ([fields] stage) is a Text field (describe type string); it must be a Picklist"),
-    (_field("Trust_Stage_Since__c", "datetime"),
-     ("Contact.Trust_Stage_Since__c ([fields] stage_since) is a Date/Time field (describe type datetime); it must be "
-     "a Date")),
-    (_field("Trust_Flags__c", "picklist", 255),
-     ("Contact.Trust_Flags__c ([fields] flags) is a Picklist field (describe type picklist); it must be a Picklist "
-     "(Multi-Select)")),
-    (_field("Trust_Next_Step__c", "string", 80),
-     ("Contact.Trust_Next_Step__c ([fields] next_step) is a Text field of 80 characters; it must be a Text field of "
-     "255 characters")),
-    (_field("Trust_Next_Step__c", "double", 0),
-     ("Contact.Trust_Next_Step__c ([fields] next_step) is a Number field (describe type double); it must be a Text "
-     "field of 255 characters")),
-    (_field("Trust_Reason__c", "textarea", 255),
-     ("Contact.Trust_Reason__c ([fields] reason) is a Text Area field of 255 characters; it must be a Long Text Area "
-      "(32,768 characters, as `fields deploy` creates)")),
-    (_field("Trust_Reason__c", "textarea", 32768, htmlFormatted=True, extraTypeInfo="richtextarea"),
-     ("Contact.Trust_Reason__c ([fields] reason) is a Rich Text Area, which would read our text as HTML; it must be "
-      "a Long Text Area (32,768 characters, as `fields deploy` creates)")),
-    (_field("Trust_Rules_Version__c", "string", 20),
-     ("Contact.Trust_Rules_Version__c ([fields] rules_version) is a Text field of 20 characters; it must be a Text "
-     "field of 64 characters")),
-    (_field("Trust_Rules_Version__c", "string", 1300, calculated=True, updateable=False,
-            calculatedFormula="'v1'"),
-     ("Contact.Trust_Rules_Version__c ([fields] rules_version) is a formula field and cannot be written: it must be "
-     "a plain Text field of 64 characters")),
-    (_field("Trust_Stage__c", "picklist", 255, custom=False),
-     ("Contact.Trust_Stage__c ([fields] stage) is a standard field, not one of ours: trust-ladder writes only custom "
-     "fields of its own; it must be a Picklist (default Trust_Stage__c)")),
-])
+@pytest.mark.parametrize(
+    ("field", "message"),
+    [
+        (
+            _field("Trust_Stage__c", "string", 255),
+            "Contact.Trust_Stage__c ([fields] stage) is a Text field (describe type string); it must be a Picklist",
+        ),
+        (
+            _field("Trust_Stage_Since__c", "datetime"),
+            (
+                "Contact.Trust_Stage_Since__c ([fields] stage_since) is a Date/Time field (describe "
+                "type datetime); it must be "
+                "a Date"
+            ),
+        ),
+        (
+            _field("Trust_Flags__c", "picklist", 255),
+            (
+                "Contact.Trust_Flags__c ([fields] flags) is a Picklist field (describe type "
+                "picklist); it must be a Picklist "
+                "(Multi-Select)"
+            ),
+        ),
+        (
+            _field("Trust_Next_Step__c", "string", 80),
+            (
+                "Contact.Trust_Next_Step__c ([fields] next_step) is a Text field of 80 characters; "
+                "it must be a Text field of "
+                "255 characters"
+            ),
+        ),
+        (
+            _field("Trust_Next_Step__c", "double", 0),
+            (
+                "Contact.Trust_Next_Step__c ([fields] next_step) is a Number field (describe type "
+                "double); it must be a Text "
+                "field of 255 characters"
+            ),
+        ),
+        (
+            _field("Trust_Reason__c", "textarea", 255),
+            (
+                "Contact.Trust_Reason__c ([fields] reason) is a Text Area field of 255 characters; "
+                "it must be a Long Text Area "
+                "(32,768 characters, as `fields deploy` creates)"
+            ),
+        ),
+        (
+            _field("Trust_Reason__c", "textarea", 32768, htmlFormatted=True, extraTypeInfo="richtextarea"),
+            (
+                "Contact.Trust_Reason__c ([fields] reason) is a Rich Text Area, which would read our "
+                "text as HTML; it must be "
+                "a Long Text Area (32,768 characters, as `fields deploy` creates)"
+            ),
+        ),
+        (
+            _field("Trust_Rules_Version__c", "string", 20),
+            (
+                "Contact.Trust_Rules_Version__c ([fields] rules_version) is a Text field of 20 "
+                "characters; it must be a Text "
+                "field of 64 characters"
+            ),
+        ),
+        (
+            _field(
+                "Trust_Rules_Version__c", "string", 1300, calculated=True, updateable=False, calculatedFormula="'v1'"
+            ),
+            (
+                "Contact.Trust_Rules_Version__c ([fields] rules_version) is a formula field and "
+                "cannot be written: it must be "
+                "a plain Text field of 64 characters"
+            ),
+        ),
+        (
+            _field("Trust_Stage__c", "picklist", 255, custom=False),
+            (
+                "Contact.Trust_Stage__c ([fields] stage) is a standard field, not one of ours: "
+                "trust-ladder writes only custom "
+                "fields of its own; it must be a Picklist (default Trust_Stage__c)"
+            ),
+        ),
+    ],
+)
 def test_a_field_of_the_wrong_kind_is_named_with_what_it_is_and_should_be(field: dict[str, Any], message: str) -> None:
     assert sf_fields.check(_describe(**{field["name"]: field}), FieldsSection(), None) == [message]
 
@@ -117,5 +191,9 @@ def test_flag_labels_must_fit_the_multi_select_picklist_together() -> None:
 
     rules = RuleNeeds(flag_labels=tuple(labels))
     problems = sf_fields.check(_describe(Trust_Flags__c=flags), FieldsSection(), rules)
-    assert problems == [("Contact.Trust_Flags__c holds 4,099 characters, but the rule file's flag labels take 4,388 "
-                        "when all are open: shorten them")]
+    assert problems == [
+        (
+            "Contact.Trust_Flags__c holds 4,099 characters, but the rule file's flag labels take 4,388 "
+            "when all are open: shorten them"
+        )
+    ]

@@ -8,11 +8,14 @@ import pytest
 from connector import ids
 
 
-@pytest.mark.parametrize(("id15", "id18"), [
-    # Published examples of the case-safe conversion (Salesforce Help: "What is a Case Safe ID?").
-    ("001A0000006Vm9r", "001A0000006Vm9rIAC"),
-    ("003000000000000", "003000000000000AAA"),
-])
+@pytest.mark.parametrize(
+    ("id15", "id18"),
+    [
+        # Published examples of the case-safe conversion (Salesforce Help: "What is a Case Safe ID?").
+        ("001A0000006Vm9r", "001A0000006Vm9rIAC"),
+        ("003000000000000", "003000000000000AAA"),
+    ],
+)
 def test_to18_appends_the_case_safe_suffix(id15: str, id18: str) -> None:
     assert ids.to18(id15) == id18
     assert ids.is_valid(id18)

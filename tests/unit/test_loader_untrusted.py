@@ -40,42 +40,69 @@ BILLION_LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".jo
 )
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    pytest.param(BILLION_LAUGHS, "r.yaml:5:8: error: aliases (*name) copy in more than 10,000 values", id="alias-bomb"),
-    pytest.param("a: &a [1, *a]\n", "r.yaml:1:11: error: the alias *a stands inside the value anchored as &a",
-                 id="recursive-alias"),
-    pytest.param("a: &a {b: {c: *a}}\n", "r.yaml:1:15: error: the alias *a stands inside", id="recursive-in-map"),
-    pytest.param("a: *nowhere\n", "r.yaml:1:4: error: the alias *nowhere has no anchor &nowhere before it",
-                 id="undefined-alias"),
-    pytest.param("a: !!python/object/apply:os.system [ls]\n",
-                 "r.yaml:1:4: error: YAML tags such as '!!python/object/apply:os.system' are not allowed",
-                 id="python-tag"),
-    pytest.param("name: !!str 3\n", "r.yaml:1:7: error: YAML tags such as '!!str' are not allowed", id="str-tag"),
-    pytest.param("a: !mine {b: 1}\n", "r.yaml:1:4: error: YAML tags such as '!mine' are not allowed", id="local-tag"),
-    pytest.param("a: 1\nb: x\x00y\n", "r.yaml:2:5: error: the file holds a control character (U+0000, NUL)",
-                 id="nul-byte"),
-    pytest.param("a: \x1b[31mred\n", "r.yaml:1:4: error: the file holds a control character (U+001B, ESC)",
-                 id="escape-byte"),
-    pytest.param("a: 1\x85\n", "r.yaml:1:5: error: the file holds a control character (U+0085, NEL)", id="c1"),
-    pytest.param("a: Friend\u202e\n", "r.yaml:1:10: error: the file holds an invisible text-direction control",
-                 id="bidi"),
-    pytest.param('a: "x\\0y"\n', "r.yaml:1:4: error: this text holds a control character (U+0000, NUL)",
-                 id="nul-escape"),
-    pytest.param('"k\\x07": 1\n', "r.yaml:1:1: error: this text holds a control character (U+0007)",
-                 id="bell-in-key"),
-    pytest.param("since: 2024-02-30\n", "r.yaml:1:8: error: '2024-02-30' reads as a date but is not a valid one",
-                 id="impossible-date"),
-    pytest.param("n: " + "7" * 5000 + "\n", "r.yaml:1:4: error: '77777", id="5000-digit-integer"),
-    pytest.param("a: " + "[" * 70 + "]" * 70 + "\n", "error: nested more than 64 levels deep", id="deep"),
-    pytest.param("a: 1\n---\nb: 2\n", "r.yaml:2:1: error: a rule file holds one YAML document", id="two-docs"),
-    pytest.param("a: 1\nb: 2\na: 3\n", "r.yaml:3:1: error: duplicate key 'a': it is already defined at line 1",
-                 id="duplicate-key"),
-    pytest.param("? [a, b]\n: 1\n", "r.yaml:1:3: error: a key must be plain text", id="list-key"),
-    pytest.param("# nothing\n", "r.yaml:1:1: error: the rule file is empty", id="empty"),
-    pytest.param("a: [1,\n", "error: not valid YAML", id="syntax"),
-    pytest.param("x" * (loader.MAX_BYTES + 1), "r.yaml:1:1: error: the rule file is larger than 1 MiB",
-                 id="too-large"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            BILLION_LAUGHS, "r.yaml:5:8: error: aliases (*name) copy in more than 10,000 values", id="alias-bomb"
+        ),
+        pytest.param(
+            "a: &a [1, *a]\n",
+            "r.yaml:1:11: error: the alias *a stands inside the value anchored as &a",
+            id="recursive-alias",
+        ),
+        pytest.param("a: &a {b: {c: *a}}\n", "r.yaml:1:15: error: the alias *a stands inside", id="recursive-in-map"),
+        pytest.param(
+            "a: *nowhere\n",
+            "r.yaml:1:4: error: the alias *nowhere has no anchor &nowhere before it",
+            id="undefined-alias",
+        ),
+        pytest.param(
+            "a: !!python/object/apply:os.system [ls]\n",
+            "r.yaml:1:4: error: YAML tags such as '!!python/object/apply:os.system' are not allowed",
+            id="python-tag",
+        ),
+        pytest.param("name: !!str 3\n", "r.yaml:1:7: error: YAML tags such as '!!str' are not allowed", id="str-tag"),
+        pytest.param(
+            "a: !mine {b: 1}\n", "r.yaml:1:4: error: YAML tags such as '!mine' are not allowed", id="local-tag"
+        ),
+        pytest.param(
+            "a: 1\nb: x\x00y\n", "r.yaml:2:5: error: the file holds a control character (U+0000, NUL)", id="nul-byte"
+        ),
+        pytest.param(
+            "a: \x1b[31mred\n", "r.yaml:1:4: error: the file holds a control character (U+001B, ESC)", id="escape-byte"
+        ),
+        pytest.param("a: 1\x85\n", "r.yaml:1:5: error: the file holds a control character (U+0085, NEL)", id="c1"),
+        pytest.param(
+            "a: Friend\u202e\n", "r.yaml:1:10: error: the file holds an invisible text-direction control", id="bidi"
+        ),
+        pytest.param(
+            'a: "x\\0y"\n', "r.yaml:1:4: error: this text holds a control character (U+0000, NUL)", id="nul-escape"
+        ),
+        pytest.param(
+            '"k\\x07": 1\n', "r.yaml:1:1: error: this text holds a control character (U+0007)", id="bell-in-key"
+        ),
+        pytest.param(
+            "since: 2024-02-30\n",
+            "r.yaml:1:8: error: '2024-02-30' reads as a date but is not a valid one",
+            id="impossible-date",
+        ),
+        pytest.param("n: " + "7" * 5000 + "\n", "r.yaml:1:4: error: '77777", id="5000-digit-integer"),
+        pytest.param("a: " + "[" * 70 + "]" * 70 + "\n", "error: nested more than 64 levels deep", id="deep"),
+        pytest.param("a: 1\n---\nb: 2\n", "r.yaml:2:1: error: a rule file holds one YAML document", id="two-docs"),
+        pytest.param(
+            "a: 1\nb: 2\na: 3\n",
+            "r.yaml:3:1: error: duplicate key 'a': it is already defined at line 1",
+            id="duplicate-key",
+        ),
+        pytest.param("? [a, b]\n: 1\n", "r.yaml:1:3: error: a key must be plain text", id="list-key"),
+        pytest.param("# nothing\n", "r.yaml:1:1: error: the rule file is empty", id="empty"),
+        pytest.param("a: [1,\n", "error: not valid YAML", id="syntax"),
+        pytest.param(
+            "x" * (loader.MAX_BYTES + 1), "r.yaml:1:1: error: the rule file is larger than 1 MiB", id="too-large"
+        ),
+    ],
+)
 def test_untrusted_text_is_a_located_rule_error(parser: type, text: str, expected: str) -> None:
     findings = _refused(text)
     assert any(expected in f for f in findings), findings
@@ -97,8 +124,11 @@ def test_every_problem_that_does_not_stop_reading_is_reported_at_once(parser: ty
 
 def test_a_few_aliases_still_work_and_keep_the_anchors_positions(parser: type) -> None:
     doc = loader.load_text("base: &b {match: \"Subject = 'x'\"}\nother: *b\nlist: [*b, 2]\n", "r.yaml")
-    assert doc.data == {"base": {"match": "Subject = 'x'"}, "other": {"match": "Subject = 'x'"},
-                        "list": [{"match": "Subject = 'x'"}, 2]}
+    assert doc.data == {
+        "base": {"match": "Subject = 'x'"},
+        "other": {"match": "Subject = 'x'"},
+        "list": [{"match": "Subject = 'x'"}, 2],
+    }
     assert doc.where(("other",)) == (2, 1)  # where the alias is written
     assert doc.where(("other", "match")) == (1, 11)  # what it copies keeps the anchor's position
     assert doc.where(("list", 0)) == (3, 8)
@@ -151,7 +181,8 @@ def test_a_fifo_with_no_writer_is_refused_without_waiting(tmp_path: Path) -> Non
 
 
 def test_a_file_over_the_limit_is_refused_after_reading_at_most_one_byte_more(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "big.yaml"
     path.write_bytes(b"a: " + b"x" * (3 * loader.MAX_BYTES))
     asked: list[int] = []
@@ -169,8 +200,9 @@ def test_a_file_over_the_limit_is_refused_after_reading_at_most_one_byte_more(
 def test_latin1_bytes_are_located(tmp_path: Path) -> None:
     path = tmp_path / "r.yaml"
     path.write_bytes("name: x\nmeans: café\n".encode("latin-1"))
-    assert _refused_file(path) == (f"{path}:2:11: error: not UTF-8 text: the byte 0xE9 here cannot be read; "
-                                   "save the rule file as UTF-8")
+    assert _refused_file(path) == (
+        f"{path}:2:11: error: not UTF-8 text: the byte 0xE9 here cannot be read; save the rule file as UTF-8"
+    )
 
 
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,9 +227,40 @@ def test_a_readable_file_keeps_working(tmp_path: Path) -> None:
 # -- properties ---------------------------------------------------------------------------------------------------
 
 _FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-_YAML_BITS = st.sampled_from(["&a ", "*a", "!!python/name:os.system ", "!x ", "[", "]", "{", "}", ": ", "- ", "\n",
-                              "  ", "'", '"', "\\0", "\x00", "\x85", "\u202e", "---\n", "? ", "|\n", "<<: ", "#",
-                              "1e999", "9" * 40, "2024-13-45", "~", "%TAG ! x\n", "\t", "\r"])
+_YAML_BITS = st.sampled_from(
+    [
+        "&a ",
+        "*a",
+        "!!python/name:os.system ",
+        "!x ",
+        "[",
+        "]",
+        "{",
+        "}",
+        ": ",
+        "- ",
+        "\n",
+        "  ",
+        "'",
+        '"',
+        "\\0",
+        "\x00",
+        "\x85",
+        "\u202e",
+        "---\n",
+        "? ",
+        "|\n",
+        "<<: ",
+        "#",
+        "1e999",
+        "9" * 40,
+        "2024-13-45",
+        "~",
+        "%TAG ! x\n",
+        "\t",
+        "\r",
+    ]
+)
 
 
 def _outcome(load: Callable[[], loader.Located]) -> loader.Located | list[Finding]:
@@ -221,14 +284,19 @@ def test_any_bytes_load_or_raise_a_rule_error(tmp_path_factory: pytest.TempPathF
 
 
 @_FUZZ
-@given(st.lists(st.tuples(st.integers(0, len(LADDER)), st.integers(0, 40), _YAML_BITS | st.text(max_size=8)),
-                min_size=1, max_size=6))
+@given(
+    st.lists(
+        st.tuples(st.integers(0, len(LADDER)), st.integers(0, 40), _YAML_BITS | st.text(max_size=8)),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_mutations_of_the_shipped_ladder_load_or_raise_a_rule_error(edits: list[tuple[int, int, str]]) -> None:
     """Splice YAML's special characters, tags, anchors and control characters anywhere into the real rule file."""
     text = LADDER
     for offset, cut, insert in edits:
         at = min(offset, len(text))
-        text = text[:at] + insert + text[at + cut:]
+        text = text[:at] + insert + text[at + cut :]
     outcome = _outcome(lambda: loader.load_text(text, "r.yaml"))
     if isinstance(outcome, loader.Located):
         for line, col in outcome.positions.values():

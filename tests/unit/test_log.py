@@ -12,8 +12,14 @@ from connector import log
 def test_json_lines_carry_the_run_id_and_redact_secret_fields(capsys: pytest.CaptureFixture[str]) -> None:
     log.configure(json=True)
     run_id = log.bind_run()
-    log.get("t").info("crm.signed_in", username="ada@example.com", password="hunter2",
-                      security_token="tok", access_token="00D!abc", consumer_secret="s")
+    log.get("t").info(
+        "crm.signed_in",
+        username="ada@example.com",
+        password="hunter2",
+        security_token="tok",
+        access_token="00D!abc",
+        consumer_secret="s",
+    )
     line = json.loads(capsys.readouterr().err.strip())
     assert line["event"] == "crm.signed_in"
     assert line["run_id"] == run_id

@@ -12,11 +12,17 @@ from connector.commands.simulate import FlagMove
 def page_data(owner: str = "Maya Lindqvist") -> report.ReportData:
     rungs = ["Fringe", "Friend", "Familiar"]
     return report.ReportData(
-        title="Trust ladder: current state", facts=[("Contacts", "6")], rungs=rungs,
+        title="Trust ladder: current state",
+        facts=[("Contacts", "6")],
+        rungs=rungs,
         ladder={"CRM, as last synced": [3, 2, 1], "engine today": [2, 3, 1]},
-        owners_title="Rungs by owner", owners=[(owner, [3, 2, 1])],
-        flags_before="CRM", flags_after="engine", flags=[FlagMove("Missing listening", 2, 1, 0, 1)],
-        movement=None, movement_note="No sync has written to this CRM yet.",
+        owners_title="Rungs by owner",
+        owners=[(owner, [3, 2, 1])],
+        flags_before="CRM",
+        flags_after="engine",
+        flags=[FlagMove("Missing listening", 2, 1, 0, 1)],
+        movement=None,
+        movement_note="No sync has written to this CRM yet.",
     )
 
 

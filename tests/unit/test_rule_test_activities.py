@@ -61,20 +61,27 @@ def test_the_new_keys_become_emails_relations_and_dates() -> None:
     assert (rows[kickoff, bob]["Declined"], rows[kickoff, ada]["Declined"]) == (True, False)
     assert rows[doctor, bob]["IsPrivate"] is True
     assert rows[lunch, bob]["Cancelled"] is True
-    assert (rows[call, ada]["day"], rows[call, ada]["LoggedDate"]) == (AS_OF - dt.timedelta(days=10),
-                                                                       AS_OF - dt.timedelta(days=1))
+    assert (rows[call, ada]["day"], rows[call, ada]["LoggedDate"]) == (
+        AS_OF - dt.timedelta(days=10),
+        AS_OF - dt.timedelta(days=1),
+    )
 
 
-@pytest.mark.parametrize(("activity", "message"), [
-    ({"days_ago": 1, "object": "Event", "incoming": True}, "give it on a Task"),
-    ({"days_ago": 1, "incoming": False, "answers_ours": True}, "needs incoming: true"),
-    ({"days_ago": 1, "declined": True}, "give it on an Event"),
-    ({"days_ago": 1, "with": ["nobody"]}, "not another case of this file"),
-], ids=["incoming-event", "answers-outgoing", "declined-task", "unknown-with"])
+@pytest.mark.parametrize(
+    ("activity", "message"),
+    [
+        ({"days_ago": 1, "object": "Event", "incoming": True}, "give it on a Task"),
+        ({"days_ago": 1, "incoming": False, "answers_ours": True}, "needs incoming: true"),
+        ({"days_ago": 1, "declined": True}, "give it on an Event"),
+        ({"days_ago": 1, "with": ["nobody"]}, "not another case of this file"),
+    ],
+    ids=["incoming-event", "answers-outgoing", "declined-task", "unknown-with"],
+)
 def test_impossible_facts_are_refused(activity: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
-        rule_tests.RuleTestFile.model_validate({"cases": [{"name": "a", "activities": [activity],
-                                                           "expect": {"rung": "Friend"}}]})
+        rule_tests.RuleTestFile.model_validate(
+            {"cases": [{"name": "a", "activities": [activity], "expect": {"rung": "Friend"}}]}
+        )
 
 
 def test_a_file_with_the_new_keys_runs(tmp_path: Path) -> None:

@@ -35,31 +35,62 @@ def _edit(old: str, new: str) -> str:
     return LADDER.replace(old, new, 1)
 
 
-@pytest.mark.parametrize(("old", "new", "at", "message"), [
-    ("demotion_grace_days: 30", "demotion_grace_days: 3000000000", "demotion_grace_days",
-     "3,000,000,000 is out of range: use 0 to 36,500 days"),
-    ("decay_every_days: 90", "decay_every_days: 0", "decay_every_days", "0 is out of range: use 1 to 36,500 days"),
-    ("decay_every_days: 90", "decay_every_days: yes", "decay_every_days", "Input should be a valid integer"),
-    ("    within_days: 180\n", "    within_days: 2147483648\n", "within_days: 2147483648",
-     "2,147,483,648 is out of range: use 1 to 36,500 days"),
-    ("older_than_days: 7", "older_than_days: -1", "older_than_days", "-1 is out of range: use 0 to 36,500 days"),
-    ("older_than_days: 7", "older_than_days: " + "9" * 40, "older_than_days",
-     "a number this large is out of range"),
-    ("periods: 3", "periods: 521", "periods: 521", "521 is out of range: use 1 to 520 periods"),
-    ("period: quarter\n    periods: 6", "period: year\n    periods: 200", "two_way_quarters_6:",
-     "200 periods of a year reach 73,000 days back; at most 36,500 (a hundred years)"),
-    ("count: [listening]", "count: []", "count: []", "name at least one activity kind here"),
-    ("per: [inbound_email, connected_call, meeting]", "per: []", "per: []", "name at least one activity kind here"),
-    ("label: Missing listening", "label: '" + "L" * 256 + "'", "label: 'LLL",
-     "a flag label is 256 characters long; it becomes a Salesforce picklist value, which holds at most 255"),
-    ("label: Missing listening", "label: 'Missing listening '", "label: 'Missing",
-     "a flag label must not start or end with a space"),
-    ("- name: Friend", '- name: "Fri\\nend"', '- name: "Fri', "a rung name must be one line of text"),
-    ("- name: Friend", "- name: " + "R" * 300, "- name: RRR", "a rung name is 300 characters long"),
-    ("says: no open flags", "says: " + "s" * 2001, "says: sss", "String should have at most 2000 characters"),
-    ("when: open_flags = 0", "when: open_flags = 0" + " " * 2000 + "AND true", "when: open_flags",
-     "String should have at most 2000 characters"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "at", "message"),
+    [
+        (
+            "demotion_grace_days: 30",
+            "demotion_grace_days: 3000000000",
+            "demotion_grace_days",
+            "3,000,000,000 is out of range: use 0 to 36,500 days",
+        ),
+        ("decay_every_days: 90", "decay_every_days: 0", "decay_every_days", "0 is out of range: use 1 to 36,500 days"),
+        ("decay_every_days: 90", "decay_every_days: yes", "decay_every_days", "Input should be a valid integer"),
+        (
+            "    within_days: 180\n",
+            "    within_days: 2147483648\n",
+            "within_days: 2147483648",
+            "2,147,483,648 is out of range: use 1 to 36,500 days",
+        ),
+        ("older_than_days: 7", "older_than_days: -1", "older_than_days", "-1 is out of range: use 0 to 36,500 days"),
+        (
+            "older_than_days: 7",
+            "older_than_days: " + "9" * 40,
+            "older_than_days",
+            "a number this large is out of range",
+        ),
+        ("periods: 3", "periods: 521", "periods: 521", "521 is out of range: use 1 to 520 periods"),
+        (
+            "period: quarter\n    periods: 6",
+            "period: year\n    periods: 200",
+            "two_way_quarters_6:",
+            "200 periods of a year reach 73,000 days back; at most 36,500 (a hundred years)",
+        ),
+        ("count: [listening]", "count: []", "count: []", "name at least one activity kind here"),
+        ("per: [inbound_email, connected_call, meeting]", "per: []", "per: []", "name at least one activity kind here"),
+        (
+            "label: Missing listening",
+            "label: '" + "L" * 256 + "'",
+            "label: 'LLL",
+            "a flag label is 256 characters long; it becomes a Salesforce picklist value, which holds at most 255",
+        ),
+        (
+            "label: Missing listening",
+            "label: 'Missing listening '",
+            "label: 'Missing",
+            "a flag label must not start or end with a space",
+        ),
+        ("- name: Friend", '- name: "Fri\\nend"', '- name: "Fri', "a rung name must be one line of text"),
+        ("- name: Friend", "- name: " + "R" * 300, "- name: RRR", "a rung name is 300 characters long"),
+        ("says: no open flags", "says: " + "s" * 2001, "says: sss", "String should have at most 2000 characters"),
+        (
+            "when: open_flags = 0",
+            "when: open_flags = 0" + " " * 2000 + "AND true",
+            "when: open_flags",
+            "String should have at most 2000 characters",
+        ),
+    ],
+)
 def test_out_of_range_values_are_located_rule_errors(old: str, new: str, at: str, message: str) -> None:
     text = _edit(old, new)
     findings = _findings(text)
@@ -71,12 +102,15 @@ def _many(section: str, count: int, item: str) -> str:
     return LADDER[:start] + "".join(item.format(i=i) for i in range(count)) + LADDER[start:]
 
 
-@pytest.mark.parametrize(("section", "item", "count", "limit"), [
-    ("kinds", "  k{i}: {{match: \"Subject = 'x'\"}}\n", 20_000, 200),
-    ("features", "  f{i}: {{count: [meeting]}}\n", 600, 500),
-    ("flags", "  - {{id: f{i}, label: F{i}, when: 'true', next_step: x}}\n", 60, 50),
-    ("rungs", "  - {{name: R{i}, requires: [{{when: 'true'}}]}}\n", 10, 12),
-])
+@pytest.mark.parametrize(
+    ("section", "item", "count", "limit"),
+    [
+        ("kinds", "  k{i}: {{match: \"Subject = 'x'\"}}\n", 20_000, 200),
+        ("features", "  f{i}: {{count: [meeting]}}\n", 600, 500),
+        ("flags", "  - {{id: f{i}, label: F{i}, when: 'true', next_step: x}}\n", 60, 50),
+        ("rungs", "  - {{name: R{i}, requires: [{{when: 'true'}}]}}\n", 10, 12),
+    ],
+)
 def test_too_many_items_are_refused_before_any_is_checked(section: str, item: str, count: int, limit: int) -> None:
     """The 20,000-kind file that once grew `rules check` to 23 GB is now refused in well under a second or two."""
     text = _many(section, count, item)
@@ -91,8 +125,7 @@ def test_too_many_items_are_refused_before_any_is_checked(section: str, item: st
 
 def test_too_many_criteria_on_one_rung() -> None:
     criteria = "".join(f"      - when: conversations_180d >= {i}\n" for i in range(51))
-    text = _edit("    requires:\n      - when: conversations_180d >= 1\n",
-                 "    requires:\n" + criteria)
+    text = _edit("    requires:\n      - when: conversations_180d >= 1\n", "    requires:\n" + criteria)
     assert any("51 criteria on one rung: a rule file holds at most 50" in f for f in _findings(text))
 
 
@@ -133,8 +166,7 @@ def test_distinct_periods_never_look_back_more_than_a_hundred_years(periods: int
 def test_rung_names_and_flag_labels_are_valid_picklist_values(value: str) -> None:
     ok = 1 <= len(value) <= 255 and value == value.strip() and not any(c in value for c in "\r\n\t")
     outcomes = []
-    for model, data in ((Rung, {"name": value}),
-                        (Flag, {"id": "f", "label": value, "when": "true", "next_step": "x"})):
+    for model, data in ((Rung, {"name": value}), (Flag, {"id": "f", "label": value, "when": "true", "next_step": "x"})):
         try:
             model.model_validate(data)
             outcomes.append(True)

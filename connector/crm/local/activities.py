@@ -39,8 +39,13 @@ ACTS_TABLE = "crm_act_acts"  # aid, obj, arow, who, who_declined, attendees: liv
 FACTS_TABLE = "crm_act_facts"  # obj, arow, cid, is_primary, declined, attendees, has_email, incoming, answers_ours
 ANSWER_WINDOW_DAYS = 30  # an incoming email within this many days of an outgoing one answers it
 
-_DATE_TYPE = {"ActivityDate": "DATE", "CompletedDateTime": "TIMESTAMP", "CreatedDate": "TIMESTAMP",
-              "ActivityDateTime": "TIMESTAMP", "StartDateTime": "TIMESTAMP"}
+_DATE_TYPE = {
+    "ActivityDate": "DATE",
+    "CompletedDateTime": "TIMESTAMP",
+    "CreatedDate": "TIMESTAMP",
+    "ActivityDateTime": "TIMESTAMP",
+    "StartDateTime": "TIMESTAMP",
+}
 
 _REL = """
 SELECT g.*, c."Id" IS NOT NULL AS known FROM (
@@ -168,16 +173,22 @@ def build_facts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[str
         (ACTS_TABLE, sql.q(_ACTS)),
         (FACTS_TABLE, sql.q(_FACTS, contact=contact)),
     ]
-    done_with = {MAIL_PEOPLE_TABLE: ANSWERS_TABLE, MAIL_TABLE: EMAIL_TABLE, ANSWERS_TABLE: FACTS_TABLE,
-                 EMAIL_TABLE: FACTS_TABLE}
+    done_with = {
+        MAIL_PEOPLE_TABLE: ANSWERS_TABLE,
+        MAIL_TABLE: EMAIL_TABLE,
+        ANSWERS_TABLE: FACTS_TABLE,
+        EMAIL_TABLE: FACTS_TABLE,
+    }
     for name, tree in steps:
         sql.run(con, sql.create_temp(name, tree))
         for table, last_reader in done_with.items():
             if last_reader == name:
                 sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(table)))
     names = {"Task": "TaskRelation", "Event": "EventRelation"}
-    unknown = {names[str(obj)]: (int(count), [str(i) for i in sample])
-               for obj, count, sample in sql.run(con, sql.q(_UNKNOWN, contact=contact)).fetchall()}
+    unknown = {
+        names[str(obj)]: (int(count), [str(i) for i in sample])
+        for obj, count, sample in sql.run(con, sql.q(_UNKNOWN, contact=contact)).fetchall()
+    }
     for table in (ACTS_TABLE, REL_TABLE):
         sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(table)))
     return unknown
@@ -216,12 +227,19 @@ def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> e
         # engine's `day <= as_of`, also reads a column of the facts that is always NULL (`no_bool`, `no_day`):
         # they stay above the join, and the hash table is built on the facts.
         day = exp.Coalesce(this=day, expressions=[sql.col("no_day", "f")])
-    tree = sql.q(_ROWS if contact_rows else _OWN_ROWS, object=sql.lit(obj), day=day, table=sql.table(obj),
-                 contact=sql.lit(ids.CONTACT + "%"), keep=sql.all_of(keep))
+    tree = sql.q(
+        _ROWS if contact_rows else _OWN_ROWS,
+        object=sql.lit(obj),
+        day=day,
+        table=sql.table(obj),
+        contact=sql.lit(ids.CONTACT + "%"),
+        keep=sql.all_of(keep),
+    )
     assert isinstance(tree, exp.Select)
     have = set(vocabulary.column_names(obj))
-    cols: list[exp.Expr] = [sql.alias(sql.col(f, "a") if f in have else exp.Null(), f)
-                            for f in vocabulary.raw_activity_fields()]
+    cols: list[exp.Expr] = [
+        sql.alias(sql.col(f, "a") if f in have else exp.Null(), f) for f in vocabulary.raw_activity_fields()
+    ]
     if contact_rows:
         derived = sql.q(_DERIVED)
         assert isinstance(derived, exp.Select)

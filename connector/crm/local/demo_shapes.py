@@ -29,8 +29,10 @@ CONTACTS_PER_WEBINAR = 4000  # one webinar per this many contacts
 _NEW = 500_000_000_000  # numbering of the added Tasks and Events, clear of the generator's
 
 # Per-mille shares; `h(x, salt)` is a deterministic 0..999 draw for a record.
-_MACRO = ("CREATE OR REPLACE TEMP MACRO h(x, salt) AS "
-          "CAST(hash(x || '/' || salt || '/' || getvariable('seed')) % 1000 AS INTEGER)")
+_MACRO = (
+    "CREATE OR REPLACE TEMP MACRO h(x, salt) AS "
+    "CAST(hash(x || '/' || salt || '/' || getvariable('seed')) % 1000 AS INTEGER)"
+)
 
 _ACCOUNT_RANK = """
 CREATE OR REPLACE TEMP TABLE shp_rank AS
@@ -207,4 +209,3 @@ def add(crm: LocalCrm, *, seed: int, as_of: dt.date) -> None:
     con.execute(_NO_ANSWER)
     for table in ("shp_rank", "shp_event_rel"):
         con.execute(f"DROP TABLE IF EXISTS {table}")
-

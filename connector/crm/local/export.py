@@ -46,8 +46,15 @@ MAX_PROBLEMS_PER_FILE = 1_000
 # Objects in import order (each from <Object>.csv), and whether the export must contain the file.
 # EmailMessage.csv, TaskRelation.csv and EventRelation.csv are in an export when the org has Enhanced Email and
 # Shared Activities and they were ticked: they say which way an email went and who else took part.
-OBJECTS: list[tuple[str, bool]] = [("User", False), ("Contact", True), ("Task", False), ("Event", False),
-                                   ("EmailMessage", False), ("TaskRelation", False), ("EventRelation", False)]
+OBJECTS: list[tuple[str, bool]] = [
+    ("User", False),
+    ("Contact", True),
+    ("Task", False),
+    ("Event", False),
+    ("EmailMessage", False),
+    ("TaskRelation", False),
+    ("EventRelation", False),
+]
 
 # Long text areas can be 131,072 characters; the csv module's default limit is exactly that, which leaves no
 # room for a field at the limit plus anything Salesforce adds. A generous limit costs nothing.
@@ -138,8 +145,10 @@ def _refuse_no_contacts(con: Any, report: ImportReport) -> None:
     if row and row[0]:
         return
     shown = [str(p) for p in report.problems if p.file.lower() == "contact.csv"][:10]
-    raise DataError(f"every record of Contact.csv was rejected ({report.skipped['Contact']:,}); nothing was "
-                    "imported and the local CRM is unchanged. First problems:\n  " + "\n  ".join(shown))
+    raise DataError(
+        f"every record of Contact.csv was rejected ({report.skipped['Contact']:,}); nothing was "
+        "imported and the local CRM is unchanged. First problems:\n  " + "\n  ".join(shown)
+    )
 
 
 def _locate_files(folder: Path) -> dict[str, Path]:
@@ -271,9 +280,7 @@ def _picker(indexes: list[int]) -> Callable[[list[str]], Sequence[str]]:
 
 def _create_stage(con: Any, obj: str, names: list[str]) -> None:
     cols = ", ".join(f'"{c}" {schema.column_type(obj, c)}' for c in names)
-    con.execute(
-        f'CREATE OR REPLACE TEMP TABLE "{_stage(obj)}" (_line BIGINT, {cols}, _raw_id VARCHAR, _err VARCHAR)'
-    )
+    con.execute(f'CREATE OR REPLACE TEMP TABLE "{_stage(obj)}" (_line BIGINT, {cols}, _raw_id VARCHAR, _err VARCHAR)')
 
 
 def _load_batch(con: Any, obj: str, names: list[str], lines: list[int], rows: list[Sequence[str]]) -> None:

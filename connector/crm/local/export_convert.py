@@ -10,8 +10,14 @@ from connector.crm.local import schema
 
 # Key prefixes: a record in Contact.csv must be a Contact, and so on.
 # Key prefixes: a record in Contact.csv must be a Contact, and so on (TaskRelation's prefix is not checked).
-_KEY_PREFIX = {"User": ids.USER, "Contact": ids.CONTACT, "Task": ids.TASK, "Event": ids.EVENT,
-               "EmailMessage": ids.EMAIL_MESSAGE, "EventRelation": ids.EVENT_RELATION}
+_KEY_PREFIX = {
+    "User": ids.USER,
+    "Contact": ids.CONTACT,
+    "Task": ids.TASK,
+    "Event": ids.EVENT,
+    "EmailMessage": ids.EMAIL_MESSAGE,
+    "EventRelation": ids.EVENT_RELATION,
+}
 
 # Salesforce date-time: date, optional time (T or space), optional 'Z' or numeric UTC offset
 # (+0000, +02:00, -05). Groups: date, time, offset.

@@ -17,8 +17,17 @@ from connector.vocabulary import (
     column_type,
 )
 
-__all__ = ["CONTACT_COLUMNS", "DEFAULT_PICKLISTS", "EVENT_COLUMNS", "TABLES", "TASK_COLUMNS", "USER_COLUMNS",
-           "column_names", "column_type", "ddl"]
+__all__ = [
+    "CONTACT_COLUMNS",
+    "DEFAULT_PICKLISTS",
+    "EVENT_COLUMNS",
+    "TABLES",
+    "TASK_COLUMNS",
+    "USER_COLUMNS",
+    "column_names",
+    "column_type",
+    "ddl",
+]
 
 DEFAULT_PICKLISTS: dict[str, list[str]] = {
     "Trust_Stage__c": ["Fringe", "Friend", "Familiar", "Faithful", "Forever"],
@@ -29,9 +38,7 @@ DEFAULT_PICKLISTS: dict[str, list[str]] = {
 def ddl() -> list[str]:
     """CREATE statements for an empty local CRM."""
     stmts = [
-        f'CREATE TABLE IF NOT EXISTS "{name}" ('
-        + ", ".join(f'"{col}" {typ}' for col, typ in cols)
-        + ")"
+        f'CREATE TABLE IF NOT EXISTS "{name}" (' + ", ".join(f'"{col}" {typ}' for col, typ in cols) + ")"
         for name, cols in TABLES.items()
     ]
     stmts.append(

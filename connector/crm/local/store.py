@@ -64,8 +64,10 @@ class LocalCrm:
         except duckdb.Error as exc:
             # Locked by another program, or unreadable: the CRM is unreachable, not misconfigured.
             if "lock" in str(exc).lower():
-                raise CrmError(f"{path}: the local CRM is in use by another process (a sync running?); "
-                               f"try again when it has finished ({exc})") from None
+                raise CrmError(
+                    f"{path}: the local CRM is in use by another process (a sync running?); "
+                    f"try again when it has finished ({exc})"
+                ) from None
             raise CrmError(f"{path}: cannot open the local CRM: {exc}") from None
         return cls(con, path)
 
@@ -89,9 +91,7 @@ class LocalCrm:
         return str(row[0]) if row else None
 
     def picklist_values(self) -> dict[str, list[str]]:
-        rows = self.con.execute(
-            'SELECT "Field", "Value" FROM "FieldPicklist" ORDER BY "Field", "SortOrder"'
-        ).fetchall()
+        rows = self.con.execute('SELECT "Field", "Value" FROM "FieldPicklist" ORDER BY "Field", "SortOrder"').fetchall()
         out: dict[str, list[str]] = {}
         for field, value in rows:
             out.setdefault(field, []).append(value)
@@ -122,16 +122,23 @@ class LocalCrm:
                 "the [fields] section of the config names fields this CRM does not have"
             )
 
-    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None,
-                activities: ActivitiesSection | None = None) -> None:
+    def prepare(
+        self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
+    ) -> None:
         """Expose `crm_contact` and `crm_activity`, the two relations the engine reads: contacts in place, and
         one activity row per contact who took part (connector.crm.local.activities), under the date policy."""
         del rules  # every field is already here
         policy = activities or ActivitiesSection()
         self.check_fields(fields)
         owned = _owned(fields)
-        cur = {"stage": "cur_stage", "stage_since": "cur_since", "flags": "cur_flags", "next_step": "cur_next",
-               "reason": "cur_reason", "rules_version": "cur_version"}
+        cur = {
+            "stage": "cur_stage",
+            "stage_since": "cur_since",
+            "flags": "cur_flags",
+            "next_step": "cur_next",
+            "reason": "cur_reason",
+            "rules_version": "cur_version",
+        }
         self.con.execute(
             "CREATE OR REPLACE TEMP VIEW crm_contact AS SELECT *, "
             + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
@@ -140,11 +147,21 @@ class LocalCrm:
         unknown = act.build_facts(self.con)
         self._quarantine(policy, unknown)
         good = sql.q(_GOOD_ACTIVITY)
-        parts = [sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, policy), good=good)
-                 for obj in vocabulary.ACTIVITY_OBJECTS]
+        parts = [
+            sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, policy), good=good)
+            for obj in vocabulary.ACTIVITY_OBJECTS
+        ]
         union = exp.union(*parts, distinct=False)
-        sql.run(self.con, exp.Create(this=sql.table("crm_activity"), kind="VIEW", expression=union, replace=True,
-                                     properties=exp.Properties(expressions=[exp.TemporaryProperty()])))
+        sql.run(
+            self.con,
+            exp.Create(
+                this=sql.table("crm_activity"),
+                kind="VIEW",
+                expression=union,
+                replace=True,
+                properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+            ),
+        )
 
     def _quarantine(self, policy: ActivitiesSection, unknown: dict[str, tuple[int, list[str]]]) -> None:
         """Count, and name a few of, the rows the engine cannot use (malformed, or not a contact's); the rest of the
@@ -154,8 +171,18 @@ class LocalCrm:
         sql.run(self.con, sql.q(_SKIPPED_CONTACTS, good=sql.q(_GOOD_CONTACT)))
         for obj in vocabulary.ACTIVITY_OBJECTS:
             day, _ = act.day_expr(obj, policy)
-            sql.run(self.con, sql.q(_SKIPPED_ACTIVITIES, object=obj, table=sql.table(obj), day=day,
-                                    contact=ids.CONTACT + "%", lead=ids.LEAD + "%", mark=follow_up.MARK_LIKE))
+            sql.run(
+                self.con,
+                sql.q(
+                    _SKIPPED_ACTIVITIES,
+                    object=obj,
+                    table=sql.table(obj),
+                    day=day,
+                    contact=ids.CONTACT + "%",
+                    lead=ids.LEAD + "%",
+                    mark=follow_up.MARK_LIKE,
+                ),
+            )
         self.skipped, self.skipped_samples = {}, {}
         counts = sql.q("SELECT object, count(*), list(id ORDER BY id)[1:10] FROM local_skipped GROUP BY 1 ORDER BY 1")
         for table, count, sample in sql.run(self.con, counts).fetchall():
@@ -166,16 +193,25 @@ class LocalCrm:
 
     def skipped_rows(self) -> list[tuple[str, str, str]]:
         """Every row the last `prepare` set aside: (object, Id, reason), for a run's failures file."""
-        return [(str(o), str(i), str(r)) for o, i, r in sql.run(self.con, sql.q(
-            "SELECT object, id, reason FROM local_skipped ORDER BY object, reason, id")).fetchall()]
+        return [
+            (str(o), str(i), str(r))
+            for o, i, r in sql.run(
+                self.con, sql.q("SELECT object, id, reason FROM local_skipped ORDER BY object, reason, id")
+            ).fetchall()
+        ]
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
         """Write only the changed fields of the planned contacts, in one transaction."""
         owned = _owned(fields)
         sets = [
             f'"{owned[k]}" = CASE WHEN p.ch_{k} THEN p.{new} ELSE "Contact"."{owned[k]}" END'
-            for k, new in (("stage", "new_stage"), ("stage_since", "new_since"), ("flags", "new_flags"),
-                           ("next_step", "new_next"), ("reason", "new_reason"))
+            for k, new in (
+                ("stage", "new_stage"),
+                ("stage_since", "new_since"),
+                ("flags", "new_flags"),
+                ("next_step", "new_next"),
+                ("reason", "new_reason"),
+            )
         ]
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.con.execute("BEGIN TRANSACTION")
@@ -210,20 +246,27 @@ class LocalCrm:
                 '"OwnerId" = CASE WHEN u.ch_owner THEN u.owner_id ELSE "Task"."OwnerId" END, '
                 '"ActivityDate" = CASE WHEN u.ch_due THEN u.due_date ELSE "Task"."ActivityDate" END, '
                 f'"LastModifiedDate" = ?, "SystemModstamp" = ? FROM {follow_up.UPDATE_TABLE} u '
-                'WHERE "Task"."Id" = u.task_id', [now, now])
+                'WHERE "Task"."Id" = u.task_id',
+                [now, now],
+            )
             self.con.execute(
                 f'UPDATE "Task" SET "Subject" = c.subject, "Status" = \'Completed\', "IsClosed" = true, '
                 f'"CompletedDateTime" = ?, "LastModifiedDate" = ?, "SystemModstamp" = ? FROM {follow_up.CLOSE_TABLE} c '
-                'WHERE "Task"."Id" = c.task_id', [now, now, now])
+                'WHERE "Task"."Id" = c.task_id',
+                [now, now, now],
+            )
             self.con.execute(
                 f'UPDATE "Task" SET "Subject" = r.subject, "LastModifiedDate" = ?, "SystemModstamp" = ? '
-                f'FROM {follow_up.RELEASE_TABLE} r WHERE "Task"."Id" = r.task_id', [now, now])
+                f'FROM {follow_up.RELEASE_TABLE} r WHERE "Task"."Id" = r.task_id',
+                [now, now],
+            )
             self.con.execute("COMMIT")
         except duckdb.Error:
             self.con.execute("ROLLBACK")
             raise
-        return FollowUpResult(created=planned.create, updated=planned.update, closed=planned.close,
-                              released=planned.release)
+        return FollowUpResult(
+            created=planned.create, updated=planned.update, closed=planned.close, released=planned.release
+        )
 
     def _create_follow_ups(self, count: int, now: dt.datetime) -> None:
         """Insert the planned new tasks, with Ids `00TTL…` numbered on from a counter kept in the CRM file."""
@@ -232,7 +275,9 @@ class LocalCrm:
         while True:  # an imported Task that happens to have one of these Ids moves the numbering on
             clash = self.con.execute(
                 f'SELECT count(*) FROM "Task" WHERE "Id" IN (SELECT {new_id} || sf_suffix({new_id}) '
-                f"FROM range(?, ?) r(n))", [seq + 1, seq + count + 1]).fetchone()
+                f"FROM range(?, ?) r(n))",
+                [seq + 1, seq + count + 1],
+            ).fetchone()
             if not clash or not clash[0]:
                 break
             seq += count + 1_000_000
@@ -241,15 +286,19 @@ class LocalCrm:
             '"TaskSubtype", "IsClosed", "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted") '
             f"SELECT {new_id} || sf_suffix({new_id}), cid, owner_id, subject, due_date, 'Not Started', 'Normal', "
             "'Task', false, ?, ?, ?, false FROM (SELECT *, ? + row_number() OVER (ORDER BY cid, flag_id) AS n "
-            f"FROM {follow_up.CREATE_TABLE})", [now, now, now, seq])
+            f"FROM {follow_up.CREATE_TABLE})",
+            [now, now, now, seq],
+        )
         self.set_meta(_TASK_SEQ, str(seq + count))
 
 
 # A usable contact has a well-formed 18-character Id; a usable activity row has an Id, a contact WhoId (the one
 # credited) of the right length and a date. Anything else is skipped, counted and named in the log, and the rest
 # of the org syncs.
-_GOOD_CONTACT = ("(length(\"Id\") = 18 AND regexp_full_match(\"Id\", '[a-zA-Z0-9]{18}') "
-                 'AND sf_suffix(left("Id", 15)) = right("Id", 3))')
+_GOOD_CONTACT = (
+    '(length("Id") = 18 AND regexp_full_match("Id", \'[a-zA-Z0-9]{18}\') '
+    'AND sf_suffix(left("Id", 15)) = right("Id", 3))'
+)
 _GOOD_ACTIVITY = '(length("Id") = 18 AND length("WhoId") = 18 AND day IS NOT NULL)'
 
 _SKIPPED_TABLE = "CREATE OR REPLACE TEMP TABLE local_skipped (object VARCHAR, id VARCHAR, reason VARCHAR)"

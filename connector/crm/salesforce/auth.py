@@ -30,8 +30,10 @@ class SignInFailed(CrmError):
 def _secret(env: str, what: str) -> str:
     value = os.environ.get(env)
     if not value:
-        raise ConfigError(f"[salesforce] {what}: the environment variable {env} is not set (the config names the "
-                          "variable; the secret itself never goes in the config file)")
+        raise ConfigError(
+            f"[salesforce] {what}: the environment variable {env} is not set (the config names the "
+            "variable; the secret itself never goes in the config file)"
+        )
     return value
 
 
@@ -63,26 +65,40 @@ def _login_kwargs(section: SalesforceSection) -> dict[str, Any]:
     mode = section.auth
     common: dict[str, Any] = {"version": section.api_version}
     if mode == "password":
-        return {**common, "username": _require(section.username, "username", mode),
-                "password": _secret(section.password_env, "password_env"),
-                "security_token": os.environ.get(section.security_token_env, ""),
-                "domain": section.domain}
+        return {
+            **common,
+            "username": _require(section.username, "username", mode),
+            "password": _secret(section.password_env, "password_env"),
+            "security_token": os.environ.get(section.security_token_env, ""),
+            "domain": section.domain,
+        }
     if mode == "jwt":
         key_file = section.private_key_file
         if key_file is None:
             raise ConfigError('[salesforce] private_key_file is required when auth = "jwt"')
-        return {**common, "username": _require(section.username, "username", mode),
-                "consumer_key": _secret(section.consumer_key_env, "consumer_key_env"),
-                "privatekey_file": str(key_file), "domain": section.domain}
+        return {
+            **common,
+            "username": _require(section.username, "username", mode),
+            "consumer_key": _secret(section.consumer_key_env, "consumer_key_env"),
+            "privatekey_file": str(key_file),
+            "domain": section.domain,
+        }
     if mode == "client_credentials":
         if section.domain in ("login", "test"):
-            raise ConfigError('[salesforce] domain must be your My Domain (e.g. "acme.my") when '
-                              'auth = "client_credentials"')
-        return {**common, "consumer_key": _secret(section.consumer_key_env, "consumer_key_env"),
-                "consumer_secret": _secret(section.consumer_secret_env, "consumer_secret_env"),
-                "domain": section.domain}
-    return {**common, "session_id": _secret(section.access_token_env, "access_token_env"),
-            "instance_url": _require(section.instance_url, "instance_url", mode)}
+            raise ConfigError(
+                '[salesforce] domain must be your My Domain (e.g. "acme.my") when auth = "client_credentials"'
+            )
+        return {
+            **common,
+            "consumer_key": _secret(section.consumer_key_env, "consumer_key_env"),
+            "consumer_secret": _secret(section.consumer_secret_env, "consumer_secret_env"),
+            "domain": section.domain,
+        }
+    return {
+        **common,
+        "session_id": _secret(section.access_token_env, "access_token_env"),
+        "instance_url": _require(section.instance_url, "instance_url", mode),
+    }
 
 
 class Connection:
@@ -93,8 +109,10 @@ class Connection:
         self.session = session
         self._sf: Salesforce | None = None
         if section.auth == "session":
-            session.renew_hint = (f"the access token in {section.access_token_env} cannot be renewed here: get a "
-                                  "fresh one (`sf org display`) and run again")
+            session.renew_hint = (
+                f"the access token in {section.access_token_env} cannot be renewed here: get a "
+                "fresh one (`sf org display`) and run again"
+            )
         else:
             session.renew = self._renew
 
@@ -112,12 +130,13 @@ class Connection:
         except SalesforceAuthenticationFailed as exc:
             code = getattr(exc, "code", "")
             _log.error("salesforce.sign_in_failed", mode=self.section.auth, code=str(code))
-            raise SignInFailed(f"Salesforce refused the sign-in ({self.section.auth}, domain "
-                               f"{self.section.domain}): {code}. Check the user and the secrets in the environment "
-                               "variables named in [salesforce]; not retried.") from None
+            raise SignInFailed(
+                f"Salesforce refused the sign-in ({self.section.auth}, domain "
+                f"{self.section.domain}): {code}. Check the user and the secrets in the environment "
+                "variables named in [salesforce]; not retried."
+            ) from None
         except OSError as exc:  # an unreadable private key file, or no route to the login host
-            raise SignInFailed(f"could not sign in to Salesforce ({self.section.auth}): {type(exc).__name__}"
-                               ) from None
+            raise SignInFailed(f"could not sign in to Salesforce ({self.section.auth}): {type(exc).__name__}") from None
         log.add_secret(str(sf.session_id))
         return sf
 

@@ -51,8 +51,14 @@ from connector.errors import ConfigError, CrmError, TrustLadderError
 _log = log.get("trust_ladder.salesforce")
 
 # DuckDB types of the trust fields in the mirror, whatever API names the config gives them.
-_TRUST_TYPES = {"stage": "VARCHAR", "stage_since": "DATE", "flags": "VARCHAR", "next_step": "VARCHAR",
-                "reason": "VARCHAR", "rules_version": "VARCHAR"}
+_TRUST_TYPES = {
+    "stage": "VARCHAR",
+    "stage_since": "DATE",
+    "flags": "VARCHAR",
+    "next_step": "VARCHAR",
+    "reason": "VARCHAR",
+    "rules_version": "VARCHAR",
+}
 
 
 def _utcnow() -> dt.datetime:
@@ -75,8 +81,15 @@ RUNTIME = Runtime()
 
 
 class SalesforceCrm:
-    def __init__(self, section: SalesforceSection, fields: FieldsSection, mirror_path: Path, *,
-                 runtime: Runtime | None = None, follow_ups: bool = False) -> None:
+    def __init__(
+        self,
+        section: SalesforceSection,
+        fields: FieldsSection,
+        mirror_path: Path,
+        *,
+        runtime: Runtime | None = None,
+        follow_ups: bool = False,
+    ) -> None:
         rt = runtime or RUNTIME
         self.section = section
         self.follow_ups = follow_ups  # pull what the follow-up Tasks need (owner, status) with the Tasks
@@ -87,9 +100,13 @@ class SalesforceCrm:
         self.usage = ApiUsage(fraction=section.budget_fraction)
         self.deadline = Deadline(section.max_run_seconds, clock=rt.clock, what="the run")
         self.session = SalesforceSession(
-            usage=self.usage, timeout=section.timeout_seconds, connect_timeout=section.connect_timeout_seconds,
-            call_seconds=section.retry_deadline_seconds, deadline=self.deadline,
-            retrying=retry.policy(max_attempts=section.max_attempts, cap=section.max_wait_seconds, sleep=rt.sleep))
+            usage=self.usage,
+            timeout=section.timeout_seconds,
+            connect_timeout=section.connect_timeout_seconds,
+            call_seconds=section.retry_deadline_seconds,
+            deadline=self.deadline,
+            retrying=retry.policy(max_attempts=section.max_attempts, cap=section.max_wait_seconds, sleep=rt.sleep),
+        )
         if rt.session is not None:
             rt.session(self.session)
         self.conn = Connection(section, self.session)
@@ -145,13 +162,17 @@ class SalesforceCrm:
         """Raise ConfigError, saying why, while the fields check finds anything: sync then writes nothing."""
         problems = self.check_fields(fields, rules if rules is not None else self._rules)
         if problems:
-            raise ConfigError("sync will not write to Salesforce while the fields check fails:\n  "
-                              + "\n  ".join(problems) + "\nRun `trust-ladder fields check` after fixing them.")
+            raise ConfigError(
+                "sync will not write to Salesforce while the fields check fails:\n  "
+                + "\n  ".join(problems)
+                + "\nRun `trust-ladder fields check` after fixing them."
+            )
 
     # -- pull -------------------------------------------------------------------------------------------------
 
-    def prepare(self, fields: FieldsSection, rules: RuleNeeds | None = None,
-                activities: ActivitiesSection | None = None) -> None:
+    def prepare(
+        self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
+    ) -> None:
         try:
             self._prepare(fields, rules, activities)
         except TrustLadderError as exc:
@@ -169,7 +190,8 @@ class SalesforceCrm:
         if lacking:
             raise ConfigError(
                 f"the org's Contact has no field {', '.join(lacking)}; sync cannot read or write the trust fields. "
-                "Run `trust-ladder fields check`, then `trust-ladder fields deploy`.")
+                "Run `trust-ladder fields check`, then `trust-ladder fields deploy`."
+            )
         self._ensure_columns(fields)
         wanted = soql.field_lists(fields, rules)
         if self.follow_ups:  # marked tasks are read from the mirror: it must know their owner and whether closed
@@ -187,8 +209,13 @@ class SalesforceCrm:
                 self.skipped[obj] = self.mirror.skipped[obj]
                 self.skipped_by_reason[obj] = {"unknown_contact": self.mirror.skipped[obj]}
                 self.skipped_samples[obj] = self.mirror.skipped_samples[obj]
-                _log.warning("salesforce.rows_skipped", object=obj, reason="unknown_contact",
-                             count=self.mirror.skipped[obj], ids=self.mirror.skipped_samples[obj])
+                _log.warning(
+                    "salesforce.rows_skipped",
+                    object=obj,
+                    reason="unknown_contact",
+                    count=self.mirror.skipped[obj],
+                    ids=self.mirror.skipped_samples[obj],
+                )
 
     def _trust_types(self) -> dict[str, str]:
         return {name: _TRUST_TYPES[logical] for logical, name in self.fields.model_dump().items()}
@@ -207,8 +234,12 @@ class SalesforceCrm:
         if mark and set(wanted) <= set(pulled_before):
             since = dt.datetime.fromisoformat(mark) - dt.timedelta(seconds=self.section.overlap_seconds)
         elif mark:
-            _log.info("salesforce.full_pull", object=obj, reason="the rules now use fields not pulled before",
-                      fields=sorted(set(wanted) - set(pulled_before)))
+            _log.info(
+                "salesforce.full_pull",
+                object=obj,
+                reason="the rules now use fields not pulled before",
+                fields=sorted(set(wanted) - set(pulled_before)),
+            )
         fields = list(wanted)  # stored below: a later, wider field list triggers a full pull
         pull = soql.build(obj, fields, since)
         with salesforce_errors(f"pulling {obj}"):
@@ -231,8 +262,15 @@ class SalesforceCrm:
             self.con.execute("ROLLBACK")
             raise
         skipped.note(self.con, obj, stage, fields, None if pull.full or not mark else dt.datetime.fromisoformat(mark))
-        _log.info("salesforce.pulled", object=obj, rows=rows, path=path, full=pull.full,
-                  watermark=self.mirror.meta(mark_key), org_time=org_time.isoformat() if org_time else None)
+        _log.info(
+            "salesforce.pulled",
+            object=obj,
+            rows=rows,
+            path=path,
+            full=pull.full,
+            watermark=self.mirror.meta(mark_key),
+            org_time=org_time.isoformat() if org_time else None,
+        )
 
     # -- write back -------------------------------------------------------------------------------------------
 
@@ -244,7 +282,8 @@ class SalesforceCrm:
             bulk = planned > self.section.bulk_write_threshold
             _log.info("salesforce.writing", contacts=planned, path="bulk" if bulk else "collections")
             batches: Iterator[Batch] = (self.pusher.bulk if bulk else self.pusher.collections)(
-                self.con, plan_table, fields, rules_version)
+                self.con, plan_table, fields, rules_version
+            )
             try:
                 with salesforce_errors("writing Contacts"):
                     for ok, failed in batches:
@@ -255,8 +294,14 @@ class SalesforceCrm:
                 self._stopped(exc, result, "salesforce.write_stopped")
                 raise
         result.api_calls = self.api_calls
-        _log.info("salesforce.written", changed=result.changed, failed=len(result.failures),
-                  api_calls=self.api_calls, org_used=self.usage.used, org_limit=self.usage.limit)
+        _log.info(
+            "salesforce.written",
+            changed=result.changed,
+            failed=len(result.failures),
+            api_calls=self.api_calls,
+            org_used=self.usage.used,
+            org_limit=self.usage.limit,
+        )
         return result
 
     def _mirror_written(self, plan_table: str, ok: list[str], fields: FieldsSection, rules_version: str) -> None:
@@ -264,10 +309,11 @@ class SalesforceCrm:
         if not ok:
             return
         self.con.execute("CREATE OR REPLACE TEMP TABLE sf_written AS SELECT unnest(?::VARCHAR[]) AS cid", [ok])
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE sf_plan_written AS SELECT p.* FROM {plan_table} p "
-                         "JOIN sf_written w USING (cid)")
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE sf_plan_written AS SELECT p.* FROM {plan_table} p "
+            "JOIN sf_written w USING (cid)"
+        )
         self.mirror.apply("sf_plan_written", fields, rules_version)
-
 
     # -- follow-up tasks (connector.follow_up) -----------------------------------------------------------------
 
@@ -280,18 +326,37 @@ class SalesforceCrm:
         result = FollowUpResult()
         if planned.empty:
             return result
-        _log.info("salesforce.follow_ups", create=planned.create, update=planned.update, close=planned.close,
-                  release=planned.release)
-        creates = [(str(cid), {k: v for k, v in (("WhoId", cid), ("OwnerId", owner), ("Subject", subject),
-                                                   ("ActivityDate", due.isoformat())) if v is not None})
-                   for cid, owner, subject, due in self.con.execute(
-                       f"SELECT cid, owner_id, subject, due_date FROM {follow_up.CREATE_TABLE} ORDER BY cid, flag_id"
-                   ).fetchall()]
+        _log.info(
+            "salesforce.follow_ups",
+            create=planned.create,
+            update=planned.update,
+            close=planned.close,
+            release=planned.release,
+        )
+        creates = [
+            (
+                str(cid),
+                {
+                    k: v
+                    for k, v in (
+                        ("WhoId", cid),
+                        ("OwnerId", owner),
+                        ("Subject", subject),
+                        ("ActivityDate", due.isoformat()),
+                    )
+                    if v is not None
+                },
+            )
+            for cid, owner, subject, due in self.con.execute(
+                f"SELECT cid, owner_id, subject, due_date FROM {follow_up.CREATE_TABLE} ORDER BY cid, flag_id"
+            ).fetchall()
+        ]
         kinds: dict[str, str] = {}
         patches: list[tuple[str, dict[str, Any]]] = []
         for task_id, subject, owner, due, ch_subject, ch_owner, ch_due in self.con.execute(
-                f"SELECT task_id, subject, owner_id, due_date, ch_subject, ch_owner, ch_due "
-                f"FROM {follow_up.UPDATE_TABLE} ORDER BY task_id").fetchall():
+            f"SELECT task_id, subject, owner_id, due_date, ch_subject, ch_owner, ch_due "
+            f"FROM {follow_up.UPDATE_TABLE} ORDER BY task_id"
+        ).fetchall():
             rec: dict[str, Any] = {"id": task_id}
             if ch_subject:
                 rec["Subject"] = subject
@@ -301,36 +366,57 @@ class SalesforceCrm:
                 rec["ActivityDate"] = due.isoformat()
             patches.append((task_id, rec))
             kinds[task_id] = "updated"
-        for table, kind, extra in ((follow_up.CLOSE_TABLE, "closed", {"Status": mirror.CLOSED_STATUS}),
-                                   (follow_up.RELEASE_TABLE, "released", {})):
+        for table, kind, extra in (
+            (follow_up.CLOSE_TABLE, "closed", {"Status": mirror.CLOSED_STATUS}),
+            (follow_up.RELEASE_TABLE, "released", {}),
+        ):
             for task_id, subject in self.con.execute(
-                    f"SELECT task_id, subject FROM {table} ORDER BY task_id").fetchall():
+                f"SELECT task_id, subject FROM {table} ORDER BY task_id"
+            ).fetchall():
                 patches.append((task_id, {"id": task_id, "Subject": subject, **extra}))
                 kinds[task_id] = kind
         try:
             self._write_follow_ups(creates, patches, kinds, result)
         except TrustLadderError as exc:
-            self._stopped(exc, ApplyResult(changed=result.created + result.updated + result.closed + result.released,
-                                           failures=result.failures), "salesforce.follow_ups_stopped")
+            self._stopped(
+                exc,
+                ApplyResult(
+                    changed=result.created + result.updated + result.closed + result.released, failures=result.failures
+                ),
+                "salesforce.follow_ups_stopped",
+            )
             raise
-        _log.info("salesforce.follow_ups_written", created=result.created, updated=result.updated,
-                  closed=result.closed, released=result.released, failed=len(result.failures),
-                  api_calls=self.api_calls)
+        _log.info(
+            "salesforce.follow_ups_written",
+            created=result.created,
+            updated=result.updated,
+            closed=result.closed,
+            released=result.released,
+            failed=len(result.failures),
+            api_calls=self.api_calls,
+        )
         return result
 
     def _stopped(self, exc: TrustLadderError, done: ApplyResult, event: str) -> None:
         """The run stops early: the exception carries what was written, every refusal so far, the calls spent."""
         done.api_calls = self.api_calls
         exc.partial = done
-        _log.warning(event, changed=done.changed, failed=len(done.failures), api_calls=done.api_calls,
-                     reason=type(exc).__name__)
+        _log.warning(
+            event, changed=done.changed, failed=len(done.failures), api_calls=done.api_calls, reason=type(exc).__name__
+        )
 
-    def _write_follow_ups(self, creates: list[tuple[str, dict[str, Any]]], patches: list[tuple[str, dict[str, Any]]],
-                          kinds: dict[str, str], result: FollowUpResult) -> None:
+    def _write_follow_ups(
+        self,
+        creates: list[tuple[str, dict[str, Any]]],
+        patches: list[tuple[str, dict[str, Any]]],
+        kinds: dict[str, str],
+        result: FollowUpResult,
+    ) -> None:
         with salesforce_errors("writing follow-up Tasks"):
             for saved in self.pusher.tasks("POST", creates):
-                mirror.created_tasks(self.con, [s for s in saved if s.id],
-                                     self.runtime.now().astimezone(dt.UTC).replace(tzinfo=None))
+                mirror.created_tasks(
+                    self.con, [s for s in saved if s.id], self.runtime.now().astimezone(dt.UTC).replace(tzinfo=None)
+                )
                 result.created += sum(1 for s in saved if s.id)
                 result.failures.extend(s.failure for s in saved if s.failure)
             for saved in self.pusher.tasks("PATCH", patches):
@@ -345,6 +431,7 @@ class SalesforceCrm:
                     else:
                         result.released += 1
 
+
 _FOLLOW_UP_TASK_FIELDS = ["OwnerId", "Status", "IsClosed"]
 
 
@@ -356,7 +443,11 @@ def salesforce_errors(doing: str) -> Iterator[None]:
     except SalesforceError as exc:
         content = exc.content
         body = json.dumps(content) if isinstance(content, list) else str(content)
-        raise CrmError(log.redact(f"Salesforce refused the call while {doing}: HTTP {exc.status} from "
-                                  f"{exc.resource_name or exc.url}: {error_text(body)}")) from None
+        raise CrmError(
+            log.redact(
+                f"Salesforce refused the call while {doing}: HTTP {exc.status} from "
+                f"{exc.resource_name or exc.url}: {error_text(body)}"
+            )
+        ) from None
     except requests.RequestException as exc:
         raise CrmError(f"could not reach Salesforce while {doing}: {type(exc).__name__}") from None

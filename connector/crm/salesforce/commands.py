@@ -62,18 +62,23 @@ def fields_check() -> None:
     for warning in warnings:
         click.echo(f"  warning: {warning}")
     if problems:
-        raise ConfigError(f"the fields check found {len(problems)} problem{'s' if len(problems) != 1 else ''}; "
-                          "fix them with `trust-ladder fields deploy` (or deploy salesforce/force-app), then "
-                          "check again")
-    click.echo(f"Contact fields ok: {', '.join(cfg.fields.model_dump().values())} "
-               f"(picklists hold every rung and flag of {rules.version})")
+        raise ConfigError(
+            f"the fields check found {len(problems)} problem{'s' if len(problems) != 1 else ''}; "
+            "fix them with `trust-ladder fields deploy` (or deploy salesforce/force-app), then "
+            "check again"
+        )
+    click.echo(
+        f"Contact fields ok: {', '.join(cfg.fields.model_dump().values())} "
+        f"(picklists hold every rung and flag of {rules.version})"
+    )
 
 
 def _history_warnings(crm: SalesforceCrm, cfg: Config) -> list[str]:
     """Field history off on the stage or flags field is worth a warning; sync writes either way."""
     try:
-        body = crm.conn.sf.restful("tooling/query/", params={"q": sf_fields.history_query(cfg.fields)},
-                                   timeout=crm.section.timeout_seconds)
+        body = crm.conn.sf.restful(
+            "tooling/query/", params={"q": sf_fields.history_query(cfg.fields)}, timeout=crm.section.timeout_seconds
+        )
     except SalesforceError as exc:  # e.g. a user without "View Setup and Configuration"
         return [f"could not read field history tracking ({type(exc).__name__}); check it in Setup"]
     records = body.get("records", []) if isinstance(body, dict) else []
@@ -94,16 +99,19 @@ def fields_deploy() -> None:
         except TrustLadderError:
             raise  # the budget (7), the deadline (9), an expired session (6): already named
         except requests.RequestException as exc:
-            raise CrmError(f"could not reach the Metadata API at {crm.conn.sf.metadata_url}: "
-                           f"{type(exc).__name__}") from None
+            raise CrmError(
+                f"could not reach the Metadata API at {crm.conn.sf.metadata_url}: {type(exc).__name__}"
+            ) from None
         except Exception as exc:  # noqa: BLE001 - zeep and simple-salesforce raise plain exceptions
             raise _deploy_error(crm, exc) from None
     finally:
         crm.close()
     tracked = " and ".join(getattr(cfg.fields, logical) for logical in sf_fields.HISTORY_TRACKED)
-    click.echo(f"Deployed {len(metadata)} Contact fields, with field history on {tracked}. Grant edit access to "
-               "the sync user (permission set Trust_Ladder_Sync in salesforce/force-app), then run "
-               "`trust-ladder fields check`.")
+    click.echo(
+        f"Deployed {len(metadata)} Contact fields, with field history on {tracked}. Grant edit access to "
+        "the sync user (permission set Trust_Ladder_Sync in salesforce/force-app), then run "
+        "`trust-ladder fields check`."
+    )
 
 
 def _metadata_api(crm: SalesforceCrm) -> Any:
@@ -120,9 +128,12 @@ def _deploy_error(crm: SalesforceCrm, exc: Exception) -> TrustLadderError:
     last = crm.session.last
     if last is None or last[2] < 300:
         _log.error("salesforce.deploy_refused", error=log.one_line(str(exc)))
-        hint = (" (field history needs Contact history on: Setup > Object Manager > Contact > Fields & "
-                "Relationships > Set History Tracking > Enable Contact History)"
-                if "history" in str(exc).lower() else "")
+        hint = (
+            " (field history needs Contact history on: Setup > Object Manager > Contact > Fields & "
+            "Relationships > Set History Tracking > Enable Contact History)"
+            if "history" in str(exc).lower()
+            else ""
+        )
         return CrmError(log.redact(f"the Metadata API refused the fields: {log.one_line(str(exc))}{hint}"))
     method, url, status = last
     body = crm.session.last_error
@@ -130,6 +141,10 @@ def _deploy_error(crm: SalesforceCrm, exc: Exception) -> TrustLadderError:
     detail = f"{fault.group(1)}: {fault.group(2).strip()}" if fault else error_text(body) or "(no body)"
     _log.error("salesforce.deploy_failed", endpoint=url, status=status, detail=detail)
     if fault and fault.group(1) == "REQUEST_LIMIT_EXCEEDED":
-        return BudgetExhausted(log.redact(f"the Metadata API at {url} refused the call: the org's API request "
-                                          f"limit is reached ({detail}); run again when it frees calls"))
+        return BudgetExhausted(
+            log.redact(
+                f"the Metadata API at {url} refused the call: the org's API request "
+                f"limit is reached ({detail}); run again when it frees calls"
+            )
+        )
     return CrmError(log.redact(f"the Metadata API answered HTTP {status} to {method} {url}: {detail}"))

@@ -71,8 +71,9 @@ def pull(ctx: Context) -> None:
             _pull(ctx, obj, retry_fields=True)
         except _Unavailable as exc:
             _forget(ctx, obj)
-            _log.info("salesforce.object_unavailable", object=obj, reason=exc.reason,
-                      effect="activities are read without it")
+            _log.info(
+                "salesforce.object_unavailable", object=obj, reason=exc.reason, effect="activities are read without it"
+            )
 
 
 class _Unavailable(Exception):
@@ -151,12 +152,21 @@ def _pull(ctx: Context, obj: str, *, retry_fields: bool) -> None:
             return
         raise
     _commit(ctx, query, org_time, deleted, describe_key if since is None else None)
-    _log.info("salesforce.pulled", object=obj, rows=rows, deleted=len(deleted), path=path, full=query.full,
-              watermark=meta(mark_key), org_time=org_time.isoformat() if org_time else None)
+    _log.info(
+        "salesforce.pulled",
+        object=obj,
+        rows=rows,
+        deleted=len(deleted),
+        path=path,
+        full=query.full,
+        watermark=meta(mark_key),
+        org_time=org_time.isoformat() if org_time else None,
+    )
 
 
-def _commit(ctx: Context, query: Pull, org_time: dt.datetime | None, deleted: list[str],
-            describe_key: str | None) -> None:
+def _commit(
+    ctx: Context, query: Pull, org_time: dt.datetime | None, deleted: list[str], describe_key: str | None
+) -> None:
     con = ctx.mirror.con
     obj = query.obj
     mark_key, fields_key, _ = _keys(obj)

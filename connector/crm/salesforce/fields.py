@@ -31,22 +31,47 @@ EXPECTED: dict[str, Expected] = {
     "stage": Expected(("picklist",), "Trust Stage", "Picklist", what="a Picklist"),
     "stage_since": Expected(("date",), "Trust Stage Since", "Date", what="a Date"),
     "flags": Expected(("multipicklist",), "Trust Flags", "MultiselectPicklist", what="a Picklist (Multi-Select)"),
-    "next_step": Expected(("string", "textarea"), "Trust Next Step", "Text", 255, 255,
-                          what="a Text field of 255 characters"),
+    "next_step": Expected(
+        ("string", "textarea"), "Trust Next Step", "Text", 255, 255, what="a Text field of 255 characters"
+    ),
     # The reason grows with the rule file's texts: a Text Area of 255 would refuse most writes.
-    "reason": Expected(("textarea",), "Trust Reason", "LongTextArea", 32768, 256,
-                       what="a Long Text Area (32,768 characters, as `fields deploy` creates)"),
-    "rules_version": Expected(("string", "textarea"), "Trust Rules Version", "Text", 64, 64,
-                              what="a Text field of 64 characters"),
+    "reason": Expected(
+        ("textarea",),
+        "Trust Reason",
+        "LongTextArea",
+        32768,
+        256,
+        what="a Long Text Area (32,768 characters, as `fields deploy` creates)",
+    ),
+    "rules_version": Expected(
+        ("string", "textarea"), "Trust Rules Version", "Text", 64, 64, what="a Text field of 64 characters"
+    ),
 }
 
 # Describe `type` values in the words of Setup's field types, for messages.
 _TYPE_WORDS = {
-    "string": "Text", "textarea": "Text Area", "picklist": "Picklist", "multipicklist": "Picklist (Multi-Select)",
-    "date": "Date", "datetime": "Date/Time", "time": "Time", "boolean": "Checkbox", "double": "Number",
-    "int": "Number", "long": "Number", "currency": "Currency", "percent": "Percent", "email": "Email",
-    "phone": "Phone", "url": "URL", "reference": "Lookup", "id": "record Id", "encryptedstring": "Text (Encrypted)",
-    "combobox": "Combobox", "address": "Address", "location": "Geolocation",
+    "string": "Text",
+    "textarea": "Text Area",
+    "picklist": "Picklist",
+    "multipicklist": "Picklist (Multi-Select)",
+    "date": "Date",
+    "datetime": "Date/Time",
+    "time": "Time",
+    "boolean": "Checkbox",
+    "double": "Number",
+    "int": "Number",
+    "long": "Number",
+    "currency": "Currency",
+    "percent": "Percent",
+    "email": "Email",
+    "phone": "Phone",
+    "url": "URL",
+    "reference": "Lookup",
+    "id": "record Id",
+    "encryptedstring": "Text (Encrypted)",
+    "combobox": "Combobox",
+    "address": "Address",
+    "location": "Geolocation",
 }
 
 
@@ -92,28 +117,36 @@ def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleNeeds | No
         exp = EXPECTED[logical]
         got = have.get(name)
         if got is None:
-            problems.append(f"Contact.{name} is missing: create it as {exp.meta_type} "
-                            f"(`trust-ladder fields deploy`, or deploy salesforce/force-app)")
+            problems.append(
+                f"Contact.{name} is missing: create it as {exp.meta_type} "
+                f"(`trust-ladder fields deploy`, or deploy salesforce/force-app)"
+            )
             continue
         mismatch = _mismatch(logical, got, exp)
         if mismatch:
             problems.append(f"Contact.{name} ([fields] {logical}) {mismatch}")
             continue
         if not got.get("updateable", False):
-            problems.append(f"Contact.{name} is not writable by this user: grant edit access "
-                            "(field-level security, e.g. the Trust_Ladder_Sync permission set)")
+            problems.append(
+                f"Contact.{name} is not writable by this user: grant edit access "
+                "(field-level security, e.g. the Trust_Ladder_Sync permission set)"
+            )
         if logical in need:
             values = {str(v["value"]) for v in got.get("picklistValues") or [] if v.get("active", True)}
             lacking = [v for v in need[logical] if v not in values]
             if lacking:
-                problems.append(f"Contact.{name} lacks the picklist value{'s' if len(lacking) > 1 else ''} "
-                                f"{', '.join(repr(v) for v in lacking)} that the rule file's "
-                                f"{'rungs' if logical == 'stage' else 'flags'} need")
+                problems.append(
+                    f"Contact.{name} lacks the picklist value{'s' if len(lacking) > 1 else ''} "
+                    f"{', '.join(repr(v) for v in lacking)} that the rule file's "
+                    f"{'rungs' if logical == 'stage' else 'flags'} need"
+                )
         if logical == "flags" and need["flags"]:
             room, used = _int(got.get("length")), len(";".join(need["flags"]))
             if room and used > room:
-                problems.append(f"Contact.{name} holds {room:,} characters, but the rule file's flag labels "
-                                f"take {used:,} when all are open: shorten them")
+                problems.append(
+                    f"Contact.{name} holds {room:,} characters, but the rule file's flag labels "
+                    f"take {used:,} when all are open: shorten them"
+                )
     return problems
 
 
@@ -122,8 +155,10 @@ def _mismatch(logical: str, got: dict[str, Any], exp: Expected) -> str | None:
     typ = str(got.get("type"))
     words = _TYPE_WORDS.get(typ, typ)
     if not got.get("custom", False):
-        return (f"is a standard field, not one of ours: trust-ladder writes only custom fields of its own; it must "
-                f"be {exp.what} (default {FieldsSection.model_fields[logical].default})")
+        return (
+            f"is a standard field, not one of ours: trust-ladder writes only custom fields of its own; it must "
+            f"be {exp.what} (default {FieldsSection.model_fields[logical].default})"
+        )
     if got.get("calculated", False):
         return f"is a formula field and cannot be written: it must be a plain {exp.what.removeprefix('a ')}"
     if typ not in exp.types:
@@ -146,19 +181,23 @@ def _int(value: Any) -> int:
 def history_query(fields: FieldsSection) -> str:
     """Tooling API SOQL: whether field history is on for the tracked trust fields (FieldDefinition)."""
     names = [getattr(fields, logical) for logical in HISTORY_TRACKED]
-    return format_soql("SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition "
-                       "WHERE EntityDefinition.QualifiedApiName = 'Contact' AND QualifiedApiName IN {names}",
-                       names=names)
+    return format_soql(
+        "SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition "
+        "WHERE EntityDefinition.QualifiedApiName = 'Contact' AND QualifiedApiName IN {names}",
+        names=names,
+    )
 
 
 def history_warnings(records: list[dict[str, Any]], fields: FieldsSection) -> list[str]:
     """One line per tracked trust field whose history is off, from `history_query`'s records."""
     tracked = {str(r.get("QualifiedApiName")): bool(r.get("IsFieldHistoryTracked")) for r in records}
-    return [f"Contact.{name} keeps no field history, so the Contact's history will not show each move: deploy "
-            "salesforce/force-app or run `trust-ladder fields deploy` (or Setup > Object Manager > Contact > "
-            "Fields & Relationships > Set History Tracking)"
-            for name in (getattr(fields, logical) for logical in HISTORY_TRACKED)
-            if name in tracked and not tracked[name]]
+    return [
+        f"Contact.{name} keeps no field history, so the Contact's history will not show each move: deploy "
+        "salesforce/force-app or run `trust-ladder fields deploy` (or Setup > Object Manager > Contact > "
+        "Fields & Relationships > Set History Tracking)"
+        for name in (getattr(fields, logical) for logical in HISTORY_TRACKED)
+        if name in tracked and not tracked[name]
+    ]
 
 
 def metadata(md: Any, fields: FieldsSection, rules: RuleNeeds | None) -> list[Any]:
@@ -167,11 +206,19 @@ def metadata(md: Any, fields: FieldsSection, rules: RuleNeeds | None) -> list[An
     out = []
     for logical, name in fields.model_dump().items():
         exp = EXPECTED[logical]
-        kwargs: dict[str, Any] = {"fullName": f"Contact.{name}", "label": exp.label,
-                                  "type": md.FieldType(exp.meta_type), "trackHistory": logical in HISTORY_TRACKED}
+        kwargs: dict[str, Any] = {
+            "fullName": f"Contact.{name}",
+            "label": exp.label,
+            "type": md.FieldType(exp.meta_type),
+            "trackHistory": logical in HISTORY_TRACKED,
+        }
         if logical in need:
-            kwargs["valueSet"] = md.ValueSet(restricted=True, valueSetDefinition=md.ValueSetValuesDefinition(
-                sorted=False, value=[md.CustomValue(fullName=v, label=v, default=False) for v in need[logical]]))
+            kwargs["valueSet"] = md.ValueSet(
+                restricted=True,
+                valueSetDefinition=md.ValueSetValuesDefinition(
+                    sorted=False, value=[md.CustomValue(fullName=v, label=v, default=False) for v in need[logical]]
+                ),
+            )
             if logical == "flags":
                 kwargs["visibleLines"] = 4
         if exp.meta_type == "Text":

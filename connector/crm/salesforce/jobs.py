@@ -53,8 +53,14 @@ def raise_for(resp: Any, what: str) -> None:
 
 
 class BulkClient:
-    def __init__(self, conn: Connection, section: SalesforceSection, usage: ApiUsage,
-                 sleep: Callable[[float], None], temp_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        section: SalesforceSection,
+        usage: ApiUsage,
+        sleep: Callable[[float], None],
+        temp_dir: Path | None = None,
+    ) -> None:
         self.conn = conn
         self.section = section
         self.usage = usage
@@ -89,15 +95,29 @@ class BulkClient:
         session = self.conn.session
         try:
             with session.grace(_ABORT_GRACE_S):
-                resp = session.request("PATCH", self._url(f"jobs/{kind}/{job_id}"), json={"state": "Aborted"},
-                                       headers=self.conn.headers())
+                resp = session.request(
+                    "PATCH", self._url(f"jobs/{kind}/{job_id}"), json={"state": "Aborted"}, headers=self.conn.headers()
+                )
         except (requests.RequestException, TrustLadderError) as exc:
-            _log.error("salesforce.bulk_job_abort_failed", job_id=job_id, object=obj, kind=kind, reason=reason,
-                       error=type(exc).__name__)
+            _log.error(
+                "salesforce.bulk_job_abort_failed",
+                job_id=job_id,
+                object=obj,
+                kind=kind,
+                reason=reason,
+                error=type(exc).__name__,
+            )
             return
         if resp.status_code >= 300:
-            _log.error("salesforce.bulk_job_abort_failed", job_id=job_id, object=obj, kind=kind, reason=reason,
-                       status=resp.status_code, detail=error_text(resp.text))
+            _log.error(
+                "salesforce.bulk_job_abort_failed",
+                job_id=job_id,
+                object=obj,
+                kind=kind,
+                reason=reason,
+                status=resp.status_code,
+                detail=error_text(resp.text),
+            )
             return
         _log.warning("salesforce.bulk_job_aborted", job_id=job_id, object=obj, kind=kind, reason=reason)
 
@@ -107,8 +127,10 @@ class BulkClient:
             info = self._poll(kind, job_id, obj)
         state = info.get("state")
         if state != "JobComplete" and kind == "query":
-            raise CrmError(f"the Bulk {kind} job {job_id} for {obj} ended {state}: "
-                           f"{log.one_line(str(info.get('errorMessage', '')))}")
+            raise CrmError(
+                f"the Bulk {kind} job {job_id} for {obj} ended {state}: "
+                f"{log.one_line(str(info.get('errorMessage', '')))}"
+            )
         return info
 
     def _poll(self, kind: str, job_id: str, obj: str) -> dict[str, Any]:
@@ -121,17 +143,32 @@ class BulkClient:
             state = info.get("state")
             if state in ("JobComplete", "Failed", "Aborted"):
                 if waited >= _LOG_EVERY_S:
-                    _log.info("salesforce.bulk_job_done", job_id=job_id, object=obj, kind=kind, state=state,
-                              waited_s=round(waited, 1))
+                    _log.info(
+                        "salesforce.bulk_job_done",
+                        job_id=job_id,
+                        object=obj,
+                        kind=kind,
+                        state=state,
+                        waited_s=round(waited, 1),
+                    )
                 return info
             if waited >= self.section.job_timeout_seconds:
-                raise CrmError(f"the Bulk {kind} job {job_id} for {obj} did not finish within "
-                               f"{self.section.job_timeout_seconds:.0f} s (state {state}); it was aborted")
+                raise CrmError(
+                    f"the Bulk {kind} job {job_id} for {obj} did not finish within "
+                    f"{self.section.job_timeout_seconds:.0f} s (state {state}); it was aborted"
+                )
             if deadline.left() <= poll:  # the next poll would come after the deadline: stop now
                 raise deadline.root().reached(f"the {obj} Bulk {kind} job {job_id} finished (state {state})")
             self.sleep(poll)
             waited += poll
             if waited >= next_log:
-                _log.info("salesforce.bulk_job_waiting", job_id=job_id, object=obj, kind=kind, state=state,
-                          waited_s=round(waited, 1), left_s=round(deadline.left(), 1))
+                _log.info(
+                    "salesforce.bulk_job_waiting",
+                    job_id=job_id,
+                    object=obj,
+                    kind=kind,
+                    state=state,
+                    waited_s=round(waited, 1),
+                    left_s=round(deadline.left(), 1),
+                )
                 next_log = waited + _LOG_EVERY_S

@@ -53,10 +53,17 @@ class ApiUsage:
         if budget is None or self.used is None or self.limit is None:
             return
         if self.spent >= budget or self.used >= self.limit:
-            _log.warning("salesforce.budget_reached", spent=self.spent, budget=budget, org_used=self.used,
-                         org_limit=self.limit, stopped_before=before)
+            _log.warning(
+                "salesforce.budget_reached",
+                spent=self.spent,
+                budget=budget,
+                org_used=self.used,
+                org_limit=self.limit,
+                stopped_before=before,
+            )
             raise BudgetExhausted(
                 f"API budget reached before {before}: this run spent {self.spent:,} calls of its "
                 f"{budget:,} ({self.fraction:.0%} of the org's daily {self.limit:,}; the org has used "
                 f"{self.used:,}). What was done is kept; the next run continues from there. "
-                "Raise [salesforce] budget_fraction to allow more per run.")
+                "Raise [salesforce] budget_fraction to allow more per run."
+            )

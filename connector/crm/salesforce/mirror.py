@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 CLOSED_STATUS = "Completed"  # the closed Task status every org starts with
 
 
-def upsert(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str],
-           extra_types: dict[str, str] | None = None) -> None:
+def upsert(
+    con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str], extra_types: dict[str, str] | None = None
+) -> None:
     """Insert or update the staged rows (text columns) into the mirror's table, typed; drop the deleted ones.
     `extra_types`: columns beyond the vocabulary's (the trust fields under their configured names)."""
     types = dict(schema.TABLES[obj])
@@ -30,7 +31,8 @@ def upsert(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[st
     con.execute(
         f'INSERT INTO "{obj}" ({", ".join(_q(c) for c in cols)}) '
         f"SELECT {casts} FROM {stage} "
-        f'ON CONFLICT ("Id") DO UPDATE SET {updates}')
+        f'ON CONFLICT ("Id") DO UPDATE SET {updates}'
+    )
     con.execute(f'DELETE FROM "{obj}" WHERE COALESCE("IsDeleted", false)')
 
 
@@ -45,7 +47,9 @@ def created_tasks(con: duckdb.DuckDBPyConnection, saved: list[Saved], now: dt.da
         '"CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted") '
         "SELECT i, w, o, s, CAST(d AS DATE), 'Task', false, ?, ?, ?, false FROM (SELECT unnest(?::VARCHAR[]) AS i, "
         "unnest(?::VARCHAR[]) AS w, unnest(?::VARCHAR[]) AS o, unnest(?::VARCHAR[]) AS s, "
-        'unnest(?::VARCHAR[]) AS d) ON CONFLICT ("Id") DO NOTHING', [now, now, now, *data])
+        'unnest(?::VARCHAR[]) AS d) ON CONFLICT ("Id") DO NOTHING',
+        [now, now, now, *data],
+    )
 
 
 def patched_tasks(con: duckdb.DuckDBPyConnection, saved: list[Saved]) -> None:
@@ -56,14 +60,17 @@ def patched_tasks(con: duckdb.DuckDBPyConnection, saved: list[Saved]) -> None:
     data = [[s.id for s in saved]] + [[s.fields.get(c) for s in saved] for c in cols]
     con.execute(
         "CREATE OR REPLACE TEMP TABLE sf_task_patched AS SELECT unnest(?::VARCHAR[]) AS i, "
-        + ", ".join(f'unnest(?::VARCHAR[]) AS "{c}"' for c in cols), data)
+        + ", ".join(f'unnest(?::VARCHAR[]) AS "{c}"' for c in cols),
+        data,
+    )
     con.execute(
         'UPDATE "Task" SET "Subject" = COALESCE(p."Subject", "Task"."Subject"), '
         '"OwnerId" = COALESCE(p."OwnerId", "Task"."OwnerId"), '
         '"ActivityDate" = COALESCE(CAST(p."ActivityDate" AS DATE), "Task"."ActivityDate"), '
         '"Status" = COALESCE(p."Status", "Task"."Status"), '
         f'"IsClosed" = CASE WHEN p."Status" = \'{CLOSED_STATUS}\' THEN true ELSE "Task"."IsClosed" END '
-        'FROM sf_task_patched p WHERE "Task"."Id" = p.i')
+        'FROM sf_task_patched p WHERE "Task"."Id" = p.i'
+    )
 
 
 def delete(con: duckdb.DuckDBPyConnection, obj: str, record_ids: list[str]) -> int:
@@ -77,7 +84,7 @@ def delete(con: duckdb.DuckDBPyConnection, obj: str, record_ids: list[str]) -> i
 
 def newest(con: duckdb.DuckDBPyConnection, stage: str) -> dt.datetime | None:
     """The highest SystemModstamp in a pull's staging table (UTC), None when it holds no row."""
-    row = con.execute(f'SELECT max({_cast_expr(_q("SystemModstamp"), "TIMESTAMP")}) FROM {stage}').fetchone()
+    row = con.execute(f"SELECT max({_cast_expr(_q('SystemModstamp'), 'TIMESTAMP')}) FROM {stage}").fetchone()
     return None if row is None or row[0] is None else row[0].replace(tzinfo=dt.UTC)
 
 

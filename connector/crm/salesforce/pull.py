@@ -64,9 +64,16 @@ class Puller(BulkClient):
 
     def _bulk(self, con: duckdb.DuckDBPyConnection, table: str, pull: Pull) -> int:
         self.guard(f"the {pull.obj} Bulk query job")
-        job = self.json_call("POST", "jobs/query", json={
-            "operation": "queryAll" if pull.include_deleted else "query", "query": pull.soql,
-            "columnDelimiter": "COMMA", "lineEnding": "LF"})
+        job = self.json_call(
+            "POST",
+            "jobs/query",
+            json={
+                "operation": "queryAll" if pull.include_deleted else "query",
+                "query": pull.soql,
+                "columnDelimiter": "COMMA",
+                "lineEnding": "LF",
+            },
+        )
         job_id = str(job["id"])
         self.wait_for_job("query", job_id, pull.obj)
         rows = 0
@@ -80,8 +87,12 @@ class Puller(BulkClient):
                     params["locator"] = locator
                 path = Path(tmp) / f"{pull.obj}-{part}.csv"
                 resp = self.conn.session.request(
-                    "GET", self._url(f"jobs/query/{job_id}/results"), params=params, stream=True,
-                    headers=self.conn.headers(Accept="text/csv"))
+                    "GET",
+                    self._url(f"jobs/query/{job_id}/results"),
+                    params=params,
+                    stream=True,
+                    headers=self.conn.headers(Accept="text/csv"),
+                )
                 with resp:
                     raise_for(resp, f"GET jobs/query/{job_id}/results")
                     with path.open("wb") as out:
@@ -108,8 +119,9 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _insert_records(con: duckdb.DuckDBPyConnection, table: str, fields: list[str],
-                    records: list[dict[str, Any]]) -> int:
+def _insert_records(
+    con: duckdb.DuckDBPyConnection, table: str, fields: list[str], records: list[dict[str, Any]]
+) -> int:
     if not records:
         return 0
     columns = [[_text(r.get(f)) for r in records] for f in fields]
@@ -121,7 +133,9 @@ def _insert_records(con: duckdb.DuckDBPyConnection, table: str, fields: list[str
 def _insert_csv(con: duckdb.DuckDBPyConnection, table: str, path: Path) -> int:
     before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
     quoted = sql.render(sql.lit(str(path)))
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_csv({quoted}, header = true, "
-                "all_varchar = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)")
+    con.execute(
+        f"INSERT INTO {table} BY NAME SELECT * FROM read_csv({quoted}, header = true, "
+        "all_varchar = true, delim = ',', quote = '\"', escape = '\"', strict_mode = false)"
+    )
     after = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
     return after - before

@@ -52,8 +52,10 @@ class Saved:
 
 def _ordered_plan(plan_table: str) -> str:
     """The plan rows, parents together (lock contention), with the contact's AccountId."""
-    return (f'SELECT p.*, c."AccountId" AS account_id FROM {plan_table} p LEFT JOIN crm_contact c ON c."Id" = p.cid '
-            "ORDER BY account_id NULLS LAST, p.cid")
+    return (
+        f'SELECT p.*, c."AccountId" AS account_id FROM {plan_table} p LEFT JOIN crm_contact c ON c."Id" = p.cid '
+        "ORDER BY account_id NULLS LAST, p.cid"
+    )
 
 
 def _json_value(value: Any) -> Any:
@@ -68,8 +70,9 @@ def _json_value(value: Any) -> Any:
 class Pusher(BulkClient):
     # -- sObject Collections -------------------------------------------------------------------------------
 
-    def collections(self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection,
-                    rules_version: str) -> Iterator[Batch]:
+    def collections(
+        self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection, rules_version: str
+    ) -> Iterator[Batch]:
         owned = fields.model_dump()
         cols = ["cid"] + [c for k, (new, _) in FIELDS.items() for c in (f"ch_{k}", new)]
         # Fetched up front: the caller writes the mirror between batches on this connection, which would end an
@@ -101,8 +104,9 @@ class Pusher(BulkClient):
         "sObject Collections Create", "Update Records Using sObject Collections")."""
         assert len(records) <= COLLECTION_SIZE
         self.guard(doing)
-        results = self.conn.sf.restful("composite/sobjects", method=method,
-                                       json={"allOrNone": False, "records": records})
+        results = self.conn.sf.restful(
+            "composite/sobjects", method=method, json={"allOrNone": False, "records": records}
+        )
         if not isinstance(results, list) or len(results) != len(records):
             raise CrmError("sObject Collections answered with an unexpected body; nothing is assumed written")
         return results
@@ -127,17 +131,23 @@ class Pusher(BulkClient):
 
     # -- Bulk API 2.0 ingest -------------------------------------------------------------------------------
 
-    def bulk(self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection,
-             rules_version: str) -> Iterator[Batch]:
+    def bulk(
+        self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection, rules_version: str
+    ) -> Iterator[Batch]:
         owned = fields.model_dump()
         select = ['cid AS "Id"']
         for logical, (new, _) in FIELDS.items():
             value = f"CAST({new} AS VARCHAR)"
-            select.append(f"CASE WHEN ch_{logical} THEN COALESCE(NULLIF({value}, ''), '{NULL_IN_CSV}') END "
-                          f'AS "{owned[logical]}"')
-        select.append(f"? AS \"{owned['rules_version']}\"")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE sf_push AS SELECT row_number() OVER () - 1 AS rn, "
-                    f"{', '.join(select)} FROM ({_ordered_plan(plan_table)})", [rules_version])
+            select.append(
+                f"CASE WHEN ch_{logical} THEN COALESCE(NULLIF({value}, ''), '{NULL_IN_CSV}') END "
+                f'AS "{owned[logical]}"'
+            )
+        select.append(f'? AS "{owned["rules_version"]}"')
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE sf_push AS SELECT row_number() OVER () - 1 AS rn, "
+            f"{', '.join(select)} FROM ({_ordered_plan(plan_table)})",
+            [rules_version],
+        )
         total = int(con.execute("SELECT count(*) FROM sf_push").fetchone()[0])  # type: ignore[index]
         per_job = self.section.bulk_rows_per_job
         with tempfile.TemporaryDirectory(dir=self.temp_dir) as tmp:
@@ -155,16 +165,27 @@ class Pusher(BulkClient):
 
     def _one_job(self, path: Path, tmp: Path) -> Batch:
         self.guard("the Bulk update job")
-        job = self.json_call("POST", "jobs/ingest", json={
-            "object": "Contact", "operation": "update", "contentType": "CSV", "lineEnding": "LF",
-            "columnDelimiter": "COMMA"})
+        job = self.json_call(
+            "POST",
+            "jobs/ingest",
+            json={
+                "object": "Contact",
+                "operation": "update",
+                "contentType": "CSV",
+                "lineEnding": "LF",
+                "columnDelimiter": "COMMA",
+            },
+        )
         job_id = str(job["id"])
         _log.info("salesforce.bulk_update_job", job_id=job_id, bytes=path.stat().st_size)
         with self.aborted_on_failure("ingest", job_id, "Contact"):  # an open job left behind would never run
             self.guard("uploading the Bulk update data")
-            resp = self.conn.session.request("PUT", self._url(f"jobs/ingest/{job_id}/batches"),
-                                             data=path.read_bytes(),
-                                             headers=self.conn.headers(**{"Content-Type": "text/csv"}))
+            resp = self.conn.session.request(
+                "PUT",
+                self._url(f"jobs/ingest/{job_id}/batches"),
+                data=path.read_bytes(),
+                headers=self.conn.headers(**{"Content-Type": "text/csv"}),
+            )
             raise_for(resp, f"PUT jobs/ingest/{job_id}/batches")
             self.guard("closing the Bulk update job")
             self.json_call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
@@ -173,16 +194,22 @@ class Pusher(BulkClient):
         failed = [_failure_csv(row) for row in self._rows(job_id, "failedResults")]
         if info.get("state") != "JobComplete":
             for row in self._rows(job_id, "unprocessedrecords"):
-                failed.append(RecordFailure(row.get("Id", ""), "UNPROCESSED",
-                                            f"the Bulk job ended {info.get('state')}: "
-                                            f"{info.get('errorMessage', '')}", transient=True))
+                failed.append(
+                    RecordFailure(
+                        row.get("Id", ""),
+                        "UNPROCESSED",
+                        f"the Bulk job ended {info.get('state')}: {info.get('errorMessage', '')}",
+                        transient=True,
+                    )
+                )
         return ok, failed
 
     def _results(self, job_id: str, kind: str, tmp: Path) -> list[str]:
         path = tmp / f"{job_id}-{kind}.csv"
         self.guard(f"reading {kind}")
-        resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), stream=True,
-                                         headers=self.conn.headers(Accept="text/csv"))
+        resp = self.conn.session.request(
+            "GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), stream=True, headers=self.conn.headers(Accept="text/csv")
+        )
         with resp:
             raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
             with path.open("wb") as out:
@@ -197,8 +224,9 @@ class Pusher(BulkClient):
 
     def _rows(self, job_id: str, kind: str) -> list[dict[str, str]]:
         self.guard(f"reading {kind}")
-        resp = self.conn.session.request("GET", self._url(f"jobs/ingest/{job_id}/{kind}/"),
-                                         headers=self.conn.headers(Accept="text/csv"))
+        resp = self.conn.session.request(
+            "GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), headers=self.conn.headers(Accept="text/csv")
+        )
         raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
         return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8"))))
 
@@ -224,5 +252,9 @@ def _failure(record_id: str, errors: list[dict[str, Any]]) -> RecordFailure:
 def _failure_csv(row: dict[str, str]) -> RecordFailure:
     error = row.get("sf__Error", "")
     code, _, message = error.partition(":")
-    return RecordFailure(row.get("sf__Id") or row.get("Id", ""), code or "UNKNOWN", message or error,
-                         transient=code in TRANSIENT_RECORD_CODES)
+    return RecordFailure(
+        row.get("sf__Id") or row.get("Id", ""),
+        code or "UNKNOWN",
+        message or error,
+        transient=code in TRANSIENT_RECORD_CODES,
+    )

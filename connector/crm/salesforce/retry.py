@@ -64,7 +64,8 @@ def is_transient(resp: requests.Response) -> bool:
     if any(code in TRANSIENT_CODES for code, _ in codes):
         return True
     return resp.status_code == 403 and any(
-        code == "REQUEST_LIMIT_EXCEEDED" and _concurrency(msg) for code, msg in codes)
+        code == "REQUEST_LIMIT_EXCEEDED" and _concurrency(msg) for code, msg in codes
+    )
 
 
 def retry_after(resp: requests.Response) -> float | None:
@@ -103,8 +104,14 @@ def _log_backoff(state: RetryCallState) -> None:
         what["status"] = resp.status_code
         what["codes"] = [c for c, _ in error_codes(resp)]
     wait = state.next_action.sleep if state.next_action else 0.0
-    _log.warning("salesforce.backoff", call=state.kwargs.get("what", ""), attempt=state.attempt_number,
-                 wait_s=round(wait, 3), waited_s=round(state.idle_for, 3), **what)
+    _log.warning(
+        "salesforce.backoff",
+        call=state.kwargs.get("what", ""),
+        attempt=state.attempt_number,
+        wait_s=round(wait, 3),
+        waited_s=round(state.idle_for, 3),
+        **what,
+    )
 
 
 class _OutOfTime(stop_base):
@@ -125,18 +132,28 @@ def _out_of_time(state: RetryCallState) -> bool:
     run = limit.root()
     if run.left() <= needed:
         raise run.reached(f"retrying {state.kwargs.get('what', 'a call')} (attempt {state.attempt_number} failed)")
-    _log.warning("salesforce.retry_deadline", call=state.kwargs.get("what", ""), attempts=state.attempt_number,
-                 waited_s=round(state.idle_for, 3), limit_s=limit.seconds)
+    _log.warning(
+        "salesforce.retry_deadline",
+        call=state.kwargs.get("what", ""),
+        attempts=state.attempt_number,
+        waited_s=round(state.idle_for, 3),
+        limit_s=limit.seconds,
+    )
     return True
 
 
-def policy(*, max_attempts: int, cap: float, sleep: Callable[[float], None], base: float = 1.0,
-           rng: random.Random | None = None) -> Retrying:
+def policy(
+    *,
+    max_attempts: int,
+    cap: float,
+    sleep: Callable[[float], None],
+    base: float = 1.0,
+    rng: random.Random | None = None,
+) -> Retrying:
     """Declared once; `transport.SalesforceSession` runs every idempotent request through it, as
     `retrying(attempt, limit=<the call's Deadline>, what="GET path")`."""
     return Retrying(
-        retry=retry_if_result(is_transient)
-        | retry_if_exception_type((requests.ConnectionError, requests.Timeout)),
+        retry=retry_if_result(is_transient) | retry_if_exception_type((requests.ConnectionError, requests.Timeout)),
         wait=_Wait(base, cap, rng or random.Random()),  # noqa: S311 - jitter, not cryptography
         stop=stop_after_attempt(max_attempts) | _OutOfTime(),
         sleep=sleep,

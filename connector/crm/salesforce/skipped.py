@@ -28,8 +28,10 @@ SKIPPED_TABLE = "sf_skipped"
 SAMPLE = 10  # Ids named in a log line, per object and reason
 
 # The columns a pulled activity's day may come from, per object ([activities] task_date / event_date).
-_DAY_COLUMNS = {"Task": ("ActivityDate", "CompletedDateTime", "CreatedDate"),
-                "Event": ("ActivityDateTime", "StartDateTime", "ActivityDate")}
+_DAY_COLUMNS = {
+    "Task": ("ActivityDate", "CompletedDateTime", "CreatedDate"),
+    "Event": ("ActivityDateTime", "StartDateTime", "ActivityDate"),
+}
 
 
 class SkippedRow(NamedTuple):
@@ -42,8 +44,7 @@ def reset(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {SKIPPED_TABLE} (object VARCHAR, id VARCHAR, reason VARCHAR)")
 
 
-def note(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str],
-         after: dt.datetime | None) -> None:
+def note(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str], after: dt.datetime | None) -> None:
     """Add the unusable activities of this pull (in `stage`, text columns), changed after `after` (the previous
     watermark; None for a full pull), to `SKIPPED_TABLE`."""
     if obj not in _DAY_COLUMNS:
@@ -53,7 +54,7 @@ def note(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str]
     params: list[object] = [obj]
     if new != "true" and after is not None:
         params.append(after.astimezone(dt.UTC).replace(tzinfo=None))
-    day = [f'NULLIF(s."{c}", \'\')' for c in _DAY_COLUMNS[obj] if c in fields]
+    day = [f"NULLIF(s.\"{c}\", '')" for c in _DAY_COLUMNS[obj] if c in fields]
     has_day = f"COALESCE({', '.join(day)}) IS NOT NULL" if day else "false"
     deleted = "COALESCE(lower(s.\"IsDeleted\"), 'false') = 'true'" if "IsDeleted" in fields else "false"
     con.execute(
@@ -64,7 +65,9 @@ def note(con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str]
         "WHEN c.\"Id\" IS NULL THEN 'unknown_contact' "
         "ELSE 'no_date' END "
         f'FROM {stage} s LEFT JOIN "Contact" c ON c."Id" = s."WhoId" '
-        f'WHERE NOT ({deleted}) AND {new} AND (c."Id" IS NULL OR NOT ({has_day}))', params)
+        f'WHERE NOT ({deleted}) AND {new} AND (c."Id" IS NULL OR NOT ({has_day}))',
+        params,
+    )
 
 
 class Summary(NamedTuple):
@@ -79,18 +82,28 @@ def summarise(con: duckdb.DuckDBPyConnection) -> Summary:
     per_reason: dict[str, dict[str, int]] = {}
     samples: dict[str, list[str]] = {}
     for obj, reason, count, sample in con.execute(
-            f"SELECT object, reason, count(*), list(id ORDER BY id)[1:{SAMPLE}] FROM {SKIPPED_TABLE} "
-            "GROUP BY ALL ORDER BY object, reason").fetchall():
+        f"SELECT object, reason, count(*), list(id ORDER BY id)[1:{SAMPLE}] FROM {SKIPPED_TABLE} "
+        "GROUP BY ALL ORDER BY object, reason"
+    ).fetchall():
         per_object[obj] = per_object.get(obj, 0) + int(count)
         per_reason.setdefault(obj, {})[reason] = int(count)
         samples[obj] = (samples.get(obj, []) + [str(i) for i in sample])[:SAMPLE]
-        _log.warning("salesforce.rows_skipped", object=obj, reason=reason, count=int(count),
-                     ids=[str(i) for i in sample], all_ids=f"{count} in the run's skipped list" if count > SAMPLE
-                     else "all named here")
+        _log.warning(
+            "salesforce.rows_skipped",
+            object=obj,
+            reason=reason,
+            count=int(count),
+            ids=[str(i) for i in sample],
+            all_ids=f"{count} in the run's skipped list" if count > SAMPLE else "all named here",
+        )
     return Summary(per_object, per_reason, samples)
 
 
 def rows(con: duckdb.DuckDBPyConnection) -> list[SkippedRow]:
     """Every skipped activity of this run, for the caller's failures file."""
-    return [SkippedRow(str(o), str(i), str(r)) for o, i, r in con.execute(
-        f"SELECT object, id, reason FROM {SKIPPED_TABLE} ORDER BY object, reason, id").fetchall()]
+    return [
+        SkippedRow(str(o), str(i), str(r))
+        for o, i, r in con.execute(
+            f"SELECT object, id, reason FROM {SKIPPED_TABLE} ORDER BY object, reason, id"
+        ).fetchall()
+    ]

@@ -12,13 +12,30 @@ from connector.crm import RuleNeeds
 from connector.crm.local import schema
 
 # What the engine always needs, whatever the rules say.
-CONTACT_BASE = ["Id", "FirstName", "LastName", "AccountId", "OwnerId", "CreatedDate", "SystemModstamp",
-                "IsDeleted"]
+CONTACT_BASE = ["Id", "FirstName", "LastName", "AccountId", "OwnerId", "CreatedDate", "SystemModstamp", "IsDeleted"]
 ACTIVITY_BASE = {
-    "Task": ["Id", "WhoId", "Subject", "ActivityDate", "CompletedDateTime", "CreatedDate", "SystemModstamp",
-             "IsDeleted"],
-    "Event": ["Id", "WhoId", "Subject", "ActivityDateTime", "StartDateTime", "ActivityDate", "IsPrivate",
-              "CreatedDate", "SystemModstamp", "IsDeleted"],
+    "Task": [
+        "Id",
+        "WhoId",
+        "Subject",
+        "ActivityDate",
+        "CompletedDateTime",
+        "CreatedDate",
+        "SystemModstamp",
+        "IsDeleted",
+    ],
+    "Event": [
+        "Id",
+        "WhoId",
+        "Subject",
+        "ActivityDateTime",
+        "StartDateTime",
+        "ActivityDate",
+        "IsPrivate",
+        "CreatedDate",
+        "SystemModstamp",
+        "IsDeleted",
+    ],
 }
 OBJECTS = ("Contact", "Task", "Event")
 
@@ -46,8 +63,9 @@ def field_lists(fields: FieldsSection, rules: RuleNeeds | None) -> dict[str, lis
     for name in fields.model_dump().values():
         if name not in out["Contact"]:
             out["Contact"].append(name)
-    used = list(rules.activity_fields) if rules is not None else schema.column_names("Task") + schema.column_names(
-        "Event")
+    used = (
+        list(rules.activity_fields) if rules is not None else schema.column_names("Task") + schema.column_names("Event")
+    )
     for obj, base in ACTIVITY_BASE.items():
         have = set(schema.column_names(obj))
         out[obj] = list(base) + [f for f in used if f in have and f not in base]

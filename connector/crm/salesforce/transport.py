@@ -46,8 +46,16 @@ class SessionExpired(CrmError):
 
 
 class SalesforceSession(requests.Session):
-    def __init__(self, *, usage: ApiUsage, retrying: Retrying, timeout: float, connect_timeout: float = 10.0,
-                 call_seconds: float | None = None, deadline: Deadline | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        usage: ApiUsage,
+        retrying: Retrying,
+        timeout: float,
+        connect_timeout: float = 10.0,
+        call_seconds: float | None = None,
+        deadline: Deadline | None = None,
+    ) -> None:
         super().__init__()
         self.usage = usage
         self.retrying = retrying
@@ -76,7 +84,8 @@ class SalesforceSession(requests.Session):
             raise BudgetExhausted(
                 "Salesforce refused the call: the org's daily API request limit is used up "
                 "(REQUEST_LIMIT_EXCEEDED: TotalRequests). What was done is kept; run again after the "
-                "rolling 24-hour window frees calls.")
+                "rolling 24-hour window frees calls."
+            )
         return resp
 
     @contextlib.contextmanager
@@ -124,11 +133,13 @@ class SalesforceSession(requests.Session):
         if any(p in url for p in _SIGN_IN_PATHS) and resp.status_code < 300:
             _remember_secrets(resp)
 
-    def _renew_and_repeat(self, method: str, url: str, args: tuple[Any, ...],
-                          kwargs: dict[str, Any]) -> requests.Response:
+    def _renew_and_repeat(
+        self, method: str, url: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> requests.Response:
         if self.renew is None:
-            raise SessionExpired(f"the Salesforce session expired or is invalid (INVALID_SESSION_ID); "
-                                 f"{self.renew_hint}")
+            raise SessionExpired(
+                f"the Salesforce session expired or is invalid (INVALID_SESSION_ID); {self.renew_hint}"
+            )
         _log.info("salesforce.session_renewing")
         self._renewing = True
         try:
@@ -145,8 +156,10 @@ class SalesforceSession(requests.Session):
             url = url.replace(old.netloc, instance, 1)
         resp = self._send(method, url, args, kwargs)
         if resp.status_code == 401 and _expired(resp):
-            raise SessionExpired("the Salesforce session expired again right after it was renewed; "
-                                 "check the integration user's session settings")
+            raise SessionExpired(
+                "the Salesforce session expired again right after it was renewed; "
+                "check the integration user's session settings"
+            )
         _log.info("salesforce.session_renewed")
         return resp
 
@@ -160,7 +173,7 @@ def _path(url: str) -> str:
     path = urlsplit(url).path
     marker = path.find("/services/data/v")
     if marker >= 0:
-        rest = path[marker + len("/services/data/v"):]
+        rest = path[marker + len("/services/data/v") :]
         return rest.split("/", 1)[1] if "/" in rest else rest
     return path
 

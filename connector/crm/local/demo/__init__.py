@@ -53,7 +53,6 @@ def personas(contacts: int, seed: int = 7) -> list[str]:
     return out
 
 
-
 def _check_empty(crm: LocalCrm) -> None:
     for table in ("Contact", "Task", "Event", "User"):
         row = sql.run(crm.con, sql.q("SELECT count(*) FROM $t", t=sql.table(table))).fetchone()

@@ -107,16 +107,17 @@ def load_activities(
     made = np.where(has_contact, np.maximum(made, people.created[c]), made)
     last_minute = timestamps(org.as_of, np.zeros(n, dtype=np.int64), np.full(n, -60, dtype=np.int64))
     made = np.minimum(made, last_minute)
-    touched = np.where(planned, made,
-                       np.maximum(made, ends) + (rng.integers(0, 7200, size=n) * US_PER_S).astype("timedelta64[us]"))
+    touched = np.where(
+        planned, made, np.maximum(made, ends) + (rng.integers(0, 7200, size=n) * US_PER_S).astype("timedelta64[us]")
+    )
     touched = np.minimum(touched, last_minute)
 
     overdue = is_todo & ~planned & (rng.random(n) < OPEN_TODO_SHARE)
-    status = np.where(planned, _NOT_STARTED,
-                      np.where(overdue, np.where(rng.random(n) < 0.3, _IN_PROGRESS, _NOT_STARTED), _COMPLETED))
+    status = np.where(
+        planned, _NOT_STARTED, np.where(overdue, np.where(rng.random(n) < 0.3, _IN_PROGRESS, _NOT_STARTED), _COMPLETED)
+    )
     account = np.where(has_contact, people.account[c], rng.integers(0, org.accounts, size=n))
-    owner = np.where(has_contact & (rng.random(n) < 0.9), people.owner[c],
-                     rng.choice(len(OWNERS), size=n, p=OWNER_P))
+    owner = np.where(has_contact & (rng.random(n) < 0.9), people.owner[c], rng.choice(len(OWNERS), size=n, p=OWNER_P))
     voicemail = IS_OUTBOUND_CALL[template] & (rng.random(n) < 0.2)
     cols: dict[str, npt.NDArray[Any]] = {
         "contact": np.where(has_contact, contact + people.first, -1),

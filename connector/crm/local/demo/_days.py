@@ -22,9 +22,7 @@ def offsets(rng: np.random.Generator, newest: int, oldest: Ints) -> Ints:
     return newest + (rng.random(len(oldest)) * span).astype(np.int64)
 
 
-
 def timestamps(as_of: dt.date, days_ago: Ints, seconds: Ints) -> Times:
     """Timestamps `days_ago` days before midnight of `as_of`, plus `seconds` into that day."""
     out: Times = np.datetime64(as_of.isoformat(), "us") + (seconds - days_ago * 86_400).astype("timedelta64[s]")
     return out
-

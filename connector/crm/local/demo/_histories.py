@@ -54,7 +54,6 @@ def _choose(rng: np.random.Generator, group: str, n: int) -> Ints:
     return ids[rng.integers(0, len(ids), size=n)]
 
 
-
 def _block(rng: np.random.Generator, acts: Acts, members: Ints, age: Ints, b: Block) -> None:
     chosen = members[rng.random(len(members)) < b.share] if b.share < 1 else members
     counts = rng.integers(b.lo, b.hi + 1, size=len(chosen))
@@ -76,8 +75,9 @@ def _gratitude(rng: np.random.Generator, acts: Acts, members: Ints, age: Ints, g
     if g.thanked:
         # Thanked the same day or within the next week, never later than yesterday.
         lag = np.minimum(rng.integers(0, 7, size=len(rows)), np.maximum(off - 1, 0))
-        thanks = np.where(IS_FEEDBACK[trig], _choose(rng, "thanks_feedback", len(rows)),
-                          _choose(rng, "thanks", len(rows)))
+        thanks = np.where(
+            IS_FEEDBACK[trig], _choose(rng, "thanks_feedback", len(rows)), _choose(rng, "thanks", len(rows))
+        )
         acts.add(rows, thanks, off - lag)
 
 
@@ -100,8 +100,9 @@ def chunk_activities(rng: np.random.Generator, persona: Ints, age: Ints, target:
     if filler and weight.sum() > 0:
         rows = np.repeat(np.arange(len(persona), dtype=np.int64), rng.poisson(weight * (filler / weight.sum())))
         kind = rng.choice(4, size=len(rows), p=[0.5, 0.25, 0.2, 0.05])
-        template = np.choose(kind, [_choose(rng, g, len(rows)) for g in ("out_email", "todo", "out_call",
-                                                                            "list_email")])
+        template = np.choose(
+            kind, [_choose(rng, g, len(rows)) for g in ("out_email", "todo", "out_call", "list_email")]
+        )
         acts.add(rows, template, offsets(rng, 0, age[rows] - filler_from[rows]) + filler_from[rows])
 
     lead = rng.random(extra) < 0.6
@@ -113,6 +114,5 @@ def chunk_activities(rng: np.random.Generator, persona: Ints, age: Ints, target:
     )
     deleted = round(target * DELETED_SHARE)
     rows = rng.integers(0, len(persona), size=deleted, dtype=np.int64)
-    acts.add(rows, _choose(rng, "deleted", deleted), offsets(rng, 1, np.minimum(179, age[rows])),
-             ABOUT_CONTACT_DELETED)
+    acts.add(rows, _choose(rng, "deleted", deleted), offsets(rng, 1, np.minimum(179, age[rows])), ABOUT_CONTACT_DELETED)
     return acts

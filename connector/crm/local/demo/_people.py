@@ -23,32 +23,156 @@ if TYPE_CHECKING:
     Times = npt.NDArray[np.datetime64]
 
 OWNERS = [
-    ("Maya Lindqvist", 1.4), ("Daniel Okafor", 1.2), ("Priya Raman", 1.2), ("Tom Becker", 1.0),
-    ("Sofia Alvarez", 1.0), ("James Whitfield", 0.9), ("Aiko Tanaka", 0.8), ("Lucas Moreau", 0.5),
+    ("Maya Lindqvist", 1.4),
+    ("Daniel Okafor", 1.2),
+    ("Priya Raman", 1.2),
+    ("Tom Becker", 1.0),
+    ("Sofia Alvarez", 1.0),
+    ("James Whitfield", 0.9),
+    ("Aiko Tanaka", 0.8),
+    ("Lucas Moreau", 0.5),
 ]
 OWNER_P = np.array([w for _, w in OWNERS]) / sum(w for _, w in OWNERS)
 _FIRST = [
-    "Anna", "Ben", "Chloe", "David", "Elena", "Farid", "Grace", "Hannah", "Ian", "Julia", "Karim", "Laura",
-    "Marco", "Nina", "Oliver", "Paula", "Quentin", "Rosa", "Samuel", "Tara", "Umar", "Vera", "William", "Xin",
-    "Yusuf", "Zoe", "Amelia", "Bruno", "Carmen", "Dmitri", "Emma", "Felix", "Gabriela", "Hugo", "Ingrid", "Jonas",
-    "Kenji", "Leila", "Mateo", "Noor", "Oscar", "Petra", "Rahul", "Sara", "Theo", "Ursula", "Victor", "Wen",
+    "Anna",
+    "Ben",
+    "Chloe",
+    "David",
+    "Elena",
+    "Farid",
+    "Grace",
+    "Hannah",
+    "Ian",
+    "Julia",
+    "Karim",
+    "Laura",
+    "Marco",
+    "Nina",
+    "Oliver",
+    "Paula",
+    "Quentin",
+    "Rosa",
+    "Samuel",
+    "Tara",
+    "Umar",
+    "Vera",
+    "William",
+    "Xin",
+    "Yusuf",
+    "Zoe",
+    "Amelia",
+    "Bruno",
+    "Carmen",
+    "Dmitri",
+    "Emma",
+    "Felix",
+    "Gabriela",
+    "Hugo",
+    "Ingrid",
+    "Jonas",
+    "Kenji",
+    "Leila",
+    "Mateo",
+    "Noor",
+    "Oscar",
+    "Petra",
+    "Rahul",
+    "Sara",
+    "Theo",
+    "Ursula",
+    "Victor",
+    "Wen",
 ]
 _LAST = [
-    "Andersen", "Brown", "Castillo", "Dubois", "Eriksson", "Fischer", "Garcia", "Hughes", "Ivanova", "Jensen",
-    "Kowalski", "Lopez", "Murphy", "Nakamura", "O'Brien", "Patel", "Quinn", "Rossi", "Schmidt", "Thompson",
-    "Ueda", "Vargas", "Walker", "Xu", "Young", "Zimmermann", "Ahmed", "Bianchi", "Chen", "Dasgupta", "Evans",
-    "Fernandes", "Gallagher", "Haddad", "Ito", "Johansson", "Kim", "Larsen", "Mensah", "Novak", "Okoye", "Park",
+    "Andersen",
+    "Brown",
+    "Castillo",
+    "Dubois",
+    "Eriksson",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ivanova",
+    "Jensen",
+    "Kowalski",
+    "Lopez",
+    "Murphy",
+    "Nakamura",
+    "O'Brien",
+    "Patel",
+    "Quinn",
+    "Rossi",
+    "Schmidt",
+    "Thompson",
+    "Ueda",
+    "Vargas",
+    "Walker",
+    "Xu",
+    "Young",
+    "Zimmermann",
+    "Ahmed",
+    "Bianchi",
+    "Chen",
+    "Dasgupta",
+    "Evans",
+    "Fernandes",
+    "Gallagher",
+    "Haddad",
+    "Ito",
+    "Johansson",
+    "Kim",
+    "Larsen",
+    "Mensah",
+    "Novak",
+    "Okoye",
+    "Park",
 ]
 _TITLES = [
-    "CEO", "CFO", "CTO", "VP Sales", "VP Operations", "Head of Procurement", "IT Director", "Operations Manager",
-    "Finance Manager", "Product Manager", "Office Manager", "Purchasing Agent", "Engineering Lead",
-    "Customer Success Manager", "Marketing Director", "Project Manager",
+    "CEO",
+    "CFO",
+    "CTO",
+    "VP Sales",
+    "VP Operations",
+    "Head of Procurement",
+    "IT Director",
+    "Operations Manager",
+    "Finance Manager",
+    "Product Manager",
+    "Office Manager",
+    "Purchasing Agent",
+    "Engineering Lead",
+    "Customer Success Manager",
+    "Marketing Director",
+    "Project Manager",
 ]
-_LEAD_SOURCES = ["Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Trade Show", "Employee Referral",
-                 "Other"]
+_LEAD_SOURCES = [
+    "Web",
+    "Phone Inquiry",
+    "Partner Referral",
+    "Purchased List",
+    "Trade Show",
+    "Employee Referral",
+    "Other",
+]
 _LEAD_SOURCE_P = np.array([0.3, 0.15, 0.12, 0.1, 0.13, 0.1, 0.1])
-_ACCOUNT_A = ["North", "Blue", "Bright", "Silver", "Green", "Summit", "Pioneer", "Harbor", "Cedar", "Granite",
-              "Maple", "River", "Stone", "Iron", "Golden", "Clear"]
+_ACCOUNT_A = [
+    "North",
+    "Blue",
+    "Bright",
+    "Silver",
+    "Green",
+    "Summit",
+    "Pioneer",
+    "Harbor",
+    "Cedar",
+    "Granite",
+    "Maple",
+    "River",
+    "Stone",
+    "Iron",
+    "Golden",
+    "Clear",
+]
 _ACCOUNT_B = ["field", "ridge", "works", "point", "line", "gate", "wave", "path", "bridge", "crest", "mark", "soft"]
 
 
@@ -79,8 +203,12 @@ def load_lookups(crm: LocalCrm) -> None:
     sql.run(con, sql.q(_USER_NUMBERS, n=len(names)))
     sql.run(con, sql.q(_TEMPLATE_TABLE))
     rows = [(i, t.subject, t.subtype, t.type, t.call_type, t.all_day) for i, t in enumerate(TEMPLATES)]
-    sql.run(con, exp.insert(exp.Values(expressions=[exp.Tuple(expressions=[sql.lit(v) for v in row])
-                                                    for row in rows]), "demo_tmpl"))
+    sql.run(
+        con,
+        exp.insert(
+            exp.Values(expressions=[exp.Tuple(expressions=[sql.lit(v) for v in row]) for row in rows]), "demo_tmpl"
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -125,32 +253,49 @@ def load_contacts(crm: LocalCrm, rng: np.random.Generator, first: int, persona: 
     hi = np.array([p.max_age for p in PERSONAS], dtype=np.int64)[persona]
     age = offsets(rng, 0, hi - lo) + lo
     account = rng.integers(0, org.accounts, size=n, dtype=np.int64)
-    owner = np.where(rng.random(n) < 0.9, org.account_owner[account],
-                     rng.choice(len(OWNERS), size=n, p=OWNER_P))
+    owner = np.where(rng.random(n) < 0.9, org.account_owner[account], rng.choice(len(OWNERS), size=n, p=OWNER_P))
     created = timestamps(org.as_of, age, rng.integers(8 * 3600, 17 * 3600, size=n, dtype=np.int64))
     # Last edited some time between creation and an hour before the evaluation date.
-    span = (timestamps(org.as_of, np.zeros(n, dtype=np.int64), np.full(n, -3600, dtype=np.int64)) - created)
+    span = timestamps(org.as_of, np.zeros(n, dtype=np.int64), np.full(n, -3600, dtype=np.int64)) - created
     modified = created + (span.astype(np.int64) * rng.random(n)).astype("timedelta64[us]").astype("timedelta64[s]")
-    crm.con.register("demo_c", {
-        "n": np.arange(first, first + n, dtype=np.int64),
-        "first": rng.integers(0, len(_FIRST), size=n, dtype=np.int64),
-        "last": rng.integers(0, len(_LAST), size=n, dtype=np.int64),
-        "title": rng.integers(0, len(_TITLES), size=n, dtype=np.int64),
-        "source": rng.choice(len(_LEAD_SOURCES), size=n, p=_LEAD_SOURCE_P),
-        "account": account,
-        "owner": owner,
-        "created": created,
-        "modified": modified,
-    })
+    crm.con.register(
+        "demo_c",
+        {
+            "n": np.arange(first, first + n, dtype=np.int64),
+            "first": rng.integers(0, len(_FIRST), size=n, dtype=np.int64),
+            "last": rng.integers(0, len(_LAST), size=n, dtype=np.int64),
+            "title": rng.integers(0, len(_TITLES), size=n, dtype=np.int64),
+            "source": rng.choice(len(_LEAD_SOURCES), size=n, p=_LEAD_SOURCE_P),
+            "account": account,
+            "owner": owner,
+            "created": created,
+            "modified": modified,
+        },
+    )
     n_a, n_b = len(_ACCOUNT_A), len(_ACCOUNT_B)
-    sql.run(crm.con, sql.q(_CONTACTS, first_names=_texts(_FIRST), last_names=_texts(_LAST), titles=_texts(_TITLES),
-                           sources=_texts(_LEAD_SOURCES), account_a=_texts(_ACCOUNT_A), account_b=_texts(_ACCOUNT_B),
-                           n_a=n_a, n_b=n_b, n_ab=n_a * n_b))
+    sql.run(
+        crm.con,
+        sql.q(
+            _CONTACTS,
+            first_names=_texts(_FIRST),
+            last_names=_texts(_LAST),
+            titles=_texts(_TITLES),
+            sources=_texts(_LEAD_SOURCES),
+            account_a=_texts(_ACCOUNT_A),
+            account_b=_texts(_ACCOUNT_B),
+            n_a=n_a,
+            n_b=n_b,
+            n_ab=n_a * n_b,
+        ),
+    )
     crm.con.unregister("demo_c")
-    sql.run(crm.con, sql.q("""
+    sql.run(
+        crm.con,
+        sql.q("""
 INSERT INTO "Contact" ("Id", "FirstName", "LastName", "Email", "Title", "AccountId", "OwnerId", "LeadSource",
                        "CreatedDate", "LastModifiedDate", "SystemModstamp", "IsDeleted")
 SELECT Id, FirstName, LastName, Email, Title, AccountId, OwnerId, LeadSource, created, modified, modified, false
 FROM demo_contact ORDER BY n
-"""))
+"""),
+    )
     return Contacts(first, age, account, owner.astype(np.int64), created)

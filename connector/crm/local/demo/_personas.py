@@ -79,86 +79,198 @@ _FAITHFUL_CORE = (
 )
 
 PERSONAS: tuple[Persona, ...] = (
-    Persona("cold", 0.22, "Fringe", (), 3, OLDEST, (
-        Block("out_email", 1, 2, 1, OLDEST, 0.6),  # never 3 in 90 days: no 'Missing listening'
-        Block("all_day", 1, 1, 1, OLDEST, 0.02),
-    ), filler_weight=0.3),
-    Persona("talked_at", 0.07, "Fringe", (_MISSING_LISTENING,), 30, OLDEST, (
-        Block("out_email", 3, 7, 1, 89),
-        Block("out_call", 1, 3, 1, 89, 0.5),
-        Block("list_email", 1, 2, 1, 89, 0.3),
-        Block("in_email", 1, 2, 200, OLDEST, 0.3),
-        Block("listen_event", 1, 1, -30, -1, 0.15),  # a planned discovery call does not count yet
-    )),
-    Persona("drifting", 0.06, "Fringe", (), 760, OLDEST, (
-        Block("in_email", 1, 3, 365, 730),
-        *(Block(g, 1, 2, 365 + 91 * q, 455 + 91 * q) for q, g in enumerate(("meeting", "in_call", "in_email"))),
-        Block("listen_event", 1, 2, 638, 730),
-        Block("out_email", 2, 6, 365, 730),
-    ), (Gratitude("trigger_any", 400, 700, 0.4, thanked=True),), filler_from=200, filler_weight=1.2),
-    Persona("friend", 0.19, "Friend", (), 20, OLDEST, (
-        Block("conv", 1, 2, 1, 179),
-        Block("out_email", 1, 1, 1, 89, 0.5),
-        Block("listen", 1, 1, 90, 179, 0.2),  # 90 days old: just outside the listening window
-        Block("out_email", 1, 2, 90, 179, 0.3),
-        Block("history", 2, 6, 182, OLDEST, 0.4),
-        Block("todo", 1, 1, -30, -1, 0.1),
-    )),
-    Persona("friend_talked_at", 0.03, "Friend", (_MISSING_LISTENING,), 30, OLDEST, (
-        Block("conv", 1, 2, 1, 179),
-        Block("out_email", 4, 9, 1, 89),
-        Block("out_call", 1, 3, 1, 89, 0.6),
-    )),
-    Persona("friend_unthanked", 0.02, "Friend", (_MISSING_THANK_YOU,), 180, OLDEST, (
-        Block("conv", 1, 2, 1, 179),
-        Block("out_email", 1, 1, 1, 89, 0.5),
-    ), (
-        Gratitude("trigger_plain", 10, 170, 1.0, thanked=False),
-        Gratitude("trigger_any", 200, OLDEST, 0.3, thanked=True),
-    )),
-    Persona("friend_thanked", 0.02, "Friend", (), 180, OLDEST, (
-        Block("conv", 1, 2, 1, 179),
-        Block("out_email", 1, 1, 1, 89, 0.5),
-    ), (Gratitude("trigger_plain", 10, 170, 1.0, thanked=True),)),
-    Persona("familiar", 0.14, "Familiar", (), 100, OLDEST, (
-        Block("conv", 3, 4, 1, 179),  # nothing two-way in quarter 2 (182..272 days ago): not Faithful
-        Block("listen", 1, 2, 1, 89),
-        Block("out_email", 1, 2, 1, 89, 0.7),
-        Block("history", 2, 6, 273, OLDEST, 0.5),
-        Block("todo", 1, 1, -30, -1, 0.2),
-    ), (Gratitude("trigger_any", 8, 170, 0.3, thanked=True),), filler_weight=1.5),
-    Persona("familiar_unthanked", 0.04, "Familiar", (_MISSING_THANK_YOU,), 400, OLDEST, (
-        *_FAITHFUL_CORE,  # meets Faithful's criteria but for the open flag
-        *_quarters(3, 5, 0.5),
-    ), (
-        Gratitude("trigger_any", 10, 170, 1.0, thanked=False),
-        Gratitude("trigger_any", 200, OLDEST, 0.5, thanked=True),
-    ), filler_weight=2.0),
-    Persona("familiar_thanked", 0.03, "Familiar", (), 100, OLDEST, (
-        Block("conv", 3, 4, 1, 179),
-        Block("listen", 1, 2, 1, 89),
-        Block("out_email", 1, 2, 1, 89, 0.7),
-    ), (Gratitude("trigger_any", 10, 170, 1.0, thanked=True),), filler_weight=1.5),
-    Persona("faithful", 0.13, "Faithful", (), 400, OLDEST, (
-        *_FAITHFUL_CORE,
-        *_quarters(3, 5, 0.6),
-        Block("advocacy", 1, 1, 400, OLDEST, 0.2),  # advocacy, but over a year ago: not Forever
-        Block("history", 2, 6, 546, OLDEST, 0.6),
-    ), (
-        Gratitude("trigger_quiet", 8, 170, 0.5, thanked=True),  # a referral would be advocacy: Forever
-        Gratitude("trigger_quiet", 200, OLDEST, 0.3, thanked=True),
-        Gratitude("trigger_plain", 1, 5, 0.05, thanked=False),  # too recent to flag
-    ), filler_weight=2.0),
-    Persona("forever", 0.05, "Forever", (), 760, OLDEST, (
-        *_FAITHFUL_CORE,
-        *_quarters(3, 5),
-        Block("advocacy", 1, 1, 8, 364),
-        Block("history", 3, 8, 546, OLDEST),
-    ), (
-        Gratitude("referral", 8, 300, 0.5, thanked=True),
-        Gratitude("trigger_plain", 8, 170, 0.6, thanked=True),
-        Gratitude("win", 8, 360, 0.4, thanked=True),
-    ), filler_weight=2.5),
+    Persona(
+        "cold",
+        0.22,
+        "Fringe",
+        (),
+        3,
+        OLDEST,
+        (
+            Block("out_email", 1, 2, 1, OLDEST, 0.6),  # never 3 in 90 days: no 'Missing listening'
+            Block("all_day", 1, 1, 1, OLDEST, 0.02),
+        ),
+        filler_weight=0.3,
+    ),
+    Persona(
+        "talked_at",
+        0.07,
+        "Fringe",
+        (_MISSING_LISTENING,),
+        30,
+        OLDEST,
+        (
+            Block("out_email", 3, 7, 1, 89),
+            Block("out_call", 1, 3, 1, 89, 0.5),
+            Block("list_email", 1, 2, 1, 89, 0.3),
+            Block("in_email", 1, 2, 200, OLDEST, 0.3),
+            Block("listen_event", 1, 1, -30, -1, 0.15),  # a planned discovery call does not count yet
+        ),
+    ),
+    Persona(
+        "drifting",
+        0.06,
+        "Fringe",
+        (),
+        760,
+        OLDEST,
+        (
+            Block("in_email", 1, 3, 365, 730),
+            *(Block(g, 1, 2, 365 + 91 * q, 455 + 91 * q) for q, g in enumerate(("meeting", "in_call", "in_email"))),
+            Block("listen_event", 1, 2, 638, 730),
+            Block("out_email", 2, 6, 365, 730),
+        ),
+        (Gratitude("trigger_any", 400, 700, 0.4, thanked=True),),
+        filler_from=200,
+        filler_weight=1.2,
+    ),
+    Persona(
+        "friend",
+        0.19,
+        "Friend",
+        (),
+        20,
+        OLDEST,
+        (
+            Block("conv", 1, 2, 1, 179),
+            Block("out_email", 1, 1, 1, 89, 0.5),
+            Block("listen", 1, 1, 90, 179, 0.2),  # 90 days old: just outside the listening window
+            Block("out_email", 1, 2, 90, 179, 0.3),
+            Block("history", 2, 6, 182, OLDEST, 0.4),
+            Block("todo", 1, 1, -30, -1, 0.1),
+        ),
+    ),
+    Persona(
+        "friend_talked_at",
+        0.03,
+        "Friend",
+        (_MISSING_LISTENING,),
+        30,
+        OLDEST,
+        (
+            Block("conv", 1, 2, 1, 179),
+            Block("out_email", 4, 9, 1, 89),
+            Block("out_call", 1, 3, 1, 89, 0.6),
+        ),
+    ),
+    Persona(
+        "friend_unthanked",
+        0.02,
+        "Friend",
+        (_MISSING_THANK_YOU,),
+        180,
+        OLDEST,
+        (
+            Block("conv", 1, 2, 1, 179),
+            Block("out_email", 1, 1, 1, 89, 0.5),
+        ),
+        (
+            Gratitude("trigger_plain", 10, 170, 1.0, thanked=False),
+            Gratitude("trigger_any", 200, OLDEST, 0.3, thanked=True),
+        ),
+    ),
+    Persona(
+        "friend_thanked",
+        0.02,
+        "Friend",
+        (),
+        180,
+        OLDEST,
+        (
+            Block("conv", 1, 2, 1, 179),
+            Block("out_email", 1, 1, 1, 89, 0.5),
+        ),
+        (Gratitude("trigger_plain", 10, 170, 1.0, thanked=True),),
+    ),
+    Persona(
+        "familiar",
+        0.14,
+        "Familiar",
+        (),
+        100,
+        OLDEST,
+        (
+            Block("conv", 3, 4, 1, 179),  # nothing two-way in quarter 2 (182..272 days ago): not Faithful
+            Block("listen", 1, 2, 1, 89),
+            Block("out_email", 1, 2, 1, 89, 0.7),
+            Block("history", 2, 6, 273, OLDEST, 0.5),
+            Block("todo", 1, 1, -30, -1, 0.2),
+        ),
+        (Gratitude("trigger_any", 8, 170, 0.3, thanked=True),),
+        filler_weight=1.5,
+    ),
+    Persona(
+        "familiar_unthanked",
+        0.04,
+        "Familiar",
+        (_MISSING_THANK_YOU,),
+        400,
+        OLDEST,
+        (
+            *_FAITHFUL_CORE,  # meets Faithful's criteria but for the open flag
+            *_quarters(3, 5, 0.5),
+        ),
+        (
+            Gratitude("trigger_any", 10, 170, 1.0, thanked=False),
+            Gratitude("trigger_any", 200, OLDEST, 0.5, thanked=True),
+        ),
+        filler_weight=2.0,
+    ),
+    Persona(
+        "familiar_thanked",
+        0.03,
+        "Familiar",
+        (),
+        100,
+        OLDEST,
+        (
+            Block("conv", 3, 4, 1, 179),
+            Block("listen", 1, 2, 1, 89),
+            Block("out_email", 1, 2, 1, 89, 0.7),
+        ),
+        (Gratitude("trigger_any", 10, 170, 1.0, thanked=True),),
+        filler_weight=1.5,
+    ),
+    Persona(
+        "faithful",
+        0.13,
+        "Faithful",
+        (),
+        400,
+        OLDEST,
+        (
+            *_FAITHFUL_CORE,
+            *_quarters(3, 5, 0.6),
+            Block("advocacy", 1, 1, 400, OLDEST, 0.2),  # advocacy, but over a year ago: not Forever
+            Block("history", 2, 6, 546, OLDEST, 0.6),
+        ),
+        (
+            Gratitude("trigger_quiet", 8, 170, 0.5, thanked=True),  # a referral would be advocacy: Forever
+            Gratitude("trigger_quiet", 200, OLDEST, 0.3, thanked=True),
+            Gratitude("trigger_plain", 1, 5, 0.05, thanked=False),  # too recent to flag
+        ),
+        filler_weight=2.0,
+    ),
+    Persona(
+        "forever",
+        0.05,
+        "Forever",
+        (),
+        760,
+        OLDEST,
+        (
+            *_FAITHFUL_CORE,
+            *_quarters(3, 5),
+            Block("advocacy", 1, 1, 8, 364),
+            Block("history", 3, 8, 546, OLDEST),
+        ),
+        (
+            Gratitude("referral", 8, 300, 0.5, thanked=True),
+            Gratitude("trigger_plain", 8, 170, 0.6, thanked=True),
+            Gratitude("win", 8, 360, 0.4, thanked=True),
+        ),
+        filler_weight=2.5,
+    ),
 )
 
 _PERSONA_P = np.array([p.weight for p in PERSONAS]) / sum(p.weight for p in PERSONAS)
@@ -170,4 +282,3 @@ def chunk_rng(seed: int, chunk: int) -> np.random.Generator:
 
 def draw_personas(rng: np.random.Generator, n: int) -> Ints:
     return rng.choice(len(PERSONAS), size=n, p=_PERSONA_P).astype(np.int64)
-

@@ -155,12 +155,20 @@ _GROUPS: dict[str, list[_Template]] = {
 }
 # Activities about a Lead: they look like two-way contact, listening and gratitude, and must all be ignored.
 _GROUPS["lead"] = [
-    *_GROUPS["out_email"][:3], *_GROUPS["in_email"][:2], _GROUPS["out_call"][0], _GROUPS["in_call"][0],
-    *_GROUPS["listen_event"][:2], _GROUPS["feedback"][0], _GROUPS["thanks"][0],
+    *_GROUPS["out_email"][:3],
+    *_GROUPS["in_email"][:2],
+    _GROUPS["out_call"][0],
+    _GROUPS["in_call"][0],
+    *_GROUPS["listen_event"][:2],
+    _GROUPS["feedback"][0],
+    _GROUPS["thanks"][0],
 ]
 # Deleted activities that would change a rung or a flag if they were counted.
 _GROUPS["deleted"] = [
-    *_GROUPS["in_email"][:3], _GROUPS["meeting"][0], *_GROUPS["listen_event"][:3], *_GROUPS["thanks"][:2],
+    *_GROUPS["in_email"][:3],
+    _GROUPS["meeting"][0],
+    *_GROUPS["listen_event"][:3],
+    *_GROUPS["thanks"][:2],
 ]
 # Two-way conversations: mostly replies, then meetings, then calls they place (a template listed twice is drawn
 # twice as often).
@@ -180,8 +188,7 @@ GROUP_IDS: dict[str, Ints] = {
 IS_EVENT = np.array([t.obj == "Event" for t in TEMPLATES])
 IS_ALL_DAY = np.array([t.all_day for t in TEMPLATES])
 IS_TODO = np.isin(np.arange(len(TEMPLATES)), GROUP_IDS["todo"])
-IS_FEEDBACK = np.isin(np.arange(len(TEMPLATES)), np.concatenate([GROUP_IDS["feedback"],
-                                                                    GROUP_IDS["feedback_session"]]))
+IS_FEEDBACK = np.isin(np.arange(len(TEMPLATES)), np.concatenate([GROUP_IDS["feedback"], GROUP_IDS["feedback_session"]]))
 WHAT = np.array([t.what for t in TEMPLATES], dtype=np.int64)
 IS_OUTBOUND_CALL = np.array([t.call_type == "Outbound" for t in TEMPLATES])
 MINUTES = [np.array(t.minutes, dtype=np.int64) for t in TEMPLATES]
