@@ -8,6 +8,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from connector.crm.local import schema
+from connector.engine import sql
 
 if TYPE_CHECKING:
     import duckdb
@@ -97,7 +98,8 @@ def watermark(newest: dt.datetime | None, org_time: dt.datetime | None) -> dt.da
 
 
 def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    """A quoted identifier, made by the one SQL builder."""
+    return sql.render(sql.ident(name))
 
 
 def _cast(name: str, duck_type: str) -> str:
