@@ -21,7 +21,7 @@ from connector.config import Config
 from connector.crm.local.store import LocalCrm
 from connector.errors import Finding, RuleError
 from connector.exit_codes import ExitCode
-from connector.ruleset import compiler, lint, loader
+from connector.ruleset import compiler, lint, lint_data, loader
 from connector.ruleset.schema import FEATURE_TYPES, NAME_RE, RuleFile
 
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
@@ -224,7 +224,7 @@ class _Data:
             check_picklists(rules_set, crm.picklist_values(), self.cfg.fields)
         except RuleError as exc:
             found.extend(exc.findings)
-        found.extend(lint.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))
+        found.extend(lint_data.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))
         return found
 
     def close(self) -> None:

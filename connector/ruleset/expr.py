@@ -11,8 +11,6 @@ import datetime as dt
 import difflib
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import Enum
 
 import sqlglot
 from sqlglot import exp
@@ -21,49 +19,18 @@ from sqlglot.tokenizer_core import TokenType
 from sqlglot.tokens import Tokenizer
 
 from connector.engine import sql
+from connector.ruleset.expr_safe import double as _double
+from connector.ruleset.expr_safe import shift as _shift
+from connector.ruleset.expr_safe import whole as _whole
+from connector.ruleset.expr_types import Compiled, ExprError, Symbol, Type
 
-
-class Type(Enum):
-    INT = "number"
-    FLOAT = "decimal number"
-    DATE = "date"
-    BOOL = "true/false"
-    STRING = "text"
-    NULL = "NULL"
-
-    @property
-    def numeric(self) -> bool:
-        return self in (Type.INT, Type.FLOAT)
-
-
-@dataclass(frozen=True)
-class Symbol:
-    type: Type
-    expr: exp.Expr  # what the name stands for in the engine's relation (a column in the rule namespace)
-
-
-@dataclass
-class ExprError(Exception):
-    message: str
-    offset: int = 0
-
-    def __str__(self) -> str:
-        return self.message
-
-
-@dataclass
-class Compiled:
-    expr: exp.Expr
-    type: Type
-    names: list[str] = field(default_factory=list)  # symbols used, in order of first use
-
+__all__ = ["Compiled", "ExprError", "Symbol", "Type", "compile_expr", "suggest"]
 
 # Limits that keep a condition cheap to parse, type and run, and far from Python's recursion limit.
 MAX_TEXT = 4000
 MAX_DEPTH = 24  # nested parentheses and function calls
 MAX_TERMS = 200  # operators and values in one condition
 MAX_DIGITS = 24
-DATE_SHIFT_MAX = 1_000_000  # days a date may be moved by arithmetic (beyond it: NULL)
 
 _FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Coalesce: "COALESCE",
@@ -408,24 +375,3 @@ class _Checker:
             absolute = exp.Abs(this=_double(parts[0]))
             return (_whole(absolute) if result == Type.INT else absolute), result
         return sql.func(name, *parts), result
-
-
-def _double(e: exp.Expr) -> exp.Expr:
-    return exp.cast(e, "DOUBLE")
-
-
-def _whole(e: exp.Expr) -> exp.Expr:
-    """A double back to a whole number; NULL when out of range, never an overflow. `e` appears once, so nested
-    arithmetic stays linear in size."""
-    return exp.TryCast(this=e, to=exp.DataType.build("BIGINT"))
-
-
-def _shift(date: exp.Expr, days: exp.Expr, *, negative: bool) -> exp.Expr:
-    """A date moved by a number of days, clamped to DATE_SHIFT_MAX either way so it can never leave the calendar."""
-    bound = sql.lit(DATE_SHIFT_MAX)
-    clamped = exp.Least(
-        this=exp.Greatest(this=_double(days), expressions=[exp.Neg(this=bound.copy())]), expressions=[bound]
-    )
-    step = exp.cast(clamped, "INTEGER")
-    moved = exp.Sub(this=date, expression=step) if negative else exp.Add(this=date, expression=step)
-    return exp.cast(exp.Paren(this=moved), "DATE")

@@ -20,7 +20,6 @@ most the number of flags. From these bounds we report:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import duckdb
@@ -33,6 +32,10 @@ from connector.ruleset import lint_bounds as bounds
 from connector.ruleset.compiler import RuleSet
 from connector.ruleset.expr import ExprError, compile_expr
 from connector.ruleset.lint_bounds import Atom, Bound, Domain, Interval, Where
+from connector.ruleset.lint_nodes import conjuncts as _conjuncts
+from connector.ruleset.lint_nodes import number as _number
+from connector.ruleset.lint_nodes import offset as _offset
+from connector.ruleset.lint_nodes import unparen as _unparen
 from connector.ruleset.loader import Loc
 
 ERROR = "error"
@@ -379,69 +382,5 @@ class _Linter:
                 )
 
 
-def data_findings(rules: RuleSet, con: duckdb.DuckDBPyConnection, label: str) -> list[Finding]:
-    """Kinds that match no activity in the CRM's `crm_activity` (all of it, whatever its date)."""
-    if not rules.kinds:
-        return []
-    counts = [
-        exp.Filter(
-            this=sql.q("count(*)"),
-            expression=exp.Where(this=exp.Coalesce(this=k.expr.copy(), expressions=[exp.false()])),
-        )
-        for k in rules.kinds.values()
-    ]
-    row = sql.run(con, sql.select(sql.q("count(*)"), *counts, from_="crm_activity")).fetchone()
-    assert row is not None
-    total = int(row[0])
-    out = []
-    for (name, _), n in zip(rules.kinds.items(), row[1:], strict=True):
-        if not n:
-            out.append(
-                rules.source.finding(
-                    ("kinds", name),
-                    f"kind '{name}' matches none of the {total:,} activities in {label}: check its "
-                    "match condition against how your org logs this activity",
-                    severity=WARNING,
-                )
-            )
-    return out
-
-
-# -- helpers -------------------------------------------------------------------------------------------------
-
-
-def _conjuncts(node: exp.Expr) -> Iterator[exp.Expr]:
-    node = _unparen(node)
-    if isinstance(node, exp.And):
-        yield from _conjuncts(node.this)
-        yield from _conjuncts(node.expression)
-    else:
-        yield node
-
-
-def _unparen(node: exp.Expr) -> exp.Expr:
-    while isinstance(node, exp.Paren):
-        node = node.this
-    return node
-
-
-def _number(node: exp.Expr) -> float | None:
-    node = _unparen(node)
-    if isinstance(node, exp.Neg):
-        inner = _number(node.this)
-        return None if inner is None else -inner
-    if isinstance(node, exp.Literal) and not node.is_string:
-        try:
-            return float(str(node.this))
-        except ValueError:
-            return None
-    return None
-
-
-def _offset(node: exp.Expr) -> int:
-    starts = [int(n.meta["start"]) for n in node.walk() if n.meta.get("start") is not None]
-    return min(starts, default=0)
-
-
 # The bounds model lives in lint_bounds; its names stay importable from here.
-__all__ = ["ERROR", "INFO", "WARNING", "Atom", "Bound", "Domain", "Interval", "Where", "data_findings", "lint"]
+__all__ = ["ERROR", "INFO", "WARNING", "Atom", "Bound", "Domain", "Interval", "Where", "lint"]

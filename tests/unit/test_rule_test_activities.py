@@ -11,7 +11,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from connector.commands import rule_tests
+from connector.commands import rule_test_data, rule_tests
 from connector.config import FieldsSection
 from connector.crm.local.store import LocalCrm
 from tests.conftest import DEFAULT_RULES
@@ -40,7 +40,7 @@ cases:
 
 def _rows(spec: rule_tests.RuleTestFile) -> tuple[list[str], list[list[str]], dict[tuple[str, str], dict[str, Any]]]:
     crm = LocalCrm.create(None)
-    contacts, aids = rule_tests._insert(crm.con, spec, AS_OF)
+    contacts, aids = rule_test_data.insert(crm.con, spec, AS_OF)
     crm.prepare(FieldsSection())
     cur = crm.con.execute("SELECT * FROM crm_activity")
     names = [d[0] for d in cur.description]

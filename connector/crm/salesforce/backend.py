@@ -37,7 +37,7 @@ from connector.config import ActivitiesSection, Config, EngineSection, FieldsSec
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
 from connector.crm.local.store import LocalCrm
-from connector.crm.salesforce import details, mirror, retry, skipped, soql
+from connector.crm.salesforce import details, follow_up_records, mirror, retry, skipped, soql
 from connector.crm.salesforce import fields as sf_fields
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.jobs import error_text
@@ -49,16 +49,6 @@ from connector.deadline import Clock, Deadline
 from connector.errors import ConfigError, CrmError, TrustLadderError
 
 _log = log.get("trust_ladder.salesforce")
-
-# DuckDB types of the trust fields in the mirror, whatever API names the config gives them.
-_TRUST_TYPES = {
-    "stage": "VARCHAR",
-    "stage_since": "DATE",
-    "flags": "VARCHAR",
-    "next_step": "VARCHAR",
-    "reason": "VARCHAR",
-    "rules_version": "VARCHAR",
-}
 
 
 def _utcnow() -> dt.datetime:
@@ -218,13 +208,13 @@ class SalesforceCrm:
                 )
 
     def _trust_types(self) -> dict[str, str]:
-        return {name: _TRUST_TYPES[logical] for logical, name in self.fields.model_dump().items()}
+        return {name: mirror.TRUST_TYPES[logical] for logical, name in self.fields.model_dump().items()}
 
     def _ensure_columns(self, fields: FieldsSection) -> None:
         have = set(self.mirror.columns("Contact"))
         for logical, name in fields.model_dump().items():
             if name not in have:
-                self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {_TRUST_TYPES[logical]}')
+                self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {mirror.TRUST_TYPES[logical]}')
 
     def _pull(self, obj: str, wanted: list[str]) -> None:
         mark_key, fields_key = f"salesforce.watermark.{obj}", f"salesforce.fields.{obj}"
@@ -333,48 +323,7 @@ class SalesforceCrm:
             close=planned.close,
             release=planned.release,
         )
-        creates = [
-            (
-                str(cid),
-                {
-                    k: v
-                    for k, v in (
-                        ("WhoId", cid),
-                        ("OwnerId", owner),
-                        ("Subject", subject),
-                        ("ActivityDate", due.isoformat()),
-                    )
-                    if v is not None
-                },
-            )
-            for cid, owner, subject, due in self.con.execute(
-                f"SELECT cid, owner_id, subject, due_date FROM {follow_up.CREATE_TABLE} ORDER BY cid, flag_id"
-            ).fetchall()
-        ]
-        kinds: dict[str, str] = {}
-        patches: list[tuple[str, dict[str, Any]]] = []
-        for task_id, subject, owner, due, ch_subject, ch_owner, ch_due in self.con.execute(
-            f"SELECT task_id, subject, owner_id, due_date, ch_subject, ch_owner, ch_due "
-            f"FROM {follow_up.UPDATE_TABLE} ORDER BY task_id"
-        ).fetchall():
-            rec: dict[str, Any] = {"id": task_id}
-            if ch_subject:
-                rec["Subject"] = subject
-            if ch_owner:
-                rec["OwnerId"] = owner
-            if ch_due:
-                rec["ActivityDate"] = due.isoformat()
-            patches.append((task_id, rec))
-            kinds[task_id] = "updated"
-        for table, kind, extra in (
-            (follow_up.CLOSE_TABLE, "closed", {"Status": mirror.CLOSED_STATUS}),
-            (follow_up.RELEASE_TABLE, "released", {}),
-        ):
-            for task_id, subject in self.con.execute(
-                f"SELECT task_id, subject FROM {table} ORDER BY task_id"
-            ).fetchall():
-                patches.append((task_id, {"id": task_id, "Subject": subject, **extra}))
-                kinds[task_id] = kind
+        creates, patches, kinds = follow_up_records.records(self.con)
         try:
             self._write_follow_ups(creates, patches, kinds, result)
         except TrustLadderError as exc:
@@ -421,15 +370,7 @@ class SalesforceCrm:
                 result.failures.extend(s.failure for s in saved if s.failure)
             for saved in self.pusher.tasks("PATCH", patches):
                 mirror.patched_tasks(self.con, [s for s in saved if s.id])
-                for s in saved:
-                    if s.failure:
-                        result.failures.append(s.failure)
-                    elif kinds[s.key] == "updated":
-                        result.updated += 1
-                    elif kinds[s.key] == "closed":
-                        result.closed += 1
-                    else:
-                        result.released += 1
+                follow_up_records.tally(saved, kinds, result)
 
 
 _FOLLOW_UP_TASK_FIELDS = ["OwnerId", "Status", "IsClosed"]

@@ -18,6 +18,17 @@ if TYPE_CHECKING:
 CLOSED_STATUS = "Completed"  # the closed Task status every org starts with
 
 
+# DuckDB types of the trust fields in the mirror, whatever API names the config gives them.
+TRUST_TYPES = {
+    "stage": "VARCHAR",
+    "stage_since": "DATE",
+    "flags": "VARCHAR",
+    "next_step": "VARCHAR",
+    "reason": "VARCHAR",
+    "rules_version": "VARCHAR",
+}
+
+
 def upsert(
     con: duckdb.DuckDBPyConnection, obj: str, stage: str, fields: list[str], extra_types: dict[str, str] | None = None
 ) -> None:
