@@ -168,8 +168,8 @@ def chromium() -> str:
         if found:
             return found
     pytest.skip(
-        "Chromium is not installed (no `chromium` on PATH): `.ci/run` installs it with "
-        "`apt-get install chromium chromium-driver`; see README, 'Try it on a fresh machine'"
+        "Chromium is not installed (no `chromium` on PATH): `.ci/run` provides it; "
+        "see README, 'Try it on a fresh machine'"
     )
 
 

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 pytestmark = [
     pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None, reason="pyspark is not installed (pip install -e '.[test,spark]')"
+        importlib.util.find_spec("pyspark") is None,
+        reason="pyspark is not installed: the README's test command provides the spark extra",
     ),
     pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 and there is no `java` on PATH"),
 ]
