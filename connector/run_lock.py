@@ -53,7 +53,8 @@ class RunLock:
                 os.close(fd)
                 raise LockHeld(
                     f"another run holds the lock {self.path}: {holder}; this {what} changes the CRM or "
-                    "the state and waits its turn: try again when that run has finished"
+                    "the state, so it stopped without touching anything (exit 8): run it again when that run has "
+                    "finished"
                 ) from None
         info = json.dumps(
             {

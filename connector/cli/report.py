@@ -26,7 +26,9 @@ from connector.crm.local.store import LocalCrm
 from connector.errors import RuleError
 from connector.ruleset.compiler import RuleSet
 
-_RULE_FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
+# Not checked by click (that would be exit 2): a missing rule file or a folder is a rule-file error, exit 4 with
+# its path, as for `sync --rules`.
+_RULE_FILE = click.Path(path_type=Path)
 
 
 def _date(_: click.Context, __: click.Parameter, value: dt.date | None) -> dt.date:

@@ -141,6 +141,20 @@ def test_4_a_broken_rule_file(demo_org: Path, tmp_path: Path) -> None:
     assert "broken.yaml:" in proc.stderr
 
 
+@pytest.mark.parametrize("option", [["simulate", "--rules"], ["simulate", "--against"], ["report", "--simulate"]])
+def test_4_a_rule_file_that_is_a_folder_or_missing_is_a_rule_file_error(
+    demo_org: Path, tmp_path: Path, option: list[str]
+) -> None:
+    folder = copy_of(demo_org, tmp_path, "org")
+    ladder = str(ROOT / "rules" / "ladder.yaml")
+    for given in (folder, folder / "no-such-rules.yaml"):
+        extra = ["--rules", ladder] if option[1] == "--against" else []
+        proc = cli(folder, *option, str(given), *extra)
+        assert proc.returncode == ExitCode.RULES, proc.stderr
+        assert str(given) in proc.stderr
+        assert "Traceback" not in proc.stderr + proc.stdout
+
+
 def test_5_an_import_that_rejects_every_contact_changes_nothing(demo_org: Path, tmp_path: Path) -> None:
     folder = copy_of(demo_org, tmp_path, "org")
     before = _contacts(folder)
