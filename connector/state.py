@@ -161,14 +161,24 @@ def schema_version(path: Path) -> int:
 # -- demotion watch ----------------------------------------------------------------------------------------
 
 
-def read_watch(path: Path | None) -> list[WatchRow]:
+def read_watch(path: Path | None, as_of: dt.date | None = None) -> list[WatchRow]:
     """The demotion watch the last run left (empty without a state store). Read-only: explain, simulate and report
-    only read it; a sync has migrated the store in `start_run` already."""
+    only read it; a sync has migrated the store in `start_run` already.
+
+    With `as_of`, the watch only for an evaluation on or after the date of the run that saved it: it holds what
+    that run saw, so a date before it (`explain --as-of` a year ago) is evaluated without it, as a first sync
+    would be, rather than with a grace period that had not started yet."""
     if path is None or not path.exists():
         return []
     con = duckdb.connect()
     try:
         with attached(con, path, read_only=True):
+            saved = con.execute(
+                f"SELECT as_of FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') AND NOT COALESCE(dry_run, false) "
+                "ORDER BY started_at DESC LIMIT 1"
+            ).fetchone()
+            if as_of is not None and saved is not None and saved[0] is not None and as_of < saved[0]:
+                return []
             got = con.execute(f"SELECT cid, from_rung, failing_since FROM {_ALIAS}.demotion_watch").fetchall()
     finally:
         con.close()

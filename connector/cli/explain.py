@@ -30,8 +30,9 @@ def explain(cfg: config_mod.Config, contact_id: str, as_json: bool, as_of: dt.da
     try:
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare(cfg.fields, rules.needs(), cfg.activities)
-        watched = state.read_watch(cfg.resolve(cfg.state.path))
-        e = explain_mod.explain(crm.con, rules, contact_id, as_of or dt.date.today(), watched)
+        day = as_of or dt.date.today()
+        watched = state.read_watch(cfg.resolve(cfg.state.path), day)
+        e = explain_mod.explain(crm.con, rules, contact_id, day, watched)
     finally:
         crm.close()
     click.echo(json.dumps(asdict(e), default=str, indent=2) if as_json else explain_mod.render(e))

@@ -77,7 +77,7 @@ def compute(
 ) -> int:
     """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes, with the demotion watch
     the last run left; returns activities kept."""
-    return engine.compute(con, rules, as_of, state.read_watch(state_path), contact_id=contact_id)
+    return engine.compute(con, rules, as_of, state.read_watch(state_path, as_of), contact_id=contact_id)
 
 
 def run(

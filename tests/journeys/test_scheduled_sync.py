@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
+from typing import Any
 
 from tests.conftest import Org
+from tests.journeys.test_admin_rules import run_cli, write_config
 
 
 def test_second_sync_with_no_new_activity_writes_nothing(org: Org) -> None:
@@ -123,3 +127,25 @@ def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(o
     assert org.fields(cid)["stage"] == "Forever"
     org.sync(days_later=230, rules=no_decay)
     assert org.fields(cid)["stage"] == "Fringe"
+
+
+def test_explain_on_a_date_before_the_last_sync_does_not_apply_its_watch(org: Org) -> None:
+    cid = org.familiar_contact()
+    org.sync()
+    org.sync(days_later=31)  # held from today (failing since day 31): the watch the state store keeps
+    config = write_config(org)
+
+    def explained(days_later: int) -> dict[str, Any]:
+        day = (org.as_of + dt.timedelta(days=days_later)).isoformat()
+        proc = run_cli("explain", cid, "--as-of", day, "--json", cwd=org.folder, env_config=config)
+        assert proc.returncode == 0, proc.stderr
+        got: dict[str, Any] = json.loads(proc.stdout)
+        return got
+
+    on_the_day = explained(31)
+    assert on_the_day["in_grace"]
+    assert "until 15 Aug 2026" in on_the_day["reason"]  # the watch's grace period, from day 31
+    # 60 days before that sync, its watch (failing since a day still to come) does not apply: the contact is
+    # explained as a sync on that day would place it.
+    before = explained(-29)
+    assert "15 Aug 2026" not in before["reason"]
