@@ -233,7 +233,8 @@ def _run_file(
                 cov.kinds[k] = True
         for i, (case, cid) in enumerate(zip(spec.cases, contacts, strict=True)):
             got = place[cid]
-            problems = _compare(case, got, rules, activities[i], kinds_of, located, i)
+            problems = _compare(case, got, rules)
+            problems += _hint_problems(case, cid, activities[i], kinds_of, located, i)
             if case.expect.rung is not None and got["rung"] == case.expect.rung:
                 cov.rungs[case.expect.rung] = True
             for f in _flag_ids(case.expect.flags or [], rules):
@@ -280,12 +281,16 @@ def _place(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, dict[str
     return out
 
 
-def _kinds(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, list[str]]:
-    """Each classified activity's kinds (activities of no kind, or dated after as_of, are not there)."""
-    tree = sql.select(sql.col("aid"), *(sql.col(kind_col(k)) for k in rules.kinds), from_=CLASSIFIED.name)
-    out: dict[str, list[str]] = {}
-    for aid, *flags in sql.run(con, tree).fetchall():
-        out[aid] = [k for k, on in zip(rules.kinds, flags, strict=True) if on]
+def _kinds(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[tuple[str, str], list[str]]:
+    """The kinds of each classified activity for each contact it is credited to: a shared activity can be of other
+    kinds for each of them (a meeting for those who came, nothing for one who declined). Activities of no kind, or
+    dated after as_of, are not there."""
+    tree = sql.select(
+        sql.col("aid"), sql.col("cid"), *(sql.col(kind_col(k)) for k in rules.kinds), from_=CLASSIFIED.name
+    )
+    out: dict[tuple[str, str], list[str]] = {}
+    for aid, cid, *flags in sql.run(con, tree).fetchall():
+        out[(aid, cid)] = [k for k, on in zip(rules.kinds, flags, strict=True) if on]
     return out
 
 
@@ -294,15 +299,7 @@ def _flag_ids(names: list[str], rules: RuleSet) -> list[str]:
     return [by_label.get(n, n) for n in names]
 
 
-def _compare(
-    case: CaseSpec,
-    got: dict[str, Any],
-    rules: RuleSet,
-    aids: list[str],
-    kinds_of: dict[str, list[str]],
-    located: loader.Located,
-    index: int,
-) -> list[str]:
+def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet) -> list[str]:
     want = case.expect
     problems: list[str] = []
     if want.rung is not None and got["rung"] != want.rung:
@@ -317,13 +314,30 @@ def _compare(
         problems.append(f"next_step: expected {want.next_step!r}, got {got['next_step']!r}")
     if want.next_step_contains is not None and want.next_step_contains not in (got["next_step"] or ""):
         problems.append(f"next_step: expected it to contain {want.next_step_contains!r}, got {got['next_step']!r}")
+    return problems
+
+
+def _hint_problems(
+    case: CaseSpec,
+    cid: str,
+    aids: list[str],
+    kinds_of: dict[tuple[str, str], list[str]],
+    located: loader.Located,
+    index: int,
+) -> list[str]:
+    """Each activity's kind_hint against its classification for the case's own contact, not for another contact
+    it is shared with."""
+    problems: list[str] = []
+    who = " ".join(n for n in (case.contact.FirstName, case.contact.LastName) if n)
     for j, (act, aid) in enumerate(zip(case.activities, aids, strict=True)):
-        missing = [k for k in act.hints if k not in kinds_of.get(aid, [])]
+        kinds = kinds_of.get((aid, cid), [])
+        missing = [k for k in act.hints if k not in kinds]
         if missing:
             line = located.where(("cases", index, "activities", j))[0]
-            actual = ", ".join(kinds_of.get(aid, [])) or "no kind (or dated after as_of)"
+            actual = ", ".join(kinds) or "no kind (or dated after as_of)"
             problems.append(
-                f"activity {j + 1} (line {line}): kind_hint {', '.join(missing)}, but it is classified as {actual}"
+                f"activity {j + 1} (line {line}): kind_hint {', '.join(missing)}, but for this case's contact "
+                f"({who}) it is classified as {actual}"
             )
     return problems
 

@@ -216,6 +216,34 @@ def test_the_default_test_folder_is_the_one_beside_the_configured_rules(tmp_path
     assert "rules/tests/flags.yaml::" in proc.stdout
 
 
+def test_a_kind_hint_on_a_shared_meeting_is_checked_for_the_cases_own_contact(tmp_path: Path) -> None:
+    """Bo came to the workshop Ada declined: a meeting for Bo, nothing for Ada. The hint on Ada's activity is
+    about Ada, so Bo's row must not make it pass."""
+    path = write_tests(
+        tmp_path / "tests",
+        """\
+cases:
+  - name: a declined workshop is a meeting for Ada
+    contact: {FirstName: Ada}
+    activities:
+      - {days_ago: 10, object: Event, Subject: Workshop, with: [Bo came], declined: true, kind_hint: meeting}
+    expect: {rung: Fringe}
+  - name: Bo came
+    contact: {FirstName: Bo}
+    expect: {rung: Friend}
+""",
+    )
+    proc = cli("rules", "test", str(path), cwd=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert f"{path}::a declined workshop is a meeting for Ada FAILED" in out
+    assert f"{path}::Bo came PASSED" in out
+    assert (
+        "  activity 1 (line 5): kind_hint meeting, but for this case's contact (Ada Tester) it is classified as "
+        "no kind (or dated after as_of)" in out
+    )
+
+
 def test_a_failing_case_shows_expected_and_actual_with_the_explain_trace_and_exits_1(tmp_path: Path) -> None:
     path = write_tests(
         tmp_path / "tests",
@@ -240,7 +268,10 @@ cases:
     assert f"{path}:4: case 'one reply is enough for Familiar'" in out
     assert "  rung: expected Familiar, got Friend" in out
     assert "  flags: expected [missing_listening], got []" in out
-    assert "  activity 1 (line 7): kind_hint listening, but it is classified as inbound_email" in out
+    assert (
+        "  activity 1 (line 7): kind_hint listening, but for this case's contact (Ada Tester) it is classified as "
+        "inbound_email" in out
+    )
     # The explain trace says why, criterion by criterion, with the numbers.
     assert "    Ada Tester (" in out
     assert (
