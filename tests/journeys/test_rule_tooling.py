@@ -239,7 +239,7 @@ cases:
     assert f"{path}::a declined workshop is a meeting for Ada FAILED" in out
     assert f"{path}::Bo came PASSED" in out
     assert (
-        "  activity 1 (line 5): kind_hint meeting, but for this case's contact (Ada Tester) it is classified as "
+        "  activity 1 (line 7): kind_hint meeting, but for this case's contact (Ada Tester) it is classified as "
         "no kind (or dated after as_of)" in out
     )
 
