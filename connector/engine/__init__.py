@@ -1,9 +1,9 @@
 """The engine: set-based passes over the relations a CRM backend exposes (`crm_contact`, `crm_activity`).
 
-classify -> features -> evaluate (flags, rung, since, next step, reason) -> since from history
--> plan; the demotion watch enters as
-`tl_watch`. Every statement is a sqlglot tree made in `engine.sql`; each pass's output is declared in
-`engine.relations`. The connection is locked (`engine.session`) before the first rule-derived statement runs.
+classify -> features -> evaluate and history (the rungs, the history replay that dates them and seeds the holds
+it shows, then flags, rung, since, next step and reason) -> plan; the demotion watch enters as `tl_watch`.
+Every statement is a sqlglot tree made in `engine.sql`; each pass's output is declared in `engine.relations`.
+The connection is locked (`engine.session`) before the first rule-derived statement runs.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ def compute(
     """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified."""
     # The passes import the rule compiler, which imports engine.sql and engine.relations: importing them here, not
     # at the top, lets `connector.ruleset.compiler` be imported first without a cycle.
-    from connector.engine import classify, evaluate, features, history, session, watch  # noqa: PLC0415
+    from connector.engine import classify, features, history, session, sql, watch  # noqa: PLC0415
 
     session.lock(con)
     watch.load(con, watched)
     kept = classify.classify(con, rules, as_of, contact_id=contact_id)
     features.build(con, rules, as_of, contact_id=contact_id)
-    evaluate.evaluate(con, rules, as_of)
-    history.since_from_history(con, rules, as_of)
+    for stmt in history.statements(rules):
+        sql.run(con, stmt, {"as_of": as_of})
+    for name in history.SCRATCH:
+        sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     return kept

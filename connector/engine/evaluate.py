@@ -4,7 +4,9 @@ Rungs are cumulative: a contact qualifies for a rung when it meets that rung's c
 below. Promotion is immediate. A contact that no longer qualifies for the rung the CRM shows is *watched*: it
 keeps its rung for `demotion_grace_days`, then drops one rung, and one more every `decay_every_days` while it
 stays below, never under the rung it qualifies for. The watch (since when, from which rung) lives in the state
-store and is passed in as `tl_watch` (connector.engine.watch).
+store and is passed in as `tl_watch` (connector.engine.watch); a watch row dated after the evaluation date is not
+read. `standing` is the rung the contact stands on before this evaluation: the CRM's, else the watch's (a hold the
+history seeded on a first sync, connector.engine.history).
 
 The reason text names criteria met and missing but no day-dependent numbers: otherwise every contact would
 change every day as windows slide, and a no-change sync would not be a no-op. `explain` gives the numbers.
@@ -27,18 +29,19 @@ WITH flagged AS (SELECT * FROM $features),
 counted AS (SELECT *, $open_flags AS open_flags FROM flagged),
 judged AS (SELECT * FROM counted),
 ranked AS (
-  SELECT j.*, $qualified AS qualified, $held AS held, w.from_rung AS w_from_stored, w.failing_since AS w_since_stored
-  FROM judged j LEFT JOIN $watch w ON w.cid = j.cid
+  SELECT j.*, $qualified AS qualified, $held AS held, w.from_rung AS w_from_stored, w.failing_since AS w_since_stored,
+         COALESCE($held, w.from_rung) AS standing
+  FROM judged j LEFT JOIN $watch w ON w.cid = j.cid AND w.failing_since <= $as_of
 ),
 watched AS (
   SELECT *,
-    CASE WHEN w_from_stored IS NOT NULL AND w_from_stored >= held THEN w_from_stored ELSE held END AS w_from,
-    CASE WHEN w_from_stored IS NOT NULL AND w_from_stored >= held THEN w_since_stored ELSE $as_of END AS w_since
+    CASE WHEN w_from_stored IS NOT NULL AND w_from_stored >= standing THEN w_from_stored ELSE standing END AS w_from,
+    CASE WHEN w_from_stored IS NOT NULL AND w_from_stored >= standing THEN w_since_stored ELSE $as_of END AS w_since
   FROM ranked
 ),
 decided AS (
   SELECT *,
-    CASE WHEN held IS NULL OR qualified >= held THEN qualified
+    CASE WHEN standing IS NULL OR qualified >= standing THEN qualified
          ELSE GREATEST(qualified, w_from - CASE WHEN $as_of - w_since < $grace THEN 0 ELSE $steps_after_grace END)
     END AS final
   FROM watched

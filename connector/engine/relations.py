@@ -167,6 +167,7 @@ PLACE = Relation(
         ("open_flags", "INTEGER"),
         ("qualified", "INTEGER"),
         ("held", "INTEGER"),
+        ("standing", "INTEGER"),
         ("w_from", "INTEGER"),
         ("w_since", "DATE"),
         ("final", "INTEGER"),

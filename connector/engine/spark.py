@@ -5,10 +5,10 @@ relation runs as a query with its parameters bound, and the result is registered
 relation's name, materialised once (`localCheckpoint`): later passes read it several times, and a cut lineage keeps
 the plans of the history replay small.
 
-Since dates (connector.engine.history) run in a second form here: DuckDB sets them with an UPDATE of `tl_place`,
-which a Spark view cannot take, so the same UPDATE tree is turned into a join that makes a new `tl_place` with
-`new_since` taken from the replay where it has one. The replay's other statements are history's own, with
-`a.* EXCLUDE (...)` spelled out from the view's columns (Spark has no EXCLUDE).
+The placement and its history replay (connector.engine.history.statements) run as they are, with one change:
+DuckDB sets the since dates with an UPDATE of `tl_place`, which a Spark view cannot take, so that UPDATE tree is
+turned into a join that makes a new `tl_place` with `new_since` taken from the replay where it has one; and
+`a.* EXCLUDE (...)` is spelled out from the view's columns (Spark has no EXCLUDE).
 
 pyspark is an optional extra (`pip install -e '.[spark]'`) and needs Java 17; without them `session` raises
 EngineUnavailable.
@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from sqlglot import exp
 
 from connector.config import EngineSection
-from connector.engine import classify, dialect, evaluate, features, history, plan, sql
-from connector.engine.relations import CLASSIFIED, CONTACTS, PLACE, WATCH, feature_col
+from connector.engine import classify, dialect, features, history, plan, sql
+from connector.engine.relations import WATCH, feature_col
 from connector.errors import DialectError, EngineUnavailable
 from connector.ruleset.compiler import RuleSet
 from connector.ruleset.expr import Type
@@ -93,7 +93,7 @@ class SparkEngine:
 
     def compute(self, as_of: dt.date, watched: Sequence[tuple[str, int, dt.date]] = ()) -> None:
         """Place every contact into `tl_place` and the changes into `tl_plan`, as `engine.compute` and
-        `plan.build` do on DuckDB."""
+        `plan.build` do on DuckDB: the same statements, history's UPDATE of `tl_place` as a join."""
         rules = self.rules
         params = {"as_of": as_of}
         self.register(WATCH.name, self.spark.createDataFrame(list(watched), _WATCH_SCHEMA))
@@ -101,34 +101,9 @@ class SparkEngine:
         self.run(classify.statement(rules, have=have), params)
         for stmt in features.statements(rules):
             self.run(stmt, params)
-        self.run(evaluate.statement(rules), params)
-        self.since_from_history(as_of)
+        for stmt in history.statements(rules):
+            self.run(self._update_as_join(stmt) if isinstance(stmt, exp.Update) else stmt, params)
         self.run(plan.statement())
-
-    def since_from_history(self, as_of: dt.date) -> None:
-        """history.since_from_history in a form Spark runs: the same statements, the UPDATE as a join."""
-        rules = self.rules
-        params = {"as_of": as_of}
-        h = history
-        self.run(sql.q(h._NEEDED, place=sql.table(PLACE.name), version=rules.version))  # noqa: SLF001
-        self.run(
-            sql.q(
-                h._POINTS,  # noqa: SLF001
-                act=sql.table(CLASSIFIED.name),
-                horizon=h.HORIZON_DAYS,
-                max_points=h.MAX_POINTS,
-            ),
-            params,
-        )
-        self.run(sql.q(h._ACT, act=sql.table(CLASSIFIED.name)))  # noqa: SLF001
-        self.run(sql.q(h._CONTACT, contacts=sql.table(CONTACTS.name)))  # noqa: SLF001
-        self.register(h._TABLES[WATCH.name], self.spark.createDataFrame([], _WATCH_SCHEMA))  # noqa: SLF001
-        for stmt in [*features.statements(rules, replay=True), evaluate.statement(rules, texts_too=False)]:
-            self.run(sql.retarget(stmt, h._TABLES, as_of_column="as_of"))  # noqa: SLF001
-        self.run(sql.q(h._HIST))  # noqa: SLF001
-        self.run(sql.q(h._RUNS))  # noqa: SLF001
-        update = sql.q(h._SINCE, contacts=sql.table(CONTACTS.name), origin=dt.date(1, 1, 1))  # noqa: SLF001
-        self.run(self._update_as_join(update), params)
 
     def _update_as_join(self, update: exp.Expr) -> exp.Expr:
         """`UPDATE t SET c = s.v FROM (...) s WHERE t.cid = s.cid AND s.v IS NOT NULL` as a new `t`: every column

@@ -98,3 +98,51 @@ def test_a_first_sync_dates_each_rung_by_the_history_that_earned_it(org: Org) ->
     org.sync()
     assert org.fields(fringe)["since"] == org.day(30)  # known to us since the record was created
     assert org.fields(cid)["since"] == org.day(45)  # kept while the rung holds
+
+
+def _faithful_until_15_days_ago(org: Org) -> str:
+    """Two-way contact every 45 days for over a year, and a discovery session 135 days ago: Faithful from 55 days
+    ago (a year after the first meeting), until the discovery session turned 120 days old 15 days ago."""
+    cid = org.contact("Ada", known_for_days=500)
+    org.meeting(cid, 420, "First meeting")
+    for days_ago in (10, 55, 100, 145, 190, 235, 280, 325, 370):
+        org.reply(cid, days_ago)
+    org.meeting(cid, 135, "Discovery session")
+    return cid
+
+
+def test_a_first_sync_holds_a_contact_its_history_shows_slipping_and_demotes_it_when_grace_runs_out(
+    org: Org,
+) -> None:
+    cid = _faithful_until_15_days_ago(org)
+    org.sync()
+    f = org.fields(cid)
+    # Held on Faithful as a ladder running all along would hold it: failing since 31 May, the first day without a
+    # listening conversation in 120 days, so the 30-day grace period ends on 30 Jun.
+    assert f["stage"] == "Faithful"
+    assert f["since"] == org.day(55)  # the day its history reached Faithful, not the day of the sync
+    assert f["reason"] == (
+        "Held at Faithful during the demotion grace period, until 30 Jun 2026: it no longer meets a listening "
+        "conversation in the last 120 days."
+    )
+    assert f["next_step"].startswith("Faithful until 30 Jun 2026: no longer a listening conversation")
+    # The next sync continues that hold from the state store's watch, dates and all: nothing to write.
+    assert org.sync(days_later=5).changed == 0
+    # The grace period is over on 30 Jun: down one rung (decay), dated the day it took effect.
+    org.sync(days_later=16)
+    f = org.fields(cid)
+    assert f["stage"] == "Familiar"
+    assert f["since"] == org.day(-16)
+    assert f["reason"].startswith("Familiar, decaying: it no longer meets a listening conversation")
+
+
+def test_a_first_sync_does_not_hold_a_contact_that_slipped_before_the_grace_period(org: Org) -> None:
+    cid = org.contact("Bo", known_for_days=500)
+    org.reply(cid, 200)
+    org.reply(cid, 250)
+    org.meeting(cid, 260, "Discovery session")  # Familiar until 141 days ago, Friend until 21 days ago
+    org.sync()
+    f = org.fields(cid)
+    assert f["stage"] == "Friend"  # failing since 20 days ago: held on Friend, not on Familiar
+    assert f["reason"].startswith("Held at Friend during the demotion grace period, until 25 Jun 2026")
+    assert f["since"] == org.day(260)  # Friend since the first conversation
