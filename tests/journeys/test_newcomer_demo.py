@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 AS_OF = "2026-11-01"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -54,6 +55,12 @@ def test_demo_creates_an_org_that_reaches_every_rung_and_both_flags(tmp_path: Pa
     again = cli("sync", "--as-of", AS_OF, "--json", cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["changed"] == 0
+
+    # Every kind of the default rules has activities in the demo: concerns, what was acted on, hard moments
+    # worked through, as well as emails, calls and meetings; so the strict check against its data is clean.
+    check = cli("rules", "check", "--strict", str(ROOT / "rules" / "ladder.yaml"), cwd=tmp_path)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "matches none" not in check.stdout
 
 
 def test_demo_refuses_to_overwrite_an_imported_crm(tmp_path: Path) -> None:

@@ -133,3 +133,19 @@ def test_the_flag_leaves_the_shapes_out() -> None:
     for table in ("EmailMessage", "TaskRelation", "EventRelation"):
         assert _one(plain, f'SELECT count(*) FROM "{table}"') == 0
     assert _one(plain, """SELECT count(*) FROM "Event" WHERE "Subject" LIKE 'Canceled:%'""") == 0
+
+
+def test_concerns_they_raised_are_acted_on_or_worked_through_after_they_were_raised(crm: LocalCrm) -> None:
+    concerns, acted, weathered, out_of_order = crm.con.execute(
+        """SELECT count(*) FILTER (WHERE t."Subject" SIMILAR TO '(Concern raised|Complaint|Escalation):.*'),
+                  count(*) FILTER (WHERE t."Subject" LIKE 'Acted on:%'),
+                  count(*) FILTER (WHERE t."Subject" LIKE 'Worked through:%'),
+                  count(*) FILTER (WHERE t."Subject" SIMILAR TO '(Acted on|Worked through):.*' AND NOT EXISTS (
+                      SELECT 1 FROM "Task" c WHERE c."WhoId" = t."WhoId" AND c."ActivityDate" < t."ActivityDate"
+                        AND c."Subject" SIMILAR TO '(Concern raised|Complaint|Escalation):.*'))
+           FROM "Task" t"""
+    ).fetchone() or (0, 0, 0, 0)
+    assert concerns > CONTACTS // 100
+    assert 0 < acted < concerns
+    assert 0 < weathered < concerns
+    assert out_of_order == 0  # what came of a concern always follows it
