@@ -9,8 +9,9 @@ break. A demotion keeps the day it takes effect (the sync's own date): that is w
 
 The demotion grace works from the same history. A contact with no watch yet (a first sync, or a rule edit that
 leaves it below the rung the CRM shows) whose replay shows it on a higher rung at the start of the grace period or
-within it is replayed once more on each of the last `demotion_grace_days` days (at most `GRACE_POINTS`): a rung is
-lost between activities, as windows slide. It is then held as a running ladder would hold it: on the highest rung
+within it is replayed once more on each day of the last `demotion_grace_days` (at most `GRACE_POINTS`) that follows
+a replayed day on which it stood that high, up to the next replayed day: a rung is lost between activities, as
+windows slide. It is then held as a running ladder would hold it: on the highest rung
 it qualified for on one of those days (after a rule edit: the rung the CRM shows), failing since the day after the
 last day it did. A slip older than the grace period seeds nothing: a first sync places the contact where it
 qualifies, and a rule edit gives it a whole grace period from the day of the sync, as before.
@@ -85,28 +86,30 @@ SELECT CAST(NULL AS VARCHAR) AS cid, CAST(NULL AS INTEGER) AS from_rung, CAST(NU
 WHERE false
 """
 _HIST = "CREATE OR REPLACE TEMP TABLE $hist AS SELECT split_part(cid, '@', 1) AS cid, as_of, qualified FROM tl_h_place"
-# Contacts that may be slipping: their replay shows them at or above the rung to hold (the CRM's, else any above
-# the one they qualify for) on a day of the grace period, or on the last replayed day before it.
+# Where a contact may be slipping: the gaps between replayed days that follow a day on which it stood at or above
+# the rung to hold (the CRM's, else any above the one it qualifies for), from the last replayed day before the grace
+# period on. Between activities a rung can only be lost as windows slide, so its last day is in one of these gaps.
 _SLIPPING = """
 CREATE OR REPLACE TEMP TABLE tl_h_slip AS
-SELECT n.cid FROM tl_h_need n JOIN (
+SELECT h.cid, h.as_of AS gap_from, h.gap_to FROM (
   SELECT cid, as_of, qualified,
-         max(CASE WHEN as_of <= $as_of - $grace THEN as_of END) OVER (PARTITION BY cid) AS entering
+         max(CASE WHEN as_of <= $as_of - $grace THEN as_of END) OVER (PARTITION BY cid) AS entering,
+         COALESCE(lead(as_of) OVER (PARTITION BY cid ORDER BY as_of), $as_of) AS gap_to
   FROM tl_h_hist_a
-) h ON h.cid = n.cid
+) h JOIN tl_h_need n ON n.cid = h.cid
 WHERE n.may_hold AND h.as_of >= COALESCE(h.entering, h.as_of) AND h.qualified >= COALESCE(n.held, n.qualified + 1)
-GROUP BY n.cid
 """
 _DAYS = """
 CREATE OR REPLACE TEMP TABLE tl_h_days AS
 SELECT s.cid, $as_of - d.k AS as_of FROM tl_h_slip s CROSS JOIN $offsets
+WHERE $as_of - d.k > s.gap_from AND $as_of - d.k < s.gap_to
 """
 _ALL_HIST = "CREATE OR REPLACE TEMP TABLE tl_h_hist AS SELECT * FROM tl_h_hist_a UNION ALL SELECT * FROM tl_h_hist_b"
 # The rung to hold: the highest qualified for on a day of the grace period (after a rule edit, the CRM's rung).
 _TOP = """
 CREATE OR REPLACE TEMP TABLE tl_h_top AS
 SELECT n.cid, COALESCE(n.held, max(h.qualified)) AS from_rung
-FROM tl_h_need n JOIN tl_h_slip s ON s.cid = n.cid JOIN tl_h_hist h ON h.cid = n.cid
+FROM tl_h_need n JOIN (SELECT DISTINCT cid FROM tl_h_slip) s ON s.cid = n.cid JOIN tl_h_hist h ON h.cid = n.cid
 WHERE h.as_of >= $as_of - $grace AND h.as_of < $as_of
 GROUP BY n.cid, n.held, n.qualified
 HAVING max(h.qualified) >= COALESCE(n.held, n.qualified + 1)
