@@ -38,13 +38,15 @@ def export(
     `synced_at`: the copy's `_fivetran_synced` (default: now, UTC)."""
     synced = synced_at or dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     where: dict[str, str] = {}
-    for obj in OBJECTS:
-        name = naming.table_name(obj, naming_)
-        target = folder / name
-        target.mkdir(parents=True, exist_ok=True)
-        query = _query(obj, naming_, synced)
-        crm.con.sql(sql.render(query)).write_parquet(str(target / "part-0.parquet"))
-        where[naming.OBJECT_KEYS[obj]] = str(target)
+    con = crm.con.cursor()  # its own connection to the CRM: no result of the caller's is left half-read
+    try:
+        for obj in OBJECTS:
+            target = folder / naming.table_name(obj, naming_)
+            target.mkdir(parents=True, exist_ok=True)
+            con.sql(sql.render(_query(obj, naming_, synced))).write_parquet(str(target / "part-0.parquet"))
+            where[naming.OBJECT_KEYS[obj]] = str(target)
+    finally:
+        con.close()
     return WarehouseSection.model_validate({"format": "parquet", "naming": naming_, **where})
 
 
