@@ -262,7 +262,8 @@ WAREHOUSE_OBJECTS = {
     "task_relation": "TaskRelation",
     "event_relation": "EventRelation",
 }
-_TABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")  # [catalog.][db.]table
+# [catalog.]db.table: qualified, so that the objects' own temp views (Contact, Task...) never shadow a table.
+_TABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
 _COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 WarehouseColumn = Annotated[str, Field(pattern=_COLUMN_RE)]
 _Location = Annotated[str, Field(min_length=1, max_length=1000)]
