@@ -7,12 +7,12 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connector import files
+from connector import files, vocabulary
 from connector.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "trust-ladder.toml"
@@ -253,6 +253,72 @@ class ActivitiesSection(_Strict):
         return _date_policy(names, EVENT_DATE_FIELDS, "Event")
 
 
+# [warehouse]: where each Salesforce object's copy lives, by its key here.
+WAREHOUSE_OBJECTS = {
+    "contact": "Contact",
+    "task": "Task",
+    "event": "Event",
+    "email_message": "EmailMessage",
+    "task_relation": "TaskRelation",
+    "event_relation": "EventRelation",
+}
+# [catalog.]db.table: qualified, so that the objects' own temp views (Contact, Task...) never shadow a table.
+_TABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
+_COLUMN_RE = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+WarehouseColumn = Annotated[str, Field(pattern=_COLUMN_RE)]
+_Location = Annotated[str, Field(min_length=1, max_length=1000)]
+_Mapping = Annotated[dict[str, WarehouseColumn], Field(max_length=200)]
+
+
+class WarehouseSection(_Strict):
+    """The warehouse copy of Salesforce that `[engine] kind = "spark"` reads in place. Each object is a catalog table
+    (`format = "table"`: `db.table`) or a folder of Parquet or Delta files (a path, relative to the config file, or a
+    URL such as s3a://...). Contact, Task and Event are needed; EmailMessage, TaskRelation and EventRelation are left
+    out when the org has none (no Enhanced Email, no Shared Activities). `naming` says how columns are named: as the
+    Salesforce API names, or as Fivetran writes them (snake_case, `_fivetran_deleted`, `_fivetran_active`); a column
+    named otherwise is given in `[warehouse.columns.<object>]` as API name = column. `copied_at`: the Contact column
+    that says when each row was copied (default `_fivetran_synced` for Fivetran, SystemModstamp otherwise)."""
+
+    format: Literal["table", "parquet", "delta"] = "table"
+    naming: Literal["salesforce", "fivetran"] = "salesforce"
+    contact: _Location
+    task: _Location
+    event: _Location
+    email_message: _Location | None = None
+    task_relation: _Location | None = None
+    event_relation: _Location | None = None
+    copied_at: WarehouseColumn | None = None
+    columns: dict[Literal[tuple(WAREHOUSE_OBJECTS)], _Mapping] = Field(default_factory=dict)  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _locations_and_fields(self) -> WarehouseSection:
+        for key in WAREHOUSE_OBJECTS:
+            where = getattr(self, key)
+            if where is None:
+                continue
+            if any(ord(ch) < 32 for ch in where):
+                raise ValueError(f"{key}: a location is one line of printable text")
+            if self.format == "table" and not _TABLE_NAME_RE.fullmatch(where):
+                raise ValueError(
+                    f"{key} = '{where}' is not a table name: with format = \"table\" give db.table (letters, digits, "
+                    '_); for files set format = "parquet" or "delta"'
+                )
+        for key, mapping in self.columns.items():
+            obj = WAREHOUSE_OBJECTS[key]
+            known = vocabulary.column_names(obj)
+            for name in mapping:
+                if name not in known and not (obj == "Contact" and name.endswith("__c")):
+                    raise ValueError(
+                        f"[warehouse.columns.{key}] {name}: not a {obj} field trust-ladder reads; the keys are "
+                        f"Salesforce API names ({', '.join(known[:6])}, ...), the values the warehouse's columns"
+                    )
+        return self
+
+    def objects(self) -> dict[str, str]:
+        """Salesforce object -> where its copy is, for the objects this warehouse has."""
+        return {obj: getattr(self, key) for key, obj in WAREHOUSE_OBJECTS.items() if getattr(self, key) is not None}
+
+
 class LogSection(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -269,6 +335,7 @@ class Config(_Strict):
     follow_up: FollowUpSection = Field(default_factory=FollowUpSection)
     activities: ActivitiesSection = Field(default_factory=ActivitiesSection)
     salesforce: SalesforceSection | None = Field(default=None, validate_default=True)
+    warehouse: WarehouseSection | None = None  # the Salesforce copy the Spark engine reads
     source: Path | None = None  # the file this came from; set by `load`
 
     @field_validator("salesforce", mode="after")

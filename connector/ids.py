@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-_SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _ID_RE = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
 _BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -30,7 +30,7 @@ def checksum(id15: str) -> str:
         for j, ch in enumerate(id15[chunk * 5 : chunk * 5 + 5]):
             if "A" <= ch <= "Z":
                 bits |= 1 << j
-        out.append(_SUFFIX_ALPHABET[bits])
+        out.append(SUFFIX_ALPHABET[bits])
     return "".join(out)
 
 
@@ -62,7 +62,7 @@ def sql_macros() -> list[str]:
     """DuckDB macros `sf_id15(prefix, n)` and `sf_id(prefix, n)` giving the same Ids as `make` (bulk generation)."""
     digits = " || ".join(f"substr('{_BASE36}', CAST((n // {36**k}) % 36 AS INTEGER) + 1, 1)" for k in range(9, -1, -1))
     suffix = " || ".join(
-        f"substr('{_SUFFIX_ALPHABET}', "
+        f"substr('{SUFFIX_ALPHABET}', "
         + " + ".join(
             f"(CASE WHEN substr(id15, {c * 5 + j + 1}, 1) BETWEEN 'A' AND 'Z' THEN {1 << j} ELSE 0 END)"
             for j in range(5)

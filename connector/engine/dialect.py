@@ -11,6 +11,11 @@ does not, on trees, never on text:
   first match only and Spark every match, so a pattern that could match twice is refused (ours are anchored).
 - count(DISTINCT x) FILTER (WHERE c) -> count(DISTINCT CASE WHEN c THEN x END): the same count (DISTINCT ignores
   NULL), without relying on a Spark version's support of DISTINCT with FILTER.
+- ASOF LEFT JOIN o ON keys AND i.x > o.y (the activity views' "latest outgoing email before this incoming one"):
+  Spark has no as-of join. `o` gets the next larger `y` of its key group (`LEAD`), and a plain join keeps the one
+  row whose [y, next y) range holds `x`: the same single match, and a hash join on the keys.
+- regexp_full_match(s, p) -> s RLIKE '^(?:p)$' (RLIKE finds a match anywhere).
+- list(x ORDER BY x)[a:b] (a sample of Ids) -> slice(array_sort(collect_list(x)), a, b - a + 1).
 - CREATE OR REPLACE TEMP TABLE: Spark has no temp tables and takes no parameter markers in a view's body, so a
   statement is split into the relation it makes and its query; the runner (connector.engine.spark) runs the query
   with its parameters and registers the result as a temp view, materialised once.
@@ -88,6 +93,14 @@ def _transform(dates: frozenset[str]) -> Callable[[exp.Expr], exp.Expr]:
             return exp.RegexpReplace(
                 this=node.this, expression=exp.Literal.string(text), replacement=node.args.get("replacement")
             )
+        if isinstance(node, exp.Join) and node.args.get("method") == "ASOF":
+            return _asof_join(node)
+        if isinstance(node, exp.RegexpFullMatch):
+            return _full_match(node)
+        if isinstance(node, exp.Bracket) and len(node.expressions) == 1 and isinstance(node.expressions[0], exp.Slice):
+            return _slice(node.this, node.expressions[0])
+        if isinstance(node, exp.ArrayAgg) and isinstance(node.this, exp.Order):
+            return _sorted_list(node.this)
         if (
             isinstance(node, exp.Filter)
             and isinstance(node.this, exp.Count)
@@ -100,6 +113,90 @@ def _transform(dates: frozenset[str]) -> Callable[[exp.Expr], exp.Expr]:
         return node
 
     return step
+
+
+ASOF_BOUND = "_asof_bound"  # the column the as-of rewrite adds to the joined relation
+# An as-of condition `outer OP inner` and the inner rows it matches: the nearest `inner` below `outer` (> and >=, the
+# range up to the next value, LEAD) or above it (< and <=, the range down to the previous one, LAG).
+_ASOF_BOUNDS: dict[type[exp.Expr], tuple[type[exp.Func], type[exp.Expr]]] = {
+    exp.GT: (exp.Lead, exp.LTE),
+    exp.GTE: (exp.Lead, exp.LT),
+    exp.LT: (exp.Lag, exp.GTE),
+    exp.LTE: (exp.Lag, exp.GT),
+}
+_FLIPPED: dict[type[exp.Expr], type[exp.Expr]] = {exp.GT: exp.LT, exp.GTE: exp.LTE, exp.LT: exp.GT, exp.LTE: exp.GTE}
+
+
+def _asof_join(join: exp.Join) -> exp.Join:
+    """`ASOF [LEFT] JOIN o ON keys AND outer OP o.y` as a plain join on the keys that keeps, per outer row, the one
+    row of `o` DuckDB's as-of join takes: the nearest `o.y` on the right side of `outer` (ties: one of them)."""
+    inner = join.this
+    alias = inner.alias_or_name
+    parent = join.parent
+    if isinstance(parent, exp.Select) and any(
+        isinstance(e, exp.Star) or (isinstance(e, exp.Column) and isinstance(e.this, exp.Star) and e.table == alias)
+        for e in parent.expressions
+    ):
+        raise DialectError(f"an as-of join whose select list takes every column of {alias} has no Spark rendering")
+    conjuncts = list(join.args["on"].flatten()) if isinstance(join.args["on"], exp.And) else [join.args["on"]]
+
+    def mine(e: exp.Expr) -> bool:
+        return isinstance(e, exp.Column) and e.table == alias
+
+    ordered = [c for c in conjuncts if type(c) in _ASOF_BOUNDS]
+    keys = [c for c in conjuncts if isinstance(c, exp.EQ) and (mine(c.this) or mine(c.expression))]
+    if len(ordered) != 1 or len(keys) != len(conjuncts) - 1:
+        raise DialectError("an as-of join needs equality keys and one ordering condition to run on Spark")
+    (cond,) = ordered
+    op, outer, column = type(cond), cond.this, cond.expression
+    if mine(outer) and not mine(column):
+        op, outer, column = _FLIPPED[op], column, outer
+    if not mine(column) or mine(outer):
+        raise DialectError("an as-of join's ordering condition must compare a column of each side")
+    step, bound_op = _ASOF_BOUNDS[op]
+    partition = [k.this if mine(k.this) else k.expression for k in keys]
+    window = exp.Window(
+        this=step(this=column.copy()),
+        partition_by=[p.copy() for p in partition],
+        order=exp.Order(expressions=[exp.Ordered(this=column.copy(), nulls_first=False)]),
+    )
+    widened = exp.select(exp.Column(this=exp.Star(), table=sql.ident(alias)), sql.alias(window, ASOF_BOUND)).from_(
+        inner.copy()
+    )
+    bound = sql.col(ASOF_BOUND, alias)
+    within = exp.or_(exp.Is(this=bound, expression=exp.Null()), bound_op(this=outer.copy(), expression=bound.copy()))
+    return exp.Join(
+        this=widened.subquery(alias),
+        side=join.args.get("side"),
+        on=exp.and_(*[c.copy() for c in conjuncts], exp.paren(within)),
+    )
+
+
+def _full_match(node: exp.RegexpFullMatch) -> exp.Expr:
+    pattern = node.expression
+    if not (isinstance(pattern, exp.Literal) and pattern.is_string) or node.args.get("options"):
+        raise DialectError("regexp_full_match needs a constant pattern and no options to be rendered for Spark")
+    return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{pattern.this})$"))
+
+
+def _slice(array: exp.Expr, bounds: exp.Slice) -> exp.Expr:
+    """DuckDB's `list[a:b]` (1-based, both ends included) as Spark's `slice(list, a, length)`."""
+    start, end = bounds.this, bounds.expression
+    if not (isinstance(start, exp.Literal) and isinstance(end, exp.Literal) and start.is_int and end.is_int):
+        raise DialectError("a list slice needs constant bounds to be rendered for Spark")
+    first, last = int(start.this), int(end.this)
+    if first < 1 or last < first:
+        raise DialectError(f"the list slice [{first}:{last}] has no Spark rendering")
+    return exp.ArraySlice(this=array, start=sql.lit(first), end=sql.lit(last - first + 1), is_length=True)
+
+
+def _sorted_list(order: exp.Order) -> exp.Expr:
+    """`list(x ORDER BY x)` as `array_sort(collect_list(x))`: the same list (collect_list leaves NULLs out)."""
+    value = order.this
+    keys = order.expressions
+    if len(keys) != 1 or keys[0].this != value or keys[0].args.get("desc"):
+        raise DialectError("only a list sorted by its own values, ascending, has a Spark rendering")
+    return exp.ArraySort(this=exp.ArrayAgg(this=value), nulls_first=exp.false())
 
 
 def to_spark(tree: exp.Expr, date_columns: Iterable[str] = ()) -> exp.Expr:

@@ -155,16 +155,23 @@ SELECT f.incoming AS "Incoming", COALESCE(f.has_email, false) AS "HasEmailMessag
 """
 
 
-def build_facts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[str]]]:
-    """The people and email facts of every activity that has relations or an EmailMessage (needs `crm_contact`).
-    One materialised step at a time, each dropped once read, so no statement holds more than a couple of hash
-    tables over millions of rows; the view then joins on the activities' row numbers (integers).
+# Each step's table is dropped once its last reader has run, so no statement holds more than a couple of them.
+DONE_WITH = {
+    MAIL_PEOPLE_TABLE: ANSWERS_TABLE,
+    MAIL_TABLE: EMAIL_TABLE,
+    ANSWERS_TABLE: FACTS_TABLE,
+    EMAIL_TABLE: FACTS_TABLE,
+}
+KEPT_UNTIL_COUNTED = (ACTS_TABLE, REL_TABLE)  # read by `unknown_statement`, dropped after it
+RELATION_OBJECTS = {"Task": "TaskRelation", "Event": "EventRelation"}
 
-    Returns, per relation object, the contact relations of live activities whose contact the CRM does not hold
-    (or holds malformed): they credit nobody; their count and a few relation Ids."""
+
+def fact_steps() -> list[tuple[str, exp.Expr]]:
+    """The materialised steps of the people and email facts, in order: (table it makes, its query). Every engine
+    runs these same trees (DuckDB here, Spark through connector.engine.dialect)."""
     contact = sql.lit(ids.CONTACT + "%")
     window = exp.Interval(this=exp.Literal.string(str(ANSWER_WINDOW_DAYS)), unit=exp.var("DAY"))
-    steps = [
+    return [
         (REL_TABLE, sql.q(_REL, contact=contact, lead=sql.lit(ids.LEAD + "%"), user=sql.lit(ids.USER + "%"))),
         (MAIL_TABLE, sql.q(_MAIL, task=sql.lit(ids.TASK + "%"))),
         (MAIL_PEOPLE_TABLE, sql.q(_MAIL_PEOPLE, contact=contact)),
@@ -173,23 +180,31 @@ def build_facts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[str
         (ACTS_TABLE, sql.q(_ACTS)),
         (FACTS_TABLE, sql.q(_FACTS, contact=contact)),
     ]
-    done_with = {
-        MAIL_PEOPLE_TABLE: ANSWERS_TABLE,
-        MAIL_TABLE: EMAIL_TABLE,
-        ANSWERS_TABLE: FACTS_TABLE,
-        EMAIL_TABLE: FACTS_TABLE,
-    }
-    for name, tree in steps:
+
+
+def unknown_statement() -> exp.Expr:
+    """Per activity object: contact relations of live activities whose contact the CRM does not hold (or holds
+    malformed), their count and up to ten relation Ids."""
+    return sql.q(_UNKNOWN, contact=sql.lit(ids.CONTACT + "%"))
+
+
+def build_facts(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, list[str]]]:
+    """The people and email facts of every activity that has relations or an EmailMessage (needs `crm_contact`).
+    One materialised step at a time, each dropped once read, so no statement holds more than a couple of hash
+    tables over millions of rows; the view then joins on the activities' row numbers (integers).
+
+    Returns, per relation object, the contact relations of live activities whose contact the CRM does not hold
+    (or holds malformed): they credit nobody; their count and a few relation Ids."""
+    for name, tree in fact_steps():
         sql.run(con, sql.create_temp(name, tree))
-        for table, last_reader in done_with.items():
+        for table, last_reader in DONE_WITH.items():
             if last_reader == name:
                 sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(table)))
-    names = {"Task": "TaskRelation", "Event": "EventRelation"}
     unknown = {
-        names[str(obj)]: (int(count), [str(i) for i in sample])
-        for obj, count, sample in sql.run(con, sql.q(_UNKNOWN, contact=contact)).fetchall()
+        RELATION_OBJECTS[str(obj)]: (int(count), [str(i) for i in sample])
+        for obj, count, sample in sql.run(con, unknown_statement()).fetchall()
     }
-    for table in (ACTS_TABLE, REL_TABLE):
+    for table in KEPT_UNTIL_COUNTED:
         sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(table)))
     return unknown
 

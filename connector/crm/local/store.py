@@ -19,7 +19,7 @@ from connector.config import ActivitiesSection, EngineSection, FieldsSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
 from connector.crm.local import activities as act
-from connector.crm.local import schema
+from connector.crm.local import quarantine, schema
 from connector.engine import session, sql
 from connector.errors import ConfigError, CrmError
 
@@ -130,62 +130,23 @@ class LocalCrm:
         del rules  # every field is already here
         policy = activities or ActivitiesSection()
         self.check_fields(fields)
-        owned = _owned(fields)
-        cur = {
-            "stage": "cur_stage",
-            "stage_since": "cur_since",
-            "flags": "cur_flags",
-            "next_step": "cur_next",
-            "reason": "cur_reason",
-            "rules_version": "cur_version",
-        }
-        self.con.execute(
-            "CREATE OR REPLACE TEMP VIEW crm_contact AS SELECT *, "
-            + ", ".join(f'"{owned[k]}" AS {v}' for k, v in cur.items())
-            + f' FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND {_GOOD_CONTACT}'
-        )
+        sql.run(self.con, _temp_view("crm_contact", quarantine.contacts(fields)))
         unknown = act.build_facts(self.con)
         self._quarantine(policy, unknown)
-        good = sql.q(_GOOD_ACTIVITY)
+        good = quarantine.good_activity()
         parts = [
             sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, policy), good=good)
             for obj in vocabulary.ACTIVITY_OBJECTS
         ]
-        union = exp.union(*parts, distinct=False)
-        sql.run(
-            self.con,
-            exp.Create(
-                this=sql.table("crm_activity"),
-                kind="VIEW",
-                expression=union,
-                replace=True,
-                properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-            ),
-        )
+        sql.run(self.con, _temp_view("crm_activity", exp.union(*parts, distinct=False)))
 
     def _quarantine(self, policy: ActivitiesSection, unknown: dict[str, tuple[int, list[str]]]) -> None:
         """Count, and name a few of, the rows the engine cannot use (malformed, or not a contact's); the rest of the
         org is synced without them. All of them are kept for `skipped_rows` (a run's failures file). Relations to
         contacts the CRM does not hold credit nobody, and are counted here too."""
-        sql.run(self.con, sql.q(_SKIPPED_TABLE))
-        sql.run(self.con, sql.q(_SKIPPED_CONTACTS, good=sql.q(_GOOD_CONTACT)))
-        for obj in vocabulary.ACTIVITY_OBJECTS:
-            day, _ = act.day_expr(obj, policy)
-            sql.run(
-                self.con,
-                sql.q(
-                    _SKIPPED_ACTIVITIES,
-                    object=obj,
-                    table=sql.table(obj),
-                    day=day,
-                    contact=ids.CONTACT + "%",
-                    lead=ids.LEAD + "%",
-                    mark=follow_up.MARK_LIKE,
-                ),
-            )
+        sql.run(self.con, sql.create_temp(quarantine.SKIPPED_TABLE, quarantine.skipped(policy)))
         self.skipped, self.skipped_samples = {}, {}
-        counts = sql.q("SELECT object, count(*), list(id ORDER BY id)[1:10] FROM local_skipped GROUP BY 1 ORDER BY 1")
-        for table, count, sample in sql.run(self.con, counts).fetchall():
+        for table, count, sample in sql.run(self.con, quarantine.skipped_counts()).fetchall():
             self.skipped[str(table)] = int(count)
             self.skipped_samples[str(table)] = [str(i) for i in sample]
         for obj, (count, sample) in unknown.items():
@@ -292,40 +253,18 @@ class LocalCrm:
         self.set_meta(_TASK_SEQ, str(seq + count))
 
 
-# A usable contact has a well-formed 18-character Id; a usable activity row has an Id, a contact WhoId (the one
-# credited) of the right length and a date. Anything else is skipped, counted and named in the log, and the rest
-# of the org syncs.
-_GOOD_CONTACT = (
-    '(length("Id") = 18 AND regexp_full_match("Id", \'[a-zA-Z0-9]{18}\') '
-    'AND sf_suffix(left("Id", 15)) = right("Id", 3))'
-)
-_GOOD_ACTIVITY = '(length("Id") = 18 AND length("WhoId") = 18 AND day IS NOT NULL)'
-
-_SKIPPED_TABLE = "CREATE OR REPLACE TEMP TABLE local_skipped (object VARCHAR, id VARCHAR, reason VARCHAR)"
-_SKIPPED_CONTACTS = """
-INSERT INTO local_skipped SELECT 'Contact', "Id", 'malformed_id' FROM "Contact"
-WHERE NOT COALESCE("IsDeleted", false) AND NOT $good
-"""
-# The live activities the engine cannot use, with the reason in the Salesforce mirror's words: no WhoId, a Lead's,
-# another object's, an Id of the wrong shape, no date, or a contact that is not here. Our own follow-up Tasks are
-# not activities at all, so they are not set aside either.
-_SKIPPED_ACTIVITIES = """
-INSERT INTO local_skipped
-SELECT $object, a."Id", CASE
-    WHEN NULLIF(a."WhoId", '') IS NULL THEN 'no_who'
-    WHEN a."WhoId" LIKE $lead THEN 'lead'
-    WHEN a."WhoId" NOT LIKE $contact THEN 'not_a_contact'
-    WHEN length(a."Id") <> 18 OR length(a."WhoId") <> 18 THEN 'malformed_id'
-    WHEN $day IS NULL THEN 'no_date'
-    ELSE 'unknown_contact' END
-FROM $table a LEFT JOIN (SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false)) c ON c."Id" = a."WhoId"
-WHERE NOT COALESCE(a."IsDeleted", false) AND NOT COALESCE(a."Subject" LIKE $mark, false)
-  AND (c."Id" IS NULL OR length(a."Id") <> 18 OR length(a."WhoId") <> 18 OR $day IS NULL)
-"""
-
-
 _TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file has handed out
 
 
 def _owned(fields: FieldsSection) -> dict[str, str]:
     return fields.model_dump()
+
+
+def _temp_view(name: str, body: exp.Expr) -> exp.Expr:
+    return exp.Create(
+        this=sql.table(name),
+        kind="VIEW",
+        expression=body,
+        replace=True,
+        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
+    )

@@ -1,0 +1,177 @@
+"""Each Salesforce object's warehouse copy as a Spark temp view named as the object, in the API's names and types.
+
+What a view holds: every field the local CRM's table has (connector.vocabulary), plus the `[fields]` trust fields on
+Contact. A field the engine or the rules read must be in the copy (its absence is a ConfigError naming the object,
+where it was looked for, the column and the mapping key that names it); any other field the copy lacks is NULL, as
+a field the sync user cannot see is on the Salesforce backend. Values are cast to the API's types: booleans also
+from text ('TRUE'/'FALSE', 'true', '1'/'0'), timestamps and dates from whatever the copy stores, text that is not
+a date becoming NULL (then the row is set aside for having no date, as the local CRM does).
+
+Rows the copy marks as gone are left out: `_fivetran_deleted` true (deleted in Salesforce) and, in Fivetran's
+history mode, `_fivetran_active` false (a past version of the record). Salesforce's own IsDeleted is kept, and
+read as the local CRM reads it. Task and Event views get a `rowid`, the integer the activity facts join on (DuckDB's
+row number there), numbered once: every view is materialised when it is made.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlglot import exp
+
+from connector import vocabulary
+from connector.config import ActivitiesSection, FieldsSection, WarehouseSection
+from connector.crm import RuleNeeds
+from connector.crm.warehouse import naming
+from connector.engine import sql
+from connector.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+COPIED_AT = "copied_at"  # on Contact (and so on crm_contact): when the warehouse copy of the row was taken
+ROW_NUMBER = "rowid"
+_TRUST_TYPES = {
+    "stage": "VARCHAR",
+    "stage_since": "DATE",
+    "flags": "VARCHAR",
+    "next_step": "VARCHAR",
+    "reason": "VARCHAR",
+    "rules_version": "VARCHAR",
+}
+# What every copy of a detail object must have for the activity facts to mean anything.
+_KEYS = {
+    "EmailMessage": ("Id", "ActivityId", "Incoming"),
+    "TaskRelation": ("Id", "TaskId", "RelationId"),
+    "EventRelation": ("Id", "EventId", "RelationId"),
+}
+_TRUTHY = """
+CASE WHEN lower(trim(CAST($c AS VARCHAR))) IN ('true', '1') THEN true
+     WHEN lower(trim(CAST($c AS VARCHAR))) IN ('false', '0') THEN false END
+"""
+
+
+def columns(obj: str, fields: FieldsSection) -> list[tuple[str, str]]:
+    """(API name, type) of every column of the object's view, in the local CRM's order."""
+    out = [(name, vocabulary.base_type(typ)) for name, typ in vocabulary.TABLES[obj]]
+    if obj == "Contact":
+        have = {name for name, _ in out}
+        out += [(n, _TRUST_TYPES[k]) for k, n in fields.model_dump().items() if n not in have]
+    return out
+
+
+def required(obj: str, fields: FieldsSection, needs: RuleNeeds, policy: ActivitiesSection) -> list[str]:
+    """The fields the engine or the rules read, which the copy must have."""
+    if obj == "Contact":
+        wanted = ["Id", *fields.model_dump().values(), *needs.contact_fields]
+    elif obj in vocabulary.ACTIVITY_OBJECTS:
+        dates = policy.task_date if obj == "Task" else policy.event_date
+        private = ["IsPrivate"] if obj == "Event" and not policy.count_private_events else []
+        have = set(vocabulary.column_names(obj))
+        wanted = ["Id", "WhoId", *dates, *private, *(f for f in needs.activity_fields if f in have)]
+    else:
+        wanted = list(_KEYS[obj])
+    return list(dict.fromkeys(wanted))
+
+
+def load(
+    spark: SparkSession, section: WarehouseSection, obj: str, where: str, resolve: Callable[[Path], Path]
+) -> DataFrame:
+    """The copy as it is stored: a catalog table, or a Parquet or Delta folder."""
+    key = naming.OBJECT_KEYS[obj]
+    try:
+        if section.format == "table":
+            return spark.table(where)
+        path = where if "://" in where else str(resolve(Path(where)))
+        return spark.read.format(section.format).load(path)
+    except Exception as e:  # pyspark raises AnalysisException, py4j a Java error for a format it lacks (delta)
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ConfigError(
+            f"[warehouse] {key} = '{where}': cannot read the {obj} copy as {section.format} ({first[:300]})"
+        ) from e
+
+
+def view(
+    section: WarehouseSection,
+    obj: str,
+    where: str,
+    frame: DataFrame,
+    wanted: list[tuple[str, str]],
+    needed: list[str],
+) -> exp.Expr:
+    """The statement that makes the object's view from its copy (registered as `raw`, a temp view of `frame`)."""
+    key = naming.OBJECT_KEYS[obj]
+    stored = {name.lower(): (name, typ) for name, typ in frame.dtypes}
+
+    def find(column: str) -> tuple[str, str] | None:
+        return stored.get(column.lower())
+
+    missing = [
+        (api, naming.column(section, obj, api)) for api in needed if find(naming.column(section, obj, api)) is None
+    ]
+    if missing:
+        listed = ", ".join(f"{col} ({obj}.{api})" for api, col in missing)
+        raise ConfigError(
+            f"[warehouse] {key} = '{where}': the {obj} copy has no column {listed}; if it is there under another "
+            f'name, set it in [warehouse.columns.{key}], e.g. {missing[0][0]} = "<its column>" '
+            f"(columns found: {', '.join(sorted(n for n, _ in stored.values())[:12])}...)"
+        )
+    select: list[exp.Expr] = [
+        sql.alias(_convert(find(naming.column(section, obj, api)), typ), api) for api, typ in wanted
+    ]
+    if obj == "Contact":
+        copied = naming.copied_at(section)
+        found = find(copied)
+        if found is None:
+            raise ConfigError(
+                f"[warehouse] contact = '{where}': the Contact copy has no column {copied}, which says when each "
+                f'row was copied; set [warehouse] copied_at = "<its column>"'
+            )
+        select.append(sql.alias(_convert(found, "TIMESTAMP"), COPIED_AT))
+    if obj in vocabulary.ACTIVITY_OBJECTS:
+        select.append(sql.alias(exp.Anonymous(this="monotonically_increasing_id", expressions=[]), ROW_NUMBER))
+    live: list[exp.Expr] = []
+    deleted, active = find(naming.FIVETRAN_DELETED), find(naming.FIVETRAN_ACTIVE)
+    if deleted is not None:
+        live.append(sql.q("NOT COALESCE($d, false)", d=_convert(deleted, "BOOLEAN")))
+    if active is not None:
+        live.append(sql.q("COALESCE($a, true)", a=_convert(active, "BOOLEAN")))
+    body = exp.select(*select).from_(sql.table(raw_name(obj)))
+    if live:
+        body = body.where(sql.all_of(live))
+    return sql.create_temp(obj, body)
+
+
+def raw_name(obj: str) -> str:
+    return f"wh_raw_{naming.snake_case(obj)}"
+
+
+def _convert(found: tuple[str, str] | None, typ: str) -> exp.Expr:
+    """A stored column as the API type (a typed NULL when the copy has no such column)."""
+    target = exp.DataType.build(typ, dialect=sql.DIALECT)
+    if found is None:
+        return exp.cast(exp.Null(), target)
+    name, stored = found
+    column = sql.col(name)
+    if typ == "BOOLEAN":
+        return column if stored == "boolean" else sql.q(_TRUTHY, c=column)
+    if typ == "VARCHAR":
+        return column if stored == "string" else exp.cast(column, target)
+    return exp.TryCast(this=column, to=target)
+
+
+def empty(spark: SparkSession, wanted: list[tuple[str, str]]) -> DataFrame:
+    """No rows, with the object's columns and types: an object the org does not have."""
+    from pyspark.sql import types  # noqa: PLC0415 - optional extra
+
+    kinds = {
+        "VARCHAR": types.StringType(),
+        "BOOLEAN": types.BooleanType(),
+        "DATE": types.DateType(),
+        "TIMESTAMP": types.TimestampType(),
+        "INTEGER": types.IntegerType(),
+    }
+    schema = types.StructType([types.StructField(name, kinds[typ]) for name, typ in wanted])
+    return spark.createDataFrame([], schema)
