@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from connector import files, vocabulary
+from connector import config_spark, files, vocabulary
 from connector.errors import ConfigError
 
 DEFAULT_CONFIG_NAME = "trust-ladder.toml"
@@ -136,7 +136,8 @@ class EngineSection(_Strict):
     """Which engine runs the compiled rules: the embedded columnar engine (DuckDB, the default) or Apache Spark.
 
     DuckDB: past `memory_limit` it spills to `temp_directory` instead of growing. Spark (`pip install -e '.[spark]'`):
-    `master` says where it runs, `app_name` how the cluster's UI names the job.
+    `master` says where it runs, `app_name` how the cluster's UI names the job, `spark_conf` any other Spark
+    setting (driver and executor memory, shuffle partitions; checked by connector.config_spark).
     """
 
     kind: Literal["duckdb", "spark"] = "duckdb"
@@ -145,6 +146,15 @@ class EngineSection(_Strict):
     memory_limit: str = Field(default="1536MB", max_length=24, pattern=_MEMORY_RE.pattern)  # 64MB to physical memory
     threads: int | None = Field(default=None, strict=True, ge=1)  # default: one per core; at most the cores there are
     temp_directory: Path | None = None  # default: next to the database file
+    spark_conf: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("spark_conf", mode="before")
+    @classmethod
+    def _spark_conf_checked(cls, conf: object, info: ValidationInfo) -> object:
+        if not isinstance(conf, dict):
+            return conf  # pydantic says what is wrong with it
+        local = str(info.data.get("master", "local")).startswith("local")
+        return config_spark.check(conf, local=local, ram=physical_memory())
 
     @field_validator("memory_limit")
     @classmethod

@@ -10,6 +10,7 @@ from connector.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from connector.crm import ApplyResult
+    from connector.engine.origin import Origin
 
 
 class TrustLadderError(Exception):
@@ -68,8 +69,13 @@ class EngineUnavailable(ConfigError):
 
 
 class DialectError(TrustLadderError):
-    """A statement the engine built has no faithful rendering in the chosen engine's SQL (a bug of ours: the rule
-    file cannot cause it)."""
+    """A statement the engine built has no faithful rendering in the chosen engine's SQL. `origin` (an
+    `engine.origin.Origin`) is the part of the rule file that made the construct, when one did: `rules check
+    --engine spark` reports it there; without one, the construct is the engine's own (a bug of ours)."""
+
+    def __init__(self, message: str, origin: Origin | None = None) -> None:
+        super().__init__(message)
+        self.origin = origin
 
 
 class CrmError(TrustLadderError):

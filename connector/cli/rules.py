@@ -47,8 +47,16 @@ def rules() -> None:
 )
 @click.option("--strict", is_flag=True, help="Warnings fail the check too (exit 4).")
 @click.option("--no-data", is_flag=True, help="Skip the checks against the local CRM (picklists, kinds in use).")
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="spark: also render every statement the rules make as Spark SQL, and report what cannot run there "
+    "(no Spark needed).",
+)
 @click.pass_obj
-def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data: bool) -> None:
+def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data: bool, engine: str) -> None:
     """Validate and lint rule files (default: the configured one); rule test files are validated too.
 
     FILES may be folders: every *.yaml / *.yml rule file in one is checked, its rule test files skipped (`rules
@@ -56,7 +64,8 @@ def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data:
 
     Errors (exit 4) are what loading refuses, plus what is clearly broken: a rung no contact can reach, a
     condition that is never true. Warnings are likely mistakes: a condition that is always true, thresholds out
-    of order, features or kinds never used, a kind that matches no activity in the local CRM.
+    of order, features or kinds never used, a kind that matches no activity in the local CRM. With `--engine
+    spark`, also an error for each construct with no faithful Spark rendering, at the rule text that made it.
     """
     targets = _rule_files(list(files) or [_shown(sync.rules_path(cfg))])
     data = None if no_data else _Data(cfg)
@@ -64,7 +73,7 @@ def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data:
     checked: list[dict[str, Any]] = []
     try:
         for path in targets:
-            found, info = _check_one(path, data)
+            found, info = _check_one(path, data, spark=engine == "spark")
             findings.extend(found)
             checked.append(info)
     finally:
@@ -131,7 +140,7 @@ def _is_test_file(path: Path) -> bool:
         return False  # a broken file is checked, and its findings shown
 
 
-def _check_one(path: Path, data: _Data | None) -> tuple[list[Finding], dict[str, Any]]:
+def _check_one(path: Path, data: _Data | None, *, spark: bool) -> tuple[list[Finding], dict[str, Any]]:
     info: dict[str, Any] = {"path": str(path), "type": "rules"}
     try:
         located = loader.load_file(path)
@@ -159,6 +168,12 @@ def _check_one(path: Path, data: _Data | None) -> tuple[list[Finding], dict[str,
     found = lint.lint(rules_set)
     if data is not None:
         found.extend(data.check(rules_set))
+    if spark:
+        from connector.ruleset import lint_spark
+
+        refused, rendered = lint_spark.findings(rules_set)
+        found.extend(refused)
+        info["spark_statements"] = rendered
     return found, info
 
 
@@ -175,7 +190,9 @@ def _check_summary(checked: list[dict[str, Any]], counts: Counter[str], *, faile
     if failed and not counts[lint.ERROR]:
         verdict = "failed (--strict: warnings fail)"
     found = f"{n(lint.ERROR, 'error')}, {n(lint.WARNING, 'warning')}, {counts[lint.INFO]} info"
-    return f"Checked {what}: {found}; {verdict}."
+    spark = sum(int(c.get("spark_statements", 0)) for c in checked)
+    rendered = f" Rendered {spark} statements as Spark SQL." if spark else ""
+    return f"Checked {what}: {found}; {verdict}.{rendered}"
 
 
 class _Data:

@@ -7,8 +7,17 @@ does not, on trees, never on text:
 
 - date - date: DuckDB gives whole days, Spark an INTERVAL. The subtraction becomes `datediff(a, b)` when both sides
   are dates (the evaluation date, a cast to DATE, or a column known to hold dates).
-- regexp_replace(s, p, r, 'i'): sqlglot drops the flag; the pattern gets Java's inline `(?i)`. DuckDB replaces the
+- regexp_replace(s, p, r, 'i'): sqlglot drops the flag; the pattern gets Java's inline `(?iu)`. DuckDB replaces the
   first match only and Spark every match, so a pattern that could match twice is refused (ours are anchored).
+  Patterns (of regexp_replace and regexp_matches, which becomes RLIKE) are translated from RE2 to Java's syntax
+  where the two read the same text apart (connector.engine.java_regex).
+- LIKE and ILIKE: DuckDB has no escape character, Spark's is the backslash, so a pattern with a backslash would
+  fail or match otherwise; every backslash in the pattern is doubled (a constant's text, or `replace()` around
+  anything else).
+- A string literal holding `${`: Spark substitutes `${name}` in the statement text before parsing, string literals
+  included, reading configuration and environment variables (`${env:HOME}`). Rule text is untrusted and reaches
+  SQL as literals, so such a literal is written as pieces joined with `||`, none holding `${` (and the session
+  turns substitution off besides, connector.engine.spark). An identifier holding `${` is refused.
 - count(DISTINCT x) FILTER (WHERE c) -> count(DISTINCT CASE WHEN c THEN x END): the same count (DISTINCT ignores
   NULL), without relying on a Spark version's support of DISTINCT with FILTER.
 - ASOF LEFT JOIN o ON keys AND i.x > o.y (the activity views' "latest outgoing email before this incoming one"):
@@ -33,7 +42,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from connector.engine import sql
+from connector.engine import java_regex, origin, sql
 from connector.errors import DialectError
 
 SPARK = "spark"
@@ -63,8 +72,8 @@ def _is_date(node: exp.Expr, dates: frozenset[str]) -> bool:
         return bool(node.to.this == exp.DataType.Type.DATE)
     if isinstance(node, (exp.Add, exp.Sub)):
         return _is_date(node.this, dates) != _is_date(node.expression, dates)  # date +/- days
-    if isinstance(node, (exp.Least, exp.Greatest, exp.Coalesce)):
-        return _is_date(node.this, dates)
+    if isinstance(node, (exp.Least, exp.Greatest, exp.Coalesce)):  # its arguments are all dates or NULL
+        return any(_is_date(a, dates) for a in [node.this, *node.expressions])
     return False
 
 
@@ -72,24 +81,65 @@ def _single_match(pattern: str) -> bool:
     return pattern.startswith("^") or pattern.endswith("$")
 
 
+def _constant(node: exp.Expr, what: str) -> str:
+    if not (isinstance(node, exp.Literal) and node.is_string):
+        raise DialectError(f"{what} needs a constant pattern to be rendered for Spark")
+    return str(node.this)
+
+
+def _pieces(text: str) -> exp.Expr:
+    """A string literal as pieces joined with ||, so that `${` never appears in the statement's text."""
+    parts = text.split("${")
+    pieces = [parts[0] + "$", *("{" + p + "$" for p in parts[1:-1]), "{" + parts[-1]]
+    out: exp.Expr = exp.Literal.string(pieces[0])
+    for piece in pieces[1:]:
+        out = exp.DPipe(this=out, expression=exp.Literal.string(piece), safe=True)
+    return exp.Paren(this=out)
+
+
+def _like(node: exp.Like | exp.ILike) -> exp.Expr:
+    """The same match with Spark's escape character (the backslash) escaped in the pattern."""
+    pattern = node.expression
+    if isinstance(pattern, exp.Literal) and pattern.is_string:
+        if "\\" not in pattern.this:
+            return node
+        doubled: exp.Expr = exp.Literal.string(str(pattern.this).replace("\\", "\\\\"))
+    else:
+        doubled = exp.Anonymous(
+            this="replace", expressions=[pattern.copy(), exp.Literal.string("\\"), exp.Literal.string("\\\\")]
+        )
+    out = type(node)(**node.args)
+    out.set("expression", doubled)
+    return out
+
+
 def _transform(dates: frozenset[str]) -> Callable[[exp.Expr], exp.Expr]:
     def step(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Literal) and node.is_string and "${" in node.this:
+            return _pieces(str(node.this))
+        if isinstance(node, exp.Identifier) and "${" in node.name:
+            raise DialectError(f"the name {node.name!r} holds '${{', which Spark would substitute")
+        if isinstance(node, (exp.Like, exp.ILike)):
+            return _like(node)
         if isinstance(node, exp.Sub) and _is_date(node.this, dates) and _is_date(node.expression, dates):
             return exp.DateDiff(this=node.this, expression=node.expression)
+        if isinstance(node, exp.RegexpLike):
+            if node.args.get("flag"):
+                raise DialectError("regexp_matches with flags has no Spark rendering")
+            text = java_regex.translate(_constant(node.expression, "regexp_matches"))
+            return exp.RegexpLike(this=node.this, expression=exp.Literal.string(text))
         if isinstance(node, exp.RegexpReplace):
-            pattern = node.expression
-            if not (isinstance(pattern, exp.Literal) and pattern.is_string):
-                raise DialectError("regexp_replace needs a constant pattern to be rendered for Spark")
-            if node.args.get("single_replace") and not _single_match(pattern.this):
+            pattern = _constant(node.expression, "regexp_replace")
+            if node.args.get("single_replace") and not _single_match(pattern):
                 raise DialectError(
-                    f"regexp_replace pattern {pattern.this!r} may match more than once: DuckDB "
+                    f"regexp_replace pattern {pattern!r} may match more than once: DuckDB "
                     "replaces the first match, Spark every match"
                 )
             mods = node.args.get("modifiers")
             flags = mods.this if isinstance(mods, exp.Literal) else ""
             if set(flags) - {"i"}:
                 raise DialectError(f"regexp_replace flags {flags!r} have no Spark rendering")
-            text = f"(?i){pattern.this}" if "i" in flags else pattern.this
+            text = java_regex.translate(pattern, case_insensitive="i" in flags)
             return exp.RegexpReplace(
                 this=node.this, expression=exp.Literal.string(text), replacement=node.args.get("replacement")
             )
@@ -207,8 +257,14 @@ def to_spark(tree: exp.Expr, date_columns: Iterable[str] = ()) -> exp.Expr:
     # Children before parents (sqlglot's own transform does not descend into a replaced node): a rewritten node
     # is built from children that are already rewritten, so nested constructs are all translated.
     for node in reversed(list(out.dfs())):
-        new = step(node)
+        try:
+            new = step(node)
+        except DialectError as exc:
+            exc.origin = exc.origin or origin.find(node)  # the rule text that made the node, for `rules check`
+            raise
         if new is not node:
+            if origin.TAG in node.meta:
+                new.meta.setdefault(origin.TAG, node.meta[origin.TAG])
             if node is out:
                 out = new
             else:
@@ -245,6 +301,9 @@ def _sql(tree: exp.Expr) -> str:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 10_000))
     try:
-        return tree.sql(dialect=SPARK)
+        text = tree.sql(dialect=SPARK)
     finally:
         sys.setrecursionlimit(limit)
+    if "${" in text:  # a guard: the literals and names holding it were rewritten or refused above
+        raise DialectError("the statement's text holds '${', which Spark would substitute")
+    return text

@@ -14,7 +14,7 @@ import datetime as dt
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql
+from connector.engine import origin, sql
 from connector.engine.relations import (
     BASE,
     CLASSIFIED,
@@ -45,7 +45,7 @@ def _any(kinds: list[str], table: str | None = None) -> exp.Expr:
 def _label(rules: RuleSet, kinds: list[str], table: str | None = None) -> exp.Expr:
     """The label of the first of `kinds` the activity is of, for citing it without its subject."""
     return sql.case(
-        (sql.col(kind_col(k), table), sql.lit(rules.kinds[k].label or k))
+        (sql.col(kind_col(k), table), origin.tag(sql.lit(rules.kinds[k].label or k), ("kinds", k, "label")))
         for k in dict.fromkeys(kinds)
         if k in rules.kinds
     )
@@ -104,7 +104,7 @@ def _aggregates(f: CompiledFeature, rules: RuleSet) -> list[exp.Expr]:
 
 
 def _base(rules: RuleSet) -> exp.Expr:
-    aggs = [a for f in rules.features.values() for a in _aggregates(f, rules)]
+    aggs = [origin.tag(a, ("features", f.name)) for f in rules.features.values() for a in _aggregates(f, rules)]
     if not aggs:
         return sql.create_temp(BASE.name, sql.q("SELECT DISTINCT cid FROM $t", t=sql.table(CLASSIFIED.name)))
     body = sql.select(sql.col("cid"), *aggs, from_=CLASSIFIED.name).group_by(sql.col("cid"))
@@ -124,7 +124,8 @@ def _unanswered(features: list[CompiledFeature], rules: RuleSet) -> exp.Expr:
             _within(s.within_days, "a"),
             sql.q("($answered IS NULL OR a.day > $answered)", answered=answered),
         )
-        cols.append(_filtered(_OLDEST, cond, feature_act_col(f.name), k=_label(rules, s.unanswered, "a")))
+        oldest = _filtered(_OLDEST, cond, feature_act_col(f.name), k=_label(rules, s.unanswered, "a"))
+        cols.append(origin.tag(oldest, ("features", f.name)))
     triggers = _any([k for f in features for k in (f.spec.unanswered or [])], "a")
     body = (
         exp.select(sql.col("cid", "a"), *cols)
@@ -177,7 +178,7 @@ def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool, replay: bo
     cur = [sql.alias(sql.col("Id", "c"), "cid"), *(sql.col(n, "c") for n in CONTACTS.names if n.startswith("cur_"))]
     if replay:  # each row is a contact at one past date (connector.engine.history): the date travels along
         cur.append(sql.col("as_of", "c"))
-    cols = [c for f in rules.features.values() for c in _columns(f)]
+    cols = [origin.tag(c, ("features", f.name)) for f in rules.features.values() for c in _columns(f)]
     body = (
         exp.select(*cur, *cols)
         .from_(exp.alias_(sql.table(CONTACTS.name), "c"))

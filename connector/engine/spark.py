@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 
 _WATCH_SCHEMA = "cid STRING, from_rung INT, failing_since DATE"
 LOCAL_SHUFFLE_PARTITIONS = 4  # Spark's default of 200 is for clusters; a local run of a small org drowns in tasks
+LOCAL_DEFAULTS = {
+    "spark.sql.shuffle.partitions": str(LOCAL_SHUFFLE_PARTITIONS),
+    # Adaptive execution merges small shuffle partitions and splits skewed ones, at any scale.
+    "spark.sql.adaptive.enabled": "true",
+}
 
 
 def session(engine: EngineSection) -> SparkSession:
@@ -42,16 +47,9 @@ def session(engine: EngineSection) -> SparkSession:
         from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra, imported only when chosen
     except ImportError as e:
         raise EngineUnavailable("[engine] kind = \"spark\" needs pyspark: pip install -e '.[spark]'") from e
-    builder: Any = SparkSession.builder
-    builder = (
-        builder.master(engine.master)
-        .appName(engine.app_name)
-        .config("spark.sql.session.timeZone", "UTC")  # dates never move with the machine's zone
-        .config("spark.sql.ansi.enabled", "true")  # errors rather than silent NULLs, as DuckDB; 4.0's default
-        .config("spark.ui.enabled", "false")
-    )
-    if engine.master.startswith("local"):
-        builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
+    builder: Any = SparkSession.builder.master(engine.master).appName(engine.app_name)
+    for key, value in settings(engine).items():
+        builder = builder.config(key, value)
     try:
         spark: SparkSession = builder.getOrCreate()
     except Exception as e:  # py4j and pyspark raise several kinds when Java is missing or cannot start
@@ -59,6 +57,25 @@ def session(engine: EngineSection) -> SparkSession:
             f"Spark could not start ({type(e).__name__}: {e}); it needs Java 17 (java -version)"
         ) from e
     return spark
+
+
+def settings(engine: EngineSection) -> dict[str, str]:
+    """The session's settings: defaults for where it runs, then `[engine] spark_conf`, then what the results
+    depend on (connector.config_spark refuses those in spark_conf)."""
+    out = {"spark.ui.enabled": "false"}
+    if engine.master.startswith("local"):
+        out.update(LOCAL_DEFAULTS)
+    out.update(engine.spark_conf)
+    out.update(
+        {
+            "spark.sql.session.timeZone": "UTC",  # dates never move with the machine's zone
+            "spark.sql.ansi.enabled": "true",  # errors rather than silent NULLs, as DuckDB; 4.0's default
+            # Spark replaces ${...} in statement text, string literals included, with settings and environment
+            # variables; rule text reaches statements as literals (the dialect splits them besides).
+            "spark.sql.variable.substitute": "false",
+        }
+    )
+    return out
 
 
 def date_columns(rules: RuleSet) -> frozenset[str]:

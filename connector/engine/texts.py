@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from connector.engine import sql
+from connector.engine import origin, sql
 from connector.engine.relations import (
     criterion_col,
     feature_col,
@@ -50,7 +50,11 @@ def cited_subject(name: str, rules: RuleSet) -> exp.Expr:
     kind when it is a private event or its subject holds a word that is not for everyone's eyes."""
     settings = rules.settings
     subject = sql.col(feature_subject_col(name))
-    words = [sql.q("strpos(lower($s), $w) > 0", s=subject.copy(), w=w.lower()) for w in settings.never_cite if w]
+    words = [
+        origin.tag(sql.q("strpos(lower($s), $w) > 0", s=subject.copy(), w=w.lower()), ("ladder", "never_cite", i))
+        for i, w in enumerate(settings.never_cite)
+        if w
+    ]
     hidden = [*words]
     if not settings.cite_private_events:
         hidden.append(sql.q("COALESCE($p, false)", p=sql.col(feature_private_col(name))))
@@ -72,7 +76,8 @@ def concat(*parts: exp.Expr) -> exp.Expr:
 
 def template(t: Template, rules: RuleSet) -> exp.Expr:
     parts: list[exp.Expr] = []
-    for literal, name, attr, fallback in t.parts:
+    offsets = t.offsets or (None,) * len(t.parts)
+    for (literal, name, attr, fallback), at in zip(t.parts, offsets, strict=True):
         if literal:
             parts.append(sql.lit(literal))
         if name is None:
@@ -86,13 +91,27 @@ def template(t: Template, rules: RuleSet) -> exp.Expr:
         elif f.type == Type.DATE:
             value = date_text(sql.col(feature_col(name)))
         elif f.type == Type.FLOAT:
-            value = sql.q("CAST(round($v, 1) AS VARCHAR)", v=sql.col(feature_col(name)))
+            value = decimal_text(sql.col(feature_col(name)))
         else:
             value = exp.cast(sql.col(feature_col(name)), "VARCHAR")
-        parts.append(
-            sql.q("COALESCE(NULLIF($v, ''), $fallback)", v=value, fallback=fallback if fallback is not None else "?")
+        shown = sql.q(
+            "COALESCE(NULLIF($v, ''), $fallback)", v=value, fallback=fallback if fallback is not None else "?"
         )
-    return concat(*parts)
+        parts.append(origin.tag(shown, t.loc, at))
+    return origin.tag(concat(*parts), t.loc)
+
+
+def decimal_text(value: exp.Expr) -> exp.Expr:
+    """A decimal number with one digit after the point ('0.2', '-3.0', '12345678.9'), written by integer
+    arithmetic: the engines' own round() to a digit and number-to-text disagree (DuckDB rounds 0.15 to 0.1 and Spark
+    to 0.2; Spark writes 12345678.9 as 1.23456789E7), the product by ten and round() to a whole number do not. From
+    10^16 the text is empty (NULL), so the placeholder's fallback shows."""
+    tenths = sql.q("CASE WHEN abs($v) < 1e16 THEN CAST(round($v * 10) AS BIGINT) END", v=value)
+    return sql.q(
+        "CASE WHEN $n < 0 THEN '-' ELSE '' END || CAST(abs($n) // 10 AS VARCHAR) || '.' "
+        "|| CAST(abs($n) % 10 AS VARCHAR)",
+        n=tenths,
+    )
 
 
 def joined(items: list[exp.Expr]) -> exp.Expr:
@@ -104,7 +123,10 @@ def missing(rungs: list[CompiledRung], k: int) -> exp.Expr:
     """What rungs 1..k still need, as '; '-joined `says` texts."""
     return joined(
         [
-            sql.q("CASE WHEN NOT $c THEN $says END", c=sql.col(criterion_col(r.index, j)), says=c.says)
+            origin.tag(
+                sql.q("CASE WHEN NOT $c THEN $says END", c=sql.col(criterion_col(r.index, j)), says=c.says),
+                ("rungs", r.index, "requires", j, "says"),
+            )
             for r in rungs[1 : k + 1]
             for j, c in enumerate(r.criteria)
         ]
@@ -114,14 +136,20 @@ def missing(rungs: list[CompiledRung], k: int) -> exp.Expr:
 def met(rung: CompiledRung) -> exp.Expr:
     return joined(
         [
-            sql.q("CASE WHEN $c THEN $says END", c=sql.col(criterion_col(rung.index, j)), says=c.says)
+            origin.tag(
+                sql.q("CASE WHEN $c THEN $says END", c=sql.col(criterion_col(rung.index, j)), says=c.says),
+                ("rungs", rung.index, "requires", j, "says"),
+            )
             for j, c in enumerate(rung.criteria)
         ]
     )
 
 
 def rung_name(rules: RuleSet, index: exp.Expr) -> exp.Expr:
-    return exp.Case(this=index, ifs=[exp.If(this=sql.lit(r.index), true=sql.lit(r.name)) for r in rules.rungs])
+    names = [origin.tag(sql.lit(r.name), ("rungs", r.index, "name")) for r in rules.rungs]
+    return exp.Case(
+        this=index, ifs=[exp.If(this=sql.lit(r.index), true=n) for r, n in zip(rules.rungs, names, strict=True)]
+    )
 
 
 def _by_rung(index: exp.Expr, cases: list[tuple[int, exp.Expr]]) -> exp.Expr:
@@ -137,7 +165,7 @@ def reason(rules: RuleSet) -> exp.Expr:
     final = sql.col("final")
     normal = []
     for r in rungs:
-        parts = [sql.lit(f"{r.name}: {r.means or ''}")]
+        parts = [origin.tag(sql.lit(f"{r.name}: {r.means or ''}"), ("rungs", r.index, "means"))]
         if r.index > 0:
             parts += [sql.lit(" Meets: "), met(r), sql.lit(".")]
         if r.index < top:

@@ -25,6 +25,8 @@ class Template:
 
     text: str
     parts: tuple[tuple[str, str | None, str | None, str | None], ...]  # (literal, feature, attribute, fallback)
+    loc: loader.Loc = ()  # where the text stands in the rule file
+    offsets: tuple[int, ...] = ()  # where each part's placeholder starts in the text
 
     @property
     def names(self) -> list[str]:

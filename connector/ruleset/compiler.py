@@ -15,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from connector import vocabulary
-from connector.engine import relations, sql
+from connector.engine import origin, relations, sql
 from connector.errors import Finding, RuleError
 from connector.ruleset import loader
 
@@ -107,10 +107,12 @@ class _Compiler:
 
     def _expr(self, loc: loader.Loc, text: str, symbols: dict[str, Symbol], want: Type | None) -> Compiled | None:
         try:
-            return compile_expr(text, symbols, want=want)
+            compiled = compile_expr(text, symbols, want=want)
         except ExprError as exc:
             self._err(loc, exc.message, offset=exc.offset)
             return None
+        origin.tag(compiled.expr, loc)
+        return compiled
 
     def run(self) -> RuleSet:
         kinds = self._kinds()
@@ -288,8 +290,10 @@ class _Compiler:
             return None
         ok = True
         offset = 0
+        offsets: list[int] = []
         for literal, field_name, spec, conversion in parsed:
             offset += len(literal)
+            offsets.append(offset)
             if field_name is None:
                 parts.append((literal, None, None, None))
                 continue
@@ -311,7 +315,7 @@ class _Compiler:
                 ok = False
             parts.append((literal, name, attr or None, fallback if bar else None))
             offset += len(field_name) + 2
-        return Template(text, tuple(parts)) if ok else None
+        return Template(text, tuple(parts), loc, tuple(offsets)) if ok else None
 
 
 def _mentions(text: str, name: str) -> bool:

@@ -18,11 +18,12 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import TokenType
 from sqlglot.tokens import Tokenizer
 
-from connector.engine import sql
+from connector.engine import origin, sql
 from connector.ruleset.expr_safe import double as _double
 from connector.ruleset.expr_safe import shift as _shift
 from connector.ruleset.expr_safe import whole as _whole
 from connector.ruleset.expr_types import Compiled, ExprError, Symbol, Type
+from connector.ruleset.lint_nodes import offset as source_offset
 
 __all__ = ["Compiled", "ExprError", "Symbol", "Type", "compile_expr", "suggest"]
 
@@ -176,6 +177,12 @@ class _Checker:
         return ExprError(message, self._pos(node))
 
     def emit(self, node: exp.Expr) -> tuple[exp.Expr, Type]:
+        out, typ = self._emit(node)
+        # Where this part was written, for findings on the engine statements made from it (engine.origin).
+        out.meta.setdefault(origin.SOURCE_OFFSET, source_offset(node))
+        return out, typ
+
+    def _emit(self, node: exp.Expr) -> tuple[exp.Expr, Type]:
         if isinstance(node, exp.Paren):
             inner, typ = self.emit(node.this)
             return exp.Paren(this=inner), typ

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 import sqlglot
 from sqlglot import exp
 
-from connector.engine import classify, dialect, evaluate, features, plan, sql
+from connector.engine import classify, dialect, evaluate, features, java_regex, plan, sql, texts
 from connector.errors import DialectError
 from connector.ruleset.compiler import RuleSet, load
 
@@ -56,7 +57,7 @@ def test_a_rule_date_feature_counts_days_when_declared() -> None:
 
 def test_a_case_insensitive_replace_keeps_its_flag() -> None:
     tree = sql.q("SELECT regexp_replace(s, '^re:', '', 'i') FROM t")
-    assert dialect.render(tree) == "SELECT REGEXP_REPLACE(s, '(?i)^re:', '') FROM t"
+    assert dialect.render(tree) == "SELECT REGEXP_REPLACE(s, '(?iu)^re:', '') FROM t"
 
 
 def test_nested_constructs_are_all_translated() -> None:
@@ -66,7 +67,7 @@ def test_nested_constructs_are_all_translated() -> None:
     )
     assert dialect.render(tree) == (
         "SELECT COUNT(DISTINCT CASE WHEN k_a THEN (DATEDIFF(:as_of, day)) DIV 7 END), "
-        "REGEXP_REPLACE(REGEXP_REPLACE(s, '(?i)^re:', ''), '(?i)^x', '') FROM t"
+        "REGEXP_REPLACE(REGEXP_REPLACE(s, '(?iu)^re:', ''), '(?iu)^x', '') FROM t"
     )
 
 
@@ -107,3 +108,71 @@ def test_the_source_tree_is_left_as_it_was(rules: RuleSet) -> None:
     before = sql.render(tree)
     dialect.render(tree)
     assert sql.render(tree) == before
+
+
+def test_text_holding_a_spark_variable_reference_is_never_one_literal() -> None:
+    """Spark substitutes `${...}` in a statement's text, inside string literals too: `${env:HOME}` would become the
+    home folder. Rule text is untrusted, so no literal of it reaches Spark in one piece."""
+    tree = sql.select(sql.alias(sql.lit("costs ${env:HOME} and ${x}"), "t"), from_="t")
+    assert dialect.render(tree) == "SELECT ('costs $' || '{env:HOME} and $' || '{x}') AS `t` FROM `t`"
+
+
+def test_a_name_holding_a_spark_variable_reference_is_refused() -> None:
+    with pytest.raises(DialectError, match="Spark would substitute"):
+        dialect.render(sql.select(sql.col("a${env:HOME}"), from_="t"))
+
+
+def test_like_patterns_escape_sparks_escape_character() -> None:
+    """DuckDB's LIKE has no escape character; Spark's is the backslash."""
+    tree = sql.q("SELECT s ILIKE '%C:\\temp%', s ILIKE p, NOT s ILIKE 'a_b%' FROM t")
+    assert dialect.render(tree) == (
+        "SELECT s ILIKE '%C:\\\\\\\\temp%', s ILIKE REPLACE(p, '\\\\', '\\\\\\\\'), NOT s ILIKE 'a_b%' FROM t"
+    )
+
+
+@pytest.mark.parametrize(
+    ("re2", "java"),
+    [
+        ("\\s+\\S*$", "[\\t\\n\\f\\r ]+[^\\t\\n\\f\\r ]*\\z"),  # RE2's \s has no vertical tab; Java's $ skips a last \n
+        ("^(re|fwd?)\\s*:", "^(re|fwd?)[\\t\\n\\f\\r ]*:"),
+        ("a.b[.\\s]", "a[^\\n]b[.\\t\\n\\f\\r ]"),  # Java's . also stops at \r and \u2028
+        ("(\\[\\d+\\])?", "(\\[\\d+\\])?"),
+        ("[]x]", "[\\]x]"),
+    ],
+)
+def test_regular_expressions_are_written_as_java_reads_them(re2: str, java: str) -> None:
+    assert java_regex.translate(re2) == java
+
+
+@pytest.mark.parametrize("pattern", ["\\bword", "(?i)x", "[a[b]]", "[a&&b]", "\\p{L}", "[a", "a\\"])
+def test_regular_expressions_java_reads_apart_are_refused(pattern: str) -> None:
+    with pytest.raises(DialectError):
+        java_regex.translate(pattern)
+
+
+def test_a_date_chosen_among_dates_is_a_date() -> None:
+    tree = sql.q("SELECT CAST((GREATEST(NULL, f_a) - LEAST(f_b, NULL)) AS BIGINT) FROM t")
+    assert (
+        dialect.render(tree, ["f_a", "f_b"])
+        == "SELECT CAST((DATEDIFF(GREATEST(NULL, f_a), LEAST(f_b, NULL))) AS BIGINT) FROM t"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.15, "0.2"),
+        (0.25, "0.3"),
+        (-0.04, "0.0"),
+        (-0.06, "-0.1"),
+        (2.0, "2.0"),
+        (12345678.94, "12345678.9"),
+        (1e20, None),
+        (None, None),
+    ],
+)
+def test_a_decimal_number_is_written_by_integer_arithmetic(value: float | None, text: str | None) -> None:
+    """The engines' own round(x, 1) and number-to-text disagree (0.15: DuckDB 0.1, Spark 0.2; 1.2E7 on Spark)."""
+    con = duckdb.connect()
+    tree = exp.select(texts.decimal_text(exp.cast(sql.lit(value), "DOUBLE")))
+    assert sql.run(con, tree).fetchone() == (text,)

@@ -55,3 +55,46 @@ def test_engine_choices_that_are_refused(tmp_path: Path, text: str, message: str
     with pytest.raises(ConfigError) as caught:
         _load(tmp_path, text)
     assert message in str(caught.value)
+
+
+def test_spark_settings_for_a_million_contacts_are_passed_as_spark_takes_them(tmp_path: Path) -> None:
+    engine = _load(
+        tmp_path,
+        'kind = "spark"\nspark_conf = { "spark.driver.memory" = "2g", "spark.sql.shuffle.partitions" = 16, '
+        '"spark.sql.adaptive.enabled" = true }',
+    )
+    assert engine.spark_conf == {
+        "spark.driver.memory": "2g",
+        "spark.sql.shuffle.partitions": "16",
+        "spark.sql.adaptive.enabled": "true",
+    }
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ('{ "driver.memory" = "8g" }', "keys begin with 'spark.' (spark.driver.memory)"),
+        ('{ "spark.sql.ansi.enabled" = false }', "the engine runs with ANSI mode on"),
+        ('{ "spark.sql.session.timeZone" = "Europe/Paris" }', "the engine runs in UTC"),
+        ('{ "spark.sql.variable.substitute" = true }', "rule text would be read as a variable"),
+        ('{ "spark.master" = "yarn" }', "set [engine] master instead"),
+        ('{ "spark.driver.memory" = "lots" }', "not a Spark size"),
+        ('{ "spark.driver.memory" = "100m" }', "out of bounds: from 512m"),
+        ('{ "spark.executor.memory" = "2048t" }', "out of bounds"),
+        ('{ "spark.driver.memory" = "1000g" }', "more than this machine's memory"),
+        ('{ "spark.sql.shuffle.partitions" = 0 }', "a whole number from 1 to 100,000"),
+        ('{ "spark.sql.shuffle.partitions" = "many" }', "a whole number from 1 to 100,000"),
+        ('{ "spark.app.name" = "x" }', "set [engine] app_name instead"),
+        ('{ "spark.local.dir" = "/tmp\\n/x" }', "printable ASCII"),
+        ('{ "spark.x" = 1.5 }', "spark_conf"),
+    ],
+)
+def test_spark_settings_that_are_refused(tmp_path: Path, conf: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, f'kind = "spark"\nspark_conf = {conf}')
+    assert message in str(caught.value)
+
+
+def test_a_cluster_driver_may_have_more_memory_than_this_machine(tmp_path: Path) -> None:
+    engine = _load(tmp_path, 'kind = "spark"\nmaster = "yarn"\nspark_conf = { "spark.driver.memory" = "1000g" }')
+    assert engine.spark_conf["spark.driver.memory"] == "1000g"
