@@ -8,7 +8,8 @@ does not, on trees, never on text:
 - date - date: DuckDB gives whole days, Spark an INTERVAL. The subtraction becomes `datediff(a, b)` when both sides
   are dates (the evaluation date, a cast to DATE, or a column known to hold dates).
 - regexp_replace(s, p, r, 'i'): sqlglot drops the flag; the pattern gets Java's inline `(?i)`. DuckDB replaces the
-  first match only and Spark every match, so a pattern that could match twice is refused (ours are anchored).
+  first match only and Spark every match, so a pattern that could match twice is refused (ours are anchored)
+  unless the 'g' flag asks DuckDB for every match too.
 - count(DISTINCT x) FILTER (WHERE c) -> count(DISTINCT CASE WHEN c THEN x END): the same count (DISTINCT ignores
   NULL), without relying on a Spark version's support of DISTINCT with FILTER.
 - CREATE OR REPLACE TEMP TABLE: Spark has no temp tables and takes no parameter markers in a view's body, so a
@@ -75,14 +76,14 @@ def _transform(dates: frozenset[str]) -> Callable[[exp.Expr], exp.Expr]:
             pattern = node.expression
             if not (isinstance(pattern, exp.Literal) and pattern.is_string):
                 raise DialectError("regexp_replace needs a constant pattern to be rendered for Spark")
-            if node.args.get("single_replace") and not _single_match(pattern.this):
+            mods = node.args.get("modifiers")
+            flags = mods.this if isinstance(mods, exp.Literal) else ""
+            if node.args.get("single_replace") and "g" not in flags and not _single_match(pattern.this):
                 raise DialectError(
                     f"regexp_replace pattern {pattern.this!r} may match more than once: DuckDB "
                     "replaces the first match, Spark every match"
                 )
-            mods = node.args.get("modifiers")
-            flags = mods.this if isinstance(mods, exp.Literal) else ""
-            if set(flags) - {"i"}:
+            if set(flags) - {"i", "g"}:
                 raise DialectError(f"regexp_replace flags {flags!r} have no Spark rendering")
             text = f"(?i){pattern.this}" if "i" in flags else pattern.this
             return exp.RegexpReplace(

@@ -49,6 +49,7 @@ def session(engine: EngineSection) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")  # dates never move with the machine's zone
         .config("spark.sql.ansi.enabled", "true")  # errors rather than silent NULLs, as DuckDB; 4.0's default
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")  # a sync reports its own progress; no stage bars on stderr
     )
     if engine.master.startswith("local"):
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
@@ -91,12 +92,14 @@ class SparkEngine:
             self.register(st.target, frame)
         return frame
 
-    def compute(self, as_of: dt.date, watched: Sequence[tuple[str, int, dt.date]] = ()) -> None:
+    def compute(self, as_of: dt.date, watched: Sequence[tuple[str, int, dt.date]] | DataFrame = ()) -> None:
         """Place every contact into `tl_place` and the changes into `tl_plan`, as `engine.compute` and
-        `plan.build` do on DuckDB."""
+        `plan.build` do on DuckDB. `watched`: the demotion watch, as rows or (a large one) as a DataFrame with the
+        columns of `tl_watch`."""
         rules = self.rules
         params = {"as_of": as_of}
-        self.register(WATCH.name, self.spark.createDataFrame(list(watched), _WATCH_SCHEMA))
+        frame = self.spark.createDataFrame(list(watched), _WATCH_SCHEMA) if isinstance(watched, Sequence) else watched
+        self.register(WATCH.name, frame)
         have = frozenset(self.columns("crm_activity"))
         self.run(classify.statement(rules, have=have), params)
         for stmt in features.statements(rules):
