@@ -70,14 +70,14 @@ def demo_org(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "crm.duckdb"
 
 
-def _org(demo_org: Path, folder: Path, *, engine: str = "spark") -> Path:
+def _org(demo_org: Path, folder: Path, *, engine: str = "spark", follow_ups: bool = False) -> Path:
     """A copy of the demo org in `folder`, with a config file that syncs it on `engine`."""
     folder.mkdir()
     shutil.copy(demo_org, folder / "crm.duckdb")
     config = folder / "trust-ladder.toml"
     config.write_text(
         f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n'
-        f'[engine]\nkind = "{engine}"\n'
+        f'[engine]\nkind = "{engine}"\n[follow_up]\nenabled = {str(follow_ups).lower()}\n'
     )
     return config
 
@@ -94,6 +94,17 @@ def _values(database: Path) -> list[tuple[Any, ...]]:
         con.close()
 
 
+def _follow_up_tasks(database: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.execute(
+            'SELECT "Id", "WhoId", "OwnerId", "Subject", "ActivityDate", "Status" FROM "Task" '
+            'WHERE "Subject" LIKE \'%[TL:%\' ORDER BY "Id"'
+        ).fetchall()
+    finally:
+        con.close()
+
+
 def _events(result: Result, name: str) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
     return [e for e in lines if e.get("event") == name]
@@ -105,11 +116,13 @@ class Journey:
 
     before: list[tuple[Any, ...]]
     duckdb_written: list[tuple[Any, ...]]
+    duckdb_tasks: list[tuple[Any, ...]]
     duckdb_planned: int
     dry_run: Result
     after_dry_run: list[tuple[Any, ...]]
     first: Result
     spark_written: list[tuple[Any, ...]]
+    spark_tasks: list[tuple[Any, ...]]
     second: Result
     status: dict[str, Any]
 
@@ -118,26 +131,29 @@ class Journey:
 def journey(spark: SparkSession, demo_org: Path, tmp_path_factory: pytest.TempPathFactory) -> Journey:
     del spark  # running, for the syncs below to find
     root = tmp_path_factory.mktemp("journey")
-    duck = _org(demo_org, root / "duckdb", engine="duckdb")
+    duck = _org(demo_org, root / "duckdb", engine="duckdb", follow_ups=True)
     planned = json.loads(_cli(duck, "sync", "--dry-run", "--json", "--as-of", AS_OF.isoformat()).stdout)
     assert _cli(duck, "sync", "--as-of", AS_OF.isoformat()).exit_code == 0
-    config = _org(demo_org, root / "spark")
+    config = _org(demo_org, root / "spark", follow_ups=True)
     before = _values(root / "spark" / "crm.duckdb")
     dry = _cli(config, "sync", "--dry-run", "--as-of", AS_OF.isoformat())
     after_dry = _values(root / "spark" / "crm.duckdb")
     first = _cli(config, "sync", "--as-of", AS_OF.isoformat())
     written = _values(root / "spark" / "crm.duckdb")
+    tasks = _follow_up_tasks(root / "spark" / "crm.duckdb")
     second = _cli(config, "sync", "--json", "--as-of", AS_OF.isoformat())
     status = _cli(config, "status", "--json")
     assert status.exit_code == 0, status.output
     return Journey(
         before=before,
         duckdb_written=_values(root / "duckdb" / "crm.duckdb"),
+        duckdb_tasks=_follow_up_tasks(root / "duckdb" / "crm.duckdb"),
         duckdb_planned=planned["planned_records"],
         dry_run=dry,
         after_dry_run=after_dry,
         first=first,
         spark_written=written,
+        spark_tasks=tasks,
         second=second,
         status=json.loads(status.stdout),
     )
@@ -159,6 +175,14 @@ def test_a_spark_sync_writes_the_six_fields_a_duckdb_sync_writes(journey: Journe
     (finished,) = _events(journey.first, "sync.finished")
     assert (finished["engine"], finished["changed"]) == ("spark", journey.duckdb_planned)
     assert all(e["engine"] == "spark" for e in _events(journey.first, "sync.written"))
+
+
+def test_follow_up_tasks_made_on_spark_are_the_ones_duckdb_makes(journey: Journey) -> None:
+    """`[follow_up] enabled`: the desired tasks are built on Spark and streamed to the backend like the plan."""
+    assert journey.spark_tasks  # the demo org has open flags
+    assert journey.spark_tasks == journey.duckdb_tasks
+    (ups,) = _events(journey.second, "sync.follow_ups")
+    assert (ups["created"], ups["updated"], ups["closed"]) == (0, 0, 0)
 
 
 def test_a_second_spark_sync_changes_nothing(journey: Journey) -> None:
