@@ -70,7 +70,7 @@ def stream(frame: DataFrame, con: duckdb.DuckDBPyConnection, table: str, columns
     chunk: list[Sequence[Any]] = []
     total = 0
     for row in rows:
-        chunk.append(tuple(row))
+        chunk.append(row)  # a Row is a tuple already
         if len(chunk) >= CHUNK_ROWS:
             insert(con, table, columns, chunk)
             total += len(chunk)
