@@ -17,6 +17,7 @@ EngineUnavailable.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,21 +38,22 @@ LOCAL_SHUFFLE_PARTITIONS = 4  # Spark's default of 200 is for clusters; a local 
 
 
 def session(engine: EngineSection) -> SparkSession:
-    """A SparkSession as `[engine]` says (reused when one is already running in this process)."""
+    """A SparkSession as `[engine]` says (reused when one is already running in this process, and as spark-submit
+    says when it launched this process)."""
     try:
         from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra, imported only when chosen
     except ImportError as e:
         raise EngineUnavailable("[engine] kind = \"spark\" needs pyspark: pip install -e '.[spark]'") from e
     builder: Any = SparkSession.builder
+    if not submitted():
+        builder = builder.master(engine.master).appName(engine.app_name)
     builder = (
-        builder.master(engine.master)
-        .appName(engine.app_name)
-        .config("spark.sql.session.timeZone", "UTC")  # dates never move with the machine's zone
+        builder.config("spark.sql.session.timeZone", "UTC")  # dates never move with the machine's zone
         .config("spark.sql.ansi.enabled", "true")  # errors rather than silent NULLs, as DuckDB; 4.0's default
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")  # a sync reports its own progress; no stage bars on stderr
     )
-    if engine.master.startswith("local"):
+    if engine.master.startswith("local") and not submitted():
         builder = builder.config("spark.sql.shuffle.partitions", str(LOCAL_SHUFFLE_PARTITIONS))
     try:
         spark: SparkSession = builder.getOrCreate()
@@ -60,6 +62,12 @@ def session(engine: EngineSection) -> SparkSession:
             f"Spark could not start ({type(e).__name__}: {e}); it needs Java 17 (java -version)"
         ) from e
     return spark
+
+
+def submitted() -> bool:
+    """Launched by `spark-submit` (the JVM started first and handed this process its port): then spark-submit's
+    --master and --name say where the job runs, not `[engine]`."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def date_columns(rules: RuleSet) -> frozenset[str]:
