@@ -12,6 +12,8 @@
   does not restart its grace period.
 - `stage_moves`: each rung change a run wrote (contact, from, to, the run's evaluation date), so the report and
   the digest can say who moved since a day; rows older than `MOVES_KEPT_DAYS` are dropped.
+- `written_values`: the six values a sync from a warehouse copy wrote to each contact, and when; they stand in for
+  the copy's values until a copy taken after the write has them (connector.written_values).
 
 The schema is versioned in `meta` and migrates forward by itself, one step at a time.
 """
@@ -38,7 +40,7 @@ from connector.run_lock import RunLock, lock_held, lock_path
 
 __all__ = ["RunLock", "Store", "attached", "lock_held", "lock_path", "read_watch", "schema_version", "write_watch"]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 MOVES_KEPT_DAYS = 400
 _BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
@@ -82,6 +84,14 @@ _MIGRATIONS: dict[int, list[str]] = {
         (
             f"CREATE TABLE IF NOT EXISTS {_ALIAS}.stage_moves (run_id VARCHAR NOT NULL, as_of DATE NOT NULL, "
             "recorded_at TIMESTAMP NOT NULL, cid VARCHAR NOT NULL, from_stage VARCHAR, to_stage VARCHAR)"
+        ),
+    ],
+    6: [
+        # What a sync from a warehouse copy wrote, per contact (connector.written_values reads and prunes it).
+        (
+            f"CREATE TABLE IF NOT EXISTS {_ALIAS}.written_values (cid VARCHAR PRIMARY KEY, stage VARCHAR, "
+            "stage_since DATE, flags VARCHAR, next_step VARCHAR, reason VARCHAR, rules_version VARCHAR, "
+            "written_at TIMESTAMP NOT NULL)"
         ),
     ],
 }

@@ -33,13 +33,26 @@ from connector.exit_codes import ExitCode
     help="Planned changes to list on a dry run.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+@click.option(
+    "--out-table",
+    default=None,
+    metavar="NAME",
+    help="Spark only: write the changes to this table (a Parquet folder when NAME is a path) for a reverse-ETL "
+    "tool, instead of to the CRM.",
+)
 @as_of_option
 @click.pass_obj
 def sync_cmd(
-    cfg: config_mod.Config, dry_run: bool, rules_file: Path | None, show: int, as_json: bool, as_of: dt.date | None
+    cfg: config_mod.Config,
+    dry_run: bool,
+    rules_file: Path | None,
+    show: int,
+    as_json: bool,
+    out_table: str | None,
+    as_of: dt.date | None,
 ) -> None:
     """Sync the configured CRM: compute every contact's rung and flags, write only what changed."""
-    result = sync.run(cfg, as_of=as_of, dry_run=dry_run, rules_file=rules_file, sample_size=show)
+    result = sync.run(cfg, as_of=as_of, dry_run=dry_run, rules_file=rules_file, sample_size=show, out_table=out_table)
     if as_json:
         click.echo(json.dumps(summary_dict(result), indent=2))
     else:
@@ -79,6 +92,8 @@ def summary(r: sync.SyncResult) -> str:
             f"Audit mode: {r.planned_records:,} records would change; nothing written "
             "(`trust-ladder status` lists the changes)"
         )
+    elif r.out_table is not None:
+        lines.append(f"Records written to {r.out_table}: {r.changed:,}   ({r.duration_s:.1f} s)")
     else:
         lines.append(f"Records changed: {r.changed:,}   failed: {r.failed:,}   ({r.duration_s:.1f} s)")
     if r.failures_file:
@@ -105,6 +120,8 @@ def summary_dict(r: sync.SyncResult) -> dict[str, Any]:
         "as_of": r.as_of.isoformat(),
         "rules_version": r.rules_version,
         "dry_run": r.dry_run,
+        "engine": r.engine,
+        "out_table": r.out_table,
         "contacts": r.contacts,
         "activities": r.activities,
         "per_rung": r.per_rung,

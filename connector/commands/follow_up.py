@@ -57,8 +57,17 @@ _NONE = (
 )
 
 
-def build_desired(con: duckdb.DuckDBPyConnection, rules: RuleSet, section: FollowUpSection, as_of: dt.date) -> int:
-    """`tl_follow_up_desired`: one row per open flag of every placed contact, with the task it should have."""
+DESIRED_COLUMNS = (
+    ("cid", "VARCHAR"),
+    ("owner_id", "VARCHAR"),
+    ("flag_id", "VARCHAR"),
+    ("subject", "VARCHAR"),
+    ("due_date", "DATE"),
+)
+
+
+def desired_statement(rules: RuleSet, section: FollowUpSection) -> exp.Expr:
+    """The statement that makes `tl_follow_up_desired` from `tl_place` and `crm_contact`, on either engine."""
     parts = []
     for flag in rules.flags:
         # Room is kept for the released marker, so releasing a task never pushes its subject past 255.
@@ -80,7 +89,12 @@ def build_desired(con: duckdb.DuckDBPyConnection, rules: RuleSet, section: Follo
     body = parts[0] if parts else sql.q(_NONE)
     for part in parts[1:]:
         body = exp.union(body, part, distinct=False)
-    sql.run(con, sql.create_temp(DESIRED_TABLE, body), {"as_of": as_of})
+    return sql.create_temp(DESIRED_TABLE, body)
+
+
+def build_desired(con: duckdb.DuckDBPyConnection, rules: RuleSet, section: FollowUpSection, as_of: dt.date) -> int:
+    """`tl_follow_up_desired`: one row per open flag of every placed contact, with the task it should have."""
+    sql.run(con, desired_statement(rules, section), {"as_of": as_of})
     return int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(DESIRED_TABLE))))
 
 

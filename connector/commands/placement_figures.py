@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import duckdb
 from sqlglot import exp
 
@@ -31,25 +34,29 @@ def audit_rows(con: duckdb.DuckDBPyConnection, cfg: Config) -> dict[str, object]
     return dict(sql.run(con, body).fetchnumpy())
 
 
-def counts(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
-    row = sql.run(
-        con, sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t", t=sql.table(PLACE.name))
-    ).fetchone()
-    assert row is not None
-    return int(row[0]), int(row[1])
+Fetch = Callable[[exp.Expr], list[tuple[Any, ...]]]  # runs a query on whichever engine placed the contacts
 
 
-def per_rung(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
-    got = dict(sql.run(con, sql.q("SELECT new_stage, count(*) FROM $t GROUP BY 1", t=sql.table(PLACE.name))).fetchall())
+def on(con: duckdb.DuckDBPyConnection) -> Fetch:
+    """The rows of a query on DuckDB; the Spark runner (connector.commands.sync_spark) gives its own."""
+    return lambda tree: sql.run(con, tree).fetchall()
+
+
+def counts(fetch: Fetch) -> tuple[int, int]:
+    (row,) = fetch(sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t", t=sql.table(PLACE.name)))
+    return int(row[0]), int(row[1] or 0)
+
+
+def per_rung(fetch: Fetch, rules: RuleSet) -> dict[str, int]:
+    got: dict[Any, Any] = dict(fetch(sql.q("SELECT new_stage, count(*) FROM $t GROUP BY 1", t=sql.table(PLACE.name))))
     return {r.name: int(got.get(r.name, 0)) for r in rules.rungs}
 
 
-def per_flag(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, int]:
+def per_flag(fetch: Fetch, rules: RuleSet) -> dict[str, int]:
     if not rules.flags:
         return {}
     counts = [
         exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(flag_col(f.id)))) for f in rules.flags
     ]
-    row = sql.run(con, sql.select(*counts, from_=PLACE.name)).fetchone()
-    assert row is not None
+    (row,) = fetch(sql.select(*counts, from_=PLACE.name))
     return {f.label: int(v) for f, v in zip(rules.flags, row, strict=True)}

@@ -69,6 +69,10 @@ class CrmBackend(Protocol):
         contact who took part, dated by the `activities` policy; the defaults when None). See
         connector.crm.local.activities for its columns."""
 
+    def prepare_write(self, fields: FieldsSection) -> None:
+        """Instead of `prepare`, when the relations come from elsewhere (a warehouse copy): ready to `apply` a plan
+        streamed onto `con`, without pulling anything."""
+
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult: ...
 
     def sync_follow_ups(self, desired_table: str) -> FollowUpResult:

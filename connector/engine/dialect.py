@@ -8,7 +8,8 @@ does not, on trees, never on text:
 - date - date: DuckDB gives whole days, Spark an INTERVAL. The subtraction becomes `datediff(a, b)` when both sides
   are dates (the evaluation date, a cast to DATE, or a column known to hold dates).
 - regexp_replace(s, p, r, 'i'): sqlglot drops the flag; the pattern gets Java's inline `(?iu)`. DuckDB replaces the
-  first match only and Spark every match, so a pattern that could match twice is refused (ours are anchored).
+  first match only and Spark every match, so a pattern that could match twice is refused (ours are anchored)
+  unless the 'g' flag asks DuckDB for every match too.
   Patterns (of regexp_replace and regexp_matches, which becomes RLIKE) are translated from RE2 to Java's syntax
   where the two read the same text apart (connector.engine.java_regex).
 - LIKE and ILIKE: DuckDB has no escape character, Spark's is the backslash, so a pattern with a backslash would
@@ -130,14 +131,14 @@ def _transform(dates: frozenset[str]) -> Callable[[exp.Expr], exp.Expr]:
             return exp.RegexpLike(this=node.this, expression=exp.Literal.string(text))
         if isinstance(node, exp.RegexpReplace):
             pattern = _constant(node.expression, "regexp_replace")
-            if node.args.get("single_replace") and not _single_match(pattern):
+            mods = node.args.get("modifiers")
+            flags = mods.this if isinstance(mods, exp.Literal) else ""
+            if node.args.get("single_replace") and "g" not in flags and not _single_match(pattern):
                 raise DialectError(
                     f"regexp_replace pattern {pattern!r} may match more than once: DuckDB "
                     "replaces the first match, Spark every match"
                 )
-            mods = node.args.get("modifiers")
-            flags = mods.this if isinstance(mods, exp.Literal) else ""
-            if set(flags) - {"i"}:
+            if set(flags) - {"i", "g"}:
                 raise DialectError(f"regexp_replace flags {flags!r} have no Spark rendering")
             text = java_regex.translate(pattern, case_insensitive="i" in flags)
             return exp.RegexpReplace(

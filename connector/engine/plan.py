@@ -7,7 +7,9 @@ edit that moves nobody costs no writes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 from sqlglot import exp
@@ -50,12 +52,15 @@ def build(con: duckdb.DuckDBPyConnection) -> int:
     return int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(PLAN.name))))
 
 
-def sample(con: duckdb.DuckDBPyConnection, fields: FieldsSection, limit: int = 20) -> list[FieldChange]:
+Fetch = Callable[[exp.Expr], list[tuple[Any, ...]]]  # a query's rows, on whichever engine holds `tl_plan`
+
+
+def sample(fetch: Fetch, fields: FieldsSection, limit: int = 20) -> list[FieldChange]:
     """The first planned changes, by contact Id, for a dry run to show."""
     cols = [sql.col(c) for k, (new, cur) in PLAN_FIELDS.items() for c in (changed_col(k), new, cur)]
     tree = sql.select(sql.col("cid"), *cols, from_=PLAN.name).order_by("cid").limit(sql.lit(int(limit)))
     out: list[FieldChange] = []
-    for row in sql.run(con, tree).fetchall():
+    for row in fetch(tree):
         cid, rest = row[0], row[1:]
         for i, logical in enumerate(PLAN_FIELDS):
             ch, new, cur = rest[3 * i : 3 * i + 3]
@@ -64,10 +69,9 @@ def sample(con: duckdb.DuckDBPyConnection, fields: FieldsSection, limit: int = 2
     return out
 
 
-def field_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+def field_counts(fetch: Fetch) -> dict[str, int]:
     counts = [
         exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(changed_col(k)))) for k in PLAN_FIELDS
     ]
-    row = sql.run(con, sql.select(*counts, from_=PLAN.name)).fetchone()
-    assert row is not None
+    (row,) = fetch(sql.select(*counts, from_=PLAN.name))
     return dict(zip(PLAN_FIELDS, (int(v) for v in row), strict=True))

@@ -17,6 +17,7 @@ EngineUnavailable.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -42,12 +43,15 @@ LOCAL_DEFAULTS = {
 
 
 def session(engine: EngineSection) -> SparkSession:
-    """A SparkSession as `[engine]` says (reused when one is already running in this process)."""
+    """A SparkSession as `[engine]` says (reused when one is already running in this process, and as spark-submit
+    says when it launched this process)."""
     try:
         from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra, imported only when chosen
     except ImportError as e:
         raise EngineUnavailable("[engine] kind = \"spark\" needs pyspark: pip install -e '.[spark]'") from e
-    builder: Any = SparkSession.builder.master(engine.master).appName(engine.app_name)
+    builder: Any = SparkSession.builder
+    if not submitted():
+        builder = builder.master(engine.master).appName(engine.app_name)
     for key, value in settings(engine).items():
         builder = builder.config(key, value)
     try:
@@ -62,8 +66,11 @@ def session(engine: EngineSection) -> SparkSession:
 def settings(engine: EngineSection) -> dict[str, str]:
     """The session's settings: defaults for where it runs, then `[engine] spark_conf`, then what the results
     depend on (connector.config_spark refuses those in spark_conf)."""
-    out = {"spark.ui.enabled": "false"}
-    if engine.master.startswith("local"):
+    out = {
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",  # a sync reports its own progress; no stage bars on stderr
+    }
+    if engine.master.startswith("local") and not submitted():
         out.update(LOCAL_DEFAULTS)
     out.update(engine.spark_conf)
     out.update(
@@ -76,6 +83,12 @@ def settings(engine: EngineSection) -> dict[str, str]:
         }
     )
     return out
+
+
+def submitted() -> bool:
+    """Launched by `spark-submit` (the JVM started first and handed this process its port): then spark-submit's
+    --master and --name say where the job runs, not `[engine]`."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
 
 
 def date_columns(rules: RuleSet) -> frozenset[str]:
@@ -108,12 +121,14 @@ class SparkEngine:
             self.register(st.target, frame)
         return frame
 
-    def compute(self, as_of: dt.date, watched: Sequence[tuple[str, int, dt.date]] = ()) -> None:
+    def compute(self, as_of: dt.date, watched: Sequence[tuple[str, int, dt.date]] | DataFrame = ()) -> None:
         """Place every contact into `tl_place` and the changes into `tl_plan`, as `engine.compute` and
-        `plan.build` do on DuckDB: the same statements, history's UPDATE of `tl_place` as a join."""
+        `plan.build` do on DuckDB. `watched`: the demotion watch, as rows or (a large one) as a DataFrame with the
+        columns of `tl_watch`."""
         rules = self.rules
         params = {"as_of": as_of}
-        self.register(WATCH.name, self.spark.createDataFrame(list(watched), _WATCH_SCHEMA))
+        frame = self.spark.createDataFrame(list(watched), _WATCH_SCHEMA) if isinstance(watched, Sequence) else watched
+        self.register(WATCH.name, frame)
         have = frozenset(self.columns("crm_activity"))
         self.run(classify.statement(rules, have=have), params)
         for stmt in features.statements(rules):

@@ -77,6 +77,12 @@ def test_a_replace_that_could_match_twice_is_refused() -> None:
         dialect.render(sql.q("SELECT regexp_replace(s, 'a', 'b') FROM t"))
 
 
+def test_a_global_replace_means_every_match_on_both_engines() -> None:
+    """The 'g' flag asks DuckDB for every match, which is what Spark does: a follow-up subject folds its spaces."""
+    tree = sql.q("SELECT regexp_replace(s, '\\s+', ' ', 'g') FROM t")
+    assert dialect.render(tree) == "SELECT REGEXP_REPLACE(s, '\\\\s+', ' ') FROM t"
+
+
 def test_a_distinct_count_with_a_filter_becomes_a_case() -> None:
     tree = sql.q("SELECT count(DISTINCT day // 7) FILTER (WHERE k_a) FROM t")
     assert dialect.render(tree) == "SELECT COUNT(DISTINCT CASE WHEN k_a THEN day DIV 7 END) FROM t"

@@ -122,6 +122,10 @@ class LocalCrm:
                 "the [fields] section of the config names fields this CRM does not have"
             )
 
+    def prepare_write(self, fields: FieldsSection) -> None:
+        """Ready to write a plan computed from elsewhere (a warehouse copy) without `prepare`."""
+        self.check_fields(fields)
+
     def prepare(
         self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
     ) -> None:

@@ -169,6 +169,12 @@ class SalesforceCrm:
             exc.partial = ApplyResult(api_calls=self.api_calls)  # nothing written yet; the calls are spent
             raise
 
+    def prepare_write(self, fields: FieldsSection) -> None:
+        """Ready to write a plan computed from elsewhere (a warehouse copy), with no pull: the mirror, which keeps
+        what was written, gets the trust columns."""
+        self.fields = fields
+        self._ensure_columns(fields)
+
     def skipped_rows(self) -> list[skipped.SkippedRow]:
         """Every pulled activity this run set aside: (object, Id, reason), for a failures file."""
         return skipped.rows(self.con)

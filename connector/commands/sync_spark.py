@@ -1,0 +1,312 @@
+"""One sync on Apache Spark (`[engine] kind = "spark"`): the run connector.commands.sync makes, with the engine's
+passes on a SparkSession and only the changed rows leaving the executors.
+
+Reading (connector.commands.spark_source): from the warehouse copy when `[warehouse]` is configured, with no API pull
+at all, its current values corrected by the state store for what was written since the copy was taken; otherwise
+from the configured backend after its usual `prepare`. Then SparkEngine.compute with the demotion watch, and the
+figures, the sample and the plan `tl_plan`, all on Spark. Writing, one of:
+- to the CRM: `tl_plan` is streamed partition by partition onto the backend's connection, and the backend's own
+  `apply` writes it (sObject Collections or Bulk API 2.0 ingest on Salesforce, one UPDATE on the local CRM); the
+  record keeping is the embedded engine's (connector.commands.sync_steps);
+- with `sync --out-table NAME`, to a Spark table (a Parquet folder when NAME is a path): the Id and the six fields
+  under their API names, for a reverse-ETL tool to send. The CRM is not called; the plan still enters the run's
+  record (pending writes, stage moves, what was written) as if written.
+Follow-up tasks: the desired tasks are built on Spark and streamed to the backend the same way. From a warehouse copy
+they are refused before the run (`check`): its Tasks lag the CRM, and a task created since would be created again.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import duckdb
+from sqlglot import exp
+
+from connector import failpoints, log, progress, state, written_values
+from connector import failures as failures_mod
+from connector.commands import follow_up, spark_source
+from connector.commands import moves as stage_moves
+from connector.commands import placement_figures as figures
+from connector.commands import sync_steps as steps
+from connector.commands.rulefile import check_picklists
+from connector.commands.sync_steps import SyncResult
+from connector.config import Config
+from connector.crm import CrmBackend, FollowUpResult, RecordFailure
+from connector.crm.factory import open_backend
+from connector.engine import plan, spark_io, sql, watch
+from connector.engine import spark as spark_engine
+from connector.engine.relations import CLASSIFIED, PLACE, PLAN, PLAN_FIELDS
+from connector.engine.watch import WatchRow
+from connector.errors import ConfigError
+from connector.ruleset.compiler import RuleSet
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from connector.engine.spark import SparkEngine
+
+_log = log.get("trust_ladder.sync")
+
+_TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){0,2}$")
+_COUNT = "SELECT count(*) FROM $t"
+_ACCOUNTS = 'SELECT p.cid AS "Id", c."AccountId" FROM $plan p LEFT JOIN crm_contact c ON c."Id" = p.cid'
+
+
+def out_target(name: str) -> tuple[str, str]:
+    """`--out-table NAME` as ("table", catalog name) or ("parquet", folder): a path when it has a slash or ends
+    in .parquet, else a table name of up to three dotted parts."""
+    if "/" in name or "\\" in name or name.endswith(".parquet"):
+        return "parquet", name
+    if not _TABLE_NAME.fullmatch(name):
+        raise ConfigError(
+            f"--out-table {name!r}: not a table name (letters, digits and _, up to catalog.schema.table) nor a "
+            "path (give ./name.parquet for a Parquet folder here)"
+        )
+    return "table", name
+
+
+def check(cfg: Config, *, out_table: str | None) -> None:
+    """What a Spark sync refuses before it starts, with the reason."""
+    if out_table is not None:
+        out_target(out_table)
+    if cfg.follow_up.enabled and out_table is not None:
+        raise ConfigError(
+            "[follow_up] enabled: follow-up tasks are written to the CRM, and sync --out-table writes only the "
+            "Contact fields; turn follow-ups off for this run's config or write to the CRM"
+        )
+
+
+def run(
+    cfg: Config,
+    rules: RuleSet,
+    state_path: Path,
+    store: state.Store,
+    result: SyncResult,
+    failed_file: failures_mod.FailuresFile,
+    *,
+    sample_size: int,
+) -> None:
+    started = time.perf_counter()
+    check(cfg, out_table=result.out_table)
+    warehouse = spark_source.warehouse_section(cfg)
+    _log.info(
+        "sync.started",
+        rules_version=rules.version,
+        as_of=result.as_of.isoformat(),
+        dry_run=result.dry_run,
+        backend=cfg.crm.backend,
+        source="warehouse" if warehouse is not None else cfg.crm.backend,
+        out_table=result.out_table,
+    )
+    spark = spark_engine.session(cfg.engine)
+    crm = None if warehouse is not None and result.out_table else open_backend(cfg)
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with (
+            tempfile.TemporaryDirectory(dir=state_path.parent, prefix="spark-exchange-") as tmp,
+            progress.Steps(4, "sync") as progress_steps,
+        ):
+            folder = Path(tmp)
+            engine = spark_engine.SparkEngine(spark, rules)
+            with progress_steps.step("reading" if warehouse is not None else "pulling"):
+                if warehouse is not None:
+                    _from_warehouse(engine, cfg, rules, crm, state_path, folder, result)
+                else:
+                    assert crm is not None
+                    _from_backend(engine, cfg, rules, crm, folder, result, failed_file)
+                failpoints.hit("after_pull")
+            with progress_steps.step("placing contacts on the ladder"):
+                _evaluate(engine, state_path, folder, result)
+            with progress_steps.step("planning changes"):
+                _plan(engine, cfg, result, sample_size)
+                failpoints.hit("after_compute")
+            with progress_steps.step("writing"):
+                if not result.dry_run:
+                    _write(
+                        engine, cfg, rules, crm, state_path, store, result, failed_file, warehouse=warehouse is not None
+                    )
+    finally:
+        if crm is not None:
+            result.api_calls = crm.api_calls  # spent, however the run ends
+            crm.close()
+        result.failures_file = failed_file.shown
+        spark_source.drop_views(spark)
+    result.duration_s = time.perf_counter() - started
+    steps.finished(result)
+
+
+def _from_backend(
+    engine: SparkEngine,
+    cfg: Config,
+    rules: RuleSet,
+    crm: CrmBackend,
+    folder: Path,
+    result: SyncResult,
+    failed_file: failures_mod.FailuresFile,
+) -> None:
+    check_picklists(rules, crm.picklist_values(), cfg.fields)
+    crm.tune(cfg.engine, cfg.resolve)
+    crm.prepare(cfg.fields, rules.needs(), cfg.activities)
+    steps.note_skipped(crm, result, failed_file)
+    spark_source.from_backend(engine.spark, crm, folder)
+
+
+def _from_warehouse(
+    engine: SparkEngine,
+    cfg: Config,
+    rules: RuleSet,
+    crm: CrmBackend | None,
+    state_path: Path,
+    folder: Path,
+    result: SyncResult,
+) -> None:
+    if crm is not None:  # the CRM is only written: its picklists are checked, nothing is pulled
+        check_picklists(rules, crm.picklist_values(), cfg.fields)
+        crm.tune(cfg.engine, cfg.resolve)
+        crm.prepare_write(cfg.fields)
+    result.skipped = spark_source.from_warehouse(engine.spark, cfg, rules)
+    held = spark_source.correct(engine, state_path, folder)
+    pruned = spark_source.prune(engine, state_path) if held and not result.dry_run else 0
+    _log.info("sync.written_values", held=held, pruned=pruned)
+
+
+def _fetch(engine: SparkEngine) -> figures.Fetch:
+    return lambda tree: [tuple(row) for row in engine.run(tree).collect()]
+
+
+def _count(engine: SparkEngine, name: str) -> int:
+    return int(_fetch(engine)(sql.q(_COUNT, t=sql.table(name)))[0][0])
+
+
+def _evaluate(engine: SparkEngine, state_path: Path, folder: Path, result: SyncResult) -> None:
+    t = time.perf_counter()
+    engine.compute(result.as_of, spark_source.watch(engine.spark, state_path, folder))
+    result.activities = _count(engine, CLASSIFIED.name)
+    fetch = _fetch(engine)
+    result.contacts, result.in_grace = figures.counts(fetch)
+    _log.info(
+        "sync.evaluated",
+        contacts=result.contacts,
+        activities=result.activities,
+        seconds=round(time.perf_counter() - t, 2),
+    )
+    result.per_rung = figures.per_rung(fetch, engine.rules)
+    result.flags = figures.per_flag(fetch, engine.rules)
+
+
+def _plan(engine: SparkEngine, cfg: Config, result: SyncResult, sample_size: int) -> None:
+    result.planned_records = _count(engine, PLAN.name)
+    result.planned_fields = plan.field_counts(_fetch(engine))
+    result.sample = plan.sample(_fetch(engine), cfg.fields, sample_size)
+    _log.info(
+        "sync.planned", changes=result.planned_records, **{f"fields_{k}": v for k, v in result.planned_fields.items()}
+    )
+
+
+def _write(
+    engine: SparkEngine,
+    cfg: Config,
+    rules: RuleSet,
+    crm: CrmBackend | None,
+    state_path: Path,
+    store: state.Store,
+    result: SyncResult,
+    failed_file: failures_mod.FailuresFile,
+    *,
+    warehouse: bool,
+) -> None:
+    con = crm.con if crm is not None else duckdb.connect()  # the out-table's plan is kept on a connection of its own
+
+    def written(refused: list[RecordFailure]) -> None:
+        if warehouse:  # the next runs from the copy need them, until a copy taken after this write lands
+            ids = [f.record_id for f in refused]
+            written_values.record(con, state_path, PLAN.name, ids, result.rules_version, written_values.now())
+
+    placed = steps.Placed(
+        watch_rows=lambda: _watch_rows(engine),
+        follow_ups=lambda backend: _follow_ups(engine, backend, cfg, result),
+        written=written,
+    )
+    try:
+        streamed = spark_io.stream(engine.spark.table(PLAN.name), con, PLAN.name, PLAN.columns)
+        _log.info("sync.plan_streamed", rows=streamed)
+        if cfg.rules.mode == "audit":
+            steps.audit(con, cfg, store, state_path, result, placed)
+        elif result.out_table is not None:
+            _to_table(engine, cfg, rules, con, state_path, store, result, placed)
+        else:
+            assert crm is not None
+            if warehouse:  # the Salesforce write orders rows by account, read from `crm_contact`
+                _accounts(engine, con)
+            steps.write(crm, cfg, rules, state_path, store, result, failed_file, placed)
+    finally:
+        if crm is None:
+            con.close()
+
+
+def _accounts(engine: SparkEngine, con: duckdb.DuckDBPyConnection) -> None:
+    columns = [("Id", "VARCHAR"), ("AccountId", "VARCHAR")]
+    if "AccountId" in engine.columns("crm_contact"):
+        spark_io.stream(engine.run(sql.q(_ACCOUNTS, plan=sql.table(PLAN.name))), con, "crm_contact", columns)
+    else:
+        spark_io.create(con, "crm_contact", columns)
+
+
+def _to_table(
+    engine: SparkEngine,
+    cfg: Config,
+    rules: RuleSet,
+    con: duckdb.DuckDBPyConnection,
+    state_path: Path,
+    store: state.Store,
+    result: SyncResult,
+    placed: steps.Placed,
+) -> None:
+    """The plan as a table for a reverse-ETL tool: one row per changed contact, its Id and all six fields."""
+    assert result.out_table is not None
+    kind, name = out_target(result.out_table)
+    t = time.perf_counter()
+    frame = engine.run(_out_rows(cfg, rules))
+    writer = frame.write.mode("overwrite")
+    if kind == "parquet":
+        writer.parquet(name)
+    else:
+        writer.saveAsTable(name)
+    result.changed = result.planned_records
+    _log.info(
+        "sync.written", changed=result.changed, failed=0, out_table=name, seconds=round(time.perf_counter() - t, 2)
+    )
+    failpoints.hit("after_write")
+    store.record_writes([], sql.run(con, sql.q("SELECT cid FROM $t", t=sql.table(PLAN.name))).fetchnumpy())
+    placed.written([])
+    stage_moves.record(con, store, result.as_of, [])
+    watched = state.write_watch(state_path, placed.watch_rows())
+    _log.info("sync.state_saved", watched=watched)
+
+
+def _out_rows(cfg: Config, rules: RuleSet) -> exp.Expr:
+    """Id and the six fields under their API names; an empty text is a null, as the CRM stores it."""
+    api = cfg.fields.model_dump()
+    values = [sql.alias(sql.col("cid"), "Id")]
+    for logical, (new, _) in PLAN_FIELDS.items():
+        value = sql.col(new) if logical == "stage_since" else sql.q("NULLIF($v, '')", v=sql.col(new))
+        values.append(sql.alias(value, api[logical]))
+    values.append(sql.alias(sql.lit(rules.version), api["rules_version"]))
+    return sql.select(*values, from_=PLAN.name)
+
+
+def _watch_rows(engine: SparkEngine) -> list[WatchRow]:
+    frame: DataFrame = engine.run(sql.q(watch._KEPT, place=sql.table(PLACE.name)))  # noqa: SLF001 - the one rule
+    return [(str(cid), int(rung), since) for cid, rung, since in frame.toLocalIterator()]
+
+
+def _follow_ups(engine: SparkEngine, crm: CrmBackend, cfg: Config, result: SyncResult) -> FollowUpResult:
+    """The desired follow-up tasks made on Spark, streamed to the backend, which makes its tasks match them."""
+    engine.run(follow_up.desired_statement(engine.rules, cfg.follow_up), {"as_of": result.as_of})
+    frame = engine.spark.table(follow_up.DESIRED_TABLE)
+    spark_io.stream(frame, crm.con, follow_up.DESIRED_TABLE, follow_up.DESIRED_COLUMNS)
+    return crm.sync_follow_ups(follow_up.DESIRED_TABLE)
