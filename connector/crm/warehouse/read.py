@@ -88,8 +88,9 @@ def load(
         return spark.read.format(section.format).load(path)
     except Exception as e:  # pyspark raises AnalysisException, py4j a Java error for a format it lacks (delta)
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        hint = "; Delta needs the delta-spark package on Spark's classpath" if section.format == "delta" else ""
         raise ConfigError(
-            f"[warehouse] {key} = '{where}': cannot read the {obj} copy as {section.format} ({first[:300]})"
+            f"[warehouse] {key} = '{where}': cannot read the {obj} copy as {section.format} ({first[:300]}){hint}"
         ) from e
 
 
