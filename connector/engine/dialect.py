@@ -24,7 +24,7 @@ does not, on trees, never on text:
 - ASOF LEFT JOIN o ON keys AND i.x > o.y (the activity views' "latest outgoing email before this incoming one"):
   Spark has no as-of join. `o` gets the next larger `y` of its key group (`LEAD`), and a plain join keeps the one
   row whose [y, next y) range holds `x`: the same single match, and a hash join on the keys.
-- regexp_full_match(s, p) -> s RLIKE '^(?:p)$' (RLIKE finds a match anywhere).
+- regexp_full_match(s, p) -> s RLIKE '^(?:p)\\z' (RLIKE finds a match anywhere; the pattern as java_regex spells it).
 - list(x ORDER BY x)[a:b] (a sample of Ids) -> slice(array_sort(collect_list(x)), a, b - a + 1).
 - CREATE OR REPLACE TEMP TABLE: Spark has no temp tables and takes no parameter markers in a view's body, so a
   statement is split into the relation it makes and its query; the runner (connector.engine.spark) runs the query
@@ -227,7 +227,8 @@ def _full_match(node: exp.RegexpFullMatch) -> exp.Expr:
     pattern = node.expression
     if not (isinstance(pattern, exp.Literal) and pattern.is_string) or node.args.get("options"):
         raise DialectError("regexp_full_match needs a constant pattern and no options to be rendered for Spark")
-    return exp.RegexpLike(this=node.this, expression=exp.Literal.string(f"^(?:{pattern.this})$"))
+    text = java_regex.translate(f"^(?:{pattern.this})$")  # anchored: RLIKE finds a match anywhere
+    return exp.RegexpLike(this=node.this, expression=exp.Literal.string(text))
 
 
 def _slice(array: exp.Expr, bounds: exp.Slice) -> exp.Expr:

@@ -70,7 +70,7 @@ def test_every_activity_and_quarantine_statement_reads_as_spark_sql() -> None:
 
 def test_a_full_match_is_an_anchored_rlike() -> None:
     tree = sql.q("SELECT regexp_full_match(x, '[a-z]{3}') FROM t")
-    assert dialect.render(tree) == "SELECT x RLIKE '^(?:[a-z]{3})$' FROM t"
+    assert dialect.render(tree) == "SELECT x RLIKE '^(?:[a-z]{3})\\\\z' FROM t"
 
 
 def test_a_sorted_sample_is_a_slice_of_a_sorted_list() -> None:
