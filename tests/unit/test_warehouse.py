@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+import yaml
 
-from connector import config, ids
+from connector import config, ids, vocabulary
 from connector.config import WarehouseSection
 from connector.crm.local import demo, quarantine
 from connector.crm.local.store import LocalCrm
@@ -25,6 +28,7 @@ from connector.crm.warehouse import naming
 from connector.crm.warehouse.export import export
 from connector.engine import sql
 from connector.errors import ConfigError
+from connector.ruleset.schema import FEATURE_TYPES, PERIOD_DAYS, RuleFile
 
 ROOT = Path(__file__).resolve().parents[2]
 SYNCED = dt.datetime(2026, 6, 14, 23, 30)
@@ -185,3 +189,39 @@ def test_a_salesforce_named_copy_keeps_the_api_names(small_org: Path, tmp_path: 
     assert {"Id", "WhoId", "ActivityDate", "IsDeleted"} <= set(columns)
     assert not [c for c in columns if c.startswith("_fivetran")]
     assert con.execute("SELECT typeof(IsClosed) FROM t LIMIT 1").fetchall() == [("BOOLEAN",)]
+
+
+EVERY_FEATURE = ROOT / "tests" / "spark" / "every_feature.yaml"
+
+
+def test_the_equality_rule_file_uses_every_feature_type_and_option() -> None:
+    spec = RuleFile.model_validate(yaml.safe_load(EVERY_FEATURE.read_text()))
+    features = spec.features.values()
+    assert {f.type for f in features} == set(FEATURE_TYPES)
+    for option in ("within_days", "per", "answered_by", "older_than_days"):
+        assert any(getattr(f, option) is not None for f in features), option
+    assert {f.period for f in features if f.period} == set(PERIOD_DAYS)
+    for kind in ("count", "first", "last", "ratio", "unanswered"):
+        windows = {f.within_days is not None for f in features if f.type == kind}
+        assert windows == {True, False}, kind
+    assert spec.ladder.demotion_grace_days > 0
+    assert spec.ladder.decay_every_days is not None
+    matches = " ".join(k.match for k in spec.kinds.values())
+    for derived, _ in vocabulary.DERIVED_ACTIVITY_COLUMNS:
+        assert derived in matches, derived
+    texts = " ".join([spec.ladder.top_next_step, *(r.next_step or "" for r in spec.rungs)])
+    texts += " ".join([*(r.keep_step or "" for r in spec.rungs), *(f.next_step for f in spec.flags)])
+    for form in (".date", ".subject", ".kind", "|"):
+        assert form in texts, form
+
+
+def test_the_equality_rule_file_passes_rules_check(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "connector", "rules", "check", str(EVERY_FEATURE)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 errors, 0 warnings" in done.stdout
