@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,7 +57,9 @@ WHERE c."Id" IS NULL OR c.copied_at >= CAST(w.written_at AS TIMESTAMP)
        AND c.cur_flags IS NOT DISTINCT FROM w.flags AND c.cur_next IS NOT DISTINCT FROM w.next_step
        AND c.cur_reason IS NOT DISTINCT FROM w.reason AND c.cur_version IS NOT DISTINCT FROM w.rules_version)
 """
-_WATCH = "COPY (SELECT cid, from_rung, failing_since FROM tl_state.demotion_watch) TO $file (FORMAT parquet)"
+_WATCH = (
+    "COPY (SELECT cid, from_rung, failing_since FROM tl_state.demotion_watch WHERE $applies) TO $file (FORMAT parquet)"
+)
 
 
 def from_warehouse(spark: SparkSession, cfg: Config, rules: RuleSet) -> WarehouseFigures:
@@ -72,13 +75,15 @@ def from_backend(spark: SparkSession, crm: CrmBackend, folder: Path) -> None:
         spark_io.to_spark(spark, crm.con, name, folder)
 
 
-def watch(spark: SparkSession, state_path: Path, folder: Path) -> DataFrame:
-    """The demotion watch the last run left, as a frame read from Parquet (it can hold many contacts)."""
+def watch(spark: SparkSession, state_path: Path, folder: Path, as_of: dt.date) -> DataFrame:
+    """The demotion watch the last run left, as `state.read_watch` gives it for `as_of`, but as a frame read from
+    Parquet (it can hold many contacts)."""
     file = folder / f"{WATCH.name}.parquet"
     con = duckdb.connect()
     try:
         with state.attached(con, state_path):
-            sql.run(con, sql.q(_WATCH, file=str(file)))
+            applies = state.watch_applies(con, as_of)
+            sql.run(con, sql.q(_WATCH, file=str(file), applies=applies))
     finally:
         con.close()
     return spark.read.parquet(str(file))

@@ -198,7 +198,7 @@ def _count(engine: SparkEngine, name: str) -> int:
 
 def _evaluate(engine: SparkEngine, state_path: Path, folder: Path, result: SyncResult) -> None:
     t = time.perf_counter()
-    engine.compute(result.as_of, spark_source.watch(engine.spark, state_path, folder))
+    engine.compute(result.as_of, spark_source.watch(engine.spark, state_path, folder, result.as_of))
     result.activities = _count(engine, CLASSIFIED.name)
     fetch = _fetch(engine)
     result.contacts, result.in_grace = figures.counts(fetch)
