@@ -183,16 +183,21 @@ def read_watch(path: Path | None, as_of: dt.date | None = None) -> list[WatchRow
     con = duckdb.connect()
     try:
         with attached(con, path, read_only=True):
-            saved = con.execute(
-                f"SELECT as_of FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') AND NOT COALESCE(dry_run, false) "
-                "ORDER BY started_at DESC LIMIT 1"
-            ).fetchone()
-            if as_of is not None and saved is not None and saved[0] is not None and as_of < saved[0]:
+            if not watch_applies(con, as_of):
                 return []
             got = con.execute(f"SELECT cid, from_rung, failing_since FROM {_ALIAS}.demotion_watch").fetchall()
     finally:
         con.close()
     return [(str(cid), int(rung), since) for cid, rung, since in got]
+
+
+def watch_applies(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> bool:
+    """With the store attached to `con`: whether its watch holds for an evaluation on `as_of` (see `read_watch`)."""
+    saved = con.execute(
+        f"SELECT as_of FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') AND NOT COALESCE(dry_run, false) "
+        "ORDER BY started_at DESC LIMIT 1"
+    ).fetchone()
+    return as_of is None or saved is None or saved[0] is None or as_of >= saved[0]
 
 
 def write_watch(path: Path | None, rows: list[WatchRow]) -> int:

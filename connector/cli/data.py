@@ -32,15 +32,32 @@ from connector.exit_codes import ExitCode
 )
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=7, show_default=True, help="Same seed, same org.")
 @click.option("--replace", is_flag=True, help="Replace a local CRM that does not hold demo data.")
+@click.option(
+    "--warehouse",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also write the synced org out as a Fivetran-named warehouse copy in this folder, with a config that "
+    "syncs from it on Spark.",
+)
 @as_of_option
 @click.pass_obj
-def demo(cfg: config_mod.Config, contacts: int, seed: int, replace: bool, as_of: dt.date | None) -> None:
+def demo(
+    cfg: config_mod.Config, contacts: int, seed: int, replace: bool, warehouse: Path | None, as_of: dt.date | None
+) -> None:
     """Create a demo org in the local CRM, sync it, and print the summary."""
     as_of = as_of or dt.date.today()
     path = cfg.resolve(cfg.local.database)
     with state.RunLock(state.lock_path(cfg.resolve(cfg.state.path))) as lock:
         lock.acquire(log.bind_run(), what="demo")  # a running sync keeps its CRM and state: exit 8
         _demo(cfg, path, contacts, seed, as_of, replace=replace)
+        if warehouse is not None:
+            from connector.commands import warehouse_trial
+
+            config = warehouse_trial.write(cfg, warehouse)
+            click.echo(
+                f"\nIts Fivetran-named warehouse copy is in {warehouse}. To sync from it on Spark into this local "
+                f"CRM (pip install -e '.[spark]'): `trust-ladder --config {config} sync`"
+            )
 
 
 def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: dt.date, *, replace: bool) -> None:

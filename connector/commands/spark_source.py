@@ -4,12 +4,14 @@
   through the run's exchange folder (connector.engine.spark_io).
 - The warehouse copy (`[warehouse]`): connector.crm.warehouse registers both views straight from the warehouse
   tables; no API pull at all. Its `crm_contact` says when each row was copied (`copied_at`), and the copy lags what
-  the last runs wrote, so `correct` puts the values the state store says were written since (connector.written_values)
-  in place of the copy's `cur_*`, in one join on Spark, and `caught_up` names the rows the copy has caught up with.
+  the last runs wrote: `written` hands the values the state store says were written (connector.written_values) to
+  Spark, `prune` forgets those the copy has caught up with, and `correct` puts the others in place of the copy's
+  `cur_*` where the write came after the copy, in one join on Spark.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,7 +19,9 @@ import duckdb
 
 from connector import state, written_values
 from connector.config import Config
-from connector.crm import CrmBackend
+from connector.crm import CrmBackend, warehouse
+from connector.crm.warehouse import WarehouseFigures
+from connector.crm.warehouse.source import OBJECTS as WAREHOUSE_OBJECTS
 from connector.engine import spark_io, sql
 from connector.engine.relations import ACTIVITIES, CONTACTS, WATCH
 from connector.errors import ConfigError
@@ -29,7 +33,7 @@ if TYPE_CHECKING:
     from connector.engine.spark import SparkEngine
 
 WRITTEN = "tl_written"  # the state store's written values, on Spark
-RUN_VIEWS = ("crm_", "tl_")  # the temp views a run makes; dropped when it ends
+RUN_VIEWS = ("crm_", "tl_", "local_")  # the temp views a run makes (and the warehouse objects'); dropped at its end
 
 _NEWER = "w.cid IS NOT NULL AND (c.copied_at IS NULL OR CAST(w.written_at AS TIMESTAMP) > c.copied_at)"
 _CORRECT = f"""
@@ -43,22 +47,26 @@ SELECT c.* EXCLUDE (cur_stage, cur_since, cur_flags, cur_next, cur_reason, cur_v
        CASE WHEN {_NEWER} THEN w.rules_version ELSE c.cur_version END AS cur_version
 FROM crm_contact c LEFT JOIN $written w ON w.cid = c."Id"
 """
-# A written row the copy has caught up with (copied after the write), or whose contact the copy no longer holds.
+# A written row the copy has caught up with: copied after the write, or showing the written values already (a copy
+# whose `copied_at` is the row's SystemModstamp stamps our own write a moment before we note it); or a row whose
+# contact the copy no longer holds.
 _CAUGHT_UP = """
 SELECT w.cid FROM $written w LEFT JOIN crm_contact c ON c."Id" = w.cid
 WHERE c."Id" IS NULL OR c.copied_at >= CAST(w.written_at AS TIMESTAMP)
+   OR (c.cur_stage IS NOT DISTINCT FROM w.stage AND c.cur_since IS NOT DISTINCT FROM w.stage_since
+       AND c.cur_flags IS NOT DISTINCT FROM w.flags AND c.cur_next IS NOT DISTINCT FROM w.next_step
+       AND c.cur_reason IS NOT DISTINCT FROM w.reason AND c.cur_version IS NOT DISTINCT FROM w.rules_version)
 """
-_WATCH = "COPY (SELECT cid, from_rung, failing_since FROM tl_state.demotion_watch) TO $file (FORMAT parquet)"
+_WATCH = (
+    "COPY (SELECT cid, from_rung, failing_since FROM tl_state.demotion_watch WHERE $applies) TO $file (FORMAT parquet)"
+)
 
 
-def warehouse_section(cfg: Config) -> object | None:
-    """The `[warehouse]` section, when the relations come from a warehouse copy."""
-    return getattr(cfg, "warehouse", None)
-
-
-def from_warehouse(spark: SparkSession, cfg: Config, rules: RuleSet) -> dict[str, int]:
-    """The warehouse copy's relations as Spark temp views; returns the rows set aside, per object."""
-    raise ConfigError("reading a warehouse copy needs connector.crm.warehouse")
+def from_warehouse(spark: SparkSession, cfg: Config, rules: RuleSet) -> WarehouseFigures:
+    """The warehouse copy's relations as Spark temp views (connector.crm.warehouse), and what it set aside."""
+    if cfg.warehouse is None:
+        raise ConfigError("no [warehouse] section: nothing to read a warehouse copy from")
+    return warehouse.register(spark, cfg.warehouse, cfg.fields, rules.needs(), cfg.activities, cfg.resolve)
 
 
 def from_backend(spark: SparkSession, crm: CrmBackend, folder: Path) -> None:
@@ -67,32 +75,37 @@ def from_backend(spark: SparkSession, crm: CrmBackend, folder: Path) -> None:
         spark_io.to_spark(spark, crm.con, name, folder)
 
 
-def watch(spark: SparkSession, state_path: Path, folder: Path) -> DataFrame:
-    """The demotion watch the last run left, as a frame read from Parquet (it can hold many contacts)."""
+def watch(spark: SparkSession, state_path: Path, folder: Path, as_of: dt.date) -> DataFrame:
+    """The demotion watch the last run left, as `state.read_watch` gives it for `as_of`, but as a frame read from
+    Parquet (it can hold many contacts)."""
     file = folder / f"{WATCH.name}.parquet"
     con = duckdb.connect()
     try:
         with state.attached(con, state_path):
-            sql.run(con, sql.q(_WATCH, file=str(file)))
+            applies = state.watch_applies(con, as_of)
+            sql.run(con, sql.q(_WATCH, file=str(file), applies=applies))
     finally:
         con.close()
     return spark.read.parquet(str(file))
 
 
-def correct(engine: SparkEngine, state_path: Path, folder: Path) -> int:
-    """`crm_contact`'s current values, corrected for what was written after the copy was taken. Returns how many
-    written contacts the state store holds."""
+def written(engine: SparkEngine, state_path: Path, folder: Path) -> int:
+    """What the state store says the last runs wrote, as the Spark view `tl_written`; returns its row count."""
     file = folder / f"{WRITTEN}.parquet"
     held = written_values.export(state_path, file)
     engine.spark.read.parquet(str(file)).createOrReplaceTempView(WRITTEN)
-    if held:
-        engine.run(sql.q(_CORRECT, written=sql.table(WRITTEN)))
     return held
 
 
+def correct(engine: SparkEngine) -> None:
+    """`crm_contact`'s current values, corrected for what was written after the copy was taken (after `written`)."""
+    engine.run(sql.q(_CORRECT, written=sql.table(WRITTEN)))
+
+
 def prune(engine: SparkEngine, state_path: Path) -> int:
-    """Forget the written values the copy has caught up with (after `correct`, before this run writes). The Ids
-    are streamed, never collected at once. Returns how many were forgotten."""
+    """Forget the written values the copy has caught up with: after `written`, before `correct` (which makes the
+    copy's values the written ones) and before this run writes. The Ids are streamed, never collected at once.
+    Returns how many were forgotten."""
     caught = engine.run(sql.q(_CAUGHT_UP, written=sql.table(WRITTEN)))
     con = duckdb.connect()
     try:
@@ -104,6 +117,7 @@ def prune(engine: SparkEngine, state_path: Path) -> int:
 
 def drop_views(spark: SparkSession) -> None:
     """Drop the run's temp views, so the materialised passes of one run do not stay in memory for the next."""
+    objects = {o.lower() for o in WAREHOUSE_OBJECTS}
     for table in spark.catalog.listTables():
-        if table.isTemporary and table.name.startswith(RUN_VIEWS):
+        if table.isTemporary and (table.name.startswith(RUN_VIEWS) or table.name.lower() in objects):
             spark.catalog.dropTempView(table.name)

@@ -65,6 +65,10 @@ def run(
     as_of = as_of or dt.date.today()
     if out_table is not None and cfg.engine.kind != "spark":
         raise ConfigError('sync --out-table writes the plan as a Spark table: it needs [engine] kind = "spark"')
+    if cfg.engine.kind == "spark":
+        from connector.commands import sync_spark  # noqa: PLC0415 - pyspark is an optional extra
+
+        sync_spark.check(cfg, out_table=out_table)  # refused before the run, like a bad rule file
     rules = load_rules(cfg, rules_file)  # a bad rule file fails before anything else is touched
     state_path = cfg.resolve(cfg.state.path)
     run_id = log.bind_run()  # every run its own id, even several in one process

@@ -36,6 +36,7 @@ from connector.commands.rulefile import check_picklists
 from connector.commands.sync_steps import SyncResult
 from connector.config import Config
 from connector.crm import CrmBackend, FollowUpResult, RecordFailure
+from connector.crm import warehouse as warehouse_source
 from connector.crm.factory import open_backend
 from connector.engine import plan, spark_io, sql, watch
 from connector.engine import spark as spark_engine
@@ -70,13 +71,19 @@ def out_target(name: str) -> tuple[str, str]:
 
 
 def check(cfg: Config, *, out_table: str | None) -> None:
-    """What a Spark sync refuses before it starts, with the reason."""
+    """What a Spark sync refuses before it starts (exit 3), with the reason."""
     if out_table is not None:
         out_target(out_table)
     if cfg.follow_up.enabled and out_table is not None:
         raise ConfigError(
             "[follow_up] enabled: follow-up tasks are written to the CRM, and sync --out-table writes only the "
-            "Contact fields; turn follow-ups off for this run's config or write to the CRM"
+            "Contact fields; turn follow-ups off in this config, or sync to the CRM"
+        )
+    if cfg.follow_up.enabled and cfg.warehouse is not None:
+        raise ConfigError(
+            "[follow_up] enabled cannot be used with [warehouse]: follow-up tasks are matched against the CRM's own "
+            "Tasks, and a warehouse copy's lag them (a task created since the copy would be created again); turn "
+            "follow-ups off, or sync from the CRM ([warehouse] removed)"
         )
 
 
@@ -91,8 +98,7 @@ def run(
     sample_size: int,
 ) -> None:
     started = time.perf_counter()
-    check(cfg, out_table=result.out_table)
-    warehouse = spark_source.warehouse_section(cfg)
+    warehouse = cfg.warehouse
     _log.info(
         "sync.started",
         rules_version=rules.version,
@@ -114,7 +120,7 @@ def run(
             engine = spark_engine.SparkEngine(spark, rules)
             with progress_steps.step("reading" if warehouse is not None else "pulling"):
                 if warehouse is not None:
-                    _from_warehouse(engine, cfg, rules, crm, state_path, folder, result)
+                    _from_warehouse(engine, cfg, rules, crm, state_path, folder, result, failed_file)
                 else:
                     assert crm is not None
                     _from_backend(engine, cfg, rules, crm, folder, result, failed_file)
@@ -163,15 +169,23 @@ def _from_warehouse(
     state_path: Path,
     folder: Path,
     result: SyncResult,
+    failed_file: failures_mod.FailuresFile,
 ) -> None:
-    if crm is not None:  # the CRM is only written: its picklists are checked, nothing is pulled
+    """The relations from the warehouse copy, corrected by what the last runs wrote; the CRM is only written to,
+    so its picklists are checked and nothing is pulled."""
+    if crm is not None:
         check_picklists(rules, crm.picklist_values(), cfg.fields)
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare_write(cfg.fields)
-    result.skipped = spark_source.from_warehouse(engine.spark, cfg, rules)
-    held = spark_source.correct(engine, state_path, folder)
+    found = spark_source.from_warehouse(engine.spark, cfg, rules)
+    steps.record_skipped(
+        found.skipped, found.skipped_samples, warehouse_source.skipped_rows(engine.spark), result, failed_file
+    )
+    held = spark_source.written(engine, state_path, folder)
     pruned = spark_source.prune(engine, state_path) if held and not result.dry_run else 0
-    _log.info("sync.written_values", held=held, pruned=pruned)
+    if held:
+        spark_source.correct(engine)
+    _log.info("sync.written_values", held=held - pruned, pruned=pruned)
 
 
 def _fetch(engine: SparkEngine) -> figures.Fetch:
@@ -184,7 +198,7 @@ def _count(engine: SparkEngine, name: str) -> int:
 
 def _evaluate(engine: SparkEngine, state_path: Path, folder: Path, result: SyncResult) -> None:
     t = time.perf_counter()
-    engine.compute(result.as_of, spark_source.watch(engine.spark, state_path, folder))
+    engine.compute(result.as_of, spark_source.watch(engine.spark, state_path, folder, result.as_of))
     result.activities = _count(engine, CLASSIFIED.name)
     fetch = _fetch(engine)
     result.contacts, result.in_grace = figures.counts(fetch)

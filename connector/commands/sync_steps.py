@@ -78,13 +78,30 @@ def on_duckdb(crm: CrmBackend, rules: RuleSet, cfg: Config, as_of: dt.date) -> P
 
 
 def note_skipped(crm: CrmBackend, result: SyncResult, failed_file: failures_mod.FailuresFile) -> None:
-    """Rows the backend set aside (malformed, or not a contact's): counted, a sample named in the log, every one
-    in the failures file."""
-    result.skipped = dict(getattr(crm, "skipped", {}))
+    """Rows the backend set aside (malformed, or not a contact's)."""
     rows = getattr(crm, "skipped_rows", None)
-    if rows is not None:
-        failed_file.add_skipped(rows())
-    for table, sample in getattr(crm, "skipped_samples", {}).items():
+    record_skipped(
+        dict(getattr(crm, "skipped", {})),
+        getattr(crm, "skipped_samples", {}),
+        rows() if rows is not None else [],
+        result,
+        failed_file,
+    )
+
+
+def record_skipped(
+    skipped: dict[str, int],
+    samples: dict[str, list[str]],
+    rows: list[tuple[str, str, str]],
+    result: SyncResult,
+    failed_file: failures_mod.FailuresFile,
+) -> None:
+    """Rows set aside, by a backend or a warehouse source: counted, a sample named in the log, every one in the
+    failures file."""
+    result.skipped = dict(skipped)
+    if rows:
+        failed_file.add_skipped(rows)
+    for table, sample in samples.items():
         _log.warning(
             "sync.rows_skipped",
             object=table,

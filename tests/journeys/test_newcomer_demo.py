@@ -71,3 +71,23 @@ def test_demo_refuses_to_overwrite_an_imported_crm(tmp_path: Path) -> None:
     proc = cli("demo", "--contacts", "10", cwd=tmp_path)
     assert proc.returncode == 3
     assert "--replace" in proc.stderr
+
+
+def test_demo_can_write_itself_out_as_a_warehouse_copy_with_a_config_that_syncs_it_on_spark(tmp_path: Path) -> None:
+    """The README's way to try the Spark engine without Salesforce: the copy and its config, checked without Spark
+    (tests/spark/ syncs from such a copy)."""
+    from connector import config  # noqa: PLC0415
+
+    proc = cli("demo", "--contacts", "50", "--warehouse", "lake", "--as-of", AS_OF, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"`trust-ladder --config {tmp_path / 'lake' / 'trust-ladder.toml'} sync`" in proc.stdout
+    cfg = config.load(tmp_path / "lake" / "trust-ladder.toml")
+    assert cfg.engine.kind == "spark"
+    assert cfg.warehouse is not None
+    assert (cfg.warehouse.naming, cfg.warehouse.format) == ("fivetran", "parquet")
+    assert cfg.resolve(cfg.local.database) == tmp_path / "trust-ladder-data" / "crm.duckdb"
+    contacts = duckdb.connect().execute(
+        "SELECT count(*) FILTER (WHERE NOT _fivetran_deleted AND _fivetran_active) FROM read_parquet(?)",
+        [f"{cfg.warehouse.contact}/*.parquet"],
+    )
+    assert contacts.fetchone() == (50,)

@@ -1,8 +1,8 @@
 """An admin switches `[engine] kind = "spark"` and syncs: the same six fields as the embedded engine, written through
 the same backends, with the same dry run, exit codes, run history and `status`.
 
-Spark is heavy: one local session serves the whole module, and each journey syncs as few times as it can. The module
-skips, saying why, when pyspark or Java is missing; it never installs anything.
+Spark is heavy: one local session serves the whole module (tests/spark/conftest.py), and each journey syncs as few
+times as it can. The module skips, saying why, when pyspark or Java is missing; it never installs anything.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import datetime as dt
 import importlib.util
 import json
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,15 +20,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from connector import state
-from connector.cli import main
 from connector.cli.sync import sync_cmd
 from connector.config import EngineSection
-from connector.crm.local import demo
-from connector.crm.local.store import LocalCrm
-from connector.engine import spark as spark_engine
 from connector.exit_codes import ExitCode
 from tests.conftest import DEFAULT_RULES, TRUST_FIELDS
 from tests.salesforce.conftest import Run, run  # noqa: F401 - the fake org's fixture, for the write-back journey
+from tests.spark.conftest import AS_OF, CONTACTS, cli, events, values
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,56 +38,17 @@ pytestmark = [
     pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 and there is no `java` on PATH"),
 ]
 
-AS_OF = dt.date(2026, 6, 15)
-CONTACTS = 120
 
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """One local session for the module; a sync finds it running and uses it, as a spark-submit job would."""
-    from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra
-
-    tables = tmp_path_factory.mktemp("spark-warehouse")
-    builder: Any = SparkSession.builder
-    builder.master("local[2]").config("spark.sql.warehouse.dir", str(tables)).getOrCreate()
-    session = spark_engine.session(EngineSection(kind="spark", app_name="trust-ladder-tests"))
-    yield session
-    session.stop()
-
-
-@pytest.fixture(scope="module")
-def demo_org(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    crm = LocalCrm.create(folder / "crm.duckdb")
-    try:
-        demo.generate(crm, contacts=CONTACTS, seed=7, as_of=AS_OF)
-    finally:
-        crm.close()
-    return folder / "crm.duckdb"
-
-
-def _org(demo_org: Path, folder: Path, *, engine: str = "spark", follow_ups: bool = False) -> Path:
+def _org(demo_crm: Path, folder: Path, *, engine: str = "spark", follow_ups: bool = False) -> Path:
     """A copy of the demo org in `folder`, with a config file that syncs it on `engine`."""
     folder.mkdir()
-    shutil.copy(demo_org, folder / "crm.duckdb")
+    shutil.copy(demo_crm, folder / "crm.duckdb")
     config = folder / "trust-ladder.toml"
     config.write_text(
         f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n'
         f'[engine]\nkind = "{engine}"\n[follow_up]\nenabled = {str(follow_ups).lower()}\n'
     )
     return config
-
-
-def _cli(config: Path, *args: str) -> Result:
-    return CliRunner().invoke(main, ["--config", str(config), "--log-format", "json", *args], catch_exceptions=False)
-
-
-def _values(database: Path) -> list[tuple[Any, ...]]:
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        return con.execute(f'SELECT "Id", {", ".join(TRUST_FIELDS)} FROM "Contact" ORDER BY "Id"').fetchall()
-    finally:
-        con.close()
 
 
 def _follow_up_tasks(database: Path) -> list[tuple[Any, ...]]:
@@ -103,11 +60,6 @@ def _follow_up_tasks(database: Path) -> list[tuple[Any, ...]]:
         ).fetchall()
     finally:
         con.close()
-
-
-def _events(result: Result, name: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
-    return [e for e in lines if e.get("event") == name]
 
 
 @dataclass
@@ -128,25 +80,25 @@ class Journey:
 
 
 @pytest.fixture(scope="module")
-def journey(spark: SparkSession, demo_org: Path, tmp_path_factory: pytest.TempPathFactory) -> Journey:
+def journey(spark: SparkSession, demo_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Journey:
     del spark  # running, for the syncs below to find
     root = tmp_path_factory.mktemp("journey")
-    duck = _org(demo_org, root / "duckdb", engine="duckdb", follow_ups=True)
-    planned = json.loads(_cli(duck, "sync", "--dry-run", "--json", "--as-of", AS_OF.isoformat()).stdout)
-    assert _cli(duck, "sync", "--as-of", AS_OF.isoformat()).exit_code == 0
-    config = _org(demo_org, root / "spark", follow_ups=True)
-    before = _values(root / "spark" / "crm.duckdb")
-    dry = _cli(config, "sync", "--dry-run", "--as-of", AS_OF.isoformat())
-    after_dry = _values(root / "spark" / "crm.duckdb")
-    first = _cli(config, "sync", "--as-of", AS_OF.isoformat())
-    written = _values(root / "spark" / "crm.duckdb")
+    duck = _org(demo_crm, root / "duckdb", engine="duckdb", follow_ups=True)
+    planned = json.loads(cli(duck, "sync", "--dry-run", "--json", "--as-of", AS_OF.isoformat()).stdout)
+    assert cli(duck, "sync", "--as-of", AS_OF.isoformat()).exit_code == 0
+    config = _org(demo_crm, root / "spark", follow_ups=True)
+    before = values(root / "spark" / "crm.duckdb")
+    dry = cli(config, "sync", "--dry-run", "--as-of", AS_OF.isoformat())
+    after_dry = values(root / "spark" / "crm.duckdb")
+    first = cli(config, "sync", "--as-of", AS_OF.isoformat())
+    written = values(root / "spark" / "crm.duckdb")
     tasks = _follow_up_tasks(root / "spark" / "crm.duckdb")
-    second = _cli(config, "sync", "--json", "--as-of", AS_OF.isoformat())
-    status = _cli(config, "status", "--json")
+    second = cli(config, "sync", "--json", "--as-of", AS_OF.isoformat())
+    status = cli(config, "status", "--json")
     assert status.exit_code == 0, status.output
     return Journey(
         before=before,
-        duckdb_written=_values(root / "duckdb" / "crm.duckdb"),
+        duckdb_written=values(root / "duckdb" / "crm.duckdb"),
         duckdb_tasks=_follow_up_tasks(root / "duckdb" / "crm.duckdb"),
         duckdb_planned=planned["planned_records"],
         dry_run=dry,
@@ -172,16 +124,16 @@ def test_a_spark_sync_writes_the_six_fields_a_duckdb_sync_writes(journey: Journe
     assert f"Records changed: {journey.duckdb_planned:,}   failed: 0" in journey.first.stdout
     assert len(journey.spark_written) == CONTACTS
     assert journey.spark_written == journey.duckdb_written
-    (finished,) = _events(journey.first, "sync.finished")
+    (finished,) = events(journey.first, "sync.finished")
     assert (finished["engine"], finished["changed"]) == ("spark", journey.duckdb_planned)
-    assert all(e["engine"] == "spark" for e in _events(journey.first, "sync.written"))
+    assert all(e["engine"] == "spark" for e in events(journey.first, "sync.written"))
 
 
 def test_follow_up_tasks_made_on_spark_are_the_ones_duckdb_makes(journey: Journey) -> None:
     """`[follow_up] enabled`: the desired tasks are built on Spark and streamed to the backend like the plan."""
     assert journey.spark_tasks  # the demo org has open flags
     assert journey.spark_tasks == journey.duckdb_tasks
-    (ups,) = _events(journey.second, "sync.follow_ups")
+    (ups,) = events(journey.second, "sync.follow_ups")
     assert (ups["created"], ups["updated"], ups["closed"]) == (0, 0, 0)
 
 
@@ -205,12 +157,12 @@ def test_status_shows_the_spark_runs_like_any_other(journey: Journey) -> None:
 
 
 def test_out_table_holds_exactly_the_planned_rows_and_the_crm_is_untouched(
-    spark: SparkSession, demo_org: Path, journey: Journey, tmp_path: Path
+    spark: SparkSession, demo_crm: Path, journey: Journey, tmp_path: Path
 ) -> None:
     """`sync --out-table` for a reverse-ETL tool: Id and the six fields by their API names, one row per change."""
-    config = _org(demo_org, tmp_path / "org")
+    config = _org(demo_crm, tmp_path / "org")
     out = tmp_path / "plan.parquet"
-    result = _cli(config, "sync", "--out-table", str(out), "--as-of", AS_OF.isoformat())
+    result = cli(config, "sync", "--out-table", str(out), "--as-of", AS_OF.isoformat())
 
     assert result.exit_code == ExitCode.OK, result.output
     assert f"Records written to {out}: {journey.duckdb_planned:,}" in result.stdout
@@ -219,26 +171,24 @@ def test_out_table_holds_exactly_the_planned_rows_and_the_crm_is_untouched(
     rows = sorted(tuple(r) for r in table.collect())
     assert len(rows) == journey.duckdb_planned
     assert rows == journey.duckdb_written  # every contact changes on a first sync: the rows a CRM write would hold
-    assert _values(tmp_path / "org" / "crm.duckdb") == journey.before
+    assert values(tmp_path / "org" / "crm.duckdb") == journey.before
 
 
-def test_out_table_needs_the_spark_engine(demo_org: Path, tmp_path: Path) -> None:
-    config = _org(demo_org, tmp_path / "org", engine="duckdb")
-    result = _cli(config, "sync", "--out-table", "trust_plan", "--as-of", AS_OF.isoformat())
+def test_out_table_needs_the_spark_engine(demo_crm: Path, tmp_path: Path) -> None:
+    config = _org(demo_crm, tmp_path / "org", engine="duckdb")
+    result = cli(config, "sync", "--out-table", "trust_plan", "--as-of", AS_OF.isoformat())
     assert result.exit_code == ExitCode.CONFIG
     assert 'needs [engine] kind = "spark"' in result.stderr
 
 
-@pytest.mark.parametrize("path", ["collections", "bulk"])
 def test_a_salesforce_write_back_from_spark_keeps_a_refused_record_pending(
     spark: SparkSession,
     run: Run,  # noqa: F811 - the fixture imported above
-    path: str,
 ) -> None:
-    """The plan streamed from Spark goes through the Salesforce connector as on the embedded engine: 'Update Records
-    Using sObject Collections' (PATCH composite/sobjects, per-record results in request order, statusCode
-    UNABLE_TO_LOCK_ROW) or Bulk API 2.0 ingest ('Create a Job', 'Upload Job Data', 'Close or Abort a Job',
-    'Get Job Successful Record Results', 'Get Job Failed Record Results': sf__Id, sf__Error)."""
+    """The plan streamed from Spark goes through the Salesforce connector as on the embedded engine, here Bulk API
+    2.0 ingest: 'Create a Job', 'Upload Job Data', 'Close or Abort a Job', 'Get Job Successful Record Results',
+    'Get Job Failed Record Results' (sf__Id, sf__Error: UNABLE_TO_LOCK_ROW). The Collections path from a warehouse
+    copy is in test_warehouse_sync.py."""
     del spark
     org = run.org
     old = org._naive_now() - dt.timedelta(days=30)
@@ -247,7 +197,7 @@ def test_a_salesforce_write_back_from_spark_keeps_a_refused_record_pending(
         org.task(ada, run.as_of - dt.timedelta(days=days), "Re: our plans", TaskSubtype="Email", stamp=old)
     org.event(bob, run.as_of - dt.timedelta(days=35), "Quarterly meeting", stamp=old)
     org.lock_failures[bob] = 1
-    cfg = run.config(bulk_write_threshold=10**9 if path == "collections" else 0)
+    cfg = run.config(bulk_write_threshold=0)
     cfg = cfg.model_copy(update={"engine": EngineSection(kind="spark")})
 
     result = CliRunner().invoke(sync_cmd, ["--json", "--as-of", run.as_of.isoformat()], obj=cfg)
@@ -258,9 +208,8 @@ def test_a_salesforce_write_back_from_spark_keeps_a_refused_record_pending(
     assert [f["id"] for f in summary["failures"]] == [bob]
     assert org.fields_of(ada, "Trust_Stage__c") == ("Friend",)
     assert org.fields_of(bob, "Trust_Stage__c") == (None,)
-    patches = [p for m, p in org.calls if m == "PATCH" and p == "composite/sobjects"]
-    jobs = [p for m, p in org.calls if m == "POST" and p == "jobs/ingest"]
-    assert (len(patches), len(jobs)) == ((1, 0) if path == "collections" else (0, 1))
+    assert [p for m, p in org.calls if m == "POST" and p.startswith("jobs/")] == ["jobs/ingest"]
+    assert not [p for m, p in org.calls if m == "PATCH" and p == "composite/sobjects"]
     failures = Path(summary["failures_file"]).read_text().splitlines()
     assert [(json.loads(line)["id"], json.loads(line)["kind"]) for line in failures] == [(bob, "failed")]
     store = state.Store(run.folder / "state.duckdb", read_only=True)

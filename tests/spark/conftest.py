@@ -1,0 +1,77 @@
+"""What the Spark journeys share: one local session per module, a small demo org, and the CLI run in this process
+(so a sync finds the module's session running and joins it, as under spark-submit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pytest
+from click.testing import CliRunner, Result
+
+from connector.cli import main
+from connector.config import EngineSection
+from connector.crm.local import demo
+from connector.crm.local.store import LocalCrm
+from connector.engine import spark as spark_engine
+from tests.conftest import TRUST_FIELDS
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+AS_OF = dt.date(2026, 6, 15)
+CONTACTS = 120
+
+
+@pytest.fixture(scope="module")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
+    """One local session for the module, its catalog tables in a temp folder (for `--out-table NAME`)."""
+    from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra
+
+    tables = tmp_path_factory.mktemp("spark-warehouse")
+    builder: Any = SparkSession.builder
+    builder.master("local[2]").config("spark.sql.warehouse.dir", str(tables)).getOrCreate()
+    session = spark_engine.session(EngineSection(kind="spark", app_name="trust-ladder-tests"))
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small demo org's local CRM file, never synced: copy it before use."""
+    folder = tmp_path_factory.mktemp("demo")
+    crm = LocalCrm.create(folder / "crm.duckdb")
+    try:
+        demo.generate(crm, contacts=CONTACTS, seed=7, as_of=AS_OF)
+    finally:
+        crm.close()
+    return folder / "crm.duckdb"
+
+
+def cli(config: Path, *args: str) -> Result:
+    return CliRunner().invoke(main, ["--config", str(config), "--log-format", "json", *args], catch_exceptions=False)
+
+
+def summary(result: Result) -> dict[str, Any]:
+    """A `sync --json` run's summary."""
+    assert result.exit_code == 0, result.output
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def events(result: Result, name: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    return [e for e in lines if e.get("event") == name]
+
+
+def values(database: Path) -> list[tuple[Any, ...]]:
+    """Every contact's Id and six trust fields, by Id."""
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.execute(f'SELECT "Id", {", ".join(TRUST_FIELDS)} FROM "Contact" ORDER BY "Id"').fetchall()
+    finally:
+        con.close()
