@@ -244,7 +244,9 @@ def test_the_budget_guard_stops_between_batches_and_keeps_what_was_written(run: 
     assert len(run.org.calls) == 24  # 8% of 300
 
     rest = run.sync(bulk_read_threshold=10**9, bulk_write_threshold=10**9)
-    assert rest.changed == 2000 - written  # the next run continues where the guard stopped
+    # The next run continues where the guard stopped. The stopped first sync saved no watch, so a contact its
+    # history held, and that it wrote, starts its grace period again from this run: only those are written twice.
+    assert 2000 - written <= rest.changed <= 2000 - written + rest.in_grace
 
 
 def test_the_daily_limit_ends_the_run_at_once(run: Run) -> None:
