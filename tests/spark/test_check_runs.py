@@ -89,7 +89,7 @@ def test_the_statements_the_check_renders_are_the_ones_spark_parses_and_runs(
     rules = load(rules_file)
     rendered = lint_spark.render(rules)
     assert not rendered.refused
-    parser = spark._jsparkSession.sessionState().sqlParser()  # noqa: SLF001 - Spark's own parser, no analysis
+    parser = spark._jsparkSession.sessionState().sqlParser()
     for st in rendered.statements:
         assert parser.parsePlan(st.text) is not None
 
@@ -144,7 +144,7 @@ def test_translated_constructs_mean_the_same_on_both_engines(spark: SparkSession
     columns = [
         *(exp.ILike(this=subject.copy(), expression=sql.lit(p)) for p in patterns),
         exp.ILike(this=subject.copy(), expression=sql.col("s")),
-        sql.q("trim(regexp_replace($s, $p, '', 'i'))", s=subject.copy(), p=texts._PREFIXES),  # noqa: SLF001
+        sql.q("trim(regexp_replace($s, $p, '', 'i'))", s=subject.copy(), p=texts._PREFIXES),
         texts.cut(subject.copy(), 4),
         sql.lit("${env:HOME} ${spark.sql.ansi.enabled}"),
         *(texts.decimal_text(exp.cast(sql.lit(r), "DOUBLE")) for r in ratios),
