@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from connector.config import EngineSection
+from connector.config import EngineSection, physical_memory
 from connector.engine import classify, dialect, features, history, plan, sql
 from connector.engine.relations import WATCH, feature_col
 from connector.errors import DialectError, EngineUnavailable
@@ -34,12 +34,20 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _WATCH_SCHEMA = "cid STRING, from_rung INT, failing_since DATE"
-LOCAL_SHUFFLE_PARTITIONS = 4  # Spark's default of 200 is for clusters; a local run of a small org drowns in tasks
-LOCAL_DEFAULTS = {
-    "spark.sql.shuffle.partitions": str(LOCAL_SHUFFLE_PARTITIONS),
-    # Adaptive execution merges small shuffle partitions and splits skewed ones, at any scale.
-    "spark.sql.adaptive.enabled": "true",
-}
+# Spark's default of 200 is for clusters: a local run of a small org drowns in tasks. Adaptive execution (on by
+# default) merges the partitions of a small org; a million contacts fill 16 (bench/README.md).
+LOCAL_SHUFFLE_PARTITIONS = 16
+LOCAL_DRIVER_MEMORY_GIB = (2, 8)  # a quarter of this machine's memory, within these bounds; Spark's own 1g runs
+# out of heap at 100,000 contacts (the since-date replay evaluates each contact on up to 16 past days)
+
+
+def local_driver_memory() -> str:
+    """The driver's heap for a local master, which runs the whole job: a quarter of this machine's memory, at
+    least 2g and at most 8g (`[engine] spark_conf` "spark.driver.memory" says otherwise)."""
+    low, high = LOCAL_DRIVER_MEMORY_GIB
+    ram = physical_memory()
+    gib = low if ram is None else max(low, min(high, ram // 4 // 1024**3))
+    return f"{gib}g"
 
 
 def session(engine: EngineSection) -> SparkSession:
@@ -71,7 +79,8 @@ def settings(engine: EngineSection) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",  # a sync reports its own progress; no stage bars on stderr
     }
     if engine.master.startswith("local") and not submitted():
-        out.update(LOCAL_DEFAULTS)
+        out["spark.sql.shuffle.partitions"] = str(LOCAL_SHUFFLE_PARTITIONS)
+        out["spark.driver.memory"] = local_driver_memory()
     out.update(engine.spark_conf)
     out.update(
         {

@@ -127,9 +127,12 @@ def test_spark_sessions_take_spark_conf_but_never_over_the_settings_results_depe
     )
     settings = spark_engine.settings(engine)
     assert settings["spark.driver.memory"] == "6g"
-    assert settings["spark.sql.shuffle.partitions"] == "8"  # over the local default of 4
+    assert settings["spark.sql.shuffle.partitions"] == "8"  # over the local default of 16
     assert settings["spark.sql.variable.substitute"] == "false"
     assert settings["spark.sql.session.timeZone"] == "UTC"
     assert settings["spark.sql.ansi.enabled"] == "true"
     cluster = spark_engine.settings(EngineSection(kind="spark", master="yarn"))
-    assert "spark.sql.shuffle.partitions" not in cluster  # a cluster keeps its own default
+    assert "spark.sql.shuffle.partitions" not in cluster  # a cluster keeps its own defaults
+    assert "spark.driver.memory" not in cluster
+    local = spark_engine.settings(EngineSection(kind="spark", master="local[2]"))
+    assert local["spark.driver.memory"] in {f"{g}g" for g in range(2, 9)}  # Spark's 1g runs out at 100,000 contacts
