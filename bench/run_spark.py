@@ -118,7 +118,9 @@ def spark_child(parquet: Path, result: Path, master: str, conf: dict[str, str]) 
     t = time.perf_counter()
     spark = spark_engine.session(engine)
     started = time.perf_counter() - t
-    jvm = spark.sparkContext._gateway.proc  # noqa: SLF001 - the JVM pyspark launched (spark-submit execs it)
+    gateway = spark.sparkContext._gateway  # noqa: SLF001 - the JVM pyspark launched (spark-submit execs it)
+    assert gateway is not None
+    jvm = gateway.proc
     rules = load(RULES)
     t = time.perf_counter()
     for name in ("crm_contact", "crm_activity"):
