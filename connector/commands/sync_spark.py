@@ -38,6 +38,7 @@ from connector.config import Config
 from connector.crm import CrmBackend, FollowUpResult, RecordFailure
 from connector.crm import warehouse as warehouse_source
 from connector.crm.factory import open_backend
+from connector.crm.warehouse import read as warehouse_read
 from connector.engine import plan, spark_io, sql, watch
 from connector.engine import spark as spark_engine
 from connector.engine.relations import CLASSIFIED, PLACE, PLAN, PLAN_FIELDS
@@ -108,8 +109,16 @@ def run(
         source="warehouse" if warehouse is not None else cfg.crm.backend,
         out_table=result.out_table,
     )
-    spark = spark_engine.session(cfg.engine)
+    if warehouse is not None:
+        warehouse_read.check_paths(warehouse, cfg.resolve)
+    # The backend first: a CRM another process holds is found before Spark starts, not minutes later.
     crm = None if warehouse is not None and result.out_table else open_backend(cfg)
+    try:
+        spark = spark_engine.session(cfg.engine)
+    except BaseException:
+        if crm is not None:
+            crm.close()
+        raise
     state_path.parent.mkdir(parents=True, exist_ok=True)
     try:
         with (

@@ -24,7 +24,7 @@ from connector import config, ids, vocabulary
 from connector.config import WarehouseSection
 from connector.crm.local import demo, quarantine
 from connector.crm.local.store import LocalCrm
-from connector.crm.warehouse import naming
+from connector.crm.warehouse import naming, read
 from connector.crm.warehouse.export import export
 from connector.engine import sql
 from connector.errors import ConfigError
@@ -225,3 +225,16 @@ def test_the_equality_rule_file_passes_rules_check(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 errors, 0 warnings" in done.stdout
+
+
+def test_a_copy_folder_that_is_not_there_is_named_before_spark_starts(tmp_path: Path) -> None:
+    """A typo in a path costs a config error at once, not minutes of Spark work first (a review's finding)."""
+    for folder in ("contact", "event"):
+        (tmp_path / folder).mkdir()
+    section = WarehouseSection.model_validate(
+        {"format": "parquet", "naming": "fivetran", "contact": "contact", "task": "tasks_typo", "event": "event"}
+    )
+    with pytest.raises(ConfigError, match=r"\[warehouse\] task = 'tasks_typo': no such folder .* for the Task copy"):
+        read.check_paths(section, lambda p: tmp_path / p)
+    (tmp_path / "tasks_typo").mkdir()
+    read.check_paths(section, lambda p: tmp_path / p)

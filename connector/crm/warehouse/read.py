@@ -76,6 +76,19 @@ def required(obj: str, fields: FieldsSection, needs: RuleNeeds, policy: Activiti
     return list(dict.fromkeys(wanted))
 
 
+def check_paths(section: WarehouseSection, resolve: Callable[[Path], Path]) -> None:
+    """A local Parquet or Delta folder that is not there, named before Spark starts: Spark itself finds out only
+    when it reads that object, minutes into a run."""
+    if section.format == "table":
+        return
+    for obj, where in section.objects().items():
+        if "://" not in where and not resolve(Path(where)).exists():
+            raise ConfigError(
+                f"[warehouse] {naming.OBJECT_KEYS[obj]} = '{where}': no such folder ({resolve(Path(where))}) "
+                f"for the {obj} copy"
+            )
+
+
 def load(
     spark: SparkSession, section: WarehouseSection, obj: str, where: str, resolve: Callable[[Path], Path]
 ) -> DataFrame:
