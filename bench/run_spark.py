@@ -14,7 +14,8 @@ sync that changes every contact. Then, each in a fresh child process:
   included) over temp views on the Parquet; peak RSS of the Python driver and of the JVM (its VmHWM).
 
 Each child writes the six fields of every contact out (not timed); the parent compares them: counts per
-rung and flag, rows that differ, and an order-free digest of all rows.
+rung and flag, rows that differ, and an order-free digest of all rows. Last, how many contacts a daily and a weekly
+sync would write after the first (DuckDB), for the Salesforce side of bench/README.md's cluster plan.
 """
 
 from __future__ import annotations
@@ -81,21 +82,65 @@ def duckdb_child(parquet: Path, result: Path) -> dict[str, Any]:
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{parquet / name}.parquet')")
     loaded = time.perf_counter() - t
     rules = load(RULES)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu_self()
     classified = compute(con, rules, AS_OF)
     changed = plan.build(con)
-    computed = time.perf_counter() - t
+    computed, cpu = time.perf_counter() - t, _cpu_self() - cpu
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     con.execute(f"CREATE TABLE placed.tl_place AS SELECT {', '.join(FIELDS)} FROM tl_place")
     con.close()
     return {
         "load_s": loaded,
         "compute_s": computed,
+        "cpu_s": cpu,
         "classified": classified,
         "changed": changed,
         "rss_kib": maxrss,
         "memory_limit": engine.memory_limit,
     }
+
+
+def churn_child(parquet: Path) -> dict[str, Any]:
+    """How many contacts a daily and a weekly sync write after the first: each rung, field and watch carried from
+    a sync one (seven) days before AS_OF, which saw that day's data (`day <= as_of`), to the sync on AS_OF. DuckDB
+    only; it places contacts as Spark does."""
+    from connector.commands.placement_figures import on  # noqa: PLC0415
+    from connector.config import EngineSection  # noqa: PLC0415
+    from connector.engine import compute, plan, session, watch  # noqa: PLC0415
+    from connector.ruleset.compiler import load  # noqa: PLC0415
+
+    con = duckdb.connect()
+    session.tune(con, EngineSection(temp_directory=parquet / "duckdb-tmp"), lambda p: p)
+    for name in ("crm_contact", "crm_activity"):
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{parquet / name}.parquet')")
+    con.execute("CREATE TABLE first_contact AS SELECT * FROM crm_contact")
+    rules = load(RULES)
+    out: dict[str, Any] = {}
+    for days in (1, 7):
+        con.execute("CREATE OR REPLACE TABLE crm_contact AS SELECT * FROM first_contact")
+        compute(con, rules, AS_OF - dt.timedelta(days=days))
+        watched = watch.rows(con)
+        con.execute(
+            "CREATE OR REPLACE TABLE crm_contact AS SELECT c.* REPLACE (p.new_stage AS cur_stage, "
+            "p.new_since AS cur_since, p.new_flags AS cur_flags, p.new_next AS cur_next, p.new_reason AS cur_reason, "
+            '? AS cur_version) FROM first_contact c LEFT JOIN tl_place p ON p.cid = c."Id"',
+            [rules.version],
+        )
+        compute(con, rules, AS_OF, watched)
+        out[f"after_{days}d"] = {"changed": plan.build(con), "fields": plan.field_counts(on(con))}
+    return out
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used (Linux): a measure of work that a busy machine's
+    other processes do not inflate, unlike wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _vm_hwm_kib(pid: int) -> int | None:
@@ -118,19 +163,17 @@ def spark_child(parquet: Path, result: Path, master: str, conf: dict[str, str]) 
     t = time.perf_counter()
     spark = spark_engine.session(engine)
     started = time.perf_counter() - t
-    gateway = spark.sparkContext._gateway  # noqa: SLF001 - the JVM pyspark launched (spark-submit execs it)
-    assert gateway is not None
-    jvm = gateway.proc
+    jvm_pid = int(spark.sparkContext._gateway.proc.pid)  # type: ignore[union-attr]  # noqa: SLF001 - the JVM
     rules = load(RULES)
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu_of(jvm_pid) + _cpu_self()
     for name in ("crm_contact", "crm_activity"):
         spark.read.parquet(str(parquet / f"{name}.parquet")).createOrReplaceTempView(name)
     runner = spark_engine.SparkEngine(spark, rules)
     runner.compute(AS_OF)
     changed = spark.table("tl_plan").count()
-    computed = time.perf_counter() - t
+    computed, cpu = time.perf_counter() - t, _cpu_of(jvm_pid) + _cpu_self() - cpu
     classified = spark.table("tl_act").count()
-    jvm_kib = _vm_hwm_kib(jvm.pid) if jvm is not None else None
+    jvm_kib = _vm_hwm_kib(jvm_pid)
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     spark.table("tl_place").select(*FIELDS).write.mode("overwrite").parquet(str(result))
     settings = spark_engine.settings(engine)
@@ -138,6 +181,7 @@ def spark_child(parquet: Path, result: Path, master: str, conf: dict[str, str]) 
     return {
         "start_s": started,
         "compute_s": computed,
+        "cpu_s": cpu,
         "classified": classified,
         "changed": changed,
         "rss_kib": maxrss,
@@ -238,6 +282,12 @@ def main() -> None:
     duck = child("duckdb", str(parquet), str(duck_out))
     spark = child("spark", str(parquet), str(spark_out), args.master, json.dumps(conf))
     report(args, sizes, duck, spark, compare(duck_out, spark_out))
+    churn = child("churn", str(parquet))
+    for key, label in (("after_1d", "a daily sync"), ("after_7d", "a weekly sync")):
+        changed, fields = churn[key]["changed"], churn[key]["fields"]
+        print(
+            f"after the first sync, {label} writes {changed:,} contacts ({changed / contacts_of(sizes):.2%}); {fields}"
+        )
 
 
 def report(
@@ -248,27 +298,20 @@ def report(
     gib = 1024**2
     print(f"Spark settings: {spark['settings']}")
     print()
-    print("| engine | start | load | compute + plan | total | contacts/s | activities/s | changed | peak RSS |")
+    print("| engine | start | load | compute + plan | CPU | activities/s | activities per CPU-s | changed | peak RSS |")
     print("|---|---|---|---|---|---|---|---|---|")
-    d_total = duck["load_s"] + duck["compute_s"]
     print(
         f"| DuckDB (memory_limit {duck['memory_limit']}) | | {duck['load_s']:.1f} s | {duck['compute_s']:.1f} s | "
-        f"{d_total:.1f} s | {contacts / d_total:,.0f} | {activities / d_total:,.0f} | {duck['changed']:,} | "
-        f"{duck['rss_kib'] / gib:.2f} GiB |"
+        f"{duck['cpu_s']:.1f} s | {activities / duck['compute_s']:,.0f} | {activities / duck['cpu_s']:,.0f} | "
+        f"{duck['changed']:,} | {duck['rss_kib'] / gib:.2f} GiB |"
     )
-    jvm = f" + JVM {spark['jvm_kib'] / gib:.2f} GiB" if spark.get("jvm_kib") else ""
     print(
         f"| Spark {args.master} | {spark['start_s']:.1f} s | (in compute) | {spark['compute_s']:.1f} s | "
-        f"{spark['compute_s']:.1f} s | {contacts / spark['compute_s']:,.0f} | {activities / spark['compute_s']:,.0f} | "
-        f"{spark['changed']:,} | driver {spark['rss_kib'] / gib:.2f} GiB{jvm} |"
+        f"{spark['cpu_s']:.1f} s | {activities / spark['compute_s']:,.0f} | {activities / spark['cpu_s']:,.0f} | "
+        f"{spark['changed']:,} | driver {spark['rss_kib'] / gib:.2f} GiB + JVM {spark['jvm_kib'] / gib:.2f} GiB |"
     )
     print()
-    cores = 2 if args.master == "local[2]" else None
-    if cores:
-        print(
-            f"Spark per core: {activities / spark['compute_s'] / cores:,.0f} activities/s, "
-            f"{contacts / spark['compute_s'] / cores:,.0f} contacts/s"
-        )
+    print(f"contacts: {contacts:,}, activities: {activities:,}; load average now {os.getloadavg()[0]:.1f}")
     print(f"classified activities: DuckDB {duck['classified']:,}, Spark {spark['classified']:,}")
     print(f"rungs  DuckDB: {same['d']['rungs']}")
     print(f"rungs  Spark:  {same['s']['rungs']}")
@@ -282,10 +325,16 @@ def report(
     print(f"rows that differ: {same['differing_rows']:,}: placements {verdict}")
 
 
+def contacts_of(sizes: dict[str, int]) -> int:
+    return max(sizes["crm_contact_rows"], 1)
+
+
 def _run_child(kind: str, argv: list[str]) -> None:
     t = time.perf_counter()
     if kind == "duckdb":
         out = duckdb_child(Path(argv[0]), Path(argv[1]))
+    elif kind == "churn":
+        out = churn_child(Path(argv[0]))
     else:
         out = spark_child(Path(argv[0]), Path(argv[1]), argv[2], json.loads(argv[3]))
     out["_wall"] = time.perf_counter() - t
@@ -293,7 +342,7 @@ def _run_child(kind: str, argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 2 and sys.argv[1] in ("--duckdb-child", "--spark-child"):
+    if len(sys.argv) >= 2 and sys.argv[1] in ("--duckdb-child", "--spark-child", "--churn-child"):
         _run_child(sys.argv[1][2:].removesuffix("-child"), sys.argv[2:])
     else:
         main()
