@@ -32,7 +32,7 @@ def check(*args: str) -> tuple[int, str]:
 def test_the_default_ladder_renders_every_statement_for_spark() -> None:
     code, out = check("--engine", "spark", str(DEFAULT_RULES))
     assert code == 0, out
-    assert out.strip().endswith("passed. Rendered 17 statements as Spark SQL.")
+    assert out.strip().endswith("passed. Rendered 32 statements as Spark SQL.")
     plain_code, plain = check(str(DEFAULT_RULES))
     assert plain_code == 0
     assert plain.strip() == "Checked 1 rule file: 0 errors, 0 warnings, 0 info; passed."  # no --engine: as before
@@ -106,7 +106,7 @@ def test_a_construct_the_engine_made_on_its_own_is_reported_as_our_bug(monkeypat
     assert (finding.line, finding.col) == (1, 1)
     assert "engine's own plan statement" in finding.message
     assert "a trust-ladder bug to report" in finding.message
-    assert rendered == 16  # every other statement still rendered
+    assert rendered == 31  # every other statement still rendered
 
 
 def test_every_condition_node_knows_the_rule_text_it_came_from() -> None:
