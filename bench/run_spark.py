@@ -29,10 +29,15 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlglot import exp
+
+from connector.engine.spark import SparkEngine
+from connector.ruleset.compiler import RuleSet
 
 OUT = Path(__file__).resolve().parent / "out"
 AS_OF = dt.date(2026, 11, 1)  # run_local.py's date, so the same org means the same placements
@@ -154,6 +159,39 @@ def _vm_hwm_kib(pid: int) -> int | None:
     return None
 
 
+def _stage_bytes(spark: Any) -> tuple[int, int]:
+    """Shuffle bytes written and input bytes read (files and materialised relations) by every stage so far, from
+    Spark's status store (Spark 4; (0, 0) where its signature differs)."""
+    store = spark.sparkContext._jsc.sc().statusStore()  # noqa: SLF001 - the status store the UI would show
+    try:
+        quantiles = getattr(store, "stageList$default$4")()
+        stages = store.stageList(None, False, False, quantiles, None).iterator()  # noqa: FBT003 - a JVM method
+    except Exception:  # noqa: BLE001 - another Spark version: the figures are left out, the run goes on
+        return 0, 0
+    written = read = 0
+    while stages.hasNext():
+        stage = stages.next()
+        written += int(stage.shuffleWriteBytes())
+        read += int(stage.inputBytes())
+    return written, read
+
+
+class _Measured(SparkEngine):
+    """The engine, noting each statement's wall time, shuffle bytes written and input bytes read."""
+
+    def __init__(self, spark: Any, rules: RuleSet) -> None:
+        super().__init__(spark, rules)
+        self.passes: list[tuple[str, float, int, int]] = []
+
+    def run(self, tree: exp.Expr, params: Mapping[str, object] | None = None) -> Any:
+        before, t = _stage_bytes(self.spark), time.perf_counter()
+        frame = super().run(tree, params)
+        after = _stage_bytes(self.spark)
+        name = tree.this.name if isinstance(tree, exp.Create) else "query"
+        self.passes.append((name, time.perf_counter() - t, after[0] - before[0], after[1] - before[1]))
+        return frame
+
+
 def spark_child(parquet: Path, result: Path, master: str, conf: dict[str, str]) -> dict[str, Any]:
     from connector.config import EngineSection  # noqa: PLC0415
     from connector.engine import spark as spark_engine  # noqa: PLC0415
@@ -168,7 +206,7 @@ def spark_child(parquet: Path, result: Path, master: str, conf: dict[str, str]) 
     t, cpu = time.perf_counter(), _cpu_of(jvm_pid) + _cpu_self()
     for name in ("crm_contact", "crm_activity"):
         spark.read.parquet(str(parquet / f"{name}.parquet")).createOrReplaceTempView(name)
-    runner = spark_engine.SparkEngine(spark, rules)
+    runner = _Measured(spark, rules)
     runner.compute(AS_OF)
     changed = spark.table("tl_plan").count()
     computed, cpu = time.perf_counter() - t, _cpu_of(jvm_pid) + _cpu_self() - cpu
@@ -187,6 +225,7 @@ def spark_child(parquet: Path, result: Path, master: str, conf: dict[str, str]) 
         "rss_kib": maxrss,
         "jvm_kib": jvm_kib,
         "settings": {k: v for k, v in settings.items() if k != "spark.ui.enabled"},
+        "passes": runner.passes,
     }
 
 
@@ -312,6 +351,12 @@ def report(
     )
     print()
     print(f"contacts: {contacts:,}, activities: {activities:,}; load average now {os.getloadavg()[0]:.1f}")
+    print()
+    print("| Spark statement | wall | shuffle written | input read |")
+    print("|---|---|---|---|")
+    for name, wall, written, read in spark["passes"]:
+        print(f"| {name} | {wall:.1f} s | {written / 1024**2:,.1f} MiB | {read / 1024**2:,.1f} MiB |")
+    print()
     print(f"classified activities: DuckDB {duck['classified']:,}, Spark {spark['classified']:,}")
     print(f"rungs  DuckDB: {same['d']['rungs']}")
     print(f"rungs  Spark:  {same['s']['rungs']}")
