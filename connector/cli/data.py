@@ -90,8 +90,18 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
     )
     result = sync.run(cfg, as_of=as_of, lock_held=True)
     click.echo(summary(result))
+    crm = LocalCrm.open(path)
+    try:
+        examples = crm.examples(cfg.fields)
+    finally:
+        crm.close()
+    if examples:
+        click.echo("\nA contact on each rung:")
+        for cid, name, rung, flags in examples:
+            click.echo(f"  {cid}  {rung:<10} {name}" + (f"  ({flags})" if flags else ""))
+    first = examples[0][0] if examples else "<ContactId>"
     click.echo(
-        "\nNext: `trust-ladder explain <ContactId>` for one contact, `trust-ladder sync --dry-run` "
+        f"\nNext: `trust-ladder explain {first}` for why one contact is where it is, `trust-ladder sync --dry-run` "
         "after editing rules/ladder.yaml."
     )
 

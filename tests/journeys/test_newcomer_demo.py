@@ -35,6 +35,7 @@ def test_demo_creates_an_org_that_reaches_every_rung_and_both_flags(tmp_path: Pa
     stages = dict(con.execute('SELECT "Trust_Stage__c", count(*) FROM "Contact" GROUP BY 1').fetchall())
     assert set(stages) == {"Fringe", "Friend", "Familiar", "Faithful", "Forever"}
     assert all(n >= 20 for n in stages.values()), stages  # every rung is really populated, not a fluke
+    stages_of = dict(con.execute('SELECT "Id", "Trust_Stage__c" FROM "Contact"').fetchall())
     flags = dict(
         con.execute(
             """SELECT f, count(*) FROM (SELECT unnest(string_split("Trust_Flags__c", ';')) AS f FROM "Contact")
@@ -51,6 +52,17 @@ def test_demo_creates_an_org_that_reaches_every_rung_and_both_flags(tmp_path: Pa
     assert thanked is not None
     assert thanked[0] >= 20
     con.close()
+
+    # The output names a contact on each rung, and the one `explain` is suggested for is real.
+    listed = proc.stdout.split("A contact on each rung:")[1].split("\n\n")[0]
+    shown = [line.split() for line in listed.splitlines() if line.strip()]
+    assert [row[1] for row in shown] == ["Fringe", "Friend", "Familiar", "Faithful", "Forever"]
+    for row in shown:
+        assert stages_of[row[0]] == row[1]
+    first = shown[0][0]
+    assert f"trust-ladder explain {first}`" in proc.stdout
+    explained = cli("explain", first, "--as-of", AS_OF, cwd=tmp_path)
+    assert explained.returncode == 0, explained.stderr
 
     again = cli("sync", "--as-of", AS_OF, "--json", cwd=tmp_path)
     assert again.returncode == 0, again.stderr

@@ -238,3 +238,18 @@ def test_a_copy_folder_that_is_not_there_is_named_before_spark_starts(tmp_path: 
         read.check_paths(section, lambda p: tmp_path / p)
     (tmp_path / "tasks_typo").mkdir()
     read.check_paths(section, lambda p: tmp_path / p)
+
+
+class _Frame:
+    """What `read.absent` looks at in a Spark DataFrame: its columns and their types."""
+
+    def __init__(self, *names: str) -> None:
+        self.dtypes = [(n, "string") for n in names]
+
+
+def test_a_copy_without_an_optional_column_is_named_not_read_as_null_in_silence() -> None:
+    wanted = [("Id", "VARCHAR"), ("WhoId", "VARCHAR"), ("CallDisposition", "VARCHAR"), ("Subject", "VARCHAR")]
+    section = _section(naming="fivetran", columns={"task": {"Subject": "title"}})
+    frame = _Frame("ID", "who_id", "Title")  # a warehouse may upper-case names; matching ignores case
+    assert read.absent(section, "Task", frame, wanted) == ["call_disposition (Task.CallDisposition)"]  # type: ignore[arg-type]
+    assert read.absent(section, "Task", _Frame("id", "who_id", "call_disposition", "title"), wanted) == []  # type: ignore[arg-type]

@@ -156,6 +156,23 @@ class LocalCrm:
         for obj, (count, sample) in unknown.items():
             self.skipped[obj], self.skipped_samples[obj] = count, sample
 
+    def examples(self, fields: FieldsSection) -> list[tuple[str, str, str, str]]:
+        """One contact on each rung the CRM shows, a flagged one where there is one, lowest Id first: (Id, name,
+        rung, flags), rungs in the picklist's order. Somewhere for a newcomer to start `explain`."""
+        order = {v: i for i, v in enumerate(self.picklist_values().get(fields.stage, []))}
+        rows = sql.run(
+            self.con,
+            sql.q(
+                'SELECT "Id", trim(concat_ws(\' \', "FirstName", "LastName")), $stage, COALESCE($flags, \'\') '
+                'FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND $stage IS NOT NULL '
+                'QUALIFY row_number() OVER (PARTITION BY $stage ORDER BY $flags IS NULL, "Id") = 1',
+                stage=sql.col(fields.stage),
+                flags=sql.col(fields.flags),
+            ),
+        ).fetchall()
+        found = [(str(i), str(n), str(s), str(f)) for i, n, s, f in rows]
+        return sorted(found, key=lambda r: (order.get(r[2], len(order)), r[2]))
+
     def skipped_rows(self) -> list[tuple[str, str, str]]:
         """Every row the last `prepare` set aside: (object, Id, reason), for a run's failures file."""
         return [

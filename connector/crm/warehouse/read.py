@@ -3,9 +3,10 @@
 What a view holds: every field the local CRM's table has (connector.vocabulary), plus the `[fields]` trust fields on
 Contact. A field the engine or the rules read must be in the copy (its absence is a ConfigError naming the object,
 where it was looked for, the column and the mapping key that names it); any other field the copy lacks is NULL, as
-a field the sync user cannot see is on the Salesforce backend. Values are cast to the API's types: booleans also
-from text ('TRUE'/'FALSE', 'true', '1'/'0'), timestamps and dates from whatever the copy stores, text that is not
-a date becoming NULL (then the row is set aside for having no date, as the local CRM does).
+a field the sync user cannot see is on the Salesforce backend, and logged (`warehouse.columns_absent`).
+Values are cast to the API's types: booleans also from text ('TRUE'/'FALSE', 'true', '1'/'0'), timestamps and
+dates from whatever the copy stores, text that is not a date becoming NULL (then the row is set aside for having
+no date, as the local CRM does).
 
 Rows the copy marks as gone are left out: `_fivetran_deleted` true (deleted in Salesforce) and, in Fivetran's
 history mode, `_fivetran_active` false (a past version of the record). Salesforce's own IsDeleted is kept, and
@@ -156,6 +157,17 @@ def view(
     if live:
         body = body.where(sql.all_of(live))
     return sql.create_temp(obj, body)
+
+
+def absent(section: WarehouseSection, obj: str, frame: DataFrame, wanted: list[tuple[str, str]]) -> list[str]:
+    """The columns the copy lacks and `view` reads as NULL: the rules need none of them, but an admin should
+    know (a pipeline that stopped copying a field, a mapping that names the wrong column)."""
+    stored = {name.lower() for name, _ in frame.dtypes}
+    return [
+        f"{naming.column(section, obj, api)} ({obj}.{api})"
+        for api, _ in wanted
+        if naming.column(section, obj, api).lower() not in stored
+    ]
 
 
 def raw_name(obj: str) -> str:

@@ -62,6 +62,9 @@ def register(
             continue
         frame = read.load(spark, section, obj, where, resolve)
         frame.createOrReplaceTempView(read.raw_name(obj))
+        lacking = read.absent(section, obj, frame, wanted)
+        if lacking:
+            _log.info("warehouse.columns_absent", object=obj, source=where, columns=lacking, effect="read as NULL")
         _run(spark, read.view(section, obj, where, frame, wanted, read.required(obj, fields, needs, activities)))
         spark.catalog.dropTempView(read.raw_name(obj))
     _run(spark, sql.create_temp("crm_contact", quarantine.contacts(fields)))
