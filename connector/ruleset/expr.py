@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import itertools
 import math
 from collections.abc import Iterable
 
@@ -173,6 +174,23 @@ class _Checker:
                 return int(n.meta["start"])
         return 0
 
+    def _written_call(self, node: exp.Func) -> tuple[str, int]:
+        """The function's name as the admin wrote it, and where: sqlglot names a known function by its own
+        canonical name (`regexp_matches` becomes REGEXP_LIKE) and keeps positions only on the arguments."""
+        inside = self._pos(node)
+        tokens = Tokenizer().tokenize(self.text)
+        calls = [
+            tok
+            for tok, after in itertools.pairwise(tokens)
+            if after.token_type == TokenType.L_PAREN
+            and tok.token_type != TokenType.L_PAREN
+            and tok.text.upper() not in _FUNCTIONS.values()
+        ]
+        before = [tok for tok in calls if tok.start < inside] or calls
+        if not before:
+            return node.sql_name(), inside
+        return before[-1].text, before[-1].start
+
     def _fail(self, node: exp.Expr, message: str) -> ExprError:
         return ExprError(message, self._pos(node))
 
@@ -238,9 +256,8 @@ class _Checker:
         if isinstance(node, exp.Anonymous):
             raise self._fail(node, f"unknown function {node.name}(); allowed: {', '.join(_FUNCTIONS.values())}")
         if isinstance(node, exp.Func):
-            raise self._fail(
-                node, f"the function {node.sql_name()}() is not allowed here; allowed: {', '.join(_FUNCTIONS.values())}"
-            )
+            name, at = self._written_call(node)
+            raise ExprError(f"the function {name}() is not allowed here; allowed: {', '.join(_FUNCTIONS.values())}", at)
         raise self._fail(
             node,
             f"'{node.sql()}' is not allowed in a condition "

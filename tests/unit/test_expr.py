@@ -92,6 +92,21 @@ def test_the_error_offset_points_at_the_unknown_name() -> None:
     assert info.value.offset == len("replies_90d > 1 AND\n  ")
 
 
+@pytest.mark.parametrize(
+    ("text", "name", "offset"),
+    [
+        ("regexp_matches(Subject, 'renewal')", "regexp_matches", 0),  # sqlglot's own name for it is REGEXP_LIKE
+        ("replies_90d > 1 AND\n  COALESCE(0, upper(Subject)) = 1", "upper", len("replies_90d > 1 AND\n  COALESCE(0, ")),
+        ("Len('abc') > 2", "Len", 0),
+    ],
+)
+def test_a_function_that_is_not_allowed_is_named_and_placed_as_written(text: str, name: str, offset: int) -> None:
+    with pytest.raises(ExprError) as info:
+        compile_expr(text, SYMBOLS)
+    assert info.value.message.startswith(f"the function {name}() is not allowed here")
+    assert info.value.offset == offset
+
+
 def test_names_used_are_listed_in_order_for_explain() -> None:
     compiled = compile_expr("last_meeting > as_of - 30 OR replies_90d > 1 OR replies_90d < 0", SYMBOLS)
     assert compiled.names == ["last_meeting", "as_of", "replies_90d"]
