@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -115,6 +116,7 @@ class Interrupted(KeyboardInterrupt):
         self.exit_code = exit_code
 
 
+STOP_SETTLE_SECONDS = 1.0  # after a crash: time for a stop signal on its way to arrive (see stop_requested)
 _stop: list[Interrupted] = []  # the stop signal this process received, if any
 
 
@@ -124,7 +126,16 @@ def request_stop(exc: Interrupted) -> None:
     _stop[:] = [exc]
 
 
-def stop_requested() -> Interrupted | None:
+def stop_requested(settle: float = 0.0) -> Interrupted | None:
+    """The stop signal received, if any. `settle`: how long to let one that is on its way arrive. A terminal's
+    Ctrl-C reaches Spark's JVM as well: the JVM can be gone, and the call into it fail, before this process has
+    run its own handler for the same keystroke."""
+    ends = time.monotonic() + settle
+    try:
+        while not _stop and time.monotonic() < ends:
+            time.sleep(0.05)
+    except Interrupted:  # the handler ran during the wait, and recorded the signal
+        pass
     return _stop[0] if _stop else None
 
 

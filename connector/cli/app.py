@@ -21,6 +21,7 @@ import click
 from connector import config as config_mod
 from connector import log
 from connector.errors import (
+    STOP_SETTLE_SECONDS,
     Interrupted,
     RuleError,
     TrustLadderError,
@@ -133,7 +134,7 @@ class _Group(click.Group):
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception:  # noqa: BLE001 - the one place a bug becomes exit 70 with its traceback logged
-            stop = stop_requested()
+            stop = stop_requested(settle=STOP_SETTLE_SECONDS)
             if stop is not None:  # a signal cut a query short: the engine raised its own error for it
                 _interrupted(ctx, stop.exit_code)
             _log.exception("command.crashed", exit_code=int(ExitCode.INTERNAL))

@@ -28,7 +28,14 @@ from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend
 from connector.crm.factory import open_backend
 from connector.engine import plan
-from connector.errors import ConfigError, LockHeld, TrustLadderError, interrupt_code, stop_requested
+from connector.errors import (
+    STOP_SETTLE_SECONDS,
+    ConfigError,
+    LockHeld,
+    TrustLadderError,
+    interrupt_code,
+    stop_requested,
+)
 from connector.exit_codes import ExitCode
 from connector.ruleset.compiler import RuleSet
 
@@ -124,7 +131,7 @@ def run(
             _interrupted(store, run_id, result, failed_file, interrupt_code(exc))
             raise
         except BaseException as exc:
-            stop = stop_requested()
+            stop = stop_requested(settle=STOP_SETTLE_SECONDS)
             if stop is not None:  # the signal cut a query short, and the engine raised its own error for it
                 _interrupted(store, run_id, result, failed_file, stop.exit_code)
                 raise stop from exc

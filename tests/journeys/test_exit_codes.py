@@ -375,3 +375,35 @@ def test_a_signal_that_cuts_a_query_short_is_still_an_interruption(
     assert result.exit_code == ExitCode.TERMINATED, result.output
     runs = _status(folder)["runs"]
     assert (runs[0]["outcome"], runs[0]["exit_code"]) == ("interrupted", int(ExitCode.TERMINATED))
+
+
+def test_a_ctrl_c_that_reaches_sparks_jvm_first_is_still_an_interruption(
+    demo_org: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A terminal's Ctrl-C goes to the whole process group: Spark's JVM can die of it, and the call into it fail,
+    before this process runs its own handler. The run waits for the signal on its way: exit 130, `interrupted`."""
+    import os  # noqa: PLC0415
+    import signal  # noqa: PLC0415
+    import threading  # noqa: PLC0415
+
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from connector import engine  # noqa: PLC0415
+    from connector.cli import main  # noqa: PLC0415
+    from connector.errors import clear_stop  # noqa: PLC0415
+
+    folder = copy_of(demo_org, tmp_path, "jvm-first")
+
+    def jvm_gone_then_signalled(*_: object, **__: object) -> int:
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGINT)).start()  # our own copy of the keystroke
+        raise ConnectionRefusedError("An error occurred while calling o168.localCheckpoint")  # py4j, JVM gone
+
+    monkeypatch.setattr(engine, "compute", jvm_gone_then_signalled)
+    monkeypatch.chdir(folder)
+    try:
+        result = CliRunner().invoke(main, ["--config", str(write_config(folder)), "sync", "--as-of", AS_OF.isoformat()])
+    finally:
+        clear_stop()
+    assert result.exit_code == ExitCode.INTERRUPTED, result.output
+    runs = _status(folder)["runs"]
+    assert (runs[0]["outcome"], runs[0]["exit_code"]) == ("interrupted", int(ExitCode.INTERRUPTED))
