@@ -26,6 +26,9 @@ does not, on trees, never on text:
 - ASOF LEFT JOIN o ON keys AND i.x > o.y (the activity views' "latest outgoing email before this incoming one"):
   Spark has no as-of join. `o` gets the next larger `y` of its key group (`LEAD`), and a plain join keeps the one
   row whose [y, next y) range holds `x`: the same single match, and a hash join on the keys.
+- TRY_CAST built as a tree (not parsed from text): sqlglot renders it as CAST for Spark, which in ANSI mode fails
+  on a value that does not convert where DuckDB gives NULL (a warehouse date stored as '05/12/2024', a ratio out
+  of BIGINT's range); it is marked safe, which renders TRY_CAST.
 - regexp_full_match(s, p) -> s RLIKE '^(?:p)\\z' (RLIKE finds a match anywhere; the pattern as java_regex spells it).
 - list(x ORDER BY x)[a:b] (a sample of Ids) -> slice(array_sort(collect_list(x)), a, b - a + 1).
 - CREATE OR REPLACE TEMP TABLE: Spark has no temp tables and takes no parameter markers in a view's body, so a
@@ -124,6 +127,8 @@ def _transform(dates: frozenset[str]) -> Callable[[exp.Expr], exp.Expr]:
             raise DialectError(f"the name {node.name!r} holds '${{', which Spark would substitute")
         if isinstance(node, (exp.Like, exp.ILike)):
             return _like(node)
+        if isinstance(node, exp.TryCast) and not node.args.get("safe"):
+            return exp.TryCast(**{**node.args, "safe": True})
         if isinstance(node, exp.Sub) and _is_date(node.this, dates) and _is_date(node.expression, dates):
             return exp.DateDiff(this=node.this, expression=node.expression)
         if isinstance(node, exp.RegexpLike):

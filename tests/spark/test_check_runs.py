@@ -160,3 +160,26 @@ def test_translated_constructs_mean_the_same_on_both_engines(spark: SparkSession
     spark.createDataFrame([(s,) for s in subjects], "s STRING").createOrReplaceTempView("t")
     actual = [tuple(r) for r in spark.sql(dialect.render(tree)).collect()]
     assert actual == expected
+
+
+def test_a_warehouse_date_stored_as_text_that_does_not_convert_is_null_not_a_crash(spark: SparkSession) -> None:
+    """A copy that stores dates as text, some in a form no cast reads ('05/12/2024'): the value becomes NULL (the
+    row is then set aside for having no date), as on DuckDB; Spark's ANSI CAST would fail the whole run."""
+    from connector.config import WarehouseSection  # noqa: PLC0415
+    from connector.crm.warehouse import read  # noqa: PLC0415
+
+    section = WarehouseSection.model_validate(
+        {"contact": "sf.contact", "task": "sf.task", "event": "sf.event", "naming": "fivetran"}
+    )
+    wanted = [("Id", "VARCHAR"), ("ActivityDate", "DATE"), ("CompletedDateTime", "TIMESTAMP"), ("IsDeleted", "BOOLEAN")]
+    frame = spark.createDataFrame(
+        [("00T1", "2024-12-05", "2024-12-05 10:00:00", "FALSE"), ("00T2", "05/12/2024", "yesterday", "TRUE")],
+        ["id", "activity_date", "completed_date_time", "is_deleted"],
+    )
+    frame.createOrReplaceTempView(read.raw_name("Task"))
+    st = dialect.statement(read.view(section, "Task", "sf.task", frame, wanted, ["Id"]))
+    rows = sorted((r.Id, r.ActivityDate, r.CompletedDateTime, r.IsDeleted) for r in spark.sql(st.text).collect())
+    assert rows == [
+        ("00T1", dt.date(2024, 12, 5), dt.datetime(2024, 12, 5, 10, 0), False),
+        ("00T2", None, None, True),
+    ]
