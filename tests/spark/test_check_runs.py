@@ -183,3 +183,37 @@ def test_a_warehouse_date_stored_as_text_that_does_not_convert_is_null_not_a_cra
         ("00T1", dt.date(2024, 12, 5), dt.datetime(2024, 12, 5, 10, 0), False),
         ("00T2", None, None, True),
     ]
+
+
+def test_a_record_copied_twice_is_read_once_newest_copy_first_and_reported(spark: SparkSession) -> None:
+    """A warehouse load rerun, or a pipeline bug, leaves two live rows for one Contact: counting both would count its
+    activities twice. The newest copy is read (`_fivetran_synced`), and the duplicates are counted and named."""
+    from connector.config import WarehouseSection  # noqa: PLC0415
+    from connector.crm.warehouse import read  # noqa: PLC0415
+
+    section = WarehouseSection.model_validate(
+        {"contact": "sf.contact", "task": "sf.task", "event": "sf.event", "naming": "fivetran"}
+    )
+    wanted = [("Id", "VARCHAR"), ("FirstName", "VARCHAR")]
+    old, new = dt.datetime(2026, 6, 1), dt.datetime(2026, 6, 14)
+    frame = spark.createDataFrame(
+        [
+            ("0031", "Ada", old, False),
+            ("0031", "Impostor", new, False),  # the newer copy wins
+            ("0032", "Grace", new, False),
+            ("0032", "Deleted", new, True),  # a deleted row is no copy at all
+            ("0033", "Impostor", old, False),
+            ("0033", "Alan", new, False),
+            ("0033", "Impostor", None, False),
+        ],
+        ["id", "first_name", "_fivetran_synced", "_fivetran_deleted"],
+    )
+    frame.createOrReplaceTempView(read.raw_name("Contact"))
+    st = dialect.statement(read.view(section, "Contact", "sf.contact", frame, wanted, ["Id"]))
+    assert sorted((r.Id, r.FirstName) for r in spark.sql(st.text).collect()) == [
+        ("0031", "Impostor"),
+        ("0032", "Grace"),
+        ("0033", "Alan"),
+    ]
+    extra, ids = spark.sql(dialect.statement(read.duplicates(section, "Contact", frame)).text).collect()[0]
+    assert (extra, list(ids)) == (3, ["0031", "0033"])

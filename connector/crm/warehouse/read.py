@@ -147,16 +147,52 @@ def view(
         select.append(sql.alias(_convert(found, "TIMESTAMP"), COPIED_AT))
     if obj in vocabulary.ACTIVITY_OBJECTS:
         select.append(sql.alias(exp.Anonymous(this="monotonically_increasing_id", expressions=[]), ROW_NUMBER))
+    names = [api for api, _ in wanted] + ([COPIED_AT] if obj == "Contact" else [])
+    names += [ROW_NUMBER] if obj in vocabulary.ACTIVITY_OBJECTS else []
+    newest = find(naming.copied_at(section) if obj == "Contact" else _row_copied_at(section, obj))
+    order = [exp.Ordered(this=_convert(newest, "TIMESTAMP"), desc=True, nulls_first=False)] if newest else []
+    id_col = find(naming.column(section, obj, "Id"))
+    rank = exp.Window(
+        this=exp.RowNumber(),
+        partition_by=[sql.col(id_col[0]) if id_col else exp.Null()],
+        order=exp.Order(expressions=[*order, exp.Ordered(this=sql.col(ROW_RANK_TIE))]),
+    )
+    body = exp.select(*select, sql.alias(rank, ROW_RANK)).from_(_live(obj, find))
+    newest_only = sql.q("$rank = 1", rank=sql.col(ROW_RANK))
+    return sql.create_temp(obj, exp.select(*[sql.col(n) for n in names]).from_(body.subquery("v")).where(newest_only))
+
+
+ROW_RANK = "_copy_rank"  # 1 for the newest copy of each Id: a copy may hold one record twice (a rerun load)
+ROW_RANK_TIE = "_copy_tie"
+
+
+def _live(obj: str, find: Callable[[str], tuple[str, str] | None]) -> exp.Expr:
+    """The stored rows that are the record as it stands: not deleted, and (history mode) the active version."""
     live: list[exp.Expr] = []
     deleted, active = find(naming.FIVETRAN_DELETED), find(naming.FIVETRAN_ACTIVE)
     if deleted is not None:
         live.append(sql.q("NOT COALESCE($d, false)", d=_convert(deleted, "BOOLEAN")))
     if active is not None:
         live.append(sql.q("COALESCE($a, true)", a=_convert(active, "BOOLEAN")))
-    body = exp.select(*select).from_(sql.table(raw_name(obj)))
-    if live:
-        body = body.where(sql.all_of(live))
-    return sql.create_temp(obj, body)
+    rows = exp.select(exp.Star(), sql.alias(exp.Anonymous(this="monotonically_increasing_id"), ROW_RANK_TIE))
+    rows = rows.from_(sql.table(raw_name(obj)))
+    return (rows.where(sql.all_of(live)) if live else rows).subquery("r")
+
+
+def _row_copied_at(section: WarehouseSection, obj: str) -> str:
+    """The column of a non-Contact object that orders its copies of one record: Fivetran's sync time, else the
+    record's SystemModstamp."""
+    return naming.FIVETRAN_SYNCED if section.naming == "fivetran" else naming.column(section, obj, "SystemModstamp")
+
+
+def duplicates(section: WarehouseSection, obj: str, frame: DataFrame) -> exp.Expr:
+    """How many live rows are a second (or later) copy of a record, and up to ten of their Ids."""
+    stored = {name.lower(): (name, typ) for name, typ in frame.dtypes}
+    key = stored[naming.column(section, obj, "Id").lower()][0]
+    live = _live(obj, lambda c: stored.get(c.lower()))
+    per_id = exp.select(sql.alias(sql.col(key), "id"), sql.alias(sql.q("count(*)"), "n")).from_(live)
+    per_id = per_id.group_by(sql.col(key)).having(sql.q("count(*) > 1"))
+    return sql.q("SELECT COALESCE(sum(n - 1), 0), list(id ORDER BY id)[1:10] FROM ($per_id) d", per_id=per_id)
 
 
 def absent(section: WarehouseSection, obj: str, frame: DataFrame, wanted: list[tuple[str, str]]) -> list[str]:

@@ -66,6 +66,16 @@ def register(
         if lacking:
             _log.info("warehouse.columns_absent", object=obj, source=where, columns=lacking, effect="read as NULL")
         _run(spark, read.view(section, obj, where, frame, wanted, read.required(obj, fields, needs, activities)))
+        extra, sample = _run(spark, read.duplicates(section, obj, frame)).collect()[0]
+        if extra:
+            _log.warning(
+                "warehouse.duplicate_ids",
+                object=obj,
+                source=where,
+                rows=int(extra),
+                ids=[str(i) for i in sample],
+                effect="the newest copy of each record is read",
+            )
         spark.catalog.dropTempView(read.raw_name(obj))
     _run(spark, sql.create_temp("crm_contact", quarantine.contacts(fields)))
     unknown = _facts(spark)
