@@ -9,7 +9,8 @@ figures, the sample and the plan `tl_plan`, all on Spark. Writing, one of:
   `apply` writes it (sObject Collections or Bulk API 2.0 ingest on Salesforce, one UPDATE on the local CRM); the
   record keeping is the embedded engine's (connector.commands.sync_steps);
 - with `sync --out-table NAME`, to a Spark table (a Parquet folder when NAME is a path): the Id and the six fields
-  under their API names, for a reverse-ETL tool to send. The CRM is not called; the plan still enters the run's
+  under their API names, with the run's id and time, for a reverse-ETL tool to send. Each run appends: a plan the
+  tool has not sent yet is never replaced. The CRM is not called; the plan still enters the run's
   record (pending writes, stage moves, what was written) as if written.
 Follow-up tasks: the desired tasks are built on Spark and streamed to the backend the same way. From a warehouse copy
 they are refused before the run (`check`): its Tasks lag the CRM, and a task created since would be created again.
@@ -17,6 +18,7 @@ they are refused before the run (`check`): its Tasks lag the CRM, and a task cre
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import tempfile
 import time
@@ -71,10 +73,26 @@ def out_target(name: str) -> tuple[str, str]:
     return "table", name
 
 
+def writable_folder(name: str) -> None:
+    """A local Parquet destination this process can write: made (if need be) and probed before Spark starts, not
+    found out after the whole computation. A URL (s3a://, abfss://) is Spark's to reach."""
+    if "://" in name:
+        return
+    path = Path(name).expanduser().absolute()
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out-table {name!r}: {path} is a file, not a Parquet folder; give another path")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        raise ConfigError(f"--out-table {name!r}: cannot write there ({e.strerror or e})") from None
+
+
 def check(cfg: Config, *, out_table: str | None) -> None:
     """What a Spark sync refuses before it starts (exit 3), with the reason."""
-    if out_table is not None:
-        out_target(out_table)
+    if out_table is not None and out_target(out_table)[0] == "parquet":
+        writable_folder(out_table)
     if cfg.follow_up.enabled and out_table is not None:
         raise ConfigError(
             "[follow_up] enabled: follow-up tasks are written to the CRM, and sync --out-table writes only the "
@@ -293,8 +311,8 @@ def _to_table(
     assert result.out_table is not None
     kind, name = out_target(result.out_table)
     t = time.perf_counter()
-    frame = engine.run(_out_rows(cfg, rules))
-    writer = frame.write.mode("overwrite")
+    frame = engine.run(_out_rows(cfg, rules, log.current_run_id(), dt.datetime.now(dt.UTC)))
+    writer = frame.write.mode("append")  # a plan not sent yet is never replaced by the next run's
     if kind == "parquet":
         writer.parquet(name)
     else:
@@ -311,15 +329,22 @@ def _to_table(
     _log.info("sync.state_saved", watched=watched)
 
 
-def _out_rows(cfg: Config, rules: RuleSet) -> exp.Expr:
-    """Id and the six fields under their API names; an empty text is a null, as the CRM stores it."""
+def _out_rows(cfg: Config, rules: RuleSet, run_id: str, planned_at: dt.datetime) -> exp.Expr:
+    """Id and the six fields under their API names (an empty text is a null, as the CRM stores it), then the run
+    that planned them and when: each run appends, and the newest row of an Id is the one to send."""
     api = cfg.fields.model_dump()
     values = [sql.alias(sql.col("cid"), "Id")]
     for logical, (new, _) in PLAN_FIELDS.items():
         value = sql.col(new) if logical == "stage_since" else sql.q("NULLIF($v, '')", v=sql.col(new))
         values.append(sql.alias(value, api[logical]))
     values.append(sql.alias(sql.lit(rules.version), api["rules_version"]))
+    values.append(sql.alias(sql.lit(run_id), OUT_RUN_ID))
+    stamp = planned_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+    values.append(sql.alias(exp.cast(sql.lit(stamp), exp.DataType.Type.TIMESTAMP), OUT_PLANNED_AT))
     return sql.select(*values, from_=PLAN.name)
+
+
+OUT_RUN_ID, OUT_PLANNED_AT = "trust_ladder_run_id", "trust_ladder_planned_at"  # after the fields in --out-table
 
 
 def _watch_rows(engine: SparkEngine) -> list[WatchRow]:

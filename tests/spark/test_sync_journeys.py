@@ -167,11 +167,34 @@ def test_out_table_holds_exactly_the_planned_rows_and_the_crm_is_untouched(
     assert result.exit_code == ExitCode.OK, result.output
     assert f"Records written to {out}: {journey.duckdb_planned:,}" in result.stdout
     table = spark.read.parquet(str(out))
-    assert table.columns == ["Id", *TRUST_FIELDS]
-    rows = sorted(tuple(r) for r in table.collect())
+    assert table.columns == ["Id", *TRUST_FIELDS, "trust_ladder_run_id", "trust_ladder_planned_at"]
+    rows = sorted(tuple(r)[:-2] for r in table.collect())
     assert len(rows) == journey.duckdb_planned
     assert rows == journey.duckdb_written  # every contact changes on a first sync: the rows a CRM write would hold
     assert values(tmp_path / "org" / "crm.duckdb") == journey.before
+    (first_run,) = {r.trust_ladder_run_id for r in table.collect()}
+
+    # A month later, before a reverse-ETL tool has sent the first plan: the run appends its own, stamped.
+    later = cli(
+        config, "sync", "--json", "--out-table", str(out), "--as-of", (AS_OF + dt.timedelta(days=30)).isoformat()
+    )
+    assert later.exit_code == ExitCode.OK, later.output
+    runs = spark.read.parquet(str(out)).groupBy("trust_ladder_run_id").count().collect()
+    counts = {r.trust_ladder_run_id: r["count"] for r in runs}
+    assert counts.pop(first_run) == journey.duckdb_planned
+    assert list(counts.values()) == [json.loads(later.stdout)["changed"]]
+
+
+def test_an_out_table_folder_that_cannot_be_written_is_refused_before_spark_starts(
+    demo_crm: Path, tmp_path: Path
+) -> None:
+    config = _org(demo_crm, tmp_path / "org")
+    (tmp_path / "a-file").write_text("not a folder")
+    for where, says in ((tmp_path / "a-file", "is a file"), (Path("/proc/plan.parquet"), "cannot write there")):
+        result = cli(config, "sync", "--out-table", str(where), "--as-of", AS_OF.isoformat())
+        assert result.exit_code == ExitCode.CONFIG, result.output
+        assert says in result.stderr
+    assert values(tmp_path / "org" / "crm.duckdb") == values(demo_crm)
 
 
 def test_out_table_needs_the_spark_engine(demo_crm: Path, tmp_path: Path) -> None:
