@@ -47,12 +47,14 @@ def demo(
     """Create a demo org in the local CRM, sync it, and print the summary."""
     as_of = as_of or dt.date.today()
     path = cfg.resolve(cfg.local.database)
+    from connector.commands import warehouse_trial
+
+    if warehouse is not None:
+        warehouse_trial.check(warehouse)  # before the local CRM is replaced
     with state.RunLock(state.lock_path(cfg.resolve(cfg.state.path))) as lock:
         lock.acquire(log.bind_run(), what="demo")  # a running sync keeps its CRM and state: exit 8
         _demo(cfg, path, contacts, seed, as_of, replace=replace)
         if warehouse is not None:
-            from connector.commands import warehouse_trial
-
             config = warehouse_trial.write(cfg, warehouse)
             click.echo(
                 f"\nIts Fivetran-named warehouse copy is in {warehouse}. To sync from it on Spark into this local "

@@ -103,3 +103,21 @@ def test_demo_can_write_itself_out_as_a_warehouse_copy_with_a_config_that_syncs_
         [f"{cfg.warehouse.contact}/*.parquet"],
     )
     assert contacts.fetchone() == (50,)
+
+    # Again into the same folder: refused before anything is replaced (the CRM keeps its 50 contacts).
+    crm = tmp_path / "trust-ladder-data" / "crm.duckdb"
+    before = crm.stat().st_mtime_ns
+    again = cli("demo", "--contacts", "20", "--warehouse", "lake", "--as-of", AS_OF, cwd=tmp_path)
+    assert again.returncode == 3, again.stderr
+    assert "already holds trust-ladder.toml, contact" in again.stderr
+    assert crm.stat().st_mtime_ns == before
+
+
+def test_demo_refuses_a_warehouse_folder_that_would_overwrite_a_config_or_cannot_be_written(tmp_path: Path) -> None:
+    (tmp_path / "trust-ladder.toml").write_text('[rules]\nmode = "audit"\n')  # the user's own config, here
+    for folder, says in ((".", "already holds trust-ladder.toml"), ("/proc/lake", "cannot write there")):
+        proc = cli("demo", "--contacts", "10", "--warehouse", folder, "--as-of", AS_OF, cwd=tmp_path)
+        assert proc.returncode == 3, (folder, proc.stderr)
+        assert says in proc.stderr
+    assert (tmp_path / "trust-ladder.toml").read_text() == '[rules]\nmode = "audit"\n'
+    assert not (tmp_path / "trust-ladder-data").exists()  # no local CRM was made
