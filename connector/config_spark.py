@@ -83,7 +83,10 @@ def check(conf: Mapping[str, object], *, local: bool, ram: int | None) -> dict[s
 
 
 def _check_size(key: str, value: str, *, local: bool, ram: int | None) -> None:
-    n = size_bytes(value)
+    try:
+        n = size_bytes(value)
+    except ValueError as e:
+        raise ValueError(f"{key} = {e}") from None
     low, high = SIZES[key]
     if not low <= n <= high:
         raise ValueError(f"{key} = {value!r} is out of bounds: from {low // 1024**2}m to {high // 1024**4}t")

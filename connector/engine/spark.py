@@ -65,9 +65,15 @@ def session(engine: EngineSection) -> SparkSession:
     try:
         spark: SparkSession = builder.getOrCreate()
     except Exception as e:  # py4j and pyspark raise several kinds when Java is missing or cannot start
-        raise EngineUnavailable(
-            f"Spark could not start ({type(e).__name__}: {e}); it needs Java 17 (java -version)"
-        ) from e
+        causes = [line.strip()[10:] for line in str(e).splitlines() if line.strip().startswith("Caused by: ")]
+        first = (causes[-1] if causes else str(e).strip().split("\n", 1)[0])[:400]
+        hint = (
+            "it needs Java 17 (java -version)"
+            if engine.master.startswith("local") or submitted()
+            else f"check that [engine] master = {engine.master!r} is reachable from here (Spark's own log above "
+            "names the cause), and that Java 17 is installed"
+        )
+        raise EngineUnavailable(f"Spark could not start ({type(e).__name__}: {first}); {hint}") from e
     return spark
 
 

@@ -78,7 +78,7 @@ def test_spark_settings_for_a_million_contacts_are_passed_as_spark_takes_them(tm
         ('{ "spark.sql.session.timeZone" = "Europe/Paris" }', "the engine runs in UTC"),
         ('{ "spark.sql.variable.substitute" = true }', "rule text would be read as a variable"),
         ('{ "spark.master" = "yarn" }', "set [engine] master instead"),
-        ('{ "spark.driver.memory" = "lots" }', "not a Spark size"),
+        ('{ "spark.driver.memory" = "lots" }', "spark.driver.memory = 'lots' is not a Spark size"),
         ('{ "spark.driver.memory" = "100m" }', "out of bounds: from 512m"),
         ('{ "spark.executor.memory" = "2048t" }', "out of bounds"),
         ('{ "spark.driver.memory" = "1000g" }', "more than this machine's memory"),
@@ -98,3 +98,35 @@ def test_spark_settings_that_are_refused(tmp_path: Path, conf: str, message: str
 def test_a_cluster_driver_may_have_more_memory_than_this_machine(tmp_path: Path) -> None:
     engine = _load(tmp_path, 'kind = "spark"\nmaster = "yarn"\nspark_conf = { "spark.driver.memory" = "1000g" }')
     assert engine.spark_conf["spark.driver.memory"] == "1000g"
+
+
+@pytest.mark.parametrize(
+    ("master", "says"),
+    [
+        ("spark://no-such-host.invalid:7077", "check that [engine] master = 'spark://no-such-host.invalid:7077' is"),
+        ("local[2]", "it needs Java 17"),
+    ],
+)
+def test_a_spark_that_cannot_start_names_the_cause_and_what_to_check(
+    monkeypatch: pytest.MonkeyPatch, master: str, says: str
+) -> None:
+    """Spark's own error says only that the context stopped; the cause is a `Caused by:` line deep in it."""
+    pyspark_sql = pytest.importorskip("pyspark.sql", reason="the spark extra is not installed")
+    from connector.engine import spark  # noqa: PLC0415
+    from connector.errors import EngineUnavailable  # noqa: PLC0415
+
+    def unreachable(_: object) -> None:
+        raise RuntimeError(
+            "An error occurred while calling None.org.apache.spark.api.java.JavaSparkContext.\n"
+            ": java.lang.IllegalStateException: Cannot call methods on a stopped SparkContext.\n"
+            "\tat org.apache.spark.SparkContext.assertNotStopped(SparkContext.scala:120)\n"
+            "Caused by: org.apache.spark.SparkException: Exception thrown in awaitResult\n"
+            "Caused by: java.net.UnknownHostException: no-such-host.invalid\n"
+        )
+
+    monkeypatch.setattr(pyspark_sql.SparkSession.Builder, "getOrCreate", unreachable)
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    with pytest.raises(EngineUnavailable) as caught:
+        spark.session(config.EngineSection(kind="spark", master=master))
+    assert "java.net.UnknownHostException: no-such-host.invalid" in str(caught.value)
+    assert says in str(caught.value)
