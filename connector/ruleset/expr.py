@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
-import itertools
 import math
 from collections.abc import Iterable
 
@@ -20,6 +19,7 @@ from sqlglot.tokenizer_core import TokenType
 from sqlglot.tokens import Tokenizer
 
 from connector.engine import origin, sql
+from connector.ruleset import expr_written as written
 from connector.ruleset.expr_safe import double as _double
 from connector.ruleset.expr_safe import shift as _shift
 from connector.ruleset.expr_safe import whole as _whole
@@ -174,23 +174,6 @@ class _Checker:
                 return int(n.meta["start"])
         return 0
 
-    def _written_call(self, node: exp.Func) -> tuple[str, int]:
-        """The function's name as the admin wrote it, and where: sqlglot names a known function by its own
-        canonical name (`regexp_matches` becomes REGEXP_LIKE) and keeps positions only on the arguments."""
-        inside = self._pos(node)
-        tokens = Tokenizer().tokenize(self.text)
-        calls = [
-            tok
-            for tok, after in itertools.pairwise(tokens)
-            if after.token_type == TokenType.L_PAREN
-            and tok.token_type != TokenType.L_PAREN
-            and tok.text.upper() not in _FUNCTIONS.values()
-        ]
-        before = [tok for tok in calls if tok.start < inside] or calls
-        if not before:
-            return node.sql_name(), inside
-        return before[-1].text, before[-1].start
-
     def _fail(self, node: exp.Expr, message: str) -> ExprError:
         return ExprError(message, self._pos(node))
 
@@ -251,12 +234,14 @@ class _Checker:
             if typ == Type.INT:
                 return _whole(exp.Neg(this=_double(inner))), typ
             return exp.Paren(this=exp.Neg(this=inner)), typ
+        if isinstance(node, (exp.Case, exp.IntDiv, exp.Pow)):
+            raise written.not_an_operator(self.text, node, self._pos(node), _FUNCTIONS.values())
         if type(node) in _FUNCTIONS:
             return self._function(node, _FUNCTIONS[type(node)])
         if isinstance(node, exp.Anonymous):
             raise self._fail(node, f"unknown function {node.name}(); allowed: {', '.join(_FUNCTIONS.values())}")
         if isinstance(node, exp.Func):
-            name, at = self._written_call(node)
+            name, at = written.call(self.text, node, self._pos(node), _FUNCTIONS.values())
             raise ExprError(f"the function {name}() is not allowed here; allowed: {', '.join(_FUNCTIONS.values())}", at)
         raise self._fail(
             node,

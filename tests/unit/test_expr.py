@@ -107,6 +107,27 @@ def test_a_function_that_is_not_allowed_is_named_and_placed_as_written(text: str
     assert info.value.offset == offset
 
 
+@pytest.mark.parametrize(
+    ("text", "message", "offset"),
+    [
+        ("replies_90d > 1 OR CASE WHEN ratio > 1 THEN 1 ELSE 0 END = 1", "CASE is not allowed", 19),
+        ("replies_90d // 2 = 1", "'//' (whole-number division) is not allowed: use '/'", 12),
+        ("replies_90d ^ 2 = 4", "'^' (a power) is not allowed", 12),
+        ("replies_90d ** 2 = 4", "'**' (a power) is not allowed", 12),
+        ("power(replies_90d, 2) = 4", "the function power() is not allowed", 0),
+    ],
+)
+def test_an_operator_sqlglot_reads_as_something_else_is_refused_as_written(
+    text: str, message: str, offset: int
+) -> None:
+    """sqlglot reads CASE as a function, `//` as a cast of a division and `^` as POWER(): the finding says what the
+    admin wrote, where, and what to write instead."""
+    with pytest.raises(ExprError) as info:
+        compile_expr(text, SYMBOLS)
+    assert info.value.message.startswith(message)
+    assert info.value.offset == offset
+
+
 def test_names_used_are_listed_in_order_for_explain() -> None:
     compiled = compile_expr("last_meeting > as_of - 30 OR replies_90d > 1 OR replies_90d < 0", SYMBOLS)
     assert compiled.names == ["last_meeting", "as_of", "replies_90d"]
