@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +64,7 @@ def session(engine: EngineSection) -> SparkSession:
         builder = builder.master(engine.master).appName(engine.app_name)
     for key, value in settings(engine).items():
         builder = builder.config(key, value)
+    ours = signal.getsignal(signal.SIGINT) if threading.current_thread() is threading.main_thread() else None
     try:
         spark: SparkSession = builder.getOrCreate()
     except Exception as e:  # py4j and pyspark raise several kinds when Java is missing or cannot start
@@ -74,6 +77,10 @@ def session(engine: EngineSection) -> SparkSession:
             "names the cause), and that Java 17 is installed"
         )
         raise EngineUnavailable(f"Spark could not start ({type(e).__name__}: {first}); {hint}") from e
+    if ours is not None:
+        # The SparkContext installs its own Ctrl-C handler (cancel every job, then KeyboardInterrupt), which the
+        # JVM, stopped by the same keystroke, cannot answer: a crash. The CLI's handler records the stop instead.
+        signal.signal(signal.SIGINT, ours)
     return spark
 
 

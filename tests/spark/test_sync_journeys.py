@@ -10,7 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -239,3 +244,61 @@ def test_a_salesforce_write_back_from_spark_keeps_a_refused_record_pending(
     total, pending = store.pending()
     assert (total, pending[0]["record_id"], pending[0]["last_code"]) == (1, bob, "UNABLE_TO_LOCK_ROW")
     assert store.runs(1)[0]["outcome"] == "partial"
+
+
+def test_a_spark_session_leaves_the_clis_ctrl_c_handler_in_place() -> None:
+    """A new SparkContext installs its own SIGINT handler (cancel every job, then KeyboardInterrupt). The JVM, which
+    a terminal's Ctrl-C stops too, cannot answer it, and the run crashed (exit 70): the CLI's handler is put back."""
+    probe = (
+        "import signal\n"
+        "from connector.config import EngineSection\n"
+        "from connector.engine import spark\n"
+        "def ours(signum, frame):\n"
+        "    raise KeyboardInterrupt\n"
+        "signal.signal(signal.SIGINT, ours)\n"
+        "session = spark.session(EngineSection(kind='spark', master='local[1]'))\n"
+        "print(signal.getsignal(signal.SIGINT) is ours)\n"
+        "session.stop()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "True"
+
+
+def test_ctrl_c_to_the_whole_process_group_mid_sync_is_an_interruption_and_the_rerun_converges(
+    demo_crm: Path, tmp_path: Path
+) -> None:
+    """A terminal's Ctrl-C reaches the sync and Spark's JVM at once, here while the run is held after planning
+    (`after_compute:pause`): exit 130, recorded `interrupted`, nothing written; the next run writes everything."""
+    config = _org(demo_crm, tmp_path / "org")
+    command = [sys.executable, "-m", "connector", "--config", str(config), "--log-format", "json", "sync"]
+    env = {**os.environ, "TRUST_LADDER_FAILPOINT": "after_compute:pause"}
+    proc = subprocess.Popen(
+        [*command, "--as-of", AS_OF.isoformat()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal gives a foreground job
+    )
+    assert proc.stderr is not None
+    try:
+        for line in proc.stderr:
+            if '"event": "sync.planned"' in line:
+                break
+        time.sleep(1.0)  # into the pause
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == ExitCode.INTERRUPTED, proc.stderr.read()[-3000:]
+    runs = json.loads(cli(config, "status", "--json").stdout)["runs"]
+    assert (runs[0]["outcome"], runs[0]["exit_code"]) == ("interrupted", int(ExitCode.INTERRUPTED))
+    assert values(tmp_path / "org" / "crm.duckdb") == values(demo_crm)
+
+    rerun = subprocess.run(
+        [*command, "--json", "--as-of", AS_OF.isoformat()], capture_output=True, text=True, check=False
+    )
+    assert rerun.returncode == ExitCode.OK, rerun.stderr[-3000:]
+    assert json.loads(rerun.stdout)["changed"] == CONTACTS
