@@ -183,6 +183,11 @@ def test_a_warehouse_date_stored_as_text_that_does_not_convert_is_null_not_a_cra
         ("00T1", dt.date(2024, 12, 5), dt.datetime(2024, 12, 5, 10, 0), False),
         ("00T2", None, None, True),
     ]
+    counted = {
+        api: tuple(spark.sql(dialect.statement(statement).text).collect()[0])
+        for api, statement in read.unreadable(section, "Task", frame, wanted)
+    }
+    assert counted == {"ActivityDate": (1, ["00T2"]), "CompletedDateTime": (1, ["00T2"])}  # reported, by Id
 
 
 def test_a_record_copied_twice_is_read_once_newest_copy_first_and_reported(spark: SparkSession) -> None:

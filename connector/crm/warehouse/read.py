@@ -195,6 +195,30 @@ def duplicates(section: WarehouseSection, obj: str, frame: DataFrame) -> exp.Exp
     return sql.q("SELECT COALESCE(sum(n - 1), 0), list(id ORDER BY id)[1:10] FROM ($per_id) d", per_id=per_id)
 
 
+def unreadable(
+    section: WarehouseSection, obj: str, frame: DataFrame, wanted: list[tuple[str, str]]
+) -> list[tuple[str, exp.Expr]]:
+    """For each date or time field the copy stores as text: the statement counting the values no cast reads
+    ('05/12/2024'), with up to ten Ids. `view` reads them as NULL, so the next field of `[activities] task_date`
+    dates the activity, or none does and the row is set aside: either way the admin should hear of it."""
+    stored = {name.lower(): (name, typ) for name, typ in frame.dtypes}
+    key = stored[naming.column(section, obj, "Id").lower()][0]
+    out: list[tuple[str, exp.Expr]] = []
+    for api, typ in wanted:
+        found = stored.get(naming.column(section, obj, api).lower())
+        if typ not in {"DATE", "TIMESTAMP"} or found is None or found[1] != "string":
+            continue
+        bad = sql.q(
+            "SELECT $id AS id FROM $rows WHERE NULLIF(trim($c), '') IS NOT NULL AND $cast IS NULL",
+            id=sql.col(key),
+            rows=_live(obj, lambda c: stored.get(c.lower())),
+            c=sql.col(found[0]),
+            cast=_convert(found, typ),
+        )
+        out.append((api, sql.q("SELECT count(*), list(id ORDER BY id)[1:10] FROM ($bad) b", bad=bad)))
+    return out
+
+
 def absent(section: WarehouseSection, obj: str, frame: DataFrame, wanted: list[tuple[str, str]]) -> list[str]:
     """The columns the copy lacks and `view` reads as NULL: the rules need none of them, but an admin should
     know (a pipeline that stopped copying a field, a mapping that names the wrong column)."""

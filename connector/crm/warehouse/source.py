@@ -66,6 +66,17 @@ def register(
         if lacking:
             _log.info("warehouse.columns_absent", object=obj, source=where, columns=lacking, effect="read as NULL")
         _run(spark, read.view(section, obj, where, frame, wanted, read.required(obj, fields, needs, activities)))
+        for api, statement in read.unreadable(section, obj, frame, wanted):
+            count, ids = _run(spark, statement).collect()[0]
+            if count:
+                _log.warning(
+                    "warehouse.values_unreadable",
+                    object=obj,
+                    field=api,
+                    count=int(count),
+                    ids=[str(i) for i in ids],
+                    effect="read as empty; an activity is then dated by its next date field, or set aside",
+                )
         extra, sample = _run(spark, read.duplicates(section, obj, frame)).collect()[0]
         if extra:
             _log.warning(
