@@ -1,4 +1,5 @@
-"""Read a small text file a user points us at (a rule file, the config), refusing whatever is not one.
+"""Read a small text file a user points us at (a rule file, the config), refusing whatever is not one; and check a
+folder a command is about to write into, before the work that would fill it.
 
 A folder, a device such as /dev/zero, a FIFO with no writer, a symbolic link that leads back to itself, a file
 larger than the limit, bytes that are not UTF-8: each is an `Unreadable` with a plain-words reason, which the
@@ -10,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 MIB = 1024 * 1024
@@ -90,3 +92,17 @@ def line_col(text: str, index: int) -> tuple[int, int]:
     """1-based line and column of text[index]."""
     line_start = text.rfind("\n", 0, index) + 1
     return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+def unwritable_folder(path: Path) -> str | None:
+    """Why `path` cannot take files, in plain words, or None: it is made if need be, then probed with a file, which
+    also catches a read-only mount that permission bits (and root) do not show."""
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as e:
+        return f"cannot write there ({e.strerror or e})"
+    return None

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import duckdb
 from sqlglot import exp
 
-from connector import failpoints, log, progress, state, written_values
+from connector import failpoints, files, log, progress, state, written_values
 from connector import failures as failures_mod
 from connector.commands import follow_up, spark_source
 from connector.commands import moves as stage_moves
@@ -78,15 +78,9 @@ def writable_folder(name: str) -> None:
     found out after the whole computation. A URL (s3a://, abfss://) is Spark's to reach."""
     if "://" in name:
         return
-    path = Path(name).expanduser().absolute()
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out-table {name!r}: {path} is a file, not a Parquet folder; give another path")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as e:
-        raise ConfigError(f"--out-table {name!r}: cannot write there ({e.strerror or e})") from None
+    problem = files.unwritable_folder(Path(name).expanduser().absolute())
+    if problem is not None:
+        raise ConfigError(f"--out-table {name!r}: {problem}; give another path")
 
 
 def check(cfg: Config, *, out_table: str | None) -> None:

@@ -9,9 +9,9 @@ the same state store, rule file and fields: `trust-ladder --config DIR/trust-lad
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
+from connector import files
 from connector.commands.rulefile import rules_path
 from connector.config import Config
 from connector.crm.local.store import LocalCrm
@@ -27,21 +27,16 @@ def check(folder: Path) -> None:
     be written, and one that already holds a config or a copy (`--warehouse .` would overwrite the user's own
     trust-ladder.toml; a copy written into another would mix two orgs' files)."""
     where = folder.expanduser().absolute()
-    if where.exists() and not where.is_dir():
-        raise ConfigError(f"--warehouse {folder}: {where} is a file; give a new or empty folder")
     taken = [where / CONFIG_NAME] + [where / naming.table_name(obj, "fivetran") for obj in OBJECTS]
-    held = [p.name for p in taken if p.exists() and (p.is_file() or any(p.iterdir()))]
+    held = [p.name for p in taken if where.is_dir() and p.exists() and (p.is_file() or any(p.iterdir()))]
     if held:
         raise ConfigError(
             f"--warehouse {folder}: {where} already holds {', '.join(held)}; give a new or empty folder (or remove "
             "them), so that no config or copy is overwritten"
         )
-    try:
-        where.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=where):
-            pass
-    except OSError as e:
-        raise ConfigError(f"--warehouse {folder}: cannot write there ({e.strerror or e})") from None
+    problem = files.unwritable_folder(where)
+    if problem is not None:
+        raise ConfigError(f"--warehouse {folder}: {problem}; give a new or empty folder")
 
 
 def write(cfg: Config, folder: Path) -> Path:

@@ -238,3 +238,29 @@ def test_a_sync_from_a_copy_writes_salesforce_without_pulling_it(
     assert not [p for p in paths if p.startswith(("query", "queryAll", "jobs/query"))]
     assert [p for m, p in org.calls if m == "PATCH"] == ["composite/sobjects"]
     assert result["api_calls"] == len(org.calls)
+
+
+def test_a_contact_copied_twice_is_read_once_and_named_in_the_log(
+    spark: SparkSession, demo_crm: Path, tmp_path: Path
+) -> None:
+    """A pipeline that loaded one Contact twice (an older copy beside the newer): a dry run counts the org's
+    contacts once, plans what the clean copy plans, and the log names the duplicated Id."""
+    org = tmp_path / "org"
+    org.mkdir()
+    shutil.copy(demo_crm, org / "crm.duckdb")
+    copy = _export(org / "crm.duckdb", tmp_path / "lake", WRITTEN_AT)
+    clean = summary(cli(_config(org, copy), "sync", "--json", "--dry-run", "--as-of", AS_OF.isoformat()))
+    contact = Path(copy.contact)
+    duck = duckdb.connect()
+    (cid,) = duck.execute(f"SELECT min(id) FROM read_parquet('{contact}/*.parquet')").fetchone() or ("",)
+    duck.execute(
+        f"COPY (SELECT * REPLACE ('Impostor' AS first_name, _fivetran_synced - INTERVAL 1 DAY AS _fivetran_synced) "
+        f"FROM read_parquet('{contact}/*.parquet') WHERE id = ?) TO '{contact}/part-older.parquet' (FORMAT parquet)",
+        [cid],
+    )
+    result = cli(_config(org, copy), "sync", "--json", "--dry-run", "--as-of", AS_OF.isoformat())
+    assert result.exit_code == ExitCode.OK, result.output
+    again = summary(result)
+    assert (again["contacts"], again["planned_records"]) == (clean["contacts"], clean["planned_records"])
+    (found,) = events(result, "warehouse.duplicate_ids")
+    assert (found["object"], found["count"], found["ids"]) == ("Contact", 1, [cid])

@@ -185,14 +185,20 @@ def _row_copied_at(section: WarehouseSection, obj: str) -> str:
     return naming.FIVETRAN_SYNCED if section.naming == "fivetran" else naming.column(section, obj, "SystemModstamp")
 
 
+def live_rows(obj: str, frame: DataFrame) -> exp.Expr:
+    """How many stored rows are live: more than the view holds only when a record is copied twice. A count, with
+    no shuffle, so the grouping that names the duplicates runs only when there are some."""
+    stored = {name.lower(): (name, typ) for name, typ in frame.dtypes}
+    return exp.select(sql.q("count(*)")).from_(_live(obj, lambda c: stored.get(c.lower())))
+
+
 def duplicates(section: WarehouseSection, obj: str, frame: DataFrame) -> exp.Expr:
-    """How many live rows are a second (or later) copy of a record, and up to ten of their Ids."""
+    """Up to ten Ids of records the copy holds more than once."""
     stored = {name.lower(): (name, typ) for name, typ in frame.dtypes}
     key = stored[naming.column(section, obj, "Id").lower()][0]
     live = _live(obj, lambda c: stored.get(c.lower()))
-    per_id = exp.select(sql.alias(sql.col(key), "id"), sql.alias(sql.q("count(*)"), "n")).from_(live)
-    per_id = per_id.group_by(sql.col(key)).having(sql.q("count(*) > 1"))
-    return sql.q("SELECT COALESCE(sum(n - 1), 0), list(id ORDER BY id)[1:10] FROM ($per_id) d", per_id=per_id)
+    per_id = exp.select(sql.alias(sql.col(key), "id")).from_(live).group_by(sql.col(key))
+    return sql.q("SELECT list(id ORDER BY id)[1:10] FROM ($per_id) d", per_id=per_id.having(sql.q("count(*) > 1")))
 
 
 def unreadable(

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 _log = log.get("trust_ladder.warehouse")
 
 OBJECTS = ("Contact", "Task", "Event", *vocabulary.ACTIVITY_DETAIL_OBJECTS)
+UNREADABLE = "read as empty; an activity is then dated by its next date field, or set aside"
 
 
 @dataclass(frozen=True)
@@ -66,27 +67,19 @@ def register(
         if lacking:
             _log.info("warehouse.columns_absent", object=obj, source=where, columns=lacking, effect="read as NULL")
         _run(spark, read.view(section, obj, where, frame, wanted, read.required(obj, fields, needs, activities)))
-        for api, statement in read.unreadable(section, obj, frame, wanted):
-            count, ids = _run(spark, statement).collect()[0]
+        findings = [
+            ("warehouse.values_unreadable", {"field": api}, *_run(spark, statement).collect()[0], UNREADABLE)
+            for api, statement in read.unreadable(section, obj, frame, wanted)
+        ]
+        extra = int(_run(spark, read.live_rows(obj, frame)).collect()[0][0]) - spark.table(obj).count()
+        if extra:
+            (sample,) = _run(spark, read.duplicates(section, obj, frame)).collect()[0]
+            findings.append(("warehouse.duplicate_ids", {}, extra, sample, "the newest copy of each record is read"))
+        for event, what, count, ids, effect in findings:
             if count:
                 _log.warning(
-                    "warehouse.values_unreadable",
-                    object=obj,
-                    field=api,
-                    count=int(count),
-                    ids=[str(i) for i in ids],
-                    effect="read as empty; an activity is then dated by its next date field, or set aside",
+                    event, object=obj, source=where, **what, count=int(count), ids=[str(i) for i in ids], effect=effect
                 )
-        extra, sample = _run(spark, read.duplicates(section, obj, frame)).collect()[0]
-        if extra:
-            _log.warning(
-                "warehouse.duplicate_ids",
-                object=obj,
-                source=where,
-                rows=int(extra),
-                ids=[str(i) for i in sample],
-                effect="the newest copy of each record is read",
-            )
         spark.catalog.dropTempView(read.raw_name(obj))
     _run(spark, sql.create_temp("crm_contact", quarantine.contacts(fields)))
     unknown = _facts(spark)
