@@ -106,12 +106,12 @@ def duckdb_child(parquet: Path, result: Path) -> dict[str, Any]:
 
 
 def churn_child(parquet: Path) -> dict[str, Any]:
-    """How many contacts a daily and a weekly sync write after the first: each rung, field and watch carried from
+    """How many contacts a daily and a weekly sync write after the first: each rung and field carried from
     a sync one (seven) days before AS_OF, which saw that day's data (`day <= as_of`), to the sync on AS_OF. DuckDB
     only; it places contacts as Spark does."""
     from connector.commands.placement_figures import on  # noqa: PLC0415
     from connector.config import EngineSection  # noqa: PLC0415
-    from connector.engine import compute, plan, session, watch  # noqa: PLC0415
+    from connector.engine import compute, plan, session  # noqa: PLC0415
     from connector.ruleset.compiler import load  # noqa: PLC0415
 
     con = duckdb.connect()
@@ -124,14 +124,13 @@ def churn_child(parquet: Path) -> dict[str, Any]:
     for days in (1, 7):
         con.execute("CREATE OR REPLACE TABLE crm_contact AS SELECT * FROM first_contact")
         compute(con, rules, AS_OF - dt.timedelta(days=days))
-        watched = watch.rows(con)
         con.execute(
             "CREATE OR REPLACE TABLE crm_contact AS SELECT c.* REPLACE (p.new_stage AS cur_stage, "
             "p.new_since AS cur_since, p.new_flags AS cur_flags, p.new_next AS cur_next, p.new_reason AS cur_reason, "
             '? AS cur_version) FROM first_contact c LEFT JOIN tl_place p ON p.cid = c."Id"',
             [rules.version],
         )
-        compute(con, rules, AS_OF, watched)
+        compute(con, rules, AS_OF)
         out[f"after_{days}d"] = {"changed": plan.build(con), "fields": plan.field_counts(on(con))}
     return out
 

@@ -7,9 +7,8 @@
 - `pending_writes`: records whose last write failed, with their attempt count and last error. They need no
   queue to be retried, since their fields still differ from the plan and the next run's plan holds them again;
   this table is what `status` shows, and it is cleared record by record as writes succeed.
-- `demotion_watch`: for each contact that no longer meets the rung the CRM shows, since when and from which
-  rung. A row stays until the CRM shows the rung the contact qualifies for, so a demotion whose write failed
-  does not restart its grace period.
+- `demotion_watch`: no longer read or written (schema 1 to 6 kept it): the demotion grace is read from each
+  contact's history (connector.engine.timeline), so nothing a run needs depends on an earlier write having landed.
 - `stage_moves`: each rung change a run wrote (contact, from, to, the run's evaluation date), so the report and
   the digest can say who moved since a day; rows older than `MOVES_KEPT_DAYS` are dropped.
 - `written_values`: the six values a sync from a warehouse copy wrote to each contact, and when; they stand in for
@@ -34,11 +33,10 @@ import duckdb
 
 from connector.crm import RecordFailure
 from connector.engine import sql
-from connector.engine.watch import WatchRow
 from connector.errors import ConfigError, StateBusy
 from connector.run_lock import RunLock, lock_held, lock_path
 
-__all__ = ["RunLock", "Store", "attached", "lock_held", "lock_path", "read_watch", "schema_version", "write_watch"]
+__all__ = ["RunLock", "Store", "attached", "lock_held", "lock_path", "schema_version"]
 
 SCHEMA_VERSION = 6
 MOVES_KEPT_DAYS = 400
@@ -166,57 +164,6 @@ def schema_version(path: Path) -> int:
             return int(row[0]) if row else 0
     finally:
         con.close()
-
-
-# -- demotion watch ----------------------------------------------------------------------------------------
-
-
-def read_watch(path: Path | None, as_of: dt.date | None = None) -> list[WatchRow]:
-    """The demotion watch the last run left (empty without a state store). Read-only: explain, simulate and report
-    only read it; a sync has migrated the store in `start_run` already.
-
-    With `as_of`, the watch only for an evaluation on or after the date of the run that saved it: it holds what
-    that run saw, so a date before it (`explain --as-of` a year ago) is evaluated without it, as a first sync
-    would be, rather than with a grace period that had not started yet."""
-    if path is None or not path.exists():
-        return []
-    con = duckdb.connect()
-    try:
-        with attached(con, path, read_only=True):
-            if not watch_applies(con, as_of):
-                return []
-            got = con.execute(f"SELECT cid, from_rung, failing_since FROM {_ALIAS}.demotion_watch").fetchall()
-    finally:
-        con.close()
-    return [(str(cid), int(rung), since) for cid, rung, since in got]
-
-
-def watch_applies(con: duckdb.DuckDBPyConnection, as_of: dt.date | None) -> bool:
-    """With the store attached to `con`: whether its watch holds for an evaluation on `as_of` (see `read_watch`)."""
-    saved = con.execute(
-        f"SELECT as_of FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') AND NOT COALESCE(dry_run, false) "
-        "ORDER BY started_at DESC LIMIT 1"
-    ).fetchone()
-    return as_of is None or saved is None or saved[0] is None or as_of >= saved[0]
-
-
-def write_watch(path: Path | None, rows: list[WatchRow]) -> int:
-    """Replace the watch with this run's (connector.engine.watch.rows). Returns how many are watched."""
-    if path is None:
-        return 0
-    con = duckdb.connect()
-    try:
-        with attached(con, path):
-            con.execute("CREATE TEMP TABLE tl_new_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
-            if rows:
-                con.executemany("INSERT INTO tl_new_watch VALUES (?, ?, ?)", rows)
-            con.execute("BEGIN TRANSACTION")
-            con.execute(f"DELETE FROM {_ALIAS}.demotion_watch")
-            con.execute(f"INSERT INTO {_ALIAS}.demotion_watch SELECT * FROM tl_new_watch")
-            con.execute("COMMIT")
-    finally:
-        con.close()
-    return len(rows)
 
 
 # -- run history and pending writes --------------------------------------------------------------------------
@@ -389,8 +336,3 @@ class Store:
             for key in ("first_failed_at", "last_failed_at"):
                 row[key] = _utc(row[key])
         return int(total[0]) if total else 0, rows
-
-    def watched(self) -> int:
-        with self._con() as con:
-            row = con.execute(f"SELECT count(*) FROM {_ALIAS}.demotion_watch").fetchone()
-            return int(row[0]) if row else 0

@@ -21,7 +21,6 @@ def explain(cfg: config_mod.Config, contact_id: str, as_json: bool, as_of: dt.da
     """Why one contact sits on its rung: every criterion with its numbers, every flag with its activities."""
     from dataclasses import asdict
 
-    from connector import state
     from connector.commands import explain as explain_mod
     from connector.crm.factory import open_data
 
@@ -31,8 +30,7 @@ def explain(cfg: config_mod.Config, contact_id: str, as_json: bool, as_of: dt.da
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare(cfg.fields, rules.needs(), cfg.activities)
         day = as_of or dt.date.today()
-        watched = state.read_watch(cfg.resolve(cfg.state.path), day)
-        e = explain_mod.explain(crm.con, rules, contact_id, day, watched)
+        e = explain_mod.explain(crm.con, rules, contact_id, day)
     finally:
         crm.close()
     click.echo(json.dumps(asdict(e), default=str, indent=2) if as_json else explain_mod.render(e))

@@ -83,7 +83,7 @@ def _run(
 ) -> tuple[simulate_mod.Simulation, RuleSet]:
     current = sync.load_rules(cfg, against)
     new = sync.load_rules(cfg, new_file)
-    sim = simulate_mod.simulate(crm.con, current, new, as_of, cfg.resolve(cfg.state.path), weeks=weeks, samples=samples)
+    sim = simulate_mod.simulate(crm.con, current, new, as_of, weeks=weeks, samples=samples)
     sim.notes = _picklist_notes(crm, new, cfg)
     return sim, new
 

@@ -66,7 +66,6 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
         "runs": runs,
         "pending_writes": pending_total,
         "pending": pending,
-        "watched_for_demotion": store.watched(),
     }
     if as_json:
         click.echo(json.dumps(report, default=_json_value, indent=2))
@@ -83,10 +82,7 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
             else "none yet"
         )
     )
-    click.echo(
-        f"Records waiting for retry: {pending_total:,}; contacts watched for demotion: "
-        f"{report['watched_for_demotion']:,}"
-    )
+    click.echo(f"Records waiting for retry: {pending_total:,}")
     for p in pending[:10]:
         click.echo(f"  {p['record_id']}  attempts {p['attempts']}  {p['last_code']}: {p['last_error']}")
     if pending_total > len(pending[:10]):

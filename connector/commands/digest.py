@@ -60,7 +60,7 @@ def gather(
     owner: str | None = None,
 ) -> list[Digest]:
     """One digest per owner with contacts (or just `owner`); `since` defaults to the last sync day."""
-    sync.compute(con, rules, as_of, state_path)
+    sync.compute(con, rules, as_of)
     books = [b for b in insights.owners(con) if owner is None or b.key == owner]
     since = since or moves.last_run_day(state_path) or as_of - dt.timedelta(days=DEFAULT_DAYS)
     found = moves.since(state_path, since)

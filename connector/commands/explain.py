@@ -7,7 +7,6 @@ with what a sync would write.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,6 @@ import duckdb
 from connector import engine, ids
 from connector.engine import sql
 from connector.engine.relations import CLASSIFIED, PLACE, criterion_col, feature_col, flag_col, kind_col
-from connector.engine.watch import WatchRow
 from connector.errors import DataError
 from connector.ruleset.compiler import RuleSet
 
@@ -71,15 +69,13 @@ class Explanation:
     activities: list[dict[str, Any]] = field(default_factory=list)  # what was counted, most recent first
 
 
-def explain(
-    con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date, watched: Sequence[WatchRow]
-) -> Explanation:
-    """`watched`: the demotion watch the last sync left (connector.state.read_watch)."""
+def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date) -> Explanation:
+    """Why the contact stands where it does on `as_of`: since, holds and flag ages as they were that day."""
     cid = contact_id if len(contact_id) == 18 else _to18(contact_id)
     found = con.execute('SELECT "FirstName", "LastName" FROM crm_contact WHERE "Id" = ?', [cid]).fetchone()
     if found is None:
         raise DataError(f"no contact with Id {contact_id} in the CRM (deleted contacts are not evaluated)")
-    engine.compute(con, rules, as_of, watched, contact_id=cid)
+    engine.compute(con, rules, as_of, contact_id=cid)
     cur = sql.run(con, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name)))
     cols = [d[0] for d in cur.description]
     row = dict(zip(cols, cur.fetchone() or (), strict=True))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 
 import duckdb
 
-from connector import log
-from connector.engine import classify, evaluate, features, sql, watch
+from connector import engine, log
+from connector.engine import sql
 from connector.engine.relations import PLACE
 from connector.ruleset.compiler import RuleSet
 
@@ -75,8 +75,9 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
     """Run `rules` at every weekly sync from as_of - 7*weeks to as_of, from an empty CRM; count rung changes.
 
     The contacts are read once into a temp copy; `crm_contact` is pointed at that copy joined with the replay's
-    own rungs (`_HELD`), and `tl_watch` is carried from one replayed sync to the next, so promotion, demotion
-    grace and decay behave exactly as in real syncs. The original `crm_contact` view is restored afterwards.
+    own rungs (`_HELD`), so each replayed sync compares with what the one before it wrote; promotion, demotion
+    grace and decay come from each contact's history, exactly as in real syncs. The original `crm_contact` view
+    is restored afterwards.
     """
     started = time.perf_counter()
     view = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'crm_contact' AND temporary").fetchone()
@@ -88,17 +89,13 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
         "(cid VARCHAR, stage VARCHAR, since DATE, final INTEGER, changes INTEGER, changed BOOLEAN, "
         "dir INTEGER, reversals INTEGER)"
     )
-    con.execute("CREATE OR REPLACE TEMP TABLE tl_watch (cid VARCHAR, from_rung INTEGER, failing_since DATE)")
     days = [as_of - dt.timedelta(days=7 * w) for w in range(weeks, -1, -1)]
     by_day: list[tuple[dt.date, dict[str, int]]] = []
     try:
         for day in days:
             # A view takes no parameters: the replayed day is a literal made by the builder.
             sql.run(con, sql.q(_REPLAY_CONTACTS, day=day))
-            # The passes of sync.compute, with the replay's watch in place of the state store's.
-            classify.classify(con, rules, day)
-            features.build(con, rules, day)
-            evaluate.evaluate(con, rules, day)
+            engine.compute(con, rules, day)  # the passes of a sync on that day; holds come from the history
             con.execute(f"""
 CREATE OR REPLACE TEMP TABLE {_HELD} AS
 SELECT cid, stage, since, final, changes + CAST(changed AS INTEGER) AS changes, changed,
@@ -110,7 +107,6 @@ FROM (
     COALESCE(h.dir, 0) AS dir, COALESCE(h.reversals, 0) AS reversals
   FROM {PLACE.name} p LEFT JOIN {_HELD} h ON h.cid = p.cid
 )""")
-            watch.carry(con)
             if day != days[0]:
                 by_day.append((day, {str(o): int(n) for o, n in con.execute(_CHANGED_BY_OWNER).fetchall()}))
         totals = {str(o): (int(a), int(b), int(c)) for o, a, b, c in con.execute(_TOTALS_BY_OWNER).fetchall()}

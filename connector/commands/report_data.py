@@ -152,7 +152,7 @@ def _moved(state_path: Path | None, con: duckdb.DuckDBPyConnection) -> tuple[lis
 def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state_path: Path | None) -> ReportData:
     """The CRM's trust fields as last synced (`crm_contact`'s cur_* columns), and what the engine makes of the same
     data today. Nothing is written."""
-    sync.compute(con, rules, as_of, state_path)
+    sync.compute(con, rules, as_of)
     books = insights.owners(con)
     place = sql.table(PLACE.name)
     pairs = [

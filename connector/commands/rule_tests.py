@@ -38,7 +38,6 @@ from connector.config import FieldsSection
 from connector.crm.local.store import LocalCrm
 from connector.engine import sql
 from connector.engine.relations import CLASSIFIED, PLACE, flag_col, kind_col
-from connector.engine.watch import WatchRow
 from connector.errors import Finding, RuleError
 from connector.ruleset import compiler, loader
 from connector.ruleset.compiler import RuleSet
@@ -191,13 +190,13 @@ def _check_names(spec: RuleTestFile, located: loader.Located, rules: RuleSet) ->
         if case.crm is not None:
             need(case.crm.Trust_Stage__c, rungs, (*loc, "crm", "Trust_Stage__c"), "rung")
         if case.state is not None:
-            need(case.state.demotion_from, rungs, (*loc, "state", "demotion_from"), "rung")
-            if case.crm is None or case.crm.Trust_Stage__c is None:
-                findings.append(
-                    located.finding(
-                        (*loc, "state"), "a demotion watch needs the rung the CRM shows: add crm: {Trust_Stage__c: ...}"
-                    )
+            findings.append(
+                located.finding(
+                    (*loc, "state"),
+                    "`state` is no longer read: a demotion grace runs from the contact's own history. Give the "
+                    "activities that met the rung it is held on (with days_ago), and drop `state`",
                 )
+            )
     return findings
 
 
@@ -216,8 +215,7 @@ def _run_file(
         con = crm.con
         contacts, activities = insert(con, spec, as_of)
         crm.prepare(FieldsSection())
-        watched = _watch(spec, contacts, rules, as_of)
-        engine.compute(con, rules, as_of, watched)
+        engine.compute(con, rules, as_of)
         place = _place(con, rules)
         kinds_of = _kinds(con, rules)
         results: list[CaseResult] = []
@@ -243,24 +241,11 @@ def _run_file(
             results.append(CaseResult(str(path), case.name, located.where(("cases", i))[0], not problems, problems))
         for i, result in enumerate(results):
             if not result.passed:
-                e = explain.explain(con, rules, contacts[i], as_of, watched)
+                e = explain.explain(con, rules, contacts[i], as_of)
                 result.trace = explain.render(e)
     finally:
         crm.close()
     return results, cov
-
-
-def _watch(spec: RuleTestFile, contacts: list[str], rules: RuleSet, as_of: dt.date) -> list[WatchRow]:
-    """The demotion watch a previous sync would have left, for the cases that give one."""
-    rows: list[WatchRow] = []
-    for case, cid in zip(spec.cases, contacts, strict=True):
-        if case.state is None:
-            continue
-        since = case.state.failing_since or as_of - dt.timedelta(days=case.state.failing_for_days or 0)
-        rung = rules.rung_index(case.state.demotion_from)
-        assert rung is not None
-        rows.append((cid, rung, since))
-    return rows
 
 
 def _place(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, dict[str, Any]]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -100,7 +99,6 @@ def simulate(
     current: RuleSet,
     new: RuleSet,
     as_of: dt.date,
-    state_path: Path | None,
     *,
     weeks: int = 12,
     samples: int = 3,
@@ -108,7 +106,7 @@ def simulate(
     """Both rule sets over the connection's `crm_contact`/`crm_activity`; leaves CUR_TABLE and NEW_TABLE behind."""
     started = time.perf_counter()
     for rules, table in ((current, CUR_TABLE), (new, NEW_TABLE)):
-        sync.compute(con, rules, as_of, state_path)
+        sync.compute(con, rules, as_of)
         sql.run(con, sql.create_temp(table, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name))))
     pairs = con.execute(
         f"SELECT c.qualified, n.qualified, count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) GROUP BY ALL"

@@ -1,4 +1,4 @@
-"""Where a Spark sync reads from: `crm_contact` and `crm_activity` as Spark temp views, and the demotion watch.
+"""Where a Spark sync reads from: `crm_contact` and `crm_activity` as Spark temp views.
 
 - A backend (the local CRM, the Salesforce mirror) after its usual `prepare`: both relations go to Spark as Parquet
   through the run's exchange folder (connector.engine.spark_io).
@@ -11,24 +11,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 
-from connector import state, written_values
+from connector import written_values
 from connector.config import Config
 from connector.crm import CrmBackend, warehouse
 from connector.crm.warehouse import WarehouseFigures
 from connector.crm.warehouse.source import OBJECTS as WAREHOUSE_OBJECTS
 from connector.engine import spark_io, sql
-from connector.engine.relations import ACTIVITIES, CONTACTS, WATCH
+from connector.engine.relations import ACTIVITIES, CONTACTS
 from connector.errors import ConfigError
 from connector.ruleset.compiler import RuleSet
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import SparkSession
 
     from connector.engine.spark import SparkEngine
 
@@ -57,9 +56,6 @@ WHERE c."Id" IS NULL OR c.copied_at >= CAST(w.written_at AS TIMESTAMP)
        AND c.cur_flags IS NOT DISTINCT FROM w.flags AND c.cur_next IS NOT DISTINCT FROM w.next_step
        AND c.cur_reason IS NOT DISTINCT FROM w.reason AND c.cur_version IS NOT DISTINCT FROM w.rules_version)
 """
-_WATCH = (
-    "COPY (SELECT cid, from_rung, failing_since FROM tl_state.demotion_watch WHERE $applies) TO $file (FORMAT parquet)"
-)
 
 
 def from_warehouse(spark: SparkSession, cfg: Config, rules: RuleSet) -> WarehouseFigures:
@@ -73,20 +69,6 @@ def from_backend(spark: SparkSession, crm: CrmBackend, folder: Path) -> None:
     """The backend's relations (after `prepare`) as Spark temp views, through Parquet files in `folder`."""
     for name in (CONTACTS.name, ACTIVITIES.name):
         spark_io.to_spark(spark, crm.con, name, folder)
-
-
-def watch(spark: SparkSession, state_path: Path, folder: Path, as_of: dt.date) -> DataFrame:
-    """The demotion watch the last run left, as `state.read_watch` gives it for `as_of`, but as a frame read from
-    Parquet (it can hold many contacts)."""
-    file = folder / f"{WATCH.name}.parquet"
-    con = duckdb.connect()
-    try:
-        with state.attached(con, state_path):
-            applies = state.watch_applies(con, as_of)
-            sql.run(con, sql.q(_WATCH, file=str(file), applies=applies))
-    finally:
-        con.close()
-    return spark.read.parquet(str(file))
 
 
 def written(engine: SparkEngine, state_path: Path, folder: Path) -> int:

@@ -1,7 +1,8 @@
 """One sync: rules > CRM check > classify > features > evaluate > plan > write > state. Data flows one way.
 
 The rule file is loaded and checked against the CRM's picklists before anything is computed, so a bad rule
-file never reaches the CRM. The demotion watch is saved only after the write, and never on a dry run.
+file never reaches the CRM. Nothing the next run needs is saved after the write: since dates and demotion holds are
+read from each contact's history, so a run stopped anywhere converges on the next one.
 
 Every run is recorded in the run history whatever its end: its figures, and when it stops early (budget, CRM
 down, deadline: the exception's `partial`; Ctrl-C or SIGTERM: `interrupted`) what it had written, refused and
@@ -48,13 +49,12 @@ def compute(
     con: duckdb.DuckDBPyConnection,
     rules: RuleSet,
     as_of: dt.date,
-    state_path: Path | None,
     *,
     contact_id: str | None = None,
 ) -> int:
-    """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes, with the demotion watch
-    the last run left; returns activities kept."""
-    return engine.compute(con, rules, as_of, state.read_watch(state_path, as_of), contact_id=contact_id)
+    """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities
+    kept."""
+    return engine.compute(con, rules, as_of, contact_id=contact_id)
 
 
 def run(
@@ -105,9 +105,7 @@ def run(
 
                 sync_spark.run(cfg, rules, state_path, store, result, failed_file, sample_size=sample_size)
             else:
-                _run(
-                    cfg, rules, as_of, state_path, store, result, failed_file, dry_run=dry_run, sample_size=sample_size
-                )
+                _run(cfg, rules, as_of, store, result, failed_file, dry_run=dry_run, sample_size=sample_size)
         except TrustLadderError as exc:
             _stopped(store, result, failed_file, exc.partial)
             _log.warning(
@@ -205,7 +203,6 @@ def _run(
     cfg: Config,
     rules: RuleSet,
     as_of: dt.date,
-    state_path: Path,
     store: state.Store,
     result: SyncResult,
     failed_file: failures_mod.FailuresFile,
@@ -227,16 +224,16 @@ def _run(
                 failpoints.hit("after_pull")
                 steps_mod.note_skipped(crm, result, failed_file)
             with steps.step("placing contacts on the ladder"):
-                _evaluate(crm, rules, as_of, state_path, result)
+                _evaluate(crm, rules, as_of, result)
             with steps.step("planning changes"):
                 _plan(crm, cfg, result, sample_size)
                 failpoints.hit("after_compute")
             with steps.step("writing"):
-                placed = steps_mod.on_duckdb(crm, rules, cfg, as_of)
+                placed = steps_mod.on_duckdb(rules, cfg, as_of)
                 if cfg.rules.mode == "audit" and not dry_run:
-                    steps_mod.audit(crm.con, cfg, store, state_path, result, placed)
+                    steps_mod.audit(crm.con, cfg, store, result)
                 elif not dry_run:
-                    steps_mod.write(crm, cfg, rules, state_path, store, result, failed_file, placed)
+                    steps_mod.write(crm, cfg, rules, store, result, failed_file, placed)
     finally:
         result.api_calls = crm.api_calls  # spent, however the run ends
         result.failures_file = failed_file.shown
@@ -245,9 +242,9 @@ def _run(
     steps_mod.finished(result)
 
 
-def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, state_path: Path, result: SyncResult) -> None:
+def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, result: SyncResult) -> None:
     t = time.perf_counter()
-    result.activities = compute(crm.con, rules, as_of, state_path)
+    result.activities = compute(crm.con, rules, as_of)
     fetch = figures.on(crm.con)
     result.contacts, result.in_grace = figures.counts(fetch)
     _log.info(

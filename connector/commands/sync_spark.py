@@ -41,16 +41,13 @@ from connector.crm import CrmBackend, FollowUpResult, RecordFailure
 from connector.crm import warehouse as warehouse_source
 from connector.crm.factory import open_backend
 from connector.crm.warehouse import read as warehouse_read
-from connector.engine import plan, spark_io, sql, watch
+from connector.engine import plan, spark_io, sql
 from connector.engine import spark as spark_engine
-from connector.engine.relations import CLASSIFIED, PLACE, PLAN, PLAN_FIELDS
-from connector.engine.watch import WatchRow
+from connector.engine.relations import CLASSIFIED, PLAN, PLAN_FIELDS
 from connector.errors import ConfigError
 from connector.ruleset.compiler import RuleSet
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
-
     from connector.engine.spark import SparkEngine
 
 _log = log.get("trust_ladder.sync")
@@ -147,7 +144,7 @@ def run(
                     _from_backend(engine, cfg, rules, crm, folder, result, failed_file)
                 failpoints.hit("after_pull")
             with progress_steps.step("placing contacts on the ladder"):
-                _evaluate(engine, state_path, folder, result)
+                _evaluate(engine, result)
             with progress_steps.step("planning changes"):
                 _plan(engine, cfg, result, sample_size)
                 failpoints.hit("after_compute")
@@ -217,9 +214,9 @@ def _count(engine: SparkEngine, name: str) -> int:
     return int(_fetch(engine)(sql.q(_COUNT, t=sql.table(name)))[0][0])
 
 
-def _evaluate(engine: SparkEngine, state_path: Path, folder: Path, result: SyncResult) -> None:
+def _evaluate(engine: SparkEngine, result: SyncResult) -> None:
     t = time.perf_counter()
-    engine.compute(result.as_of, spark_source.watch(engine.spark, state_path, folder, result.as_of))
+    engine.compute(result.as_of)
     result.activities = _count(engine, CLASSIFIED.name)
     fetch = _fetch(engine)
     result.contacts, result.in_grace = figures.counts(fetch)
@@ -262,7 +259,6 @@ def _write(
             written_values.record(con, state_path, PLAN.name, ids, result.rules_version, written_values.now())
 
     placed = steps.Placed(
-        watch_rows=lambda: _watch_rows(engine),
         follow_ups=lambda backend: _follow_ups(engine, backend, cfg, result),
         written=written,
     )
@@ -270,14 +266,14 @@ def _write(
         streamed = spark_io.stream(engine.spark.table(PLAN.name), con, PLAN.name, PLAN.columns)
         _log.info("sync.plan_streamed", rows=streamed)
         if cfg.rules.mode == "audit":
-            steps.audit(con, cfg, store, state_path, result, placed)
+            steps.audit(con, cfg, store, result)
         elif result.out_table is not None:
-            _to_table(engine, cfg, rules, con, state_path, store, result, placed)
+            _to_table(engine, cfg, rules, con, store, result, placed)
         else:
             assert crm is not None
             if warehouse:  # the Salesforce write orders rows by account, read from `crm_contact`
                 _accounts(engine, con)
-            steps.write(crm, cfg, rules, state_path, store, result, failed_file, placed)
+            steps.write(crm, cfg, rules, store, result, failed_file, placed)
     finally:
         if crm is None:
             con.close()
@@ -296,7 +292,6 @@ def _to_table(
     cfg: Config,
     rules: RuleSet,
     con: duckdb.DuckDBPyConnection,
-    state_path: Path,
     store: state.Store,
     result: SyncResult,
     placed: steps.Placed,
@@ -319,8 +314,6 @@ def _to_table(
     store.record_writes([], sql.run(con, sql.q("SELECT cid FROM $t", t=sql.table(PLAN.name))).fetchnumpy())
     placed.written([])
     stage_moves.record(con, store, result.as_of, [])
-    watched = state.write_watch(state_path, placed.watch_rows())
-    _log.info("sync.state_saved", watched=watched)
 
 
 def _out_rows(cfg: Config, rules: RuleSet, run_id: str, planned_at: dt.datetime) -> exp.Expr:
@@ -339,11 +332,6 @@ def _out_rows(cfg: Config, rules: RuleSet, run_id: str, planned_at: dt.datetime)
 
 
 OUT_RUN_ID, OUT_PLANNED_AT = "trust_ladder_run_id", "trust_ladder_planned_at"  # after the fields in --out-table
-
-
-def _watch_rows(engine: SparkEngine) -> list[WatchRow]:
-    frame: DataFrame = engine.run(sql.q(watch._KEPT, place=sql.table(PLACE.name)))  # noqa: SLF001 - the one rule
-    return [(str(cid), int(rung), since) for cid, rung, since in frame.toLocalIterator()]
 
 
 def _follow_ups(engine: SparkEngine, crm: CrmBackend, cfg: Config, result: SyncResult) -> FollowUpResult:

@@ -1,9 +1,9 @@
 """The steps of a sync that every engine shares: the run's figures, the rows the backend set aside, the write-back
-and audit, and their record keeping (pending writes, failures file, stage moves, follow-ups, the demotion watch).
+and audit, and their record keeping (pending writes, failures file, stage moves, follow-ups).
 
 They read the plan `tl_plan` on the backend's DuckDB connection, whichever engine made it: DuckDB makes it there,
-Spark streams it there (connector.commands.sync_spark). What only the placing engine can answer (the watch this run
-leaves, the follow-up tasks) comes through `Placed`.
+Spark streams it there (connector.commands.sync_spark). What only the placing engine can answer (the follow-up
+tasks) comes through `Placed`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 
@@ -23,9 +22,8 @@ from connector.commands import moves as stage_moves
 from connector.commands import placement_figures as figures
 from connector.config import Config
 from connector.crm import CrmBackend, FollowUpResult, RecordFailure
-from connector.engine import plan, sql, watch
+from connector.engine import plan, sql
 from connector.engine.relations import PLAN
-from connector.engine.watch import WatchRow
 from connector.ruleset.compiler import RuleSet
 
 _log = log.get("trust_ladder.sync")
@@ -61,18 +59,16 @@ class SyncResult:
 
 @dataclass(frozen=True)
 class Placed:
-    """What the write step asks the engine that placed the contacts: the watch this run leaves, and the follow-up
-    tasks made to match the open flags (after the Contact write)."""
+    """What the write step asks the engine that placed the contacts: the follow-up tasks made to match the open
+    flags (after the Contact write)."""
 
-    watch_rows: Callable[[], list[WatchRow]]
     follow_ups: Callable[[CrmBackend], FollowUpResult]
     written: Callable[[list[RecordFailure]], None] = lambda _: None  # after the pending writes are recorded
 
 
-def on_duckdb(crm: CrmBackend, rules: RuleSet, cfg: Config, as_of: dt.date) -> Placed:
+def on_duckdb(rules: RuleSet, cfg: Config, as_of: dt.date) -> Placed:
     """The placement is on the backend's own connection (the embedded engine)."""
     return Placed(
-        watch_rows=lambda: watch.rows(crm.con),
         follow_ups=lambda c: follow_up.sync(c, rules, cfg.follow_up, as_of),
     )
 
@@ -129,16 +125,12 @@ def audit(
     con: duckdb.DuckDBPyConnection,
     cfg: Config,
     store: state.Store,
-    state_path: Path,
     result: SyncResult,
-    placed: Placed,
 ) -> None:
-    """Audit mode: what would be written (the plan on `con`) is kept in the state store, and the watch is saved."""
+    """Audit mode: what would be written (the plan on `con`) is kept in the state store. Grace periods run from
+    each contact's history, so they are the same in audit mode as when enforcing."""
     audited = store.record_audit(log.current_run_id(), figures.audit_rows(con, cfg))
     result.audit = True
-    # The watch compares what the CRM shows with what a contact qualifies for: true whether or not we write,
-    # so grace periods run in audit mode exactly as they would when enforcing, and carry over to enforce.
-    state.write_watch(state_path, placed.watch_rows())
     _log.info(
         "sync.audited",
         records=result.planned_records,
@@ -151,7 +143,6 @@ def write(
     crm: CrmBackend,
     cfg: Config,
     rules: RuleSet,
-    state_path: Path,
     store: state.Store,
     result: SyncResult,
     failed_file: failures_mod.FailuresFile,
@@ -190,8 +181,6 @@ def write(
             released=ups.released,
             failed=len(ups.failures),
         )
-    watched = state.write_watch(state_path, placed.watch_rows())
-    _log.info("sync.state_saved", watched=watched)
 
 
 def finished(result: SyncResult) -> None:

@@ -1,7 +1,7 @@
 """The engine: set-based passes over the relations a CRM backend exposes (`crm_contact`, `crm_activity`).
 
-classify -> features -> evaluate and history (the rungs, the history replay that dates them and seeds the holds
-it shows, then flags, rung, since, next step and reason) -> plan; the demotion watch enters as `tl_watch`.
+classify -> features (on the evaluation day) and timeline (every contact's rungs and flags over its whole history:
+since, holds, flag ages) -> evaluate (flags, rung, since, next step and reason) -> plan.
 Every statement is a sqlglot tree made in `engine.sql`; each pass's output is declared in `engine.relations`.
 The connection is locked (`engine.session`) before the first rule-derived statement runs.
 """
@@ -9,13 +9,11 @@ The connection is locked (`engine.session`) before the first rule-derived statem
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import duckdb
 
 if TYPE_CHECKING:
-    from connector.engine.watch import WatchRow
     from connector.ruleset.compiler import RuleSet
 
 
@@ -23,21 +21,20 @@ def compute(
     con: duckdb.DuckDBPyConnection,
     rules: RuleSet,
     as_of: dt.date,
-    watched: Sequence[WatchRow] = (),
     *,
     contact_id: str | None = None,
 ) -> int:
     """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified."""
     # The passes import the rule compiler, which imports engine.sql and engine.relations: importing them here, not
     # at the top, lets `connector.ruleset.compiler` be imported first without a cycle.
-    from connector.engine import classify, features, history, session, sql, watch  # noqa: PLC0415
+    from connector.engine import classify, evaluate, features, session, sql, timeline  # noqa: PLC0415
 
     session.lock(con)
-    watch.load(con, watched)
     kept = classify.classify(con, rules, as_of, contact_id=contact_id)
     features.build(con, rules, as_of, contact_id=contact_id)
-    for stmt in history.statements(rules):
+    for stmt in timeline.statements(rules):
         sql.run(con, stmt, {"as_of": as_of})
-    for name in history.SCRATCH:
+    evaluate.evaluate(con, rules, as_of)
+    for name in timeline.scratch(rules):
         sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     return kept

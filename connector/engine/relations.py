@@ -15,7 +15,7 @@ from sqlglot import exp
 
 from connector.engine import sql
 
-RULE_PREFIXES = ("k_", "f_", "fs_", "fi_", "fp_", "fk_", "fa_", "fx_", "g_", "c_")
+RULE_PREFIXES = ("k_", "f_", "fs_", "fi_", "fp_", "fk_", "fa_", "fx_", "g_", "gs_", "c_")
 
 
 def kind_col(name: str) -> str:
@@ -58,6 +58,11 @@ def feature_answered_col(name: str) -> str:
 
 def flag_col(flag_id: str) -> str:
     return f"g_{flag_id}"
+
+
+def flag_since_col(flag_id: str) -> str:
+    """The day an open flag opened (its current run on the timeline began)."""
+    return f"gs_{flag_id}"
 
 
 def criterion_col(rung: int, index: int) -> str:
@@ -150,14 +155,20 @@ FEATURES = Relation(
     "one row per contact; then f_<feature> (and fs_/fi_ for features that cite an activity)",
 )
 
-WATCH = Relation(
-    "tl_watch",
+TIMELINE = Relation(
+    "tl_timeline",
     (
         ("cid", "VARCHAR"),
-        ("from_rung", "INTEGER"),
-        ("failing_since", "DATE"),
+        ("final", "INTEGER"),
+        ("qualified_now", "INTEGER"),
+        ("in_grace", "BOOLEAN"),
+        ("since", "DATE"),
+        ("held_until", "DATE"),
+        ("next_change", "DATE"),
     ),
-    "the demotion watch as the state store holds it: since when a contact fails the rung the CRM shows",
+    "one row per contact, read from its timeline (connector.engine.timeline) on the evaluation day: the rung it "
+    "stands on, since when, the day a held rung drops, the next day anything can change without new activity; "
+    "then gs_<flag>, the day each open flag opened",
 )
 
 PLACE = Relation(
@@ -167,11 +178,10 @@ PLACE = Relation(
         ("open_flags", "INTEGER"),
         ("qualified", "INTEGER"),
         ("held", "INTEGER"),
-        ("standing", "INTEGER"),
-        ("w_from", "INTEGER"),
-        ("w_since", "DATE"),
         ("final", "INTEGER"),
         ("in_grace", "BOOLEAN"),
+        ("held_until", "DATE"),
+        ("next_change", "DATE"),
         ("new_stage", "VARCHAR"),
         ("new_since", "DATE"),
         ("new_flags", "VARCHAR"),
@@ -180,7 +190,7 @@ PLACE = Relation(
         ("new_next", "VARCHAR"),
         ("new_reason", "VARCHAR"),
     ),
-    "one row per contact: its rung, flags, texts; then its features, g_<flag> and c_<rung>_<i> columns",
+    "one row per contact: its rung, flags, texts; then its features, g_<flag>, gs_<flag> and c_<rung>_<i> columns",
 )
 
 # logical field -> (column holding the new value, column holding the current one)
@@ -208,4 +218,4 @@ def changed_col(logical: str) -> str:
     return f"ch_{logical}"
 
 
-ALL = (CLASSIFIED, BASE, UNANSWERED, FEATURES, WATCH, PLACE, PLAN)
+ALL = (CLASSIFIED, BASE, UNANSWERED, FEATURES, TIMELINE, PLACE, PLAN)

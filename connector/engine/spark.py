@@ -5,10 +5,8 @@ relation runs as a query with its parameters bound, and the result is registered
 relation's name, materialised once (`localCheckpoint`): later passes read it several times, and a cut lineage keeps
 the plans of the history replay small.
 
-The placement and its history replay (connector.engine.history.statements) run as they are, with one change:
-DuckDB sets the since dates with an UPDATE of `tl_place`, which a Spark view cannot take, so that UPDATE tree is
-turned into a join that makes a new `tl_place` with `new_since` taken from the replay where it has one; and
-`a.* EXCLUDE (...)` is spelled out from the view's columns (Spark has no EXCLUDE).
+The timeline (connector.engine.timeline) and the placement run as they are; `a.* EXCLUDE (...)` is spelled out
+from the view's columns (Spark has no EXCLUDE).
 
 pyspark is an optional extra (`pip install -e '.[spark]'`) and needs Java 17; without them `session` raises
 EngineUnavailable.
@@ -20,22 +18,21 @@ import datetime as dt
 import os
 import signal
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
 from connector.config import EngineSection, physical_memory
-from connector.engine import classify, dialect, features, history, plan, sql
-from connector.engine.relations import WATCH, feature_col
-from connector.errors import DialectError, EngineUnavailable
+from connector.engine import classify, dialect, evaluate, features, plan, sql, timeline
+from connector.engine.relations import feature_col
+from connector.errors import EngineUnavailable
 from connector.ruleset.compiler import RuleSet
 from connector.ruleset.expr import Type
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-_WATCH_SCHEMA = "cid STRING, from_rung INT, failing_since DATE"
 # Spark's default of 200 is for clusters: a local run of a small org drowns in tasks. Adaptive execution (on by
 # default) merges the partitions of a small org; a million contacts fill 16 (bench/README.md).
 LOCAL_SHUFFLE_PARTITIONS = 16
@@ -143,44 +140,16 @@ class SparkEngine:
             self.register(st.target, frame)
         return frame
 
-    def compute(self, as_of: dt.date, watched: Sequence[tuple[str, int, dt.date]] | DataFrame = ()) -> None:
+    def compute(self, as_of: dt.date) -> None:
         """Place every contact into `tl_place` and the changes into `tl_plan`, as `engine.compute` and
-        `plan.build` do on DuckDB. `watched`: the demotion watch, as rows or (a large one) as a DataFrame with the
-        columns of `tl_watch`."""
+        `plan.build` do on DuckDB."""
         rules = self.rules
         params = {"as_of": as_of}
-        frame = self.spark.createDataFrame(list(watched), _WATCH_SCHEMA) if isinstance(watched, Sequence) else watched
-        self.register(WATCH.name, frame)
         have = frozenset(self.columns("crm_activity"))
         self.run(classify.statement(rules, have=have), params)
-        for stmt in features.statements(rules):
+        for stmt in [*features.statements(rules), *timeline.statements(rules), evaluate.statement(rules)]:
             self.run(stmt, params)
-        for stmt in history.statements(rules):
-            self.run(self._update_as_join(stmt) if isinstance(stmt, exp.Update) else stmt, params)
         self.run(plan.statement())
-
-    def _update_as_join(self, update: exp.Expr) -> exp.Expr:
-        """`UPDATE t SET c = s.v FROM (...) s WHERE t.cid = s.cid AND s.v IS NOT NULL` as a new `t`: every column
-        of t, with c from s where s has a value."""
-        if not isinstance(update, exp.Update):
-            raise DialectError("expected an UPDATE")
-        target = update.this.name
-        (assignment,) = update.expressions
-        column = assignment.this.name
-        source = update.args["from_"].this
-        value = assignment.expression
-        cols = [
-            sql.alias(exp.Coalesce(this=value.copy(), expressions=[sql.col(n, "t")]), n)
-            if n == column
-            else sql.col(n, "t")
-            for n in self.columns(target)
-        ]
-        body = (
-            exp.select(*cols)
-            .from_(exp.alias_(sql.table(target), "t"))
-            .join(source.copy(), on=sql.q("t.cid = s.cid"), join_type="left")
-        )
-        return sql.create_temp(target, body)
 
     def _expand_excludes(self, tree: exp.Expr) -> exp.Expr:
         """`a.* EXCLUDE (x, y)` as the list of a's other columns, read from the view `a` stands for."""

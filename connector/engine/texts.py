@@ -193,7 +193,7 @@ def reason(rules: RuleSet) -> exp.Expr:
             concat(
                 sql.lit(f"{r.name}, decaying: it no longer meets "),
                 missing(rungs, r.index),
-                sql.lit(f", so it drops one rung every {every} days since "),
+                sql.lit(f", so it drops one rung every {every} days; the next drop is on "),
                 grace_end.copy(),
                 sql.lit("."),
             ),
@@ -208,11 +208,9 @@ def reason(rules: RuleSet) -> exp.Expr:
     )
 
 
-def grace_until(rules: RuleSet) -> exp.Expr:
-    """The last day of the demotion grace period, as the record shows dates."""
-    return date_text(
-        sql.q("CAST($since + $grace AS DATE)", since=sql.col("w_since"), grace=rules.settings.demotion_grace_days)
-    )
+def grace_until(rules: RuleSet) -> exp.Expr:  # noqa: ARG001 - one signature for every text builder
+    """The day a held rung drops if nothing happens (from the timeline), as the record shows dates."""
+    return date_text(sql.col("held_until"))
 
 
 def keep_advice(rules: RuleSet) -> exp.Expr:
