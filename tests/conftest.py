@@ -165,6 +165,10 @@ class Org:
         assert row is not None, f"no contact {cid}"
         return dict(zip(["stage", "since", "flags", "next_step", "reason", "version"], row, strict=True))
 
+    def snapshot_fields(self) -> list[tuple[Any, ...]]:
+        """Every contact's trust fields, without the record's modification stamp."""
+        return [row[:-1] for row in self.snapshot()]
+
     def snapshot(self) -> list[tuple[Any, ...]]:
         crm = LocalCrm.open(self.database)
         try:

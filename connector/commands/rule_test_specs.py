@@ -115,7 +115,7 @@ class CrmSpec(_Strict):
 
 
 class StateSpec(_Strict):
-    """The demotion watch a previous sync left: since when the contact stopped meeting `demotion_from`."""
+    """The demotion watch earlier releases read (refused now with a message: a hold comes from the history)."""
 
     demotion_from: str
     failing_since: dt.date | None = None
@@ -134,11 +134,17 @@ class ExpectSpec(_Strict):
     flags: list[str] | None = None  # ids or labels; exactly these are open
     next_step: str | None = None
     next_step_contains: str | None = None
+    since: dt.date | None = None  # the day it reached the rung it stands on (its history, not the sync day)
+    held_until: dt.date | Literal["none"] | None = None  # the day a held rung drops if nothing happens; "none": not held
+    flag_since: dict[str, dt.date] | None = None  # flag id or label -> the day it opened
 
     @model_validator(mode="after")
     def _check(self) -> ExpectSpec:
         if not self.model_fields_set:
-            raise ValueError("expect at least one of rung, qualifies, flags, next_step, next_step_contains")
+            raise ValueError(
+                "expect at least one of rung, qualifies, flags, next_step, next_step_contains, since, held_until, "
+                "flag_since"
+            )
         return self
 
 

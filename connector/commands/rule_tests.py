@@ -37,7 +37,7 @@ from connector.commands.rule_test_specs import (
 from connector.config import FieldsSection
 from connector.crm.local.store import LocalCrm
 from connector.engine import sql
-from connector.engine.relations import CLASSIFIED, PLACE, flag_col, kind_col
+from connector.engine.relations import CLASSIFIED, PLACE, flag_col, flag_since_col, kind_col
 from connector.errors import Finding, RuleError
 from connector.ruleset import compiler, loader
 from connector.ruleset.compiler import RuleSet
@@ -250,18 +250,24 @@ def _run_file(
 
 def _place(con: duckdb.DuckDBPyConnection, rules: RuleSet) -> dict[str, dict[str, Any]]:
     tree = sql.select(
-        *(sql.col(c) for c in ("cid", "new_stage", "qualified", "new_next")),
+        *(sql.col(c) for c in ("cid", "new_stage", "qualified", "new_next", "new_since", "held_until")),
         *(sql.col(flag_col(f.id)) for f in rules.flags),
+        *(sql.col(flag_since_col(f.id)) for f in rules.flags),
         from_=PLACE.name,
     )
     rows = sql.run(con, tree).fetchall()
     out = {}
-    for cid, stage, qualified, next_step, *flags in rows:
+    n = len(rules.flags)
+    for cid, stage, qualified, next_step, since, held_until, *rest in rows:
+        flags, opened = rest[:n], rest[n:]
         out[cid] = {
             "rung": stage,
             "qualifies": rules.rungs[qualified].name,
             "next_step": next_step,
+            "since": since,
+            "held_until": held_until,
             "flags": [f.id for f, on in zip(rules.flags, flags, strict=True) if on],
+            "flag_since": {f.id: day for f, day in zip(rules.flags, opened, strict=True) if day is not None},
         }
     return out
 
@@ -299,6 +305,17 @@ def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet) -> list[str]:
         problems.append(f"next_step: expected {want.next_step!r}, got {got['next_step']!r}")
     if want.next_step_contains is not None and want.next_step_contains not in (got["next_step"] or ""):
         problems.append(f"next_step: expected it to contain {want.next_step_contains!r}, got {got['next_step']!r}")
+    if want.since is not None and got["since"] != want.since:
+        problems.append(f"since: expected {want.since}, got {got['since']}")
+    if want.held_until is not None:
+        expected_hold = None if want.held_until == "none" else want.held_until
+        if got["held_until"] != expected_hold:
+            problems.append(f"held_until: expected {want.held_until}, got {got['held_until'] or 'none (not held)'}")
+    for name, day in (want.flag_since or {}).items():
+        ids = _flag_ids([name], rules)
+        opened = got["flag_since"].get(ids[0]) if ids else None
+        if opened != day:
+            problems.append(f"flag_since {name}: expected {day}, got {opened or 'not open'}")
     return problems
 
 

@@ -126,13 +126,14 @@ def test_a_first_sync_holds_a_contact_its_history_shows_slipping_and_demotes_it_
         "conversation in the last 120 days."
     )
     assert f["next_step"].startswith("Faithful until 30 Jun 2026: no longer a listening conversation")
-    # The next sync continues that hold from the state store's watch, dates and all: nothing to write.
+    # The next sync reads the same hold from the same history, dates and all: nothing to write.
     assert org.sync(days_later=5).changed == 0
-    # The grace period is over on 30 Jun: down one rung (decay), dated the day it took effect.
+    # The grace period is over on 30 Jun: down one rung (decay), dated the day it took effect, not the day of the
+    # first sync to see it.
     org.sync(days_later=16)
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
-    assert f["since"] == org.day(-16)
+    assert f["since"] == org.day(-15)
     assert f["reason"].startswith("Familiar, decaying: it no longer meets a listening conversation")
 
 
@@ -145,4 +146,5 @@ def test_a_first_sync_does_not_hold_a_contact_that_slipped_before_the_grace_peri
     f = org.fields(cid)
     assert f["stage"] == "Friend"  # failing since 20 days ago: held on Friend, not on Familiar
     assert f["reason"].startswith("Held at Friend during the demotion grace period, until 25 Jun 2026")
-    assert f["since"] == org.day(260)  # Friend since the first conversation
+    # Friend since it came down from Familiar: Familiar was last met 141 days ago, held 30 days, down 110 days ago.
+    assert f["since"] == org.day(110)

@@ -38,22 +38,23 @@ def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
     cid = org.familiar_contact()
     org.sync()
     assert org.fields(cid)["stage"] == "Familiar"
-    # 31 days on, the discovery call is 91 days old: no listening in 90 days, Familiar is no longer met.
+    # On day 30 the discovery call (day -90) is 120 days old: no listening in 120 days, Familiar is no longer met.
+    # It was last met on day 29, so it is held 30 days from day 30, whichever day a sync first sees it.
     org.sync(days_later=31)
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
-    assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 15 Aug 2026")
+    assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 14 Aug 2026")
     # Advice about what is slipping and by when, not about climbing to Faithful.
     assert f["next_step"] == (
-        "Familiar until 15 Aug 2026: no longer a listening conversation in the last 120 days. "
+        "Familiar until 14 Aug 2026: no longer a listening conversation in the last 120 days. "
         "Book a listening conversation with Ada (last one 17 Mar 2026)"
     )
-    org.sync(days_later=31 + 29)
+    org.sync(days_later=30 + 29)
     assert org.fields(cid)["stage"] == "Familiar"
-    org.sync(days_later=31 + 30)
+    org.sync(days_later=30 + 30)
     f = org.fields(cid)
     assert f["stage"] == "Friend"
-    assert f["since"] == org.day(-61)
+    assert f["since"] == org.day(-60)
 
 
 def test_a_contact_that_recovers_during_grace_keeps_its_rung_and_its_date(org: Org) -> None:
@@ -75,19 +76,25 @@ def test_a_quiet_relationship_decays_one_rung_per_idle_period(org: Org) -> None:
     org.sync()
     assert org.fields(cid)["stage"] == "Forever"
     stages = {}
-    for later in (200, 229, 230, 319, 320, 410, 500):
+    for later in (79, 80, 109, 110, 199, 200, 289, 290, 379, 380):
         org.sync(days_later=later)
-        stages[later] = org.fields(cid)["stage"]
-    # Nothing is met after ~190 quiet days; failing since day 200: grace 30 days, then one rung every 90.
+        f = org.fields(cid)
+        stages[later] = (f["stage"], (f["since"] - org.as_of).days)
+    # The discovery session (day -40) turns 120 days old on day 80: no rung above Friend is met from then on, and
+    # Friend itself only until day 169. Forever was last met on day 79: held 30 days, then one rung every 90.
     assert stages == {
-        200: "Forever",
-        229: "Forever",
-        230: "Faithful",
-        319: "Faithful",
-        320: "Familiar",
-        410: "Friend",
-        500: "Fringe",
+        79: ("Forever", stages[79][1]),
+        80: ("Forever", stages[79][1]),
+        109: ("Forever", stages[79][1]),
+        110: ("Faithful", 110),
+        199: ("Faithful", 110),
+        200: ("Familiar", 200),
+        289: ("Familiar", 200),
+        290: ("Friend", 290),
+        379: ("Friend", 290),
+        380: ("Fringe", 380),
     }
+    assert stages[79][1] < 0  # Forever since a day of its history, before the first sync
 
 
 def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, tmp_path: Path) -> None:
@@ -107,14 +114,15 @@ def test_the_rules_version_is_written_with_every_change_and_only_then(org: Org, 
 def test_after_grace_a_decaying_contact_says_so_and_is_no_longer_counted_in_grace(org: Org) -> None:
     cid = org.forever_contact()
     org.sync()
-    held = org.sync(days_later=200)
+    held = org.sync(days_later=100)  # Forever last met on day 79 (see the decay journey above)
     assert held.in_grace == 1
     decaying = org.sync(days_later=240)
     assert decaying.in_grace == 0
     f = org.fields(cid)
-    assert f["stage"] == "Faithful"
-    assert f["reason"].startswith("Faithful, decaying: it no longer meets ")
-    assert f["reason"].endswith("so it drops one rung every 90 days since 31 Jan 2027.")
+    assert f["stage"] == "Familiar"
+    assert f["reason"].startswith("Familiar, decaying: it no longer meets ")
+    # Day 290 (1 Apr 2027) is when it drops to Friend if nothing happens.
+    assert f["reason"].endswith("so it drops one rung every 90 days; the next drop is on 1 Apr 2027.")
 
 
 def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(org: Org, tmp_path: Path) -> None:
@@ -122,17 +130,19 @@ def test_without_decay_a_contact_drops_straight_to_its_rung_once_grace_is_over(o
     no_decay.write_text(org.rules.read_text().replace("decay_every_days: 90", "decay_every_days: null"))
     cid = org.forever_contact()
     org.sync(rules=no_decay)
-    org.sync(days_later=200, rules=no_decay)
-    org.sync(days_later=229, rules=no_decay)
+    org.sync(days_later=100, rules=no_decay)
+    org.sync(days_later=109, rules=no_decay)
     assert org.fields(cid)["stage"] == "Forever"
-    org.sync(days_later=230, rules=no_decay)
+    org.sync(days_later=110, rules=no_decay)  # the grace from day 80 is over: down to Friend, met until day 169
+    assert org.fields(cid)["stage"] == "Friend"
+    org.sync(days_later=200, rules=no_decay)  # Friend was last met on day 169: 30 days later, Fringe
     assert org.fields(cid)["stage"] == "Fringe"
 
 
-def test_explain_on_a_date_before_the_last_sync_does_not_apply_its_watch(org: Org) -> None:
+def test_explain_on_an_earlier_date_shows_the_contact_as_it_stood_that_day(org: Org) -> None:
     cid = org.familiar_contact()
     org.sync()
-    org.sync(days_later=31)  # held from today (failing since day 31): the watch the state store keeps
+    org.sync(days_later=31)  # held since day 30, when the discovery call left the 120-day window
     config = write_config(org)
 
     def explained(days_later: int) -> dict[str, Any]:
@@ -144,8 +154,9 @@ def test_explain_on_a_date_before_the_last_sync_does_not_apply_its_watch(org: Or
 
     on_the_day = explained(31)
     assert on_the_day["in_grace"]
-    assert "until 15 Aug 2026" in on_the_day["reason"]  # the watch's grace period, from day 31
+    assert "until 14 Aug 2026" in on_the_day["reason"]  # the grace from day 30, read from the history
     # 60 days before that sync, its watch (failing since a day still to come) does not apply: the contact is
     # explained as a sync on that day would place it.
     before = explained(-29)
-    assert "15 Aug 2026" not in before["reason"]
+    assert "14 Aug 2026" not in before["reason"]
+    assert not before["in_grace"]

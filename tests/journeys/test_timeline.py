@@ -83,3 +83,58 @@ def test_the_rung_on_any_day_is_what_an_evaluation_on_that_day_gives(org: Org, r
             assert not differ, (day, differ[:5], [(fresh[c], timeline_day.get(c)) for c in differ[:5]])
     finally:
         crm.close()
+
+
+def test_a_sync_after_a_skipped_day_writes_what_daily_syncs_would_have(tmp_path: Path) -> None:
+    daily, skipping = Org(tmp_path / "daily"), Org(tmp_path / "skipping")
+    for o in (daily, skipping):
+        o.folder.mkdir()
+        LocalCrm.create(o.database).close()
+        o.load_demo(contacts=300, seed=23)
+    daily.sync()
+    daily.sync(days_later=1)
+    daily.sync(days_later=2)
+    skipping.sync()
+    skipping.sync(days_later=2)  # the run of day 1 never happened
+    assert skipping.snapshot_fields() == daily.snapshot_fields()
+
+
+def test_a_long_relationship_is_dated_from_its_history_not_from_recent_activity(org: Org) -> None:
+    """A call every two weeks, a quarterly review and a thanked referral every June since early 2018: Forever by
+    the default rules once 24 months of relationship were reached, in 2020."""
+    org.as_of = dt.date(2026, 6, 15)
+    cid = org.contact("Grace", known_for_days=3100)
+    start = dt.date(2018, 2, 5)
+    day = start
+    while day <= org.as_of:
+        org.call(cid, (org.as_of - day).days, "Call: weekly sync", seconds=1800)
+        day += dt.timedelta(days=14)
+    for year in range(2018, 2027):
+        for month in (2, 5, 8, 11):
+            d = dt.date(year, month, 10)
+            if d <= org.as_of:
+                org.meeting(cid, (org.as_of - d).days, "Quarterly business review")
+        june = dt.date(year, 6, 1)
+        if june <= org.as_of:
+            org.task(cid, (org.as_of - june).days, "Referral: introduced a peer")
+            org.task(cid, (org.as_of - june).days - 2, "Thank-you note for the referral")
+    org.sync()
+    got = org.fields(cid)
+    assert got["stage"] == "Forever"
+    # 24 months after the first conversation (5 Feb 2018) is 5 Feb 2020; every other criterion held by then.
+    assert got["since"] == dt.date(2020, 2, 5)
+
+
+def test_a_rung_reached_by_tenure_alone_is_dated_the_day_the_tenure_was_reached(org: Org) -> None:
+    """Two-way contact every month and listening every quarter: Familiar, then Faithful on the day the relationship
+    turned 365 days old, with no activity that day."""
+    cid = org.contact("Ines", known_for_days=500)
+    first = org.day(400)
+    for back in range(400, 0, -30):
+        org.reply(cid, back)
+    for back in range(400, 0, -80):
+        org.meeting(cid, back, "Check-in: what matters to you this quarter")
+    org.sync()
+    got = org.fields(cid)
+    assert got["stage"] == "Faithful"
+    assert got["since"] == first + dt.timedelta(days=365)
