@@ -33,7 +33,7 @@ _HELD_BACK = "SELECT o.owner FROM $place p JOIN $owners o USING (cid) GROUP BY o
 _SLIPPING = """
 SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage,
        $qualifies AS qualifies, p.in_grace,
-       p.w_since + CAST(CASE WHEN p.in_grace THEN $grace ELSE $grace + $next_drop END AS INTEGER) AS until,
+       p.held_until AS until,
        $missing AS missing
 FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
 WHERE p.final > p.qualified
@@ -121,13 +121,7 @@ def held_back(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, rung: 
 
 def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: dt.date) -> list[Slipping]:
     """Contacts kept above the rung they qualify for: held by the demotion grace period (until its end), or
-    decaying after it (until they lose the next rung), soonest first."""
-    grace, every = rules.settings.demotion_grace_days, rules.settings.decay_every_days
-    next_drop = (
-        sql.q("(1 + ($as_of - p.w_since - $grace) // $every) * $every", grace=grace, every=every)
-        if every
-        else sql.lit(0)
-    )
+    decaying after it (until they lose the next rung): the day from each contact's timeline, soonest first."""
     missing = exp.Case(
         this=sql.col("final", "p"),
         ifs=[exp.If(this=sql.lit(r.index), true=texts.missing(rules.rungs, r.index)) for r in rules.rungs[1:]],
@@ -136,8 +130,6 @@ def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: 
         _SLIPPING,
         place=sql.table(place),
         owners=sql.table(OWNERS),
-        grace=grace,
-        next_drop=next_drop,
         qualifies=texts.rung_name(rules, sql.col("qualified", "p")),
         missing=missing,
     )

@@ -47,6 +47,7 @@ from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
 from connector.ruleset.expr import Type
 
 EPOCH = dt.date(1970, 1, 1)
+MAX_OFFSET = 2 * 36_500  # days: no threshold beyond two hundred years can flip within a contact's history
 RUNG_BITS = 16  # a rung index is below this (schema.MAX_RUNGS is 12): `dn * 16 + rung` carries both in one number
 
 DAYS = "tl_t_day"  # per contact and activity day: how many activities of each kind set
@@ -172,21 +173,11 @@ def _thresholds(rules: RuleSet, needed: list[CompiledFeature]) -> dict[str, set[
             if not (_reads_as_of(node) or any(dep.get(n, False) for n in used)):
                 continue
             linked = {d for n in used for d in dates.get(n, set())}
-            consts = {
-                v
-                for lit in node.find_all(exp.Literal)
-                if not lit.is_string
-                for v in (math.floor(float(lit.this)), math.ceil(float(lit.this)))
-            }
+            consts = _numbers(node)
             for n in used:  # numbers inside the expr features the comparison reads
                 f = names[n]
                 if f.expr is not None:
-                    consts |= {
-                        v
-                        for lit in f.expr.expr.find_all(exp.Literal)
-                        if not lit.is_string
-                        for v in (math.floor(float(lit.this)), math.ceil(float(lit.this)))
-                    }
+                    consts |= _numbers(f.expr.expr)
             for d in linked:
                 field_date = names[d].spec.type == "field"
                 offs = out.setdefault(d, set())
@@ -194,6 +185,22 @@ def _thresholds(rules: RuleSet, needed: list[CompiledFeature]) -> dict[str, set[
                     for o in (c, c + 1, -c, -c + 1):
                         if o > 0 or (field_date and o != 0):
                             offs.add(o)
+    return out
+
+
+def _numbers(tree: exp.Expr) -> set[int]:
+    """The whole numbers a threshold of `tree` can put a change day at: its numeric literals, rounded both ways;
+    none beyond MAX_OFFSET days (a comparison with 1e308 never flips within a history)."""
+    out: set[int] = set()
+    for lit in tree.find_all(exp.Literal):
+        if lit.is_string:
+            continue
+        try:
+            value = float(lit.this)
+        except ValueError:
+            continue
+        if math.isfinite(value) and abs(value) <= MAX_OFFSET:
+            out |= {math.floor(value), math.ceil(value)}
     return out
 
 

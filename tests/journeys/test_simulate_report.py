@@ -83,7 +83,8 @@ def test_raising_a_threshold_shows_who_moves_from_familiar_to_friend_and_leaves_
     assert sim["matrix"]["Familiar"] == {"Fringe": 0, "Friend": 1, "Familiar": 1, "Faithful": 0, "Forever": 0}
     assert sim["moved"] == 1
     assert sim["per_rung"]["new"] == {"Fringe": 1, "Friend": 2, "Familiar": 1, "Faithful": 0, "Forever": 0}
-    assert sim["held_by_grace"] == 1  # the next sync keeps Ada on Familiar for the grace period, then demotes
+    # The new rules apply to the whole history: Ada never met the raised bar, so no grace period holds her.
+    assert sim["held_by_grace"] == 0
     (sample,) = sim["samples"]
     assert (sample["contact_id"], sample["name"], sample["current"], sample["new"]) == (
         ada,
@@ -110,8 +111,9 @@ def test_raising_a_threshold_shows_who_moves_from_familiar_to_friend_and_leaves_
 
 
 def test_the_replay_counts_a_contact_that_climbs_and_falls_back_as_flapping(org: Org) -> None:
-    # Flo talks to us twice, then has a discovery meeting 135 days ago: Friend, then Familiar. The listening
-    # meeting leaves the 90-day window 45 days ago; the demotion grace holds her 30 days, then she falls back.
+    # Flo talks to us twice, then has a discovery meeting 165 days ago: Friend, then Familiar. The listening
+    # meeting leaves the 120-day window 45 days ago; the demotion grace holds her 30 days (to 15 days ago), then
+    # she falls back: the first weekly sync after that, 14 days ago, writes it.
     flo = org.contact("Flo", known_for_days=400)
     org.reply(flo, 180)
     org.reply(flo, 175)
@@ -128,7 +130,7 @@ def test_the_replay_counts_a_contact_that_climbs_and_falls_back_as_flapping(org:
     assert proc.returncode == 0, proc.stderr
     replay = json.loads(proc.stdout)["replay"]
     assert (replay["start"], replay["end"]) == (org.day(175).isoformat(), org.as_of.isoformat())
-    promoted, demoted = org.day(161).isoformat(), org.day(7).isoformat()
+    promoted, demoted = org.day(161).isoformat(), org.day(14).isoformat()
     assert {d: n for d, n in replay["changes"].items() if n} == {promoted: 1, demoted: 1}
     assert (replay["changed"], replay["flapping"], replay["reversed"]) == (1, 1, 1)
     assert org.snapshot() == before
