@@ -135,7 +135,7 @@ class ExpectSpec(_Strict):
     next_step: str | None = None
     next_step_contains: str | None = None
     since: dt.date | None = None  # the day it reached the rung it stands on (its history, not the sync day)
-    held_until: dt.date | Literal["none"] | None = None  # the day a held rung drops if nothing happens; "none": not held
+    held_until: dt.date | Literal["none"] | None = None  # the day a held rung drops if nothing happens; "none"
     flag_since: dict[str, dt.date] | None = None  # flag id or label -> the day it opened
 
     @model_validator(mode="after")

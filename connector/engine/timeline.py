@@ -52,10 +52,9 @@ RUNG_BITS = 16  # a rung index is below this (schema.MAX_RUNGS is 12): `dn * 16 
 
 DAYS = "tl_t_day"  # per contact and activity day: how many activities of each kind set
 POINTS = "tl_t_pts"  # per contact: the days its rung or flags can change
-GRID = "tl_t_grid"  # per contact and point: the window aggregates
 STATES = "tl_t_q"  # per contact and point: features, flags, criteria, the rung it qualifies for
 RUNGS = "tl_t_rung"  # per contact and point (and each day a held rung drops): the rung it stands on
-SCRATCH = (DAYS, POINTS, GRID, STATES, RUNGS, "tl_t_drop")
+SCRATCH = (DAYS, POINTS, STATES, RUNGS, "tl_t_drop")
 
 
 def _dn(date: exp.Expr) -> exp.Expr:
@@ -369,7 +368,7 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[st
     return out, tables
 
 
-def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Expr:
+def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Select:
     """The window aggregates on every point (those the features registered, engine.timeline._states)."""
     cols: list[exp.Expr] = [sql.col("cid", "g"), sql.col("dn", "g"), sql.col("as_of", "g")]
     cols += [sql.alias(w, name) for name, w in p.windows.values()]
@@ -388,8 +387,7 @@ def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Expr:
         src = src.join(exp.alias_(sql.table(closed), alias), on=on, join_type="left")
         total = _window(exp.Sum(this=sql.col(f"closed_{i}")), "ROWS", None, None)
         cols.append(sql.alias(exp.Coalesce(this=total, expressions=[sql.lit(0)]), f"ci_{name}"))
-    body = exp.select(*cols).from_(src.subquery("g"))
-    return sql.create_temp(GRID, body)
+    return exp.select(*cols).from_(src.subquery("g"))
 
 
 def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str, str]]) -> exp.Expr | None:
@@ -460,10 +458,10 @@ def _as_of_col(tree: exp.Expr) -> exp.Expr:
     return sql.retarget(tree, {}, as_of_column="as_of")
 
 
-def _states(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Expr:
-    """On every point: the features the conditions read, the flags, the criteria and the rung qualified for; and,
-    looking along the timeline, where each open flag's run began and whether anything changed since the point
-    before."""
+def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) -> exp.Expr:
+    """On every point: the features the conditions read, the flags, the criteria and the rung qualified for; all
+    of them as one signature (to find the next change), the next point, and whether the rung qualified for changed
+    there (the rung pass reads only those points)."""
     rules = p.rules
     values = [(f, _feature_value(p, f, unanswered)) for f in p.features]
     inner = sql.select(
@@ -471,7 +469,7 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Expr:
         sql.col("dn", "g"),
         sql.col("as_of", "g"),
         *(sql.alias(v, feature_col(f.name)) for f, v in values if v is not None),
-        from_=exp.alias_(sql.table(GRID), "g"),
+        from_=exp.Subquery(this=grid, alias=exp.TableAlias(this=sql.ident("g"))),
     )
     if any(f.spec.type == "field" for f in p.features):
         inner = inner.join(exp.alias_(sql.table(CONTACTS.name), "c"), on=sql.q('c."Id" = g.cid'), join_type="left")
@@ -512,37 +510,32 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Expr:
     ]
     qualified = sql.alias(sql.case(whens, sql.lit(0)), "qualified")
     out = exp.select(exp.Star(), qualified).from_(out.subquery())
-    # Along the timeline: the next point, the rung there, each flag's run start, and whether anything a record
-    # shows (flags, criteria, rung) differs from the point before.
-    watched = [sql.col(flag_col(f.id)) for f in rules.flags]
-    watched += [sql.col(criterion_col(r.index, j)) for r in rules.rungs for j in range(len(r.criteria))]
-    watched.append(sql.col("qualified"))
-    changed = sql.any_of(exp.NEQ(this=c.copy(), expression=_over(exp.Lag(this=c.copy()))) for c in watched)
+    # Along the timeline: the next point, and whether the rung qualified for differs from the point before.
+    before = _over(exp.Lag(this=sql.col("qualified")))
     extra = [
         sql.alias(_over(exp.Lead(this=sql.col("dn"))), "nd"),
-        sql.alias(_over(exp.Lead(this=sql.col("qualified"))), "next_q"),
-        sql.alias(exp.Coalesce(this=changed, expressions=[exp.false()]), "changed"),
+        *(sql.alias(sig, f"sig_{i}") for i, sig in enumerate(_signatures(rules))),
+        sql.alias(sql.q("COALESCE($b <> qualified, true)", b=before), "qchg"),
     ]
-    for f in rules.flags:
-        g = sql.col(flag_col(f.id))
-        began = sql.q(
-            "CASE WHEN $g AND NOT COALESCE($before, false) THEN dn END", g=g, before=_over(exp.Lag(this=g.copy()))
-        )
-        extra.append(sql.alias(began, f"fb_{f.id}"))
     out = exp.select(exp.Star(), *extra).from_(out.subquery())
-    starts = [
-        sql.alias(
-            sql.q(
-                "CASE WHEN $g THEN $start END",
-                g=sql.col(flag_col(f.id)),
-                start=_window(exp.Max(this=sql.col(f"fb_{f.id}")), "ROWS", None, None),
-            ),
-            f"fr_{f.id}",
-        )
-        for f in rules.flags
-    ]
-    out = exp.select(exp.Star(), *starts).from_(out.subquery())
     return sql.create_temp(STATES, out)
+
+
+SIG_BITS = 62  # booleans per signature column (a BIGINT)
+
+
+def _signatures(rules: RuleSet) -> list[exp.Expr]:
+    """Every flag and criterion of a point as bits of BIGINT columns: two points differ in anything a record shows
+    exactly when one of these differs."""
+    bools = [sql.col(flag_col(f.id)) for f in rules.flags]
+    bools += [sql.col(criterion_col(r.index, j)) for r in rules.rungs for j in range(len(r.criteria))]
+    out: list[exp.Expr] = []
+    for start in range(0, len(bools), SIG_BITS):
+        sig: exp.Expr = sql.lit(0)
+        for bit, b in enumerate(bools[start : start + SIG_BITS]):
+            sig = exp.Add(this=sig, expression=sql.q("CASE WHEN $b THEN $v ELSE 0 END", b=b, v=2**bit))
+        out.append(exp.cast(sig, "BIGINT"))
+    return out or [exp.cast(sql.lit(0), "BIGINT")]
 
 
 def _steps(elapsed: exp.Expr, rules: RuleSet) -> exp.Expr:
@@ -563,9 +556,14 @@ def _drops(rules: RuleSet) -> exp.Expr:
     pairs = [(k, m) for k in range(1, top + 1) for m in (range(k) if every else range(1))]
     if not pairs:
         return sql.create_temp("tl_t_drop", sql.q("SELECT cid, dn FROM $s WHERE false", s=sql.table(STATES)))
+    runs = sql.q(
+        "SELECT cid, dn, qualified, lead(dn) OVER (PARTITION BY cid ORDER BY dn) AS nd, "
+        "lead(qualified) OVER (PARTITION BY cid ORDER BY dn) AS next_q FROM $s WHERE qchg",
+        s=sql.table(STATES),
+    )
     body = (
         exp.select(sql.col("cid", "s"), sql.alias(sql.q("s.nd + $g + x.m * $e", g=grace, e=every), "dn"))
-        .from_(exp.alias_(sql.table(STATES), "s"))
+        .from_(exp.Subquery(this=runs, alias=exp.TableAlias(this=sql.ident("s"))))
         .join(_values(pairs, "x", ["k", "m"]), join_type="cross")
         .where(sql.q("s.nd IS NOT NULL AND s.qualified >= x.k AND s.next_q < x.k"))
     )
@@ -578,10 +576,11 @@ def _rungs(rules: RuleSet) -> exp.Expr:
     top = len(rules.rungs) - 1
     grace = rules.settings.demotion_grace_days
     both = sql.q(
-        "SELECT cid, dn, 1 AS pt, dn * $bits + qualified AS enc FROM $s "
+        "SELECT cid, dn, 1 AS pt, dn * $bits + qualified AS enc FROM $s WHERE qchg OR dn = $today "
         "UNION ALL SELECT cid, dn, 0 AS pt, CAST(NULL AS BIGINT) AS enc FROM tl_t_drop",
         bits=RUNG_BITS,
         s=sql.table(STATES),
+        today=_dn(sql.as_of()),
     )
     pt_first = exp.Ordered(this=sql.col("pt"), desc=True)
     carried = sql.q(
@@ -619,37 +618,60 @@ def _rungs(rules: RuleSet) -> exp.Expr:
         )
         for k in range(1, top + 1)
     ]
-    rung = exp.Greatest(this=sql.col("q"), expressions=shadows) if shadows else sql.col("q")
+    rung = exp.Greatest(this=sql.col("q"), expressions=shadows, ignore_nulls=True) if shadows else sql.col("q")
     graced = sql.any_of(
         sql.q("$k = r AND $lm IS NOT NULL AND dn - $lm - 1 < $g", k=k, lm=sql.col(f"lm_{k}"), g=grace)
         for k in range(1, top + 1)
     )
     level3 = exp.select(exp.Star(), sql.alias(rung, "r")).from_(level2.subquery("l2"))
-    level4 = exp.select(
-        exp.Star(),
-        sql.alias(exp.and_(sql.q("r > q"), exp.paren(graced)), "in_grace"),
-        sql.alias(
-            sql.q(
-                "CASE WHEN COALESCE($before, -1) <> r THEN dn END",
-                before=_over(exp.Lag(this=sql.col("r")), order=[pt_first.copy()]),
-            ),
-            "began",
-        ),
-    ).from_(level3.subquery("l3"))
-    level5 = exp.select(
-        exp.Star(),
-        sql.alias(_window(exp.Max(this=sql.col("began")), "ROWS", None, None, order=[pt_first.copy()]), "run_start"),
-    ).from_(level4.subquery("l4"))
-    return sql.create_temp(RUNGS, level5)
+    level4 = exp.select(exp.Star(), sql.alias(exp.and_(sql.q("r > q"), exp.paren(graced)), "in_grace")).from_(
+        level3.subquery("l3")
+    )
+    return sql.create_temp(RUNGS, level4)
 
 
 def _now(rules: RuleSet) -> exp.Expr:
-    """One row per contact: where the timeline stands on the evaluation day, and what comes next if nothing
-    happens."""
+    """One row per contact: where the timeline stands on the evaluation day, since when, and what comes next if
+    nothing happens (the day a held rung drops, the next day anything a record shows can change)."""
     today = _dn(sql.as_of())
+    sigs = len(_signatures(rules))
+    differs = sql.any_of(
+        exp.NEQ(this=sql.col(f"sig_{i}", "q"), expression=sql.col(f"sig_{i}", "t")) for i in range(sigs)
+    )
+    flag_cols = [sql.col(flag_col(f.id), "t") for f in rules.flags]
+    closed = [
+        sql.alias(
+            sql.q(
+                "max(CASE WHEN NOT $g AND q.dn <= $today THEN q.nd END)", g=sql.col(flag_col(f.id), "q"), today=today
+            ),
+            f"fo_{f.id}",
+        )
+        for f in rules.flags
+    ]
+    states = (
+        exp.select(
+            sql.col("cid", "q"),
+            *flag_cols,
+            sql.alias(sql.q("min(q.dn)"), "first_dn"),
+            sql.alias(
+                exp.Filter(
+                    this=sql.q("min(q.dn)"), expression=exp.Where(this=exp.and_(sql.q("q.dn > $t", t=today), differs))
+                ),
+                "next_state",
+            ),
+            *closed,
+        )
+        .from_(exp.alias_(sql.table(STATES), "q"))
+        .join(exp.alias_(sql.table(STATES), "t"), on=sql.q("t.cid = q.cid AND t.dn = $t", t=today))
+        .group_by(sql.col("cid", "q"), *(c.copy() for c in flag_cols))
+    )
     flag_since = [
         sql.alias(
-            sql.q("CASE WHEN $g THEN $d END", g=sql.col(flag_col(f.id), "s"), d=_date(sql.col(f"fr_{f.id}", "s"))),
+            sql.q(
+                "CASE WHEN $g THEN $d END",
+                g=sql.col(flag_col(f.id), "s"),
+                d=_date(sql.q("COALESCE($o, s.first_dn)", o=sql.col(f"fo_{f.id}", "s"))),
+            ),
             flag_since_col(f.id),
         )
         for f in rules.flags
@@ -657,25 +679,24 @@ def _now(rules: RuleSet) -> exp.Expr:
     body = sql.q(
         """
         SELECT r.cid, r.r AS final, r.q AS qualified_now, r.in_grace,
-               CASE WHEN r.run_start = $today AND f.first_dn = $today THEN NULL ELSE $since END AS since,
+               CASE WHEN s.first_dn = $today THEN NULL ELSE $since END AS since,
                $held AS held_until, $next AS next_change
         FROM $rungs r
-        JOIN (SELECT cid, min(dn) AS first_dn,
-                     min(dn) FILTER (WHERE dn > $today AND changed) AS next_state
-              FROM $states GROUP BY cid) f ON f.cid = r.cid
-        LEFT JOIN (SELECT a.cid, min(a.dn) FILTER (WHERE a.r < b.r) AS drop_dn,
-                          min(a.dn) FILTER (WHERE a.r <> b.r) AS move_dn
-                   FROM $rungs a JOIN $rungs b ON b.cid = a.cid AND b.dn = $today AND b.pt = 1
-                   WHERE a.dn > $today GROUP BY a.cid) h ON h.cid = r.cid
-        JOIN $states s ON s.cid = r.cid AND s.dn = $today
+        JOIN (SELECT a.cid,
+                     max(CASE WHEN a.r <> b.r AND a.dn < $today THEN a.nd END) AS began,
+                     min(a.dn) FILTER (WHERE a.dn > $today AND a.r < b.r) AS drop_dn,
+                     min(a.dn) FILTER (WHERE a.dn > $today AND a.r <> b.r) AS move_dn
+              FROM $rungs a JOIN $rungs b ON b.cid = a.cid AND b.dn = $today AND b.pt = 1
+              GROUP BY a.cid) h ON h.cid = r.cid
+        JOIN ($states) s ON s.cid = r.cid
         WHERE r.dn = $today AND r.pt = 1
         """,
         today=today,
-        since=_date(sql.col("run_start", "r")),
+        since=_date(sql.q("COALESCE(h.began, s.first_dn)")),
         held=sql.q("CASE WHEN r.r > r.q THEN $d END", d=_date(sql.col("drop_dn", "h"))),
-        next=_date(sql.q("LEAST(f.next_state, h.move_dn)")),
+        next=_date(sql.q("LEAST(s.next_state, h.move_dn)")),
         rungs=sql.table(RUNGS),
-        states=sql.table(STATES),
+        states=states,
     )
     assert isinstance(body, exp.Select)
     body = body.select(*flag_since, append=True)
@@ -687,14 +708,14 @@ def statements(rules: RuleSet) -> list[exp.Expr]:
     parameter."""
     p = _plan(rules)
     unans_stmts, unanswered = _unanswered_statements(p)
-    states = _states(p, unanswered)  # registers the window aggregates and kind sets the features read
-    grid = _grid(p, unanswered)
+    placeholder = exp.select(exp.Star()).from_(sql.table(POINTS))
+    _states(p, unanswered, placeholder)  # registers the window aggregates and kind sets the features read
+    states = _states(p, unanswered, _grid(p, unanswered))
     points = _points(p)
     return [
         _days(p),  # last made, first run: every kind set is known by now
         points,
         *unans_stmts,
-        grid,
         states,
         _drops(rules),
         _rungs(rules),

@@ -418,7 +418,9 @@ cases:
     path.write_text(fixed)
     proc = cli("rules", "test", str(path), cwd=tmp_path)
     assert proc.stdout.splitlines()[:2] == [
-        f"{path}:5:5: error: `state` is no longer read: a demotion grace runs from the contact's own history. Give "
-        "the activities that met the rung it is held on (with days_ago), and drop `state`",
+        (
+            f"{path}:5:5: error: `state` is no longer read: a demotion grace runs from the contact's own history. "
+            "Give the activities that met the rung it is held on (with days_ago), and drop `state`"
+        ),
         f"{path}:7:5: error: duplicate case name 'same name' (case 1 has it)",
     ]
