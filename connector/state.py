@@ -11,6 +11,10 @@
   contact's history (connector.engine.timeline), so nothing a run needs depends on an earlier write having landed.
 - `stage_moves`: each rung change a run wrote (contact, from, to, the run's evaluation date), so the report and
   the digest can say who moved since a day; rows older than `MOVES_KEPT_DAYS` are dropped.
+- `timeline_cache`: each contact's timeline outcome (rung, since, hold, flag ages, the next day anything can change)
+  under one rules version, with a fingerprint of what it was computed from. A sync recomputes a contact only when
+  its history or fields changed, or its next change day has come; the cache holds nothing a write decides, so a
+  run stopped anywhere leaves it true.
 - `written_values`: the six values a sync from a warehouse copy wrote to each contact, and when; they stand in for
   the copy's values until a copy taken after the write has them (connector.written_values).
 
@@ -38,7 +42,7 @@ from connector.run_lock import RunLock, lock_held, lock_path
 
 __all__ = ["RunLock", "Store", "attached", "lock_held", "lock_path", "schema_version"]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 MOVES_KEPT_DAYS = 400
 _BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
@@ -90,6 +94,15 @@ _MIGRATIONS: dict[int, list[str]] = {
             f"CREATE TABLE IF NOT EXISTS {_ALIAS}.written_values (cid VARCHAR PRIMARY KEY, stage VARCHAR, "
             "stage_since DATE, flags VARCHAR, next_step VARCHAR, reason VARCHAR, rules_version VARCHAR, "
             "written_at TIMESTAMP NOT NULL)"
+        ),
+    ],
+    7: [
+        # Each contact's timeline outcome, with what it was computed from (connector.engine.timeline): reused
+        # while the contact's activities and fields are unchanged, up to the next day anything can change.
+        (
+            f"CREATE TABLE IF NOT EXISTS {_ALIAS}.timeline_cache (cid VARCHAR PRIMARY KEY, version VARCHAR NOT NULL, "
+            "fp UBIGINT NOT NULL, as_of DATE NOT NULL, final INTEGER, qualified_now INTEGER, in_grace BOOLEAN, "
+            "since DATE, held_until DATE, next_change DATE, flag_since VARCHAR)"
         ),
     ],
 }
@@ -297,6 +310,35 @@ class Store:
             cur = con.execute(f"SELECT * FROM {_ALIAS}.audit_changes ORDER BY record_id, field LIMIT ?", [limit])
             cols = [d[0] for d in cur.description]
             return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+    def timeline_cache(self, version: str) -> Any | None:
+        """The cached timeline rows of one rules version as columns (`fetchnumpy`), or None without a store."""
+        if not self.path.exists():
+            return None
+        with self._con() as con:
+            return con.execute(
+                f"SELECT cid, fp, as_of, final, qualified_now, in_grace, since, held_until, next_change, flag_since "
+                f"FROM {_ALIAS}.timeline_cache WHERE version = ?",
+                [version],
+            ).fetchnumpy()
+
+    def save_timeline(self, version: str, rows: Any) -> int:
+        """Keep the timeline rows a run computed (columns as `timeline_cache` gives them, `rows` from
+        `fetchnumpy`); rows of another rules version go. Returns how many were saved."""
+        with self._con() as con:
+            con.register("tl_new_timeline", rows)
+            con.execute("BEGIN TRANSACTION")
+            con.execute(
+                f"DELETE FROM {_ALIAS}.timeline_cache WHERE version <> ? OR cid IN (SELECT cid FROM tl_new_timeline)",
+                [version],
+            )
+            con.execute(
+                f"INSERT INTO {_ALIAS}.timeline_cache SELECT cid, ?, fp, as_of, final, qualified_now, in_grace, since, "
+                "held_until, next_change, flag_since FROM tl_new_timeline",
+                [version],
+            )
+            con.execute("COMMIT")
+            return len(rows["cid"])
 
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
         """The last runs, newest first: times in UTC with their time zone, `per_rung` as a dict."""

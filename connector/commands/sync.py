@@ -28,7 +28,7 @@ from connector.commands.sync_steps import LOGGED_FAILURES, SyncResult
 from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend
 from connector.crm.factory import open_backend
-from connector.engine import plan
+from connector.engine import plan, sql, timeline
 from connector.errors import (
     STOP_SETTLE_SECONDS,
     ConfigError,
@@ -51,10 +51,18 @@ def compute(
     as_of: dt.date,
     *,
     contact_id: str | None = None,
+    store: state.Store | None = None,
 ) -> int:
     """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities
-    kept."""
-    return engine.compute(con, rules, as_of, contact_id=contact_id)
+    kept. With `store`, the timelines it keeps are reused where nothing changed, and the new ones kept (before any
+    write: they hold nothing a write decides)."""
+    if store is None:
+        return engine.compute(con, rules, as_of, contact_id=contact_id)
+    kept = engine.compute(con, rules, as_of, contact_id=contact_id, cache=store.timeline_cache(rules.version) or {})
+    saved = store.save_timeline(rules.version, timeline.fresh_rows(con))
+    sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(timeline.FRESH)))
+    _log.info("sync.timelines", computed=saved)
+    return kept
 
 
 def run(
@@ -224,7 +232,7 @@ def _run(
                 failpoints.hit("after_pull")
                 steps_mod.note_skipped(crm, result, failed_file)
             with steps.step("placing contacts on the ladder"):
-                _evaluate(crm, rules, as_of, result)
+                _evaluate(crm, rules, as_of, result, store)
             with steps.step("planning changes"):
                 _plan(crm, cfg, result, sample_size)
                 failpoints.hit("after_compute")
@@ -242,9 +250,9 @@ def _run(
     steps_mod.finished(result)
 
 
-def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, result: SyncResult) -> None:
+def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, result: SyncResult, store: state.Store) -> None:
     t = time.perf_counter()
-    result.activities = compute(crm.con, rules, as_of)
+    result.activities = compute(crm.con, rules, as_of, store=store)
     fetch = figures.on(crm.con)
     result.contacts, result.in_grace = figures.counts(fetch)
     _log.info(

@@ -9,7 +9,7 @@ The connection is locked (`engine.session`) before the first rule-derived statem
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
@@ -23,16 +23,24 @@ def compute(
     as_of: dt.date,
     *,
     contact_id: str | None = None,
+    cache: Any | None = None,
 ) -> int:
-    """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified."""
+    """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified.
+
+    `cache`: the timeline rows the state store keeps for these rules (`Store.timeline_cache`, {} for none yet):
+    only contacts whose history changed, or whose next change day has come, are computed, and their rows are left
+    in `tl_timeline_new` for the caller to keep. None: every contact is computed and nothing is left."""
     # The passes import the rule compiler, which imports engine.sql and engine.relations: importing them here, not
     # at the top, lets `connector.ruleset.compiler` be imported first without a cycle.
     from connector.engine import classify, evaluate, features, session, sql, timeline  # noqa: PLC0415
 
+    cached = cache is not None and contact_id is None
+    if cached:
+        timeline.load_cache(con, cache)
     session.lock(con)
     kept = classify.classify(con, rules, as_of, contact_id=contact_id)
     features.build(con, rules, as_of, contact_id=contact_id)
-    for stmt in timeline.statements(rules):
+    for stmt in timeline.statements(rules, cached=cached):
         sql.run(con, stmt, {"as_of": as_of})
     evaluate.evaluate(con, rules, as_of)
     for name in timeline.scratch(rules):

@@ -29,7 +29,9 @@ import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import duckdb
 from sqlglot import exp
 
 from connector.engine import sql
@@ -104,6 +106,7 @@ class _Plan:
     exits: set[tuple[str, int]] = field(default_factory=set)  # (count column, days after an activity)
     linked: dict[str, set[int]] = field(default_factory=dict)  # date feature -> day offsets of as_of thresholds
     features: list[CompiledFeature] = field(default_factory=list)  # those the conditions read, in dependency order
+    cached: bool = False  # only the contacts of `tl_t_todo` are computed; the others come from the cache
 
     def count(self, kinds: Iterable[str]) -> str:
         key = frozenset(kinds)
@@ -242,6 +245,8 @@ def _days(p: _Plan) -> exp.Expr:
         for ks, n in p.kindsets.items()
     ]
     body = sql.select(sql.col("cid"), sql.alias(_dn(sql.col("day")), "dn"), *counts, from_=CLASSIFIED.name)
+    if p.cached:
+        body = body.where(_in_todo("cid"))
     return sql.create_temp(DAYS, body.group_by(sql.col("cid"), sql.col("day")))
 
 
@@ -258,11 +263,17 @@ def _points(p: _Plan) -> exp.Expr:
     branches: list[exp.Expr] = [
         sql.select(sql.col("cid"), sql.col("dn"), from_=DAYS),
         sql.q(
-            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE "CreatedDate" IS NOT NULL',
+            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE "CreatedDate" IS NOT NULL AND $todo',
             dn=_dn(exp.cast(sql.col("CreatedDate"), exp.DataType.Type.DATE)),
             contacts=sql.table(CONTACTS.name),
+            todo=_in_todo("Id") if p.cached else exp.true(),
         ),
-        sql.q('SELECT "Id" AS cid, $dn AS dn FROM $contacts', dn=_dn(sql.as_of()), contacts=sql.table(CONTACTS.name)),
+        sql.q(
+            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE $todo',
+            dn=_dn(sql.as_of()),
+            contacts=sql.table(CONTACTS.name),
+            todo=_in_todo("Id") if p.cached else exp.true(),
+        ),
     ]
     exits = sorted(p.exits)
     if exits:
@@ -298,9 +309,10 @@ def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
     if s.type == "field":
         assert s.field is not None
         source = sql.q(
-            'SELECT "Id" AS cid, $dn AS dn FROM $contacts',
+            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE $todo',
             dn=_dn(exp.cast(sql.col(s.field), exp.DataType.Type.DATE)),
             contacts=sql.table(CONTACTS.name),
+            todo=_in_todo("Id") if p.cached else exp.true(),
         )
     else:
         kinds = s.first or s.last or s.unanswered or []
@@ -346,12 +358,13 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[st
         body = sql.q(
             "SELECT t.cid, t.dn, t.idx, t.dn + $opens AS opens, $end AS closes FROM ("
             "  SELECT cid, $dn AS dn, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx"
-            "  FROM $act WHERE $kinds) t JOIN ($answers) a ON a.cid = t.cid AND a.dn = t.dn",
+            "  FROM $act WHERE $kinds AND $todo) t JOIN ($answers) a ON a.cid = t.cid AND a.dn = t.dn",
             opens=(s.older_than_days or 0) + 1,
             end=end,
             dn=_dn(sql.col("day")),
             act=sql.table(CLASSIFIED.name),
             kinds=_any_kind(s.unanswered or []),
+            todo=_in_todo("cid") if p.cached else exp.true(),
             answers=answers,
         )
         out.append(sql.create_temp(triggers, body))
@@ -630,7 +643,7 @@ def _rungs(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(RUNGS, level4)
 
 
-def _now(rules: RuleSet) -> exp.Expr:
+def _now(rules: RuleSet, *, cached: bool = False) -> exp.Expr:
     """One row per contact: where the timeline stands on the evaluation day, since when, and what comes next if
     nothing happens (the day a held rung drops, the next day anything a record shows can change)."""
     today = _dn(sql.as_of())
@@ -700,29 +713,149 @@ def _now(rules: RuleSet) -> exp.Expr:
     )
     assert isinstance(body, exp.Select)
     body = body.select(*flag_since, append=True)
-    return sql.create_temp(TIMELINE.name, body)
+    return sql.create_temp(NOW if cached else TIMELINE.name, body)
 
 
-def statements(rules: RuleSet) -> list[exp.Expr]:
+def statements(rules: RuleSet, *, cached: bool = False) -> list[exp.Expr]:
     """From the classified activities (`tl_act`) and the contacts to `tl_timeline`. `$as_of` is the only
-    parameter."""
+    parameter. `cached`: `tl_timeline_cache` holds rows of these rules computed earlier (see `load_cache`); only
+    the contacts whose history or fields changed since, or whose next change day has come, are computed, and
+    `tl_timeline_new` holds their rows to keep."""
     p = _plan(rules)
+    p.cached = cached
     unans_stmts, unanswered = _unanswered_statements(p)
     placeholder = exp.select(exp.Star()).from_(sql.table(POINTS))
     _states(p, unanswered, placeholder)  # registers the window aggregates and kind sets the features read
     states = _states(p, unanswered, _grid(p, unanswered))
     points = _points(p)
+    head = [_fingerprints(p), _todo()] if cached else []
+    tail = [_reused(rules), _fresh(rules)] if cached else []
     return [
-        _days(p),  # last made, first run: every kind set is known by now
+        *head,
+        _days(p),  # made last but one, run first: every kind set is known by now
         points,
         *unans_stmts,
         states,
         _drops(rules),
         _rungs(rules),
-        _now(rules),
+        _now(rules, cached=cached),
+        *tail,
     ]
 
 
+CACHE = "tl_timeline_cache"  # cached rows of this rules version, as the state store keeps them
+FINGERPRINTS = "tl_t_fp"  # per live contact: a hash of everything its timeline reads
+TODO = "tl_t_todo"  # the contacts to compute
+NOW = "tl_t_now"  # their rows
+FRESH = "tl_timeline_new"  # their rows as the state store keeps them
+CACHE_COLUMNS = (
+    ("cid", "VARCHAR"),
+    ("fp", "UBIGINT"),
+    ("as_of", "DATE"),
+    ("final", "INTEGER"),
+    ("qualified_now", "INTEGER"),
+    ("in_grace", "BOOLEAN"),
+    ("since", "DATE"),
+    ("held_until", "DATE"),
+    ("next_change", "DATE"),
+    ("flag_since", "VARCHAR"),  # the open flags' days, ';'-joined in rule order ('' for a closed flag)
+)
+
+
+def _in_todo(column: str) -> exp.Expr:
+    return sql.q("$c IN (SELECT cid FROM $todo)", c=sql.col(column), todo=sql.table(TODO))
+
+
+def _fingerprints(p: _Plan) -> exp.Expr:
+    """What a contact's timeline reads, hashed: each classified activity's Id, day and kinds, and the contact's
+    creation day and the fields the conditions read. Any change to one of them changes the hash."""
+    kinds = [sql.col(kind_col(k)) for k in p.rules.kinds]
+    per_activity = sql.func("hash", sql.col("aid"), sql.col("day"), *kinds)
+    fields = [sql.col(f.spec.field, "c") for f in p.features if f.spec.type == "field" and f.spec.field]
+    body = sql.q(
+        'SELECT c."Id" AS cid, $hash AS fp FROM $contacts c '
+        'LEFT JOIN (SELECT cid, bit_xor($act_hash) AS fp FROM $act GROUP BY cid) a ON a.cid = c."Id"',
+        hash=sql.func("hash", sql.col("CreatedDate", "c"), *fields, sql.q("COALESCE(a.fp, 0)")),
+        act_hash=per_activity,
+        contacts=sql.table(CONTACTS.name),
+        act=sql.table(CLASSIFIED.name),
+    )
+    return sql.create_temp(FINGERPRINTS, body)
+
+
+def _todo() -> exp.Expr:
+    """New contacts, changed ones, rows computed for a later day, and rows whose next change day has come."""
+    return sql.create_temp(
+        TODO,
+        sql.q(
+            "SELECT f.cid FROM $fp f LEFT JOIN $cache k ON k.cid = f.cid "
+            "WHERE k.cid IS NULL OR k.fp <> f.fp OR k.as_of > $as_of OR k.next_change <= $as_of",
+            fp=sql.table(FINGERPRINTS),
+            cache=sql.table(CACHE),
+            as_of=sql.as_of(),
+        ),
+    )
+
+
+def _reused(rules: RuleSet) -> exp.Expr:
+    """`tl_timeline`: the computed rows, and the cached rows of every other live contact."""
+    cols = [sql.col(n) for n, _ in TIMELINE.columns]
+    flags = [
+        sql.alias(
+            sql.q("CAST(NULLIF(split_part(k.flag_since, ';', $i), '') AS DATE)", i=i + 1),
+            flag_since_col(f.id),
+        )
+        for i, f in enumerate(rules.flags)
+    ]
+    cached = (
+        exp.select(*(sql.col(n, "k") for n, _ in TIMELINE.columns), *flags)
+        .from_(exp.alias_(sql.table(CACHE), "k"))
+        .join(exp.alias_(sql.table(FINGERPRINTS), "f"), on=sql.q("f.cid = k.cid"))
+        .where(sql.q("k.cid NOT IN (SELECT cid FROM $todo)", todo=sql.table(TODO)))
+    )
+    fresh = exp.select(*cols, *(sql.col(flag_since_col(f.id)) for f in rules.flags)).from_(sql.table(NOW))
+    return sql.create_temp(TIMELINE.name, exp.union(fresh, cached, distinct=False))
+
+
+def _fresh(rules: RuleSet) -> exp.Expr:
+    """The computed rows, as the state store keeps them."""
+    days = [sql.q("COALESCE(CAST($d AS VARCHAR), '')", d=sql.col(flag_since_col(f.id), "n")) for f in rules.flags]
+    flag_since = sql.func("concat_ws", sql.lit(";"), *days) if days else sql.lit("")
+    body = sql.q(
+        "SELECT n.cid, f.fp, CAST($as_of AS DATE) AS as_of, n.final, n.qualified_now, n.in_grace, n.since, "
+        "n.held_until, n.next_change, $flag_since AS flag_since FROM $now n JOIN $fp f ON f.cid = n.cid",
+        as_of=sql.as_of(),
+        flag_since=flag_since,
+        now=sql.table(NOW),
+        fp=sql.table(FINGERPRINTS),
+    )
+    return sql.create_temp(FRESH, body)
+
+
+def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
+    """Make `tl_timeline_cache` from the rows the state store gave (`Store.timeline_cache`; None: empty)."""
+    columns = ", ".join(f"{sql.render(sql.col(n))} {t}" for n, t in CACHE_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CACHE} ({columns})")
+    if rows is not None and len(rows["cid"]):
+        con.register("tl_cache_rows", rows)
+        casts = ", ".join(f"CAST({sql.render(sql.col(n))} AS {t})" for n, t in CACHE_COLUMNS)
+        con.execute(f"INSERT INTO {CACHE} SELECT {casts} FROM tl_cache_rows")
+        con.unregister("tl_cache_rows")
+
+
+def fresh_rows(con: duckdb.DuckDBPyConnection) -> Any:
+    """The rows a cached run computed, as columns for `Store.save_timeline`."""
+    return con.execute(f"SELECT * FROM {FRESH}").fetchnumpy()
+
+
 def scratch(rules: RuleSet) -> list[str]:
+    """The timeline's own tables, dropped after a run (the cache and the rows to keep are the caller's)."""
     n = sum(1 for f in _needed(rules) if f.spec.type == "unanswered")
-    return [*SCRATCH, *(f"tl_t_u{i}" for i in range(n)), *(f"tl_t_uc{i}" for i in range(n))]
+    return [
+        *SCRATCH,
+        FINGERPRINTS,
+        TODO,
+        NOW,
+        *(f"tl_t_u{i}" for i in range(n)),
+        *(f"tl_t_uc{i}" for i in range(n)),
+    ]

@@ -7,6 +7,7 @@ The rule it must keep: the rung and flags a contact's timeline shows on any day 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -138,3 +139,32 @@ def test_a_rung_reached_by_tenure_alone_is_dated_the_day_the_tenure_was_reached(
     got = org.fields(cid)
     assert got["stage"] == "Faithful"
     assert got["since"] == first + dt.timedelta(days=365)
+
+
+def test_syncs_that_reuse_kept_timelines_write_what_one_full_computation_writes(tmp_path: Path) -> None:
+    """A sync recomputes only the contacts whose history changed or whose next change day has come; after weeks
+    of such syncs, with new activities on the way, every field is what a first sync on the last day writes."""
+    # The same Ids for the activities added to both orgs, clear of the demo's own.
+    kept = Org(tmp_path / "kept", _seq=itertools.count(10_000_000))
+    fresh = Org(tmp_path / "fresh", _seq=itertools.count(10_000_000))
+    for o in (kept, fresh):
+        o.folder.mkdir()
+        LocalCrm.create(o.database).close()
+        o.load_demo(contacts=300, seed=29)
+    crm = LocalCrm.open(kept.database)
+    try:
+        ids = [r[0] for r in crm.con.execute('SELECT "Id" FROM "Contact" ORDER BY "Id" LIMIT 40').fetchall()]
+    finally:
+        crm.close()
+    kept.sync()
+    for o in (kept, fresh):  # what happens after the first sync: replies, a listening call, a thank-you
+        for i, cid in enumerate(ids):
+            o.reply(cid, -3 - i % 5)
+            if i % 3 == 0:
+                o.meeting(cid, -20, "Check-in: what matters to them")
+            if i % 4 == 0:
+                o.task(cid, -25, "Thank-you note for the feedback")
+    for later in (5, 21, 40, 41, 95, 200):
+        kept.sync(days_later=later)
+    fresh.sync(days_later=200)
+    assert kept.snapshot_fields() == fresh.snapshot_fields()
