@@ -1,8 +1,10 @@
-"""The replay of a simulation: a rule set run at every weekly sync of the last N weeks, to count flapping.
+"""The replay of a simulation: a rule set at every weekly sync of the last N weeks, to count flapping.
 
-It starts from an empty CRM and carries each week's rung and demotion watch forward exactly as real syncs do; a
-contact whose rung changes more than once is flapping. The counts are kept per owner too (`Replay.owners`), so the
-report's owner filter narrows them like everything else. Only temp tables are written.
+Each contact's timeline (connector.engine.timeline) is computed once, on the last day, and read on each weekly day:
+the rung it shows on a day is the rung a sync on that day writes, whatever syncs ran before, so nothing is
+re-run per week. A contact whose rung changes more than once is flapping; one created during the replay is not
+counted changed by its first placement. The counts are kept per owner too (`Replay.owners`), so the report's owner
+filter narrows them like everything else. Only temp tables are written.
 """
 
 from __future__ import annotations
@@ -13,29 +15,41 @@ from dataclasses import dataclass, field, replace
 
 import duckdb
 
-from connector import engine, log
-from connector.engine import sql
-from connector.engine.relations import PLACE
+from connector import log
+from connector.engine import classify, session, sql, timeline
 from connector.ruleset.compiler import RuleSet
-
-_CONTACT = "tl_sim_contact"  # the replay's copy of the contacts, without the trust fields
-_HELD = "tl_sim_held"  # the replay's rung per contact, carried from one replayed sync to the next
-_TRUST = ("cur_stage", "cur_since", "cur_flags", "cur_next", "cur_reason", "cur_version")
 
 _log = log.get("trust_ladder.simulate")
 
-_REPLAY_CONTACTS = """
-CREATE OR REPLACE TEMP VIEW crm_contact AS
-SELECT c.*, h.stage AS cur_stage, h.since AS cur_since, CAST(NULL AS VARCHAR) AS cur_flags,
-       CAST(NULL AS VARCHAR) AS cur_next, CAST(NULL AS VARCHAR) AS cur_reason, CAST(NULL AS VARCHAR) AS cur_version
-FROM tl_sim_contact c LEFT JOIN tl_sim_held h ON h.cid = c."Id"
-WHERE c."CreatedDate" IS NULL OR CAST(c."CreatedDate" AS DATE) <= $day
+_WEEKS = "tl_sim_weeks"  # k, day: the replayed syncs, oldest first
+_STEPS = "tl_sim_steps"  # per contact and replayed sync after the first: the step its rung took (-n..n)
+# The rung each contact stands on at each replayed sync, read from its timeline (the last row on or before that
+# day; before its first row, the lowest rung), for contacts created by then.
+_ON_DAYS = """
+CREATE OR REPLACE TEMP TABLE tl_sim_on AS
+SELECT w.k, c."Id" AS cid, COALESCE(c."OwnerId", '') AS owner, COALESCE(r.r, 0) AS r
+FROM tl_sim_weeks w
+JOIN crm_contact c ON c."CreatedDate" IS NULL OR CAST(c."CreatedDate" AS DATE) <= w.day
+ASOF LEFT JOIN (SELECT cid, dn, max(r) AS r FROM $rungs GROUP BY cid, dn) r
+  ON r.cid = c."Id" AND CAST(w.day - DATE '1970-01-01' AS INTEGER) >= r.dn
 """
-_CHANGED_BY_OWNER = f"""SELECT COALESCE(c."OwnerId", ''), count(*) FROM {_HELD} h JOIN {_CONTACT} c ON c."Id" = h.cid
-WHERE h.changed GROUP BY 1"""
-_TOTALS_BY_OWNER = f"""SELECT COALESCE(c."OwnerId", ''), count(*) FILTER (WHERE changes > 0),
-  count(*) FILTER (WHERE changes > 1), count(*) FILTER (WHERE reversals > 0)
-FROM {_HELD} h JOIN {_CONTACT} c ON c."Id" = h.cid GROUP BY 1"""
+_STEPS_SQL = """
+CREATE OR REPLACE TEMP TABLE tl_sim_steps AS
+SELECT o.k, o.cid, o.owner, sign(o.r - p.r) AS step
+FROM tl_sim_on o JOIN tl_sim_on p ON p.cid = o.cid AND p.k = o.k - 1
+"""
+_CHANGED_BY_DAY = """SELECT k, owner, count(*) FROM tl_sim_steps WHERE step <> 0 GROUP BY k, owner"""
+_TOTALS_BY_OWNER = """
+SELECT owner, count(*) FILTER (WHERE changes > 0), count(*) FILTER (WHERE changes > 1),
+       count(*) FILTER (WHERE reversals > 0)
+FROM (
+  SELECT cid, any_value(owner) AS owner, count(*) AS changes,
+         count(*) FILTER (WHERE before IS NOT NULL AND before <> step) AS reversals
+  FROM (SELECT cid, owner, step, lag(step) OVER (PARTITION BY cid ORDER BY k) AS before
+        FROM tl_sim_steps WHERE step <> 0) s
+  GROUP BY cid
+) t GROUP BY owner
+"""
 
 
 @dataclass(frozen=True)
@@ -72,48 +86,27 @@ class Replay:
 
 
 def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks: int) -> Replay:
-    """Run `rules` at every weekly sync from as_of - 7*weeks to as_of, from an empty CRM; count rung changes.
-
-    The contacts are read once into a temp copy; `crm_contact` is pointed at that copy joined with the replay's
-    own rungs (`_HELD`), so each replayed sync compares with what the one before it wrote; promotion, demotion
-    grace and decay come from each contact's history, exactly as in real syncs. The original `crm_contact` view
-    is restored afterwards.
-    """
+    """`rules` at every weekly sync from as_of - 7*weeks to as_of: each contact's timeline computed once and read
+    on each of those days; count rung changes."""
     started = time.perf_counter()
-    view = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'crm_contact' AND temporary").fetchone()
-    if view is None:
-        raise RuntimeError("the replay needs the backend's crm_contact view (LocalCrm.prepare)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_CONTACT} AS SELECT * EXCLUDE ({', '.join(_TRUST)}) FROM crm_contact")
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_HELD} "
-        "(cid VARCHAR, stage VARCHAR, since DATE, final INTEGER, changes INTEGER, changed BOOLEAN, "
-        "dir INTEGER, reversals INTEGER)"
-    )
     days = [as_of - dt.timedelta(days=7 * w) for w in range(weeks, -1, -1)]
-    by_day: list[tuple[dt.date, dict[str, int]]] = []
+    session.lock(con)
+    classify.classify(con, rules, as_of)
+    for stmt in timeline.statements(rules):
+        sql.run(con, stmt, {"as_of": as_of})
     try:
-        for day in days:
-            # A view takes no parameters: the replayed day is a literal made by the builder.
-            sql.run(con, sql.q(_REPLAY_CONTACTS, day=day))
-            engine.compute(con, rules, day)  # the passes of a sync on that day; holds come from the history
-            con.execute(f"""
-CREATE OR REPLACE TEMP TABLE {_HELD} AS
-SELECT cid, stage, since, final, changes + CAST(changed AS INTEGER) AS changes, changed,
-  CASE WHEN changed THEN step ELSE dir END AS dir,
-  reversals + CAST(changed AND dir <> 0 AND step <> dir AS INTEGER) AS reversals
-FROM (
-  SELECT p.cid, p.new_stage AS stage, p.new_since AS since, p.final, COALESCE(h.changes, 0) AS changes,
-    COALESCE(h.final <> p.final, false) AS changed, COALESCE(sign(p.final - h.final), 0) AS step,
-    COALESCE(h.dir, 0) AS dir, COALESCE(h.reversals, 0) AS reversals
-  FROM {PLACE.name} p LEFT JOIN {_HELD} h ON h.cid = p.cid
-)""")
-            if day != days[0]:
-                by_day.append((day, {str(o): int(n) for o, n in con.execute(_CHANGED_BY_OWNER).fetchall()}))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_WEEKS} (k INTEGER, day DATE)")
+        con.executemany(f"INSERT INTO {_WEEKS} VALUES (?, ?)", list(enumerate(days)))
+        sql.run(con, sql.q(_ON_DAYS, rungs=sql.table(timeline.RUNGS)))
+        con.execute(_STEPS_SQL)
+        changed_at: dict[int, dict[str, int]] = {}
+        for k, owner, n in con.execute(_CHANGED_BY_DAY).fetchall():
+            changed_at.setdefault(int(k), {})[str(owner)] = int(n)
+        by_day = [(day, changed_at.get(k, {})) for k, day in enumerate(days) if k > 0]
         totals = {str(o): (int(a), int(b), int(c)) for o, a, b, c in con.execute(_TOTALS_BY_OWNER).fetchall()}
     finally:
-        con.execute("DROP VIEW IF EXISTS crm_contact")
-        con.execute(str(view[0]))
-        con.execute(f"DROP TABLE IF EXISTS {_CONTACT}")
+        for name in (*timeline.scratch(rules), _WEEKS, "tl_sim_on", _STEPS):
+            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     owners = {o: OwnerReplay([n.get(o, 0) for _, n in by_day], *t) for o, t in totals.items()}
     result = Replay(
         weeks=weeks,
