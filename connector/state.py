@@ -352,19 +352,6 @@ class Store:
             row["per_rung"] = json.loads(row["per_rung"]) if row["per_rung"] else None
         return rows
 
-    def rung_history(self, limit: int = 200) -> list[tuple[dt.date, dict[str, int]]]:
-        """Contacts per rung by evaluation date, from the last run that wrote (ok or partial) for each date,
-        oldest first, for the report."""
-        if not self.path.exists():
-            return []
-        with self._con() as con:
-            rows = con.execute(
-                f"SELECT as_of, arg_max(per_rung, started_at) FROM {_ALIAS}.runs WHERE outcome IN ('ok', 'partial') "
-                "AND per_rung IS NOT NULL GROUP BY as_of ORDER BY as_of DESC LIMIT ?",
-                [limit],
-            ).fetchall()
-        return [(as_of, {k: int(v) for k, v in json.loads(counts).items()}) for as_of, counts in reversed(rows)]
-
     def pending(self, limit: int | None = 50) -> tuple[int, list[dict[str, Any]]]:
         """How many records wait for retry, and the latest `limit` of them (all with None)."""
         with self._con() as con:

@@ -16,7 +16,6 @@ from pathlib import Path
 import click
 
 from connector import config as config_mod
-from connector import state
 from connector.cli.app import DATE
 from connector.commands import simulate as simulate_mod
 from connector.commands import sync
@@ -151,6 +150,7 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
     """One self-contained HTML page (charts included, opens offline): the ladder, movement, what holds contacts
     back, who is slipping, who moved, flags and owners, with an owner filter."""
     from connector.commands import report as report_mod
+    from connector.commands import trend
 
     data_file = (
         cfg.resolve(cfg.salesforce.mirror)
@@ -162,19 +162,20 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
         if new_file is not None:
             page = _simulation_page(cfg, crm, *_run(cfg, crm, new_file, None, as_of, weeks, 3))
         else:
-            data = report_mod.current(crm.con, sync.load_rules(cfg), as_of, cfg.resolve(cfg.state.path))
-            page = report_mod.render(data, history=_history(cfg))
+            rules = sync.load_rules(cfg)
+            history = trend.monthly(crm.con, rules, as_of)
+            data = report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path))
+            page = report_mod.render(data, history=history)
     _write(out, page, quiet=False)
 
 
 def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation, new: RuleSet) -> str:
+    """The simulation, with the trend of the rules in force (the configured ones), month by month."""
     from connector.commands import report as report_mod
+    from connector.commands import trend
 
-    return report_mod.render(report_mod.simulated(crm.con, sim, new), history=_history(cfg))
-
-
-def _history(cfg: config_mod.Config) -> list[tuple[dt.date, dict[str, int]]]:
-    return state.Store(cfg.resolve(cfg.state.path), read_only=True).rung_history()
+    data = report_mod.simulated(crm.con, sim, new)
+    return report_mod.render(data, history=trend.monthly(crm.con, sync.load_rules(cfg), sim.as_of))
 
 
 def _write(path: Path, page: str, *, quiet: bool) -> None:

@@ -23,20 +23,10 @@ _log = log.get("trust_ladder.simulate")
 
 _WEEKS = "tl_sim_weeks"  # k, day: the replayed syncs, oldest first
 _STEPS = "tl_sim_steps"  # per contact and replayed sync after the first: the step its rung took (-n..n)
-# The rung each contact stands on at each replayed sync, read from its timeline (the last row on or before that
-# day; before its first row, the lowest rung), for contacts created by then.
-_ON_DAYS = """
-CREATE OR REPLACE TEMP TABLE tl_sim_on AS
-SELECT w.k, c."Id" AS cid, COALESCE(c."OwnerId", '') AS owner, COALESCE(r.r, 0) AS r
-FROM tl_sim_weeks w
-JOIN crm_contact c ON c."CreatedDate" IS NULL OR CAST(c."CreatedDate" AS DATE) <= w.day
-ASOF LEFT JOIN (SELECT cid, dn, max(r) AS r FROM $rungs GROUP BY cid, dn) r
-  ON r.cid = c."Id" AND CAST(w.day - DATE '1970-01-01' AS INTEGER) >= r.dn
-"""
 _STEPS_SQL = """
 CREATE OR REPLACE TEMP TABLE tl_sim_steps AS
 SELECT o.k, o.cid, o.owner, sign(o.r - p.r) AS step
-FROM tl_sim_on o JOIN tl_sim_on p ON p.cid = o.cid AND p.k = o.k - 1
+FROM tl_t_on_days o JOIN tl_t_on_days p ON p.cid = o.cid AND p.k = o.k - 1
 """
 _CHANGED_BY_DAY = """SELECT k, owner, count(*) FROM tl_sim_steps WHERE step <> 0 GROUP BY k, owner"""
 _TOTALS_BY_OWNER = """
@@ -97,7 +87,7 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_WEEKS} (k INTEGER, day DATE)")
         con.executemany(f"INSERT INTO {_WEEKS} VALUES (?, ?)", list(enumerate(days)))
-        sql.run(con, sql.q(_ON_DAYS, rungs=sql.table(timeline.RUNGS)))
+        sql.run(con, timeline.on_days(_WEEKS))
         con.execute(_STEPS_SQL)
         changed_at: dict[int, dict[str, int]] = {}
         for k, owner, n in con.execute(_CHANGED_BY_DAY).fetchall():
@@ -105,7 +95,7 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
         by_day = [(day, changed_at.get(k, {})) for k, day in enumerate(days) if k > 0]
         totals = {str(o): (int(a), int(b), int(c)) for o, a, b, c in con.execute(_TOTALS_BY_OWNER).fetchall()}
     finally:
-        for name in (*timeline.scratch(rules), _WEEKS, "tl_sim_on", _STEPS):
+        for name in (*timeline.scratch(rules), _WEEKS, _STEPS):
             sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     owners = {o: OwnerReplay([n.get(o, 0) for _, n in by_day], *t) for o, t in totals.items()}
     result = Replay(

@@ -39,7 +39,7 @@ def _history_chart(history: History, rungs: list[str]) -> View:
         )
     # One tick per evaluation date: a date axis would stretch a day or two of runs into hours.
     fig.update_layout(
-        title="Contacts per rung, by evaluation date of the last sync that day",
+        title="Contacts per rung on the first day of each month, from each contact's history",
         legend={"orientation": "h"},
         xaxis={"type": "category"},
     )
@@ -64,7 +64,7 @@ def _json(value: object) -> str:
 
 
 def render(d: ReportData, history: History) -> str:
-    """The page. `history` is the rung counts of past runs, oldest first (empty when none are recorded)."""
+    """The page. `history` is the rung counts month by month, oldest first (connector.commands.trend)."""
     first = view(d)
     views = [{"key": "", "label": ALL_OWNERS, "html": first.html, "figs": first.figs}]
     for key, name, data in d.by_owner:
@@ -78,13 +78,12 @@ def render(d: ReportData, history: History) -> str:
         else f'<label class="filter">Owner <select id="owner-filter">{options}</select></label>'
     )
     hist = _history_chart(history, d.rungs) if history else None
-    old = (
-        '<p class="note">No run history is recorded yet: the counts of past runs appear here after the first syncs.</p>'
-    )
+    old = '<p class="note">No contacts yet: the counts per month appear here once the CRM holds some.</p>'
     body = (
         f'<header><h1>{e(d.title)}</h1>{picker}</header>\n<main id="tl-view">{first.html}</main>\n'
-        '<section><h2>Rung counts over past runs</h2><p class="note">For all owners: the run history keeps '
-        f"the counts of the whole org, so the owner filter does not narrow this chart.</p>"
+        '<section><h2>Rung counts by month</h2><p class="note">The rung each contact stood on, on the first day '
+        "of each of the last 12 months, read from its history (contacts created by then), whether or not a sync "
+        "ran that day. For all owners: the owner filter does not narrow this chart.</p>"
         f"{hist.html if hist else old}</section>"
     )
     return _PAGE.format(

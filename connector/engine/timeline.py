@@ -853,9 +853,31 @@ def scratch(rules: RuleSet) -> list[str]:
     n = sum(1 for f in _needed(rules) if f.spec.type == "unanswered")
     return [
         *SCRATCH,
+        "tl_t_on_days",
         FINGERPRINTS,
         TODO,
         NOW,
         *(f"tl_t_u{i}" for i in range(n)),
         *(f"tl_t_uc{i}" for i in range(n)),
     ]
+
+
+ON_DAYS = "tl_t_on_days"  # per day of `days` and contact created by then: the rung it stood on
+_ON_DAYS = """
+SELECT w.k, w.day, c."Id" AS cid, COALESCE(c."OwnerId", '') AS owner, COALESCE(r.r, 0) AS r
+FROM $days w
+JOIN crm_contact c ON c."CreatedDate" IS NULL OR CAST(c."CreatedDate" AS DATE) <= w.day
+ASOF LEFT JOIN (SELECT cid, dn, max(r) AS r FROM $rungs GROUP BY cid, dn) r
+  ON r.cid = c."Id" AND $day_dn >= r.dn
+"""
+
+
+def on_days(days: str) -> exp.Expr:
+    """`tl_t_on_days`: the rung each contact created by then stood on, on each day of the table `days` (k, day),
+    read from the timeline built for a later day (`tl_t_rung`): the last row on or before that day, the lowest
+    rung before the first. A rung on a day depends only on the history up to it, so this is what a sync on that
+    day would write."""
+    return sql.create_temp(
+        ON_DAYS,
+        sql.q(_ON_DAYS, days=sql.table(days), rungs=sql.table(RUNGS), day_dn=_dn(sql.col("day", "w"))),
+    )

@@ -102,7 +102,7 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
         "Who moved since the previous run",
         "Open flags",
         "Rungs by owner",
-        "Rung counts over past runs",
+        "Rung counts by month",
     ]
     shown = main_text(dom)
     assert f"Ada Tester ({c['ada']}) Friend Familiar {later(org)}" in shown  # from -> to, with the name

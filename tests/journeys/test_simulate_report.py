@@ -252,7 +252,7 @@ def test_the_report_of_the_current_state_renders_offline_in_a_real_browser(
     org: Org, chromium: str, tmp_path: Path
 ) -> None:
     demo_org(org)
-    org.sync(days_later=7)  # a second run: the report charts rung counts over past runs
+    org.sync(days_later=7)  # a second run
     before = org.snapshot()
     out = tmp_path / "current.html"
     proc = cli(org, "report", "--out", str(out), "--as-of", org.as_of.isoformat())

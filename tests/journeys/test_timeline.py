@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from connector.commands import trend
 from connector.crm.local.store import LocalCrm
 from connector.engine import classify, evaluate, features, sql, timeline
 from connector.ruleset.compiler import RuleSet, load
@@ -168,3 +169,24 @@ def test_syncs_that_reuse_kept_timelines_write_what_one_full_computation_writes(
         kept.sync(days_later=later)
     fresh.sync(days_later=200)
     assert kept.snapshot_fields() == fresh.snapshot_fields()
+
+
+def test_the_monthly_trend_reads_each_contacts_rung_on_the_first_of_each_month(org: Org) -> None:
+    """Created 7 Mar; a discovery meeting 17 Mar (Friend), replies 16 May and 5 Jun (three conversations and a
+    listening one: Familiar from 5 Jun). No sync ran on any of those days."""
+    org.familiar_contact()
+    crm = LocalCrm.open(org.database)
+    try:
+        crm.prepare(org.config.fields)
+        months = trend.monthly(crm.con, load(DEFAULT_RULES), org.as_of)
+    finally:
+        crm.close()
+    assert [d for d, _ in months][-4:] == [dt.date(2026, 4, 1), dt.date(2026, 5, 1), dt.date(2026, 6, 1), org.as_of]
+    assert len(months) == 13  # twelve month starts, and the day itself
+    assert months[-4:] == [
+        (dt.date(2026, 4, 1), {"Friend": 1}),
+        (dt.date(2026, 5, 1), {"Friend": 1}),
+        (dt.date(2026, 6, 1), {"Friend": 1}),
+        (org.as_of, {"Familiar": 1}),
+    ]
+    assert months[-5] == (dt.date(2026, 3, 1), {})  # not in the CRM yet
