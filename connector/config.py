@@ -211,7 +211,8 @@ class SalesforceSection(_Strict):
     max_run_seconds: float = Field(default=600.0, gt=0)  # the run stops cleanly (exit 9) after this; < the schedule
     max_attempts: int = Field(default=6, ge=1)  # transient faults: tries per call
     max_wait_seconds: float = Field(default=60.0, ge=0)  # cap of one back-off wait (Retry-After included)
-    poll_seconds: float = Field(default=2.0, ge=0)  # Bulk job polling interval
+    poll_seconds: float = Field(default=1.0, ge=0)  # the first wait on a Bulk job; each later one doubles
+    poll_max_seconds: float = Field(default=30.0, ge=0)  # the longest wait between two polls of a Bulk job
     job_timeout_seconds: float = Field(default=3600.0, gt=0)  # give up on a Bulk job (never past max_run_seconds)
 
 
