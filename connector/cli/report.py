@@ -20,7 +20,7 @@ from connector import state
 from connector.cli.app import DATE
 from connector.commands import simulate as simulate_mod
 from connector.commands import sync
-from connector.commands.rulefile import check_picklists
+from connector.commands.rulefile import check_crm_picklists
 from connector.crm.factory import open_data
 from connector.crm.local.store import LocalCrm
 from connector.errors import RuleError
@@ -66,7 +66,7 @@ def _picklist_notes(crm: LocalCrm, rules: RuleSet, cfg: config_mod.Config) -> li
     if cfg.crm.backend != "local":
         return []
     try:
-        check_picklists(rules, crm.picklist_values(), cfg.fields)
+        check_crm_picklists(rules, crm, cfg.fields)
     except RuleError as exc:
         return [f"{f} (a sync with these rules would refuse to write)" for f in exc.findings]
     return []

@@ -176,7 +176,7 @@ class SalesforceCrm:
         if self._describe is not None and not self._describe_remembered:
             return False
         self.describe(refresh=True)
-        _log.info("salesforce.describe_refreshed", object="Contact", reason="a remembered describe found a problem")
+        _log.info("salesforce.describe_refreshed", object="Contact", reason="the remembered describe may be stale")
         return True
 
     def forget_describe(self) -> None:
@@ -313,7 +313,8 @@ class SalesforceCrm:
     def _refused(self, obj: str, answer: SalesforceError) -> None:
         """The org refused an object's opening query: a field it no longer has is named; else exit 6."""
         if obj == "Contact" and "INVALID_FIELD" in details.error_codes(answer):
-            self._require_fields(self.fields)  # a field gone since the describe was remembered: say which
+            self.refresh_describe()  # a field gone since the describe was remembered: say which
+            self._require_fields(self.fields)
         with salesforce_errors(f"pulling {obj}"):
             raise answer
 
