@@ -201,7 +201,7 @@ class SalesforceSection(_Strict):
     bulk_read_threshold: int = Field(default=10_000, ge=0)  # a query with more rows goes through Bulk API 2.0
     bulk_write_threshold: int = Field(default=2_000, ge=0)  # more changed contacts: a Bulk API 2.0 update job
     page_size: int = Field(default=2000, ge=200, le=2000)  # REST query batchSize
-    bulk_page_records: int = Field(default=250_000, ge=1)  # Bulk query maxRecords per result set
+    bulk_page_records: int = Field(default=1_000_000, ge=1)  # Bulk query maxRecords per result set (streamed to disk)
     bulk_rows_per_job: int = Field(default=150_000, ge=1)  # rows per ingest job (each upload stays < 100 MB)
     overlap_seconds: int = Field(default=300, ge=0)  # incremental pulls re-read this much before the watermark
     budget_fraction: float = Field(default=0.10, gt=0, le=1)  # share of the org's daily API allowance per run

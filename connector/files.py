@@ -164,20 +164,23 @@ def _what(path: Path) -> str:
 _DUCKDB_MAGIC = b"DUCK"  # a DuckDB database file's format marker: bytes 8 to 12 of its first block
 
 
-def database_file_problem(path: Path) -> str | None:
+def database_file_problem(path: Path, *, content: bool = True) -> str | None:
     """Why `path` cannot be a DuckDB database file we open or create, in plain words, or None: a folder, a device,
-    a file that holds something else, or a parent that is a file. An empty or absent file is fine (created)."""
+    a parent that is a file, or (with `content`) a file that holds something else. An empty or absent file is fine
+    (created)."""
     if path.is_dir():
         return f"{path} is a folder; it must name the database file itself (for example {path / 'data.duckdb'})"
     if path.exists():
         if not path.is_file():
             return f"{path} is {_what(path)}, not a database file"
+        if not content:
+            return None
         try:
             with path.open("rb") as f:
                 head = f.read(16)
         except OSError as e:
             return f"cannot read {path} ({e.strerror or e})"
-        if head and head[8:12] != _DUCKDB_MAGIC:
+        if content and head and head[8:12] != _DUCKDB_MAGIC:
             return f"{path} is a file that is not a DuckDB database (it holds something else); name another file"
         return None
     base = _nearest_existing(path.parent)

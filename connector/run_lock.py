@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
+from connector import files
 from connector.errors import ConfigError, LockHeld
 
 _PROBE_WAIT_S = 0.5  # a `status` probe of the run lock lasts microseconds
@@ -42,9 +43,10 @@ class RunLock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:  # the state folder is a file, or cannot be written: the config names it
+            why = files.unwritable_folder(self.path.parent) or exc.strerror or str(exc)
             raise ConfigError(
-                f"[state] path: cannot make the run lock {self.path} beside the state store "
-                f"({exc.strerror or exc}); name a state file in a folder this user can write"
+                f"[state] path: cannot make the run lock {self.path} beside the state store: {why}; "
+                "name a state file in a folder this user can write"
             ) from None
         deadline = time.monotonic() + _PROBE_WAIT_S
         while True:

@@ -25,9 +25,9 @@ from connector.errors import ConfigError, CrmError
 
 
 def _check_path(path: Path) -> None:
-    """A folder, a device or a file holding something else where the database should be is the config's problem
-    (exit 3), said before DuckDB is asked to open it."""
-    problem = files.database_file_problem(path)
+    """A folder, a device or a parent that is a file where the database should be is the config's problem (exit 3),
+    said before DuckDB is asked to open it. A file that is not a database stays an unreadable CRM (exit 6)."""
+    problem = files.database_file_problem(path, content=False)
     if problem is not None:
         raise ConfigError(f"[local] database (or [salesforce] mirror): {problem}")
 
