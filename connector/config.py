@@ -201,7 +201,7 @@ class SalesforceSection(_Strict):
     bulk_read_threshold: int = Field(default=10_000, ge=0)  # a query with more rows goes through Bulk API 2.0
     bulk_write_threshold: int = Field(default=2_000, ge=0)  # more changed contacts: a Bulk API 2.0 update job
     page_size: int = Field(default=2000, ge=200, le=2000)  # REST query batchSize
-    bulk_page_records: int = Field(default=250_000, ge=1)  # Bulk query maxRecords per result set
+    bulk_page_records: int = Field(default=1_000_000, ge=1)  # Bulk query maxRecords per result set (streamed to disk)
     bulk_rows_per_job: int = Field(default=150_000, ge=1)  # rows per ingest job (each upload stays < 100 MB)
     overlap_seconds: int = Field(default=300, ge=0)  # incremental pulls re-read this much before the watermark
     budget_fraction: float = Field(default=0.10, gt=0, le=1)  # share of the org's daily API allowance per run
@@ -211,7 +211,8 @@ class SalesforceSection(_Strict):
     max_run_seconds: float = Field(default=600.0, gt=0)  # the run stops cleanly (exit 9) after this; < the schedule
     max_attempts: int = Field(default=6, ge=1)  # transient faults: tries per call
     max_wait_seconds: float = Field(default=60.0, ge=0)  # cap of one back-off wait (Retry-After included)
-    poll_seconds: float = Field(default=2.0, ge=0)  # Bulk job polling interval
+    poll_seconds: float = Field(default=1.0, ge=0)  # the first wait on a Bulk job; each later one doubles
+    poll_max_seconds: float = Field(default=30.0, ge=0)  # the longest wait between two polls of a Bulk job
     job_timeout_seconds: float = Field(default=3600.0, gt=0)  # give up on a Bulk job (never past max_run_seconds)
 
 

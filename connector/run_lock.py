@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Self
 
-from connector.errors import LockHeld
+from connector import files
+from connector.errors import ConfigError, LockHeld
 
 _PROBE_WAIT_S = 0.5  # a `status` probe of the run lock lasts microseconds
 
@@ -38,8 +39,15 @@ class RunLock:
     def acquire(self, run_id: str, *, what: str = "run") -> None:
         """Take the lock, or raise LockHeld (exit 8) naming the holder. A `status` probe (`held`) holds it for
         microseconds; that is waited out, a run is not."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # the state folder is a file, or cannot be written: the config names it
+            why = files.unwritable_folder(self.path.parent) or exc.strerror or str(exc)
+            raise ConfigError(
+                f"[state] path: cannot make the run lock {self.path} beside the state store: {why}; "
+                "name a state file in a folder this user can write"
+            ) from None
         deadline = time.monotonic() + _PROBE_WAIT_S
         while True:
             try:

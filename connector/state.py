@@ -35,6 +35,7 @@ from typing import Any
 
 import duckdb
 
+from connector import files
 from connector.crm import RecordFailure
 from connector.engine import sql
 from connector.errors import ConfigError, StateBusy
@@ -117,6 +118,14 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return None if value is None else value.replace(tzinfo=dt.UTC)
 
 
+def check_path(path: Path) -> None:
+    """`[state] path` must name a state store file (DuckDB): a folder, a device, a file holding something else, or
+    a parent that is a file is a configuration problem, said at once (exit 3), not a busy store waited on."""
+    problem = files.database_file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"[state] path: {problem}")
+
+
 @contextlib.contextmanager
 def attached(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = False) -> Iterator[str]:
     """The state store attached to `con` as `tl_state`, migrated to the current schema (unless read-only).
@@ -124,6 +133,7 @@ def attached(con: duckdb.DuckDBPyConnection, path: Path, *, read_only: bool = Fa
     Only one process may open the file at a time, and every opener holds it for milliseconds: a `status` poll
     that collides with a sync is waited out for a few seconds rather than failing the run.
     """
+    check_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     attach = sql.render(sql.q(_ATTACH_RO if read_only else _ATTACH, path=str(path)))
     deadline = time.monotonic() + _BUSY_WAIT_S

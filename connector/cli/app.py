@@ -20,6 +20,7 @@ import click
 
 from connector import config as config_mod
 from connector import log
+from connector.entry import interrupted_while_starting
 from connector.errors import (
     STOP_SETTLE_SECONDS,
     Interrupted,
@@ -115,6 +116,16 @@ class _Group(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(list(args)))
+
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
+        """A Ctrl-C while the command line is read (before `invoke` answers signals) is an interruption, not
+        click's "Aborted!" with exit 1."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except KeyboardInterrupt:
+            interrupted_while_starting()
 
     def invoke(self, ctx: click.Context) -> Any:
         log.configure()  # until the config says otherwise: logs (a traceback too) on stderr, never stdout

@@ -21,6 +21,8 @@ from connector.commands import sync
 from connector.errors import ConfigError, DataError
 from connector.exit_codes import ExitCode
 
+_log = log.get("trust_ladder.import")
+
 
 @click.command()
 @click.option(
@@ -137,6 +139,13 @@ def import_cmd(cfg: config_mod.Config, folder: Path) -> None:
     for table, cols in report.ignored_columns.items():
         if cols:
             click.echo(f"{table}: ignored columns {', '.join(cols)}")
+    for table, count in report.kept.items():
+        click.echo(
+            f"{table}: no {table}.csv in {folder}; the {count:,} records already in the local CRM are kept "
+            "(export that object too to replace them)",
+            err=True,
+        )
+        _log.warning("import.table_kept", table=table, records=count, reason=f"no {table}.csv in the folder")
     if any(report.skipped.values()):
         sys.exit(int(ExitCode.PARTIAL))  # some rows were left out: say so to a scheduler
 

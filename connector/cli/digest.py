@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from connector import config as config_mod
+from connector import files as files_mod
 from connector.cli.app import DATE, as_of_option
 from connector.cli.report import local
 from connector.commands import digest as digest_mod
 from connector.commands import sync
-from connector.errors import UsageError
+from connector.errors import DataError
 
 
 @click.command()
@@ -31,6 +32,9 @@ from connector.errors import UsageError
 def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date | None, as_of: dt.date | None) -> None:
     """Who moved, open flags with their next steps, who is slipping: one page per owner. Reads the local CRM or
     the Salesforce mirror as last pulled (no API call) and writes nothing to the CRM."""
+    problem = files_mod.unwritable_folder(out.expanduser().absolute())
+    if problem is not None:  # before the work, and no folder made for a refused run
+        raise click.BadParameter(f"{problem}; give a folder the digest can be written into", param_hint="'--out'")
     with local(cfg) as crm:
         digests = digest_mod.gather(
             crm.con,
@@ -41,7 +45,8 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
             owner=owner,
         )
     if owner is not None and not digests:
-        raise UsageError(f"no contact is owned by {owner}; check the User Id")
+        # Exit 5, as for an unknown contact Id in `explain`: the Id is well formed, the data has nothing for it.
+        raise DataError(f"no contact is owned by {owner}: no digest written; check the User Id (OwnerId)")
     files = digest_mod.write(digests, out)
     click.echo(
         f"Digest for {len(digests)} owner{'s' if len(digests) != 1 else ''} written to {out} "

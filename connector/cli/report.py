@@ -16,13 +16,14 @@ from pathlib import Path
 import click
 
 from connector import config as config_mod
+from connector import files
 from connector.cli.app import DATE
 from connector.commands import simulate as simulate_mod
 from connector.commands import sync
-from connector.commands.rulefile import check_picklists
+from connector.commands.rulefile import check_crm_picklists
 from connector.crm.factory import open_data
 from connector.crm.local.store import LocalCrm
-from connector.errors import RuleError
+from connector.errors import ConfigError, RuleError
 from connector.ruleset.compiler import RuleSet
 
 # Not checked by click (that would be exit 2): a missing rule file or a folder is a rule-file error, exit 4 with
@@ -65,7 +66,7 @@ def _picklist_notes(crm: LocalCrm, rules: RuleSet, cfg: config_mod.Config) -> li
     if cfg.crm.backend != "local":
         return []
     try:
-        check_picklists(rules, crm.picklist_values(), cfg.fields)
+        check_crm_picklists(rules, crm, cfg.fields)
     except RuleError as exc:
         return [f"{f} (a sync with these rules would refuse to write)" for f in exc.findings]
     return []
@@ -121,6 +122,10 @@ def simulate(
     report_file: Path | None,
 ) -> None:
     """Who would move where under a changed rule file, on the CRM's current data; writes nothing to the CRM."""
+    if report_file is not None:
+        problem = files.unwritable_file(report_file.expanduser().absolute())
+        if problem is not None:
+            raise click.BadParameter(f"{problem}; give a file the report can be written to", param_hint="'--report'")
     with local(cfg) as crm:
         sim, new = _run(cfg, crm, new_file, against, as_of, weeks, samples)
         page = _simulation_page(cfg, crm, sim, new) if report_file else None
@@ -157,6 +162,7 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
         if cfg.crm.backend == "salesforce" and cfg.salesforce
         else cfg.resolve(cfg.local.database)
     )
+    _check_out(out, data_file.parent / "report.html")
     out = out or data_file.parent / "report.html"
     with local(cfg) as crm:
         if new_file is not None:
@@ -176,6 +182,17 @@ def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Si
 
     data = report_mod.simulated(crm.con, sim, new)
     return report_mod.render(data, history=trend.monthly(crm.con, sync.load_rules(cfg), sim.as_of))
+
+
+def _check_out(out: Path | None, default: Path) -> None:
+    """Before the work: the page can be written where it goes (nothing is created by the check). `--out` is the
+    command line's (exit 2); the default, beside the CRM data the config names, is the config's (exit 3)."""
+    problem = files.unwritable_file((out or default).expanduser().absolute())
+    if problem is None:
+        return
+    if out is not None:
+        raise click.BadParameter(f"{problem}; give a file the report can be written to", param_hint="'--out'")
+    raise ConfigError(f"the report goes beside the CRM data by default, but {problem}; give --out FILE")
 
 
 def _write(path: Path, page: str, *, quiet: bool) -> None:

@@ -16,7 +16,7 @@ import duckdb
 
 from connector.commands import rule_tests as testing
 from connector.commands import sync
-from connector.commands.rulefile import check_picklists
+from connector.commands.rulefile import check_crm_picklists
 from connector.config import Config
 from connector.crm.local.store import LocalCrm
 from connector.errors import Finding, RuleError
@@ -238,7 +238,7 @@ class _Data:
             ]
         found: list[Finding] = []
         try:
-            check_picklists(rules_set, crm.picklist_values(), self.cfg.fields)
+            check_crm_picklists(rules_set, crm, self.cfg.fields)
         except RuleError as exc:
             found.extend(exc.findings)
         found.extend(lint_data.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))

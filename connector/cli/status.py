@@ -38,6 +38,7 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
 
     state_path = cfg.resolve(cfg.state.path)
     if not state_path.exists():
+        state.check_path(state_path)  # a folder or a file on the way is said as such
         raise ConfigError(f"{state_path}: no state store yet; no sync has run with this configuration")
     store = state.Store(state_path, read_only=True)
     runs = store.runs(n_runs)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from connector.config import Config, FieldsSection
 from connector.errors import Finding, RuleError
 from connector.ruleset import compiler
 from connector.ruleset.compiler import RuleSet
+
+if TYPE_CHECKING:
+    from connector.crm import CrmBackend
 
 
 def rules_path(cfg: Config) -> Path:
@@ -28,6 +33,19 @@ def compiler_default() -> Path:
 
 def load_rules(cfg: Config, override: Path | None = None) -> RuleSet:
     return compiler.load(override or rules_path(cfg))
+
+
+def check_crm_picklists(rules: RuleSet, crm: CrmBackend, fields: FieldsSection) -> None:
+    """`check_picklists` against a CRM's picklists. A CRM that remembers its describe (Salesforce, for a day) is
+    asked for a fresh one before a rung or flag is refused: an admin who has just added the value is not refused
+    on the strength of yesterday's describe."""
+    try:
+        check_picklists(rules, crm.picklist_values(), fields)
+    except RuleError:
+        refresh: Callable[[], bool] | None = getattr(crm, "refresh_describe", None)
+        if refresh is None or not refresh():
+            raise
+        check_picklists(rules, crm.picklist_values(), fields)
 
 
 def check_picklists(rules: RuleSet, picklists: dict[str, list[str]], fields: FieldsSection) -> None:

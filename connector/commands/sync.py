@@ -23,7 +23,7 @@ from connector import engine, failpoints, log, progress, state
 from connector import failures as failures_mod
 from connector.commands import placement_figures as figures
 from connector.commands import sync_steps as steps_mod
-from connector.commands.rulefile import check_picklists, load_rules, rules_path
+from connector.commands.rulefile import check_crm_picklists, load_rules, rules_path
 from connector.commands.sync_steps import LOGGED_FAILURES, SyncResult
 from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend
@@ -226,7 +226,7 @@ def _run(
     try:
         with progress.Steps(4, "sync") as steps:
             with steps.step("pulling"):
-                check_picklists(rules, crm.picklist_values(), cfg.fields)
+                check_crm_picklists(rules, crm, cfg.fields)
                 crm.tune(cfg.engine, cfg.resolve)
                 crm.prepare(cfg.fields, rules.needs(), cfg.activities)
                 failpoints.hit("after_pull")

@@ -34,7 +34,7 @@ from connector.commands import follow_up, spark_source
 from connector.commands import moves as stage_moves
 from connector.commands import placement_figures as figures
 from connector.commands import sync_steps as steps
-from connector.commands.rulefile import check_picklists
+from connector.commands.rulefile import check_crm_picklists
 from connector.commands.sync_steps import SyncResult
 from connector.config import Config
 from connector.crm import CrmBackend, FollowUpResult, RecordFailure
@@ -172,7 +172,7 @@ def _from_backend(
     result: SyncResult,
     failed_file: failures_mod.FailuresFile,
 ) -> None:
-    check_picklists(rules, crm.picklist_values(), cfg.fields)
+    check_crm_picklists(rules, crm, cfg.fields)
     crm.tune(cfg.engine, cfg.resolve)
     crm.prepare(cfg.fields, rules.needs(), cfg.activities)
     steps.note_skipped(crm, result, failed_file)
@@ -192,7 +192,7 @@ def _from_warehouse(
     """The relations from the warehouse copy, corrected by what the last runs wrote; the CRM is only written to,
     so its picklists are checked and nothing is pulled."""
     if crm is not None:
-        check_picklists(rules, crm.picklist_values(), cfg.fields)
+        check_crm_picklists(rules, crm, cfg.fields)
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare_write(cfg.fields)
     found = spark_source.from_warehouse(engine.spark, cfg, rules)

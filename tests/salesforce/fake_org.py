@@ -28,7 +28,16 @@ a hundred thousand contacts and a million activities. It serves:
   Recycle Bin) and are reported by getDeleted ("Get Deleted Records": GET sobjects/<object>/deleted/?start=&end=,
   answered {"deletedRecords": [{"id", "deletedDate"}], "earliestDateAvailable", "latestDateCovered"});
 - an org without Enhanced Email or Shared Activities (`disabled`): describe answers 404 NOT_FOUND, a query
-  400 INVALID_TYPE ("sObject type '...' is not supported"), and field-level security per object (`hidden`).
+  400 INVALID_TYPE ("sObject type '...' is not supported"), and field-level security per object (`hidden`);
+- the Composite resource ("Send Multiple Requests Using Composite",
+  https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html):
+  POST composite {"allOrNone", "compositeRequest": [{"method", "url", "referenceId"}]}, at most 25 subrequests of
+  which at most 5 queries, answered {"compositeResponse": [{"body", "httpHeaders", "httpStatusCode",
+  "referenceId"}]} in request order, the whole counted as one API call; each subrequest is served as if sent alone;
+- `SELECT COUNT() FROM ...` ("COUNT() and COUNT(fieldName)", SOQL and SOSL Reference): {"totalSize": n,
+  "done": true, "records": []};
+- `LastModifiedById` on Contact: the sync user (`SYNC_USER`, the userId of the sign-in answer) for what the
+  connector writes, `ADMIN_USER` for what a person changes (`change`), and a `Contact` query may filter on it.
 It understands only the SOQL the connector sends: SELECT fields FROM object [WHERE conditions].
 """
 
@@ -65,6 +74,8 @@ PASSWORD = "correct-horse-battery"
 SECURITY_TOKEN = "TOKENabc123"
 CLIENT_KEY = "3MVG9fake.consumer.key"
 CLIENT_SECRET = "fake-client-secret-9f8e7d"
+SYNC_USER = "005fake00000001AAA"  # the integration user the connector signs in as
+ADMIN_USER = "005fake00000002AAA"  # a person editing records in the org
 
 Reply = tuple[int, dict[str, str], str | bytes]
 
@@ -138,6 +149,7 @@ class FakeOrg:
         self.logins = 0
         self.failed_logins = 0
         self.calls: list[tuple[str, str]] = []  # (method, path below /services/data/vXX.X/) of API calls
+        self.subrequests: list[tuple[str, str, int]] = []  # (method, path, status) of each Composite subrequest
         self.writes: list[str] = []  # Contact Ids written, in order, one entry per record write
         self.missing_fields: set[str] = set()
         self.hidden: dict[str, set[str]] = {}  # object -> fields the sync user cannot see (not Contact's)
@@ -164,6 +176,7 @@ class FakeOrg:
         self._cursors: dict[str, tuple[str, str, list[str], int, int]] = {}  # id -> (table, obj, fields, total, size)
         self._seq = itertools.count(900_000_000)  # clear of the demo generator's Ids
         self._tmp = tempfile.TemporaryDirectory()
+        self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "LastModifiedById" VARCHAR DEFAULT \'{ADMIN_USER}\'')
 
     # -- seeding and changing data --------------------------------------------------------------------------
 
@@ -257,9 +270,11 @@ class FakeOrg:
         self.con.execute(f'DELETE FROM "{table}" WHERE "Id" = ?', [record_id])
         self.deleted_log.append((table, record_id, self._naive_now()))
 
-    def change(self, table: str, record_id: str, **values: Any) -> None:
-        """Someone edits a record in the org: its SystemModstamp moves to now."""
+    def change(self, table: str, record_id: str, *, by: str = ADMIN_USER, **values: Any) -> None:
+        """Someone (`by`) edits a record in the org: its SystemModstamp moves to now."""
         values["SystemModstamp"] = values["LastModifiedDate"] = self._naive_now()
+        if table == "Contact":
+            values["LastModifiedById"] = by
         sets = ", ".join(f'"{c}" = ?' for c in values)
         self.con.execute(f'UPDATE "{table}" SET {sets} WHERE "Id" = ?', [*values.values(), record_id])
 
@@ -369,7 +384,7 @@ class FakeOrg:
             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">'
             "<soapenv:Body><loginResponse><result>"
             f"<serverUrl>https://{INSTANCE}/services/Soap/u/{VERSION}/00Dfake</serverUrl>"
-            f"<sessionId>{token}</sessionId><userId>005fake000000001AAA</userId>"
+            f"<sessionId>{token}</sessionId><userId>{SYNC_USER}</userId>"
             "</result></loginResponse></soapenv:Body></soapenv:Envelope>"
         )
         return 200, {"Content-Type": "text/xml"}, ok
@@ -388,7 +403,7 @@ class FakeOrg:
                     {
                         "access_token": self._new_session(),
                         "instance_url": f"https://{INSTANCE}",
-                        "id": "https://login.salesforce.com/id/00Dfake/005fake",
+                        "id": f"https://login.salesforce.com/id/00Dfake000000001AAA/{SYNC_USER}",
                         "token_type": "Bearer",
                         "issued_at": "1718452800000",
                         "signature": "fake=",
@@ -459,6 +474,8 @@ class FakeOrg:
                 return self._get_deleted(parts[1], query)
         if method == "GET" and parts == ["tooling", "query"]:
             return self._field_definitions(query["q"][0])
+        if method == "POST" and parts == ["composite"]:
+            return self._composite(json.loads(_body(request)))
         if method == "PATCH" and parts == ["composite", "sobjects"]:
             return self._collections(json.loads(_body(request)))
         if method == "POST" and parts == ["composite", "sobjects"]:
@@ -466,6 +483,27 @@ class FakeOrg:
         if parts[0] == "jobs":
             return self._jobs(method, parts[1:], query, request)
         return _error(404, "NOT_FOUND", f"The requested resource does not exist: {method} {path}")
+
+    def _composite(self, body: dict[str, Any]) -> Reply:
+        subs = body["compositeRequest"]
+        assert len(subs) <= 25, "Composite takes at most 25 subrequests"
+        queries = [s for s in subs if urlsplit(s["url"]).path.removeprefix(DATA).strip("/") in ("query", "queryAll")]
+        assert len(queries) <= 5, "Composite takes at most 5 query subrequests"
+        out = []
+        for sub in subs:
+            url = urlsplit(sub["url"])
+            assert url.path.startswith(DATA), sub["url"]
+            method = sub["method"]
+            assert method == "GET", "the connector sends only reads through Composite"
+            stub = PreparedRequest()
+            stub.prepare(method=method, url=f"https://{INSTANCE}{sub['url']}", headers={})
+            status, _, text = self._route(method, url.path.removeprefix(DATA), parse_qs(url.query), stub)
+            self.subrequests.append((method, url.path.removeprefix(DATA), status))
+            payload = json.loads(text) if text else None
+            out.append(
+                {"body": payload, "httpHeaders": {}, "httpStatusCode": status, "referenceId": sub["referenceId"]}
+            )
+        return 200, {"Content-Type": "application/json"}, json.dumps({"compositeResponse": out})
 
     # -- describe -------------------------------------------------------------------------------------------
 
@@ -590,6 +628,9 @@ class FakeOrg:
                 "after the entity name.",
             )
         fields = [f.strip() for f in m["fields"].split(",")]
+        counting = fields == ["COUNT()"]
+        if counting:
+            fields = ["Id"]
         hidden = self.missing_fields if obj == "Contact" else self.hidden.get(obj, set())
         have = set(schema.column_names(obj)) - hidden
         for f in fields:
@@ -615,6 +656,8 @@ class FakeOrg:
             f'FROM "{obj}" WHERE {where}'
         )
         total = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+        if counting:
+            return table, obj, [], total
         return table, obj, fields, total
 
     def _query(self, soql: str, *, include_deleted: bool, size: int, prefix: str) -> Reply:
@@ -622,6 +665,12 @@ class FakeOrg:
         if len(got) == 3:
             return got
         table, obj, fields, total = got
+        if not fields:  # SELECT COUNT(): the count, no records
+            return (
+                200,
+                {"Content-Type": "application/json"},
+                json.dumps({"totalSize": total, "done": True, "records": []}),
+            )
         cursor = f"01gFAKE{next(self._seq):09d}"
         self._cursors[cursor] = (table, obj, fields, total, max(200, min(size, 2000)))
         return self._page(cursor, 0, prefix)
@@ -718,9 +767,9 @@ class FakeOrg:
                     f'END FROM fake_upd u WHERE "Contact"."Id" = u."Id" AND u."{c}" IS NOT NULL AND u."{c}" <> \'\''
                 )
             self.con.execute(
-                'UPDATE "Contact" SET "SystemModstamp" = ?, "LastModifiedDate" = ? '
+                'UPDATE "Contact" SET "SystemModstamp" = ?, "LastModifiedDate" = ?, "LastModifiedById" = ? '
                 'WHERE "Id" IN (SELECT "Id" FROM fake_upd)',
-                [self._naive_now()] * 2,
+                [self._naive_now(), self._naive_now(), SYNC_USER],
             )
         self.writes.extend(str(r["Id"]) for r in rows)
         return {str(r["Id"]) for r in good}, failed

@@ -102,7 +102,7 @@ def test_a_relation_deleted_in_the_org_disappears_on_the_next_incremental_sync(r
     pulled = {e["object"]: e for e in logs if e["event"] == "salesforce.pulled"}
     assert pulled["TaskRelation"]["deleted"] == 1
     assert not pulled["TaskRelation"]["full"]
-    assert ("GET", "sobjects/TaskRelation/deleted/") in org.calls
+    assert ("GET", "sobjects/TaskRelation/deleted/", 200) in org.subrequests  # inside the run's Composite call
     rows = _activity_rows(run)
     assert (call, bob) not in rows
     assert rows[call, ada]["Attendees"] == 1
@@ -121,9 +121,16 @@ def test_an_org_without_enhanced_email_or_shared_activities_still_syncs(run: Run
     row = _activity_rows(run)[reply, ada]
     assert (row["Incoming"], row["HasEmailMessage"], row["Attendees"]) == (None, False, 1)
 
-    org.disabled = set()  # the admin turns Enhanced Email on: the next run pulls it in full
+    # The org's answer is remembered: the runs of the next day do not ask again (no 404 describe per run).
+    org.advance(minutes=20)
+    asked = len(org.subrequests)
+    quiet = run.sync()
+    assert not [p for _, p, _ in org.subrequests[asked:] if p.endswith("/describe")]
+    assert quiet.api_calls == 1  # the one Composite call that opens the pulls of Contact, Task and Event
+
+    org.disabled = set()  # the admin turns Enhanced Email on: a run a day later looks again and pulls it in full
     org.email(reply, incoming=True)
-    org.advance(hours=1)
+    org.advance(days=1)
     run.sync()
     assert _activity_rows(run)[reply, ada]["Incoming"] is True
 

@@ -78,9 +78,9 @@ def test_a_run_stopped_by_the_budget_exits_7_and_records_its_account(run: Run) -
     for cid in contacts[:5]:
         run.org.lock_failures[cid] = 1
     run.org.api_limit = 100
-    # 13 of 100 calls: the pull (describe and query of Contact, Task, Event and the three detail objects) and three
-    # write batches
-    result = _cli(run, "sync", "--as-of", run.as_of.isoformat(), budget_fraction=0.13)
+    # 8 of 100 calls: the pull (the Contact describe and three Composite calls), the check for contacts changed
+    # since the pull, and three write batches
+    result = _cli(run, "sync", "--as-of", run.as_of.isoformat(), budget_fraction=0.08)
     assert result.exit_code == ExitCode.BUDGET, result.stderr
     (last,) = _status(run)["runs"]
     assert (last["outcome"], last["exit_code"]) == ("BudgetExhausted", 7)

@@ -23,10 +23,11 @@ def _contacts(run: Run, n: int) -> list[str]:
 
 
 def test_a_server_that_never_answers_ends_the_run_within_max_run_seconds_with_exit_9(run: Run) -> None:
-    """'Execute a SOQL Query' (GET query/): the request is accepted and no answer ever comes (requests'
-    ReadTimeout after the read timeout). Without a run deadline this held a run for 6 x 120 s."""
+    """'Send Multiple Requests Using Composite' (POST composite/, the run's first queries): the request is accepted
+    and no answer ever comes (requests' ReadTimeout after the read timeout). Without a run deadline this held a
+    run for 6 x 120 s."""
     _contacts(run, 3)
-    run.org.hang("GET", r"^query/$")
+    run.org.hang("POST", r"^composite$")
     start = run.clock.t
     with pytest.raises(DeadlineReached) as err:
         run.sync(max_run_seconds=100, timeout_seconds=60, connect_timeout_seconds=10)
@@ -35,7 +36,7 @@ def test_a_server_that_never_answers_ends_the_run_within_max_run_seconds_with_ex
     assert int(err.value.exit_code) == 9
     assert run.clock.t - start <= 100
     assert "max_run_seconds" in str(err.value)
-    hung = [t for m, p, t in run.org.timeouts if p == "query/"]
+    hung = [t for m, p, t in run.org.timeouts if p == "composite"]
     assert hung[0] == (10, 60)  # connect and read timeouts of their own
     assert hung[1][1] < 60  # the retry got only the time the run had left
     assert err.value.partial is not None
@@ -54,7 +55,7 @@ def test_a_call_that_outlives_its_retry_deadline_fails_as_crm_down_not_after_six
     """The retry deadline per call (`retry_deadline_seconds`) stops the tries while the run still has time:
     the CRM is unreachable (exit 6), reported well before the run's deadline."""
     _contacts(run, 2)
-    run.org.hang("GET", r"^query/$")
+    run.org.hang("POST", r"^composite$")
     start = run.clock.t
     with pytest.raises(CrmError) as err:
         run.sync(retry_deadline_seconds=30, max_run_seconds=600)
@@ -62,7 +63,7 @@ def test_a_call_that_outlives_its_retry_deadline_fails_as_crm_down_not_after_six
     assert err.value.exit_code == ExitCode.CRM_DOWN
     assert "ReadTimeout" in str(err.value)
     assert run.clock.t - start <= 30
-    assert [m for m, p in run.org.calls if p == "query/"] == ["hung GET"]
+    assert [m for m, p in run.org.calls if p == "composite"] == ["hung POST"]
 
 
 def test_a_bulk_query_job_that_never_completes_is_aborted_at_the_deadline_and_logged_while_waited_on(run: Run) -> None:
@@ -119,12 +120,17 @@ def test_a_retry_after_wait_is_logged_with_the_call_and_the_time_waited(run: Run
     """'Status Codes and Error Responses': 503 with Retry-After; the back-off line names the call."""
     _contacts(run, 1)
     run.org.inject(
-        "GET", r"^query/$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable", headers={"Retry-After": "9"}
+        "POST",
+        r"^composite$",
+        503,
+        code="SERVER_UNAVAILABLE",
+        message="Server unavailable",
+        headers={"Retry-After": "9"},
     )
     with capture_logs() as logs:
         run.sync()
     (backoff,) = [e for e in logs if e["event"] == "salesforce.backoff"]
-    assert backoff["call"] == "GET query/"
+    assert backoff["call"] == "POST composite"
     assert backoff["wait_s"] == 9.0
     assert backoff["waited_s"] == 9.0
 
@@ -154,11 +160,13 @@ def test_a_run_stopped_by_the_budget_reports_what_it_wrote_refused_and_spent(run
         run.org.lock_failures[cid] = 1
     run.org.api_limit = 100
     with pytest.raises(Exception) as err:
-        run.sync(budget_fraction=0.13)
+        run.sync(budget_fraction=0.08)
     assert err.value.exit_code == ExitCode.BUDGET  # type: ignore[attr-defined]
     partial = err.value.partial  # type: ignore[attr-defined]
-    # describe, three queries, a describe and a query per email/relation object, three writes of 200
-    assert partial.api_calls == len(run.org.calls) == 13
+    # the Contact describe; one Composite call with the detail describes and the counts of Contact, Task and Event;
+    # one with the first Contact page; one with the counts and deletions of the detail objects; the check for
+    # contacts changed since the pull; three writes of 200
+    assert partial.api_calls == len(run.org.calls) == 8
     assert partial.changed == 600 - 5 == len(set(run.org.writes)) - 5
     assert sorted(f.record_id for f in partial.failures) == sorted(ids[:5])
 

@@ -45,13 +45,14 @@ def test_a_machine_clock_ten_minutes_fast_loses_no_change(run: Run) -> None:
     assert second.per_rung["Friend"] == 1  # the reply counted: Ada moved up
 
 
-def test_the_watermark_is_the_newest_stamp_seen_capped_at_the_orgs_time() -> None:
+def test_the_watermark_is_the_orgs_time_when_it_answered_the_pull() -> None:
+    """Issue 17: the newest stamp seen kept a quiet org's window at its last change, re-read on every run."""
     noon = dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
     seen = noon - dt.timedelta(minutes=3)
-    assert watermark(seen, noon) == seen
+    assert watermark(seen, noon) == noon  # every change committed by noon was seen: the window moves on
     assert watermark(noon + dt.timedelta(hours=1), noon) == noon  # a stamp in the org's future is not trusted
     assert watermark(None, noon) == noon  # nothing changed up to the org's answer
-    assert watermark(seen, None) == seen
+    assert watermark(seen, None) == seen  # no `Date` header: the newest change seen
     assert watermark(None, None) is None  # nothing known: the old watermark stays
 
 

@@ -180,7 +180,7 @@ def test_secrets_never_appear_in_log_lines_or_errors(run: Run, monkeypatch: pyte
     """A whole run with a renewal and a back-off, then a refused sign-in: no secret in any event or message."""
     _one_contact(run)
     run.org.expire_at = 2
-    run.org.inject("GET", r"^queryAll/$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable")
+    run.org.inject("POST", r"^composite$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable")
     with capture_logs() as logs:
         run.sync()
         monkeypatch.setenv("SF_PASSWORD", "another-secret-value")

@@ -126,10 +126,10 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
         second = run.sync()
 
     pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
-    # Contacts: our own writes of the first run come back once. Tasks: the new reply, and the newest task of the
-    # first pull once more (the watermark is the newest SystemModstamp seen, read again with `>=`: a re-read,
-    # never a loss). Events: the deleted meeting, through queryAll. No email or relation has changed.
-    assert pulled == {"Contact": 2, "Task": 2, "Event": 1, "EmailMessage": 0, "TaskRelation": 0, "EventRelation": 0}
+    # Contacts: none; our own writes of the first run are not read back. Tasks: the new reply only (the watermark
+    # is the org's time of the last pull, not the newest task's stamp). Events: the deleted meeting, through
+    # queryAll. No email or relation has changed.
+    assert pulled == {"Contact": 0, "Task": 1, "Event": 1, "EmailMessage": 0, "TaskRelation": 0, "EventRelation": 0}
     assert all(not e["full"] for e in logs if e["event"] == "salesforce.pulled")
     crm = LocalCrm.open(run.folder / "mirror.duckdb")
     try:
@@ -142,8 +142,9 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
 
     third = run.sync()
     assert third.changed == 0
-    # describe, one query per object, getDeleted for each email/relation object, no writes
-    assert third.api_calls == 10
+    # one Composite call for Contact, Task and Event (the describes are remembered), one for the changes and
+    # deletions of the email/relation objects; no writes
+    assert third.api_calls == 2
     marks = status_cli._watermarks(run.config())  # what `trust-ladder status` shows
     assert set(marks) == {"Contact", "Task", "Event", "EmailMessage", "TaskRelation", "EventRelation"}
     assert all(dt.datetime.fromisoformat(v) <= run.org.now for v in marks.values())
@@ -172,16 +173,16 @@ def test_a_session_that_expires_mid_run_is_renewed_once_and_the_call_repeated(ru
 def test_a_503_storm_backs_off_honouring_retry_after_then_succeeds(run: Run) -> None:
     """'Status Codes and Error Responses' (503: the server is unavailable; SERVER_UNAVAILABLE)."""
     _small_org(run)
-    run.org.inject("GET", r"^queryAll/$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable", times=2)
+    run.org.inject("POST", r"^composite$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable", times=2)
     run.org.inject(
-        "GET",
-        r"^queryAll/$",
+        "POST",
+        r"^composite$",
         503,
         code="SERVER_UNAVAILABLE",
         message="Server unavailable",
         headers={"Retry-After": "7"},
     )
-    run.org.inject("GET", r"^queryAll/$", 500, code="UNKNOWN_EXCEPTION", message="An unexpected error occurred")
+    run.org.inject("POST", r"^composite$", 500, code="UNKNOWN_EXCEPTION", message="An unexpected error occurred")
     result = run.sync()
 
     assert result.changed == 2
@@ -198,14 +199,16 @@ def test_a_post_that_creates_a_bulk_job_is_never_retried_blindly(run: Run) -> No
     run.org.inject("POST", r"^jobs/query$", 503, code="SERVER_UNAVAILABLE", message="Server unavailable")
     with pytest.raises(CrmError, match="503"):
         run.sync(bulk_read_threshold=10, page_size=200)
-    assert [p for m, p in run.org.calls if m == "POST"] == ["jobs/query"]
+    assert [p for m, p in run.org.calls if m == "POST" and p.startswith("jobs/")] == ["jobs/query"]
     assert run.waits == []
 
 
 def test_a_validation_error_is_not_retried(run: Run) -> None:
     """'Status Codes and Error Responses': 400 INVALID_FIELD is ours to fix, not worth a retry."""
     _small_org(run)
-    run.org.inject("GET", r"^query/$", 400, code="INVALID_FIELD", message="No such column 'Foo' on entity 'Contact'")
+    run.org.inject(
+        "POST", r"^composite$", 400, code="INVALID_FIELD", message="No such column 'Foo' on entity 'Contact'"
+    )
     with pytest.raises(CrmError, match="INVALID_FIELD"):
         run.sync()
     assert run.waits == []
@@ -252,7 +255,7 @@ def test_the_budget_guard_stops_between_batches_and_keeps_what_was_written(run: 
 def test_the_daily_limit_ends_the_run_at_once(run: Run) -> None:
     """'Status Codes and Error Responses': 403 REQUEST_LIMIT_EXCEEDED, "TotalRequests Limit exceeded."."""
     _small_org(run)
-    run.org.inject("GET", r"^queryAll/$", 403, code="REQUEST_LIMIT_EXCEEDED", message="TotalRequests Limit exceeded.")
+    run.org.inject("POST", r"^composite$", 403, code="REQUEST_LIMIT_EXCEEDED", message="TotalRequests Limit exceeded.")
     with pytest.raises(BudgetExhausted, match="daily API request limit"):
         run.sync()
     assert run.waits == []
@@ -262,8 +265,8 @@ def test_the_concurrent_request_limit_is_waited_out(run: Run) -> None:
     """'Status Codes and Error Responses': the same 403 code for too many long-running concurrent requests."""
     _small_org(run)
     run.org.inject(
-        "GET",
-        r"^queryAll/$",
+        "POST",
+        r"^composite$",
         403,
         code="REQUEST_LIMIT_EXCEEDED",
         message="ConcurrentRequests (Concurrent API Requests) Limit exceeded.",

@@ -559,7 +559,9 @@ def test_a_failure_while_writing_rolls_back_the_whole_import(
     ).fetchone() == (0,)
 
 
-def test_replace_empties_the_activity_tables_but_keeps_the_picklists(tmp_path: Path, crm: LocalCrm) -> None:
+def test_replace_keeps_a_table_whose_file_is_absent_and_the_picklists(tmp_path: Path, crm: LocalCrm) -> None:
+    """Issue 17: an export folder without Task.csv used to empty the Tasks, in silence. A table the folder has a
+    file for is replaced; one it has none for is kept, and the report counts what was kept."""
     previous_import(tmp_path, crm)
     crm.set_picklist("Trust_Stage__c", ["Stranger", "Ally"])
     write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C2)])
@@ -568,7 +570,8 @@ def test_replace_empties_the_activity_tables_but_keeps_the_picklists(tmp_path: P
 
     assert report.imported == {"Contact": 1}
     assert crm.con.execute('SELECT "Id" FROM "Contact"').fetchall() == [(C2,)]
-    assert crm.con.execute('SELECT count(*) FROM "Task"').fetchone() == (0,)
+    assert crm.con.execute('SELECT "Id" FROM "Task"').fetchall() == [(T1,)]
+    assert report.kept == {"Task": 1}
     assert crm.picklist_values()["Trust_Stage__c"] == ["Stranger", "Ally"]
 
 

@@ -16,6 +16,9 @@ How the import works, and why:
 - Duplicated Ids: the last record in the file wins; each superseded record is reported.
 - The CRM tables change in one transaction, after every file has been read: a fatal error (a file that is not
   UTF-8, broken CSV quoting, a file without an Id column, a failed write) leaves the local CRM as it was.
+- A table whose file the folder does not hold (no `Task.csv`, no `User.csv`: an export made without that
+  object) is kept as it is, never emptied: the report says how many of its records were kept, so that an
+  export of Contacts alone refreshes the contacts without losing a year of activities in silence.
 """
 
 from __future__ import annotations
@@ -93,14 +96,15 @@ class ImportReport:
     problems: list[RowProblem] = field(default_factory=list)
     ignored_columns: dict[str, list[str]] = field(default_factory=dict)
     problems_not_listed: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, int] = field(default_factory=dict)  # tables with no file in the folder: their records kept
 
 
 def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> ImportReport:
     """Load the Data Export in `folder` into `crm`.
 
-    With `replace` (the default) the User, Contact, Task and Event tables are emptied first, so the local CRM
-    holds exactly the export; the picklist definitions are kept. Without it, records are upserted by Id and
-    columns absent from a file keep their current values.
+    With `replace` (the default) each table the folder has a file for is emptied first, so it holds exactly the
+    export; a table with no file is kept, and counted in `kept`; the picklist definitions are kept. Without it,
+    records are upserted by Id and columns absent from a file keep their current values.
 
     Two phases: every file is first read, checked and converted into a temporary staging table of this
     connection (the CRM tables are not touched, and no transaction holds the staged rows in memory); then one
@@ -120,8 +124,12 @@ def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> Impor
         _refuse_no_contacts(con, report)
         con.begin()
         try:
-            if replace:
-                for table in schema.TABLES:
+            for table in schema.TABLES:
+                if table not in staged:
+                    row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+                    if row and row[0]:
+                        report.kept[table] = int(row[0])
+                elif replace:
                     con.execute(f'DELETE FROM "{table}"')
             for obj, names in staged.items():
                 report.imported[obj] = _insert(con, obj, names, replace=replace)

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from connector import failpoints, ids, vocabulary
+from connector import failpoints, files, ids, vocabulary
 from connector.config import ActivitiesSection, EngineSection, FieldsSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
@@ -22,6 +22,14 @@ from connector.crm.local import activities as act
 from connector.crm.local import quarantine, schema
 from connector.engine import session, sql
 from connector.errors import ConfigError, CrmError
+
+
+def _check_path(path: Path) -> None:
+    """A folder, a device or a parent that is a file where the database should be is the config's problem (exit 3),
+    said before DuckDB is asked to open it. A file that is not a database stays an unreadable CRM (exit 6)."""
+    problem = files.database_file_problem(path, content=False)
+    if problem is not None:
+        raise ConfigError(f"[local] database (or [salesforce] mirror): {problem}")
 
 
 class LocalCrm:
@@ -39,6 +47,7 @@ class LocalCrm:
     def create(cls, path: Path | None, *, replace: bool = False) -> LocalCrm:
         """A new, empty local CRM (in memory when `path` is None), with the default trust picklists."""
         if path is not None:
+            _check_path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
             if replace:
                 for p in (path, path.with_name(path.name + ".wal")):
@@ -54,6 +63,7 @@ class LocalCrm:
 
     @classmethod
     def open(cls, path: Path) -> LocalCrm:
+        _check_path(path)
         if not path.exists():
             raise ConfigError(
                 f"{path}: no local CRM here yet. Create one with `trust-ladder demo` "

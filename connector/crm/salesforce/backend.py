@@ -6,11 +6,19 @@ object's watermark (all of it the first time) into the mirror, then exposes the 
 because the mirror keeps the whole history and the engine recomputes from it on every run.
 
 Watermarks (one per object, in the mirror's `_TrustLadderMeta`) move in the same transaction as the upsert
-they cover, and are read from the org's clock, never this machine's: the highest SystemModstamp the pull saw,
-capped at the org's time when it answered the query (its `Date` header); the next pull compares with `>=` from
-the watermark minus a small overlap, so ties and in-flight transactions cause re-reads, never losses, however
-wrong the local clock is. A run that fails before the commit leaves the watermark where it was, and the next
-run pulls the same window again.
+they cover, and are read from the org's clock, never this machine's: the org's time when it answered the pull's
+first request (its `Date` header), the time by which the pull has seen every committed change; with no such
+header, the newest SystemModstamp the pull saw. The next pull compares with `>=` from the watermark minus a small
+overlap (`overlap_seconds`, for transactions still in flight then), so ties and late commits cause re-reads,
+never losses, however wrong the local clock is, and a quiet org is not read again: its watermark moves on with
+every run, not only with its newest change. A run that fails before the commit leaves the watermark where it
+was, and the next run pulls the same window again. The Contact pull leaves out our own writes
+(connector.crm.salesforce.own_writes).
+
+Every run opens with one Composite call (connector.crm.salesforce.composite) that carries the describes due
+(connector.crm.salesforce.remembered: they are kept for a day) and, for Contact, Task and Event, the count of a
+full pull or the first page of an incremental one; a quiet run costs that call and nothing else, with the
+optional objects' changes and deletions in one more.
 
 The run has a deadline (`max_run_seconds`), asked between pages, batches and polls and capping every HTTP
 timeout; when it stops early (deadline, budget, CRM down), the exception's `partial` says what it had written,
@@ -26,7 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import requests
@@ -37,12 +45,22 @@ from connector.config import ActivitiesSection, Config, EngineSection, FieldsSec
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
 from connector.crm.local.store import LocalCrm
-from connector.crm.salesforce import details, follow_up_records, mirror, retry, skipped, soql
+from connector.crm.salesforce import (
+    composite,
+    details,
+    follow_up_records,
+    mirror,
+    own_writes,
+    remembered,
+    retry,
+    skipped,
+    soql,
+)
 from connector.crm.salesforce import fields as sf_fields
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.jobs import error_text
 from connector.crm.salesforce.limits import ApiUsage
-from connector.crm.salesforce.pull import Puller, staging_table
+from connector.crm.salesforce.pull import Opening, Puller, count_soql, open_pages, staging_table
 from connector.crm.salesforce.push import Batch, Pusher
 from connector.crm.salesforce.transport import SalesforceSession
 from connector.deadline import Clock, Deadline
@@ -103,6 +121,8 @@ class SalesforceCrm:
         self.puller = Puller(self.conn, section, self.usage, rt.sleep)
         self.pusher = Pusher(self.conn, section, self.usage, rt.sleep)
         self._describe: dict[str, Any] | None = None
+        self._describe_remembered = False  # this run's Contact describe came from the mirror, not the org
+        self._contact_pulled: dt.datetime | None = None  # the org's time of this run's Contact pull
         self._rules: RuleNeeds | None = None
         # Pulled activities the engine cannot use (see `skipped`): per object, per object and reason, a sample.
         self.skipped: dict[str, int] = {}
@@ -133,20 +153,45 @@ class SalesforceCrm:
 
     # -- describe and the fields check ------------------------------------------------------------------------
 
-    def describe(self) -> dict[str, Any]:
-        """Contact's describe, once per run."""
-        if self._describe is None:
-            self.usage.check("describing Contact")
-            with salesforce_errors("describing Contact"):
-                body = self.conn.sf.restful("sobjects/Contact/describe")
-            self._describe = body if isinstance(body, dict) else {}
+    def describe(self, *, refresh: bool = False) -> dict[str, Any]:
+        """Contact's describe: the one the mirror remembers while it is less than a day old, else the org's (then
+        remembered). `refresh`: the org's, whatever is remembered (`fields check`)."""
+        if self._describe is not None and not (refresh and self._describe_remembered):
+            return self._describe
+        now = self.runtime.now()
+        kept = None if refresh else remembered.contact_describe(self.mirror, now)
+        if kept is not None:
+            self._describe, self._describe_remembered = kept, True
+            return kept
+        self.usage.check("describing Contact")
+        with salesforce_errors("describing Contact"):
+            body = self.conn.sf.restful("sobjects/Contact/describe")
+        self._describe, self._describe_remembered = (body if isinstance(body, dict) else {}), False
+        remembered.keep_contact_describe(self.mirror, self._describe, now)
         return self._describe
+
+    def refresh_describe(self) -> bool:
+        """Read Contact's describe from the org again, unless this run already did; True when it did now. A
+        remembered describe that finds a problem is checked against a fresh one before anything is refused."""
+        if self._describe is not None and not self._describe_remembered:
+            return False
+        self.describe(refresh=True)
+        _log.info("salesforce.describe_refreshed", object="Contact", reason="the remembered describe may be stale")
+        return True
+
+    def forget_describe(self) -> None:
+        """After `fields deploy`: the next describe is the org's."""
+        remembered.forget(self.mirror, remembered.CONTACT_DESCRIBE, remembered.CONTACT_DESCRIBED_AT)
+        self._describe = None
 
     def picklist_values(self) -> dict[str, list[str]]:
         return sf_fields.picklist_values(self.describe(), self.fields)
 
     def check_fields(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> list[str]:
-        return sf_fields.check(self.describe(), fields, rules)
+        problems = sf_fields.check(self.describe(), fields, rules)
+        if problems and self.refresh_describe():
+            problems = sf_fields.check(self.describe(), fields, rules)
+        return problems
 
     def check_writable(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
         """Raise ConfigError, saying why, while the fields check finds anything: sync then writes nothing."""
@@ -182,21 +227,36 @@ class SalesforceCrm:
     def _prepare(self, fields: FieldsSection, rules: RuleNeeds | None, activities: ActivitiesSection | None) -> None:
         self.fields = fields
         self._rules = rules
-        lacking = sf_fields.missing(self.describe(), fields)
-        if lacking:
-            raise ConfigError(
-                f"the org's Contact has no field {', '.join(lacking)}; sync cannot read or write the trust fields. "
-                "Run `trust-ladder fields check`, then `trust-ladder fields deploy`."
-            )
+        self._require_fields(fields)
         self._ensure_columns(fields)
         wanted = soql.field_lists(fields, rules)
         if self.follow_ups:  # marked tasks are read from the mirror: it must know their owner and whether closed
             wanted["Task"] += [f for f in _FOLLOW_UP_TASK_FIELDS if f not in wanted["Task"]]
         skipped.reset(self.con)
+        ctx = details.Context(self.conn, self.section, self.usage, self.puller, self.mirror, self.runtime.now())
+        pulls = {obj: self._plan_pull(obj, wanted[obj]) for obj in soql.OBJECTS}
+        subs = details.describe_subs(ctx) + [
+            composite.query(obj, count_soql(p) if p.full else p.soql, include_deleted=p.include_deleted)
+            for obj, p in pulls.items()
+        ]
+        with salesforce_errors("opening the pulls of Contact, Task and Event"):
+            answers = composite.call(self.conn, self.usage, subs, doing="opening the pulls")
+        org_time = self.conn.session.org_time
+        with salesforce_errors("describing emails and activity relations"):
+            details.take_describes(ctx, answers)
+        refused = {obj: a for obj in soql.OBJECTS if isinstance(a := answers[obj], SalesforceError)}
+        for obj, answer in refused.items():
+            self._refused(obj, answer)
+        opened = {
+            obj: (pull, Opening(cast("dict[str, Any]", answers[obj]), org_time, counted=pull.full))
+            for obj, pull in pulls.items()
+        }
+        with salesforce_errors("opening the pulls of Contact, Task and Event"):
+            openings = open_pages(self.puller, opened, doing="opening the pulls")
         for obj in soql.OBJECTS:  # Contacts first: the activities' WhoIds are checked against them
-            self._pull(obj, wanted[obj])
+            self._pull(pulls[obj], openings[obj])
         with salesforce_errors("pulling emails and activity relations"):
-            details.pull(details.Context(self.conn, self.section, self.usage, self.puller, self.mirror))
+            details.pull(ctx)
         self.mirror.prepare(fields, activities=activities)
         summary = skipped.summarise(self.con)
         self.skipped, self.skipped_by_reason, self.skipped_samples = summary
@@ -213,6 +273,16 @@ class SalesforceCrm:
                     ids=self.mirror.skipped_samples[obj],
                 )
 
+    def _require_fields(self, fields: FieldsSection) -> None:
+        lacking = sf_fields.missing(self.describe(), fields)
+        if lacking and self.refresh_describe():
+            lacking = sf_fields.missing(self.describe(), fields)
+        if lacking:
+            raise ConfigError(
+                f"the org's Contact has no field {', '.join(lacking)}; sync cannot read or write the trust fields. "
+                "Run `trust-ladder fields check`, then `trust-ladder fields deploy`."
+            )
+
     def _trust_types(self) -> dict[str, str]:
         return {name: mirror.TRUST_TYPES[logical] for logical, name in self.fields.model_dump().items()}
 
@@ -222,24 +292,38 @@ class SalesforceCrm:
             if name not in have:
                 self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {mirror.TRUST_TYPES[logical]}')
 
-    def _pull(self, obj: str, wanted: list[str]) -> None:
-        mark_key, fields_key = f"salesforce.watermark.{obj}", f"salesforce.fields.{obj}"
-        mark = self.mirror.meta(mark_key)
-        pulled_before = json.loads(self.mirror.meta(fields_key) or "[]")
-        since: dt.datetime | None = None
+    def _plan_pull(self, obj: str, wanted: list[str]) -> soql.Pull:
+        """The object's pull: incremental from its watermark less the overlap, leaving out our own writes (Contact),
+        or full the first time and when the rules now read fields the mirror was not filled with."""
+        mark = self.mirror.meta(f"salesforce.watermark.{obj}")
+        pulled_before = json.loads(self.mirror.meta(f"salesforce.fields.{obj}") or "[]")
         if mark and set(wanted) <= set(pulled_before):
             since = dt.datetime.fromisoformat(mark) - dt.timedelta(seconds=self.section.overlap_seconds)
-        elif mark:
+            also = own_writes.clause(own_writes.load(self.mirror), since) if obj == "Contact" else ""
+            return soql.build(obj, list(wanted), since, also)
+        if mark:
             _log.info(
                 "salesforce.full_pull",
                 object=obj,
                 reason="the rules now use fields not pulled before",
                 fields=sorted(set(wanted) - set(pulled_before)),
             )
-        fields = list(wanted)  # stored below: a later, wider field list triggers a full pull
-        pull = soql.build(obj, fields, since)
+        return soql.build(obj, list(wanted), None)
+
+    def _refused(self, obj: str, answer: SalesforceError) -> None:
+        """The org refused an object's opening query: a field it no longer has is named; else exit 6."""
+        if obj == "Contact" and "INVALID_FIELD" in details.error_codes(answer):
+            self.refresh_describe()  # a field gone since the describe was remembered: say which
+            self._require_fields(self.fields)
         with salesforce_errors(f"pulling {obj}"):
-            rows, path, org_time = self.puller.run(self.con, pull)
+            raise answer
+
+    def _pull(self, pull: soql.Pull, opening: Opening) -> None:
+        obj, fields = pull.obj, pull.fields
+        mark_key, fields_key = f"salesforce.watermark.{obj}", f"salesforce.fields.{obj}"
+        mark = self.mirror.meta(mark_key)
+        with salesforce_errors(f"pulling {obj}"):
+            rows, path, org_time = self.puller.run(self.con, pull, opening)
         stage = staging_table(obj)
         new_mark = mirror.watermark(mirror.newest(self.con, stage), org_time)
         self.con.execute("BEGIN TRANSACTION")
@@ -247,16 +331,20 @@ class SalesforceCrm:
             if pull.full:
                 self.con.execute(f'DELETE FROM "{obj}"')
             mirror.upsert(self.con, obj, stage, fields, self._trust_types() if obj == "Contact" else None)
-            # This complete pull has seen every change the org had committed when it answered, up to the newest
-            # SystemModstamp it returned (the overlap covers transactions still in flight then), so that stamp,
-            # by the org's clock, is the new watermark, moved with the upsert it covers.
+            # This complete pull has seen every change the org had committed when it answered (the overlap covers
+            # transactions still in flight then), so the org's time then is the new watermark, moved with the
+            # upsert it covers.
             if new_mark is not None:
                 self.mirror.set_meta(mark_key, new_mark.isoformat())
             self.mirror.set_meta(fields_key, json.dumps(sorted(fields)))
+            if obj == "Contact" and new_mark is not None:
+                own_writes.keep_from(self.mirror, new_mark - dt.timedelta(seconds=self.section.overlap_seconds))
             self.con.execute("COMMIT")
         except duckdb.Error:
             self.con.execute("ROLLBACK")
             raise
+        if obj == "Contact":
+            self._contact_pulled = org_time
         skipped.note(self.con, obj, stage, fields, None if pull.full or not mark else dt.datetime.fromisoformat(mark))
         _log.info(
             "salesforce.pulled",
@@ -282,10 +370,15 @@ class SalesforceCrm:
             )
             try:
                 with salesforce_errors("writing Contacts"):
-                    for ok, failed in batches:
-                        self._mirror_written(plan_table, ok, fields, rules_version)
-                        result.changed += len(ok)
-                        result.failures.extend(failed)
+                    span = self._before_write(plan_table)
+                    try:
+                        for ok, failed in batches:
+                            self._mirror_written(plan_table, ok, fields, rules_version)
+                            result.changed += len(ok)
+                            result.failures.extend(failed)
+                    finally:
+                        if span is not None and result.changed:
+                            self._after_write(span)
             except TrustLadderError as exc:
                 self._stopped(exc, result, "salesforce.write_stopped")
                 raise
@@ -299,6 +392,39 @@ class SalesforceCrm:
             org_limit=self.usage.limit,
         )
         return result
+
+    def _before_write(self, plan_table: str) -> own_writes.Span | None:
+        """Just before the first write: which planned contacts someone else changed since this run's Contact pull
+        (they are read back next run, whatever our write does to their stamps), and where our writes start by the
+        org's clock. None when our writes cannot be told apart (no user Id, no pull this run)."""
+        user, pulled = self.session.user_id, self._contact_pulled
+        if user is None or pulled is None:
+            return None
+        since = pulled - dt.timedelta(seconds=self.section.overlap_seconds)
+        self.usage.check("checking for contacts changed since the pull")
+        changed = {str(r["Id"]) for r in self.conn.sf.query_all_iter(own_writes.changed_by_others(user, since))}
+        if changed:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE sf_changed AS SELECT unnest(?::VARCHAR[]) AS cid", [sorted(changed)]
+            )
+            reread = sorted(
+                str(r[0])
+                for r in self.con.execute(f"SELECT cid FROM {plan_table} JOIN sf_changed USING (cid)").fetchall()
+            )
+        else:
+            reread = []
+        if reread:
+            _log.info(
+                "salesforce.changed_since_pull", contacts=len(reread), ids=reread[:20], effect="read back next run"
+            )
+        if len(reread) > own_writes.MAX_REREAD:
+            return None  # too many to name: this write's rows are all read back
+        start = (self.session.org_time or pulled) - own_writes.SLACK
+        return own_writes.Span(user, start, start, tuple(reread))
+
+    def _after_write(self, span: own_writes.Span) -> None:
+        end = (self.session.org_time or span.start) + own_writes.SLACK
+        own_writes.add(self.mirror, own_writes.Span(span.user, span.start, end, span.reread))
 
     def _mirror_written(self, plan_table: str, ok: list[str], fields: FieldsSection, rules_version: str) -> None:
         """What Salesforce accepted goes into the mirror at once, so the next diff is right before the next pull."""

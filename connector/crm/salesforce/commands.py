@@ -53,6 +53,7 @@ def fields_check() -> None:
     rules = _rules(cfg)
     crm = SalesforceCrm.from_config(cfg)
     try:
+        crm.describe(refresh=True)  # the org's describe now, never the one remembered for sync
         problems = crm.check_fields(cfg.fields, rules.needs())
         warnings = _history_warnings(crm, cfg)
     finally:
@@ -104,6 +105,7 @@ def fields_deploy() -> None:
             ) from None
         except Exception as exc:  # noqa: BLE001 - zeep and simple-salesforce raise plain exceptions
             raise _deploy_error(crm, exc) from None
+        crm.forget_describe()  # the fields changed: the next run describes Contact again
     finally:
         crm.close()
     tracked = " and ".join(getattr(cfg.fields, logical) for logical in sf_fields.HISTORY_TRACKED)

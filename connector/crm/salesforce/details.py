@@ -8,12 +8,16 @@ What is read, and why:
   parent-child subquery `(SELECT RelationId FROM TaskWhoRelations)`, so neither is used.
 - The fields are the vocabulary's (connector.vocabulary), as far as the object's describe lists them: a field the
   sync user cannot see (field-level security), or that the org's API version lacks (EventRelation.IsWhat without
-  Shared Activities, EmailMessage.ReplyToEmailMessageId in old versions), is pulled as NULL. The describe is read
-  on every full pull of the object and kept in the mirror; an incremental query refused for a field
-  (INVALID_FIELD: its access was taken away) re-reads it and pulls the object in full.
+  Shared Activities, EmailMessage.ReplyToEmailMessageId in old versions), is pulled as NULL. The describe is kept
+  in the mirror and read again after a day (in the same Composite call as the run's first queries, see
+  connector.crm.salesforce.composite): a field list that changed means a full pull of the object. An incremental
+  query refused for a field (INVALID_FIELD: its access was taken away) describes it again and pulls it in full.
 - An org without Enhanced Email or Shared Activities has no such object (describe: NOT_FOUND, query:
   INVALID_TYPE): it is skipped with one `salesforce.object_unavailable` line and the run goes on; activities are
-  then read from Task and Event alone. It is looked for again on the next run.
+  then read from Task and Event alone. That answer is remembered for a day (`remembered.FRESH`), so such an org
+  pays for the question once a day, not once a run.
+- Each run asks for every available object's changes and deletions in one Composite call: a query (or, for a
+  full pull, a COUNT()) and a getDeleted list per object, counted as a single API call.
 
 Changes and deletions. Each object has its own org-clock watermark, as Contact, Task and Event do (see
 connector.crm.salesforce.backend). Changed rows are re-read with `SystemModstamp >= watermark - overlap` through
@@ -40,10 +44,10 @@ from simple_salesforce.format import format_soql
 from connector import log, vocabulary
 from connector.config import SalesforceSection
 from connector.crm.local.store import LocalCrm
-from connector.crm.salesforce import mirror
+from connector.crm.salesforce import composite, mirror, remembered
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.limits import ApiUsage
-from connector.crm.salesforce.pull import Puller, staging_table
+from connector.crm.salesforce.pull import Opening, Puller, count_soql, open_pages, staging_table
 from connector.crm.salesforce.soql import Pull
 
 _log = log.get("trust_ladder.salesforce")
@@ -62,18 +66,7 @@ class Context:
     usage: ApiUsage
     puller: Puller
     mirror: LocalCrm
-
-
-def pull(ctx: Context) -> None:
-    """Bring EmailMessage, TaskRelation and EventRelation of the mirror up to date."""
-    for obj in OBJECTS:
-        try:
-            _pull(ctx, obj, retry_fields=True)
-        except _Unavailable as exc:
-            _forget(ctx, obj)
-            _log.info(
-                "salesforce.object_unavailable", object=obj, reason=exc.reason, effect="activities are read without it"
-            )
+    now: dt.datetime  # this machine's clock: how old a remembered describe is (watermarks use the org's)
 
 
 class _Unavailable(Exception):
@@ -86,33 +79,102 @@ def _keys(obj: str) -> tuple[str, str, str]:
     return f"salesforce.watermark.{obj}", f"salesforce.fields.{obj}", f"salesforce.describe.{obj}"
 
 
+def _described_at(obj: str) -> str:
+    return f"salesforce.described_at.{obj}"
+
+
+def _unavailable_key(obj: str) -> str:
+    return f"salesforce.unavailable.{obj}"
+
+
 def _forget(ctx: Context, obj: str) -> None:
     """No watermark and no describe: the next pull of this object is a full one, with a fresh describe."""
-    for key in _keys(obj):
-        ctx.mirror.con.execute('DELETE FROM "_TrustLadderMeta" WHERE "Key" = ?', [key])
+    remembered.forget(ctx.mirror, *_keys(obj), _described_at(obj))
 
 
-def _codes(exc: SalesforceError) -> set[str]:
+def error_codes(exc: SalesforceError) -> set[str]:
     content = exc.content
     if isinstance(content, list):
         return {str(e.get("errorCode")) for e in content if isinstance(e, dict)}
     return set()
 
 
-def _describe(ctx: Context, obj: str) -> list[str]:
+def _is_unavailable(exc: SalesforceError) -> bool:
+    return exc.status == 404 or bool(error_codes(exc) & _UNAVAILABLE)
+
+
+def describe_subs(ctx: Context) -> list[composite.Sub]:
+    """The describes this run needs (none remembered, or a day old), for the run's first Composite call. An object
+    the org was found to lack less than a day ago is not asked about."""
+    subs = []
+    for obj in OBJECTS:
+        if remembered.fresh(ctx.mirror, _unavailable_key(obj), ctx.now):
+            continue
+        if ctx.mirror.meta(_keys(obj)[2]) and remembered.fresh(ctx.mirror, _described_at(obj), ctx.now):
+            continue
+        subs.append(composite.Sub(f"describe_{obj}", f"sobjects/{obj}/describe"))
+    return subs
+
+
+def take_describes(ctx: Context, answers: dict[str, composite.Answer]) -> None:
+    """Keep what the describes in `answers` say: the fields of each object, or that the org lacks it."""
+    for obj in OBJECTS:
+        answer = answers.get(f"describe_{obj}")
+        if answer is None:
+            continue
+        if isinstance(answer, SalesforceError):
+            if not _is_unavailable(answer):
+                raise answer
+            _unavailable(ctx, obj, "the org has no such object the sync user can read")
+            continue
+        _keep_fields(ctx, obj, _fields(obj, answer))
+
+
+def _fields(obj: str, body: dict[str, Any]) -> list[str]:
     """The vocabulary's fields of `obj` that its describe lists (queryable by the sync user)."""
-    ctx.usage.check(f"describing {obj}")
-    try:
-        body = ctx.conn.sf.restful(f"sobjects/{obj}/describe")
-    except SalesforceError as exc:
-        if exc.status == 404 or _codes(exc) & _UNAVAILABLE:
-            raise _Unavailable(f"the org has no {obj} the sync user can read") from None
-        raise
-    listed = {str(f.get("name")) for f in (body or {}).get("fields", [])} if isinstance(body, dict) else set()
+    listed = {str(f.get("name")) for f in body.get("fields", []) if isinstance(f, dict)}
     hidden = [c for c in vocabulary.column_names(obj) if c not in listed]
     if hidden:
         _log.info("salesforce.fields_hidden", object=obj, fields=hidden, effect="pulled as NULL")
     return [c for c in vocabulary.column_names(obj) if c in listed]
+
+
+def _keep_fields(ctx: Context, obj: str, fields: list[str]) -> None:
+    _, _, describe_key = _keys(obj)
+    before = ctx.mirror.meta(describe_key)
+    if before is not None and json.loads(before) != fields:
+        _log.info("salesforce.full_pull", object=obj, reason="the fields the sync user can read have changed")
+        _forget(ctx, obj)
+    remembered.forget(ctx.mirror, _unavailable_key(obj))
+    ctx.mirror.set_meta(describe_key, json.dumps(fields))
+    ctx.mirror.set_meta(_described_at(obj), ctx.now.isoformat())
+
+
+def _unavailable(ctx: Context, obj: str, reason: str) -> None:
+    _forget(ctx, obj)
+    ctx.mirror.con.execute(f'DELETE FROM "{obj}"')
+    ctx.mirror.set_meta(_unavailable_key(obj), ctx.now.isoformat())
+    _log.info(
+        "salesforce.object_unavailable",
+        object=obj,
+        reason=reason,
+        effect="activities are read without it",
+        next_check="in a day",
+    )
+
+
+def _describe(ctx: Context, obj: str) -> list[str]:
+    """Describe `obj` alone (after a refusal that says its fields changed)."""
+    ctx.usage.check(f"describing {obj}")
+    try:
+        body = ctx.conn.sf.restful(f"sobjects/{obj}/describe")
+    except SalesforceError as exc:
+        if _is_unavailable(exc):
+            raise _Unavailable(f"the org has no {obj} the sync user can read") from None
+        raise
+    fields = _fields(obj, body if isinstance(body, dict) else {})
+    _keep_fields(ctx, obj, fields)
+    return fields
 
 
 def build(obj: str, fields: list[str], since: dt.datetime | None) -> Pull:
@@ -124,49 +186,108 @@ def build(obj: str, fields: list[str], since: dt.datetime | None) -> Pull:
     return Pull(obj, fields, soql, include_deleted=False, full=since is None)
 
 
-def _pull(ctx: Context, obj: str, *, retry_fields: bool) -> None:
-    mark_key, _, describe_key = _keys(obj)
-    meta = ctx.mirror.meta
-    mark = meta(mark_key)
+def _since(ctx: Context, obj: str, org_now: dt.datetime | None) -> dt.datetime | None:
+    mark = ctx.mirror.meta(_keys(obj)[0])
+    if not mark:
+        return None
+    last = dt.datetime.fromisoformat(mark)
+    if org_now is not None and org_now - last >= dt.timedelta(days=GETDELETED_DAYS):
+        _log.info("salesforce.full_pull", object=obj, reason="the watermark is older than getDeleted serves")
+        return None
+    return last - dt.timedelta(seconds=ctx.section.overlap_seconds)
+
+
+def pull(ctx: Context) -> None:
+    """Bring EmailMessage, TaskRelation and EventRelation of the mirror up to date: one Composite call asks for
+    every available object's changes (or count) and deletions; pages beyond the first and Bulk jobs follow."""
     org_now = ctx.conn.session.org_time
-    since: dt.datetime | None = None
-    if mark and meta(describe_key):
-        last = dt.datetime.fromisoformat(mark)
-        if org_now is None or org_now - last < dt.timedelta(days=GETDELETED_DAYS):
-            since = last - dt.timedelta(seconds=ctx.section.overlap_seconds)
-        else:
-            _log.info("salesforce.full_pull", object=obj, reason="the watermark is older than getDeleted serves")
-    fields = _describe(ctx, obj) if since is None else json.loads(meta(describe_key) or "[]")
-    query = build(obj, fields, since)
+    pulls: dict[str, Pull] = {}
+    subs: list[composite.Sub] = []
+    for obj in OBJECTS:
+        fields = json.loads(ctx.mirror.meta(_keys(obj)[2]) or "null")
+        if remembered.fresh(ctx.mirror, _unavailable_key(obj), ctx.now) or not fields:
+            continue
+        since = _since(ctx, obj, org_now)
+        query = build(obj, fields, since)
+        pulls[obj] = query
+        subs.append(composite.query(f"q_{obj}", query.soql if since else count_soql(query)))
+        if since is not None:
+            subs.append(composite.Sub(f"d_{obj}", f"sobjects/{obj}/deleted/", _deleted_params(since, org_now)))
+    if not subs:
+        return
+    answers = composite.call(ctx.conn, ctx.usage, subs, doing="pulling emails and activity relations")
+    org_time = ctx.conn.session.org_time
+    opened: dict[str, tuple[Pull, Opening]] = {}
+    for obj, query in pulls.items():
+        try:
+            if _refused(ctx, query, answers):
+                continue
+        except _Unavailable as exc:
+            _unavailable(ctx, obj, exc.reason)
+            continue
+        page = answers[f"q_{obj}"]
+        assert isinstance(page, dict)
+        opened[obj] = (query, Opening(page, org_time, counted=query.full))
+    openings = open_pages(ctx.puller, opened, doing="pulling emails and activity relations")
+    for obj, (query, _) in opened.items():
+        gone = answers.get(f"d_{obj}")
+        _take(ctx, query, openings[obj], _deleted_ids(gone) if isinstance(gone, dict) else [])
+
+
+def _refused(ctx: Context, query: Pull, answers: dict[str, composite.Answer]) -> bool:
+    """An object whose query or getDeleted list the org refused: unavailable, pulled in full alone (a field it
+    refuses, a watermark getDeleted no longer serves: True), or the refusal raised."""
+    obj = query.obj
+    for answer in (answers[f"q_{obj}"], answers.get(f"d_{obj}")):
+        if isinstance(answer, SalesforceError):
+            codes = error_codes(answer)
+            if codes & _UNAVAILABLE:
+                raise _Unavailable(f"{obj} cannot be queried ({', '.join(sorted(codes))})")
+            if not query.full and codes & {"INVALID_FIELD", "INVALID_REPLICATION_DATE"}:
+                _log.info("salesforce.full_pull", object=obj, reason=", ".join(sorted(codes)))
+                _forget(ctx, obj)
+                try:
+                    _pull_alone(ctx, obj)
+                except _Unavailable as exc:
+                    _unavailable(ctx, obj, exc.reason)
+                return True
+            raise answer
+    return False
+
+
+def _take(ctx: Context, query: Pull, opening: Opening, deleted: list[str]) -> None:
+    rows, path, org_time = ctx.puller.run(ctx.mirror.con, query, opening)
+    _commit(ctx, query, org_time, deleted)
+    _pulled(ctx, query, rows, len(deleted), path, org_time)
+
+
+def _pull_alone(ctx: Context, obj: str) -> None:
+    """A full pull of one object, describe first, each call on its own: after a refusal, rare."""
+    query = build(obj, _describe(ctx, obj), None)
     try:
         rows, path, org_time = ctx.puller.run(ctx.mirror.con, query)
-        deleted = _deleted(ctx, obj, since, org_time) if since is not None else []
     except SalesforceError as exc:
-        codes = _codes(exc)
-        if codes & _UNAVAILABLE:
-            raise _Unavailable(f"{obj} cannot be queried ({', '.join(sorted(codes))})") from None
-        if since is not None and retry_fields and codes & {"INVALID_FIELD", "INVALID_REPLICATION_DATE"}:
-            _log.info("salesforce.full_pull", object=obj, reason=", ".join(sorted(codes)))
-            _forget(ctx, obj)
-            _pull(ctx, obj, retry_fields=False)
-            return
+        if error_codes(exc) & _UNAVAILABLE:
+            raise _Unavailable(f"{obj} cannot be queried ({', '.join(sorted(error_codes(exc)))})") from None
         raise
-    _commit(ctx, query, org_time, deleted, describe_key if since is None else None)
+    _commit(ctx, query, org_time, [])
+    _pulled(ctx, query, rows, 0, path, org_time)
+
+
+def _pulled(ctx: Context, query: Pull, rows: int, deleted: int, path: str, org_time: dt.datetime | None) -> None:
     _log.info(
         "salesforce.pulled",
-        object=obj,
+        object=query.obj,
         rows=rows,
-        deleted=len(deleted),
+        deleted=deleted,
         path=path,
         full=query.full,
-        watermark=meta(mark_key),
+        watermark=ctx.mirror.meta(_keys(query.obj)[0]),
         org_time=org_time.isoformat() if org_time else None,
     )
 
 
-def _commit(
-    ctx: Context, query: Pull, org_time: dt.datetime | None, deleted: list[str], describe_key: str | None
-) -> None:
+def _commit(ctx: Context, query: Pull, org_time: dt.datetime | None, deleted: list[str]) -> None:
     con = ctx.mirror.con
     obj = query.obj
     mark_key, fields_key, _ = _keys(obj)
@@ -181,8 +302,6 @@ def _commit(
         if new_mark is not None:
             ctx.mirror.set_meta(mark_key, new_mark.isoformat())
         ctx.mirror.set_meta(fields_key, json.dumps(sorted(query.fields)))
-        if describe_key is not None:
-            ctx.mirror.set_meta(describe_key, json.dumps(query.fields))
         con.execute("COMMIT")
     except duckdb.Error:
         con.execute("ROLLBACK")
@@ -193,11 +312,13 @@ def _minute(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).replace(second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
 
-def _deleted(ctx: Context, obj: str, since: dt.datetime, org_time: dt.datetime | None) -> list[str]:
-    """Ids of `obj` deleted from `since` to the org's time now ("Get Deleted Records", REST), to the minute: the
-    API ignores seconds, so the window ends a minute after now."""
+def _deleted_params(since: dt.datetime, org_time: dt.datetime | None) -> dict[str, str]:
+    """ "Get Deleted Records" (REST, sobjects/<object>/deleted/?start=&end=) from `since` to the org's time now, to
+    the minute: the API ignores seconds, so the window ends a minute after now."""
     end = (org_time or dt.datetime.now(dt.UTC)) + dt.timedelta(minutes=1)
-    ctx.usage.check(f"listing deleted {obj}")
-    body: Any = ctx.conn.sf.restful(f"sobjects/{obj}/deleted/", params={"start": _minute(since), "end": _minute(end)})
-    records = body.get("deletedRecords", []) if isinstance(body, dict) else []
+    return {"start": _minute(since), "end": _minute(end)}
+
+
+def _deleted_ids(body: dict[str, Any]) -> list[str]:
+    records = body.get("deletedRecords", [])
     return [str(r["id"]) for r in records if isinstance(r, dict) and r.get("id")]

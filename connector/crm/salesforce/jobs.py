@@ -5,7 +5,13 @@ Job", Bulk API 2.0 Developer Guide).
 A job is polled only while the run has time (`max_run_seconds`) and the job has not outlived
 `job_timeout_seconds`; a job given up on, for whatever reason (the deadline, an error, Ctrl-C), is aborted
 ("Abort a Query Job", "Abort a Job": PATCH jobs/query|ingest/{id} with {"state": "Aborted"}), so nothing keeps
-running in the org after the run has stopped. Waiting on a job logs a line every `_LOG_EVERY_S` seconds.
+running in the org after the run has stopped.
+
+Polls back off: the first comes `poll_seconds` (1 s) after the job is created, each later wait is twice the one
+before, up to `poll_max_seconds` (30 s), so a job that takes ten minutes costs about 25 polls, not 300. Every wait
+is logged (`salesforce.bulk_job_waiting`: the job, its state, this wait, the time waited so far and the run's time
+left). A wait never runs past the run's deadline: the last one is shortened to leave time for one more poll, and
+when there is not even that, the job is aborted and the run stops (exit 9).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from connector.errors import CrmError, TrustLadderError
 
 _log = log.get("trust_ladder.salesforce")
 
-_LOG_EVERY_S = 10.0  # a wait on a Bulk job logs a line this often
+_LAST_POLL_S = 1.0  # the time a last poll needs before the run's deadline
 _ABORT_GRACE_S = 15.0  # aborting a job may run this far past the run's deadline
 _RAW_BODY_CHARS = 2000  # a body that is not a Salesforce error array (an HTML page) is cut here, and says so
 
@@ -135,40 +141,41 @@ class BulkClient:
 
     def _poll(self, kind: str, job_id: str, obj: str) -> dict[str, Any]:
         deadline = self.conn.session.deadline
-        poll = self.section.poll_seconds
-        waited, next_log = 0.0, _LOG_EVERY_S
+        wait = self.section.poll_seconds
+        waited = 0.0
         while True:
             self.guard(f"polling the {obj} Bulk {kind} job {job_id}")
             info = self.json_call("GET", f"jobs/{kind}/{job_id}")
             state = info.get("state")
             if state in ("JobComplete", "Failed", "Aborted"):
-                if waited >= _LOG_EVERY_S:
-                    _log.info(
-                        "salesforce.bulk_job_done",
-                        job_id=job_id,
-                        object=obj,
-                        kind=kind,
-                        state=state,
-                        waited_s=round(waited, 1),
-                    )
+                _log.info(
+                    "salesforce.bulk_job_done",
+                    job_id=job_id,
+                    object=obj,
+                    kind=kind,
+                    state=state,
+                    waited_s=round(waited, 1),
+                )
                 return info
             if waited >= self.section.job_timeout_seconds:
                 raise CrmError(
                     f"the Bulk {kind} job {job_id} for {obj} did not finish within "
                     f"{self.section.job_timeout_seconds:.0f} s (state {state}); it was aborted"
                 )
-            if deadline.left() <= poll:  # the next poll would come after the deadline: stop now
+            room = deadline.left() - _LAST_POLL_S
+            if room <= 0:  # no time left for a wait and one more poll
                 raise deadline.root().reached(f"the {obj} Bulk {kind} job {job_id} finished (state {state})")
-            self.sleep(poll)
-            waited += poll
-            if waited >= next_log:
-                _log.info(
-                    "salesforce.bulk_job_waiting",
-                    job_id=job_id,
-                    object=obj,
-                    kind=kind,
-                    state=state,
-                    waited_s=round(waited, 1),
-                    left_s=round(deadline.left(), 1),
-                )
-                next_log = waited + _LOG_EVERY_S
+            this = min(wait, room, max(self.section.job_timeout_seconds - waited, 0.0))
+            _log.info(
+                "salesforce.bulk_job_waiting",
+                job_id=job_id,
+                object=obj,
+                kind=kind,
+                state=state,
+                wait_s=round(this, 1),
+                waited_s=round(waited, 1),
+                left_s=round(deadline.left(), 1),
+            )
+            self.sleep(this)
+            waited += this
+            wait = min(max(wait * 2, self.section.poll_seconds), self.section.poll_max_seconds)

@@ -101,11 +101,10 @@ def newest(con: duckdb.DuckDBPyConnection, stage: str) -> dt.datetime | None:
 
 
 def watermark(newest: dt.datetime | None, org_time: dt.datetime | None) -> dt.datetime | None:
-    """By the org's clock: the newest SystemModstamp seen, never past the org's time when it answered (a stamp
-    in its future is not to be trusted); with no row, the org's time; with neither, None (keep the old one)."""
-    if newest is None:
-        return org_time
-    return newest if org_time is None else min(newest, org_time)
+    """By the org's clock: its time when it answered the pull (it had then committed every change the pull could
+    see, so a quiet org's watermark moves on with each run, and a stamp in its future is not trusted); without
+    that time, the newest SystemModstamp seen; with neither, None (keep the old one)."""
+    return org_time if org_time is not None else newest
 
 
 def _q(name: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -190,8 +191,18 @@ class Pusher(BulkClient):
             self.guard("closing the Bulk update job")
             self.json_call("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"})
         info = self.wait_for_job("ingest", job_id, "Contact")
-        ok = self._results(job_id, "successfulResults", tmp)
-        failed = [_failure_csv(row) for row in self._rows(job_id, "failedResults")]
+        uploaded = _uploaded_ids(path)
+        processed, refused = _int(info.get("numberRecordsProcessed")), _int(info.get("numberRecordsFailed"))
+        complete = info.get("state") == "JobComplete" and processed == len(uploaded)
+        # The job's own counts ("Get Information About a Job": numberRecordsProcessed, numberRecordsFailed) say
+        # when every uploaded row was processed: then no refusal means every row was written, with no result set
+        # to read, and the written ones are the uploaded ones less the refused ones.
+        failed = [_failure_csv(row) for row in self._rows(job_id, "failedResults")] if refused or not complete else []
+        if complete:
+            gone = {f.record_id for f in failed}
+            ok = [i for i in uploaded if i not in gone]
+        else:
+            ok = self._results(job_id, "successfulResults", tmp)
         if info.get("state") != "JobComplete":
             for row in self._rows(job_id, "unprocessedrecords"):
                 failed.append(
@@ -231,6 +242,18 @@ class Pusher(BulkClient):
         return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8"))))
 
 
+def _int(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return -1
+
+
+def _uploaded_ids(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return [row["Id"] for row in csv.DictReader(f)]
+
+
 def _copy_csv(con: duckdb.DuckDBPyConnection, start: int, size: int, path: Path) -> None:
     """One job's rows as CSV. Written from Python, not COPY: the engine's connection has no file access by the time
     the plan is pushed. Every value is already text; NULL (a field left as it is) is an empty cell."""
@@ -250,11 +273,31 @@ def _failure(record_id: str, errors: list[dict[str, Any]]) -> RecordFailure:
 
 
 def _failure_csv(row: dict[str, str]) -> RecordFailure:
-    error = row.get("sf__Error", "")
-    code, _, message = error.partition(":")
+    code, message = split_bulk_error(row.get("sf__Error", ""))
     return RecordFailure(
         row.get("sf__Id") or row.get("Id", ""),
         code or "UNKNOWN",
-        message or error,
+        message,
         transient=code in TRANSIENT_RECORD_CODES,
     )
+
+
+def split_bulk_error(error: str) -> tuple[str, str]:
+    """A Bulk API 2.0 `sf__Error` ("Get Job Failed Record Results": "Error code and message") as (code, message).
+    The value reads `CODE:message:fields --`, the fields part a comma-separated list of API names, empty when the
+    error names none (`CODE:message:--`); the closing ` --` is not part of the message, and the fields are kept
+    in words."""
+    code, sep, rest = error.partition(":")
+    if not sep:
+        return "", error.strip()
+    rest = rest.strip()
+    if rest.endswith("--"):
+        rest = rest[:-2].rstrip()
+        head, colon, tail = rest.rpartition(":")
+        if colon and _FIELD_LIST.fullmatch(tail.strip()):
+            fields = tail.strip()
+            rest = head.rstrip() + (f" (fields: {fields})" if fields else "")
+    return code.strip(), rest or error.strip()
+
+
+_FIELD_LIST = re.compile(r"(?:[A-Za-z]\w*(?:\.\w+)*(?:\s*,\s*[A-Za-z]\w*(?:\.\w+)*)*)?")

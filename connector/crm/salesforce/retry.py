@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, retry_if_result, stop_after_attempt
@@ -27,9 +28,18 @@ from connector.deadline import Deadline
 _log = log.get("trust_ladder.salesforce")
 
 RETRIED_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})  # idempotent for what we send
+_READ_ONLY_POST = "/composite"  # our Composite calls carry only GET subrequests (connector.crm.salesforce.composite)
 TRANSIENT_CODES = frozenset({"SERVER_UNAVAILABLE", "UNABLE_TO_LOCK_ROW"})
 DAILY_LIMIT_MARK = "TotalRequests"
 MIN_ATTEMPT_SECONDS = 1.0  # no retry is started with less time than this left
+
+
+def retried(method: str, url: str) -> bool:
+    """Whether a call may be sent again after a transient fault: the idempotent methods, and the one POST that
+    only reads (a Composite call of GET subrequests). A POST that creates (a Bulk job, a Task) never is."""
+    if method in RETRIED_METHODS:
+        return True
+    return method == "POST" and urlsplit(url).path.rstrip("/").endswith(_READ_ONLY_POST)
 
 
 def error_codes(resp: requests.Response) -> list[tuple[str, str]]:

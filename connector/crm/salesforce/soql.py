@@ -72,9 +72,10 @@ def field_lists(fields: FieldsSection, rules: RuleNeeds | None) -> dict[str, lis
     return out
 
 
-def build(obj: str, fields: list[str], since: dt.datetime | None) -> Pull:
+def build(obj: str, fields: list[str], since: dt.datetime | None, also: str = "") -> Pull:
     """Full pull when `since` is None (live rows; activities with a Who), else every row changed since then,
-    deleted ones included, through queryAll. `since` must be timezone-aware."""
+    deleted ones included, through queryAll. `since` must be timezone-aware. `also`: a further condition of an
+    incremental pull, already made with format_soql (our own writes left out, connector.crm.salesforce.own_writes)."""
     select = ", ".join(fields)
     if since is None:
         if obj == "Contact":
@@ -82,4 +83,6 @@ def build(obj: str, fields: list[str], since: dt.datetime | None) -> Pull:
         soql = f"SELECT {select} FROM {obj} WHERE WhoId != null AND IsDeleted = false"
         return Pull(obj, fields, soql, include_deleted=True, full=True)  # queryAll: archived activities count
     soql = format_soql(f"SELECT {select} FROM {obj} WHERE SystemModstamp >= {{since}}", since=since)
+    if also:
+        soql += f" AND {also}"
     return Pull(obj, fields, soql, include_deleted=True, full=False)

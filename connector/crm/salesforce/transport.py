@@ -37,6 +37,8 @@ _SIGN_IN_PATHS = ("/services/Soap/u/", "/services/oauth2/token")
 _KEPT_ERROR_CHARS = 5000
 _TOKEN_KEYS = ("access_token", "refresh_token", "id_token")
 _SOAP_SESSION = re.compile(r"<(?:\w+:)?sessionId>([^<]+)</(?:\w+:)?sessionId>")
+_SOAP_USER = re.compile(r"<(?:\w+:)?userId>(005\w{12,15})</(?:\w+:)?userId>")
+_IDENTITY_USER = re.compile(r"/id/\w+/(005\w{12,15})$")
 
 Renew = Callable[[], tuple[str, str]]  # signs in again; returns (access token, instance host)
 
@@ -69,6 +71,7 @@ class SalesforceSession(requests.Session):
         self.org_time: dt.datetime | None = None  # the org's clock at the last response that gave it (`Date`)
         self.last: tuple[str, str, int] | None = None  # (method, URL without query, status) of the last answer
         self.last_error = ""  # the body of the last answer that was an error (>= 300), for messages
+        self.user_id: str | None = None  # the signed-in user's Id (the sign-in answer), for "our own writes"
         self._renewing = False
         self._grace: Deadline | None = None
 
@@ -117,7 +120,7 @@ class SalesforceSession(requests.Session):
             self._observe(method, url, resp)
             return resp
 
-        if method not in retry.RETRIED_METHODS:
+        if not retry.retried(method, url):
             return once(limit=limit, what=what)
         result: requests.Response = self.retrying(once, limit=limit, what=what)
         return result
@@ -132,6 +135,7 @@ class SalesforceSession(requests.Session):
                 self.org_time = parsedate_to_datetime(stamp).astimezone(dt.UTC)
         if any(p in url for p in _SIGN_IN_PATHS) and resp.status_code < 300:
             _remember_secrets(resp)
+            self.user_id = _signed_in_user(resp) or self.user_id
 
     def _renew_and_repeat(
         self, method: str, url: str, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -176,6 +180,24 @@ def _path(url: str) -> str:
         rest = path[marker + len("/services/data/v") :]
         return rest.split("/", 1)[1] if "/" in rest else rest
     return path
+
+
+def _signed_in_user(resp: requests.Response) -> str | None:
+    """The user a sign-in answer is for: SOAP `loginResponse` `<userId>` ("login()", SOAP API Developer Guide), or
+    the last part of an OAuth token answer's identity URL `id` (".../id/<org Id>/<user Id>", "OAuth Tokens and
+    Scopes")."""
+    text = resp.text
+    found = _SOAP_USER.search(text)
+    if found:
+        return found.group(1)
+    if text.lstrip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            body = resp.json()
+            identity = body.get("id") if isinstance(body, dict) else None
+            if isinstance(identity, str):
+                match = _IDENTITY_USER.search(identity)
+                return match.group(1) if match else None
+    return None
 
 
 def _remember_secrets(resp: requests.Response) -> None:

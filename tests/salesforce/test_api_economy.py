@@ -1,0 +1,247 @@
+"""Issue 17: what a sync costs in API calls, measured against the fake org (REST and Bulk 2.0 wire formats).
+
+The pages whose shapes these tests rely on:
+- "Send Multiple Requests Using Composite"
+  (https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html):
+  POST composite {"allOrNone", "compositeRequest": [{"method", "url", "referenceId"}]}, answered
+  {"compositeResponse": [{"body", "httpHeaders", "httpStatusCode", "referenceId"}]}; "the entire series of
+  requests counts as a single call toward your API limits"; at most 25 subrequests, 5 of them queries.
+- "COUNT() and COUNT(fieldName)" (SOQL and SOSL Reference): SELECT COUNT() answers totalSize and no records.
+- "Get Information About a Query Job" / "... an Ingest Job" (Bulk API 2.0): state, numberRecordsProcessed,
+  numberRecordsFailed; "Get Job Failed Record Results": sf__Id, sf__Error.
+- "login()" (SOAP API Developer Guide): loginResponse/result/userId, the user our writes are stamped with
+  (LastModifiedById, "Contact", Object Reference).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from connector.commands.sync_steps import SyncResult
+from connector.crm.local import demo
+from connector.crm.local.store import LocalCrm
+from connector.crm.salesforce import backend
+from connector.crm.salesforce.push import split_bulk_error
+from connector.errors import ConfigError
+from tests.salesforce.conftest import Run
+from tests.salesforce.fake_org import ADMIN_USER
+
+OPTIONAL = {"EmailMessage", "TaskRelation", "EventRelation"}
+REST: dict[str, Any] = {"bulk_read_threshold": 10**9, "bulk_write_threshold": 10**9}
+
+
+def _seed(run: Run, contacts: int) -> None:
+    demo.generate(
+        run.org.crm, contacts=contacts, seed=5, as_of=run.as_of - dt.timedelta(days=1), activities_per_contact=4.0
+    )
+
+
+def _sync(run: Run, **settings: Any) -> tuple[SyncResult, dict[str, int]]:
+    """One run: its result and the rows each object's pull brought."""
+    with capture_logs() as logs:
+        result = run.sync(**settings)
+    pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
+    return result, pulled
+
+
+@pytest.mark.parametrize(
+    ("contacts", "settings"),
+    [(500, REST), (3000, {})],
+    ids=["rest-500", "bulk-3000"],
+)
+def test_a_full_sync_a_rerun_and_a_quiet_run_cost_what_issue_17_allows(
+    run: Run, contacts: int, settings: dict[str, Any]
+) -> None:
+    """An org without Enhanced Email or Shared Activities. 3,000 contacts with the default thresholds: the
+    activities come through Bulk query jobs and the write through a Bulk update job."""
+    run.org.disabled = set(OPTIONAL)
+    _seed(run, contacts)
+    full, _ = _sync(run, **settings)
+    assert full.changed == contacts
+    assert full.api_calls <= 20
+
+    run.org.advance(minutes=1)
+    rerun, pulled = _sync(run, **settings)
+    assert rerun.api_calls <= 4
+    assert pulled["Contact"] == 0  # none of the contacts it wrote is read back
+    assert rerun.changed == 0
+
+    run.org.advance(minutes=20)
+    quiet, pulled = _sync(run, **settings)
+    assert quiet.api_calls <= 3
+    assert sum(pulled.values()) == 0
+    assert quiet.changed == 0
+
+
+def test_the_three_optional_objects_cost_at_most_three_more_calls_a_run(run: Run) -> None:
+    _seed(run, 500)
+    with_all: list[int] = []
+    for _ in range(3):
+        with_all.append(run.sync(**REST).api_calls)
+        run.org.advance(minutes=20)
+    run.org.disabled = set(OPTIONAL)
+    (run.folder / "mirror.duckdb").unlink()
+    (run.folder / "state.duckdb").unlink()
+    run.org.con.execute('UPDATE "Contact" SET "Trust_Stage__c" = NULL')
+    bare: list[int] = []
+    for _ in range(3):
+        bare.append(run.sync(**REST).api_calls)
+        run.org.advance(minutes=20)
+    assert all(a - b <= 3 for a, b in zip(with_all, bare, strict=True)), (with_all, bare)
+
+
+def _with_edit_before_write(run: Run, monkeypatch: pytest.MonkeyPatch, edit: Callable[[], None]) -> None:
+    """Someone edits the org after this run's pull and before its write."""
+    original = backend.SalesforceCrm._before_write
+
+    def edited_first(self: backend.SalesforceCrm, plan_table: str) -> Any:
+        edit()
+        return original(self, plan_table)
+
+    monkeypatch.setattr(backend.SalesforceCrm, "_before_write", edited_first)
+
+
+def test_a_real_edit_in_the_window_of_our_writes_is_still_read(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our writes are left out of the next pull by LastModifiedById and their span of org time; a person's
+    edits in that span are not: of a contact we did not write, of one we wrote (before our write: it would be
+    hidden by it, so the check before the write names it; after it), all read on the next run."""
+    org = run.org
+    ada = org.contact("Ada", stamp=org._naive_now() - dt.timedelta(days=30))
+    bob = org.contact("Bob", stamp=org._naive_now() - dt.timedelta(days=30))
+    cy = org.contact("Cy", stamp=org._naive_now() - dt.timedelta(days=30))
+    run.sync()  # all three written: each gets its first rung
+    org.advance(hours=1)
+    org.task(ada, run.as_of, "Re: your proposal", TaskSubtype="Email")  # Ada's rung moves: she is written again
+
+    def edit() -> None:
+        org.change("Contact", ada, LastName="Lovelace")  # before our write of Ada: hidden by it
+        org.change("Contact", bob, OwnerId="005fake00000009AAA")  # a contact this run does not write
+
+    original = backend.SalesforceCrm._before_write
+    _with_edit_before_write(run, monkeypatch, edit)
+    second = run.sync()
+    monkeypatch.setattr(backend.SalesforceCrm, "_before_write", original)
+    assert second.changed == 1
+    org.advance(seconds=30)
+    org.change("Contact", cy, FirstName="Cyril")  # after our write, within the same minute
+
+    org.advance(minutes=1)
+    _, pulled = _sync(run)
+    assert pulled["Contact"] == 3  # Ada (named by the check), Bob and Cy; none of our own writes
+    mirror = LocalCrm.open(run.folder / "mirror.duckdb")
+    try:
+        got = dict(mirror.con.execute('SELECT "Id", "LastName" FROM "Contact"').fetchall())
+        owner = mirror.con.execute('SELECT "OwnerId" FROM "Contact" WHERE "Id" = ?', [bob]).fetchone()
+        first = mirror.con.execute('SELECT "FirstName" FROM "Contact" WHERE "Id" = ?', [cy]).fetchone()
+    finally:
+        mirror.close()
+    assert got[ada] == "Lovelace"
+    assert owner == ("005fake00000009AAA",)
+    assert first == ("Cyril",)
+    assert org.fields_of(ada, "LastModifiedById") != (ADMIN_USER,)  # the org shows our write last
+
+
+def test_bulk_polls_back_off_from_one_second_doubling_to_thirty_and_log_each_wait(run: Run) -> None:
+    """'Get Information About a Query Job': state InProgress for a while, then JobComplete."""
+    run.org.disabled = set(OPTIONAL)
+    for i in range(30):
+        run.org.contact(f"C{i}")
+    run.org.bulk_polls = 8
+    with capture_logs() as logs:
+        run.sync(bulk_read_threshold=10, poll_seconds=1, poll_max_seconds=30)
+    waits = [e for e in logs if e["event"] == "salesforce.bulk_job_waiting"]
+    assert [e["wait_s"] for e in waits] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert run.waits == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert {e["state"] for e in waits} == {"InProgress"}
+    assert all(e["left_s"] > 0 for e in waits)
+
+
+def test_a_stuck_bulk_job_costs_a_handful_of_polls_in_a_ten_minute_run(run: Run) -> None:
+    """The issue's stuck job was polled about 300 times in a 600 s run."""
+    run.org.disabled = set(OPTIONAL)
+    for i in range(30):
+        run.org.contact(f"C{i}")
+    run.org.bulk_polls = 10**9
+    with pytest.raises(Exception, match="max_run_seconds"):
+        run.sync(bulk_read_threshold=10, max_run_seconds=600)
+    (job_id,) = run.org.jobs
+    polls = [p for m, p in run.org.calls if m == "GET" and p == f"jobs/query/{job_id}"]
+    assert len(polls) <= 30
+    assert run.org.aborted == [job_id]
+
+
+_LOCKED = "unable to obtain exclusive access to this record"
+_PICKLIST = "Trust Stage: bad value for restricted picklist field: Fan"
+_RULE = "Tasks need a Type: see the rule"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (f"UNABLE_TO_LOCK_ROW:{_LOCKED}:--", ("UNABLE_TO_LOCK_ROW", _LOCKED)),
+        (
+            f"INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST:{_PICKLIST}:Trust_Stage__c --",
+            ("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f"{_PICKLIST} (fields: Trust_Stage__c)"),
+        ),
+        (
+            f"FIELD_CUSTOM_VALIDATION_EXCEPTION:{_RULE}:Type, Status --",
+            ("FIELD_CUSTOM_VALIDATION_EXCEPTION", f"{_RULE} (fields: Type, Status)"),
+        ),
+        ("a message with no code", ("", "a message with no code")),
+    ],
+)
+def test_a_bulk_refusal_reads_as_its_code_and_message_without_the_closing_dashes(
+    error: str, expected: tuple[str, str]
+) -> None:
+    """'Get Job Failed Record Results': sf__Error is "Error code and message", as CODE:message:fields --."""
+    assert split_bulk_error(error) == expected
+
+
+def test_bulk_refusals_in_the_failures_file_end_with_the_message(run: Run) -> None:
+    ids = [run.org.contact(f"C{i}") for i in range(30)]
+    for cid in ids[:3]:
+        run.org.lock_failures[cid] = 1
+    result = run.sync(bulk_write_threshold=0)
+    assert result.failed == 3
+    assert all(f.message.endswith(f"1 records: {f.record_id}") for f in result.failures)  # no closing " --"
+
+
+def test_the_contact_describe_is_remembered_for_a_day(run: Run) -> None:
+    """'Get Field and Other Metadata for an Object' (GET sobjects/Contact/describe)."""
+    run.org.contact("Ada")
+    run.sync()
+    described = [p for _, p in run.org.calls].count("sobjects/Contact/describe")
+    run.org.advance(hours=3)
+    run.sync()
+    assert [p for _, p in run.org.calls].count("sobjects/Contact/describe") == described
+    run.org.advance(days=1)
+    run.sync()
+    assert [p for _, p in run.org.calls].count("sobjects/Contact/describe") == described + 1
+
+
+def test_a_field_deleted_after_the_describe_was_remembered_is_named_not_a_crash(run: Run) -> None:
+    """'Status Codes and Error Responses': 400 INVALID_FIELD ("No such column") on the query; the describe is
+    read again and the missing field named (exit 3)."""
+    run.org.contact("Ada")
+    run.sync()
+    run.org.missing_fields = {"Trust_Reason__c"}
+    run.org.advance(hours=1)
+    with pytest.raises(ConfigError, match="Trust_Reason__c"):
+        run.sync()
+
+
+def test_a_picklist_value_added_since_the_describe_was_remembered_is_found(run: Run) -> None:
+    """The admin adds a rung's value to the picklist after a run remembered the describe: the next run asks
+    the org again rather than refusing the rule file."""
+    run.org.contact("Ada")
+    run.org.picklists["Trust_Stage__c"].remove("Forever")
+    with pytest.raises(Exception, match="Forever"):
+        run.sync()
+    run.org.picklists["Trust_Stage__c"].append("Forever")
+    run.org.advance(minutes=15)
+    assert run.sync().contacts == 1
