@@ -748,17 +748,14 @@ FINGERPRINTS = "tl_t_fp"  # per live contact: a hash of everything its timeline 
 TODO = "tl_t_todo"  # the contacts to compute
 NOW = "tl_t_now"  # their rows
 FRESH = "tl_timeline_new"  # their rows as the state store keeps them
+# The timeline's row, with what it was computed from (fp, as_of) and the open flags' days, ';'-joined in rule order
+# ('' for a closed flag), since the flags are the rule file's.
 CACHE_COLUMNS = (
-    ("cid", "VARCHAR"),
+    TIMELINE.columns[0],
     ("fp", "UBIGINT"),
     ("as_of", "DATE"),
-    ("final", "INTEGER"),
-    ("qualified_now", "INTEGER"),
-    ("in_grace", "BOOLEAN"),
-    ("since", "DATE"),
-    ("held_until", "DATE"),
-    ("next_change", "DATE"),
-    ("flag_since", "VARCHAR"),  # the open flags' days, ';'-joined in rule order ('' for a closed flag)
+    *TIMELINE.columns[1:],
+    ("flag_since", "VARCHAR"),
 )
 
 
