@@ -158,7 +158,7 @@ def test_status_shows_the_spark_runs_like_any_other(journey: Journey) -> None:
     ]
     assert all(r["contacts"] == CONTACTS for r in runs)
     assert journey.status["pending_writes"] == 0
-    assert journey.status["schema_version"] == 6
+    assert journey.status["schema_version"] == state.SCHEMA_VERSION
 
 
 def test_out_table_holds_exactly_the_planned_rows_and_the_crm_is_untouched(
