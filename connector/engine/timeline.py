@@ -575,7 +575,7 @@ def _drops(rules: RuleSet) -> exp.Expr:
         s=sql.table(STATES),
     )
     body = (
-        exp.select(sql.col("cid", "s"), sql.alias(sql.q("s.nd + $g + x.m * $e", g=grace, e=every), "dn"))
+        exp.select(sql.col("cid", "s"), sql.alias(sql.q("s.nd + $g + x.m * $e", g=grace, e=every or 0), "dn"))
         .from_(exp.Subquery(this=runs, alias=exp.TableAlias(this=sql.ident("s"))))
         .join(_values(pairs, "x", ["k", "m"]), join_type="cross")
         .where(sql.q("s.nd IS NOT NULL AND s.qualified >= x.k AND s.next_q < x.k"))

@@ -26,9 +26,9 @@ def page_data(owner: str = "Maya Lindqvist") -> report.ReportData:
     )
 
 
-def test_without_a_run_history_the_page_says_so() -> None:
+def test_without_a_trend_the_page_says_so() -> None:
     page = report.render(page_data(), history=[])
-    assert "No run history is recorded yet" in page
+    assert "No contacts yet: the counts per month appear here" in page
     assert 'id="chart-history"' not in page
     assert "No sync has written to this CRM yet." in page
 
