@@ -23,9 +23,7 @@ import pytest
 from connector import failpoints, ids, state
 from connector.errors import StateBusy
 from connector.exit_codes import ExitCode
-from tests.journeys.test_unattended import AS_OF, cli, copy_of, demo_org, events, write_config
-
-__all__ = ["demo_org"]  # the module-scoped fixture, shared with test_unattended
+from tests.journeys.test_unattended import AS_OF, cli, copy_of, events, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -17,9 +17,7 @@ import pytest
 
 from connector import ids
 from connector.exit_codes import ExitCode
-from tests.journeys.test_unattended import AS_OF, cli, copy_of, demo_org, write_config
-
-__all__ = ["demo_org"]  # the module-scoped fixture of test_unattended
+from tests.journeys.test_unattended import AS_OF, cli, copy_of, write_config
 
 UNKNOWN_OWNER = "005000000000000AAA"
 

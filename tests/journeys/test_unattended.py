@@ -20,7 +20,6 @@ from structlog.testing import capture_logs
 from connector import failpoints, state
 from connector.cli import main
 from connector.crm import ApplyResult, RecordFailure
-from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from connector.exit_codes import ExitCode
 from tests.conftest import DEFAULT_RULES, TRUST_FIELDS, Org
@@ -57,17 +56,6 @@ def cli(folder: Path, *args: str, env: dict[str, str] | None = None) -> subproce
 
 def events(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
     return [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
-
-
-@pytest.fixture(scope="module")
-def demo_org(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small realistic org, generated once and copied by each test that needs it."""
-    folder = tmp_path_factory.mktemp("demo-org")
-    crm = LocalCrm.create(folder / "crm.duckdb")
-    demo.generate(crm, contacts=400, seed=11, as_of=AS_OF)
-    crm.close()
-    write_config(folder)
-    return folder
 
 
 def copy_of(demo_org: Path, tmp_path: Path, name: str) -> Path:

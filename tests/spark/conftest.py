@@ -1,5 +1,10 @@
-"""What the Spark journeys share: one local session per module, a small demo org, and the CLI run in this process
-(so a sync finds the module's session running and joins it, as under spark-submit)."""
+"""What the Spark tests share: one local session per test process (each pytest-xdist worker, or the one process of a
+serial run), a small demo org, and the CLI run in this process (so a sync finds the session running and joins it, as
+under spark-submit).
+
+Starting Spark costs a JVM, and its first queries pay the JVM's warm-up: under `pytest -n`, the tests of this folder
+are one unit of work for one worker (tests/conftest.py), so they share one session and each module fixture below
+and in the modules is built once."""
 
 from __future__ import annotations
 
@@ -27,20 +32,21 @@ AS_OF = dt.date(2026, 6, 15)
 CONTACTS = 120
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
-    """One local session for the module, its catalog tables in a temp folder (for `--out-table NAME`)."""
+    """One local session (`local[2]`, the settings a sync gives it) for every Spark test of this process, its catalog
+    tables in a temp folder of this process (for `--out-table NAME`)."""
     from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra
 
     tables = tmp_path_factory.mktemp("spark-warehouse")
-    builder: Any = SparkSession.builder
-    builder.master("local[2]").config("spark.sql.warehouse.dir", str(tables)).getOrCreate()
-    session = spark_engine.session(EngineSection(kind="spark", app_name="trust-ladder-tests"))
+    builder: Any = SparkSession.builder  # pyspark's one shared builder: spark_engine.session below reads it too
+    builder.config("spark.sql.warehouse.dir", str(tables))
+    session = spark_engine.session(EngineSection(kind="spark", master="local[2]", app_name="trust-ladder-tests"))
     yield session
     session.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo org's local CRM file, never synced: copy it before use."""
     folder = tmp_path_factory.mktemp("demo")

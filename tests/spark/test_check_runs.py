@@ -12,7 +12,7 @@ import datetime as dt
 import importlib.util
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from sqlglot import exp
 
-from connector.config import ActivitiesSection, EngineSection, FieldsSection
+from connector.config import ActivitiesSection, FieldsSection
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from connector.engine import compute, dialect, plan, sql, texts
@@ -47,13 +47,6 @@ COLUMNS = ["cid", "new_stage", "new_since", "new_flags", "new_next", "new_reason
 # Statements that spell out a view's columns (`* EXCLUDE`, the since-date join): the check knows the declared
 # columns, a run reads the real ones.
 COLUMN_LISTS = {"tl_h_act", "tl_h_contact"}
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    session = spark_engine.session(EngineSection(kind="spark", master="local[2]", app_name="trust-ladder-check"))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

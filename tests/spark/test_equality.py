@@ -2,7 +2,7 @@
 relations DuckDB built, and from a warehouse copy of the org, in Salesforce and in Fivetran naming, that Spark reads
 and turns into `crm_contact` and `crm_activity` itself.
 
-Spark is heavy: this module starts one local session for all its tests. It skips, saying why, when pyspark or Java
+Spark is heavy: its tests share one local session (tests/spark/conftest.py). It skips, saying why, when pyspark or Java
 is missing; it never installs anything.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import pytest
 
-from connector.config import ActivitiesSection, EngineSection, FieldsSection, WarehouseSection
+from connector.config import ActivitiesSection, FieldsSection, WarehouseSection
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from connector.crm.warehouse import register, skipped_rows
@@ -65,13 +64,6 @@ class DemoOrg:
     @property
     def database(self) -> Path:
         return self.folder / "crm.duckdb"
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkSession]:
-    session = spark_engine.session(EngineSection(kind="spark", master="local[2]", app_name="trust-ladder-tests"))
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

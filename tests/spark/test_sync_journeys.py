@@ -1,7 +1,7 @@
 """An admin switches `[engine] kind = "spark"` and syncs: the same six fields as the embedded engine, written through
 the same backends, with the same dry run, exit codes, run history and `status`.
 
-Spark is heavy: one local session serves the whole module (tests/spark/conftest.py), and each journey syncs as few
+Spark is heavy: one local session serves every Spark test (tests/spark/conftest.py), and each journey syncs as few
 times as it can. The module skips, saying why, when pyspark or Java is missing; it never installs anything.
 """
 

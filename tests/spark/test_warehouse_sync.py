@@ -2,7 +2,8 @@
 lag: what the last run wrote stands in for the copy's values until a copy taken after the write lands, then the
 state store forgets it. The CRM is only written to: nothing is pulled.
 
-One local Spark session serves the module (tests/spark/conftest.py); it skips, saying why, without pyspark or Java.
+One local Spark session serves every Spark test (tests/spark/conftest.py); it skips, saying why, without pyspark
+or Java.
 """
 
 from __future__ import annotations
