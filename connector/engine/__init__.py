@@ -40,8 +40,21 @@ def compute(
     session.lock(con)
     kept = classify.classify(con, rules, as_of, contact_id=contact_id)
     features.build(con, rules, as_of, contact_id=contact_id)
-    for stmt in timeline.statements(rules, cached=cached):
-        sql.run(con, stmt, {"as_of": as_of})
+    params = {"as_of": as_of}
+    if cached:  # in batches of contacts, so a first sync of a large org fits its memory limit
+        head, body, tail = timeline.cached_parts(rules)
+        for stmt in head:
+            sql.run(con, stmt, params)
+        todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
+        batches = max(1, -(-todo // timeline.BATCH))
+        for i in range(batches):
+            for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
+                sql.run(con, stmt, params)
+        for stmt in tail:
+            sql.run(con, stmt, params)
+    else:
+        for stmt in timeline.statements(rules):
+            sql.run(con, stmt, params)
     evaluate.evaluate(con, rules, as_of)
     for name in timeline.scratch(rules):
         sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))

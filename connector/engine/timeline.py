@@ -745,8 +745,11 @@ def statements(rules: RuleSet, *, cached: bool = False) -> list[exp.Expr]:
 
 CACHE = "tl_timeline_cache"  # cached rows of this rules version, as the state store keeps them
 FINGERPRINTS = "tl_t_fp"  # per live contact: a hash of everything its timeline reads
-TODO = "tl_t_todo"  # the contacts to compute
+TODO_ALL = "tl_t_todo_all"  # the contacts to compute
+TODO = "tl_t_todo"  # those of this batch
 NOW = "tl_t_now"  # their rows
+NOW_ALL = "tl_t_now_all"  # the rows of every batch
+BATCH = 50_000  # contacts a batch computes at most: what a first sync of a million holds in memory at once
 FRESH = "tl_timeline_new"  # their rows as the state store keeps them
 # The timeline's row, with what it was computed from (fp, as_of) and the open flags' days, ';'-joined in rule order
 # ('' for a closed flag), since the flags are the rule file's.
@@ -783,7 +786,7 @@ def _fingerprints(p: _Plan) -> exp.Expr:
 def _todo() -> exp.Expr:
     """New contacts, changed ones, rows computed for a later day, and rows whose next change day has come."""
     return sql.create_temp(
-        TODO,
+        TODO_ALL,
         sql.q(
             "SELECT f.cid FROM $fp f LEFT JOIN $cache k ON k.cid = f.cid "
             "WHERE k.cid IS NULL OR k.fp <> f.fp OR k.as_of > $as_of OR k.next_change <= $as_of",
@@ -808,9 +811,9 @@ def _reused(rules: RuleSet) -> exp.Expr:
         exp.select(*(sql.col(n, "k") for n, _ in TIMELINE.columns), *flags)
         .from_(exp.alias_(sql.table(CACHE), "k"))
         .join(exp.alias_(sql.table(FINGERPRINTS), "f"), on=sql.q("f.cid = k.cid"))
-        .where(sql.q("k.cid NOT IN (SELECT cid FROM $todo)", todo=sql.table(TODO)))
+        .where(sql.q("k.cid NOT IN (SELECT cid FROM $todo)", todo=sql.table(TODO_ALL)))
     )
-    fresh = exp.select(*cols, *(sql.col(flag_since_col(f.id)) for f in rules.flags)).from_(sql.table(NOW))
+    fresh = exp.select(*cols, *(sql.col(flag_since_col(f.id)) for f in rules.flags)).from_(sql.table(NOW_ALL))
     return sql.create_temp(TIMELINE.name, exp.union(fresh, cached, distinct=False))
 
 
@@ -823,10 +826,38 @@ def _fresh(rules: RuleSet) -> exp.Expr:
         "n.held_until, n.next_change, $flag_since AS flag_since FROM $now n JOIN $fp f ON f.cid = n.cid",
         as_of=sql.as_of(),
         flag_since=flag_since,
-        now=sql.table(NOW),
+        now=sql.table(NOW_ALL),
         fp=sql.table(FINGERPRINTS),
     )
     return sql.create_temp(FRESH, body)
+
+
+def cached_parts(rules: RuleSet) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
+    """The cached form of `statements` in three parts: what to compute (`tl_t_todo_all`), the timeline of one
+    batch of it (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then `collect`), and `tl_timeline` with the rows
+    to keep. Batches of at most BATCH contacts bound the memory a first sync of a large org needs."""
+    full = statements(rules, cached=True)
+    return full[:2], full[2:-2], full[-2:]
+
+
+def batch(batches: int, index: int) -> exp.Expr:
+    """`tl_t_todo`: the contacts of one batch of `tl_t_todo_all`, by a hash of the Id."""
+    return sql.create_temp(
+        TODO,
+        sql.q(
+            "SELECT cid FROM $all WHERE hash(cid) % $n = $i",
+            all=sql.table(TODO_ALL),
+            n=batches,
+            i=index,
+        ),
+    )
+
+
+def collect(*, first: bool) -> exp.Expr:
+    """Add the batch's rows to `tl_t_now_all`."""
+    if first:
+        return sql.create_temp(NOW_ALL, sql.q("SELECT * FROM $now", now=sql.table(NOW)))
+    return sql.q("INSERT INTO $all SELECT * FROM $now", all=sql.table(NOW_ALL), now=sql.table(NOW))
 
 
 def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
@@ -852,8 +883,10 @@ def scratch(rules: RuleSet) -> list[str]:
         *SCRATCH,
         "tl_t_on_days",
         FINGERPRINTS,
+        TODO_ALL,
         TODO,
         NOW,
+        NOW_ALL,
         *(f"tl_t_u{i}" for i in range(n)),
         *(f"tl_t_uc{i}" for i in range(n)),
     ]

@@ -142,9 +142,12 @@ def test_a_rung_reached_by_tenure_alone_is_dated_the_day_the_tenure_was_reached(
     assert got["since"] == first + dt.timedelta(days=365)
 
 
-def test_syncs_that_reuse_kept_timelines_write_what_one_full_computation_writes(tmp_path: Path) -> None:
-    """A sync recomputes only the contacts whose history changed or whose next change day has come; after weeks
-    of such syncs, with new activities on the way, every field is what a first sync on the last day writes."""
+def test_syncs_that_reuse_kept_timelines_write_what_one_full_computation_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync recomputes only the contacts whose history changed or whose next change day has come, in batches;
+    after weeks of such syncs, with new activities on the way, every field is what a first sync on the last day
+    writes in one batch."""
     # The same Ids for the activities added to both orgs, clear of the demo's own.
     kept = Org(tmp_path / "kept", _seq=itertools.count(10_000_000))
     fresh = Org(tmp_path / "fresh", _seq=itertools.count(10_000_000))
@@ -157,6 +160,7 @@ def test_syncs_that_reuse_kept_timelines_write_what_one_full_computation_writes(
         ids = [r[0] for r in crm.con.execute('SELECT "Id" FROM "Contact" ORDER BY "Id" LIMIT 40').fetchall()]
     finally:
         crm.close()
+    monkeypatch.setattr(timeline, "BATCH", 37)  # the kept org's syncs compute in batches of 37 contacts
     kept.sync()
     for o in (kept, fresh):  # what happens after the first sync: replies, a listening call, a thank-you
         for i, cid in enumerate(ids):
@@ -167,6 +171,7 @@ def test_syncs_that_reuse_kept_timelines_write_what_one_full_computation_writes(
                 o.task(cid, -25, "Thank-you note for the feedback")
     for later in (5, 21, 40, 41, 95, 200):
         kept.sync(days_later=later)
+    monkeypatch.undo()
     fresh.sync(days_later=200)
     assert kept.snapshot_fields() == fresh.snapshot_fields()
 
