@@ -1,0 +1,240 @@
+"""Each contact's rungs and flags over its whole history, computed once, set-based, exact to the day.
+
+A contact's rung and flags can change only on a few days: the days of its activities, the days an activity leaves a
+window (its day + N for each `within_days` of a feature that counts it, + m x period for `distinct_periods`), the day
+a trigger of an `unanswered` feature becomes old enough or leaves its window, and the days a condition over `as_of`
+crosses its threshold (for `relationship_days >= 365`: the first conversation + 365). Those days are the contact's
+*points* (`tl_t_pts`); between two points nothing a condition reads can change. The features are computed on every
+point at once by window frames over day numbers (`RANGE BETWEEN N-1 PRECEDING AND CURRENT ROW` is `within_days: N`),
+never by copying the history once per day; then the flags, the criteria and the rung each point qualifies for, with
+the very condition trees a snapshot evaluation uses, `$as_of` read from the point's own day.
+
+The demotion grace and decay read the same timeline. A contact keeps the highest rung it met within the last
+`demotion_grace_days`; past that it drops one rung, and one more every `decay_every_days`, counted from the last day
+it met that rung; never below the rung it qualifies for. So the rung shown on a day depends only on the history up
+to that day and the rules, never on which days a sync ran or whether its writes landed.
+
+From the rung timeline (`tl_t_rung`, refined by the days a held rung drops) come, for the evaluation day: the rung,
+since when it has stood there (the first day of its current run, for every rung including the lowest), the day a held
+contact drops if nothing happens, since when each open flag has been open, and the next day anything can change
+without new activity (`tl_timeline`, one row per contact; engine.evaluate reads it).
+
+Activities dated after the evaluation date are never counted (engine.classify), so the points after it show what
+happens if nothing new is logged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+from sqlglot import exp
+
+from connector.engine import sql
+from connector.engine.relations import (
+    CLASSIFIED,
+    CONTACTS,
+    TIMELINE,
+    flag_since_col,
+    kind_col,
+)
+from connector.engine.timeline._base import (
+    BATCH,
+    CACHE,
+    CACHE_COLUMNS,
+    FINGERPRINTS,
+    FRESH,
+    NOW,
+    NOW_ALL,
+    POINTS,
+    SCRATCH,
+    TODO,
+    TODO_ALL,
+    _needed,
+    _Plan,
+    _plan,
+)
+from connector.engine.timeline._points import (
+    _days,
+    _points,
+    _unanswered_statements,
+)
+from connector.engine.timeline._rungs import (
+    _drops,
+    _now,
+    _rungs,
+    on_days,
+)
+from connector.engine.timeline._states import (
+    _grid,
+    _states,
+)
+from connector.ruleset.compiler import RuleSet
+
+__all__ = [
+    "BATCH",
+    "CACHE_COLUMNS",
+    "FRESH",
+    "TODO_ALL",
+    "batch",
+    "cached_parts",
+    "collect",
+    "fresh_rows",
+    "load_cache",
+    "on_days",
+    "scratch",
+    "statements",
+]
+
+
+def statements(rules: RuleSet, *, cached: bool = False) -> list[exp.Expr]:
+    """From the classified activities (`tl_act`) and the contacts to `tl_timeline`. `$as_of` is the only
+    parameter. `cached`: `tl_timeline_cache` holds rows of these rules computed earlier (see `load_cache`); only
+    the contacts whose history or fields changed since, or whose next change day has come, are computed, and
+    `tl_timeline_new` holds their rows to keep."""
+    p = _plan(rules)
+    p.cached = cached
+    unans_stmts, unanswered = _unanswered_statements(p)
+    placeholder = exp.select(exp.Star()).from_(sql.table(POINTS))
+    _states(p, unanswered, placeholder)  # registers the window aggregates and kind sets the features read
+    states = _states(p, unanswered, _grid(p, unanswered))
+    points = _points(p)
+    head = [_fingerprints(p), _todo()] if cached else []
+    tail = [_reused(rules), _fresh(rules)] if cached else []
+    return [
+        *head,
+        _days(p),  # made last but one, run first: every kind set is known by now
+        points,
+        *unans_stmts,
+        states,
+        _drops(rules),
+        _rungs(rules),
+        _now(rules, cached=cached),
+        *tail,
+    ]
+
+
+def _fingerprints(p: _Plan) -> exp.Expr:
+    """What a contact's timeline reads, hashed: each classified activity's Id, day and kinds, and the contact's
+    creation day and the fields the conditions read. Any change to one of them changes the hash."""
+    kinds = [sql.col(kind_col(k)) for k in p.rules.kinds]
+    per_activity = sql.func("hash", sql.col("aid"), sql.col("day"), *kinds)
+    fields = [sql.col(f.spec.field, "c") for f in p.features if f.spec.type == "field" and f.spec.field]
+    body = sql.q(
+        'SELECT c."Id" AS cid, $hash AS fp FROM $contacts c '
+        'LEFT JOIN (SELECT cid, bit_xor($act_hash) AS fp FROM $act GROUP BY cid) a ON a.cid = c."Id"',
+        hash=sql.func("hash", sql.col("CreatedDate", "c"), *fields, sql.q("COALESCE(a.fp, 0)")),
+        act_hash=per_activity,
+        contacts=sql.table(CONTACTS.name),
+        act=sql.table(CLASSIFIED.name),
+    )
+    return sql.create_temp(FINGERPRINTS, body)
+
+
+def _todo() -> exp.Expr:
+    """New contacts, changed ones, rows computed for a later day, and rows whose next change day has come."""
+    return sql.create_temp(
+        TODO_ALL,
+        sql.q(
+            "SELECT f.cid FROM $fp f LEFT JOIN $cache k ON k.cid = f.cid "
+            "WHERE k.cid IS NULL OR k.fp <> f.fp OR k.as_of > $as_of OR k.next_change <= $as_of",
+            fp=sql.table(FINGERPRINTS),
+            cache=sql.table(CACHE),
+            as_of=sql.as_of(),
+        ),
+    )
+
+
+def _reused(rules: RuleSet) -> exp.Expr:
+    """`tl_timeline`: the computed rows, and the cached rows of every other live contact."""
+    cols = [sql.col(n) for n, _ in TIMELINE.columns]
+    flags = [
+        sql.alias(
+            sql.q("CAST(NULLIF(split_part(k.flag_since, ';', $i), '') AS DATE)", i=i + 1),
+            flag_since_col(f.id),
+        )
+        for i, f in enumerate(rules.flags)
+    ]
+    cached = (
+        exp.select(*(sql.col(n, "k") for n, _ in TIMELINE.columns), *flags)
+        .from_(exp.alias_(sql.table(CACHE), "k"))
+        .join(exp.alias_(sql.table(FINGERPRINTS), "f"), on=sql.q("f.cid = k.cid"))
+        .where(sql.q("k.cid NOT IN (SELECT cid FROM $todo)", todo=sql.table(TODO_ALL)))
+    )
+    fresh = exp.select(*cols, *(sql.col(flag_since_col(f.id)) for f in rules.flags)).from_(sql.table(NOW_ALL))
+    return sql.create_temp(TIMELINE.name, exp.union(fresh, cached, distinct=False))
+
+
+def _fresh(rules: RuleSet) -> exp.Expr:
+    """The computed rows, as the state store keeps them."""
+    days = [sql.q("COALESCE(CAST($d AS VARCHAR), '')", d=sql.col(flag_since_col(f.id), "n")) for f in rules.flags]
+    flag_since = sql.func("concat_ws", sql.lit(";"), *days) if days else sql.lit("")
+    body = sql.q(
+        "SELECT n.cid, f.fp, CAST($as_of AS DATE) AS as_of, n.final, n.qualified_now, n.in_grace, n.since, "
+        "n.held_until, n.next_change, $flag_since AS flag_since FROM $now n JOIN $fp f ON f.cid = n.cid",
+        as_of=sql.as_of(),
+        flag_since=flag_since,
+        now=sql.table(NOW_ALL),
+        fp=sql.table(FINGERPRINTS),
+    )
+    return sql.create_temp(FRESH, body)
+
+
+def cached_parts(rules: RuleSet) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
+    """The cached form of `statements` in three parts: what to compute (`tl_t_todo_all`), the timeline of one
+    batch of it (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then `collect`), and `tl_timeline` with the rows
+    to keep. Batches of at most BATCH contacts bound the memory a first sync of a large org needs."""
+    full = statements(rules, cached=True)
+    return full[:2], full[2:-2], full[-2:]
+
+
+def batch(batches: int, index: int) -> exp.Expr:
+    """`tl_t_todo`: the contacts of one batch of `tl_t_todo_all`, by a hash of the Id."""
+    return sql.create_temp(
+        TODO,
+        sql.q(
+            "SELECT cid FROM $all WHERE hash(cid) % $n = $i",
+            all=sql.table(TODO_ALL),
+            n=batches,
+            i=index,
+        ),
+    )
+
+
+def collect(*, first: bool) -> exp.Expr:
+    """Add the batch's rows to `tl_t_now_all`."""
+    if first:
+        return sql.create_temp(NOW_ALL, sql.q("SELECT * FROM $now", now=sql.table(NOW)))
+    return sql.q("INSERT INTO $all SELECT * FROM $now", all=sql.table(NOW_ALL), now=sql.table(NOW))
+
+
+def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
+    """Make `tl_timeline_cache` from the rows the state store gave (`Store.timeline_cache`; None: empty)."""
+    columns = ", ".join(f"{sql.render(sql.col(n))} {t}" for n, t in CACHE_COLUMNS)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CACHE} ({columns})")
+    if rows is not None and len(rows["cid"]):
+        con.register("tl_cache_rows", rows)
+        casts = ", ".join(f"CAST({sql.render(sql.col(n))} AS {t})" for n, t in CACHE_COLUMNS)
+        con.execute(f"INSERT INTO {CACHE} SELECT {casts} FROM tl_cache_rows")
+        con.unregister("tl_cache_rows")
+
+
+def fresh_rows(con: duckdb.DuckDBPyConnection) -> Any:
+    """The rows a cached run computed, as columns for `Store.save_timeline`."""
+    return con.execute(f"SELECT * FROM {FRESH}").fetchnumpy()
+
+
+def scratch(rules: RuleSet) -> list[str]:
+    """The timeline's own tables, dropped after a run (the cache and the rows to keep are the caller's)."""
+    n = sum(1 for f in _needed(rules) if f.spec.type == "unanswered")
+    return [
+        *SCRATCH,
+        "tl_t_on_days",
+        FINGERPRINTS,
+        TODO_ALL,
+        TODO,
+        NOW,
+        NOW_ALL,
+        *(f"tl_t_u{i}" for i in range(n)),
+        *(f"tl_t_uc{i}" for i in range(n)),
+    ]

@@ -1,0 +1,240 @@
+"""The timeline's shared pieces: day numbers, window frames, the plan of what the rules need (kind sets,
+windows, exit days, as_of thresholds) and the names of its relations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from connector.engine import sql
+from connector.engine.relations import (
+    TIMELINE,
+    feature_col,
+    kind_col,
+)
+from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
+from connector.ruleset.expr import Type
+
+EPOCH = dt.date(1970, 1, 1)
+MAX_OFFSET = 2 * 36_500  # days: no threshold beyond two hundred years can flip within a contact's history
+RUNG_BITS = 16  # a rung index is below this (schema.MAX_RUNGS is 12): `dn * 16 + rung` carries both in one number
+
+DAYS = "tl_t_day"  # per contact and activity day: how many activities of each kind set
+POINTS = "tl_t_pts"  # per contact: the days its rung or flags can change
+STATES = "tl_t_q"  # per contact and point: features, flags, criteria, the rung it qualifies for
+RUNGS = "tl_t_rung"  # per contact and point (and each day a held rung drops): the rung it stands on
+SCRATCH = (DAYS, POINTS, STATES, RUNGS, "tl_t_drop")
+
+
+def _dn(date: exp.Expr) -> exp.Expr:
+    """A date as a day number, the order key of every window frame."""
+    return exp.cast(exp.Sub(this=date, expression=sql.lit(EPOCH)), exp.DataType.Type.INT)
+
+
+def _date(dn: exp.Expr) -> exp.Expr:
+    return exp.cast(
+        exp.Add(this=sql.lit(EPOCH), expression=exp.cast(dn, exp.DataType.Type.INT)), exp.DataType.Type.DATE
+    )
+
+
+def _window(
+    agg: exp.Expr, kind: str, start: int | None, end: int | None, *, order: Iterable[exp.Expr] = ()
+) -> exp.Window:
+    """`agg OVER (PARTITION BY cid ORDER BY dn kind BETWEEN start PRECEDING AND end PRECEDING)`; None for
+    UNBOUNDED (start) or CURRENT ROW (end)."""
+    spec = exp.WindowSpec(
+        kind=kind,
+        start="UNBOUNDED" if start is None else sql.lit(start),
+        start_side="PRECEDING",
+        end="CURRENT ROW" if end is None or end == 0 else sql.lit(end),
+        end_side=None if end is None or end == 0 else "PRECEDING",
+    )
+    keys = [exp.Ordered(this=sql.col("dn"), nulls_first=False), *order]
+    return exp.Window(this=agg, partition_by=[sql.col("cid")], order=exp.Order(expressions=keys), spec=spec)
+
+
+def _over(agg: exp.Expr, *, order: Iterable[exp.Expr] = (), following: bool = False) -> exp.Window:
+    """A window with no frame (lead, lag, row_number), or the rows from this one on (`following`)."""
+    keys = [exp.Ordered(this=sql.col("dn"), nulls_first=False), *order]
+    spec = (
+        exp.WindowSpec(kind="ROWS", start="CURRENT ROW", end="UNBOUNDED", end_side="FOLLOWING") if following else None
+    )
+    return exp.Window(this=agg, partition_by=[sql.col("cid")], order=exp.Order(expressions=keys), spec=spec)
+
+
+@dataclass
+class _Plan:
+    """What the rules need of the timeline: kind sets to count per day, window aggregates, and where points come
+    from."""
+
+    rules: RuleSet
+    kindsets: dict[frozenset[str], str] = field(default_factory=dict)  # kind set -> per-day count column
+    windows: dict[tuple[str, str, str, int | None, int | None], tuple[str, exp.Expr]] = field(default_factory=dict)
+    exits: set[tuple[str, int]] = field(default_factory=set)  # (count column, days after an activity)
+    linked: dict[str, set[int]] = field(default_factory=dict)  # date feature -> day offsets of as_of thresholds
+    features: list[CompiledFeature] = field(default_factory=list)  # those the conditions read, in dependency order
+    cached: bool = False  # only the contacts of `tl_t_todo` are computed; the others come from the cache
+
+    def count(self, kinds: Iterable[str]) -> str:
+        key = frozenset(kinds)
+        if key not in self.kindsets:
+            self.kindsets[key] = f"n_{len(self.kindsets)}"
+        return self.kindsets[key]
+
+    def window(self, agg: str, n: str, kind: str, start: int | None, end: int | None) -> exp.Expr:
+        """A window aggregate over a count column, made once however many features use it."""
+        key = (agg, n, kind, start, end)
+        if key not in self.windows:
+            value: exp.Expr
+            if agg == "sum":
+                value = exp.Sum(this=sql.col(n))
+            else:  # min/max of the point's day where such activity happened: first and last
+                cond = exp.GT(this=sql.col(n), expression=sql.lit(0))
+                day = sql.case([(cond, sql.col("as_of"))])
+                value = exp.Min(this=day) if agg == "min" else exp.Max(this=day)
+            self.windows[key] = (f"w_{len(self.windows)}", _window(value, kind, start, end))
+        return sql.col(self.windows[key][0])
+
+
+def _names(tree: exp.Expr) -> set[str]:
+    return {c.name for c in tree.find_all(exp.Column)}
+
+
+def _reads_as_of(tree: exp.Expr) -> bool:
+    return any(p.name == sql.AS_OF_PARAM for p in tree.find_all(exp.Placeholder))
+
+
+def _conditions(rules: RuleSet) -> list[exp.Expr]:
+    return [f.compiled.expr for f in rules.flags] + [c.compiled.expr for r in rules.rungs for c in r.criteria]
+
+
+def _needed(rules: RuleSet) -> list[CompiledFeature]:
+    """The features the flags and criteria read, with those the expr features among them read, in rule order."""
+    by_col = {feature_col(n): n for n in rules.features}
+    want = {by_col[c] for t in _conditions(rules) for c in _names(t) if c in by_col}
+    for f in reversed(list(rules.features.values())):  # dependency order: users after what they use
+        if f.name in want and f.expr is not None:
+            want |= {n for n in f.expr.names if n in rules.features}
+    return [f for f in rules.features.values() if f.name in want]
+
+
+def _thresholds(rules: RuleSet, needed: list[CompiledFeature]) -> dict[str, set[int]]:
+    """For each date feature a condition compares with `as_of` (directly or through expr features), the day
+    offsets at which such a comparison can flip: every number of the comparison, as days after the date (and
+    before it, for a Contact field, which may lie ahead)."""
+    names = {f.name: f for f in needed}
+    by_col = {feature_col(n): n for n in names}
+    dep: dict[str, bool] = {}  # expr feature -> whether it reads as_of
+    dates: dict[str, set[str]] = {}  # feature -> the date features it reads (itself for a date feature)
+    for f in needed:
+        if f.expr is not None:
+            used = [n for n in f.expr.names if n in names]
+            dep[f.name] = _reads_as_of(f.expr.expr) or any(dep.get(n, False) for n in used)
+            dates[f.name] = {d for n in used for d in dates.get(n, set())}
+        elif f.type == Type.DATE:
+            dates[f.name] = {f.name}
+    out: dict[str, set[int]] = {}
+    trees = _conditions(rules) + [f.expr.expr for f in needed if f.expr is not None]
+    comparisons = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
+    for tree in trees:
+        for node in tree.find_all(*comparisons):
+            used = [by_col[c] for c in _names(node) if c in by_col]
+            if not (_reads_as_of(node) or any(dep.get(n, False) for n in used)):
+                continue
+            linked = {d for n in used for d in dates.get(n, set())}
+            consts = _numbers(node)
+            for n in used:  # numbers inside the expr features the comparison reads
+                f = names[n]
+                if f.expr is not None:
+                    consts |= _numbers(f.expr.expr)
+            for d in linked:
+                field_date = names[d].spec.type == "field"
+                offs = out.setdefault(d, set())
+                for c in consts:
+                    for o in (c, c + 1, -c, -c + 1):
+                        if o > 0 or (field_date and o != 0):
+                            offs.add(o)
+    return out
+
+
+def _numbers(tree: exp.Expr) -> set[int]:
+    """The whole numbers a threshold of `tree` can put a change day at: its numeric literals, rounded both ways;
+    none beyond MAX_OFFSET days (a comparison with 1e308 never flips within a history)."""
+    out: set[int] = set()
+    for lit in tree.find_all(exp.Literal):
+        if lit.is_string:
+            continue
+        try:
+            value = float(lit.this)
+        except ValueError:
+            continue
+        if math.isfinite(value) and abs(value) <= MAX_OFFSET:
+            out |= {math.floor(value), math.ceil(value)}
+    return out
+
+
+def _plan(rules: RuleSet) -> _Plan:
+    p = _Plan(rules)
+    p.features = _needed(rules)
+    p.linked = _thresholds(rules, p.features)
+    for f in p.features:
+        s = f.spec
+        if s.type in ("count", "first", "last") and s.within_days:
+            p.exits.add((p.count(s.count or s.first or s.last or []), s.within_days))
+        if s.type == "ratio" and s.within_days:
+            p.exits.add((p.count(s.ratio or []), s.within_days))
+            p.exits.add((p.count(s.per or []), s.within_days))
+        if s.type == "distinct_periods":
+            n = p.count(s.distinct_periods or [])
+            for m in range(1, (s.periods or 0) + 1):
+                p.exits.add((n, m * period_days(s)))
+        if s.type == "unanswered":
+            n = p.count(s.unanswered or [])
+            p.count(s.answered_by or [])
+            p.exits.add((n, (s.older_than_days or 0) + 1))
+            if s.within_days:
+                p.exits.add((n, s.within_days))
+        if s.type in ("count", "first", "last", "ratio", "distinct_periods"):
+            for kinds in (s.count, s.first, s.last, s.ratio, s.per, s.distinct_periods):
+                if kinds:
+                    p.count(kinds)
+    p.exits = {(n, o) for n, o in p.exits if o > 0}
+    return p
+
+
+def _any_kind(kinds: Iterable[str]) -> exp.Expr:
+    return sql.any_of(sql.col(kind_col(k)) for k in sorted(kinds))
+
+
+def _values(rows: Sequence[tuple[int, ...]], alias: str, columns: list[str]) -> exp.Expr:
+    return exp.Values(
+        expressions=[exp.Tuple(expressions=[sql.lit(v) for v in row]) for row in rows],
+        alias=exp.TableAlias(this=sql.ident(alias), columns=[sql.ident(c) for c in columns]),
+    )
+
+
+CACHE = "tl_timeline_cache"  # cached rows of this rules version, as the state store keeps them
+FINGERPRINTS = "tl_t_fp"  # per live contact: a hash of everything its timeline reads
+TODO_ALL = "tl_t_todo_all"  # the contacts to compute
+TODO = "tl_t_todo"  # those of this batch
+NOW = "tl_t_now"  # their rows
+NOW_ALL = "tl_t_now_all"  # the rows of every batch
+BATCH = 50_000  # contacts a batch computes at most: what a first sync of a million holds in memory at once
+FRESH = "tl_timeline_new"  # their rows as the state store keeps them
+# The timeline's row, with what it was computed from (fp, as_of) and the open flags' days, ';'-joined in rule order
+# ('' for a closed flag), since the flags are the rule file's.
+CACHE_COLUMNS = (
+    TIMELINE.columns[0],
+    ("fp", "UBIGINT"),
+    ("as_of", "DATE"),
+    *TIMELINE.columns[1:],
+    ("flag_since", "VARCHAR"),
+)
+
+
+def _in_todo(column: str) -> exp.Expr:
+    return sql.q("$c IN (SELECT cid FROM $todo)", c=sql.col(column), todo=sql.table(TODO))

@@ -1,0 +1,158 @@
+"""The days a contact's rung or flags can change (its points), the per-day counts, and the triggers of
+`unanswered` features."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from connector.engine import sql
+from connector.engine.relations import (
+    CLASSIFIED,
+    CONTACTS,
+)
+from connector.engine.timeline._base import (
+    DAYS,
+    POINTS,
+    _any_kind,
+    _date,
+    _dn,
+    _in_todo,
+    _over,
+    _Plan,
+    _values,
+)
+
+
+def _days(p: _Plan) -> exp.Expr:
+    counts = [
+        sql.alias(exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=_any_kind(ks))), n)
+        for ks, n in p.kindsets.items()
+    ]
+    body = sql.select(sql.col("cid"), sql.alias(_dn(sql.col("day")), "dn"), *counts, from_=CLASSIFIED.name)
+    if p.cached:
+        body = body.where(_in_todo("cid"))
+    return sql.create_temp(DAYS, body.group_by(sql.col("cid"), sql.col("day")))
+
+
+def _points(p: _Plan) -> exp.Expr:
+    """Every day a contact's rung or flags can change, and two more: the day its record was created (where its
+    lowest rung starts) and the evaluation day."""
+    branches: list[exp.Expr] = [
+        sql.select(sql.col("cid"), sql.col("dn"), from_=DAYS),
+        sql.q(
+            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE "CreatedDate" IS NOT NULL AND $todo',
+            dn=_dn(exp.cast(sql.col("CreatedDate"), exp.DataType.Type.DATE)),
+            contacts=sql.table(CONTACTS.name),
+            todo=_in_todo("Id") if p.cached else exp.true(),
+        ),
+        sql.q(
+            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE $todo',
+            dn=_dn(sql.as_of()),
+            contacts=sql.table(CONTACTS.name),
+            todo=_in_todo("Id") if p.cached else exp.true(),
+        ),
+    ]
+    exits = sorted(p.exits)
+    if exits:
+        cols = sorted({n for n, _ in exits})
+        which = {n: i for i, n in enumerate(cols)}
+        cond = sql.any_of(
+            exp.and_(sql.q("x.k = $i", i=which[n]), exp.GT(this=sql.col(n, "d"), expression=sql.lit(0))) for n in cols
+        )
+        body = (
+            exp.select(sql.col("cid", "d"), sql.alias(sql.q("d.dn + x.o"), "dn"))
+            .from_(exp.alias_(sql.table(DAYS), "d"))
+            .join(_values([(which[n], o) for n, o in exits], "x", ["k", "o"]), join_type="cross")
+            .where(cond)
+        )
+        branches.append(body)
+    for name, offsets in sorted(p.linked.items()):
+        if offsets:
+            branches.append(_threshold_points(p, name, sorted(offsets)))
+    union: exp.Expr = branches[0]
+    for b in branches[1:]:
+        union = exp.union(union, b, distinct=False)
+    return sql.create_temp(
+        POINTS, sql.q("SELECT DISTINCT cid, dn, $date AS as_of FROM ($u) u", u=union, date=_date(sql.col("dn")))
+    )
+
+
+def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
+    """The days a comparison of `as_of` with the date feature `name` can flip: each day the feature can take, plus
+    each offset."""
+    f = p.rules.features[name]
+    s = f.spec
+    source: exp.Expr
+    if s.type == "field":
+        assert s.field is not None
+        source = sql.q(
+            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE $todo',
+            dn=_dn(exp.cast(sql.col(s.field), exp.DataType.Type.DATE)),
+            contacts=sql.table(CONTACTS.name),
+            todo=_in_todo("Id") if p.cached else exp.true(),
+        )
+    else:
+        kinds = s.first or s.last or s.unanswered or []
+        n = p.count(kinds)
+        source = sql.q("SELECT cid, dn FROM $days WHERE $n > 0", days=sql.table(DAYS), n=sql.col(n))
+        if s.type == "first" and not s.within_days:  # one day per contact: its first such activity
+            source = sql.q("SELECT cid, min(dn) AS dn FROM ($s) f GROUP BY cid", s=source)
+    return (
+        exp.select(sql.col("cid", "s"), sql.alias(sql.q("s.dn + x.o"), "dn"))
+        .from_(exp.Subquery(this=source, alias=exp.TableAlias(this=sql.ident("s"))))
+        .join(_values([(o,) for o in offsets], "x", ["o"]), join_type="cross")
+        .where(sql.q("s.dn IS NOT NULL"))
+    )
+
+
+def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[str, str]]]:
+    """Per `unanswered` feature: its triggers in order (`tl_t_u<i>`: day, index, first day open, day it closes),
+    and the number of triggers closed by each day (`tl_t_uc<i>`).
+
+    A trigger on day d is open on the days t with d + older < t < d + within and no answer in [d, t]: from
+    d + older + 1 up to the day before its window or its first answer closes it. Both ends grow with d, so the
+    open triggers on a day are consecutive in day order, and the oldest open one is the first not yet closed: the
+    trigger whose index is the number closed so far, if it has opened."""
+    out: list[exp.Expr] = []
+    tables: dict[str, tuple[str, str]] = {}
+    for i, f in enumerate(x for x in p.features if x.spec.type == "unanswered"):
+        s = f.spec
+        trig, ans = p.count(s.unanswered or []), p.count(s.answered_by or [])
+        triggers = f"tl_t_u{i}"
+        closed = f"tl_t_uc{i}"
+        nxt = _over(
+            exp.Min(this=sql.case([(exp.GT(this=sql.col(ans), expression=sql.lit(0)), sql.col("dn"))])),
+            following=True,
+        )
+        answers = sql.q(
+            "SELECT cid, dn, $na AS na FROM $days WHERE $t > 0 OR $a > 0",
+            na=nxt,
+            days=sql.table(DAYS),
+            t=sql.col(trig),
+            a=sql.col(ans),
+        )
+        end = sql.q("LEAST(a.dn + $w, a.na)", w=s.within_days) if s.within_days else sql.q("a.na")
+        body = sql.q(
+            "SELECT t.cid, t.dn, t.idx, t.dn + $opens AS opens, $end AS closes FROM ("
+            "  SELECT cid, $dn AS dn, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx"
+            "  FROM $act WHERE $kinds AND $todo) t JOIN ($answers) a ON a.cid = t.cid AND a.dn = t.dn",
+            opens=(s.older_than_days or 0) + 1,
+            end=end,
+            dn=_dn(sql.col("day")),
+            act=sql.table(CLASSIFIED.name),
+            kinds=_any_kind(s.unanswered or []),
+            todo=_in_todo("cid") if p.cached else exp.true(),
+            answers=answers,
+        )
+        out.append(sql.create_temp(triggers, body))
+        out.append(
+            sql.create_temp(
+                closed,
+                sql.q(
+                    "SELECT cid, closes AS dn, count(*) AS n FROM $t WHERE closes IS NOT NULL GROUP BY cid, closes",
+                    t=sql.table(triggers),
+                ),
+            )
+        )
+        tables[f.name] = (triggers, closed)
+    return out, tables

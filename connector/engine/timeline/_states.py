@@ -1,0 +1,195 @@
+"""On every point: the window aggregates, the features the conditions read, the flags, the criteria and the
+rung qualified for."""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from connector.engine import sql
+from connector.engine.relations import (
+    CONTACTS,
+    criterion_col,
+    feature_col,
+    flag_col,
+)
+from connector.engine.timeline._base import (
+    DAYS,
+    POINTS,
+    STATES,
+    _date,
+    _over,
+    _Plan,
+    _window,
+)
+from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
+from connector.ruleset.expr import Type
+
+
+def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Select:
+    """The window aggregates on every point (those the features registered, engine.timeline._states)."""
+    cols: list[exp.Expr] = [sql.col("cid", "g"), sql.col("dn", "g"), sql.col("as_of", "g")]
+    cols += [sql.alias(w, name) for name, w in p.windows.values()]
+    src = exp.select(sql.col("cid", "p"), sql.col("dn", "p"), sql.col("as_of", "p")).from_(
+        exp.alias_(sql.table(POINTS), "p")
+    )
+    src = src.select(*(sql.col(n, "d") for n in p.kindsets.values()), append=True)
+    src = src.join(exp.alias_(sql.table(DAYS), "d"), on=sql.q("d.cid = p.cid AND d.dn = p.dn"), join_type="left")
+    for i, (name, (_, closed)) in enumerate(unanswered.items()):
+        alias = f"uc{i}"
+        src = src.select(sql.alias(sql.col("n", alias), f"closed_{i}"), append=True)
+        on = exp.and_(
+            exp.EQ(this=sql.col("cid", alias), expression=sql.col("cid", "p")),
+            exp.EQ(this=sql.col("dn", alias), expression=sql.col("dn", "p")),
+        )
+        src = src.join(exp.alias_(sql.table(closed), alias), on=on, join_type="left")
+        total = _window(exp.Sum(this=sql.col(f"closed_{i}")), "ROWS", None, None)
+        cols.append(sql.alias(exp.Coalesce(this=total, expressions=[sql.lit(0)]), f"ci_{name}"))
+    return exp.select(*cols).from_(src.subquery("g"))
+
+
+def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str, str]]) -> exp.Expr | None:
+    """A feature's value on a point, from the grid (`g`), the contact (`c`) and its trigger table; None for an expr
+    feature (computed after the others)."""
+    s = f.spec
+    if s.type == "count":
+        return exp.Coalesce(this=exp.cast(_grid_col(p, f), "BIGINT"), expressions=[sql.lit(0)])
+    if s.type in ("first", "last"):
+        return _grid_col(p, f)
+    if s.type == "distinct_periods":
+        n = p.count(s.distinct_periods or [])
+        per = period_days(s)
+        hits: exp.Expr = sql.lit(0)
+        for m in range(s.periods or 0):
+            w = p.window("sum", n, "RANGE", (m + 1) * per - 1, m * per)
+            hit = sql.q("CASE WHEN COALESCE($w, 0) > 0 THEN 1 ELSE 0 END", w=w)
+            hits = exp.Add(this=hits, expression=hit)
+        return exp.cast(hits, "BIGINT")
+    if s.type == "ratio":
+        days = s.within_days
+        a, b = (
+            p.window("sum", p.count(kinds), "RANGE", days - 1, None)
+            if days
+            else p.window("sum", p.count(kinds), "ROWS", None, None)
+            for kinds in (s.ratio or [], s.per or [])
+        )
+        return sql.q("CAST(COALESCE($a, 0) AS DOUBLE) / NULLIF(COALESCE($b, 0), 0)", a=a, b=b)
+    if s.type == "unanswered":
+        i = list(unanswered).index(f.name)
+        return sql.q(
+            "CASE WHEN $opens <= $dn THEN $day END",
+            opens=sql.col("opens", f"u{i}"),
+            dn=sql.col("dn", "g"),
+            day=_date(sql.col("dn", f"u{i}")),
+        )
+    if s.type == "field":
+        assert s.field is not None
+        value: exp.Expr = sql.col(s.field, "c")
+        return exp.cast(value, "DATE") if f.type == Type.DATE else value
+    return None
+
+
+def _grid_col(p: _Plan, f: CompiledFeature) -> exp.Expr:
+    s = f.spec
+    kinds = s.count or s.first or s.last or []
+    agg = {"count": "sum", "first": "min", "last": "max"}[s.type]
+    w = s.within_days
+    return (
+        p.window(agg, p.count(kinds), "RANGE", w - 1, None) if w else p.window(agg, p.count(kinds), "ROWS", None, None)
+    )
+
+
+def _levels(features: list[CompiledFeature]) -> list[list[CompiledFeature]]:
+    """Expr features grouped so each group reads only features computed before it."""
+    level: dict[str, int] = {}
+    for f in features:
+        if f.spec.type == "expr" and f.expr is not None:
+            level[f.name] = 1 + max((level.get(n, 0) for n in f.expr.names), default=0)
+    groups: list[list[CompiledFeature]] = [[] for _ in range(max(level.values(), default=0))]
+    for f in features:
+        if f.name in level:
+            groups[level[f.name] - 1].append(f)
+    return groups
+
+
+def _as_of_col(tree: exp.Expr) -> exp.Expr:
+    return sql.retarget(tree, {}, as_of_column="as_of")
+
+
+def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) -> exp.Expr:
+    """On every point: the features the conditions read, the flags, the criteria and the rung qualified for; all
+    of them as one signature (to find the next change), the next point, and whether the rung qualified for changed
+    there (the rung pass reads only those points)."""
+    rules = p.rules
+    values = [(f, _feature_value(p, f, unanswered)) for f in p.features]
+    inner = sql.select(
+        sql.col("cid", "g"),
+        sql.col("dn", "g"),
+        sql.col("as_of", "g"),
+        *(sql.alias(v, feature_col(f.name)) for f, v in values if v is not None),
+        from_=exp.Subquery(this=grid, alias=exp.TableAlias(this=sql.ident("g"))),
+    )
+    if any(f.spec.type == "field" for f in p.features):
+        inner = inner.join(exp.alias_(sql.table(CONTACTS.name), "c"), on=sql.q('c."Id" = g.cid'), join_type="left")
+    for i, (name, (triggers, _)) in enumerate(unanswered.items()):
+        on = exp.and_(
+            exp.EQ(this=sql.col("cid", f"u{i}"), expression=sql.col("cid", "g")),
+            exp.EQ(this=sql.col("idx", f"u{i}"), expression=sql.col(f"ci_{name}", "g")),
+        )
+        inner = inner.join(exp.alias_(sql.table(triggers), f"u{i}"), on=on, join_type="left")
+    out: exp.Select = inner
+    for group in _levels(p.features):
+        exprs = [sql.alias(_as_of_col(f.expr.expr), feature_col(f.name)) for f in group if f.expr is not None]
+        out = exp.select(exp.Star(), *exprs).from_(out.subquery())
+    flags = [
+        sql.alias(exp.Coalesce(this=_as_of_col(f.compiled.expr), expressions=[exp.false()]), flag_col(f.id))
+        for f in rules.flags
+    ]
+    out = exp.select(exp.Star(), *flags).from_(out.subquery())
+    open_flags: exp.Expr = sql.lit(0)
+    for f in rules.flags:
+        open_flags = exp.Add(this=open_flags, expression=exp.cast(sql.col(flag_col(f.id)), "INTEGER"))
+    out = exp.select(exp.Star(), sql.alias(open_flags, "open_flags")).from_(out.subquery())
+    crit = [
+        sql.alias(exp.Coalesce(this=_as_of_col(c.compiled.expr), expressions=[exp.false()]), criterion_col(r.index, j))
+        for r in rules.rungs
+        for j, c in enumerate(r.criteria)
+    ]
+    out = exp.select(exp.Star(), *crit).from_(out.subquery())
+    top = len(rules.rungs) - 1
+    whens = [
+        (
+            sql.all_of(
+                sql.col(criterion_col(r.index, j)) for r in rules.rungs[1 : k + 1] for j in range(len(r.criteria))
+            ),
+            sql.lit(k),
+        )
+        for k in range(top, 0, -1)
+    ]
+    qualified = sql.alias(sql.case(whens, sql.lit(0)), "qualified")
+    out = exp.select(exp.Star(), qualified).from_(out.subquery())
+    # Along the timeline: the next point, and whether the rung qualified for differs from the point before.
+    before = _over(exp.Lag(this=sql.col("qualified")))
+    extra = [
+        sql.alias(_over(exp.Lead(this=sql.col("dn"))), "nd"),
+        *(sql.alias(sig, f"sig_{i}") for i, sig in enumerate(_signatures(rules))),
+        sql.alias(sql.q("COALESCE($b <> qualified, true)", b=before), "qchg"),
+    ]
+    out = exp.select(exp.Star(), *extra).from_(out.subquery())
+    return sql.create_temp(STATES, out)
+
+
+SIG_BITS = 62  # booleans per signature column (a BIGINT)
+
+
+def _signatures(rules: RuleSet) -> list[exp.Expr]:
+    """Every flag and criterion of a point as bits of BIGINT columns: two points differ in anything a record shows
+    exactly when one of these differs."""
+    bools = [sql.col(flag_col(f.id)) for f in rules.flags]
+    bools += [sql.col(criterion_col(r.index, j)) for r in rules.rungs for j in range(len(r.criteria))]
+    out: list[exp.Expr] = []
+    for start in range(0, len(bools), SIG_BITS):
+        sig: exp.Expr = sql.lit(0)
+        for bit, b in enumerate(bools[start : start + SIG_BITS]):
+            sig = exp.Add(this=sig, expression=sql.q("CASE WHEN $b THEN $v ELSE 0 END", b=b, v=2**bit))
+        out.append(exp.cast(sig, "BIGINT"))
+    return out or [exp.cast(sql.lit(0), "BIGINT")]
