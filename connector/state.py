@@ -321,6 +321,18 @@ class Store:
             cols = [d[0] for d in cur.description]
             return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
+    def meta_value(self, key: str) -> str | None:
+        with self._con() as con:
+            row = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta_value(self, key: str, value: str | None) -> None:
+        """Keep `value` under `key`; None removes it."""
+        with self._con() as con:
+            con.execute(f"DELETE FROM {_ALIAS}.meta WHERE key = ?", [key])
+            if value is not None:
+                con.execute(f"INSERT INTO {_ALIAS}.meta VALUES (?, ?)", [key, value])
+
     def timeline_cache(self, version: str) -> Any | None:
         """The cached timeline rows of one rules version as columns (`fetchnumpy`), or None without a store."""
         if not self.path.exists():

@@ -22,6 +22,7 @@ import structlog
 from connector import engine, failpoints, log, progress, state
 from connector import failures as failures_mod
 from connector.commands import placement_figures as figures
+from connector.commands import sync_quiet as quiet
 from connector.commands import sync_steps as steps_mod
 from connector.commands.rulefile import check_crm_picklists, load_rules, rules_path
 from connector.commands.sync_steps import LOGGED_FAILURES, SyncResult
@@ -223,30 +224,40 @@ def _run(
         "sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run, backend=cfg.crm.backend
     )
     crm = open_backend(cfg)
+    writes = not dry_run and cfg.rules.mode != "audit"
     try:
         with progress.Steps(4, "sync") as steps:
             with steps.step("pulling"):
                 check_crm_picklists(rules, crm, cfg.fields)
                 crm.tune(cfg.engine, cfg.resolve)
-                crm.prepare(cfg.fields, rules.needs(), cfg.activities)
+                crm.pull(cfg.fields, rules.needs(), cfg.activities)
                 failpoints.hit("after_pull")
-                steps_mod.note_skipped(crm, result, failed_file)
-            with steps.step("placing contacts on the ladder"):
-                _evaluate(crm, rules, as_of, result, store)
-            with steps.step("planning changes"):
-                _plan(crm, cfg, result, sample_size)
-                failpoints.hit("after_compute")
-            with steps.step("writing"):
-                placed = steps_mod.on_duckdb(rules, cfg, as_of)
-                if cfg.rules.mode == "audit" and not dry_run:
-                    steps_mod.audit(crm.con, cfg, store, result)
-                elif not dry_run:
-                    steps_mod.write(crm, cfg, rules, store, result, failed_file, placed)
+                standing = quiet.unchanged(store, quiet.digest(crm, cfg, rules, as_of)) if writes else None
+                if standing is None:
+                    crm.expose(cfg.fields, cfg.activities)
+                    steps_mod.note_skipped(crm, result, failed_file)
+            if standing is not None:  # nothing changed since the last complete run: its result stands
+                quiet.stand(result, standing)
+            else:
+                with steps.step("placing contacts on the ladder"):
+                    _evaluate(crm, rules, as_of, result, store)
+                with steps.step("planning changes"):
+                    _plan(crm, cfg, result, sample_size)
+                    failpoints.hit("after_compute")
+                with steps.step("writing"):
+                    placed = steps_mod.on_duckdb(rules, cfg, as_of)
+                    if cfg.rules.mode == "audit" and not dry_run:
+                        steps_mod.audit(crm.con, cfg, store, result)
+                    elif not dry_run:
+                        quiet.forget(store)
+                        steps_mod.write(crm, cfg, rules, store, result, failed_file, placed)
+                        if not result.failed:
+                            quiet.keep(store, quiet.digest(crm, cfg, rules, as_of), result)
     finally:
         result.api_calls = crm.api_calls  # spent, however the run ends
         result.failures_file = failed_file.shown
+        result.duration_s = time.perf_counter() - started
         crm.close()
-    result.duration_s = time.perf_counter() - started
     steps_mod.finished(result)
 
 
