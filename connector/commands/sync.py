@@ -29,7 +29,7 @@ from connector.commands.sync_steps import LOGGED_FAILURES, SyncResult
 from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend
 from connector.crm.factory import open_backend
-from connector.engine import plan, sql, timeline
+from connector.engine import plan, scope, sql, timeline
 from connector.errors import (
     STOP_SETTLE_SECONDS,
     ConfigError,
@@ -53,14 +53,18 @@ def compute(
     *,
     contact_id: str | None = None,
     store: state.Store | None = None,
+    cfg: Config | None = None,
 ) -> int:
     """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities
     kept. With `store`, the timelines it keeps are reused where nothing changed, and the new ones kept (before any
-    write: they hold nothing a write decides)."""
+    write: they hold nothing a write decides). `cfg`: the fields this tool writes, and whether follow-ups are on."""
     if store is None:
         return engine.compute(con, rules, as_of, contact_id=contact_id)
-    kept = engine.compute(con, rules, as_of, contact_id=contact_id, cache=store.timeline_cache(rules.version) or {})
-    saved = store.save_timeline(rules.version, timeline.fresh_rows(con))
+    owned = frozenset(cfg.fields.model_dump().values()) if cfg else frozenset()
+    everyone = bool(cfg and cfg.follow_up.enabled)
+    cache = store.timeline_cache(rules.version) or {}
+    kept = engine.compute(con, rules, as_of, contact_id=contact_id, cache=cache, owned=owned, everyone=everyone)
+    saved = store.save_timeline(rules.version, scope.fresh_rows(con))
     sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(timeline.FRESH)))
     _log.info("sync.timelines", computed=saved)
     return kept
@@ -240,7 +244,7 @@ def _run(
                 quiet.stand(result, standing)
             else:
                 with steps.step("placing contacts on the ladder"):
-                    _evaluate(crm, rules, as_of, result, store)
+                    _evaluate(crm, cfg, rules, as_of, result, store)
                 with steps.step("planning changes"):
                     _plan(crm, cfg, result, sample_size)
                     failpoints.hit("after_compute")
@@ -261,19 +265,22 @@ def _run(
     steps_mod.finished(result)
 
 
-def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, result: SyncResult, store: state.Store) -> None:
+def _evaluate(
+    crm: CrmBackend, cfg: Config, rules: RuleSet, as_of: dt.date, result: SyncResult, store: state.Store
+) -> None:
     t = time.perf_counter()
-    result.activities = compute(crm.con, rules, as_of, store=store)
+    result.activities = compute(crm.con, rules, as_of, store=store, cfg=cfg)
     fetch = figures.on(crm.con)
-    result.contacts, result.in_grace = figures.counts(fetch)
+    standing = scope.STANDING  # every contact, computed now or standing since an earlier run
+    result.contacts, result.in_grace = figures.counts(fetch, standing)
     _log.info(
         "sync.evaluated",
         contacts=result.contacts,
         activities=result.activities,
         seconds=round(time.perf_counter() - t, 2),
     )
-    result.per_rung = figures.per_rung(fetch, rules)
-    result.flags = figures.per_flag(fetch, rules)
+    result.per_rung = figures.per_rung(fetch, rules, standing)
+    result.flags = figures.per_flag(fetch, rules, standing)
 
 
 def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) -> None:
