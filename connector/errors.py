@@ -29,7 +29,10 @@ class TrustLadderError(Exception):
 
 
 class UsageError(TrustLadderError):
-    """Something the user can fix: configuration, rule files, input data."""
+    """Something the user can fix: configuration, rule files, input data. Raised as itself (no more precise
+    kind fits), it is wrong use: exit 2, as click's own usage errors, never 70 ("a bug")."""
+
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(UsageError):

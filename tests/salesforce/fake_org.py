@@ -33,7 +33,9 @@ a hundred thousand contacts and a million activities. It serves:
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html):
   POST composite {"allOrNone", "compositeRequest": [{"method", "url", "referenceId"}]}, at most 25 subrequests of
   which at most 5 queries, answered {"compositeResponse": [{"body", "httpHeaders", "httpStatusCode",
-  "referenceId"}]} in request order, the whole counted as one API call; each subrequest is served as if sent alone;
+  "referenceId"}]} in request order, the whole counted as one API call; each subrequest is served as if sent alone,
+  with its own `httpHeaders`; a subrequest's url may name a field of an earlier one's answer, `@{ref.field}` (a
+  query's nextRecordsUrl), and a reference to a failed answer or a missing field is refused PROCESSING_HALTED;
 - `SELECT COUNT() FROM ...` ("COUNT() and COUNT(fieldName)", SOQL and SOSL Reference): {"totalSize": n,
   "done": true, "records": []};
 - `LastModifiedById` on Contact: the sync user (`SYNC_USER`, the userId of the sign-in answer) for what the
@@ -487,19 +489,29 @@ class FakeOrg:
     def _composite(self, body: dict[str, Any]) -> Reply:
         subs = body["compositeRequest"]
         assert len(subs) <= 25, "Composite takes at most 25 subrequests"
-        queries = [s for s in subs if urlsplit(s["url"]).path.removeprefix(DATA).strip("/") in ("query", "queryAll")]
+        queries = [s for s in subs if _is_query(s["url"])]
         assert len(queries) <= 5, "Composite takes at most 5 query subrequests"
         out = []
+        answered: dict[str, tuple[int, Any]] = {}
         for sub in subs:
-            url = urlsplit(sub["url"])
-            assert url.path.startswith(DATA), sub["url"]
-            method = sub["method"]
-            assert method == "GET", "the connector sends only reads through Composite"
-            stub = PreparedRequest()
-            stub.prepare(method=method, url=f"https://{INSTANCE}{sub['url']}", headers={})
-            status, _, text = self._route(method, url.path.removeprefix(DATA), parse_qs(url.query), stub)
-            self.subrequests.append((method, url.path.removeprefix(DATA), status))
-            payload = json.loads(text) if text else None
+            payload: Any
+            resolved = _resolve(sub["url"], answered)
+            if resolved is None:  # a reference to a subrequest that failed or lacks the field
+                status, payload = (
+                    400,
+                    [{"errorCode": "PROCESSING_HALTED", "message": f"Invalid reference specification: {sub['url']}"}],
+                )
+            else:
+                url = urlsplit(resolved)
+                assert url.path.startswith(DATA), sub["url"]
+                method = sub["method"]
+                assert method == "GET", "the connector sends only reads through Composite"
+                stub = PreparedRequest()
+                stub.prepare(method=method, url=f"https://{INSTANCE}{resolved}", headers=sub.get("httpHeaders") or {})
+                status, _, text = self._route(method, url.path.removeprefix(DATA), parse_qs(url.query), stub)
+                self.subrequests.append((method, url.path.removeprefix(DATA), status))
+                payload = json.loads(text) if text else None
+            answered[sub["referenceId"]] = (status, payload)
             out.append(
                 {"body": payload, "httpHeaders": {}, "httpStatusCode": status, "referenceId": sub["referenceId"]}
             )
@@ -1010,6 +1022,25 @@ class FakeOrg:
 
 
 _DETAILS = ("EmailMessage", "TaskRelation", "EventRelation")
+
+
+def _is_query(url: str) -> bool:
+    """A query, a later page of one (`query/<locator>`), or a reference to one: the kinds Composite counts among its
+    5 queries (we count later pages too: the connector must never send more than 5 of any of them)."""
+    path = urlsplit(url).path.removeprefix(DATA).strip("/")
+    return url.startswith("@{") or path.split("/")[0] in ("query", "queryAll")
+
+
+def _resolve(url: str, answered: dict[str, tuple[int, Any]]) -> str | None:
+    """`@{ref.field}` replaced by that field of an earlier subrequest's answer ("Composite Subrequest": "You can
+    reference the referenceId in either the body or URL of a subrequest"); None when it cannot be."""
+    for ref, name in re.findall(r"@\{(\w+)\.(\w+)\}", url):
+        status, payload = answered.get(ref, (0, None))
+        value = payload.get(name) if 200 <= status < 300 and isinstance(payload, dict) else None
+        if not isinstance(value, str):
+            return None
+        url = url.replace(f"@{{{ref}.{name}}}", value)
+    return url
 
 
 def _due(fault: Fault) -> bool:

@@ -38,14 +38,23 @@ class Sub:
     ref: str
     path: str
     params: dict[str, str] | None = None
+    url: str | None = None  # used as is: a query's nextRecordsUrl, or a reference to one (`@{ref.nextRecordsUrl}`)
+    headers: dict[str, str] | None = None  # the subrequest's own `httpHeaders` (Sforce-Query-Options)
 
     @property
     def is_query(self) -> bool:
-        return self.path.rstrip("/") in ("query", "queryAll")
+        """Queries, and the later pages of one (counted as queries toward the limit of 5, to be safe)."""
+        return self.url is not None or self.path.rstrip("/") in ("query", "queryAll")
 
 
-def query(ref: str, soql: str, *, include_deleted: bool = False) -> Sub:
-    return Sub(ref, "queryAll/" if include_deleted else "query/", {"q": soql})
+def query(ref: str, soql: str, *, include_deleted: bool = False, headers: dict[str, str] | None = None) -> Sub:
+    return Sub(ref, "queryAll/" if include_deleted else "query/", {"q": soql}, headers=headers)
+
+
+def more(ref: str, url: str, *, headers: dict[str, str] | None = None) -> Sub:
+    """The next page of a query: its `nextRecordsUrl`, or `@{earlier.nextRecordsUrl}` to chain pages in one call
+    ("You can reference the referenceId in either the body or URL of a subrequest", Composite Subrequest)."""
+    return Sub(ref, "query", url=url, headers=headers)
 
 
 Answer = dict[str, Any] | SalesforceError  # the body of a subrequest that succeeded, or why it was refused
@@ -71,14 +80,7 @@ def call(conn: Connection, usage: ApiUsage, subs: list[Sub], *, doing: str) -> d
         usage.check(doing)
         body = {
             "allOrNone": False,
-            "compositeRequest": [
-                {
-                    "method": "GET",
-                    "url": base + s.path + (f"?{urlencode(s.params)}" if s.params else ""),
-                    "referenceId": s.ref,
-                }
-                for s in chunk
-            ],
+            "compositeRequest": [_subrequest(s, base) for s in chunk],
         }
         result = conn.sf.restful("composite", method="POST", json=body)
         replies = result.get("compositeResponse") if isinstance(result, dict) else None
@@ -91,6 +93,14 @@ def call(conn: Connection, usage: ApiUsage, subs: list[Sub], *, doing: str) -> d
                 raise CrmError(f"the Composite resource left out the answer to {sub.path} while {doing}")
             answers[sub.ref] = _answer(sub, reply)
     return answers
+
+
+def _subrequest(sub: Sub, base: str) -> dict[str, Any]:
+    url = sub.url or base + sub.path + (f"?{urlencode(sub.params)}" if sub.params else "")
+    out: dict[str, Any] = {"method": "GET", "url": url, "referenceId": sub.ref}
+    if sub.headers:
+        out["httpHeaders"] = sub.headers
+    return out
 
 
 def _answer(sub: Sub, reply: dict[str, Any]) -> Answer:

@@ -47,7 +47,7 @@ from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import composite, mirror, remembered
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.limits import ApiUsage
-from connector.crm.salesforce.pull import Opening, Puller, count_soql, open_pages, staging_table
+from connector.crm.salesforce.pull import Opening, Puller, count_soql, staging_table
 from connector.crm.salesforce.soql import Pull
 
 _log = log.get("trust_ladder.salesforce")
@@ -197,9 +197,19 @@ def _since(ctx: Context, obj: str, org_now: dt.datetime | None) -> dt.datetime |
     return last - dt.timedelta(seconds=ctx.section.overlap_seconds)
 
 
-def pull(ctx: Context) -> None:
-    """Bring EmailMessage, TaskRelation and EventRelation of the mirror up to date: one Composite call asks for
-    every available object's changes (or count) and deletions; pages beyond the first and Bulk jobs follow."""
+@dataclass
+class Opened:
+    """The optional objects' pulls as the Composite call opened them: each one's count or first page, and the Ids
+    getDeleted listed for it."""
+
+    pulls: dict[str, tuple[Pull, Opening]]
+    deleted: dict[str, list[str]]
+
+
+def open_pulls(ctx: Context) -> Opened:
+    """One Composite call asks for every available object's changes (or count) and deletions. An object the org
+    refuses is set aside (unavailable) or pulled alone in full (a field refused, a window getDeleted no longer
+    serves); the pages and Bulk jobs of the others follow with Contact's, Task's and Event's (`take`)."""
     org_now = ctx.conn.session.org_time
     pulls: dict[str, Pull] = {}
     subs: list[composite.Sub] = []
@@ -213,11 +223,11 @@ def pull(ctx: Context) -> None:
         subs.append(composite.query(f"q_{obj}", query.soql if since else count_soql(query)))
         if since is not None:
             subs.append(composite.Sub(f"d_{obj}", f"sobjects/{obj}/deleted/", _deleted_params(since, org_now)))
+    opened = Opened({}, {})
     if not subs:
-        return
+        return opened
     answers = composite.call(ctx.conn, ctx.usage, subs, doing="pulling emails and activity relations")
     org_time = ctx.conn.session.org_time
-    opened: dict[str, tuple[Pull, Opening]] = {}
     for obj, query in pulls.items():
         try:
             if _refused(ctx, query, answers):
@@ -227,11 +237,16 @@ def pull(ctx: Context) -> None:
             continue
         page = answers[f"q_{obj}"]
         assert isinstance(page, dict)
-        opened[obj] = (query, Opening(page, org_time, counted=query.full))
-    openings = open_pages(ctx.puller, opened, doing="pulling emails and activity relations")
-    for obj, (query, _) in opened.items():
+        opened.pulls[obj] = (query, Opening(page, org_time, counted=query.full))
         gone = answers.get(f"d_{obj}")
-        _take(ctx, query, openings[obj], _deleted_ids(gone) if isinstance(gone, dict) else [])
+        opened.deleted[obj] = _deleted_ids(gone) if isinstance(gone, dict) else []
+    return opened
+
+
+def take(ctx: Context, opened: Opened, openings: dict[str, Opening]) -> None:
+    """Each opened object's rows (REST pages already staged, or its Bulk job now) and deletions, committed."""
+    for obj, (query, _) in opened.pulls.items():
+        _take(ctx, query, openings[obj], opened.deleted[obj])
 
 
 def _refused(ctx: Context, query: Pull, answers: dict[str, composite.Answer]) -> bool:

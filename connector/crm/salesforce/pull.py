@@ -4,12 +4,11 @@ query job (CSV result sets paged by Sforce-Locator) above `bulk_read_threshold`.
 How many rows a query has decides the path, and it is learnt at no cost of its own: the backend sends every
 object's opening request in one Composite call (connector.crm.salesforce.composite): for a full pull a
 `SELECT COUNT()` with the pull's own WHERE clause (no row is fetched to be thrown away), for an incremental pull
-the first REST page itself, kept and continued when REST is the path. The full pulls that REST will serve then
-get their first pages in one more Composite call (`open_pages`). Only an incremental pull that finds more
-changed rows than the threshold leaves its first page unused for a Bulk job, and that page cost no call of its
-own. A page fetched through Composite holds up to 2,000 rows (the query default); later pages `page_size`.
-Bulk result sets are streamed to a temporary file and read by the engine from there: no whole result is ever held
-in Python memory.
+the first REST page itself, kept and continued when REST is the path. The pages REST then serves come five to a
+Composite call (connector.crm.salesforce.pages), already in the staging table when `run` is called (`staged`).
+Only an incremental pull that finds more changed rows than the threshold leaves its first page unused for a Bulk
+job, and that page cost no call of its own. Bulk result sets are streamed to a temporary file and read by the
+engine from there: no whole result is ever held in Python memory.
 """
 
 from __future__ import annotations
@@ -20,10 +19,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import duckdb
-from simple_salesforce.exceptions import SalesforceError
 
 from connector import log
-from connector.crm.salesforce import composite
 from connector.crm.salesforce.jobs import BulkClient, raise_for
 from connector.crm.salesforce.soql import Pull
 from connector.engine import sql
@@ -50,11 +47,13 @@ class Pulled(NamedTuple):
 
 class Opening(NamedTuple):
     """What the Composite call answered for a pull: the row count (`counted`: a COUNT() query, no records) or
-    the first page, and the org's clock when it answered."""
+    the first page, and the org's clock when it answered. `staged`: every row is already in the staging table
+    (connector.crm.salesforce.pages fetched them), this many."""
 
     page: dict[str, Any]
     org_time: dt.datetime | None
     counted: bool
+    staged: int | None = None
 
 
 def count_soql(pull: Pull) -> str:
@@ -63,31 +62,12 @@ def count_soql(pull: Pull) -> str:
     return f"SELECT COUNT() FROM {rest}"
 
 
-def open_pages(puller: BulkClient, openings: dict[str, tuple[Pull, Opening]], *, doing: str) -> dict[str, Opening]:
-    """The first pages of the counted pulls that REST will serve (some rows, no more than `bulk_read_threshold`),
-    all in one Composite call; the other openings as they are. The org's time stays the count's: the earlier one."""
-    threshold = puller.section.bulk_read_threshold
-    due = {
-        key: (pull, opening)
-        for key, (pull, opening) in openings.items()
-        if opening.counted and 0 < int(opening.page.get("totalSize", 0)) <= threshold
-    }
-    out = {key: opening for key, (_, opening) in openings.items()}
-    if not due:
-        return out
-    subs = [composite.query(key, pull.soql, include_deleted=pull.include_deleted) for key, (pull, _) in due.items()]
-    answers = composite.call(puller.conn, puller.usage, subs, doing=doing)
-    for key, (_, opening) in due.items():
-        answer = answers[key]
-        if isinstance(answer, SalesforceError):
-            raise answer
-        out[key] = Opening(answer, opening.org_time, counted=False)
-    return out
-
-
 class Puller(BulkClient):
     def run(self, con: duckdb.DuckDBPyConnection, pull: Pull, opening: Opening | None = None) -> Pulled:
         """Fill the staging table. `opening`: the count or first page the Composite call brought, if any."""
+        if opening is not None and opening.staged is not None:
+            _log.info("salesforce.pull_rest", object=pull.obj, rows=opening.staged, full=pull.full)
+            return Pulled(opening.staged, "rest", opening.org_time)
         table = create_staging(con, pull)
         opts = {"Sforce-Query-Options": f"batchSize={self.section.page_size}"}
         if opening is None:
@@ -95,7 +75,7 @@ class Puller(BulkClient):
             page = self.conn.sf.query(pull.soql, include_deleted=pull.include_deleted, headers=opts)
             org_time, counted = self.conn.session.org_time, False
         else:
-            page, org_time, counted = opening
+            page, org_time, counted, _ = opening
         total = int(page.get("totalSize", 0))
         if total > self.section.bulk_read_threshold and (counted or not page.get("done", True)):
             _log.info("salesforce.pull_bulk", object=pull.obj, rows=total, full=pull.full)
@@ -106,11 +86,11 @@ class Puller(BulkClient):
                 return Pulled(0, "rest", org_time)
             self.guard(f"querying {pull.obj}")
             page = self.conn.sf.query(pull.soql, include_deleted=pull.include_deleted, headers=opts)
-        rows = _insert_records(con, table, pull.fields, page.get("records", []))
+        rows = insert_records(con, table, pull.fields, page.get("records", []))
         while not page.get("done", True):
             self.guard(f"the next {pull.obj} page")
             page = self.conn.sf.query_more(page["nextRecordsUrl"], identifier_is_url=True, headers=opts)
-            rows += _insert_records(con, table, pull.fields, page.get("records", []))
+            rows += insert_records(con, table, pull.fields, page.get("records", []))
         _log.info("salesforce.pull_rest", object=pull.obj, rows=rows, full=pull.full)
         return Pulled(rows, "rest", org_time)
 
@@ -173,9 +153,7 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-def _insert_records(
-    con: duckdb.DuckDBPyConnection, table: str, fields: list[str], records: list[dict[str, Any]]
-) -> int:
+def insert_records(con: duckdb.DuckDBPyConnection, table: str, fields: list[str], records: list[dict[str, Any]]) -> int:
     if not records:
         return 0
     columns = [[_text(r.get(f)) for r in records] for f in fields]
