@@ -44,6 +44,7 @@ from connector import log
 from connector.config import ActivitiesSection, Config, EngineSection, FieldsSection, SalesforceSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
 from connector.crm import follow_ups as follow_up
+from connector.crm.local import schema as local_schema
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import (
     composite,
@@ -105,6 +106,8 @@ class SalesforceCrm:
         self.runtime = rt
         self.mirror = LocalCrm.open(mirror_path) if mirror_path.exists() else LocalCrm.create(mirror_path)
         self.con: duckdb.DuckDBPyConnection = self.mirror.con
+        for stmt in local_schema.ddl():  # a mirror from an earlier release gains the tables added since (deals)
+            self.con.execute(stmt)
         self.usage = ApiUsage(fraction=section.budget_fraction)
         self.deadline = Deadline(section.max_run_seconds, clock=rt.clock, what="the run")
         self.session = SalesforceSession(
@@ -234,7 +237,8 @@ class SalesforceCrm:
             wanted["Task"] += [f for f in _FOLLOW_UP_TASK_FIELDS if f not in wanted["Task"]]
         skipped.reset(self.con)
         ctx = details.Context(self.conn, self.section, self.usage, self.puller, self.mirror, self.runtime.now())
-        pulls = {obj: self._plan_pull(obj, wanted[obj]) for obj in soql.OBJECTS}
+        objects = soql.objects(rules)
+        pulls = {obj: self._plan_pull(obj, wanted[obj]) for obj in objects}
         subs = details.describe_subs(ctx) + [
             composite.query(obj, count_soql(p) if p.full else p.soql, include_deleted=p.include_deleted)
             for obj, p in pulls.items()
@@ -244,7 +248,7 @@ class SalesforceCrm:
         org_time = self.conn.session.org_time
         with salesforce_errors("describing emails and activity relations"):
             details.take_describes(ctx, answers)
-        refused = {obj: a for obj in soql.OBJECTS if isinstance(a := answers[obj], SalesforceError)}
+        refused = {obj: a for obj in objects if isinstance(a := answers[obj], SalesforceError)}
         for obj, answer in refused.items():
             self._refused(obj, answer)
         opened = {
@@ -253,7 +257,7 @@ class SalesforceCrm:
         }
         with salesforce_errors("opening the pulls of Contact, Task and Event"):
             openings = open_pages(self.puller, opened, doing="opening the pulls")
-        for obj in soql.OBJECTS:  # Contacts first: the activities' WhoIds are checked against them
+        for obj in objects:  # Contacts first: the activities' WhoIds are checked against them
             self._pull(pulls[obj], openings[obj])
         with salesforce_errors("pulling emails and activity relations"):
             details.pull(ctx)
