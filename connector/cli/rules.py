@@ -6,6 +6,7 @@ coverage is below --min-coverage, 4 when a rule or test file is invalid (or, wit
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -242,6 +243,7 @@ class _Data:
         except RuleError as exc:
             found.extend(exc.findings)
         found.extend(lint_data.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))
+        found.extend(_unearned(rules_set, crm))
         return found
 
     def close(self) -> None:
@@ -331,3 +333,25 @@ def rule_file_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     return json.dumps(rule_file_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _unearned(rules_set: compiler.RuleSet, crm: LocalCrm) -> list[Finding]:
+    """A rung no better than the one below on the CRM's own history (calibrate), with enough contacts to say so."""
+    from connector.commands import calibrate as calibrate_mod
+
+    if not rules_set.outcomes:
+        return []
+    cal = calibrate_mod.calibrate(crm.con, rules_set, dt.date.today())
+    out = []
+    for u in calibrate_mod.unearned(cal):
+        direction = "above" if u.good else "below"
+        out.append(
+            rules_set.source.finding(
+                ("rungs", u.rung, "name"),
+                f"rung '{u.rung_name}' is not {direction} '{u.below}' on outcome '{u.outcome}' in the local CRM's "
+                f"history: {100 * u.rate:.1f}% of {u.n:,} contact-months against {100 * u.rate_below:.1f}% of "
+                f"{u.n_below:,}; see `trust-ladder calibrate` for which criteria carry the signal",
+                severity=lint.WARNING,
+            )
+        )
+    return out

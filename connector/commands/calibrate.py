@@ -23,7 +23,6 @@ import datetime as dt
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import duckdb
 from sqlglot import exp
@@ -42,7 +41,10 @@ Z = 1.959963984540054  # 95%
 
 _OUTCOMES = "tl_cal_outcome"  # o, neg, horizon, split_k, last_k
 _EVENTS = "tl_cal_event"  # o, cid, day: the days each outcome's thing happened
-_HITS = "tl_cal_hit"  # o, k, cid, r, recent, hit, and the criteria
+_HITS = "tl_cal_hit"  # o, k, cid, r, recent, hit, and the criteria: one batch of contacts
+_AGG = "tl_cal_agg"  # o, r, recent, n, h: contact-months and hits, summed over batches
+_PEOPLE = "tl_cal_people"  # o, r, n: distinct contacts
+_CRIT = "tl_cal_crit"  # o, criterion, met, n, h
 
 _log = log.get("trust_ladder.calibrate")
 
@@ -113,6 +115,21 @@ class OutcomeTable:
         return not self.inversions()
 
 
+@dataclass(frozen=True)
+class Unearned:
+    """A rung whose outcome rate is no better than the rung below's, both measured on enough contact-months."""
+
+    outcome: str
+    good: bool
+    rung: int
+    rung_name: str
+    below: str
+    rate: float
+    rate_below: float
+    n: int
+    n_below: int
+
+
 @dataclass
 class Calibration:
     as_of: dt.date
@@ -123,6 +140,20 @@ class Calibration:
     outcomes: list[OutcomeTable]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+
+
+def unearned(cal: Calibration, enough: int = MIN_OBSERVATIONS) -> list[Unearned]:
+    """Every rung not better than the one below it on some outcome, where both rungs have `enough` contact-months
+    (fewer cannot say so: a handful of contacts moves a rate by chance)."""
+    out = []
+    for t in cal.outcomes:
+        for rung, below in t.inversions(enough=enough):
+            i = next(k for k, r in enumerate(t.rows) if r.rung == rung)
+            a, b = t.rows[i].all, t.rows[i - 1].all
+            assert a.rate is not None
+            assert b.rate is not None
+            out.append(Unearned(t.name, t.good, i, rung, below, a.rate, b.rate, a.n, b.n))
+    return out
 
 
 def month_days(since: dt.date, as_of: dt.date) -> list[dt.date]:
@@ -207,15 +238,18 @@ def calibrate(
     if not outcomes or not days:
         cal.seconds = time.process_time() - started
         return cal
-    rung_days.compute(con, rules, as_of, days, with_criteria=True)
-    try:
-        plan = []
-        for i, o in enumerate(outcomes):
-            h = horizon or o.horizon_days
-            ks = [k for k, d in enumerate(days) if d + dt.timedelta(days=h) < as_of]
-            last_k = ks[-1] if ks else -1
-            split_k = ks[-RECENT_MONTHS - 1] if len(ks) > RECENT_MONTHS else -1
-            plan.append((i, o.type == "no_activity", h, split_k, last_k, ks))
+    plan = []
+    for i, o in enumerate(outcomes):
+        h = horizon or o.horizon_days
+        ks = [k for k, d in enumerate(days) if d + dt.timedelta(days=h) < as_of]
+        last_k = ks[-1] if ks else -1
+        split_k = ks[-RECENT_MONTHS - 1] if len(ks) > RECENT_MONTHS else -1
+        plan.append((i, o.type == "no_activity", h, split_k, last_k, ks))
+    crits = rung_days.criteria(rules)
+
+    def events() -> None:
+        """The outcome tables, once the activities are classified: which outcome, horizon and days; when each
+        outcome's thing happened for each contact."""
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_OUTCOMES} (o INTEGER, neg BOOLEAN, horizon INTEGER, "
             "split_k INTEGER, last_k INTEGER)"
@@ -226,26 +260,37 @@ def calibrate(
         for s in sources[1:]:
             union = exp.union(union, s, distinct=False)
         sql.run(con, sql.create_temp(_EVENTS, union), {"as_of": as_of})
-        crits = rung_days.criteria(rules)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_AGG} (o INTEGER, r INTEGER, recent BOOLEAN, n BIGINT, h BIGINT)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_PEOPLE} (o INTEGER, r INTEGER, n BIGINT)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CRIT} (o INTEGER, c INTEGER, met BOOLEAN, n BIGINT, h BIGINT)")
+
+    def batch() -> None:
+        """This batch's contact-months against every outcome, added to the counts (contacts are in one batch
+        only, so counts and distinct contacts add up across batches)."""
         crit_cols = "".join(f", g.{criterion_col(r, j)}" for r, j in crits)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_HITS} AS "
             + _HIT_SQL.format(crit=crit_cols, rungs=rung_days.OUT, outcomes=_OUTCOMES, events=_EVENTS)
         )
-        per_rung = con.execute(
-            f"SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM {_HITS} GROUP BY ALL"
-        ).fetchall()
-        contacts = con.execute(f"SELECT o, r, count(DISTINCT cid) FROM {_HITS} GROUP BY ALL").fetchall()
-        per_crit: list[tuple[Any, ...]] = []
+        con.execute(
+            f"INSERT INTO {_AGG} SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM {_HITS} GROUP BY ALL"
+        )
+        con.execute(f"INSERT INTO {_PEOPLE} SELECT o, r, count(DISTINCT cid) FROM {_HITS} GROUP BY ALL")
         if crits:
             parts = [
                 f"SELECT o, {n} AS c, {criterion_col(r, j)} AS met, count(*) AS n, count(*) FILTER (WHERE hit) AS h "
                 f"FROM {_HITS} WHERE r >= {r - 1} GROUP BY ALL"
                 for n, (r, j) in enumerate(crits)
             ]
-            per_crit = con.execute(" UNION ALL ".join(parts)).fetchall()
+            con.execute(f"INSERT INTO {_CRIT} " + " UNION ALL ".join(parts))
+
+    try:
+        rung_days.compute(con, rules, as_of, days, with_criteria=True, each_batch=batch, classified=events)
+        per_rung = con.execute(f"SELECT o, r, recent, sum(n), sum(h) FROM {_AGG} GROUP BY ALL").fetchall()
+        contacts = con.execute(f"SELECT o, r, sum(n) FROM {_PEOPLE} GROUP BY ALL").fetchall()
+        per_crit = con.execute(f"SELECT o, c, met, sum(n), sum(h) FROM {_CRIT} GROUP BY ALL").fetchall()
     finally:
-        for name in (rung_days.OUT, rung_days.DAYS, _OUTCOMES, _EVENTS, _HITS, CLASSIFIED.name):
+        for name in (rung_days.OUT, rung_days.DAYS, _OUTCOMES, _EVENTS, _HITS, _AGG, _PEOPLE, _CRIT, CLASSIFIED.name):
             sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     counts: dict[tuple[int, int, bool], tuple[int, int]] = {
         (int(o), int(r), bool(rc)): (int(n), int(h)) for o, r, rc, n, h in per_rung

@@ -27,7 +27,14 @@ def verdict(table: OutcomeTable) -> str:
     direction = "above" if table.good else "below"
     if not inv:
         return f"ordered: each rung's rate is {direction} the one below it"
-    return "not ordered: " + "; ".join(f"{a} is not {direction} {b}" for a, b in inv)
+    rows = {r.rung: r.all for r in table.rows}
+
+    def how(a: str, b: str) -> str:
+        x, y = rows[a].interval, rows[b].interval
+        apart = x is not None and y is not None and (x[1] < y[0] or y[1] < x[0])
+        return "clearly" if apart else "within the intervals: may be chance"
+
+    return "not ordered: " + "; ".join(f"{a} is not {direction} {b} ({how(a, b)})" for a, b in inv)
 
 
 def outcome_lines(table: OutcomeTable) -> list[str]:

@@ -9,6 +9,7 @@ so a million contacts fit the engine's memory, and keeps one row per contact and
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import duckdb
 
@@ -35,11 +36,19 @@ def compute(
     days: list[dt.date],
     *,
     with_criteria: bool = False,
+    each_batch: Callable[[], None] | None = None,
+    classified: Callable[[], None] | None = None,
 ) -> int:
     """Fill `tl_rd_rungs` with each contact's rung (and criteria) on each of `days` (all on or before `as_of`), for
-    the contacts created by then. Returns the number of rows. The connection is locked first (engine.session)."""
+    the contacts created by then. Returns the number of rows. The connection is locked first (engine.session).
+
+    `each_batch`: called after each batch of contacts with `tl_rd_rungs` holding that batch alone, so a caller that
+    aggregates never holds a million contacts' months at once. `classified`: called once the activities are
+    classified (`tl_act`), before the first batch."""
     session.lock(con)
     classify.classify(con, rules, as_of)
+    if classified is not None:
+        classified()
     params = {"as_of": as_of}
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DAYS} (k INTEGER, day DATE)")
     con.executemany(f"INSERT INTO {DAYS} VALUES (?, ?)", list(enumerate(days)))
@@ -63,14 +72,18 @@ def compute(
             sql.run(con, stmt, params)
         todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
         batches = max(1, -(-todo // timeline.BATCH))
+        rows = 0
         for i in range(batches):
             for stmt in [timeline.batch(batches, i), *middle, timeline.on_days(DAYS)]:
                 sql.run(con, stmt, params)
-            if i == 0:
+            if i == 0 or each_batch is not None:
                 sql.run(con, sql.create_temp(OUT, body))
             else:
                 sql.run(con, sql.q("INSERT INTO $out $body", out=sql.table(OUT), body=body))
+            rows += int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(OUT))))
+            if each_batch is not None:
+                each_batch()
     finally:
         for name in (*timeline.scratch(rules), CACHE):
             sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
-    return int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(OUT))))
+    return rows if each_batch is not None else int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(OUT))))
