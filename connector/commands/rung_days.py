@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 
 import duckdb
+from sqlglot import exp
 
 from connector.engine import classify, session, sql, timeline
 from connector.engine.relations import criterion_col
@@ -79,7 +80,7 @@ def compute(
             if i == 0 or each_batch is not None:
                 sql.run(con, sql.create_temp(OUT, body))
             else:
-                sql.run(con, sql.q("INSERT INTO $out $body", out=sql.table(OUT), body=body))
+                sql.run(con, exp.insert(body.copy(), sql.table(OUT)))
             rows += int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(OUT))))
             if each_batch is not None:
                 each_batch()

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from connector.commands import calibrate, demo_outcomes
+from connector.commands import calibrate, calibrate_text, demo_outcomes
 from connector.config import Config
 from connector.crm.local import demo
 from connector.crm.local.demo._outcomes import CLOSE_WITHIN_DAYS, RENEWAL_SHARE, won_rate
 from connector.crm.local.store import LocalCrm
+from connector.engine import timeline
 from connector.ruleset import compiler
 from tests.conftest import AS_OF, DEFAULT_RULES, Org
 
@@ -162,3 +163,30 @@ def test_since_after_the_evaluation_date_is_refused_before_any_work(org: Org) ->
     done = cli(org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-06-15", "--since", "2026-07-01")
     assert done.returncode == 2
     assert "is not before the evaluation date 2026-06-15" in done.stderr
+
+
+def test_an_org_calibrated_in_batches_of_contacts_gets_the_same_table_and_deals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million contacts are computed in batches (timeline.BATCH); batches of 40 here give what one batch gives,
+    for the demo's deals and for calibrate's counts."""
+
+    def run(folder: Path) -> tuple[list[tuple[object, ...]], dict[str, object]]:
+        rules = compiler.load(DEFAULT_RULES)
+        crm = LocalCrm.create(folder / "crm.duckdb")
+        try:
+            demo.generate(crm, contacts=150, seed=3, as_of=AS_OF)
+            demo_outcomes.add(crm, rules, seed=3, as_of=AS_OF)
+            deals = crm.con.execute('SELECT * FROM "Opportunity" ORDER BY "Id"').fetchall()
+            crm.prepare(Config().fields)
+            cal = calibrate.calibrate(crm.con, rules, AS_OF, horizon=60)
+        finally:
+            crm.close()
+        return deals, calibrate_text.as_dict(cal) | {"cpu_seconds": None}
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    one = run(tmp_path / "one")
+    monkeypatch.setattr(timeline, "BATCH", 40)
+    many = run(tmp_path / "many")
+    assert one[0] and one == many
