@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -190,3 +191,35 @@ def test_an_org_calibrated_in_batches_of_contacts_gets_the_same_table_and_deals(
     monkeypatch.setattr(timeline, "BATCH", 40)
     many = run(tmp_path / "many")
     assert one[0] and one == many
+
+
+def _on(outcome: dict[str, Any], rung: str) -> int:
+    return int(next(r["n"] for r in outcome["rungs"] if r["rung"] == rung))
+
+
+def test_simulate_and_the_report_show_both_rule_sets_calibrated(org: Org) -> None:
+    """An admin tries a rule file whose Friend needs two conversations: simulate lists each outcome's rates under
+    both rule sets, in text and JSON, and the report page carries the calibration section."""
+    ada = org.contact("Ada", known_for_days=400)
+    for days_ago in (50, 70, 100, 130):
+        org.reply(ada, days_ago)
+    bob = org.contact("Bob", known_for_days=400)
+    org.reply(bob, 70)
+    stricter = org.folder / "stricter.yaml"
+    stricter.write_text(
+        DEFAULT_RULES.read_text().replace("- when: conversations_180d >= 1\n", "- when: conversations_180d >= 2\n")
+    )
+    args = ("--as-of", "2026-06-15", "--weeks", "0")
+    text = cli(org.folder, DEFAULT_RULES, "simulate", "--rules", str(stricter), *args)
+    assert text.returncode == 0, text.stderr
+    assert "Calibration, current rules beside new rules" in text.stdout
+    assert "  replied (good, within 30 days)" in text.stdout
+    data = json.loads(cli(org.folder, DEFAULT_RULES, "simulate", "--rules", str(stricter), *args, "--json").stdout)
+    current = {o["name"]: o for o in data["calibration"]["current"]["outcomes"]}
+    new = {o["name"]: o for o in data["calibration"]["new"]["outcomes"]}
+    # Bob, one reply in April, stood on Friend on 1 May under the current rules and on Fringe under the new ones.
+    assert _on(current["replied"], "Friend") > _on(new["replied"], "Friend")
+    page = org.folder / "report.html"
+    done = cli(org.folder, DEFAULT_RULES, "report", "--simulate", str(stricter), *args, "--out", str(page))
+    assert done.returncode == 0, done.stderr
+    assert "Is each rung earned? (calibration)" in page.read_text()
