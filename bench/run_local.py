@@ -6,10 +6,11 @@ new), and a next-day sync after 1% of the contacts got a new activity.
     .venv/bin/python bench/run_local.py --contacts 100000    # a quicker look
     .venv/bin/python bench/run_local.py --shapes             # with EmailMessage and relation rows (issue 8)
 
-Prints, for each sync, CPU seconds (user + system of the sync's process, DuckDB's threads included: the figure a
-busy machine does not inflate), wall seconds and peak RSS, and how many contacts it wrote. Then `calibrate` over the
-same org (its demo deals included, generated with it), with its CPU seconds beside the first sync's (issue 20: within
-2x a sync's CPU).
+Prints the CPU seconds of a hand-written single query that places every contact (bench/floor.py: the floor no
+sync can go below), then, for each sync, CPU seconds (user + system of the sync's process, DuckDB's threads
+included: the figure a busy machine does not inflate), wall seconds and peak RSS, and how many contacts it wrote.
+Then `calibrate` over the same org (its demo deals included, generated with it), with its CPU seconds beside the
+first sync's (issue 20: within 2x a sync's CPU).
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ def run(args: argparse.Namespace) -> None:
         shutil.copy(folder / "crm.duckdb", pristine)
     shutil.copy(pristine, folder / "crm.duckdb")
     (folder / "state.duckdb").unlink(missing_ok=True)
+    # The floor first, in a process of its own, on the same data: the same machine and load as the syncs.
+    floor = Path(__file__).resolve().parent / "floor.py"
+    subprocess.run([sys.executable, str(floor), str(pristine), "--as-of", AS_OF.isoformat()], check=True)
     steps: list[tuple[str, dt.date]] = [("first sync", AS_OF), ("same-day rerun", AS_OF)]
     first_cpu = 0.0
     for label, day in [*steps, ("next day, 1% new activities", AS_OF + dt.timedelta(days=1))]:

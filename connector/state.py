@@ -12,7 +12,8 @@
 - `stage_moves`: each rung change a run wrote (contact, from, to, the run's evaluation date), so the report and
   the digest can say who moved since a day; rows older than `MOVES_KEPT_DAYS` are dropped.
 - `timeline_cache`: each contact's timeline outcome (rung, since, hold, flag ages, the next day anything can change)
-  under one rules version, with a fingerprint of what it was computed from. A sync recomputes a contact only when
+  under one rules version, with a fingerprint of what it was computed from and a hash of what its sync meant to
+  write (connector.engine.scope). A sync recomputes a contact only when
   its history or fields changed, or its next change day has come; the cache holds nothing a write decides, so a
   run stopped anywhere leaves it true.
 - `written_values`: the six values a sync from a warehouse copy wrote to each contact, and when; they stand in for
@@ -43,7 +44,7 @@ from connector.run_lock import RunLock, lock_held, lock_path
 
 __all__ = ["RunLock", "Store", "attached", "lock_held", "lock_path", "schema_version"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MOVES_KEPT_DAYS = 400
 _BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
@@ -105,6 +106,13 @@ _MIGRATIONS: dict[int, list[str]] = {
             "fp UBIGINT NOT NULL, as_of DATE NOT NULL, final INTEGER, qualified_now INTEGER, in_grace BOOLEAN, "
             "since DATE, held_until DATE, next_change DATE, flag_since VARCHAR)"
         ),
+    ],
+    8: [
+        # Fingerprints now hash the rows the backend exposes, not the classified activities (so a sync can tell
+        # which contacts to read before it classifies): the old rows are computed once more. `ph`: what the sync
+        # that computed a contact meant to write (connector.engine.scope).
+        f"DELETE FROM {_ALIAS}.timeline_cache",
+        f"ALTER TABLE {_ALIAS}.timeline_cache ADD COLUMN IF NOT EXISTS ph UBIGINT",
     ],
 }
 
@@ -321,14 +329,26 @@ class Store:
             cols = [d[0] for d in cur.description]
             return int(total[0]) if total else 0, [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
+    def meta_value(self, key: str) -> str | None:
+        with self._con() as con:
+            row = con.execute(f"SELECT value FROM {_ALIAS}.meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta_value(self, key: str, value: str | None) -> None:
+        """Keep `value` under `key`; None removes it."""
+        with self._con() as con:
+            con.execute(f"DELETE FROM {_ALIAS}.meta WHERE key = ?", [key])
+            if value is not None:
+                con.execute(f"INSERT INTO {_ALIAS}.meta VALUES (?, ?)", [key, value])
+
     def timeline_cache(self, version: str) -> Any | None:
         """The cached timeline rows of one rules version as columns (`fetchnumpy`), or None without a store."""
         if not self.path.exists():
             return None
         with self._con() as con:
             return con.execute(
-                f"SELECT cid, fp, as_of, final, qualified_now, in_grace, since, held_until, next_change, flag_since "
-                f"FROM {_ALIAS}.timeline_cache WHERE version = ?",
+                "SELECT cid, fp, ph, as_of, final, qualified_now, in_grace, since, held_until, next_change, "
+                f"flag_since FROM {_ALIAS}.timeline_cache WHERE version = ?",
                 [version],
             ).fetchnumpy()
 
@@ -343,8 +363,8 @@ class Store:
                 [version],
             )
             con.execute(
-                f"INSERT INTO {_ALIAS}.timeline_cache SELECT cid, ?, fp, as_of, final, qualified_now, in_grace, since, "
-                "held_until, next_change, flag_since FROM tl_new_timeline",
+                f"INSERT INTO {_ALIAS}.timeline_cache BY NAME SELECT cid, ? AS version, fp, ph, as_of, final, "
+                "qualified_now, in_grace, since, held_until, next_change, flag_since FROM tl_new_timeline",
                 [version],
             )
             con.execute("COMMIT")

@@ -42,21 +42,22 @@ def on(con: duckdb.DuckDBPyConnection) -> Fetch:
     return lambda tree: sql.run(con, tree).fetchall()
 
 
-def counts(fetch: Fetch) -> tuple[int, int]:
-    (row,) = fetch(sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t", t=sql.table(PLACE.name)))
+def counts(fetch: Fetch, table: str = PLACE.name) -> tuple[int, int]:
+    """Contacts, and those held by the grace period, in `table` (`tl_place`, or a sync's `tl_standing`)."""
+    (row,) = fetch(sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t", t=sql.table(table)))
     return int(row[0]), int(row[1] or 0)
 
 
-def per_rung(fetch: Fetch, rules: RuleSet) -> dict[str, int]:
-    got: dict[Any, Any] = dict(fetch(sql.q("SELECT new_stage, count(*) FROM $t GROUP BY 1", t=sql.table(PLACE.name))))
+def per_rung(fetch: Fetch, rules: RuleSet, table: str = PLACE.name) -> dict[str, int]:
+    got: dict[Any, Any] = dict(fetch(sql.q("SELECT new_stage, count(*) FROM $t GROUP BY 1", t=sql.table(table))))
     return {r.name: int(got.get(r.name, 0)) for r in rules.rungs}
 
 
-def per_flag(fetch: Fetch, rules: RuleSet) -> dict[str, int]:
+def per_flag(fetch: Fetch, rules: RuleSet, table: str = PLACE.name) -> dict[str, int]:
     if not rules.flags:
         return {}
     counts = [
         exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(flag_col(f.id)))) for f in rules.flags
     ]
-    (row,) = fetch(sql.select(*counts, from_=PLACE.name))
+    (row,) = fetch(sql.select(*counts, from_=table))
     return {f.label: int(v) for f, v in zip(rules.flags, row, strict=True)}

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from connector.engine import classify, session, sql, timeline
 from connector.engine.relations import criterion_col
-from connector.engine.timeline._base import CACHE, STATES, TODO
+from connector.engine.timeline._base import STATES, TODO
 from connector.ruleset.compiler import RuleSet
 
 DAYS = "tl_rd_days"  # k, day: the days asked about
@@ -67,10 +67,9 @@ def compute(
     else:
         body = asked
     try:
-        timeline.load_cache(con, None)
-        head, middle, _tail = timeline.cached_parts(rules)
-        for stmt in head:
-            sql.run(con, stmt, params)
+        # Every live contact is to compute (nothing is cached for the days asked about), in the sync's batches.
+        sql.run(con, sql.create_temp(timeline.TODO_ALL, sql.q('SELECT "Id" AS cid FROM crm_contact')))
+        middle, _tail = timeline.cached_parts(rules)
         todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
         batches = max(1, -(-todo // timeline.BATCH))
         rows = 0
@@ -85,6 +84,6 @@ def compute(
             if each_batch is not None:
                 each_batch()
     finally:
-        for name in (*timeline.scratch(rules), CACHE):
+        for name in (*timeline.scratch(rules), timeline.TODO_ALL):
             sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     return rows if each_batch is not None else int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(OUT))))

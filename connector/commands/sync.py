@@ -22,13 +22,14 @@ import structlog
 from connector import engine, failpoints, log, progress, state
 from connector import failures as failures_mod
 from connector.commands import placement_figures as figures
+from connector.commands import sync_quiet as quiet
 from connector.commands import sync_steps as steps_mod
 from connector.commands.rulefile import check_crm_picklists, load_rules, rules_path
 from connector.commands.sync_steps import LOGGED_FAILURES, SyncResult
 from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend
 from connector.crm.factory import open_backend
-from connector.engine import plan, sql, timeline
+from connector.engine import plan, scope, sql, timeline
 from connector.errors import (
     STOP_SETTLE_SECONDS,
     ConfigError,
@@ -52,14 +53,18 @@ def compute(
     *,
     contact_id: str | None = None,
     store: state.Store | None = None,
+    cfg: Config | None = None,
 ) -> int:
     """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities
     kept. With `store`, the timelines it keeps are reused where nothing changed, and the new ones kept (before any
-    write: they hold nothing a write decides)."""
+    write: they hold nothing a write decides). `cfg`: the fields this tool writes, and whether follow-ups are on."""
     if store is None:
         return engine.compute(con, rules, as_of, contact_id=contact_id)
-    kept = engine.compute(con, rules, as_of, contact_id=contact_id, cache=store.timeline_cache(rules.version) or {})
-    saved = store.save_timeline(rules.version, timeline.fresh_rows(con))
+    owned = frozenset(cfg.fields.model_dump().values()) if cfg else frozenset()
+    everyone = bool(cfg and cfg.follow_up.enabled)
+    cache = store.timeline_cache(rules.version) or {}
+    kept = engine.compute(con, rules, as_of, contact_id=contact_id, cache=cache, owned=owned, everyone=everyone)
+    saved = store.save_timeline(rules.version, scope.fresh_rows(con))
     sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(timeline.FRESH)))
     _log.info("sync.timelines", computed=saved)
     return kept
@@ -223,46 +228,59 @@ def _run(
         "sync.started", rules_version=rules.version, as_of=as_of.isoformat(), dry_run=dry_run, backend=cfg.crm.backend
     )
     crm = open_backend(cfg)
+    writes = not dry_run and cfg.rules.mode != "audit"
     try:
         with progress.Steps(4, "sync") as steps:
             with steps.step("pulling"):
                 check_crm_picklists(rules, crm, cfg.fields)
                 crm.tune(cfg.engine, cfg.resolve)
-                crm.prepare(cfg.fields, rules.needs(), cfg.activities)
+                crm.pull(cfg.fields, rules.needs(), cfg.activities)
                 failpoints.hit("after_pull")
-                steps_mod.note_skipped(crm, result, failed_file)
-            with steps.step("placing contacts on the ladder"):
-                _evaluate(crm, rules, as_of, result, store)
-            with steps.step("planning changes"):
-                _plan(crm, cfg, result, sample_size)
-                failpoints.hit("after_compute")
-            with steps.step("writing"):
-                placed = steps_mod.on_duckdb(rules, cfg, as_of)
-                if cfg.rules.mode == "audit" and not dry_run:
-                    steps_mod.audit(crm.con, cfg, store, result)
-                elif not dry_run:
-                    steps_mod.write(crm, cfg, rules, store, result, failed_file, placed)
+                standing = quiet.unchanged(store, quiet.digest(crm, cfg, rules, as_of)) if writes else None
+                if standing is None:
+                    crm.expose(cfg.fields, cfg.activities)
+                    steps_mod.note_skipped(crm, result, failed_file)
+            if standing is not None:  # nothing changed since the last complete run: its result stands
+                quiet.stand(result, standing)
+            else:
+                with steps.step("placing contacts on the ladder"):
+                    _evaluate(crm, cfg, rules, as_of, result, store)
+                with steps.step("planning changes"):
+                    _plan(crm, cfg, result, sample_size)
+                    failpoints.hit("after_compute")
+                with steps.step("writing"):
+                    placed = steps_mod.on_duckdb(rules, cfg, as_of)
+                    if cfg.rules.mode == "audit" and not dry_run:
+                        steps_mod.audit(crm.con, cfg, store, result)
+                    elif not dry_run:
+                        quiet.forget(store)
+                        steps_mod.write(crm, cfg, rules, store, result, failed_file, placed)
+                        if not result.failed:
+                            quiet.keep(store, quiet.digest(crm, cfg, rules, as_of), result)
     finally:
         result.api_calls = crm.api_calls  # spent, however the run ends
         result.failures_file = failed_file.shown
+        result.duration_s = time.perf_counter() - started
         crm.close()
-    result.duration_s = time.perf_counter() - started
     steps_mod.finished(result)
 
 
-def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, result: SyncResult, store: state.Store) -> None:
+def _evaluate(
+    crm: CrmBackend, cfg: Config, rules: RuleSet, as_of: dt.date, result: SyncResult, store: state.Store
+) -> None:
     t = time.perf_counter()
-    result.activities = compute(crm.con, rules, as_of, store=store)
+    result.activities = compute(crm.con, rules, as_of, store=store, cfg=cfg)
     fetch = figures.on(crm.con)
-    result.contacts, result.in_grace = figures.counts(fetch)
+    standing = scope.STANDING  # every contact, computed now or standing since an earlier run
+    result.contacts, result.in_grace = figures.counts(fetch, standing)
     _log.info(
         "sync.evaluated",
         contacts=result.contacts,
         activities=result.activities,
         seconds=round(time.perf_counter() - t, 2),
     )
-    result.per_rung = figures.per_rung(fetch, rules)
-    result.flags = figures.per_flag(fetch, rules)
+    result.per_rung = figures.per_rung(fetch, rules, standing)
+    result.flags = figures.per_flag(fetch, rules, standing)
 
 
 def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) -> None:

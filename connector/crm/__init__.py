@@ -70,6 +70,18 @@ class CrmBackend(Protocol):
         contact who took part, dated by the `activities` policy; the defaults when None). See
         connector.crm.local.activities for its columns."""
 
+    def pull(
+        self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
+    ) -> None:
+        """The first half of `prepare`: bring the data up to date, expose nothing yet."""
+
+    def expose(self, fields: FieldsSection, activities: ActivitiesSection | None = None) -> None:
+        """The second half of `prepare`: `crm_contact` / `crm_activity` over the data as `pull` left it."""
+
+    def signature(self) -> str:
+        """A cheap digest of everything the engine reads, after `pull`: equal digests, equal data."""
+        ...
+
     def prepare_write(self, fields: FieldsSection) -> None:
         """Instead of `prepare`, when the relations come from elsewhere (a warehouse copy): ready to `apply` a plan
         streamed onto `con`, without pulling anything."""

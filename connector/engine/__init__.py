@@ -24,38 +24,48 @@ def compute(
     *,
     contact_id: str | None = None,
     cache: Any | None = None,
+    owned: frozenset[str] = frozenset(),
+    everyone: bool = False,
 ) -> int:
     """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified.
 
     `cache`: the timeline rows the state store keeps for these rules (`Store.timeline_cache`, {} for none yet):
     only contacts whose history changed, or whose next change day has come, are computed, and their rows are left
-    in `tl_timeline_new` for the caller to keep. None: every contact is computed and nothing is left."""
+    in `tl_timeline_new` for the caller to keep (connector.engine.scope), and `tl_standing` shows every contact.
+    `owned`: the Contact fields this tool writes, which say nothing of a contact's history. `everyone`: compute
+    every contact all the same (the follow-up tasks are planned from every contact's placement). None: every
+    contact is computed and nothing is left."""
     # The passes import the rule compiler, which imports engine.sql and engine.relations: importing them here, not
     # at the top, lets `connector.ruleset.compiler` be imported first without a cycle.
-    from connector.engine import classify, evaluate, features, session, sql, timeline  # noqa: PLC0415
+    from connector.engine import classify, evaluate, features, scope, session, sql, timeline  # noqa: PLC0415
 
     cached = cache is not None and contact_id is None
-    if cached:
-        timeline.load_cache(con, cache)
-    session.lock(con)
-    kept = classify.classify(con, rules, as_of, contact_id=contact_id)
-    features.build(con, rules, as_of, contact_id=contact_id)
     params = {"as_of": as_of}
-    if cached:  # in batches of contacts, so a first sync of a large org fits its memory limit
-        head, body, tail = timeline.cached_parts(rules)
-        for stmt in head:
-            sql.run(con, stmt, params)
-        todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
-        batches = max(1, -(-todo // timeline.BATCH))
-        for i in range(batches):
-            for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
-                sql.run(con, stmt, params)
-        for stmt in tail:
-            sql.run(con, stmt, params)
-    else:
+    if not cached:
+        session.lock(con)
+        kept = classify.classify(con, rules, as_of, contact_id=contact_id)
+        features.build(con, rules, as_of, contact_id=contact_id)
         for stmt in timeline.statements(rules):
             sql.run(con, stmt, params)
-    evaluate.evaluate(con, rules, as_of)
+        evaluate.evaluate(con, rules, as_of)
+    else:
+        timeline.load_cache(con, cache)
+        session.lock(con)
+        sql.run(con, scope.fingerprints(con, owned), params)
+        sql.run(con, scope.todo(everyone=everyone), params)
+        with scope.narrowed(con):  # only the contacts that need it are read, classified, placed and planned
+            kept = classify.classify(con, rules, as_of)
+            features.build(con, rules, as_of)
+            body, tail = timeline.cached_parts(rules)
+            todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
+            batches = max(1, -(-todo // timeline.BATCH))  # a first sync of a large org, in batches that fit memory
+            for i in range(batches):
+                for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
+                    sql.run(con, stmt, params)
+            for stmt in tail:
+                sql.run(con, stmt, params)
+            evaluate.evaluate(con, rules, as_of)
+        sql.run(con, scope.standing(rules))
     for name in timeline.scratch(rules):
         sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     return kept

@@ -160,3 +160,47 @@ def test_explain_on_an_earlier_date_shows_the_contact_as_it_stood_that_day(org: 
     before = explained(-29)
     assert "14 Aug 2026" not in before["reason"]
     assert not before["in_grace"]
+
+
+def _quiet(org: Org, **kwargs: Any) -> tuple[bool, Any]:
+    """A sync, and whether it ended before the engine (nothing changed since the last complete run)."""
+    from structlog.testing import capture_logs  # noqa: PLC0415 - only these journeys read the log
+
+    with capture_logs() as logs:
+        result = org.sync(**kwargs)
+    return any(e["event"] == "sync.unchanged" for e in logs), result
+
+
+def test_a_run_every_15_minutes_with_nothing_new_stops_before_the_engine_and_any_change_wakes_it(org: Org) -> None:
+    ada = org.familiar_contact("Ada")
+    org.contact("Dee")
+    first_quiet, first = _quiet(org)
+    assert not first_quiet and first.changed == 2
+
+    quiet, again = _quiet(org)  # the same day, nothing new: the last run's result stands
+    assert quiet
+    assert (again.changed, again.activities, again.planned_records) == (0, 0, 0)
+    assert (again.contacts, again.per_rung, again.flags) == (first.contacts, first.per_rung, first.flags)
+
+    org.reply(ada, 0, "Re: thanks for the call")  # a new activity
+    assert not _quiet(org)[0]
+    assert _quiet(org)[0]
+
+    org._exec('UPDATE "Contact" SET "Trust_Stage__c" = NULL, "SystemModstamp" = now() WHERE "Id" = ?', [ada])
+    woke, fixed = _quiet(org)  # someone cleared a trust field by hand: the next run puts it back
+    assert not woke and fixed.changed == 1
+    assert org.fields(ada)["stage"] == "Familiar"
+
+    assert not _quiet(org, days_later=1)[0]  # the first run of a day: time moves the ladder
+    assert not _quiet(org, days_later=1, dry_run=True)[0]  # a dry run always computes what it shows
+    assert _quiet(org, days_later=1)[0]
+
+
+def test_a_rule_edit_wakes_the_quiet_run(org: Org, tmp_path: Path) -> None:
+    org.familiar_contact("Ada")
+    org.sync()
+    assert _quiet(org)[0]
+    edited = tmp_path / "ladder.yaml"
+    edited.write_text(org.rules.read_text().replace("demotion_grace_days: 30", "demotion_grace_days: 31"))
+    assert "demotion_grace_days: 31" in edited.read_text()
+    assert not _quiet(org, rules=edited)[0]

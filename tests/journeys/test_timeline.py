@@ -195,3 +195,49 @@ def test_the_monthly_trend_reads_each_contacts_rung_on_the_first_of_each_month(o
         (org.as_of, {"Familiar": 1}),
     ]
     assert months[-5] == (dt.date(2026, 3, 1), {})  # not in the CRM yet
+
+
+def _computed(org: Org, **kwargs: Any) -> int:
+    """A sync, and how many contacts it read and placed (the others stood as the last sync left them)."""
+    from structlog.testing import capture_logs  # noqa: PLC0415 - only this journey reads the log
+
+    with capture_logs() as logs:
+        org.sync(**kwargs)
+    [event] = [e for e in logs if e["event"] == "sync.timelines"]
+    return int(event["computed"])
+
+
+def test_a_sync_reads_only_the_contacts_that_changed_and_writes_what_a_full_sync_writes(tmp_path: Path) -> None:
+    org, fresh = Org(tmp_path / "org"), Org(tmp_path / "fresh")
+    org.folder.mkdir()
+    LocalCrm.create(org.database).close()
+    org.load_demo(contacts=300, seed=31)
+    assert _computed(org) == 300
+    crm = LocalCrm.open(org.database)
+    try:
+        moved, gained, edited = (
+            str(r[0])
+            for r in crm.con.execute(
+                'SELECT "Id" FROM "Contact" WHERE "Id" IN (SELECT "WhoId" FROM "Task") ORDER BY "Id" LIMIT 3'
+            ).fetchall()
+        )
+        # An activity logged on the wrong contact is moved to another: both change, although only the new one is
+        # named by the activity now. A CRM stamps every edit.
+        crm.con.execute(
+            'UPDATE "Task" SET "WhoId" = ?, "SystemModstamp" = now() WHERE "Id" = '
+            '(SELECT min("Id") FROM "Task" WHERE "WhoId" = ?)',
+            [gained, moved],
+        )
+        # Someone clears a trust field by hand.
+        crm.con.execute(
+            'UPDATE "Contact" SET "Trust_Stage__c" = NULL, "SystemModstamp" = now() WHERE "Id" = ?', [edited]
+        )
+    finally:
+        crm.close()
+    fresh.folder.mkdir()
+    (fresh.folder / "crm.duckdb").write_bytes(org.database.read_bytes())
+
+    assert _computed(org) == 3
+    assert _computed(fresh) == 300
+    assert org.snapshot_fields() == fresh.snapshot_fields()
+    assert _computed(org, days_later=1) < 300  # a day later: the contacts whose timeline moves, not all

@@ -28,6 +28,9 @@ def _sync(run: Run, *, enabled: bool = True, **settings: Any) -> tuple[sync.Sync
 
 
 def _counts(logs: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    if any(e["event"] == "sync.unchanged" for e in logs):  # nothing new since the last run: nothing to send
+        assert not [e for e in logs if e["event"] == "sync.follow_ups"]
+        return 0, 0, 0, 0
     [event] = [e for e in logs if e["event"] == "sync.follow_ups"]
     return event["created"], event["updated"], event["closed"], event["released"]
 

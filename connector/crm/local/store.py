@@ -8,6 +8,7 @@ UPDATE of only the changed fields, stamping `LastModifiedDate`/`SystemModstamp` 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -141,9 +142,35 @@ class LocalCrm:
     ) -> None:
         """Expose `crm_contact` and `crm_activity`, the two relations the engine reads: contacts in place, and
         one activity row per contact who took part (connector.crm.local.activities), under the date policy."""
-        del rules  # every field is already here
-        policy = activities or ActivitiesSection()
+        self.pull(fields, rules, activities)
+        self.expose(fields, activities)
+
+    def pull(
+        self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
+    ) -> None:
+        """Nothing to bring up to date: the engine reads this CRM in place. Only its fields are checked."""
+        del rules, activities
         self.check_fields(fields)
+
+    def signature(self) -> str:
+        """A digest of everything the engine reads here, cheap enough for every run (row counts and newest
+        `SystemModstamp` come from DuckDB's statistics). Every write through this tool, the demo, `import` and
+        Salesforce stamps `SystemModstamp`, as Salesforce does, so any change of the data changes the digest; a
+        table without the stamp (users, picklists: small) is hashed whole."""
+        parts = []
+        for table in (*schema.TABLES, "FieldPicklist"):
+            have = set(self.columns(table))
+            if "SystemModstamp" in have:
+                query = f'SELECT count(*), max("SystemModstamp") FROM "{table}"'
+            else:
+                columns = ", ".join(f'"{c}"' for c in sorted(have))
+                query = f'SELECT count(*), sum(hash({columns})) FROM "{table}"'
+            parts.append(f"{table}:{self.con.execute(query).fetchone()}")
+        return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+    def expose(self, fields: FieldsSection, activities: ActivitiesSection | None = None) -> None:
+        """`crm_contact` and `crm_activity` over the data as it is, and the rows the engine cannot use set aside."""
+        policy = activities or ActivitiesSection()
         sql.run(self.con, _temp_view("crm_contact", quarantine.contacts(fields)))
         unknown = act.build_facts(self.con)
         self._quarantine(policy, unknown)

@@ -211,11 +211,23 @@ class SalesforceCrm:
     def prepare(
         self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
     ) -> None:
+        self.pull(fields, rules, activities)
+        self.expose(fields, activities)
+
+    def pull(
+        self, fields: FieldsSection, rules: RuleNeeds | None = None, activities: ActivitiesSection | None = None
+    ) -> None:
+        """What changed in the org since each watermark, into the mirror."""
+        del activities  # the date policy is the exposure's
         try:
-            self._prepare(fields, rules, activities)
+            self._pull_all(fields, rules)
         except TrustLadderError as exc:
             exc.partial = ApplyResult(api_calls=self.api_calls)  # nothing written yet; the calls are spent
             raise
+
+    def signature(self) -> str:
+        """The mirror's digest (LocalCrm.signature): it moves with every pulled change and every write."""
+        return self.mirror.signature()
 
     def prepare_write(self, fields: FieldsSection) -> None:
         """Ready to write a plan computed from elsewhere (a warehouse copy), with no pull: the mirror, which keeps
@@ -227,7 +239,7 @@ class SalesforceCrm:
         """Every pulled activity this run set aside: (object, Id, reason), for a failures file."""
         return skipped.rows(self.con)
 
-    def _prepare(self, fields: FieldsSection, rules: RuleNeeds | None, activities: ActivitiesSection | None) -> None:
+    def _pull_all(self, fields: FieldsSection, rules: RuleNeeds | None) -> None:
         self.fields = fields
         self._rules = rules
         self._require_fields(fields)
@@ -261,6 +273,9 @@ class SalesforceCrm:
             self._pull(pulls[obj], openings[obj])
         with salesforce_errors("pulling emails and activity relations"):
             details.pull(ctx)
+
+    def expose(self, fields: FieldsSection, activities: ActivitiesSection | None = None) -> None:
+        """The mirror's `crm_contact` / `crm_activity`, and what this run's pull and the mirror set aside."""
         self.mirror.prepare(fields, activities=activities)
         summary = skipped.summarise(self.con)
         self.skipped, self.skipped_by_reason, self.skipped_samples = summary

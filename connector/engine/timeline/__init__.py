@@ -32,11 +32,8 @@ from sqlglot import exp
 
 from connector.engine import sql
 from connector.engine.relations import (
-    CLASSIFIED,
-    CONTACTS,
     TIMELINE,
     flag_since_col,
-    kind_col,
 )
 from connector.engine.timeline._base import (
     BATCH,
@@ -51,7 +48,6 @@ from connector.engine.timeline._base import (
     TODO,
     TODO_ALL,
     _needed,
-    _Plan,
     _plan,
 )
 from connector.engine.timeline._points import (
@@ -73,13 +69,14 @@ from connector.ruleset.compiler import RuleSet
 
 __all__ = [
     "BATCH",
+    "CACHE",
     "CACHE_COLUMNS",
+    "FINGERPRINTS",
     "FRESH",
     "TODO_ALL",
     "batch",
     "cached_parts",
     "collect",
-    "fresh_rows",
     "load_cache",
     "on_days",
     "scratch",
@@ -99,10 +96,8 @@ def statements(rules: RuleSet, *, cached: bool = False) -> list[exp.Expr]:
     _states(p, unanswered, placeholder)  # registers the window aggregates and kind sets the features read
     states = _states(p, unanswered, _grid(p, unanswered))
     points = _points(p)
-    head = [_fingerprints(p), _todo()] if cached else []
     tail = [_reused(rules), _fresh(rules)] if cached else []
     return [
-        *head,
         _days(p),  # made last but one, run first: every kind set is known by now
         points,
         *unans_stmts,
@@ -114,39 +109,8 @@ def statements(rules: RuleSet, *, cached: bool = False) -> list[exp.Expr]:
     ]
 
 
-def _fingerprints(p: _Plan) -> exp.Expr:
-    """What a contact's timeline reads, hashed: each classified activity's Id, day and kinds, and the contact's
-    creation day and the fields the conditions read. Any change to one of them changes the hash."""
-    kinds = [sql.col(kind_col(k)) for k in p.rules.kinds]
-    per_activity = sql.func("hash", sql.col("aid"), sql.col("day"), *kinds)
-    fields = [sql.col(f.spec.field, "c") for f in p.features if f.spec.type == "field" and f.spec.field]
-    body = sql.q(
-        'SELECT c."Id" AS cid, $hash AS fp FROM $contacts c '
-        'LEFT JOIN (SELECT cid, bit_xor($act_hash) AS fp FROM $act GROUP BY cid) a ON a.cid = c."Id"',
-        hash=sql.func("hash", sql.col("CreatedDate", "c"), *fields, sql.q("COALESCE(a.fp, 0)")),
-        act_hash=per_activity,
-        contacts=sql.table(CONTACTS.name),
-        act=sql.table(CLASSIFIED.name),
-    )
-    return sql.create_temp(FINGERPRINTS, body)
-
-
-def _todo() -> exp.Expr:
-    """New contacts, changed ones, rows computed for a later day, and rows whose next change day has come."""
-    return sql.create_temp(
-        TODO_ALL,
-        sql.q(
-            "SELECT f.cid FROM $fp f LEFT JOIN $cache k ON k.cid = f.cid "
-            "WHERE k.cid IS NULL OR k.fp <> f.fp OR k.as_of > $as_of OR k.next_change <= $as_of",
-            fp=sql.table(FINGERPRINTS),
-            cache=sql.table(CACHE),
-            as_of=sql.as_of(),
-        ),
-    )
-
-
 def _reused(rules: RuleSet) -> exp.Expr:
-    """`tl_timeline`: the computed rows, and the cached rows of every other live contact."""
+    """`tl_timeline`: the computed rows, and the cached rows of every other live contact (`tl_t_fp`)."""
     cols = [sql.col(n) for n, _ in TIMELINE.columns]
     flags = [
         sql.alias(
@@ -166,12 +130,13 @@ def _reused(rules: RuleSet) -> exp.Expr:
 
 
 def _fresh(rules: RuleSet) -> exp.Expr:
-    """The computed rows, as the state store keeps them."""
+    """The computed rows, as the state store keeps them (`ph` is set once they are placed: engine.scope)."""
     days = [sql.q("COALESCE(CAST($d AS VARCHAR), '')", d=sql.col(flag_since_col(f.id), "n")) for f in rules.flags]
     flag_since = sql.func("concat_ws", sql.lit(";"), *days) if days else sql.lit("")
     body = sql.q(
-        "SELECT n.cid, f.fp, CAST($as_of AS DATE) AS as_of, n.final, n.qualified_now, n.in_grace, n.since, "
-        "n.held_until, n.next_change, $flag_since AS flag_since FROM $now n JOIN $fp f ON f.cid = n.cid",
+        "SELECT n.cid, f.fp, CAST(NULL AS UBIGINT) AS ph, CAST($as_of AS DATE) AS as_of, n.final, n.qualified_now, "
+        "n.in_grace, n.since, n.held_until, LEAST(n.next_change, f.nf) AS next_change, $flag_since AS flag_since "
+        "FROM $now n JOIN $fp f ON f.cid = n.cid",
         as_of=sql.as_of(),
         flag_since=flag_since,
         now=sql.table(NOW_ALL),
@@ -180,12 +145,13 @@ def _fresh(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(FRESH, body)
 
 
-def cached_parts(rules: RuleSet) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
-    """The cached form of `statements` in three parts: what to compute (`tl_t_todo_all`), the timeline of one
-    batch of it (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then `collect`), and `tl_timeline` with the rows
-    to keep. Batches of at most BATCH contacts bound the memory a first sync of a large org needs."""
+def cached_parts(rules: RuleSet) -> tuple[list[exp.Expr], list[exp.Expr]]:
+    """The cached form of `statements` in two parts, for the contacts of `tl_t_todo_all` (connector.engine.scope
+    makes it): the timeline of one batch of them (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then
+    `collect`), and `tl_timeline` with the rows to keep. Batches of at most BATCH contacts bound the memory a first
+    sync of a large org needs."""
     full = statements(rules, cached=True)
-    return full[:2], full[2:-2], full[-2:]
+    return full[:-2], full[-2:]
 
 
 def batch(batches: int, index: int) -> exp.Expr:
@@ -217,11 +183,6 @@ def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
         casts = ", ".join(f"CAST({sql.render(sql.col(n))} AS {t})" for n, t in CACHE_COLUMNS)
         con.execute(f"INSERT INTO {CACHE} SELECT {casts} FROM tl_cache_rows")
         con.unregister("tl_cache_rows")
-
-
-def fresh_rows(con: duckdb.DuckDBPyConnection) -> Any:
-    """The rows a cached run computed, as columns for `Store.save_timeline`."""
-    return con.execute(f"SELECT * FROM {FRESH}").fetchnumpy()
 
 
 def scratch(rules: RuleSet) -> list[str]:

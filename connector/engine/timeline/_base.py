@@ -225,11 +225,13 @@ NOW = "tl_t_now"  # their rows
 NOW_ALL = "tl_t_now_all"  # the rows of every batch
 BATCH = 50_000  # contacts a batch computes at most: what a first sync of a million holds in memory at once
 FRESH = "tl_timeline_new"  # their rows as the state store keeps them
-# The timeline's row, with what it was computed from (fp, as_of) and the open flags' days, ';'-joined in rule order
+# The timeline's row, with what it was computed from (fp, as_of), what its sync meant to write (ph, see
+# connector.engine.scope) and the open flags' days, ';'-joined in rule order
 # ('' for a closed flag), since the flags are the rule file's.
 CACHE_COLUMNS = (
     TIMELINE.columns[0],
     ("fp", "UBIGINT"),
+    ("ph", "UBIGINT"),
     ("as_of", "DATE"),
     *TIMELINE.columns[1:],
     ("flag_since", "VARCHAR"),
