@@ -9,6 +9,8 @@ new), and a next-day sync after 1% of the contacts got a new activity.
 Prints the CPU seconds of a hand-written single query that places every contact (bench/floor.py: the floor no
 sync can go below), then, for each sync, CPU seconds (user + system of the sync's process, DuckDB's threads
 included: the figure a busy machine does not inflate), wall seconds and peak RSS, and how many contacts it wrote.
+Then `calibrate` over the same org (its demo deals included, generated with it), with its CPU seconds beside the
+first sync's (issue 20: within 2x a sync's CPU).
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import duckdb
 
 from connector.cli import main as cli
+from connector.commands import demo_outcomes
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
+from connector.ruleset import compiler
 
 OUT = Path(__file__).resolve().parent / "out"
+RULES = Path(__file__).resolve().parent.parent / "rules" / "ladder.yaml"
 AS_OF = dt.date(2026, 11, 1)
 
 
@@ -44,6 +50,7 @@ def generate(folder: Path, contacts: int, per_contact: float, seed: int, *, shap
         stats = demo.generate(
             crm, contacts=contacts, seed=seed, as_of=AS_OF, activities_per_contact=per_contact, shapes=shapes
         )
+        deals = demo_outcomes.add(crm, compiler.load(RULES), seed=seed, as_of=AS_OF)
         crm.set_meta("origin", "demo")
         counts = crm.counts()
     finally:
@@ -52,30 +59,31 @@ def generate(folder: Path, contacts: int, per_contact: float, seed: int, *, shap
     print(
         f"generated {stats.contacts:,} contacts, {stats.tasks + stats.events:,} activities, "
         f"{counts['EmailMessage']:,} EmailMessage, {counts['TaskRelation'] + counts['EventRelation']:,} "
-        f"relations in {time.perf_counter() - t:.1f} s (not part of the timing)"
+        f"relations, {deals:,} deals in {time.perf_counter() - t:.1f} s (not part of the timing)"
     )
 
 
-def timed_sync(config: Path, as_of: dt.date) -> tuple[dict[str, object], float, float, float]:
-    """One `trust-ladder sync` in a fresh child that reports its own CPU time and peak RSS (RUSAGE_SELF)."""
+def timed_sync(config: Path, as_of: dt.date, command: str = "sync") -> tuple[dict[str, object], float, float, float]:
+    """One `trust-ladder sync` (or `calibrate`) in a fresh child that reports its own CPU time and peak RSS
+    (RUSAGE_SELF)."""
     t = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--sync-child", str(config), as_of.isoformat()],
+        [sys.executable, __file__, f"--{command}-child", str(config), as_of.isoformat()],
         capture_output=True,
         text=True,
         check=False,
     )
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        sys.exit(f"sync failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        sys.exit(f"{command} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     return out["summary"], wall, out["cpu_s"], out["maxrss_kib"] / 1024 / 1024
 
 
-def sync_child(config: str, as_of: str) -> None:
+def sync_child(config: str, as_of: str, command: str = "sync") -> None:
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        cli(["--config", config, "--log-format", "json", "sync", "--as-of", as_of, "--json"], standalone_mode=False)
+        cli(["--config", config, "--log-format", "json", command, "--as-of", as_of, "--json"], standalone_mode=False)
     summary = json.loads(buf.getvalue())
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"summary": summary, "cpu_s": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss}))
@@ -103,8 +111,7 @@ def run(args: argparse.Namespace) -> None:
     folder = OUT / f"org-{args.contacts}{'-shapes' if args.shapes else ''}"
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "trust-ladder.toml"
-    rules = Path(__file__).resolve().parent.parent / "rules" / "ladder.yaml"
-    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{rules}"\n')
+    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{RULES}"\n')
     pristine = folder / "generated.duckdb"
     if not (args.reuse and pristine.exists()):
         # In a child process, so that the generator's memory is not counted against the syncs.
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> None:
     floor = Path(__file__).resolve().parent / "floor.py"
     subprocess.run([sys.executable, str(floor), str(pristine), "--as-of", AS_OF.isoformat()], check=True)
     steps: list[tuple[str, dt.date]] = [("first sync", AS_OF), ("same-day rerun", AS_OF)]
+    first_cpu = 0.0
     for label, day in [*steps, ("next day, 1% new activities", AS_OF + dt.timedelta(days=1))]:
         if label.startswith("next day"):
             added = add_new_activities(folder / "crm.duckdb", 0.01, AS_OF + dt.timedelta(days=1), args.seed)
@@ -139,6 +147,14 @@ def run(args: argparse.Namespace) -> None:
             f"{summary['changed']:,} written"
         )
         print(f"  rungs: {summary['per_rung']}  flags: {summary['flags']}")
+        first_cpu = first_cpu or cpu
+    result, wall, cpu, peak_gib = timed_sync(config, AS_OF, "calibrate")
+    outcomes = cast("list[dict[str, object]]", result["outcomes"])
+    months = len(cast("list[str]", result["days"]))
+    print(
+        f"calibrate: {cpu:.1f} CPU-s, {wall:.1f} s wall, peak RSS {peak_gib:.2f} GiB; {months} months "
+        f"x {len(outcomes)} outcomes; {cpu / first_cpu:.2f}x the first sync's CPU"
+    )
 
 
 def main() -> None:
@@ -159,6 +175,8 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--sync-child":
         sync_child(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "--calibrate-child":
+        sync_child(sys.argv[2], sys.argv[3], "calibrate")
     elif len(sys.argv) == 7 and sys.argv[1] == "--generate-only":
         generate(Path(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), shapes=sys.argv[6] == "1")
     else:

@@ -134,6 +134,35 @@ EVENT_RELATION_COLUMNS: list[tuple[str, str]] = [
     ("SystemModstamp", "TIMESTAMP"),
 ]
 
+# What happened next, for calibration only (no rung reads them): deals and who took part in them. Read only when
+# the rules' outcomes ask for won opportunities (RuleNeeds.opportunities).
+OPPORTUNITY_COLUMNS: list[tuple[str, str]] = [
+    ("Id", "VARCHAR PRIMARY KEY"),
+    ("AccountId", "VARCHAR"),
+    ("Name", "VARCHAR"),
+    ("StageName", "VARCHAR"),
+    ("Type", "VARCHAR"),
+    ("IsClosed", "BOOLEAN"),
+    ("IsWon", "BOOLEAN"),
+    ("CloseDate", "DATE"),
+    ("IsDeleted", "BOOLEAN DEFAULT false"),
+    ("CreatedDate", "TIMESTAMP"),
+    ("LastModifiedDate", "TIMESTAMP"),
+    ("SystemModstamp", "TIMESTAMP"),
+]
+
+OPPORTUNITY_CONTACT_ROLE_COLUMNS: list[tuple[str, str]] = [
+    ("Id", "VARCHAR PRIMARY KEY"),
+    ("OpportunityId", "VARCHAR"),
+    ("ContactId", "VARCHAR"),
+    ("Role", "VARCHAR"),
+    ("IsPrimary", "BOOLEAN"),
+    ("IsDeleted", "BOOLEAN DEFAULT false"),
+    ("CreatedDate", "TIMESTAMP"),
+    ("LastModifiedDate", "TIMESTAMP"),
+    ("SystemModstamp", "TIMESTAMP"),
+]
+
 TABLES: dict[str, list[tuple[str, str]]] = {
     "User": USER_COLUMNS,
     "Contact": CONTACT_COLUMNS,
@@ -142,7 +171,11 @@ TABLES: dict[str, list[tuple[str, str]]] = {
     "EmailMessage": EMAIL_MESSAGE_COLUMNS,
     "TaskRelation": TASK_RELATION_COLUMNS,
     "EventRelation": EVENT_RELATION_COLUMNS,
+    "Opportunity": OPPORTUNITY_COLUMNS,
+    "OpportunityContactRole": OPPORTUNITY_CONTACT_ROLE_COLUMNS,
 }
+
+OUTCOME_OBJECTS = ("Opportunity", "OpportunityContactRole")
 
 # The objects that say who took part in an activity and in which direction an email went. An org may lack any of
 # them (no Enhanced Email, no Shared Activities): then activities are read from Task and Event alone.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.cli import data, explain, report, rules, status, sync
+from connector.cli import calibrate, data, explain, report, rules, status, sync
 from connector.cli.app import main
 from connector.cli.digest import digest
 from connector.crm.salesforce.commands import fields
@@ -16,6 +16,7 @@ for command in (
     rules.rules,
     report.simulate,
     report.report,
+    calibrate.calibrate,
     fields,
     digest,
 ):

@@ -79,10 +79,13 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
                 f"{path} holds data that is not a demo org ({origin or 'unknown origin'}); "
                 "pass --replace to overwrite it, or point [local] database elsewhere"
             )
-    sync.load_rules(cfg)  # a broken rule file should fail before we spend time generating
+    from connector.commands import demo_outcomes
+
+    rules = sync.load_rules(cfg)  # a broken rule file should fail before we spend time generating
     crm = LocalCrm.create(path, replace=True)
     try:
         stats = demo_mod.generate(crm, contacts=contacts, seed=seed, as_of=as_of)
+        deals = demo_outcomes.add(crm, rules, seed=seed, as_of=as_of, fields=cfg.fields, activities=cfg.activities)
         crm.set_meta("origin", "demo")
     finally:
         crm.close()
@@ -90,7 +93,7 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
     state_path.unlink(missing_ok=True)
     click.echo(
         f"Demo org created in {path}: {stats.contacts:,} contacts, {stats.tasks:,} tasks, "
-        f"{stats.events:,} events, {stats.users} owners."
+        f"{stats.events:,} events, {stats.users} owners, {deals:,} closed deals."
     )
     result = sync.run(cfg, as_of=as_of, lock_held=True)
     click.echo(summary(result))

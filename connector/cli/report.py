@@ -81,9 +81,18 @@ def _run(
     weeks: int,
     samples: int,
 ) -> tuple[simulate_mod.Simulation, RuleSet]:
+    from connector.commands import calibrate as calibrate_mod
+
     current = sync.load_rules(cfg, against)
     new = sync.load_rules(cfg, new_file)
+    calibration = None
+    if current.outcomes or new.outcomes:  # both rule sets measured on the same months, before the simulation
+        calibration = (
+            calibrate_mod.calibrate(crm.con, current, as_of),
+            calibrate_mod.calibrate(crm.con, new, as_of),
+        )
     sim = simulate_mod.simulate(crm.con, current, new, as_of, weeks=weeks, samples=samples)
+    sim.calibration = calibration
     sim.notes = _picklist_notes(crm, new, cfg)
     return sim, new
 
@@ -168,20 +177,25 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
         if new_file is not None:
             page = _simulation_page(cfg, crm, *_run(cfg, crm, new_file, None, as_of, weeks, 3))
         else:
+            from connector.commands import calibrate as calibrate_mod
+            from connector.commands import calibrate_html
+
             rules = sync.load_rules(cfg)
             history = trend.monthly(crm.con, rules, as_of)
+            cal = calibrate_mod.calibrate(crm.con, rules, as_of) if rules.outcomes else None
             data = report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path))
-            page = report_mod.render(data, history=history)
+            page = report_mod.render(data, history=history, calibration=calibrate_html.section(cal))
     _write(out, page, quiet=False)
 
 
 def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation, new: RuleSet) -> str:
     """The simulation, with the trend of the rules in force (the configured ones), month by month."""
+    from connector.commands import calibrate_html, trend
     from connector.commands import report as report_mod
-    from connector.commands import trend
 
     data = report_mod.simulated(crm.con, sim, new)
-    return report_mod.render(data, history=trend.monthly(crm.con, sync.load_rules(cfg), sim.as_of))
+    section = calibrate_html.section(*sim.calibration) if sim.calibration else ""
+    return report_mod.render(data, history=trend.monthly(crm.con, sync.load_rules(cfg), sim.as_of), calibration=section)
 
 
 def _check_out(out: Path | None, default: Path) -> None:

@@ -6,6 +6,7 @@ coverage is below --min-coverage, 4 when a rule or test file is invalid (or, wit
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import click
 import duckdb
 
+from connector.cli.app import DATE
 from connector.commands import rule_tests as testing
 from connector.commands import sync
 from connector.commands.rulefile import check_crm_picklists
@@ -55,8 +57,16 @@ def rules() -> None:
     help="spark: also render every statement the rules make as Spark SQL, and report what cannot run there "
     "(no Spark needed).",
 )
+@click.option(
+    "--as-of",
+    type=DATE,
+    default=None,
+    help="With outcomes in the rules: the day the calibration against the local CRM counts back from (default: today).",
+)
 @click.pass_obj
-def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data: bool, engine: str) -> None:
+def check(
+    cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data: bool, engine: str, as_of: dt.date | None
+) -> None:
     """Validate and lint rule files (default: the configured one); rule test files are validated too.
 
     FILES may be folders: every *.yaml / *.yml rule file in one is checked, its rule test files skipped (`rules
@@ -64,11 +74,12 @@ def check(cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data:
 
     Errors (exit 4) are what loading refuses, plus what is clearly broken: a rung no contact can reach, a
     condition that is never true. Warnings are likely mistakes: a condition that is always true, thresholds out
-    of order, features or kinds never used, a kind that matches no activity in the local CRM. With `--engine
+    of order, features or kinds never used, a kind that matches no activity in the local CRM, a rung no better than
+    the one below on the outcomes the rules declare (calibrate, on the local CRM's history). With `--engine
     spark`, also an error for each construct with no faithful Spark rendering, at the rule text that made it.
     """
     targets = _rule_files(list(files) or [_shown(sync.rules_path(cfg))])
-    data = None if no_data else _Data(cfg)
+    data = None if no_data else _Data(cfg, as_of or dt.date.today())
     findings: list[Finding] = []
     checked: list[dict[str, Any]] = []
     try:
@@ -198,8 +209,9 @@ def _check_summary(checked: list[dict[str, Any]], counts: Counter[str], *, faile
 class _Data:
     """The configured local CRM, opened read-only on first use, for checks against real data."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, as_of: dt.date) -> None:
         self.cfg = cfg
+        self.as_of = as_of
         self.crm: LocalCrm | None = None
         self.skipped: str | None = None
         self.opened = False
@@ -242,6 +254,7 @@ class _Data:
         except RuleError as exc:
             found.extend(exc.findings)
         found.extend(lint_data.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))
+        found.extend(_unearned(rules_set, crm, self.as_of))
         return found
 
     def close(self) -> None:
@@ -331,3 +344,25 @@ def rule_file_schema() -> dict[str, Any]:
 
 def schema_text() -> str:
     return json.dumps(rule_file_schema(), indent=2, ensure_ascii=False) + "\n"
+
+
+def _unearned(rules_set: compiler.RuleSet, crm: LocalCrm, as_of: dt.date) -> list[Finding]:
+    """A rung no better than the one below on the CRM's own history (calibrate), with enough contacts to say so."""
+    from connector.commands import calibrate as calibrate_mod
+
+    if not rules_set.outcomes:
+        return []
+    cal = calibrate_mod.calibrate(crm.con, rules_set, as_of)
+    out = []
+    for u in calibrate_mod.unearned(cal):
+        direction = "above" if u.good else "below"
+        out.append(
+            rules_set.source.finding(
+                ("rungs", u.rung, "name"),
+                f"rung '{u.rung_name}' is not {direction} '{u.below}' on outcome '{u.outcome}' in the local CRM's "
+                f"history: {100 * u.rate:.1f}% of {u.n:,} contact-months against {100 * u.rate_below:.1f}% of "
+                f"{u.n_below:,}; see `trust-ladder calibrate` for which criteria carry the signal",
+                severity=lint.WARNING,
+            )
+        )
+    return out

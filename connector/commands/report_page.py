@@ -63,8 +63,9 @@ def _json(value: object) -> str:
     return json.dumps(value, separators=(",", ":")).replace("<", "\\u003c")
 
 
-def render(d: ReportData, history: History) -> str:
-    """The page. `history` is the rung counts month by month, oldest first (connector.commands.trend)."""
+def render(d: ReportData, history: History, calibration: str = "") -> str:
+    """The page. `history` is the rung counts month by month, oldest first (connector.commands.trend);
+    `calibration` the calibration section's HTML (connector.commands.calibrate_html), org-wide like the history."""
     first = view(d)
     views = [{"key": "", "label": ALL_OWNERS, "html": first.html, "figs": first.figs}]
     for key, name, data in d.by_owner:
@@ -84,7 +85,7 @@ def render(d: ReportData, history: History) -> str:
         '<section><h2>Rung counts by month</h2><p class="note">The rung each contact stood on, on the first day '
         "of each of the last 12 months, read from its history (contacts created by then), whether or not a sync "
         "ran that day. For all owners: the owner filter does not narrow this chart.</p>"
-        f"{hist.html if hist else old}</section>"
+        f"{hist.html if hist else old}</section>{calibration}"
     )
     return _PAGE.format(
         title=e(d.title),
@@ -137,6 +138,7 @@ _SCRIPT = """
 """
 
 _CSS = """
+.side { display: grid; grid-template-columns: 1fr 1fr; gap: 16px; }
 body { font-family: system-ui, sans-serif; margin: 0 auto; max-width: 1100px; padding: 24px; color: #1f2933; }
 header { display: flex; flex-wrap: wrap; align-items: baseline; justify-content: space-between; gap: 12px; }
 .filter select { font-size: 15px; padding: 4px 8px; margin-left: 6px; }

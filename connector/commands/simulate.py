@@ -21,7 +21,8 @@ from typing import Any
 import duckdb
 
 from connector import log
-from connector.commands import sync
+from connector.commands import calibrate_text, sync
+from connector.commands.calibrate import Calibration
 from connector.commands.explain import format_value, symbol_values
 from connector.commands.replay import Replay, replay
 from connector.engine import sql, texts
@@ -70,6 +71,9 @@ class Simulation:
     replay_current: Replay | None = None  # the current rules replayed, to compare flapping
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    calibration: tuple[Calibration, Calibration] | None = (
+        None  # the current and the new rules, when either has outcomes
+    )
 
     @property
     def per_rung_current(self) -> list[int]:
@@ -316,6 +320,9 @@ def as_dict(sim: Simulation) -> dict[str, Any]:
         else {k: getattr(sim.replay_current, k) for k in ("changed", "flapping", "reversed")},
         "notes": sim.notes,
         "seconds": round(sim.seconds, 3),
+        "calibration": None
+        if sim.calibration is None
+        else {"current": calibrate_text.as_dict(sim.calibration[0]), "new": calibrate_text.as_dict(sim.calibration[1])},
     }
 
 
@@ -374,5 +381,7 @@ def render(sim: Simulation) -> str:
                 f"  the current rules, replayed the same way: {sim.replay_current.flapping:,} flapping, "
                 f"{sim.replay_current.changed:,} changing at least once"
             )
+    if sim.calibration is not None:
+        lines += ["", *calibrate_text.side_by_side(*sim.calibration)]
     lines += ["", f"Nothing was written to the CRM. ({sim.seconds:.1f} s)"]
     return "\n".join(lines)

@@ -23,6 +23,7 @@ class RuleNeeds:
     activity_fields: tuple[str, ...] = ()
     stages: tuple[str, ...] = ()
     flag_labels: tuple[str, ...] = ()
+    opportunities: bool = False  # the rules' outcomes read Opportunity and OpportunityContactRole (calibrate)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,20 @@ class CompiledFlag:
     next_step: Template
 
 
+@dataclass(frozen=True)
+class CompiledOutcome:
+    """An outcome of the rule file (schema.Outcome), checked: its kinds exist."""
+
+    name: str
+    good: bool
+    says: str
+    type: str  # won_opportunity, activity or no_activity
+    kinds: tuple[str, ...] = ()
+    opportunity_types: tuple[str, ...] | None = None
+    horizon_days: int = 180
+    loc: loader.Loc = ()
+
+
 @dataclass
 class RuleSet:
     name: str
@@ -95,6 +109,7 @@ class RuleSet:
     flags: list[CompiledFlag]
     top_next_step: Template
     source: loader.Located = field(repr=False)
+    outcomes: list[CompiledOutcome] = field(default_factory=list)  # what calibrate measures; no rung reads them
 
     def rung_index(self, name: str) -> int | None:
         for rung in self.rungs:
@@ -111,6 +126,7 @@ class RuleSet:
             activity_fields=tuple(self.used_activity_fields()),
             stages=tuple(r.name for r in self.rungs),
             flag_labels=tuple(f.label for f in self.flags),
+            opportunities=any(o.type == "won_opportunity" for o in self.outcomes),
         )
 
     def used_activity_fields(self) -> list[str]:

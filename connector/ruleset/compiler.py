@@ -26,6 +26,7 @@ from connector.ruleset.compiled import (
     CompiledFeature,
     CompiledFlag,
     CompiledKind,
+    CompiledOutcome,
     CompiledRung,
     RuleSet,
     Template,
@@ -120,6 +121,7 @@ class _Compiler:
         flags = self._flags(features)
         rungs = self._rungs(features, flags)
         top = self._template(("ladder", "top_next_step"), self.rf.ladder.top_next_step, features)
+        outcomes = self._outcomes()
         if self.findings:
             raise RuleError(self.findings)
         assert top is not None
@@ -135,6 +137,7 @@ class _Compiler:
             flags=flags,
             top_next_step=top,
             source=self.located,
+            outcomes=outcomes,
         )
 
     def _kinds(self) -> dict[str, CompiledKind]:
@@ -279,6 +282,36 @@ class _Compiler:
             )
             keep = self._template((*loc, "keep_step"), rung.keep_step, features) if rung.keep_step is not None else None
             out.append(CompiledRung(i, rung.name, rung.means, template, criteria, keep))
+        return out
+
+    def _outcomes(self) -> list[CompiledOutcome]:
+        known = set(self.rf.kinds)
+        out: list[CompiledOutcome] = []
+        for name, spec in self.rf.outcomes.items():
+            loc: loader.Loc = ("outcomes", name)
+            if not NAME_RE.match(name):
+                self._err(loc, f"outcome name '{name}': use lower case letters, digits and _")
+                continue
+            bad = False
+            for attr in ("activity", "no_activity"):
+                for i, kind in enumerate(getattr(spec, attr) or []):
+                    if kind not in known:
+                        self._err((*loc, attr, i), f"unknown activity kind '{kind}'{suggest(kind, known)}")
+                        bad = True
+            if bad:
+                continue
+            out.append(
+                CompiledOutcome(
+                    name=name,
+                    good=spec.good,
+                    says=spec.says or name.replace("_", " "),
+                    type=spec.type,
+                    kinds=tuple(spec.kinds),
+                    opportunity_types=tuple(spec.opportunity_types) if spec.opportunity_types else None,
+                    horizon_days=spec.horizon_days,
+                    loc=loc,
+                )
+            )
         return out
 
     def _template(self, loc: loader.Loc, text: str, features: dict[str, CompiledFeature]) -> Template | None:

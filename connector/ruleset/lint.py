@@ -372,7 +372,7 @@ class _Linter:
                     "next step or another feature: use it or remove it",
                     WARNING,
                 )
-        read = {k for f in rules.features.values() for k in f.spec.kinds}
+        read = {k for f in rules.features.values() for k in f.spec.kinds} | {k for o in rules.outcomes for k in o.kinds}
         for name in rules.kinds:
             if name not in read:
                 self.add(

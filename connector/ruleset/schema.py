@@ -339,6 +339,67 @@ class Flag(_Strict):
         return _picklist_value(value, "a flag label") if isinstance(value, str) else value
 
 
+MAX_OUTCOMES = 20
+OUTCOME_TYPES = ("won_opportunity", "activity", "no_activity")
+
+
+class Outcome(_Strict):
+    """What happened after a day D, good or bad, within a horizon: what `calibrate` measures each rung against.
+
+    Exactly one of: a won opportunity the contact was a contact role on (optionally of some Opportunity Types,
+    e.g. a renewal), an activity of some kinds (a referral they gave, a reply), or none of some kinds (no two-way
+    conversation). Outcomes change no rung, flag or field: they only calibrate the ladder."""
+
+    good: bool = Field(description="true: a good outcome (a higher rung should see more of it); false: a bad one.")
+    says: Text = Field(default="", description="The outcome in plain words, for the calibration table.")
+    won_opportunity: bool | None = Field(
+        default=None,
+        description="A won Opportunity (IsWon) the contact was a contact role on (OpportunityContactRole), "
+        "closed within the horizon.",
+    )
+    opportunity_types: list[Annotated[str, Field(min_length=1, max_length=255)]] | None = Field(
+        default=None,
+        max_length=50,
+        description="With won_opportunity: only Opportunities of these Types (e.g. [Renewal]).",
+    )
+    activity: KindList | None = Field(
+        default=None, description="An activity of these kinds within the horizon (e.g. [referral], [inbound_email])."
+    )
+    no_activity: KindList | None = Field(
+        default=None,
+        description="No activity of these kinds within the horizon (e.g. no two-way conversation for 180 days).",
+    )
+    horizon_days: Days = Field(
+        default=180, description="How many days after D the outcome is looked for (D itself excluded)."
+    )
+
+    @model_validator(mode="after")
+    def _one_type(self) -> Outcome:
+        given = [t for t in OUTCOME_TYPES if getattr(self, t) not in (None, False)]
+        if len(given) != 1:
+            raise ValueError(
+                "an outcome needs exactly one of "
+                + ", ".join(OUTCOME_TYPES)
+                + (f" (this one has {', '.join(given)})" if given else "")
+            )
+        if self.opportunity_types is not None and given[0] != "won_opportunity":
+            raise ValueError("opportunity_types goes with won_opportunity: true")
+        return self
+
+    @field_validator("activity", "no_activity", mode="before")
+    @classmethod
+    def _kinds_given(cls, value: Any) -> Any:
+        return _kind_list(value)
+
+    @property
+    def type(self) -> str:
+        return next(t for t in OUTCOME_TYPES if getattr(self, t) not in (None, False))
+
+    @property
+    def kinds(self) -> list[str]:
+        return [*(self.activity or []), *(self.no_activity or [])]
+
+
 class RuleFile(_Strict):
     """A trust-ladder rule file: activity kinds, per-contact features, rungs (lowest first) and flags."""
 
@@ -360,10 +421,22 @@ class RuleFile(_Strict):
     )
     rungs: list[Rung] = Field(min_length=2, max_length=MAX_RUNGS, description="The rungs, lowest first.")
     flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS, description="The flags, in priority order.")
+    outcomes: dict[Name, Outcome] = Field(
+        default_factory=dict,
+        max_length=MAX_OUTCOMES,
+        description="What happened next, good or bad, by name: `trust-ladder calibrate` measures each rung "
+        "against them. They change no rung or flag.",
+    )
 
-    @field_validator("kinds", "features", "rungs", "flags", mode="before")
+    @field_validator("kinds", "features", "rungs", "flags", "outcomes", mode="before")
     @classmethod
     def _few_enough(cls, value: Any, info: ValidationInfo) -> Any:
-        limits = {"kinds": MAX_KINDS, "features": MAX_FEATURES, "rungs": MAX_RUNGS, "flags": MAX_FLAGS}
+        limits = {
+            "kinds": MAX_KINDS,
+            "features": MAX_FEATURES,
+            "rungs": MAX_RUNGS,
+            "flags": MAX_FLAGS,
+            "outcomes": MAX_OUTCOMES,
+        }
         assert info.field_name is not None
         return _not_too_many(value, limits[info.field_name], info.field_name)

@@ -103,6 +103,7 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
         "Open flags",
         "Rungs by owner",
         "Rung counts by month",
+        "Is each rung earned? (calibration)",  # the default rules declare outcomes
     ]
     shown = main_text(dom)
     assert f"Ada Tester ({c['ada']}) Friend Familiar {later(org)}" in shown  # from -> to, with the name

@@ -196,6 +196,8 @@ class FakeOrg:
             "EmailMessage": ids.EMAIL_MESSAGE,
             "TaskRelation": ids.TASK_RELATION,
             "EventRelation": ids.EVENT_RELATION,
+            "Opportunity": ids.OPPORTUNITY,
+            "OpportunityContactRole": ids.OPPORTUNITY_CONTACT_ROLE,
         }[table]
         values.setdefault("Id", self._id(prefix))
         stamp = values.pop("stamp", None) or self._naive_now()

@@ -132,8 +132,18 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
     pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
     # Contacts: none; our own writes of the first run are not read back. Tasks: the new reply only (the watermark
     # is the org's time of the last pull, not the newest task's stamp). Events: the deleted meeting, through
-    # queryAll. No email or relation has changed.
-    assert pulled == {"Contact": 0, "Task": 1, "Event": 1, "EmailMessage": 0, "TaskRelation": 0, "EventRelation": 0}
+    # queryAll. No email, relation or deal has changed (the default rules' outcomes read won deals, so Opportunity
+    # and OpportunityContactRole are pulled too, incrementally like the others).
+    assert pulled == {
+        "Contact": 0,
+        "Task": 1,
+        "Event": 1,
+        "Opportunity": 0,
+        "OpportunityContactRole": 0,
+        "EmailMessage": 0,
+        "TaskRelation": 0,
+        "EventRelation": 0,
+    }
     assert all(not e["full"] for e in logs if e["event"] == "salesforce.pulled")
     crm = LocalCrm.open(run.folder / "mirror.duckdb")
     try:
@@ -149,11 +159,20 @@ def test_incremental_sync_pulls_only_what_changed_and_drops_a_deleted_activity(r
 
     third = run.sync()
     assert third.changed == 0
-    # one Composite call for Contact, Task and Event (the describes are remembered), one for the changes and
-    # deletions of the email/relation objects; no writes
+    # one Composite call for Contact, Task, Event and the deals (the describes are remembered), one for the changes
+    # and deletions of the email/relation objects; no writes
     assert third.api_calls == 2
     marks = status_cli._watermarks(run.config())  # what `trust-ladder status` shows
-    assert set(marks) == {"Contact", "Task", "Event", "EmailMessage", "TaskRelation", "EventRelation"}
+    assert set(marks) == {
+        "Contact",
+        "Task",
+        "Event",
+        "EmailMessage",
+        "TaskRelation",
+        "EventRelation",
+        "Opportunity",
+        "OpportunityContactRole",
+    }
     assert all(dt.datetime.fromisoformat(v) <= run.org.now for v in marks.values())
 
 

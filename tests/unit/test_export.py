@@ -715,3 +715,75 @@ def test_emails_and_relations_are_imported_when_the_export_has_them(tmp_path: Pa
             (E1, C2, None, True),
         ]
     )
+
+
+# --- deals, for calibration ------------------------------------------------------------------------------------
+
+# The columns of a real export's Opportunity.csv and OpportunityContactRole.csv (a selection: the Data Export writes
+# every field the object has; those the local CRM does not keep are ignored).
+OPPORTUNITY_HEADER = [
+    "Id",
+    "IsDeleted",
+    "AccountId",
+    "IsPrivate",
+    "Name",
+    "StageName",
+    "Amount",
+    "Probability",
+    "CloseDate",
+    "Type",
+    "IsClosed",
+    "IsWon",
+    "ForecastCategory",
+    "OwnerId",
+    "CreatedDate",
+    "SystemModstamp",
+]
+ROLE_HEADER = ["Id", "OpportunityId", "ContactId", "Role", "IsPrimary", "CreatedDate", "SystemModstamp", "IsDeleted"]
+O1, O2 = (ids.make(ids.OPPORTUNITY, n) for n in (1, 2))
+R1, R2 = (ids.make(ids.OPPORTUNITY_CONTACT_ROLE, n) for n in (1, 2))
+
+
+def opportunity(oid: str, **kw: str) -> dict[str, str]:
+    row = {
+        "Id": oid,
+        "IsDeleted": "0",
+        "AccountId": A1,
+        "IsPrivate": "0",
+        "Name": "Acme renewal 2024",
+        "StageName": "Closed Won",
+        "Amount": "12000.00",
+        "Probability": "100",
+        "CloseDate": "2024-05-10",
+        "Type": "Renewal",
+        "IsClosed": "1",
+        "IsWon": "1",
+        "ForecastCategory": "Closed",
+        "OwnerId": U1,
+        "CreatedDate": "2024-03-01T09:00:00.000Z",
+        "SystemModstamp": "2024-05-10T09:00:00.000Z",
+    }
+    return row | kw
+
+
+def test_deals_and_their_contact_roles_are_imported_for_calibration(tmp_path: Path, crm: LocalCrm) -> None:
+    """Opportunity.csv and OpportunityContactRole.csv land beside the contacts; a role whose Id is not a contact
+    role's is skipped and located, as in every other file."""
+    write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1)])
+    write(tmp_path / "Opportunity.csv", OPPORTUNITY_HEADER, [opportunity(O1), opportunity(O2, IsWon="0")])
+    role = {"OpportunityId": O1, "ContactId": C1, "Role": "Decision Maker", "IsPrimary": "1", "IsDeleted": "0"}
+    path = write(tmp_path / "OpportunityContactRole.csv", ROLE_HEADER, [{"Id": R1, **role}, {"Id": T1, **role}])
+
+    report = import_export(crm, tmp_path)
+
+    assert report.imported == {"Contact": 1, "Opportunity": 2, "OpportunityContactRole": 1}
+    assert [str(p) for p in report.problems] == [
+        f'{path.name}:3: {T1}: Id "{T1}" is not a OpportunityContactRole Id (those start with 00K)'
+    ]
+    assert one(crm, 'SELECT "Type", "IsWon", "CloseDate" FROM "Opportunity" WHERE "Id" = ?', O1) == (
+        "Renewal",
+        True,
+        dt.date(2024, 5, 10),
+    )
+    assert one(crm, 'SELECT "OpportunityId", "ContactId", "IsPrimary" FROM "OpportunityContactRole"') == (O1, C1, True)
+    assert "Amount" in report.ignored_columns["Opportunity"]

@@ -57,6 +57,8 @@ OBJECTS: list[tuple[str, bool]] = [
     ("EmailMessage", False),
     ("TaskRelation", False),
     ("EventRelation", False),
+    ("Opportunity", False),
+    ("OpportunityContactRole", False),
 ]
 
 # Long text areas can be 131,072 characters; the csv module's default limit is exactly that, which leaves no

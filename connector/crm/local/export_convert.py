@@ -17,6 +17,8 @@ _KEY_PREFIX = {
     "Event": ids.EVENT,
     "EmailMessage": ids.EMAIL_MESSAGE,
     "EventRelation": ids.EVENT_RELATION,
+    "Opportunity": ids.OPPORTUNITY,
+    "OpportunityContactRole": ids.OPPORTUNITY_CONTACT_ROLE,
 }
 
 # Salesforce date-time: date, optional time (T or space), optional 'Z' or numeric UTC offset

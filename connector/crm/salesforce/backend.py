@@ -28,6 +28,7 @@ import duckdb
 
 from connector.config import ActivitiesSection, Config, EngineSection, FieldsSection, SalesforceSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
+from connector.crm.local import schema as local_schema
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import fields as sf_fields
 from connector.crm.salesforce import follow_up_sync, retry, skipped
@@ -79,6 +80,8 @@ class SalesforceCrm:
         self.runtime = rt
         self.mirror = LocalCrm.open(mirror_path) if mirror_path.exists() else LocalCrm.create(mirror_path)
         self.con: duckdb.DuckDBPyConnection = self.mirror.con
+        for stmt in local_schema.ddl():  # a mirror from an earlier release gains the tables added since (deals)
+            self.con.execute(stmt)
         self.usage = ApiUsage(fraction=section.budget_fraction)
         self.deadline = Deadline(section.max_run_seconds, clock=rt.clock, what="the run")
         self.session = SalesforceSession(

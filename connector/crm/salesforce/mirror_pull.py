@@ -100,7 +100,8 @@ class MirrorPull:
             wanted["Task"] += [f for f in FOLLOW_UP_TASK_FIELDS if f not in wanted["Task"]]
         skipped.reset(self.con)
         ctx = details.Context(self.conn, self.section, self.usage, self.puller, self.mirror, now)
-        pulls = {obj: self.plan(obj, wanted[obj]) for obj in soql.OBJECTS}
+        objects = soql.objects(rules)
+        pulls = {obj: self.plan(obj, wanted[obj]) for obj in objects}
         subs = details.describe_subs(ctx) + [
             composite.query(obj, count_soql(p) if p.full else p.soql, include_deleted=p.include_deleted)
             for obj, p in pulls.items()
@@ -110,7 +111,7 @@ class MirrorPull:
         org_time = self.conn.session.org_time
         with salesforce_errors("describing emails and activity relations"):
             details.take_describes(ctx, answers)
-        for obj in soql.OBJECTS:
+        for obj in objects:
             answer = answers[obj]
             if isinstance(answer, SalesforceError):
                 self._refused(obj, answer, fields)
@@ -122,7 +123,7 @@ class MirrorPull:
             extra = details.open_pulls(ctx)
         with salesforce_errors("reading the pages of the pulls"):
             openings = pages.fetch(self.puller, self.con, opened | extra.pulls, doing="reading the pages of the pulls")
-        for obj in soql.OBJECTS:  # Contacts first: the activities' WhoIds are checked against them
+        for obj in objects:  # Contacts first: the activities' WhoIds are checked against them
             self._commit(pulls[obj], openings[obj], fields)
         with salesforce_errors("pulling emails and activity relations"):
             details.take(ctx, extra, openings)

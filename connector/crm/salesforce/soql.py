@@ -38,6 +38,14 @@ ACTIVITY_BASE = {
     ],
 }
 OBJECTS = ("Contact", "Task", "Event")
+# Deals, pulled only when the rules' outcomes read won opportunities (RuleNeeds.opportunities): calibration alone
+# reads them, so a sync without such outcomes never asks for them.
+OUTCOME_OBJECTS = ("Opportunity", "OpportunityContactRole")
+
+
+def objects(rules: RuleNeeds | None) -> tuple[str, ...]:
+    """The objects a pull reads for these rules, in pull order (Contacts first)."""
+    return OBJECTS + (OUTCOME_OBJECTS if rules is not None and rules.opportunities else ())
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,9 @@ def field_lists(fields: FieldsSection, rules: RuleNeeds | None) -> dict[str, lis
     for obj, base in ACTIVITY_BASE.items():
         have = set(schema.column_names(obj))
         out[obj] = list(base) + [f for f in used if f in have and f not in base]
+    if rules is not None and rules.opportunities:
+        for obj in OUTCOME_OBJECTS:
+            out[obj] = schema.column_names(obj)
     return out
 
 
@@ -78,7 +89,7 @@ def build(obj: str, fields: list[str], since: dt.datetime | None, also: str = ""
     incremental pull, already made with format_soql (our own writes left out, connector.crm.salesforce.own_writes)."""
     select = ", ".join(fields)
     if since is None:
-        if obj == "Contact":
+        if obj == "Contact" or obj in OUTCOME_OBJECTS:
             return Pull(obj, fields, f"SELECT {select} FROM {obj}", include_deleted=False, full=True)
         soql = f"SELECT {select} FROM {obj} WHERE WhoId != null AND IsDeleted = false"
         return Pull(obj, fields, soql, include_deleted=True, full=True)  # queryAll: archived activities count

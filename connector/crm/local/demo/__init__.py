@@ -23,6 +23,7 @@ import numpy as np
 from connector.crm.local import demo_shapes
 from connector.crm.local.demo._activities import load_activities
 from connector.crm.local.demo._histories import chunk_activities
+from connector.crm.local.demo._outcomes import WON_PER_MONTH, add_outcomes, won_rate
 from connector.crm.local.demo._people import OWNER_P, OWNERS, Org, load_contacts, load_lookups
 from connector.crm.local.demo._personas import PERSONAS, Persona, chunk_rng, draw_personas
 from connector.engine import sql
@@ -112,4 +113,14 @@ def generate(
     return DemoStats(contacts=counts["Contact"], tasks=counts["Task"], events=counts["Event"], users=counts["User"])
 
 
-__all__ = ["CHUNK", "PERSONAS", "DemoStats", "Persona", "generate", "personas"]
+__all__ = [
+    "CHUNK",
+    "PERSONAS",
+    "WON_PER_MONTH",
+    "DemoStats",
+    "Persona",
+    "add_outcomes",
+    "generate",
+    "personas",
+    "won_rate",
+]

@@ -1,0 +1,56 @@
+"""`trust-ladder calibrate`: each rung measured against what happened next, from the CRM data's own history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from connector import config as config_mod
+from connector.cli.app import DATE
+from connector.cli.report import _AS_OF, _RULE_FILE, local
+from connector.commands import sync
+
+
+@click.command()
+@click.option(
+    "--rules", "rules_file", type=_RULE_FILE, default=None, help="The rule file (default: the configured one)."
+)
+@click.option(
+    "--since",
+    type=DATE,
+    default=None,
+    help="The first month of the period (default: three years before the evaluation date).",
+)
+@click.option(
+    "--horizon",
+    type=click.IntRange(1, 36_500),
+    default=None,
+    help="Days after each month's first day to look for every outcome (default: each outcome's horizon_days).",
+)
+@_AS_OF
+@click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON.")
+@click.pass_obj
+def calibrate(
+    cfg: config_mod.Config,
+    rules_file: Path | None,
+    since: dt.date | None,
+    horizon: int | None,
+    as_of: dt.date,
+    as_json: bool,
+) -> None:
+    """Is each rung earned? Per rung, how often each outcome of the rule file followed within its horizon, with a
+    95% interval and the lift over the rung below; reads the CRM data, writes nothing."""
+    from connector.commands import calibrate as calibrate_mod
+    from connector.commands import calibrate_text
+
+    if since is not None and since >= as_of:
+        raise click.BadParameter(
+            f"{since.isoformat()} is not before the evaluation date {as_of.isoformat()}", param_hint="'--since'"
+        )
+    rules = sync.load_rules(cfg, rules_file)
+    with local(cfg) as crm:
+        cal = calibrate_mod.calibrate(crm.con, rules, as_of, since=since, horizon=horizon)
+    click.echo(json.dumps(calibrate_text.as_dict(cal), indent=2) if as_json else calibrate_text.render(cal))

@@ -1,0 +1,332 @@
+"""`calibrate`: is each rung earned? The ladder measured against what happened next, from the org's own history.
+
+For the first day D of each month of the period, every contact's rung that day is read from its timeline
+(connector.commands.rung_days: the rung a sync on D would have written). For each outcome of the rule file, each
+(contact, D) is a hit when the outcome happened within its horizon after D (D excluded): a won opportunity they
+were a contact role on closed, an activity of the outcome's kinds happened, or for `no_activity` none did. Only days
+whose horizon has fully passed by the evaluation date count, so no contact is judged on a future it has not had.
+
+Per rung and outcome: the rate, a 95% Wilson interval (right for rates near 0 or 1 and small counts, where the
+normal approximation is not), and the lift over the rung below. The rungs are *ordered* for an outcome when each
+rung's rate is above the one below it (below it, for a bad outcome). Per criterion of each rung: the rate among
+contacts on the rung below it or higher that met it, beside those that did not; a criterion whose two rates are
+alike adds nothing. Out of time: the last RECENT_MONTHS days of each outcome are reported apart, so thresholds tuned
+on the earlier periods can be checked on periods they were not tuned on.
+
+Everything heavy is set-based in the engine: the timeline, then one ASOF join that finds each contact's first
+outcome after each day, then GROUP BY. Python only computes the intervals of a few dozen counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass, field
+
+import duckdb
+from sqlglot import exp
+
+from connector import log
+from connector.commands import rung_days
+from connector.engine import sql
+from connector.engine.relations import CLASSIFIED, criterion_col, kind_col
+from connector.ruleset.compiled import CompiledOutcome
+from connector.ruleset.compiler import RuleSet
+
+MONTHS = 36  # default period: the last three years of month starts
+RECENT_MONTHS = 6  # out of time: each outcome's most recent days, reported apart from the earlier (tuning) ones
+MIN_OBSERVATIONS = 200  # a rung compared with the one below only when both have this many contact-months
+Z = 1.959963984540054  # 95%
+
+_OUTCOMES = "tl_cal_outcome"  # o, neg, horizon, split_k, last_k
+_EVENTS = "tl_cal_event"  # o, cid, day: the days each outcome's thing happened
+_HITS = "tl_cal_hit"  # o, k, cid, r, recent, hit, and the criteria: one batch of contacts
+_AGG = "tl_cal_agg"  # o, r, recent, n, h: contact-months and hits, summed over batches
+_PEOPLE = "tl_cal_people"  # o, r, n: distinct contacts
+_CRIT = "tl_cal_crit"  # o, criterion, met, n, h
+
+_log = log.get("trust_ladder.calibrate")
+
+
+@dataclass(frozen=True)
+class Rate:
+    n: int
+    hits: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.hits / self.n if self.n else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% Wilson score interval."""
+        if not self.n:
+            return None
+        p, n = self.hits / self.n, self.n
+        centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
+        half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
+        return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class RungRow:
+    rung: str
+    all: Rate  # every eligible day
+    tuning: Rate  # the earlier days
+    recent: Rate  # the last RECENT_MONTHS days
+    contacts: int  # distinct contacts among the contact-months
+    lift: float | None  # rate over the rung below's
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    rung: str
+    says: str
+    met: Rate
+    not_met: Rate
+
+
+@dataclass
+class OutcomeTable:
+    name: str
+    says: str
+    good: bool
+    horizon_days: int
+    first_day: dt.date | None
+    last_day: dt.date | None
+    recent_from: dt.date | None
+    rows: list[RungRow]
+    criteria: list[CriterionRow]
+
+    def inversions(self, *, enough: int = 1) -> list[tuple[str, str]]:
+        """(rung, rung below) pairs out of order, among rungs with at least `enough` contact-months each."""
+        out = []
+        for below, row in zip(self.rows, self.rows[1:], strict=False):
+            a, b = below.all, row.all
+            if a.n < enough or b.n < enough or a.rate is None or b.rate is None:
+                continue
+            if (b.rate <= a.rate) if self.good else (b.rate >= a.rate):
+                out.append((row.rung, below.rung))
+        return out
+
+    @property
+    def ordered(self) -> bool:
+        return not self.inversions()
+
+
+@dataclass(frozen=True)
+class Unearned:
+    """A rung whose outcome rate is no better than the rung below's, both measured on enough contact-months."""
+
+    outcome: str
+    good: bool
+    rung: int
+    rung_name: str
+    below: str
+    rate: float
+    rate_below: float
+    n: int
+    n_below: int
+
+
+@dataclass
+class Calibration:
+    as_of: dt.date
+    since: dt.date
+    rules_version: str
+    rungs: list[str]
+    days: list[dt.date]
+    outcomes: list[OutcomeTable]
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def unearned(cal: Calibration, enough: int = MIN_OBSERVATIONS) -> list[Unearned]:
+    """Every rung not better than the one below it on some outcome, where both rungs have `enough` contact-months
+    (fewer cannot say so: a handful of contacts moves a rate by chance)."""
+    out = []
+    for t in cal.outcomes:
+        for rung, below in t.inversions(enough=enough):
+            i = next(k for k, r in enumerate(t.rows) if r.rung == rung)
+            a, b = t.rows[i].all, t.rows[i - 1].all
+            assert a.rate is not None
+            assert b.rate is not None
+            out.append(Unearned(t.name, t.good, i, rung, below, a.rate, b.rate, a.n, b.n))
+    return out
+
+
+def month_days(since: dt.date, as_of: dt.date) -> list[dt.date]:
+    """The first day of each month from `since` (its month's first day if later) to before `as_of`."""
+    y, m = since.year, since.month
+    if since.day > 1:
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    out = []
+    while dt.date(y, m, 1) < as_of:
+        out.append(dt.date(y, m, 1))
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def default_since(as_of: dt.date, months: int = MONTHS) -> dt.date:
+    total = as_of.year * 12 + as_of.month - 1 - months
+    return dt.date(total // 12, total % 12 + 1, 1)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    row = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary", [name]).fetchone()
+    return bool(row and row[0])
+
+
+def _event_source(o: int, outcome: CompiledOutcome) -> exp.Expr:
+    """The days the outcome's thing happened for each contact: a won deal's close, an activity of its kinds."""
+    if outcome.type == "won_opportunity":
+        body = (
+            f'SELECT {o} AS o, r."ContactId" AS cid, o."CloseDate" AS day FROM "OpportunityContactRole" r '
+            'JOIN "Opportunity" o ON o."Id" = r."OpportunityId" '
+            'WHERE o."IsWon" AND NOT COALESCE(o."IsDeleted", false) AND NOT COALESCE(r."IsDeleted", false) '
+            'AND o."CloseDate" <= $as_of AND r."ContactId" IS NOT NULL'
+        )
+        if outcome.opportunity_types:
+            return sql.q(
+                body + ' AND list_contains($types, o."Type")',
+                types=sql.func("list_value", *(sql.lit(t) for t in outcome.opportunity_types)),
+                as_of=sql.as_of(),
+            )
+        return sql.q(body, as_of=sql.as_of())
+    cond = sql.any_of(sql.col(kind_col(k)) for k in outcome.kinds)
+    return sql.q(f"SELECT {o} AS o, cid, day FROM $act WHERE $cond", act=sql.table(CLASSIFIED.name), cond=cond)
+
+
+_HIT_SQL = """
+SELECT x.o, g.k, g.cid, g.r, g.k > x.split_k AS recent,
+       CASE WHEN x.neg THEN NOT COALESCE(e.day <= g.day + x.horizon, false)
+            ELSE COALESCE(e.day <= g.day + x.horizon, false) END AS hit{crit}
+FROM {rungs} g JOIN {outcomes} x ON g.k <= x.last_k
+ASOF LEFT JOIN {events} e ON e.o = x.o AND e.cid = g.cid AND e.day > g.day
+"""
+
+
+def calibrate(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet,
+    as_of: dt.date,
+    *,
+    since: dt.date | None = None,
+    horizon: int | None = None,
+    have_opportunities: bool | None = None,
+) -> Calibration:
+    """Calibrate `rules` on the CRM data behind `con` (`crm_contact`, `crm_activity` prepared; `Opportunity` and
+    `OpportunityContactRole` when the outcomes read deals)."""
+    started = time.process_time()
+    since = since or default_since(as_of)
+    days = month_days(since, as_of)
+    cal = Calibration(as_of, since, rules.version, [r.name for r in rules.rungs], days, [])
+    if have_opportunities is None:
+        have_opportunities = _has_table(con, "Opportunity") and _has_table(con, "OpportunityContactRole")
+    outcomes: list[CompiledOutcome] = []
+    for o in rules.outcomes:
+        if o.type == "won_opportunity" and not have_opportunities:
+            cal.notes.append(
+                f"outcome '{o.name}' left out: the CRM data holds no Opportunity and OpportunityContactRole "
+                "(import Opportunity.csv and OpportunityContactRole.csv, or sync from Salesforce with these rules)"
+            )
+            continue
+        outcomes.append(o)
+    if not rules.outcomes:
+        cal.notes.append("the rule file declares no outcomes: add some under `outcomes:` (see rules/ladder.yaml)")
+    if not outcomes or not days:
+        cal.seconds = time.process_time() - started
+        return cal
+    plan = []
+    for i, o in enumerate(outcomes):
+        h = horizon or o.horizon_days
+        ks = [k for k, d in enumerate(days) if d + dt.timedelta(days=h) < as_of]
+        last_k = ks[-1] if ks else -1
+        split_k = ks[-RECENT_MONTHS - 1] if len(ks) > RECENT_MONTHS else -1
+        plan.append((i, o.type == "no_activity", h, split_k, last_k, ks))
+    crits = rung_days.criteria(rules)
+
+    def events() -> None:
+        """The outcome tables, once the activities are classified: which outcome, horizon and days; when each
+        outcome's thing happened for each contact."""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_OUTCOMES} (o INTEGER, neg BOOLEAN, horizon INTEGER, "
+            "split_k INTEGER, last_k INTEGER)"
+        )
+        con.executemany(f"INSERT INTO {_OUTCOMES} VALUES (?, ?, ?, ?, ?)", [p[:5] for p in plan])
+        sources = [_event_source(i, o) for i, o in enumerate(outcomes)]
+        union = sources[0]
+        for s in sources[1:]:
+            union = exp.union(union, s, distinct=False)
+        sql.run(con, sql.create_temp(_EVENTS, union), {"as_of": as_of})
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_AGG} (o INTEGER, r INTEGER, recent BOOLEAN, n BIGINT, h BIGINT)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_PEOPLE} (o INTEGER, r INTEGER, n BIGINT)")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CRIT} (o INTEGER, c INTEGER, met BOOLEAN, n BIGINT, h BIGINT)")
+
+    def batch() -> None:
+        """This batch's contact-months against every outcome, added to the counts (contacts are in one batch
+        only, so counts and distinct contacts add up across batches)."""
+        crit_cols = "".join(f", g.{criterion_col(r, j)}" for r, j in crits)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_HITS} AS "
+            + _HIT_SQL.format(crit=crit_cols, rungs=rung_days.OUT, outcomes=_OUTCOMES, events=_EVENTS)
+        )
+        con.execute(
+            f"INSERT INTO {_AGG} SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM {_HITS} GROUP BY ALL"
+        )
+        con.execute(f"INSERT INTO {_PEOPLE} SELECT o, r, count(DISTINCT cid) FROM {_HITS} GROUP BY ALL")
+        if crits:
+            parts = [
+                f"SELECT o, {n} AS c, {criterion_col(r, j)} AS met, count(*) AS n, count(*) FILTER (WHERE hit) AS h "
+                f"FROM {_HITS} WHERE r >= {r - 1} GROUP BY ALL"
+                for n, (r, j) in enumerate(crits)
+            ]
+            con.execute(f"INSERT INTO {_CRIT} " + " UNION ALL ".join(parts))
+
+    try:
+        rung_days.compute(con, rules, as_of, days, with_criteria=True, each_batch=batch, classified=events)
+        per_rung = con.execute(f"SELECT o, r, recent, sum(n), sum(h) FROM {_AGG} GROUP BY ALL").fetchall()
+        contacts = con.execute(f"SELECT o, r, sum(n) FROM {_PEOPLE} GROUP BY ALL").fetchall()
+        per_crit = con.execute(f"SELECT o, c, met, sum(n), sum(h) FROM {_CRIT} GROUP BY ALL").fetchall()
+    finally:
+        for name in (rung_days.OUT, rung_days.DAYS, _OUTCOMES, _EVENTS, _HITS, _AGG, _PEOPLE, _CRIT, CLASSIFIED.name):
+            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
+    counts: dict[tuple[int, int, bool], tuple[int, int]] = {
+        (int(o), int(r), bool(rc)): (int(n), int(h)) for o, r, rc, n, h in per_rung
+    }
+    people = {(int(o), int(r)): int(n) for o, r, n in contacts}
+    crit_counts = {(int(o), int(c), bool(m)): (int(n), int(h)) for o, c, m, n, h in per_crit}
+    for i, o in enumerate(outcomes):
+        _, _, h, split_k, last_k, ks = plan[i]
+        rows: list[RungRow] = []
+        for r in rules.rungs:
+            tn, th = counts.get((i, r.index, False), (0, 0))
+            rn, rh = counts.get((i, r.index, True), (0, 0))
+            all_ = Rate(tn + rn, th + rh)
+            below = rows[-1].all.rate if rows else None
+            lift = all_.rate / below if all_.rate is not None and below else None
+            rows.append(RungRow(r.name, all_, Rate(tn, th), Rate(rn, rh), people.get((i, r.index), 0), lift))
+        crit_rows = []
+        for n, (ri, j) in enumerate(crits):
+            met = Rate(*crit_counts.get((i, n, True), (0, 0)))
+            not_met = Rate(*crit_counts.get((i, n, False), (0, 0)))
+            crit_rows.append(CriterionRow(rules.rungs[ri].name, rules.rungs[ri].criteria[j].says, met, not_met))
+        cal.outcomes.append(
+            OutcomeTable(
+                o.name,
+                o.says,
+                o.good,
+                h,
+                days[ks[0]] if ks else None,
+                days[last_k] if ks else None,
+                days[split_k + 1] if ks and split_k >= 0 else None,
+                rows,
+                crit_rows,
+            )
+        )
+        if not ks:
+            cal.notes.append(f"outcome '{o.name}': no day of the period is {h} days before {as_of}; nothing to measure")
+    cal.seconds = time.process_time() - started
+    _log.info("calibrate.finished", outcomes=len(cal.outcomes), days=len(days), cpu_s=round(cal.seconds, 2))
+    return cal

@@ -1,0 +1,225 @@
+"""An admin asks whether each rung is earned: `calibrate` reads where every contact stood on the first of each month
+and what happened next. On the demo org, whose deals were drawn from each contact's rung with known rates, it must
+find those rates again, within its intervals."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.commands import calibrate, calibrate_text, demo_outcomes
+from connector.config import Config
+from connector.crm.local import demo
+from connector.crm.local.demo._outcomes import CLOSE_WITHIN_DAYS, RENEWAL_SHARE, won_rate
+from connector.crm.local.store import LocalCrm
+from connector.engine import timeline
+from connector.ruleset import compiler
+from tests.conftest import AS_OF, DEFAULT_RULES, Org
+
+CONTACTS = 1500
+
+
+@pytest.fixture(scope="module")
+def demo_calibration(tmp_path_factory: pytest.TempPathFactory) -> calibrate.Calibration:
+    """The demo org with its deals, calibrated with a horizon of CLOSE_WITHIN_DAYS: each month's draw is then seen
+    by that month's first day alone, so a rung's rate is exactly the generator's probability for it."""
+    path = tmp_path_factory.mktemp("calibrate") / "crm.duckdb"
+    rules = compiler.load(DEFAULT_RULES)
+    crm = LocalCrm.create(path)
+    try:
+        demo.generate(crm, contacts=CONTACTS, seed=7, as_of=AS_OF)
+        demo_outcomes.add(crm, rules, seed=7, as_of=AS_OF)
+    finally:
+        crm.close()
+    crm = LocalCrm.open(path)
+    try:
+        crm.prepare(Config().fields)
+        return calibrate.calibrate(crm.con, rules, AS_OF, horizon=CLOSE_WITHIN_DAYS)
+    finally:
+        crm.close()
+
+
+def table(cal: calibrate.Calibration, name: str) -> calibrate.OutcomeTable:
+    return next(t for t in cal.outcomes if t.name == name)
+
+
+@pytest.mark.parametrize(("outcome", "share"), [("won_deal", 1.0), ("renewal", RENEWAL_SHARE)])
+def test_calibrate_finds_the_rate_the_generator_gave_each_rung_within_its_interval(
+    demo_calibration: calibrate.Calibration, outcome: str, share: float
+) -> None:
+    t = table(demo_calibration, outcome)
+    checked = []
+    for index, row in enumerate(t.rows):
+        if row.all.n < 30:  # the demo's top rungs are young: too few contact-months to say anything
+            continue
+        low, high = row.all.interval or (0.0, 0.0)
+        assert low <= won_rate(index) * share <= high, (row.rung, row.all, won_rate(index) * share)
+        checked.append(row.rung)
+    assert checked[:4] == ["Fringe", "Friend", "Familiar", "Faithful"]
+
+
+def test_the_uninformative_rung_shows_no_lift_and_the_informative_ones_do(
+    demo_calibration: calibrate.Calibration,
+) -> None:
+    """Familiar wins as often as Friend in the generator: its interval holds Friend's rate and its lift is near 1,
+    while Friend over Fringe and Faithful over Familiar stand clearly apart."""
+    fringe, friend, familiar, faithful = table(demo_calibration, "won_deal").rows[:4]
+    assert familiar.all.interval is not None and friend.all.rate is not None
+    assert familiar.all.interval[0] <= friend.all.rate <= familiar.all.interval[1]
+    assert familiar.lift is not None and 0.75 < familiar.lift < 1.33
+    assert (fringe.all.interval or (1, 1))[1] < (friend.all.interval or (0, 0))[0]
+    assert (familiar.all.interval or (1, 1))[1] < (faithful.all.interval or (0, 0))[0]
+
+
+def test_only_days_whose_horizon_has_passed_count_and_the_latest_are_reported_apart(
+    demo_calibration: calibrate.Calibration,
+) -> None:
+    t = table(demo_calibration, "won_deal")
+    assert t.last_day == dt.date(2026, 5, 1)  # 1 June + 14 days is the evaluation day itself: not yet passed
+    assert t.recent_from == dt.date(2025, 12, 1)  # the last six months apart from the earlier ones
+    for row in t.rows:
+        assert row.all.n == row.tuning.n + row.recent.n
+        assert row.all.hits == row.tuning.hits + row.recent.hits
+
+
+def test_a_bad_outcome_is_ordered_when_it_falls_as_the_ladder_climbs(demo_calibration: calibrate.Calibration) -> None:
+    silent = table(demo_calibration, "went_silent")
+    rates = [r.all.hits / r.all.n for r in silent.rows if r.all.n >= 30]
+    assert rates == sorted(rates, reverse=True)
+    assert silent.ordered is True
+
+
+def cli(folder: Path, rules: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    config = folder / "trust-ladder.toml"
+    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{rules}"\n')
+    return subprocess.run(
+        [sys.executable, "-m", "connector", "--log-format", "json", "--config", str(config), *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_a_contact_role_on_a_won_deal_counts_for_the_rung_it_stood_on(org: Org) -> None:
+    """Ada talked to us all spring (Friend on 1 May) and was a contact role on a deal won on 10 May; Bob, silent,
+    was on Fringe and on a deal that was lost. The table says so, and JSON says the same."""
+    ada = org.contact("Ada", known_for_days=400)
+    for days_ago in (50, 70, 100, 130):
+        org.reply(ada, days_ago)
+    bob = org.contact("Bob", known_for_days=400)
+    org.email_out(bob, 60)
+    org._exec(
+        'INSERT INTO "Opportunity" ("Id", "Name", "StageName", "Type", "IsClosed", "IsWon", "CloseDate") VALUES '
+        "('0068d00000000AAAAA', 'Ada renewal', 'Closed Won', 'Renewal', true, true, DATE '2026-05-10'), "
+        "('0068d00000000BBAAA', 'Bob deal', 'Closed Lost', 'New Business', true, false, DATE '2026-05-11')",
+        [],
+    )
+    org._exec(
+        'INSERT INTO "OpportunityContactRole" ("Id", "OpportunityId", "ContactId", "IsPrimary") VALUES '
+        "('00K8d00000000AAAAA', '0068d00000000AAAAA', ?, true), ('00K8d00000000BBAAA', '0068d00000000BBAAA', ?, true)",
+        [ada, bob],
+    )
+    done = cli(
+        org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-06-15", "--since", "2026-05-01", "--horizon", "30"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "won_deal (good, within 30 days)" in done.stdout
+    assert "  Friend                    1         1  100.0%" in done.stdout
+    as_json = cli(
+        org.folder,
+        DEFAULT_RULES,
+        "calibrate",
+        "--as-of",
+        "2026-06-15",
+        "--since",
+        "2026-05-01",
+        "--horizon",
+        "30",
+        "--json",
+    )
+    data = json.loads(as_json.stdout)
+    won = next(o for o in data["outcomes"] if o["name"] == "won_deal")
+    assert [(r["rung"], r["n"], r["hits"]) for r in won["rungs"][:2]] == [("Fringe", 1, 0), ("Friend", 1, 1)]
+    assert data["days"] == ["2026-05-01", "2026-06-01"]
+
+
+def test_rules_without_outcomes_are_told_how_to_add_them(org: Org) -> None:
+    org.contact("Ada")
+    bare = org.folder / "bare.yaml"
+    text = DEFAULT_RULES.read_text()
+    bare.write_text(text[: text.index("\noutcomes:")] + "\n")
+    done = cli(org.folder, bare, "calibrate", "--as-of", "2026-06-15")
+    assert done.returncode == 0, done.stderr
+    assert "note: the rule file declares no outcomes: add some under `outcomes:`" in done.stdout
+
+
+def test_since_after_the_evaluation_date_is_refused_before_any_work(org: Org) -> None:
+    done = cli(org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-06-15", "--since", "2026-07-01")
+    assert done.returncode == 2
+    assert "is not before the evaluation date 2026-06-15" in done.stderr
+
+
+def test_an_org_calibrated_in_batches_of_contacts_gets_the_same_table_and_deals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A million contacts are computed in batches (timeline.BATCH); batches of 40 here give what one batch gives,
+    for the demo's deals and for calibrate's counts."""
+
+    def run(folder: Path) -> tuple[list[tuple[object, ...]], dict[str, object]]:
+        rules = compiler.load(DEFAULT_RULES)
+        crm = LocalCrm.create(folder / "crm.duckdb")
+        try:
+            demo.generate(crm, contacts=150, seed=3, as_of=AS_OF)
+            demo_outcomes.add(crm, rules, seed=3, as_of=AS_OF)
+            deals = crm.con.execute('SELECT * FROM "Opportunity" ORDER BY "Id"').fetchall()
+            crm.prepare(Config().fields)
+            cal = calibrate.calibrate(crm.con, rules, AS_OF, horizon=60)
+        finally:
+            crm.close()
+        return deals, calibrate_text.as_dict(cal) | {"cpu_seconds": None}
+
+    (tmp_path / "one").mkdir()
+    (tmp_path / "many").mkdir()
+    one = run(tmp_path / "one")
+    monkeypatch.setattr(timeline, "BATCH", 40)
+    many = run(tmp_path / "many")
+    assert one[0] and one == many
+
+
+def _on(outcome: dict[str, Any], rung: str) -> int:
+    return int(next(r["n"] for r in outcome["rungs"] if r["rung"] == rung))
+
+
+def test_simulate_and_the_report_show_both_rule_sets_calibrated(org: Org) -> None:
+    """An admin tries a rule file whose Friend needs two conversations: simulate lists each outcome's rates under
+    both rule sets, in text and JSON, and the report page carries the calibration section."""
+    ada = org.contact("Ada", known_for_days=400)
+    for days_ago in (50, 70, 100, 130):
+        org.reply(ada, days_ago)
+    bob = org.contact("Bob", known_for_days=400)
+    org.reply(bob, 70)
+    stricter = org.folder / "stricter.yaml"
+    stricter.write_text(
+        DEFAULT_RULES.read_text().replace("- when: conversations_180d >= 1\n", "- when: conversations_180d >= 2\n")
+    )
+    args = ("--as-of", "2026-06-15", "--weeks", "0")
+    text = cli(org.folder, DEFAULT_RULES, "simulate", "--rules", str(stricter), *args)
+    assert text.returncode == 0, text.stderr
+    assert "Calibration, current rules beside new rules" in text.stdout
+    assert "  replied (good, within 30 days)" in text.stdout
+    data = json.loads(cli(org.folder, DEFAULT_RULES, "simulate", "--rules", str(stricter), *args, "--json").stdout)
+    current = {o["name"]: o for o in data["calibration"]["current"]["outcomes"]}
+    new = {o["name"]: o for o in data["calibration"]["new"]["outcomes"]}
+    # Bob, one reply in April, stood on Friend on 1 May under the current rules and on Fringe under the new ones.
+    assert _on(current["replied"], "Friend") > _on(new["replied"], "Friend")
+    page = org.folder / "report.html"
+    done = cli(org.folder, DEFAULT_RULES, "report", "--simulate", str(stricter), *args, "--out", str(page))
+    assert done.returncode == 0, done.stderr
+    assert "Is each rung earned? (calibration)" in page.read_text()
