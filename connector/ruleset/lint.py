@@ -372,6 +372,15 @@ class _Linter:
                     "next step or another feature: use it or remove it",
                     WARNING,
                 )
+        mentioned = {w for k in rules.kinds.values() for w in k.word_lists}
+        for name in rules.source.data.get("words") or {}:
+            if name not in mentioned:
+                self.add(
+                    ("words", name),
+                    f"word list '{name}' is read by no kind: use it in a match as MENTIONS({name}, Subject) "
+                    "or remove it",
+                    WARNING,
+                )
         read = {k for f in rules.features.values() for k in f.spec.kinds}
         for name in rules.kinds:
             if name not in read:

@@ -6,7 +6,18 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from connector.ruleset import words
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -43,6 +54,7 @@ NEVER_CITE = (
     "confidential",
     "private",
 )
+MAX_WORD_LISTS = 50
 MAX_TEXT = 2000  # characters of a description, an explanation or a next-step text
 PICKLIST_VALUE_MAX = 255  # rung names and flag labels become Salesforce picklist values: 255 characters at most
 
@@ -67,6 +79,18 @@ Periods = Annotated[
 Condition = Annotated[str, Field(max_length=MAX_CONDITION)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+
+
+def _word_entry(value: str) -> str:
+    try:
+        words.check_entry(value)
+    except words.WordError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+WordEntry = Annotated[str, Field(max_length=words.MAX_ENTRY * 2), AfterValidator(_word_entry)]
+WordList = Annotated[list[WordEntry], Field(min_length=1, max_length=words.MAX_ENTRIES)]
 KindList = Annotated[list[str], Field(min_length=1, max_length=MAX_KINDS)]
 
 
@@ -352,6 +376,13 @@ class RuleFile(_Strict):
     ladder: LadderSettings = Field(
         default_factory=LadderSettings, description="Promotion, demotion and decay settings."
     )
+    words: dict[Name, WordList] = Field(
+        default_factory=dict,
+        max_length=MAX_WORD_LISTS,
+        description="Word lists by name, for MENTIONS(list, Subject, Description) in a kind's match: whole words, "
+        "case-insensitive, with their regular inflections (hear: hears, heard, hearing); a phrase matches with "
+        "any spaces or punctuation between its words; 'introduc*' matches words that start so.",
+    )
     kinds: dict[Name, Kind] = Field(
         max_length=MAX_KINDS, description="Activity kinds by name (lower case letters, digits and _)."
     )
@@ -360,6 +391,14 @@ class RuleFile(_Strict):
     )
     rungs: list[Rung] = Field(min_length=2, max_length=MAX_RUNGS, description="The rungs, lowest first.")
     flags: list[Flag] = Field(default_factory=list, max_length=MAX_FLAGS, description="The flags, in priority order.")
+
+    @field_validator("words")
+    @classmethod
+    def _word_list_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in value:
+            if not NAME_RE.match(name):
+                raise ValueError(f"word list name '{name}': use lower case letters, digits and _")
+        return value
 
     @field_validator("kinds", "features", "rungs", "flags", mode="before")
     @classmethod

@@ -253,7 +253,7 @@ def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> e
     assert isinstance(tree, exp.Select)
     have = set(vocabulary.column_names(obj))
     cols: list[exp.Expr] = [
-        sql.alias(sql.col(f, "a") if f in have else exp.Null(), f) for f in vocabulary.raw_activity_fields()
+        sql.alias(_field(f) if f in have else exp.Null(), f) for f in vocabulary.raw_activity_fields()
     ]
     if contact_rows:
         derived = sql.q(_DERIVED)
@@ -263,6 +263,14 @@ def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> e
     if not contact_rows and keep:
         tree = tree.where(sql.all_of(keep), copy=False)
     return tree
+
+
+def _field(name: str) -> exp.Expr:
+    """A Task/Event field as rules read it: notes cut to DESCRIPTION_CAP characters whatever the adapter stored."""
+    column = sql.col(name, "a")
+    if name == "Description":
+        return sql.func("left", column, sql.lit(vocabulary.DESCRIPTION_CAP))
+    return column
 
 
 _OWN_ROWS = """
