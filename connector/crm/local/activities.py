@@ -265,11 +265,20 @@ def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> e
     return tree
 
 
+# What email integrations put before the subject they log: "Email: Re: Pricing" (Outlook and Gmail integrations,
+# Einstein Activity Capture, Salesforce's own "Send an Email"), "[External] ..." (a mail gateway's tag). Reply
+# and forward prefixes are kept: they say who wrote.
+INTEGRATION_PREFIXES = r"^\s*((e-?mail\s*:|\[external\]|external\s*:)\s*)+"
+
+
 def _field(name: str) -> exp.Expr:
-    """A Task/Event field as rules read it: notes cut to DESCRIPTION_CAP characters whatever the adapter stored."""
+    """A Task/Event field as rules read it: the subject an integration prefix wraps ("Email: Re: Pricing" is "Re:
+    Pricing", a reply), notes cut to DESCRIPTION_CAP characters whatever the adapter stored."""
     column = sql.col(name, "a")
     if name == "Description":
         return sql.func("left", column, sql.lit(vocabulary.DESCRIPTION_CAP))
+    if name == "Subject":
+        return sql.q("regexp_replace($s, $p, '', 'i')", s=column, p=INTEGRATION_PREFIXES)
     return column
 
 
