@@ -35,6 +35,7 @@ MAX_DEPTH = 24  # nested parentheses and function calls
 MAX_TERMS = 200  # operators and values in one condition
 MAX_DIGITS = 24
 MENTIONS = "MENTIONS"  # MENTIONS(word_list, Subject, Description): whole words of a list (connector.ruleset.words)
+IS_ONLY = "IS_ONLY"  # IS_ONLY(word_list, Subject): the text is one entry of the list and nothing else ("Call")
 
 _FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Coalesce: "COALESCE",
@@ -249,8 +250,8 @@ class _Checker:
             raise written.not_an_operator(self.text, node, self._pos(node), _FUNCTIONS.values())
         if type(node) in _FUNCTIONS:
             return self._function(node, _FUNCTIONS[type(node)])
-        if isinstance(node, exp.Anonymous) and str(node.this).upper() == MENTIONS:
-            return self._mentions(node)
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() in (MENTIONS, IS_ONLY):
+            return self._mentions(node, str(node.this).upper())
         if isinstance(node, exp.Anonymous):
             raise self._fail(node, f"unknown function {node.name}(); allowed: {', '.join(_FUNCTIONS.values())}")
         if isinstance(node, exp.Func):
@@ -354,16 +355,17 @@ class _Checker:
             like = exp.Not(this=like)
         return exp.Paren(this=like), Type.BOOL
 
-    def _mentions(self, node: exp.Anonymous) -> tuple[exp.Expr, Type]:
-        """MENTIONS(list, Field, ...): whether any of the fields holds a word of the list (connector.ruleset.words),
+    def _mentions(self, node: exp.Anonymous, fn: str) -> tuple[exp.Expr, Type]:
+        """MENTIONS(list, Field, ...): whether any of the fields holds a word of the list (connector.ruleset.words);
+        IS_ONLY(list, Field, ...): whether the fields together say one entry and nothing more (a generic subject),
         as one regular expression over the fields joined, A-Z lower-cased. Never NULL: empty fields mention nothing.
         Only A-Z is folded (translate, not lower): lower() of a few Unicode capitals differs between DuckDB and
         Java ('İ'), and one engine must not read a word the other misses."""
         if self.word_lists is None:
-            raise self._fail(node, f"{MENTIONS}() reads an activity's text: it is for a kind's match")
+            raise self._fail(node, f"{fn}() reads an activity's text: it is for a kind's match")
         args = list(node.expressions)
         if len(args) < 2:
-            raise self._fail(node, f"{MENTIONS}(list, Subject[, Description ...]) needs a word list and a field")
+            raise self._fail(node, f"{fn}(list, Subject[, Description ...]) needs a word list and a field")
         first = args[0]
         if isinstance(first, exp.Literal) and first.is_string:
             entries = [str(first.this)]
@@ -381,17 +383,19 @@ class _Checker:
             if name not in self.lists:
                 self.lists.append(name)
         else:
-            raise self._fail(node, f"{MENTIONS}() takes a word list's name (or one 'word') first, then fields")
+            raise self._fail(node, f"{fn}() takes a word list's name (or one 'word') first, then fields")
         texts: list[exp.Expr] = []
         for arg in args[1:]:
             value, typ = self.emit(arg)
-            self._need(arg, typ, Type.STRING, MENTIONS)
+            self._need(arg, typ, Type.STRING, fn)
             texts.append(exp.Coalesce(this=value, expressions=[sql.lit("")]))
         joined = texts[0]
         for more in texts[1:]:
             joined = exp.DPipe(this=exp.DPipe(this=joined, expression=sql.lit(words.SEPARATOR)), expression=more)
         lowered = sql.func("translate", joined, sql.lit(words.UPPER), sql.lit(words.LOWER))
-        return exp.Paren(this=exp.RegexpLike(this=lowered, expression=sql.lit(words.pattern(entries)))), Type.BOOL
+        return exp.Paren(
+            this=exp.RegexpLike(this=lowered, expression=sql.lit(words.pattern(entries, whole=fn == IS_ONLY)))
+        ), Type.BOOL
 
     def _arithmetic(self, node: exp.Expr, op: str) -> tuple[exp.Expr, Type]:
         """Arithmetic that cannot fail at run time: whole numbers are computed as doubles and turned back into

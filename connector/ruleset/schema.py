@@ -89,7 +89,15 @@ def _word_entry(value: str) -> str:
     return value
 
 
-WordEntry = Annotated[str, Field(max_length=words.MAX_ENTRY * 2), AfterValidator(_word_entry)]
+def _word_is_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"YAML read this entry as {type(value).__name__} {value!r}: write it in quotes, like '1:1'")
+    return value
+
+
+WordEntry = Annotated[
+    str, Field(max_length=words.MAX_ENTRY * 2), BeforeValidator(_word_is_text), AfterValidator(_word_entry)
+]
 WordList = Annotated[list[WordEntry], Field(min_length=1, max_length=words.MAX_ENTRIES)]
 KindList = Annotated[list[str], Field(min_length=1, max_length=MAX_KINDS)]
 

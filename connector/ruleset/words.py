@@ -59,10 +59,13 @@ def check_entry(entry: str) -> str:
     return text
 
 
-def pattern(entries: list[str]) -> str:
-    """One pattern that finds any of the entries as whole words, with the inflections the module describes."""
-    alternatives = sorted({_entry(check_entry(e)) for e in entries})
-    return f"{_BOUNDARY_BEFORE}(?:{'|'.join(alternatives)}){_BOUNDARY_AFTER}"
+def pattern(entries: list[str], *, whole: bool = False) -> str:
+    """One pattern that finds any of the entries as whole words, with the inflections the module describes.
+    `whole`: the text must be one entry and nothing else but spaces and punctuation ("Call", "call.", " Meeting")."""
+    alternatives = "|".join(sorted({_entry(check_entry(e)) for e in entries}))
+    if whole:
+        return f"^[^a-z0-9]*(?:{alternatives})[^a-z0-9]*$"
+    return f"{_BOUNDARY_BEFORE}(?:{alternatives}){_BOUNDARY_AFTER}"
 
 
 def _escape(text: str) -> str:
@@ -92,7 +95,7 @@ def _inflected(word: str) -> str:
     return "(?:" + "|".join(stems) + ")"
 
 
-def matches(entries: list[str], text: str) -> bool:
+def matches(entries: list[str], text: str, *, whole: bool = False) -> bool:
     """What the engines decide for one text: for tests and `explain`, with Python's re, which reads the pattern
     as RE2 does."""
-    return re.search(pattern(entries), text.translate(_FOLD)) is not None
+    return re.search(pattern(entries, whole=whole), text.translate(_FOLD)) is not None
