@@ -91,7 +91,9 @@ def _word_entry(value: str) -> str:
 
 def _word_is_text(value: Any) -> Any:
     if not isinstance(value, str):
-        raise ValueError(f"YAML read this entry as {type(value).__name__} {value!r}: write it in quotes, like '1:1'")
+        raise ValueError(  # noqa: TRY004 - pydantic reports ValueError as a finding, a TypeError would escape
+            f"YAML read this entry as {type(value).__name__} {value!r}: write it in quotes, like '1:1'"
+        )
     return value
 
 
