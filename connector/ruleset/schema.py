@@ -327,8 +327,9 @@ class Rung(_Strict):
     )
     keep_step: Text | None = Field(
         default=None,
-        description="Advice for a contact held on this rung by the demotion grace period, after what "
-        "is slipping and by when; may cite {feature} placeholders (default: next_step).",
+        description="What a contact held on this rung by the demotion grace period is told to do, first on the "
+        "record after 'To stay <rung> past <day>: ', before what is slipping; may cite {feature} placeholders "
+        "(without one: what to restore).",
     )
     requires: list[Criterion] = Field(
         default_factory=list, max_length=MAX_CRITERIA, description="The criteria, all needed; the lowest rung has none."

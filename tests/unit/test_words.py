@@ -147,3 +147,17 @@ def test_an_unused_word_list_is_a_warning() -> None:
     rules = load_text(RULES.replace("listenin_cues", "listening_cues"), "ladder.yaml")
     found = [f for f in lint(rules) if "unused_list" in f.message]
     assert len(found) == 1 and found[0].line == 4 and found[0].severity == "warning"
+
+
+def test_a_keep_step_that_could_push_its_day_out_of_the_record_is_an_error() -> None:
+    """Held advice opens 'To stay <rung> past <day>: <keep_step>', and that much must fit 255 characters with the
+    longest first name Salesforce holds."""
+    from connector.ruleset.lint import lint  # noqa: PLC0415
+
+    text = RULES.replace("listenin_cues", "listening_cues").replace("  unused_list: [x]\n", "")
+    text = text.replace("features:\n", "features:\n  first_name:\n    field: FirstName\n")
+    long = "call {first_name} " + "and listen closely " * 11
+    ok = lint(load_text(text + "    keep_step: call {first_name}\n", "ladder.yaml"))
+    assert not [f for f in ok if "keep" in f.message]
+    found = [f for f in lint(load_text(text + f"    keep_step: {long}\n", "ladder.yaml")) if "keep" in f.message]
+    assert len(found) == 1 and found[0].severity == "error" and "can run to" in found[0].message
