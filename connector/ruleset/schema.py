@@ -142,7 +142,7 @@ _MODIFIERS: dict[str, set[str]] = {
     "last": {"within_days"},
     "distinct_periods": {"period", "periods"},
     "ratio": {"per", "within_days"},
-    "unanswered": {"answered_by", "older_than_days", "within_days"},
+    "unanswered": {"answered_by", "older_than_days", "within_days", "each_answer"},
     "field": set(),
     "expr": set(),
 }
@@ -257,6 +257,12 @@ class Feature(_Strict):
     older_than_days: DaysOrZero | None = Field(
         default=None, description="For unanswered: a trigger counts once it is more than this many days old."
     )
+    each_answer: Literal["answers_all_before", "answers_oldest"] | None = Field(
+        default=None,
+        description="For unanswered: what one answering activity answers. answers_all_before (the default): every "
+        "trigger on or before its day. answers_oldest: one trigger, the oldest not yet answered on or before its "
+        "day, so a thank-you answers one input and the others stay open.",
+    )
 
     @model_validator(mode="after")
     def _one_type(self) -> Feature:
@@ -268,7 +274,7 @@ class Feature(_Strict):
                 + (f" (this one has {', '.join(given)})" if given else "")
             )
         kind = given[0]
-        modifiers = {"within_days", "per", "period", "periods", "answered_by", "older_than_days"}
+        modifiers = {"within_days", "per", "period", "periods", "answered_by", "older_than_days", "each_answer"}
         extra = sorted(m for m in modifiers if getattr(self, m) is not None and m not in _MODIFIERS[kind])
         if extra:
             raise ValueError(f"'{kind}' does not take {', '.join(extra)}")
@@ -294,6 +300,11 @@ class Feature(_Strict):
     @property
     def type(self) -> str:
         return next(t for t in FEATURE_TYPES if getattr(self, t) is not None)
+
+    @property
+    def answers_oldest(self) -> bool:
+        """An answer answers one trigger (the oldest open one), not every trigger before it."""
+        return self.each_answer == "answers_oldest"
 
     @property
     def kinds(self) -> list[str]:
