@@ -161,3 +161,19 @@ def test_a_keep_step_that_could_push_its_day_out_of_the_record_is_an_error() -> 
     assert not [f for f in ok if "keep" in f.message]
     found = [f for f in lint(load_text(text + f"    keep_step: {long}\n", "ladder.yaml")) if "keep" in f.message]
     assert len(found) == 1 and found[0].severity == "error" and "can run to" in found[0].message
+
+
+def test_word_matching_is_skipped_where_the_rest_of_the_condition_is_false_with_the_same_result() -> None:
+    """The regular expression runs only where the cheap part of the AND chain is not false; the value, NULLs
+    included, is what plain AND gives."""
+    compiled = compile_expr("NOT (TaskSubtype = 'Call' AND MENTIONS('pitch', Subject))", _symbols(), word_lists={})
+    text = sql.render(compiled.expr)
+    assert "CASE WHEN NOT COALESCE" in text
+    con = duckdb.connect()
+    con.execute('CREATE TABLE a (i INTEGER, "TaskSubtype" VARCHAR, "Subject" VARCHAR)')
+    con.executemany(
+        "INSERT INTO a VALUES (?, ?, ?)",
+        [(0, None, "x"), (1, None, "Pitch"), (2, "Call", "pitch"), (3, "Email", "pitch"), (4, "Call", None)],
+    )
+    got = [r[0] for r in con.execute(f"SELECT {text} FROM a ORDER BY i").fetchall()]
+    assert got == [True, None, False, True, True]
