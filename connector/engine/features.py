@@ -197,7 +197,10 @@ def _paired(features: list[CompiledFeature]) -> exp.Expr:
                 _closed(f),
             )
         )
-    inner = exp.select(exp.Star(), *running).from_(sql.table(CLASSIFIED.name))
+    # Only triggers and answers take part: the windows then sort a few rows a contact, not all its activity.
+    kinds = [k for f in features for k in (f.spec.unanswered or [])]
+    kinds += [k for f in paired for k in (f.spec.answered_by or [])]
+    inner = exp.select(exp.Star(), *running).from_(sql.table(CLASSIFIED.name)).where(_any(kinds))
     outer = exp.select(exp.Star(), *closing).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=sql.ident("r"))))
     return exp.Subquery(this=outer, alias=exp.TableAlias(this=sql.ident("a")))
 
