@@ -50,6 +50,7 @@ TASK_COLUMNS: list[tuple[str, str]] = [
     ("CallType", "VARCHAR"),
     ("CallDurationInSeconds", "INTEGER"),
     ("CallDisposition", "VARCHAR"),
+    ("Description", "VARCHAR"),  # Comments: call notes; kept to DESCRIPTION_CAP characters
     ("IsClosed", "BOOLEAN"),
     ("CompletedDateTime", "TIMESTAMP"),
     ("CreatedDate", "TIMESTAMP"),
@@ -74,11 +75,18 @@ EVENT_COLUMNS: list[tuple[str, str]] = [
     ("DurationInMinutes", "INTEGER"),
     ("IsAllDayEvent", "BOOLEAN"),
     ("IsPrivate", "BOOLEAN"),
+    ("Description", "VARCHAR"),  # meeting notes; kept to DESCRIPTION_CAP characters
     ("CreatedDate", "TIMESTAMP"),
     ("LastModifiedDate", "TIMESTAMP"),
     ("SystemModstamp", "TIMESTAMP"),
     ("IsDeleted", "BOOLEAN DEFAULT false"),
 ]
+
+# Task and Event Description is a long text area of up to 32,000 characters. Rules read the notes for words that
+# say how a conversation went, which the first lines tell; a few kilobytes per activity across tens of millions of
+# activities is what the local mirror can hold, so every adapter keeps at most this many characters. Salesforce
+# pulls the field only when a rule names it (the pull's field list is the rules' fields).
+DESCRIPTION_CAP = 2000
 
 # Enhanced Email: one EmailMessage per email Task (ActivityId = the Task's Id); `Incoming` is its direction. Only
 # in orgs with Enhanced Email or Email-to-Case. ReplyToEmailMessageId is in the field references of recent API

@@ -6,6 +6,7 @@ coverage is below --min-coverage, 4 when a rule or test file is invalid (or, wit
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections import Counter
@@ -50,6 +51,13 @@ def rules() -> None:
 @click.option("--strict", is_flag=True, help="Warnings fail the check too (exit 4).")
 @click.option("--no-data", is_flag=True, help="Skip the checks against the local CRM (picklists, kinds in use).")
 @click.option(
+    "--data",
+    "coverage",
+    is_flag=True,
+    help="Also read the local CRM's activities through the kinds: how many each kind matches, how many match "
+    "none, and the most common unmatched and short subjects (what the rules cannot read).",
+)
+@click.option(
     "--engine",
     type=click.Choice(["duckdb", "spark"]),
     default="duckdb",
@@ -65,7 +73,14 @@ def rules() -> None:
 )
 @click.pass_obj
 def check(
-    cfg: Config, files: tuple[Path, ...], fmt: str, strict: bool, no_data: bool, engine: str, as_of: dt.date | None
+    cfg: Config,
+    files: tuple[Path, ...],
+    fmt: str,
+    strict: bool,
+    no_data: bool,
+    coverage: bool,
+    engine: str,
+    as_of: dt.date | None,
 ) -> None:
     """Validate and lint rule files (default: the configured one); rule test files are validated too.
 
@@ -78,6 +93,8 @@ def check(
     the one below on the outcomes the rules declare (calibrate, on the local CRM's history). With `--engine
     spark`, also an error for each construct with no faithful Spark rendering, at the rule text that made it.
     """
+    if coverage and no_data:
+        raise click.UsageError("--data reads the local CRM, which --no-data skips: give one of them")
     targets = _rule_files(list(files) or [_shown(sync.rules_path(cfg))])
     data = None if no_data else _Data(cfg, as_of or dt.date.today())
     findings: list[Finding] = []
@@ -86,6 +103,8 @@ def check(
         for path in targets:
             found, info = _check_one(path, data, spark=engine == "spark")
             findings.extend(found)
+            if coverage and data is not None and info.get("version"):
+                info["data"] = data.coverage(compiler.compile_located(loader.load_file(path)))
             checked.append(info)
     finally:
         if data is not None:
@@ -115,6 +134,9 @@ def check(
     else:
         for f in findings:
             click.echo(str(f))
+        for info in checked:
+            if info.get("data") is not None:
+                click.echo(_coverage_text(info["path"], info["data"]))
         click.echo(_check_summary(checked, counts, failed=failed))
     if failed:
         click.get_current_context().exit(int(ExitCode.RULES))
@@ -206,6 +228,26 @@ def _check_summary(checked: list[dict[str, Any]], counts: Counter[str], *, faile
     return f"Checked {what}: {found}; {verdict}.{rendered}"
 
 
+def _coverage_text(path: str, cov: dict[str, Any]) -> str:
+    """The --data section: kinds by the activities they read, the unread share, and the subjects behind it."""
+    total = cov["activities"]
+
+    def share(n: int) -> str:
+        return f"{n:>9,}  {100 * n / total:5.1f}%" if total else f"{n:>9,}"
+
+    width = max([len(k) for k in cov["per_kind"]] + [len("no kind")])
+    lines = [f"{path}: {total:,} activities in the local CRM, read by the kinds:"]
+    lines += [f"  {name:<{width}} {share(n)}" for name, n in cov["per_kind"].items()]
+    lines.append(f"  {'no kind':<{width}} {share(cov['unmatched'])}   <- what the rules cannot read")
+    for title, key in (
+        ("Most common subjects no kind matches:", "unmatched_subjects"),
+        ("Most common short subjects (one or two words say little of what happened):", "short_subjects"),
+    ):
+        lines.append(title)
+        lines += [f"  {n:>7,}  {subject}" for subject, n in cov[key]] or ["  (none)"]
+    return "\n".join(lines)
+
+
 class _Data:
     """The configured local CRM, opened read-only on first use, for checks against real data."""
 
@@ -256,6 +298,13 @@ class _Data:
         found.extend(lint_data.data_findings(rules_set, crm.con, f"the local CRM {crm.path}"))
         found.extend(_unearned(rules_set, crm, self.as_of))
         return found
+
+    def coverage(self, rules_set: compiler.RuleSet) -> dict[str, Any] | None:
+        """`lint_data.coverage` of the local CRM as plain data (for text and JSON), or None without one."""
+        crm = self._open()
+        if crm is None:
+            return None
+        return dataclasses.asdict(lint_data.coverage(rules_set, crm.con))
 
     def close(self) -> None:
         if self.crm is not None:

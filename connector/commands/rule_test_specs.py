@@ -30,6 +30,7 @@ class ActivitySpec(_Strict):
     days_ago: int | None = None
     date: dt.date | None = None
     kind_hint: str | list[str] | None = None  # the kinds it is meant to be; the case fails when it is not
+    not_kind: str | list[str] | None = None  # kinds it must not be (a misleading subject); fails when it is one
     object: Literal["Task", "Event"] = "Task"
     incoming: bool | None = None
     answers_ours: bool | None = None
@@ -48,6 +49,7 @@ class ActivitySpec(_Strict):
     CallType: str | None = None
     CallDurationInSeconds: int | None = None
     CallDisposition: str | None = None
+    Description: str | None = None  # the call or meeting notes
     DurationInMinutes: int | None = None
     IsAllDayEvent: bool | None = None
     IsClosed: bool | None = None
@@ -78,6 +80,12 @@ class ActivitySpec(_Strict):
         if self.kind_hint is None:
             return []
         return [self.kind_hint] if isinstance(self.kind_hint, str) else list(self.kind_hint)
+
+    @property
+    def not_kinds(self) -> list[str]:
+        if self.not_kind is None:
+            return []
+        return [self.not_kind] if isinstance(self.not_kind, str) else list(self.not_kind)
 
     def fields(self) -> dict[str, Any]:
         """The Salesforce fields given, by API name."""

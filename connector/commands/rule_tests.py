@@ -187,6 +187,11 @@ def _check_names(spec: RuleTestFile, located: loader.Located, rules: RuleSet) ->
             for k, kind in enumerate(act.hints):
                 kloc: loader.Loc = (*loc, "activities", j, "kind_hint") + ((k,) if isinstance(hint, list) else ())
                 need(kind, list(rules.kinds), kloc, "kind")
+            for k, kind in enumerate(act.not_kinds):
+                nloc: loader.Loc = (*loc, "activities", j, "not_kind") + (
+                    (k,) if isinstance(act.not_kind, list) else ()
+                )
+                need(kind, list(rules.kinds), nloc, "kind")
         if case.crm is not None:
             need(case.crm.Trust_Stage__c, rungs, (*loc, "crm", "Trust_Stage__c"), "rung")
         if case.state is not None:
@@ -334,11 +339,17 @@ def _hint_problems(
     for j, (act, aid) in enumerate(zip(case.activities, aids, strict=True)):
         kinds = kinds_of.get((aid, cid), [])
         missing = [k for k in act.hints if k not in kinds]
+        wrong = [k for k in act.not_kinds if k in kinds]
+        line = located.where(("cases", index, "activities", j))[0]
+        actual = ", ".join(kinds) or "no kind (or dated after as_of)"
         if missing:
-            line = located.where(("cases", index, "activities", j))[0]
-            actual = ", ".join(kinds) or "no kind (or dated after as_of)"
             problems.append(
                 f"activity {j + 1} (line {line}): kind_hint {', '.join(missing)}, but for this case's contact "
+                f"({who}) it is classified as {actual}"
+            )
+        if wrong:
+            problems.append(
+                f"activity {j + 1} (line {line}): not_kind {', '.join(wrong)}, but for this case's contact "
                 f"({who}) it is classified as {actual}"
             )
     return problems

@@ -118,23 +118,91 @@ def _unanswered(features: list[CompiledFeature], rules: RuleSet) -> exp.Expr:
         assert s.unanswered is not None
         assert s.older_than_days is not None
         answered = sql.col(feature_answered_col(f.name), "b")
+        if s.answers_oldest:
+            # The trigger's place among the contact's triggers is at or past the number the answers closed.
+            open_ = sql.q("$idx >= $closed", idx=sql.col(f"{_idx(f)}", "a"), closed=sql.col(f"{_closed(f)}", "a"))
+        else:
+            open_ = sql.q("($answered IS NULL OR a.day > $answered)", answered=answered)
         cond = exp.and_(
             _any(s.unanswered, "a"),
             sql.q("a.day < $as_of - $n", n=s.older_than_days),
             _within(s.within_days, "a"),
-            sql.q("($answered IS NULL OR a.day > $answered)", answered=answered),
+            open_,
         )
         oldest = _filtered(_OLDEST, cond, feature_act_col(f.name), k=_label(rules, s.unanswered, "a"))
         cols.append(origin.tag(oldest, ("features", f.name)))
     triggers = _any([k for f in features for k in (f.spec.unanswered or [])], "a")
     body = (
         exp.select(sql.col("cid", "a"), *cols)
-        .from_(exp.alias_(sql.table(CLASSIFIED.name), "a"))
+        .from_(_paired(features))
         .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q("a.cid = b.cid"))
         .where(triggers)
         .group_by(sql.col("cid", "a"))
     )
     return sql.create_temp(UNANSWERED.name, body)
+
+
+def _idx(f: CompiledFeature) -> str:
+    return f"{feature_col(f.name)}__idx"
+
+
+def _closed(f: CompiledFeature) -> str:
+    return f"{feature_col(f.name)}__closed"
+
+
+def _paired(features: list[CompiledFeature]) -> exp.Expr:
+    """The classified activities as `a`, with, for each `answers_oldest` feature, each row's place among the
+    contact's triggers (`__idx`, from 0, by day then Id) and how many triggers the answers closed (`__closed`).
+
+    Answers close the oldest open trigger, first come first served: a day's triggers are counted before its
+    answers (a thank-you the day of the feedback answers it; an activity both trigger and answer answers itself).
+    With S the running count of triggers minus answers at the end of each day, the answers that found nothing open
+    are -min(0, min S), so the triggers closed are the answers less those: sum(answers) + min(0, min S). The same
+    reading as the timeline's (connector.engine.timeline._points)."""
+    paired = [f for f in features if f.spec.answers_oldest]
+    if not paired:
+        return exp.alias_(sql.table(CLASSIFIED.name), "a")
+    running, closing = [], []
+    for f in paired:
+        trig = sql.q("CASE WHEN $k THEN 1 ELSE 0 END", k=_any(f.spec.unanswered or []))
+        ans = sql.q("CASE WHEN $k THEN 1 ELSE 0 END", k=_any(f.spec.answered_by or []))
+        running.append(
+            sql.alias(
+                sql.q(
+                    "sum($t) OVER (PARTITION BY cid ORDER BY day, aid ROWS BETWEEN UNBOUNDED PRECEDING AND "
+                    "CURRENT ROW) - 1",
+                    t=trig,
+                ),
+                _idx(f),
+            )
+        )
+        running.append(
+            sql.alias(
+                sql.q(
+                    "sum($t - $a) OVER (PARTITION BY cid ORDER BY day "
+                    "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
+                    t=trig.copy(),
+                    a=ans,
+                ),
+                f"{_closed(f)}_s",
+            )
+        )
+        closing.append(
+            sql.alias(
+                sql.q(
+                    "sum($a) OVER (PARTITION BY cid) + LEAST(0, min($s) OVER (PARTITION BY cid))",
+                    a=ans.copy(),
+                    s=sql.col(f"{_closed(f)}_s"),
+                ),
+                _closed(f),
+            )
+        )
+    # Only triggers and answers take part: the windows then sort a few rows a contact, not all its activity.
+    kinds = [k for f in features for k in (f.spec.unanswered or [])]
+    kinds += [k for f in paired for k in (f.spec.answered_by or [])]
+    inner = exp.select(exp.Star(), *running).from_(sql.table(CLASSIFIED.name)).where(_any(kinds))
+    outer = exp.select(exp.Star(), *closing).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=sql.ident("r"))))
+    return exp.Subquery(this=outer, alias=exp.TableAlias(this=sql.ident("a")))
 
 
 def _columns(f: CompiledFeature) -> list[exp.Expr]:

@@ -213,19 +213,25 @@ def grace_until(rules: RuleSet) -> exp.Expr:  # noqa: ARG001 - one signature for
     return date_text(sql.col("held_until"))
 
 
+def keep_lead(rung: CompiledRung) -> str:
+    """How held advice opens; the rest of the lead is the drop day and the rung's keep step."""
+    return f"To stay {rung.name} past "
+
+
 def keep_advice(rules: RuleSet) -> exp.Expr:
-    """For a contact the grace period holds: its rung, until when, what is slipping, and what to do to keep it."""
+    """For a contact the grace period holds: what to do and by when first ("To stay Faithful past 30 Jun 2026:
+    book a listening conversation..."), then what is slipping, as room allows: the record holds 255 characters
+    and a list of slipping criteria used to push the advice out of them. Each rung has its own keep step; a rung
+    without one says what to restore, never the climb advice of the rung below (which reads as advice to the
+    contact's own rung)."""
     cases = []
     for r in rules.rungs[1:]:
-        step = r.keep_step or r.next_step
-        parts = [
-            sql.lit(f"{r.name} until "),
-            grace_until(rules),
-            sql.lit(": no longer "),
-            missing(rules.rungs, r.index),
-        ]
-        if step is not None:
-            parts += [sql.lit(". "), template(step, rules)]
+        parts = [sql.lit(keep_lead(r)), grace_until(rules)]
+        if r.keep_step is not None:
+            parts += [sql.lit(": "), template(r.keep_step, rules), sql.lit(". Slipping: ")]
+        else:
+            parts += [sql.lit(", restore: ")]
+        parts += [missing(rules.rungs, r.index), sql.lit(".")]
         cases.append((r.index, concat(*parts)))
     return _by_rung(sql.col("final"), cases) if cases else exp.Null()
 

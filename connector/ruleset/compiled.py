@@ -41,6 +41,7 @@ class CompiledKind:
     expr: exp.Expr
     fields: list[str]
     label: str = ""  # how a next step names an activity of this kind when it may not cite its subject
+    word_lists: tuple[str, ...] = ()  # the `words:` lists its match reads through MENTIONS()
 
 
 @dataclass(frozen=True)

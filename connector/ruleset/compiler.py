@@ -106,9 +106,16 @@ class _Compiler:
     def _err(self, loc: loader.Loc, message: str, offset: int | None = None) -> None:
         self.findings.append(self.located.finding(loc, message, offset=offset))
 
-    def _expr(self, loc: loader.Loc, text: str, symbols: dict[str, Symbol], want: Type | None) -> Compiled | None:
+    def _expr(
+        self,
+        loc: loader.Loc,
+        text: str,
+        symbols: dict[str, Symbol],
+        want: Type | None,
+        word_lists: dict[str, list[str]] | None = None,
+    ) -> Compiled | None:
         try:
-            compiled = compile_expr(text, symbols, want=want)
+            compiled = compile_expr(text, symbols, want=want, word_lists=word_lists)
         except ExprError as exc:
             self._err(loc, exc.message, offset=exc.offset)
             return None
@@ -147,7 +154,7 @@ class _Compiler:
             if not NAME_RE.match(name):
                 self._err(("kinds", name), f"kind name '{name}': use lower case letters, digits and _")
                 continue
-            compiled = self._expr(("kinds", name, "match"), kind.match, symbols, Type.BOOL)
+            compiled = self._expr(("kinds", name, "match"), kind.match, symbols, Type.BOOL, self.rf.words)
             if compiled:
                 out[name] = CompiledKind(
                     name,
@@ -156,6 +163,7 @@ class _Compiler:
                     compiled.expr,
                     compiled.names,
                     kind.label or name.replace("_", " "),
+                    tuple(compiled.word_lists),
                 )
         if not self.rf.kinds:
             self._err(("kinds",), "declare at least one activity kind")

@@ -20,6 +20,7 @@ from sqlglot.tokens import Tokenizer
 
 from connector.engine import origin, sql
 from connector.ruleset import expr_written as written
+from connector.ruleset import words
 from connector.ruleset.expr_safe import double as _double
 from connector.ruleset.expr_safe import shift as _shift
 from connector.ruleset.expr_safe import whole as _whole
@@ -33,6 +34,8 @@ MAX_TEXT = 4000
 MAX_DEPTH = 24  # nested parentheses and function calls
 MAX_TERMS = 200  # operators and values in one condition
 MAX_DIGITS = 24
+MENTIONS = "MENTIONS"  # MENTIONS(word_list, Subject, Description): whole words of a list (connector.ruleset.words)
+IS_ONLY = "IS_ONLY"  # IS_ONLY(word_list, Subject): the text is one entry of the list and nothing else ("Call")
 
 _FUNCTIONS: dict[type[exp.Expr], str] = {
     exp.Coalesce: "COALESCE",
@@ -61,8 +64,15 @@ def suggest(name: str, known: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def compile_expr(text: str, symbols: dict[str, Symbol], *, want: Type | None = Type.BOOL) -> Compiled:
-    """Parse, check and translate one condition; `want` is the type the result must have."""
+def compile_expr(
+    text: str,
+    symbols: dict[str, Symbol],
+    *,
+    want: Type | None = Type.BOOL,
+    word_lists: dict[str, list[str]] | None = None,
+) -> Compiled:
+    """Parse, check and translate one condition; `want` is the type the result must have. `word_lists`: the rule
+    file's `words:` section, which MENTIONS() reads (None where MENTIONS is not allowed: over features)."""
     if not text or not text.strip():
         raise ExprError("the condition is empty")
     _check_size(text)
@@ -85,7 +95,7 @@ def compile_expr(text: str, symbols: dict[str, Symbol], *, want: Type | None = T
     trees = [t for t in trees if t is not None]
     if len(trees) != 1:
         raise ExprError("a condition is one expression; ';' is not allowed")
-    checker = _Checker(text, symbols)
+    checker = _Checker(text, symbols, word_lists)
     tree = trees[0]
     assert tree is not None
     try:
@@ -97,7 +107,54 @@ def compile_expr(text: str, symbols: dict[str, Symbol], *, want: Type | None = T
             f"this condition gives a {typ.value}, but a {want.value} is needed here "
             "(a comparison such as '>= 3' may be missing)"
         )
-    return Compiled(expr=tree_out, type=typ, names=checker.names)
+    if checker.lists or any(isinstance(n, exp.RegexpLike) for n in tree_out.walk()):
+        tree_out = _guarded(tree_out)
+    return Compiled(expr=tree_out, type=typ, names=checker.names, word_lists=checker.lists)
+
+
+def _costly(node: exp.Expr) -> bool:
+    return any(isinstance(n, exp.RegexpLike) for n in node.walk())
+
+
+def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
+    inner = node.this if isinstance(node, exp.Paren) else node
+    if isinstance(inner, exp.And):
+        return [*_conjuncts(inner.this), *_conjuncts(inner.expression)]
+    return [node]
+
+
+def _guarded(node: exp.Expr) -> exp.Expr:
+    """Word matching (a regular expression per activity) runs only where the rest of its AND chain is not false:
+    `cheap AND costly` becomes `CASE WHEN NOT COALESCE(cheap, true) THEN false ELSE (cheap AND costly) END`, the
+    same value in three-valued logic, and both engines skip a CASE branch they do not take. A kind that reads
+    words only of calls and meetings then spends no regular expression on the emails, which are most activities."""
+    inner = node.this if isinstance(node, exp.Paren) else node
+    if isinstance(inner, exp.And):
+        parts = [_guarded(p) for p in _conjuncts(inner)]
+        cheap = [p for p in parts if not _costly(p)]
+        costly = [p for p in parts if _costly(p)]
+        if not cheap or not costly:
+            return _and(parts)
+        guard = _and(cheap)
+        return exp.Paren(
+            this=exp.Case(
+                ifs=[exp.If(this=exp.Not(this=exp.Coalesce(this=guard, expressions=[exp.true()])), true=exp.false())],
+                default=_and([guard.copy(), *costly]),
+            )
+        )
+    for key, child in list(inner.args.items()):
+        if isinstance(child, exp.Expr) and _costly(child):
+            inner.set(key, _guarded(child))
+        elif isinstance(child, list):
+            inner.set(key, [_guarded(c) if isinstance(c, exp.Expr) and _costly(c) else c for c in child])
+    return node
+
+
+def _and(parts: list[exp.Expr]) -> exp.Expr:
+    out = parts[0]
+    for p in parts[1:]:
+        out = exp.And(this=out, expression=p)
+    return exp.Paren(this=out)
 
 
 def _check_size(text: str) -> None:
@@ -163,10 +220,12 @@ def _offset(text: str, line: int, col: int) -> int:
 
 
 class _Checker:
-    def __init__(self, text: str, symbols: dict[str, Symbol]) -> None:
+    def __init__(self, text: str, symbols: dict[str, Symbol], word_lists: dict[str, list[str]] | None) -> None:
         self.text = text
         self.symbols = symbols
+        self.word_lists = word_lists
         self.names: list[str] = []
+        self.lists: list[str] = []
 
     def _pos(self, node: exp.Expr) -> int:
         for n in node.walk():
@@ -238,6 +297,8 @@ class _Checker:
             raise written.not_an_operator(self.text, node, self._pos(node), _FUNCTIONS.values())
         if type(node) in _FUNCTIONS:
             return self._function(node, _FUNCTIONS[type(node)])
+        if isinstance(node, exp.Anonymous) and str(node.this).upper() in (MENTIONS, IS_ONLY):
+            return self._mentions(node, str(node.this).upper())
         if isinstance(node, exp.Anonymous):
             raise self._fail(node, f"unknown function {node.name}(); allowed: {', '.join(_FUNCTIONS.values())}")
         if isinstance(node, exp.Func):
@@ -340,6 +401,48 @@ class _Checker:
         if node.args.get("negate"):
             like = exp.Not(this=like)
         return exp.Paren(this=like), Type.BOOL
+
+    def _mentions(self, node: exp.Anonymous, fn: str) -> tuple[exp.Expr, Type]:
+        """MENTIONS(list, Field, ...): whether any of the fields holds a word of the list (connector.ruleset.words);
+        IS_ONLY(list, Field, ...): whether the fields together say one entry and nothing more (a generic subject),
+        as one regular expression over the fields joined, A-Z lower-cased. Never NULL: empty fields mention nothing.
+        Only A-Z is folded (translate, not lower): lower() of a few Unicode capitals differs between DuckDB and
+        Java ('İ'), and one engine must not read a word the other misses."""
+        if self.word_lists is None:
+            raise self._fail(node, f"{fn}() reads an activity's text: it is for a kind's match")
+        args = list(node.expressions)
+        if len(args) < 2:
+            raise self._fail(node, f"{fn}(list, Subject[, Description ...]) needs a word list and a field")
+        first = args[0]
+        if isinstance(first, exp.Literal) and first.is_string:
+            entries = [str(first.this)]
+            try:
+                entries = [words.check_entry(entries[0])]
+            except words.WordError as exc:
+                raise ExprError(str(exc), source_offset(first)) from None
+        elif isinstance(first, exp.Column) and not first.table:
+            name = first.name
+            if name not in self.word_lists:
+                known = self.word_lists.keys()
+                listed = f"; the file's lists: {', '.join(sorted(known))}" if known else "; declare it under words:"
+                raise self._fail(first, f"unknown word list '{name}'{suggest(name, known)}{listed}")
+            entries = self.word_lists[name]
+            if name not in self.lists:
+                self.lists.append(name)
+        else:
+            raise self._fail(node, f"{fn}() takes a word list's name (or one 'word') first, then fields")
+        texts: list[exp.Expr] = []
+        for arg in args[1:]:
+            value, typ = self.emit(arg)
+            self._need(arg, typ, Type.STRING, fn)
+            texts.append(exp.Coalesce(this=value, expressions=[sql.lit("")]))
+        joined = texts[0]
+        for more in texts[1:]:
+            joined = exp.DPipe(this=exp.DPipe(this=joined, expression=sql.lit(words.SEPARATOR)), expression=more)
+        lowered = sql.func("translate", joined, sql.lit(words.UPPER), sql.lit(words.LOWER))
+        return exp.Paren(
+            this=exp.RegexpLike(this=lowered, expression=sql.lit(words.pattern(entries, whole=fn == IS_ONLY)))
+        ), Type.BOOL
 
     def _arithmetic(self, node: exp.Expr, op: str) -> tuple[exp.Expr, Type]:
         """Arithmetic that cannot fail at run time: whole numbers are computed as doubles and turned back into

@@ -41,3 +41,4 @@ class Compiled:
     expr: exp.Expr
     type: Type
     names: list[str] = field(default_factory=list)  # symbols used, in order of first use
+    word_lists: list[str] = field(default_factory=list)  # word lists MENTIONS() reads

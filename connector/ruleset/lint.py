@@ -29,8 +29,9 @@ from sqlglot import exp
 from connector.engine import session, sql
 from connector.errors import Finding
 from connector.ruleset import lint_bounds as bounds
-from connector.ruleset.compiler import RuleSet
+from connector.ruleset.compiler import RuleSet, Template
 from connector.ruleset.expr import ExprError, compile_expr
+from connector.ruleset.expr_types import Type
 from connector.ruleset.lint_bounds import Atom, Bound, Domain, Interval, Where
 from connector.ruleset.lint_nodes import conjuncts as _conjuncts
 from connector.ruleset.lint_nodes import number as _number
@@ -39,6 +40,8 @@ from connector.ruleset.lint_nodes import unparen as _unparen
 from connector.ruleset.loader import Loc
 
 ERROR = "error"
+DATE_TEXT_MAX = 11  # '30 Jun 2026' (engine.texts.date_text)
+_FIELD_MAX = {"FirstName": 40, "LastName": 80, "Title": 128}  # Salesforce's lengths of Contact text fields
 WARNING = "warning"
 INFO = "info"
 
@@ -56,6 +59,30 @@ class _Condition:
     atoms: list[Atom] = field(default_factory=list)  # the top-level AND chain's comparisons
     nested: list[Atom] = field(default_factory=list)  # comparisons under OR or NOT
     complete: bool = True  # every conjunct became an atom: the bounds say everything the condition says
+
+
+def template_bound(t: Template, rules: RuleSet) -> int:
+    """The most characters a template can write: its literals, and for each placeholder the longest value it can
+    show (a first name holds 40 characters in Salesforce, a date 11, a cited subject 61, a number 24)."""
+    total = 0
+    for literal, name, attr, fallback in t.parts:
+        total += len(literal)
+        if name is None:
+            continue
+        feature = rules.features[name]
+        if attr == "subject":
+            size = 61  # engine.texts.SUBJECT_CITE_MAX and its ellipsis
+            size = max(size, *(len(k.label) for k in rules.kinds.values()))
+        elif attr == "kind":
+            size = max(len(k.label) for k in rules.kinds.values())
+        elif feature.type == Type.DATE:
+            size = DATE_TEXT_MAX
+        elif feature.type == Type.STRING:
+            size = _FIELD_MAX.get(feature.spec.field or "", 255)
+        else:
+            size = 24
+        total += max(size, len(fallback or "?"))
+    return total
 
 
 def lint(rules: RuleSet) -> list[Finding]:
@@ -90,6 +117,7 @@ class _Linter:
             self._ladder(rungs)
             self._order(rungs)
             self._unused()
+            self._keep_steps()
         finally:
             self._consts.close()
         return sorted(self.findings, key=lambda f: (f.line, f.col))
@@ -372,6 +400,15 @@ class _Linter:
                     "next step or another feature: use it or remove it",
                     WARNING,
                 )
+        mentioned = {w for k in rules.kinds.values() for w in k.word_lists}
+        for name in rules.source.data.get("words") or {}:
+            if name not in mentioned:
+                self.add(
+                    ("words", name),
+                    f"word list '{name}' is read by no kind: use it in a match as MENTIONS({name}, Subject) "
+                    "or remove it",
+                    WARNING,
+                )
         read = {k for f in rules.features.values() for k in f.spec.kinds} | {k for o in rules.outcomes for k in o.kinds}
         for name in rules.kinds:
             if name not in read:
@@ -379,6 +416,24 @@ class _Linter:
                     ("kinds", name),
                     f"kind '{name}' is read by no feature, so it changes nothing: count it in a feature or remove it",
                     WARNING,
+                )
+
+    def _keep_steps(self) -> None:
+        """Held advice opens with what to do and by when, and must fit the 255 characters of the next step
+        whatever the contact's name and cited activity."""
+        for rung in self.rules.rungs[1:]:
+            if rung.keep_step is None:
+                continue  # the advice is what to restore (engine.texts.keep_advice): short
+            from connector.engine.texts import NEXT_STEP_MAX, keep_lead  # noqa: PLC0415 - texts imports the compiler
+
+            longest = len(keep_lead(rung)) + DATE_TEXT_MAX + 2 + template_bound(rung.keep_step, self.rules)
+            if longest > NEXT_STEP_MAX:
+                self.add(
+                    ("rungs", rung.index, "keep_step"),
+                    f"with the drop day and the longest values of its placeholders, the advice to keep "
+                    f"'{rung.name}' can run to {longest} characters; the next step holds {NEXT_STEP_MAX}, and "
+                    "what to do and by when must fit: shorten it",
+                    ERROR,
                 )
 
 

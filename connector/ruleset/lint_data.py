@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import duckdb
 from sqlglot import exp
 
@@ -40,3 +42,81 @@ def data_findings(rules: RuleSet, con: duckdb.DuckDBPyConnection, label: str) ->
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
+
+
+# -- what the rules read of the org's own activities (`rules check --data`) ------------------------------------
+
+TOP_SUBJECTS = 10
+_COVERAGE = "tl_rules_coverage"
+SHORT_WORDS = 2  # a subject of this many words or fewer says little about what happened ("Call", "Inbound call")
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of the org's activity the kinds read: per kind, none at all, and the subjects behind the gaps."""
+
+    activities: int  # distinct activities of the CRM's contacts (a shared one once)
+    per_kind: dict[str, int]
+    unmatched: int  # activities no kind matches
+    unmatched_subjects: list[tuple[str, int]]  # the most common subjects among them
+    short_subjects: list[tuple[str, int]]  # the most common subjects of one or two words among all activities
+
+
+def coverage(rules: RuleSet, con: duckdb.DuckDBPyConnection) -> Coverage:
+    """Read every activity of `crm_activity` (whatever its date) through the kinds: what an admin tuning the
+    rules needs to see is the share of the org's own logging the rules cannot read, and the subjects behind it."""
+    flags = [f"k{i}" for i in range(len(rules.kinds))]
+    marks = [
+        sql.alias(exp.Coalesce(this=k.expr.copy(), expressions=[exp.false()]), flag)
+        for k, flag in zip(rules.kinds.values(), flags, strict=True)
+    ]
+    any_kind = sql.any_of([sql.col(f) for f in flags]) if flags else exp.false()
+    # One row per activity: a shared activity is in crm_activity once per contact who took part.
+    rows = sql.select(sql.col("Id"), sql.col("Subject"), *marks, from_="crm_activity")
+    per_activity = (
+        exp.select(
+            sql.col("Id"),
+            sql.alias(sql.func("any_value", sql.col("Subject")), "subject"),
+            *(sql.alias(sql.func("bool_or", sql.col(f)), f) for f in flags),
+        )
+        .from_(exp.Subquery(this=rows, alias=exp.TableAlias(this=sql.ident("a"))))
+        .group_by(sql.col("Id"))
+    )
+    sql.run(con, sql.create_temp(_COVERAGE, per_activity))
+    counts = [exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=sql.col(f))) for f in flags]
+    row = sql.run(
+        con,
+        sql.select(
+            sql.q("count(*)"),
+            exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=exp.Not(this=exp.Paren(this=any_kind)))),
+            *counts,
+            from_=_COVERAGE,
+        ),
+    ).fetchone()
+    assert row is not None
+    unmatched = sql.q("NOT ($any)", any=any_kind)
+    short = sql.q(
+        "len(string_split(trim(regexp_replace(subject, '[^A-Za-z0-9]+', ' ', 'g')), ' ')) <= $n", n=SHORT_WORDS
+    )
+    return Coverage(
+        activities=int(row[0]),
+        per_kind={name: int(n) for name, n in zip(rules.kinds, row[2:], strict=True)},
+        unmatched=int(row[1]),
+        unmatched_subjects=_top(con, unmatched),
+        short_subjects=_top(con, short),
+    )
+
+
+def _top(con: duckdb.DuckDBPyConnection, where: exp.Expr) -> list[tuple[str, int]]:
+    """The most common subjects (case and outer spaces aside) among the activities `where` holds for."""
+    rows = sql.run(
+        con,
+        sql.q(
+            "SELECT min(trim(subject)) AS shown, count(*) AS n FROM $t WHERE $w AND trim(subject) <> '' "
+            "GROUP BY lower(trim(subject)) ORDER BY n DESC, shown LIMIT $top",
+            t=sql.table(_COVERAGE),
+            w=where,
+            top=TOP_SUBJECTS,
+        ),
+    ).fetchall()
+    return [(str(s), int(n)) for s, n in rows]

@@ -6,7 +6,18 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from connector.ruleset import words
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -43,6 +54,7 @@ NEVER_CITE = (
     "confidential",
     "private",
 )
+MAX_WORD_LISTS = 50
 MAX_TEXT = 2000  # characters of a description, an explanation or a next-step text
 PICKLIST_VALUE_MAX = 255  # rung names and flag labels become Salesforce picklist values: 255 characters at most
 
@@ -67,6 +79,28 @@ Periods = Annotated[
 Condition = Annotated[str, Field(max_length=MAX_CONDITION)]
 Text = Annotated[str, Field(max_length=MAX_TEXT)]
 Name = Annotated[str, Field(min_length=1, max_length=MAX_NAME)]
+
+
+def _word_entry(value: str) -> str:
+    try:
+        words.check_entry(value)
+    except words.WordError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _word_is_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(  # noqa: TRY004 - pydantic reports ValueError as a finding, a TypeError would escape
+            f"YAML read this entry as {type(value).__name__} {value!r}: write it in quotes, like '1:1'"
+        )
+    return value
+
+
+WordEntry = Annotated[
+    str, Field(max_length=words.MAX_ENTRY * 2), BeforeValidator(_word_is_text), AfterValidator(_word_entry)
+]
+WordList = Annotated[list[WordEntry], Field(min_length=1, max_length=words.MAX_ENTRIES)]
 KindList = Annotated[list[str], Field(min_length=1, max_length=MAX_KINDS)]
 
 
@@ -108,7 +142,7 @@ _MODIFIERS: dict[str, set[str]] = {
     "last": {"within_days"},
     "distinct_periods": {"period", "periods"},
     "ratio": {"per", "within_days"},
-    "unanswered": {"answered_by", "older_than_days", "within_days"},
+    "unanswered": {"answered_by", "older_than_days", "within_days", "each_answer"},
     "field": set(),
     "expr": set(),
 }
@@ -223,6 +257,12 @@ class Feature(_Strict):
     older_than_days: DaysOrZero | None = Field(
         default=None, description="For unanswered: a trigger counts once it is more than this many days old."
     )
+    each_answer: Literal["answers_all_before", "answers_oldest"] | None = Field(
+        default=None,
+        description="For unanswered: what one answering activity answers. answers_all_before (the default): every "
+        "trigger on or before its day. answers_oldest: one trigger, the oldest not yet answered on or before its "
+        "day, so a thank-you answers one input and the others stay open.",
+    )
 
     @model_validator(mode="after")
     def _one_type(self) -> Feature:
@@ -234,7 +274,7 @@ class Feature(_Strict):
                 + (f" (this one has {', '.join(given)})" if given else "")
             )
         kind = given[0]
-        modifiers = {"within_days", "per", "period", "periods", "answered_by", "older_than_days"}
+        modifiers = {"within_days", "per", "period", "periods", "answered_by", "older_than_days", "each_answer"}
         extra = sorted(m for m in modifiers if getattr(self, m) is not None and m not in _MODIFIERS[kind])
         if extra:
             raise ValueError(f"'{kind}' does not take {', '.join(extra)}")
@@ -260,6 +300,11 @@ class Feature(_Strict):
     @property
     def type(self) -> str:
         return next(t for t in FEATURE_TYPES if getattr(self, t) is not None)
+
+    @property
+    def answers_oldest(self) -> bool:
+        """An answer answers one trigger (the oldest open one), not every trigger before it."""
+        return self.each_answer == "answers_oldest"
 
     @property
     def kinds(self) -> list[str]:
@@ -293,8 +338,9 @@ class Rung(_Strict):
     )
     keep_step: Text | None = Field(
         default=None,
-        description="Advice for a contact held on this rung by the demotion grace period, after what "
-        "is slipping and by when; may cite {feature} placeholders (default: next_step).",
+        description="What a contact held on this rung by the demotion grace period is told to do, first on the "
+        "record after 'To stay <rung> past <day>: ', before what is slipping; may cite {feature} placeholders "
+        "(without one: what to restore).",
     )
     requires: list[Criterion] = Field(
         default_factory=list, max_length=MAX_CRITERIA, description="The criteria, all needed; the lowest rung has none."
@@ -413,6 +459,13 @@ class RuleFile(_Strict):
     ladder: LadderSettings = Field(
         default_factory=LadderSettings, description="Promotion, demotion and decay settings."
     )
+    words: dict[Name, WordList] = Field(
+        default_factory=dict,
+        max_length=MAX_WORD_LISTS,
+        description="Word lists by name, for MENTIONS(list, Subject, Description) in a kind's match: whole words, "
+        "case-insensitive, with their regular inflections (hear: hears, heard, hearing); a phrase matches with "
+        "any spaces or punctuation between its words; 'introduc*' matches words that start so.",
+    )
     kinds: dict[Name, Kind] = Field(
         max_length=MAX_KINDS, description="Activity kinds by name (lower case letters, digits and _)."
     )
@@ -427,6 +480,14 @@ class RuleFile(_Strict):
         description="What happened next, good or bad, by name: `trust-ladder calibrate` measures each rung "
         "against them. They change no rung or flag.",
     )
+
+    @field_validator("words")
+    @classmethod
+    def _word_list_names(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name in value:
+            if not NAME_RE.match(name):
+                raise ValueError(f"word list name '{name}': use lower case letters, digits and _")
+        return value
 
     @field_validator("kinds", "features", "rungs", "flags", "outcomes", mode="before")
     @classmethod

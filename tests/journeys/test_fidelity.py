@@ -125,7 +125,8 @@ def test_a_first_sync_holds_a_contact_its_history_shows_slipping_and_demotes_it_
         "Held at Faithful during the demotion grace period, until 30 Jun 2026: it no longer meets a listening "
         "conversation in the last 120 days."
     )
-    assert f["next_step"].startswith("Faithful until 30 Jun 2026: no longer a listening conversation")
+    assert f["next_step"].startswith("To stay Faithful past 30 Jun 2026: talk with")
+    assert f["next_step"].endswith("Slipping: a listening conversation in the last 120 days.")
     # The next sync reads the same hold from the same history, dates and all: nothing to write.
     assert org.sync(days_later=5).changed == 0
     # The grace period is over on 30 Jun: down one rung (decay), dated the day it took effect, not the day of the

@@ -168,6 +168,36 @@ def test_check_reads_the_local_crm_for_kinds_that_match_nothing_and_for_picklist
     assert "kind 'inbound_email'" not in proc.stdout
 
 
+def test_check_data_shows_what_share_of_the_orgs_own_activity_the_rules_cannot_read(org: Org) -> None:
+    """An admin about to tune the rules asks how much of the org's logging they read: per kind, none at all, and
+    the subjects behind the gap, most common first; a shared activity counts once."""
+    ada, omar = org.contact("Ada"), org.contact("Omar")
+    for days in (3, 10, 17):
+        org.task(ada, days, "Prepare onsite visit")
+    org.task(omar, 4, "prepare onsite visit ")
+    org.task(omar, 5, "Log notes")
+    org.reply(ada, 5)
+    org.call(omar, 6, "Call", seconds=1500)
+    org.meeting(ada, 8, "Renewal negotiation check-in")
+    config = org.folder / "trust-ladder.toml"
+    config.write_text(f'[local]\ndatabase = "crm.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n')
+    proc = cli("--config", str(config), "rules", "check", "--data", "--format", "json", cwd=org.folder)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(proc.stdout)["files"][0]["data"]
+    assert data["activities"] == 8
+    assert data["unmatched"] == 5
+    assert data["per_kind"]["inbound_email"] == 1
+    assert data["per_kind"]["listening"] == 1  # the 25-minute "Call"; the negotiation is a meeting, not listening
+    assert data["per_kind"]["meeting"] == 1
+    assert data["unmatched_subjects"] == [["Prepare onsite visit", 4], ["Log notes", 1]]
+    assert ["Call", 1] in data["short_subjects"]
+    text = cli("--config", str(config), "rules", "check", "--data", cwd=org.folder).stdout
+    assert "  no kind                5   62.5%   <- what the rules cannot read" in text
+    assert "        4  Prepare onsite visit" in text
+    both = cli("--config", str(config), "rules", "check", "--data", "--no-data", cwd=org.folder)
+    assert both.returncode == 2 and "--data reads the local CRM" in both.stderr
+
+
 def test_the_pre_commit_hook_runs_check_on_rule_files_and_rule_test_files(tmp_path: Path) -> None:
     (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "trust-ladder-rules-check"

@@ -44,10 +44,10 @@ def test_a_demotion_waits_for_the_grace_period(org: Org) -> None:
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
     assert f["reason"].startswith("Held at Familiar during the demotion grace period, until 14 Aug 2026")
-    # Advice about what is slipping and by when, not about climbing to Faithful.
+    # What to do to keep the rung and by when, then what is slipping; not about climbing to Faithful.
     assert f["next_step"] == (
-        "Familiar until 14 Aug 2026: no longer a listening conversation in the last 120 days. "
-        "Book a listening conversation with Ada (last one 17 Mar 2026)"
+        "To stay Familiar past 14 Aug 2026: book a listening conversation with Ada (last one 17 Mar 2026). "
+        "Slipping: a listening conversation in the last 120 days."
     )
     org.sync(days_later=30 + 29)
     assert org.fields(cid)["stage"] == "Familiar"

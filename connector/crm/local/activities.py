@@ -253,7 +253,7 @@ def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> e
     assert isinstance(tree, exp.Select)
     have = set(vocabulary.column_names(obj))
     cols: list[exp.Expr] = [
-        sql.alias(sql.col(f, "a") if f in have else exp.Null(), f) for f in vocabulary.raw_activity_fields()
+        sql.alias(_field(f) if f in have else exp.Null(), f) for f in vocabulary.raw_activity_fields()
     ]
     if contact_rows:
         derived = sql.q(_DERIVED)
@@ -263,6 +263,23 @@ def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> e
     if not contact_rows and keep:
         tree = tree.where(sql.all_of(keep), copy=False)
     return tree
+
+
+# What email integrations put before the subject they log: "Email: Re: Pricing" (Outlook and Gmail integrations,
+# Einstein Activity Capture, Salesforce's own "Send an Email"), "[External] ..." (a mail gateway's tag). Reply
+# and forward prefixes are kept: they say who wrote.
+INTEGRATION_PREFIXES = r"^\s*((e-?mail\s*:|\[external\]|external\s*:)\s*)+"
+
+
+def _field(name: str) -> exp.Expr:
+    """A Task/Event field as rules read it: the subject an integration prefix wraps ("Email: Re: Pricing" is "Re:
+    Pricing", a reply), notes cut to DESCRIPTION_CAP characters whatever the adapter stored."""
+    column = sql.col(name, "a")
+    if name == "Description":
+        return sql.func("left", column, sql.lit(vocabulary.DESCRIPTION_CAP))
+    if name == "Subject":
+        return sql.q("regexp_replace($s, $p, '', 'i')", s=column, p=INTEGRATION_PREFIXES)
+    return column
 
 
 _OWN_ROWS = """

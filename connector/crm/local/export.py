@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
+from connector import vocabulary
 from connector.crm.local import export_convert, schema
 from connector.errors import DataError
 
@@ -340,8 +341,12 @@ def _duplicates(con: Any, stage: str, file: str, problems: list[RowProblem]) -> 
 
 def _insert(con: Any, obj: str, names: list[str], *, replace: bool) -> int:
     cols = ", ".join(f'"{c}"' for c in names)
+    # Notes are kept to the length rules read (vocabulary.DESCRIPTION_CAP), as every adapter keeps them.
+    picked = ", ".join(
+        f'left("{c}", {vocabulary.DESCRIPTION_CAP}) AS "{c}"' if c == "Description" else f'"{c}"' for c in names
+    )
     sql = (
-        f'INSERT INTO "{obj}" ({cols}) SELECT {cols} FROM "{_stage(obj)}" WHERE _err IS NULL '
+        f'INSERT INTO "{obj}" ({cols}) SELECT {picked} FROM "{_stage(obj)}" WHERE _err IS NULL '
         'QUALIFY row_number() OVER (PARTITION BY "Id" ORDER BY _line DESC) = 1'
     )
     if not replace:

@@ -80,6 +80,7 @@ class LocalCrm:
                     f"try again when it has finished ({exc})"
                 ) from None
             raise CrmError(f"{path}: cannot open the local CRM: {exc}") from None
+        _add_new_columns(con)
         return cls(con, path)
 
     def close(self) -> None:
@@ -312,6 +313,16 @@ class LocalCrm:
 
 
 _TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file has handed out
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """A CRM made by an earlier release lacks the activity columns added since (the notes, Description): added
+    empty, so the rules that read them find nothing there rather than failing on a missing column."""
+    for table in ("Task", "Event"):
+        have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
+        for column, typ in schema.TABLES[table]:
+            if column not in have:
+                con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {typ.split()[0]}')
 
 
 def _owned(fields: FieldsSection) -> dict[str, str]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from connector.crm.local import schema
 from connector.engine import sql
+from connector.vocabulary import DESCRIPTION_CAP
 
 if TYPE_CHECKING:
     import duckdb
@@ -115,6 +116,8 @@ def _q(name: str) -> str:
 def _cast(name: str, duck_type: str) -> str:
     """A staged text column cast to the mirror's type, keeping its name."""
     col = _q(name)
+    if name == "Description":  # notes are kept to the length rules read, as every adapter keeps them
+        return f"left({col}, {DESCRIPTION_CAP}) AS {col}"
     return f"{_cast_expr(col, duck_type)} AS {col}"
 
 

@@ -105,6 +105,37 @@ def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
     )
 
 
+def _first_come(p: _Plan, trig: str, ans: str, kinds: list[str]) -> exp.Expr:
+    """For an `answers_oldest` feature: per trigger (its index among the contact's triggers), the day an answer
+    closes it, first come first served. With S the running count of triggers minus answers at the end of each day
+    (a day's triggers before its answers), the triggers closed by day d are the answers so far plus min(0, min S
+    so far); trigger i closes on the first day that count reaches i + 1 (connector.engine.features._paired reads
+    the evaluation day the same way). Triggers still close in index order, so the oldest open one stays the one
+    whose index is the number closed."""
+    levels = sql.q(
+        "SELECT cid, dn, sum($a) OVER (PARTITION BY cid ORDER BY dn) "
+        "+ LEAST(0, min(s) OVER (PARTITION BY cid ORDER BY dn)) AS closed FROM ("
+        "  SELECT cid, dn, $a, sum($t - $a) OVER (PARTITION BY cid ORDER BY dn) AS s"
+        "  FROM $days WHERE $t > 0 OR $a > 0) d",
+        a=sql.col(ans),
+        t=sql.col(trig),
+        days=sql.table(DAYS),
+    )
+    triggers = sql.q(
+        "SELECT cid, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx "
+        "FROM $act WHERE $kinds AND $todo",
+        act=sql.table(CLASSIFIED.name),
+        kinds=_any_kind(kinds),
+        todo=_in_todo("cid") if p.cached else exp.true(),
+    )
+    return sql.q(
+        "SELECT t.cid, t.idx, min(l.dn) AS na FROM ($triggers) t JOIN ($levels) l "
+        "ON l.cid = t.cid AND l.closed >= t.idx + 1 GROUP BY t.cid, t.idx",
+        triggers=triggers,
+        levels=levels,
+    )
+
+
 def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[str, str]]]:
     """Per `unanswered` feature: its triggers in order (`tl_t_u<i>`: day, index, first day open, day it closes),
     and the number of triggers closed by each day (`tl_t_uc<i>`).
@@ -112,7 +143,8 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[st
     A trigger on day d is open on the days t with d + older < t < d + within and no answer in [d, t]: from
     d + older + 1 up to the day before its window or its first answer closes it. Both ends grow with d, so the
     open triggers on a day are consecutive in day order, and the oldest open one is the first not yet closed: the
-    trigger whose index is the number closed so far, if it has opened."""
+    trigger whose index is the number closed so far, if it has opened. With `each_answer: answers_oldest` an
+    answer closes one trigger, not all before it (`_first_come`): the closing days still grow with the index."""
     out: list[exp.Expr] = []
     tables: dict[str, tuple[str, str]] = {}
     for i, f in enumerate(x for x in p.features if x.spec.type == "unanswered"):
@@ -131,11 +163,14 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[st
             t=sql.col(trig),
             a=sql.col(ans),
         )
-        end = sql.q("LEAST(a.dn + $w, a.na)", w=s.within_days) if s.within_days else sql.q("a.na")
+        if s.answers_oldest:
+            answers = _first_come(p, trig, ans, s.unanswered or [])
+        end = sql.q("LEAST(t.dn + $w, a.na)", w=s.within_days) if s.within_days else sql.q("a.na")
+        join = "a.cid = t.cid AND a.idx = t.idx" if s.answers_oldest else "a.cid = t.cid AND a.dn = t.dn"
         body = sql.q(
             "SELECT t.cid, t.dn, t.idx, t.dn + $opens AS opens, $end AS closes FROM ("
             "  SELECT cid, $dn AS dn, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx"
-            "  FROM $act WHERE $kinds AND $todo) t JOIN ($answers) a ON a.cid = t.cid AND a.dn = t.dn",
+            f"  FROM $act WHERE $kinds AND $todo) t {'LEFT ' if s.answers_oldest else ''}JOIN ($answers) a ON {join}",
             opens=(s.older_than_days or 0) + 1,
             end=end,
             dn=_dn(sql.col("day")),

@@ -1,0 +1,101 @@
+"""Word lists of a rule file, compiled to one regular expression that DuckDB and Spark run alike.
+
+Reps write what a conversation was for in the subject and the notes ("to hear about their plans", "asked about
+renewal worries"), so a substring test misreads them both ways: '%present%' is in "presentation" and in "a
+present", '%needs%' in "Price increase needs discussion". A word list matches whole words and a small, explicit
+set of inflections instead:
+
+- matching is case-insensitive for the letters A-Z: they are lower-cased in the text before matching (with
+  translate(), which both engines run alike; lower() of some Unicode capitals differs between them), and the
+  pattern is lower case. Other letters match as written and count as boundaries;
+- an entry matches only between word boundaries (start or end of the text, or any character that is not a
+  letter a-z or a digit), so "present" never matches inside "presentation";
+- an entry of several words ("check in", "open agenda") matches them with any run of spaces or punctuation
+  between them ("check-in", "check in", "Check  In");
+- each word of an entry, when it is three or more letters, also matches its regular inflections: +s, +es,
+  +ed, +d, +ing, +er, +ers; a final e is dropped before -ing/-ed/-er ("share": sharing, shared); a final
+  consonant-y becomes -ies/-ied ("reply": replies, replied); a short word ending consonant-vowel-consonant also
+  doubles its last letter ("plan": planned, planning). Irregular forms are listed as entries of their own
+  ("heard" comes with "hear" by +d; "understood" must be listed);
+- an entry ending in '*' matches any word that starts with it ("introduc*": introduce, introduction).
+
+The pattern uses only what RE2 (DuckDB's regexp_matches) and java.util.regex (Spark's RLIKE) read the same way
+(plain classes, non-capturing groups, ^ and $), so both engines decide every activity the same.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_ENTRIES = 400  # words in one list
+MAX_ENTRY = 60  # characters in one entry
+SEPARATOR = "\n"  # between the fields a condition reads together: a boundary, and never inside an entry's gap
+
+_BOUNDARY_BEFORE = "(?:^|[^a-z0-9])"
+_BOUNDARY_AFTER = "(?:[^a-z0-9]|$)"
+_GAP = "[^a-z0-9\\n]+"
+_SPECIAL = set("\\.^$|?*+()[]{}")
+_VOWELS = set("aeiou")
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LOWER = UPPER.lower()
+_FOLD = str.maketrans(UPPER, LOWER)
+
+
+class WordError(ValueError):
+    """An entry that cannot be a word to look for."""
+
+
+def check_entry(entry: str) -> str:
+    """The entry as it is matched (lower case, single spaces), or WordError saying why it cannot be one."""
+    text = " ".join(entry.translate(_FOLD).split())
+    if not text or text == "*":
+        raise WordError("an empty entry matches everything; remove it")
+    if len(text) > MAX_ENTRY:
+        raise WordError(f"'{entry[:20]}…' is {len(text)} characters long; an entry is a word or a short phrase")
+    if "*" in text[:-1]:
+        raise WordError(f"'{entry}': '*' may only end an entry (a prefix such as 'introduc*')")
+    if not any(ch.isalnum() for ch in text):
+        raise WordError(f"'{entry}' has no letter or digit to look for")
+    return text
+
+
+def pattern(entries: list[str], *, whole: bool = False) -> str:
+    """One pattern that finds any of the entries as whole words, with the inflections the module describes.
+    `whole`: the text must be one entry and nothing else but spaces and punctuation ("Call", "call.", " Meeting")."""
+    alternatives = "|".join(sorted({_entry(check_entry(e)) for e in entries}))
+    if whole:
+        return f"^[^a-z0-9]*(?:{alternatives})[^a-z0-9]*$"
+    return f"{_BOUNDARY_BEFORE}(?:{alternatives}){_BOUNDARY_AFTER}"
+
+
+def _escape(text: str) -> str:
+    return "".join("\\" + ch if ch in _SPECIAL else ch for ch in text)
+
+
+def _entry(text: str) -> str:
+    prefix = text.endswith("*")
+    words = text.rstrip("*").split(" ")
+    head = [_inflected(w) for w in words[:-1]]
+    last = words[-1]
+    tail = _escape(last) + "[a-z0-9]*" if prefix else _inflected(last)
+    return _GAP.join([*head, tail])
+
+
+def _inflected(word: str) -> str:
+    """The word and its regular inflections, as one group."""
+    if len(word) < 3 or not word.isascii() or not word.isalpha():
+        return _escape(word)
+    stems = [word + "(?:s|es|ed|d|ing|er|ers)?"]
+    if word.endswith("e"):
+        stems.append(word[:-1] + "(?:ing|ed|er|ers)")
+    if word.endswith("y") and word[-2] not in _VOWELS:
+        stems.append(word[:-1] + "(?:ies|ied|ying)")
+    if len(word) <= 5 and word[-1] not in _VOWELS | {"w", "x", "y"} and word[-2] in _VOWELS and word[-3] not in _VOWELS:
+        stems.append(word + word[-1] + "(?:ed|ing|er|ers)")
+    return "(?:" + "|".join(stems) + ")"
+
+
+def matches(entries: list[str], text: str, *, whole: bool = False) -> bool:
+    """What the engines decide for one text: for tests and `explain`, with Python's re, which reads the pattern
+    as RE2 does."""
+    return re.search(pattern(entries, whole=whole), text.translate(_FOLD)) is not None

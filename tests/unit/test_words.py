@@ -1,0 +1,179 @@
+"""Word lists in kinds: how a rep's subject or note is read for words (whole words, inflections, any case, several
+fields at once), and how a rule file that names a list it lacks is told where."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from connector.engine import sql
+from connector.errors import RuleError
+from connector.ruleset import words
+from connector.ruleset.compiler import activity_fields, load_text
+from connector.ruleset.expr import ExprError, Symbol, compile_expr
+
+LISTENING = ["hear", "ask about", "understand", "shadow", "check in", "1:1", "qbr", "what matters", "discover*"]
+SELLING = ["present", "presentation", "pitch", "demo", "upsell", "negotiat*", "price", "contract"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Lunch to hear about their plans", True),
+        ("Heard them out on the roadmap", True),
+        ("Hearing what worries them", True),
+        ("Coffee - asked about what worries them", True),
+        ("Coffee - asking about what worries them", True),
+        ("Call to understand their goals for 2027", True),
+        ("Site visit - shadowed their support team", True),
+        ("Quarterly check-in", True),
+        ("Check in", True),
+        ("CHECK   IN with Ada", True),
+        ("checkin", False),
+        ("QBR Q3", True),
+        ("QBRs with the board", True),
+        ("1:1 with Omar", True),
+        ("11:1", False),
+        ("Discovery workshop", True),
+        ("rehearsal", False),  # hear inside another word
+        ("wheat delivery", False),
+        ("", False),
+    ],
+)
+def test_a_listening_list_reads_whole_words_and_their_inflections(text: str, expected: bool) -> None:
+    assert words.matches(LISTENING, text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Upsell QBR - present premium tier", True),
+        ("Presentation of the new tier", True),
+        ("Presented the roadmap", True),
+        ("Renewal negotiation check-in", True),
+        ("Price increase needs discussion", True),
+        ("Pricing call", True),
+        ("1:1 on contract terms", True),
+        ("Everyone present agreed on next steps", True),  # the word is the word: an admin removes it if it misleads
+        ("Representative intro", False),
+        ("Demos", True),
+        ("Demolition site visit", False),
+    ],
+)
+def test_a_selling_list_is_not_fooled_by_substrings(text: str, expected: bool) -> None:
+    assert words.matches(SELLING, text) is expected
+
+
+def test_duckdb_reads_the_pattern_as_python_does() -> None:
+    """The Python reading (used by tests and explain) and DuckDB's regexp_matches agree on every text above."""
+    texts = ["To hear about their plans", "rehearsal", "Check-in", "QBRs", "presentation", "Presented", "1:1 x"]
+    con = duckdb.connect()
+    for entries in (LISTENING, SELLING):
+        got = con.execute(
+            "SELECT regexp_matches(lower(t), ?) FROM unnest(?::VARCHAR[]) AS u(t)", [words.pattern(entries), texts]
+        ).fetchall()
+        assert [bool(r[0]) for r in got] == [words.matches(entries, t) for t in texts]
+
+
+def _symbols() -> dict[str, Symbol]:
+    return {name: Symbol(typ, sql.col(name)) for name, typ in activity_fields().items()}
+
+
+def test_mentions_reads_subject_and_notes_together_and_is_never_null() -> None:
+    compiled = compile_expr(
+        "MENTIONS(cues, Subject, Description)", _symbols(), word_lists={"cues": ["hear", "ask about"]}
+    )
+    con = duckdb.connect()
+    rows = [("Call", "Wanted to hear about their plans"), ("Hear them", None), (None, None), ("Call", "nothing")]
+    con.execute('CREATE TABLE a ("Subject" VARCHAR, "Description" VARCHAR)')
+    con.executemany("INSERT INTO a VALUES (?, ?)", rows)
+    got = [r[0] for r in con.execute(f"SELECT {sql.render(compiled.expr)} FROM a").fetchall()]
+    assert got == [True, True, False, False]
+    assert compiled.word_lists == ["cues"]
+
+
+def test_mentions_takes_one_quoted_word_too() -> None:
+    compiled = compile_expr("MENTIONS('voicemail', Subject)", _symbols(), word_lists={})
+    assert "voicemail" in sql.render(compiled.expr)
+
+
+def test_mentions_is_only_for_activity_text() -> None:
+    with pytest.raises(ExprError, match="for a kind's match"):
+        compile_expr("MENTIONS('x', Subject)", _symbols(), word_lists=None)
+    with pytest.raises(ExprError, match="needs a text"):
+        compile_expr("MENTIONS('x', CallDurationInSeconds)", _symbols(), word_lists={})
+
+
+RULES = """name: t
+words:
+  listening_cues: [hear, ask about]
+  unused_list: [x]
+kinds:
+  listening:
+    match: >-
+      TaskSubtype = 'Call'
+      AND MENTIONS(listenin_cues, Subject, Description)
+features:
+  n:
+    count: [listening]
+rungs:
+  - name: A
+  - name: B
+    requires:
+      - when: n >= 1
+"""
+
+
+def test_an_unknown_word_list_is_an_error_at_its_line_with_a_suggestion() -> None:
+    with pytest.raises(RuleError) as caught:
+        load_text(RULES, "ladder.yaml")
+    (finding,) = caught.value.findings
+    assert finding.line == 9
+    assert "unknown word list 'listenin_cues' (did you mean 'listening_cues'?)" in finding.message
+
+
+def test_a_bad_entry_is_an_error_at_its_list() -> None:
+    text = RULES.replace("listenin_cues", "listening_cues").replace("[hear, ask about]", "[hear, '*']")
+    with pytest.raises(RuleError) as caught:
+        load_text(text, "ladder.yaml")
+    (finding,) = caught.value.findings
+    assert finding.line == 3
+    assert "an empty entry matches everything" in finding.message
+
+
+def test_an_unused_word_list_is_a_warning() -> None:
+    from connector.ruleset.lint import lint  # noqa: PLC0415
+
+    rules = load_text(RULES.replace("listenin_cues", "listening_cues"), "ladder.yaml")
+    found = [f for f in lint(rules) if "unused_list" in f.message]
+    assert len(found) == 1 and found[0].line == 4 and found[0].severity == "warning"
+
+
+def test_a_keep_step_that_could_push_its_day_out_of_the_record_is_an_error() -> None:
+    """Held advice opens 'To stay <rung> past <day>: <keep_step>', and that much must fit 255 characters with the
+    longest first name Salesforce holds."""
+    from connector.ruleset.lint import lint  # noqa: PLC0415
+
+    text = RULES.replace("listenin_cues", "listening_cues").replace("  unused_list: [x]\n", "")
+    text = text.replace("features:\n", "features:\n  first_name:\n    field: FirstName\n")
+    long = "call {first_name} " + "and listen closely " * 11
+    ok = lint(load_text(text + "    keep_step: call {first_name}\n", "ladder.yaml"))
+    assert not [f for f in ok if "keep" in f.message]
+    found = [f for f in lint(load_text(text + f"    keep_step: {long}\n", "ladder.yaml")) if "keep" in f.message]
+    assert len(found) == 1 and found[0].severity == "error" and "can run to" in found[0].message
+
+
+def test_word_matching_is_skipped_where_the_rest_of_the_condition_is_false_with_the_same_result() -> None:
+    """The regular expression runs only where the cheap part of the AND chain is not false; the value, NULLs
+    included, is what plain AND gives."""
+    compiled = compile_expr("NOT (TaskSubtype = 'Call' AND MENTIONS('pitch', Subject))", _symbols(), word_lists={})
+    text = sql.render(compiled.expr)
+    assert "CASE WHEN NOT COALESCE" in text
+    con = duckdb.connect()
+    con.execute('CREATE TABLE a (i INTEGER, "TaskSubtype" VARCHAR, "Subject" VARCHAR)')
+    con.executemany(
+        "INSERT INTO a VALUES (?, ?, ?)",
+        [(0, None, "x"), (1, None, "Pitch"), (2, "Call", "pitch"), (3, "Email", "pitch"), (4, "Call", None)],
+    )
+    got = [r[0] for r in con.execute(f"SELECT {text} FROM a ORDER BY i").fetchall()]
+    assert got == [True, None, False, True, True]
