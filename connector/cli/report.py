@@ -169,9 +169,8 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
             page = _simulation_page(cfg, crm, *_run(cfg, crm, new_file, None, as_of, weeks, 3))
         else:
             rules = sync.load_rules(cfg)
-            history = trend.monthly(crm.con, rules, as_of)
-            data = report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path))
-            page = report_mod.render(data, history=history)
+            months = trend.by_owner(crm.con, rules, as_of)
+            page = report_mod.render(report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path), months))
     _write(out, page, quiet=False)
 
 
@@ -180,8 +179,8 @@ def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Si
     from connector.commands import report as report_mod
     from connector.commands import trend
 
-    data = report_mod.simulated(crm.con, sim, new)
-    return report_mod.render(data, history=trend.monthly(crm.con, sync.load_rules(cfg), sim.as_of))
+    months = trend.by_owner(crm.con, sync.load_rules(cfg), sim.as_of)
+    return report_mod.render(report_mod.simulated(crm.con, sim, new, months))
 
 
 def _check_out(out: Path | None, default: Path) -> None:
