@@ -23,7 +23,7 @@ from typing import Any
 
 import duckdb
 
-from connector import log
+from connector import log, progress
 from connector.commands import sync
 from connector.commands.explain import format_value, symbol_values
 from connector.commands.replay import Replay, replay
@@ -31,6 +31,8 @@ from connector.engine import sql, texts
 from connector.engine.relations import PLACE, criterion_col
 from connector.ruleset.compiler import CompiledCriterion, RuleSet
 
+STEPS = 3  # placing under each rule set, comparing
+REPLAY_STEPS = 2  # replaying each rule set week by week
 CUR_TABLE = "tl_sim_cur"  # the current rules' placement, one row per contact (a copy of tl_place)
 NEW_TABLE = "tl_sim_new"  # the new rules' placement
 
@@ -107,12 +109,35 @@ def simulate(
     *,
     weeks: int = 12,
     samples: int = 3,
+    steps: progress.Steps | None = None,
 ) -> Simulation:
-    """Both rule sets over the connection's `crm_contact`/`crm_activity`; leaves CUR_TABLE and NEW_TABLE behind."""
+    """Both rule sets over the connection's `crm_contact`/`crm_activity`; leaves CUR_TABLE and NEW_TABLE behind.
+    `steps` shows how far it got on a terminal: STEPS of them, and REPLAY_STEPS more with `weeks`."""
+    steps = steps or progress.quiet()
     started = time.perf_counter()
-    for rules, table in ((current, CUR_TABLE), (new, NEW_TABLE)):
-        sync.compute(con, rules, as_of)
-        sql.run(con, sql.create_temp(table, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name))))
+    for rules, table, label in ((current, CUR_TABLE, "the current rules"), (new, NEW_TABLE, "the new rules")):
+        with steps.step(f"placing contacts under {label}"):
+            sync.compute(con, rules, as_of)
+            sql.run(con, sql.create_temp(table, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name))))
+    with steps.step("comparing"):
+        sim = _compared(con, current, new, as_of, samples, started)
+    if weeks > 0:
+        with steps.step(f"replaying the current rules over {weeks} weeks"):
+            sim.replay_current = replay(con, current, as_of, weeks)
+        with steps.step(f"replaying the new rules over {weeks} weeks"):
+            sim.replay = replay(con, new, as_of, weeks)
+    sim.seconds = time.perf_counter() - started
+    return sim
+
+
+def _compared(
+    con: duckdb.DuckDBPyConnection,
+    current: RuleSet,
+    new: RuleSet,
+    as_of: dt.date,
+    samples: int,
+    started: float,
+) -> Simulation:
     pairs = con.execute(
         f"SELECT c.qualified, n.qualified, c.final, count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) "
         "GROUP BY ALL"
@@ -145,10 +170,6 @@ def simulate(
     _log.info(
         "simulate.compared", contacts=sim.contacts, moved=sim.moved, seconds=round(time.perf_counter() - started, 2)
     )
-    if weeks > 0:
-        sim.replay_current = replay(con, current, as_of, weeks)
-        sim.replay = replay(con, new, as_of, weeks)
-    sim.seconds = time.perf_counter() - started
     return sim
 
 
