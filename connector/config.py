@@ -333,6 +333,26 @@ class WarehouseSection(_Strict):
         return {obj: getattr(self, key) for key, obj in WAREHOUSE_OBJECTS.items() if getattr(self, key) is not None}
 
 
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+class NotifySection(_Strict):
+    """Alerts on a failed or partial `sync` (connector.notify): a webhook that takes Slack's incoming-webhook JSON
+    (`{"text": ...}`), a mail command, or both. The webhook URL carries its own token, so it is a secret: the
+    config names the environment variable that holds it, as it does for every other secret."""
+
+    webhook_url_env: str | None = Field(default=None, pattern=_ENV_NAME_RE.pattern)
+    mail_command: list[str] = Field(default_factory=list, max_length=64)  # argv, no shell; the message on stdin
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)  # each channel's longest wait
+
+    @field_validator("mail_command", mode="after")
+    @classmethod
+    def _program_first(cls, value: list[str]) -> list[str]:
+        if value and not value[0].strip():
+            raise ValueError('the first item is the program to run, e.g. ["mail", "-s", "subject", "ops@example.com"]')
+        return value
+
+
 class LogSection(_Strict):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -348,6 +368,7 @@ class Config(_Strict):
     engine: EngineSection = Field(default_factory=EngineSection)
     follow_up: FollowUpSection = Field(default_factory=FollowUpSection)
     activities: ActivitiesSection = Field(default_factory=ActivitiesSection)
+    notify: NotifySection = Field(default_factory=NotifySection)
     salesforce: SalesforceSection | None = Field(default=None, validate_default=True)
     warehouse: WarehouseSection | None = None  # the Salesforce copy the Spark engine reads
     source: Path | None = None  # the file this came from; set by `load`

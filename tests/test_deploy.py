@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
 from croniter import croniter
 
+from connector.config import NotifySection
+
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+ROOT = DEPLOY.parent
 
 
 def test_the_crontab_line_is_valid_and_runs_sync_every_15_minutes() -> None:
     lines = [ln for ln in (DEPLOY / "crontab").read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    lines = [ln for ln in lines if not re.match(r"^[A-Z_]+=", ln)]  # cron's variable lines (the alert webhook)
     assert len(lines) == 1
     fields = lines[0].split(maxsplit=5)
     schedule, command = " ".join(fields[:5]), fields[5]
@@ -78,3 +84,19 @@ def test_the_systemd_unit_counts_only_0_and_1_as_success_never_an_interrupted_ru
     service = (DEPLOY / "systemd" / "trust-ladder.service").read_text()
     (line,) = [ln for ln in service.splitlines() if ln.startswith("SuccessExitStatus=")]
     assert line.removeprefix("SuccessExitStatus=").split() == ["1"]
+
+
+def test_every_schedule_shows_how_a_failed_run_is_alerted() -> None:
+    """Issue 19: each schedule says where the alert webhook's variable comes from, and the [notify] lines of
+    config.example.toml, uncommented, name that same variable in a valid config."""
+    crontab = (DEPLOY / "crontab").read_text()
+    assert re.search(r"^TRUST_LADDER_WEBHOOK_URL=https://", crontab, re.MULTILINE)  # cron passes it to the run
+    for path in (DEPLOY / "systemd" / "trust-ladder.service", DEPLOY / "kubernetes" / "cronjob.yaml"):
+        text = path.read_text()
+        assert 'webhook_url_env = "TRUST_LADDER_WEBHOOK_URL"' in " ".join(text.replace("#", " ").split())
+    example = (ROOT / "config.example.toml").read_text()
+    section = example[example.index("[notify]") : example.index("[activities]")]
+    lines = [re.sub(r"^# ", "", ln).split("  #")[0] for ln in section.splitlines()[1:] if " = " in ln]
+    cfg = NotifySection(**tomllib.loads("\n".join(lines)))
+    assert cfg.webhook_url_env == "TRUST_LADDER_WEBHOOK_URL"
+    assert cfg.mail_command[0] == "mail"

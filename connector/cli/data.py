@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from connector import config as config_mod
-from connector import log, state
+from connector import log, progress, state
 from connector.cli.app import as_of_option
 from connector.cli.sync import summary
 from connector.commands import sync
@@ -127,7 +127,8 @@ def import_cmd(cfg: config_mod.Config, folder: Path) -> None:
         lock.acquire(log.bind_run(), what="import")  # a running sync keeps its CRM: exit 8
         crm = LocalCrm.open(path) if path.exists() else LocalCrm.create(path)
         try:
-            report = export.import_export(crm, folder)
+            with progress.Steps(0, "import") as steps:
+                report = export.import_export(crm, folder, steps=steps)
             crm.set_meta("origin", f"import of {folder.resolve()}")
         finally:
             crm.close()

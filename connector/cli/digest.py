@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from connector import config as config_mod
 from connector import files as files_mod
+from connector import progress
 from connector.cli.app import DATE, as_of_option
 from connector.cli.report import local
 from connector.commands import digest as digest_mod
@@ -35,19 +37,24 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
     problem = files_mod.unwritable_folder(out.expanduser().absolute())
     if problem is not None:  # before the work, and no folder made for a refused run
         raise click.BadParameter(f"{problem}; give a folder the digest can be written into", param_hint="'--out'")
-    with local(cfg) as crm:
-        digests = digest_mod.gather(
-            crm.con,
-            sync.load_rules(cfg),
-            as_of or dt.date.today(),
-            cfg.resolve(cfg.state.path),
-            since=since,
-            owner=owner,
-        )
-    if owner is not None and not digests:
-        # Exit 5, as for an unknown contact Id in `explain`: the Id is well formed, the data has nothing for it.
-        raise DataError(f"no contact is owned by {owner}: no digest written; check the User Id (OwnerId)")
-    files = digest_mod.write(digests, out)
+    with progress.Steps(3, "digest") as steps:
+        with ExitStack() as stack:
+            with steps.step("reading the CRM"):
+                crm = stack.enter_context(local(cfg))
+            with steps.step("placing contacts on the ladder"):
+                digests = digest_mod.gather(
+                    crm.con,
+                    sync.load_rules(cfg),
+                    as_of or dt.date.today(),
+                    cfg.resolve(cfg.state.path),
+                    since=since,
+                    owner=owner,
+                )
+        if owner is not None and not digests:
+            # Exit 5, as for an unknown contact Id in `explain`: the Id is well formed, the data has nothing for it.
+            raise DataError(f"no contact is owned by {owner}: no digest written; check the User Id (OwnerId)")
+        with steps.step("writing the pages"):
+            files = digest_mod.write(digests, out)
     click.echo(
         f"Digest for {len(digests)} owner{'s' if len(digests) != 1 else ''} written to {out} "
         f"({len(files)} files; owners.tsv lists who gets which)."

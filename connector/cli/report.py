@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import click
 
 from connector import config as config_mod
-from connector import files
+from connector import files, progress
 from connector.cli.app import DATE
 from connector.commands import simulate as simulate_mod
 from connector.commands import sync
@@ -80,6 +80,7 @@ def _run(
     as_of: dt.date,
     weeks: int,
     samples: int,
+    steps: progress.Steps,
 ) -> tuple[simulate_mod.Simulation, RuleSet]:
     from connector.commands import calibrate as calibrate_mod
 
@@ -91,7 +92,7 @@ def _run(
             calibrate_mod.calibrate(crm.con, current, as_of),
             calibrate_mod.calibrate(crm.con, new, as_of),
         )
-    sim = simulate_mod.simulate(crm.con, current, new, as_of, weeks=weeks, samples=samples)
+    sim = simulate_mod.simulate(crm.con, current, new, as_of, weeks=weeks, samples=samples, steps=steps)
     sim.calibration = calibration
     sim.notes = _picklist_notes(crm, new, cfg)
     return sim, new
@@ -135,9 +136,12 @@ def simulate(
         problem = files.unwritable_file(report_file.expanduser().absolute())
         if problem is not None:
             raise click.BadParameter(f"{problem}; give a file the report can be written to", param_hint="'--report'")
-    with local(cfg) as crm:
-        sim, new = _run(cfg, crm, new_file, against, as_of, weeks, samples)
-        page = _simulation_page(cfg, crm, sim, new) if report_file else None
+    total = _READ + _simulate_steps(weeks) + (_PAGE_STEPS if report_file else 0)
+    with progress.Steps(total, "simulate") as steps, ExitStack() as stack:
+        with steps.step("reading the CRM"):
+            crm = stack.enter_context(local(cfg))
+        sim, new = _run(cfg, crm, new_file, against, as_of, weeks, samples, steps)
+        page = _simulation_page(cfg, crm, sim, new, steps) if report_file else None
     click.echo(json.dumps(simulate_mod.as_dict(sim), indent=2, default=str) if as_json else simulate_mod.render(sim))
     if page is not None and report_file is not None:
         _write(report_file, page, quiet=as_json)
@@ -173,29 +177,47 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
     )
     _check_out(out, data_file.parent / "report.html")
     out = out or data_file.parent / "report.html"
-    with local(cfg) as crm:
+    total = _READ + (_simulate_steps(weeks) if new_file is not None else 1) + _PAGE_STEPS
+    with progress.Steps(total, "report") as steps, ExitStack() as stack:
+        with steps.step("reading the CRM"):
+            crm = stack.enter_context(local(cfg))
         if new_file is not None:
-            page = _simulation_page(cfg, crm, *_run(cfg, crm, new_file, None, as_of, weeks, 3))
+            page = _simulation_page(cfg, crm, *_run(cfg, crm, new_file, None, as_of, weeks, 3, steps), steps)
         else:
             from connector.commands import calibrate as calibrate_mod
             from connector.commands import calibrate_html
 
             rules = sync.load_rules(cfg)
-            history = trend.monthly(crm.con, rules, as_of)
+            with steps.step("the trend, month by month"):
+                months = trend.by_owner(crm.con, rules, as_of)
             cal = calibrate_mod.calibrate(crm.con, rules, as_of) if rules.outcomes else None
-            data = report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path))
-            page = report_mod.render(data, history=history, calibration=calibrate_html.section(cal))
+            with steps.step("placing contacts on the ladder"):
+                data = report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path), months)
+            with steps.step("drawing the page"):
+                page = report_mod.render(data, calibration=calibrate_html.section(cal))
     _write(out, page, quiet=False)
 
 
-def _simulation_page(cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation, new: RuleSet) -> str:
+_READ = 1  # opening the CRM data
+_PAGE_STEPS = 2  # a simulation page: the trend, then the page
+
+
+def _simulate_steps(weeks: int) -> int:
+    return simulate_mod.STEPS + (simulate_mod.REPLAY_STEPS if weeks > 0 else 0)
+
+
+def _simulation_page(
+    cfg: config_mod.Config, crm: LocalCrm, sim: simulate_mod.Simulation, new: RuleSet, steps: progress.Steps
+) -> str:
     """The simulation, with the trend of the rules in force (the configured ones), month by month."""
     from connector.commands import calibrate_html, trend
     from connector.commands import report as report_mod
 
-    data = report_mod.simulated(crm.con, sim, new)
     section = calibrate_html.section(*sim.calibration) if sim.calibration else ""
-    return report_mod.render(data, history=trend.monthly(crm.con, sync.load_rules(cfg), sim.as_of), calibration=section)
+    with steps.step("the trend, month by month"):
+        months = trend.by_owner(crm.con, sync.load_rules(cfg), sim.as_of)
+    with steps.step("drawing the page"):
+        return report_mod.render(report_mod.simulated(crm.con, sim, new, months), calibration=section)
 
 
 def _check_out(out: Path | None, default: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from connector import config as config_mod
+from connector import notify
 from connector.cli.app import as_of_option
 from connector.commands import sync
 from connector.exit_codes import ExitCode
@@ -52,15 +53,18 @@ def sync_cmd(
     as_of: dt.date | None,
 ) -> None:
     """Sync the configured CRM: compute every contact's rung and flags, write only what changed."""
-    result = sync.run(cfg, as_of=as_of, dry_run=dry_run, rules_file=rules_file, sample_size=show, out_table=out_table)
-    if as_json:
-        click.echo(json.dumps(summary_dict(result), indent=2))
-    else:
-        click.echo(summary(result))
-        if dry_run:
-            click.echo(_planned(result))
-    if result.failed:
-        sys.exit(int(ExitCode.PARTIAL))
+    with notify.on_failure(cfg, "sync", enabled=not dry_run):  # a failed or partial run tells [notify]
+        result = sync.run(
+            cfg, as_of=as_of, dry_run=dry_run, rules_file=rules_file, sample_size=show, out_table=out_table
+        )
+        if as_json:
+            click.echo(json.dumps(summary_dict(result), indent=2))
+        else:
+            click.echo(summary(result))
+            if dry_run:
+                click.echo(_planned(result))
+        if result.failed:
+            sys.exit(int(ExitCode.PARTIAL))
 
 
 def _bar(n: int, total: int, width: int = 30) -> str:

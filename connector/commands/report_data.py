@@ -1,9 +1,11 @@
 """What the HTML report shows, gathered once for all owners and once per owner (the page's owner filter).
 
-Two pages share one layout. The current state shows the CRM's trust fields as last synced beside the engine's
-numbers today, who is slipping, who moved since the last sync day; a simulation shows the current rules beside a
-changed rule file, with the flapping of both. Every count is grouped by owner in SQL, then summed for "all owners",
-so the filter costs no extra pass over the contacts.
+Two pages share one layout, a manager's questions first (the trend month by month, what holds contacts back, who
+is slipping, the oldest open flags by owner), then the admin's detail (rule versions, the ladder as synced against
+the engine today, the movement matrix). The current state shows the CRM's trust fields as last synced beside the
+engine's numbers today; a simulation shows the current rules beside a changed rule file, with the flapping of
+both, and says where its counts differ from what a sync writes. Every count is grouped by owner in SQL, then summed
+for "all owners", so the filter costs no extra pass over the contacts.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from connector.commands import insights, moves, sync
+from connector.commands import flag_age, insights, moves, sync, trend
 from connector.commands.replay import Replay
-from connector.commands.simulate import CUR_TABLE, NEW_TABLE, FlagMove, Sample, Simulation
+from connector.commands.simulate import CUR_TABLE, NEW_TABLE, FlagMove, Sample, Simulation, counts_note
 from connector.engine import sql
 from connector.engine.relations import PLACE
 from connector.ruleset.compiler import RuleSet
@@ -30,7 +32,7 @@ ROWS_SHOWN = 100  # rows of a contact list (slipping, moved) shown per view
 
 _PAIRS = """SELECT o.owner, COALESCE(p.cur_stage, $none), p.new_stage, count(*) FROM $place p
 JOIN $owners o USING (cid) GROUP BY ALL"""
-_SIM_PAIRS = """SELECT o.owner, c.qualified, n.qualified, count(*), count(*) FILTER (WHERE n.in_grace
+_SIM_PAIRS = """SELECT o.owner, c.qualified, n.qualified, c.final, count(*), count(*) FILTER (WHERE n.in_grace
 AND c.qualified <> n.qualified) FROM $cur c JOIN $new n USING (cid) JOIN $owners o USING (cid) GROUP BY ALL"""
 _FLAGS = """SELECT o.owner, count(*) FILTER (WHERE list_contains(b, $l)), count(*) FILTER (WHERE list_contains(a, $l)),
   count(*) FILTER (WHERE list_contains(a, $l) AND NOT list_contains(b, $l)),
@@ -83,6 +85,11 @@ class ReportData:
     moved: list[Moved] | None = None
     moved_note: str = ""
     by_owner: list[tuple[str, str, ReportData]] = field(default_factory=list)  # (OwnerId, name, narrowed data)
+    trend: trend.Months = field(default_factory=list)  # contacts per rung on the first of each month
+    open_flags: list[flag_age.OpenFlag] = field(default_factory=list)  # oldest first
+    admin_facts: list[tuple[str, str]] = field(default_factory=list)  # rule versions and the like, for the admin
+    counts_note: str = ""  # where the ladder's counts differ from what a sync writes, and why
+    owner_names: dict[str, str] = field(default_factory=dict)  # OwnerId -> name, for the tables
 
 
 def _sum(rows: list[list[int]], width: int) -> list[int]:
@@ -120,6 +127,9 @@ def _flag_moves(con: duckdb.DuckDBPyConnection, place: exp.Expr, labels: list[st
 
 
 def _narrow(d: ReportData, books: list[insights.Owner], each: dict[str, ReportData]) -> ReportData:
+    names = {b.key: b.name for b in books}
+    for one in (d, *each.values()):
+        one.owner_names = names
     d.by_owner = [(b.key, b.name, each[b.key]) for b in books[:FILTER_OWNERS] if b.key in each]
     if len(books) > FILTER_OWNERS:
         d.notes.append(f"The owner filter offers the {FILTER_OWNERS} biggest books of {len(books)} owners.")
@@ -149,9 +159,23 @@ def _moved(state_path: Path | None, con: duckdb.DuckDBPyConnection) -> tuple[lis
     )
 
 
-def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, state_path: Path | None) -> ReportData:
+def _trend(months: dict[str, trend.Months], owner: str | None) -> trend.Months:
+    if owner is None:
+        return trend.org_wide(months)
+    if owner in months:
+        return months[owner]
+    return [(d, {}) for d, _ in trend.org_wide(months)]
+
+
+def current(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet,
+    as_of: dt.date,
+    state_path: Path | None,
+    months: dict[str, trend.Months] | None = None,
+) -> ReportData:
     """The CRM's trust fields as last synced (`crm_contact`'s cur_* columns), and what the engine makes of the same
-    data today. Nothing is written."""
+    data today; `months`, the trend per owner (connector.commands.trend.by_owner). Nothing is written."""
     sync.compute(con, rules, as_of)
     books = insights.owners(con)
     place = sql.table(PLACE.name)
@@ -175,6 +199,7 @@ def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, stat
     slipping = insights.slipping(con, PLACE.name, rules, as_of)
     moved, moved_note, moved_owner = _moved(state_path, con)
     crits = insights.criteria(rules)
+    aged = flag_age.open_flags(con, PLACE.name, rules, as_of)
 
     def one(owner: str | None) -> ReportData:
         mine = [p for p in pairs if owner is None or p[0] == owner]
@@ -188,15 +213,13 @@ def current(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, stat
             o: [sum(n for oo, a, b, n in pairs if oo == o and (a if synced else b) == r) for r in rungs]
             for o in {p[0] for p in mine}
         }
-        facts = [
-            ("Contacts", f"{sum(n for *_, n in mine):,}"),
-            ("Evaluated as of", as_of.isoformat()),
-            ("Engine rules", rules.version),
-            ("Rules on the records", str(version or "none yet")),
-        ]
+        facts = [("Contacts", f"{sum(n for *_, n in mine):,}"), ("Evaluated as of", as_of.isoformat())]
         return ReportData(
             title="Trust ladder: current state",
             facts=facts,
+            admin_facts=[("Engine rules", rules.version), ("Rules on the records", str(version or "none yet"))],
+            trend=_trend(months or {}, owner),
+            open_flags=[f for f in aged if owner is None or f.owner == owner],
             rungs=rungs,
             ladder={"CRM, as last synced": crm_counts, f"Engine today ({as_of.isoformat()})": now_counts},
             owners_title=(
@@ -242,54 +265,63 @@ def _owner_flags(flags: dict[str, list[FlagMove]], owner: str | None, labels: li
     ]
 
 
-def simulated(con: duckdb.DuckDBPyConnection, sim: Simulation, new_rules: RuleSet | None = None) -> ReportData:
+def simulated(
+    con: duckdb.DuckDBPyConnection,
+    sim: Simulation,
+    new_rules: RuleSet | None = None,
+    months: dict[str, trend.Months] | None = None,
+) -> ReportData:
     """A finished simulation (its temp tables still on `con`) as a page; with the new rule set, also what holds
-    contacts back under it and who its grace period would hold."""
+    contacts back under it, who its grace period would hold and its open flags by age; `months`, the trend of the
+    rules in force per owner."""
     books = insights.owners(con)
     union = list(dict.fromkeys(sim.current_rungs + sim.new_rungs))
     got = sql.run(
         con, sql.q(_SIM_PAIRS, cur=sql.table(CUR_TABLE), new=sql.table(NEW_TABLE), owners=sql.table(insights.OWNERS))
     ).fetchall()
-    pairs = [(str(o), int(i), int(j), int(n), int(h)) for o, i, j, n, h in got]
+    pairs = [(str(o), int(i), int(j), int(f), int(n), int(h)) for o, i, j, f, n, h in got]
     flags = _flag_moves(
         con, sql.q(_SIM_PLACE, cur=sql.table(CUR_TABLE), new=sql.table(NEW_TABLE)), [f.label for f in sim.flags]
     )
     crits = insights.criteria(new_rules) if new_rules else []
     held = insights.held_back(con, NEW_TABLE, new_rules, "qualified") if new_rules else {}
     slipping = insights.slipping(con, NEW_TABLE, new_rules, sim.as_of) if new_rules else None
+    aged = flag_age.open_flags(con, NEW_TABLE, new_rules, sim.as_of) if new_rules else []
     owner_of = insights.contacts(con, [s.contact_id for s in sim.samples])
 
     def one(owner: str | None) -> ReportData:
         mine = [p for p in pairs if owner is None or p[0] == owner]
         matrix = [[0] * len(sim.new_rungs) for _ in sim.current_rungs]
-        for _, i, j, n, _ in mine:
+        for _, i, j, _, n, _ in mine:
             matrix[i][j] += n
-        part = replace(sim, matrix=matrix, held_by_grace=sum(p[4] for p in mine), notes=[])
-        contacts = sum(p[3] for p in mine)
+        part = replace(sim, matrix=matrix, held_by_grace=sum(p[5] for p in mine), notes=[])
+        contacts = sum(p[4] for p in mine)
         moved = f"{part.moved:,} ({100 * part.moved / contacts:.1f}%)" if contacts else "0"
-        facts = [
-            ("Contacts", f"{contacts:,}"),
-            ("Evaluated as of", sim.as_of.isoformat()),
-            ("Current rules", sim.current_version),
-            ("New rules", sim.new_version),
-            ("Moving", moved),
-        ]
+        facts = [("Contacts", f"{contacts:,}"), ("Evaluated as of", sim.as_of.isoformat()), ("Moving", moved)]
+        admin = [("Current rules", sim.current_version), ("New rules", sim.new_version)]
         if part.held_by_grace:
             facts.append(("Held by demotion grace at the next sync", f"{part.held_by_grace:,}"))
         replay_new, replay_cur = (
             None if r is None else r if owner is None else r.for_owner(owner) for r in (sim.replay, sim.replay_current)
         )
         if replay_new is not None:
-            facts.append((f"Flapping over {replay_new.weeks} weeks (new rules)", f"{replay_new.flapping:,}"))
+            admin.append((f"Flapping over {replay_new.weeks} weeks (new rules)", f"{replay_new.flapping:,}"))
         if replay_cur is not None:
-            facts.append(("Flapping (current rules)", f"{replay_cur.flapping:,}"))
+            admin.append(("Flapping (current rules)", f"{replay_cur.flapping:,}"))
+        synced = [sum(p[4] for p in mine if p[3] == r) for r in range(len(sim.current_rungs))]
         per_owner: dict[str, list[int]] = {}
-        for o, _, j, n, _ in mine:
+        for o, _, j, _, n, _ in mine:
             counts = per_owner.setdefault(o, [0] * len(union))
             counts[union.index(sim.new_rungs[j])] += n
         return ReportData(
             title="Trust ladder: simulation of a rule change",
             facts=facts,
+            admin_facts=admin,
+            trend=_trend(months or {}, owner),
+            open_flags=[f for f in aged if owner is None or f.owner == owner],
+            counts_note=counts_note(
+                sim.current_rungs, part.per_rung_current, synced, sum(p[4] for p in mine if p[3] != p[1])
+            ),
             rungs=union,
             ladder={
                 "current rules": _align(sim.current_rungs, part.per_rung_current, union),

@@ -1,4 +1,10 @@
-"""The sections of one view of the report, in page order: each adds its heading, charts and tables to a View."""
+"""The sections of one view of the report, in page order: each adds its heading, charts and tables to a View.
+
+A manager's questions come first (how the ladder moves month by month, what holds contacts back, who is slipping,
+which flags have been open longest), the admin's detail after (rule versions, the ladder as synced against the
+engine today, the movement matrix, who moved, flag counts, rungs by owner). Every table sits in a box that scrolls
+sideways and every chart takes its container's width, so the page fits a 390 px phone.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +18,13 @@ import plotly.colors  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 
+from connector.commands.flag_age import STALE_DAYS, by_owner
 from connector.commands.report_data import ROWS_SHOWN, Movement, ReportData
 
 if TYPE_CHECKING:
     from connector.commands.replay import Replay
 
+LONG_CELL = 40  # characters: a cell longer than this is a text to read, given a wider column
 _SERIES_COLORS = ("#9fb3c8", "#2171b5")  # before / after: the earlier placement muted, the one under review strong
 
 
@@ -30,15 +38,20 @@ class View:
     def add(self, text: str) -> None:
         self.parts.append(text)
 
-    def chart(self, fig: Any, name: str, height: int, *, top: int = 40) -> None:
+    def chart(self, fig: Any, name: str, height: int, *, top: int = 10) -> None:
+        """The figure, drawn at its container's width. Its title goes above it as HTML, which wraps on a phone
+        where plotly's one-line title would run past the page."""
+        title = fig.layout.title.text
         fig.update_layout(
+            title=None,
             height=height,
             margin={"l": 10, "r": 10, "t": top, "b": 10},
             template="plotly_white",
             font={"family": "system-ui, sans-serif", "size": 13},
         )
         self.figs[name] = json.loads(pio.to_json(fig))
-        self.parts.append(f'<div class="chart" id="chart-{name}"></div>')
+        caption = f'<p class="chart-title">{e(title)}</p>' if title else ""
+        self.parts.append(f'<figure>{caption}<div class="chart" id="chart-{name}"></div></figure>')
 
     @property
     def html(self) -> str:
@@ -58,11 +71,71 @@ def e(text: object) -> str:
 
 def table(head: list[str], rows: list[list[object]], *, cls: str = "") -> str:
     th = "".join(f"<th>{e(h)}</th>" for h in head)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{e(f'{c:,}' if isinstance(c, int) else c)}</td>" for c in r) + "</tr>" for r in rows
-    )
+    body = "".join("<tr>" + "".join(_cell(c) for c in r) + "</tr>" for r in rows)
     attr = f' class="{cls}"' if cls else ""
-    return f"<table{attr}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table{attr}><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _cell(value: object) -> str:
+    """A cell; a long text gets room to wrap in a few lines rather than one word a line on a phone (its table then
+    scrolls sideways in its box)."""
+    text = f"{value:,}" if isinstance(value, int) else str(value)
+    return f'<td class="long">{e(text)}</td>' if len(text) > LONG_CELL else f"<td>{e(text)}</td>"
+
+
+def short(text: str, width: int = 30) -> str:
+    """A chart label that leaves a phone's chart room for its bars; the whole text is in the hover and the table."""
+    return text if len(text) <= width else text[: width - 1].rstrip() + "\u2026"
+
+
+def _month(day: Any, last: bool) -> str:
+    return str(day.isoformat() if last else day.strftime("%b %Y"))
+
+
+def trend(v: View, d: ReportData) -> None:
+    """Contacts per rung on the first day of each month, from each contact's history: is the ladder climbing?"""
+    v.add("<section><h2>The ladder, month by month</h2>")
+    if not d.trend or not any(counts for _, counts in d.trend):
+        v.add(
+            '<p class="note">No contacts yet: the counts per month appear here once the CRM holds some.</p></section>'
+        )
+        return
+    rungs = list(dict.fromkeys(d.rungs + [r for _, counts in d.trend for r in counts]))
+    months = [_month(day, i == len(d.trend) - 1 and day.day != 1) for i, (day, _) in enumerate(d.trend)]
+    days = [day.isoformat() for day, _ in d.trend]
+    first, last = d.trend[0][1], d.trend[-1][1]
+    change = ", ".join(f"{r} {last.get(r, 0) - first.get(r, 0):+,}" for r in rungs)
+    v.add(
+        '<p class="note">The rung each contact stood on, on the first day of each of the last months and on the '
+        "evaluation day, read from its history (contacts created by then), whether or not a sync ran that day. "
+        f"Since {e(months[0])}: {e(change)}.</p>"
+    )
+    fig = go.Figure()
+    for rung, color in zip(rungs, colors(len(rungs)), strict=True):
+        fig.add_trace(
+            go.Scatter(
+                name=rung,
+                x=days,
+                y=[counts.get(rung, 0) for _, counts in d.trend],
+                line={"color": color, "width": 3},
+                mode="lines+markers",
+                hovertemplate="%{x|%d %b %Y}: %{y:,}<extra>" + e(rung) + "</extra>",
+            )
+        )
+    # A date axis: plotly spaces its ticks to the width, so a phone gets fewer labels rather than cut ones.
+    fig.update_layout(
+        title="Contacts on each rung, month by month",
+        legend={"orientation": "h"},
+        xaxis={"type": "date", "tickformat": "%b %Y"},
+    )
+    v.chart(fig, "history", 360)
+    v.add(
+        table(
+            ["Month", *rungs],
+            [[m, *(counts.get(r, 0) for r in rungs)] for m, (_, counts) in zip(months, d.trend, strict=True)],
+        )
+        + "</section>"
+    )
 
 
 def heatmap_z(matrix: list[list[int]]) -> list[list[float]]:
@@ -113,6 +186,8 @@ def ladder(v: View, d: ReportData) -> None:
     )
     names = list(d.ladder)
     v.add("<section><h2>The ladder</h2>")
+    if d.counts_note:
+        v.add(f'<p class="note">{e(d.counts_note)}</p>')
     v.chart(fig, "ladder", 140 + 90 * len(d.rungs))
     v.add(
         table(
@@ -132,7 +207,7 @@ def held_back(v: View, d: ReportData) -> None:
         return
     counts = [d.held_back[3 * i : 3 * i + 3] for i in range(len(d.criteria))]
     fig = go.Figure()
-    labels = [f"{c.rung}: {c.says}" for c in d.criteria]
+    labels = [short(f"{c.rung}: {c.says}") for c in d.criteria]
     for name, k, color in (
         ("below the rung, failing it", 1, _SERIES_COLORS[0]),
         ("one rung below, missing only this", 2, _SERIES_COLORS[1]),
@@ -144,7 +219,8 @@ def held_back(v: View, d: ReportData) -> None:
                 x=[c[k] for c in counts],
                 orientation="h",
                 marker_color=color,
-                hovertemplate="%{y}<br>%{x:,} contacts<extra>%{fullData.name}</extra>",
+                customdata=[f"{c.rung}: {c.says}" for c in d.criteria],
+                hovertemplate="%{customdata}<br>%{x:,} contacts<extra>%{fullData.name}</extra>",
             )
         )
     fig.update_layout(
@@ -185,7 +261,7 @@ def _movement_chart(v: View, m: Movement) -> None:
         xaxis={"side": "top"},
         yaxis={"autorange": "reversed"},
     )
-    v.chart(fig, "movement", 140 + 60 * len(m.rows), top=80)
+    v.chart(fig, "movement", 100 + 60 * len(m.rows), top=50)
 
 
 def _replay(v: View, new: Replay, cur: Replay | None) -> None:
@@ -264,19 +340,24 @@ def _more(total: int) -> str:
 def slipping(v: View, d: ReportData) -> None:
     if d.slipping is None:
         return
-    v.add("<section><h2>Held by the grace period, or decaying</h2>")
+    v.add(
+        '<section><h2>Who is slipping</h2><p class="note">Contacts held on a rung they no longer meet, by the '
+        "demotion grace period or decaying one rung at a time: each drops on the day shown if nothing happens, "
+        "soonest first.</p>"
+    )
     if not d.slipping:
         v.add('<p class="note">Nobody is held above the rung they qualify for.</p></section>')
         return
     v.add(
         table(
-            ["Contact", "On rung", "Qualifies for", "Until", "Why"],
+            ["Drops on", "Contact", "Owner", "On rung", "Qualifies for", "Why"],
             [
                 [
+                    s.until.isoformat(),
                     f"{s.name} ({s.cid})",
+                    d.owner_names.get(s.owner, s.owner),
                     s.stage,
                     s.qualifies,
-                    s.until.isoformat(),
                     ("held by the demotion grace period" if s.held else "decaying, one rung per period")
                     + (f": no longer meets {s.missing}" if s.missing else ""),
                 ]
@@ -286,6 +367,58 @@ def slipping(v: View, d: ReportData) -> None:
         + _more(len(d.slipping))
         + "</section>"
     )
+
+
+def oldest_flags(v: View, d: ReportData) -> None:
+    """Per owner, how many flags are open and the oldest one; then the oldest open flags themselves."""
+    v.add("<section><h2>Oldest open flags by owner</h2>")
+    if not d.open_flags:
+        v.add('<p class="note">No open flag.</p></section>')
+        return
+    v.add(
+        f'<p class="note">Days open: from the day the flag opened on the contact\'s history. "Over {STALE_DAYS} days" '
+        "counts the flags open longer than that.</p>"
+    )
+    v.add(
+        table(
+            ["Owner", "Open flags", f"Over {STALE_DAYS} days", "Oldest: days open", "Contact", "Flag", "Open since"],
+            [
+                [
+                    o.owner_name,
+                    o.open,
+                    o.stale,
+                    o.oldest.days,
+                    f"{o.oldest.name} ({o.oldest.cid})",
+                    o.oldest.flag,
+                    o.oldest.since.isoformat(),
+                ]
+                for o in by_owner(d.open_flags)
+            ],
+        )
+    )
+    v.add(
+        "<h3>The oldest open flags</h3>"
+        + table(
+            ["Days open", "Contact", "Owner", "Flag", "Open since"],
+            [
+                [f.days, f"{f.name} ({f.cid})", f.owner_name, f.flag, f.since.isoformat()]
+                for f in d.open_flags[:ROWS_SHOWN]
+            ],
+        )
+        + _more(len(d.open_flags))
+        + "</section>"
+    )
+
+
+def admin(v: View, d: ReportData) -> None:
+    """Where the manager's part ends: the rule versions, then the detail an admin tunes the rules with."""
+    v.add('<h2 class="part">For the admin: rules and movement</h2>')
+    if d.admin_facts:
+        v.add(
+            '<dl class="facts">'
+            + "".join(f"<div><dt>{e(k)}</dt><dd>{e(val)}</dd></div>" for k, val in d.admin_facts)
+            + "</dl>"
+        )
 
 
 def moved(v: View, d: ReportData) -> None:
@@ -341,4 +474,15 @@ def owners(v: View, d: ReportData) -> None:
     v.add("</section>")
 
 
-ALL: tuple[Callable[[View, ReportData], None], ...] = (ladder, movement, held_back, slipping, moved, flags, owners)
+ALL: tuple[Callable[[View, ReportData], None], ...] = (
+    trend,
+    held_back,
+    slipping,
+    oldest_flags,
+    admin,
+    ladder,
+    movement,
+    moved,
+    flags,
+    owners,
+)

@@ -5,7 +5,9 @@ holds, the demotion watch). Only temp tables are written; the CRM and the state 
 
 Who moves where is judged on the rung each rule set *qualifies* a contact for: that is where the contact settles
 once any demotion grace has run out, so a raised threshold shows its full effect. How many of those moves the
-next sync would hold back during the grace period is reported beside it. The replay (connector.commands.replay)
+next sync would hold back during the grace period is reported beside it. A sync writes the rung a contact stands
+on, held ones included, so the current rules' counts per rung differ from `sync`'s and the report's by the held
+contacts: the output says so, with the counts a sync writes (`synced_current`). The replay (connector.commands.replay)
 then runs each rule set at every weekly sync of the last N weeks, from an empty CRM, carrying each week's rung and
 demotion watch forward exactly as real syncs do, and counts the contacts whose rung would change more than once
 (flapping): the new rules' count beside the current rules' says whether the change calms the ladder or not.
@@ -14,13 +16,14 @@ demotion watch forward exactly as real syncs do, and counts the contacts whose r
 from __future__ import annotations
 
 import datetime as dt
+import textwrap
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import duckdb
 
-from connector import log
+from connector import log, progress
 from connector.commands import calibrate_text, sync
 from connector.commands.calibrate import Calibration
 from connector.commands.explain import format_value, symbol_values
@@ -29,6 +32,8 @@ from connector.engine import sql, texts
 from connector.engine.relations import PLACE, criterion_col
 from connector.ruleset.compiler import CompiledCriterion, RuleSet
 
+STEPS = 3  # placing under each rule set, comparing
+REPLAY_STEPS = 2  # replaying each rule set week by week
 CUR_TABLE = "tl_sim_cur"  # the current rules' placement, one row per contact (a copy of tl_place)
 NEW_TABLE = "tl_sim_new"  # the new rules' placement
 
@@ -63,6 +68,8 @@ class Simulation:
     new_rungs: list[str]
     contacts: int
     matrix: list[list[int]]  # [current rung][new rung], rung each rule set qualifies the contact for
+    synced_current: list[int]  # per current rung, contacts standing on it (held ones too): what a sync writes
+    held_current: int  # contacts the current rules hold above the rung they qualify for
     held_by_grace: int  # moving contacts whose drop the next sync holds during the demotion grace
     grace_days: int
     flags: list[FlagMove]
@@ -106,18 +113,44 @@ def simulate(
     *,
     weeks: int = 12,
     samples: int = 3,
+    steps: progress.Steps | None = None,
 ) -> Simulation:
-    """Both rule sets over the connection's `crm_contact`/`crm_activity`; leaves CUR_TABLE and NEW_TABLE behind."""
+    """Both rule sets over the connection's `crm_contact`/`crm_activity`; leaves CUR_TABLE and NEW_TABLE behind.
+    `steps` shows how far it got on a terminal: STEPS of them, and REPLAY_STEPS more with `weeks`."""
+    steps = steps or progress.quiet()
     started = time.perf_counter()
-    for rules, table in ((current, CUR_TABLE), (new, NEW_TABLE)):
-        sync.compute(con, rules, as_of)
-        sql.run(con, sql.create_temp(table, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name))))
+    for rules, table, label in ((current, CUR_TABLE, "the current rules"), (new, NEW_TABLE, "the new rules")):
+        with steps.step(f"placing contacts under {label}"):
+            sync.compute(con, rules, as_of)
+            sql.run(con, sql.create_temp(table, sql.q("SELECT * FROM $t", t=sql.table(PLACE.name))))
+    with steps.step("comparing"):
+        sim = _compared(con, current, new, as_of, samples, started)
+    if weeks > 0:
+        with steps.step(f"replaying the current rules over {weeks} weeks"):
+            sim.replay_current = replay(con, current, as_of, weeks)
+        with steps.step(f"replaying the new rules over {weeks} weeks"):
+            sim.replay = replay(con, new, as_of, weeks)
+    sim.seconds = time.perf_counter() - started
+    return sim
+
+
+def _compared(
+    con: duckdb.DuckDBPyConnection,
+    current: RuleSet,
+    new: RuleSet,
+    as_of: dt.date,
+    samples: int,
+    started: float,
+) -> Simulation:
     pairs = con.execute(
-        f"SELECT c.qualified, n.qualified, count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) GROUP BY ALL"
+        f"SELECT c.qualified, n.qualified, c.final, count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) "
+        "GROUP BY ALL"
     ).fetchall()
     matrix = [[0] * len(new.rungs) for _ in current.rungs]
-    for i, j, n in pairs:
-        matrix[i][j] = int(n)
+    synced = [0] * len(current.rungs)
+    for i, j, f, n in pairs:
+        matrix[i][j] += int(n)
+        synced[f] += int(n)
     held = _one(
         con,
         f"SELECT count(*) FROM {CUR_TABLE} c JOIN {NEW_TABLE} n USING (cid) "
@@ -129,8 +162,10 @@ def simulate(
         new_version=new.version,
         current_rungs=[r.name for r in current.rungs],
         new_rungs=[r.name for r in new.rungs],
-        contacts=sum(n for _, _, n in pairs),
+        contacts=sum(n for *_, n in pairs),
         matrix=matrix,
+        synced_current=synced,
+        held_current=sum(int(n) for i, _, f, n in pairs if f != i),
         held_by_grace=held,
         grace_days=new.settings.demotion_grace_days,
         flags=_flags(con, current, new),
@@ -139,10 +174,6 @@ def simulate(
     _log.info(
         "simulate.compared", contacts=sim.contacts, moved=sim.moved, seconds=round(time.perf_counter() - started, 2)
     )
-    if weeks > 0:
-        sim.replay_current = replay(con, current, as_of, weeks)
-        sim.replay = replay(con, new, as_of, weeks)
-    sim.seconds = time.perf_counter() - started
     return sim
 
 
@@ -284,6 +315,21 @@ def _changes(current: RuleSet, new: RuleSet, before: dict[str, Any], after: dict
     return lines or ["the criteria read the same; the move comes from changed kinds, features or ladder settings"]
 
 
+def counts_note(rungs: list[str], qualified: list[int], synced: list[int], held: int) -> str:
+    """Where the current rules' counts (the rung each contact qualifies for) differ from what a sync writes (the
+    rung it stands on, a held one included), rung by rung; empty when they agree."""
+    differ = [f"{r} {s:,} (not {q:,})" for r, q, s in zip(rungs, qualified, synced, strict=True) if q != s]
+    if not differ:
+        return ""
+    return (
+        "The current rules' counts are the rung each contact qualifies for today, where it settles once any "
+        "demotion grace runs out. A sync (and `status`, and the report of the current state) counts the rung a "
+        f"contact stands on, held ones included: {', '.join(differ)}. The difference: {held:,} contact"
+        f"{'' if held == 1 else 's'} held above the rung they qualify for (by the demotion grace period, or "
+        "decaying one rung at a time)."
+    )
+
+
 def as_dict(sim: Simulation) -> dict[str, Any]:
     """The simulation as plain JSON-ready data (`--json`)."""
     replay_ = sim.replay
@@ -300,7 +346,9 @@ def as_dict(sim: Simulation) -> dict[str, Any]:
         "per_rung": {
             "current": dict(zip(sim.current_rungs, sim.per_rung_current, strict=True)),
             "new": dict(zip(sim.new_rungs, sim.per_rung_new, strict=True)),
+            "synced_current": dict(zip(sim.current_rungs, sim.synced_current, strict=True)),
         },
+        "counts_note": counts_note(sim.current_rungs, sim.per_rung_current, sim.synced_current, sim.held_current),
         "flags": [vars(f) for f in sim.flags],
         "samples": [vars(s) for s in sim.samples],
         "replay": None
@@ -344,6 +392,9 @@ def render(sim: Simulation) -> str:
         cells = "".join(f"{(f'{n:,}' if n else '.'):>{width}}" for n in sim.matrix[i])
         lines.append(f"  {name:<{first - 2}}{cells}{sim.per_rung_current[i]:>{width},}")
     lines.append(f"  {'total':<{first - 2}}" + "".join(f"{n:>{width},}" for n in sim.per_rung_new))
+    note = counts_note(sim.current_rungs, sim.per_rung_current, sim.synced_current, sim.held_current)
+    if note:
+        lines += ["", *textwrap.wrap(note, 116)]
     pct = 100 * sim.moved / total if total else 0.0
     lines += [
         "",

@@ -1,8 +1,8 @@
-"""Issue 10: every exit code in README's table is produced by a test, through the real command line.
+"""Issue 10: every exit code in docs/commands.md is produced by a test, through the real command line.
 
 `PRODUCED_BY` maps each code to the test that produces it (most of them here, the Salesforce stops in
 tests/salesforce/test_cli_stops.py); `test_every_exit_code_is_produced_by_a_test` checks that the map, the
-`ExitCode` enum and README's table name the same codes, and that every test named exists.
+`ExitCode` enum and the documented table name the same codes, and that every test named exists.
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ PRODUCED_BY: dict[int, str] = {
 
 
 def test_every_exit_code_is_produced_by_a_test() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = {int(m) for m in re.findall(r"^\| (\d+) \|", readme, flags=re.MULTILINE)}
+    page = (ROOT / "docs" / "commands.md").read_text(encoding="utf-8")
+    table = {int(m) for m in re.findall(r"^\| (\d+) \|", page, flags=re.MULTILINE)}
     assert table == {int(c) for c in ExitCode} == set(PRODUCED_BY)
     for node in PRODUCED_BY.values():
         module, name = node.split("::")

@@ -93,25 +93,33 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
     assert proc.returncode == 0, proc.stderr
 
     dom = render(chromium, out, tmp_path)
-    headings = re.findall(r"<h2>(.*?)</h2>", dom)
-    assert headings == [
+    headings = re.findall(r"<h2[^>]*>(.*?)</h2>", dom)
+    assert headings == [  # a manager's questions first, the admin's detail after
+        "The ladder, month by month",
+        "What holds them back",
+        "Who is slipping",
+        "Oldest open flags by owner",
+        "For the admin: rules and movement",
         "The ladder",
         "Movement",
-        "What holds them back",
-        "Held by the grace period, or decaying",
         "Who moved since the previous run",
         "Open flags",
         "Rungs by owner",
-        "Rung counts by month",
         "Is each rung earned? (calibration)",  # the default rules declare outcomes
     ]
     shown = main_text(dom)
     assert f"Ada Tester ({c['ada']}) Friend Familiar {later(org)}" in shown  # from -> to, with the name
     # Bea's discovery call (day -90) left the 120-day window on day 30: held to day 60, whenever a sync looks.
     until = (org.as_of + dt.timedelta(days=60)).isoformat()
-    assert f"Bea Tester ({c['bea']}) Familiar Friend {until} held by the demotion grace period" in shown
+    assert f"{until} Bea Tester ({c['bea']}) Tom Becker Familiar Friend held by the demotion grace period" in shown
+    # Cy's feedback (day 20) has gone unthanked since it turned 8 days old, on day 28: open 7 days on day 35
+    opened = (org.as_of + dt.timedelta(days=28)).isoformat()
+    oldest = shown.split("Oldest open flags by owner", 1)[1].split("For the admin", 1)[0]
+    assert f"Maya Lindqvist 1 0 7 Cy Tester ({c['cy']}) Missing thank-you {opened}" in oldest  # per owner
+    assert f"7 Cy Tester ({c['cy']}) Maya Lindqvist Missing thank-you {opened}" in oldest  # the oldest flags
     # Cy, on Friend, fails the listening criterion of Familiar, and the conversations one too
     assert "Familiar a listening conversation in the last 120 days 1 1 0" in shown
+    assert f"{later(org)} 0 1 2 0 0" in shown.split("What holds them back", 1)[0]  # the trend: all three
     assert re.search(r'<option value="\d">Maya Lindqvist</option>', dom)
     assert dom.count('class="main-svg"') > 6  # every chart drawn
 
@@ -120,6 +128,8 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
     assert 'data-owner="' + TOM + '"' in only_tom
     assert "Bea Tester" in shown
     assert "Ada Tester" not in shown
+    trend = shown.split("The ladder, month by month", 1)[1].split("What holds them back", 1)[0]
+    assert f"{later(org)} 0 0 1 0 0" in trend  # the trend narrows too: Tom's one contact, Bea, held on Familiar
     assert "Nobody moved." in shown  # Tom's contacts did not move
     assert re.search(r"Contacts 1 ", shown)
     assert only_tom.count('class="main-svg"') > 6

@@ -136,6 +136,46 @@ def test_the_replay_counts_a_contact_that_climbs_and_falls_back_as_flapping(org:
     assert org.snapshot() == before
 
 
+def test_simulate_counts_agree_with_sync_or_say_what_differs(org: Org) -> None:
+    """Issue 19: on the demo, simulate's "current rules" showed Faithful 433 where sync and the report showed 453.
+    Simulate counts the rung each contact qualifies for; a sync, the rung it stands on, a held one included. Flo
+    met Familiar (a discovery meeting 130 days ago, two replies before it); the meeting left the 120-day listening
+    window 10 days ago, so she qualifies for Friend and the 30-day grace holds her on Familiar."""
+    flo = org.contact("Flo", known_for_days=400)
+    org.reply(flo, 180)
+    org.reply(flo, 175)
+    org.meeting(flo, 130, "Discovery session")
+    org.reply(org.contact("Cy"), 10)  # a Friend either way
+    result = org.sync()
+    assert result.per_rung == {"Fringe": 0, "Friend": 1, "Familiar": 1, "Faithful": 0, "Forever": 0}
+
+    proc = cli(
+        org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "0", "--json"
+    )
+
+    assert proc.returncode == 0, proc.stderr
+    sim = json.loads(proc.stdout)
+    assert sim["per_rung"]["current"] == {"Fringe": 0, "Friend": 2, "Familiar": 0, "Faithful": 0, "Forever": 0}
+    assert sim["per_rung"]["synced_current"] == result.per_rung  # what the sync wrote, rung by rung
+    assert "Friend 1 (not 2), Familiar 1 (not 0)" in sim["counts_note"]
+    assert "1 contact held above the rung they qualify for" in sim["counts_note"]
+    text = cli(org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "0")
+    assert "A sync (and `status`, and the report of the current state) counts the rung a contact stands on" in (
+        " ".join(text.stdout.split())
+    )
+
+
+def test_simulate_says_nothing_of_a_difference_when_nobody_is_held(org: Org) -> None:
+    org.reply(org.contact("Cy"), 10)
+    org.sync()
+    proc = cli(
+        org, "simulate", "--rules", str(DEFAULT_RULES), "--as-of", org.as_of.isoformat(), "--weeks", "0", "--json"
+    )
+    sim = json.loads(proc.stdout)
+    assert sim["per_rung"]["current"] == sim["per_rung"]["synced_current"]
+    assert sim["counts_note"] == ""
+
+
 def test_simulating_a_rung_the_crm_picklist_lacks_warns_instead_of_failing(org: Org) -> None:
     org.contact("Ada")
     renamed = org.folder / "renamed.yaml"
@@ -221,6 +261,53 @@ def page_requests(folder: Path) -> set[str]:
     }
 
 
+# Run inside the page once it has drawn: every element outside a sideways-scrolling box (`.scroll`) must lie within
+# the page's width. The result goes to the frame around the page (a message crosses file:// origins).
+_WIDTH_CHECK = """
+window.addEventListener("load", function () {
+  setTimeout(function () {
+    var width = document.documentElement.clientWidth;
+    var wide = [];
+    document.querySelectorAll("body *").forEach(function (el) {
+      if (el.closest("script, #js-plotly-tester")) { return; }
+      if (el.parentElement && el.parentElement.closest(".scroll")) { return; }
+      var r = el.getBoundingClientRect();
+      if ((r.width || r.height) && (r.right > width + 1 || r.left < -1)) {
+        wide.push(el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") + "." + (el.getAttribute("class") || "")
+          + " " + Math.round(r.left) + ".." + Math.round(r.right));
+      }
+    });
+    window.parent.postMessage(JSON.stringify({
+      width: width, scroll: document.documentElement.scrollWidth, wide: wide
+    }), "*");
+  }, 1500);
+});
+"""
+
+
+def assert_fits(chromium: str, page: Path, tmp_path: Path, width: int) -> None:
+    """The page laid out `width` px wide (a frame of that width: headless Chromium's window is at least 500 px):
+    the page does not scroll sideways, and no element is wider than it."""
+    checked = tmp_path / f"{page.stem}-checked.html"
+    checked.write_text(page.read_text().replace("</body>", f"<script>{_WIDTH_CHECK}</script>\n</body>"))
+    frame = tmp_path / f"{page.stem}-at-{width}.html"
+    frame.write_text(
+        '<!DOCTYPE html><html><body style="margin:0"><pre id="result"></pre>'
+        f'<iframe src="{checked.name}" style="width:{width}px;height:3000px;border:0;display:block"></iframe>'
+        '<script>window.addEventListener("message", function (m) {'
+        'document.getElementById("result").textContent = m.data; });</script></body></html>'
+    )
+    proc = browse(chromium, frame, tmp_path, "--dump-dom", "--window-size=1500,3000")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert console_errors(proc.stderr) == []
+    found = re.search(r'<pre id="result">([^<]*)</pre>', proc.stdout)
+    assert found and found.group(1), "the width check did not report: the page did not load or draw"
+    result = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert result["width"] == width
+    assert result["scroll"] <= width, f"the page scrolls sideways at {width} px: {result}"
+    assert result["wide"] == [], f"wider than the page at {width} px: {result['wide'][:10]}"
+
+
 def demo_org(org: Org) -> None:
     org.load_demo(contacts=400, seed=7)
     org.sync()
@@ -270,6 +357,8 @@ def test_the_report_of_the_current_state_renders_offline_in_a_real_browser(
     assert all(f'"{name}"' in text for name in owners)  # rungs by owner, by the owner's name
     assert org.snapshot() == before
     assert_renders(chromium, out, tmp_path, {"ladder", "movement", "heldback", "flags", "owners", "history"})
+    for width in (1400, 390):
+        assert_fits(chromium, out, tmp_path, width)
 
 
 def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, chromium: str, tmp_path: Path) -> None:
@@ -286,7 +375,25 @@ def test_the_report_of_a_simulation_renders_offline_in_a_real_browser(org: Org, 
     text = out.read_text()
     assert "Trust ladder: simulation of a rule change" in text
     assert "Familiar \u2192 Friend" in text  # a sample contact's move
+    # the demo holds some contacts above the rung they qualify for: the page says why its counts are not sync's
+    assert "counts the rung a contact stands on, held ones included" in text
     assert_renders(chromium, out, tmp_path, {"ladder", "movement", "replay", "heldback", "flags", "owners", "history"})
+    for width in (1400, 390):
+        assert_fits(chromium, out, tmp_path, width)
+
+
+def test_a_page_wider_than_a_phone_would_be_caught(chromium: str, tmp_path: Path) -> None:
+    """The width check itself: a 600 px chart box fails at 390 px and passes at 1400; a wide table in a box that
+    scrolls sideways passes at both."""
+    page = tmp_path / "wide.html"
+    page.write_text(
+        '<html><head><meta name="viewport" content="width=device-width"></head><body>'
+        '<div class="scroll" style="overflow-x:auto"><table style="width:900px"><tr><td>x</td></tr></table></div>'
+        '<div id="chart-x" style="width:600px;height:20px"></div></body></html>'
+    )
+    assert_fits(chromium, page, tmp_path, 1400)
+    with pytest.raises(AssertionError, match="div#chart-x"):
+        assert_fits(chromium, page, tmp_path, 390)
 
 
 def test_a_broken_page_would_be_caught(chromium: str, tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 import numpy as np
 
-from connector import vocabulary
+from connector import progress, vocabulary
 from connector.crm.local import export_convert, schema
 from connector.errors import DataError
 
@@ -102,7 +102,9 @@ class ImportReport:
     kept: dict[str, int] = field(default_factory=dict)  # tables with no file in the folder: their records kept
 
 
-def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> ImportReport:
+def import_export(
+    crm: LocalCrm, folder: Path, *, replace: bool = True, steps: progress.Steps | None = None
+) -> ImportReport:
     """Load the Data Export in `folder` into `crm`.
 
     With `replace` (the default) each table the folder has a file for is emptied first, so it holds exactly the
@@ -111,9 +113,12 @@ def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> Impor
 
     Two phases: every file is first read, checked and converted into a temporary staging table of this
     connection (the CRM tables are not touched, and no transaction holds the staged rows in memory); then one
-    transaction empties (with `replace`) and fills the CRM tables from the staging tables.
+    transaction empties (with `replace`) and fills the CRM tables from the staging tables. `steps` shows each
+    file read, then the write, on a terminal.
     """
     files = _locate_files(folder)
+    steps = steps or progress.quiet()
+    steps.add(len(files) + 1)
     csv.field_size_limit(max(csv.field_size_limit(), _FIELD_SIZE_LIMIT))
     con = crm.con
     report = ImportReport()
@@ -123,28 +128,36 @@ def import_export(crm: LocalCrm, folder: Path, *, replace: bool = True) -> Impor
         for obj, _required in OBJECTS:
             path = files.get(obj)
             if path is not None:
-                staged[obj] = _stage_file(con, obj, path, report)
+                with steps.step(f"reading {path.name}"):
+                    staged[obj] = _stage_file(con, obj, path, report)
         _refuse_no_contacts(con, report)
-        con.begin()
-        try:
-            for table in schema.TABLES:
-                if table not in staged:
-                    row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
-                    if row and row[0]:
-                        report.kept[table] = int(row[0])
-                elif replace:
-                    con.execute(f'DELETE FROM "{table}"')
-            for obj, names in staged.items():
-                report.imported[obj] = _insert(con, obj, names, replace=replace)
-            con.commit()
-        except BaseException:
-            con.rollback()
-            raise
+        with steps.step("writing the local CRM"):
+            _replace(con, staged, report, replace=replace)
     finally:
         for obj, _required in OBJECTS:
             with contextlib.suppress(duckdb.Error):  # never hide the error that brought us here
                 con.execute(f'DROP TABLE IF EXISTS "{_stage(obj)}"')
     return report
+
+
+def _replace(con: Any, staged: dict[str, list[str]], report: ImportReport, *, replace: bool) -> None:
+    """One transaction: each table the export has a file for is emptied (with `replace`) and filled from its
+    staging table; a table with no file is kept and counted."""
+    con.begin()
+    try:
+        for table in schema.TABLES:
+            if table not in staged:
+                row = con.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+                if row and row[0]:
+                    report.kept[table] = int(row[0])
+            elif replace:
+                con.execute(f'DELETE FROM "{table}"')
+        for obj, names in staged.items():
+            report.imported[obj] = _insert(con, obj, names, replace=replace)
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
 
 
 def _refuse_no_contacts(con: Any, report: ImportReport) -> None:
