@@ -242,6 +242,7 @@ class SalesforceCrm:
         with salesforce_errors("opening the pulls of Contact, Task and Event"):
             answers = composite.call(self.conn, self.usage, subs, doing="opening the pulls")
         org_time = self.conn.session.org_time
+        self.mirror.set_meta(mirror.INSTANCE_URL_KEY, f"https://{self.conn.sf.sf_instance}")
         with salesforce_errors("describing emails and activity relations"):
             details.take_describes(ctx, answers)
         refused = {obj: a for obj in soql.OBJECTS if isinstance(a := answers[obj], SalesforceError)}
