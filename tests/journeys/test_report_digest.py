@@ -233,13 +233,13 @@ def test_a_first_digest_after_a_first_sync_fits_one_screen_before_its_list(org: 
     page = (out / biggest).read_text()
     head, rest = page.split("\nOther open flags, oldest first", 1)
     assert len(head.splitlines()) <= 24, head
-    placed = re.findall(r"^- (Fringe|Friend|Familiar|Faithful|Forever): ([\d,]+)$", head, re.M)
+    placed = re.findall(r"^- (Fringe|Friend|Familiar|Faithful|Forever): ([\d,]+)$", head, re.MULTILINE)
     assert [r for r, _ in placed] == [r for r in ("Fringe", "Friend", "Familiar", "Faithful", "Forever") if r in head]
     n = int(re.search(r"Your ([\d,]+) contacts", head).group(1).replace(",", ""))  # type: ignore[union-attr]
     assert sum(int(v.replace(",", "")) for _, v in placed) == n
     assert "is now on the ladder" not in page
     assert "Who moved" not in page  # nobody moved: they were placed
-    items = re.findall(r"^\d\. .*$", head, re.M)
+    items = re.findall(r"^\d\. .*$", head, re.MULTILINE)
     assert len(items) == 5  # a demo book has holds ending soon and flags open long
     ages = [int(a) for a in re.findall(r"open (\d+) days", rest)]
     assert ages == sorted(ages, reverse=True)  # the rest of the flags, oldest first
