@@ -43,7 +43,7 @@ from connector.run_lock import RunLock, lock_held, lock_path
 
 __all__ = ["RunLock", "Store", "attached", "lock_held", "lock_path", "schema_version"]
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 MOVES_KEPT_DAYS = 400
 _BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
@@ -105,6 +105,14 @@ _MIGRATIONS: dict[int, list[str]] = {
             "fp UBIGINT NOT NULL, as_of DATE NOT NULL, final INTEGER, qualified_now INTEGER, in_grace BOOLEAN, "
             "since DATE, held_until DATE, next_change DATE, flag_since VARCHAR)"
         ),
+    ],
+    8: [
+        # The rung before the current one (Trust_Previous_Stage__c, issue 19): rows cached without it are
+        # recomputed once rather than read as "no previous rung". The two optional fields a warehouse sync wrote.
+        f"ALTER TABLE {_ALIAS}.timeline_cache ADD COLUMN IF NOT EXISTS previous INTEGER",
+        f"DELETE FROM {_ALIAS}.timeline_cache",
+        f"ALTER TABLE {_ALIAS}.written_values ADD COLUMN IF NOT EXISTS held_until DATE",
+        f"ALTER TABLE {_ALIAS}.written_values ADD COLUMN IF NOT EXISTS previous_stage VARCHAR",
     ],
 }
 
@@ -327,7 +335,8 @@ class Store:
             return None
         with self._con() as con:
             return con.execute(
-                f"SELECT cid, fp, as_of, final, qualified_now, in_grace, since, held_until, next_change, flag_since "
+                "SELECT cid, fp, as_of, final, qualified_now, in_grace, since, held_until, next_change, previous, "
+                f"flag_since "
                 f"FROM {_ALIAS}.timeline_cache WHERE version = ?",
                 [version],
             ).fetchnumpy()
@@ -343,8 +352,9 @@ class Store:
                 [version],
             )
             con.execute(
-                f"INSERT INTO {_ALIAS}.timeline_cache SELECT cid, ?, fp, as_of, final, qualified_now, in_grace, since, "
-                "held_until, next_change, flag_since FROM tl_new_timeline",
+                # by name: `previous` came by a migration, so it stands last in older stores and in order in new ones
+                f"INSERT INTO {_ALIAS}.timeline_cache BY NAME SELECT cid, ? AS version, fp, as_of, final, "
+                "qualified_now, in_grace, since, held_until, next_change, previous, flag_since FROM tl_new_timeline",
                 [version],
             )
             con.execute("COMMIT")

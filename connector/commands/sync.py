@@ -229,6 +229,7 @@ def _run(
                 check_crm_picklists(rules, crm, cfg.fields)
                 crm.tune(cfg.engine, cfg.resolve)
                 crm.prepare(cfg.fields, rules.needs(), cfg.activities)
+                cfg = steps_mod.fields_in_use(cfg, crm.usable_fields(cfg.fields))
                 failpoints.hit("after_pull")
                 steps_mod.note_skipped(crm, result, failed_file)
             with steps.step("placing contacts on the ladder"):
@@ -266,7 +267,7 @@ def _evaluate(crm: CrmBackend, rules: RuleSet, as_of: dt.date, result: SyncResul
 
 
 def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) -> None:
-    result.planned_records = plan.build(crm.con)
+    result.planned_records = plan.build(crm.con, cfg.fields)
     result.planned_fields = plan.field_counts(figures.on(crm.con))
     result.sample = plan.sample(figures.on(crm.con), cfg.fields, sample_size)
     _log.info(

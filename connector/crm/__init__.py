@@ -69,6 +69,10 @@ class CrmBackend(Protocol):
         contact who took part, dated by the `activities` policy; the defaults when None). See
         connector.crm.local.activities for its columns."""
 
+    def usable_fields(self, fields: FieldsSection) -> FieldsSection:
+        """`fields` less the optional ones (FieldsSection.OPTIONAL) this CRM lacks: what a sync reads and writes
+        here. Call after `prepare` or `prepare_write`."""
+
     def prepare_write(self, fields: FieldsSection) -> None:
         """Instead of `prepare`, when the relations come from elsewhere (a warehouse copy): ready to `apply` a plan
         streamed onto `con`, without pulling anything."""

@@ -193,6 +193,9 @@ class SalesforceCrm:
             problems = sf_fields.check(self.describe(), fields, rules)
         return problems
 
+    def usable_fields(self, fields: FieldsSection) -> FieldsSection:
+        return fields.without(sf_fields.absent_optional(self.describe(), fields))
+
     def check_writable(self, fields: FieldsSection, rules: RuleNeeds | None = None) -> None:
         """Raise ConfigError, saying why, while the fields check finds anything: sync then writes nothing."""
         problems = self.check_fields(fields, rules if rules is not None else self._rules)
@@ -217,17 +220,18 @@ class SalesforceCrm:
     def prepare_write(self, fields: FieldsSection) -> None:
         """Ready to write a plan computed from elsewhere (a warehouse copy), with no pull: the mirror, which keeps
         what was written, gets the trust columns."""
-        self.fields = fields
-        self._ensure_columns(fields)
+        self.fields = self.usable_fields(fields)
+        self._ensure_columns(self.fields)
 
     def skipped_rows(self) -> list[skipped.SkippedRow]:
         """Every pulled activity this run set aside: (object, Id, reason), for a failures file."""
         return skipped.rows(self.con)
 
     def _prepare(self, fields: FieldsSection, rules: RuleNeeds | None, activities: ActivitiesSection | None) -> None:
-        self.fields = fields
         self._rules = rules
         self._require_fields(fields)
+        fields = self.usable_fields(fields)  # pull only what the org has
+        self.fields = fields
         self._ensure_columns(fields)
         wanted = soql.field_lists(fields, rules)
         if self.follow_ups:  # marked tasks are read from the mirror: it must know their owner and whether closed
@@ -285,11 +289,11 @@ class SalesforceCrm:
             )
 
     def _trust_types(self) -> dict[str, str]:
-        return {name: mirror.TRUST_TYPES[logical] for logical, name in self.fields.model_dump().items()}
+        return {name: mirror.TRUST_TYPES[logical] for logical, name in self.fields.owned().items()}
 
     def _ensure_columns(self, fields: FieldsSection) -> None:
         have = set(self.mirror.columns("Contact"))
-        for logical, name in fields.model_dump().items():
+        for logical, name in fields.owned().items():
             if name not in have:
                 self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {mirror.TRUST_TYPES[logical]}')
 

@@ -29,6 +29,8 @@ TRUST_TYPES = {
     "next_step": "VARCHAR",
     "reason": "VARCHAR",
     "rules_version": "VARCHAR",
+    "held_until": "DATE",
+    "previous_stage": "VARCHAR",
 }
 
 
