@@ -113,6 +113,9 @@ _MIGRATIONS: dict[int, list[str]] = {
         f"DELETE FROM {_ALIAS}.timeline_cache",
         f"ALTER TABLE {_ALIAS}.written_values ADD COLUMN IF NOT EXISTS held_until DATE",
         f"ALTER TABLE {_ALIAS}.written_values ADD COLUMN IF NOT EXISTS previous_stage VARCHAR",
+        # What a run planned (a dry run's whole answer), and per field, for `status`.
+        f"ALTER TABLE {_ALIAS}.runs ADD COLUMN IF NOT EXISTS planned BIGINT",
+        f"ALTER TABLE {_ALIAS}.runs ADD COLUMN IF NOT EXISTS planned_fields VARCHAR",
     ],
 }
 
@@ -244,7 +247,7 @@ class Store:
             con.execute(
                 f"UPDATE {_ALIAS}.runs SET finished_at = ?, outcome = ?, exit_code = ?, rules_version = ?, "
                 "contacts = ?, activities = ?, changed = ?, failed = ?, skipped = ?, api_calls = ?, per_rung = ?, "
-                "error = ?, failures_file = ? WHERE run_id = ?",
+                "error = ?, failures_file = ?, planned = ?, planned_fields = ? WHERE run_id = ?",
                 [
                     _now(),
                     outcome,
@@ -259,6 +262,8 @@ class Store:
                     json.dumps(f["per_rung"]) if f.get("per_rung") else None,
                     error,
                     f.get("failures_file"),
+                    f.get("planned"),
+                    json.dumps(f["planned_fields"]) if f.get("planned_fields") else None,
                     run_id,
                 ],
             )
@@ -370,6 +375,7 @@ class Store:
             for key in ("started_at", "finished_at"):
                 row[key] = _utc(row[key])
             row["per_rung"] = json.loads(row["per_rung"]) if row["per_rung"] else None
+            row["planned_fields"] = json.loads(row["planned_fields"]) if row.get("planned_fields") else None
         return rows
 
     def pending(self, limit: int | None = 50) -> tuple[int, list[dict[str, Any]]]:

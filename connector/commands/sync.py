@@ -184,6 +184,8 @@ def _figures(result: SyncResult) -> dict[str, object]:
         "api_calls": result.api_calls,
         "per_rung": result.per_rung,
         "failures_file": result.failures_file,
+        "planned": result.planned_records,
+        "planned_fields": result.planned_fields,
     }
 
 
