@@ -7,7 +7,7 @@ import re
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -83,6 +83,26 @@ class StateSection(_Strict):
     path: Path = Path("trust-ladder-data/state.duckdb")
 
 
+def _custom_field(name: str) -> str:
+    if not name.endswith("__c"):
+        raise ValueError(
+            f"'{name}' is not a custom field: trust-ladder writes only fields of its own, so each name must be "
+            "a custom field's API name, ending in __c (like Trust_Stage__c); standard fields such as "
+            "FirstName, OwnerId or Email are never written"
+        )
+    base = name.removesuffix("__c")
+    if len(base) > _CUSTOM_FIELD_MAX:
+        raise ValueError(
+            f"'{name}' is too long: a custom field's name has at most {_CUSTOM_FIELD_MAX} characters before __c"
+        )
+    if not _CUSTOM_FIELD_RE.fullmatch(name):
+        raise ValueError(
+            f"'{name}' is not a valid field API name: start with a letter, then use letters, "
+            "digits and single underscores (not at the end), then __c"
+        )
+    return name
+
+
 class FieldsSection(_Strict):
     """API names of the Contact fields trust-ladder owns. Only these are ever written, so each must be a custom
     field of its own: a standard field (FirstName, OwnerId, Email...) could hold customer data."""
@@ -93,35 +113,41 @@ class FieldsSection(_Strict):
     next_step: str = "Trust_Next_Step__c"
     reason: str = "Trust_Reason__c"
     rules_version: str = "Trust_Rules_Version__c"
+    # Optional (issue 19): an org without them gets one notice and the rest is written; "" switches one off.
+    held_until: str = "Trust_Held_Until__c"
+    previous_stage: str = "Trust_Previous_Stage__c"
+
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("held_until", "previous_stage")
+
+    def owned(self) -> dict[str, str]:
+        """[fields] key -> API name of every field in use (an optional one switched off with "" is not)."""
+        return {k: v for k, v in self.model_dump().items() if v}
+
+    def required(self) -> dict[str, str]:
+        """The six fields every CRM must have."""
+        return {k: v for k, v in self.owned().items() if k not in self.OPTIONAL}
+
+    def without(self, logical: list[str]) -> FieldsSection:
+        """These optional fields switched off: what a sync uses in an org that lacks them."""
+        return self.model_copy(update=dict.fromkeys(logical, ""))
+
+    @field_validator("held_until", "previous_stage")
+    @classmethod
+    def _optional_field(cls, name: str) -> str:
+        return name if name == "" else _custom_field(name)
 
     @field_validator("stage", "stage_since", "flags", "next_step", "reason", "rules_version")
     @classmethod
-    def _custom_field(cls, name: str) -> str:
-        if not name.endswith("__c"):
-            raise ValueError(
-                f"'{name}' is not a custom field: trust-ladder writes only fields of its own, so each name must be "
-                "a custom field's API name, ending in __c (like Trust_Stage__c); standard fields such as "
-                "FirstName, OwnerId or Email are never written"
-            )
-        base = name.removesuffix("__c")
-        if len(base) > _CUSTOM_FIELD_MAX:
-            raise ValueError(
-                f"'{name}' is too long: a custom field's name has at most {_CUSTOM_FIELD_MAX} characters before __c"
-            )
-        if not _CUSTOM_FIELD_RE.fullmatch(name):
-            raise ValueError(
-                f"'{name}' is not a valid field API name: start with a letter, then use letters, "
-                "digits and single underscores (not at the end), then __c"
-            )
-        return name
+    def _required_field(cls, name: str) -> str:
+        return _custom_field(name)
 
     @model_validator(mode="after")
     def _six_distinct_fields(self) -> FieldsSection:
         seen: dict[str, str] = {}
-        for key, name in self.model_dump().items():
+        for key, name in self.owned().items():
             other = seen.get(name.lower())  # Salesforce API names ignore case
             if other is not None:
-                raise ValueError(f"{other} and {key} both name {name}: each of the six values needs a field of its own")
+                raise ValueError(f"{other} and {key} both name {name}: each value needs a field of its own")
             seen[name.lower()] = key
         return self
 

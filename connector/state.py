@@ -44,7 +44,7 @@ from connector.run_lock import RunLock, lock_held, lock_path
 
 __all__ = ["RunLock", "Store", "attached", "lock_held", "lock_path", "schema_version"]
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 MOVES_KEPT_DAYS = 400
 _BUSY_WAIT_S = 10.0
 _ALIAS = "tl_state"
@@ -113,6 +113,17 @@ _MIGRATIONS: dict[int, list[str]] = {
         # that computed a contact meant to write (connector.engine.scope).
         f"DELETE FROM {_ALIAS}.timeline_cache",
         f"ALTER TABLE {_ALIAS}.timeline_cache ADD COLUMN IF NOT EXISTS ph UBIGINT",
+    ],
+    9: [
+        # The rung before the current one (Trust_Previous_Stage__c, issue 19): rows cached without it are
+        # recomputed once rather than read as "no previous rung". The two optional fields a warehouse sync wrote.
+        f"ALTER TABLE {_ALIAS}.timeline_cache ADD COLUMN IF NOT EXISTS previous INTEGER",
+        f"DELETE FROM {_ALIAS}.timeline_cache",
+        f"ALTER TABLE {_ALIAS}.written_values ADD COLUMN IF NOT EXISTS held_until DATE",
+        f"ALTER TABLE {_ALIAS}.written_values ADD COLUMN IF NOT EXISTS previous_stage VARCHAR",
+        # What a run planned (a dry run's whole answer), and per field, for `status`.
+        f"ALTER TABLE {_ALIAS}.runs ADD COLUMN IF NOT EXISTS planned BIGINT",
+        f"ALTER TABLE {_ALIAS}.runs ADD COLUMN IF NOT EXISTS planned_fields VARCHAR",
     ],
 }
 
@@ -244,7 +255,7 @@ class Store:
             con.execute(
                 f"UPDATE {_ALIAS}.runs SET finished_at = ?, outcome = ?, exit_code = ?, rules_version = ?, "
                 "contacts = ?, activities = ?, changed = ?, failed = ?, skipped = ?, api_calls = ?, per_rung = ?, "
-                "error = ?, failures_file = ? WHERE run_id = ?",
+                "error = ?, failures_file = ?, planned = ?, planned_fields = ? WHERE run_id = ?",
                 [
                     _now(),
                     outcome,
@@ -259,6 +270,8 @@ class Store:
                     json.dumps(f["per_rung"]) if f.get("per_rung") else None,
                     error,
                     f.get("failures_file"),
+                    f.get("planned"),
+                    json.dumps(f["planned_fields"]) if f.get("planned_fields") else None,
                     run_id,
                 ],
             )
@@ -347,7 +360,7 @@ class Store:
             return None
         with self._con() as con:
             return con.execute(
-                "SELECT cid, fp, ph, as_of, final, qualified_now, in_grace, since, held_until, next_change, "
+                "SELECT cid, fp, ph, as_of, final, qualified_now, in_grace, since, held_until, next_change, previous, "
                 f"flag_since FROM {_ALIAS}.timeline_cache WHERE version = ?",
                 [version],
             ).fetchnumpy()
@@ -363,8 +376,9 @@ class Store:
                 [version],
             )
             con.execute(
+                # by name: columns came by migrations, so they stand last in older stores and in order in new ones
                 f"INSERT INTO {_ALIAS}.timeline_cache BY NAME SELECT cid, ? AS version, fp, ph, as_of, final, "
-                "qualified_now, in_grace, since, held_until, next_change, flag_since FROM tl_new_timeline",
+                "qualified_now, in_grace, since, held_until, next_change, previous, flag_since FROM tl_new_timeline",
                 [version],
             )
             con.execute("COMMIT")
@@ -380,6 +394,7 @@ class Store:
             for key in ("started_at", "finished_at"):
                 row[key] = _utc(row[key])
             row["per_rung"] = json.loads(row["per_rung"]) if row["per_rung"] else None
+            row["planned_fields"] = json.loads(row["planned_fields"]) if row.get("planned_fields") else None
         return rows
 
     def pending(self, limit: int | None = 50) -> tuple[int, list[dict[str, Any]]]:

@@ -33,6 +33,8 @@ CONTACT_COLUMNS: list[tuple[str, str]] = [
     ("Trust_Next_Step__c", "VARCHAR"),
     ("Trust_Reason__c", "VARCHAR"),
     ("Trust_Rules_Version__c", "VARCHAR"),
+    ("Trust_Held_Until__c", "DATE"),
+    ("Trust_Previous_Stage__c", "VARCHAR"),
 ]
 
 TASK_COLUMNS: list[tuple[str, str]] = [

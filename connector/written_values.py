@@ -30,11 +30,15 @@ COLUMNS: dict[str, str] = {
     "next_step": "cur_next",
     "reason": "cur_reason",
     "rules_version": "cur_version",
+    "held_until": "cur_held_until",
+    "previous_stage": "cur_previous",
 }
 
 _RECORD = """
-INSERT OR REPLACE INTO tl_state.written_values
-SELECT cid, $stage, $stage_since, $flags, $next_step, $reason, $version, $at FROM $plan
+INSERT OR REPLACE INTO tl_state.written_values BY NAME
+SELECT cid, $stage AS stage, $stage_since AS stage_since, $flags AS flags, $next_step AS next_step, $reason AS reason,
+       $version AS rules_version, $at AS written_at, $held_until AS held_until, $previous_stage AS previous_stage
+FROM $plan
 WHERE NOT list_contains(CAST($refused AS VARCHAR[]), cid)
 """
 _EXPORT = "COPY (SELECT * FROM tl_state.written_values) TO $file (FORMAT parquet)"

@@ -27,6 +27,8 @@ TRUST_FIELDS = [
     "Trust_Next_Step__c",
     "Trust_Reason__c",
     "Trust_Rules_Version__c",
+    "Trust_Held_Until__c",
+    "Trust_Previous_Stage__c",
 ]
 
 
@@ -163,7 +165,8 @@ class Org:
         finally:
             crm.close()
         assert row is not None, f"no contact {cid}"
-        return dict(zip(["stage", "since", "flags", "next_step", "reason", "version"], row, strict=True))
+        names = ["stage", "since", "flags", "next_step", "reason", "version", "held_until", "previous"]
+        return dict(zip(names, row, strict=True))
 
     def snapshot_fields(self) -> list[tuple[Any, ...]]:
         """Every contact's trust fields, without the record's modification stamp."""

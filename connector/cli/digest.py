@@ -11,7 +11,7 @@ import click
 from connector import config as config_mod
 from connector import files as files_mod
 from connector import progress
-from connector.cli.app import DATE, as_of_option
+from connector.cli.app import DATE
 from connector.cli.report import local
 from connector.commands import digest as digest_mod
 from connector.commands import sync
@@ -29,7 +29,13 @@ from connector.errors import DataError
 @click.option(
     "--since", type=DATE, default=None, help="Who moved since this day (default: the day of the last sync that wrote)."
 )
-@as_of_option
+@click.option(
+    "--as-of",
+    type=DATE,
+    default=None,
+    help="Evaluation date (default: the day of the last sync that wrote, else today). Same date, same data: same "
+    "result.",
+)
 @click.pass_obj
 def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date | None, as_of: dt.date | None) -> None:
     """Who moved, open flags with their next steps, who is slipping: one page per owner. Reads the local CRM or
@@ -37,6 +43,7 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
     problem = files_mod.unwritable_folder(out.expanduser().absolute())
     if problem is not None:  # before the work, and no folder made for a refused run
         raise click.BadParameter(f"{problem}; give a folder the digest can be written into", param_hint="'--out'")
+    state_path = cfg.resolve(cfg.state.path)
     with progress.Steps(3, "digest") as steps:
         with ExitStack() as stack:
             with steps.step("reading the CRM"):
@@ -45,10 +52,11 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
                 digests = digest_mod.gather(
                     crm.con,
                     sync.load_rules(cfg),
-                    as_of or dt.date.today(),
-                    cfg.resolve(cfg.state.path),
+                    as_of or digest_mod.default_as_of(state_path),
+                    state_path,
                     since=since,
                     owner=owner,
+                    instance_url=crm.meta(digest_mod.INSTANCE_KEY) if cfg.crm.backend == "salesforce" else None,
                 )
         if owner is not None and not digests:
             # Exit 5, as for an unknown contact Id in `explain`: the Id is well formed, the data has nothing for it.

@@ -16,8 +16,8 @@ import duckdb
 
 from connector import config as config_mod
 from connector import log
-from connector.cli.sync import short
 from connector.commands import sync
+from connector.commands.word_diff import word_diff
 from connector.errors import ConfigError, RuleError
 
 
@@ -94,8 +94,7 @@ def status(cfg: config_mod.Config, as_json: bool, n_runs: int) -> None:
     if cfg.rules.mode == "audit" or audit_total:
         click.echo(f"Rules mode: {cfg.rules.mode}; the last audit run would have changed {audit_total:,} fields:")
         for a in audit_sample:
-            old, new = short(a["old_value"], 40), short(a["new_value"], 60)
-            click.echo(f"  {a['record_id']}  {a['field']}: {old} -> {new}")
+            click.echo(f"  {a['record_id']}  {a['field']}: {word_diff(a['old_value'], a['new_value'])}")
     click.echo("Last runs:")
     for r in runs:
         click.echo("  " + _run_line(r))
@@ -131,6 +130,12 @@ def _json_value(value: object) -> object:
 def _run_line(r: dict[str, Any]) -> str:
     took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f} s" if r["finished_at"] else ""
     code = "-" if r["exit_code"] is None else str(r["exit_code"])
-    counts = "  ".join(f"{k} {r[k] or 0:,}" for k in ("contacts", "changed", "failed", "skipped", "api_calls"))
+    done = "would change" if r.get("dry_run") else "changed"
+    counts = "  ".join(
+        f"{k if k != 'changed' else done} {(r.get('planned') if k == 'changed' and r.get('dry_run') else r[k]) or 0:,}"
+        for k in ("contacts", "changed", "failed", "skipped", "api_calls")
+    )
+    if r.get("dry_run") and r.get("planned_fields"):
+        counts += " (" + ", ".join(f"{k} {v:,}" for k, v in r["planned_fields"].items() if v) + ")"
     line = f"{r['started_at']:%Y-%m-%d %H:%M:%S}Z  {r['outcome']:<14} exit {code:<3} {counts}  {took}"
     return f"{line}  {log.one_line(r['error'] or '')}".rstrip()

@@ -14,6 +14,7 @@ from connector import config as config_mod
 from connector import notify
 from connector.cli.app import as_of_option
 from connector.commands import sync
+from connector.commands.word_diff import word_diff
 from connector.exit_codes import ExitCode
 
 
@@ -110,8 +111,12 @@ def _planned(r: sync.SyncResult) -> str:
     if r.sample:
         lines.append(f"First changes (by contact Id, up to {len({c.contact_id for c in r.sample})} contacts):")
         for c in r.sample:
-            lines.append(f"  {c.contact_id}  {c.field}: {short(c.old)} -> {short(c.new)}")
+            lines.append(f"  {c.contact_id}  {c.field}: {word_diff(c.old, c.new)}")
     return "\n".join(lines)
+
+
+def _json(value: object) -> object:
+    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 def short(value: object, width: int = 70) -> str:
@@ -138,6 +143,11 @@ def summary_dict(r: sync.SyncResult) -> dict[str, Any]:
         "planned_records": r.planned_records,
         "api_calls": r.api_calls,
         "planned_fields": r.planned_fields,
+        "planned_changes": [
+            {"id": c.contact_id, "field": c.field, "old": _json(c.old), "new": _json(c.new)} for c in r.sample
+        ]
+        if r.dry_run
+        else [],
         "duration_s": round(r.duration_s, 3),
         "failures_file": r.failures_file,
     }

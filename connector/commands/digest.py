@@ -1,28 +1,32 @@
 """The digest: one short page per owner, in plain words, for a scheduler to mail.
 
-Three things a salesperson can act on: who moved on the ladder since a day, the open flags with the next step each
-one asks for, and who is slipping (kept on a rung by the grace period, or losing one rung per period) with the day
-it happens. Read-only: the engine places the contacts as of a day on the CRM's data (the local CRM, or the
-Salesforce mirror as last pulled), the moves come from the state store.
+It opens on what to do today: the few contacts that need the owner first, ranked (holds that end soonest, then the
+flags open longest), each with its account, its Id and a link to the record. The rest follows: who moved (a first
+sync's placements said in one line per rung, not one per contact), every open flag with how long it has been open,
+and everyone slipping with the day it happens. Read-only: the engine places the contacts as of a day on the CRM's
+data (the local CRM, or the Salesforce mirror as last pulled), the moves come from the state store.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import html
-import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
 from connector import log
-from connector.commands import insights, moves, sync
+from connector.commands import digest_words, insights, moves, sync
+from connector.crm.salesforce import mirror
 from connector.engine.relations import PLACE
 from connector.ruleset.compiler import RuleSet
 
 _log = log.get("trust_ladder.digest")
 DEFAULT_DAYS = 7  # without --since and without any recorded sync: the last week
+TODAY = 5  # things to do today, at most: more is a list, not a plan for the day
+HOLDS_TODAY = 3  # at most this many of today's places go to holds, so the oldest flags are never crowded out
+INSTANCE_KEY = mirror.INSTANCE_URL_KEY  # the org's address, kept in the mirror by each sync's sign-in
 
 
 @dataclass(frozen=True)
@@ -34,20 +38,65 @@ class Move:
     up: bool
 
 
+@dataclass(frozen=True)
+class ToDo:
+    """One thing to do today: a hold about to end, or a flag open long."""
+
+    cid: str
+    name: str
+    account: str
+    what: str  # what is at stake, with the date or the age
+    step: str  # what to do about it
+
+
 @dataclass
 class Digest:
     owner: insights.Owner
     as_of: dt.date
     since: dt.date
     moves_known: bool  # False: no sync has recorded moves yet
-    moved: list[Move]
-    flagged: list[insights.Flagged]
-    slipping: list[insights.Slipping]
+    moved: list[Move]  # rung changes of contacts that had a rung on the record before
+    placed: dict[str, int]  # rung -> contacts put on the ladder for the first time (a first sync puts everyone)
+    today: list[ToDo]
+    flagged: list[insights.Flagged]  # oldest flag first, today's left out
+    slipping: list[insights.Slipping]  # soonest first, today's left out
     means: dict[str, str]  # rung -> what it means, from the rule file
+    rungs: list[str]  # rung names, lowest first
+    instance_url: str | None = None  # the org's address, for links to the records; None on the local CRM
+
+    def link(self, cid: str) -> str | None:
+        """The record's page in Lightning Experience."""
+        return f"{self.instance_url}/lightning/r/Contact/{cid}/view" if self.instance_url else None
 
 
-def _day(d: dt.date) -> str:
-    return f"{d.day} {d.strftime('%b %Y')}"
+def default_as_of(state_path: Path | None) -> dt.date:
+    """The evaluation day of the last sync that wrote: the digest describes what the CRM shows, not the day the
+    machine happens to run it. Before any sync: today."""
+    return moves.last_run_day(state_path) or dt.date.today()
+
+
+def days_ago(day: dt.date, as_of: dt.date) -> int:
+    return (as_of - day).days
+
+
+def _ranked(
+    flagged: list[insights.Flagged], slipping: list[insights.Slipping], as_of: dt.date
+) -> tuple[list[ToDo], set[str], set[str]]:
+    """Holds that end soonest (HOLDS_TODAY at most, more where flags leave room), then the oldest open flags,
+    TODAY in all; and the Ids each list gave."""
+    soon = sorted(slipping, key=lambda s: (s.until, s.name, s.cid))
+    by_age = sorted(flagged, key=lambda f: (f.oldest or dt.date.max, f.name, f.cid))
+    n_holds = min(len(soon), max(HOLDS_TODAY, TODAY - len(by_age)))
+    out: list[ToDo] = []
+    held, flags = set(), set()
+    for s in soon[:n_holds]:
+        out.append(ToDo(s.cid, s.name, s.account, digest_words.slip_what(s, as_of), digest_words.slip_step(s)))
+        held.add(s.cid)
+    room = TODAY - len(out)
+    for f in by_age[: max(room, 0)]:
+        out.append(ToDo(f.cid, f.name, f.account, digest_words.flag_what(f, as_of), f.next_step))
+        flags.add(f.cid)
+    return out, held, flags
 
 
 def gather(
@@ -58,6 +107,7 @@ def gather(
     *,
     since: dt.date | None = None,
     owner: str | None = None,
+    instance_url: str | None = None,
 ) -> list[Digest]:
     """One digest per owner with contacts (or just `owner`); `since` defaults to the last sync day."""
     sync.compute(con, rules, as_of)
@@ -67,157 +117,59 @@ def gather(
     who = insights.contacts(con, [m.cid for m in found or []])
     rank = {r.name: r.index for r in rules.rungs}
     moved: dict[str, list[Move]] = {}
+    placed: dict[str, Counter[str]] = {}
     for m in found or []:
-        if m.cid in who:
-            name, key = who[m.cid]
-            up = rank.get(m.to_stage or "", -1) > rank.get(m.from_stage or "", -1)
-            moved.setdefault(key, []).append(Move(name, m.cid, m.from_stage, m.to_stage, up))
-    flagged = insights.flagged(con, PLACE.name)
+        if m.cid not in who:
+            continue
+        name, key = who[m.cid]
+        if m.from_stage is None and m.to_stage is not None:
+            placed.setdefault(key, Counter())[m.to_stage] += 1
+            continue
+        up = rank.get(m.to_stage or "", -1) > rank.get(m.from_stage or "", -1)
+        moved.setdefault(key, []).append(Move(name, m.cid, m.from_stage, m.to_stage, up))
+    flagged = insights.flagged(con, PLACE.name, rules)
     slipping = insights.slipping(con, PLACE.name, rules, as_of)
     means = {r.name: r.means or "" for r in rules.rungs}
-    out = [
-        Digest(
-            b,
-            as_of,
-            since,
-            found is not None,
-            sorted(moved.get(b.key, []), key=lambda m: (not m.up, m.name, m.cid)),
-            [f for f in flagged if f.owner == b.key],
-            [s for s in slipping if s.owner == b.key],
-            means,
+    out = []
+    for b in books:
+        mine_f = [f for f in flagged if f.owner == b.key]
+        mine_s = [s for s in slipping if s.owner == b.key]
+        today, held, flags = _ranked(mine_f, mine_s, as_of)
+        out.append(
+            Digest(
+                b,
+                as_of,
+                since,
+                found is not None,
+                sorted(moved.get(b.key, []), key=lambda m: (not m.up, m.name, m.cid)),
+                dict(placed.get(b.key, Counter())),
+                today,
+                sorted(
+                    (f for f in mine_f if f.cid not in flags), key=lambda f: (f.oldest or dt.date.max, f.name, f.cid)
+                ),
+                [s for s in mine_s if s.cid not in held],
+                means,
+                [r.name for r in rules.rungs],
+                instance_url.rstrip("/") if instance_url else None,
+            )
         )
-        for b in books
-    ]
     _log.info(
         "digest.gathered",
         owners=len(out),
+        as_of=as_of.isoformat(),
         since=since.isoformat(),
         moved=sum(len(d.moved) for d in out),
+        placed=sum(sum(d.placed.values()) for d in out),
+        today=sum(len(d.today) for d in out),
         flagged=sum(len(d.flagged) for d in out),
         slipping=sum(len(d.slipping) for d in out),
     )
     return out
 
 
-# -- words --------------------------------------------------------------------------------------------------
-
-
-def _move_line(m: Move, means: dict[str, str]) -> str:
-    if m.from_stage is None:
-        return f"{m.name} is now on the ladder as {m.to_stage}."
-    if m.to_stage is None:
-        return f"{m.name} no longer has a rung (was {m.from_stage})."
-    why = f" ({means[m.to_stage].rstrip('.')})" if m.up and means.get(m.to_stage) else ""
-    return f"{m.name} went {'up' if m.up else 'down'} from {m.from_stage} to {m.to_stage}{why}."
-
-
-def _slip_line(s: insights.Slipping) -> str:
-    if s.held:
-        head = f"{s.name} stays on {s.stage} until {_day(s.until)}, then drops to {s.qualifies}"
-    else:
-        head = f"{s.name} is slipping from {s.stage} towards {s.qualifies} and drops one rung on {_day(s.until)}"
-    return head + (f" unless this changes: {s.missing}." if s.missing else ".")
-
-
-def _intro(d: Digest) -> str:
-    n = d.owner.contacts
-    return (
-        f"Your {n:,} contact{'s' if n != 1 else ''} on the trust ladder, as of {_day(d.as_of)}: who moved since "
-        f"{_day(d.since)}, the thank-yous and listening that are missing, and who needs a conversation soon."
-    )
-
-
-def _sections(d: Digest) -> list[tuple[str, str, list[tuple[str, str]]]]:
-    """(heading, what to say when empty, [(line, detail)]) in page order."""
-    moved_empty = (
-        "Nobody moved." if d.moves_known else "Moves are recorded by each sync from now on; the next digest lists them."
-    )
-    return [
-        (f"Who moved since {_day(d.since)}", moved_empty, [(_move_line(m, d.means), "") for m in d.moved]),
-        (
-            "Open flags: what to do next",
-            "No open flags: every thank-you is said and every conversation heard.",
-            [(f"{f.name} ({f.stage}): {', '.join(f.flags)}", f"Next step: {f.next_step}") for f in d.flagged],
-        ),
-        ("Slipping: who needs you before the date", "Nobody is slipping.", [(_slip_line(s), "") for s in d.slipping]),
-    ]
-
-
-def text(d: Digest) -> str:
-    lines = [f"Trust ladder digest for {d.owner.name}, {_day(d.as_of)}", "", _intro(d)]
-    for heading, empty, items in _sections(d):
-        lines += ["", f"{heading} ({len(items)})" if items else heading, "-" * len(heading)]
-        if not items:
-            lines.append(empty)
-        for line, detail in items:
-            lines.append(f"- {line}")
-            if detail:
-                lines.append(f"  {detail}")
-    return "\n".join(lines) + "\n"
-
-
-def page(d: Digest) -> str:
-    e = html.escape
-    body = [f"<h1>Trust ladder digest for {e(d.owner.name)}</h1>", f'<p class="intro">{e(_intro(d))}</p>']
-    for heading, empty, items in _sections(d):
-        body.append(f"<section><h2>{e(heading)}</h2>")
-        if not items:
-            body.append(f'<p class="empty">{e(empty)}</p>')
-        else:
-            body.append(
-                "<ul>"
-                + "".join(
-                    f"<li>{e(line)}" + (f'<div class="detail">{e(detail)}</div>' if detail else "") + "</li>"
-                    for line, detail in items
-                )
-                + "</ul>"
-            )
-        body.append("</section>")
-    return _PAGE.format(
-        title=e(f"Trust ladder digest for {d.owner.name}, {_day(d.as_of)}"), css=_CSS, body="\n".join(body)
-    )
-
-
-def file_stem(owner: insights.Owner) -> str:
-    return re.sub(r"[^A-Za-z0-9_-]", "_", owner.key) or "no-owner"
-
-
 def write(digests: list[Digest], out: Path) -> list[Path]:
     """`<OwnerId>.html` and `<OwnerId>.txt` per owner, and `owners.tsv` (id, name, email, text file, html file)
     for the mailer. Returns the files written."""
-    out.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    index = ["owner_id\tname\temail\ttext\thtml"]
-    for d in digests:
-        stem = file_stem(d.owner)
-        txt, htm = out / f"{stem}.txt", out / f"{stem}.html"
-        txt.write_text(text(d), encoding="utf-8")
-        htm.write_text(page(d), encoding="utf-8")
-        written += [txt, htm]
-        clean = [re.sub(r"[\t\r\n]", " ", v) for v in (d.owner.key, d.owner.name, d.owner.email or "")]
-        index.append("\t".join([*clean, txt.name, htm.name]))
-    tsv = out / "owners.tsv"
-    tsv.write_text("\n".join(index) + "\n", encoding="utf-8")
+    written = digest_words.write(digests, out)
     _log.info("digest.written", owners=len(digests), folder=str(out))
-    return [*written, tsv]
-
-
-_CSS = """
-body { font-family: system-ui, sans-serif; max-width: 720px; margin: 0 auto; padding: 24px; color: #1f2933;
-       line-height: 1.45; }
-h1 { font-size: 22px; } h2 { font-size: 17px; margin-top: 28px; border-bottom: 1px solid #d9e2ec; }
-.intro, .empty { color: #52606d; } li { margin: 6px 0; } .detail { color: #2171b5; }
-"""
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{title}</title>
-<style>{css}</style>
-</head>
-<body>
-{body}
-</body>
-</html>
-"""
+    return written

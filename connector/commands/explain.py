@@ -14,7 +14,7 @@ import duckdb
 
 from connector import engine, ids
 from connector.engine import sql
-from connector.engine.relations import CLASSIFIED, PLACE, criterion_col, feature_col, flag_col, kind_col
+from connector.engine.relations import CLASSIFIED, PLACE, criterion_col, feature_col, flag_col, flag_since_col, kind_col
 from connector.errors import DataError
 from connector.ruleset.compiler import RuleSet
 
@@ -47,6 +47,7 @@ class FlagTrace:
     open: bool
     values: dict[str, Any]
     activities: list[dict[str, Any]] = field(default_factory=list)
+    since: dt.date | None = None  # an open flag: the day it opened, from the contact's timeline
 
 
 @dataclass
@@ -101,7 +102,13 @@ def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_
         kinds = [k for n in f.compiled.names if n in rules.features for k in rules.features[n].spec.kinds]
         flags.append(
             FlagTrace(
-                f.label, f.when, f.says, bool(row[flag_col(f.id)]), vals, _activities(con, kinds) if kinds else []
+                f.label,
+                f.when,
+                f.says,
+                bool(row[flag_col(f.id)]),
+                vals,
+                _activities(con, kinds) if kinds else [],
+                row.get(flag_since_col(f.id)) if row[flag_col(f.id)] else None,
             )
         )
     feats = {n: row.get(feature_col(n)) for n in rules.features}
@@ -227,6 +234,16 @@ def format_value(value: Any) -> str:
     return "none" if value is None else str(value)
 
 
+def _flag_state(f: FlagTrace, as_of: dt.date) -> str:
+    """'OPEN for 143 days (since 2026-07-14)': how long a flag has been open matters as much as that it is."""
+    if not f.open:
+        return "not raised"
+    if f.since is None:
+        return "OPEN"
+    n = (as_of - f.since).days
+    return f"OPEN for {n} day{'s' if n != 1 else ''} (since {f.since.isoformat()})"
+
+
 def render(e: Explanation) -> str:
     lines = [
         f"{e.name or e.contact_id} ({e.contact_id}), as of {e.as_of.isoformat()}, rules {e.rules_version}",
@@ -249,7 +266,7 @@ def render(e: Explanation) -> str:
     lines.append("Flags:")
     for f in e.flags:
         vals = ", ".join(f"{k} = {format_value(v)}" for k, v in f.values.items())
-        lines.append(f"  [{'!' if f.open else ' '}] {f.label}: {'OPEN' if f.open else 'not raised'} - {f.says}")
+        lines.append(f"  [{'!' if f.open else ' '}] {f.label}: {_flag_state(f, e.as_of)} - {f.says}")
         lines.append(f"        {f.when}   ({vals})")
         for a in f.activities if f.open else []:
             lines.append(_activity_line(a))

@@ -15,7 +15,7 @@ import duckdb
 from sqlglot import exp
 
 from connector.engine import sql, texts
-from connector.engine.relations import criterion_col
+from connector.engine.relations import criterion_col, flag_col, flag_since_col
 from connector.ruleset.compiler import RuleSet
 
 OWNERS = "tl_rep_owner"  # cid -> owner key (OwnerId, '' for none) and display name
@@ -34,13 +34,14 @@ _SLIPPING = """
 SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage,
        $qualifies AS qualifies, p.in_grace,
        p.held_until AS until,
-       $missing AS missing
+       $missing AS missing, COALESCE(c."AccountId", '') AS account
 FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
 WHERE p.final > p.qualified
 ORDER BY until, name, p.cid
 """
 _FLAGGED = """
-SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage, p.new_flags, p.new_next
+SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage, p.new_flags, p.new_next,
+       COALESCE(c."AccountId", '') AS account
 FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
 WHERE p.new_flags IS NOT NULL
 ORDER BY name, p.cid
@@ -73,6 +74,7 @@ class Slipping:
     held: bool  # held by the demotion grace period (else: decaying, one rung per period)
     until: dt.date  # when the grace period ends, or when the next rung is lost
     missing: str  # the criteria it no longer meets, '; '-joined
+    account: str = ""  # AccountId, '' for none
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,14 @@ class Flagged:
     stage: str
     flags: list[str]
     next_step: str
+    account: str = ""  # AccountId, '' for none
+    opened: tuple[tuple[str, dt.date | None], ...] = ()  # each open flag's label and the day it opened
+
+    @property
+    def oldest(self) -> dt.date | None:
+        """The day the longest-open flag opened (None when the timeline did not say)."""
+        days = [d for _, d in self.opened if d is not None]
+        return min(days) if days else None
 
 
 def owners(con: duckdb.DuckDBPyConnection) -> list[Owner]:
@@ -134,18 +144,42 @@ def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: 
         missing=missing,
     )
     return [
-        Slipping(str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""))
-        for cid, name, owner, stage, qual, held, until, miss in sql.run(con, tree, {"as_of": as_of}).fetchall()
+        Slipping(str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""), str(acc))
+        for cid, name, owner, stage, qual, held, until, miss, acc in sql.run(con, tree, {"as_of": as_of}).fetchall()
     ]
 
 
-def flagged(con: duckdb.DuckDBPyConnection, place: str) -> list[Flagged]:
-    """Contacts with an open flag, with the next step the engine gives them."""
+def flagged(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet | None = None) -> list[Flagged]:
+    """Contacts with an open flag, with the next step the engine gives them. With `rules`, also the day each open
+    flag opened, from the timeline's `gs_<flag>` columns (a placement without them, such as a simulation's copy,
+    says nothing of age)."""
     tree = sql.q(_FLAGGED, place=sql.table(place), owners=sql.table(OWNERS))
-    return [
-        Flagged(str(cid), str(name), str(owner), str(stage), str(flags).split(";"), str(step or ""))
-        for cid, name, owner, stage, flags, step in sql.run(con, tree).fetchall()
-    ]
+    assert isinstance(tree, exp.Select)
+    declared = list(rules.flags) if rules is not None else []
+    present = {str(r[0]) for r in con.execute(f"DESCRIBE {sql.render(sql.table(place))}").fetchall()}
+    aged = [f for f in declared if flag_since_col(f.id) in present]
+    for f in aged:
+        tree.select(
+            sql.q("CASE WHEN $g THEN $gs END", g=sql.col(flag_col(f.id), "p"), gs=sql.col(flag_since_col(f.id), "p")),
+            append=True,
+            copy=False,
+        )
+    out = []
+    for cid, name, owner, stage, flags, step, account, *days in sql.run(con, tree).fetchall():
+        opened = tuple((f.label, d) for f, d in zip(aged, days, strict=True) if f.label in str(flags).split(";"))
+        out.append(
+            Flagged(
+                str(cid),
+                str(name),
+                str(owner),
+                str(stage),
+                str(flags).split(";"),
+                str(step or ""),
+                str(account),
+                opened,
+            )
+        )
+    return out
 
 
 def contacts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:

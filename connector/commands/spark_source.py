@@ -37,13 +37,15 @@ RUN_VIEWS = ("crm_", "tl_", "local_")  # the temp views a run makes (and the war
 _NEWER = "w.cid IS NOT NULL AND (c.copied_at IS NULL OR CAST(w.written_at AS TIMESTAMP) > c.copied_at)"
 _CORRECT = f"""
 CREATE OR REPLACE TEMP TABLE crm_contact AS
-SELECT c.* EXCLUDE (cur_stage, cur_since, cur_flags, cur_next, cur_reason, cur_version),
+SELECT c.* EXCLUDE (cur_stage, cur_since, cur_flags, cur_next, cur_reason, cur_version, cur_held_until, cur_previous),
        CASE WHEN {_NEWER} THEN w.stage ELSE c.cur_stage END AS cur_stage,
        CASE WHEN {_NEWER} THEN w.stage_since ELSE c.cur_since END AS cur_since,
        CASE WHEN {_NEWER} THEN w.flags ELSE c.cur_flags END AS cur_flags,
        CASE WHEN {_NEWER} THEN w.next_step ELSE c.cur_next END AS cur_next,
        CASE WHEN {_NEWER} THEN w.reason ELSE c.cur_reason END AS cur_reason,
-       CASE WHEN {_NEWER} THEN w.rules_version ELSE c.cur_version END AS cur_version
+       CASE WHEN {_NEWER} THEN w.rules_version ELSE c.cur_version END AS cur_version,
+       CASE WHEN {_NEWER} THEN w.held_until ELSE c.cur_held_until END AS cur_held_until,
+       CASE WHEN {_NEWER} THEN w.previous_stage ELSE c.cur_previous END AS cur_previous
 FROM crm_contact c LEFT JOIN $written w ON w.cid = c."Id"
 """
 # A written row the copy has caught up with: copied after the write, or showing the written values already (a copy
@@ -54,7 +56,8 @@ SELECT w.cid FROM $written w LEFT JOIN crm_contact c ON c."Id" = w.cid
 WHERE c."Id" IS NULL OR c.copied_at >= CAST(w.written_at AS TIMESTAMP)
    OR (c.cur_stage IS NOT DISTINCT FROM w.stage AND c.cur_since IS NOT DISTINCT FROM w.stage_since
        AND c.cur_flags IS NOT DISTINCT FROM w.flags AND c.cur_next IS NOT DISTINCT FROM w.next_step
-       AND c.cur_reason IS NOT DISTINCT FROM w.reason AND c.cur_version IS NOT DISTINCT FROM w.rules_version)
+       AND c.cur_reason IS NOT DISTINCT FROM w.reason AND c.cur_version IS NOT DISTINCT FROM w.rules_version
+       AND c.cur_held_until IS NOT DISTINCT FROM w.held_until AND c.cur_previous IS NOT DISTINCT FROM w.previous_stage)
 """
 
 

@@ -189,6 +189,8 @@ def _figures(result: SyncResult) -> dict[str, object]:
         "api_calls": result.api_calls,
         "per_rung": result.per_rung,
         "failures_file": result.failures_file,
+        "planned": result.planned_records,
+        "planned_fields": result.planned_fields,
     }
 
 
@@ -235,6 +237,7 @@ def _run(
                 check_crm_picklists(rules, crm, cfg.fields)
                 crm.tune(cfg.engine, cfg.resolve)
                 crm.pull(cfg.fields, rules.needs(), cfg.activities)
+                cfg = steps_mod.fields_in_use(cfg, crm.usable_fields(cfg.fields))
                 failpoints.hit("after_pull")
                 standing = quiet.unchanged(store, quiet.digest(crm, cfg, rules, as_of)) if writes else None
                 if standing is None:
@@ -284,7 +287,7 @@ def _evaluate(
 
 
 def _plan(crm: CrmBackend, cfg: Config, result: SyncResult, sample_size: int) -> None:
-    result.planned_records = plan.build(crm.con)
+    result.planned_records = plan.build(crm.con, cfg.fields)
     result.planned_fields = plan.field_counts(figures.on(crm.con))
     result.sample = plan.sample(figures.on(crm.con), cfg.fields, sample_size)
     _log.info(

@@ -36,7 +36,7 @@ from connector.commands import placement_figures as figures
 from connector.commands import sync_steps as steps
 from connector.commands.rulefile import check_crm_picklists
 from connector.commands.sync_steps import SyncResult
-from connector.config import Config
+from connector.config import Config, FieldsSection
 from connector.crm import CrmBackend, FollowUpResult, RecordFailure
 from connector.crm import warehouse as warehouse_source
 from connector.crm.factory import open_backend
@@ -138,13 +138,14 @@ def run(
             engine = spark_engine.SparkEngine(spark, rules)
             with progress_steps.step("reading" if warehouse is not None else "pulling"):
                 if warehouse is not None:
-                    _from_warehouse(engine, cfg, rules, crm, state_path, folder, result, failed_file)
+                    used = _from_warehouse(engine, cfg, rules, crm, state_path, folder, result, failed_file)
                 else:
                     assert crm is not None
-                    _from_backend(engine, cfg, rules, crm, folder, result, failed_file)
+                    used = _from_backend(engine, cfg, rules, crm, folder, result, failed_file)
+                cfg = steps.fields_in_use(cfg, used)
                 failpoints.hit("after_pull")
             with progress_steps.step("placing contacts on the ladder"):
-                _evaluate(engine, result)
+                _evaluate(engine, result, cfg.fields)
             with progress_steps.step("planning changes"):
                 _plan(engine, cfg, result, sample_size)
                 failpoints.hit("after_compute")
@@ -171,12 +172,13 @@ def _from_backend(
     folder: Path,
     result: SyncResult,
     failed_file: failures_mod.FailuresFile,
-) -> None:
+) -> FieldsSection:
     check_crm_picklists(rules, crm, cfg.fields)
     crm.tune(cfg.engine, cfg.resolve)
     crm.prepare(cfg.fields, rules.needs(), cfg.activities)
     steps.note_skipped(crm, result, failed_file)
     spark_source.from_backend(engine.spark, crm, folder)
+    return crm.usable_fields(cfg.fields)
 
 
 def _from_warehouse(
@@ -188,14 +190,17 @@ def _from_warehouse(
     folder: Path,
     result: SyncResult,
     failed_file: failures_mod.FailuresFile,
-) -> None:
+) -> FieldsSection:
     """The relations from the warehouse copy, corrected by what the last runs wrote; the CRM is only written to,
-    so its picklists are checked and nothing is pulled."""
+    so its picklists are checked and nothing is pulled. Returns the fields both the copy and the CRM have."""
+    used = cfg.fields
     if crm is not None:
         check_crm_picklists(rules, crm, cfg.fields)
         crm.tune(cfg.engine, cfg.resolve)
         crm.prepare_write(cfg.fields)
+        used = crm.usable_fields(cfg.fields)
     found = spark_source.from_warehouse(engine.spark, cfg, rules)
+    used = used.without(found.absent_fields)
     steps.record_skipped(
         found.skipped, found.skipped_samples, warehouse_source.skipped_rows(engine.spark), result, failed_file
     )
@@ -204,6 +209,7 @@ def _from_warehouse(
     if held:
         spark_source.correct(engine)
     _log.info("sync.written_values", held=held - pruned, pruned=pruned)
+    return used
 
 
 def _fetch(engine: SparkEngine) -> figures.Fetch:
@@ -214,9 +220,9 @@ def _count(engine: SparkEngine, name: str) -> int:
     return int(_fetch(engine)(sql.q(_COUNT, t=sql.table(name)))[0][0])
 
 
-def _evaluate(engine: SparkEngine, result: SyncResult) -> None:
+def _evaluate(engine: SparkEngine, result: SyncResult, fields: FieldsSection) -> None:
     t = time.perf_counter()
-    engine.compute(result.as_of)
+    engine.compute(result.as_of, fields)
     result.activities = _count(engine, CLASSIFIED.name)
     fetch = _fetch(engine)
     result.contacts, result.in_grace = figures.counts(fetch)
@@ -319,12 +325,14 @@ def _to_table(
 def _out_rows(cfg: Config, rules: RuleSet, run_id: str, planned_at: dt.datetime) -> exp.Expr:
     """Id and the six fields under their API names (an empty text is a null, as the CRM stores it), then the run
     that planned them and when: each run appends, and the newest row of an Id is the one to send."""
-    api = cfg.fields.model_dump()
     values = [sql.alias(sql.col("cid"), "Id")]
-    for logical, (new, _) in PLAN_FIELDS.items():
-        value = sql.col(new) if logical == "stage_since" else sql.q("NULLIF($v, '')", v=sql.col(new))
-        values.append(sql.alias(value, api[logical]))
-    values.append(sql.alias(sql.lit(rules.version), api["rules_version"]))
+    for logical, name in cfg.fields.owned().items():  # the six, then the optional ones in use
+        if logical == "rules_version":
+            values.append(sql.alias(sql.lit(rules.version), name))
+            continue
+        new = PLAN_FIELDS[logical][0]
+        dated = logical in ("stage_since", "held_until")
+        values.append(sql.alias(sql.col(new) if dated else sql.q("NULLIF($v, '')", v=sql.col(new)), name))
     values.append(sql.alias(sql.lit(run_id), OUT_RUN_ID))
     stamp = planned_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
     values.append(sql.alias(exp.cast(sql.lit(stamp), exp.DataType.Type.TIMESTAMP), OUT_PLANNED_AT))

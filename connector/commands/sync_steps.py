@@ -20,7 +20,7 @@ from connector import failures as failures_mod
 from connector.commands import follow_up
 from connector.commands import moves as stage_moves
 from connector.commands import placement_figures as figures
-from connector.config import Config
+from connector.config import Config, FieldsSection
 from connector.crm import CrmBackend, FollowUpResult, RecordFailure
 from connector.engine import plan, sql
 from connector.engine.relations import PLAN
@@ -106,6 +106,21 @@ def record_skipped(
             reason="malformed, or not a contact's (no WhoId, a Lead, unknown)",
             failures_file=failed_file.shown,
         )
+
+
+def fields_in_use(cfg: Config, usable: FieldsSection) -> Config:
+    """The config as this run uses it: an optional field the CRM (or the warehouse copy) lacks is switched off,
+    said once, and everything else is written."""
+    absent = [k for k in cfg.fields.OPTIONAL if getattr(cfg.fields, k) and not getattr(usable, k)]
+    if not absent:
+        return cfg
+    _log.warning(
+        "sync.optional_fields_absent",
+        fields=[getattr(cfg.fields, k) for k in absent],
+        effect="not written; the other fields are",
+        fix='deploy salesforce/force-app or run `trust-ladder fields deploy`, or set them to "" in [fields]',
+    )
+    return cfg.model_copy(update={"fields": usable})
 
 
 def log_failures(failures: list[RecordFailure], failed_file: failures_mod.FailuresFile) -> None:

@@ -82,6 +82,10 @@ class CrmBackend(Protocol):
         """A cheap digest of everything the engine reads, after `pull`: equal digests, equal data."""
         ...
 
+    def usable_fields(self, fields: FieldsSection) -> FieldsSection:
+        """`fields` less the optional ones (FieldsSection.OPTIONAL) this CRM lacks: what a sync reads and writes
+        here. Call after `prepare` or `prepare_write`."""
+
     def prepare_write(self, fields: FieldsSection) -> None:
         """Instead of `prepare`, when the relations come from elsewhere (a warehouse copy): ready to `apply` a plan
         streamed onto `con`, without pulling anything."""

@@ -54,7 +54,20 @@ from connector.errors import DialectError
 SPARK = "spark"
 
 # The engine's own date columns (relations.py); the rule namespace's date features are added by the caller.
-ENGINE_DATE_COLUMNS = frozenset({"day", "as_of", "w_since", "cur_since", "new_since", "failing_since", "LoggedDate"})
+ENGINE_DATE_COLUMNS = frozenset(
+    {
+        "day",
+        "as_of",
+        "w_since",
+        "cur_since",
+        "new_since",
+        "cur_held_until",
+        "new_held_until",
+        "held_until",
+        "failing_since",
+        "LoggedDate",
+    }
+)
 
 
 @dataclass(frozen=True)

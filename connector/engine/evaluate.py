@@ -28,7 +28,7 @@ counted AS (SELECT *, $open_flags AS open_flags FROM flagged),
 judged AS (SELECT * FROM counted),
 ranked AS (
   SELECT j.*, $qualified AS qualified, $held AS held, t.final AS t_final, t.in_grace AS t_in_grace,
-         t.since AS t_since, t.held_until AS t_held_until, t.next_change AS next_change
+         t.since AS t_since, t.held_until AS t_held_until, t.next_change AS next_change, t.previous AS t_previous
   FROM judged j LEFT JOIN $timeline t ON t.cid = j.cid
 ),
 decided AS (SELECT *, COALESCE(t_final, qualified) AS final FROM ranked),
@@ -47,7 +47,9 @@ texted AS (
     $new_reason AS new_reason_full
   FROM graced
 )
-SELECT *, $cut_next AS new_next, $cut_reason AS new_reason FROM texted
+SELECT *, $cut_next AS new_next, $cut_reason AS new_reason, held_until AS new_held_until,
+       $new_previous AS new_previous
+FROM texted
 """
 
 
@@ -91,6 +93,7 @@ def statement(rules: RuleSet, *, texts_too: bool = True) -> exp.Expr:
         qualified=qualified,
         held=held,
         new_stage=texts.rung_name(rules, sql.col("final")),
+        new_previous=texts.rung_name(rules, sql.col("t_previous")),
         new_flags=texts.flags_value([(c, f.label) for c, f in flags]) if texts_too else exp.Null(),
         new_next=texts.next_step(rules, [(c, f.next_step) for c, f in flags]) if texts_too else exp.Null(),
         new_reason=texts.reason(rules) if texts_too else exp.Null(),

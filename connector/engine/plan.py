@@ -31,10 +31,15 @@ def _multi(column: str) -> exp.Expr:
     return sql.q("list_sort(string_split(COALESCE($c, ''), ';'))", c=sql.col(column))
 
 
-def statement() -> exp.Expr:
+def statement(fields: FieldsSection | None = None) -> exp.Expr:
+    """`tl_plan`. An optional field the CRM lacks (switched off in `fields`) never counts as changed, so a contact
+    is not planned again and again for a value that cannot be written."""
+    in_use = (fields or FieldsSection()).owned()
     changed = []
     for logical, (new, cur) in PLAN_FIELDS.items():
-        if logical == "flags":
+        if logical not in in_use:
+            differs: exp.Expr = exp.false()
+        elif logical == "flags":
             differs = exp.NullSafeNEQ(this=_multi(new), expression=_multi(cur))
         else:
             differs = exp.NullSafeNEQ(this=sql.col(new), expression=sql.col(cur))
@@ -47,8 +52,8 @@ def statement() -> exp.Expr:
     return sql.create_temp(PLAN.name, outer)
 
 
-def build(con: duckdb.DuckDBPyConnection) -> int:
-    sql.run(con, statement())
+def build(con: duckdb.DuckDBPyConnection, fields: FieldsSection | None = None) -> int:
+    sql.run(con, statement(fields))
     return int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(PLAN.name))))
 
 
@@ -64,7 +69,7 @@ def sample(fetch: Fetch, fields: FieldsSection, limit: int = 20) -> list[FieldCh
         cid, rest = row[0], row[1:]
         for i, logical in enumerate(PLAN_FIELDS):
             ch, new, cur = rest[3 * i : 3 * i + 3]
-            if ch:
+            if ch and getattr(fields, logical):
                 out.append(FieldChange(cid, getattr(fields, logical), cur, new))
     return out
 

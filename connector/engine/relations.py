@@ -99,6 +99,8 @@ CONTACTS = Relation(
         ("cur_next", "VARCHAR"),
         ("cur_reason", "VARCHAR"),
         ("cur_version", "VARCHAR"),
+        ("cur_held_until", "DATE"),
+        ("cur_previous", "VARCHAR"),
     ),
     "one row per live contact: its Contact fields and, as cur_*, the trust fields the CRM shows now",
 )
@@ -151,6 +153,8 @@ FEATURES = Relation(
         ("cur_next", "VARCHAR"),
         ("cur_reason", "VARCHAR"),
         ("cur_version", "VARCHAR"),
+        ("cur_held_until", "DATE"),
+        ("cur_previous", "VARCHAR"),
     ),
     "one row per contact; then f_<feature> (and fs_/fi_ for features that cite an activity)",
 )
@@ -165,9 +169,11 @@ TIMELINE = Relation(
         ("since", "DATE"),
         ("held_until", "DATE"),
         ("next_change", "DATE"),
+        ("previous", "INTEGER"),
     ),
     "one row per contact, read from its timeline (connector.engine.timeline) on the evaluation day: the rung it "
-    "stands on, since when, the day a held rung drops, the next day anything can change without new activity; "
+    "stands on, since when, the day a held rung drops, the next day anything can change without new activity, "
+    "the rung it stood on before the current one; "
     "then gs_<flag>, the day each open flag opened",
 )
 
@@ -189,6 +195,8 @@ PLACE = Relation(
         ("new_reason_full", "VARCHAR"),
         ("new_next", "VARCHAR"),
         ("new_reason", "VARCHAR"),
+        ("new_held_until", "DATE"),
+        ("new_previous", "VARCHAR"),
     ),
     "one row per contact: its rung, flags, texts; then its features, g_<flag>, gs_<flag> and c_<rung>_<i> columns",
 )
@@ -200,6 +208,8 @@ PLAN_FIELDS: dict[str, tuple[str, str]] = {
     "flags": ("new_flags", "cur_flags"),
     "next_step": ("new_next", "cur_next"),
     "reason": ("new_reason", "cur_reason"),
+    "held_until": ("new_held_until", "cur_held_until"),  # optional fields: see FieldsSection.OPTIONAL
+    "previous_stage": ("new_previous", "cur_previous"),
 }
 
 PLAN = Relation(

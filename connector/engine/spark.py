@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from connector.config import EngineSection, physical_memory
+from connector.config import EngineSection, FieldsSection, physical_memory
 from connector.engine import classify, dialect, evaluate, features, plan, sql, timeline
 from connector.engine.relations import feature_col
 from connector.errors import EngineUnavailable
@@ -140,7 +140,7 @@ class SparkEngine:
             self.register(st.target, frame)
         return frame
 
-    def compute(self, as_of: dt.date) -> None:
+    def compute(self, as_of: dt.date, fields: FieldsSection | None = None) -> None:
         """Place every contact into `tl_place` and the changes into `tl_plan`, as `engine.compute` and
         `plan.build` do on DuckDB."""
         rules = self.rules
@@ -149,7 +149,7 @@ class SparkEngine:
         self.run(classify.statement(rules, have=have), params)
         for stmt in [*features.statements(rules), *timeline.statements(rules), evaluate.statement(rules)]:
             self.run(stmt, params)
-        self.run(plan.statement())
+        self.run(plan.statement(fields))
 
     def _expand_excludes(self, tree: exp.Expr) -> exp.Expr:
         """`a.* EXCLUDE (x, y)` as the list of a's other columns, read from the view `a` stands for."""

@@ -20,7 +20,9 @@ const EXPECTED = {
     CustomObject: ['Contact'],
     CustomField: [
         'Contact.Trust_Flags__c',
+        'Contact.Trust_Held_Until__c',
         'Contact.Trust_Next_Step__c',
+        'Contact.Trust_Previous_Stage__c',
         'Contact.Trust_Reason__c',
         'Contact.Trust_Rules_Version__c',
         'Contact.Trust_Stage_Since__c',
@@ -29,13 +31,20 @@ const EXPECTED = {
     ListView: [
         'Contact.Trust_Missing_Listening',
         'Contact.Trust_Missing_Thank_You',
+        'Contact.Trust_Moved_Down_This_Month',
         'Contact.Trust_My_Missing_Listening',
-        'Contact.Trust_My_Missing_Thank_You'
+        'Contact.Trust_My_Missing_Thank_You',
+        'Contact.Trust_Slipping_14_Days'
     ],
     PermissionSet: ['Trust_Ladder_Read', 'Trust_Ladder_Sync'],
     LightningComponentBundle: ['trustLadder'],
     ReportFolder: ['Trust_Ladder'],
-    Report: ['Trust_Ladder/Trust_Contacts_By_Rung_And_Owner', 'Trust_Ladder/Trust_Open_Flags_By_Owner'],
+    Report: [
+        'Trust_Ladder/Trust_Contacts_By_Rung_And_Owner',
+        'Trust_Ladder/Trust_Moved_Down_This_Month',
+        'Trust_Ladder/Trust_Open_Flags_By_Owner',
+        'Trust_Ladder/Trust_Slipping_14_Days'
+    ],
     DashboardFolder: ['Trust_Ladder'],
     Dashboard: ['Trust_Ladder/Trust_Ladder']
 };

@@ -207,7 +207,7 @@ def test_audit_mode_records_what_it_would_write_and_writes_nothing(org: Org) -> 
     assert status["runs"][0]["outcome"] == "audit"
     changes = {a["field"]: a["new_value"] for a in status["audit_sample"]}
     assert changes["Trust_Stage__c"] == "Friend"
-    assert status["audit_changes"] == 4  # stage, since, next step and reason; the flags stay empty
+    assert status["audit_changes"] == 5  # stage, since, next step, reason and the previous rung; no flags
 
     config.write_text(config.read_text().replace('mode = "audit"', 'mode = "enforce"'))
     proc = run_cli("sync", "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)

@@ -159,10 +159,10 @@ def test_a_simulated_rule_change_shows_the_flapping_of_both_rule_sets(org: Org, 
     assert "regular two-way contact (4 conversations in 180 days" in shown  # the new rules' criterion
 
 
-def test_the_digest_tells_each_owner_who_moved_what_to_do_and_who_is_slipping(
+def test_the_digest_tells_each_owner_what_to_do_today_then_who_moved_and_the_rest(
     org: Org, chromium: str, tmp_path: Path
 ) -> None:
-    team(org)
+    c = team(org)
     before = org.snapshot()
     out = tmp_path / "digest"
     proc = cli(org, "digest", "--out", str(out), "--as-of", later(org))
@@ -175,22 +175,39 @@ def test_the_digest_tells_each_owner_who_moved_what_to_do_and_who_is_slipping(
 
     maya = (out / f"{MAYA}.txt").read_text()
     assert maya.startswith("Trust ladder digest for Maya Lindqvist")
-    assert "- Ada Tester went up from Friend to Familiar" in maya
-    assert "Cy Tester (Friend): Missing thank-you" in maya
-    assert "  Next step: " in maya
-    assert "Nobody is slipping." in maya
+    # Cy's feedback (day -20, 35 days after the first sync) is owed a thank-you: the flag opened when the trigger
+    # turned old enough, and today is the first thing Maya reads, with the Id that tells two Cys apart.
+    today = maya.split("To do today (1)\n", 1)[1].split("\n\n", 1)[0]
+    opened = re.search(
+        rf"1\. Cy Tester \(no account, {c['cy']}\): Friend: Missing thank-you open (\d+) days \(since ", today
+    )
+    assert opened, today
+    assert 0 < int(opened.group(1)) <= LATER - 20
+    assert "   Next step: Send Cy a thank-you" in today
+    assert f"- Ada Tester ({c['ada']}) went up from Friend to Familiar" in maya
+    assert "No other open flags." in maya
+    assert "Nobody else is slipping." in maya
     tom = (out / f"{TOM}.txt").read_text()
     until = org.as_of + dt.timedelta(days=60)
-    assert f"- Bea Tester stays on Familiar until {until.day} {until.strftime('%b %Y')}, then drops to Friend" in tom
+    left = (until - (org.as_of + dt.timedelta(days=LATER))).days
+    assert (
+        f"1. Bea Tester (no account, {c['bea']}): drops from Familiar to Friend on {until.day} "
+        f"{until.strftime('%b %Y')}, in {left} days"
+    ) in tom
+    assert "   Next step: Keep the rung: a listening conversation in the last 120 days." in tom
     assert "Nobody moved." in tom
+    assert "http" not in maya + tom  # the local CRM has no address to link to
 
     dom = render(chromium, out / f"{MAYA}.html", tmp_path)
-    assert re.findall(r"<h2>(.*?)</h2>", dom)[1:] == [
-        "Open flags: what to do next",
-        "Slipping: who needs you before the date",
+    last = org.as_of + dt.timedelta(days=LATER)  # since the last sync, by default
+    assert re.findall(r"<h2>(.*?)</h2>", dom) == [
+        "To do today",
+        f"Who moved since {last.day} {last.strftime('%b %Y')}",
+        "Other open flags, oldest first",
+        "Also slipping",
     ]
-    assert "Ada Tester went up from Friend to Familiar" in dom
-    assert "Nobody is slipping." in dom
+    assert "Ada Tester" in dom
+    assert "Nobody else is slipping." in dom
 
     one = tmp_path / "one"
     proc = cli(
@@ -198,6 +215,46 @@ def test_the_digest_tells_each_owner_who_moved_what_to_do_and_who_is_slipping(
     )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in one.iterdir()) == [f"{TOM}.html", f"{TOM}.txt", "owners.tsv"]
+
+
+def test_the_digest_dates_itself_from_the_last_sync_not_the_machine_clock(org: Org, tmp_path: Path) -> None:
+    """The second sync evaluated the org 35 days after the first: a digest without --as-of describes that day,
+    whatever today is on the machine that runs it."""
+    team(org)
+    out = tmp_path / "digest"
+    proc = cli(org, "digest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    day = org.as_of + dt.timedelta(days=LATER)
+    assert (
+        (out / f"{MAYA}.txt")
+        .read_text()
+        .startswith(f"Trust ladder digest for Maya Lindqvist, {day.day} {day.strftime('%b %Y')}\n")
+    )
+
+
+def test_a_first_digest_after_a_first_sync_fits_one_screen_before_its_list(org: Org, tmp_path: Path) -> None:
+    """A first sync puts every contact on the ladder: the digest says so in one line per rung (not one line per
+    contact), and what to do today, then the placements, fit a 24-line terminal before the list of flags."""
+    org.load_demo(contacts=400, seed=3)
+    org.sync()
+    out = tmp_path / "digest"
+    proc = cli(org, "digest", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    biggest = (out / "owners.tsv").read_text().splitlines()[1].split("\t")[3]
+    page = (out / biggest).read_text()
+    head, rest = page.split("\nOther open flags, oldest first", 1)
+    assert len(head.splitlines()) <= 24, head
+    placed = re.findall(r"^- (Fringe|Friend|Familiar|Faithful|Forever): ([\d,]+)$", head, re.MULTILINE)
+    assert [r for r, _ in placed] == [r for r in ("Fringe", "Friend", "Familiar", "Faithful", "Forever") if r in head]
+    n = int(re.search(r"Your ([\d,]+) contacts", head).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert sum(int(v.replace(",", "")) for _, v in placed) == n
+    assert "is now on the ladder" not in page
+    assert "Who moved" not in page  # nobody moved: they were placed
+    items = re.findall(r"^\d\. .*$", head, re.MULTILINE)
+    assert len(items) == 5  # a demo book has holds ending soon and flags open long
+    ages = [int(a) for a in re.findall(r"open (\d+) days", rest)]
+    assert ages == sorted(ages, reverse=True)  # the rest of the flags, oldest first
+    assert ages and max(ages) <= min(int(a) for a in re.findall(r"open (\d+) days", head))
 
 
 def test_the_digest_reads_the_salesforce_mirror_without_calling_salesforce(org: Org, tmp_path: Path) -> None:
@@ -231,4 +288,20 @@ def test_the_digest_reads_the_salesforce_mirror_without_calling_salesforce(org: 
         env={"PATH": "/usr/bin:/bin", "HTTPS_PROXY": "http://127.0.0.1:9"},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "- Ada Tester went up from Friend to Familiar" in (out / f"{MAYA}.txt").read_text()
+    assert "went up from Friend to Familiar" in (out / f"{MAYA}.txt").read_text()
+
+
+def test_explain_says_since_when_a_flag_has_been_open_as_the_digest_does(org: Org, tmp_path: Path) -> None:
+    c = team(org)
+    proc = cli(org, "explain", c["cy"], "--as-of", later(org))
+    assert proc.returncode == 0, proc.stderr
+    found = re.search(r"Missing thank-you: OPEN for (\d+) days \(since (\d{4}-\d\d-\d\d)\)", proc.stdout)
+    assert found, proc.stdout
+    opened = dt.date.fromisoformat(found.group(2))
+    assert (org.as_of + dt.timedelta(days=LATER) - opened).days == int(found.group(1))
+    assert org.day(-20) < opened <= org.as_of + dt.timedelta(days=LATER)  # after the feedback it thanks for
+    out = tmp_path / "digest"
+    assert cli(org, "digest", "--out", str(out), "--as-of", later(org)).returncode == 0
+    assert f"Missing thank-you open {found.group(1)} days" in (out / f"{MAYA}.txt").read_text()
+    listening = re.search(r"Missing listening: (.*?) - ", proc.stdout)
+    assert listening and listening.group(1) == "not raised"

@@ -89,6 +89,8 @@ _TRUST = {
     "Trust_Next_Step__c": {"type": "string", "length": 255},
     "Trust_Reason__c": {"type": "textarea", "length": 32768, "extraTypeInfo": "plaintextarea"},
     "Trust_Rules_Version__c": {"type": "string", "length": 64},
+    "Trust_Held_Until__c": {"type": "date", "length": 0},
+    "Trust_Previous_Stage__c": {"type": "picklist", "length": 255},
 }
 
 
@@ -756,7 +758,7 @@ class FakeOrg:
             elif rid not in live:
                 failed[rid] = ("ENTITY_IS_DELETED", "entity is deleted")
             else:
-                for col in ("Trust_Stage__c", "Trust_Flags__c"):
+                for col in ("Trust_Stage__c", "Trust_Flags__c", "Trust_Previous_Stage__c"):
                     value = r.get(col)
                     if (
                         value

@@ -239,6 +239,8 @@ def test_the_shipped_metadata_passes_the_fields_check_of_the_default_rules() -> 
         "Trust: missing listening",
         "My contacts: missing thank-you",
         "My contacts: missing listening",
+        "Slipping: drops within 14 days",
+        "Moved down this month",
     }
     scopes = {
         ET.parse(p).getroot().findtext("m:label", namespaces=ns):  # noqa: S314
@@ -283,7 +285,7 @@ def _upsert_response(results: list[tuple[str, bool, str]]) -> str:
     )
 
 
-def test_fields_deploy_upserts_the_six_fields_with_the_rule_files_picklist_values(run: Run) -> None:
+def test_fields_deploy_upserts_the_eight_fields_with_the_rule_files_picklist_values(run: Run) -> None:
     assert run.rsps is not None
     names = [f"Contact.{n}" for n in run.config().fields.model_dump().values()]
     soap = run.rsps.add(
@@ -294,7 +296,7 @@ def test_fields_deploy_upserts_the_six_fields_with_the_rule_files_picklist_value
     )
     result = CliRunner().invoke(fields, ["deploy"], obj=run.config())
     assert result.exit_code == 0, result.output
-    assert "Deployed 6 Contact fields" in result.output
+    assert "Deployed 8 Contact fields" in result.output
     (call,) = soap.calls
     sent = call.request.body.decode() if isinstance(call.request.body, bytes) else str(call.request.body)
     assert "upsertMetadata" in sent
@@ -310,7 +312,17 @@ def test_fields_deploy_upserts_the_six_fields_with_the_rule_files_picklist_value
         "Trust_Next_Step__c": "false",
         "Trust_Reason__c": "false",
         "Trust_Rules_Version__c": "false",
+        "Trust_Held_Until__c": "false",
+        "Trust_Previous_Stage__c": "false",
     }
+    previous = sent.split("Contact.Trust_Previous_Stage__c", 1)[1].split("</ns0:metadata>", 1)[0]
+    assert re.findall(r"<ns0:fullName>(\w+)</ns0:fullName>", previous) == [
+        "Fringe",
+        "Friend",
+        "Familiar",
+        "Faithful",
+        "Forever",
+    ]  # the previous rung takes the same values as the rung
     assert "with field history on Trust_Stage__c and Trust_Flags__c" in result.output
 
 

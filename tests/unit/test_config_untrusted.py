@@ -217,7 +217,7 @@ def test_a_standard_field_is_never_ours_to_write(tmp_path: Path, key: str, name:
     [
         (
             'stage = "Trust_Flags__c"',
-            "[fields] stage and flags both name Trust_Flags__c: each of the six values needs a field of its own",
+            "[fields] stage and flags both name Trust_Flags__c: each value needs a field of its own",
         ),
         ('reason = "trust_next_step__C"', "is not a custom field"),
         ('reason = "trust_next_step__c"', "next_step and reason both name trust_next_step__c"),

@@ -111,7 +111,7 @@ def test_a_construct_with_no_spark_rendering_is_reported_where_the_rule_wrote_it
 
 def test_a_construct_the_engine_made_on_its_own_is_reported_as_our_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     broken = sql.q("CREATE OR REPLACE TEMP TABLE tl_plan AS SELECT regexp_replace(cid, 'a', 'b') AS cid FROM tl_place")
-    monkeypatch.setattr(plan, "statement", lambda: broken)
+    monkeypatch.setattr(plan, "statement", lambda _fields=None: broken)
     findings, rendered = lint_spark.findings(compiler.load(DEFAULT_RULES))
     (finding,) = findings
     assert (finding.line, finding.col) == (1, 1)

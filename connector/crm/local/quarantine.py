@@ -26,7 +26,11 @@ CURRENT = {
     "next_step": "cur_next",
     "reason": "cur_reason",
     "rules_version": "cur_version",
+    "held_until": "cur_held_until",
+    "previous_stage": "cur_previous",
 }
+
+_TYPES = {"stage_since": "DATE", "held_until": "DATE"}  # a field switched off reads as a typed NULL
 
 _GOOD_CONTACT = """
 length("Id") = 18 AND regexp_full_match("Id", '[a-zA-Z0-9]{18}') AND $suffix = right("Id", 3)
@@ -81,8 +85,12 @@ def contacts(fields: FieldsSection) -> exp.Select:
     """`crm_contact`: the live, well-formed contacts with every field, and the trust fields as cur_*."""
     tree = sql.q(_CONTACTS, good=good_contact())
     assert isinstance(tree, exp.Select)
-    owned = fields.model_dump()
-    return tree.select(*(sql.alias(sql.col(owned[k]), v) for k, v in CURRENT.items()), append=True, copy=False)
+    owned = fields.owned()
+    current = [
+        sql.alias(sql.col(owned[k]) if k in owned else exp.cast(exp.Null(), _TYPES.get(k, "VARCHAR")), v)
+        for k, v in CURRENT.items()
+    ]
+    return tree.select(*current, append=True, copy=False)
 
 
 def skipped(policy: ActivitiesSection) -> exp.Expr:

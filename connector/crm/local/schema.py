@@ -31,6 +31,7 @@ __all__ = [
 
 DEFAULT_PICKLISTS: dict[str, list[str]] = {
     "Trust_Stage__c": ["Fringe", "Friend", "Familiar", "Faithful", "Forever"],
+    "Trust_Previous_Stage__c": ["Fringe", "Friend", "Familiar", "Faithful", "Forever"],
     "Trust_Flags__c": ["Missing listening", "Missing thank-you"],
 }
 

@@ -22,6 +22,7 @@ from connector.crm import follow_ups as follow_up
 from connector.crm.local import activities as act
 from connector.crm.local import quarantine, schema
 from connector.engine import session, sql
+from connector.engine.relations import PLAN_FIELDS
 from connector.errors import ConfigError, CrmError
 
 
@@ -125,9 +126,13 @@ class LocalCrm:
 
     # -- the engine's view of this CRM -------------------------------------------------------------------
 
+    def usable_fields(self, fields: FieldsSection) -> FieldsSection:
+        have = set(self.columns("Contact"))
+        return fields.without([k for k in fields.OPTIONAL if getattr(fields, k) and getattr(fields, k) not in have])
+
     def check_fields(self, fields: FieldsSection) -> None:
         have = set(self.columns("Contact"))
-        missing = [f for f in _owned(fields).values() if f not in have]
+        missing = [f for f in fields.required().values() if f not in have]
         if missing:
             raise ConfigError(
                 f"{self.path}: the local Contact table has no field {', '.join(missing)}; "
@@ -172,7 +177,7 @@ class LocalCrm:
     def expose(self, fields: FieldsSection, activities: ActivitiesSection | None = None) -> None:
         """`crm_contact` and `crm_activity` over the data as it is, and the rows the engine cannot use set aside."""
         policy = activities or ActivitiesSection()
-        sql.run(self.con, _temp_view("crm_contact", quarantine.contacts(fields)))
+        sql.run(self.con, _temp_view("crm_contact", quarantine.contacts(self.usable_fields(fields))))
         unknown = act.build_facts(self.con)
         self._quarantine(policy, unknown)
         good = quarantine.good_activity()
@@ -222,16 +227,11 @@ class LocalCrm:
 
     def apply(self, plan_table: str, fields: FieldsSection, rules_version: str) -> ApplyResult:
         """Write only the changed fields of the planned contacts, in one transaction."""
-        owned = _owned(fields)
+        owned = self.usable_fields(fields).owned()
         sets = [
             f'"{owned[k]}" = CASE WHEN p.ch_{k} THEN p.{new} ELSE "Contact"."{owned[k]}" END'
-            for k, new in (
-                ("stage", "new_stage"),
-                ("stage_since", "new_since"),
-                ("flags", "new_flags"),
-                ("next_step", "new_next"),
-                ("reason", "new_reason"),
-            )
+            for k, (new, _) in PLAN_FIELDS.items()
+            if k in owned
         ]
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         self.con.execute("BEGIN TRANSACTION")

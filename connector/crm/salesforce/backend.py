@@ -168,9 +168,9 @@ class SalesforceCrm:
     ) -> None:
         """What changed in the org since each watermark, into the mirror."""
         del activities  # the date policy is the exposure's
-        self.fields = fields
         self._rules = rules
         try:
+            self.fields = fields = self.usable_fields(fields)  # pull only what the org has
             self.pulling.run(fields, rules, follow_ups=self.follow_ups, now=self.runtime.now())
         except TrustLadderError as exc:
             exc.partial = ApplyResult(api_calls=self.api_calls)  # nothing written yet; the calls are spent
@@ -181,6 +181,9 @@ class SalesforceCrm:
         found = self.pulling.expose(fields, activities)
         self.skipped, self.skipped_by_reason, self.skipped_samples = found.counts, found.by_reason, found.samples
 
+    def usable_fields(self, fields: FieldsSection) -> FieldsSection:
+        return fields.without(sf_fields.absent_optional(self.describe(), fields))
+
     def signature(self) -> str:
         """The mirror's digest (LocalCrm.signature): it moves with every pulled change and every write."""
         return self.mirror.signature()
@@ -188,8 +191,8 @@ class SalesforceCrm:
     def prepare_write(self, fields: FieldsSection) -> None:
         """Ready to write a plan computed from elsewhere (a warehouse copy), with no pull: the mirror, which keeps
         what was written, gets the trust columns."""
-        self.fields = fields
-        ensure_columns(self.mirror, fields)
+        self.fields = self.usable_fields(fields)
+        ensure_columns(self.mirror, self.fields)
 
     def skipped_rows(self) -> list[skipped.SkippedRow]:
         """Every pulled activity this run set aside: (object, Id, reason), for a failures file."""

@@ -55,6 +55,7 @@ def fields_check() -> None:
     try:
         crm.describe(refresh=True)  # the org's describe now, never the one remembered for sync
         problems = crm.check_fields(cfg.fields, rules.needs())
+        absent = sf_fields.absent_optional(crm.describe(), cfg.fields)
         warnings = _history_warnings(crm, cfg)
     finally:
         crm.close()
@@ -62,6 +63,8 @@ def fields_check() -> None:
         click.echo(f"  {problem}")
     for warning in warnings:
         click.echo(f"  warning: {warning}")
+    if absent:
+        click.echo(f"  notice: {sf_fields.optional_notice(cfg.fields, absent)}")
     if problems:
         raise ConfigError(
             f"the fields check found {len(problems)} problem{'s' if len(problems) != 1 else ''}; "
@@ -69,7 +72,7 @@ def fields_check() -> None:
             "check again"
         )
     click.echo(
-        f"Contact fields ok: {', '.join(cfg.fields.model_dump().values())} "
+        f"Contact fields ok: {', '.join(cfg.fields.without(absent).owned().values())} "
         f"(picklists hold every rung and flag of {rules.version})"
     )
 
@@ -88,7 +91,8 @@ def _history_warnings(crm: SalesforceCrm, cfg: Config) -> list[str]:
 
 @fields.command(name="deploy")
 def fields_deploy() -> None:
-    """Create or update the six Contact fields through the Metadata API (picklist values from the rule file)."""
+    """Create or update the Contact fields (the six, and the optional ones in use) through the Metadata API
+    (picklist values from the rule file)."""
     cfg = _config()
     rules = _rules(cfg)
     crm = SalesforceCrm.from_config(cfg)

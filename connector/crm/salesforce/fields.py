@@ -46,6 +46,9 @@ EXPECTED: dict[str, Expected] = {
     "rules_version": Expected(
         ("string", "textarea"), "Trust Rules Version", "Text", 64, 64, what="a Text field of 64 characters"
     ),
+    # Optional (issue 19): for list views, reports and the record card's at-risk and trend states.
+    "held_until": Expected(("date",), "Trust Held Until", "Date", what="a Date"),
+    "previous_stage": Expected(("picklist",), "Trust Previous Stage", "Picklist", what="a Picklist"),
 }
 
 # Describe `type` values in the words of Setup's field types, for messages.
@@ -87,21 +90,36 @@ def picklist_values(describe: dict[str, Any], fields: FieldsSection) -> dict[str
     """Active values of the stage and flags picklists, for the fields the org has."""
     have = by_name(describe)
     out: dict[str, list[str]] = {}
-    for name in (fields.stage, fields.flags):
-        if name in have:
+    for name in (fields.stage, fields.flags, fields.previous_stage):
+        if name and name in have:
             out[name] = [str(v["value"]) for v in have[name].get("picklistValues") or [] if v.get("active", True)]
     return out
 
 
 def needed_values(rules: RuleNeeds | None) -> dict[str, list[str]]:
     if rules is None:
-        return {"stage": [], "flags": []}
-    return {"stage": list(rules.stages), "flags": list(rules.flag_labels)}
+        return {"stage": [], "flags": [], "previous_stage": []}
+    return {"stage": list(rules.stages), "flags": list(rules.flag_labels), "previous_stage": list(rules.stages)}
 
 
 def missing(describe: dict[str, Any], fields: FieldsSection) -> list[str]:
+    """The required fields the org lacks (a sync cannot run without them)."""
     have = by_name(describe)
-    return [name for name in fields.model_dump().values() if name not in have]
+    return [name for name in fields.required().values() if name not in have]
+
+
+def absent_optional(describe: dict[str, Any], fields: FieldsSection) -> list[str]:
+    """The optional fields ([fields] keys) the org lacks: a sync writes the rest and says so once."""
+    have = by_name(describe)
+    return [k for k in fields.OPTIONAL if getattr(fields, k) and getattr(fields, k) not in have]
+
+
+def optional_notice(fields: FieldsSection, absent: list[str]) -> str:
+    names = ", ".join(f"Contact.{getattr(fields, k)}" for k in absent)
+    return (
+        f"the org has no {names} (optional): everything else is written; deploy salesforce/force-app or run "
+        '`trust-ladder fields deploy` to add it, or set it to "" in [fields] to say you do without'
+    )
 
 
 def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleNeeds | None) -> list[str]:
@@ -113,9 +131,12 @@ def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleNeeds | No
     have = by_name(describe)
     need = needed_values(rules)
     problems: list[str] = []
-    for logical, name in fields.model_dump().items():
+    absent = absent_optional(describe, fields)
+    for logical, name in fields.owned().items():
         exp = EXPECTED[logical]
         got = have.get(name)
+        if logical in absent:
+            continue  # a notice (`optional_notice`), not a problem
         if got is None:
             problems.append(
                 f"Contact.{name} is missing: create it as {exp.meta_type} "
@@ -138,7 +159,7 @@ def check(describe: dict[str, Any], fields: FieldsSection, rules: RuleNeeds | No
                 problems.append(
                     f"Contact.{name} lacks the picklist value{'s' if len(lacking) > 1 else ''} "
                     f"{', '.join(repr(v) for v in lacking)} that the rule file's "
-                    f"{'rungs' if logical == 'stage' else 'flags'} need"
+                    f"{'flags' if logical == 'flags' else 'rungs'} need"
                 )
         if logical == "flags" and need["flags"]:
             room, used = _int(got.get("length")), len(";".join(need["flags"]))
@@ -201,10 +222,10 @@ def history_warnings(records: list[dict[str, Any]], fields: FieldsSection) -> li
 
 
 def metadata(md: Any, fields: FieldsSection, rules: RuleNeeds | None) -> list[Any]:
-    """CustomField metadata for the six fields, built with simple-salesforce's mdapi types."""
+    """CustomField metadata for the fields in use, built with simple-salesforce's mdapi types."""
     need = needed_values(rules)
     out = []
-    for logical, name in fields.model_dump().items():
+    for logical, name in fields.owned().items():
         exp = EXPECTED[logical]
         kwargs: dict[str, Any] = {
             "fullName": f"Contact.{name}",

@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from connector.crm.salesforce.push import Saved
 
 CLOSED_STATUS = "Completed"  # the closed Task status every org starts with
+# In `_TrustLadderMeta`: the org's address as of the last sign-in, so read-only commands (the digest) can link to
+# a record without signing in.
+INSTANCE_URL_KEY = "salesforce.instance_url"
 
 
 # DuckDB types of the trust fields in the mirror, whatever API names the config gives them.
@@ -27,6 +30,8 @@ TRUST_TYPES = {
     "next_step": "VARCHAR",
     "reason": "VARCHAR",
     "rules_version": "VARCHAR",
+    "held_until": "DATE",
+    "previous_stage": "VARCHAR",
 }
 
 

@@ -54,13 +54,13 @@ class Skipped:
 
 
 def trust_types(fields: FieldsSection) -> dict[str, str]:
-    return {name: mirror.TRUST_TYPES[logical] for logical, name in fields.model_dump().items()}
+    return {name: mirror.TRUST_TYPES[logical] for logical, name in fields.owned().items()}
 
 
 def ensure_columns(store: LocalCrm, fields: FieldsSection) -> None:
     """The mirror's Contact gets a column for each trust field it lacks (renamed fields, a first run)."""
     have = set(store.columns("Contact"))
-    for logical, name in fields.model_dump().items():
+    for logical, name in fields.owned().items():
         if name not in have:
             store.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {mirror.TRUST_TYPES[logical]}')
 
@@ -109,6 +109,7 @@ class MirrorPull:
         with salesforce_errors("opening the pulls of Contact, Task and Event"):
             answers = composite.call(self.conn, self.usage, subs, doing="opening the pulls")
         org_time = self.conn.session.org_time
+        self.mirror.set_meta(mirror.INSTANCE_URL_KEY, f"https://{self.conn.sf.sf_instance}")  # the digest's links
         with salesforce_errors("describing emails and activity relations"):
             details.take_describes(ctx, answers)
         for obj in objects:

@@ -74,7 +74,7 @@ class Pusher(BulkClient):
     def collections(
         self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection, rules_version: str
     ) -> Iterator[Batch]:
-        owned = fields.model_dump()
+        owned = fields.owned()  # a field switched off is never changed in the plan, so never sent
         cols = ["cid"] + [c for k, (new, _) in FIELDS.items() for c in (f"ch_{k}", new)]
         # Fetched up front: the caller writes the mirror between batches on this connection, which would end an
         # open result. Collections serve sets below the Bulk threshold, so this stays small.
@@ -135,9 +135,11 @@ class Pusher(BulkClient):
     def bulk(
         self, con: duckdb.DuckDBPyConnection, plan_table: str, fields: FieldsSection, rules_version: str
     ) -> Iterator[Batch]:
-        owned = fields.model_dump()
+        owned = fields.owned()
         select = ['cid AS "Id"']
         for logical, (new, _) in FIELDS.items():
+            if logical not in owned:
+                continue
             value = f"CAST({new} AS VARCHAR)"
             select.append(
                 f"CASE WHEN ch_{logical} THEN COALESCE(NULLIF({value}, ''), '{NULL_IN_CSV}') END "

@@ -68,7 +68,7 @@ def field_lists(fields: FieldsSection, rules: RuleNeeds | None) -> dict[str, lis
         for name in rules.contact_fields:
             if name in contact_cols and name not in out["Contact"]:
                 out["Contact"].append(name)
-    for name in fields.model_dump().values():
+    for name in fields.owned().values():
         if name not in out["Contact"]:
             out["Contact"].append(name)
     used = (

@@ -41,6 +41,8 @@ _TRUST_TYPES = {
     "next_step": "VARCHAR",
     "reason": "VARCHAR",
     "rules_version": "VARCHAR",
+    "held_until": "DATE",
+    "previous_stage": "VARCHAR",
 }
 # What every copy of a detail object must have for the activity facts to mean anything.
 _KEYS = {
@@ -59,14 +61,14 @@ def columns(obj: str, fields: FieldsSection) -> list[tuple[str, str]]:
     out = [(name, vocabulary.base_type(typ)) for name, typ in vocabulary.TABLES[obj]]
     if obj == "Contact":
         have = {name for name, _ in out}
-        out += [(n, _TRUST_TYPES[k]) for k, n in fields.model_dump().items() if n not in have]
+        out += [(n, _TRUST_TYPES[k]) for k, n in fields.owned().items() if n not in have]
     return out
 
 
 def required(obj: str, fields: FieldsSection, needs: RuleNeeds, policy: ActivitiesSection) -> list[str]:
     """The fields the engine or the rules read, which the copy must have."""
     if obj == "Contact":
-        wanted = ["Id", *fields.model_dump().values(), *needs.contact_fields]
+        wanted = ["Id", *fields.required().values(), *needs.contact_fields]
     elif obj in vocabulary.ACTIVITY_OBJECTS:
         dates = policy.task_date if obj == "Task" else policy.event_date
         private = ["IsPrivate"] if obj == "Event" and not policy.count_private_events else []
@@ -234,6 +236,11 @@ def absent(section: WarehouseSection, obj: str, frame: DataFrame, wanted: list[t
         for api, _ in wanted
         if naming.column(section, obj, api).lower() not in stored
     ]
+
+
+def stored_name(section: WarehouseSection, obj: str, api: str) -> str:
+    """The copy's column for a field's API name, under the configured naming."""
+    return naming.column(section, obj, api)
 
 
 def raw_name(obj: str) -> str:

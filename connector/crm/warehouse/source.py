@@ -42,6 +42,7 @@ class WarehouseFigures:
     skipped: dict[str, int] = field(default_factory=dict)
     skipped_samples: dict[str, list[str]] = field(default_factory=dict)
     sources: dict[str, str | None] = field(default_factory=dict)
+    absent_fields: list[str] = field(default_factory=list)  # optional trust fields ([fields] keys) the copy lacks
 
 
 def register(
@@ -55,6 +56,7 @@ def register(
     """Expose the warehouse copy as the Spark temp views `crm_contact` and `crm_activity` (and the objects' own
     views, and `local_skipped`: object, id, reason of every row set aside)."""
     located = section.objects()
+    absent_fields = list(fields.OPTIONAL)  # until the Contact copy says otherwise
     for obj in OBJECTS:
         wanted = read.columns(obj, fields)
         where = located.get(obj)
@@ -64,6 +66,13 @@ def register(
         frame = read.load(spark, section, obj, where, resolve)
         frame.createOrReplaceTempView(read.raw_name(obj))
         lacking = read.absent(section, obj, frame, wanted)
+        if obj == "Contact":
+            stored = {name.lower() for name, _ in frame.dtypes}
+            absent_fields = [
+                k
+                for k in fields.OPTIONAL
+                if getattr(fields, k) and read.stored_name(section, obj, getattr(fields, k)).lower() not in stored
+            ]
         if lacking:
             _log.info("warehouse.columns_absent", object=obj, source=where, columns=lacking, effect="read as NULL")
         _run(spark, read.view(section, obj, where, frame, wanted, read.required(obj, fields, needs, activities)))
@@ -102,6 +111,7 @@ def register(
         skipped=skipped,
         skipped_samples=samples,
         sources={obj: located.get(obj) for obj in OBJECTS},
+        absent_fields=absent_fields,
     )
     _log.info(
         "warehouse.registered",

@@ -135,8 +135,8 @@ def _fresh(rules: RuleSet) -> exp.Expr:
     flag_since = sql.func("concat_ws", sql.lit(";"), *days) if days else sql.lit("")
     body = sql.q(
         "SELECT n.cid, f.fp, CAST(NULL AS UBIGINT) AS ph, CAST($as_of AS DATE) AS as_of, n.final, n.qualified_now, "
-        "n.in_grace, n.since, n.held_until, LEAST(n.next_change, f.nf) AS next_change, $flag_since AS flag_since "
-        "FROM $now n JOIN $fp f ON f.cid = n.cid",
+        "n.in_grace, n.since, n.held_until, LEAST(n.next_change, f.nf) AS next_change, n.previous, "
+        "$flag_since AS flag_since FROM $now n JOIN $fp f ON f.cid = n.cid",
         as_of=sql.as_of(),
         flag_since=flag_since,
         now=sql.table(NOW_ALL),

@@ -121,8 +121,9 @@ def _rungs(rules: RuleSet) -> exp.Expr:
 
 
 def _now(rules: RuleSet, *, cached: bool = False) -> exp.Expr:
-    """One row per contact: where the timeline stands on the evaluation day, since when, and what comes next if
-    nothing happens (the day a held rung drops, the next day anything a record shows can change)."""
+    """One row per contact: where the timeline stands on the evaluation day, since when, the rung before that
+    (for a trend), and what comes next if nothing happens (the day a held rung drops, the next day anything a
+    record shows can change)."""
     today = _dn(sql.as_of())
     sigs = len(_signatures(rules))
     differs = sql.any_of(
@@ -170,12 +171,13 @@ def _now(rules: RuleSet, *, cached: bool = False) -> exp.Expr:
         """
         SELECT r.cid, r.r AS final, r.q AS qualified_now, r.in_grace,
                CASE WHEN s.first_dn = $today THEN NULL ELSE $since END AS since,
-               $held AS held_until, $next AS next_change
+               $held AS held_until, $next AS next_change, h.prev_r AS previous
         FROM $rungs r
         JOIN (SELECT a.cid,
                      max(CASE WHEN a.r <> b.r AND a.dn < $today THEN a.nd END) AS began,
                      min(a.dn) FILTER (WHERE a.dn > $today AND a.r < b.r) AS drop_dn,
-                     min(a.dn) FILTER (WHERE a.dn > $today AND a.r <> b.r) AS move_dn
+                     min(a.dn) FILTER (WHERE a.dn > $today AND a.r <> b.r) AS move_dn,
+                     arg_max(a.r, a.dn * 2 + a.pt) FILTER (WHERE a.r <> b.r AND a.dn < $today) AS prev_r
               FROM $rungs a JOIN $rungs b ON b.cid = a.cid AND b.dn = $today AND b.pt = 1
               GROUP BY a.cid) h ON h.cid = r.cid
         JOIN ($states) s ON s.cid = r.cid

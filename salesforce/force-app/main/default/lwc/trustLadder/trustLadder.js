@@ -1,5 +1,7 @@
 import { LightningElement, api, wire } from 'lwc';
-import { getRecord, getFieldValue } from 'lightning/uiRecordApi';
+import { getRecord, getFieldValue, createRecord } from 'lightning/uiRecordApi';
+import { ShowToastEvent } from 'lightning/platformShowToastEvent';
+import LOCALE from '@salesforce/i18n/locale';
 import { getObjectInfo, getPicklistValues } from 'lightning/uiObjectInfoApi';
 import CONTACT_OBJECT from '@salesforce/schema/Contact';
 import STAGE_FIELD from '@salesforce/schema/Contact.Trust_Stage__c';
@@ -8,10 +10,54 @@ import FLAGS_FIELD from '@salesforce/schema/Contact.Trust_Flags__c';
 import NEXT_STEP_FIELD from '@salesforce/schema/Contact.Trust_Next_Step__c';
 import REASON_FIELD from '@salesforce/schema/Contact.Trust_Reason__c';
 import RULES_VERSION_FIELD from '@salesforce/schema/Contact.Trust_Rules_Version__c';
+import HELD_UNTIL_FIELD from '@salesforce/schema/Contact.Trust_Held_Until__c';
+import PREVIOUS_STAGE_FIELD from '@salesforce/schema/Contact.Trust_Previous_Stage__c';
 
 // Optional, not required: a field the user may not read (field-level security) is left out of the record
 // instead of failing the whole load, and the part of the card that shows it stays hidden.
-const FIELDS = [STAGE_FIELD, SINCE_FIELD, FLAGS_FIELD, NEXT_STEP_FIELD, REASON_FIELD, RULES_VERSION_FIELD];
+// The two last are optional in the org too (issue 19): without them the card has no at-risk state and no trend.
+const FIELDS = [
+    STAGE_FIELD,
+    SINCE_FIELD,
+    FLAGS_FIELD,
+    NEXT_STEP_FIELD,
+    REASON_FIELD,
+    RULES_VERSION_FIELD,
+    HELD_UNTIL_FIELD,
+    PREVIOUS_STAGE_FIELD
+];
+
+// What the card logs for an open flag, as a completed Task on the contact. The subjects are the ones the default
+// rule file (rules/ladder.yaml) counts as a thank-you and as a listening conversation, so the next sync clears
+// the flag; tests/journeys/test_card_texts.py syncs exactly these Tasks.
+export const LOGGED = {
+    'Missing thank-you': {
+        button: 'Log the thank-you',
+        subject: 'Thank-you sent',
+        subtype: 'Task'
+    },
+    'Missing listening': {
+        button: 'Log a listening conversation',
+        subject: 'Listening conversation (check-in)',
+        subtype: 'Call'
+    }
+};
+
+/** Today on the user's calendar, as a Date field takes it (YYYY-MM-DD). */
+export function today(now = new Date()) {
+    const pad = (n) => String(n).padStart(2, '0');
+    return `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+}
+
+/** The first sentence (or line) of a reason, and whether there is more: the column is narrow. */
+export function firstLine(text) {
+    const value = text || '';
+    const cut = value.search(/\.\s|\n/);
+    if (cut < 0 || cut + 1 >= value.trim().length) {
+        return { head: value, more: false };
+    }
+    return { head: value.slice(0, cut + 1), more: true };
+}
 
 /** The text of a Lightning Data Service error: a FetchResponse whose body is an object or an array of them. */
 export function errorText(error) {
@@ -49,6 +95,10 @@ export default class TrustLadder extends LightningElement {
     recordTypeId;
     stagePicklist;
     flagsPicklist;
+    reasonOpen = false;
+    logging = false;
+    logged = '';
+    logError = '';
 
     @wire(getRecord, { recordId: '$recordId', optionalFields: FIELDS })
     wiredRecord({ data, error }) {
@@ -192,6 +242,127 @@ export default class TrustLadder extends LightningElement {
 
     get showReason() {
         return this.reason.shown && Boolean(this.reason.value);
+    }
+
+    get reasonParts() {
+        return firstLine(this.reason.value);
+    }
+
+    get reasonShown() {
+        return this.reasonOpen ? this.reason.value : this.reasonParts.head;
+    }
+
+    get reasonHasMore() {
+        return this.reasonParts.more;
+    }
+
+    get reasonToggleLabel() {
+        return this.reasonOpen ? 'less' : 'more';
+    }
+
+    toggleReason() {
+        this.reasonOpen = !this.reasonOpen;
+    }
+
+    // -- at risk, and the trend ------------------------------------------------------------------------------
+
+    /** The day a held contact drops if nothing happens (Trust_Held_Until__c); empty when it is not held. */
+    get heldUntil() {
+        return read(this.record, HELD_UNTIL_FIELD).value || undefined;
+    }
+
+    get atRisk() {
+        return this.placed && Boolean(this.heldUntil);
+    }
+
+    /** 'At risk: stays Familiar until Aug 14, 2026, then drops to Friend, unless the next step happens first.' */
+    get atRiskText() {
+        const day = new Intl.DateTimeFormat(LOCALE, {
+            year: 'numeric',
+            month: 'short',
+            day: 'numeric',
+            timeZone: 'UTC'
+        }).format(new Date(`${this.heldUntil}T00:00:00Z`));
+        const then = this.dropsTo ? `, then drops to ${this.dropsTo}` : '';
+        return `At risk: stays ${this.stageLabel} until ${day}${then}, unless the next step happens first.`;
+    }
+
+    /** Rung values in the picklist's order, lowest first. */
+    get order() {
+        return this.rungs.map((rung) => rung.value);
+    }
+
+    /** The rung one below the current one, by the picklist's order; '' when unknown. */
+    get dropsTo() {
+        const at = this.order.indexOf(this.stage.value);
+        return at > 0 ? labelsOf(this.stagePicklist).get(this.order[at - 1]) || this.order[at - 1] : '';
+    }
+
+    get previous() {
+        return read(this.record, PREVIOUS_STAGE_FIELD).value || '';
+    }
+
+    /** 'up' or 'down' from the previous rung, by the picklist's order; '' when either is unknown. */
+    get trend() {
+        const from = this.order.indexOf(this.previous);
+        const to = this.order.indexOf(this.stage.value);
+        if (!this.placed || from < 0 || to < 0 || from === to) {
+            return '';
+        }
+        return to > from ? 'up' : 'down';
+    }
+
+    get showTrend() {
+        return Boolean(this.trend);
+    }
+
+    get trendIcon() {
+        return this.trend === 'up' ? 'utility:arrowup' : 'utility:arrowdown';
+    }
+
+    get trendText() {
+        const label = labelsOf(this.stagePicklist).get(this.previous) || this.previous;
+        return `${this.trend} from ${label}`;
+    }
+
+    // -- the action ------------------------------------------------------------------------------------------
+
+    /** One button per open flag the card knows how to answer. */
+    get actions() {
+        return this.flags
+            .filter((flag) => LOGGED[flag.value])
+            .map((flag) => ({ flag: flag.value, label: LOGGED[flag.value].button }));
+    }
+
+    get showActions() {
+        return this.placed && this.actions.length > 0 && !this.logged;
+    }
+
+    async logActivity(event) {
+        const wanted = LOGGED[event.target.dataset.flag];
+        if (!wanted || this.logging) {
+            return;
+        }
+        this.logging = true;
+        this.logError = '';
+        try {
+            await createRecord({
+                apiName: 'Task',
+                fields: {
+                    WhoId: this.recordId,
+                    Subject: wanted.subject,
+                    Status: 'Completed',
+                    ActivityDate: today(),
+                    TaskSubtype: wanted.subtype
+                }
+            });
+            this.logged = `Logged as a Task: "${wanted.subject}". The next trust-ladder sync clears the flag.`;
+            this.dispatchEvent(new ShowToastEvent({ title: 'Logged', message: this.logged, variant: 'success' }));
+        } catch (error) {
+            this.logError = `The Task could not be logged: ${errorText(error)}`;
+        } finally {
+            this.logging = false;
+        }
     }
 
     get rulesVersion() {

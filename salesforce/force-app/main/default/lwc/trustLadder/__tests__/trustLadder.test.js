@@ -1,10 +1,14 @@
 import { createElement } from 'lwc';
 import TrustLadder from 'c/trustLadder';
-import { getRecord } from 'lightning/uiRecordApi';
+import { getRecord, createRecord } from 'lightning/uiRecordApi';
 import { getObjectInfo, getPicklistValues } from 'lightning/uiObjectInfoApi';
 
 const CONTACT_FRIEND = require('./data/contactFriend.json');
 const CONTACT_NEVER_SYNCED = require('./data/contactNeverSynced.json');
+// As a sync writes them: tests/journeys/test_card_texts.py checks these three against the engine, field by field.
+const CONTACT_HELD = require('./data/contactHeld.json');
+const CONTACT_MOVED_DOWN = require('./data/contactMovedDown.json');
+const CONTACT_FLAGGED = require('./data/contactFlagged.json');
 const OBJECT_INFO = require('./data/objectInfo.json');
 const STAGES = require('./data/stagePicklist.json');
 const FLAGS = require('./data/flagsPicklist.json');
@@ -67,14 +71,16 @@ describe('c-trust-ladder', () => {
         jest.clearAllMocks();
     });
 
-    it('asks Lightning Data Service for the six fields as optional fields, so field-level security hides them', async () => {
+    it('asks Lightning Data Service for the eight fields as optional fields, so field-level security hides them', async () => {
         await render(CONTACT_FRIEND);
         const config = getRecord.getLastConfig();
         expect(config.recordId).toBe('003000000000001AAA');
         expect(config.fields).toBeUndefined();
         expect(config.optionalFields.map((f) => f.fieldApiName).sort()).toEqual([
             'Trust_Flags__c',
+            'Trust_Held_Until__c',
             'Trust_Next_Step__c',
+            'Trust_Previous_Stage__c',
             'Trust_Reason__c',
             'Trust_Rules_Version__c',
             'Trust_Stage_Since__c',
@@ -139,6 +145,9 @@ describe('c-trust-ladder', () => {
     it('shows the next step, the reason and the rules version', async () => {
         const element = await render(CONTACT_FRIEND);
         expect(text(element, '.trust-next-step')).toBe('Send a thank-you for the feedback call on 2 Oct');
+        expect($(element, '.trust-reason').textContent).toBe('Friend: an inbound reply on 2 Oct.');
+        $(element, '.trust-reason-more').click();
+        await flush();
         expect($(element, '.trust-reason').textContent).toContain('Familiar still needs: 3 conversations');
         expect(text(element, '.trust-rules-version')).toBe('Placed by rules ladder@3f9c2a1b');
         const labels = $$(element, '.slds-form-element__label').map((l) => l.textContent);
@@ -248,5 +257,143 @@ describe('c-trust-ladder', () => {
         const element = await render(CONTACT_FRIEND);
         expect($(element, 'lightning-card').title).toBe('Trust ladder');
         expect($(element, 'lightning-spinner')).toBeNull();
+    });
+    describe('a held contact (Trust_Held_Until__c set)', () => {
+        it('is at risk: it stays on its rung until the date, then drops one rung', async () => {
+            const element = await render(CONTACT_HELD);
+            expect(text(element, '.trust-rung')).toBe('Familiar');
+            const risk = $(element, '.trust-at-risk');
+            expect(risk.getAttribute('role')).toBe('status');
+            expect(text(element, '.trust-at-risk')).toBe(
+                'At risk: stays Familiar until Aug 14, 2026, then drops to Friend, unless the next step happens first.'
+            );
+            expect(risk.dataset.heldUntil).toBe('2026-08-14');
+            expect(text(element, '.trust-next-step')).toBe(
+                'Familiar until 14 Aug 2026: no longer a listening conversation in the last 120 days. ' +
+                    'Book a listening conversation with Bea (last one 17 Mar 2026)'
+            );
+        });
+
+        it('shows the whole of its one-sentence reason, with nothing to expand', async () => {
+            const element = await render(CONTACT_HELD);
+            expect($(element, '.trust-reason').textContent).toBe(
+                'Held at Familiar during the demotion grace period, until 14 Aug 2026: it no longer meets a ' +
+                    'listening conversation in the last 120 days.'
+            );
+            expect($(element, '.trust-reason-more')).toBeNull();
+        });
+
+        it('is not at risk once it has dropped (the field is empty again)', async () => {
+            const element = await render(CONTACT_MOVED_DOWN);
+            expect($(element, '.trust-at-risk')).toBeNull();
+        });
+
+        it('does not name a rung to drop to from the lowest one', async () => {
+            const element = await render(contact({ Trust_Stage__c: 'Fringe', Trust_Held_Until__c: '2026-08-14' }));
+            expect(text(element, '.trust-at-risk')).toBe(
+                'At risk: stays Fringe until Aug 14, 2026, unless the next step happens first.'
+            );
+        });
+
+        it('has no at-risk state in an org without the field', async () => {
+            const element = await render(contact({ Trust_Held_Until__c: undefined }));
+            expect($(element, '.trust-at-risk')).toBeNull();
+            expect(text(element, '.trust-rung')).toBe('Friend');
+        });
+    });
+
+    describe('the trend, from Trust_Previous_Stage__c', () => {
+        it('says down from the rung before for a contact that dropped', async () => {
+            const element = await render(CONTACT_MOVED_DOWN);
+            expect(text(element, '.trust-rung')).toBe('Friend');
+            expect($(element, '.trust-trend').dataset.trend).toBe('down');
+            expect($(element, '.trust-trend lightning-icon').iconName).toBe('utility:arrowdown');
+            expect(text(element, '.trust-trend-text')).toBe('down from Familiar');
+        });
+
+        it('says up from the rung before for a contact that climbed', async () => {
+            const element = await render(CONTACT_HELD);
+            expect($(element, '.trust-trend').dataset.trend).toBe('up');
+            expect($(element, '.trust-trend lightning-icon').iconName).toBe('utility:arrowup');
+            expect(text(element, '.trust-trend-text')).toBe('up from Friend');
+        });
+
+        it.each([
+            ['no previous rung', null],
+            ['no access to the field, or an org without it', undefined],
+            ['a rung the picklist does not know', 'Acquaintance']
+        ])('says nothing with %s', async (_, previous) => {
+            const element = await render(contact({ Trust_Previous_Stage__c: previous }));
+            expect($(element, '.trust-trend')).toBeNull();
+            expect(text(element, '.trust-rung')).toBe('Friend');
+        });
+    });
+
+    describe('the action: log what an open flag asks for', () => {
+        it('offers one button per open flag, in the order of the flags', async () => {
+            const element = await render(CONTACT_FLAGGED);
+            expect(text(element, '.trust-next-step')).toBe('Send Cy a thank-you for the feedback on 16 May 2026');
+            expect($$(element, 'lightning-button.trust-log').map((b) => b.label)).toEqual([
+                'Log the thank-you',
+                'Log a listening conversation'
+            ]);
+        });
+
+        it('logs the thank-you as a completed Task on the contact, and says the next sync clears the flag', async () => {
+            jest.useFakeTimers({ now: new Date(2026, 5, 15, 10, 30), doNotFake: ['queueMicrotask'] });
+            const element = await render(CONTACT_FLAGGED);
+            const toast = jest.fn();
+            element.addEventListener('lightning__showtoast', toast); // the event ShowToastEvent fires
+            $(element, 'lightning-button.trust-log[data-flag="Missing thank-you"]').click();
+            await flush();
+            jest.useRealTimers();
+            expect(createRecord).toHaveBeenCalledTimes(1);
+            expect(createRecord.mock.calls[0][0]).toEqual({
+                apiName: 'Task',
+                fields: {
+                    WhoId: CONTACT_FLAGGED.id,
+                    Subject: 'Thank-you sent',
+                    Status: 'Completed',
+                    ActivityDate: '2026-06-15',
+                    TaskSubtype: 'Task'
+                }
+            });
+            expect(text(element, '.trust-logged')).toBe(
+                'Logged as a Task: "Thank-you sent". The next trust-ladder sync clears the flag.'
+            );
+            expect(toast).toHaveBeenCalledTimes(1);
+            expect(toast.mock.calls[0][0].detail.variant).toBe('success');
+            expect($(element, 'lightning-button.trust-log')).toBeNull(); // logged once, not twice
+        });
+
+        it('logs a listening conversation as a completed call', async () => {
+            const element = await render(CONTACT_FLAGGED);
+            $(element, 'lightning-button.trust-log[data-flag="Missing listening"]').click();
+            await flush();
+            const fields = createRecord.mock.calls[0][0].fields;
+            expect([fields.Subject, fields.TaskSubtype, fields.Status]).toEqual([
+                'Listening conversation (check-in)',
+                'Call',
+                'Completed'
+            ]);
+        });
+
+        it('says why when the Task could not be logged, and keeps the buttons', async () => {
+            createRecord.mockRejectedValueOnce({ body: { message: 'insufficient access rights on object id' } });
+            const element = await render(CONTACT_FLAGGED);
+            $(element, 'lightning-button.trust-log').click();
+            await flush();
+            await flush();
+            expect(text(element, '.trust-log-error')).toBe(
+                'The Task could not be logged: insufficient access rights on object id'
+            );
+            expect($(element, '.trust-logged')).toBeNull();
+            expect($$(element, 'lightning-button.trust-log')).toHaveLength(2);
+        });
+
+        it('offers no button without an open flag', async () => {
+            const element = await render(CONTACT_HELD);
+            expect($(element, 'lightning-button.trust-log')).toBeNull();
+        });
     });
 });
