@@ -186,6 +186,19 @@ def test_a_run_every_15_minutes_with_nothing_new_stops_before_the_engine_and_any
     assert not _quiet(org)[0]
     assert _quiet(org)[0]
 
+    for subject in ("Re: a question", "Re: a later question"):
+        org.task(ada, 5, subject)
+    org._exec('UPDATE "Task" SET "SystemModstamp" = now() WHERE "Subject" = \'Re: a question\'', [])
+    org._exec('UPDATE "Task" SET "SystemModstamp" = now() + INTERVAL 1 DAY WHERE "Subject" LIKE \'%later%\'', [])
+    assert not _quiet(org)[0]
+    org._exec(  # edited by hand and stamped with a time before the last run: neither count nor newest stamp moves
+        'UPDATE "Task" SET "Subject" = \'Discovery call\', "SystemModstamp" = TIMESTAMP \'2020-01-01 00:00\' '
+        'WHERE "Subject" = \'Re: a question\'',
+        [],
+    )
+    assert not _quiet(org)[0]
+    assert _quiet(org)[0]
+
     org._exec('UPDATE "Contact" SET "Trust_Stage__c" = NULL, "SystemModstamp" = now() WHERE "Id" = ?', [ada])
     woke, fixed = _quiet(org)  # someone cleared a trust field by hand: the next run puts it back
     assert not woke and fixed.changed == 1
