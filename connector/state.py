@@ -36,9 +36,8 @@ from typing import Any
 
 import duckdb
 
-from connector import files
+from connector import files, sql
 from connector.crm import RecordFailure
-from connector.engine import sql
 from connector.errors import ConfigError, StateBusy
 from connector.run_lock import RunLock, lock_held, lock_path
 

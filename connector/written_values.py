@@ -17,8 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from connector import state
-from connector.engine import sql
+from connector import sql, state
 from connector.engine.relations import PLAN_FIELDS, changed_col
 
 TABLE = "tl_state.written_values"

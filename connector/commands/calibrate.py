@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot import exp
 
-from connector import log
+from connector import log, sql
 from connector.commands import rung_days
-from connector.engine import sql
 from connector.engine.relations import CLASSIFIED, criterion_col, kind_col
 from connector.ruleset.compiled import CompiledOutcome
 from connector.ruleset.compiler import RuleSet

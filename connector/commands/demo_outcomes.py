@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from connector import sql
 from connector.commands import rung_days, trend
 from connector.config import ActivitiesSection, FieldsSection
 from connector.crm.local import demo
 from connector.crm.local.demo._outcomes import OUTCOME_MONTHS
 from connector.crm.local.store import LocalCrm
-from connector.engine import sql
 from connector.ruleset.compiler import RuleSet
 
 

@@ -12,8 +12,7 @@ from typing import Any
 
 import duckdb
 
-from connector import engine, ids
-from connector.engine import sql
+from connector import engine, ids, sql
 from connector.engine.relations import CLASSIFIED, PLACE, criterion_col, feature_col, flag_col, flag_since_col, kind_col
 from connector.errors import DataError
 from connector.ruleset.compiler import RuleSet

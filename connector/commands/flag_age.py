@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from connector import sql
 from connector.commands import insights
-from connector.engine import sql
 from connector.engine.relations import flag_col, flag_since_col
 from connector.ruleset.compiler import RuleSet
 

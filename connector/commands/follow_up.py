@@ -32,10 +32,11 @@ from typing import TYPE_CHECKING
 import duckdb
 from sqlglot import exp
 
+from connector import sql
 from connector.config import FollowUpSection
 from connector.crm import FollowUpResult
 from connector.crm.follow_ups import SUBJECT_MAX, marker, released_marker
-from connector.engine import sql, texts
+from connector.engine import texts
 from connector.engine.relations import CONTACTS, PLACE, flag_col
 from connector.ruleset.compiler import RuleSet
 

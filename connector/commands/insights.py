@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql, texts
+from connector import sql
+from connector.engine import texts
 from connector.engine.relations import criterion_col, flag_col, flag_since_col
 from connector.ruleset.compiler import RuleSet
 

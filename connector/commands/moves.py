@@ -15,9 +15,8 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
-from connector import log, state
+from connector import log, sql, state
 from connector.crm import RecordFailure
-from connector.engine import sql
 from connector.engine.relations import PLAN, changed_col
 
 _log = log.get("trust_ladder.moves")

@@ -8,8 +8,8 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
+from connector import sql
 from connector.config import Config
-from connector.engine import sql
 from connector.engine.relations import PLACE, PLAN, PLAN_FIELDS, changed_col, flag_col
 from connector.ruleset.compiler import RuleSet
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 
 import duckdb
 
-from connector import log
-from connector.engine import classify, session, sql, timeline
+from connector import log, sql
+from connector.engine import classify, session, timeline
 from connector.ruleset.compiler import RuleSet
 
 _log = log.get("trust_ladder.simulate")

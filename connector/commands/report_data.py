@@ -18,10 +18,10 @@ from pathlib import Path
 import duckdb
 from sqlglot import exp
 
+from connector import sql
 from connector.commands import flag_age, insights, moves, sync, trend
 from connector.commands.replay import Replay
 from connector.commands.simulate import CUR_TABLE, NEW_TABLE, FlagMove, Sample, Simulation, counts_note
-from connector.engine import sql
 from connector.engine.relations import PLACE
 from connector.ruleset.compiler import RuleSet
 

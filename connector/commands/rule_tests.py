@@ -20,7 +20,7 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel, ValidationError
 
-from connector import engine
+from connector import engine, sql
 from connector.commands import explain
 from connector.commands.rule_test_data import insert
 from connector.commands.rule_test_report import CaseResult, Coverage, Report, render
@@ -36,7 +36,6 @@ from connector.commands.rule_test_specs import (
 )
 from connector.config import FieldsSection
 from connector.crm.local.store import LocalCrm
-from connector.engine import sql
 from connector.engine.relations import CLASSIFIED, PLACE, flag_col, flag_since_col, kind_col
 from connector.errors import Finding, RuleError
 from connector.ruleset import compiler, loader

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import duckdb
 from sqlglot import exp
 
-from connector.engine import classify, session, sql, timeline
+from connector import sql
+from connector.engine import classify, session, timeline
 from connector.engine.relations import criterion_col
 from connector.engine.timeline._base import STATES, TODO
 from connector.ruleset.compiler import RuleSet

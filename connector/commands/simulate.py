@@ -23,12 +23,12 @@ from typing import Any
 
 import duckdb
 
-from connector import log, progress
+from connector import log, progress, sql
 from connector.commands import calibrate_text, sync
 from connector.commands.calibrate import Calibration
 from connector.commands.explain import format_value, symbol_values
 from connector.commands.replay import Replay, replay
-from connector.engine import sql, texts
+from connector.engine import texts
 from connector.engine.relations import PLACE, criterion_col
 from connector.ruleset.compiler import CompiledCriterion, RuleSet
 

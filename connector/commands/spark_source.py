@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from connector import written_values
+from connector import sql, written_values
 from connector.config import Config
 from connector.crm import CrmBackend, warehouse
 from connector.crm.warehouse import WarehouseFigures
 from connector.crm.warehouse.source import OBJECTS as WAREHOUSE_OBJECTS
-from connector.engine import spark_io, sql
+from connector.engine import spark_io
 from connector.engine.relations import ACTIVITIES, CONTACTS
 from connector.errors import ConfigError
 from connector.ruleset.compiler import RuleSet

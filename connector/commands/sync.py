@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import structlog
 
-from connector import engine, failpoints, log, progress, state
+from connector import engine, failpoints, log, progress, sql, state
 from connector import failures as failures_mod
 from connector.commands import placement_figures as figures
 from connector.commands import sync_quiet as quiet
@@ -29,7 +29,7 @@ from connector.commands.sync_steps import LOGGED_FAILURES, SyncResult
 from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend
 from connector.crm.factory import open_backend
-from connector.engine import plan, scope, sql, timeline
+from connector.engine import plan, scope, timeline
 from connector.errors import (
     STOP_SETTLE_SECONDS,
     ConfigError,

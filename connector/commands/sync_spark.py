@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import duckdb
 from sqlglot import exp
 
-from connector import failpoints, files, log, progress, state, written_values
+from connector import failpoints, files, log, progress, sql, state, written_values
 from connector import failures as failures_mod
 from connector.commands import follow_up, spark_source
 from connector.commands import moves as stage_moves
@@ -41,7 +41,7 @@ from connector.crm import CrmBackend, FollowUpResult, RecordFailure
 from connector.crm import warehouse as warehouse_source
 from connector.crm.factory import open_backend
 from connector.crm.warehouse import read as warehouse_read
-from connector.engine import plan, spark_io, sql
+from connector.engine import plan, spark_io
 from connector.engine import spark as spark_engine
 from connector.engine.relations import CLASSIFIED, PLAN, PLAN_FIELDS
 from connector.errors import ConfigError

@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from connector import failpoints, log, state
+from connector import failpoints, log, sql, state
 from connector import failures as failures_mod
 from connector.commands import follow_up
 from connector.commands import moves as stage_moves
 from connector.commands import placement_figures as figures
 from connector.config import Config, FieldsSection
 from connector.crm import CrmBackend, FollowUpResult, RecordFailure
-from connector.engine import plan, sql
+from connector.engine import plan
 from connector.engine.relations import PLAN
 from connector.ruleset.compiler import RuleSet
 

@@ -9,7 +9,8 @@ import datetime as dt
 
 import duckdb
 
-from connector.engine import classify, session, sql, timeline
+from connector import sql
+from connector.engine import classify, session, timeline
 from connector.ruleset.compiler import RuleSet
 
 MONTHS = 12

@@ -2,7 +2,7 @@
 
 classify -> features (on the evaluation day) and timeline (every contact's rungs and flags over its whole history:
 since, holds, flag ages) -> evaluate (flags, rung, since, next step and reason) -> plan.
-Every statement is a sqlglot tree made in `engine.sql`; each pass's output is declared in `engine.relations`.
+Every statement is a sqlglot tree made in `connector.sql`; each pass's output is declared in `engine.relations`.
 The connection is locked (`engine.session`) before the first rule-derived statement runs.
 """
 
@@ -35,9 +35,10 @@ def compute(
     `owned`: the Contact fields this tool writes, which say nothing of a contact's history. `everyone`: compute
     every contact all the same (the follow-up tasks are planned from every contact's placement). None: every
     contact is computed and nothing is left."""
-    # The passes import the rule compiler, which imports engine.sql and engine.relations: importing them here, not
-    # at the top, lets `connector.ruleset.compiler` be imported first without a cycle.
-    from connector.engine import classify, evaluate, features, scope, session, sql, timeline  # noqa: PLC0415
+    # The passes import the rule compiler, which imports engine.relations: importing them here, not at the top,
+    # lets `connector.ruleset.compiler` be imported first without a cycle.
+    from connector import sql  # noqa: PLC0415
+    from connector.engine import classify, evaluate, features, scope, session, timeline  # noqa: PLC0415
 
     cached = cache is not None and contact_id is None
     params = {"as_of": as_of}

@@ -11,7 +11,7 @@ import datetime as dt
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 from connector.engine.relations import ACTIVITY_FACTS, CLASSIFIED, kind_col
 from connector.ruleset.compiler import RuleSet
 

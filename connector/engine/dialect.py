@@ -1,6 +1,6 @@
 """The engine's statements in Spark SQL, meaning what they mean on DuckDB.
 
-The passes build DuckDB-flavoured sqlglot trees (connector.engine.sql). sqlglot's "spark" generator translates most
+The passes build DuckDB-flavoured sqlglot trees (connector.sql). sqlglot's "spark" generator translates most
 of them (struct_pack -> STRUCT, struct_extract -> field access, `//` -> DIV, strftime -> date_format, list_sort and
 string_split -> array_sort and split, strpos -> locate, concat's NULL-skipping); the transforms here cover what it
 does not, on trees, never on text:
@@ -48,7 +48,8 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from connector.engine import java_regex, origin, sql
+from connector import sql
+from connector.engine import java_regex, origin
 from connector.errors import DialectError
 
 SPARK = "spark"

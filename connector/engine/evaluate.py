@@ -17,7 +17,8 @@ import datetime as dt
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql, texts
+from connector import sql
+from connector.engine import texts
 from connector.engine.relations import FEATURES, PLACE, TIMELINE, criterion_col, flag_col, flag_since_col
 from connector.ruleset.compiler import RuleSet
 

@@ -14,7 +14,8 @@ import datetime as dt
 import duckdb
 from sqlglot import exp
 
-from connector.engine import origin, sql
+from connector import sql
+from connector.engine import origin
 from connector.engine.relations import (
     BASE,
     CLASSIFIED,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 
 RULE_PREFIXES = ("k_", "f_", "fs_", "fi_", "fp_", "fk_", "fa_", "fx_", "g_", "gs_", "c_")
 

@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 from connector.engine.relations import CONTACTS, PLACE, PLAN_FIELDS, TIMELINE, flag_col, flag_since_col
 from connector.engine.texts import rung_name
 from connector.engine.timeline import CACHE, FINGERPRINTS, FRESH, TODO_ALL

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from connector import sql
 from connector.config import EngineSection
-from connector.engine import sql
 
 
 def tune(con: duckdb.DuckDBPyConnection, engine: EngineSection, resolve: Callable[[Path], Path]) -> None:

@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
+from connector import sql
 from connector.config import EngineSection, FieldsSection, physical_memory
-from connector.engine import classify, dialect, evaluate, features, plan, sql, timeline
+from connector.engine import classify, dialect, evaluate, features, plan, timeline
 from connector.engine.relations import feature_col
 from connector.errors import EngineUnavailable
 from connector.ruleset.compiler import RuleSet

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

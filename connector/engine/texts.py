@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from connector.engine import origin, sql
+from connector import sql
+from connector.engine import origin
 from connector.engine.relations import (
     criterion_col,
     feature_col,

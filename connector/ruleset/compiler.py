@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from connector import vocabulary
-from connector.engine import origin, relations, sql
+from connector import sql, vocabulary
+from connector.engine import origin, relations
 from connector.errors import Finding, RuleError
 from connector.ruleset import loader
 

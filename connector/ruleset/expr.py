@@ -18,7 +18,8 @@ from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokenizer_core import TokenType
 from sqlglot.tokens import Tokenizer
 
-from connector.engine import origin, sql
+from connector import sql
+from connector.engine import origin
 from connector.ruleset import expr_written as written
 from connector.ruleset import words
 from connector.ruleset.expr_safe import double as _double

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 
 DATE_SHIFT_MAX = 1_000_000  # days a date may be moved by arithmetic (beyond it: clamped)
 

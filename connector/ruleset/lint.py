@@ -26,7 +26,8 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from connector.engine import session, sql
+from connector import sql
+from connector.engine import session
 from connector.errors import Finding
 from connector.ruleset import lint_bounds as bounds
 from connector.ruleset.compiler import RuleSet, Template

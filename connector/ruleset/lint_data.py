@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 from connector.errors import Finding
 from connector.ruleset.compiler import RuleSet
 from connector.ruleset.lint import WARNING

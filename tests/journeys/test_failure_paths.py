@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -117,12 +116,12 @@ def test_a_state_path_that_cannot_be_the_state_store_is_a_config_error_at_once(
     make(folder / ("under" if "under" in says else name))  # type: ignore[operator]
     _config(folder, state=name)
     for command in (["sync", "--as-of", AS_OF.isoformat()], ["status"]):
-        started = time.monotonic()
         proc = cli(folder, *command)
+        # Exit 3, not the 8 a wait for the lock ends in: the state store's busy wait only ever ends in exit 8, so
+        # this proves no wait without timing a process on a machine whose load the test does not control.
         assert proc.returncode == ExitCode.CONFIG, proc.stderr
         assert "[state] path" in proc.stderr
         assert says in proc.stderr
-        assert time.monotonic() - started < 8  # no wait for a lock that nobody holds
         _no_traceback(proc)
 
 

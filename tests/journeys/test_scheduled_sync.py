@@ -204,3 +204,11 @@ def test_a_rule_edit_wakes_the_quiet_run(org: Org, tmp_path: Path) -> None:
     edited.write_text(org.rules.read_text().replace("demotion_grace_days: 30", "demotion_grace_days: 31"))
     assert "demotion_grace_days: 31" in edited.read_text()
     assert not _quiet(org, rules=edited)[0]
+
+
+def test_a_crm_made_by_an_earlier_release_without_the_deal_tables_syncs_and_rests(org: Org) -> None:
+    org.familiar_contact("Ada")
+    org._exec('DROP TABLE IF EXISTS "OpportunityContactRole"', [])
+    org._exec('DROP TABLE IF EXISTS "Opportunity"', [])
+    assert not _quiet(org)[0]
+    assert _quiet(org)[0]

@@ -15,9 +15,10 @@ from typing import Any
 import duckdb
 import pytest
 
+from connector import sql
 from connector.commands import trend
 from connector.crm.local.store import LocalCrm
-from connector.engine import classify, evaluate, features, sql, timeline
+from connector.engine import classify, evaluate, features, timeline
 from connector.ruleset.compiler import RuleSet, load
 from tests.conftest import DEFAULT_RULES, ROOT, Org
 

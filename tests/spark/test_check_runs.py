@@ -20,10 +20,11 @@ import duckdb
 import pytest
 from sqlglot import exp
 
+from connector import sql
 from connector.config import ActivitiesSection, FieldsSection
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
-from connector.engine import compute, dialect, plan, sql, texts
+from connector.engine import compute, dialect, plan, texts
 from connector.engine import spark as spark_engine
 from connector.ruleset import lint_spark
 from connector.ruleset.compiler import load

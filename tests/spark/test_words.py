@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import duckdb
 import pytest
 
-from connector.engine import dialect, sql
+from connector import sql
+from connector.engine import dialect
 from connector.ruleset.compiler import activity_fields
 from connector.ruleset.expr import Symbol, compile_expr
 

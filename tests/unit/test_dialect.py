@@ -10,7 +10,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from connector.engine import classify, dialect, evaluate, features, java_regex, plan, sql, texts
+from connector import sql
+from connector.engine import classify, dialect, evaluate, features, java_regex, plan, texts
 from connector.errors import DialectError
 from connector.ruleset.compiler import RuleSet, load
 

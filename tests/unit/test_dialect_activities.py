@@ -9,10 +9,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from connector import sql
 from connector.config import ActivitiesSection, FieldsSection
 from connector.crm.local import activities as act
 from connector.crm.local import quarantine
-from connector.engine import dialect, sql
+from connector.engine import dialect
 from connector.errors import DialectError
 
 _EMAILS = """

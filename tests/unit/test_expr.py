@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from connector.engine import sql
+from connector import sql
 from connector.ruleset.expr import ExprError, Symbol, Type, compile_expr
 
 SYMBOLS = {

@@ -13,9 +13,10 @@ import pytest
 from click.testing import CliRunner
 from sqlglot import exp
 
+from connector import sql
 from connector.cli import main
 from connector.config import EngineSection
-from connector.engine import origin, plan, sql
+from connector.engine import origin, plan
 from connector.engine import spark as spark_engine
 from connector.ruleset import compiler, lint_spark
 from connector.ruleset.compiler import RuleSet

@@ -20,13 +20,12 @@ import duckdb
 import pytest
 import yaml
 
-from connector import config, ids, vocabulary
+from connector import config, ids, sql, vocabulary
 from connector.config import WarehouseSection
 from connector.crm.local import demo, quarantine
 from connector.crm.local.store import LocalCrm
 from connector.crm.warehouse import naming, read
 from connector.crm.warehouse.export import export
-from connector.engine import sql
 from connector.errors import ConfigError
 from connector.ruleset.schema import FEATURE_TYPES, PERIOD_DAYS, RuleFile
 

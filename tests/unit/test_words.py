@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from connector.engine import sql
+from connector import sql
 from connector.errors import RuleError
 from connector.ruleset import words
 from connector.ruleset.compiler import activity_fields, load_text

@@ -15,7 +15,7 @@ Built set-based from the Salesforce-shaped tables, for the local CRM and the Sal
 
 The per-activity facts (people, email) are computed once per prepare into temp tables keyed by activity and
 contact; `crm_activity` itself stays a view: each object's table LEFT JOINed to those facts, so an org without
-relations or email costs one probe of an empty table. Every statement is made by connector.engine.sql; the only
+relations or email costs one probe of an empty table. Every statement is made by connector.sql; the only
 config text that reaches SQL, the date policy's field names, is checked against a fixed list and enters as
 identifiers.
 """
@@ -25,10 +25,9 @@ from __future__ import annotations
 import duckdb
 from sqlglot import exp
 
-from connector import ids, vocabulary
+from connector import ids, sql, vocabulary
 from connector.config import EVENT_DATE_FIELDS, TASK_DATE_FIELDS, ActivitiesSection
 from connector.crm import follow_ups
-from connector.engine import sql
 
 REL_TABLE = "crm_act_rel"  # obj, aid, rid (a person), declined, rel_id, known (a Contact the CRM holds)
 MAIL_TABLE = "crm_act_mail"  # aid, who, incoming, at, replies_ours: per Task with an EmailMessage (a step)

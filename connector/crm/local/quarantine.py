@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from connector import ids, vocabulary
+from connector import ids, sql, vocabulary
 from connector.config import ActivitiesSection, FieldsSection
 from connector.crm import follow_ups
 from connector.crm.local import activities as act
-from connector.engine import sql
 
 SKIPPED_TABLE = "local_skipped"  # object, id, reason: every row the last prepare set aside
 

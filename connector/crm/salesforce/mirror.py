@@ -7,8 +7,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
+from connector import sql
 from connector.crm.local import schema
-from connector.engine import sql
 from connector.vocabulary import DESCRIPTION_CAP
 
 if TYPE_CHECKING:

@@ -20,10 +20,9 @@ from typing import Any, NamedTuple
 
 import duckdb
 
-from connector import log
+from connector import log, sql
 from connector.crm.salesforce.jobs import BulkClient, raise_for
 from connector.crm.salesforce.soql import Pull
-from connector.engine import sql
 
 _log = log.get("trust_ladder.salesforce")
 

@@ -17,12 +17,11 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from connector import ids, vocabulary
+from connector import ids, sql, vocabulary
 from connector.config import WarehouseSection
 from connector.crm.local.store import LocalCrm
 from connector.crm.warehouse import naming
 from connector.crm.warehouse.naming import Naming
-from connector.engine import sql
 
 OBJECTS = ("Contact", "Task", "Event", *vocabulary.ACTIVITY_DETAIL_OBJECTS)
 TEXT_BOOLEANS = "Task"  # the object whose booleans the Fivetran copy stores as 'TRUE'/'FALSE'

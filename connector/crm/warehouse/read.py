@@ -22,11 +22,10 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from connector import vocabulary
+from connector import sql, vocabulary
 from connector.config import ActivitiesSection, FieldsSection, WarehouseSection
 from connector.crm import RuleNeeds
 from connector.crm.warehouse import naming
-from connector.engine import sql
 from connector.errors import ConfigError
 
 if TYPE_CHECKING:

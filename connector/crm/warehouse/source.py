@@ -14,13 +14,13 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from connector import log, vocabulary
+from connector import log, sql, vocabulary
 from connector.config import ActivitiesSection, FieldsSection, WarehouseSection
 from connector.crm import RuleNeeds
 from connector.crm.local import activities as act
 from connector.crm.local import quarantine
 from connector.crm.warehouse import read
-from connector.engine import dialect, sql
+from connector.engine import dialect
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

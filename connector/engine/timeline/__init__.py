@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 from connector.engine.relations import (
     TIMELINE,
     flag_since_col,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 from connector.engine.relations import (
     TIMELINE,
     feature_col,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from connector.engine import sql
+from connector import sql
 from connector.engine.relations import (
     CONTACTS,
     criterion_col,

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from connector import sql
 from connector.crm.local import demo_shapes
 from connector.crm.local.demo._activities import load_activities
 from connector.crm.local.demo._histories import chunk_activities
 from connector.crm.local.demo._outcomes import WON_PER_MONTH, add_outcomes, won_rate
 from connector.crm.local.demo._people import OWNER_P, OWNERS, Org, load_contacts, load_lookups
 from connector.crm.local.demo._personas import PERSONAS, Persona, chunk_rng, draw_personas
-from connector.engine import sql
 from connector.errors import DataError
 
 if TYPE_CHECKING:

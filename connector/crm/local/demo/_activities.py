@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from connector import sql
 from connector.crm.local.demo._days import US_PER_S, timestamps
 from connector.crm.local.demo._histories import ABOUT_CONTACT_DELETED, ABOUT_LEAD, Acts
 from connector.crm.local.demo._people import OWNER_P, OWNERS, Contacts, Org
@@ -21,7 +22,6 @@ from connector.crm.local.demo._templates import (
     WHAT_NONE,
     WHAT_OPP,
 )
-from connector.engine import sql
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from connector.engine import sql
+from connector import sql
 
 if TYPE_CHECKING:
     from connector.crm.local.store import LocalCrm

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sqlglot import exp
 
+from connector import sql
 from connector.crm.local.demo._days import offsets, timestamps
 from connector.crm.local.demo._personas import PERSONAS
 from connector.crm.local.demo._templates import TEMPLATES
-from connector.engine import sql
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -1,4 +1,5 @@
-"""The one place SQL is made.
+"""The one place SQL is made, for the engine and the CRM backends alike (a foundation module: it imports nothing
+of ours).
 
 Every statement the engine runs is a sqlglot tree. Engine-owned skeletons are parsed once from constant text with
 `$slot` placeholders; whatever comes from a rule file or the config enters a tree only through `ident` (a quoted
