@@ -193,7 +193,7 @@ def test_a_run_every_15_minutes_with_nothing_new_stops_before_the_engine_and_any
     assert not _quiet(org)[0]
     org._exec(  # edited by hand and stamped with a time before the last run: neither count nor newest stamp moves
         'UPDATE "Task" SET "Subject" = \'Discovery call\', "SystemModstamp" = TIMESTAMP \'2020-01-01 00:00\' '
-        'WHERE "Subject" = \'Re: a question\'',
+        "WHERE \"Subject\" = 'Re: a question'",
         [],
     )
     assert not _quiet(org)[0]
