@@ -269,8 +269,8 @@ describe('c-trust-ladder', () => {
             );
             expect(risk.dataset.heldUntil).toBe('2026-08-14');
             expect(text(element, '.trust-next-step')).toBe(
-                'Familiar until 14 Aug 2026: no longer a listening conversation in the last 120 days. ' +
-                    'Book a listening conversation with Bea (last one 17 Mar 2026)'
+                'To stay Familiar past 14 Aug 2026: book a listening conversation with Bea (last one 17 Mar 2026). ' +
+                    'Slipping: a listening conversation in the last 120 days.'
             );
         });
 
