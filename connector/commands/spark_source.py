@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+from sqlglot import exp
 
 from connector import sql, written_values
 from connector.config import Config
@@ -35,29 +36,13 @@ WRITTEN = "tl_written"  # the state store's written values, on Spark
 RUN_VIEWS = ("crm_", "tl_", "local_")  # the temp views a run makes (and the warehouse objects'); dropped at its end
 
 _NEWER = "w.cid IS NOT NULL AND (c.copied_at IS NULL OR CAST(w.written_at AS TIMESTAMP) > c.copied_at)"
-_CORRECT = f"""
-CREATE OR REPLACE TEMP TABLE crm_contact AS
-SELECT c.* EXCLUDE (cur_stage, cur_since, cur_flags, cur_next, cur_reason, cur_version, cur_held_until, cur_previous),
-       CASE WHEN {_NEWER} THEN w.stage ELSE c.cur_stage END AS cur_stage,
-       CASE WHEN {_NEWER} THEN w.stage_since ELSE c.cur_since END AS cur_since,
-       CASE WHEN {_NEWER} THEN w.flags ELSE c.cur_flags END AS cur_flags,
-       CASE WHEN {_NEWER} THEN w.next_step ELSE c.cur_next END AS cur_next,
-       CASE WHEN {_NEWER} THEN w.reason ELSE c.cur_reason END AS cur_reason,
-       CASE WHEN {_NEWER} THEN w.rules_version ELSE c.cur_version END AS cur_version,
-       CASE WHEN {_NEWER} THEN w.held_until ELSE c.cur_held_until END AS cur_held_until,
-       CASE WHEN {_NEWER} THEN w.previous_stage ELSE c.cur_previous END AS cur_previous
-FROM crm_contact c LEFT JOIN $written w ON w.cid = c."Id"
-"""
+
 # A written row the copy has caught up with: copied after the write, or showing the written values already (a copy
 # whose `copied_at` is the row's SystemModstamp stamps our own write a moment before we note it); or a row whose
 # contact the copy no longer holds.
 _CAUGHT_UP = """
 SELECT w.cid FROM $written w LEFT JOIN crm_contact c ON c."Id" = w.cid
-WHERE c."Id" IS NULL OR c.copied_at >= CAST(w.written_at AS TIMESTAMP)
-   OR (c.cur_stage IS NOT DISTINCT FROM w.stage AND c.cur_since IS NOT DISTINCT FROM w.stage_since
-       AND c.cur_flags IS NOT DISTINCT FROM w.flags AND c.cur_next IS NOT DISTINCT FROM w.next_step
-       AND c.cur_reason IS NOT DISTINCT FROM w.reason AND c.cur_version IS NOT DISTINCT FROM w.rules_version
-       AND c.cur_held_until IS NOT DISTINCT FROM w.held_until AND c.cur_previous IS NOT DISTINCT FROM w.previous_stage)
+WHERE c."Id" IS NULL OR c.copied_at >= CAST(w.written_at AS TIMESTAMP) OR ($same)
 """
 
 
@@ -83,15 +68,31 @@ def written(engine: SparkEngine, state_path: Path, folder: Path) -> int:
 
 
 def correct(engine: SparkEngine) -> None:
-    """`crm_contact`'s current values, corrected for what was written after the copy was taken (after `written`)."""
-    engine.run(sql.q(_CORRECT, written=sql.table(WRITTEN)))
+    """`crm_contact`'s current values, corrected for what was written after the copy was taken (after `written`).
+    A copy without the optional fields keeps to the others."""
+    have = set(engine.columns(CONTACTS.name))
+    pairs = [(stored, cur) for stored, cur in written_values.COLUMNS.items() if cur in have]
+    # Our own column names only: no rule or config text enters this statement.
+    cases = ", ".join(f"CASE WHEN {_NEWER} THEN w.{stored} ELSE c.{cur} END AS {cur}" for stored, cur in pairs)
+    excluded = ", ".join(cur for _, cur in pairs)
+    body = (
+        f"CREATE OR REPLACE TEMP TABLE crm_contact AS SELECT c.* EXCLUDE ({excluded}), {cases} "
+        'FROM crm_contact c LEFT JOIN $written w ON w.cid = c."Id"'
+    )
+    engine.run(sql.q(body, written=sql.table(WRITTEN)))
 
 
 def prune(engine: SparkEngine, state_path: Path) -> int:
     """Forget the written values the copy has caught up with: after `written`, before `correct` (which makes the
     copy's values the written ones) and before this run writes. The Ids are streamed, never collected at once.
     Returns how many were forgotten."""
-    caught = engine.run(sql.q(_CAUGHT_UP, written=sql.table(WRITTEN)))
+    have = set(engine.columns(CONTACTS.name))  # a copy without the optional fields compares the others
+    same = [
+        exp.NullSafeEQ(this=sql.col(cur, "c"), expression=sql.col(stored, "w"))
+        for stored, cur in written_values.COLUMNS.items()
+        if cur in have
+    ]
+    caught = engine.run(sql.q(_CAUGHT_UP, written=sql.table(WRITTEN), same=exp.and_(*same)))
     con = duckdb.connect()
     try:
         spark_io.stream(caught, con, "tl_caught_up", [("cid", "VARCHAR")])
