@@ -42,6 +42,10 @@ def slip_what(s: insights.Slipping, as_of: dt.date) -> str:
 
 
 def slip_step(s: insights.Slipping) -> str:
+    """What the contact record tells the rep to do (an open flag's step, or the keep step with its date); only a
+    placement without one falls back on the criteria it no longer meets."""
+    if s.next_step:
+        return s.next_step
     return f"Keep the rung: {s.missing}." if s.missing else "A conversation before the date keeps the rung."
 
 

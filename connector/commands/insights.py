@@ -35,7 +35,7 @@ _SLIPPING = """
 SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage,
        $qualifies AS qualifies, p.in_grace,
        p.held_until AS until,
-       $missing AS missing, COALESCE(c."AccountId", '') AS account
+       $missing AS missing, COALESCE(c."AccountId", '') AS account, COALESCE(p.new_next, '') AS next_step
 FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
 WHERE p.final > p.qualified
 ORDER BY until, name, p.cid
@@ -76,6 +76,7 @@ class Slipping:
     until: dt.date  # when the grace period ends, or when the next rung is lost
     missing: str  # the criteria it no longer meets, '; '-joined
     account: str = ""  # AccountId, '' for none
+    next_step: str = ""  # the next step the contact record shows (a held contact's keep step comes first)
 
 
 @dataclass(frozen=True)
@@ -145,8 +146,12 @@ def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: 
         missing=missing,
     )
     return [
-        Slipping(str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""), str(acc))
-        for cid, name, owner, stage, qual, held, until, miss, acc in sql.run(con, tree, {"as_of": as_of}).fetchall()
+        Slipping(
+            str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""), str(acc), step
+        )
+        for cid, name, owner, stage, qual, held, until, miss, acc, step in sql.run(
+            con, tree, {"as_of": as_of}
+        ).fetchall()
     ]
 
 

@@ -194,7 +194,10 @@ def test_the_digest_tells_each_owner_what_to_do_today_then_who_moved_and_the_res
         f"1. Bea Tester (no account, {c['bea']}): drops from Familiar to Friend on {until.day} "
         f"{until.strftime('%b %Y')}, in {left} days"
     ) in tom
-    assert "   Next step: Keep the rung: a listening conversation in the last 120 days." in tom
+    # The step the contact record shows, keep step and date first (not a criterion in its place)
+    assert (
+        f"   Next step: To stay Familiar past {until.day} {until.strftime('%b %Y')}: book a listening conversation"
+    ) in tom
     assert "Nobody moved." in tom
     assert "http" not in maya + tom  # the local CRM has no address to link to
 
