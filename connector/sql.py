@@ -150,10 +150,11 @@ def select(*columns: exp.Expr, from_: exp.Expr | str) -> exp.Select:
     return exp.Select(expressions=list(columns)).from_(source)
 
 
-def create_temp(name: str, body: exp.Expr) -> exp.Expr:
+def create_temp(name: str, body: exp.Expr, *, kind: str = "TABLE") -> exp.Expr:
+    """`CREATE OR REPLACE TEMP TABLE name AS body` (or VIEW)."""
     return exp.Create(
         this=table(name),
-        kind="TABLE",
+        kind=kind,
         expression=body,
         replace=True,
         properties=exp.Properties(expressions=[exp.TemporaryProperty()]),

@@ -128,13 +128,7 @@ def standing(rules: RuleSet) -> exp.Expr:
         sql.alias(sql.q("COALESCE(in_grace, false)"), "in_grace"),
         *flags,
     ).from_(sql.table(TIMELINE.name))
-    return exp.Create(
-        this=sql.table(STANDING),
-        kind="VIEW",
-        expression=body,
-        replace=True,
-        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-    )
+    return sql.create_temp(STANDING, body, kind="VIEW")
 
 
 def fresh_rows(con: duckdb.DuckDBPyConnection) -> Any:

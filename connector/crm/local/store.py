@@ -335,10 +335,4 @@ def _owned(fields: FieldsSection) -> dict[str, str]:
 
 
 def _temp_view(name: str, body: exp.Expr) -> exp.Expr:
-    return exp.Create(
-        this=sql.table(name),
-        kind="VIEW",
-        expression=body,
-        replace=True,
-        properties=exp.Properties(expressions=[exp.TemporaryProperty()]),
-    )
+    return sql.create_temp(name, body, kind="VIEW")
