@@ -167,6 +167,9 @@ def test_ctrl_c_while_the_program_starts_prints_the_one_line_message_and_exits_1
     """SIGINT delivered while the command's modules are still being imported (a second or two on a cold start)."""
     script = (
         "import builtins, os, signal, sys\n"
+        # A parent that ignores SIGINT (a test runner's worker may) hands that on to its children: restore Python's
+        # own handler, as a terminal's process starts with.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "real = builtins.__import__\n"
         "def slow(name, *args, **kwargs):\n"
         "    if name == 'connector.cli':\n"
