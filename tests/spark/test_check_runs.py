@@ -9,9 +9,7 @@ run on `local[2]` executes; then a rule file with every construct and the text S
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,17 +26,12 @@ from connector.engine import compute, dialect, plan, texts
 from connector.engine import spark as spark_engine
 from connector.ruleset import lint_spark
 from connector.ruleset.compiler import load
+from tests.spark import needs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None,
-        reason="pyspark is not installed: the README's test command provides the spark extra",
-    ),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 and there is no `java` on PATH"),
-]
+pytestmark = needs.SPARK
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_RULES = ROOT / "rules" / "ladder.yaml"

@@ -9,8 +9,6 @@ is missing; it never installs anything.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,17 +27,12 @@ from connector.engine import spark as spark_engine
 from connector.engine.relations import PLAN_FIELDS, changed_col
 from connector.errors import ConfigError
 from connector.ruleset.compiler import load
+from tests.spark import needs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None,
-        reason="pyspark is not installed: the README's test command provides the spark extra",
-    ),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 and there is no `java` on PATH"),
-]
+pytestmark = needs.SPARK
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules" / "ladder.yaml"

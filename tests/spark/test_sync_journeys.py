@@ -8,7 +8,6 @@ times as it can. The module skips, saying why, when pyspark or Java is missing; 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import shutil
@@ -30,18 +29,13 @@ from connector.config import EngineSection
 from connector.exit_codes import ExitCode
 from tests.conftest import DEFAULT_RULES, TRUST_FIELDS
 from tests.salesforce.conftest import Run, run  # noqa: F401 - the fake org's fixture, for the write-back journey
+from tests.spark import needs
 from tests.spark.conftest import AS_OF, CONTACTS, cli, events, values
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None,
-        reason="pyspark is not installed: the README's test command provides the spark extra",
-    ),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 and there is no `java` on PATH"),
-]
+pytestmark = needs.SPARK
 
 
 def _org(demo_crm: Path, folder: Path, *, engine: str = "spark", follow_ups: bool = False) -> Path:

@@ -9,7 +9,6 @@ or Java.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import shutil
 from dataclasses import dataclass
@@ -32,18 +31,13 @@ from connector.ruleset.compiler import load
 from tests.conftest import DEFAULT_RULES
 from tests.salesforce.conftest import Run, run  # noqa: F401 - the fake org's fixture, for the write-back journey
 from tests.salesforce.fake_org import USERNAME
+from tests.spark import needs
 from tests.spark.conftest import AS_OF, CONTACTS, cli, events, summary, values
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None,
-        reason="pyspark is not installed: the README's test command provides the spark extra",
-    ),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 and there is no `java` on PATH"),
-]
+pytestmark = needs.SPARK
 
 WRITTEN_AT = dt.datetime(2026, 6, 15, 6, 0, tzinfo=dt.UTC)
 

@@ -4,28 +4,20 @@ breaks, punctuation between the words of a phrase). Skips, saying why, when pysp
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 from typing import TYPE_CHECKING
 
 import duckdb
-import pytest
 
 from connector import sql
 from connector.engine import dialect
 from connector.ruleset.compiler import activity_fields
 from connector.ruleset.expr import Symbol, compile_expr
+from tests.spark import needs
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-pytestmark = [
-    pytest.mark.skipif(
-        importlib.util.find_spec("pyspark") is None,
-        reason="pyspark is not installed: the README's test command provides the spark extra",
-    ),
-    pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java 17 and there is no `java` on PATH"),
-]
+pytestmark = needs.SPARK
 
 LISTS = {
     "listening": ["hear", "ask about", "understand", "shadow", "check in", "1:1", "qbr", "what matters", "discover*"],
