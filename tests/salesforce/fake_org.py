@@ -14,7 +14,12 @@ a hundred thousand contacts and a million activities. It serves:
   for Tasks;
 - Bulk API 2.0 query jobs, CSV result sets paged by Sforce-Locator ("Create a Query Job", "Get Results for a
   Query Job"), and ingest update jobs ("Create a Job", "Upload Job Data", "Close or Abort a Job",
-  "Get Job Successful Record Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results");
+  "Get Job Successful Record Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results").
+  A job works in the org's time, not by how often it is asked about: it is done `bulk_seconds` after it was
+  created (a query job) or closed (an ingest job), plus a row's share of `bulk_rows_per_second` when that is set;
+  until then "Get Information About a Query Job" / "... an Ingest Job" answer InProgress. Jobs created together
+  work at the same time, as the org runs them. The org's clock (`now`) moves when a test or the bench advances
+  it, and the connector's waits between polls advance it (the fixtures' sleep calls `advance`);
 - aborting a Bulk job ("Abort a Query Job", "Abort a Job": PATCH jobs/query|ingest/{id} {"state": "Aborted"},
   answered with the JobInfo in state Aborted);
 - Sforce-Limit-Info on every API response ("Limit Info Header"), the org's clock in the standard HTTP `Date`
@@ -51,6 +56,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import math
 import re
 import tempfile
 from collections.abc import Callable
@@ -120,7 +126,7 @@ class Job:
     obj: str
     operation: str
     state: str
-    polls_left: int
+    ready_at: dt.datetime  # the org's time the job is done; moved on when an ingest job is closed
     table: str = ""
     fields: list[str] = field(default_factory=list)
     total: int = 0
@@ -136,7 +142,8 @@ class FakeOrg:
         *,
         now: dt.datetime | None = None,
         api_limit: int = 1_000_000,
-        bulk_polls: int = 1,
+        bulk_seconds: float = 2.0,
+        bulk_rows_per_second: float | None = None,
         bulk_default_page: int = 100_000,
     ) -> None:
         self.crm = LocalCrm.create(None)
@@ -144,7 +151,9 @@ class FakeOrg:
         self.now = now or dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
         self.api_used = 0
         self.api_limit = api_limit
-        self.bulk_polls = bulk_polls
+        self.bulk_seconds = bulk_seconds  # how long a Bulk job works (math.inf: never done)
+        self.bulk_rows_per_second = bulk_rows_per_second  # None: a job's size does not change how long it works
+        self.failing_query_jobs: dict[str, str] = {}  # object -> the errorMessage its query jobs end Failed with
         self.bulk_default_page = bulk_default_page
         self.faults: list[Fault] = []
         self.lock_failures: dict[str, int] = {}  # contact Id -> writes still to refuse with UNABLE_TO_LOCK_ROW
@@ -289,6 +298,13 @@ class FakeOrg:
 
     def advance(self, **delta: float) -> None:
         self.now += dt.timedelta(**delta)
+
+    def _ready_at(self, rows: int) -> dt.datetime:
+        """When a job of `rows` rows started now is done, in the org's time."""
+        seconds = self.bulk_seconds + (rows / self.bulk_rows_per_second if self.bulk_rows_per_second else 0.0)
+        if math.isinf(seconds):
+            return dt.datetime.max.replace(tzinfo=dt.UTC)
+        return self.now + dt.timedelta(seconds=seconds)
 
     def fields_of(self, contact_id: str, *names: str) -> tuple[Any, ...]:
         row = self.con.execute(
@@ -912,6 +928,8 @@ class FakeOrg:
                 )
         elif job.state == "JobComplete":
             info.update({"numberRecordsProcessed": job.total, "retries": 0, "totalProcessingTime": 10})
+        elif job.state == "Failed":
+            info["errorMessage"] = self.failing_query_jobs[job.obj]
         return info
 
     def _jobs(self, method: str, parts: list[str], query: dict[str, list[str]], request: PreparedRequest) -> Reply:
@@ -924,19 +942,22 @@ class FakeOrg:
                 if len(got) == 3:
                     return got
                 table, obj, fields, total = got
-                job = Job(job_id, kind, obj, spec["operation"], "UploadComplete", self.bulk_polls, table, fields, total)
+                job = Job(
+                    job_id, kind, obj, spec["operation"], "UploadComplete", self._ready_at(total), table, fields, total
+                )
             else:
                 assert spec["operation"] == "update" and spec["contentType"] == "CSV"
-                job = Job(job_id, kind, spec["object"], "update", "Open", self.bulk_polls)
+                job = Job(job_id, kind, spec["object"], "update", "Open", dt.datetime.max.replace(tzinfo=dt.UTC))
             self.jobs[job_id] = job
             return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
         job = self.jobs[parts[1]]
         rest = [p for p in parts[2:] if p]
         if method == "GET" and not rest:
             if job.state in ("UploadComplete", "InProgress"):
-                if job.polls_left > 0:
-                    job.polls_left -= 1
+                if self.now < job.ready_at:
                     job.state = "InProgress"
+                elif job.kind == "query" and job.obj in self.failing_query_jobs:
+                    job.state = "Failed"
                 else:
                     job.state = "JobComplete"
                     if job.kind == "ingest":
@@ -957,9 +978,8 @@ class FakeOrg:
         if kind == "ingest" and method == "PATCH" and not rest:
             spec = json.loads(_body(request))
             job.state = spec["state"]
-            if job.state == "UploadComplete" and job.polls_left == 0:
-                job.state = "JobComplete"
-                self._run_ingest(job)
+            if job.state == "UploadComplete":
+                job.ready_at = self._ready_at(job.upload.count(b"\n") - 1)
             return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
         if (
             kind == "ingest"

@@ -16,6 +16,8 @@ The pages whose shapes these tests rely on:
 from __future__ import annotations
 
 import datetime as dt
+import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,7 +29,8 @@ from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import write_back
 from connector.crm.salesforce.push import split_bulk_error
-from connector.errors import ConfigError
+from connector.errors import ConfigError, CrmError
+from connector.exit_codes import ExitCode
 from tests.salesforce.conftest import Run
 from tests.salesforce.fake_org import ADMIN_USER
 
@@ -152,18 +155,68 @@ def test_a_real_edit_in_the_window_of_our_writes_is_still_read(run: Run, monkeyp
 
 
 def test_bulk_polls_back_off_from_one_second_doubling_to_thirty_and_log_each_wait(run: Run) -> None:
-    """'Get Information About a Query Job': state InProgress for a while, then JobComplete."""
+    """'Get Information About a Query Job': state InProgress for a while (here 100 s of the org's time), then
+    JobComplete. The first poll comes a second after the job is created, then each wait doubles up to 30 s."""
     run.org.disabled = set(OPTIONAL)
     for i in range(30):
         run.org.contact(f"C{i}")
-    run.org.bulk_polls = 8
+    run.org.bulk_seconds = 100
     with capture_logs() as logs:
         run.sync(bulk_read_threshold=10, poll_seconds=1, poll_max_seconds=30)
     waits = [e for e in logs if e["event"] == "salesforce.bulk_job_waiting"]
-    assert [e["wait_s"] for e in waits] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert [e["wait_s"] for e in waits] == [1, 2, 4, 8, 16, 30, 30, 30]  # polled at 1, 3, 7, ... 91, done at 121
     assert run.waits == [1, 2, 4, 8, 16, 30, 30, 30]
-    assert {e["state"] for e in waits} == {"InProgress"}
+    (job_id,) = run.org.jobs
+    assert [p for m, p in run.org.calls if m == "GET" and p == f"jobs/query/{job_id}"] == [f"jobs/query/{job_id}"] * 8
+    assert [e["states"] for e in waits] == [["UploadComplete"]] + [["InProgress"]] * 7
+    assert all(e["objects"] == ["Contact"] and e["job_ids"] == [job_id] for e in waits)
     assert all(e["left_s"] > 0 for e in waits)
+
+
+def test_bulk_query_jobs_are_created_together_and_polled_on_one_back_off_smallest_first(run: Run) -> None:
+    """Three objects above the Bulk threshold: every job is created before any is polled ('Create a Query Job'),
+    the org works on them at the same time (each done 20 s after it was created), and after each wait only the
+    smallest job still working is asked about until it is done ('Get Information About a Query Job'): 4 polls
+    while they work, then one for each of the two others, already done. One job after the other, the three cost
+    5 polls each."""
+    run.org.disabled = set(OPTIONAL)
+    _seed(run, 40)
+    run.org.bulk_seconds = 20
+    with capture_logs() as logs:
+        result = run.sync(bulk_read_threshold=10, bulk_write_threshold=10**9, poll_seconds=1)
+    pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
+    jobs = list(run.org.jobs.values())
+    assert sorted(j.obj for j in jobs) == ["Contact", "Event", "Task"]
+    created = [i for i, (m, p) in enumerate(run.org.calls) if m == "POST" and p == "jobs/query"]
+    polls = [(i, p) for i, (m, p) in enumerate(run.org.calls) if m == "GET" and re.fullmatch(r"jobs/query/\w+", p)]
+    assert max(created) < min(i for i, _ in polls)  # all three created before the first poll
+    smallest = min(jobs, key=lambda j: j.total)
+    assert [p for _, p in polls] == [f"jobs/query/{smallest.id}"] * 5 + [
+        f"jobs/query/{j.id}" for j in sorted(jobs, key=lambda j: j.total)[1:]
+    ]
+    assert run.waits == [1, 2, 4, 8, 16]  # one back-off for the three: done at 20 s, found at 31 s
+    waits = [e for e in logs if e["event"] == "salesforce.bulk_job_waiting"]
+    assert [len(e["job_ids"]) for e in waits] == [3] * 5
+    assert {j.obj: j.total for j in jobs} == {o: pulled[o] for o in ("Contact", "Task", "Event")}  # every row read
+    assert pulled["Contact"] == 40
+    assert result.contacts == 40
+
+
+def test_a_bulk_query_job_that_fails_stops_the_wait_and_aborts_the_jobs_still_working(run: Run) -> None:
+    """'Get Information About a Query Job': a job that ends Failed carries an errorMessage. The run stops there
+    (exit 6, the org's message quoted), and the job created with it that is still working is aborted ('Abort a
+    Query Job'), so nothing the run started keeps working in the org."""
+    run.org.disabled = set(OPTIONAL)
+    _seed(run, 40)
+    run.org.bulk_rows_per_second = 10  # Contact (40 rows) is done first, then Event (60), then Task
+    run.org.failing_query_jobs = {"Event": "INVALID_QUERY_LOCATOR: the query ran out of time"}
+    with pytest.raises(CrmError, match=r"the Bulk query job \w+ for Event ended Failed: INVALID_QUERY_LOCATOR") as err:
+        run.sync(bulk_read_threshold=10, poll_seconds=1)
+    assert err.value.exit_code == ExitCode.CRM_DOWN
+    states = {j.obj: j.state for j in run.org.jobs.values()}
+    assert states == {"Contact": "JobComplete", "Event": "Failed", "Task": "Aborted"}
+    assert run.org.aborted == [j.id for j in run.org.jobs.values() if j.obj == "Task"]
+    assert not [p for m, p in run.org.calls if p.endswith("/results")]  # nothing read from a run that stopped
 
 
 def test_a_stuck_bulk_job_costs_a_handful_of_polls_in_a_ten_minute_run(run: Run) -> None:
@@ -171,7 +224,7 @@ def test_a_stuck_bulk_job_costs_a_handful_of_polls_in_a_ten_minute_run(run: Run)
     run.org.disabled = set(OPTIONAL)
     for i in range(30):
         run.org.contact(f"C{i}")
-    run.org.bulk_polls = 10**9
+    run.org.bulk_seconds = math.inf
     with pytest.raises(Exception, match="max_run_seconds"):
         run.sync(bulk_read_threshold=10, max_run_seconds=600)
     (job_id,) = run.org.jobs
