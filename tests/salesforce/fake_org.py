@@ -154,6 +154,8 @@ class FakeOrg:
         self.bulk_seconds = bulk_seconds  # how long a Bulk job works (math.inf: never done)
         self.bulk_rows_per_second = bulk_rows_per_second  # None: a job's size does not change how long it works
         self.failing_query_jobs: dict[str, str] = {}  # object -> the errorMessage its query jobs end Failed with
+        self.other_query_jobs = 0  # query jobs of other users and tools the org keeps, listed before ours
+        self.refuse_job_list = False  # "Get Information About All Query Jobs" answers 403 (the user may not list)
         self.bulk_default_page = bulk_default_page
         self.faults: list[Fault] = []
         self.lock_failures: dict[str, int] = {}  # contact Id -> writes still to refuse with UNABLE_TO_LOCK_ROW
@@ -932,8 +934,42 @@ class FakeOrg:
             info["errorMessage"] = self.failing_query_jobs[job.obj]
         return info
 
+    def _job_list(self, query: dict[str, list[str]]) -> Reply:
+        """ "Get Information About All Query Jobs": every query job of the org, 1,000 a page, in an order the
+        API leaves open; here the org's other jobs come first, the worst case for a client looking for its own."""
+        if self.refuse_job_list:
+            return _error(403, "INSUFFICIENT_ACCESS", "insufficient access rights on object id")
+        for job in self.jobs.values():
+            if job.kind == "query" and job.state in ("UploadComplete", "InProgress"):
+                job.state = "InProgress" if self.now < job.ready_at else self._finished_state(job)
+        others = [
+            {**self._job_info(Job(f"750OTHER{i:010d}", "query", "Account", "query", "JobComplete", self.now))}
+            for i in range(self.other_query_jobs)
+        ]
+        ours = [self._job_info(j) for j in self.jobs.values() if j.kind == "query"]
+        records = [
+            {
+                k: v
+                for k, v in r.items()
+                if k not in ("errorMessage", "numberRecordsProcessed", "retries", "totalProcessingTime")
+            }
+            | {"jobType": "V2Query"}
+            for r in others + ours
+        ]
+        start = int(query.get("queryLocator", ["0"])[0])
+        page = records[start : start + 1000]
+        more = start + 1000 < len(records)
+        body: dict[str, Any] = {"done": not more, "records": page}
+        body["nextRecordsUrl"] = f"{DATA}jobs/query?queryLocator={start + 1000}" if more else None
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    def _finished_state(self, job: Job) -> str:
+        return "Failed" if job.kind == "query" and job.obj in self.failing_query_jobs else "JobComplete"
+
     def _jobs(self, method: str, parts: list[str], query: dict[str, list[str]], request: PreparedRequest) -> Reply:
         kind = parts[0]
+        if method == "GET" and kind == "query" and len([p for p in parts if p]) == 1:
+            return self._job_list(query)
         if method == "POST" and len(parts) == 1:
             spec = json.loads(_body(request))
             job_id = f"750FAKE{next(self._seq):011d}"
@@ -956,7 +992,7 @@ class FakeOrg:
             if job.state in ("UploadComplete", "InProgress"):
                 if self.now < job.ready_at:
                     job.state = "InProgress"
-                elif job.kind == "query" and job.obj in self.failing_query_jobs:
+                elif self._finished_state(job) == "Failed":
                     job.state = "Failed"
                 else:
                     job.state = "JobComplete"

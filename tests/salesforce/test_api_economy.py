@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ from connector.crm.salesforce.push import split_bulk_error
 from connector.errors import ConfigError, CrmError
 from connector.exit_codes import ExitCode
 from tests.salesforce.conftest import Run
-from tests.salesforce.fake_org import ADMIN_USER
+from tests.salesforce.fake_org import ADMIN_USER, Job
 
 OPTIONAL = {"EmailMessage", "TaskRelation", "EventRelation"}
 REST: dict[str, Any] = {"bulk_read_threshold": 10**9, "bulk_write_threshold": 10**9}
@@ -173,33 +172,66 @@ def test_bulk_polls_back_off_from_one_second_doubling_to_thirty_and_log_each_wai
     assert all(e["left_s"] > 0 for e in waits)
 
 
-def test_bulk_query_jobs_are_created_together_and_polled_on_one_back_off_smallest_first(run: Run) -> None:
-    """Three objects above the Bulk threshold: every job is created before any is polled ('Create a Query Job'),
-    the org works on them at the same time (each done 20 s after it was created), and after each wait only the
-    smallest job still working is asked about until it is done ('Get Information About a Query Job'): 4 polls
-    while they work, then one for each of the two others, already done. One job after the other, the three cost
-    5 polls each."""
+def _three_bulk_jobs(run: Run, **org: Any) -> tuple[list[Job], list[tuple[str, str]], list[MutableMapping[str, Any]]]:
+    """40 contacts and their activities, each of Contact, Task and Event above the Bulk threshold, every job done
+    20 s after it was created: the jobs, the calls from the first job's creation on, and the waits logged."""
     run.org.disabled = set(OPTIONAL)
     _seed(run, 40)
     run.org.bulk_seconds = 20
+    for name, value in org.items():
+        setattr(run.org, name, value)
     with capture_logs() as logs:
         result = run.sync(bulk_read_threshold=10, bulk_write_threshold=10**9, poll_seconds=1)
     pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
-    jobs = list(run.org.jobs.values())
-    assert sorted(j.obj for j in jobs) == ["Contact", "Event", "Task"]
-    created = [i for i, (m, p) in enumerate(run.org.calls) if m == "POST" and p == "jobs/query"]
-    polls = [(i, p) for i, (m, p) in enumerate(run.org.calls) if m == "GET" and re.fullmatch(r"jobs/query/\w+", p)]
-    assert max(created) < min(i for i, _ in polls)  # all three created before the first poll
-    smallest = min(jobs, key=lambda j: j.total)
-    assert [p for _, p in polls] == [f"jobs/query/{smallest.id}"] * 5 + [
-        f"jobs/query/{j.id}" for j in sorted(jobs, key=lambda j: j.total)[1:]
-    ]
+    jobs = sorted(run.org.jobs.values(), key=lambda j: j.total)
+    assert [j.obj for j in jobs] == ["Contact", "Event", "Task"]
+    assert {j.obj: j.total for j in jobs} == {o: pulled[o] for o in ("Contact", "Task", "Event")}  # every row read
+    assert result.contacts == 40
+    first = run.org.calls.index(("POST", "jobs/query"))
+    calls = [c for c in run.org.calls[first:] if c[0] in ("POST", "GET") and c[1].startswith("jobs/query")]
+    assert calls[:3] == [("POST", "jobs/query")] * 3  # all three created before the first poll
     assert run.waits == [1, 2, 4, 8, 16]  # one back-off for the three: done at 20 s, found at 31 s
     waits = [e for e in logs if e["event"] == "salesforce.bulk_job_waiting"]
     assert [len(e["job_ids"]) for e in waits] == [3] * 5
-    assert {j.obj: j.total for j in jobs} == {o: pulled[o] for o in ("Contact", "Task", "Event")}  # every row read
-    assert pulled["Contact"] == 40
-    assert result.contacts == 40
+    return jobs, calls[3:], logs
+
+
+def test_bulk_query_jobs_are_created_together_and_one_call_a_wait_follows_them_all(run: Run) -> None:
+    """Three objects above the Bulk threshold: every job is created before any is polled ('Create a Query Job');
+    the org works on them at the same time; after each wait one call to 'Get Information About All Query Jobs'
+    (https://developer.salesforce.com/docs/platform/api-asynch/guide/query-get-all-jobs.html: GET
+    jobs/query?jobType=V2Query, {"done", "records": [JobInfo with "jobType"], "nextRecordsUrl"}) follows all
+    three: 5 calls for the three jobs, where polling one job after the other cost 5 each."""
+    jobs, calls, _ = _three_bulk_jobs(run)
+    polls = [p for m, p in calls if not p.endswith("/results")]
+    assert polls == ["jobs/query"] * 5
+    assert sorted(p for m, p in calls if p.endswith("/results")) == sorted(f"jobs/query/{j.id}/results" for j in jobs)
+
+
+def test_in_a_busy_org_the_jobs_are_polled_one_at_a_time_smallest_first(run: Run) -> None:
+    """1,500 query jobs of other tools kept in the org: the list's first page (1,000, in an order the API leaves
+    open) does not hold ours, so after that one call the wait says so and asks about each job on its own ('Get
+    Information About a Query Job'), the smallest first, up to the first one still working: 3 polls of the
+    smallest while they work, then one each as they are found done."""
+    jobs, calls, logs = _three_bulk_jobs(run, other_query_jobs=1500)
+    polls = [p for m, p in calls if not p.endswith("/results")]
+    assert polls == ["jobs/query", f"jobs/query/{jobs[0].id}"] + [f"jobs/query/{jobs[0].id}"] * 4 + [
+        f"jobs/query/{j.id}" for j in jobs[1:]
+    ]
+    unused = [e for e in logs if e["event"] == "salesforce.bulk_job_list_unused"]
+    assert len(unused) == 1
+    assert "not among the 1000 it listed first" in unused[0]["reason"]
+
+
+def test_a_sync_user_who_may_not_list_the_orgs_jobs_polls_them_one_at_a_time(run: Run) -> None:
+    """'Get Information About All Query Jobs' refused (403 INSUFFICIENT_ACCESS): one call lost, then the jobs
+    are asked about one at a time; the run goes on."""
+    jobs, calls, logs = _three_bulk_jobs(run, refuse_job_list=True)
+    polls = [p for m, p in calls if not p.endswith("/results")]
+    assert polls[0] == "jobs/query"
+    assert polls[1:] == [f"jobs/query/{jobs[0].id}"] * 5 + [f"jobs/query/{j.id}" for j in jobs[1:]]
+    (unused,) = [e for e in logs if e["event"] == "salesforce.bulk_job_list_unused"]
+    assert unused["reason"] == "Salesforce answered 403"
 
 
 def test_a_bulk_query_job_that_fails_stops_the_wait_and_aborts_the_jobs_still_working(run: Run) -> None:

@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 import duckdb
 
 from connector import log, sql
-from connector.crm.salesforce.jobs import BulkClient, Waiting, raise_for
+from connector.crm.salesforce.job_wait import Waiting
+from connector.crm.salesforce.jobs import BulkClient, raise_for
 from connector.crm.salesforce.soql import Pull
 
 _log = log.get("trust_ladder.salesforce")
@@ -160,7 +161,7 @@ class Puller(BulkClient):
                 path = Path(tmp) / f"{pull.obj}-{part}.csv"
                 resp = self.conn.session.request(
                     "GET",
-                    self._url(f"jobs/query/{job_id}/results"),
+                    self.url(f"jobs/query/{job_id}/results"),
                     params=params,
                     stream=True,
                     headers=self.conn.headers(Accept="text/csv"),
