@@ -73,13 +73,9 @@ def record(
 
 def export(path: Path, file: Path) -> int:
     """The recorded values as one Parquet file for Spark to read; returns the row count."""
-    con = duckdb.connect()
-    try:
-        with state.attached(con, path):
-            sql.run(con, sql.q(_EXPORT, file=str(file)))
-            return int(sql.scalar(con, sql.q(_COUNT)))
-    finally:
-        con.close()
+    with state.opened(path) as con:
+        sql.run(con, sql.q(_EXPORT, file=str(file)))
+        return int(sql.scalar(con, sql.q(_COUNT)))
 
 
 def prune(con: duckdb.DuckDBPyConnection, path: Path, caught_table: str) -> int:
