@@ -1,12 +1,13 @@
 """The digest: one short page per owner, in plain words, for a scheduler to mail.
 
 It opens on what to do today: the few contacts that need the owner first, ranked (holds that end soonest, then the
-flags open longest), each with its account's name, its Id and a link to the record; every other line that names a
-contact names its account too. Names are read from the CRM when the digest is made, so a renamed account shows its
-new name without any sync having to run. The rest follows: who moved (a first
-sync's placements said in one line per rung, not one per contact), every open flag with how long it has been open,
-and everyone slipping with the day it happens. Read-only: the engine places the contacts as of a day on the CRM's
-data (the local CRM, or the Salesforce mirror as last pulled), the moves come from the state store.
+flags open longest), each with its account's name, its Id and a link to the record. The rest follows: who moved (a
+first sync's placements said in one line per rung, not one per contact), every open flag with how long it has been
+open, and everyone slipping with the day it happens; each line that names a contact names its account too. Account
+names are read when the digest is made, as the local CRM or the Salesforce mirror holds them then: no placement
+depends on them, so a renamed account shows its new name with no contact computed again. Read-only: the engine
+places the contacts as of a day on the CRM's data (the local CRM, or the Salesforce mirror as last pulled), the
+moves come from the state store.
 """
 
 from __future__ import annotations
