@@ -63,6 +63,13 @@ def compute(
             for i in range(batches):
                 for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
                     sql.run(con, stmt, params)
+            # The few contacts the lookahead cannot settle, once more in full.
+            for stmt in timeline.unsure():
+                sql.run(con, stmt, params)
+            if sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO))):
+                again, _ = timeline.cached_parts(rules, ahead=False)
+                for stmt in [*again, timeline.collect(first=False)]:
+                    sql.run(con, stmt, params)
             for stmt in tail:
                 sql.run(con, stmt, params)
             evaluate.evaluate(con, rules, as_of)

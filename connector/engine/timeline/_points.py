@@ -72,9 +72,16 @@ def _points(p: _Plan) -> exp.Expr:
     union: exp.Expr = branches[0]
     for b in branches[1:]:
         union = exp.union(union, b, distinct=False)
-    return sql.create_temp(
-        POINTS, sql.q("SELECT DISTINCT cid, dn, $date AS as_of FROM ($u) u", u=union, date=_date(sql.col("dn")))
-    )
+    if p.lookahead is None:
+        points = sql.q("SELECT DISTINCT cid, dn, $date AS as_of FROM ($u) u", u=union, date=_date(sql.col("dn")))
+    else:  # the points past the lookahead, as one on the day after it (`_now` reads it as the day to look again)
+        points = sql.q(
+            "SELECT cid, dn, $date AS as_of FROM (SELECT DISTINCT cid, LEAST(dn, $last) AS dn FROM ($u) u) v",
+            u=union,
+            date=_date(sql.col("dn")),
+            last=sql.q("$today + $n", today=_dn(sql.as_of()), n=p.lookahead + 1),
+        )
+    return sql.create_temp(POINTS, points)
 
 
 def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
