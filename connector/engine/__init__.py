@@ -57,9 +57,11 @@ def compute(
         with scope.narrowed(con):  # only the contacts that need it are read, classified, placed and planned
             kept = classify.classify(con, rules, as_of)
             features.build(con, rules, as_of)
-            body, tail = timeline.cached_parts(rules)
+            pooled, body, tail = timeline.cached_parts(rules)
             todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
             batches = max(1, -(-todo // timeline.BATCH))  # a first sync of a large org, in batches that fit memory
+            for stmt in pooled:
+                sql.run(con, stmt, params)
             for i in range(batches):
                 for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
                     sql.run(con, stmt, params)
@@ -67,7 +69,7 @@ def compute(
             for stmt in timeline.unsure():
                 sql.run(con, stmt, params)
             if sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO))):
-                again, _ = timeline.cached_parts(rules, ahead=False)
+                _, again, _ = timeline.cached_parts(rules, ahead=False)
                 for stmt in [*again, timeline.collect(first=False)]:
                     sql.run(con, stmt, params)
             for stmt in tail:

@@ -330,3 +330,48 @@ def test_a_held_contact_that_qualifies_again_on_its_own_is_dated_from_the_whole_
     assert exact["in_grace"] and exact["held_until"] is not None
     assert exact["held_until"] > org.as_of + dt.timedelta(days=timeline_base.lookahead(load(rules_file)))
     assert written["held_until"] == exact["held_until"]
+
+
+WEEKS = """\
+name: weeks
+ladder:
+  top_next_step: "Keep writing"
+kinds:
+  reply: {match: "TaskSubtype = 'Email' AND Subject LIKE 'Re:%'"}
+features:
+  weeks_60: {distinct_periods: [reply], period: week, periods: 60}
+  weeks_70: {distinct_periods: [reply], period: week, periods: 70}
+rungs:
+  - name: Fringe
+  - name: Steady
+    requires:
+      - when: "weeks_60 = 60"
+  - name: Constant
+    requires:
+      - when: "weeks_70 = 70"
+"""
+
+
+def test_periods_are_counted_alike_however_many_a_feature_looks_back(org: Org, tmp_path: Path) -> None:
+    """Up to 62 periods are counted as bits of one number, more by a distinct count: a reply every week for 80
+    weeks fills 60 of 60 and 70 of 70; one missed week, 14 weeks ago, leaves 59 and 69."""
+    rules_file = tmp_path / "weeks.yaml"
+    rules_file.write_text(WEEKS, encoding="utf-8")
+    rules = load(rules_file)
+    every, gap = org.contact("Wes", known_for_days=700), org.contact("Gil", known_for_days=700)
+    for week in range(80):
+        org.reply(every, 7 * week)
+        if week != 14:
+            org.reply(gap, 7 * week)
+    crm = LocalCrm.open(org.database)
+    try:
+        crm.prepare(org.config.fields)
+        _place(crm.con, rules, org.as_of)
+        got = {
+            str(r[0]): r[1:]
+            for r in crm.con.execute("SELECT cid, f_weeks_60, f_weeks_70, final FROM tl_place").fetchall()
+        }
+    finally:
+        crm.close()
+    assert got[every] == (60, 70, 2)
+    assert got[gap] == (59, 69, 0)

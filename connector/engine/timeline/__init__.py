@@ -54,6 +54,7 @@ from connector.engine.timeline._base import (
 from connector.engine.timeline._points import (
     _days,
     _points,
+    _pooled,
     _unanswered_statements,
 )
 from connector.engine.timeline._rungs import (
@@ -88,6 +89,12 @@ __all__ = [
 
 
 def statements(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) -> list[exp.Expr]:
+    return _statements(rules, cached=cached, lookahead=lookahead)[1]
+
+
+def _statements(
+    rules: RuleSet, *, cached: bool = False, lookahead: int | None = None
+) -> tuple[list[exp.Expr], list[exp.Expr]]:
     """From the classified activities (`tl_act`) and the contacts to `tl_timeline`. `$as_of` is the only
     parameter. `cached`: `tl_timeline_cache` holds rows of these rules computed earlier (see `load_cache`); only
     the contacts whose history or fields changed since, or whose next change day has come, are computed, and
@@ -100,8 +107,9 @@ def statements(rules: RuleSet, *, cached: bool = False, lookahead: int | None = 
     states = _states(p, unanswered, _grid(p, unanswered))
     points = _points(p)
     tail = [_reused(rules), _fresh(rules)] if cached else []
-    return [
-        _days(p),  # made last but one, run first: every kind set is known by now
+    pooled = _pooled(p) if cached else []  # made last: every kind set is known by now
+    return pooled, [
+        _days(p),
         points,
         *unans_stmts,
         states,
@@ -148,14 +156,15 @@ def _fresh(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(FRESH, body)
 
 
-def cached_parts(rules: RuleSet, *, ahead: bool = True) -> tuple[list[exp.Expr], list[exp.Expr]]:
-    """The cached form of `statements` in two parts, for the contacts of `tl_t_todo_all` (connector.engine.scope
-    makes it): the timeline of one batch of them (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then
-    `collect`), and `tl_timeline` with the rows to keep. Batches of at most BATCH contacts bound the memory a first
-    sync of a large org needs. `ahead`: follow the days after the evaluation day only as far as the lookahead
-    (`_base.lookahead`); then `unsure()` names the contacts to compute again without it."""
-    full = statements(rules, cached=True, lookahead=lookahead(rules) if ahead else None)
-    return full[:-2], full[-2:]
+def cached_parts(rules: RuleSet, *, ahead: bool = True) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
+    """The cached form of `statements` in three parts, for the contacts of `tl_t_todo_all` (connector.engine.scope
+    makes it, and narrows the engine's inputs to them): what every batch reads, made once; the timeline of one
+    batch (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then `collect`); and `tl_timeline` with the rows to
+    keep. Batches of at most BATCH contacts bound the memory a first sync of a large org needs. `ahead`: follow
+    the days after the evaluation day only as far as the lookahead (`_base.lookahead`); then `unsure()` names the
+    contacts to compute again without it."""
+    pooled, full = _statements(rules, cached=True, lookahead=lookahead(rules) if ahead else None)
+    return pooled, full[:-2], full[-2:]
 
 
 def unsure() -> list[exp.Expr]:

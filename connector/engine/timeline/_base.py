@@ -24,10 +24,12 @@ MAX_OFFSET = 2 * 36_500  # days: no threshold beyond two hundred years can flip 
 RUNG_BITS = 16  # a rung index is below this (schema.MAX_RUNGS is 12): `dn * 16 + rung` carries both in one number
 
 DAYS = "tl_t_day"  # per contact and activity day: how many activities of each kind set
+DAYS_ALL = "tl_t_day_all"  # the same for every contact a sync computes, made once for its batches
+BORN = "tl_t_born"  # per contact a sync computes: the day its record was created
 POINTS = "tl_t_pts"  # per contact: the days its rung or flags can change
 STATES = "tl_t_q"  # per contact and point: flags, criteria, the rung it qualifies for (from the features)
 RUNGS = "tl_t_rung"  # per contact and point (and each day a held rung drops): the rung it stands on
-SCRATCH = (DAYS, POINTS, STATES, RUNGS, "tl_t_drop")
+SCRATCH = (DAYS, DAYS_ALL, BORN, POINTS, STATES, RUNGS, "tl_t_drop")
 
 
 def _dn(date: exp.Expr) -> exp.Expr:
