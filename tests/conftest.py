@@ -72,6 +72,15 @@ class Org:
         )
         return cid
 
+    def account(self, name: str) -> str:
+        """An account of that name, for contacts to belong to (`contact(..., AccountId=...)`)."""
+        aid = ids.make(ids.ACCOUNT, next(self._seq))
+        self._exec(
+            'INSERT INTO "Account" ("Id", "Name", "CreatedDate", "SystemModstamp") VALUES (?, ?, ?, ?)',
+            [aid, name, dt.datetime.combine(self.day(400), dt.time(9)), dt.datetime.combine(self.day(400), dt.time(9))],
+        )
+        return aid
+
     def task(
         self,
         who: str | None,
