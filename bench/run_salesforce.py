@@ -11,7 +11,9 @@ measures them:
 2. a rerun one minute later, right after that write: it must read none of its own writes back;
 3. a quiet run twenty minutes after the last write: nothing changed, nothing to read.
 By default the org has none of the three optional objects (no Enhanced Email, no Shared Activities), as the
-issue's targets are stated; `--with-details` gives it all three. It prints API calls (what the fake org's
+issue's targets are stated; `--with-details` gives it all three. The fake org's Bulk jobs work `--bulk-seconds`
+(2 s) of its time, plus one row's share of `--bulk-rows-per-second` each when that is given; the connector's
+waits between polls move its clock. It prints API calls (what the fake org's
 Sforce-Limit-Info counted, which equals the connector's own count), the rows pulled, and wall time. The wall
 time includes the fake org building its answers in the same process. The naive
 approach (one query per contact and object, one update per record) is computed, not run.
@@ -109,12 +111,20 @@ def main() -> None:
     parser.add_argument("--path", choices=["rest", "bulk", "both"], default="both")
     parser.add_argument("--with-details", action="store_true", help="the org has the three optional objects")
     parser.add_argument("--out", type=Path, default=OUT, help="the mirrors and state stores (two runs: two folders)")
+    parser.add_argument(
+        "--bulk-seconds", type=float, default=2.0, help="how long the fake org's Bulk jobs work (its time)"
+    )
+    parser.add_argument(
+        "--bulk-rows-per-second", type=float, default=None, help="and a row's share of that time, if set"
+    )
     args = parser.parse_args()
 
     log.configure(json=True, level="info")  # the pulls' rows are counted from their log lines, captured
     os.environ["SF_PASSWORD"] = fake_org.PASSWORD  # the fake org's sign-in, read as a real one would be
     os.environ["SF_SECURITY_TOKEN"] = fake_org.SECURITY_TOKEN
-    org = fake_org.FakeOrg(api_limit=10_000_000)
+    org = fake_org.FakeOrg(
+        api_limit=10_000_000, bulk_seconds=args.bulk_seconds, bulk_rows_per_second=args.bulk_rows_per_second
+    )
     if not args.with_details:
         org.disabled = {"EmailMessage", "TaskRelation", "EventRelation"}
     as_of = org.now.date()
@@ -132,7 +142,8 @@ def main() -> None:
         f"{time.perf_counter() - t:.1f} s (not timed)",
         flush=True,
     )
-    backend.RUNTIME = backend.Runtime(sleep=lambda _: None, now=lambda: org.now)
+    # A wait between polls takes no real time, but the org's clock moves by it, so its Bulk jobs work meanwhile.
+    backend.RUNTIME = backend.Runtime(sleep=lambda s: org.advance(seconds=s), now=lambda: org.now)
     rows: list[dict[str, Any]] = []
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         org.install(rsps, keep_calls=False)

@@ -70,8 +70,12 @@ def as_of() -> exp.Expr:
 
 @functools.cache
 def _parsed(template: str) -> exp.Expr:
+    """The skeleton's tree, without the parser's positions (line, column, offsets in the constant text): nothing
+    reads them, and every statement built from the skeleton would copy them on each of its nodes."""
     tree = sqlglot.parse_one(template, read=DIALECT)
     assert tree is not None
+    for node in tree.walk():
+        node._meta = None  # noqa: SLF001 - sqlglot keeps positions only there; `meta` would make an empty dict
     return tree
 
 
@@ -138,10 +142,10 @@ def func(name: str, *args: exp.Expr) -> exp.Expr:
 
 def case(whens: Iterable[tuple[exp.Expr, exp.Expr]], default: exp.Expr | None = None) -> exp.Expr:
     c = exp.Case()
-    for cond, then in whens:
-        c = c.when(cond, then)
+    for cond, then in whens:  # added in place (copy=False), as every constructor here takes its parts
+        c = c.when(cond, then, copy=False)
     if default is not None:
-        c = c.else_(default)
+        c = c.else_(default, copy=False)
     return c
 
 

@@ -39,7 +39,7 @@ def statement(rules: RuleSet, *, one_contact: bool = False, have: frozenset[str]
     if one_contact:
         inner = inner.where(sql.q('"WhoId" = $contact_id'), copy=False)
     any_kind = sql.any_of(sql.col(kind_col(k)) for k in rules.kinds)
-    outer = exp.select(exp.Star()).from_(inner.subquery()).where(any_kind)
+    outer = exp.select(exp.Star()).from_(inner.subquery(copy=False), copy=False).where(any_kind, copy=False)
     return sql.create_temp(CLASSIFIED.name, outer)
 
 

@@ -263,13 +263,15 @@ def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool, replay: bo
         .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q('b.cid = c."Id"'), join_type="left")
     )
     if unanswered:
-        body = body.join(exp.alias_(sql.table(UNANSWERED.name), "u"), on=sql.q('u.cid = c."Id"'), join_type="left")
+        body = body.join(
+            exp.alias_(sql.table(UNANSWERED.name), "u"), on=sql.q('u.cid = c."Id"'), join_type="left", copy=False
+        )
     if one_contact:
-        body = body.where(sql.q('c."Id" = $contact_id'))
+        body = body.where(sql.q('c."Id" = $contact_id'), copy=False)
     out: exp.Select = body
     for group in _levels(rules):
         exprs = [sql.alias(f.expr.expr.copy(), feature_col(f.name)) for f in group if f.expr is not None]
-        out = exp.select(exp.Star(), *exprs).from_(out.subquery())
+        out = exp.select(exp.Star(), *exprs).from_(out.subquery(copy=False), copy=False)
     return sql.create_temp(FEATURES.name, out)
 
 

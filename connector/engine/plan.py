@@ -47,7 +47,9 @@ def statement(fields: FieldsSection | None = None) -> exp.Expr:
     values = [sql.col(c) for new, cur in PLAN_FIELDS.values() for c in (new, cur)]
     inner = sql.select(sql.col("cid"), *values, sql.col("cur_version"), *changed, from_=PLACE.name)
     outer = (
-        exp.select(exp.Star()).from_(inner.subquery()).where(sql.any_of(sql.col(changed_col(k)) for k in PLAN_FIELDS))
+        exp.select(exp.Star())
+        .from_(inner.subquery(copy=False), copy=False)
+        .where(sql.any_of(sql.col(changed_col(k)) for k in PLAN_FIELDS), copy=False)
     )
     return sql.create_temp(PLAN.name, outer)
 

@@ -1,5 +1,6 @@
 """Fixtures for the Salesforce journeys: a fake org at the HTTP layer, a config pointing at it, and a recorded
-clock and sleep, so back-off and polling cost no time and can be asserted on."""
+clock and sleep, so back-off and polling cost no time and can be asserted on. A sleep moves the org's clock too,
+as a real wait would: the fake org's Bulk jobs finish by the org's time, not by how often they are polled."""
 
 from __future__ import annotations
 
@@ -88,6 +89,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Run]:
     def sleep(seconds: float) -> None:
         scenario.waits.append(seconds)
         scenario.clock.advance(seconds)
+        org.advance(seconds=seconds)  # the org's time moves while the connector waits: its Bulk jobs work
 
     monkeypatch.setattr(
         backend,

@@ -14,7 +14,12 @@ a hundred thousand contacts and a million activities. It serves:
   for Tasks;
 - Bulk API 2.0 query jobs, CSV result sets paged by Sforce-Locator ("Create a Query Job", "Get Results for a
   Query Job"), and ingest update jobs ("Create a Job", "Upload Job Data", "Close or Abort a Job",
-  "Get Job Successful Record Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results");
+  "Get Job Successful Record Results", "Get Job Failed Record Results", "Get Job Unprocessed Record Results").
+  A job works in the org's time, not by how often it is asked about: it is done `bulk_seconds` after it was
+  created (a query job) or closed (an ingest job), plus a row's share of `bulk_rows_per_second` when that is set;
+  until then "Get Information About a Query Job" / "... an Ingest Job" answer InProgress. Jobs created together
+  work at the same time, as the org runs them. The org's clock (`now`) moves when a test or the bench advances
+  it, and the connector's waits between polls advance it (the fixtures' sleep calls `advance`);
 - aborting a Bulk job ("Abort a Query Job", "Abort a Job": PATCH jobs/query|ingest/{id} {"state": "Aborted"},
   answered with the JobInfo in state Aborted);
 - Sforce-Limit-Info on every API response ("Limit Info Header"), the org's clock in the standard HTTP `Date`
@@ -62,6 +67,7 @@ import datetime as dt
 import io
 import itertools
 import json
+import math
 import re
 import tempfile
 from collections.abc import Callable
@@ -146,7 +152,7 @@ class Job:
     obj: str
     operation: str
     state: str
-    polls_left: int
+    ready_at: dt.datetime  # the org's time the job is done; moved on when an ingest job is closed
     table: str = ""
     fields: list[str] = field(default_factory=list)
     total: int = 0
@@ -162,7 +168,8 @@ class FakeOrg:
         *,
         now: dt.datetime | None = None,
         api_limit: int = 1_000_000,
-        bulk_polls: int = 1,
+        bulk_seconds: float = 2.0,
+        bulk_rows_per_second: float | None = None,
         bulk_default_page: int = 100_000,
     ) -> None:
         self.crm = LocalCrm.create(None)
@@ -170,7 +177,11 @@ class FakeOrg:
         self.now = now or dt.datetime(2026, 6, 15, 12, 0, tzinfo=dt.UTC)
         self.api_used = 0
         self.api_limit = api_limit
-        self.bulk_polls = bulk_polls
+        self.bulk_seconds = bulk_seconds  # how long a Bulk job works (math.inf: never done)
+        self.bulk_rows_per_second = bulk_rows_per_second  # None: a job's size does not change how long it works
+        self.failing_query_jobs: dict[str, str] = {}  # object -> the errorMessage its query jobs end Failed with
+        self.other_query_jobs = 0  # query jobs of other users and tools the org keeps, listed before ours
+        self.refuse_job_list = False  # "Get Information About All Query Jobs" answers 403 (the user may not list)
         self.bulk_default_page = bulk_default_page
         self.faults: list[Fault] = []
         self.lock_failures: dict[str, int] = {}  # contact Id -> writes still to refuse with UNABLE_TO_LOCK_ROW
@@ -320,6 +331,13 @@ class FakeOrg:
 
     def advance(self, **delta: float) -> None:
         self.now += dt.timedelta(**delta)
+
+    def _ready_at(self, rows: int) -> dt.datetime:
+        """When a job of `rows` rows started now is done, in the org's time."""
+        seconds = self.bulk_seconds + (rows / self.bulk_rows_per_second if self.bulk_rows_per_second else 0.0)
+        if math.isinf(seconds):
+            return dt.datetime.max.replace(tzinfo=dt.UTC)
+        return self.now + dt.timedelta(seconds=seconds)
 
     def fields_of(self, contact_id: str, *names: str) -> tuple[Any, ...]:
         row = self.con.execute(
@@ -984,10 +1002,46 @@ class FakeOrg:
                 )
         elif job.state == "JobComplete":
             info.update({"numberRecordsProcessed": job.total, "retries": 0, "totalProcessingTime": 10})
+        elif job.state == "Failed":
+            info["errorMessage"] = self.failing_query_jobs[job.obj]
         return info
+
+    def _job_list(self, query: dict[str, list[str]]) -> Reply:
+        """ "Get Information About All Query Jobs": every query job of the org, 1,000 a page, in an order the
+        API leaves open; here the org's other jobs come first, the worst case for a client looking for its own."""
+        if self.refuse_job_list:
+            return _error(403, "INSUFFICIENT_ACCESS", "insufficient access rights on object id")
+        for job in self.jobs.values():
+            if job.kind == "query" and job.state in ("UploadComplete", "InProgress"):
+                job.state = "InProgress" if self.now < job.ready_at else self._finished_state(job)
+        others = [
+            {**self._job_info(Job(f"750OTHER{i:010d}", "query", "Account", "query", "JobComplete", self.now))}
+            for i in range(self.other_query_jobs)
+        ]
+        ours = [self._job_info(j) for j in self.jobs.values() if j.kind == "query"]
+        records = [
+            {
+                k: v
+                for k, v in r.items()
+                if k not in ("errorMessage", "numberRecordsProcessed", "retries", "totalProcessingTime")
+            }
+            | {"jobType": "V2Query"}
+            for r in others + ours
+        ]
+        start = int(query.get("queryLocator", ["0"])[0])
+        page = records[start : start + 1000]
+        more = start + 1000 < len(records)
+        body: dict[str, Any] = {"done": not more, "records": page}
+        body["nextRecordsUrl"] = f"{DATA}jobs/query?queryLocator={start + 1000}" if more else None
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    def _finished_state(self, job: Job) -> str:
+        return "Failed" if job.kind == "query" and job.obj in self.failing_query_jobs else "JobComplete"
 
     def _jobs(self, method: str, parts: list[str], query: dict[str, list[str]], request: PreparedRequest) -> Reply:
         kind = parts[0]
+        if method == "GET" and kind == "query" and len([p for p in parts if p]) == 1:
+            return self._job_list(query)
         if method == "POST" and len(parts) == 1:
             spec = json.loads(_body(request))
             job_id = f"750FAKE{next(self._seq):011d}"
@@ -996,19 +1050,22 @@ class FakeOrg:
                 if len(got) == 3:
                     return got
                 table, obj, fields, total = got
-                job = Job(job_id, kind, obj, spec["operation"], "UploadComplete", self.bulk_polls, table, fields, total)
+                job = Job(
+                    job_id, kind, obj, spec["operation"], "UploadComplete", self._ready_at(total), table, fields, total
+                )
             else:
                 assert spec["operation"] == "update" and spec["contentType"] == "CSV"
-                job = Job(job_id, kind, spec["object"], "update", "Open", self.bulk_polls)
+                job = Job(job_id, kind, spec["object"], "update", "Open", dt.datetime.max.replace(tzinfo=dt.UTC))
             self.jobs[job_id] = job
             return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
         job = self.jobs[parts[1]]
         rest = [p for p in parts[2:] if p]
         if method == "GET" and not rest:
             if job.state in ("UploadComplete", "InProgress"):
-                if job.polls_left > 0:
-                    job.polls_left -= 1
+                if self.now < job.ready_at:
                     job.state = "InProgress"
+                elif self._finished_state(job) == "Failed":
+                    job.state = "Failed"
                 else:
                     job.state = "JobComplete"
                     if job.kind == "ingest":
@@ -1029,9 +1086,8 @@ class FakeOrg:
         if kind == "ingest" and method == "PATCH" and not rest:
             spec = json.loads(_body(request))
             job.state = spec["state"]
-            if job.state == "UploadComplete" and job.polls_left == 0:
-                job.state = "JobComplete"
-                self._run_ingest(job)
+            if job.state == "UploadComplete":
+                job.ready_at = self._ready_at(job.upload.count(b"\n") - 1)
             return 200, {"Content-Type": "application/json"}, json.dumps(self._job_info(job))
         if (
             kind == "ingest"

@@ -16,7 +16,8 @@ The pages whose shapes these tests rely on:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import math
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import pytest
@@ -27,9 +28,10 @@ from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import write_back
 from connector.crm.salesforce.push import split_bulk_error
-from connector.errors import ConfigError
+from connector.errors import ConfigError, CrmError
+from connector.exit_codes import ExitCode
 from tests.salesforce.conftest import Run
-from tests.salesforce.fake_org import ADMIN_USER
+from tests.salesforce.fake_org import ADMIN_USER, Job
 
 OPTIONAL = {"EmailMessage", "TaskRelation", "EventRelation"}
 REST: dict[str, Any] = {"bulk_read_threshold": 10**9, "bulk_write_threshold": 10**9}
@@ -152,18 +154,101 @@ def test_a_real_edit_in_the_window_of_our_writes_is_still_read(run: Run, monkeyp
 
 
 def test_bulk_polls_back_off_from_one_second_doubling_to_thirty_and_log_each_wait(run: Run) -> None:
-    """'Get Information About a Query Job': state InProgress for a while, then JobComplete."""
+    """'Get Information About a Query Job': state InProgress for a while (here 100 s of the org's time), then
+    JobComplete. The first poll comes a second after the job is created, then each wait doubles up to 30 s."""
     run.org.disabled = set(OPTIONAL)
     for i in range(30):
         run.org.contact(f"C{i}")
-    run.org.bulk_polls = 8
+    run.org.bulk_seconds = 100
     with capture_logs() as logs:
         run.sync(bulk_read_threshold=10, poll_seconds=1, poll_max_seconds=30)
     waits = [e for e in logs if e["event"] == "salesforce.bulk_job_waiting"]
-    assert [e["wait_s"] for e in waits] == [1, 2, 4, 8, 16, 30, 30, 30]
+    assert [e["wait_s"] for e in waits] == [1, 2, 4, 8, 16, 30, 30, 30]  # polled at 1, 3, 7, ... 91, done at 121
     assert run.waits == [1, 2, 4, 8, 16, 30, 30, 30]
-    assert {e["state"] for e in waits} == {"InProgress"}
+    (job_id,) = run.org.jobs
+    assert [p for m, p in run.org.calls if m == "GET" and p == f"jobs/query/{job_id}"] == [f"jobs/query/{job_id}"] * 8
+    assert [e["states"] for e in waits] == [["UploadComplete"]] + [["InProgress"]] * 7
+    assert all(e["objects"] == ["Contact"] and e["job_ids"] == [job_id] for e in waits)
     assert all(e["left_s"] > 0 for e in waits)
+
+
+def _three_bulk_jobs(run: Run, **org: Any) -> tuple[list[Job], list[tuple[str, str]], list[MutableMapping[str, Any]]]:
+    """40 contacts and their activities, each of Contact, Task and Event above the Bulk threshold, every job done
+    20 s after it was created: the jobs, the calls from the first job's creation on, and the waits logged."""
+    run.org.disabled = set(OPTIONAL)
+    _seed(run, 40)
+    run.org.bulk_seconds = 20
+    for name, value in org.items():
+        setattr(run.org, name, value)
+    with capture_logs() as logs:
+        result = run.sync(bulk_read_threshold=10, bulk_write_threshold=10**9, poll_seconds=1)
+    pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
+    jobs = sorted(run.org.jobs.values(), key=lambda j: j.total)
+    assert [j.obj for j in jobs] == ["Contact", "Event", "Task"]
+    assert {j.obj: j.total for j in jobs} == {o: pulled[o] for o in ("Contact", "Task", "Event")}  # every row read
+    assert result.contacts == 40
+    first = run.org.calls.index(("POST", "jobs/query"))
+    calls = [c for c in run.org.calls[first:] if c[0] in ("POST", "GET") and c[1].startswith("jobs/query")]
+    assert calls[:3] == [("POST", "jobs/query")] * 3  # all three created before the first poll
+    assert run.waits == [1, 2, 4, 8, 16]  # one back-off for the three: done at 20 s, found at 31 s
+    waits = [e for e in logs if e["event"] == "salesforce.bulk_job_waiting"]
+    assert [len(e["job_ids"]) for e in waits] == [3] * 5
+    return jobs, calls[3:], logs
+
+
+def test_bulk_query_jobs_are_created_together_and_one_call_a_wait_follows_them_all(run: Run) -> None:
+    """Three objects above the Bulk threshold: every job is created before any is polled ('Create a Query Job');
+    the org works on them at the same time; after each wait one call to 'Get Information About All Query Jobs'
+    (https://developer.salesforce.com/docs/platform/api-asynch/guide/query-get-all-jobs.html: GET
+    jobs/query?jobType=V2Query, {"done", "records": [JobInfo with "jobType"], "nextRecordsUrl"}) follows all
+    three: 5 calls for the three jobs, where polling one job after the other cost 5 each."""
+    jobs, calls, _ = _three_bulk_jobs(run)
+    polls = [p for m, p in calls if not p.endswith("/results")]
+    assert polls == ["jobs/query"] * 5
+    assert sorted(p for m, p in calls if p.endswith("/results")) == sorted(f"jobs/query/{j.id}/results" for j in jobs)
+
+
+def test_in_a_busy_org_the_jobs_are_polled_one_at_a_time_smallest_first(run: Run) -> None:
+    """1,500 query jobs of other tools kept in the org: the list's first page (1,000, in an order the API leaves
+    open) does not hold ours, so after that one call the wait says so and asks about each job on its own ('Get
+    Information About a Query Job'), the smallest first, up to the first one still working: 3 polls of the
+    smallest while they work, then one each as they are found done."""
+    jobs, calls, logs = _three_bulk_jobs(run, other_query_jobs=1500)
+    polls = [p for m, p in calls if not p.endswith("/results")]
+    assert polls == ["jobs/query", f"jobs/query/{jobs[0].id}"] + [f"jobs/query/{jobs[0].id}"] * 4 + [
+        f"jobs/query/{j.id}" for j in jobs[1:]
+    ]
+    unused = [e for e in logs if e["event"] == "salesforce.bulk_job_list_unused"]
+    assert len(unused) == 1
+    assert "not among the 1000 it listed first" in unused[0]["reason"]
+
+
+def test_a_sync_user_who_may_not_list_the_orgs_jobs_polls_them_one_at_a_time(run: Run) -> None:
+    """'Get Information About All Query Jobs' refused (403 INSUFFICIENT_ACCESS): one call lost, then the jobs
+    are asked about one at a time; the run goes on."""
+    jobs, calls, logs = _three_bulk_jobs(run, refuse_job_list=True)
+    polls = [p for m, p in calls if not p.endswith("/results")]
+    assert polls[0] == "jobs/query"
+    assert polls[1:] == [f"jobs/query/{jobs[0].id}"] * 5 + [f"jobs/query/{j.id}" for j in jobs[1:]]
+    (unused,) = [e for e in logs if e["event"] == "salesforce.bulk_job_list_unused"]
+    assert unused["reason"] == "Salesforce answered 403"
+
+
+def test_a_bulk_query_job_that_fails_stops_the_wait_and_aborts_the_jobs_still_working(run: Run) -> None:
+    """'Get Information About a Query Job': a job that ends Failed carries an errorMessage. The run stops there
+    (exit 6, the org's message quoted), and the job created with it that is still working is aborted ('Abort a
+    Query Job'), so nothing the run started keeps working in the org."""
+    run.org.disabled = set(OPTIONAL)
+    _seed(run, 40)
+    run.org.bulk_rows_per_second = 10  # Contact (40 rows) is done first, then Event (60), then Task
+    run.org.failing_query_jobs = {"Event": "INVALID_QUERY_LOCATOR: the query ran out of time"}
+    with pytest.raises(CrmError, match=r"the Bulk query job \w+ for Event ended Failed: INVALID_QUERY_LOCATOR") as err:
+        run.sync(bulk_read_threshold=10, poll_seconds=1)
+    assert err.value.exit_code == ExitCode.CRM_DOWN
+    states = {j.obj: j.state for j in run.org.jobs.values()}
+    assert states == {"Contact": "JobComplete", "Event": "Failed", "Task": "Aborted"}
+    assert run.org.aborted == [j.id for j in run.org.jobs.values() if j.obj == "Task"]
+    assert not [p for m, p in run.org.calls if p.endswith("/results")]  # nothing read from a run that stopped
 
 
 def test_a_stuck_bulk_job_costs_a_handful_of_polls_in_a_ten_minute_run(run: Run) -> None:
@@ -171,7 +256,7 @@ def test_a_stuck_bulk_job_costs_a_handful_of_polls_in_a_ten_minute_run(run: Run)
     run.org.disabled = set(OPTIONAL)
     for i in range(30):
         run.org.contact(f"C{i}")
-    run.org.bulk_polls = 10**9
+    run.org.bulk_seconds = math.inf
     with pytest.raises(Exception, match="max_run_seconds"):
         run.sync(bulk_read_threshold=10, max_run_seconds=600)
     (job_id,) = run.org.jobs

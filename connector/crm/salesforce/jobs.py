@@ -1,24 +1,16 @@
-"""What every Salesforce REST and Bulk API 2.0 exchange shares: the connection, the budget, JSON calls, and
-polling a Bulk job until it leaves its working states ("Get Information About a Query Job" / "... an Ingest
-Job", Bulk API 2.0 Developer Guide).
+"""What every Salesforce REST and Bulk API 2.0 exchange shares: the connection, the budget, JSON calls, waiting
+for Bulk jobs (connector.crm.salesforce.job_wait) and aborting them.
 
-A job is polled only while the run has time (`max_run_seconds`) and the job has not outlived
-`job_timeout_seconds`; a job given up on, for whatever reason (the deadline, an error, Ctrl-C), is aborted
-("Abort a Query Job", "Abort a Job": PATCH jobs/query|ingest/{id} with {"state": "Aborted"}), so nothing keeps
-running in the org after the run has stopped.
-
-Polls back off: the first comes `poll_seconds` (1 s) after the job is created, each later wait is twice the one
-before, up to `poll_max_seconds` (30 s), so a job that takes ten minutes costs about 25 polls, not 300. Every wait
-is logged (`salesforce.bulk_job_waiting`: the job, its state, this wait, the time waited so far and the run's time
-left). A wait never runs past the run's deadline: the last one is shortened to leave time for one more poll, and
-when there is not even that, the job is aborted and the run stops (exit 9).
+A job given up on, for whatever reason (the deadline, `job_timeout_seconds`, an error, Ctrl-C, another job of the
+same wait that failed), is aborted ("Abort a Query Job", "Abort a Job": PATCH jobs/query|ingest/{id} with
+{"state": "Aborted"}), so nothing keeps running in the org after the run has stopped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +18,14 @@ import requests
 
 from connector import log
 from connector.config import SalesforceSection
+from connector.crm.salesforce import job_wait
 from connector.crm.salesforce.auth import Connection
+from connector.crm.salesforce.job_wait import Waiting
 from connector.crm.salesforce.limits import ApiUsage
 from connector.errors import CrmError, TrustLadderError
 
 _log = log.get("trust_ladder.salesforce")
 
-_LAST_POLL_S = 1.0  # the time a last poll needs before the run's deadline
 _ABORT_GRACE_S = 15.0  # aborting a job may run this far past the run's deadline
 _RAW_BODY_CHARS = 2000  # a body that is not a Salesforce error array (an HTML page) is cut here, and says so
 
@@ -78,11 +71,11 @@ class BulkClient:
         self.usage.check(before)
         self.conn.session.deadline.check(before)
 
-    def _url(self, path: str) -> str:
+    def url(self, path: str) -> str:
         return f"{self.conn.base_url}{path}"
 
     def json_call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        resp = self.conn.session.request(method, self._url(path), headers=self.conn.headers(), **kwargs)
+        resp = self.conn.session.request(method, self.url(path), headers=self.conn.headers(), **kwargs)
         raise_for(resp, f"{method} {path}")
         body: dict[str, Any] = resp.json()
         return body
@@ -102,7 +95,7 @@ class BulkClient:
         try:
             with session.grace(_ABORT_GRACE_S):
                 resp = session.request(
-                    "PATCH", self._url(f"jobs/{kind}/{job_id}"), json={"state": "Aborted"}, headers=self.conn.headers()
+                    "PATCH", self.url(f"jobs/{kind}/{job_id}"), json={"state": "Aborted"}, headers=self.conn.headers()
                 )
         except (requests.RequestException, TrustLadderError) as exc:
             _log.error(
@@ -128,54 +121,19 @@ class BulkClient:
         _log.warning("salesforce.bulk_job_aborted", job_id=job_id, object=obj, kind=kind, reason=reason)
 
     def wait_for_job(self, kind: str, job_id: str, obj: str) -> dict[str, Any]:
-        """Poll until the job is done; a query job must complete, an ingest job may fail (its rows say why)."""
-        with self.aborted_on_failure(kind, job_id, obj):
-            info = self._poll(kind, job_id, obj)
-        state = info.get("state")
-        if state != "JobComplete" and kind == "query":
-            raise CrmError(
-                f"the Bulk {kind} job {job_id} for {obj} ended {state}: "
-                f"{log.one_line(str(info.get('errorMessage', '')))}"
-            )
-        return info
+        """Poll one job until it is done (connector.crm.salesforce.job_wait)."""
+        return self.wait_for_jobs(kind, [Waiting(job_id, obj)])[job_id]
 
-    def _poll(self, kind: str, job_id: str, obj: str) -> dict[str, Any]:
-        deadline = self.conn.session.deadline
-        wait = self.section.poll_seconds
-        waited = 0.0
-        while True:
-            self.guard(f"polling the {obj} Bulk {kind} job {job_id}")
-            info = self.json_call("GET", f"jobs/{kind}/{job_id}")
-            state = info.get("state")
-            if state in ("JobComplete", "Failed", "Aborted"):
-                _log.info(
-                    "salesforce.bulk_job_done",
-                    job_id=job_id,
-                    object=obj,
-                    kind=kind,
-                    state=state,
-                    waited_s=round(waited, 1),
-                )
-                return info
-            if waited >= self.section.job_timeout_seconds:
-                raise CrmError(
-                    f"the Bulk {kind} job {job_id} for {obj} did not finish within "
-                    f"{self.section.job_timeout_seconds:.0f} s (state {state}); it was aborted"
-                )
-            room = deadline.left() - _LAST_POLL_S
-            if room <= 0:  # no time left for a wait and one more poll
-                raise deadline.root().reached(f"the {obj} Bulk {kind} job {job_id} finished (state {state})")
-            this = min(wait, room, max(self.section.job_timeout_seconds - waited, 0.0))
-            _log.info(
-                "salesforce.bulk_job_waiting",
-                job_id=job_id,
-                object=obj,
-                kind=kind,
-                state=state,
-                wait_s=round(this, 1),
-                waited_s=round(waited, 1),
-                left_s=round(deadline.left(), 1),
-            )
-            self.sleep(this)
-            waited += this
-            wait = min(max(wait * 2, self.section.poll_seconds), self.section.poll_max_seconds)
+    def wait_for_jobs(self, kind: str, jobs: Sequence[Waiting]) -> dict[str, dict[str, Any]]:
+        """Poll jobs created together until every one is done, on one back-off (connector.crm.salesforce.job_wait):
+        a query job must complete, an ingest job may fail (its rows say why). Whatever ends the wait early aborts
+        the jobs not yet done. Answers each job's last JobInfo, by Id."""
+        done: dict[str, dict[str, Any]] = {}
+        try:
+            job_wait.JobWait(self, kind, jobs, done).run()
+        except BaseException as exc:
+            for job in jobs:
+                if job.job_id not in done:
+                    self.abort(kind, job.job_id, job.obj, reason=type(exc).__name__)
+            raise
+        return done

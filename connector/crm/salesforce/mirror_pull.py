@@ -15,7 +15,8 @@ Every run opens with one Composite call (connector.crm.salesforce.composite) tha
 (connector.crm.salesforce.remembered: they are kept for a day) and, for Contact, Task and Event, the count of a
 full pull or the first page of an incremental one; a quiet run costs that call and nothing else, with the
 optional objects' changes and deletions (connector.crm.salesforce.details) in one more. The REST pages of all six
-objects then come five to a Composite call (connector.crm.salesforce.pages); the larger pulls are Bulk jobs.
+objects then come five to a Composite call (connector.crm.salesforce.pages); the larger pulls are Bulk query jobs,
+all created before any is waited on and polled together (connector.crm.salesforce.pull, `start_jobs`).
 """
 
 from __future__ import annotations
@@ -123,8 +124,11 @@ class MirrorPull:
         }
         with salesforce_errors("opening the pulls of emails and activity relations"):
             extra = details.open_pulls(ctx)
+        every = opened | extra.pulls
         with salesforce_errors("reading the pages of the pulls"):
-            openings = pages.fetch(self.puller, self.con, opened | extra.pulls, doing="reading the pages of the pulls")
+            openings = pages.fetch(self.puller, self.con, every, doing="reading the pages of the pulls")
+        with salesforce_errors("running the Bulk query jobs"):  # all at once: the org works on them together
+            openings = self.puller.start_jobs({key: (pull, openings[key]) for key, (pull, _) in every.items()})
         for obj in objects:  # Contacts first: the activities' WhoIds are checked against them
             self._commit(pulls[obj], openings[obj], fields)
         with salesforce_errors("pulling emails and activity relations"):

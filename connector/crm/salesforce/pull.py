@@ -9,6 +9,10 @@ Composite call (connector.crm.salesforce.pages), already in the staging table wh
 Only an incremental pull that finds more changed rows than the threshold leaves its first page unused for a Bulk
 job, and that page cost no call of its own. Bulk result sets are streamed to a temporary file and read by the
 engine from there: no whole result is ever held in Python memory.
+
+A run's Bulk query jobs are created together, before any is waited on (`start_jobs`), and waited on together
+(connector.crm.salesforce.jobs): the org works on them at the same time, and their polls share one back-off.
+Their results are then read one object at a time, as each pull is committed (`run` with the job in `opening`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any, NamedTuple
 import duckdb
 
 from connector import log, sql
+from connector.crm.salesforce.job_wait import Waiting
 from connector.crm.salesforce.jobs import BulkClient, raise_for
 from connector.crm.salesforce.soql import Pull
 
@@ -53,6 +58,13 @@ class Opening(NamedTuple):
     org_time: dt.datetime | None
     counted: bool
     staged: int | None = None
+    job: str | None = None  # the Bulk query job that holds the rows, complete (`Puller.start_jobs`)
+
+
+def goes_bulk(opening: Opening, threshold: int) -> bool:
+    """More rows than `threshold`, counted, or found by a first page that is not the last: a Bulk query job."""
+    total = int(opening.page.get("totalSize", 0))
+    return total > threshold and (opening.counted or not opening.page.get("done", True))
 
 
 def count_soql(pull: Pull) -> str:
@@ -68,17 +80,21 @@ class Puller(BulkClient):
             _log.info("salesforce.pull_rest", object=pull.obj, rows=opening.staged, full=pull.full)
             return Pulled(opening.staged, "rest", opening.org_time)
         table = create_staging(con, pull)
+        if opening is not None and opening.job is not None:
+            return Pulled(self._results(con, table, pull, opening.job), "bulk", opening.org_time)
         opts = {"Sforce-Query-Options": f"batchSize={self.section.page_size}"}
         if opening is None:
             self.guard(f"querying {pull.obj}")
             page = self.conn.sf.query(pull.soql, include_deleted=pull.include_deleted, headers=opts)
             org_time, counted = self.conn.session.org_time, False
         else:
-            page, org_time, counted, _ = opening
+            page, org_time, counted = opening.page, opening.org_time, opening.counted
         total = int(page.get("totalSize", 0))
-        if total > self.section.bulk_read_threshold and (counted or not page.get("done", True)):
+        if goes_bulk(Opening(page, org_time, counted), self.section.bulk_read_threshold):
             _log.info("salesforce.pull_bulk", object=pull.obj, rows=total, full=pull.full)
-            return Pulled(self._bulk(con, table, pull), "bulk", org_time)
+            job_id = self._create_job(pull)
+            self.wait_for_jobs("query", [Waiting(job_id, pull.obj, total)])
+            return Pulled(self._results(con, table, pull, job_id), "bulk", org_time)
         if counted:
             if total == 0:
                 _log.info("salesforce.pull_rest", object=pull.obj, rows=0, full=pull.full)
@@ -95,7 +111,29 @@ class Puller(BulkClient):
 
     # -- Bulk API 2.0 query --------------------------------------------------------------------------------
 
-    def _bulk(self, con: duckdb.DuckDBPyConnection, table: str, pull: Pull) -> int:
+    def start_jobs(self, pulls: dict[str, tuple[Pull, Opening]]) -> dict[str, Opening]:
+        """Create a Bulk query job for every pull that needs one, then wait for them all at once; those pulls
+        come back with their (complete) job, the others as they were. A failure on the way aborts the jobs
+        already created."""
+        out = {key: opening for key, (_, opening) in pulls.items()}
+        wanted = [(key, pull, o) for key, (pull, o) in pulls.items() if o.staged is None and o.job is None]
+        bulk = [(key, pull, o) for key, pull, o in wanted if goes_bulk(o, self.section.bulk_read_threshold)]
+        created: list[Waiting] = []
+        try:
+            for key, pull, opening in bulk:
+                rows = int(opening.page.get("totalSize", 0))
+                _log.info("salesforce.pull_bulk", object=pull.obj, rows=rows, full=pull.full)
+                created.append(Waiting(self._create_job(pull), pull.obj, rows))
+                out[key] = opening._replace(job=created[-1].job_id)
+        except BaseException as exc:
+            for job in created:
+                self.abort("query", job.job_id, job.obj, reason=type(exc).__name__)
+            raise
+        if created:
+            self.wait_for_jobs("query", created)
+        return out
+
+    def _create_job(self, pull: Pull) -> str:
         self.guard(f"the {pull.obj} Bulk query job")
         job = self.json_call(
             "POST",
@@ -107,8 +145,10 @@ class Puller(BulkClient):
                 "lineEnding": "LF",
             },
         )
-        job_id = str(job["id"])
-        self.wait_for_job("query", job_id, pull.obj)
+        return str(job["id"])
+
+    def _results(self, con: duckdb.DuckDBPyConnection, table: str, pull: Pull, job_id: str) -> int:
+        """The complete job's result sets, streamed to disk one at a time and read into the staging table."""
         rows = 0
         locator: str | None = None
         with tempfile.TemporaryDirectory(dir=self.temp_dir) as tmp:
@@ -121,7 +161,7 @@ class Puller(BulkClient):
                 path = Path(tmp) / f"{pull.obj}-{part}.csv"
                 resp = self.conn.session.request(
                     "GET",
-                    self._url(f"jobs/query/{job_id}/results"),
+                    self.url(f"jobs/query/{job_id}/results"),
                     params=params,
                     stream=True,
                     headers=self.conn.headers(Accept="text/csv"),

@@ -185,7 +185,7 @@ class Pusher(BulkClient):
             self.guard("uploading the Bulk update data")
             resp = self.conn.session.request(
                 "PUT",
-                self._url(f"jobs/ingest/{job_id}/batches"),
+                self.url(f"jobs/ingest/{job_id}/batches"),
                 data=path.read_bytes(),
                 headers=self.conn.headers(**{"Content-Type": "text/csv"}),
             )
@@ -221,7 +221,7 @@ class Pusher(BulkClient):
         path = tmp / f"{job_id}-{kind}.csv"
         self.guard(f"reading {kind}")
         resp = self.conn.session.request(
-            "GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), stream=True, headers=self.conn.headers(Accept="text/csv")
+            "GET", self.url(f"jobs/ingest/{job_id}/{kind}/"), stream=True, headers=self.conn.headers(Accept="text/csv")
         )
         with resp:
             raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
@@ -238,7 +238,7 @@ class Pusher(BulkClient):
     def _rows(self, job_id: str, kind: str) -> list[dict[str, str]]:
         self.guard(f"reading {kind}")
         resp = self.conn.session.request(
-            "GET", self._url(f"jobs/ingest/{job_id}/{kind}/"), headers=self.conn.headers(Accept="text/csv")
+            "GET", self.url(f"jobs/ingest/{job_id}/{kind}/"), headers=self.conn.headers(Accept="text/csv")
         )
         raise_for(resp, f"GET jobs/ingest/{job_id}/{kind}/")
         return list(csv.DictReader(io.StringIO(resp.content.decode("utf-8"))))

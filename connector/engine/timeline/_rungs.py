@@ -98,7 +98,7 @@ def _rungs(rules: RuleSet) -> exp.Expr:
             spec=spec,
         )
         last_met.append(sql.alias(w, f"lm_{k}"))
-    level2 = exp.select(exp.Star(), *last_met).from_(level1.subquery("l1"))
+    level2 = exp.select(exp.Star(), *last_met).from_(level1.subquery("l1", copy=False), copy=False)
     shadows = [
         sql.q(
             "CASE WHEN $lm IS NULL THEN 0 ELSE GREATEST($k - $steps, 0) END",
@@ -113,9 +113,9 @@ def _rungs(rules: RuleSet) -> exp.Expr:
         sql.q("$k = r AND $lm IS NOT NULL AND dn - $lm - 1 < $g", k=k, lm=sql.col(f"lm_{k}"), g=grace)
         for k in range(1, top + 1)
     )
-    level3 = exp.select(exp.Star(), sql.alias(rung, "r")).from_(level2.subquery("l2"))
+    level3 = exp.select(exp.Star(), sql.alias(rung, "r")).from_(level2.subquery("l2", copy=False), copy=False)
     level4 = exp.select(exp.Star(), sql.alias(exp.and_(sql.q("r > q"), exp.paren(graced)), "in_grace")).from_(
-        level3.subquery("l3")
+        level3.subquery("l3", copy=False), copy=False
     )
     return sql.create_temp(RUNGS, level4)
 

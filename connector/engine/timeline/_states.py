@@ -32,19 +32,21 @@ def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Select:
     src = exp.select(sql.col("cid", "p"), sql.col("dn", "p"), sql.col("as_of", "p")).from_(
         exp.alias_(sql.table(POINTS), "p")
     )
-    src = src.select(*(sql.col(n, "d") for n in p.kindsets.values()), append=True)
-    src = src.join(exp.alias_(sql.table(DAYS), "d"), on=sql.q("d.cid = p.cid AND d.dn = p.dn"), join_type="left")
+    src = src.select(*(sql.col(n, "d") for n in p.kindsets.values()), append=True, copy=False)
+    src = src.join(
+        exp.alias_(sql.table(DAYS), "d"), on=sql.q("d.cid = p.cid AND d.dn = p.dn"), join_type="left", copy=False
+    )
     for i, (name, (_, closed)) in enumerate(unanswered.items()):
         alias = f"uc{i}"
-        src = src.select(sql.alias(sql.col("n", alias), f"closed_{i}"), append=True)
+        src = src.select(sql.alias(sql.col("n", alias), f"closed_{i}"), append=True, copy=False)
         on = exp.and_(
             exp.EQ(this=sql.col("cid", alias), expression=sql.col("cid", "p")),
             exp.EQ(this=sql.col("dn", alias), expression=sql.col("dn", "p")),
         )
-        src = src.join(exp.alias_(sql.table(closed), alias), on=on, join_type="left")
+        src = src.join(exp.alias_(sql.table(closed), alias), on=on, join_type="left", copy=False)
         total = _window(exp.Sum(this=sql.col(f"closed_{i}")), "ROWS", None, None)
         cols.append(sql.alias(exp.Coalesce(this=total, expressions=[sql.lit(0)]), f"ci_{name}"))
-    return exp.select(*cols).from_(src.subquery("g"))
+    return exp.select(*cols).from_(src.subquery("g", copy=False), copy=False)
 
 
 def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str, str]]) -> exp.Expr | None:
@@ -129,32 +131,34 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) 
         from_=exp.Subquery(this=grid, alias=exp.TableAlias(this=sql.ident("g"))),
     )
     if any(f.spec.type == "field" for f in p.features):
-        inner = inner.join(exp.alias_(sql.table(CONTACTS.name), "c"), on=sql.q('c."Id" = g.cid'), join_type="left")
+        inner = inner.join(
+            exp.alias_(sql.table(CONTACTS.name), "c"), on=sql.q('c."Id" = g.cid'), join_type="left", copy=False
+        )
     for i, (name, (triggers, _)) in enumerate(unanswered.items()):
         on = exp.and_(
             exp.EQ(this=sql.col("cid", f"u{i}"), expression=sql.col("cid", "g")),
             exp.EQ(this=sql.col("idx", f"u{i}"), expression=sql.col(f"ci_{name}", "g")),
         )
-        inner = inner.join(exp.alias_(sql.table(triggers), f"u{i}"), on=on, join_type="left")
+        inner = inner.join(exp.alias_(sql.table(triggers), f"u{i}"), on=on, join_type="left", copy=False)
     out: exp.Select = inner
     for group in _levels(p.features):
         exprs = [sql.alias(_as_of_col(f.expr.expr), feature_col(f.name)) for f in group if f.expr is not None]
-        out = exp.select(exp.Star(), *exprs).from_(out.subquery())
+        out = exp.select(exp.Star(), *exprs).from_(out.subquery(copy=False), copy=False)
     flags = [
         sql.alias(exp.Coalesce(this=_as_of_col(f.compiled.expr), expressions=[exp.false()]), flag_col(f.id))
         for f in rules.flags
     ]
-    out = exp.select(exp.Star(), *flags).from_(out.subquery())
+    out = exp.select(exp.Star(), *flags).from_(out.subquery(copy=False), copy=False)
     open_flags: exp.Expr = sql.lit(0)
     for f in rules.flags:
         open_flags = exp.Add(this=open_flags, expression=exp.cast(sql.col(flag_col(f.id)), "INTEGER"))
-    out = exp.select(exp.Star(), sql.alias(open_flags, "open_flags")).from_(out.subquery())
+    out = exp.select(exp.Star(), sql.alias(open_flags, "open_flags")).from_(out.subquery(copy=False), copy=False)
     crit = [
         sql.alias(exp.Coalesce(this=_as_of_col(c.compiled.expr), expressions=[exp.false()]), criterion_col(r.index, j))
         for r in rules.rungs
         for j, c in enumerate(r.criteria)
     ]
-    out = exp.select(exp.Star(), *crit).from_(out.subquery())
+    out = exp.select(exp.Star(), *crit).from_(out.subquery(copy=False), copy=False)
     top = len(rules.rungs) - 1
     whens = [
         (
@@ -166,7 +170,7 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) 
         for k in range(top, 0, -1)
     ]
     qualified = sql.alias(sql.case(whens, sql.lit(0)), "qualified")
-    out = exp.select(exp.Star(), qualified).from_(out.subquery())
+    out = exp.select(exp.Star(), qualified).from_(out.subquery(copy=False), copy=False)
     # Along the timeline: the next point, and whether the rung qualified for differs from the point before.
     before = _over(exp.Lag(this=sql.col("qualified")))
     extra = [
@@ -182,7 +186,7 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) 
         *(sql.col(criterion_col(r.index, j)) for r in rules.rungs for j in range(len(r.criteria))),
         sql.col("qualified"),
     ]
-    out = exp.select(*kept, *extra).from_(out.subquery())
+    out = exp.select(*kept, *extra).from_(out.subquery(copy=False), copy=False)
     return sql.create_temp(STATES, out)
 
 
