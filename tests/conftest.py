@@ -13,23 +13,14 @@ import pytest
 
 from connector import ids
 from connector.commands import sync
-from connector.config import Config, LocalSection, RulesSection, StateSection
+from connector.config import Config, FieldsSection, LocalSection, RulesSection, StateSection
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "ladder.yaml"
 AS_OF = dt.date(2026, 6, 15)
-TRUST_FIELDS = [
-    "Trust_Stage__c",
-    "Trust_Stage_Since__c",
-    "Trust_Flags__c",
-    "Trust_Next_Step__c",
-    "Trust_Reason__c",
-    "Trust_Rules_Version__c",
-    "Trust_Held_Until__c",
-    "Trust_Previous_Stage__c",
-]
+TRUST_FIELDS = list(FieldsSection().model_dump().values())
 
 
 @dataclass

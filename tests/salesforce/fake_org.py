@@ -82,6 +82,7 @@ import responses
 from requests import PreparedRequest
 
 from connector import ids
+from connector.config import FieldsSection
 from connector.crm.local import schema
 from connector.crm.local.store import LocalCrm
 
@@ -99,16 +100,7 @@ ADMIN_USER = "005fake00000002AAA"  # a person editing records in the org
 Reply = tuple[int, dict[str, str], str | bytes]
 
 _TYPES = {"VARCHAR": "string", "TIMESTAMP": "datetime", "DATE": "date", "BOOLEAN": "boolean", "INTEGER": "int"}
-TRUST_FIELDS = (
-    "Trust_Stage__c",
-    "Trust_Stage_Since__c",
-    "Trust_Flags__c",
-    "Trust_Next_Step__c",
-    "Trust_Reason__c",
-    "Trust_Rules_Version__c",
-    "Trust_Held_Until__c",
-    "Trust_Previous_Stage__c",
-)
+TRUST_FIELDS = tuple(FieldsSection().model_dump().values())  # every field the tool writes, optional ones too
 _TRUST = {
     "Trust_Stage__c": {"type": "picklist", "length": 255},
     "Trust_Stage_Since__c": {"type": "date", "length": 0},
