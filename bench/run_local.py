@@ -148,6 +148,8 @@ def run(args: argparse.Namespace) -> None:
         )
         print(f"  rungs: {summary['per_rung']}  flags: {summary['flags']}")
         first_cpu = first_cpu or cpu
+    if args.no_calibrate:
+        return
     result, wall, cpu, peak_gib = timed_sync(config, AS_OF, "calibrate")
     outcomes = cast("list[dict[str, object]]", result["outcomes"])
     months = len(cast("list[str]", result["days"]))
@@ -164,6 +166,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reuse", action="store_true", help="reuse orgs already generated in bench/out")
     parser.add_argument("--shapes", action="store_true", help="with EmailMessage and relation rows (issue 8)")
+    parser.add_argument("--no-calibrate", action="store_true", help="the three syncs only, without `calibrate`")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "

@@ -37,6 +37,18 @@ CONTACT_COLUMNS: list[tuple[str, str]] = [
     ("Trust_Previous_Stage__c", "VARCHAR"),
 ]
 
+# Accounts by name, for the pages people read (the digest, the report, `explain`): two contacts of one name are
+# told apart by their account. No rule and no placement reads an account, so the engine never sees this table
+# (see DISPLAY_ONLY).
+ACCOUNT_COLUMNS: list[tuple[str, str]] = [
+    ("Id", "VARCHAR PRIMARY KEY"),
+    ("Name", "VARCHAR"),
+    ("IsDeleted", "BOOLEAN DEFAULT false"),
+    ("CreatedDate", "TIMESTAMP"),
+    ("LastModifiedDate", "TIMESTAMP"),
+    ("SystemModstamp", "TIMESTAMP"),
+]
+
 TASK_COLUMNS: list[tuple[str, str]] = [
     ("Id", "VARCHAR PRIMARY KEY"),
     ("WhoId", "VARCHAR"),
@@ -175,6 +187,7 @@ OPPORTUNITY_CONTACT_ROLE_COLUMNS: list[tuple[str, str]] = [
 
 TABLES: dict[str, list[tuple[str, str]]] = {
     "User": USER_COLUMNS,
+    "Account": ACCOUNT_COLUMNS,
     "Contact": CONTACT_COLUMNS,
     "Task": TASK_COLUMNS,
     "Event": EVENT_COLUMNS,
@@ -186,6 +199,10 @@ TABLES: dict[str, list[tuple[str, str]]] = {
 }
 
 OUTCOME_OBJECTS = ("Opportunity", "OpportunityContactRole")
+
+# Tables no sync result depends on: a change to them alone (an account renamed) neither breaks a quiet run's mark
+# nor makes any contact computed again; the pages that name contacts read them as they are when they are made.
+DISPLAY_ONLY = ("Account",)
 
 # The objects that say who took part in an activity and in which direction an email went. An org may lack any of
 # them (no Enhanced Email, no Shared Activities): then activities are read from Task and Event alone.

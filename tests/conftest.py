@@ -13,23 +13,14 @@ import pytest
 
 from connector import ids
 from connector.commands import sync
-from connector.config import Config, LocalSection, RulesSection, StateSection
+from connector.config import Config, FieldsSection, LocalSection, RulesSection, StateSection
 from connector.crm.local import demo
 from connector.crm.local.store import LocalCrm
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "ladder.yaml"
 AS_OF = dt.date(2026, 6, 15)
-TRUST_FIELDS = [
-    "Trust_Stage__c",
-    "Trust_Stage_Since__c",
-    "Trust_Flags__c",
-    "Trust_Next_Step__c",
-    "Trust_Reason__c",
-    "Trust_Rules_Version__c",
-    "Trust_Held_Until__c",
-    "Trust_Previous_Stage__c",
-]
+TRUST_FIELDS = list(FieldsSection().model_dump().values())
 
 
 @dataclass
@@ -71,6 +62,15 @@ class Org:
             f'INSERT INTO "Contact" ({", ".join(cols)}) VALUES ({", ".join("?" * len(cols))})', list(cols.values())
         )
         return cid
+
+    def account(self, name: str) -> str:
+        """An account of that name, for contacts to belong to (`contact(..., AccountId=...)`)."""
+        aid = ids.make(ids.ACCOUNT, next(self._seq))
+        self._exec(
+            'INSERT INTO "Account" ("Id", "Name", "CreatedDate", "SystemModstamp") VALUES (?, ?, ?, ?)',
+            [aid, name, dt.datetime.combine(self.day(400), dt.time(9)), dt.datetime.combine(self.day(400), dt.time(9))],
+        )
+        return aid
 
     def task(
         self,

@@ -117,7 +117,8 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
 @click.pass_obj
 def import_cmd(cfg: config_mod.Config, folder: Path) -> None:
-    """Load a Salesforce Data Export folder (Contact.csv, Task.csv, Event.csv) into the local CRM."""
+    """Load a Salesforce Data Export folder (Contact.csv, Task.csv, Event.csv; Account.csv for account names) into
+    the local CRM."""
     from connector.crm.local import export
     from connector.crm.local.store import LocalCrm
 
@@ -143,6 +144,13 @@ def import_cmd(cfg: config_mod.Config, folder: Path) -> None:
     for table, cols in report.ignored_columns.items():
         if cols:
             click.echo(f"{table}: ignored columns {', '.join(cols)}")
+    if "Account" not in report.imported and "Account" not in report.kept:
+        click.echo(
+            f"Account: no Account.csv in {folder}; the digest, the report and `explain` show each contact's "
+            "AccountId instead of its account's name (export Accounts too to see the names)",
+            err=True,
+        )
+        _log.warning("import.no_account_names", reason="no Account.csv in the folder")
     for table, count in report.kept.items():
         click.echo(
             f"{table}: no {table}.csv in {folder}; the {count:,} records already in the local CRM are kept "

@@ -1,10 +1,13 @@
 """The digest: one short page per owner, in plain words, for a scheduler to mail.
 
 It opens on what to do today: the few contacts that need the owner first, ranked (holds that end soonest, then the
-flags open longest), each with its account, its Id and a link to the record. The rest follows: who moved (a first
-sync's placements said in one line per rung, not one per contact), every open flag with how long it has been open,
-and everyone slipping with the day it happens. Read-only: the engine places the contacts as of a day on the CRM's
-data (the local CRM, or the Salesforce mirror as last pulled), the moves come from the state store.
+flags open longest), each with its account's name, its Id and a link to the record. The rest follows: who moved (a
+first sync's placements said in one line per rung, not one per contact), every open flag with how long it has been
+open, and everyone slipping with the day it happens; each line that names a contact names its account too. Account
+names are read when the digest is made, as the local CRM or the Salesforce mirror holds them then: no placement
+depends on them, so a renamed account shows its new name with no contact computed again. Read-only: the engine
+places the contacts as of a day on the CRM's data (the local CRM, or the Salesforce mirror as last pulled), the
+moves come from the state store.
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ class Move:
     from_stage: str | None
     to_stage: str | None
     up: bool
+    account: str = ""  # the account's name, '' when none or unknown
+    account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,8 @@ class ToDo:
 
     cid: str
     name: str
-    account: str
+    account: str  # the account's name, '' when none or unknown
+    account_id: str
     what: str  # what is at stake, with the date or the age
     step: str  # what to do about it
 
@@ -90,11 +96,13 @@ def _ranked(
     out: list[ToDo] = []
     held, flags = set(), set()
     for s in soon[:n_holds]:
-        out.append(ToDo(s.cid, s.name, s.account, digest_words.slip_what(s, as_of), digest_words.slip_step(s)))
+        out.append(
+            ToDo(s.cid, s.name, s.account, s.account_id, digest_words.slip_what(s, as_of), digest_words.slip_step(s))
+        )
         held.add(s.cid)
     room = TODAY - len(out)
     for f in by_age[: max(room, 0)]:
-        out.append(ToDo(f.cid, f.name, f.account, digest_words.flag_what(f, as_of), f.next_step))
+        out.append(ToDo(f.cid, f.name, f.account, f.account_id, digest_words.flag_what(f, as_of), f.next_step))
         flags.add(f.cid)
     return out, held, flags
 
@@ -121,12 +129,12 @@ def gather(
     for m in found or []:
         if m.cid not in who:
             continue
-        name, key = who[m.cid]
+        w = who[m.cid]
         if m.from_stage is None and m.to_stage is not None:
-            placed.setdefault(key, Counter())[m.to_stage] += 1
+            placed.setdefault(w.owner, Counter())[m.to_stage] += 1
             continue
         up = rank.get(m.to_stage or "", -1) > rank.get(m.from_stage or "", -1)
-        moved.setdefault(key, []).append(Move(name, m.cid, m.from_stage, m.to_stage, up))
+        moved.setdefault(w.owner, []).append(Move(w.name, m.cid, m.from_stage, m.to_stage, up, w.account, w.account_id))
     flagged = insights.flagged(con, PLACE.name, rules)
     slipping = insights.slipping(con, PLACE.name, rules, as_of)
     means = {r.name: r.means or "" for r in rules.rungs}

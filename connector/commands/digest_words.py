@@ -1,8 +1,8 @@
 """The digest in words: the plain-text page a mailer sends, and the same page as HTML.
 
-Each line names one contact fully (name, account, Id and, on Salesforce, a link), because a book of hundreds holds
-people of the same name; and each flag says how long it has been open, because a thank-you owed since July is not
-one owed since last week.
+Each line names one contact fully (name, account name and Id: connector.commands.contact_words; on Salesforce, a
+link), because a book of hundreds holds people of the same name; and each flag says how long it has been open,
+because a thank-you owed since July is not one owed since last week.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from connector.commands import insights
+from connector.commands.contact_words import who
 
 if TYPE_CHECKING:
     from connector.commands.digest import Digest, Move, ToDo
@@ -54,23 +55,20 @@ def flag_what(f: insights.Flagged, as_of: dt.date) -> str:
     return f"{f.stage}: " + "; ".join(parts)
 
 
-def who(name: str, account: str, cid: str) -> str:
-    """'Ada Tester (account 001..., 003...)': enough to tell two people of one name apart."""
-    return f"{name} (" + (f"account {account}, " if account else "no account, ") + f"{cid})"
-
-
 def _move_line(m: Move, means: dict[str, str]) -> str:
+    named = who(m.name, m.account, m.account_id, m.cid)
     if m.to_stage is None:
-        return f"{m.name} ({m.cid}) no longer has a rung (was {m.from_stage})."
+        return f"{named} no longer has a rung (was {m.from_stage})."
     why = f" ({means[m.to_stage].rstrip('.')})" if m.up and means.get(m.to_stage) else ""
-    return f"{m.name} ({m.cid}) went {'up' if m.up else 'down'} from {m.from_stage} to {m.to_stage}{why}."
+    return f"{named} went {'up' if m.up else 'down'} from {m.from_stage} to {m.to_stage}{why}."
 
 
 def _slip_line(s: insights.Slipping) -> str:
+    named = who(s.name, s.account, s.account_id, s.cid)
     if s.held:
-        head = f"{s.name} stays on {s.stage} until {day(s.until)}, then drops to {s.qualifies}"
+        head = f"{named} stays on {s.stage} until {day(s.until)}, then drops to {s.qualifies}"
     else:
-        head = f"{s.name} is slipping from {s.stage} towards {s.qualifies} and drops one rung on {day(s.until)}"
+        head = f"{named} is slipping from {s.stage} towards {s.qualifies} and drops one rung on {day(s.until)}"
     return head + (f" unless this changes: {s.missing}." if s.missing else ".")
 
 
@@ -100,7 +98,11 @@ class Section:
 
 
 def _todo_item(t: ToDo, d: Digest) -> Item:
-    return (f"{who(t.name, t.account, t.cid)}: {t.what}", [f"Next step: {t.step}"] if t.step else [], d.link(t.cid))
+    return (
+        f"{who(t.name, t.account, t.account_id, t.cid)}: {t.what}",
+        [f"Next step: {t.step}"] if t.step else [],
+        d.link(t.cid),
+    )
 
 
 def sections(d: Digest) -> list[Section]:
@@ -141,7 +143,7 @@ def sections(d: Digest) -> list[Section]:
             else "No open flags: every thank-you is said and every conversation heard.",
             [
                 (
-                    f"{who(f.name, f.account, f.cid)}: {flag_what(f, d.as_of)}",
+                    f"{who(f.name, f.account, f.account_id, f.cid)}: {flag_what(f, d.as_of)}",
                     [f"Next step: {f.next_step}"],
                     d.link(f.cid),
                 )
@@ -151,7 +153,7 @@ def sections(d: Digest) -> list[Section]:
         Section(
             "Also slipping",
             "Nobody else is slipping." if d.today else "Nobody is slipping.",
-            [(f"{_slip_line(s)} ({s.cid})", [], d.link(s.cid)) for s in d.slipping],
+            [(_slip_line(s), [], d.link(s.cid)) for s in d.slipping],
         ),
     ]
     return out

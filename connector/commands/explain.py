@@ -13,9 +13,16 @@ from typing import Any
 import duckdb
 
 from connector import engine, ids, sql
+from connector.commands.contact_words import who
+from connector.crm.local import accounts
 from connector.engine.relations import CLASSIFIED, PLACE, criterion_col, feature_col, flag_col, flag_since_col, kind_col
 from connector.errors import DataError
 from connector.ruleset.compiler import RuleSet
+
+_CONTACT = """
+SELECT c."FirstName", c."LastName", COALESCE(a."Name", ''), COALESCE(c."AccountId", '')
+FROM crm_contact c LEFT JOIN ($accounts) a ON a."Id" = c."AccountId" WHERE c."Id" = $cid
+"""
 
 
 @dataclass
@@ -67,12 +74,14 @@ class Explanation:
     flags: list[FlagTrace]
     features: dict[str, Any]
     activities: list[dict[str, Any]] = field(default_factory=list)  # what was counted, most recent first
+    account: str = ""  # the account's name as the CRM holds it, '' when none or unknown
+    account_id: str = ""  # AccountId, '' for none
 
 
 def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date) -> Explanation:
     """Why the contact stands where it does on `as_of`: since, holds and flag ages as they were that day."""
     cid = contact_id if len(contact_id) == 18 else _to18(contact_id)
-    found = con.execute('SELECT "FirstName", "LastName" FROM crm_contact WHERE "Id" = ?', [cid]).fetchone()
+    found = sql.run(con, sql.q(_CONTACT, accounts=accounts.names(con)), {"cid": cid}).fetchone()
     if found is None:
         raise DataError(f"no contact with Id {contact_id} in the CRM (deleted contacts are not evaluated)")
     engine.compute(con, rules, as_of, contact_id=cid)
@@ -113,7 +122,7 @@ def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_
     feats = {n: row.get(feature_col(n)) for n in rules.features}
     return Explanation(
         contact_id=cid,
-        name=" ".join(p for p in found if p),
+        name=" ".join(p for p in found[:2] if p),
         as_of=as_of,
         rules_version=rules.version,
         stage=row["new_stage"],
@@ -128,6 +137,8 @@ def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_
         flags=flags,
         features=feats,
         activities=_activities(con, list(rules.kinds), limit=15) if rules.kinds else [],
+        account=str(found[2]),
+        account_id=str(found[3]),
     )
 
 
@@ -244,8 +255,9 @@ def _flag_state(f: FlagTrace, as_of: dt.date) -> str:
 
 
 def render(e: Explanation) -> str:
+    named = who(e.name or e.contact_id, e.account, e.account_id, e.contact_id)
     lines = [
-        f"{e.name or e.contact_id} ({e.contact_id}), as of {e.as_of.isoformat()}, rules {e.rules_version}",
+        f"{named}, as of {e.as_of.isoformat()}, rules {e.rules_version}",
         f"Rung: {e.stage} since {e.since.isoformat()}"
         + (f" (held during demotion grace; qualifies for {e.qualified})" if e.in_grace else ""),
         f"CRM shows: {e.crm_stage or 'nothing yet'}" + (f" since {e.crm_since.isoformat()}" if e.crm_since else ""),

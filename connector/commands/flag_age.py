@@ -21,7 +21,7 @@ STALE_DAYS = 30  # an open flag older than this is counted apart: a month withou
 
 _OPEN = """
 SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, o.owner_name,
-       COALESCE($since, CAST($as_of AS DATE)) AS since
+       COALESCE($since, CAST($as_of AS DATE)) AS since, o.account, o.account_id
 FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
 WHERE $open
 """
@@ -36,6 +36,8 @@ class OpenFlag:
     flag: str  # the flag's label, as on the record
     since: dt.date  # the day it opened
     days: int  # days open on the evaluation day (0: opened that day)
+    account: str = ""  # the account's name, '' when none or unknown
+    account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,19 @@ def open_flags(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of
             since=sql.col(flag_since_col(f.id), "p"),
             open=sql.col(flag_col(f.id), "p"),
         )
-        for cid, name, owner, owner_name, since in sql.run(con, tree, {"as_of": as_of}).fetchall():
+        for cid, name, owner, owner_name, since, account, account_id in sql.run(con, tree, {"as_of": as_of}).fetchall():
             found.append(
-                OpenFlag(str(cid), str(name), str(owner), str(owner_name), f.label, since, (as_of - since).days)
+                OpenFlag(
+                    str(cid),
+                    str(name),
+                    str(owner),
+                    str(owner_name),
+                    f.label,
+                    since,
+                    (as_of - since).days,
+                    str(account),
+                    str(account_id),
+                )
             )
     return sorted(found, key=lambda o: (o.since, o.name, o.cid, o.flag))
 

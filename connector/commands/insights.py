@@ -15,18 +15,20 @@ import duckdb
 from sqlglot import exp
 
 from connector import sql
+from connector.crm.local import accounts
 from connector.engine import texts
 from connector.engine.relations import criterion_col, flag_col, flag_since_col
 from connector.ruleset.compiler import RuleSet
 
-OWNERS = "tl_rep_owner"  # cid -> owner key (OwnerId, '' for none) and display name
+OWNERS = "tl_rep_owner"  # cid -> owner key (OwnerId, '' for none) and display name, account name and Id
 NO_OWNER = ""
 
 _OWNERS = """
 CREATE OR REPLACE TEMP TABLE $t AS
 SELECT c."Id" AS cid, COALESCE(c."OwnerId", '') AS owner,
-       COALESCE(u."Name", c."OwnerId", '(no owner)') AS owner_name, u."Email" AS owner_email
-FROM crm_contact c LEFT JOIN "User" u ON u."Id" = c."OwnerId"
+       COALESCE(u."Name", c."OwnerId", '(no owner)') AS owner_name, u."Email" AS owner_email,
+       COALESCE(a."Name", '') AS account, COALESCE(c."AccountId", '') AS account_id
+FROM crm_contact c LEFT JOIN "User" u ON u."Id" = c."OwnerId" LEFT JOIN ($accounts) a ON a."Id" = c."AccountId"
 """
 _BOOKS = """SELECT owner, any_value(owner_name), any_value(owner_email), count(*) FROM $t GROUP BY owner
 ORDER BY count(*) DESC, 2"""
@@ -35,19 +37,20 @@ _SLIPPING = """
 SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage,
        $qualifies AS qualifies, p.in_grace,
        p.held_until AS until,
-       $missing AS missing, COALESCE(c."AccountId", '') AS account, COALESCE(p.new_next, '') AS next_step
+       $missing AS missing, o.account, o.account_id, COALESCE(p.new_next, '') AS next_step
 FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
 WHERE p.final > p.qualified
 ORDER BY until, name, p.cid
 """
 _FLAGGED = """
 SELECT p.cid, concat_ws(' ', c."FirstName", c."LastName") AS name, o.owner, p.new_stage, p.new_flags, p.new_next,
-       COALESCE(c."AccountId", '') AS account
+       o.account, o.account_id
 FROM $place p JOIN $owners o USING (cid) JOIN crm_contact c ON c."Id" = p.cid
 WHERE p.new_flags IS NOT NULL
 ORDER BY name, p.cid
 """
-_CONTACTS = """SELECT c."Id", concat_ws(' ', c."FirstName", c."LastName"), o.owner FROM crm_contact c
+_CONTACTS = """SELECT c."Id", concat_ws(' ', c."FirstName", c."LastName"), o.owner, o.account, o.account_id
+FROM crm_contact c
 JOIN $owners o ON o.cid = c."Id" WHERE list_contains(CAST($ids AS VARCHAR[]), c."Id")"""
 
 
@@ -75,7 +78,8 @@ class Slipping:
     held: bool  # held by the demotion grace period (else: decaying, one rung per period)
     until: dt.date  # when the grace period ends, or when the next rung is lost
     missing: str  # the criteria it no longer meets, '; '-joined
-    account: str = ""  # AccountId, '' for none
+    account: str = ""  # the account's name, '' when none or unknown
+    account_id: str = ""  # AccountId, '' for none
     next_step: str = ""  # the next step the contact record shows (a held contact's keep step comes first)
 
 
@@ -87,7 +91,8 @@ class Flagged:
     stage: str
     flags: list[str]
     next_step: str
-    account: str = ""  # AccountId, '' for none
+    account: str = ""  # the account's name, '' when none or unknown
+    account_id: str = ""  # AccountId, '' for none
     opened: tuple[tuple[str, dt.date | None], ...] = ()  # each open flag's label and the day it opened
 
     @property
@@ -97,9 +102,20 @@ class Flagged:
         return min(days) if days else None
 
 
+@dataclass(frozen=True)
+class Who:
+    """A live contact as the pages name it."""
+
+    name: str
+    owner: str
+    account: str = ""  # the account's name, '' when none or unknown
+    account_id: str = ""  # AccountId, '' for none
+
+
 def owners(con: duckdb.DuckDBPyConnection) -> list[Owner]:
-    """Build OWNERS for the contacts on `con`; the owners, biggest books first."""
-    sql.run(con, sql.q(_OWNERS, t=sql.table(OWNERS)))
+    """Build OWNERS for the contacts on `con` (with their accounts' names as the CRM holds them now); the owners,
+    biggest books first."""
+    sql.run(con, sql.q(_OWNERS, t=sql.table(OWNERS), accounts=accounts.names(con)))
     rows = sql.run(con, sql.q(_BOOKS, t=sql.table(OWNERS))).fetchall()
     return [Owner(str(k), str(n), None if e is None else str(e), int(c)) for k, n, e, c in rows]
 
@@ -147,9 +163,19 @@ def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: 
     )
     return [
         Slipping(
-            str(cid), str(name), str(owner), str(stage), str(qual), bool(held), until, str(miss or ""), str(acc), step
+            str(cid),
+            str(name),
+            str(owner),
+            str(stage),
+            str(qual),
+            bool(held),
+            until,
+            str(miss or ""),
+            str(acc),
+            str(acc_id),
+            step,
         )
-        for cid, name, owner, stage, qual, held, until, miss, acc, step in sql.run(
+        for cid, name, owner, stage, qual, held, until, miss, acc, acc_id, step in sql.run(
             con, tree, {"as_of": as_of}
         ).fetchall()
     ]
@@ -171,7 +197,7 @@ def flagged(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet | None = 
             copy=False,
         )
     out = []
-    for cid, name, owner, stage, flags, step, account, *days in sql.run(con, tree).fetchall():
+    for cid, name, owner, stage, flags, step, account, account_id, *days in sql.run(con, tree).fetchall():
         opened = tuple((f.label, d) for f, d in zip(aged, days, strict=True) if f.label in str(flags).split(";"))
         out.append(
             Flagged(
@@ -182,15 +208,16 @@ def flagged(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet | None = 
                 str(flags).split(";"),
                 str(step or ""),
                 str(account),
+                str(account_id),
                 opened,
             )
         )
     return out
 
 
-def contacts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, tuple[str, str]]:
-    """Name and owner key of each live contact among `ids` (a deleted contact is left out)."""
+def contacts(con: duckdb.DuckDBPyConnection, ids: list[str]) -> dict[str, Who]:
+    """Name, owner key and account of each live contact among `ids` (a deleted contact is left out)."""
     if not ids:
         return {}
     rows = sql.run(con, sql.q(_CONTACTS, owners=sql.table(OWNERS)), {"ids": ids}).fetchall()
-    return {str(cid): (str(name), str(owner)) for cid, name, owner in rows}
+    return {str(cid): Who(str(name), str(owner), str(acc), str(acc_id)) for cid, name, owner, acc, acc_id in rows}

@@ -59,6 +59,8 @@ class Moved:
     from_stage: str
     to_stage: str
     day: dt.date
+    account: str = ""  # the account's name, '' when none or unknown
+    account_id: str = ""
 
 
 @dataclass
@@ -98,6 +100,9 @@ def _sum(rows: list[list[int]], width: int) -> list[int]:
 
 def _sum_matrix(ms: list[list[list[int]]], rows: int, cols: int) -> list[list[int]]:
     return [[sum(m[i][j] for m in ms) for j in range(cols)] for i in range(rows)]
+
+
+_NOBODY = insights.Who("", insights.NO_OWNER)  # a sample whose contact is gone
 
 
 def _owner_chart(books: list[insights.Owner], counts: dict[str, list[int]], width: int) -> list[tuple[str, list[int]]]:
@@ -148,14 +153,22 @@ def _moved(state_path: Path | None, con: duckdb.DuckDBPyConnection) -> tuple[lis
         )
     who = insights.contacts(con, [m.cid for m in found])
     rows = [
-        Moved(m.cid, who[m.cid][0], m.from_stage or NOT_SYNCED, m.to_stage or "(cleared)", m.day)
+        Moved(
+            m.cid,
+            who[m.cid].name,
+            m.from_stage or NOT_SYNCED,
+            m.to_stage or "(cleared)",
+            m.day,
+            who[m.cid].account,
+            who[m.cid].account_id,
+        )
         for m in found
         if m.cid in who
     ]
     return (
         rows,
         f"Moves written by the syncs evaluated on {day.isoformat()} (the last sync day).",
-        {m.cid: who[m.cid][1] for m in rows},
+        {m.cid: who[m.cid].owner for m in rows},
     )
 
 
@@ -333,7 +346,7 @@ def simulated(
             flags_after="new rules",
             flags=_owner_flags(flags, owner, [f.label for f in sim.flags]),
             movement=Movement("current rules", "new rules", sim.current_rungs, sim.new_rungs, matrix),
-            samples=[s for s in sim.samples if owner is None or owner_of.get(s.contact_id, ("", ""))[1] == owner],
+            samples=[s for s in sim.samples if owner is None or owner_of.get(s.contact_id, _NOBODY).owner == owner],
             replay=replay_new,
             replay_current=replay_cur,
             notes=list(sim.notes),

@@ -18,6 +18,7 @@ import plotly.colors  # type: ignore[import-untyped]
 import plotly.graph_objects as go  # type: ignore[import-untyped]
 import plotly.io as pio  # type: ignore[import-untyped]
 
+from connector.commands.contact_words import who
 from connector.commands.flag_age import STALE_DAYS, by_owner
 from connector.commands.report_data import ROWS_SHOWN, Movement, ReportData
 
@@ -354,7 +355,7 @@ def slipping(v: View, d: ReportData) -> None:
             [
                 [
                     s.until.isoformat(),
-                    f"{s.name} ({s.cid})",
+                    who(s.name, s.account, s.account_id, s.cid),
                     d.owner_names.get(s.owner, s.owner),
                     s.stage,
                     s.qualifies,
@@ -388,7 +389,7 @@ def oldest_flags(v: View, d: ReportData) -> None:
                     o.open,
                     o.stale,
                     o.oldest.days,
-                    f"{o.oldest.name} ({o.oldest.cid})",
+                    who(o.oldest.name, o.oldest.account, o.oldest.account_id, o.oldest.cid),
                     o.oldest.flag,
                     o.oldest.since.isoformat(),
                 ]
@@ -401,7 +402,7 @@ def oldest_flags(v: View, d: ReportData) -> None:
         + table(
             ["Days open", "Contact", "Owner", "Flag", "Open since"],
             [
-                [f.days, f"{f.name} ({f.cid})", f.owner_name, f.flag, f.since.isoformat()]
+                [f.days, who(f.name, f.account, f.account_id, f.cid), f.owner_name, f.flag, f.since.isoformat()]
                 for f in d.open_flags[:ROWS_SHOWN]
             ],
         )
@@ -430,7 +431,10 @@ def moved(v: View, d: ReportData) -> None:
         v.add(
             table(
                 ["Contact", "From", "To", "Run of"],
-                [[f"{m.name} ({m.cid})", m.from_stage, m.to_stage, m.day.isoformat()] for m in d.moved[:ROWS_SHOWN]],
+                [
+                    [who(m.name, m.account, m.account_id, m.cid), m.from_stage, m.to_stage, m.day.isoformat()]
+                    for m in d.moved[:ROWS_SHOWN]
+                ],
             )
             + _more(len(d.moved))
         )

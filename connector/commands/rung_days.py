@@ -70,9 +70,11 @@ def compute(
     try:
         # Every live contact is to compute (nothing is cached for the days asked about), in the sync's batches.
         sql.run(con, sql.create_temp(timeline.TODO_ALL, sql.q('SELECT "Id" AS cid FROM crm_contact')))
-        middle, _tail = timeline.cached_parts(rules)
+        pooled, middle, _tail = timeline.cached_parts(rules)
         todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
         batches = max(1, -(-todo // timeline.BATCH))
+        for stmt in pooled:
+            sql.run(con, stmt, params)
         rows = 0
         for i in range(batches):
             for stmt in [timeline.batch(batches, i), *middle, timeline.on_days(DAYS)]:

@@ -61,10 +61,13 @@ def compute(
     if store is None:
         return engine.compute(con, rules, as_of, contact_id=contact_id)
     owned = frozenset(cfg.fields.model_dump().values()) if cfg else frozenset()
+    written = frozenset(cfg.fields.owned()) if cfg else None
     everyone = bool(cfg and cfg.follow_up.enabled)
     cache = store.timeline_cache(rules.version) or {}
-    kept = engine.compute(con, rules, as_of, contact_id=contact_id, cache=cache, owned=owned, everyone=everyone)
-    saved = store.save_timeline(rules.version, scope.fresh_rows(con))
+    kept = engine.compute(
+        con, rules, as_of, contact_id=contact_id, cache=cache, owned=owned, written=written, everyone=everyone
+    )
+    saved = store.save_timeline(rules.version, scope.fresh_rows(con, written))
     sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(timeline.FRESH)))
     _log.info("sync.timelines", computed=saved)
     return kept

@@ -25,6 +25,7 @@ def compute(
     contact_id: str | None = None,
     cache: Any | None = None,
     owned: frozenset[str] = frozenset(),
+    written: frozenset[str] | None = None,
     everyone: bool = False,
 ) -> int:
     """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified.
@@ -32,7 +33,8 @@ def compute(
     `cache`: the timeline rows the state store keeps for these rules (`Store.timeline_cache`, {} for none yet):
     only contacts whose history changed, or whose next change day has come, are computed, and their rows are left
     in `tl_timeline_new` for the caller to keep (connector.engine.scope), and `tl_standing` shows every contact.
-    `owned`: the Contact fields this tool writes, which say nothing of a contact's history. `everyone`: compute
+    `owned`: the Contact fields this tool writes, which say nothing of a contact's history; `written`: those in use,
+    by [fields] key (None: all). `everyone`: compute
     every contact all the same (the follow-up tasks are planned from every contact's placement). None: every
     contact is computed and nothing is left."""
     # The passes import the rule compiler, which imports engine.relations: importing them here, not at the top,
@@ -52,16 +54,25 @@ def compute(
     else:
         timeline.load_cache(con, cache)
         session.lock(con)
-        sql.run(con, scope.fingerprints(con, owned), params)
+        sql.run(con, scope.fingerprints(con, owned, written), params)
         sql.run(con, scope.todo(everyone=everyone), params)
         with scope.narrowed(con):  # only the contacts that need it are read, classified, placed and planned
             kept = classify.classify(con, rules, as_of)
             features.build(con, rules, as_of)
-            body, tail = timeline.cached_parts(rules)
+            pooled, body, tail = timeline.cached_parts(rules)
             todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
             batches = max(1, -(-todo // timeline.BATCH))  # a first sync of a large org, in batches that fit memory
+            for stmt in pooled:
+                sql.run(con, stmt, params)
             for i in range(batches):
                 for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
+                    sql.run(con, stmt, params)
+            # The few contacts the lookahead cannot settle, once more in full.
+            for stmt in timeline.unsure():
+                sql.run(con, stmt, params)
+            if sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO))):
+                _, again, _ = timeline.cached_parts(rules, ahead=False)
+                for stmt in [*again, timeline.collect(first=False)]:
                     sql.run(con, stmt, params)
             for stmt in tail:
                 sql.run(con, stmt, params)

@@ -16,7 +16,7 @@ the next one to compute exactly the contacts that still need it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import duckdb
@@ -32,11 +32,15 @@ STANDING = "tl_standing"  # every live contact's rung, grace and open flags: the
 _INPUTS = ("crm_contact", "crm_activity")  # what the backend exposes; narrowed to the scope while computing
 
 
-def written_hash(side: str) -> exp.Expr:
+def written_hash(side: str, written: Collection[str] | None = None) -> exp.Expr:
     """A hash of the trust fields, as the plan compares them (flags as a set): `side` "new" for what a sync means
-    to write (in `tl_place`), "cur" for what the CRM shows."""
+    to write (in `tl_place`), "cur" for what the CRM shows. `written`: the fields in use ([fields] keys); an
+    optional field the CRM lacks is never written, so it would never match what a sync meant to write there, and
+    every contact with a value for it would be computed again on every run. None: all of them."""
     values = []
     for logical, (new, cur) in PLAN_FIELDS.items():
+        if written is not None and logical not in written:
+            continue
         column = sql.col(new if side == "new" else cur)
         values.append(
             sql.q("list_sort(string_split(COALESCE($c, ''), ';'))", c=column) if logical == "flags" else column
@@ -48,7 +52,9 @@ def written_hash(side: str) -> exp.Expr:
 _STAMPS = frozenset({"LastModifiedDate", "SystemModstamp", "LastModifiedById", "LastViewedDate", "LastReferencedDate"})
 
 
-def fingerprints(con: duckdb.DuckDBPyConnection, owned: frozenset[str] = frozenset()) -> exp.Expr:
+def fingerprints(
+    con: duckdb.DuckDBPyConnection, owned: frozenset[str] = frozenset(), written: Collection[str] | None = None
+) -> exp.Expr:
     """`tl_t_fp`: per live contact, `fp` (its data), `ch` (its trust fields as the CRM shows them) and `nf` (the day
         of its next activity dated after the evaluation day, which the timeline does not count yet: the day it counts
         is a change day). Every column the backend exposes is hashed but the stamps and the fields this tool writes
@@ -64,7 +70,7 @@ def fingerprints(con: duckdb.DuckDBPyConnection, owned: frozenset[str] = frozens
             'AS nf FROM crm_activity GROUP BY 1) a ON a.cid = c."Id"',
             contact_hash=sql.func("hash", *contact, sql.q("COALESCE(a.fp, 0)")),
             activity_hash=sql.func("hash", *activity),
-            ch=written_hash("cur"),
+            ch=written_hash("cur", written),
             as_of=sql.as_of(),
             contacts=sql.table(CONTACTS.name),
         ),
@@ -131,10 +137,10 @@ def standing(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(STANDING, body, kind="VIEW")
 
 
-def fresh_rows(con: duckdb.DuckDBPyConnection) -> Any:
+def fresh_rows(con: duckdb.DuckDBPyConnection, written: Collection[str] | None = None) -> Any:
     """The rows a cached run computed, with the hash of what it means to write (`ph`, from `tl_place`), as
     columns for `Store.save_timeline`."""
-    planned = exp.select(sql.col("cid"), sql.alias(written_hash("new"), "ph")).from_(sql.table(PLACE.name))
+    planned = exp.select(sql.col("cid"), sql.alias(written_hash("new", written), "ph")).from_(sql.table(PLACE.name))
     body = sql.q(
         "SELECT f.* EXCLUDE (ph), p.ph FROM $fresh f LEFT JOIN ($planned) p ON p.cid = f.cid",
         fresh=sql.table(FRESH),

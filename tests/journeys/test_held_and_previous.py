@@ -4,6 +4,8 @@ contact's timeline and written only when they change."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 from structlog.testing import capture_logs
 
@@ -54,3 +56,28 @@ def test_a_local_crm_from_before_the_two_fields_syncs_the_rest_and_says_so_once(
     finally:
         crm.close()
     assert org.sync().changed == 0  # a field the CRM lacks is never planned, so never planned again
+
+
+def test_a_crm_without_the_two_fields_is_not_computed_again_every_day_for_them(tmp_path: Path) -> None:
+    """What a sync meant to write is compared with what the CRM shows to find contacts to compute again; a field
+    the CRM lacks is never written, so it must not be compared, or every contact with a previous rung is computed
+    on every run. A day later, the org without the two fields computes the same few contacts as the org with them."""
+    computed = []
+    for name, drop in (("with", False), ("without", True)):
+        org = Org(tmp_path / name)
+        org.folder.mkdir()
+        LocalCrm.create(org.database).close()
+        if drop:
+            con = duckdb.connect(str(org.database))
+            con.execute('ALTER TABLE "Contact" DROP COLUMN "Trust_Held_Until__c"')
+            con.execute('ALTER TABLE "Contact" DROP COLUMN "Trust_Previous_Stage__c"')
+            con.close()
+        org.load_demo(contacts=300, seed=41)
+        org.sync()
+        with capture_logs() as logs:
+            org.sync(days_later=1)
+        [event] = [e for e in logs if e["event"] == "sync.timelines"]
+        computed.append(int(event["computed"]))
+    with_fields, without_fields = computed
+    assert with_fields < 100
+    assert without_fields == with_fields

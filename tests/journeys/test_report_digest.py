@@ -20,9 +20,13 @@ MAYA, TOM = ids.make(ids.USER, 901), ids.make(ids.USER, 902)
 LATER = 35  # days after the first sync: Ada has climbed, Bea's listening call has left the 120-day window
 
 
+HARBOR = "Harbor Logistics"  # Cy's account; Ada and Bea have none
+
+
 def team(org: Org) -> dict[str, str]:
     """Two owners. Ada (Maya's) climbs from Friend to Familiar between the syncs; Bea (Tom's) stops meeting
-    Familiar and is held by the 30-day grace period; Cy (Maya's) gave feedback nobody thanked."""
+    Familiar and is held by the 30-day grace period; Cy (Maya's, at Harbor Logistics) gave feedback nobody
+    thanked."""
     for uid, name in ((MAYA, "Maya Lindqvist"), (TOM, "Tom Becker")):
         org._exec(
             'INSERT INTO "User" ("Id", "Name", "Email", "IsActive") VALUES (?, ?, ?, true)',
@@ -32,7 +36,7 @@ def team(org: Org) -> dict[str, str]:
     org.reply(ada, 10)
     bea = org.familiar_contact("Bea")
     org._exec('UPDATE "Contact" SET "OwnerId" = ? WHERE "Id" = ?', [TOM, bea])
-    cy = org.contact("Cy", OwnerId=MAYA)
+    cy = org.contact("Cy", OwnerId=MAYA, AccountId=org.account(HARBOR))
     org.reply(cy, 12)
     org.sync()
     org.meeting(ada, -30, "Discovery session")
@@ -108,15 +112,17 @@ def test_the_report_says_who_moved_who_is_held_and_what_holds_them_back_and_narr
         "Is each rung earned? (calibration)",  # the default rules declare outcomes
     ]
     shown = main_text(dom)
-    assert f"Ada Tester ({c['ada']}) Friend Familiar {later(org)}" in shown  # from -> to, with the name
+    assert f"Ada Tester (no account, {c['ada']}) Friend Familiar {later(org)}" in shown  # from -> to, named
     # Bea's discovery call (day -90) left the 120-day window on day 30: held to day 60, whenever a sync looks.
     until = (org.as_of + dt.timedelta(days=60)).isoformat()
-    assert f"{until} Bea Tester ({c['bea']}) Tom Becker Familiar Friend held by the demotion grace period" in shown
+    assert (
+        f"{until} Bea Tester (no account, {c['bea']}) Tom Becker Familiar Friend held by the demotion grace period"
+    ) in shown
     # Cy's feedback (day 20) has gone unthanked since it turned 8 days old, on day 28: open 7 days on day 35
     opened = (org.as_of + dt.timedelta(days=28)).isoformat()
     oldest = shown.split("Oldest open flags by owner", 1)[1].split("For the admin", 1)[0]
-    assert f"Maya Lindqvist 1 0 7 Cy Tester ({c['cy']}) Missing thank-you {opened}" in oldest  # per owner
-    assert f"7 Cy Tester ({c['cy']}) Maya Lindqvist Missing thank-you {opened}" in oldest  # the oldest flags
+    assert f"Maya Lindqvist 1 0 7 Cy Tester ({HARBOR}, {c['cy']}) Missing thank-you {opened}" in oldest  # per owner
+    assert f"7 Cy Tester ({HARBOR}, {c['cy']}) Maya Lindqvist Missing thank-you {opened}" in oldest  # the oldest
     # Cy, on Friend, fails the listening criterion of Familiar, and the conversations one too
     assert "Familiar a listening conversation in the last 120 days 1 1 0" in shown
     assert f"{later(org)} 0 1 2 0 0" in shown.split("What holds them back", 1)[0]  # the trend: all three
@@ -179,12 +185,12 @@ def test_the_digest_tells_each_owner_what_to_do_today_then_who_moved_and_the_res
     # turned old enough, and today is the first thing Maya reads, with the Id that tells two Cys apart.
     today = maya.split("To do today (1)\n", 1)[1].split("\n\n", 1)[0]
     opened = re.search(
-        rf"1\. Cy Tester \(no account, {c['cy']}\): Friend: Missing thank-you open (\d+) days \(since ", today
+        rf"1\. Cy Tester \({HARBOR}, {c['cy']}\): Friend: Missing thank-you open (\d+) days \(since ", today
     )
     assert opened, today
     assert 0 < int(opened.group(1)) <= LATER - 20
     assert "   Next step: Send Cy a thank-you" in today
-    assert f"- Ada Tester ({c['ada']}) went up from Friend to Familiar" in maya
+    assert f"- Ada Tester (no account, {c['ada']}) went up from Friend to Familiar" in maya
     assert "No other open flags." in maya
     assert "Nobody else is slipping." in maya
     tom = (out / f"{TOM}.txt").read_text()

@@ -15,10 +15,12 @@ from typing import Any
 import duckdb
 import pytest
 
-from connector import sql
+from connector import engine, sql
 from connector.commands import trend
 from connector.crm.local.store import LocalCrm
 from connector.engine import classify, evaluate, features, timeline
+from connector.engine.relations import TIMELINE
+from connector.engine.timeline import _base as timeline_base
 from connector.ruleset.compiler import RuleSet, load
 from tests.conftest import DEFAULT_RULES, ROOT, Org
 
@@ -242,3 +244,134 @@ def test_a_sync_reads_only_the_contacts_that_changed_and_writes_what_a_full_sync
     assert _computed(fresh) == 300
     assert org.snapshot_fields() == fresh.snapshot_fields()
     assert _computed(org, days_later=1) < 300  # a day later: the contacts whose timeline moves, not all
+
+
+def _timeline_rows(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    cur = con.execute(f"SELECT * FROM {TIMELINE.name}")
+    names = [d[0] for d in cur.description]
+    return {str(r[0]): dict(zip(names, r, strict=True)) for r in cur.fetchall()}
+
+
+@pytest.mark.parametrize("rules_file", [DEFAULT_RULES, EVERY_FEATURE], ids=["default", "every_feature"])
+def test_a_sync_that_looks_a_quarter_ahead_writes_what_the_whole_timeline_gives(
+    org: Org, rules_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sync follows each timeline point by point only a little past the evaluation day (the points further on
+    collapse into one). Every field equals what the whole timeline gives; the next change day may come earlier
+    (a day to look again), never later."""
+    org.load_demo(contacts=300, seed=37)
+    rules = load(rules_file)
+    monkeypatch.setattr(timeline_base, "LOOKAHEAD_DAYS", 1)  # as short as the grace period allows: most collapse
+    crm = LocalCrm.open(org.database)
+    try:
+        crm.prepare(org.config.fields)
+        _place(crm.con, rules, org.as_of)
+        whole = _timeline_rows(crm.con)
+        engine.compute(crm.con, rules, org.as_of, cache={})
+        ahead = _timeline_rows(crm.con)
+    finally:
+        crm.close()
+    assert whole.keys() == ahead.keys()
+    rechecked = 0
+    for cid, exact in whole.items():
+        got = dict(ahead[cid])
+        soon, later = got.pop("next_change"), exact["next_change"]
+        if later is not None:
+            assert soon is not None and soon <= later, (cid, soon, later)
+        rechecked += soon != later
+        assert got == {k: v for k, v in exact.items() if k != "next_change"}, cid
+    assert rechecked  # the lookahead did cut some timelines short
+
+
+COMES_BACK = """\
+name: comes-back
+ladder:
+  demotion_grace_days: 30
+  top_next_step: "Keep talking with them"
+kinds:
+  reply: {match: "TaskSubtype = 'Email' AND Subject LIKE 'Re:%'"}
+  push: {match: "TaskSubtype = 'Email' AND NOT Subject LIKE 'Re:%'"}
+features:
+  replies: {count: [reply], within_days: 180}
+  pushes: {count: [push], within_days: 14}
+rungs:
+  - name: Fringe
+  - name: Friend
+    requires:
+      - when: "replies >= 1"
+  - name: Familiar
+    requires:
+      - when: "pushes = 0"
+"""
+
+
+def test_a_held_contact_that_qualifies_again_on_its_own_is_dated_from_the_whole_timeline(
+    org: Org, tmp_path: Path
+) -> None:
+    """Familiar on a reply, held there by the grace period after a push email, and Familiar again once the push is
+    two weeks old, with nothing new logged: the day it would drop lies past the sync's lookahead (after the reply
+    leaves its 180-day window), and the sync still writes it, as the whole timeline has it."""
+    rules_file = tmp_path / "comes-back.yaml"
+    rules_file.write_text(COMES_BACK, encoding="utf-8")
+    org.rules = rules_file
+    cid = org.contact("Rita", known_for_days=400)
+    org.reply(cid, 20)
+    org.email_out(cid, 5, "Our spring offer")
+    org.sync()
+    written = org.fields(cid)
+    crm = LocalCrm.open(org.database)
+    try:
+        crm.prepare(org.config.fields)
+        _place(crm.con, load(rules_file), org.as_of)
+        exact = _timeline_rows(crm.con)[cid]
+    finally:
+        crm.close()
+    assert written["stage"] == "Familiar"
+    assert exact["in_grace"] and exact["held_until"] is not None
+    assert exact["held_until"] > org.as_of + dt.timedelta(days=timeline_base.lookahead(load(rules_file)))
+    assert written["held_until"] == exact["held_until"]
+
+
+WEEKS = """\
+name: weeks
+ladder:
+  top_next_step: "Keep writing"
+kinds:
+  reply: {match: "TaskSubtype = 'Email' AND Subject LIKE 'Re:%'"}
+features:
+  weeks_60: {distinct_periods: [reply], period: week, periods: 60}
+  weeks_70: {distinct_periods: [reply], period: week, periods: 70}
+rungs:
+  - name: Fringe
+  - name: Steady
+    requires:
+      - when: "weeks_60 = 60"
+  - name: Constant
+    requires:
+      - when: "weeks_70 = 70"
+"""
+
+
+def test_periods_are_counted_alike_however_many_a_feature_looks_back(org: Org, tmp_path: Path) -> None:
+    """Up to 62 periods are counted as bits of one number, more by a distinct count: a reply every week for 80
+    weeks fills 60 of 60 and 70 of 70; one missed week, 14 weeks ago, leaves 59 and 69."""
+    rules_file = tmp_path / "weeks.yaml"
+    rules_file.write_text(WEEKS, encoding="utf-8")
+    rules = load(rules_file)
+    every, gap = org.contact("Wes", known_for_days=700), org.contact("Gil", known_for_days=700)
+    for week in range(80):
+        org.reply(every, 7 * week)
+        if week != 14:
+            org.reply(gap, 7 * week)
+    crm = LocalCrm.open(org.database)
+    try:
+        crm.prepare(org.config.fields)
+        _place(crm.con, rules, org.as_of)
+        got = {
+            str(r[0]): r[1:]
+            for r in crm.con.execute("SELECT cid, f_weeks_60, f_weeks_70, final FROM tl_place").fetchall()
+        }
+    finally:
+        crm.close()
+    assert got[every] == (60, 70, 2)
+    assert got[gap] == (59, 69, 0)

@@ -45,6 +45,17 @@ a hundred thousand contacts and a million activities. It serves:
   "done": true, "records": []};
 - `LastModifiedById` on Contact: the sync user (`SYNC_USER`, the userId of the sign-in answer) for what the
   connector writes, `ADMIN_USER` for what a person changes (`change`), and a `Contact` query may filter on it.
+- child-to-parent relationship fields in a Contact query, `Account.Name` ("Using Relationship Queries" and
+  "Understanding Query Results", SOQL and SOSL Reference,
+  https://developer.salesforce.com/docs/atlas.en-us.soql_sosl.meta/soql_sosl/sforce_api_calls_soql_relationships_query_results.htm):
+  REST nests the parent, `"Account": {"attributes": {"type": "Account", "url": ...}, "Name": "..."}`, and answers
+  `"Account": null` for a contact without one ("null Values in Lookup Relationships and Outer Joins": the record is
+  still returned, as with an outer join); a Bulk API 2.0 query ("Create a Query Job": child-to-parent
+  relationship queries are supported) answers a CSV column named `Account.Name`, empty without an account (as
+  salesforcer's "Supported Queries" vignette shows Bulk 1.0 and 2.0 do). The relationship is refused as
+  INVALID_FIELD when field-level security hides Contact.AccountId (`missing_fields`), as any hidden field is;
+  Contact's describe gives each lookup its `referenceTo` and `relationshipName` ("Get Field and Other Metadata
+  for an Object": DescribeSObjectResult fields).
 It understands only the SOQL the connector sends: SELECT fields FROM object [WHERE conditions].
 """
 
@@ -71,6 +82,7 @@ import responses
 from requests import PreparedRequest
 
 from connector import ids
+from connector.config import FieldsSection
 from connector.crm.local import schema
 from connector.crm.local.store import LocalCrm
 
@@ -88,6 +100,7 @@ ADMIN_USER = "005fake00000002AAA"  # a person editing records in the org
 Reply = tuple[int, dict[str, str], str | bytes]
 
 _TYPES = {"VARCHAR": "string", "TIMESTAMP": "datetime", "DATE": "date", "BOOLEAN": "boolean", "INTEGER": "int"}
+TRUST_FIELDS = tuple(FieldsSection().model_dump().values())  # every field the tool writes, optional ones too
 _TRUST = {
     "Trust_Stage__c": {"type": "picklist", "length": 255},
     "Trust_Stage_Since__c": {"type": "date", "length": 0},
@@ -98,6 +111,11 @@ _TRUST = {
     "Trust_Held_Until__c": {"type": "date", "length": 0},
     "Trust_Previous_Stage__c": {"type": "picklist", "length": 255},
 }
+
+
+# Contact's lookups as its describe names them: the parent object, and the relationship a query traverses.
+_LOOKUPS = {"AccountId": (["Account"], "Account"), "OwnerId": (["User"], "Owner")}
+_PARENTS = {"Account": ("AccountId", "Account")}  # a Contact relationship -> (its lookup field, the parent object)
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Reply:
@@ -165,6 +183,7 @@ class FakeOrg:
         self.failed_logins = 0
         self.calls: list[tuple[str, str]] = []  # (method, path below /services/data/vXX.X/) of API calls
         self.subrequests: list[tuple[str, str, int]] = []  # (method, path, status) of each Composite subrequest
+        self.queries: list[str] = []  # the SOQL of every query, REST or Bulk, alone or in Composite
         self.writes: list[str] = []  # Contact Ids written, in order, one entry per record write
         self.missing_fields: set[str] = set()
         self.hidden: dict[str, set[str]] = {}  # object -> fields the sync user cannot see (not Contact's)
@@ -203,6 +222,7 @@ class FakeOrg:
 
     def insert(self, table: str, **values: Any) -> str:
         prefix = {
+            "Account": ids.ACCOUNT,
             "Contact": ids.CONTACT,
             "Task": ids.TASK,
             "Event": ids.EVENT,
@@ -222,6 +242,9 @@ class FakeOrg:
             f'INSERT INTO "{table}" ({cols}) VALUES ({", ".join("?" * len(values))})', list(values.values())
         )
         return str(values["Id"])
+
+    def account(self, name: str, **values: Any) -> str:
+        return self.insert("Account", Name=name, IsDeleted=False, **values)
 
     def contact(self, first: str = "Ada", last: str = "Tester", **values: Any) -> str:
         return self.insert("Contact", FirstName=first, LastName=last, **values)
@@ -562,6 +585,8 @@ class FakeOrg:
                 "htmlFormatted": False,
                 "extraTypeInfo": None,
             }
+            if col in _LOOKUPS:
+                fld["referenceTo"], fld["relationshipName"] = _LOOKUPS[col]
             if col in _TRUST:
                 fld.update(_TRUST[col])
             fld.update(self.field_changes.get(col, {}))
@@ -650,6 +675,7 @@ class FakeOrg:
     # -- SOQL -----------------------------------------------------------------------------------------------
 
     def _soql(self, soql: str, *, include_deleted: bool) -> tuple[str, str, list[str], int] | Reply:
+        self.queries.append(soql)
         m = re.fullmatch(r"SELECT (?P<fields>.+?) FROM (?P<obj>\w+)(?: WHERE (?P<where>.+))?", soql.strip(), re.DOTALL)
         assert m, f"the fake org does not understand this SOQL: {soql}"
         obj = m["obj"]
@@ -667,7 +693,21 @@ class FakeOrg:
             fields = ["Id"]
         hidden = self.missing_fields if obj == "Contact" else self.hidden.get(obj, set())
         have = set(schema.column_names(obj)) - hidden
+        parents = _relationships(fields)
         for f in fields:
+            rel, _, name = f.partition(".")
+            if name and (obj != "Contact" or rel not in _PARENTS or _PARENTS[rel][0] in hidden):
+                return _error(
+                    400,
+                    "INVALID_FIELD",
+                    f"\n{f}\n^\nERROR at Row:1:Column:8\nDidn't understand relationship '{rel}' in field path. If "
+                    "you are attempting to use a custom relationship, be sure to append the '__r' after the custom "
+                    "relationship name.",
+                )
+            if name:
+                if name not in schema.column_names(_PARENTS[rel][1]):
+                    return _error(400, "INVALID_FIELD", f"No such column '{name}' on entity '{_PARENTS[rel][1]}'.")
+                continue
             if f not in have:
                 return _error(
                     400,
@@ -684,10 +724,23 @@ class FakeOrg:
         if not include_deleted:
             where = f'({where}) AND NOT COALESCE("IsDeleted", false)'
         table = f"fq_{next(self._seq)}"
-        cols = ", ".join(f'"{f}"' for f in fields)
+        # Each parent's Id rides after the selected fields, for the nested record's url (and its null).
+        cols = ", ".join([*(f'"{f}"' for f in fields), *(f'"{rel}.Id"' for rel in parents)])
+        source = f'"{obj}"'
+        if parents:  # the parents' fields as "Rel.Field" columns beside the object's own
+            joins = " ".join(
+                f'LEFT JOIN "{_PARENTS[rel][1]}" "{rel}" ON "{rel}"."Id" = o."{_PARENTS[rel][0]}"' for rel in parents
+            )
+            picked = ", ".join(
+                [
+                    *(f'"{f.split(".")[0]}"."{f.split(".")[1]}" AS "{f}"' for f in fields if "." in f),
+                    *(f'"{rel}"."Id" AS "{rel}.Id"' for rel in parents),
+                ]
+            )
+            source = f'(SELECT o.*, {picked} FROM "{obj}" o {joins}) AS "{obj}"'
         self.con.execute(
             f'CREATE TEMP TABLE {table} AS SELECT row_number() OVER (ORDER BY "Id") AS rn, {cols} '
-            f'FROM "{obj}" WHERE {where}'
+            f"FROM {source} WHERE {where}"
         )
         total = int(self.con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
         if counting:
@@ -717,8 +770,19 @@ class FakeOrg:
         records = []
         for row in rows:
             rec: dict[str, Any] = {"attributes": {"type": obj, "url": f"{DATA}sobjects/{obj}/{row[0]}"}}
-            for f, v in zip(fields, row, strict=True):
-                rec[f] = _json_value(v)
+            parent_ids = dict(zip(_relationships(fields), row[len(fields) :], strict=True))
+            for f, v in zip(fields, row[: len(fields)], strict=True):
+                rel, _, name = f.partition(".")
+                if not name:
+                    rec[f] = _json_value(v)
+                elif parent_ids[rel] is None:
+                    rec[rel] = None  # no parent: the relationship is null, the record still comes
+                else:
+                    parent = _PARENTS[rel][1]
+                    nested = rec.setdefault(
+                        rel, {"attributes": {"type": parent, "url": f"{DATA}sobjects/{parent}/{parent_ids[rel]}"}}
+                    )
+                    nested[name] = _json_value(v)
             records.append(rec)
         done = offset + size >= total
         body: dict[str, Any] = {"totalSize": total, "done": done, "records": records}
@@ -1033,7 +1097,7 @@ class FakeOrg:
         cols = []
         types = dict(schema.TABLES[job.obj])
         for f in job.fields:
-            typ = types[f].split()[0]
+            typ = types[f].split()[0] if f in types else "VARCHAR"  # a parent's field ("Account.Name"): text
             if typ == "TIMESTAMP":
                 cols.append(f'strftime("{f}", \'%Y-%m-%dT%H:%M:%S.000Z\') AS "{f}"')
             elif typ == "BOOLEAN":
@@ -1082,6 +1146,11 @@ class FakeOrg:
 
 
 _DETAILS = ("EmailMessage", "TaskRelation", "EventRelation")
+
+
+def _relationships(fields: list[str]) -> list[str]:
+    """The parents a field list reaches ("Account" for "Account.Name"), in a fixed order."""
+    return sorted({f.split(".", 1)[0] for f in fields if "." in f})
 
 
 def _is_query(url: str) -> bool:

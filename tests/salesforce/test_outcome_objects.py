@@ -24,14 +24,7 @@ from connector.ruleset import compiler
 from tests.conftest import DEFAULT_RULES
 from tests.salesforce.conftest import Run
 
-TRUST = [
-    "Trust_Stage__c",
-    "Trust_Stage_Since__c",
-    "Trust_Flags__c",
-    "Trust_Next_Step__c",
-    "Trust_Reason__c",
-    "Trust_Rules_Version__c",
-]
+TRUST = list(FieldsSection().required().values())  # the six every org has
 DEALS = 40
 HORIZON = 45
 BULK = {"bulk_read_threshold": 10}  # above 10 rows a pull is a Bulk query job

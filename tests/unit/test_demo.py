@@ -21,7 +21,7 @@ from connector.errors import DataError
 
 AS_OF = dt.date(2026, 6, 15)
 CONTACTS = 3000
-TABLES = ("User", "Contact", "Task", "Event", "EmailMessage", "TaskRelation", "EventRelation")
+TABLES = ("User", "Account", "Contact", "Task", "Event", "EmailMessage", "TaskRelation", "EventRelation")
 
 
 def _make(contacts: int, seed: int = 7, *, shapes: bool = False) -> LocalCrm:
@@ -170,6 +170,23 @@ def test_contacts_look_real_and_span_four_years(crm: LocalCrm) -> None:
     assert owners == 8
     assert accounts > CONTACTS // 10
     assert bad_stamps == 0
+
+
+def test_every_contact_works_at_a_named_account_and_people_of_one_name_work_at_several(crm: LocalCrm) -> None:
+    """The digest names each contact's account (issue 19): every demo account has a name of its own, its contacts'
+    e-mail domain is that name, and the demo holds people of the same name at different accounts, as an org does."""
+    row = crm.con.execute("""SELECT count(*) FILTER (WHERE a."Id" IS NULL OR NULLIF(a."Name", '') IS NULL),
+                                    count(*) FILTER (WHERE c."Email" NOT LIKE
+                                        '%@' || lower(split_part(a."Name", ' ', 1)) || '%.example.com')
+                             FROM "Contact" c LEFT JOIN "Account" a ON a."Id" = c."AccountId" """).fetchone()
+    assert row == (0, 0)
+    assert _one(crm, 'SELECT count(*) - count(DISTINCT "Name") FROM "Account"') == 0
+    namesakes = _one(
+        crm,
+        """SELECT count(*) FROM (SELECT "FirstName", "LastName" FROM "Contact"
+           GROUP BY ALL HAVING count(DISTINCT "AccountId") > 1)""",
+    )
+    assert namesakes > 0
 
 
 def test_nothing_is_created_or_modified_after_the_evaluation_date(crm: LocalCrm) -> None:

@@ -778,7 +778,7 @@ def test_deals_and_their_contact_roles_are_imported_for_calibration(tmp_path: Pa
 
     assert report.imported == {"Contact": 1, "Opportunity": 2, "OpportunityContactRole": 1}
     assert [str(p) for p in report.problems] == [
-        f'{path.name}:3: {T1}: Id "{T1}" is not a OpportunityContactRole Id (those start with 00K)'
+        f'{path.name}:3: {T1}: Id "{T1}" is not an OpportunityContactRole Id (those start with 00K)'
     ]
     assert one(crm, 'SELECT "Type", "IsWon", "CloseDate" FROM "Opportunity" WHERE "Id" = ?', O1) == (
         "Renewal",
@@ -787,3 +787,67 @@ def test_deals_and_their_contact_roles_are_imported_for_calibration(tmp_path: Pa
     )
     assert one(crm, 'SELECT "OpportunityId", "ContactId", "IsPrimary" FROM "OpportunityContactRole"') == (O1, C1, True)
     assert "Amount" in report.ignored_columns["Opportunity"]
+
+
+# --- account names, for the digest (issue 19) ----------------------------------------------------------------------
+
+
+# Account.csv as the Data Export writes it: many more columns than the name the local CRM keeps.
+ACCOUNT_HEADER = [
+    "Id",
+    "IsDeleted",
+    "MasterRecordId",
+    "Name",
+    "Type",
+    "ParentId",
+    "BillingCity",
+    "Industry",
+    "OwnerId",
+    "CreatedDate",
+    "LastModifiedDate",
+    "SystemModstamp",
+]
+
+
+def test_account_names_are_imported_from_account_csv_and_the_rest_of_it_ignored(tmp_path: Path, crm: LocalCrm) -> None:
+    a2 = ids.make(ids.ACCOUNT, 2)
+    write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1), contact(C2, "Hopper", AccountId=a2)])
+    write(
+        tmp_path / "Account.csv",
+        ACCOUNT_HEADER,
+        [
+            {
+                "Id": A1[:15],  # a 15-character Id, as some exports write them
+                "IsDeleted": "0",
+                "Name": 'Northfield, "West" Inc',  # a comma and quotes inside the quoted value
+                "Type": "Customer",
+                "BillingCity": "Leeds",
+                "OwnerId": U1,
+                "CreatedDate": "2023-01-10T09:00:00.000Z",
+                "SystemModstamp": "2024-01-10T09:00:00.000Z",
+            },
+            {"Id": a2, "IsDeleted": "1", "Name": "Closed Ltd", "SystemModstamp": "2024-01-10T09:00:00.000Z"},
+        ],
+    )
+
+    report = import_export(crm, tmp_path)
+
+    assert report.imported == {"Account": 2, "Contact": 2}
+    assert report.problems == []
+    assert {"Type", "BillingCity", "Industry", "OwnerId", "ParentId"} <= set(report.ignored_columns["Account"])
+    assert crm.con.execute('SELECT "Id", "Name", "IsDeleted" FROM "Account" ORDER BY "Id"').fetchall() == [
+        (A1, 'Northfield, "West" Inc', False),
+        (a2, "Closed Ltd", True),
+    ]
+
+
+def test_a_record_of_account_csv_that_is_not_an_account_is_skipped_and_located(tmp_path: Path, crm: LocalCrm) -> None:
+    write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1)])
+    write(tmp_path / "Account.csv", ["Id", "Name"], [{"Id": A1, "Name": "Northfield Inc"}, {"Id": C2, "Name": "Oops"}])
+
+    report = import_export(crm, tmp_path)
+
+    assert report.imported["Account"] == 1
+    assert [str(p) for p in report.problems] == [
+        f'Account.csv:3: {C2}: Id "{C2}" is not an Account Id (those start with 001)'
+    ]

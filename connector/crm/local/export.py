@@ -1,8 +1,8 @@
 """Import of a Salesforce Data Export (Setup > Data Export, weekly or monthly) into the local CRM.
 
 The export is a folder of one CSV file per object, named after the object (`Contact.csv`, `Task.csv`,
-`Event.csv`, `User.csv`, ...). Each file is UTF-8 (when that encoding was chosen for the export), has a header
-row of API field names, and quotes its values; text fields may hold commas, doubled quotes and line breaks
+`Event.csv`, `User.csv`, `Account.csv`, ...). Each file is UTF-8 (when that encoding was chosen for the export), has a
+header row of API field names, and quotes its values; text fields may hold commas, doubled quotes and line breaks
 inside the quotes, so one record can span several physical lines.
 
 How the import works, and why:
@@ -52,6 +52,7 @@ MAX_PROBLEMS_PER_FILE = 1_000
 # Shared Activities and they were ticked: they say which way an email went and who else took part.
 OBJECTS: list[tuple[str, bool]] = [
     ("User", False),
+    ("Account", False),  # only its names are kept, for the digest; without it contacts show their AccountId
     ("Contact", True),
     ("Task", False),
     ("Event", False),

@@ -8,10 +8,10 @@ from typing import Any
 from connector import ids
 from connector.crm.local import schema
 
-# Key prefixes: a record in Contact.csv must be a Contact, and so on.
 # Key prefixes: a record in Contact.csv must be a Contact, and so on (TaskRelation's prefix is not checked).
 _KEY_PREFIX = {
     "User": ids.USER,
+    "Account": ids.ACCOUNT,
     "Contact": ids.CONTACT,
     "Task": ids.TASK,
     "Event": ids.EVENT,
@@ -62,6 +62,10 @@ def create_macros(con: Any) -> None:
                    WHEN regexp_full_match(s, '{_ID15_PATTERN}') THEN s || sf_suffix(s)
               END)"""
     )
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].upper() in "AEIOU" else "a"
 
 
 def _kind(obj: str, col: str) -> str:
@@ -116,7 +120,7 @@ def convert(obj: str, col: str, raw: str, val: str) -> tuple[str, str]:
         err = (
             f"CASE WHEN {raw} = '' THEN 'no Id' "
             f"WHEN {val} IS NULL THEN 'Id ' || {shown} || ' {what}' "
-            f"WHEN NOT starts_with({val}, '{prefix}') THEN 'Id ' || {shown} || ' is not a {obj} Id "
+            f"WHEN NOT starts_with({val}, '{prefix}') THEN 'Id ' || {shown} || ' is not {_article(obj)} {obj} Id "
             f"(those start with {prefix})' END"
         )
     if _has_false_default(obj, col):

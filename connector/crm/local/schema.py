@@ -26,6 +26,7 @@ __all__ = [
     "USER_COLUMNS",
     "column_names",
     "column_type",
+    "create",
     "ddl",
 ]
 
@@ -36,12 +37,14 @@ DEFAULT_PICKLISTS: dict[str, list[str]] = {
 }
 
 
+def create(name: str) -> str:
+    """The CREATE statement of one table of the vocabulary (nothing happens when it is there)."""
+    return f'CREATE TABLE IF NOT EXISTS "{name}" (' + ", ".join(f'"{col}" {typ}' for col, typ in TABLES[name]) + ")"
+
+
 def ddl() -> list[str]:
     """CREATE statements for an empty local CRM."""
-    stmts = [
-        f'CREATE TABLE IF NOT EXISTS "{name}" (' + ", ".join(f'"{col}" {typ}' for col, typ in cols) + ")"
-        for name, cols in TABLES.items()
-    ]
+    stmts = [create(name) for name in TABLES]
     stmts.append(
         'CREATE TABLE IF NOT EXISTS "FieldPicklist" ("Field" VARCHAR, "Value" VARCHAR, "SortOrder" INTEGER, '
         'PRIMARY KEY ("Field", "Value"))'

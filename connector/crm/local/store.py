@@ -163,10 +163,13 @@ class LocalCrm:
         hash of every row's Id and `SystemModstamp` (0.5 CPU-s at a million contacts). Every write through this
         tool, the demo, `import` and Salesforce stamps `SystemModstamp`, as Salesforce does, so any change of the
         data changes the digest, whatever time it is stamped with; a table without the stamp (users, picklists:
-        small) is hashed whole."""
+        small) is hashed whole. Accounts are left out (vocabulary.DISPLAY_ONLY): a renamed account changes no
+        placement, and the pages that show its name read it when they are made."""
         parts = []
         present = {str(r[0]) for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         for table in (*schema.TABLES, "FieldPicklist"):
+            if table in vocabulary.DISPLAY_ONLY:  # names for people, never read by a placement
+                continue
             if table not in present:  # a CRM made by an earlier release: a table added since holds nothing
                 parts.append(f"{table}:absent")
                 continue
@@ -322,7 +325,13 @@ _TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file ha
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
     """A CRM made by an earlier release lacks the activity columns added since (the notes, Description): added
-    empty, so the rules that read them find nothing there rather than failing on a missing column."""
+    empty, so the rules that read them find nothing there rather than failing on a missing column. The accounts'
+    table is made empty too, for an import or a Salesforce pull to fill (the pages read a CRM without it as
+    knowing no account names)."""
+    present = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    for table in vocabulary.DISPLAY_ONLY:
+        if table not in present:
+            con.execute(schema.create(table))
     for table in ("Task", "Event"):
         have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
         for column, typ in schema.TABLES[table]:

@@ -86,6 +86,12 @@ def by_name(describe: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {str(f["name"]): f for f in describe.get("fields", [])}
 
 
+def sees_account(describe: dict[str, Any]) -> bool:
+    """The sync user can read Contact.AccountId, so the Contact pull can carry the account's name: a field hidden
+    by field-level security is absent from the describe ("Get Field and Other Metadata for an Object")."""
+    return "AccountId" in by_name(describe)
+
+
 def picklist_values(describe: dict[str, Any], fields: FieldsSection) -> dict[str, list[str]]:
     """Active values of the stage and flags picklists, for the fields the org has."""
     have = by_name(describe)

@@ -54,6 +54,27 @@ def upsert(
     con.execute(f'DELETE FROM "{obj}" WHERE COALESCE("IsDeleted", false)')
 
 
+# The Contact pull's account names (`Account.Name`, connector.crm.salesforce.soql) into the mirror's Account table:
+# one row per account, its name on the latest-stamped of the pulled contacts (the stamps are the org's ISO text of
+# one pull, so they sort as text). A rename reaches every contact of the account as soon as one of them is pulled.
+# A contact without an account, or an account whose name came back empty, leaves the table as it was.
+_ACCOUNTS = """
+INSERT INTO "Account" ("Id", "Name", "IsDeleted")
+SELECT s."AccountId", arg_max(s."Account.Name", s."SystemModstamp"), false FROM $stage s
+WHERE NULLIF(s."AccountId", '') IS NOT NULL AND NULLIF(s."Account.Name", '') IS NOT NULL
+GROUP BY s."AccountId"
+ON CONFLICT ("Id") DO UPDATE SET "Name" = excluded."Name"
+"""
+
+
+def accounts(con: duckdb.DuckDBPyConnection, stage: str, *, full: bool) -> None:
+    """Keep the account names a Contact pull staged. A full pull brings every contact's account: the table is made
+    anew, so an account no contact names any more is gone from it."""
+    if full:
+        con.execute('DELETE FROM "Account"')
+    sql.run(con, sql.q(_ACCOUNTS, stage=sql.table(stage)))
+
+
 def created_tasks(con: duckdb.DuckDBPyConnection, saved: list[Saved], now: dt.datetime) -> None:
     """Follow-up Tasks the org accepted go into the mirror at once (`now`: a naive UTC stamp)."""
     if not saved:

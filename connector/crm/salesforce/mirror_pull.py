@@ -34,6 +34,7 @@ from connector.config import ActivitiesSection, FieldsSection, SalesforceSection
 from connector.crm import RuleNeeds
 from connector.crm.local.store import LocalCrm
 from connector.crm.salesforce import composite, details, mirror, own_writes, pages, skipped, soql
+from connector.crm.salesforce import fields as sf_fields
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.describe_cache import ContactDescribe
 from connector.crm.salesforce.limits import ApiUsage
@@ -96,7 +97,7 @@ class MirrorPull:
         """Bring the mirror up to date with the org."""
         self.describe.require(fields)
         ensure_columns(self.mirror, fields)
-        wanted = soql.field_lists(fields, rules)
+        wanted = soql.field_lists(fields, rules, account=sf_fields.sees_account(self.describe.get()))
         if follow_ups:  # marked tasks are read from the mirror: it must know their owner and whether closed
             wanted["Task"] += [f for f in FOLLOW_UP_TASK_FIELDS if f not in wanted["Task"]]
         skipped.reset(self.con)
@@ -140,7 +141,9 @@ class MirrorPull:
 
     def plan(self, obj: str, wanted: list[str]) -> soql.Pull:
         """The object's pull: incremental from its watermark less the overlap, leaving out our own writes (Contact),
-        or full the first time and when the rules now read fields the mirror was not filled with."""
+        or full the first time and when it now reads fields the mirror was not filled with (the rules now read
+        them; the account's name, on a mirror filled before names were pulled or once the sync user may see the
+        contact's account)."""
         mark = self.mirror.meta(f"salesforce.watermark.{obj}")
         pulled_before = json.loads(self.mirror.meta(f"salesforce.fields.{obj}") or "[]")
         if mark and set(wanted) <= set(pulled_before):
@@ -151,7 +154,7 @@ class MirrorPull:
             _log.info(
                 "salesforce.full_pull",
                 object=obj,
-                reason="the rules now use fields not pulled before",
+                reason="the pull now reads fields not pulled before (the rules', or the account's name)",
                 fields=sorted(set(wanted) - set(pulled_before)),
             )
         return soql.build(obj, list(wanted), None)
@@ -177,6 +180,8 @@ class MirrorPull:
             if pull.full:
                 self.con.execute(f'DELETE FROM "{obj}"')
             mirror.upsert(self.con, obj, stage, pull.fields, trust_types(fields) if obj == "Contact" else None)
+            if obj == "Contact" and set(soql.ACCOUNT_FIELDS) <= set(pull.fields):
+                mirror.accounts(self.con, stage, full=pull.full)
             # This complete pull has seen every change the org had committed when it answered (the overlap covers
             # transactions still in flight then), so the org's time then is the new watermark, moved with the
             # upsert it covers.

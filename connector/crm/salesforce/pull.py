@@ -188,14 +188,25 @@ def _text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, dict):
-        return None  # a relationship sub-record; we never select one
+        return None  # a whole relationship sub-record: only its fields are selected (`Account.Name`)
     return str(value)
+
+
+def _field(record: dict[str, Any], name: str) -> Any:
+    """A field of a REST record; a relationship field (`Account.Name`) from its nested record, None when the
+    record has no parent (`"Account": null`, "null Values in Lookup Relationships and Outer Joins")."""
+    value: Any = record
+    for part in name.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
 
 
 def insert_records(con: duckdb.DuckDBPyConnection, table: str, fields: list[str], records: list[dict[str, Any]]) -> int:
     if not records:
         return 0
-    columns = [[_text(r.get(f)) for r in records] for f in fields]
+    columns = [[_text(_field(r, f)) for r in records] for f in fields]
     select = ", ".join(f'unnest(?::VARCHAR[]) AS "{f}"' for f in fields)
     con.execute(f"INSERT INTO {table} SELECT {select}", columns)
     return len(records)

@@ -12,7 +12,14 @@ from connector.crm import RuleNeeds
 from connector.crm.local import schema
 
 # What the engine always needs, whatever the rules say.
-CONTACT_BASE = ["Id", "FirstName", "LastName", "AccountId", "OwnerId", "CreatedDate", "SystemModstamp", "IsDeleted"]
+CONTACT_BASE = ["Id", "FirstName", "LastName", "OwnerId", "CreatedDate", "SystemModstamp", "IsDeleted"]
+# The contact's account and its name, for the pages that name contacts (connector.crm.local.accounts): the name is
+# a child-to-parent relationship field of the same query, so it costs no call ("Using Relationship Queries", SOQL
+# and SOSL Reference); REST answers it as a nested record, `"Account": {"attributes": {...}, "Name": ...}` or
+# `"Account": null`, and a Bulk API 2.0 query as a CSV column named `Account.Name`, empty without an account.
+# Selected only when the sync user can see Contact.AccountId (field-level security): otherwise the query would
+# be refused, and contacts are named without their account.
+ACCOUNT_FIELDS = ["AccountId", "Account.Name"]
 ACTIVITY_BASE = {
     "Task": [
         "Id",
@@ -59,10 +66,11 @@ class Pull:
     full: bool
 
 
-def field_lists(fields: FieldsSection, rules: RuleNeeds | None) -> dict[str, list[str]]:
-    """Per object, exactly the fields to select: the engine's own, the rules' (kinds and `field:` features),
-    and for Contact the trust fields we own, so the plan diffs against what the org holds now."""
-    out: dict[str, list[str]] = {"Contact": list(CONTACT_BASE)}
+def field_lists(fields: FieldsSection, rules: RuleNeeds | None, *, account: bool = True) -> dict[str, list[str]]:
+    """Per object, exactly the fields to select: the engine's own, the contact's account and its name (`account`:
+    the sync user can see Contact.AccountId), the rules' (kinds and `field:` features), and for Contact the trust
+    fields we own, so the plan diffs against what the org holds now."""
+    out: dict[str, list[str]] = {"Contact": list(CONTACT_BASE) + (list(ACCOUNT_FIELDS) if account else [])}
     contact_cols = set(schema.column_names("Contact"))
     if rules is not None:
         for name in rules.contact_fields:

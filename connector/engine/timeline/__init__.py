@@ -49,10 +49,12 @@ from connector.engine.timeline._base import (
     TODO_ALL,
     _needed,
     _plan,
+    lookahead,
 )
 from connector.engine.timeline._points import (
     _days,
     _points,
+    _pooled,
     _unanswered_statements,
 )
 from connector.engine.timeline._rungs import (
@@ -73,6 +75,7 @@ __all__ = [
     "CACHE_COLUMNS",
     "FINGERPRINTS",
     "FRESH",
+    "TODO",
     "TODO_ALL",
     "batch",
     "cached_parts",
@@ -81,15 +84,22 @@ __all__ = [
     "on_days",
     "scratch",
     "statements",
+    "unsure",
 ]
 
 
-def statements(rules: RuleSet, *, cached: bool = False) -> list[exp.Expr]:
+def statements(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) -> list[exp.Expr]:
+    return _statements(rules, cached=cached, lookahead=lookahead)[1]
+
+
+def _statements(
+    rules: RuleSet, *, cached: bool = False, lookahead: int | None = None
+) -> tuple[list[exp.Expr], list[exp.Expr]]:
     """From the classified activities (`tl_act`) and the contacts to `tl_timeline`. `$as_of` is the only
     parameter. `cached`: `tl_timeline_cache` holds rows of these rules computed earlier (see `load_cache`); only
     the contacts whose history or fields changed since, or whose next change day has come, are computed, and
-    `tl_timeline_new` holds their rows to keep."""
-    p = _plan(rules)
+    `tl_timeline_new` holds their rows to keep. `lookahead`: see `_base.lookahead`."""
+    p = _plan(rules, lookahead)
     p.cached = cached
     unans_stmts, unanswered = _unanswered_statements(p)
     placeholder = exp.select(exp.Star()).from_(sql.table(POINTS))
@@ -97,14 +107,15 @@ def statements(rules: RuleSet, *, cached: bool = False) -> list[exp.Expr]:
     states = _states(p, unanswered, _grid(p, unanswered))
     points = _points(p)
     tail = [_reused(rules), _fresh(rules)] if cached else []
-    return [
-        _days(p),  # made last but one, run first: every kind set is known by now
+    pooled = _pooled(p) if cached else []  # made last: every kind set is known by now
+    return pooled, [
+        _days(p),
         points,
         *unans_stmts,
         states,
         _drops(rules),
         _rungs(rules),
-        _now(rules, cached=cached),
+        _now(rules, cached=cached, lookahead=lookahead),
         *tail,
     ]
 
@@ -145,13 +156,24 @@ def _fresh(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(FRESH, body)
 
 
-def cached_parts(rules: RuleSet) -> tuple[list[exp.Expr], list[exp.Expr]]:
-    """The cached form of `statements` in two parts, for the contacts of `tl_t_todo_all` (connector.engine.scope
-    makes it): the timeline of one batch of them (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then
-    `collect`), and `tl_timeline` with the rows to keep. Batches of at most BATCH contacts bound the memory a first
-    sync of a large org needs."""
-    full = statements(rules, cached=True)
-    return full[:-2], full[-2:]
+def cached_parts(rules: RuleSet, *, ahead: bool = True) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
+    """The cached form of `statements` in three parts, for the contacts of `tl_t_todo_all` (connector.engine.scope
+    makes it, and narrows the engine's inputs to them): what every batch reads, made once; the timeline of one
+    batch (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then `collect`); and `tl_timeline` with the rows to
+    keep. Batches of at most BATCH contacts bound the memory a first sync of a large org needs. `ahead`: follow
+    the days after the evaluation day only as far as the lookahead (`_base.lookahead`); then `unsure()` names the
+    contacts to compute again without it."""
+    pooled, full = _statements(rules, cached=True, lookahead=lookahead(rules) if ahead else None)
+    return pooled, full[:-2], full[-2:]
+
+
+def unsure() -> list[exp.Expr]:
+    """Take the contacts the lookahead left unsure (a held contact that qualifies again on its own) out of
+    `tl_t_now_all` into `tl_t_todo`, to be computed again (`cached_parts(ahead=False)`, `collect`)."""
+    return [
+        sql.create_temp(TODO, sql.q("SELECT cid FROM $all WHERE unsure", all=sql.table(NOW_ALL))),
+        sql.q("DELETE FROM $all WHERE unsure", all=sql.table(NOW_ALL)),
+    ]
 
 
 def batch(batches: int, index: int) -> exp.Expr:
@@ -178,7 +200,7 @@ def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
     """Make `tl_timeline_cache` from the rows the state store gave (`Store.timeline_cache`; None: empty)."""
     columns = ", ".join(f"{sql.render(sql.col(n))} {t}" for n, t in CACHE_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CACHE} ({columns})")
-    if rows is not None and len(rows["cid"]):
+    if rows and len(rows["cid"]):
         con.register("tl_cache_rows", rows)
         casts = ", ".join(f"CAST({sql.render(sql.col(n))} AS {t})" for n, t in CACHE_COLUMNS)
         con.execute(f"INSERT INTO {CACHE} SELECT {casts} FROM tl_cache_rows")

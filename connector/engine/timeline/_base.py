@@ -24,10 +24,12 @@ MAX_OFFSET = 2 * 36_500  # days: no threshold beyond two hundred years can flip 
 RUNG_BITS = 16  # a rung index is below this (schema.MAX_RUNGS is 12): `dn * 16 + rung` carries both in one number
 
 DAYS = "tl_t_day"  # per contact and activity day: how many activities of each kind set
+DAYS_ALL = "tl_t_day_all"  # the same for every contact a sync computes, made once for its batches
+BORN = "tl_t_born"  # per contact a sync computes: the day its record was created
 POINTS = "tl_t_pts"  # per contact: the days its rung or flags can change
-STATES = "tl_t_q"  # per contact and point: features, flags, criteria, the rung it qualifies for
+STATES = "tl_t_q"  # per contact and point: flags, criteria, the rung it qualifies for (from the features)
 RUNGS = "tl_t_rung"  # per contact and point (and each day a held rung drops): the rung it stands on
-SCRATCH = (DAYS, POINTS, STATES, RUNGS, "tl_t_drop")
+SCRATCH = (DAYS, DAYS_ALL, BORN, POINTS, STATES, RUNGS, "tl_t_drop")
 
 
 def _dn(date: exp.Expr) -> exp.Expr:
@@ -78,6 +80,7 @@ class _Plan:
     linked: dict[str, set[int]] = field(default_factory=dict)  # date feature -> day offsets of as_of thresholds
     features: list[CompiledFeature] = field(default_factory=list)  # those the conditions read, in dependency order
     cached: bool = False  # only the contacts of `tl_t_todo` are computed; the others come from the cache
+    lookahead: int | None = None  # days after the evaluation day computed point by point (None: all of them)
 
     def count(self, kinds: Iterable[str]) -> str:
         key = frozenset(kinds)
@@ -177,8 +180,22 @@ def _numbers(tree: exp.Expr) -> set[int]:
     return out
 
 
-def _plan(rules: RuleSet) -> _Plan:
-    p = _Plan(rules)
+def lookahead(rules: RuleSet) -> int:
+    """How many days after the evaluation day a sync follows a contact's timeline point by point. What a sync
+    writes needs the days after it only for the day a held rung drops (within the grace period, unless the
+    contact qualifies again on its own: engine.timeline computes those contacts again in full) and for the next
+    change day; past the lookahead, every point collapses into one on the day after it, which serves as the day
+    to look again. A quarter keeps the contacts looked at again for nothing below about one in ninety a day,
+    while the points after the evaluation day (half of a first sync's, to the end of the longest window) shrink
+    to the few a quarter holds."""
+    return max(LOOKAHEAD_DAYS, rules.settings.demotion_grace_days + 1)
+
+
+LOOKAHEAD_DAYS = 91
+
+
+def _plan(rules: RuleSet, lookahead: int | None = None) -> _Plan:
+    p = _Plan(rules, lookahead=lookahead)
     p.features = _needed(rules)
     p.linked = _thresholds(rules, p.features)
     for f in p.features:

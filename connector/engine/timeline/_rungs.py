@@ -120,10 +120,15 @@ def _rungs(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(RUNGS, level4)
 
 
-def _now(rules: RuleSet, *, cached: bool = False) -> exp.Expr:
+def _now(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) -> exp.Expr:
     """One row per contact: where the timeline stands on the evaluation day, since when, the rung before that
     (for a trend), and what comes next if nothing happens (the day a held rung drops, the next day anything a
-    record shows can change)."""
+    record shows can change).
+
+    With a `lookahead`, the last point may stand for every point past it (engine.timeline._points): what the
+    timeline shows up to that day is exact, what comes after it unknown. So that day is the next change day at
+    the latest, and a held contact whose drop is not seen by then (it qualifies again on its own) is `unsure`:
+    the caller computes it again without a lookahead."""
     today = _dn(sql.as_of())
     sigs = len(_signatures(rules))
     differs = sql.any_of(
@@ -144,6 +149,7 @@ def _now(rules: RuleSet, *, cached: bool = False) -> exp.Expr:
             sql.col("cid", "q"),
             *flag_cols,
             sql.alias(sql.q("min(q.dn)"), "first_dn"),
+            sql.alias(sql.q("max(q.dn)"), "last_dn"),
             sql.alias(
                 exp.Filter(
                     this=sql.q("min(q.dn)"), expression=exp.Where(this=exp.and_(sql.q("q.dn > $t", t=today), differs))
@@ -167,6 +173,15 @@ def _now(rules: RuleSet, *, cached: bool = False) -> exp.Expr:
         )
         for f in rules.flags
     ]
+    recheck: exp.Expr = exp.null()
+    extra: list[exp.Expr] = []
+    if lookahead is not None:
+        edge = sql.q("$today + $n", today=today.copy(), n=lookahead)
+        recheck = sql.q("CASE WHEN s.last_dn > $edge THEN s.last_dn END", edge=edge)
+        unsure = "r.r > r.q AND s.last_dn > $edge AND (h.drop_dn IS NULL OR h.drop_dn > s.last_dn)"
+        extra.append(sql.alias(sql.q(unsure, edge=edge.copy()), "unsure"))
+    elif cached:  # the rows of every batch have the same columns
+        extra.append(sql.alias(exp.false(), "unsure"))
     body = sql.q(
         """
         SELECT r.cid, r.r AS final, r.q AS qualified_now, r.in_grace,
@@ -186,12 +201,12 @@ def _now(rules: RuleSet, *, cached: bool = False) -> exp.Expr:
         today=today,
         since=_date(sql.q("COALESCE(h.began, s.first_dn)")),
         held=sql.q("CASE WHEN r.r > r.q THEN $d END", d=_date(sql.col("drop_dn", "h"))),
-        next=_date(sql.q("LEAST(s.next_state, h.move_dn)")),
+        next=_date(sql.q("LEAST(s.next_state, h.move_dn, $recheck)", recheck=recheck)),
         rungs=sql.table(RUNGS),
         states=states,
     )
     assert isinstance(body, exp.Select)
-    body = body.select(*flag_since, append=True)
+    body = body.select(*flag_since, *extra, append=True)
     return sql.create_temp(NOW if cached else TIMELINE.name, body)
 
 

@@ -178,7 +178,15 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) 
         *(sql.alias(sig, f"sig_{i}") for i, sig in enumerate(_signatures(rules))),
         sql.alias(sql.q("COALESCE($b <> qualified, true)", b=before), "qchg"),
     ]
-    out = exp.select(exp.Star(), *extra).from_(out.subquery(copy=False), copy=False)
+    # What the later passes read (and engine.timeline.on_days' criteria); the features stay behind.
+    kept = [
+        sql.col("cid"),
+        sql.col("dn"),
+        *(sql.col(flag_col(f.id)) for f in rules.flags),
+        *(sql.col(criterion_col(r.index, j)) for r in rules.rungs for j in range(len(r.criteria))),
+        sql.col("qualified"),
+    ]
+    out = exp.select(*kept, *extra).from_(out.subquery(copy=False), copy=False)
     return sql.create_temp(STATES, out)
 
 

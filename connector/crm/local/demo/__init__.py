@@ -25,7 +25,7 @@ from connector.crm.local import demo_shapes
 from connector.crm.local.demo._activities import load_activities
 from connector.crm.local.demo._histories import chunk_activities
 from connector.crm.local.demo._outcomes import WON_PER_MONTH, add_outcomes, won_rate
-from connector.crm.local.demo._people import OWNER_P, OWNERS, Org, load_contacts, load_lookups
+from connector.crm.local.demo._people import OWNER_P, OWNERS, Org, load_accounts, load_contacts, load_lookups
 from connector.crm.local.demo._personas import PERSONAS, Persona, chunk_rng, draw_personas
 from connector.errors import DataError
 
@@ -55,7 +55,7 @@ def personas(contacts: int, seed: int = 7) -> list[str]:
 
 
 def _check_empty(crm: LocalCrm) -> None:
-    for table in ("Contact", "Task", "Event", "User"):
+    for table in ("Account", "Contact", "Task", "Event", "User"):
         row = sql.run(crm.con, sql.q("SELECT count(*) FROM $t", t=sql.table(table))).fetchone()
         if row and row[0]:
             raise DataError(
@@ -93,6 +93,7 @@ def generate(
     con.execute("BEGIN TRANSACTION")
     try:
         load_lookups(crm)
+        load_accounts(crm, org)
         tasks = events = 0
         for chunk, first in enumerate(range(0, contacts, CHUNK)):
             rng = chunk_rng(seed, chunk)

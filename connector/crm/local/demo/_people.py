@@ -1,4 +1,4 @@
-"""People: owners (Users), and contacts with their names, titles, accounts and owners."""
+"""People: owners (Users), accounts with their names, and contacts with their names, titles, accounts and owners."""
 
 from __future__ import annotations
 
@@ -176,6 +176,11 @@ _ACCOUNT_A = [
 _ACCOUNT_B = ["field", "ridge", "works", "point", "line", "gate", "wave", "path", "bridge", "crest", "mark", "soft"]
 
 
+# An account's name is its two name parts, as in its contacts' e-mail domain, with a company suffix for each round
+# of the combinations and a number once the suffixes run out: "Northfield Inc", "Northfield Group", ...
+_ACCOUNT_SUFFIX = ["Inc", "Group", "Partners", "Labs", "Systems", "Holdings", "Ltd", "Co"]
+
+
 def _texts(values: list[str]) -> exp.Expr:
     """An inline list of text literals, indexed 1-based in SQL."""
     return exp.Array(expressions=[sql.lit(v) for v in values])
@@ -192,6 +197,38 @@ _TEMPLATE_TABLE = """
 CREATE OR REPLACE TEMP TABLE demo_tmpl (i BIGINT, Subject VARCHAR, Subtype VARCHAR, Type VARCHAR, CallType VARCHAR,
                                         AllDay BOOLEAN)
 """
+
+
+_ACCOUNTS = """
+INSERT INTO "Account" ("Id", "Name", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
+SELECT sf_id('001', i),
+       $account_a[i % $n_a + 1] || $account_b[(i // $n_a) % $n_b + 1] || ' ' || $suffix[(i // $n_ab) % $n_s + 1]
+         || CASE WHEN i >= $n_ab * $n_s THEN ' ' || CAST(i // ($n_ab * $n_s) + 1 AS VARCHAR) ELSE '' END,
+       false, $created, $created, $created
+FROM range($n) r(i)
+"""
+
+
+def load_accounts(crm: LocalCrm, org: Org) -> None:
+    """Every invented account, with a name (the digest names each contact's account). Drawn from no random
+    stream: the contacts and activities of a seed stay what they were."""
+    n_a, n_b = len(_ACCOUNT_A), len(_ACCOUNT_B)
+    created = dt.datetime.combine(org.as_of - dt.timedelta(days=1500), dt.time(9))
+    sql.run(
+        crm.con,
+        sql.q(
+            _ACCOUNTS,
+            account_a=_texts(_ACCOUNT_A),
+            account_b=_texts(_ACCOUNT_B),
+            suffix=_texts(_ACCOUNT_SUFFIX),
+            n_a=n_a,
+            n_b=n_b,
+            n_ab=n_a * n_b,
+            n_s=len(_ACCOUNT_SUFFIX),
+            n=org.accounts,
+            created=exp.cast(exp.Literal.string(created.isoformat(sep=" ")), exp.DataType.Type.TIMESTAMP),
+        ),
+    )
 
 
 def load_lookups(crm: LocalCrm) -> None:
