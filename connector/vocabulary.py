@@ -35,6 +35,10 @@ CONTACT_COLUMNS: list[tuple[str, str]] = [
     ("Trust_Rules_Version__c", "VARCHAR"),
     ("Trust_Held_Until__c", "DATE"),
     ("Trust_Previous_Stage__c", "VARCHAR"),
+    # Salesforce's bounce management (Object Reference, "Contact"): read only by a contact_gone outcome.
+    ("IsEmailBounced", "BOOLEAN"),
+    ("EmailBouncedDate", "TIMESTAMP"),
+    ("EmailBouncedReason", "VARCHAR"),
 ]
 
 # Accounts by name, for the pages people read (the digest, the report, `explain`): two contacts of one name are

@@ -28,7 +28,7 @@ import duckdb
 from sqlglot import exp
 
 from connector import log, sql
-from connector.commands import rung_days
+from connector.commands import calibrate_gone, rung_days
 from connector.engine.relations import CLASSIFIED, criterion_col, kind_col
 from connector.ruleset.compiled import CompiledOutcome
 from connector.ruleset.compiler import RuleSet
@@ -40,6 +40,7 @@ Z = 1.959963984540054  # 95%
 
 _OUTCOMES = "tl_cal_outcome"  # o, neg, horizon, split_k, last_k
 _EVENTS = "tl_cal_event"  # o, cid, day: the days each outcome's thing happened
+_GONE = "tl_cal_gone"  # o, cid, day: the day a contact went, for the outcomes that happen once (contact_gone)
 _HITS = "tl_cal_hit"  # o, k, cid, r, recent, hit, and the criteria: one batch of contacts
 _AGG = "tl_cal_agg"  # o, r, recent, n, h: contact-months and hits, summed over batches
 _PEOPLE = "tl_cal_people"  # o, r, n: distinct contacts
@@ -177,8 +178,13 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
-def _event_source(o: int, outcome: CompiledOutcome) -> exp.Expr:
-    """The days the outcome's thing happened for each contact: a won deal's close, an activity of its kinds."""
+def _event_source(o: int, outcome: CompiledOutcome, gone_fields: set[str]) -> exp.Expr:
+    """The days the outcome's thing happened for each contact: a won deal's close, an activity of its kinds, the
+    day it went (calibrate_gone; `gone_fields`: the Contact fields the data holds)."""
+    if outcome.gone is not None:
+        gone = calibrate_gone.source(o, outcome, gone_fields)
+        assert gone is not None  # an outcome without a usable field is left out before
+        return gone
     if outcome.type == "won_opportunity":
         body = (
             f'SELECT {o} AS o, r."ContactId" AS cid, o."CloseDate" AS day FROM "OpportunityContactRole" r '
@@ -202,7 +208,9 @@ SELECT x.o, g.k, g.cid, g.r, g.k > x.split_k AS recent,
        CASE WHEN x.neg THEN NOT COALESCE(e.day <= g.day + x.horizon, false)
             ELSE COALESCE(e.day <= g.day + x.horizon, false) END AS hit{crit}
 FROM {rungs} g JOIN {outcomes} x ON g.k <= x.last_k
+LEFT JOIN {gone} f ON f.o = x.o AND f.cid = g.cid
 ASOF LEFT JOIN {events} e ON e.o = x.o AND e.cid = g.cid AND e.day > g.day
+WHERE f.day IS NULL OR f.day > g.day
 """
 
 
@@ -224,6 +232,7 @@ def calibrate(
     if have_opportunities is None:
         have_opportunities = _has_table(con, "Opportunity") and _has_table(con, "OpportunityContactRole")
     outcomes: list[CompiledOutcome] = []
+    gone_have: dict[str, set[str]] = {}
     for o in rules.outcomes:
         if o.type == "won_opportunity" and not have_opportunities:
             cal.notes.append(
@@ -231,6 +240,20 @@ def calibrate(
                 "(import Opportunity.csv and OpportunityContactRole.csv, or sync from Salesforce with these rules)"
             )
             continue
+        if o.gone is not None:
+            have, lacking = calibrate_gone.usable(
+                o, calibrate_gone.contact_columns(con), calibrate_gone.pulled_fields(con)
+            )
+            if lacking:
+                cal.notes.append(
+                    f"outcome '{o.name}': the CRM data holds no Contact.{', Contact.'.join(lacking)} ("
+                    "a field the sync user cannot see is not pulled: grant read access (field-level security) and "
+                    "sync; a field named since the last sync is pulled by the next one)"
+                    + ("" if have else "; left out")
+                )
+            if not have:
+                continue
+            gone_have[o.name] = have
         outcomes.append(o)
     if not rules.outcomes:
         cal.notes.append("the rule file declares no outcomes: add some under `outcomes:` (see rules/ladder.yaml)")
@@ -243,7 +266,7 @@ def calibrate(
         ks = [k for k, d in enumerate(days) if d + dt.timedelta(days=h) < as_of]
         last_k = ks[-1] if ks else -1
         split_k = ks[-RECENT_MONTHS - 1] if len(ks) > RECENT_MONTHS else -1
-        plan.append((i, o.type == "no_activity", h, split_k, last_k, ks))
+        plan.append((i, o.type == "no_activity", h, split_k, last_k, o.gone is not None, ks))
     crits = rung_days.criteria(rules)
 
     def events() -> None:
@@ -251,14 +274,19 @@ def calibrate(
         outcome's thing happened for each contact."""
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_OUTCOMES} (o INTEGER, neg BOOLEAN, horizon INTEGER, "
-            "split_k INTEGER, last_k INTEGER)"
+            "split_k INTEGER, last_k INTEGER, once BOOLEAN)"
         )
-        con.executemany(f"INSERT INTO {_OUTCOMES} VALUES (?, ?, ?, ?, ?)", [p[:5] for p in plan])
-        sources = [_event_source(i, o) for i, o in enumerate(outcomes)]
+        con.executemany(f"INSERT INTO {_OUTCOMES} VALUES (?, ?, ?, ?, ?, ?)", [p[:6] for p in plan])
+        sources = [_event_source(i, o, gone_have.get(o.name, set())) for i, o in enumerate(outcomes)]
         union = sources[0]
         for s in sources[1:]:
             union = exp.union(union, s, distinct=False)
         sql.run(con, sql.create_temp(_EVENTS, union), {"as_of": as_of})
+        # A contact goes once: its first day gone, for the months after it to be left out (calibrate_gone).
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {_GONE} AS SELECT e.o, e.cid, min(e.day) AS day FROM {_EVENTS} e "
+            f"JOIN {_OUTCOMES} x ON x.o = e.o AND x.once GROUP BY ALL"
+        )
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_AGG} (o INTEGER, r INTEGER, recent BOOLEAN, n BIGINT, h BIGINT)")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_PEOPLE} (o INTEGER, r INTEGER, n BIGINT)")
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_CRIT} (o INTEGER, c INTEGER, met BOOLEAN, n BIGINT, h BIGINT)")
@@ -269,7 +297,7 @@ def calibrate(
         crit_cols = "".join(f", g.{criterion_col(r, j)}" for r, j in crits)
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE {_HITS} AS "
-            + _HIT_SQL.format(crit=crit_cols, rungs=rung_days.OUT, outcomes=_OUTCOMES, events=_EVENTS)
+            + _HIT_SQL.format(crit=crit_cols, rungs=rung_days.OUT, outcomes=_OUTCOMES, events=_EVENTS, gone=_GONE)
         )
         con.execute(
             f"INSERT INTO {_AGG} SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM {_HITS} GROUP BY ALL"
@@ -289,7 +317,18 @@ def calibrate(
         contacts = con.execute(f"SELECT o, r, sum(n) FROM {_PEOPLE} GROUP BY ALL").fetchall()
         per_crit = con.execute(f"SELECT o, c, met, sum(n), sum(h) FROM {_CRIT} GROUP BY ALL").fetchall()
     finally:
-        for name in (rung_days.OUT, rung_days.DAYS, _OUTCOMES, _EVENTS, _HITS, _AGG, _PEOPLE, _CRIT, CLASSIFIED.name):
+        for name in (
+            rung_days.OUT,
+            rung_days.DAYS,
+            _OUTCOMES,
+            _EVENTS,
+            _GONE,
+            _HITS,
+            _AGG,
+            _PEOPLE,
+            _CRIT,
+            CLASSIFIED.name,
+        ):
             sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
     counts: dict[tuple[int, int, bool], tuple[int, int]] = {
         (int(o), int(r), bool(rc)): (int(n), int(h)) for o, r, rc, n, h in per_rung
@@ -297,7 +336,7 @@ def calibrate(
     people = {(int(o), int(r)): int(n) for o, r, n in contacts}
     crit_counts = {(int(o), int(c), bool(m)): (int(n), int(h)) for o, c, m, n, h in per_crit}
     for i, o in enumerate(outcomes):
-        _, _, h, split_k, last_k, ks = plan[i]
+        _, _, h, split_k, last_k, _, ks = plan[i]
         rows: list[RungRow] = []
         for r in rules.rungs:
             tn, th = counts.get((i, r.index, False), (0, 0))
