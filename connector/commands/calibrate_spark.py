@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from connector import log, sql
+from connector import log, sql, vocabulary
 from connector.cli.report import local
 from connector.commands import calibrate as cal_mod
 from connector.commands import calibrate_gone, rung_days, spark_source
@@ -75,9 +75,13 @@ def _sources(cfg: Config, engine: SparkEngine) -> Iterator[tuple[bool, set[str],
     Salesforce mirror's pull selected."""
     spark = engine.spark
     if cfg.warehouse is not None:
+        section = cfg.warehouse
         spark_source.from_warehouse(spark, cfg, engine.rules)
-        have = warehouse_outcomes.register(spark, cfg.warehouse, cfg.resolve)
-        yield have, set(engine.columns("Contact")), None
+        have = warehouse_outcomes.register(spark, section, cfg.resolve)
+        # The Contact view has every field, NULL where the copy has none: the gone fields it really has.
+        copy = warehouse_read.load(spark, section, "Contact", section.contact, cfg.resolve)
+        names = [*vocabulary.column_names("Contact"), *engine.rules.needs().gone_fields]
+        yield have, warehouse_read.stored_fields(section, "Contact", copy, names), None
         return
     state_dir = cfg.resolve(cfg.state.path).parent
     state_dir.mkdir(parents=True, exist_ok=True)

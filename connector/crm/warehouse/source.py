@@ -58,7 +58,7 @@ def register(
     located = section.objects()
     absent_fields = list(fields.OPTIONAL)  # until the Contact copy says otherwise
     for obj in OBJECTS:
-        wanted = read.columns(obj, fields)
+        wanted = read.columns(obj, fields, needs.gone_fields if obj == "Contact" else ())
         where = located.get(obj)
         if where is None:
             read.empty(spark, wanted).createOrReplaceTempView(obj)
