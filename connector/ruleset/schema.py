@@ -402,7 +402,6 @@ class ContactGone(_Strict):
     inactive_field: str | None = Field(
         default=None,
         max_length=80,
-        pattern=_CONTACT_FIELD,
         description="A Contact field that marks the contact inactive or gone (e.g. Inactive__c, "
         "No_Longer_With_Company__c, Contact_Status__c).",
     )
@@ -412,9 +411,15 @@ class ContactGone(_Strict):
     inactive_since_field: str | None = Field(
         default=None,
         max_length=80,
-        pattern=_CONTACT_FIELD,
         description="A Contact date field holding the day the contact was marked inactive (e.g. Inactive_Date__c).",
     )
+
+    @field_validator("inactive_field", "inactive_since_field")
+    @classmethod
+    def _api_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(_CONTACT_FIELD, value):
+            raise ValueError(f"'{value}' is not a Contact field's API name (like Inactive__c or Contact_Status__c)")
+        return value
 
     @model_validator(mode="after")
     def _something_counts(self) -> ContactGone:
