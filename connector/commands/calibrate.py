@@ -217,7 +217,7 @@ SELECT e.o, e.cid, min(e.day) AS day FROM $events e JOIN $outcomes x ON x.o = e.
 _PER_RUNG = "SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM $hits GROUP BY o, r, recent"
 _PEOPLE_SQL = "SELECT o, r, count(DISTINCT cid) FROM $hits GROUP BY o, r"
 _PER_CRIT = (
-    "SELECT o, $c AS c, $met AS met, count(*), count(*) FILTER (WHERE hit) FROM $hits WHERE r >= $r GROUP BY o, $met2"
+    "SELECT o, $c AS c, $met AS met, count(*), count(*) FILTER (WHERE hit) FROM $hits WHERE r >= $r GROUP BY o, met"
 )
 
 
@@ -330,8 +330,7 @@ def count_queries(p: Plan) -> tuple[exp.Expr, exp.Expr, exp.Expr | None]:
     hits = sql.table(_HITS)
     crit: exp.Expr | None = None
     parts = [
-        sql.q(_PER_CRIT, c=n, met=sql.col(criterion_col(r, j)), met2=sql.col(criterion_col(r, j)), r=r - 1, hits=hits)
-        for n, (r, j) in enumerate(p.crits)
+        sql.q(_PER_CRIT, c=n, met=sql.col(criterion_col(r, j)), r=r - 1, hits=hits) for n, (r, j) in enumerate(p.crits)
     ]
     if parts:
         crit = parts[0]

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from connector import log, sql, vocabulary
-from connector.cli.report import local
 from connector.commands import calibrate as cal_mod
 from connector.commands import calibrate_gone, rung_days, spark_source
 from connector.config import Config
+from connector.crm.factory import open_data
+from connector.crm.local.store import LocalCrm
 from connector.crm.warehouse import outcomes as warehouse_outcomes
 from connector.crm.warehouse import read as warehouse_read
 from connector.engine import classify, features, spark_io, timeline
@@ -85,17 +86,27 @@ def _sources(cfg: Config, engine: SparkEngine) -> Iterator[tuple[bool, set[str],
         return
     state_dir = cfg.resolve(cfg.state.path).parent
     state_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=state_dir, prefix="spark-exchange-") as tmp, local(cfg) as crm:
-        folder = Path(tmp)
-        spark_source.from_backend(spark, crm, folder)
-        spark_io.to_spark(spark, crm.con, "Contact", folder)
-        present = {str(r[0]) for r in crm.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
-        have = all(obj in present for obj in OUTCOME_OBJECTS)
-        if have:
-            for obj in OUTCOME_OBJECTS:
-                spark_io.to_spark(spark, crm.con, obj, folder)
-        columns, pulled = calibrate_gone.contact_columns(crm.con), calibrate_gone.pulled_fields(crm.con)
-        yield have, columns, pulled
+    crm = open_data(cfg)  # the local CRM or the Salesforce mirror, read in place; nothing is written to it
+    try:
+        crm.tune(cfg.engine, cfg.resolve)
+        crm.prepare(cfg.fields, activities=cfg.activities)
+        with tempfile.TemporaryDirectory(dir=state_dir, prefix="spark-exchange-") as tmp:
+            yield _from_backend(engine, crm, Path(tmp))
+    finally:
+        crm.close()
+
+
+def _from_backend(engine: SparkEngine, crm: LocalCrm, folder: Path) -> tuple[bool, set[str], set[str] | None]:
+    """The backend's relations and tables as Spark views, through Parquet files in `folder`."""
+    spark = engine.spark
+    spark_source.from_backend(spark, crm, folder)
+    spark_io.to_spark(spark, crm.con, "Contact", folder)
+    present = {str(r[0]) for r in crm.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+    have = all(obj in present for obj in OUTCOME_OBJECTS)
+    if have:
+        for obj in OUTCOME_OBJECTS:
+            spark_io.to_spark(spark, crm.con, obj, folder)
+    return have, calibrate_gone.contact_columns(crm.con), calibrate_gone.pulled_fields(crm.con)
 
 
 def calibrate(
