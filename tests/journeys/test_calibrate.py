@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from connector.commands import calibrate, calibrate_text, demo_outcomes
@@ -304,3 +305,20 @@ def test_a_gone_field_the_crm_data_lacks_is_named_and_the_others_still_count(org
     assert done.returncode == 0, done.stderr
     assert "outcome 'gone': the CRM data holds no Contact.Inactive__c" in done.stdout
     assert "gone (bad, within 30 days)" in done.stdout
+
+
+def test_a_local_crm_from_before_the_bounce_fields_gets_them_empty_and_calibrates(org: Org) -> None:
+    """A CRM made before the bounce fields existed gets them, empty, when opened: the gone outcome finds no bounce
+    rather than a missing column."""
+    ada = org.contact("Ada", known_for_days=400)
+    org.reply(ada, 50)
+    org.sync()
+    con = duckdb.connect(str(org.database))
+    for name in ("IsEmailBounced", "EmailBouncedDate", "EmailBouncedReason"):
+        con.execute(f'ALTER TABLE "Contact" DROP COLUMN "{name}"')
+    con.close()
+    done = cli(org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-06-15", "--since", "2026-05-01", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [o["name"] for o in data["outcomes"] if o["name"] == "gone"] == ["gone"]
+    assert not [n for n in data["notes"] if "holds no Contact" in n]

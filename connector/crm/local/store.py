@@ -332,10 +332,11 @@ def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
     for table in vocabulary.DISPLAY_ONLY:
         if table not in present:
             con.execute(schema.create(table))
+    added = {"Contact": set(vocabulary.CONTACT_BOUNCE_FIELDS)}  # not the optional trust fields: a CRM may lack them
     for table in ("Contact", "Task", "Event"):
         have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
         for column, typ in schema.TABLES[table]:
-            if column not in have:
+            if column not in have and (table not in added or column in added[table]):
                 con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {typ.split()[0]}')
 
 
