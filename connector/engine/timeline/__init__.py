@@ -5,9 +5,11 @@ window (its day + N for each `within_days` of a feature that counts it, + m x pe
 a trigger of an `unanswered` feature becomes old enough or leaves its window, and the days a condition over `as_of`
 crosses its threshold (for `relationship_days >= 365`: the first conversation + 365). Those days are the contact's
 *points* (`tl_t_pts`); between two points nothing a condition reads can change. The features are computed on every
-point at once by window frames over day numbers (`RANGE BETWEEN N-1 PRECEDING AND CURRENT ROW` is `within_days: N`),
-never by copying the history once per day; then the flags, the criteria and the rung each point qualifies for, with
-the very condition trees a snapshot evaluation uses, `$as_of` read from the point's own day.
+point at once by window frames over day numbers (`RANGE BETWEEN N-1 PRECEDING AND CURRENT ROW` is `within_days: N`;
+counts over the same frame share one sum), and a `distinct_periods` from a table of the contact's calendar periods
+(`_points._periods`), never by copying the history once per day; then the flags, the criteria and the rung each
+point qualifies for, with the very condition trees a snapshot evaluation uses, `$as_of` read from the point's own
+day.
 
 The demotion grace and decay read the same timeline. A contact keeps the highest rung it met within the last
 `demotion_grace_days`; past that it drops one rung, and one more every `decay_every_days`, counted from the last day
@@ -47,12 +49,14 @@ from connector.engine.timeline._base import (
     SCRATCH,
     TODO,
     TODO_ALL,
+    TRIGGERS,
     _needed,
     _plan,
     lookahead,
 )
 from connector.engine.timeline._points import (
     _days,
+    _periods,
     _points,
     _pooled,
     _unanswered_statements,
@@ -110,6 +114,7 @@ def _statements(
     pooled = _pooled(p) if cached else []  # made last: every kind set is known by now
     return pooled, [
         _days(p),
+        *_periods(p),
         points,
         *unans_stmts,
         states,
@@ -171,17 +176,18 @@ def unsure() -> list[exp.Expr]:
     """Take the contacts the lookahead left unsure (a held contact that qualifies again on its own) out of
     `tl_t_now_all` into `tl_t_todo`, to be computed again (`cached_parts(ahead=False)`, `collect`)."""
     return [
-        sql.create_temp(TODO, sql.q("SELECT cid FROM $all WHERE unsure", all=sql.table(NOW_ALL))),
+        sql.create_temp(TODO, sql.q("SELECT cid, hash(cid) AS h FROM $all WHERE unsure", all=sql.table(NOW_ALL))),
         sql.q("DELETE FROM $all WHERE unsure", all=sql.table(NOW_ALL)),
     ]
 
 
 def batch(batches: int, index: int) -> exp.Expr:
-    """`tl_t_todo`: the contacts of one batch of `tl_t_todo_all`, by a hash of the Id."""
+    """`tl_t_todo`: the contacts of one batch of `tl_t_todo_all`, a range of their batch key `h` (a hash of the
+    Id; its top 24 bits say the batch)."""
     return sql.create_temp(
         TODO,
         sql.q(
-            "SELECT cid FROM $all WHERE hash(cid) % $n = $i",
+            "SELECT cid, hash(cid) AS h FROM $all WHERE ((hash(cid) >> 40) * $n) >> 24 = $i",
             all=sql.table(TODO_ALL),
             n=batches,
             i=index,
@@ -210,7 +216,9 @@ def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
 def scratch(rules: RuleSet) -> list[str]:
     """The timeline's own tables, dropped after a run (the cache and the rows to keep are the caller's)."""
     n = sum(1 for f in _needed(rules) if f.spec.type == "unanswered")
+    p = _plan(rules)
     return [
+        *(p.period_table(c, per) or "" for c, per in p.periods),
         *SCRATCH,
         "tl_t_on_days",
         FINGERPRINTS,
@@ -219,5 +227,6 @@ def scratch(rules: RuleSet) -> list[str]:
         NOW,
         NOW_ALL,
         *(f"tl_t_u{i}" for i in range(n)),
+        *(f"{TRIGGERS}{i}" for i in range(n)),
         *(f"tl_t_uc{i}" for i in range(n)),
     ]

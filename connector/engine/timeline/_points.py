@@ -16,23 +16,26 @@ from connector.engine.timeline._base import (
     DAYS_ALL,
     POINTS,
     TODO,
+    TRIGGERS,
     _any_kind,
     _date,
     _dn,
+    _in_period,
     _in_todo,
+    _of_batch,
     _over,
+    _period,
     _Plan,
     _values,
 )
+from connector.ruleset.compiler import CompiledFeature
 
 
 def _days(p: _Plan) -> exp.Expr:
     """Per contact and activity day, how many activities of each kind set; for a batch (`cached`), its contacts'
     rows of `_pooled`'s table."""
     if p.cached:
-        return sql.create_temp(
-            DAYS, sql.q("SELECT * FROM $all WHERE $todo", all=sql.table(DAYS_ALL), todo=_in_todo("cid"))
-        )
+        return sql.create_temp(DAYS, _of_batch(DAYS_ALL, ["cid", "dn", *p.kindsets.values()]))
     return sql.create_temp(DAYS, _day_counts(p))
 
 
@@ -45,6 +48,42 @@ def _day_counts(p: _Plan) -> exp.Select:
     return body.group_by(sql.col("cid"), sql.col("day"))
 
 
+def _periods(p: _Plan) -> list[exp.Expr]:
+    """For each `distinct_periods` kind set and period length: per contact and period number g (`_base._period`),
+    the earliest and latest place within its period of each of the periods g, g-1, ..., g-P that saw such
+    activity (`mn<k>`, `mx<k>` for period g-k), on the row of period g.
+
+    A point on day t in period g, at place r, finds its last P periods in that row alone: its period m (the days
+    t-(m+1)N+1 .. t-mN) is the end of period g-m from its start to place r, and the rest of period g-m-1 after
+    place r. So m saw activity exactly when `mn<m> <= r` or `mx<m+1> > r`. One join instead of a window frame per
+    period, which made the most expensive part of a first sync."""
+    out: list[exp.Expr] = []
+    for (n, per), periods in p.periods.items():
+        name = p.period_table(n, per)
+        assert name is not None
+        dn = sql.col("dn")
+        per_day = sql.q(
+            "SELECT cid, $g AS g, min($r) AS mn, max($r) AS mx FROM $days WHERE $n > 0 GROUP BY cid, $g",
+            g=_period(dn, per),
+            r=_in_period(dn, per),
+            days=sql.table(DAYS),
+            n=sql.col(n),
+        )
+        cols = [
+            sql.q(f"{agg}({v}) FILTER (WHERE x.k = $k) AS {v}{k}", k=k)
+            for k in range(periods + 1)
+            for agg, v in (("min", "mn"), ("max", "mx"))
+        ]
+        body = (
+            exp.select(sql.col("cid", "d"), sql.alias(sql.q("d.g + x.k"), "g"), *cols)
+            .from_(exp.Subquery(this=per_day, alias=exp.TableAlias(this=sql.ident("d"))))
+            .join(_values([(k,) for k in range(periods + 1)], "x", ["k"]), join_type="cross")
+            .group_by(sql.col("cid", "d"), sql.q("d.g + x.k"))
+        )
+        out.append(sql.create_temp(name, body))
+    return out
+
+
 def _pooled(p: _Plan) -> list[exp.Expr]:
     """What every batch reads, made once for all the contacts a sync computes (the engine's inputs are narrowed to
     them): the day counts and the day each contact was created. A batch picks its rows from these small tables
@@ -55,7 +94,22 @@ def _pooled(p: _Plan) -> list[exp.Expr]:
         dn=_dn(exp.cast(sql.col("CreatedDate"), exp.DataType.Type.DATE)),
         contacts=sql.table(CONTACTS.name),
     )
-    return [sql.create_temp(DAYS_ALL, _day_counts(p)), sql.create_temp(BORN, born)]
+    triggers = [
+        _by_batch_key(
+            f"{TRIGGERS}{i}",
+            sql.q(
+                "SELECT cid, day, aid FROM $act WHERE $kinds", act=sql.table(CLASSIFIED.name), kinds=_any_kind(kinds)
+            ),
+        )
+        for i, kinds in enumerate(f.spec.unanswered or [] for f in _unanswered(p))
+    ]
+    return [_by_batch_key(DAYS_ALL, _day_counts(p)), _by_batch_key(BORN, born), *triggers]
+
+
+def _by_batch_key(name: str, body: exp.Expr) -> exp.Expr:
+    """`body` with the batch key `h` (`_of_batch`), in its order: a batch's rows lie together, and its join
+    skips the others' blocks."""
+    return sql.create_temp(name, sql.q("SELECT hash(cid) AS h, * FROM ($b) b ORDER BY h", b=body))
 
 
 def _points(p: _Plan) -> exp.Expr:
@@ -64,7 +118,7 @@ def _points(p: _Plan) -> exp.Expr:
     branches: list[exp.Expr] = [sql.select(sql.col("cid"), sql.col("dn"), from_=DAYS)]
     if p.cached:  # a batch: its contacts are `tl_t_todo`'s
         branches += [
-            sql.q("SELECT cid, dn FROM $born WHERE $todo", born=sql.table(BORN), todo=_in_todo("cid")),
+            _of_batch(BORN, ["cid", "dn"]),
             sql.q("SELECT cid, $dn AS dn FROM $todo", dn=_dn(sql.as_of()), todo=sql.table(TODO)),
         ]
     else:
@@ -138,7 +192,7 @@ def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
     )
 
 
-def _first_come(p: _Plan, trig: str, ans: str, kinds: list[str]) -> exp.Expr:
+def _first_come(p: _Plan, index: int, trig: str, ans: str, kinds: list[str]) -> exp.Expr:
     """For an `answers_oldest` feature: per trigger (its index among the contact's triggers), the day an answer
     closes it, first come first served. With S the running count of triggers minus answers at the end of each day
     (a day's triggers before its answers), the triggers closed by day d are the answers so far plus min(0, min S
@@ -155,11 +209,8 @@ def _first_come(p: _Plan, trig: str, ans: str, kinds: list[str]) -> exp.Expr:
         days=sql.table(DAYS),
     )
     triggers = sql.q(
-        "SELECT cid, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx "
-        "FROM $act WHERE $kinds AND $todo",
-        act=sql.table(CLASSIFIED.name),
-        kinds=_any_kind(kinds),
-        todo=_in_todo("cid") if p.cached else exp.true(),
+        "SELECT cid, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx FROM ($src) s",
+        src=_triggers(p, index, kinds),
     )
     return sql.q(
         "SELECT t.cid, t.idx, min(l.dn) AS na FROM ($triggers) t JOIN ($levels) l "
@@ -167,6 +218,18 @@ def _first_come(p: _Plan, trig: str, ans: str, kinds: list[str]) -> exp.Expr:
         triggers=triggers,
         levels=levels,
     )
+
+
+def _unanswered(p: _Plan) -> list[CompiledFeature]:
+    return [f for f in p.features if f.spec.type == "unanswered"]
+
+
+def _triggers(p: _Plan, index: int, kinds: list[str]) -> exp.Expr:
+    """The activities of these kinds (cid, day, aid): for a batch, its contacts' rows of `_pooled`'s table for
+    the `index`th unanswered feature."""
+    if p.cached:
+        return _of_batch(f"{TRIGGERS}{index}", ["cid", "day", "aid"])
+    return sql.q("SELECT cid, day, aid FROM $act WHERE $kinds", act=sql.table(CLASSIFIED.name), kinds=_any_kind(kinds))
 
 
 def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[str, str]]]:
@@ -180,7 +243,7 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[st
     answer closes one trigger, not all before it (`_first_come`): the closing days still grow with the index."""
     out: list[exp.Expr] = []
     tables: dict[str, tuple[str, str]] = {}
-    for i, f in enumerate(x for x in p.features if x.spec.type == "unanswered"):
+    for i, f in enumerate(_unanswered(p)):
         s = f.spec
         trig, ans = p.count(s.unanswered or []), p.count(s.answered_by or [])
         triggers = f"tl_t_u{i}"
@@ -197,19 +260,17 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[st
             a=sql.col(ans),
         )
         if s.answers_oldest:
-            answers = _first_come(p, trig, ans, s.unanswered or [])
+            answers = _first_come(p, i, trig, ans, s.unanswered or [])
         end = sql.q("LEAST(t.dn + $w, a.na)", w=s.within_days) if s.within_days else sql.q("a.na")
         join = "a.cid = t.cid AND a.idx = t.idx" if s.answers_oldest else "a.cid = t.cid AND a.dn = t.dn"
         body = sql.q(
             "SELECT t.cid, t.dn, t.idx, t.dn + $opens AS opens, $end AS closes FROM ("
             "  SELECT cid, $dn AS dn, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx"
-            f"  FROM $act WHERE $kinds AND $todo) t {'LEFT ' if s.answers_oldest else ''}JOIN ($answers) a ON {join}",
+            f"  FROM ($src) s) t {'LEFT ' if s.answers_oldest else ''}JOIN ($answers) a ON {join}",
             opens=(s.older_than_days or 0) + 1,
             end=end,
             dn=_dn(sql.col("day")),
-            act=sql.table(CLASSIFIED.name),
-            kinds=_any_kind(s.unanswered or []),
-            todo=_in_todo("cid") if p.cached else exp.true(),
+            src=_triggers(p, i, s.unanswered or []),
             answers=answers,
         )
         out.append(sql.create_temp(triggers, body))

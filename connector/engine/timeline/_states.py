@@ -14,10 +14,13 @@ from connector.engine.relations import (
 )
 from connector.engine.timeline._base import (
     DAYS,
+    PERIODS,
     POINTS,
     STATES,
     _date,
+    _in_period,
     _over,
+    _period,
     _Plan,
     _window,
 )
@@ -28,7 +31,9 @@ from connector.ruleset.expr import Type
 def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Select:
     """The window aggregates on every point (those the features registered, engine.timeline._states)."""
     cols: list[exp.Expr] = [sql.col("cid", "g"), sql.col("dn", "g"), sql.col("as_of", "g")]
-    cols += [sql.alias(w, name) for name, w in p.windows.values()]
+    pairs, single = _packed(p)
+    cols += [sql.alias(w, name) for name, w in single]
+    cols += [sql.alias(w, f"pk_{i}") for i, (w, _) in enumerate(pairs)]
     src = exp.select(sql.col("cid", "p"), sql.col("dn", "p"), sql.col("as_of", "p")).from_(
         exp.alias_(sql.table(POINTS), "p")
     )
@@ -46,7 +51,41 @@ def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Select:
         src = src.join(exp.alias_(sql.table(closed), alias), on=on, join_type="left", copy=False)
         total = _window(exp.Sum(this=sql.col(f"closed_{i}")), "ROWS", None, None)
         cols.append(sql.alias(exp.Coalesce(this=total, expressions=[sql.lit(0)]), f"ci_{name}"))
-    return exp.select(*cols).from_(src.subquery("g", copy=False), copy=False)
+    grid = exp.select(*cols).from_(src.subquery("g", copy=False), copy=False)
+    if not pairs:
+        return grid
+    unpacked = [
+        sql.alias(exp.cast(sql.q(f"pk_{i} {op} $b", b=_PACK), "BIGINT"), name)
+        for i, (_, names) in enumerate(pairs)
+        for op, name in zip(("%", "//"), names, strict=True)
+    ]
+    return exp.select(exp.Star(), *unpacked).from_(grid.subquery("k", copy=False), copy=False)
+
+
+_PACK = 2**32  # two counts in one sum: each is below 2**31 (no contact has two billion activities)
+
+
+def _packed(p: _Plan) -> tuple[list[tuple[exp.Expr, tuple[str, str]]], list[tuple[str, exp.Expr]]]:
+    """The window aggregates, sums over the same frame paired into one sum of both counts (`pk_<i>`, the low and
+    high 32 bits): one frame costs the same whatever it sums, and on the default rules three counts share the
+    90-day frame. The others as they are."""
+    frames: dict[tuple[str, int | None, int | None], list[tuple[str, str]]] = {}
+    single: list[tuple[str, exp.Expr]] = []
+    for (agg, n, kind, start, end), (name, w) in p.windows.items():
+        if agg == "sum":
+            frames.setdefault((kind, start, end), []).append((n, name))
+        else:
+            single.append((name, w))
+    pairs: list[tuple[exp.Expr, tuple[str, str]]] = []
+    for (kind, start, end), sums in frames.items():
+        for j in range(0, len(sums) - 1, 2):
+            (a, wa), (b, wb) = sums[j], sums[j + 1]
+            both = sql.q("COALESCE($a, 0) + COALESCE($b, 0) * $k", a=sql.col(a), b=sql.col(b), k=_PACK)
+            pairs.append((_window(exp.Sum(this=both), kind, start, end), (wa, wb)))
+        if len(sums) % 2:
+            n, name = sums[-1]
+            single.append((name, _window(exp.Sum(this=sql.col(n)), kind, start, end)))
+    return pairs, single
 
 
 def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str, str]]) -> exp.Expr | None:
@@ -60,10 +99,15 @@ def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str
     if s.type == "distinct_periods":
         n = p.count(s.distinct_periods or [])
         per = period_days(s)
+        table = p.period_table(n, per, s.periods or 0)
         hits: exp.Expr = sql.lit(0)
         for m in range(s.periods or 0):
-            w = p.window("sum", n, "RANGE", (m + 1) * per - 1, m * per)
-            hit = sql.q("CASE WHEN COALESCE($w, 0) > 0 THEN 1 ELSE 0 END", w=w)
+            if table is not None:  # see `_points._periods`
+                pp, r = _period_alias(table), _in_period(sql.col("dn", "g"), per)
+                seen = sql.q("$mn <= $r OR $mx > $r", mn=sql.col(f"mn{m}", pp), mx=sql.col(f"mx{m + 1}", pp), r=r)
+            else:
+                seen = exp.GT(this=p.window("sum", n, "RANGE", (m + 1) * per - 1, m * per), expression=sql.lit(0))
+            hit = sql.q("CASE WHEN COALESCE($seen, false) THEN 1 ELSE 0 END", seen=seen)
             hits = exp.Add(this=hits, expression=hit)
         return exp.cast(hits, "BIGINT")
     if s.type == "ratio":
@@ -88,6 +132,10 @@ def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str
         value: exp.Expr = sql.col(s.field, "c")
         return exp.cast(value, "DATE") if f.type == Type.DATE else value
     return None
+
+
+def _period_alias(table: str) -> str:
+    return "pp" + table.removeprefix(PERIODS)
 
 
 def _grid_col(p: _Plan, f: CompiledFeature) -> exp.Expr:
@@ -134,6 +182,17 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) 
         inner = inner.join(
             exp.alias_(sql.table(CONTACTS.name), "c"), on=sql.q('c."Id" = g.cid'), join_type="left", copy=False
         )
+    for n, per in p.periods:
+        table = p.period_table(n, per)
+        assert table is not None
+        a = _period_alias(table)
+        on = sql.q(
+            "$a = g.cid AND $g = $period",
+            a=sql.col("cid", a),
+            g=sql.col("g", a),
+            period=_period(sql.col("dn", "g"), per),
+        )
+        inner = inner.join(exp.alias_(sql.table(table), a), on=on, join_type="left", copy=False)
     for i, (name, (triggers, _)) in enumerate(unanswered.items()):
         on = exp.and_(
             exp.EQ(this=sql.col("cid", f"u{i}"), expression=sql.col("cid", "g")),
