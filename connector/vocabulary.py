@@ -214,6 +214,7 @@ DERIVED_ACTIVITY_COLUMNS: list[tuple[str, str]] = [
     ("Incoming", "BOOLEAN"),  # the linked EmailMessage's direction; NULL without one
     ("HasEmailMessage", "BOOLEAN"),  # a Task with an EmailMessage (Enhanced Email)
     ("AnswersOurs", "BOOLEAN"),  # an incoming email answering one we sent; false outgoing; NULL without email
+    ("RepliesTo", "VARCHAR"),  # the email Task this email replies to (EmailMessage ReplyToEmailMessageId); NULL if none
     ("IsPrimary", "BOOLEAN"),  # this row's contact is the activity's own WhoId (not one of its relations)
     ("Attendees", "INTEGER"),  # people on the activity (contacts of a Task; every person row of an Event)
     ("Declined", "BOOLEAN"),  # this row's contact declined the Event (EventRelation Status 'Declined')
