@@ -52,6 +52,7 @@ class ActivitySpec(_Strict):
     CallDurationInSeconds: int | None = None
     CallDisposition: str | None = None
     Description: str | None = None  # the call or meeting notes
+    Trust_Listening__c: bool | None = None  # the rep's word: it was (not) listening
     DurationInMinutes: int | None = None
     IsAllDayEvent: bool | None = None
     IsClosed: bool | None = None
