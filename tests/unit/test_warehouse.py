@@ -198,7 +198,7 @@ def test_the_equality_rule_file_uses_every_feature_type_and_option() -> None:
     spec = RuleFile.model_validate(yaml.safe_load(EVERY_FEATURE.read_text()))
     features = spec.features.values()
     assert {f.type for f in features} == set(FEATURE_TYPES)
-    for option in ("within_days", "per", "answered_by", "older_than_days"):
+    for option in ("within_days", "per", "answered_by", "older_than_days", "each_answer", "named_by"):
         assert any(getattr(f, option) is not None for f in features), option
     assert {f.period for f in features if f.period} == set(PERIOD_DAYS)
     for kind in ("count", "first", "last", "ratio", "unanswered"):
