@@ -339,13 +339,14 @@ ladder:
 kinds:
   reply: {match: "TaskSubtype = 'Email' AND Subject LIKE 'Re:%'"}
 features:
+  weeks_20: {distinct_periods: [reply], period: week, periods: 20}
   weeks_60: {distinct_periods: [reply], period: week, periods: 60}
   weeks_70: {distinct_periods: [reply], period: week, periods: 70}
 rungs:
   - name: Fringe
   - name: Steady
     requires:
-      - when: "weeks_60 = 60"
+      - when: "weeks_60 = 60 AND weeks_20 = 20"
   - name: Constant
     requires:
       - when: "weeks_70 = 70"
@@ -353,8 +354,9 @@ rungs:
 
 
 def test_periods_are_counted_alike_however_many_a_feature_looks_back(org: Org, tmp_path: Path) -> None:
-    """Up to 62 periods are counted as bits of one number, more by a distinct count: a reply every week for 80
-    weeks fills 60 of 60 and 70 of 70; one missed week, 14 weeks ago, leaves 59 and 69."""
+    """Up to 62 periods are counted as bits of one number, more by a distinct count (and on the timeline, up to 24
+    from a table of the contact's periods, more by a window per period, both over the same replies here): a reply
+    every week for 80 weeks fills 60 of 60 and 70 of 70; one missed week, 14 weeks ago, leaves 59 and 69."""
     rules_file = tmp_path / "weeks.yaml"
     rules_file.write_text(WEEKS, encoding="utf-8")
     rules = load(rules_file)

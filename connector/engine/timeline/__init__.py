@@ -48,12 +48,14 @@ from connector.engine.timeline._base import (
     SCRATCH,
     TODO,
     TODO_ALL,
+    TRIGGERS,
     _needed,
     _plan,
     lookahead,
 )
 from connector.engine.timeline._points import (
     _days,
+    _periods,
     _points,
     _pooled,
     _unanswered_statements,
@@ -111,6 +113,7 @@ def _statements(
     pooled = _pooled(p) if cached else []  # made last: every kind set is known by now
     return pooled, [
         _days(p),
+        *_periods(p),
         points,
         *unans_stmts,
         states,
@@ -172,17 +175,18 @@ def unsure() -> list[exp.Expr]:
     """Take the contacts the lookahead left unsure (a held contact that qualifies again on its own) out of
     `tl_t_now_all` into `tl_t_todo`, to be computed again (`cached_parts(ahead=False)`, `collect`)."""
     return [
-        sql.create_temp(TODO, sql.q("SELECT cid FROM $all WHERE unsure", all=sql.table(NOW_ALL))),
+        sql.create_temp(TODO, sql.q("SELECT cid, hash(cid) AS h FROM $all WHERE unsure", all=sql.table(NOW_ALL))),
         sql.q("DELETE FROM $all WHERE unsure", all=sql.table(NOW_ALL)),
     ]
 
 
 def batch(batches: int, index: int) -> exp.Expr:
-    """`tl_t_todo`: the contacts of one batch of `tl_t_todo_all`, by a hash of the Id."""
+    """`tl_t_todo`: the contacts of one batch of `tl_t_todo_all`, a range of their batch key `h` (a hash of the
+    Id; its top 24 bits say the batch)."""
     return sql.create_temp(
         TODO,
         sql.q(
-            "SELECT cid FROM $all WHERE hash(cid) % $n = $i",
+            "SELECT cid, hash(cid) AS h FROM $all WHERE ((hash(cid) >> 40) * $n) >> 24 = $i",
             all=sql.table(TODO_ALL),
             n=batches,
             i=index,
@@ -211,7 +215,9 @@ def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
 def scratch(rules: RuleSet) -> list[str]:
     """The timeline's own tables, dropped after a run (the cache and the rows to keep are the caller's)."""
     n = sum(1 for f in _needed(rules) if f.spec.type == "unanswered")
+    p = _plan(rules)
     return [
+        *(p.period_table(c, per) or "" for c, per in p.periods),
         *SCRATCH,
         "tl_t_on_days",
         FINGERPRINTS,
@@ -220,6 +226,7 @@ def scratch(rules: RuleSet) -> list[str]:
         NOW,
         NOW_ALL,
         *(f"tl_t_u{i}" for i in range(n)),
+        *(f"{TRIGGERS}{i}" for i in range(n)),
         *(f"tl_t_uo{i}" for i in range(n)),
         *(t for i in range(n) for t in answers.tables(f"tl_t_ans{i}")),
     ]

@@ -26,8 +26,10 @@ RUNG_BITS = 16  # a rung index is below this (schema.MAX_RUNGS is 12): `dn * 16 
 DAYS = "tl_t_day"  # per contact and activity day: how many activities of each kind set
 DAYS_ALL = "tl_t_day_all"  # the same for every contact a sync computes, made once for its batches
 BORN = "tl_t_born"  # per contact a sync computes: the day its record was created
+TRIGGERS = "tl_t_trig"  # + i: the activities that trigger the ith `unanswered` feature, of those contacts
 POINTS = "tl_t_pts"  # per contact: the days its rung or flags can change
 STATES = "tl_t_q"  # per contact and point: flags, criteria, the rung it qualifies for (from the features)
+PERIODS = "tl_t_per"  # + i: per contact and period (`_points._periods`)
 RUNGS = "tl_t_rung"  # per contact and point (and each day a held rung drops): the rung it stands on
 SCRATCH = (DAYS, DAYS_ALL, BORN, POINTS, STATES, RUNGS, "tl_t_drop")
 
@@ -41,6 +43,16 @@ def _date(dn: exp.Expr) -> exp.Expr:
     return exp.cast(
         exp.Add(this=sql.lit(EPOCH), expression=exp.cast(dn, exp.DataType.Type.INT)), exp.DataType.Type.DATE
     )
+
+
+def _period(dn: exp.Expr, per: int) -> exp.Expr:
+    """The number of the `per`-day period a day falls in, counted from 1970 (floor division, so days before 1970
+    are numbered like the others), and the day's place within it."""
+    return sql.q("CAST(floor($dn / $per) AS BIGINT)", dn=dn, per=per)
+
+
+def _in_period(dn: exp.Expr, per: int) -> exp.Expr:
+    return sql.q("$dn - $per * $g", dn=dn, per=per, g=_period(dn.copy(), per))
 
 
 def _window(
@@ -81,6 +93,14 @@ class _Plan:
     features: list[CompiledFeature] = field(default_factory=list)  # those the conditions read, in dependency order
     cached: bool = False  # only the contacts of `tl_t_todo` are computed; the others come from the cache
     lookahead: int | None = None  # days after the evaluation day computed point by point (None: all of them)
+    periods: dict[tuple[str, int], int] = field(default_factory=dict)  # (count column, period days) -> periods
+
+    def period_table(self, n: str, per: int, periods: int = 0) -> str | None:
+        """The table of `_points._periods` for a `distinct_periods` of `periods` periods over count column `n`, if
+        it has one (one of more than PERIODS_JOINED periods has none, even beside a shorter one that has)."""
+        if self.periods.get((n, per), -1) < periods:
+            return None
+        return f"{PERIODS}{list(self.periods).index((n, per))}"
 
     def count(self, kinds: Iterable[str]) -> str:
         key = frozenset(kinds)
@@ -192,6 +212,9 @@ def lookahead(rules: RuleSet) -> int:
 
 
 LOOKAHEAD_DAYS = 91
+# A `distinct_periods` of at most this many periods reads a table of its contact's periods (`_points._periods`)
+# instead of a window frame per period; beyond, the table's columns would outgrow the frames it saves.
+PERIODS_JOINED = 24
 
 
 def _plan(rules: RuleSet, lookahead: int | None = None) -> _Plan:
@@ -209,6 +232,9 @@ def _plan(rules: RuleSet, lookahead: int | None = None) -> _Plan:
             n = p.count(s.distinct_periods or [])
             for m in range(1, (s.periods or 0) + 1):
                 p.exits.add((n, m * period_days(s)))
+            if (s.periods or 0) <= PERIODS_JOINED:
+                key = (n, period_days(s))
+                p.periods[key] = max(p.periods.get(key, 0), s.periods or 0)
         if s.type == "unanswered":
             n = p.count(s.unanswered or [])
             p.count(s.answered_by or [])
@@ -253,6 +279,17 @@ CACHE_COLUMNS = (
     *TIMELINE.columns[1:],
     ("flag_since", "VARCHAR"),
 )
+
+
+def _of_batch(table: str, columns: list[str]) -> exp.Expr:
+    """The rows of a table `_points._pooled` made that belong to this batch's contacts (`tl_t_todo`), joined on
+    the batch key `h` (a hash of the contact Id) before the Id: the tables are in key order and a batch is a
+    range of keys (`engine.timeline.batch`), so the join reads only that range's blocks. At a million contacts a
+    filter on the Id alone scanned all of them once per batch, an eighth of a first sync."""
+    cols = ", ".join(f"a.{c}" for c in columns)
+    return sql.q(
+        f"SELECT {cols} FROM $t a JOIN $todo b ON b.h = a.h AND b.cid = a.cid", t=sql.table(table), todo=sql.table(TODO)
+    )
 
 
 def _in_todo(column: str) -> exp.Expr:

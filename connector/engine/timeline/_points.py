@@ -17,23 +17,26 @@ from connector.engine.timeline._base import (
     DAYS_ALL,
     POINTS,
     TODO,
+    TRIGGERS,
     _any_kind,
     _date,
     _dn,
+    _in_period,
     _in_todo,
+    _of_batch,
     _over,
+    _period,
     _Plan,
     _values,
 )
+from connector.ruleset.compiler import CompiledFeature
 
 
 def _days(p: _Plan) -> exp.Expr:
     """Per contact and activity day, how many activities of each kind set; for a batch (`cached`), its contacts'
     rows of `_pooled`'s table."""
     if p.cached:
-        return sql.create_temp(
-            DAYS, sql.q("SELECT * FROM $all WHERE $todo", all=sql.table(DAYS_ALL), todo=_in_todo("cid"))
-        )
+        return sql.create_temp(DAYS, _of_batch(DAYS_ALL, ["cid", "dn", *p.kindsets.values()]))
     return sql.create_temp(DAYS, _day_counts(p))
 
 
@@ -46,6 +49,42 @@ def _day_counts(p: _Plan) -> exp.Select:
     return body.group_by(sql.col("cid"), sql.col("day"))
 
 
+def _periods(p: _Plan) -> list[exp.Expr]:
+    """For each `distinct_periods` kind set and period length: per contact and period number g (`_base._period`),
+    the earliest and latest place within its period of each of the periods g, g-1, ..., g-P that saw such
+    activity (`mn<k>`, `mx<k>` for period g-k), on the row of period g.
+
+    A point on day t in period g, at place r, finds its last P periods in that row alone: its period m (the days
+    t-(m+1)N+1 .. t-mN) is the end of period g-m from its start to place r, and the rest of period g-m-1 after
+    place r. So m saw activity exactly when `mn<m> <= r` or `mx<m+1> > r`. One join instead of a window frame per
+    period, which made the most expensive part of a first sync."""
+    out: list[exp.Expr] = []
+    for (n, per), periods in p.periods.items():
+        name = p.period_table(n, per)
+        assert name is not None
+        dn = sql.col("dn")
+        per_day = sql.q(
+            "SELECT cid, $g AS g, min($r) AS mn, max($r) AS mx FROM $days WHERE $n > 0 GROUP BY cid, $g",
+            g=_period(dn, per),
+            r=_in_period(dn, per),
+            days=sql.table(DAYS),
+            n=sql.col(n),
+        )
+        cols = [
+            sql.q(f"{agg}({v}) FILTER (WHERE x.k = $k) AS {v}{k}", k=k)
+            for k in range(periods + 1)
+            for agg, v in (("min", "mn"), ("max", "mx"))
+        ]
+        body = (
+            exp.select(sql.col("cid", "d"), sql.alias(sql.q("d.g + x.k"), "g"), *cols)
+            .from_(exp.Subquery(this=per_day, alias=exp.TableAlias(this=sql.ident("d"))))
+            .join(_values([(k,) for k in range(periods + 1)], "x", ["k"]), join_type="cross")
+            .group_by(sql.col("cid", "d"), sql.q("d.g + x.k"))
+        )
+        out.append(sql.create_temp(name, body))
+    return out
+
+
 def _pooled(p: _Plan) -> list[exp.Expr]:
     """What every batch reads, made once for all the contacts a sync computes (the engine's inputs are narrowed to
     them): the day counts and the day each contact was created. A batch picks its rows from these small tables
@@ -56,7 +95,30 @@ def _pooled(p: _Plan) -> list[exp.Expr]:
         dn=_dn(exp.cast(sql.col("CreatedDate"), exp.DataType.Type.DATE)),
         contacts=sql.table(CONTACTS.name),
     )
-    return [sql.create_temp(DAYS_ALL, _day_counts(p)), sql.create_temp(BORN, born)]
+    triggers: list[exp.Expr] = []
+    for i, f in enumerate(_unanswered(p)):
+        if f.spec.answers_oldest:  # which answer answered which trigger, once for all these contacts
+            triggers += answers.statements(f, _matched(i), exp.true())
+            triggers.append(_by_batch_key(f"{TRIGGERS}{i}", sql.q("SELECT * FROM $m", m=sql.table(_matched(i)))))
+        else:
+            source = sql.q(
+                "SELECT cid, day, aid FROM $act WHERE $kinds",
+                act=sql.table(CLASSIFIED.name),
+                kinds=_any_kind(f.spec.unanswered or []),
+            )
+            triggers.append(_by_batch_key(f"{TRIGGERS}{i}", source))
+    return [_by_batch_key(DAYS_ALL, _day_counts(p)), _by_batch_key(BORN, born), *triggers]
+
+
+def _matched(index: int) -> str:
+    """The triggers of the `index`th unanswered feature with the day each was answered (connector.engine.answers)."""
+    return answers.tables(f"tl_t_ans{index}")[2]
+
+
+def _by_batch_key(name: str, body: exp.Expr) -> exp.Expr:
+    """`body` with the batch key `h` (`_of_batch`), in its order: a batch's rows lie together, and its join
+    skips the others' blocks."""
+    return sql.create_temp(name, sql.q("SELECT hash(cid) AS h, * FROM ($b) b ORDER BY h", b=body))
 
 
 def _points(p: _Plan) -> exp.Expr:
@@ -65,7 +127,7 @@ def _points(p: _Plan) -> exp.Expr:
     branches: list[exp.Expr] = [sql.select(sql.col("cid"), sql.col("dn"), from_=DAYS)]
     if p.cached:  # a batch: its contacts are `tl_t_todo`'s
         branches += [
-            sql.q("SELECT cid, dn FROM $born WHERE $todo", born=sql.table(BORN), todo=_in_todo("cid")),
+            _of_batch(BORN, ["cid", "dn"]),
             sql.q("SELECT cid, $dn AS dn FROM $todo", dn=_dn(sql.as_of()), todo=sql.table(TODO)),
         ]
     else:
@@ -139,6 +201,18 @@ def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
     )
 
 
+def _unanswered(p: _Plan) -> list[CompiledFeature]:
+    return [f for f in p.features if f.spec.type == "unanswered"]
+
+
+def _triggers(p: _Plan, index: int, kinds: list[str]) -> exp.Expr:
+    """The activities of these kinds (cid, day, aid): for a batch, its contacts' rows of `_pooled`'s table for
+    the `index`th unanswered feature."""
+    if p.cached:
+        return _of_batch(f"{TRIGGERS}{index}", ["cid", "day", "aid"])
+    return sql.q("SELECT cid, day, aid FROM $act WHERE $kinds", act=sql.table(CLASSIFIED.name), kinds=_any_kind(kinds))
+
+
 def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, str]]:
     """Per `unanswered` feature: its triggers (`tl_t_u<i>`: day, index, first day open, day it closes), and on
     every point the day of the oldest trigger open there (`tl_t_uo<i>`).
@@ -146,27 +220,30 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, str]]:
     A trigger on day d is open on the days t with d + older < t < d + within and not yet answered: from
     d + older + 1 up to the day before its window or its answer closes it. With `answers_all_before` the answer is
     the first answering activity on or after d; with `answers_oldest` the one connector.engine.answers gives it
-    (a thank-you answers its own input, so triggers no longer close in the order they came)."""
+    (a thank-you answers its own input, so triggers no longer close in the order they came: the oldest open one
+    on a point is found among the contact's triggers, not by counting those closed)."""
     out: list[exp.Expr] = []
     tables: dict[str, str] = {}
-    todo = _in_todo("cid") if p.cached else exp.true()
-    for i, f in enumerate(x for x in p.features if x.spec.type == "unanswered"):
+    for i, f in enumerate(_unanswered(p)):
         s = f.spec
         triggers = f"tl_t_u{i}"
         opened = f"tl_t_uo{i}"
         if s.answers_oldest:
-            matched = answers.tables(f"tl_t_ans{i}")[2]
-            out += answers.statements(f, matched, todo)
+            if p.cached:  # a batch: its contacts' rows of `_pooled`'s table
+                source = _of_batch(f"{TRIGGERS}{i}", ["cid", "day", "idx", "na"])
+            else:
+                out += answers.statements(f, _matched(i), exp.true())
+                source = sql.q("SELECT cid, day, idx, na FROM $m", m=sql.table(_matched(i)))
             dn = _dn(sql.col("day"))
             na = _dn(sql.col("na"))
             end = sql.q("LEAST($dn + $w, $na)", dn=dn.copy(), w=s.within_days, na=na) if s.within_days else na
             body = sql.q(
-                "SELECT cid, $dn AS dn, idx, $dn1 + $opens AS opens, $end AS closes FROM $m",
+                "SELECT cid, $dn AS dn, idx, $dn1 + $opens AS opens, $end AS closes FROM ($src) m",
                 dn=dn,
                 dn1=dn.copy(),
                 opens=(s.older_than_days or 0) + 1,
                 end=end,
-                m=sql.table(matched),
+                src=source,
             )
         else:
             trig, ans = p.count(s.unanswered or []), p.count(s.answered_by or [])
@@ -185,13 +262,11 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, str]]:
             body = sql.q(
                 "SELECT t.cid, t.dn, t.idx, t.dn + $opens AS opens, $end AS closes FROM ("
                 "  SELECT cid, $dn AS dn, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx"
-                "  FROM $act WHERE $kinds AND $todo) t JOIN ($found) a ON a.cid = t.cid AND a.dn = t.dn",
+                "  FROM ($src) s) t JOIN ($found) a ON a.cid = t.cid AND a.dn = t.dn",
                 opens=(s.older_than_days or 0) + 1,
                 end=end,
                 dn=_dn(sql.col("day")),
-                act=sql.table(CLASSIFIED.name),
-                kinds=_any_kind(s.unanswered or []),
-                todo=todo.copy(),
+                src=_triggers(p, i, s.unanswered or []),
                 found=found,
             )
         out.append(sql.create_temp(triggers, body))

@@ -14,10 +14,13 @@ from connector.engine.relations import (
 )
 from connector.engine.timeline._base import (
     DAYS,
+    PERIODS,
     POINTS,
     STATES,
     _date,
+    _in_period,
     _over,
+    _period,
     _Plan,
 )
 from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
@@ -49,10 +52,15 @@ def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, str]) -> 
     if s.type == "distinct_periods":
         n = p.count(s.distinct_periods or [])
         per = period_days(s)
+        table = p.period_table(n, per, s.periods or 0)
         hits: exp.Expr = sql.lit(0)
         for m in range(s.periods or 0):
-            w = p.window("sum", n, "RANGE", (m + 1) * per - 1, m * per)
-            hit = sql.q("CASE WHEN COALESCE($w, 0) > 0 THEN 1 ELSE 0 END", w=w)
+            if table is not None:  # see `_points._periods`
+                pp, r = _period_alias(table), _in_period(sql.col("dn", "g"), per)
+                seen = sql.q("$mn <= $r OR $mx > $r", mn=sql.col(f"mn{m}", pp), mx=sql.col(f"mx{m + 1}", pp), r=r)
+            else:
+                seen = exp.GT(this=p.window("sum", n, "RANGE", (m + 1) * per - 1, m * per), expression=sql.lit(0))
+            hit = sql.q("CASE WHEN COALESCE($seen, false) THEN 1 ELSE 0 END", seen=seen)
             hits = exp.Add(this=hits, expression=hit)
         return exp.cast(hits, "BIGINT")
     if s.type == "ratio":
@@ -72,6 +80,10 @@ def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, str]) -> 
         value: exp.Expr = sql.col(s.field, "c")
         return exp.cast(value, "DATE") if f.type == Type.DATE else value
     return None
+
+
+def _period_alias(table: str) -> str:
+    return "pp" + table.removeprefix(PERIODS)
 
 
 def _grid_col(p: _Plan, f: CompiledFeature) -> exp.Expr:
@@ -118,6 +130,17 @@ def _states(p: _Plan, unanswered: dict[str, str], grid: exp.Select) -> exp.Expr:
         inner = inner.join(
             exp.alias_(sql.table(CONTACTS.name), "c"), on=sql.q('c."Id" = g.cid'), join_type="left", copy=False
         )
+    for n, per in p.periods:
+        table = p.period_table(n, per)
+        assert table is not None
+        a = _period_alias(table)
+        on = sql.q(
+            "$a = g.cid AND $g = $period",
+            a=sql.col("cid", a),
+            g=sql.col("g", a),
+            period=_period(sql.col("dn", "g"), per),
+        )
+        inner = inner.join(exp.alias_(sql.table(table), a), on=on, join_type="left", copy=False)
     for i, opened in enumerate(unanswered.values()):
         on = exp.and_(
             exp.EQ(this=sql.col("cid", f"u{i}"), expression=sql.col("cid", "g")),
