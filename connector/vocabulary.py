@@ -72,6 +72,7 @@ TASK_COLUMNS: list[tuple[str, str]] = [
     ("CallDurationInSeconds", "INTEGER"),
     ("CallDisposition", "VARCHAR"),
     ("Description", "VARCHAR"),  # Comments: call notes; kept to DESCRIPTION_CAP characters
+    ("Trust_Listening__c", "BOOLEAN"),  # ours, optional: the rep says it was (not) listening; see below
     ("IsClosed", "BOOLEAN"),
     ("CompletedDateTime", "TIMESTAMP"),
     ("CreatedDate", "TIMESTAMP"),
@@ -97,11 +98,19 @@ EVENT_COLUMNS: list[tuple[str, str]] = [
     ("IsAllDayEvent", "BOOLEAN"),
     ("IsPrivate", "BOOLEAN"),
     ("Description", "VARCHAR"),  # meeting notes; kept to DESCRIPTION_CAP characters
+    ("Trust_Listening__c", "BOOLEAN"),  # ours, optional: the rep says it was (not) listening; see below
     ("CreatedDate", "TIMESTAMP"),
     ("LastModifiedDate", "TIMESTAMP"),
     ("SystemModstamp", "TIMESTAMP"),
     ("IsDeleted", "BOOLEAN DEFAULT false"),
 ]
+
+# Trust_Listening__c is the one activity field trust-ladder ships (salesforce/: a picklist on Activity, so on Task
+# and Event, whose values are 'true' and 'false', labelled Yes and No: a Salesforce checkbox cannot be left unset,
+# and unset is what most activities are). Set, it is the rep's word on whether the conversation was listening; the
+# default rules let it decide over the words. An org without it, or whose sync user cannot see it, has it pulled as
+# NULL (connector.crm.salesforce.activity_fields), as a local CRM or a Data Export without the column has.
+OPTIONAL_ACTIVITY_FIELDS = ("Trust_Listening__c",)
 
 # Task and Event Description is a long text area of up to 32,000 characters. Rules read the notes for words that
 # say how a conversation went, which the first lines tell; a few kilobytes per activity across tens of millions of
@@ -221,6 +230,7 @@ DERIVED_ACTIVITY_COLUMNS: list[tuple[str, str]] = [
     ("Incoming", "BOOLEAN"),  # the linked EmailMessage's direction; NULL without one
     ("HasEmailMessage", "BOOLEAN"),  # a Task with an EmailMessage (Enhanced Email)
     ("AnswersOurs", "BOOLEAN"),  # an incoming email answering one we sent; false outgoing; NULL without email
+    ("RepliesTo", "VARCHAR"),  # the email Task this email replies to (EmailMessage ReplyToEmailMessageId); NULL if none
     ("IsPrimary", "BOOLEAN"),  # this row's contact is the activity's own WhoId (not one of its relations)
     ("Attendees", "INTEGER"),  # people on the activity (contacts of a Task; every person row of an Event)
     ("Declined", "BOOLEAN"),  # this row's contact declined the Event (EventRelation Status 'Declined')

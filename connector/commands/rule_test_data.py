@@ -37,7 +37,8 @@ def insert(
             cols.update(case.crm.model_dump())
         _row(con, "Contact", cols)
         aids: list[str] = []
-        for act in case.activities:
+        messages: list[str | None] = []  # each activity's EmailMessage Id, for replies_to
+        for n, act in enumerate(case.activities, start=1):
             day = act.date or as_of - dt.timedelta(days=act.days_ago or 0)
             logged = (
                 None
@@ -76,15 +77,26 @@ def insert(
                 }
             row.update(act.fields())
             _row(con, act.object, row)
+            message = None
             if act.incoming is not None:
-                _email(
+                reply_to = None
+                if act.replies_to is not None:
+                    if act.replies_to >= n or messages[act.replies_to - 1] is None:
+                        raise ValueError(
+                            f"case '{case.name}', activity {n}: replies_to: {act.replies_to} names no email "
+                            "listed before it (give that activity incoming: true or false)"
+                        )
+                    reply_to = messages[act.replies_to - 1]
+                message = _email(
                     con,
                     seq,
                     aid,
                     incoming=act.incoming,
                     at=row["CreatedDate"] if logged else at,
                     answers_ours=bool(act.answers_ours),
+                    reply_to=reply_to,
                 )
+            messages.append(message)
             if act.with_ or act.attendees or act.declined:
                 shared.append((act, aid, cid))
             aids.append(aid)
@@ -132,11 +144,18 @@ def insert(
 
 
 def _email(
-    con: duckdb.DuckDBPyConnection, seq: Iterator[int], aid: str, *, incoming: bool, at: dt.datetime, answers_ours: bool
-) -> None:
-    """The EmailMessage of an email Task; one that answers ours replies to an outgoing message of ours (which
-    belongs to no Task of the case: it only gives the reply something to answer)."""
-    reply_to = None
+    con: duckdb.DuckDBPyConnection,
+    seq: Iterator[int],
+    aid: str,
+    *,
+    incoming: bool,
+    at: dt.datetime,
+    answers_ours: bool,
+    reply_to: str | None = None,
+) -> str:
+    """The EmailMessage of an email Task (its Id); one that answers ours replies to an outgoing message of ours
+    (which belongs to no Task of the case: it only gives the reply something to answer), one with `reply_to`
+    replies to that message."""
     if answers_ours:
         reply_to = ids.make(ids.EMAIL_MESSAGE, next(seq))
         _row(
@@ -150,11 +169,12 @@ def _email(
                 "CreatedDate": at - dt.timedelta(days=1),
             },
         )
+    message = ids.make(ids.EMAIL_MESSAGE, next(seq))
     _row(
         con,
         "EmailMessage",
         {
-            "Id": ids.make(ids.EMAIL_MESSAGE, next(seq)),
+            "Id": message,
             "ActivityId": aid,
             "Incoming": incoming,
             "MessageDate": at,
@@ -163,6 +183,7 @@ def _email(
             "ReplyToEmailMessageId": reply_to,
         },
     )
+    return message
 
 
 def _row(con: duckdb.DuckDBPyConnection, table: str, cols: dict[str, Any]) -> None:

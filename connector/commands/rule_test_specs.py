@@ -20,7 +20,8 @@ class _Strict(BaseModel):
 class ActivitySpec(_Strict):
     """One logged Task or Event of the case's contact, dated `days_ago` before as_of (or on `date`): its
     ActivityDate, the day it happened. Beside the Salesforce fields it can say what Salesforce records elsewhere:
-    `incoming` (an EmailMessage of that direction; `answers_ours`: it replies to one of ours), `with` (the
+    `incoming` (an EmailMessage of that direction; `answers_ours`: it replies to one of ours; `replies_to: n`: it
+    replies to the email that is the case's n-th activity, in the same thread), `with` (the
     contacts of other cases of the file who took part too) or `attendees` (that many more people), `declined`
     (this contact declined the Event), `private` (IsPrivate), `logged_days_ago` (when it was logged: CreatedDate,
     and for a Task its CompletedDateTime). A cancelled meeting is a subject: "Canceled: ..."."""
@@ -34,6 +35,7 @@ class ActivitySpec(_Strict):
     object: Literal["Task", "Event"] = "Task"
     incoming: bool | None = None
     answers_ours: bool | None = None
+    replies_to: int | None = Field(default=None, ge=1)  # the case's n-th activity (from 1), an email listed before
     with_: list[str] = Field(default_factory=list, alias="with")
     attendees: int | None = Field(default=None, ge=0, le=1000)  # more people (new contacts) on the activity
     declined: bool = False
@@ -50,6 +52,7 @@ class ActivitySpec(_Strict):
     CallDurationInSeconds: int | None = None
     CallDisposition: str | None = None
     Description: str | None = None  # the call or meeting notes
+    Trust_Listening__c: bool | None = None  # the rep's word: it was (not) listening
     DurationInMinutes: int | None = None
     IsAllDayEvent: bool | None = None
     IsClosed: bool | None = None
@@ -67,6 +70,10 @@ class ActivitySpec(_Strict):
             raise ValueError(f"{self.object} has no field {', '.join(wrong)}")
         if self.object == "Event" and self.incoming is not None:
             raise ValueError("incoming is an email's direction: give it on a Task")
+        if self.replies_to is not None and self.incoming is None:
+            raise ValueError("replies_to is an email's: give incoming (its direction) too")
+        if self.replies_to is not None and self.answers_ours is not None:
+            raise ValueError("give replies_to or answers_ours, not both: replying to one of ours answers ours")
         if self.answers_ours and not self.incoming:
             raise ValueError("answers_ours needs incoming: true (only their email answers ours)")
         if self.declined and self.object != "Event":

@@ -1,5 +1,6 @@
 """Pass 2: per-contact features, as one grouped aggregation over the classified activities (plus one small
-pass over gratitude triggers for `unanswered` features), then contact fields and calculated features.
+pass over gratitude triggers for `unanswered` features, and which answer answered which trigger where one answer
+answers one: connector.engine.answers), then contact fields and calculated features.
 
 `unanswered` triggers count once they are more than `older_than_days` old (the product brief's "more than N
 days"). Windows count back from the evaluation date: `within_days: N` keeps activities with day > as_of - N, so the
@@ -15,7 +16,7 @@ import duckdb
 from sqlglot import exp
 
 from connector import sql
-from connector.engine import origin
+from connector.engine import answers, origin
 from connector.engine.relations import (
     BASE,
     CLASSIFIED,
@@ -121,16 +122,21 @@ def _base(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(BASE.name, body)
 
 
+def _answered_table(i: int) -> str:
+    return f"tl_answered_{i}"
+
+
 def _unanswered(features: list[CompiledFeature], rules: RuleSet) -> exp.Expr:
     cols = []
+    paired = [f for f in features if f.spec.answers_oldest]
     for f in features:
         s = f.spec
         assert s.unanswered is not None
         assert s.older_than_days is not None
         answered = sql.col(feature_answered_col(f.name), "b")
         if s.answers_oldest:
-            # The trigger's place among the contact's triggers is at or past the number the answers closed.
-            open_ = sql.q("$idx >= $closed", idx=sql.col(f"{_idx(f)}", "a"), closed=sql.col(f"{_closed(f)}", "a"))
+            # Open while no answer has answered it (connector.engine.answers: a thank-you answers its own input).
+            open_ = sql.q("$na IS NULL", na=sql.col("na", f"m{paired.index(f)}"))
         else:
             open_ = sql.q("($answered IS NULL OR a.day > $answered)", answered=answered)
         cond = exp.and_(
@@ -144,75 +150,18 @@ def _unanswered(features: list[CompiledFeature], rules: RuleSet) -> exp.Expr:
     triggers = _any([k for f in features for k in (f.spec.unanswered or [])], "a")
     body = (
         exp.select(sql.col("cid", "a"), *cols)
-        .from_(_paired(features))
+        .from_(exp.alias_(sql.table(CLASSIFIED.name), "a"))
         .join(exp.alias_(sql.table(BASE.name), "b"), on=sql.q("a.cid = b.cid"))
-        .where(triggers)
-        .group_by(sql.col("cid", "a"))
     )
+    for i in range(len(paired)):
+        body = body.join(
+            exp.alias_(sql.table(_answered_table(i)), f"m{i}"),
+            on=sql.q(f"m{i}.cid = a.cid AND m{i}.aid = a.aid"),
+            join_type="left",
+            copy=False,
+        )
+    body = body.where(triggers, copy=False).group_by(sql.col("cid", "a"), copy=False)
     return sql.create_temp(UNANSWERED.name, body)
-
-
-def _idx(f: CompiledFeature) -> str:
-    return f"{feature_col(f.name)}__idx"
-
-
-def _closed(f: CompiledFeature) -> str:
-    return f"{feature_col(f.name)}__closed"
-
-
-def _paired(features: list[CompiledFeature]) -> exp.Expr:
-    """The classified activities as `a`, with, for each `answers_oldest` feature, each row's place among the
-    contact's triggers (`__idx`, from 0, by day then Id) and how many triggers the answers closed (`__closed`).
-
-    Answers close the oldest open trigger, first come first served: a day's triggers are counted before its
-    answers (a thank-you the day of the feedback answers it; an activity both trigger and answer answers itself).
-    With S the running count of triggers minus answers at the end of each day, the answers that found nothing open
-    are -min(0, min S), so the triggers closed are the answers less those: sum(answers) + min(0, min S). The same
-    reading as the timeline's (connector.engine.timeline._points)."""
-    paired = [f for f in features if f.spec.answers_oldest]
-    if not paired:
-        return exp.alias_(sql.table(CLASSIFIED.name), "a")
-    running, closing = [], []
-    for f in paired:
-        trig = sql.q("CASE WHEN $k THEN 1 ELSE 0 END", k=_any(f.spec.unanswered or []))
-        ans = sql.q("CASE WHEN $k THEN 1 ELSE 0 END", k=_any(f.spec.answered_by or []))
-        running.append(
-            sql.alias(
-                sql.q(
-                    "sum($t) OVER (PARTITION BY cid ORDER BY day, aid ROWS BETWEEN UNBOUNDED PRECEDING AND "
-                    "CURRENT ROW) - 1",
-                    t=trig,
-                ),
-                _idx(f),
-            )
-        )
-        running.append(
-            sql.alias(
-                sql.q(
-                    "sum($t - $a) OVER (PARTITION BY cid ORDER BY day "
-                    "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)",
-                    t=trig.copy(),
-                    a=ans,
-                ),
-                f"{_closed(f)}_s",
-            )
-        )
-        closing.append(
-            sql.alias(
-                sql.q(
-                    "sum($a) OVER (PARTITION BY cid) + LEAST(0, min($s) OVER (PARTITION BY cid))",
-                    a=ans.copy(),
-                    s=sql.col(f"{_closed(f)}_s"),
-                ),
-                _closed(f),
-            )
-        )
-    # Only triggers and answers take part: the windows then sort a few rows a contact, not all its activity.
-    kinds = [k for f in features for k in (f.spec.unanswered or [])]
-    kinds += [k for f in paired for k in (f.spec.answered_by or [])]
-    inner = exp.select(exp.Star(), *running).from_(sql.table(CLASSIFIED.name)).where(_any(kinds))
-    outer = exp.select(exp.Star(), *closing).from_(exp.Subquery(this=inner, alias=exp.TableAlias(this=sql.ident("r"))))
-    return exp.Subquery(this=outer, alias=exp.TableAlias(this=sql.ident("a")))
 
 
 def _columns(f: CompiledFeature) -> list[exp.Expr]:
@@ -278,6 +227,8 @@ def _features(rules: RuleSet, *, one_contact: bool, unanswered: bool, replay: bo
 def statements(rules: RuleSet, *, one_contact: bool = False, replay: bool = False) -> list[exp.Expr]:
     unanswered = [f for f in rules.features.values() if f.spec.type == "unanswered"]
     out = [_base(rules)]
+    for i, f in enumerate(f for f in unanswered if f.spec.answers_oldest):
+        out += answers.statements(f, _answered_table(i), exp.true())
     if unanswered:
         out.append(_unanswered(unanswered, rules))
     out.append(_features(rules, one_contact=one_contact, unanswered=bool(unanswered), replay=replay))

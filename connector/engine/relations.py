@@ -125,6 +125,9 @@ ACTIVITY_FACTS: tuple[tuple[str, str], ...] = (
     ("IsPrimary", "BOOLEAN"),
     ("Attendees", "INTEGER"),
     ("Declined", "BOOLEAN"),
+    # What an answer can refer to (a thank-you answers the input it refers to: connector.engine.answers).
+    ("WhatId", "VARCHAR"),
+    ("RepliesTo", "VARCHAR"),
 )
 
 CLASSIFIED = Relation(

@@ -187,6 +187,19 @@ class _Compiler:
                 for i, kind in enumerate(getattr(spec, attr) or []):
                     if kind not in known_kinds:
                         self._err((*loc, attr, i), f"unknown activity kind '{kind}'{suggest(kind, known_kinds)}")
+            for trigger, naming in (spec.named_by or {}).items():
+                if trigger not in (spec.unanswered or []):
+                    self._err(
+                        (*loc, "named_by", trigger),
+                        f"'{trigger}' is not one of this feature's unanswered kinds "
+                        f"({', '.join(spec.unanswered or [])}){suggest(trigger, set(spec.unanswered or []))}",
+                    )
+                for i, kind in enumerate(naming):
+                    if kind not in known_kinds:
+                        self._err(
+                            (*loc, "named_by", trigger, i),
+                            f"unknown activity kind '{kind}'{suggest(kind, known_kinds)}",
+                        )
             kind_type = {
                 "count": Type.INT,
                 "distinct_periods": Type.INT,

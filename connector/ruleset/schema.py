@@ -142,7 +142,7 @@ _MODIFIERS: dict[str, set[str]] = {
     "last": {"within_days"},
     "distinct_periods": {"period", "periods"},
     "ratio": {"per", "within_days"},
-    "unanswered": {"answered_by", "older_than_days", "within_days", "each_answer"},
+    "unanswered": {"answered_by", "older_than_days", "within_days", "each_answer", "named_by"},
     "field": set(),
     "expr": set(),
 }
@@ -263,6 +263,13 @@ class Feature(_Strict):
         "trigger on or before its day. answers_oldest: one trigger, the oldest not yet answered on or before its "
         "day, so a thank-you answers one input and the others stay open.",
     )
+    named_by: dict[str, KindList] | None = Field(
+        default=None,
+        description="For unanswered with each_answer: answers_oldest: per trigger kind, the kinds of an answer that "
+        "names it (a thank-you 'for the referral'). An answer of one of them answers only triggers of the kinds it "
+        "names; one that names none answers any. Either way an answer first answers the trigger it refers to (a "
+        "reply to its email, a reply in the same thread, the same related record), then the oldest open one.",
+    )
 
     @model_validator(mode="after")
     def _one_type(self) -> Feature:
@@ -274,13 +281,24 @@ class Feature(_Strict):
                 + (f" (this one has {', '.join(given)})" if given else "")
             )
         kind = given[0]
-        modifiers = {"within_days", "per", "period", "periods", "answered_by", "older_than_days", "each_answer"}
+        modifiers = {
+            "within_days",
+            "per",
+            "period",
+            "periods",
+            "answered_by",
+            "older_than_days",
+            "each_answer",
+            "named_by",
+        }
         extra = sorted(m for m in modifiers if getattr(self, m) is not None and m not in _MODIFIERS[kind])
         if extra:
             raise ValueError(f"'{kind}' does not take {', '.join(extra)}")
         missing = sorted(m for m in _REQUIRED.get(kind, set()) if getattr(self, m) is None)
         if missing:
             raise ValueError(f"'{kind}' needs {', '.join(missing)}")
+        if self.named_by is not None and not self.answers_oldest:
+            raise ValueError("named_by needs each_answer: answers_oldest (one answer answers one trigger)")
         if self.period is not None and self.periods is not None:
             days = PERIOD_DAYS[self.period] * self.periods
             if days > MAX_DAYS:
@@ -312,6 +330,8 @@ class Feature(_Strict):
         out: list[str] = []
         for attr in ("count", "first", "last", "distinct_periods", "ratio", "unanswered", "per", "answered_by"):
             out.extend(getattr(self, attr) or [])
+        for naming in (self.named_by or {}).values():
+            out.extend(naming)
         return out
 
 

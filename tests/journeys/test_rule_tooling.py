@@ -192,7 +192,7 @@ def test_check_data_shows_what_share_of_the_orgs_own_activity_the_rules_cannot_r
     assert data["unmatched_subjects"] == [["Prepare onsite visit", 4], ["Log notes", 1]]
     assert ["Call", 1] in data["short_subjects"]
     text = cli("--config", str(config), "rules", "check", "--data", cwd=org.folder).stdout
-    assert "  no kind                5   62.5%   <- what the rules cannot read" in text
+    assert "  no kind                     5   62.5%   <- what the rules cannot read" in text
     assert "        4  Prepare onsite visit" in text
     both = cli("--config", str(config), "rules", "check", "--data", "--no-data", cwd=org.folder)
     assert both.returncode == 2 and "--data reads the local CRM" in both.stderr
@@ -235,7 +235,7 @@ def test_the_shipped_rule_tests_pass_and_exercise_every_rung_flag_and_kind(tmp_p
     assert (
         f"{TESTS_DIR / 'rungs.yaml'}::a listening call exactly 120 days old is outside the 120-day window PASSED" in out
     )
-    assert "100.0% - rungs 5/5, flags 2/2, kinds 14/14" in out
+    assert "100.0% - rungs 5/5, flags 2/2, kinds 18/18" in out
     assert "every rung, flag and kind is exercised" in out
     assert re.search(r"=+ \d+ passed in [\d.]+s =+$", out.strip())
 
@@ -327,11 +327,11 @@ cases:
     )
     proc = cli("rules", "test", str(path), "--min-coverage", "50", cwd=tmp_path)
     assert proc.returncode == 1
-    # 1 of 5 rungs, 0 of 2 flags, 1 of 14 kinds: 2 of 21.
-    assert "9.5% - rungs 1/5, flags 0/2, kinds 1/14" in proc.stdout
+    # 1 of 5 rungs, 0 of 2 flags, 1 of 18 kinds: 2 of 25.
+    assert "8.0% - rungs 1/5, flags 0/2, kinds 1/18" in proc.stdout
     assert "not exercised: rung Fringe, rung Familiar" in proc.stdout
-    assert "coverage 9.5% is below --min-coverage 50%" in proc.stdout
-    assert cli("rules", "test", str(path), "--min-coverage", "9", cwd=tmp_path).returncode == 0
+    assert "coverage 8.0% is below --min-coverage 50%" in proc.stdout
+    assert cli("rules", "test", str(path), "--min-coverage", "8", cwd=tmp_path).returncode == 0
 
 
 def test_an_invalid_test_file_is_reported_with_file_line_col_and_exits_4(tmp_path: Path) -> None:

@@ -26,7 +26,8 @@ a hundred thousand contacts and a million activities. It serves:
   header (RFC 9110, IMF-fixdate), JSON-array error bodies ("Status Codes and Error Responses"), injected faults,
   and hung calls: a server that accepts the request and never answers, which costs the caller its read
   timeout (the `on_wait` hook advances the test's clock by it) and ends in requests' ReadTimeout.
-- describe of EmailMessage, TaskRelation and EventRelation ("Get Field and Other Metadata for an Object"), and
+- describe of Task and Event (for the optional Trust_Listening__c), of EmailMessage, TaskRelation and
+  EventRelation ("Get Field and Other Metadata for an Object"), and
   their rows through query and Bulk query (Object Reference "EmailMessage", "TaskRelation", "EventRelation":
   ActivityId/Incoming/MessageDate/ReplyToEmailMessageId; TaskId/RelationId/IsWhat; EventId/RelationId/IsWhat/
   IsInvitee/IsParent/Status/Response); relation rows deleted directly vanish from queries (they never reach the
@@ -513,6 +514,9 @@ class FakeOrg:
             return self._page(cursor, int(offset), parts[0])
         if method == "GET" and parts == ["sobjects", "Contact", "describe"]:
             return 200, {"Content-Type": "application/json"}, json.dumps(self.describe())
+        if method == "GET" and parts in (["sobjects", "Task", "describe"], ["sobjects", "Event", "describe"]):
+            # only the fields the sync user can see (`hidden` takes them away)
+            return 200, {"Content-Type": "application/json"}, json.dumps(self._describe_detail(parts[1]))
         if method == "GET" and len(parts) == 3 and parts[0] == "sobjects" and parts[1] in _DETAILS:
             if parts[1] in self.disabled:
                 return _error(404, "NOT_FOUND", "The requested resource does not exist")

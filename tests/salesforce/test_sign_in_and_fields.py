@@ -267,7 +267,25 @@ def test_both_permission_sets_let_their_users_read_every_trust_field() -> None:
             )
             for p in root.findall("m:fieldPermissions", ns)
         }
-        assert grants == dict.fromkeys(six, ("true", editable)), name
+        # The rep's listening answer on activities: reps set it (the card too); the sync only reads it.
+        listening = ("true", "false" if name == "Trust_Ladder_Sync" else "true")
+        assert grants == {**dict.fromkeys(six, ("true", editable)), "Activity.Trust_Listening__c": listening}, name
+
+
+def test_the_listening_answer_ships_as_a_picklist_that_can_be_left_empty() -> None:
+    """A checkbox is never empty (unchecked is false), and an empty answer is what lets the words decide: the
+    field is a picklist of 'true' and 'false' with no default, which the pull casts to a boolean."""
+    ns = {"m": "http://soap.sforce.com/2006/04/metadata"}
+    path = Path(__file__).resolve().parents[2] / (
+        "salesforce/force-app/main/default/objects/Activity/fields/Trust_Listening__c.field-meta.xml"
+    )
+    xml = ET.parse(path).getroot()  # noqa: S314 - our own metadata file
+    assert xml.findtext("m:type", namespaces=ns) == "Picklist"
+    values = {
+        v.findtext("m:fullName", namespaces=ns): v.findtext("m:default", namespaces=ns)
+        for v in xml.iter("{http://soap.sforce.com/2006/04/metadata}value")
+    }
+    assert values == {"true": "false", "false": "false"}
 
 
 def _upsert_response(results: list[tuple[str, bool, str]]) -> str:

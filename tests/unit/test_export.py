@@ -360,6 +360,23 @@ def test_checkboxes_read_as_1_0_or_true_false_and_deleted_records_stay_deleted(t
     assert crm.counts()["Contact"] == 1  # the deleted one is there, and known to be deleted
 
 
+def test_the_reps_listening_answer_is_imported_as_yes_no_or_unset(tmp_path: Path, crm: LocalCrm) -> None:
+    """Trust_Listening__c is a picklist whose values are 'true' and 'false' (labelled Yes and No): the export holds
+    the values, and an activity nobody marked has it empty, which the rules read as "the words decide"."""
+    write(tmp_path / "Contact.csv", CONTACT_HEADER, [contact(C1)])
+    header = [*TASK_HEADER, "Trust_Listening__c"]
+    write(
+        tmp_path / "Task.csv",
+        header,
+        [task(T1, Trust_Listening__c="true"), task(T2, Trust_Listening__c="false"), task(T3, Trust_Listening__c="")],
+    )
+
+    import_export(crm, tmp_path)
+
+    got = dict(crm.con.execute('SELECT "Id", "Trust_Listening__c" FROM "Task"').fetchall())
+    assert got == {T1: True, T2: False, T3: None}
+
+
 # --- what cannot be used ------------------------------------------------------------------------------------
 
 

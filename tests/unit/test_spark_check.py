@@ -33,7 +33,7 @@ def check(*args: str) -> tuple[int, str]:
 def test_the_default_ladder_renders_every_statement_for_spark() -> None:
     code, out = check("--engine", "spark", str(DEFAULT_RULES))
     assert code == 0, out
-    assert out.strip().endswith("passed. Rendered 15 statements as Spark SQL.")
+    assert out.strip().endswith("passed. Rendered 21 statements as Spark SQL.")
     plain_code, plain = check(str(DEFAULT_RULES))
     assert plain_code == 0
     assert plain.strip() == "Checked 1 rule file: 0 errors, 0 warnings, 0 info; passed."  # no --engine: as before
@@ -42,16 +42,29 @@ def test_the_default_ladder_renders_every_statement_for_spark() -> None:
 def test_the_check_renders_what_a_spark_run_executes_in_its_order() -> None:
     rendered = lint_spark.render(compiler.load(DEFAULT_RULES))
     targets = [st.target for st in rendered.statements]
-    assert targets[:4] == ["tl_act", "tl_base", "tl_unans", "tl_feat"]  # classify, features
-    # The timeline: per-day counts, the periods of the `two_way_quarters` features, change days, the triggers of
-    # `unthanked`, the states on every change day (window frames, features, flags, criteria), the days held rungs
-    # drop, the rung stood on, and the evaluation day's row; then evaluate.
-    assert targets[4:-2] == [
+    # classify, features: which thank-you answered which input (`unthanked` answers its own input), then the rest
+    assert targets[:7] == [
+        "tl_act",
+        "tl_base",
+        "tl_answered_0_trig",
+        "tl_answered_0_ans",
+        "tl_answered_0",
+        "tl_unans",
+        "tl_feat",
+    ]
+    # The timeline: per-day counts, the periods of the `two_way_quarters` features, change days, which answer
+    # answered which trigger of `unthanked`, its triggers and the oldest open on every change day, the states on
+    # every change day (window frames, features, flags, criteria), the days held rungs drop, the rung stood on, and
+    # the evaluation day's row; then evaluate.
+    assert targets[7:-2] == [
         "tl_t_day",
         "tl_t_per0",
         "tl_t_pts",
+        "tl_t_ans0_trig",
+        "tl_t_ans0_ans",
+        "tl_t_ans0",
         "tl_t_u0",
-        "tl_t_uc0",
+        "tl_t_uo0",
         "tl_t_q",
         "tl_t_drop",
         "tl_t_rung",
@@ -119,7 +132,7 @@ def test_a_construct_the_engine_made_on_its_own_is_reported_as_our_bug(monkeypat
     assert (finding.line, finding.col) == (1, 1)
     assert "engine's own plan statement" in finding.message
     assert "a trust-ladder bug to report" in finding.message
-    assert rendered == 14  # every other statement still rendered
+    assert rendered == 20  # every other statement still rendered
 
 
 def test_every_condition_node_knows_the_rule_text_it_came_from() -> None:

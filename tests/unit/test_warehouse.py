@@ -21,12 +21,13 @@ import pytest
 import yaml
 
 from connector import config, ids, sql, vocabulary
-from connector.config import WarehouseSection
+from connector.config import ActivitiesSection, FieldsSection, WarehouseSection
 from connector.crm.local import demo, quarantine
 from connector.crm.local.store import LocalCrm
 from connector.crm.warehouse import naming, read
 from connector.crm.warehouse.export import export
 from connector.errors import ConfigError
+from connector.ruleset.compiler import load
 from connector.ruleset.schema import FEATURE_TYPES, PERIOD_DAYS, RuleFile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,7 +207,7 @@ def test_the_equality_rule_file_uses_every_feature_type_and_option() -> None:
     spec = RuleFile.model_validate(yaml.safe_load(EVERY_FEATURE.read_text()))
     features = spec.features.values()
     assert {f.type for f in features} == set(FEATURE_TYPES)
-    for option in ("within_days", "per", "answered_by", "older_than_days"):
+    for option in ("within_days", "per", "answered_by", "older_than_days", "each_answer", "named_by"):
         assert any(getattr(f, option) is not None for f in features), option
     assert {f.period for f in features if f.period} == set(PERIOD_DAYS)
     for kind in ("count", "first", "last", "ratio", "unanswered"):
@@ -261,3 +262,15 @@ def test_a_copy_without_an_optional_column_is_named_not_read_as_null_in_silence(
     frame = _Frame("ID", "who_id", "Title")  # a warehouse may upper-case names; matching ignores case
     assert read.absent(section, "Task", frame, wanted) == ["call_disposition (Task.CallDisposition)"]  # type: ignore[arg-type]
     assert read.absent(section, "Task", _Frame("id", "who_id", "call_disposition", "title"), wanted) == []  # type: ignore[arg-type]
+
+
+def test_a_copy_of_an_org_without_the_listening_field_is_read_with_it_empty() -> None:
+    """The default rules read Trust_Listening__c, which an org has only once our metadata is deployed: a warehouse
+    copy need not have it (it is then NULL, the words decide), while the other fields the rules read stay
+    required."""
+    needs = load(Path(__file__).resolve().parents[2] / "rules" / "ladder.yaml").needs()
+    assert "Trust_Listening__c" in needs.activity_fields
+    for obj in ("Task", "Event"):
+        wanted = read.required(obj, FieldsSection(), needs, ActivitiesSection())
+        assert "Trust_Listening__c" not in wanted
+        assert "Subject" in wanted

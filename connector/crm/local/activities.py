@@ -30,12 +30,13 @@ from connector.config import EVENT_DATE_FIELDS, TASK_DATE_FIELDS, ActivitiesSect
 from connector.crm import follow_ups
 
 REL_TABLE = "crm_act_rel"  # obj, aid, rid (a person), declined, rel_id, known (a Contact the CRM holds)
-MAIL_TABLE = "crm_act_mail"  # aid, who, incoming, at, replies_ours: per Task with an EmailMessage (a step)
+MAIL_TABLE = "crm_act_mail"  # aid, who, incoming, at, replies_ours, replies_to: per Task with an EmailMessage (a step)
 MAIL_PEOPLE_TABLE = "crm_act_mail_people"  # aid, cid, incoming, at, replies_ours: per email and contact (a step)
 ANSWERS_TABLE = "crm_act_answers"  # aid, cid, answers_ours: per incoming email and contact (a step)
 EMAIL_TABLE = "crm_act_email"  # arow, who, incoming, answers_primary: per Task with an EmailMessage (a step)
 ACTS_TABLE = "crm_act_acts"  # aid, obj, arow, who, who_declined, attendees: live activities with relations (a step)
-FACTS_TABLE = "crm_act_facts"  # obj, arow, cid, is_primary, declined, attendees, has_email, incoming, answers_ours
+FACTS_TABLE = "crm_act_facts"  # obj, arow, cid, is_primary, declined, attendees, has_email, incoming, answers_ours,
+# replies_to
 ANSWER_WINDOW_DAYS = 30  # an incoming email within this many days of an outgoing one answers it
 
 _DATE_TYPE = {
@@ -59,14 +60,16 @@ SELECT obj, aid, rid, bool_or(declined) AS declined, min(rel_id) AS rel_id FROM 
 LEFT JOIN (SELECT "Id" FROM "Contact" WHERE NOT COALESCE("IsDeleted", false) AND length("Id") = 18) c
   ON c."Id" = g.rid
 """
-# Per email Task: its first message's direction and time, whether it replies to one of ours, the Task's WhoId and
+# Per email Task: its first message's direction and time, whether it replies to one of ours, the email Task it
+# replies to (whoever wrote it: a thank-you in the thread of their feedback refers to it), the Task's WhoId and
 # its row number (`arow`, the Task's rowid: the view joins on it, an integer, not on an 18-character Id).
 _MAIL = """
-SELECT m.aid, t.rowid AS arow, t."WhoId" AS who, m.incoming, m."at", m.replies_ours
+SELECT m.aid, t.rowid AS arow, t."WhoId" AS who, m.incoming, m."at", m.replies_ours, m.replies_to
 FROM (SELECT m."ActivityId" AS aid, arg_min(m."Incoming", COALESCE(m."MessageDate", m."CreatedDate")) AS incoming,
-             min(COALESCE(m."MessageDate", m."CreatedDate")) AS "at", bool_or(o."Id" IS NOT NULL) AS replies_ours
+             min(COALESCE(m."MessageDate", m."CreatedDate")) AS "at",
+             bool_or(COALESCE(o."Incoming" = false, false)) AS replies_ours, min(o."ActivityId") AS replies_to
       FROM "EmailMessage" m
-      LEFT JOIN (SELECT "Id" FROM "EmailMessage" WHERE "Incoming" = false AND NOT COALESCE("IsDeleted", false)) o
+      LEFT JOIN (SELECT "Id", "Incoming", "ActivityId" FROM "EmailMessage" WHERE NOT COALESCE("IsDeleted", false)) o
         ON o."Id" = m."ReplyToEmailMessageId"
       WHERE NOT COALESCE(m."IsDeleted", false) AND m."ActivityId" LIKE $task
       GROUP BY m."ActivityId") m
@@ -89,7 +92,7 @@ ASOF LEFT JOIN (SELECT cid, "at" FROM crm_act_mail_people WHERE incoming = false
 """
 # Per email Task, what the view joins: direction, and whether it answers ours for the Task's own contact.
 _EMAIL = """
-SELECT m.arow, m.who, m.incoming,
+SELECT m.arow, m.who, m.incoming, m.replies_to,
        CASE WHEN m.incoming THEN COALESCE(a.answers_ours, false) ELSE false END AS answers_primary
 FROM crm_act_mail m LEFT JOIN crm_act_answers a ON a.aid = m.aid AND a.cid = m.who
 """
@@ -122,11 +125,11 @@ WITH people AS (
   WHERE r.known AND r.rid IS DISTINCT FROM a.who)
 SELECT p.obj, p.arow, p.cid, p.is_primary, p.declined, p.attendees, e.arow IS NOT NULL AS has_email, e.incoming,
        CASE WHEN e.arow IS NULL THEN NULL WHEN p.is_primary THEN e.answers_primary
-            ELSE COALESCE(p.answers_other, false) END AS answers_ours,
+            ELSE COALESCE(p.answers_other, false) END AS answers_ours, e.replies_to,
        CAST(NULL AS DATE) AS no_day, CAST(NULL AS BOOLEAN) AS no_bool
 FROM people p LEFT JOIN crm_act_email e ON p.obj = 'Task' AND e.arow = p.arow
 UNION ALL
-SELECT 'Task', e.arow, e.who, true, false, 1, true, e.incoming, e.answers_primary, NULL, NULL
+SELECT 'Task', e.arow, e.who, true, false, 1, true, e.incoming, e.answers_primary, e.replies_to, NULL, NULL
 FROM crm_act_email e
 WHERE e.who LIKE $contact AND e.arow NOT IN (SELECT arow FROM crm_act_acts WHERE obj = 'Task')
 """
@@ -146,6 +149,7 @@ WHERE COALESCE(f.no_bool, NOT COALESCE(a."IsDeleted", false) AND (f.arow IS NOT 
 # The derived columns, in connector.vocabulary.DERIVED_ACTIVITY_COLUMNS order; DaySource is added from the policy.
 _DERIVED = """
 SELECT f.incoming AS "Incoming", COALESCE(f.has_email, false) AS "HasEmailMessage", f.answers_ours AS "AnswersOurs",
+       f.replies_to AS "RepliesTo",
        COALESCE(f.is_primary, true) AS "IsPrimary", COALESCE(f.attendees, 1) AS "Attendees",
        COALESCE(f.declined, false) AS "Declined",
        COALESCE(lower(trim(a."Subject")) LIKE 'canceled:%' OR lower(trim(a."Subject")) LIKE 'cancelled:%', false)

@@ -10,8 +10,9 @@ seed and evaluation date give the same rows), after the personas' own histories:
 - Shared Activities: meetings with several contacts of the same account (EventRelation invitees, some declined,
   some not yet answered), calls with a colleague of the contact (TaskRelation), and 300-invitee webinars.
 - Concerns and what came of them: a complaint, concern or escalation they raised (input that deserves thanks);
-  for about half, the change we made on it and told them about ("Acted on: ..."); for some outages, the bad patch
-  worked through together ("Worked through: ..."), both logged as README asks admins to.
+  for about half, the change we made on it and told them about ("Acted on: ..."), for half of the others a
+  thank-you that names it ("Thanks for your patience during the outage"); for some outages, the bad patch
+  worked through together ("Worked through: ..."), logged as README asks admins to.
 - Calendar and logging habits: cancelled meetings ("Canceled: ..."), private events, backdated calls (logged days
   after their ActivityDate), outbound-only discovery call series (40 minutes, all dialled by us), and unanswered
   calls ("No answer" beside "Left voicemail").
@@ -72,19 +73,23 @@ LATERAL (
   FROM range(3) t(i) WHERE h(c."Id", 'series') < 40
   UNION ALL
   -- A concern they raised; then, for some, what we changed because of it, and for some outages, the bad patch
-  -- worked through together. Logged by the account manager as plain Tasks, as README asks admins to.
+  -- worked through together; for some of those we changed nothing for, a thank-you that names the concern.
+  -- Logged by the account manager as plain Tasks, as README asks admins to.
   SELECT 'concern', x.step, [['Concern raised: delivery delays', 'Complaint: invoice errors',
            'Escalation: service outage'][1 + x.topic],
          ['Acted on: delivery dates now confirmed weekly, told them',
           'Acted on: invoices checked before they go out, told them',
           'Acted on: status page and outage alerts set up, told them'][1 + x.topic],
-         'Worked through: the service outage, together'][1 + x.step], 'Other', 'Task', NULL, NULL, NULL,
+         'Worked through: the service outage, together',
+         ['Thanks for flagging the delivery delays', 'Thank you for raising the invoice errors',
+          'Thanks for your patience during the outage'][1 + x.topic]][1 + x.step], 'Other', 'Task', NULL, NULL, NULL,
          $as_of::TIMESTAMP - to_days(x.ago - x.step * (4 + h(c."Id", 'acted-day') % 10)) + INTERVAL 13 HOUR
   FROM (SELECT h(c."Id", 'concern-topic') % 3 AS topic, 8 + h(c."Id", 'concern-day') % 170 AS ago, step
-        FROM range(3) t(step)) x
+        FROM range(4) t(step)) x
   WHERE h(c."Id", 'concern') < 25
     AND (x.step = 0 OR (x.step = 1 AND h(c."Id", 'acted') < 500) OR (x.step = 2 AND x.topic = 2
-                                                                     AND h(c."Id", 'weathered') < 600))
+                                                                     AND h(c."Id", 'weathered') < 600)
+         OR (x.step = 3 AND h(c."Id", 'acted') >= 500 AND h(c."Id", 'thanked-concern') < 500))
 ) k
 WHERE k.at > o."CreatedDate" AND k.at < $as_of::TIMESTAMP
 """

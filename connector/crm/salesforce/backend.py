@@ -18,6 +18,7 @@ every record refused so far, and the API calls spent.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -185,8 +186,11 @@ class SalesforceCrm:
         return fields.without(sf_fields.absent_optional(self.describe(), fields))
 
     def signature(self) -> str:
-        """The mirror's digest (LocalCrm.signature): it moves with every pulled change and every write."""
-        return self.mirror.signature()
+        """The mirror's digest (LocalCrm.signature): it moves with every pulled change and every write; and the
+        fields each object was last pulled with, since a full pull that brings a field the sync user could not see
+        before (Trust_Listening__c once deployed) changes values without changing any row's stamp."""
+        pulled = [self.mirror.meta(f"salesforce.fields.{obj}") or "" for obj in ("Contact", "Task", "Event")]
+        return hashlib.sha256("|".join([self.mirror.signature(), *pulled]).encode()).hexdigest()
 
     def prepare_write(self, fields: FieldsSection) -> None:
         """Ready to write a plan computed from elsewhere (a warehouse copy), with no pull: the mirror, which keeps

@@ -33,7 +33,7 @@ from connector import log, sql
 from connector.config import ActivitiesSection, FieldsSection, SalesforceSection
 from connector.crm import RuleNeeds
 from connector.crm.local.store import LocalCrm
-from connector.crm.salesforce import composite, details, mirror, own_writes, pages, skipped, soql
+from connector.crm.salesforce import activity_fields, composite, details, mirror, own_writes, pages, skipped, soql
 from connector.crm.salesforce import fields as sf_fields
 from connector.crm.salesforce.auth import Connection
 from connector.crm.salesforce.describe_cache import ContactDescribe
@@ -108,17 +108,30 @@ class MirrorPull:
         skipped.reset(self.con)
         ctx = details.Context(self.conn, self.section, self.usage, self.puller, self.mirror, now)
         objects = soql.objects(rules)
+        asked = wanted
+        wanted = activity_fields.narrow(self.mirror, asked)
         pulls = {obj: self.plan(obj, wanted[obj]) for obj in objects}
-        subs = details.describe_subs(ctx) + [
-            composite.query(obj, count_soql(p) if p.full else p.soql, include_deleted=p.include_deleted)
-            for obj, p in pulls.items()
-        ]
+        subs = (
+            details.describe_subs(ctx)
+            + activity_fields.describe_subs(self.mirror, asked, now)
+            + [
+                composite.query(obj, count_soql(p) if p.full else p.soql, include_deleted=p.include_deleted)
+                for obj, p in pulls.items()
+            ]
+        )
         with salesforce_errors("opening the pulls of Contact, Task and Event"):
             answers = composite.call(self.conn, self.usage, subs, doing="opening the pulls")
         org_time = self.conn.session.org_time
         self.mirror.set_meta(mirror.INSTANCE_URL_KEY, f"https://{self.conn.sf.sf_instance}")  # the digest's links
         with salesforce_errors("describing emails and activity relations"):
             details.take_describes(ctx, answers)
+        with salesforce_errors("describing Task and Event"):
+            activity_fields.take(self.mirror, answers, asked, now)
+        # A full pull reads its rows after this call: it names the optional fields the describes just listed.
+        seen = activity_fields.narrow(self.mirror, asked)
+        for obj in activity_fields.OBJECTS:
+            if obj in pulls and pulls[obj].full and seen[obj] != pulls[obj].fields:
+                pulls[obj] = soql.build(obj, list(seen[obj]), None)
         for obj in objects:
             answer = answers[obj]
             if isinstance(answer, SalesforceError):

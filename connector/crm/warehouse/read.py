@@ -2,8 +2,9 @@
 
 What a view holds: every field the local CRM's table has (connector.vocabulary), plus the `[fields]` trust fields on
 Contact. A field the engine or the rules read must be in the copy (its absence is a ConfigError naming the object,
-where it was looked for, the column and the mapping key that names it); any other field the copy lacks is NULL, as
-a field the sync user cannot see is on the Salesforce backend, and logged (`warehouse.columns_absent`).
+where it was looked for, the column and the mapping key that names it), but for the optional activity field
+Trust_Listening__c; any other field the copy lacks is NULL, as a field the sync user cannot see is on the
+Salesforce backend, and logged (`warehouse.columns_absent`).
 Values are cast to the API's types: booleans also from text ('TRUE'/'FALSE', 'true', '1'/'0'), timestamps and
 dates from whatever the copy stores, text that is not a date becoming NULL (then the row is set aside for having
 no date, as the local CRM does).
@@ -81,7 +82,10 @@ def required(obj: str, fields: FieldsSection, needs: RuleNeeds, policy: Activiti
         dates = policy.task_date if obj == "Task" else policy.event_date
         private = ["IsPrivate"] if obj == "Event" and not policy.count_private_events else []
         have = set(vocabulary.column_names(obj))
-        wanted = ["Id", "WhoId", *dates, *private, *(f for f in needs.activity_fields if f in have)]
+        # An optional field (Trust_Listening__c: an org may not have it) is NULL where the copy lacks it, as the
+        # Salesforce backend pulls it where the describe does not list it.
+        used = (f for f in needs.activity_fields if f in have and f not in vocabulary.OPTIONAL_ACTIVITY_FIELDS)
+        wanted = ["Id", "WhoId", *dates, *private, *used]
     else:
         wanted = list(_KEYS[obj])
     return list(dict.fromkeys(wanted))

@@ -33,6 +33,7 @@ import duckdb
 from sqlglot import exp
 
 from connector import sql
+from connector.engine import answers
 from connector.engine.relations import (
     TIMELINE,
     flag_since_col,
@@ -108,7 +109,7 @@ def _statements(
     unans_stmts, unanswered = _unanswered_statements(p)
     placeholder = exp.select(exp.Star()).from_(sql.table(POINTS))
     _states(p, unanswered, placeholder)  # registers the window aggregates and kind sets the features read
-    states = _states(p, unanswered, _grid(p, unanswered))
+    states = _states(p, unanswered, _grid(p))
     points = _points(p)
     tail = [_reused(rules), _fresh(rules)] if cached else []
     pooled = _pooled(p) if cached else []  # made last: every kind set is known by now
@@ -228,5 +229,6 @@ def scratch(rules: RuleSet) -> list[str]:
         NOW_ALL,
         *(f"tl_t_u{i}" for i in range(n)),
         *(f"{TRIGGERS}{i}" for i in range(n)),
-        *(f"tl_t_uc{i}" for i in range(n)),
+        *(f"tl_t_uo{i}" for i in range(n)),
+        *(t for i in range(n) for t in answers.tables(f"tl_t_ans{i}")),
     ]

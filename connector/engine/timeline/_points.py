@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from connector import sql
+from connector.engine import answers
 from connector.engine.relations import (
     CLASSIFIED,
     CONTACTS,
@@ -94,16 +95,24 @@ def _pooled(p: _Plan) -> list[exp.Expr]:
         dn=_dn(exp.cast(sql.col("CreatedDate"), exp.DataType.Type.DATE)),
         contacts=sql.table(CONTACTS.name),
     )
-    triggers = [
-        _by_batch_key(
-            f"{TRIGGERS}{i}",
-            sql.q(
-                "SELECT cid, day, aid FROM $act WHERE $kinds", act=sql.table(CLASSIFIED.name), kinds=_any_kind(kinds)
-            ),
-        )
-        for i, kinds in enumerate(f.spec.unanswered or [] for f in _unanswered(p))
-    ]
+    triggers: list[exp.Expr] = []
+    for i, f in enumerate(_unanswered(p)):
+        if f.spec.answers_oldest:  # which answer answered which trigger, once for all these contacts
+            triggers += answers.statements(f, _matched(i), exp.true())
+            triggers.append(_by_batch_key(f"{TRIGGERS}{i}", sql.q("SELECT * FROM $m", m=sql.table(_matched(i)))))
+        else:
+            source = sql.q(
+                "SELECT cid, day, aid FROM $act WHERE $kinds",
+                act=sql.table(CLASSIFIED.name),
+                kinds=_any_kind(f.spec.unanswered or []),
+            )
+            triggers.append(_by_batch_key(f"{TRIGGERS}{i}", source))
     return [_by_batch_key(DAYS_ALL, _day_counts(p)), _by_batch_key(BORN, born), *triggers]
+
+
+def _matched(index: int) -> str:
+    """The triggers of the `index`th unanswered feature with the day each was answered (connector.engine.answers)."""
+    return answers.tables(f"tl_t_ans{index}")[2]
 
 
 def _by_batch_key(name: str, body: exp.Expr) -> exp.Expr:
@@ -192,34 +201,6 @@ def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
     )
 
 
-def _first_come(p: _Plan, index: int, trig: str, ans: str, kinds: list[str]) -> exp.Expr:
-    """For an `answers_oldest` feature: per trigger (its index among the contact's triggers), the day an answer
-    closes it, first come first served. With S the running count of triggers minus answers at the end of each day
-    (a day's triggers before its answers), the triggers closed by day d are the answers so far plus min(0, min S
-    so far); trigger i closes on the first day that count reaches i + 1 (connector.engine.features._paired reads
-    the evaluation day the same way). Triggers still close in index order, so the oldest open one stays the one
-    whose index is the number closed."""
-    levels = sql.q(
-        "SELECT cid, dn, sum($a) OVER (PARTITION BY cid ORDER BY dn) "
-        "+ LEAST(0, min(s) OVER (PARTITION BY cid ORDER BY dn)) AS closed FROM ("
-        "  SELECT cid, dn, $a, sum($t - $a) OVER (PARTITION BY cid ORDER BY dn) AS s"
-        "  FROM $days WHERE $t > 0 OR $a > 0) d",
-        a=sql.col(ans),
-        t=sql.col(trig),
-        days=sql.table(DAYS),
-    )
-    triggers = sql.q(
-        "SELECT cid, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx FROM ($src) s",
-        src=_triggers(p, index, kinds),
-    )
-    return sql.q(
-        "SELECT t.cid, t.idx, min(l.dn) AS na FROM ($triggers) t JOIN ($levels) l "
-        "ON l.cid = t.cid AND l.closed >= t.idx + 1 GROUP BY t.cid, t.idx",
-        triggers=triggers,
-        levels=levels,
-    )
-
-
 def _unanswered(p: _Plan) -> list[CompiledFeature]:
     return [f for f in p.features if f.spec.type == "unanswered"]
 
@@ -232,56 +213,74 @@ def _triggers(p: _Plan, index: int, kinds: list[str]) -> exp.Expr:
     return sql.q("SELECT cid, day, aid FROM $act WHERE $kinds", act=sql.table(CLASSIFIED.name), kinds=_any_kind(kinds))
 
 
-def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, tuple[str, str]]]:
-    """Per `unanswered` feature: its triggers in order (`tl_t_u<i>`: day, index, first day open, day it closes),
-    and the number of triggers closed by each day (`tl_t_uc<i>`).
+def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, str]]:
+    """Per `unanswered` feature: its triggers (`tl_t_u<i>`: day, index, first day open, day it closes), and on
+    every point the day of the oldest trigger open there (`tl_t_uo<i>`).
 
-    A trigger on day d is open on the days t with d + older < t < d + within and no answer in [d, t]: from
-    d + older + 1 up to the day before its window or its first answer closes it. Both ends grow with d, so the
-    open triggers on a day are consecutive in day order, and the oldest open one is the first not yet closed: the
-    trigger whose index is the number closed so far, if it has opened. With `each_answer: answers_oldest` an
-    answer closes one trigger, not all before it (`_first_come`): the closing days still grow with the index."""
+    A trigger on day d is open on the days t with d + older < t < d + within and not yet answered: from
+    d + older + 1 up to the day before its window or its answer closes it. With `answers_all_before` the answer is
+    the first answering activity on or after d; with `answers_oldest` the one connector.engine.answers gives it
+    (a thank-you answers its own input, so triggers no longer close in the order they came: the oldest open one
+    on a point is found among the contact's triggers, not by counting those closed)."""
     out: list[exp.Expr] = []
-    tables: dict[str, tuple[str, str]] = {}
+    tables: dict[str, str] = {}
     for i, f in enumerate(_unanswered(p)):
         s = f.spec
-        trig, ans = p.count(s.unanswered or []), p.count(s.answered_by or [])
         triggers = f"tl_t_u{i}"
-        closed = f"tl_t_uc{i}"
-        nxt = _over(
-            exp.Min(this=sql.case([(exp.GT(this=sql.col(ans), expression=sql.lit(0)), sql.col("dn"))])),
-            following=True,
-        )
-        answers = sql.q(
-            "SELECT cid, dn, $na AS na FROM $days WHERE $t > 0 OR $a > 0",
-            na=nxt,
-            days=sql.table(DAYS),
-            t=sql.col(trig),
-            a=sql.col(ans),
-        )
+        opened = f"tl_t_uo{i}"
         if s.answers_oldest:
-            answers = _first_come(p, i, trig, ans, s.unanswered or [])
-        end = sql.q("LEAST(t.dn + $w, a.na)", w=s.within_days) if s.within_days else sql.q("a.na")
-        join = "a.cid = t.cid AND a.idx = t.idx" if s.answers_oldest else "a.cid = t.cid AND a.dn = t.dn"
-        body = sql.q(
-            "SELECT t.cid, t.dn, t.idx, t.dn + $opens AS opens, $end AS closes FROM ("
-            "  SELECT cid, $dn AS dn, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx"
-            f"  FROM ($src) s) t {'LEFT ' if s.answers_oldest else ''}JOIN ($answers) a ON {join}",
-            opens=(s.older_than_days or 0) + 1,
-            end=end,
-            dn=_dn(sql.col("day")),
-            src=_triggers(p, i, s.unanswered or []),
-            answers=answers,
-        )
+            if p.cached:  # a batch: its contacts' rows of `_pooled`'s table
+                source = _of_batch(f"{TRIGGERS}{i}", ["cid", "day", "idx", "na"])
+            else:
+                out += answers.statements(f, _matched(i), exp.true())
+                source = sql.q("SELECT cid, day, idx, na FROM $m", m=sql.table(_matched(i)))
+            dn = _dn(sql.col("day"))
+            na = _dn(sql.col("na"))
+            end = sql.q("LEAST($dn + $w, $na)", dn=dn.copy(), w=s.within_days, na=na) if s.within_days else na
+            body = sql.q(
+                "SELECT cid, $dn AS dn, idx, $dn1 + $opens AS opens, $end AS closes FROM ($src) m",
+                dn=dn,
+                dn1=dn.copy(),
+                opens=(s.older_than_days or 0) + 1,
+                end=end,
+                src=source,
+            )
+        else:
+            trig, ans = p.count(s.unanswered or []), p.count(s.answered_by or [])
+            nxt = _over(
+                exp.Min(this=sql.case([(exp.GT(this=sql.col(ans), expression=sql.lit(0)), sql.col("dn"))])),
+                following=True,
+            )
+            found = sql.q(
+                "SELECT cid, dn, $na AS na FROM $days WHERE $t > 0 OR $a > 0",
+                na=nxt,
+                days=sql.table(DAYS),
+                t=sql.col(trig),
+                a=sql.col(ans),
+            )
+            end = sql.q("LEAST(t.dn + $w, a.na)", w=s.within_days) if s.within_days else sql.q("a.na")
+            body = sql.q(
+                "SELECT t.cid, t.dn, t.idx, t.dn + $opens AS opens, $end AS closes FROM ("
+                "  SELECT cid, $dn AS dn, row_number() OVER (PARTITION BY cid ORDER BY day, aid) - 1 AS idx"
+                "  FROM ($src) s) t JOIN ($found) a ON a.cid = t.cid AND a.dn = t.dn",
+                opens=(s.older_than_days or 0) + 1,
+                end=end,
+                dn=_dn(sql.col("day")),
+                src=_triggers(p, i, s.unanswered or []),
+                found=found,
+            )
         out.append(sql.create_temp(triggers, body))
+        # The oldest open trigger on each point: a few triggers a contact, each against the contact's points.
         out.append(
             sql.create_temp(
-                closed,
+                opened,
                 sql.q(
-                    "SELECT cid, closes AS dn, count(*) AS n FROM $t WHERE closes IS NOT NULL GROUP BY cid, closes",
+                    "SELECT p.cid, p.dn, min(t.dn) AS tdn FROM $points p JOIN $t t ON t.cid = p.cid "
+                    "AND t.opens <= p.dn AND (t.closes IS NULL OR p.dn < t.closes) GROUP BY p.cid, p.dn",
+                    points=sql.table(POINTS),
                     t=sql.table(triggers),
                 ),
             )
         )
-        tables[f.name] = (triggers, closed)
+        tables[f.name] = opened
     return out, tables

@@ -28,7 +28,7 @@ from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
 from connector.ruleset.expr import Type
 
 
-def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Select:
+def _grid(p: _Plan) -> exp.Select:
     """The window aggregates on every point (those the features registered, engine.timeline._states)."""
     cols: list[exp.Expr] = [sql.col("cid", "g"), sql.col("dn", "g"), sql.col("as_of", "g")]
     pairs, single = _packed(p)
@@ -41,16 +41,6 @@ def _grid(p: _Plan, unanswered: dict[str, tuple[str, str]]) -> exp.Select:
     src = src.join(
         exp.alias_(sql.table(DAYS), "d"), on=sql.q("d.cid = p.cid AND d.dn = p.dn"), join_type="left", copy=False
     )
-    for i, (name, (_, closed)) in enumerate(unanswered.items()):
-        alias = f"uc{i}"
-        src = src.select(sql.alias(sql.col("n", alias), f"closed_{i}"), append=True, copy=False)
-        on = exp.and_(
-            exp.EQ(this=sql.col("cid", alias), expression=sql.col("cid", "p")),
-            exp.EQ(this=sql.col("dn", alias), expression=sql.col("dn", "p")),
-        )
-        src = src.join(exp.alias_(sql.table(closed), alias), on=on, join_type="left", copy=False)
-        total = _window(exp.Sum(this=sql.col(f"closed_{i}")), "ROWS", None, None)
-        cols.append(sql.alias(exp.Coalesce(this=total, expressions=[sql.lit(0)]), f"ci_{name}"))
     grid = exp.select(*cols).from_(src.subquery("g", copy=False), copy=False)
     if not pairs:
         return grid
@@ -88,7 +78,7 @@ def _packed(p: _Plan) -> tuple[list[tuple[exp.Expr, tuple[str, str]]], list[tupl
     return pairs, single
 
 
-def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str, str]]) -> exp.Expr | None:
+def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, str]) -> exp.Expr | None:
     """A feature's value on a point, from the grid (`g`), the contact (`c`) and its trigger table; None for an expr
     feature (computed after the others)."""
     s = f.spec
@@ -121,12 +111,7 @@ def _feature_value(p: _Plan, f: CompiledFeature, unanswered: dict[str, tuple[str
         return sql.q("CAST(COALESCE($a, 0) AS DOUBLE) / NULLIF(COALESCE($b, 0), 0)", a=a, b=b)
     if s.type == "unanswered":
         i = list(unanswered).index(f.name)
-        return sql.q(
-            "CASE WHEN $opens <= $dn THEN $day END",
-            opens=sql.col("opens", f"u{i}"),
-            dn=sql.col("dn", "g"),
-            day=_date(sql.col("dn", f"u{i}")),
-        )
+        return _date(sql.col("tdn", f"u{i}"))
     if s.type == "field":
         assert s.field is not None
         value: exp.Expr = sql.col(s.field, "c")
@@ -165,7 +150,7 @@ def _as_of_col(tree: exp.Expr) -> exp.Expr:
     return sql.retarget(tree, {}, as_of_column="as_of")
 
 
-def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) -> exp.Expr:
+def _states(p: _Plan, unanswered: dict[str, str], grid: exp.Select) -> exp.Expr:
     """On every point: the features the conditions read, the flags, the criteria and the rung qualified for; all
     of them as one signature (to find the next change), the next point, and whether the rung qualified for changed
     there (the rung pass reads only those points)."""
@@ -193,12 +178,12 @@ def _states(p: _Plan, unanswered: dict[str, tuple[str, str]], grid: exp.Select) 
             period=_period(sql.col("dn", "g"), per),
         )
         inner = inner.join(exp.alias_(sql.table(table), a), on=on, join_type="left", copy=False)
-    for i, (name, (triggers, _)) in enumerate(unanswered.items()):
+    for i, opened in enumerate(unanswered.values()):
         on = exp.and_(
             exp.EQ(this=sql.col("cid", f"u{i}"), expression=sql.col("cid", "g")),
-            exp.EQ(this=sql.col("idx", f"u{i}"), expression=sql.col(f"ci_{name}", "g")),
+            exp.EQ(this=sql.col("dn", f"u{i}"), expression=sql.col("dn", "g")),
         )
-        inner = inner.join(exp.alias_(sql.table(triggers), f"u{i}"), on=on, join_type="left", copy=False)
+        inner = inner.join(exp.alias_(sql.table(opened), f"u{i}"), on=on, join_type="left", copy=False)
     out: exp.Select = inner
     for group in _levels(p.features):
         exprs = [sql.alias(_as_of_col(f.expr.expr), feature_col(f.name)) for f in group if f.expr is not None]

@@ -9,7 +9,13 @@ import numpy as np
 
 from connector.crm.local.demo._days import offsets
 from connector.crm.local.demo._personas import PERSONAS, Block, Gratitude
-from connector.crm.local.demo._templates import GROUP_IDS, IS_FEEDBACK
+from connector.crm.local.demo._templates import (
+    GROUP_IDS,
+    IS_FEEDBACK,
+    IS_REFERRAL,
+    THANKS_FOR_BUSINESS,
+    THANKS_FOR_REFERRAL,
+)
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -78,6 +84,7 @@ def _gratitude(rng: np.random.Generator, acts: Acts, members: Ints, age: Ints, g
         thanks = np.where(
             IS_FEEDBACK[trig], _choose(rng, "thanks_feedback", len(rows)), _choose(rng, "thanks", len(rows))
         )
+        thanks = np.where(IS_REFERRAL[trig] & (thanks == THANKS_FOR_BUSINESS), THANKS_FOR_REFERRAL, thanks)
         acts.add(rows, thanks, off - lag)
 
 

@@ -179,6 +179,10 @@ _GROUPS["listen"] = _GROUPS["listen_event"] + _GROUPS["listen_call"]
 _GROUPS["trigger_plain"] = _GROUPS["feedback"]
 _GROUPS["trigger_quiet"] = _GROUPS["feedback"] + _GROUPS["feedback_session"] + _GROUPS["win"]  # not advocacy
 _GROUPS["trigger_any"] = _GROUPS["feedback"] + _GROUPS["feedback_session"] + _GROUPS["referral"] + _GROUPS["win"]
+# A thank-you for a referral names it: "Thank you for your business" would name a deal won, and answer none of
+# her referrals (the default rules' named_by). Drawn in its place for a referral (added last: the templates before
+# keep their numbers, and the demo its figures).
+_GROUPS["thanks_referral"] = [_email("Thanks for the introduction")]
 
 TEMPLATES: list[_Template] = list(dict.fromkeys(t for ts in _GROUPS.values() for t in ts))
 _TEMPLATE_INDEX = {t: i for i, t in enumerate(TEMPLATES)}
@@ -189,6 +193,9 @@ IS_EVENT = np.array([t.obj == "Event" for t in TEMPLATES])
 IS_ALL_DAY = np.array([t.all_day for t in TEMPLATES])
 IS_TODO = np.isin(np.arange(len(TEMPLATES)), GROUP_IDS["todo"])
 IS_FEEDBACK = np.isin(np.arange(len(TEMPLATES)), np.concatenate([GROUP_IDS["feedback"], GROUP_IDS["feedback_session"]]))
+IS_REFERRAL = np.isin(np.arange(len(TEMPLATES)), GROUP_IDS["referral"])
+THANKS_FOR_BUSINESS = _TEMPLATE_INDEX[_GROUPS["thanks"][1]]
+THANKS_FOR_REFERRAL = _TEMPLATE_INDEX[_GROUPS["thanks_referral"][0]]
 WHAT = np.array([t.what for t in TEMPLATES], dtype=np.int64)
 IS_OUTBOUND_CALL = np.array([t.call_type == "Outbound" for t in TEMPLATES])
 MINUTES = [np.array(t.minutes, dtype=np.int64) for t in TEMPLATES]

@@ -4,6 +4,7 @@ import { ShowToastEvent } from 'lightning/platformShowToastEvent';
 import LOCALE from '@salesforce/i18n/locale';
 import { getObjectInfo, getPicklistValues } from 'lightning/uiObjectInfoApi';
 import CONTACT_OBJECT from '@salesforce/schema/Contact';
+import TASK_OBJECT from '@salesforce/schema/Task';
 import STAGE_FIELD from '@salesforce/schema/Contact.Trust_Stage__c';
 import SINCE_FIELD from '@salesforce/schema/Contact.Trust_Stage_Since__c';
 import FLAGS_FIELD from '@salesforce/schema/Contact.Trust_Flags__c';
@@ -39,9 +40,15 @@ export const LOGGED = {
     'Missing listening': {
         button: 'Log a listening conversation',
         subject: 'Listening conversation (check-in)',
-        subtype: 'Call'
+        subtype: 'Call',
+        listening: true
     }
 };
+
+// Trust_Listening__c: the rep's word that a conversation was listening (a picklist of 'true' and 'false', so that
+// it can be left empty). The card sets it on the conversation it logs where the org has the field and the user
+// may set it; elsewhere the Task is logged without it and the sync reads the subject.
+export const LISTENING_FIELD = 'Trust_Listening__c';
 
 /** Today on the user's calendar, as a Date field takes it (YYYY-MM-DD). */
 export function today(now = new Date()) {
@@ -92,6 +99,7 @@ export default class TrustLadder extends LightningElement {
     record;
     loadError;
     objectInfo;
+    taskFields;
     recordTypeId;
     stagePicklist;
     flagsPicklist;
@@ -118,6 +126,19 @@ export default class TrustLadder extends LightningElement {
             this.objectInfo = data;
             this.pickRecordType();
         }
+    }
+
+    // Which Task fields this user may set: the listening answer is given only where it can be.
+    @wire(getObjectInfo, { objectApiName: TASK_OBJECT })
+    wiredTaskInfo({ data }) {
+        if (data && data.apiName === 'Task') {
+            this.taskFields = data.fields;
+        }
+    }
+
+    get canMarkListening() {
+        const field = this.taskFields && this.taskFields[LISTENING_FIELD];
+        return Boolean(field && field.createable);
     }
 
     // Picklist values are scoped to a record type: the contact's own, else the object's default (the master
@@ -346,16 +367,17 @@ export default class TrustLadder extends LightningElement {
         this.logging = true;
         this.logError = '';
         try {
-            await createRecord({
-                apiName: 'Task',
-                fields: {
-                    WhoId: this.recordId,
-                    Subject: wanted.subject,
-                    Status: 'Completed',
-                    ActivityDate: today(),
-                    TaskSubtype: wanted.subtype
-                }
-            });
+            const fields = {
+                WhoId: this.recordId,
+                Subject: wanted.subject,
+                Status: 'Completed',
+                ActivityDate: today(),
+                TaskSubtype: wanted.subtype
+            };
+            if (wanted.listening && this.canMarkListening) {
+                fields[LISTENING_FIELD] = 'true';
+            }
+            await createRecord({ apiName: 'Task', fields });
             this.logged = `Logged as a Task: "${wanted.subject}". The next trust-ladder sync clears the flag.`;
             this.dispatchEvent(new ShowToastEvent({ title: 'Logged', message: this.logged, variant: 'success' }));
         } catch (error) {

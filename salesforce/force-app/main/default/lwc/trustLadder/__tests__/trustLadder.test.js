@@ -376,6 +376,33 @@ describe('c-trust-ladder', () => {
                 'Call',
                 'Completed'
             ]);
+            expect(fields.Trust_Listening__c).toBeUndefined(); // no Task info: the org may not have the field
+        });
+
+        it('marks the conversation it logs as listening where the user may set the field', async () => {
+            const element = await render(CONTACT_FLAGGED);
+            const task = {
+                apiName: 'Task',
+                fields: { Trust_Listening__c: { apiName: 'Trust_Listening__c', createable: true } }
+            };
+            getObjectInfo.emit(task, (config) => config.objectApiName.objectApiName === 'Task');
+            await flush();
+            $(element, 'lightning-button.trust-log[data-flag="Missing listening"]').click();
+            await flush();
+            expect(createRecord.mock.calls[0][0].fields.Trust_Listening__c).toBe('true');
+        });
+
+        it('leaves the field alone where the user may not set it', async () => {
+            const element = await render(CONTACT_FLAGGED);
+            const task = {
+                apiName: 'Task',
+                fields: { Trust_Listening__c: { apiName: 'Trust_Listening__c', createable: false } }
+            };
+            getObjectInfo.emit(task, (config) => config.objectApiName.objectApiName === 'Task');
+            await flush();
+            $(element, 'lightning-button.trust-log[data-flag="Missing listening"]').click();
+            await flush();
+            expect(createRecord.mock.calls[0][0].fields.Trust_Listening__c).toBeUndefined();
         });
 
         it('says why when the Task could not be logged, and keeps the buttons', async () => {
