@@ -1,4 +1,5 @@
-"""One `trust-ladder sync` of a bench org by the code of another checkout, for an A/B under `farm-bench`.
+"""One `trust-ladder sync` of a bench org by the code of another checkout, for an A/B run in turn with
+another checkout's (`/usr/bin/time -v` around each, see bench/README.md).
 
     python bench/ab_sync.py --tree /work/wt-before --org bench/out/org-100000 --fresh   # a first sync
     python bench/ab_sync.py --tree /work/wt-before --org bench/out/org-100000           # a rerun of the same
