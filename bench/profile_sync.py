@@ -2,6 +2,7 @@
 process, DuckDB's threads included) and wall seconds of every engine statement, summed by the table it makes.
 
     .venv/bin/python bench/profile_sync.py bench/out/org-100000/trust-ladder.toml [--as-of 2026-11-01] [--top 20]
+    .venv/bin/python bench/profile_sync.py bench/out/org-100000/trust-ladder.toml --command calibrate
 
 Run it on an org `bench/run_local.py` generated (its `trust-ladder.toml`); copy `generated.duckdb` over
 `crm.duckdb` and delete `state.duckdb` first to profile a first sync. Statements are timed one by one, so the
@@ -39,6 +40,7 @@ def main() -> None:
     parser.add_argument("config")
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 11, 1))
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--command", choices=["sync", "calibrate"], default="sync", help="the command to profile")
     args = parser.parse_args()
 
     totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
@@ -61,7 +63,8 @@ def main() -> None:
     sql.run = timed
     cpu, wall = _cpu(), time.perf_counter()
     try:
-        cli(["--config", args.config, "--log-format", "json", "sync", "--as-of", args.as_of.isoformat(), "--json"])
+        as_of = args.as_of.isoformat()
+        cli(["--config", args.config, "--log-format", "json", args.command, "--as-of", as_of, "--json"])
     except SystemExit as stop:
         if stop.code:
             raise
@@ -69,7 +72,8 @@ def main() -> None:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
         out = sys.stderr
         print(
-            f"sync: {_cpu() - cpu:.1f} CPU-s, {time.perf_counter() - wall:.1f} s wall, peak RSS {peak:.2f} GiB",
+            f"{args.command}: {_cpu() - cpu:.1f} CPU-s, {time.perf_counter() - wall:.1f} s wall, "
+            f"peak RSS {peak:.2f} GiB",
             file=out,
         )
         ranked = sorted(totals.items(), key=lambda kv: -kv[1][0])

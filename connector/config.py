@@ -301,6 +301,8 @@ WAREHOUSE_OBJECTS = {
     "email_message": "EmailMessage",
     "task_relation": "TaskRelation",
     "event_relation": "EventRelation",
+    "opportunity": "Opportunity",
+    "opportunity_contact_role": "OpportunityContactRole",
 }
 # [catalog.]db.table: qualified, so that the objects' own temp views (Contact, Task...) never shadow a table.
 _TABLE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*){1,2}$")
@@ -314,7 +316,8 @@ class WarehouseSection(_Strict):
     """The warehouse copy of Salesforce that `[engine] kind = "spark"` reads in place. Each object is a catalog table
     (`format = "table"`: `db.table`) or a folder of Parquet or Delta files (a path, relative to the config file, or a
     URL such as s3a://...). Contact, Task and Event are needed; EmailMessage, TaskRelation and EventRelation are left
-    out when the org has none (no Enhanced Email, no Shared Activities). `naming` says how columns are named: as the
+    out when the org has none (no Enhanced Email, no Shared Activities); Opportunity and OpportunityContactRole are
+    read by `calibrate` alone, for the outcomes that read won deals. `naming` says how columns are named: as the
     Salesforce API names, or as Fivetran writes them (snake_case, `_fivetran_deleted`, `_fivetran_active`); a column
     named otherwise is given in `[warehouse.columns.<object>]` as API name = column. `copied_at`: the Contact column
     that says when each row was copied (default `_fivetran_synced` for Fivetran, SystemModstamp otherwise)."""
@@ -327,6 +330,8 @@ class WarehouseSection(_Strict):
     email_message: _Location | None = None
     task_relation: _Location | None = None
     event_relation: _Location | None = None
+    opportunity: _Location | None = None  # with opportunity_contact_role: deals, read by `calibrate` alone
+    opportunity_contact_role: _Location | None = None
     copied_at: WarehouseColumn | None = None
     columns: dict[Literal[tuple(WAREHOUSE_OBJECTS)], _Mapping] = Field(default_factory=dict)  # type: ignore[valid-type]
 

@@ -35,7 +35,14 @@ CONTACT_COLUMNS: list[tuple[str, str]] = [
     ("Trust_Rules_Version__c", "VARCHAR"),
     ("Trust_Held_Until__c", "DATE"),
     ("Trust_Previous_Stage__c", "VARCHAR"),
+    # Salesforce's bounce management (Object Reference, "Contact"): read only by a contact_gone outcome.
+    ("IsEmailBounced", "BOOLEAN"),
+    ("EmailBouncedDate", "TIMESTAMP"),
+    ("EmailBouncedReason", "VARCHAR"),
 ]
+
+# Salesforce's bounce management on Contact, read only by a contact_gone outcome: added to a CRM made before them.
+CONTACT_BOUNCE_FIELDS = ("IsEmailBounced", "EmailBouncedDate", "EmailBouncedReason")
 
 # Accounts by name, for the pages people read (the digest, the report, `explain`): two contacts of one name are
 # told apart by their account. No rule and no placement reads an account, so the engine never sees this table

@@ -51,6 +51,11 @@ def calibrate(
             f"{since.isoformat()} is not before the evaluation date {as_of.isoformat()}", param_hint="'--since'"
         )
     rules = sync.load_rules(cfg, rules_file)
-    with local(cfg) as crm:
-        cal = calibrate_mod.calibrate(crm.con, rules, as_of, since=since, horizon=horizon)
+    if cfg.engine.kind == "spark":  # the second engine: from the CRM's data, or from the warehouse copy
+        from connector.commands import calibrate_spark
+
+        cal = calibrate_spark.run(cfg, rules, as_of, since=since, horizon=horizon)
+    else:
+        with local(cfg) as crm:
+            cal = calibrate_mod.calibrate(crm.con, rules, as_of, since=since, horizon=horizon)
     click.echo(json.dumps(calibrate_text.as_dict(cal), indent=2) if as_json else calibrate_text.render(cal))

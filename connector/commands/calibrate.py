@@ -23,12 +23,13 @@ import datetime as dt
 import math
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 from sqlglot import exp
 
 from connector import log, sql
-from connector.commands import rung_days
+from connector.commands import calibrate_gone, rung_days
 from connector.engine.relations import CLASSIFIED, criterion_col, kind_col
 from connector.ruleset.compiled import CompiledOutcome
 from connector.ruleset.compiler import RuleSet
@@ -40,10 +41,9 @@ Z = 1.959963984540054  # 95%
 
 _OUTCOMES = "tl_cal_outcome"  # o, neg, horizon, split_k, last_k
 _EVENTS = "tl_cal_event"  # o, cid, day: the days each outcome's thing happened
+_GONE = "tl_cal_gone"  # o, cid, day: the day a contact went, for the outcomes that happen once (contact_gone)
 _HITS = "tl_cal_hit"  # o, k, cid, r, recent, hit, and the criteria: one batch of contacts
-_AGG = "tl_cal_agg"  # o, r, recent, n, h: contact-months and hits, summed over batches
-_PEOPLE = "tl_cal_people"  # o, r, n: distinct contacts
-_CRIT = "tl_cal_crit"  # o, criterion, met, n, h
+SCRATCH = ("tl_cal_outcome", "tl_cal_event", "tl_cal_gone", _HITS)  # calibrate's own tables, dropped after it
 
 _log = log.get("trust_ladder.calibrate")
 
@@ -177,8 +177,13 @@ def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(row and row[0])
 
 
-def _event_source(o: int, outcome: CompiledOutcome) -> exp.Expr:
-    """The days the outcome's thing happened for each contact: a won deal's close, an activity of its kinds."""
+def _event_source(o: int, outcome: CompiledOutcome, gone_fields: set[str]) -> exp.Expr:
+    """The days the outcome's thing happened for each contact: a won deal's close, an activity of its kinds, the
+    day it went (calibrate_gone; `gone_fields`: the Contact fields the data holds)."""
+    if outcome.gone is not None:
+        gone = calibrate_gone.source(o, outcome, gone_fields)
+        assert gone is not None  # an outcome without a usable field is left out before
+        return gone
     if outcome.type == "won_opportunity":
         body = (
             f'SELECT {o} AS o, r."ContactId" AS cid, o."CloseDate" AS day FROM "OpportunityContactRole" r '
@@ -200,30 +205,51 @@ def _event_source(o: int, outcome: CompiledOutcome) -> exp.Expr:
 _HIT_SQL = """
 SELECT x.o, g.k, g.cid, g.r, g.k > x.split_k AS recent,
        CASE WHEN x.neg THEN NOT COALESCE(e.day <= g.day + x.horizon, false)
-            ELSE COALESCE(e.day <= g.day + x.horizon, false) END AS hit{crit}
-FROM {rungs} g JOIN {outcomes} x ON g.k <= x.last_k
-ASOF LEFT JOIN {events} e ON e.o = x.o AND e.cid = g.cid AND e.day > g.day
+            ELSE COALESCE(e.day <= g.day + x.horizon, false) END AS hit
+FROM $rungs g JOIN $outcomes x ON g.k <= x.last_k
+LEFT JOIN $gone f ON f.o = x.o AND f.cid = g.cid
+ASOF LEFT JOIN $events e ON e.o = x.o AND e.cid = g.cid AND e.day > g.day
+WHERE f.day IS NULL OR f.day > g.day
 """
+_GONE_SQL = """
+SELECT e.o, e.cid, min(e.day) AS day FROM $events e JOIN $outcomes x ON x.o = e.o AND x.once GROUP BY e.o, e.cid
+"""
+_PER_RUNG = "SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM $hits GROUP BY o, r, recent"
+_PEOPLE_SQL = "SELECT o, r, count(DISTINCT cid) FROM $hits GROUP BY o, r"
+_PER_CRIT = (
+    "SELECT o, $c AS c, $met AS met, count(*), count(*) FILTER (WHERE hit) FROM $hits WHERE r >= $r GROUP BY o, met"
+)
 
 
-def calibrate(
-    con: duckdb.DuckDBPyConnection,
+@dataclass
+class Plan:
+    """What a calibration measures, worked out before any data is read: the outcomes it can measure on this CRM
+    data, per outcome (o, neg, horizon, split_k, last_k, once, the month indexes measured), the Contact fields
+    each gone outcome reads, and the criteria."""
+
+    outcomes: list[CompiledOutcome]
+    rows: list[tuple[int, bool, int, int, int, bool, list[int]]]
+    gone_have: dict[str, set[str]]
+    crits: list[tuple[int, int]]
+
+
+def plan(
     rules: RuleSet,
     as_of: dt.date,
     *,
-    since: dt.date | None = None,
-    horizon: int | None = None,
-    have_opportunities: bool | None = None,
-) -> Calibration:
-    """Calibrate `rules` on the CRM data behind `con` (`crm_contact`, `crm_activity` prepared; `Opportunity` and
-    `OpportunityContactRole` when the outcomes read deals)."""
-    started = time.process_time()
+    since: dt.date | None,
+    horizon: int | None,
+    have_opportunities: bool,
+    contact_columns: set[str],
+    pulled: set[str] | None,
+) -> tuple[Calibration, Plan | None]:
+    """The calibration's frame (with notes on what is left out), and its plan; None when nothing is to measure.
+    `contact_columns`: the Contact fields the CRM data has; `pulled`: those a Salesforce mirror's pull selected."""
     since = since or default_since(as_of)
     days = month_days(since, as_of)
     cal = Calibration(as_of, since, rules.version, [r.name for r in rules.rungs], days, [])
-    if have_opportunities is None:
-        have_opportunities = _has_table(con, "Opportunity") and _has_table(con, "OpportunityContactRole")
     outcomes: list[CompiledOutcome] = []
+    gone_have: dict[str, set[str]] = {}
     for o in rules.outcomes:
         if o.type == "won_opportunity" and not have_opportunities:
             cal.notes.append(
@@ -231,85 +257,130 @@ def calibrate(
                 "(import Opportunity.csv and OpportunityContactRole.csv, or sync from Salesforce with these rules)"
             )
             continue
+        if o.gone is not None:
+            have, lacking = calibrate_gone.usable(o, contact_columns, pulled)
+            if lacking:
+                cal.notes.append(
+                    f"outcome '{o.name}': the CRM data holds no Contact.{', Contact.'.join(lacking)} ("
+                    "a field the sync user cannot see is not pulled: grant read access (field-level security) and "
+                    "sync; a field named since the last sync is pulled by the next one)"
+                    + ("" if have else "; left out")
+                )
+            if not have:
+                continue
+            gone_have[o.name] = have
         outcomes.append(o)
     if not rules.outcomes:
         cal.notes.append("the rule file declares no outcomes: add some under `outcomes:` (see rules/ladder.yaml)")
     if not outcomes or not days:
-        cal.seconds = time.process_time() - started
-        return cal
-    plan = []
+        return cal, None
+    rows = []
     for i, o in enumerate(outcomes):
         h = horizon or o.horizon_days
         ks = [k for k, d in enumerate(days) if d + dt.timedelta(days=h) < as_of]
         last_k = ks[-1] if ks else -1
         split_k = ks[-RECENT_MONTHS - 1] if len(ks) > RECENT_MONTHS else -1
-        plan.append((i, o.type == "no_activity", h, split_k, last_k, ks))
-    crits = rung_days.criteria(rules)
+        rows.append((i, o.type == "no_activity", h, split_k, last_k, o.gone is not None, ks))
+    return cal, Plan(outcomes, rows, gone_have, rung_days.criteria(rules))
 
-    def events() -> None:
-        """The outcome tables, once the activities are classified: which outcome, horizon and days; when each
-        outcome's thing happened for each contact."""
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_OUTCOMES} (o INTEGER, neg BOOLEAN, horizon INTEGER, "
-            "split_k INTEGER, last_k INTEGER)"
-        )
-        con.executemany(f"INSERT INTO {_OUTCOMES} VALUES (?, ?, ?, ?, ?)", [p[:5] for p in plan])
-        sources = [_event_source(i, o) for i, o in enumerate(outcomes)]
-        union = sources[0]
-        for s in sources[1:]:
-            union = exp.union(union, s, distinct=False)
-        sql.run(con, sql.create_temp(_EVENTS, union), {"as_of": as_of})
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_AGG} (o INTEGER, r INTEGER, recent BOOLEAN, n BIGINT, h BIGINT)")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_PEOPLE} (o INTEGER, r INTEGER, n BIGINT)")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_CRIT} (o INTEGER, c INTEGER, met BOOLEAN, n BIGINT, h BIGINT)")
 
-    def batch() -> None:
-        """This batch's contact-months against every outcome, added to the counts (contacts are in one batch
-        only, so counts and distinct contacts add up across batches)."""
-        crit_cols = "".join(f", g.{criterion_col(r, j)}" for r, j in crits)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {_HITS} AS "
-            + _HIT_SQL.format(crit=crit_cols, rungs=rung_days.OUT, outcomes=_OUTCOMES, events=_EVENTS)
-        )
-        con.execute(
-            f"INSERT INTO {_AGG} SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM {_HITS} GROUP BY ALL"
-        )
-        con.execute(f"INSERT INTO {_PEOPLE} SELECT o, r, count(DISTINCT cid) FROM {_HITS} GROUP BY ALL")
-        if crits:
-            parts = [
-                f"SELECT o, {n} AS c, {criterion_col(r, j)} AS met, count(*) AS n, count(*) FILTER (WHERE hit) AS h "
-                f"FROM {_HITS} WHERE r >= {r - 1} GROUP BY ALL"
-                for n, (r, j) in enumerate(crits)
-            ]
-            con.execute(f"INSERT INTO {_CRIT} " + " UNION ALL ".join(parts))
+def outcomes_table(p: Plan) -> exp.Expr:
+    """`tl_cal_outcome`: which outcome, whether it is a `no_activity`, its horizon and months, whether once."""
+    values = exp.values(
+        [tuple(exp.convert(v) for v in row[:6]) for row in p.rows],
+        alias="t",
+        columns=["o", "neg", "horizon", "split_k", "last_k", "once"],
+    )
+    return sql.create_temp(_OUTCOMES, exp.select(exp.Star()).from_(values))
 
-    try:
-        rung_days.compute(con, rules, as_of, days, with_criteria=True, each_batch=batch, classified=events)
-        per_rung = con.execute(f"SELECT o, r, recent, sum(n), sum(h) FROM {_AGG} GROUP BY ALL").fetchall()
-        contacts = con.execute(f"SELECT o, r, sum(n) FROM {_PEOPLE} GROUP BY ALL").fetchall()
-        per_crit = con.execute(f"SELECT o, c, met, sum(n), sum(h) FROM {_CRIT} GROUP BY ALL").fetchall()
-    finally:
-        for name in (rung_days.OUT, rung_days.DAYS, _OUTCOMES, _EVENTS, _HITS, _AGG, _PEOPLE, _CRIT, CLASSIFIED.name):
-            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
-    counts: dict[tuple[int, int, bool], tuple[int, int]] = {
-        (int(o), int(r), bool(rc)): (int(n), int(h)) for o, r, rc, n, h in per_rung
-    }
-    people = {(int(o), int(r)): int(n) for o, r, n in contacts}
-    crit_counts = {(int(o), int(c), bool(m)): (int(n), int(h)) for o, c, m, n, h in per_crit}
-    for i, o in enumerate(outcomes):
-        _, _, h, split_k, last_k, ks = plan[i]
+
+def events_table(p: Plan) -> exp.Expr:
+    """`tl_cal_event`: the days each outcome's thing happened for each contact ($as_of bound)."""
+    sources = [_event_source(i, o, p.gone_have.get(o.name, set())) for i, o in enumerate(p.outcomes)]
+    union = sources[0]
+    for src in sources[1:]:
+        union = exp.union(union, src, distinct=False)
+    return sql.create_temp(_EVENTS, union)
+
+
+def gone_table() -> exp.Expr:
+    """`tl_cal_gone`: a contact goes once: its first day gone, for the months after it to be left out."""
+    return sql.create_temp(_GONE, sql.q(_GONE_SQL, events=sql.table(_EVENTS), outcomes=sql.table(_OUTCOMES)))
+
+
+def hits_table(p: Plan, rungs: str) -> exp.Expr:
+    """`tl_cal_hit`: each (outcome, contact-month) of the batch in `rungs`, whether it was a hit, and the criteria
+    the contact met that day."""
+    body = sql.q(
+        _HIT_SQL,
+        rungs=sql.table(rungs),
+        outcomes=sql.table(_OUTCOMES),
+        gone=sql.table(_GONE),
+        events=sql.table(_EVENTS),
+    )
+    assert isinstance(body, exp.Select)
+    body = body.select(*(sql.col(criterion_col(r, j), "g") for r, j in p.crits), append=True)
+    return sql.create_temp(_HITS, body)
+
+
+def count_queries(p: Plan) -> tuple[exp.Expr, exp.Expr, exp.Expr | None]:
+    """Over `tl_cal_hit`: contact-months and hits per outcome, rung and period; distinct contacts per outcome and
+    rung; contact-months and hits per outcome, criterion and whether met, among contacts on the rung below or
+    higher."""
+    hits = sql.table(_HITS)
+    crit: exp.Expr | None = None
+    parts = [
+        sql.q(_PER_CRIT, c=n, met=sql.col(criterion_col(r, j)), r=r - 1, hits=hits) for n, (r, j) in enumerate(p.crits)
+    ]
+    if parts:
+        crit = parts[0]
+        for part in parts[1:]:
+            crit = exp.union(crit, part, distinct=False)
+    return sql.q(_PER_RUNG, hits=hits), sql.q(_PEOPLE_SQL, hits=hits), crit
+
+
+@dataclass
+class Counts:
+    """The counts of every batch of contacts, added up (a contact is in one batch only, so distinct contacts add
+    up too)."""
+
+    per_rung: dict[tuple[int, int, bool], tuple[int, int]] = field(default_factory=dict)
+    people: dict[tuple[int, int], int] = field(default_factory=dict)
+    per_crit: dict[tuple[int, int, bool], tuple[int, int]] = field(default_factory=dict)
+
+    def add(self, per_rung: Rows, people: Rows, per_crit: Rows) -> None:
+        for o, r, recent, n, h in per_rung:
+            key = (int(o), int(r), bool(recent))
+            was = self.per_rung.get(key, (0, 0))
+            self.per_rung[key] = (was[0] + int(n), was[1] + int(h))
+        for o, r, n in people:
+            self.people[(int(o), int(r))] = self.people.get((int(o), int(r)), 0) + int(n)
+        for o, c, met, n, h in per_crit:
+            key = (int(o), int(c), bool(met))
+            was = self.per_crit.get(key, (0, 0))
+            self.per_crit[key] = (was[0] + int(n), was[1] + int(h))
+
+
+Rows = list[tuple[Any, ...]]
+
+
+def finish(cal: Calibration, rules: RuleSet, p: Plan, counts: Counts) -> Calibration:
+    """The tables of every outcome, from the counts."""
+    days = cal.days
+    for i, o in enumerate(p.outcomes):
+        _, _, h, split_k, last_k, _, ks = p.rows[i]
         rows: list[RungRow] = []
         for r in rules.rungs:
-            tn, th = counts.get((i, r.index, False), (0, 0))
-            rn, rh = counts.get((i, r.index, True), (0, 0))
+            tn, th = counts.per_rung.get((i, r.index, False), (0, 0))
+            rn, rh = counts.per_rung.get((i, r.index, True), (0, 0))
             all_ = Rate(tn + rn, th + rh)
             below = rows[-1].all.rate if rows else None
             lift = all_.rate / below if all_.rate is not None and below else None
-            rows.append(RungRow(r.name, all_, Rate(tn, th), Rate(rn, rh), people.get((i, r.index), 0), lift))
+            rows.append(RungRow(r.name, all_, Rate(tn, th), Rate(rn, rh), counts.people.get((i, r.index), 0), lift))
         crit_rows = []
-        for n, (ri, j) in enumerate(crits):
-            met = Rate(*crit_counts.get((i, n, True), (0, 0)))
-            not_met = Rate(*crit_counts.get((i, n, False), (0, 0)))
+        for n, (ri, j) in enumerate(p.crits):
+            met = Rate(*counts.per_crit.get((i, n, True), (0, 0)))
+            not_met = Rate(*counts.per_crit.get((i, n, False), (0, 0)))
             crit_rows.append(CriterionRow(rules.rungs[ri].name, rules.rungs[ri].criteria[j].says, met, not_met))
         cal.outcomes.append(
             OutcomeTable(
@@ -325,7 +396,63 @@ def calibrate(
             )
         )
         if not ks:
-            cal.notes.append(f"outcome '{o.name}': no day of the period is {h} days before {as_of}; nothing to measure")
+            cal.notes.append(
+                f"outcome '{o.name}': no day of the period is {h} days before {cal.as_of}; nothing to measure"
+            )
+    return cal
+
+
+def calibrate(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet,
+    as_of: dt.date,
+    *,
+    since: dt.date | None = None,
+    horizon: int | None = None,
+    have_opportunities: bool | None = None,
+) -> Calibration:
+    """Calibrate `rules` on the CRM data behind `con` (`crm_contact`, `crm_activity` prepared; `Opportunity` and
+    `OpportunityContactRole` when the outcomes read deals), on DuckDB (connector.commands.calibrate_spark: on
+    Spark, with the same statements)."""
+    started = time.process_time()
+    if have_opportunities is None:
+        have_opportunities = _has_table(con, "Opportunity") and _has_table(con, "OpportunityContactRole")
+    cal, p = plan(
+        rules,
+        as_of,
+        since=since,
+        horizon=horizon,
+        have_opportunities=have_opportunities,
+        contact_columns=calibrate_gone.contact_columns(con),
+        pulled=calibrate_gone.pulled_fields(con),
+    )
+    if p is None:
+        cal.seconds = time.process_time() - started
+        return cal
+    params = {"as_of": as_of}
+    counts = Counts()
+    per_rung, people, per_crit = count_queries(p)
+
+    def events() -> None:
+        """The outcome tables, once the activities are classified."""
+        for tree in (outcomes_table(p), events_table(p), gone_table()):
+            sql.run(con, tree, params)
+
+    def batch() -> None:
+        """This batch's contact-months against every outcome, added to the counts."""
+        sql.run(con, hits_table(p, rung_days.OUT))
+        counts.add(
+            sql.run(con, per_rung).fetchall(),
+            sql.run(con, people).fetchall(),
+            sql.run(con, per_crit).fetchall() if per_crit is not None else [],
+        )
+
+    try:
+        rung_days.compute(con, rules, as_of, cal.days, with_criteria=True, each_batch=batch, classified=events)
+    finally:
+        for name in (*SCRATCH, rung_days.OUT, rung_days.DAYS, CLASSIFIED.name):
+            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
+    finish(cal, rules, p, counts)
     cal.seconds = time.process_time() - started
-    _log.info("calibrate.finished", outcomes=len(cal.outcomes), days=len(days), cpu_s=round(cal.seconds, 2))
+    _log.info("calibrate.finished", outcomes=len(cal.outcomes), days=len(cal.days), cpu_s=round(cal.seconds, 2))
     return cal

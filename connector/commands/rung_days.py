@@ -31,6 +31,23 @@ def criteria(rules: RuleSet) -> list[tuple[int, int]]:
     return [(r.index, j) for r in rules.rungs for j in range(len(r.criteria))]
 
 
+def rows_of(rules: RuleSet, *, with_criteria: bool) -> exp.Expr:
+    """`tl_rd_rungs`' rows from `tl_t_on_days`, for the contacts of `tl_t_todo` (a batch), with the criteria each
+    met that day when asked."""
+    crit = criteria(rules) if with_criteria else []
+    asked = sql.q(_ASKED, todo=sql.table(TODO))
+    if not crit:
+        return asked
+    # The criteria stand on the timeline's points: the last point on or before the day holds them.
+    cols = ", ".join(f"COALESCE(q.{criterion_col(r, j)}, false) AS {criterion_col(r, j)}" for r, j in crit)
+    return sql.q(
+        f"SELECT a.k, a.day, a.cid, a.r, {cols} FROM ($asked) a "
+        "ASOF LEFT JOIN $states q ON q.cid = a.cid AND CAST(a.day - DATE '1970-01-01' AS INTEGER) >= q.dn",
+        asked=asked,
+        states=sql.table(STATES),
+    )
+
+
 def compute(
     con: duckdb.DuckDBPyConnection,
     rules: RuleSet,
@@ -54,19 +71,7 @@ def compute(
     params = {"as_of": as_of}
     con.execute(f"CREATE OR REPLACE TEMP TABLE {DAYS} (k INTEGER, day DATE)")
     con.executemany(f"INSERT INTO {DAYS} VALUES (?, ?)", list(enumerate(days)))
-    crit = criteria(rules) if with_criteria else []
-    asked = sql.q(_ASKED, todo=sql.table(TODO))
-    if crit:
-        # The criteria stand on the timeline's points: the last point on or before the day holds them.
-        cols = ", ".join(f"COALESCE(q.{criterion_col(r, j)}, false) AS {criterion_col(r, j)}" for r, j in crit)
-        body = sql.q(
-            f"SELECT a.k, a.day, a.cid, a.r, {cols} FROM ($asked) a "
-            "ASOF LEFT JOIN $states q ON q.cid = a.cid AND CAST(a.day - DATE '1970-01-01' AS INTEGER) >= q.dn",
-            asked=asked,
-            states=sql.table(STATES),
-        )
-    else:
-        body = asked
+    body = rows_of(rules, with_criteria=with_criteria)
     try:
         # Every live contact is to compute (nothing is cached for the days asked about), in the sync's batches.
         sql.run(con, sql.create_temp(timeline.TODO_ALL, sql.q('SELECT "Id" AS cid FROM crm_contact')))

@@ -26,6 +26,7 @@ from connector.engine import spark_io
 from connector.engine.relations import ACTIVITIES, CONTACTS
 from connector.errors import ConfigError
 from connector.ruleset.compiler import RuleSet
+from connector.vocabulary import OUTCOME_OBJECTS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -103,7 +104,7 @@ def prune(engine: SparkEngine, state_path: Path) -> int:
 
 def drop_views(spark: SparkSession) -> None:
     """Drop the run's temp views, so the materialised passes of one run do not stay in memory for the next."""
-    objects = {o.lower() for o in WAREHOUSE_OBJECTS}
+    objects = {o.lower() for o in (*WAREHOUSE_OBJECTS, *OUTCOME_OBJECTS)}  # calibrate reads the deals too
     for table in spark.catalog.listTables():
         if table.isTemporary and (table.name.startswith(RUN_VIEWS) or table.name.lower() in objects):
             spark.catalog.dropTempView(table.name)

@@ -24,6 +24,7 @@ class RuleNeeds:
     stages: tuple[str, ...] = ()
     flag_labels: tuple[str, ...] = ()
     opportunities: bool = False  # the rules' outcomes read Opportunity and OpportunityContactRole (calibrate)
+    gone_fields: tuple[str, ...] = ()  # Contact fields a contact_gone outcome reads (calibrate), when the org has them
 
 
 @dataclass(frozen=True)

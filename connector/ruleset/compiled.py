@@ -85,6 +85,26 @@ class CompiledFlag:
 
 
 @dataclass(frozen=True)
+class Gone:
+    """A contact_gone outcome's Contact fields (schema.ContactGone)."""
+
+    email_bounced: bool
+    inactive_field: str | None = None
+    inactive_value: str = "true"  # compared with the field's value as text ('true' for a checkbox)
+    inactive_since_field: str | None = None
+
+    def fields(self) -> tuple[str, ...]:
+        """The Contact fields it reads, bounce fields first."""
+        out = BOUNCE_FIELDS if self.email_bounced else ()
+        return out + tuple(f for f in (self.inactive_field, self.inactive_since_field) if f)
+
+
+# Salesforce's bounce management on Contact: IsEmailBounced (boolean), EmailBouncedDate (dateTime) and
+# EmailBouncedReason (string) (Object Reference for the Salesforce Platform, "Contact").
+BOUNCE_FIELDS = ("IsEmailBounced", "EmailBouncedDate")
+
+
+@dataclass(frozen=True)
 class CompiledOutcome:
     """An outcome of the rule file (schema.Outcome), checked: its kinds exist."""
 
@@ -96,6 +116,7 @@ class CompiledOutcome:
     opportunity_types: tuple[str, ...] | None = None
     horizon_days: int = 180
     loc: loader.Loc = ()
+    gone: Gone | None = None  # contact_gone: the fields that say so
 
 
 @dataclass
@@ -128,6 +149,7 @@ class RuleSet:
             stages=tuple(r.name for r in self.rungs),
             flag_labels=tuple(f.label for f in self.flags),
             opportunities=any(o.type == "won_opportunity" for o in self.outcomes),
+            gone_fields=tuple(dict.fromkeys(f for o in self.outcomes if o.gone for f in o.gone.fields())),
         )
 
     def used_activity_fields(self) -> list[str]:

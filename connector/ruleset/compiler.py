@@ -28,11 +28,12 @@ from connector.ruleset.compiled import (
     CompiledKind,
     CompiledOutcome,
     CompiledRung,
+    Gone,
     RuleSet,
     Template,
 )
 from connector.ruleset.expr import Compiled, ExprError, Symbol, Type, compile_expr, suggest
-from connector.ruleset.schema import NAME_RE, PERIOD_DAYS, Feature, RuleFile
+from connector.ruleset.schema import NAME_RE, PERIOD_DAYS, ContactGone, Feature, RuleFile
 
 __all__ = [
     "CompiledCriterion",
@@ -331,6 +332,7 @@ class _Compiler:
                     opportunity_types=tuple(spec.opportunity_types) if spec.opportunity_types else None,
                     horizon_days=spec.horizon_days,
                     loc=loc,
+                    gone=_gone(spec.contact_gone),
                 )
             )
         return out
@@ -379,3 +381,15 @@ def _mentions(text: str, name: str) -> bool:
 def period_days(feature: Feature) -> int:
     assert feature.period is not None
     return PERIOD_DAYS[feature.period]
+
+
+def _gone(spec: ContactGone | None) -> Gone | None:
+    if spec is None:
+        return None
+    value = spec.inactive_value
+    return Gone(
+        email_bounced=spec.email_bounced,
+        inactive_field=spec.inactive_field,
+        inactive_value=("true" if value else "false") if isinstance(value, bool) else value,
+        inactive_since_field=spec.inactive_since_field,
+    )

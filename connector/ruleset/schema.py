@@ -406,7 +406,48 @@ class Flag(_Strict):
 
 
 MAX_OUTCOMES = 20
-OUTCOME_TYPES = ("won_opportunity", "activity", "no_activity")
+OUTCOME_TYPES = ("won_opportunity", "activity", "no_activity", "contact_gone")
+# A Contact field's API name: a standard field (IsEmailBounced) or a custom one (Inactive__c), never a path.
+_CONTACT_FIELD = r"^[A-Za-z](?:_?[A-Za-z0-9])*(?:__c)?$"
+
+
+class ContactGone(_Strict):
+    """The contact gone: its email bounced (Salesforce's bounce management sets Contact.IsEmailBounced and
+    EmailBouncedDate), or marked inactive by a field the org keeps for it. Salesforce has no standard "inactive"
+    on Contact, so the rule file names the field and the value that means gone."""
+
+    email_bounced: bool = Field(
+        default=True, description="A bounced email counts (IsEmailBounced; the day is EmailBouncedDate)."
+    )
+    inactive_field: str | None = Field(
+        default=None,
+        max_length=80,
+        description="A Contact field that marks the contact inactive or gone (e.g. Inactive__c, "
+        "No_Longer_With_Company__c, Contact_Status__c).",
+    )
+    inactive_value: bool | Annotated[str, Field(min_length=1, max_length=255)] = Field(
+        default=True, description="The value of inactive_field that means gone (true for a checkbox)."
+    )
+    inactive_since_field: str | None = Field(
+        default=None,
+        max_length=80,
+        description="A Contact date field holding the day the contact was marked inactive (e.g. Inactive_Date__c).",
+    )
+
+    @field_validator("inactive_field", "inactive_since_field")
+    @classmethod
+    def _api_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(_CONTACT_FIELD, value):
+            raise ValueError(f"'{value}' is not a Contact field's API name (like Inactive__c or Contact_Status__c)")
+        return value
+
+    @model_validator(mode="after")
+    def _something_counts(self) -> ContactGone:
+        if not self.email_bounced and self.inactive_field is None:
+            raise ValueError("contact_gone needs email_bounced: true or an inactive_field (or both)")
+        if self.inactive_since_field is not None and self.inactive_field is None:
+            raise ValueError("inactive_since_field goes with inactive_field")
+        return self
 
 
 class Outcome(_Strict):
@@ -434,6 +475,10 @@ class Outcome(_Strict):
     no_activity: KindList | None = Field(
         default=None,
         description="No activity of these kinds within the horizon (e.g. no two-way conversation for 180 days).",
+    )
+    contact_gone: ContactGone | None = Field(
+        default=None,
+        description="The contact gone within the horizon: email bounced, or marked inactive (a bad outcome).",
     )
     horizon_days: Days = Field(
         default=180, description="How many days after D the outcome is looked for (D itself excluded)."

@@ -11,12 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from connector.commands import calibrate, calibrate_text, demo_outcomes
 from connector.config import Config
 from connector.crm.local import demo
-from connector.crm.local.demo._outcomes import CLOSE_WITHIN_DAYS, RENEWAL_SHARE, won_rate
+from connector.crm.local.demo._outcomes import CLOSE_WITHIN_DAYS, RENEWAL_SHARE, gone_rate, won_rate
 from connector.crm.local.store import LocalCrm
 from connector.engine import timeline
 from connector.ruleset import compiler
@@ -223,3 +224,101 @@ def test_simulate_and_the_report_show_both_rule_sets_calibrated(org: Org) -> Non
     done = cli(org.folder, DEFAULT_RULES, "report", "--simulate", str(stricter), *args, "--out", str(page))
     assert done.returncode == 0, done.stderr
     assert "Is each rung earned? (calibration)" in page.read_text()
+
+
+def test_calibrate_finds_the_rate_at_which_each_rung_lost_contacts_within_its_interval(
+    demo_calibration: calibrate.Calibration,
+) -> None:
+    """The demo's contacts bounce, once, at rates falling as the ladder climbs: each rung's rate is the generator's
+    (a contact already gone is not counted again), and Friend loses clearly fewer contacts than Fringe."""
+    t = table(demo_calibration, "gone")
+    assert t.good is False
+    checked = []
+    for index, row in enumerate(t.rows):
+        if row.all.n < 30:
+            continue
+        low, high = row.all.interval or (0.0, 0.0)
+        assert low <= gone_rate(index) <= high, (row.rung, row.all, gone_rate(index))
+        checked.append(row.rung)
+    assert checked[:4] == ["Fringe", "Friend", "Familiar", "Faithful"]
+    fringe, friend = t.rows[:2]
+    assert (friend.all.interval or (1, 1))[1] < (fringe.all.interval or (0, 0))[0]  # Friend loses clearly fewer
+
+
+def test_a_bounce_and_an_inactive_contact_count_on_the_day_they_went(org: Org) -> None:
+    """Ada talked to us all spring and her email bounced on 10 May (EmailBouncedDate): gone within 30 days of
+    1 May, when she stood on Friend. Cy, marked inactive by the org's own checkbox (Inactive__c) with no date,
+    last wrote on 20 March: counted gone from 21 March (within 30 days of 1 March), and the months after it are
+    left out. Dee, inactive with the day in Inactive_Date__c (12 May), counts on 1 May."""
+    ada = org.contact("Ada", known_for_days=400)
+    for days_ago in (50, 70, 100, 130):
+        org.reply(ada, days_ago)
+    cy = org.contact("Cy", known_for_days=400)
+    org.reply(cy, (AS_OF - dt.date(2026, 3, 20)).days)
+    dee = org.contact("Dee", known_for_days=400)
+    org._exec('ALTER TABLE "Contact" ADD COLUMN "Inactive__c" BOOLEAN', [])
+    org._exec('ALTER TABLE "Contact" ADD COLUMN "Inactive_Date__c" DATE', [])
+    org._exec(
+        'UPDATE "Contact" SET "IsEmailBounced" = true, "EmailBouncedDate" = TIMESTAMP \'2026-05-10 08:30:00\' '
+        'WHERE "Id" = ?',
+        [ada],
+    )
+    org._exec('UPDATE "Contact" SET "Inactive__c" = true WHERE "Id" = ?', [cy])
+    org._exec(
+        'UPDATE "Contact" SET "Inactive__c" = true, "Inactive_Date__c" = DATE \'2026-05-12\' WHERE "Id" = ?', [dee]
+    )
+    rules = org.folder / "inactive.yaml"
+    rules.write_text(
+        DEFAULT_RULES.read_text().replace(
+            "      # inactive_field: Inactive__c",
+            "      inactive_field: Inactive__c\n      inactive_since_field: Inactive_Date__c\n      #",
+        )
+    )
+    args = ("calibrate", "--as-of", "2026-06-15", "--since", "2026-03-01", "--horizon", "30", "--json")
+    done = cli(org.folder, rules, *args)
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    gone = next(o for o in data["outcomes"] if o["name"] == "gone")
+    by_rung = {r["rung"]: (r["n"], r["hits"]) for r in gone["rungs"] if r["n"]}
+    # 1 March, 1 April, 1 May: Ada (Friend throughout) 3 months, one hit; Dee (Fringe) 3 months, one hit; Cy
+    # (Fringe on 1 March, which his 20 March email does not change) 1 month, gone on 21 March, after it nothing.
+    assert by_rung == {"Friend": (3, 1), "Fringe": (4, 2)}
+    assert data["notes"] == []
+
+
+def test_a_gone_field_the_crm_data_lacks_is_named_and_the_others_still_count(org: Org) -> None:
+    """The rule file names Inactive__c, which this CRM does not have: calibrate says so, and still counts bounces."""
+    ada = org.contact("Ada", known_for_days=400)
+    org.reply(ada, 50)
+    org._exec(
+        'UPDATE "Contact" SET "IsEmailBounced" = true, "EmailBouncedDate" = TIMESTAMP \'2026-05-10 08:30:00\' '
+        'WHERE "Id" = ?',
+        [ada],
+    )
+    rules = org.folder / "inactive.yaml"
+    rules.write_text(
+        DEFAULT_RULES.read_text().replace(
+            "      # inactive_field: Inactive__c", "      inactive_field: Inactive__c\n      #"
+        )
+    )
+    done = cli(org.folder, rules, "calibrate", "--as-of", "2026-06-15", "--since", "2026-05-01", "--horizon", "30")
+    assert done.returncode == 0, done.stderr
+    assert "outcome 'gone': the CRM data holds no Contact.Inactive__c" in done.stdout
+    assert "gone (bad, within 30 days)" in done.stdout
+
+
+def test_a_local_crm_from_before_the_bounce_fields_gets_them_empty_and_calibrates(org: Org) -> None:
+    """A CRM made before the bounce fields existed gets them, empty, when opened: the gone outcome finds no bounce
+    rather than a missing column."""
+    ada = org.contact("Ada", known_for_days=400)
+    org.reply(ada, 50)
+    org.sync()
+    con = duckdb.connect(str(org.database))
+    for name in ("IsEmailBounced", "EmailBouncedDate", "EmailBouncedReason"):
+        con.execute(f'ALTER TABLE "Contact" DROP COLUMN "{name}"')
+    con.close()
+    done = cli(org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-06-15", "--since", "2026-05-01", "--json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert [o["name"] for o in data["outcomes"] if o["name"] == "gone"] == ["gone"]
+    assert not [n for n in data["notes"] if "holds no Contact" in n]

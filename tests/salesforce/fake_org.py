@@ -193,6 +193,7 @@ class FakeOrg:
         self.readonly_fields: set[str] = set()  # the sync user lacks edit access (field-level security)
         self.field_changes: dict[str, dict[str, Any]] = {}  # field name -> describe attributes an admin changed
         self.untracked_history: set[str] = set()  # Contact fields whose field history tracking is off
+        self.custom_fields: dict[str, str] = {}  # Contact fields an admin added (add_contact_field): DuckDB type
         self.picklists: dict[str, list[str]] = {k: list(v) for k, v in schema.DEFAULT_PICKLISTS.items()}
         self.task_statuses = {
             "Not Started": False,
@@ -566,11 +567,16 @@ class FakeOrg:
             )
         return 200, {"Content-Type": "application/json"}, json.dumps({"compositeResponse": out})
 
+    def add_contact_field(self, name: str, duck_type: str) -> None:
+        """An admin adds a custom field to Contact (an Inactive__c checkbox): the describe lists it, queries read it."""
+        self.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {duck_type}')
+        self.custom_fields[name] = duck_type
+
     # -- describe -------------------------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
         out = []
-        for col, typ in schema.CONTACT_COLUMNS:
+        for col, typ in [*schema.CONTACT_COLUMNS, *self.custom_fields.items()]:
             if col in self.missing_fields:
                 continue
             base = typ.split()[0]
@@ -696,7 +702,7 @@ class FakeOrg:
         if counting:
             fields = ["Id"]
         hidden = self.missing_fields if obj == "Contact" else self.hidden.get(obj, set())
-        have = set(schema.column_names(obj)) - hidden
+        have = (set(schema.column_names(obj)) | (set(self.custom_fields) if obj == "Contact" else set())) - hidden
         parents = _relationships(fields)
         for f in fields:
             rel, _, name = f.partition(".")

@@ -868,3 +868,19 @@ def test_a_record_of_account_csv_that_is_not_an_account_is_skipped_and_located(t
     assert [str(p) for p in report.problems] == [
         f'Account.csv:3: {C2}: Id "{C2}" is not an Account Id (those start with 001)'
     ]
+
+
+def test_a_bounced_contact_keeps_its_bounce_for_calibration(tmp_path: Path, crm: LocalCrm) -> None:
+    """A Data Export's Contact.csv carries bounce management's fields (Object Reference, "Contact"): they land in the
+    local CRM, for a contact_gone outcome to read; a contact without a bounce keeps them empty."""
+    header = [*CONTACT_HEADER, "IsEmailBounced", "EmailBouncedDate", "EmailBouncedReason"]
+    bounced = contact(
+        C1, IsEmailBounced="1", EmailBouncedDate="2024-05-10T08:30:00.000Z", EmailBouncedReason="550 5.1.1 unknown"
+    )
+    write(tmp_path / "Contact.csv", header, [bounced, contact(C2, IsEmailBounced="0")])
+
+    report = import_export(crm, tmp_path)
+
+    assert report.problems == []
+    rows = crm.con.execute('SELECT "Id", "IsEmailBounced", "EmailBouncedDate" FROM "Contact" ORDER BY "Id"').fetchall()
+    assert rows == [(C1, True, dt.datetime(2024, 5, 10, 8, 30)), (C2, False, None)]

@@ -67,12 +67,16 @@ def test_an_unknown_kind_in_an_outcome_is_named_at_its_place_with_a_suggestion()
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ("{good: true}", "an outcome needs exactly one of won_opportunity, activity, no_activity"),
+        ("{good: true}", "an outcome needs exactly one of won_opportunity, activity, no_activity, contact_gone"),
         ("{good: true, activity: [reply], no_activity: [reply]}", "(this one has activity, no_activity)"),
         ("{good: true, activity: [reply], opportunity_types: [Renewal]}", "opportunity_types goes with"),
         ("{activity: [reply]}", "good"),
         ("{good: true, activity: []}", "name at least one activity kind"),
         ("{good: true, activity: [reply], horizon_days: 0}", "0 is out of range: use 1 to 36,500 days"),
+        ("{good: false, contact_gone: {email_bounced: false}}", "needs email_bounced: true or an inactive_field"),
+        ("{good: false, contact_gone: {inactive_since_field: Left__c}}", "inactive_since_field goes with"),
+        ("{good: false, contact_gone: {inactive_field: 'Account.Name'}}", "not a Contact field's API name"),
+        ("{good: false, contact_gone: {bounced: true}}", "unknown key 'bounced'"),
     ],
 )
 def test_a_malformed_outcome_is_refused_at_its_line(body: str, says: str) -> None:
@@ -86,3 +90,17 @@ def test_a_kind_only_an_outcome_reads_is_not_called_unused() -> None:
     assert [f.message for f in lint.lint(rules) if "referral" in f.message] == []
     bare = compiler.load_text(HEAD.replace("outcomes:\n", ""), "t.yaml")
     assert any("kind 'referral' is read by no feature" in f.message for f in lint.lint(bare))
+
+
+def test_a_gone_outcome_asks_the_backend_for_the_contact_fields_it_reads() -> None:
+    """A bounce reads IsEmailBounced and EmailBouncedDate; an inactive field and its date field are named by the
+    rule file; the value is compared as text (a checkbox's true as 'true')."""
+    rules = load(
+        "  gone: {good: false, contact_gone: {inactive_field: Inactive__c, inactive_since_field: Left_On__c}}\n"
+        "  left: {good: false, contact_gone: {email_bounced: false, inactive_field: Status__c, inactive_value: Left}}\n"
+    )
+    gone, left = rules.outcomes
+    assert gone.type == "contact_gone" and gone.gone is not None and left.gone is not None
+    assert gone.gone.inactive_value == "true" and left.gone.inactive_value == "Left"
+    assert rules.needs().gone_fields == ("IsEmailBounced", "EmailBouncedDate", "Inactive__c", "Left_On__c", "Status__c")
+    assert load("  silent: {good: false, no_activity: [reply]}\n").needs().gone_fields == ()

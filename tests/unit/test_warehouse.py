@@ -121,7 +121,16 @@ def test_the_commented_warehouse_example_is_a_valid_section() -> None:
     keys = re.findall(r"^# (\w+ = .*)$", head, re.MULTILINE)
     mapping = tomllib.loads("\n".join(re.findall(r"^# (\w+ = .*)$", columns, re.MULTILINE)))
     section = WarehouseSection.model_validate({**tomllib.loads("\n".join(keys)), "columns": {"contact": mapping}})
-    assert set(section.objects()) == {"Contact", "Task", "Event", "EmailMessage", "TaskRelation", "EventRelation"}
+    assert set(section.objects()) == {
+        "Contact",
+        "Task",
+        "Event",
+        "EmailMessage",
+        "TaskRelation",
+        "EventRelation",
+        "Opportunity",
+        "OpportunityContactRole",
+    }
     assert section.naming == "fivetran"
 
 

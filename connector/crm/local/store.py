@@ -324,18 +324,19 @@ _TASK_SEQ = "follow_up.task_seq"  # how many follow-up Task Ids this CRM file ha
 
 
 def _add_new_columns(con: duckdb.DuckDBPyConnection) -> None:
-    """A CRM made by an earlier release lacks the activity columns added since (the notes, Description): added
-    empty, so the rules that read them find nothing there rather than failing on a missing column. The accounts'
-    table is made empty too, for an import or a Salesforce pull to fill (the pages read a CRM without it as
-    knowing no account names)."""
+    """A CRM made by an earlier release lacks the columns added since (the notes, Description; the contact's bounce
+    fields): added empty, so the rules that read them find nothing there rather than failing on a missing column.
+    The accounts' table is made empty too, for an import or a Salesforce pull to fill (the pages read a CRM without
+    it as knowing no account names)."""
     present = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     for table in vocabulary.DISPLAY_ONLY:
         if table not in present:
             con.execute(schema.create(table))
-    for table in ("Task", "Event"):
+    added = {"Contact": set(vocabulary.CONTACT_BOUNCE_FIELDS)}  # not the optional trust fields: a CRM may lack them
+    for table in ("Contact", "Task", "Event"):
         have = {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
         for column, typ in schema.TABLES[table]:
-            if column not in have:
+            if column not in have and (table not in added or column in added[table]):
                 con.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {typ.split()[0]}')
 
 

@@ -92,6 +92,19 @@ def sees_account(describe: dict[str, Any]) -> bool:
     return "AccountId" in by_name(describe)
 
 
+# The mirror's column type for a field a contact_gone outcome reads, from the describe's type; anything else is text.
+_GONE_TYPES = {"boolean": "BOOLEAN", "date": "DATE", "datetime": "TIMESTAMP"}
+
+
+def gone_columns(describe: dict[str, Any], rules: RuleNeeds | None) -> dict[str, str]:
+    """The fields a contact_gone outcome reads that the sync user can see (field-level security hides the others
+    from the describe), with the mirror's column type. A field left out is named by `calibrate`, which then
+    counts what the others say."""
+    have = by_name(describe)
+    names = rules.gone_fields if rules is not None else ()
+    return {n: _GONE_TYPES.get(str(have[n].get("type")), "VARCHAR") for n in names if n in have}
+
+
 def picklist_values(describe: dict[str, Any], fields: FieldsSection) -> dict[str, list[str]]:
     """Active values of the stage and flags picklists, for the fields the org has."""
     have = by_name(describe)

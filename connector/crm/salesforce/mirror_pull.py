@@ -29,7 +29,7 @@ from typing import Any, cast
 import duckdb
 from simple_salesforce.exceptions import SalesforceError
 
-from connector import log
+from connector import log, sql
 from connector.config import ActivitiesSection, FieldsSection, SalesforceSection
 from connector.crm import RuleNeeds
 from connector.crm.local.store import LocalCrm
@@ -59,12 +59,14 @@ def trust_types(fields: FieldsSection) -> dict[str, str]:
     return {name: mirror.TRUST_TYPES[logical] for logical, name in fields.owned().items()}
 
 
-def ensure_columns(store: LocalCrm, fields: FieldsSection) -> None:
-    """The mirror's Contact gets a column for each trust field it lacks (renamed fields, a first run)."""
+def ensure_columns(store: LocalCrm, fields: FieldsSection, extra: dict[str, str] | None = None) -> None:
+    """The mirror's Contact gets a column for each trust field it lacks (renamed fields, a first run), and for each
+    of `extra` (name: DuckDB type; the custom fields a contact_gone outcome reads)."""
     have = set(store.columns("Contact"))
-    for logical, name in fields.owned().items():
+    wanted = {name: mirror.TRUST_TYPES[logical] for logical, name in fields.owned().items()} | (extra or {})
+    for name, typ in wanted.items():
         if name not in have:
-            store.con.execute(f'ALTER TABLE "Contact" ADD COLUMN "{name}" {mirror.TRUST_TYPES[logical]}')
+            store.con.execute(f'ALTER TABLE "Contact" ADD COLUMN {sql.render(sql.ident(name))} {typ}')
 
 
 class MirrorPull:
@@ -85,6 +87,7 @@ class MirrorPull:
         self.con = store.con
         self.describe = describe
         self.contact_pulled: dt.datetime | None = None  # the org's time of this run's Contact pull
+        self.gone_types: dict[str, str] = {}  # the contact_gone outcome's fields the sync user can see, typed
 
     def run(
         self,
@@ -96,8 +99,10 @@ class MirrorPull:
     ) -> None:
         """Bring the mirror up to date with the org."""
         self.describe.require(fields)
-        ensure_columns(self.mirror, fields)
-        wanted = soql.field_lists(fields, rules, account=sf_fields.sees_account(self.describe.get()))
+        described = self.describe.get()
+        self.gone_types = sf_fields.gone_columns(described, rules)
+        ensure_columns(self.mirror, fields, self.gone_types)
+        wanted = soql.field_lists(fields, rules, account=sf_fields.sees_account(described), gone=self.gone_types)
         if follow_ups:  # marked tasks are read from the mirror: it must know their owner and whether closed
             wanted["Task"] += [f for f in FOLLOW_UP_TASK_FIELDS if f not in wanted["Task"]]
         skipped.reset(self.con)
@@ -192,7 +197,8 @@ class MirrorPull:
         try:
             if pull.full:
                 self.con.execute(f'DELETE FROM "{obj}"')
-            mirror.upsert(self.con, obj, stage, pull.fields, trust_types(fields) if obj == "Contact" else None)
+            extra = trust_types(fields) | self.gone_types if obj == "Contact" else None
+            mirror.upsert(self.con, obj, stage, pull.fields, extra)
             if obj == "Contact" and set(soql.ACCOUNT_FIELDS) <= set(pull.fields):
                 mirror.accounts(self.con, stage, full=pull.full)
             # This complete pull has seen every change the org had committed when it answered (the overlap covers

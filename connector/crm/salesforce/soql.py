@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from simple_salesforce.format import format_soql
@@ -66,15 +67,21 @@ class Pull:
     full: bool
 
 
-def field_lists(fields: FieldsSection, rules: RuleNeeds | None, *, account: bool = True) -> dict[str, list[str]]:
+def field_lists(
+    fields: FieldsSection, rules: RuleNeeds | None, *, account: bool = True, gone: Collection[str] = ()
+) -> dict[str, list[str]]:
     """Per object, exactly the fields to select: the engine's own, the contact's account and its name (`account`:
-    the sync user can see Contact.AccountId), the rules' (kinds and `field:` features), and for Contact the trust
+    the sync user can see Contact.AccountId), the rules' (kinds and `field:` features), the fields a contact_gone
+    outcome reads among `gone` (those the sync user can see: `visible_gone_fields`), and for Contact the trust
     fields we own, so the plan diffs against what the org holds now."""
     out: dict[str, list[str]] = {"Contact": list(CONTACT_BASE) + (list(ACCOUNT_FIELDS) if account else [])}
     contact_cols = set(schema.column_names("Contact"))
     if rules is not None:
         for name in rules.contact_fields:
             if name in contact_cols and name not in out["Contact"]:
+                out["Contact"].append(name)
+        for name in rules.gone_fields:
+            if name in gone and name not in out["Contact"]:
                 out["Contact"].append(name)
     for name in fields.owned().values():
         if name not in out["Contact"]:

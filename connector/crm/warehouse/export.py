@@ -1,13 +1,13 @@
-"""A local CRM written out as a warehouse copy of Salesforce: one folder of Parquet files per object, in Salesforce or
-Fivetran naming. For trying the Spark engine without a lakehouse, for the tests that compare it with DuckDB, and for
-the benchmarks.
+"""A local CRM written out as a warehouse copy of Salesforce: one folder of Parquet files per object (the deals
+too), in Salesforce or Fivetran naming. For trying the Spark engine without a lakehouse, for the tests that compare
+it with DuckDB, and for the benchmarks.
 
 The copy says what the local CRM says, and carries what a real one carries beside it, none of which may change a
-placement: a Task deleted in Salesforce but still in the recycle bin (IsDeleted). With Fivetran naming also its
-system columns (connector.crm.warehouse.naming): `_fivetran_synced` on every row, `_fivetran_deleted` on every
-object, with a deleted Contact and a deleted Task among the rows; Contact in history mode (`_fivetran_active`,
-`_fivetran_start`, `_fivetran_end`) with past versions of a few contacts; and Task's booleans as 'TRUE'/'FALSE' text,
-as some destinations store them.
+placement or a calibration: a Task deleted in Salesforce but still in the recycle bin (IsDeleted). With Fivetran
+naming also its system columns (connector.crm.warehouse.naming): `_fivetran_synced` on every row,
+`_fivetran_deleted` on every object, with a deleted Contact, a deleted Task and a deleted contact role on a won deal
+among the rows; Contact in history mode (`_fivetran_active`, `_fivetran_start`, `_fivetran_end`) with past
+versions of a few contacts; and Task's booleans as 'TRUE'/'FALSE' text, as some destinations store them.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from connector.crm.local.store import LocalCrm
 from connector.crm.warehouse import naming
 from connector.crm.warehouse.naming import Naming
 
-OBJECTS = ("Contact", "Task", "Event", *vocabulary.ACTIVITY_DETAIL_OBJECTS)
+OBJECTS = ("Contact", "Task", "Event", *vocabulary.ACTIVITY_DETAIL_OBJECTS, *vocabulary.OUTCOME_OBJECTS)
 TEXT_BOOLEANS = "Task"  # the object whose booleans the Fivetran copy stores as 'TRUE'/'FALSE'
 PAST_VERSIONS = 3  # contacts with an older version in the history-mode Contact table
 _EXTRA_N = 36**10 - 1  # Ids of the added rows: the last number `ids.make` has, clear of any generated record
@@ -39,7 +39,10 @@ def export(
     where: dict[str, str] = {}
     con = crm.con.cursor()  # its own connection to the CRM: no result of the caller's is left half-read
     try:
+        present = {str(r[0]) for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         for obj in OBJECTS:
+            if obj not in present:  # a CRM made before deals were kept: the copy has none either
+                continue
             target = folder / naming.table_name(obj, naming_)
             target.mkdir(parents=True, exist_ok=True)
             con.sql(sql.render(_query(obj, naming_, synced))).write_parquet(str(target / "part-0.parquet"))
@@ -58,18 +61,28 @@ def _query(obj: str, naming_: Naming, synced: dt.datetime) -> exp.Expr:
     if naming_ == "fivetran" and obj in {"Contact", "Task"}:  # deleted, and marked so by the pipeline
         prefix = ids.CONTACT if obj == "Contact" else ids.TASK
         parts.append(_shaped(_added(obj, prefix, {}, n=_EXTRA_N - 1), obj, naming_, synced, deleted=True))
+    if naming_ == "fivetran" and obj == "OpportunityContactRole":  # a role on a won deal, deleted: credits nobody
+        other = sql.q('(SELECT max("Id") FROM "Contact")')
+        added = _added(obj, ids.OPPORTUNITY_CONTACT_ROLE, {"ContactId": other}, n=_EXTRA_N - 1, won=True)
+        parts.append(_shaped(added, obj, naming_, synced, deleted=True))
     if naming_ == "fivetran" and obj == "Contact":  # history mode: superseded versions
         parts.append(_shaped(_past_versions(), obj, naming_, synced, active=False))
     return exp.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
 
 
-def _added(obj: str, prefix: str, changes: dict[str, exp.Expr], n: int = _EXTRA_N) -> exp.Expr:
-    """A copy of the object's first live row (by Id) under a new Id, with `changes`."""
+def _added(obj: str, prefix: str, changes: dict[str, exp.Expr], n: int = _EXTRA_N, *, won: bool = False) -> exp.Expr:
+    """A copy of the object's first live row (by Id) under a new Id, with `changes` (`won`: the first role on a won
+    deal)."""
     cols = [
         sql.alias(changes.get(c, sql.col(c)), c) if c != "Id" else sql.alias(sql.lit(ids.make(prefix, n)), "Id")
         for c in vocabulary.column_names(obj)
     ]
     first = sql.q('SELECT min("Id") FROM $t WHERE NOT COALESCE("IsDeleted", false)', t=sql.table(obj))
+    if won:
+        first = sql.q(
+            'SELECT min(r."Id") FROM $t r JOIN "Opportunity" o ON o."Id" = r."OpportunityId" WHERE o."IsWon"',
+            t=sql.table(obj),
+        )
     return exp.select(*cols).from_(sql.table(obj)).where(exp.EQ(this=sql.col("Id"), expression=exp.paren(first)))
 
 

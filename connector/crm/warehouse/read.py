@@ -56,13 +56,22 @@ CASE WHEN lower(trim(CAST($c AS VARCHAR))) IN ('true', '1') THEN true
 """
 
 
-def columns(obj: str, fields: FieldsSection) -> list[tuple[str, str]]:
-    """(API name, type) of every column of the object's view, in the local CRM's order."""
+def columns(obj: str, fields: FieldsSection, extra: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """(API name, type) of every column of the object's view, in the local CRM's order; `extra`: Contact fields
+    beyond the vocabulary's that the rules read (a contact_gone outcome's inactive field), as text."""
     out = [(name, vocabulary.base_type(typ)) for name, typ in vocabulary.TABLES[obj]]
     if obj == "Contact":
         have = {name for name, _ in out}
         out += [(n, _TRUST_TYPES[k]) for k, n in fields.owned().items() if n not in have]
+        have |= {name for name, _ in out}
+        out += [(n, "VARCHAR") for n in dict.fromkeys(extra) if n not in have]
     return out
+
+
+def stored_fields(section: WarehouseSection, obj: str, frame: DataFrame, names: list[str]) -> set[str]:
+    """Which of these API names the copy has a column for (under the naming and the mapping)."""
+    stored = {name.lower() for name, _ in frame.dtypes}
+    return {api for api in names if naming.column(section, obj, api).lower() in stored}
 
 
 def required(obj: str, fields: FieldsSection, needs: RuleNeeds, policy: ActivitiesSection) -> list[str]:

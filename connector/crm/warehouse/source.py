@@ -58,7 +58,7 @@ def register(
     located = section.objects()
     absent_fields = list(fields.OPTIONAL)  # until the Contact copy says otherwise
     for obj in OBJECTS:
-        wanted = read.columns(obj, fields)
+        wanted = read.columns(obj, fields, needs.gone_fields if obj == "Contact" else ())
         where = located.get(obj)
         if where is None:
             read.empty(spark, wanted).createOrReplaceTempView(obj)
@@ -75,14 +75,16 @@ def register(
             ]
         if lacking:
             _log.info("warehouse.columns_absent", object=obj, source=where, columns=lacking, effect="read as NULL")
-        _run(spark, read.view(section, obj, where, frame, wanted, read.required(obj, fields, needs, activities)))
+        run_statement(
+            spark, read.view(section, obj, where, frame, wanted, read.required(obj, fields, needs, activities))
+        )
         findings = [
-            ("warehouse.values_unreadable", {"field": api}, *_run(spark, statement).collect()[0], UNREADABLE)
+            ("warehouse.values_unreadable", {"field": api}, *run_statement(spark, statement).collect()[0], UNREADABLE)
             for api, statement in read.unreadable(section, obj, frame, wanted)
         ]
-        extra = int(_run(spark, read.live_rows(obj, frame)).collect()[0][0]) - spark.table(obj).count()
+        extra = int(run_statement(spark, read.live_rows(obj, frame)).collect()[0][0]) - spark.table(obj).count()
         if extra:
-            (sample,) = _run(spark, read.duplicates(section, obj, frame)).collect()[0]
+            (sample,) = run_statement(spark, read.duplicates(section, obj, frame)).collect()[0]
             findings.append(("warehouse.duplicate_ids", {}, extra, sample, "the newest copy of each record is read"))
         for event, what, count, ids, effect in findings:
             if count:
@@ -90,12 +92,12 @@ def register(
                     event, object=obj, source=where, **what, count=int(count), ids=[str(i) for i in ids], effect=effect
                 )
         spark.catalog.dropTempView(read.raw_name(obj))
-    _run(spark, sql.create_temp("crm_contact", quarantine.contacts(fields)))
+    run_statement(spark, sql.create_temp("crm_contact", quarantine.contacts(fields)))
     unknown = _facts(spark)
-    _run(spark, sql.create_temp(quarantine.SKIPPED_TABLE, quarantine.skipped(activities)))
+    run_statement(spark, sql.create_temp(quarantine.SKIPPED_TABLE, quarantine.skipped(activities)))
     skipped: dict[str, int] = {}
     samples: dict[str, list[str]] = {}
-    for obj, count, sample in _run(spark, quarantine.skipped_counts()).collect():
+    for obj, count, sample in run_statement(spark, quarantine.skipped_counts()).collect():
         skipped[str(obj)], samples[str(obj)] = int(count), [str(i) for i in sample]
     for obj, (count, sample) in unknown.items():
         skipped[obj], samples[obj] = count, sample
@@ -104,7 +106,7 @@ def register(
         sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, activities), good=good)
         for obj in vocabulary.ACTIVITY_OBJECTS
     ]
-    _run(spark, sql.create_temp("crm_activity", exp.union(*parts, distinct=False)))
+    run_statement(spark, sql.create_temp("crm_activity", exp.union(*parts, distinct=False)))
     figures = WarehouseFigures(
         contacts=spark.table("crm_contact").count(),
         activities=spark.table("crm_activity").count(),
@@ -136,20 +138,20 @@ def skipped_rows(spark: SparkSession) -> list[tuple[str, str, str]]:
 def _facts(spark: SparkSession) -> dict[str, tuple[int, list[str]]]:
     """activities.build_facts on Spark: the same steps, each dropped once its last reader has run."""
     for name, tree in act.fact_steps():
-        _run(spark, sql.create_temp(name, tree))
+        run_statement(spark, sql.create_temp(name, tree))
         for table, last_reader in act.DONE_WITH.items():
             if last_reader == name:
                 spark.catalog.dropTempView(table)
     unknown = {
         act.RELATION_OBJECTS[str(obj)]: (int(count), [str(i) for i in sample])
-        for obj, count, sample in _run(spark, act.unknown_statement()).collect()
+        for obj, count, sample in run_statement(spark, act.unknown_statement()).collect()
     }
     for table in act.KEPT_UNTIL_COUNTED:
         spark.catalog.dropTempView(table)
     return unknown
 
 
-def _run(spark: SparkSession, tree: exp.Expr) -> DataFrame:
+def run_statement(spark: SparkSession, tree: exp.Expr) -> DataFrame:
     """Run a statement; one that makes a relation is materialised and registered under its name."""
     st = dialect.statement(tree)
     if st.params:

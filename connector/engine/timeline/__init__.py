@@ -5,9 +5,11 @@ window (its day + N for each `within_days` of a feature that counts it, + m x pe
 a trigger of an `unanswered` feature becomes old enough or leaves its window, and the days a condition over `as_of`
 crosses its threshold (for `relationship_days >= 365`: the first conversation + 365). Those days are the contact's
 *points* (`tl_t_pts`); between two points nothing a condition reads can change. The features are computed on every
-point at once by window frames over day numbers (`RANGE BETWEEN N-1 PRECEDING AND CURRENT ROW` is `within_days: N`),
-never by copying the history once per day; then the flags, the criteria and the rung each point qualifies for, with
-the very condition trees a snapshot evaluation uses, `$as_of` read from the point's own day.
+point at once by window frames over day numbers (`RANGE BETWEEN N-1 PRECEDING AND CURRENT ROW` is `within_days: N`;
+counts over the same frame share one sum), and a `distinct_periods` from a table of the contact's calendar periods
+(`_points._periods`), never by copying the history once per day; then the flags, the criteria and the rung each
+point qualifies for, with the very condition trees a snapshot evaluation uses, `$as_of` read from the point's own
+day.
 
 The demotion grace and decay read the same timeline. A contact keeps the highest rung it met within the last
 `demotion_grace_days`; past that it drops one rung, and one more every `decay_every_days`, counted from the last day

@@ -7,6 +7,11 @@ whatever its rung. One rung is made deliberately uninformative: Familiar (the th
 Friend below it, so calibration should show a lift of 1 there and the ordering broken. Deals only: no Task, Event
 or Contact is added or changed, so every other figure of the demo stays as it was.
 
+Contacts go too: on each month's first day a contact still there has its email bounce within the next
+CLOSE_WITHIN_DAYS days with the probability GONE_PER_MONTH gives its rung (falling as the ladder climbs), once;
+IsEmailBounced, EmailBouncedDate and EmailBouncedReason are set on the Contact, as Salesforce's bounce management
+sets them, and nothing else of it changes (the engine reads no bounce field under the default rules).
+
 The rung comes from the caller (a table of contact, day and rung: the timeline under the rules in force), because
 the relation is to the ladder an admin sees. The draws come from their own random stream of the demo's seed, in a
 fixed order, so the same seed, date and rules give the same deals.
@@ -25,11 +30,14 @@ if TYPE_CHECKING:
     from connector.crm.local.store import LocalCrm
 
 OUTCOME_MONTHS = 36
+GONE_PER_MONTH = (0.012, 0.006, 0.003, 0.0015, 0.0005)  # by rung index, lowest first: a bounce, once
+BOUNCE_REASON = "550 5.1.1 The email account that you tried to reach does not exist"
 CLOSE_WITHIN_DAYS = 14  # a deal drawn on a month's first day closes 1 to 14 days later
 WON_PER_MONTH = (0.02, 0.06, 0.06, 0.14, 0.25)  # by rung index, lowest first; Familiar = Friend on purpose
 LOST_PER_MONTH = 0.03
 RENEWAL_SHARE = 0.4  # of won deals: Type 'Renewal' (the others 'New Business')
 _STREAM = 0x0C0E  # the outcomes' own random stream of the seed
+_GONE_STREAM = 0x0C0F  # the bounces' own, so the deals stay as they were
 
 _DRAWS = "demo_draws"
 _ASKED = """
@@ -59,11 +67,32 @@ SELECT sf_id('00K', $base + d.n), sf_id('006', $base + d.n), a.cid, 'Decision Ma
 FROM demo_draws d JOIN demo_asked a ON a.i = d.i
 WHERE a.day + CAST(d.offset_days AS INTEGER) < $as_of
 """
+_GONE = "demo_gone"
+_BOUNCES = """
+UPDATE "Contact" SET "IsEmailBounced" = true, "EmailBouncedDate" = CAST(g.day AS TIMESTAMP) + INTERVAL 9 HOUR,
+       "EmailBouncedReason" = $reason
+FROM (SELECT a.cid, min(a.day + CAST(d.offset_days AS INTEGER)) AS day
+      FROM demo_gone d JOIN demo_asked a ON a.i = d.i GROUP BY a.cid) g
+WHERE "Contact"."Id" = g.cid AND g.day < $as_of
+"""
 _BASE = 10**9  # Opportunity numbers start here, apart from the Ids the activities' WhatIds use
 
 
 def won_rate(rung: int) -> float:
     return WON_PER_MONTH[min(rung, len(WON_PER_MONTH) - 1)]
+
+
+def gone_rate(rung: int) -> float:
+    return GONE_PER_MONTH[min(rung, len(GONE_PER_MONTH) - 1)]
+
+
+def _gone_draws(r: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+    """The (contact, month) rows whose draw sends the contact away; its first such month counts (`_BOUNCES`)."""
+    rng = np.random.default_rng([seed, _GONE_STREAM])
+    p = np.array([gone_rate(k) for k in range(int(r.max(initial=0)) + 1)])[r] if len(r) else np.zeros(0)
+    picked = np.flatnonzero(rng.random(len(r)) < p)
+    offsets = rng.integers(1, CLOSE_WITHIN_DAYS + 1, size=len(picked))
+    return {"i": picked.astype(np.int64), "offset_days": offsets.astype(np.int64)}
 
 
 def add_outcomes(crm: LocalCrm, rungs_table: str, *, seed: int, as_of: dt.date) -> int:
@@ -95,6 +124,9 @@ def add_outcomes(crm: LocalCrm, rungs_table: str, *, seed: int, as_of: dt.date) 
         sql.run(con, sql.q(_OPPS, **params))
         sql.run(con, sql.q(_ROLES, **params))
         con.unregister(_DRAWS)
+        con.register(_GONE, _gone_draws(r, seed))
+        sql.run(con, sql.q(_BOUNCES, reason=sql.lit(BOUNCE_REASON), as_of=sql.lit(as_of)))
+        con.unregister(_GONE)
         con.execute("DROP TABLE IF EXISTS demo_asked")
         con.execute("COMMIT")
     except BaseException:

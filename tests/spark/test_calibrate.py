@@ -1,0 +1,130 @@
+"""An admin on the Spark engine asks whether each rung is earned: `calibrate` gives the very table DuckDB gives, from
+the CRM's data (the local CRM here, pushed to Spark as a sync pushes it) and from a warehouse copy of the org in
+Fivetran's naming, deals included (`opportunity`, `opportunity_contact_role`, with a role on a won deal that the
+pipeline marks deleted and that must credit nobody).
+
+Fivetran's layout (https://fivetran.com/docs/connectors/applications/salesforce/connector-schema): one snake_case
+table per object, snake_case columns, `_fivetran_synced` and `_fivetran_deleted` on every row.
+
+One local Spark session serves every Spark test (tests/spark/conftest.py); it skips, saying why, without pyspark or
+Java.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pytest
+
+from connector.commands import demo_outcomes
+from connector.crm.local.store import LocalCrm
+from connector.crm.warehouse.export import export
+from connector.crm.warehouse.naming import FIVETRAN_DELETED
+from connector.ruleset.compiler import load
+from tests.conftest import DEFAULT_RULES
+from tests.spark import needs
+from tests.spark.conftest import AS_OF, cli
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+pytestmark = needs.SPARK
+
+HORIZON = 30
+SINCE = "2025-01-01"
+
+
+@pytest.fixture(scope="module")
+def org(demo_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small demo org with its deals and bounces (demo_outcomes), in a folder of its own."""
+    folder = tmp_path_factory.mktemp("calibrate")
+    shutil.copy(demo_crm, folder / "crm.duckdb")
+    crm = LocalCrm.open(folder / "crm.duckdb")
+    try:
+        demo_outcomes.add(crm, load(DEFAULT_RULES), seed=7, as_of=AS_OF)
+    finally:
+        crm.close()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def on_duckdb(org: Path) -> dict[str, Any]:
+    config = _config(org, "duckdb")
+    done = cli(config, "calibrate", "--json", "--as-of", AS_OF.isoformat(), "--since", SINCE, "--horizon", str(HORIZON))
+    assert done.exit_code == 0, done.output
+    return _without_cpu(json.loads(done.stdout))
+
+
+def _without_cpu(data: dict[str, Any]) -> dict[str, Any]:
+    """Every figure of the calibration but the CPU it took."""
+    data.pop("cpu_seconds", None)
+    return data
+
+
+def _config(org: Path, kind: str, warehouse: str = "") -> Path:
+    config = org / f"{kind}{'-warehouse' if warehouse else ''}.toml"
+    config.write_text(
+        f'[local]\ndatabase = "{org / "crm.duckdb"}"\n[state]\npath = "{org / kind / "state.duckdb"}"\n'
+        f'[rules]\npath = "{DEFAULT_RULES}"\n[engine]\nkind = "{kind}"\nmaster = "local[2]"\n' + warehouse
+    )
+    return config
+
+
+def test_calibrate_on_spark_from_the_crm_gives_the_duckdb_table(
+    spark: SparkSession, org: Path, on_duckdb: dict[str, Any]
+) -> None:
+    del spark  # running, for the command to join
+    config = _config(org, "spark")
+    done = cli(config, "calibrate", "--json", "--as-of", AS_OF.isoformat(), "--since", SINCE, "--horizon", str(HORIZON))
+    assert done.exit_code == 0, done.output
+    on_spark = _without_cpu(json.loads(done.stdout))
+    names = [o["name"] for o in on_duckdb["outcomes"]]
+    assert names == ["won_deal", "renewal", "gave_referral", "replied", "went_silent", "gone"]
+    assert sum(r["hits"] for o in on_duckdb["outcomes"] for r in o["rungs"]) > 0
+    assert on_spark == on_duckdb
+
+
+def test_calibrate_on_spark_from_a_fivetran_copy_reads_its_deals_and_gives_the_duckdb_table(
+    spark: SparkSession, org: Path, on_duckdb: dict[str, Any], tmp_path: Path
+) -> None:
+    del spark
+    crm = LocalCrm.open(org / "crm.duckdb")
+    try:
+        copy = export(crm, tmp_path / "copy", naming_="fivetran")
+    finally:
+        crm.close()
+    assert copy.opportunity is not None and copy.opportunity_contact_role is not None
+    roles = Path(copy.opportunity_contact_role) / "part-0.parquet"
+    con = duckdb.connect()
+    try:
+        deleted = con.execute(f"SELECT count(*) FROM read_parquet(?) WHERE {FIVETRAN_DELETED}", [str(roles)]).fetchone()
+    finally:
+        con.close()
+    assert deleted == (1,)  # the copy holds a role on a won deal that only the pipeline says is gone
+    keys = copy.model_dump(exclude_none=True, exclude={"columns"})
+    section = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    config = _config(org, "spark", section)
+    done = cli(config, "calibrate", "--json", "--as-of", AS_OF.isoformat(), "--since", SINCE, "--horizon", str(HORIZON))
+    assert done.exit_code == 0, done.output
+    assert _without_cpu(json.loads(done.stdout)) == on_duckdb
+
+
+def test_a_copy_without_deals_leaves_the_deal_outcomes_out_and_says_so(
+    spark: SparkSession, org: Path, tmp_path: Path
+) -> None:
+    del spark
+    crm = LocalCrm.open(org / "crm.duckdb")
+    try:
+        copy = export(crm, tmp_path / "copy", naming_="fivetran")
+    finally:
+        crm.close()
+    keys = copy.model_dump(exclude_none=True, exclude={"columns", "opportunity", "opportunity_contact_role"})
+    section = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    done = cli(_config(org, "spark", section), "calibrate", "--as-of", AS_OF.isoformat(), "--since", SINCE)
+    assert done.exit_code == 0, done.output
+    assert "outcome 'won_deal' left out: the CRM data holds no Opportunity and OpportunityContactRole" in done.stdout
+    assert "went_silent (bad, within 180 days)" in done.stdout
