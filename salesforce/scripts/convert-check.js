@@ -19,6 +19,7 @@ const source = 'force-app';
 const EXPECTED = {
     CustomObject: ['Contact'],
     CustomField: [
+        'Activity.Trust_Listening__c',
         'Contact.Trust_Flags__c',
         'Contact.Trust_Held_Until__c',
         'Contact.Trust_Next_Step__c',
