@@ -386,3 +386,15 @@ def test_optional_objects_above_the_bulk_threshold_are_not_counted_on_a_full_syn
     assert len(composites) == 1 + (1 if counted else 0) + pages  # the opening call, the optional objects' counts
     assert ("GET", "limits/recordCount", 403 if "refuse_record_count" in snapshot else 200) in run.org.subrequests
     assert result.contacts == 300
+
+    # The next run reads what changed since, whichever way the first read each object: its watermark was set.
+    org, asked = run.org, len(run.org.subrequests)
+    org.advance(minutes=20)
+    task = org.con.execute('SELECT "TaskId" FROM "TaskRelation" LIMIT 1').fetchone()[0]  # type: ignore[index]
+    event = org.con.execute('SELECT "EventId" FROM "EventRelation" LIMIT 1').fetchone()[0]  # type: ignore[index]
+    org.relate_task(task, org.contact("Newly", "Shared"))
+    org.relate_event(event, "005000000000001AAA")
+    org.email(task, incoming=True)
+    _, pulled = _sync(run, bulk_read_threshold=150, bulk_write_threshold=10**9)
+    assert {o: pulled[o] for o in OPTIONAL} == {"EmailMessage": 1, "TaskRelation": 1, "EventRelation": 1}
+    assert not [p for _, p, _ in org.subrequests[asked:] if p.startswith("limits/")]  # incremental: no count

@@ -20,7 +20,8 @@ What is read, and why:
   full pull, a COUNT()) and a getDeleted list per object, counted as a single API call.
 - A full pull needs its count only to choose REST pages or a Bulk query job. The run's first Composite call also
   asks "Record Count" (`limits/recordCount?sObjects=...`, REST API Developer Guide) for the objects with no
-  watermark: a non-query subrequest, so it fits beside Contact's, Task's and Event's three queries where the
+  watermark that it also describes (so a count is used only for an object the same call found): a non-query
+  subrequest, so it fits beside Contact's, Task's and Event's three queries where the
   optional objects' three would not (5 queries a call). That count is approximate (a cached snapshot, all live rows
   of the object, no filter); an object it puts above `bulk_read_threshold` goes straight to a Bulk query job, which
   reads every row whatever the snapshot said. The others, and every object when the resource is refused (it needs
@@ -141,21 +142,20 @@ def take_describes(ctx: Context, answers: dict[str, composite.Answer]) -> None:
 
 def estimate_subs(ctx: Context) -> list[composite.Sub]:
     """The Record Count subrequest for the run's first Composite call: the approximate size of every object that
-    has no watermark (a first pull, or one forgotten) and that the org is not known to lack. None when each has
-    one: an incremental pull reads its changes through a query whatever the object's size."""
-    wanted = [
-        obj
-        for obj in OBJECTS
-        if not remembered.fresh(ctx.mirror, _unavailable_key(obj), ctx.now) and not ctx.mirror.meta(_keys(obj)[0])
-    ]
+    has no watermark (a first pull, or one forgotten) and is described in that same call (`describe_subs`), so the
+    org is known to have it, with the fields its job will name, when the count is used. None when each has a
+    watermark: an incremental pull reads its changes through a query whatever the object's size."""
+    described = {sub.ref.removeprefix("describe_") for sub in describe_subs(ctx)}
+    wanted = [obj for obj in OBJECTS if obj in described and not ctx.mirror.meta(_keys(obj)[0])]
     if not wanted:
         return []
     return [composite.Sub(RECORD_COUNT, "limits/recordCount", {"sObjects": ",".join(wanted)})]
 
 
 def take_estimates(answers: dict[str, composite.Answer]) -> dict[str, int]:
-    """Each object's approximate count from the Record Count answer; none when it was not asked or was refused
-    (then every full pull is counted with COUNT(), as it would be without the resource)."""
+    """Each object's approximate count from the Record Count answer, for the objects whose describe in the same
+    call found them; none when it was not asked or was refused (then every full pull is counted with COUNT(), as
+    it would be without the resource)."""
     answer = answers.get(RECORD_COUNT)
     if answer is None:
         return {}
@@ -167,9 +167,10 @@ def take_estimates(answers: dict[str, composite.Answer]) -> dict[str, int]:
             effect="the optional objects are counted with COUNT() queries, one Composite call more",
         )
         return {}
+    found = {obj for obj in OBJECTS if isinstance(answers.get(f"describe_{obj}"), dict)}
     out: dict[str, int] = {}
     for item in answer.get("sObjects", []):
-        if isinstance(item, dict) and item.get("name") in OBJECTS and isinstance(item.get("count"), int):
+        if isinstance(item, dict) and item.get("name") in found and isinstance(item.get("count"), int):
             out[str(item["name"])] = int(item["count"])
     return out
 
