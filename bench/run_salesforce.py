@@ -4,6 +4,7 @@
     .venv/bin/python bench/run_salesforce.py --contacts 10000      # a quicker look
     .venv/bin/python bench/run_salesforce.py --path bulk           # one path only
     .venv/bin/python bench/run_salesforce.py --with-details        # EmailMessage, TaskRelation, EventRelation too
+    .venv/bin/python bench/run_salesforce.py --with-details --refuse-record-count  # counted with COUNT() instead
 
 For each path (REST queries + sObject Collections, then Bulk API 2.0 query and ingest jobs) it runs, as issue 17
 measures them:
@@ -117,6 +118,11 @@ def main() -> None:
     parser.add_argument(
         "--bulk-rows-per-second", type=float, default=None, help="and a row's share of that time, if set"
     )
+    parser.add_argument(
+        "--refuse-record-count",
+        action="store_true",
+        help='the sync user lacks "View Setup and Configuration": Record Count is refused',
+    )
     args = parser.parse_args()
 
     log.configure(json=True, level="info")  # the pulls' rows are counted from their log lines, captured
@@ -125,6 +131,7 @@ def main() -> None:
     org = fake_org.FakeOrg(
         api_limit=10_000_000, bulk_seconds=args.bulk_seconds, bulk_rows_per_second=args.bulk_rows_per_second
     )
+    org.refuse_record_count = args.refuse_record_count
     if not args.with_details:
         org.disabled = {"EmailMessage", "TaskRelation", "EventRelation"}
     as_of = org.now.date()

@@ -35,6 +35,10 @@ a hundred thousand contacts and a million activities. It serves:
   answered {"deletedRecords": [{"id", "deletedDate"}], "earliestDateAvailable", "latestDateCovered"});
 - an org without Enhanced Email or Shared Activities (`disabled`): describe answers 404 NOT_FOUND, a query
   400 INVALID_TYPE ("sObject type '...' is not supported"), and field-level security per object (`hidden`);
+- "Record Count" (REST API Developer Guide, https://developer.salesforce.com/docs/platform/api-rest/guide/
+  resources-record-count.html): GET limits/recordCount?sObjects=A,B answered {"sObjects": [{"count", "name"}]},
+  approximate (a cached snapshot: `stale_counts`), without soft-deleted records, objects the org lacks left out;
+  refused when the sync user lacks "View Setup and Configuration" (`refuse_record_count`);
 - the Composite resource ("Send Multiple Requests Using Composite",
   https://developer.salesforce.com/docs/platform/api-rest/guide/resources-composite-composite-post.html):
   POST composite {"allOrNone", "compositeRequest": [{"method", "url", "referenceId"}]}, at most 25 subrequests of
@@ -175,6 +179,11 @@ class FakeOrg:
         self.failing_query_jobs: dict[str, str] = {}  # object -> the errorMessage its query jobs end Failed with
         self.other_query_jobs = 0  # query jobs of other users and tools the org keeps, listed before ours
         self.refuse_job_list = False  # "Get Information About All Query Jobs" answers 403 (the user may not list)
+        # "Record Count" (limits/recordCount): a cached snapshot, refreshed at no fixed time. `stale_counts` holds
+        # an object's count as the snapshot last took it (None: the live count); `refuse_record_count`: the sync
+        # user lacks "View Setup and Configuration", which the resource requires.
+        self.stale_counts: dict[str, int] = {}
+        self.refuse_record_count = False
         self.bulk_default_page = bulk_default_page
         self.faults: list[Fault] = []
         self.lock_failures: dict[str, int] = {}  # contact Id -> writes still to refuse with UNABLE_TO_LOCK_ROW
@@ -524,6 +533,8 @@ class FakeOrg:
                 return 200, {"Content-Type": "application/json"}, json.dumps(self._describe_detail(parts[1]))
             if parts[2] == "deleted":
                 return self._get_deleted(parts[1], query)
+        if method == "GET" and parts == ["limits", "recordCount"]:
+            return self._record_count(query)
         if method == "GET" and parts == ["tooling", "query"]:
             return self._field_definitions(query["q"][0])
         if method == "POST" and parts == ["composite"]:
@@ -649,6 +660,30 @@ class FakeOrg:
                 }
             ),
         )
+
+    def _record_count(self, query: dict[str, list[str]]) -> Reply:
+        """ "Record Count" (GET limits/recordCount?sObjects=A,B): each listed object's approximate count, without
+        soft-deleted records; "if a listed object isn't found in the org, it's ignored and not returned"; the
+        order is not guaranteed (here: reversed). The count ignores field-level security and any filter: all live
+        rows of the object."""
+        if self.refuse_record_count:
+            return _error(
+                403,
+                "INSUFFICIENT_ACCESS",
+                "You do not have the level of access necessary to perform the operation you requested.",
+            )
+        names = [n for n in query.get("sObjects", [""])[0].split(",") if n]
+        known = {"Contact", "Task", "Event", *_DETAILS} - self.disabled
+        out = []
+        for name in names:
+            if name not in known:
+                continue
+            count = self.stale_counts.get(name)
+            if count is None:
+                live = f'SELECT count(*) FROM "{name}" WHERE NOT COALESCE("IsDeleted", false)'
+                count = int(self.con.execute(live).fetchone()[0])  # type: ignore[index]
+            out.append({"count": count, "name": name})
+        return 200, {"Content-Type": "application/json"}, json.dumps({"sObjects": out[::-1]})
 
     def _field_definitions(self, soql: str) -> Reply:
         """SELECT QualifiedApiName, IsFieldHistoryTracked FROM FieldDefinition WHERE ... IN ('a', 'b')."""

@@ -335,3 +335,66 @@ def test_a_picklist_value_added_since_the_describe_was_remembered_is_found(run: 
     run.org.picklists["Trust_Stage__c"].append("Forever")
     run.org.advance(minutes=15)
     assert run.sync().contacts == 1
+
+
+# What each optional object's pull keeps (connector.crm.salesforce.details): the rows the engine can use.
+_KEPT = {
+    "EmailMessage": '"ActivityId" IS NOT NULL',
+    "TaskRelation": 'NOT "IsWhat"',
+    "EventRelation": 'NOT "IsWhat"',
+}
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "counted"),
+    [
+        ({}, {"TaskRelation"}),
+        ({"refuse_record_count": True}, OPTIONAL),
+        ({"stale_counts": {"EmailMessage": 0}}, {"EmailMessage", "TaskRelation"}),
+        ({"stale_counts": {"TaskRelation": 10**6}}, set()),
+    ],
+    ids=["live-snapshot", "refused", "snapshot-too-low", "snapshot-too-high"],
+)
+def test_optional_objects_above_the_bulk_threshold_are_not_counted_on_a_full_sync(
+    run: Run, snapshot: dict[str, Any], counted: set[str]
+) -> None:
+    """A first sync of an org with Enhanced Email and Shared Activities: 1,000 EmailMessage and 787 EventRelation
+    rows, above the Bulk threshold (150 here), 108 TaskRelation rows, below it. "Record Count" (REST API Developer
+    Guide, https://developer.salesforce.com/docs/platform/api-rest/guide/resources-record-count.html:
+    GET limits/recordCount?sObjects=..., {"sObjects": [{"count", "name"}]}, "a cached snapshot in time that may not
+    accurately represent the number of records", for users with "View Setup and Configuration") rides in the run's
+    first Composite call beside the describes and three COUNT() queries. An object it puts above the threshold is
+    read by a Bulk job with no COUNT() of its own; the others, or all of them with no snapshot (the user may not
+    read it), or one it puts too low, are counted as before, in one Composite call more. Whatever the snapshot
+    says, every row the engine uses arrives: too high, a small object is read by a Bulk job."""
+    _seed(run, 300)
+    for name, value in snapshot.items():
+        setattr(run.org, name, value)
+    with capture_logs() as logs:
+        result = run.sync(bulk_read_threshold=150, bulk_write_threshold=10**9)
+    pulled = {e["object"]: e["rows"] for e in logs if e["event"] == "salesforce.pulled"}
+    for obj, kept in _KEPT.items():
+        live = f'SELECT count(*) FROM "{obj}" WHERE {kept} AND NOT COALESCE("IsDeleted", false)'
+        assert pulled[obj] == run.org.con.execute(live).fetchone()[0]  # type: ignore[index]
+    assert (pulled["EmailMessage"], pulled["TaskRelation"], pulled["EventRelation"]) == (1000, 108, 787)
+    jobs = {j.obj for j in run.org.jobs.values()} & OPTIONAL
+    assert jobs == {"EmailMessage", "EventRelation"} | ({"TaskRelation"} - counted)
+    counts = {q.split(" FROM ")[1].split()[0] for q in run.org.queries if q.startswith("SELECT COUNT()")}
+    assert counts & OPTIONAL == counted
+    composites = [p for m, p in run.org.calls if (m, p) == ("POST", "composite")]
+    pages = 1 if "TaskRelation" in counted else 0  # its REST page, in a call of its own
+    assert len(composites) == 1 + (1 if counted else 0) + pages  # the opening call, the optional objects' counts
+    assert ("GET", "limits/recordCount", 403 if "refuse_record_count" in snapshot else 200) in run.org.subrequests
+    assert result.contacts == 300
+
+    # The next run reads what changed since, whichever way the first read each object: its watermark was set.
+    org, asked = run.org, len(run.org.subrequests)
+    org.advance(minutes=20)
+    task = org.con.execute('SELECT "TaskId" FROM "TaskRelation" LIMIT 1').fetchone()[0]  # type: ignore[index]
+    event = org.con.execute('SELECT "EventId" FROM "EventRelation" LIMIT 1').fetchone()[0]  # type: ignore[index]
+    org.relate_task(task, org.contact("Newly", "Shared"))
+    org.relate_event(event, "005000000000001AAA")
+    org.email(task, incoming=True)
+    _, pulled = _sync(run, bulk_read_threshold=150, bulk_write_threshold=10**9)
+    assert {o: pulled[o] for o in OPTIONAL} == {"EmailMessage": 1, "TaskRelation": 1, "EventRelation": 1}
+    assert not [p for _, p, _ in org.subrequests[asked:] if p.startswith("limits/")]  # incremental: no count

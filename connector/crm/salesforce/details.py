@@ -18,6 +18,15 @@ What is read, and why:
   pays for the question once a day, not once a run.
 - Each run asks for every available object's changes and deletions in one Composite call: a query (or, for a
   full pull, a COUNT()) and a getDeleted list per object, counted as a single API call.
+- A full pull needs its count only to choose REST pages or a Bulk query job. The run's first Composite call also
+  asks "Record Count" (`limits/recordCount?sObjects=...`, REST API Developer Guide) for the objects with no
+  watermark that it also describes (so a count is used only for an object the same call found): a non-query
+  subrequest, so it fits beside Contact's, Task's and Event's three queries where the
+  optional objects' three would not (5 queries a call). That count is approximate (a cached snapshot, all live rows
+  of the object, no filter); an object it puts above `bulk_read_threshold` goes straight to a Bulk query job, which
+  reads every row whatever the snapshot said. The others, and every object when the resource is refused (it needs
+  "View Setup and Configuration"), are counted exactly as before. A stale snapshot costs calls, never rows: too
+  high, a small object takes a job (2 calls) where REST pages might have taken one; too low, the COUNT() says Bulk.
 
 Changes and deletions. Each object has its own org-clock watermark, as Contact, Task and Event do (see
 connector.crm.salesforce.backend). Changed rows are re-read with `SystemModstamp >= watermark - overlap` through
@@ -57,6 +66,7 @@ GETDELETED_DAYS = 29  # getDeleted answers for the last 30 days; an older waterm
 _UNAVAILABLE = {"INVALID_TYPE", "NOT_FOUND"}
 # What a pull of each object keeps: the rows that can matter to an activity.
 _FILTER = {"EmailMessage": "ActivityId != null", "TaskRelation": "IsWhat = false", "EventRelation": "IsWhat = false"}
+RECORD_COUNT = "record_counts"  # the reference of the Record Count subrequest in the run's first Composite call
 
 
 @dataclass
@@ -128,6 +138,41 @@ def take_describes(ctx: Context, answers: dict[str, composite.Answer]) -> None:
             _unavailable(ctx, obj, "the org has no such object the sync user can read")
             continue
         _keep_fields(ctx, obj, _fields(obj, answer))
+
+
+def estimate_subs(ctx: Context) -> list[composite.Sub]:
+    """The Record Count subrequest for the run's first Composite call: the approximate size of every object that
+    has no watermark (a first pull, or one forgotten) and is described in that same call (`describe_subs`), so the
+    org is known to have it, with the fields its job will name, when the count is used. None when each has a
+    watermark: an incremental pull reads its changes through a query whatever the object's size."""
+    described = {sub.ref.removeprefix("describe_") for sub in describe_subs(ctx)}
+    wanted = [obj for obj in OBJECTS if obj in described and not ctx.mirror.meta(_keys(obj)[0])]
+    if not wanted:
+        return []
+    return [composite.Sub(RECORD_COUNT, "limits/recordCount", {"sObjects": ",".join(wanted)})]
+
+
+def take_estimates(answers: dict[str, composite.Answer]) -> dict[str, int]:
+    """Each object's approximate count from the Record Count answer, for the objects whose describe in the same
+    call found them; none when it was not asked or was refused (then every full pull is counted with COUNT(), as
+    it would be without the resource)."""
+    answer = answers.get(RECORD_COUNT)
+    if answer is None:
+        return {}
+    if isinstance(answer, SalesforceError):
+        _log.info(
+            "salesforce.record_count_refused",
+            status=answer.status,
+            codes=sorted(error_codes(answer)),
+            effect="the optional objects are counted with COUNT() queries, one Composite call more",
+        )
+        return {}
+    found = {obj for obj in OBJECTS if isinstance(answers.get(f"describe_{obj}"), dict)}
+    out: dict[str, int] = {}
+    for item in answer.get("sObjects", []):
+        if isinstance(item, dict) and item.get("name") in found and isinstance(item.get("count"), int):
+            out[str(item["name"])] = int(item["count"])
+    return out
 
 
 def _fields(obj: str, body: dict[str, Any]) -> list[str]:
@@ -206,24 +251,40 @@ class Opened:
     deleted: dict[str, list[str]]
 
 
-def open_pulls(ctx: Context) -> Opened:
+def open_pulls(ctx: Context, estimates: dict[str, int] | None = None) -> Opened:
     """One Composite call asks for every available object's changes (or count) and deletions. An object the org
     refuses is set aside (unavailable) or pulled alone in full (a field refused, a window getDeleted no longer
-    serves); the pages and Bulk jobs of the others follow with Contact's, Task's and Event's (`take`)."""
-    org_now = ctx.conn.session.org_time
+    serves); the pages and Bulk jobs of the others follow with Contact's, Task's and Event's (`take`). A full pull
+    whose approximate count (`estimates`, see `take_estimates`) is above `bulk_read_threshold` is not counted: it
+    is opened for a Bulk query job as it stands, and when every pull is such, no call is made here."""
+    org_now = ctx.conn.session.org_time  # the run's first Composite call answered at this time
     pulls: dict[str, Pull] = {}
     subs: list[composite.Sub] = []
+    opened = Opened({}, {})
     for obj in OBJECTS:
         fields = json.loads(ctx.mirror.meta(_keys(obj)[2]) or "null")
         if remembered.fresh(ctx.mirror, _unavailable_key(obj), ctx.now) or not fields:
             continue
         since = _since(ctx, obj, org_now)
         query = build(obj, fields, since)
+        estimate = (estimates or {}).get(obj, 0)
+        if since is None and estimate > ctx.section.bulk_read_threshold:
+            _log.info(
+                "salesforce.count_skipped",
+                object=obj,
+                approximate_rows=estimate,
+                reason="the org's record count is above bulk_read_threshold: a Bulk query job reads every row",
+            )
+            # No row is read before the job: the org's time of the first call is the watermark to come, earlier
+            # than the job's own, so a change committed in between is read again next run, never lost.
+            uncounted: dict[str, Any] = {"totalSize": estimate, "done": True, "records": []}
+            opened.pulls[obj] = (query, Opening(uncounted, org_now, counted=True))
+            opened.deleted[obj] = []
+            continue
         pulls[obj] = query
         subs.append(composite.query(f"q_{obj}", query.soql if since else count_soql(query)))
         if since is not None:
             subs.append(composite.Sub(f"d_{obj}", f"sobjects/{obj}/deleted/", _deleted_params(since, org_now)))
-    opened = Opened({}, {})
     if not subs:
         return opened
     answers = composite.call(ctx.conn, ctx.usage, subs, doing="pulling emails and activity relations")

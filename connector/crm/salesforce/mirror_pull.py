@@ -14,7 +14,9 @@ was, and the next run pulls the same window again. The Contact pull leaves out o
 Every run opens with one Composite call (connector.crm.salesforce.composite) that carries the describes due
 (connector.crm.salesforce.remembered: they are kept for a day) and, for Contact, Task and Event, the count of a
 full pull or the first page of an incremental one; a quiet run costs that call and nothing else, with the
-optional objects' changes and deletions (connector.crm.salesforce.details) in one more. The REST pages of all six
+optional objects' changes and deletions (connector.crm.salesforce.details) in one more. The same first call asks
+for the optional objects' approximate record counts when they have no watermark: one too large for REST goes to
+a Bulk job uncounted, so a full sync of a large org makes no call for their counts. The REST pages of all six
 objects then come five to a Composite call (connector.crm.salesforce.pages); the larger pulls are Bulk query jobs,
 all created before any is waited on and polled together (connector.crm.salesforce.pull, `start_jobs`).
 """
@@ -113,6 +115,7 @@ class MirrorPull:
         pulls = {obj: self.plan(obj, wanted[obj]) for obj in objects}
         subs = (
             details.describe_subs(ctx)
+            + details.estimate_subs(ctx)
             + activity_fields.describe_subs(self.mirror, asked, now)
             + [
                 composite.query(obj, count_soql(p) if p.full else p.soql, include_deleted=p.include_deleted)
@@ -141,7 +144,7 @@ class MirrorPull:
             for obj, pull in pulls.items()
         }
         with salesforce_errors("opening the pulls of emails and activity relations"):
-            extra = details.open_pulls(ctx)
+            extra = details.open_pulls(ctx, details.take_estimates(answers))
         every = opened | extra.pulls
         with salesforce_errors("reading the pages of the pulls"):
             openings = pages.fetch(self.puller, self.con, every, doing="reading the pages of the pulls")
