@@ -283,7 +283,7 @@ cases:
     contact: {FirstName: Ada}
     activities:
       - {days_ago: 10, TaskSubtype: Email, Subject: "Re: Pricing", kind_hint: listening}
-    expect: {rung: Familiar, flags: [Missing listening]}
+    expect: {rung: Familiar, flags: [Missing listening], flag_since: {missing_listening: 2026-01-05}}
   - name: one reply makes a Friend
     activities:
       - {days_ago: 10, TaskSubtype: Email, Subject: "Re: Pricing"}
@@ -297,7 +297,9 @@ cases:
     assert f"{path}::one reply makes a Friend PASSED" in out
     assert f"{path}:4: case 'one reply is enough for Familiar'" in out
     assert "  rung: expected Familiar, got Friend" in out
-    assert "  flags: expected [missing_listening], got []" in out
+    # The flag as users see it on the contact (the rule file's label), its key in brackets for the admin.
+    assert "  flags: expected [Missing listening (missing_listening)], got [none]" in out
+    assert "  flag_since Missing listening (missing_listening): expected 2026-01-05, got not open" in out
     assert (
         "  activity 1 (line 7): kind_hint listening, but for this case's contact (Ada Tester) it is classified as "
         "inbound_email" in out
