@@ -189,6 +189,33 @@ def test_cli_sync_json_summary_and_explain(org: Org) -> None:
     assert "not a Salesforce Id" in proc.stderr
 
 
+def test_explain_names_the_input_still_unthanked_and_why_the_flag_opened_a_week_after_it(org: Org) -> None:
+    """Lea gave feedback on a call, then answered a survey; one thank-you followed. A new user saw "open since"
+    one day and a next step citing another, and could not tell which input the thank-you had answered. The explain
+    output and the Contact's next step name the open input by kind, day and subject; explain says why the flag
+    opened eight days after it (an input counts once it is more than `older_than_days` unthanked) and which input
+    the thank-you answered, and when."""
+    cid = org.contact("Lea")
+    call = org.call(cid, 30, "Product feedback call")
+    survey = org.task(cid, 18, "Survey answered")
+    org.email_out(cid, 15, "Thanks a lot")
+    config = write_config(org)
+    assert run_cli("sync", "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config).returncode == 0
+    next_step = 'Send Lea a thank-you for the feedback of 28 May 2026 ("Survey answered"): unthanked for over 7 days'
+    assert org.fields(cid)["next_step"] == next_step
+
+    proc = run_cli("explain", cid, "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
+    assert proc.returncode == 0, proc.stderr
+    assert "Missing thank-you: OPEN for 10 days (since 2026-06-05)" in proc.stdout
+    assert (
+        f'        open: feedback of 2026-05-28 "Survey answered" ({survey}), 18 days without a thank-you or change '
+        "made on their input\n"
+        "        open since 2026-06-05, the first day it was more than 7 days without one (older_than_days: 7)\n"
+        f'        answered: feedback of 2026-05-16 "Product feedback call" ({call}), on 2026-05-31\n'
+    ) in proc.stdout
+    assert f"Next step: {next_step}" in proc.stdout
+
+
 def test_audit_mode_records_what_it_would_write_and_writes_nothing(org: Org) -> None:
     cid = org.contact("Ada")
     org.reply(cid, 5)
