@@ -16,6 +16,7 @@ from connector.engine.relations import (
     feature_kind_col,
     feature_private_col,
     feature_subject_col,
+    flag_col,
 )
 from connector.ruleset.compiler import CompiledRung, RuleSet, Template
 from connector.ruleset.expr import Type
@@ -224,12 +225,44 @@ def reason(rules: RuleSet) -> exp.Expr:
         )
         for r in rungs[1:]
     ]
-    return sql.q(
+    by_rung = sql.q(
         "CASE WHEN final > qualified AND in_grace THEN $grace WHEN final > qualified THEN $decay ELSE $normal END",
         grace=_by_rung(final, grace) if grace else exp.Null(),
         decay=_by_rung(final, decay) if decay else exp.Null(),
         normal=_by_rung(final, normal),
     )
+    return concat(by_rung, open_flags(rules)) if rules.flags else by_rung
+
+
+def open_flags(rules: RuleSet) -> exp.Expr:
+    """' Open: Missing thank-you, they gave us input... (still open: the feedback of 28 May 2026 ("Survey
+    answered"), for over 7 days).' for each open flag: the record says which flags are open and, for a flag that
+    waits on an `unanswered` feature, which input is owed and why the flag opened after its day. Nothing here moves
+    with the day (the cited input changes only when the history does), so a sync that finds nothing new writes
+    nothing."""
+    items = []
+    for i, f in enumerate(rules.flags):
+        parts: list[exp.Expr] = [
+            origin.tag(sql.lit(f" Open: {f.label}" + (f", {f.says}" if f.says else "")), ("flags", i, "says"))
+        ]
+        for name in dict.fromkeys(f.compiled.names):
+            feature = rules.features.get(name)
+            if feature is None or feature.spec.type != "unanswered":
+                continue
+            owed = concat(
+                sql.lit(" (still open: the "),
+                cited(name, rules),
+                sql.lit(f", for over {feature.spec.older_than_days} days)"),
+            )
+            parts.append(
+                origin.tag(
+                    sql.q("CASE WHEN $d IS NULL THEN '' ELSE $t END", d=sql.col(feature_col(name)), t=owed),
+                    ("features", name),
+                )
+            )
+        parts.append(sql.lit("."))
+        items.append(sql.q("CASE WHEN $f THEN $t END", f=sql.col(flag_col(f.id)), t=concat(*parts)))
+    return sql.q("COALESCE($v, '')", v=sql.func("concat_ws", sql.lit(""), *items))
 
 
 def grace_until(rules: RuleSet) -> exp.Expr:  # noqa: ARG001 - one signature for every text builder

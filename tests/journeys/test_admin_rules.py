@@ -84,10 +84,10 @@ def test_a_duplicate_yaml_key_is_an_error_not_a_silent_override() -> None:
 
 def test_an_unknown_key_and_an_unknown_kind_and_a_bad_placeholder_are_all_reported() -> None:
     text = edited("    count: [advocacy, weathered]", "    count: [advocasy, weathered]")
-    text = text.replace("{unthanked.kind}", "{unthankd.kind}")
+    text = text.replace("{unthanked.cited}", "{unthankd.cited}")
     msgs = findings(text)
     assert any("unknown activity kind 'advocasy' (did you mean 'advocacy'?)" in m for m in msgs)
-    assert any("unknown placeholder '{unthankd.kind}' (did you mean 'unthanked'?)" in m for m in msgs)
+    assert any("unknown placeholder '{unthankd.cited}' (did you mean 'unthanked'?)" in m for m in msgs)
     shape = findings(edited("  decay_every_days: 90", "  decay_every_days: 90\n  decay_evry_day: 1"))
     assert any("unknown key 'decay_evry_day'" in m for m in shape)
 
@@ -202,7 +202,12 @@ def test_explain_names_the_input_still_unthanked_and_why_the_flag_opened_a_week_
     config = write_config(org)
     assert run_cli("sync", "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config).returncode == 0
     next_step = 'Send Lea a thank-you for the feedback of 28 May 2026 ("Survey answered"): unthanked for over 7 days'
-    assert org.fields(cid)["next_step"] == next_step
+    f = org.fields(cid)
+    assert f["next_step"] == next_step
+    assert f["reason"].endswith(
+        " Open: Missing thank-you, they gave us input, a referral or a win and nobody thanked them (still open: the "
+        'feedback of 28 May 2026 ("Survey answered"), for over 7 days).'
+    )
 
     proc = run_cli("explain", cid, "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
     assert proc.returncode == 0, proc.stderr
