@@ -412,12 +412,13 @@ def schema_text() -> str:
 def _unearned(rules_set: compiler.RuleSet, crm: LocalCrm, as_of: dt.date) -> list[Finding]:
     """A rung no better than the one below on the CRM's own history (calibrate), with enough contacts to say so."""
     from connector.commands import calibrate as calibrate_mod
+    from connector.commands.calibration import unearned
 
     if not rules_set.outcomes:
         return []
     cal = calibrate_mod.calibrate(crm.con, rules_set, as_of)
     out = []
-    for u in calibrate_mod.unearned(cal):
+    for u in unearned(cal):
         direction = "above" if u.good else "below"
         out.append(
             rules_set.source.finding(

@@ -20,7 +20,6 @@ outcome after each day, then GROUP BY. Python only computes the intervals of a f
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,14 +29,13 @@ from sqlglot import exp
 
 from connector import log, sql
 from connector.commands import calibrate_gone, rung_days
+from connector.commands.calibration import Calibration, CriterionRow, OutcomeTable, Rate, RungRow
 from connector.engine.relations import CLASSIFIED, criterion_col, kind_col
 from connector.ruleset.compiled import CompiledOutcome
 from connector.ruleset.compiler import RuleSet
 
 MONTHS = 36  # default period: the last three years of month starts
 RECENT_MONTHS = 6  # out of time: each outcome's most recent days, reported apart from the earlier (tuning) ones
-MIN_OBSERVATIONS = 200  # a rung compared with the one below only when both have this many contact-months
-Z = 1.959963984540054  # 95%
 
 _OUTCOMES = "tl_cal_outcome"  # o, neg, horizon, split_k, last_k
 _EVENTS = "tl_cal_event"  # o, cid, day: the days each outcome's thing happened
@@ -46,113 +44,6 @@ _HITS = "tl_cal_hit"  # o, k, cid, r, recent, hit, and the criteria: one batch o
 SCRATCH = ("tl_cal_outcome", "tl_cal_event", "tl_cal_gone", _HITS)  # calibrate's own tables, dropped after it
 
 _log = log.get("trust_ladder.calibrate")
-
-
-@dataclass(frozen=True)
-class Rate:
-    n: int
-    hits: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.hits / self.n if self.n else None
-
-    @property
-    def interval(self) -> tuple[float, float] | None:
-        """The 95% Wilson score interval."""
-        if not self.n:
-            return None
-        p, n = self.hits / self.n, self.n
-        centre = (p + Z * Z / (2 * n)) / (1 + Z * Z / n)
-        half = Z * math.sqrt(p * (1 - p) / n + Z * Z / (4 * n * n)) / (1 + Z * Z / n)
-        return max(0.0, centre - half), min(1.0, centre + half)
-
-
-@dataclass(frozen=True)
-class RungRow:
-    rung: str
-    all: Rate  # every eligible day
-    tuning: Rate  # the earlier days
-    recent: Rate  # the last RECENT_MONTHS days
-    contacts: int  # distinct contacts among the contact-months
-    lift: float | None  # rate over the rung below's
-
-
-@dataclass(frozen=True)
-class CriterionRow:
-    rung: str
-    says: str
-    met: Rate
-    not_met: Rate
-
-
-@dataclass
-class OutcomeTable:
-    name: str
-    says: str
-    good: bool
-    horizon_days: int
-    first_day: dt.date | None
-    last_day: dt.date | None
-    recent_from: dt.date | None
-    rows: list[RungRow]
-    criteria: list[CriterionRow]
-
-    def inversions(self, *, enough: int = 1) -> list[tuple[str, str]]:
-        """(rung, rung below) pairs out of order, among rungs with at least `enough` contact-months each."""
-        out = []
-        for below, row in zip(self.rows, self.rows[1:], strict=False):
-            a, b = below.all, row.all
-            if a.n < enough or b.n < enough or a.rate is None or b.rate is None:
-                continue
-            if (b.rate <= a.rate) if self.good else (b.rate >= a.rate):
-                out.append((row.rung, below.rung))
-        return out
-
-    @property
-    def ordered(self) -> bool:
-        return not self.inversions()
-
-
-@dataclass(frozen=True)
-class Unearned:
-    """A rung whose outcome rate is no better than the rung below's, both measured on enough contact-months."""
-
-    outcome: str
-    good: bool
-    rung: int
-    rung_name: str
-    below: str
-    rate: float
-    rate_below: float
-    n: int
-    n_below: int
-
-
-@dataclass
-class Calibration:
-    as_of: dt.date
-    since: dt.date
-    rules_version: str
-    rungs: list[str]
-    days: list[dt.date]
-    outcomes: list[OutcomeTable]
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-
-def unearned(cal: Calibration, enough: int = MIN_OBSERVATIONS) -> list[Unearned]:
-    """Every rung not better than the one below it on some outcome, where both rungs have `enough` contact-months
-    (fewer cannot say so: a handful of contacts moves a rate by chance)."""
-    out = []
-    for t in cal.outcomes:
-        for rung, below in t.inversions(enough=enough):
-            i = next(k for k, r in enumerate(t.rows) if r.rung == rung)
-            a, b = t.rows[i].all, t.rows[i - 1].all
-            assert a.rate is not None
-            assert b.rate is not None
-            out.append(Unearned(t.name, t.good, i, rung, below, a.rate, b.rate, a.n, b.n))
-    return out
 
 
 def month_days(since: dt.date, as_of: dt.date) -> list[dt.date]:
@@ -221,6 +112,23 @@ _PER_CRIT = (
 )
 
 
+@dataclass(frozen=True)
+class Holdings:
+    """What the CRM data holds that calibration may read: deals (Opportunity and OpportunityContactRole), the
+    Contact fields it has, and those a Salesforce mirror's pull selected (None elsewhere)."""
+
+    opportunities: bool
+    contact_columns: set[str]
+    pulled: set[str] | None = None
+
+    @classmethod
+    def of(cls, con: duckdb.DuckDBPyConnection, opportunities: bool | None = None) -> Holdings:
+        """What the DuckDB data behind `con` holds (`opportunities`: given, or whether both tables are there)."""
+        if opportunities is None:
+            opportunities = _has_table(con, "Opportunity") and _has_table(con, "OpportunityContactRole")
+        return cls(opportunities, calibrate_gone.contact_columns(con), calibrate_gone.pulled_fields(con))
+
+
 @dataclass
 class Plan:
     """What a calibration measures, worked out before any data is read: the outcomes it can measure on this CRM
@@ -239,26 +147,23 @@ def plan(
     *,
     since: dt.date | None,
     horizon: int | None,
-    have_opportunities: bool,
-    contact_columns: set[str],
-    pulled: set[str] | None,
+    holds: Holdings,
 ) -> tuple[Calibration, Plan | None]:
-    """The calibration's frame (with notes on what is left out), and its plan; None when nothing is to measure.
-    `contact_columns`: the Contact fields the CRM data has; `pulled`: those a Salesforce mirror's pull selected."""
+    """The calibration's frame (with notes on what is left out), and its plan; None when nothing is to measure."""
     since = since or default_since(as_of)
     days = month_days(since, as_of)
     cal = Calibration(as_of, since, rules.version, [r.name for r in rules.rungs], days, [])
     outcomes: list[CompiledOutcome] = []
     gone_have: dict[str, set[str]] = {}
     for o in rules.outcomes:
-        if o.type == "won_opportunity" and not have_opportunities:
+        if o.type == "won_opportunity" and not holds.opportunities:
             cal.notes.append(
                 f"outcome '{o.name}' left out: the CRM data holds no Opportunity and OpportunityContactRole "
                 "(import Opportunity.csv and OpportunityContactRole.csv, or sync from Salesforce with these rules)"
             )
             continue
         if o.gone is not None:
-            have, lacking = calibrate_gone.usable(o, contact_columns, pulled)
+            have, lacking = calibrate_gone.usable(o, holds.contact_columns, holds.pulled)
             if lacking:
                 cal.notes.append(
                     f"outcome '{o.name}': the CRM data holds no Contact.{', Contact.'.join(lacking)} ("
@@ -415,17 +320,7 @@ def calibrate(
     `OpportunityContactRole` when the outcomes read deals), on DuckDB (connector.commands.calibrate_spark: on
     Spark, with the same statements)."""
     started = time.process_time()
-    if have_opportunities is None:
-        have_opportunities = _has_table(con, "Opportunity") and _has_table(con, "OpportunityContactRole")
-    cal, p = plan(
-        rules,
-        as_of,
-        since=since,
-        horizon=horizon,
-        have_opportunities=have_opportunities,
-        contact_columns=calibrate_gone.contact_columns(con),
-        pulled=calibrate_gone.pulled_fields(con),
-    )
+    cal, p = plan(rules, as_of, since=since, horizon=horizon, holds=Holdings.of(con, have_opportunities))
     if p is None:
         cal.seconds = time.process_time() - started
         return cal

@@ -3,8 +3,8 @@ the current and the new rules side by side."""
 
 from __future__ import annotations
 
-from connector.commands.calibrate import Calibration, OutcomeTable
 from connector.commands.calibrate_text import interval, lift, pct, verdict
+from connector.commands.calibration import Calibration, OutcomeTable
 from connector.commands.report_sections import e, table
 
 _HOW = (

@@ -26,7 +26,8 @@ from sqlglot import exp
 
 from connector import log, sql, vocabulary
 from connector.commands import calibrate as cal_mod
-from connector.commands import calibrate_gone, rung_days, spark_source
+from connector.commands import rung_days, spark_source
+from connector.commands.calibration import Calibration
 from connector.config import Config
 from connector.crm.factory import open_data
 from connector.crm.local.store import LocalCrm
@@ -44,9 +45,7 @@ if TYPE_CHECKING:
 _log = log.get("trust_ladder.calibrate")
 
 
-def run(
-    cfg: Config, rules: RuleSet, as_of: dt.date, *, since: dt.date | None, horizon: int | None
-) -> cal_mod.Calibration:
+def run(cfg: Config, rules: RuleSet, as_of: dt.date, *, since: dt.date | None, horizon: int | None) -> Calibration:
     """`trust-ladder calibrate` with `[engine] kind = "spark"`: from the warehouse copy when `[warehouse]` is set,
     else from the configured CRM's data."""
     if cfg.warehouse is not None:
@@ -54,26 +53,16 @@ def run(
     spark = spark_engine.session(cfg.engine)
     engine = spark_engine.SparkEngine(spark, rules)
     try:
-        with _sources(cfg, engine) as (have_opportunities, contact_columns, pulled):
-            return calibrate(
-                engine,
-                rules,
-                as_of,
-                since=since,
-                horizon=horizon,
-                have_opportunities=have_opportunities,
-                contact_columns=contact_columns,
-                pulled=pulled,
-            )
+        with _sources(cfg, engine) as holds:
+            return calibrate(engine, rules, as_of, since=since, horizon=horizon, holds=holds)
     finally:
         spark_source.drop_views(spark)
 
 
 @contextmanager
-def _sources(cfg: Config, engine: SparkEngine) -> Iterator[tuple[bool, set[str], set[str] | None]]:
+def _sources(cfg: Config, engine: SparkEngine) -> Iterator[cal_mod.Holdings]:
     """`crm_contact`, `crm_activity`, Contact and (when there) Opportunity and OpportunityContactRole as Spark
-    views, kept readable while the caller computes; yields whether deals are there, Contact's fields, and those a
-    Salesforce mirror's pull selected."""
+    views, kept readable while the caller computes; yields what they hold."""
     spark = engine.spark
     if cfg.warehouse is not None:
         section = cfg.warehouse
@@ -82,7 +71,7 @@ def _sources(cfg: Config, engine: SparkEngine) -> Iterator[tuple[bool, set[str],
         # The Contact view has every field, NULL where the copy has none: the gone fields it really has.
         copy = warehouse_read.load(spark, section, "Contact", section.contact, cfg.resolve)
         names = [*vocabulary.column_names("Contact"), *engine.rules.needs().gone_fields]
-        yield have, warehouse_read.stored_fields(section, "Contact", copy, names), None
+        yield cal_mod.Holdings(have, warehouse_read.stored_fields(section, "Contact", copy, names))
         return
     state_dir = cfg.resolve(cfg.state.path).parent
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +85,7 @@ def _sources(cfg: Config, engine: SparkEngine) -> Iterator[tuple[bool, set[str],
         crm.close()
 
 
-def _from_backend(engine: SparkEngine, crm: LocalCrm, folder: Path) -> tuple[bool, set[str], set[str] | None]:
+def _from_backend(engine: SparkEngine, crm: LocalCrm, folder: Path) -> cal_mod.Holdings:
     """The backend's relations and tables as Spark views, through Parquet files in `folder`."""
     spark = engine.spark
     spark_source.from_backend(spark, crm, folder)
@@ -106,7 +95,7 @@ def _from_backend(engine: SparkEngine, crm: LocalCrm, folder: Path) -> tuple[boo
     if have:
         for obj in OUTCOME_OBJECTS:
             spark_io.to_spark(spark, crm.con, obj, folder)
-    return have, calibrate_gone.contact_columns(crm.con), calibrate_gone.pulled_fields(crm.con)
+    return cal_mod.Holdings.of(crm.con, have)
 
 
 def calibrate(
@@ -116,22 +105,12 @@ def calibrate(
     *,
     since: dt.date | None = None,
     horizon: int | None = None,
-    have_opportunities: bool,
-    contact_columns: set[str],
-    pulled: set[str] | None = None,
-) -> cal_mod.Calibration:
+    holds: cal_mod.Holdings,
+) -> Calibration:
     """Calibrate `rules` on the Spark views `crm_contact`, `crm_activity`, Contact (and Opportunity and
-    OpportunityContactRole when `have_opportunities`)."""
+    OpportunityContactRole when `holds` says so)."""
     started = time.process_time()
-    cal, p = cal_mod.plan(
-        rules,
-        as_of,
-        since=since,
-        horizon=horizon,
-        have_opportunities=have_opportunities,
-        contact_columns=contact_columns,
-        pulled=pulled,
-    )
+    cal, p = cal_mod.plan(rules, as_of, since=since, horizon=horizon, holds=holds)
     if p is None:
         cal.seconds = time.process_time() - started
         return cal

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.commands.calibrate import Calibration, OutcomeTable, Rate
+from connector.commands.calibration import Calibration, OutcomeTable, Rate
 
 
 def pct(value: float | None) -> str:

@@ -25,7 +25,7 @@ import duckdb
 
 from connector import log, progress, sql
 from connector.commands import calibrate_text, sync
-from connector.commands.calibrate import Calibration
+from connector.commands.calibration import Calibration
 from connector.commands.explain import format_value, symbol_values
 from connector.commands.replay import Replay, replay
 from connector.engine import texts

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from connector.commands import calibrate, calibrate_text, demo_outcomes
+from connector.commands import calibrate, calibrate_text, calibration, demo_outcomes
 from connector.config import Config
 from connector.crm.local import demo
 from connector.crm.local.demo._outcomes import CLOSE_WITHIN_DAYS, RENEWAL_SHARE, gone_rate, won_rate
@@ -27,7 +27,7 @@ CONTACTS = 1500
 
 
 @pytest.fixture(scope="module")
-def demo_calibration(tmp_path_factory: pytest.TempPathFactory) -> calibrate.Calibration:
+def demo_calibration(tmp_path_factory: pytest.TempPathFactory) -> calibration.Calibration:
     """The demo org with its deals, calibrated with a horizon of CLOSE_WITHIN_DAYS: each month's draw is then seen
     by that month's first day alone, so a rung's rate is exactly the generator's probability for it."""
     path = tmp_path_factory.mktemp("calibrate") / "crm.duckdb"
@@ -46,13 +46,13 @@ def demo_calibration(tmp_path_factory: pytest.TempPathFactory) -> calibrate.Cali
         crm.close()
 
 
-def table(cal: calibrate.Calibration, name: str) -> calibrate.OutcomeTable:
+def table(cal: calibration.Calibration, name: str) -> calibration.OutcomeTable:
     return next(t for t in cal.outcomes if t.name == name)
 
 
 @pytest.mark.parametrize(("outcome", "share"), [("won_deal", 1.0), ("renewal", RENEWAL_SHARE)])
 def test_calibrate_finds_the_rate_the_generator_gave_each_rung_within_its_interval(
-    demo_calibration: calibrate.Calibration, outcome: str, share: float
+    demo_calibration: calibration.Calibration, outcome: str, share: float
 ) -> None:
     t = table(demo_calibration, outcome)
     checked = []
@@ -66,7 +66,7 @@ def test_calibrate_finds_the_rate_the_generator_gave_each_rung_within_its_interv
 
 
 def test_the_uninformative_rung_shows_no_lift_and_the_informative_ones_do(
-    demo_calibration: calibrate.Calibration,
+    demo_calibration: calibration.Calibration,
 ) -> None:
     """Familiar wins as often as Friend in the generator: its interval holds Friend's rate and its lift is near 1,
     while Friend over Fringe and Faithful over Familiar stand clearly apart."""
@@ -79,7 +79,7 @@ def test_the_uninformative_rung_shows_no_lift_and_the_informative_ones_do(
 
 
 def test_only_days_whose_horizon_has_passed_count_and_the_latest_are_reported_apart(
-    demo_calibration: calibrate.Calibration,
+    demo_calibration: calibration.Calibration,
 ) -> None:
     t = table(demo_calibration, "won_deal")
     assert t.last_day == dt.date(2026, 5, 1)  # 1 June + 14 days is the evaluation day itself: not yet passed
@@ -89,7 +89,7 @@ def test_only_days_whose_horizon_has_passed_count_and_the_latest_are_reported_ap
         assert row.all.hits == row.tuning.hits + row.recent.hits
 
 
-def test_a_bad_outcome_is_ordered_when_it_falls_as_the_ladder_climbs(demo_calibration: calibrate.Calibration) -> None:
+def test_a_bad_outcome_is_ordered_when_it_falls_as_the_ladder_climbs(demo_calibration: calibration.Calibration) -> None:
     silent = table(demo_calibration, "went_silent")
     rates = [r.all.hits / r.all.n for r in silent.rows if r.all.n >= 30]
     assert rates == sorted(rates, reverse=True)
@@ -227,7 +227,7 @@ def test_simulate_and_the_report_show_both_rule_sets_calibrated(org: Org) -> Non
 
 
 def test_calibrate_finds_the_rate_at_which_each_rung_lost_contacts_within_its_interval(
-    demo_calibration: calibrate.Calibration,
+    demo_calibration: calibration.Calibration,
 ) -> None:
     """The demo's contacts bounce, once, at rates falling as the ladder climbs: each rung's rate is the generator's
     (a contact already gone is not counted again), and Friend loses clearly fewer contacts than Fringe."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from connector.commands import calibrate, sync
+from connector.commands import calibrate, calibration, sync
 from connector.config import FieldsSection
 from connector.crm.factory import open_data
 from connector.crm.local import demo
@@ -43,7 +43,7 @@ def _contact_soql(run: Run) -> str:
     return next(q for q in reversed(run.org.queries) if " FROM Contact" in q and "FirstName" in q)
 
 
-def _calibrate(run: Run, rules: Path) -> calibrate.Calibration:
+def _calibrate(run: Run, rules: Path) -> calibration.Calibration:
     crm = open_data(run.config())
     try:
         crm.prepare(FieldsSection())
