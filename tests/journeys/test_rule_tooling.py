@@ -235,6 +235,11 @@ def test_the_sync_summary_and_check_data_say_what_they_count_and_reconcile(org: 
     # A second sync of the same day reads no contact again, and says so rather than "0 activities".
     again = cli("--config", str(config), "sync", "--as-of", day, cwd=org.folder)
     assert "Contacts seen: 2, none read again: nothing changed that could move one" in again.stdout
+    # One new reply of Ada's: only she is read again, and the figure says whose activities it counts.
+    org.reply(ada, 1)
+    one = cli("--config", str(config), "sync", "--as-of", day, cwd=org.folder)
+    assert "Contacts seen: 2, 1 of them read again (history changed, or a change day came; " in one.stdout
+    assert f"Activities classified: 3, those contacts' (of a kind and dated on or before {day}, " in one.stdout
 
 
 def test_the_pre_commit_hook_runs_check_on_rule_files_and_rule_test_files(tmp_path: Path) -> None:
