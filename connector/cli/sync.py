@@ -72,11 +72,30 @@ def _bar(n: int, total: int, width: int = 30) -> str:
     return "#" * (round(width * n / total) if total else 0)
 
 
+def _seen(r: sync.SyncResult) -> str:
+    """The contacts and activities the run read, saying what the activity figure counts: `rules check --data`
+    counts the org's activities otherwise (each once, of every date and kind) and prints how the two reconcile."""
+    day = r.as_of.isoformat()
+    counted = f"of a kind and dated on or before {day}, once per contact who took part"
+    if r.contacts_read is None or r.contacts_read >= r.contacts:
+        return f"Contacts seen: {r.contacts:,}   activities classified: {r.activities:,} ({counted})"
+    if r.contacts_read == 0:
+        return (
+            f"Contacts seen: {r.contacts:,}, none read again: nothing changed that could move one, so each stands "
+            "as the last run left it (activities classified: 0)"
+        )
+    return (
+        f"Contacts seen: {r.contacts:,}, {r.contacts_read:,} of them read again (history changed, or a change day "
+        f"came; the others stand as the last run left them)\n"
+        f"Activities classified: {r.activities:,}, those contacts' ({counted})"
+    )
+
+
 def summary(r: sync.SyncResult) -> str:
     total = r.contacts
     lines = [
         f"{'Dry run' if r.dry_run else 'Sync'} as of {r.as_of.isoformat()} with rules {r.rules_version}",
-        f"Contacts seen: {r.contacts:,}   activities classified: {r.activities:,}",
+        _seen(r),
         "",
     ]
     for name, n in r.per_rung.items():

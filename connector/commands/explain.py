@@ -13,11 +13,12 @@ from typing import Any
 import duckdb
 
 from connector import engine, ids, sql
+from connector.commands import explain_inputs as inputs
 from connector.commands.contact_words import who
 from connector.crm.local import accounts
 from connector.engine.relations import CLASSIFIED, PLACE, criterion_col, feature_col, flag_col, flag_since_col, kind_col
 from connector.errors import DataError
-from connector.ruleset.compiler import RuleSet
+from connector.ruleset.compiler import CompiledFeature, RuleSet
 
 _CONTACT = """
 SELECT c."FirstName", c."LastName", COALESCE(a."Name", ''), COALESCE(c."AccountId", '')
@@ -54,6 +55,7 @@ class FlagTrace:
     values: dict[str, Any]
     activities: list[dict[str, Any]] = field(default_factory=list)
     since: dt.date | None = None  # an open flag: the day it opened, from the contact's timeline
+    evidence: list[str] = field(default_factory=list)  # an open flag: which inputs stay open, why it opened then
 
 
 @dataclass
@@ -108,15 +110,21 @@ def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_
     for f in rules.flags:
         vals = values(f.compiled.names)
         kinds = [k for n in f.compiled.names if n in rules.features for k in rules.features[n].spec.kinds]
+        is_open = bool(row[flag_col(f.id)])
+        since = row.get(flag_since_col(f.id)) if is_open else None
+        waiting = [n for n in dict.fromkeys(f.compiled.names) if n in rules.features and _waits(rules.features[n])]
         flags.append(
             FlagTrace(
                 f.label,
                 f.when,
                 f.says,
-                bool(row[flag_col(f.id)]),
+                is_open,
                 vals,
                 _activities(con, kinds) if kinds else [],
-                row.get(flag_since_col(f.id)) if row[flag_col(f.id)] else None,
+                since,
+                [line for n in waiting for line in inputs.evidence(con, rules, n, row, cid, as_of, since)]
+                if is_open
+                else [],
             )
         )
     feats = {n: row.get(feature_col(n)) for n in rules.features}
@@ -155,6 +163,10 @@ def symbol_values(row: dict[str, Any], names: list[str], as_of: dt.date) -> dict
         elif flag_col(n) in row:
             out[n] = row[flag_col(n)]
     return out
+
+
+def _waits(feature: CompiledFeature) -> bool:
+    return feature.spec.type == "unanswered"
 
 
 def _to18(contact_id: str) -> str:
@@ -279,6 +291,7 @@ def render(e: Explanation) -> str:
         vals = ", ".join(f"{k} = {format_value(v)}" for k, v in f.values.items())
         lines.append(f"  [{'!' if f.open else ' '}] {f.label}: {_flag_state(f, e.as_of)} - {f.says}")
         lines.append(f"        {f.when}   ({vals})")
+        lines += [f"        {line}" for line in f.evidence]
         for a in f.activities if f.open else []:
             lines.append(_activity_line(a))
     if e.activities:

@@ -294,6 +294,14 @@ def _flag_ids(names: list[str], rules: RuleSet) -> list[str]:
     return [by_label.get(n, n) for n in names]
 
 
+def _flags_shown(ids: list[str], rules: RuleSet) -> str:
+    """Flags as users see them on the contact (the rule file's label), the key in brackets for the admin who edits
+    the file: '[Missing thank-you (missing_thank_you)]'; '[none]' for no flag."""
+    label = {f.id: f.label for f in rules.flags}
+    shown = [f"{label[i]} ({i})" if i in label else i for i in ids]
+    return f"[{', '.join(shown) or 'none'}]"
+
+
 def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet) -> list[str]:
     want = case.expect
     problems: list[str] = []
@@ -304,7 +312,9 @@ def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet) -> list[str]:
     if want.flags is not None:
         expected = sorted(set(_flag_ids(want.flags, rules)))
         if expected != sorted(got["flags"]):
-            problems.append(f"flags: expected [{', '.join(expected)}], got [{', '.join(sorted(got['flags']))}]")
+            problems.append(
+                f"flags: expected {_flags_shown(expected, rules)}, got {_flags_shown(sorted(got['flags']), rules)}"
+            )
     if want.next_step is not None and got["next_step"] != want.next_step:
         problems.append(f"next_step: expected {want.next_step!r}, got {got['next_step']!r}")
     if want.next_step_contains is not None and want.next_step_contains not in (got["next_step"] or ""):
@@ -319,7 +329,8 @@ def _compare(case: CaseSpec, got: dict[str, Any], rules: RuleSet) -> list[str]:
         ids = _flag_ids([name], rules)
         opened = got["flag_since"].get(ids[0]) if ids else None
         if opened != day:
-            problems.append(f"flag_since {name}: expected {day}, got {opened or 'not open'}")
+            shown = _flags_shown(ids, rules)[1:-1] if ids else name
+            problems.append(f"flag_since {shown}: expected {day}, got {opened or 'not open'}")
     return problems
 
 

@@ -58,8 +58,22 @@ def compute(
     """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities
     kept. With `store`, the timelines it keeps are reused where nothing changed, and the new ones kept (before any
     write: they hold nothing a write decides). `cfg`: the fields this tool writes, and whether follow-ups are on."""
+    return computed(con, rules, as_of, contact_id=contact_id, store=store, cfg=cfg)[0]
+
+
+def computed(
+    con: duckdb.DuckDBPyConnection,
+    rules: RuleSet,
+    as_of: dt.date,
+    *,
+    contact_id: str | None = None,
+    store: state.Store | None = None,
+    cfg: Config | None = None,
+) -> tuple[int, int | None]:
+    """`compute`, and how many contacts it read again: with `store`, those whose history changed or whose next
+    change day came (the others stand as an earlier run left them, their activities not read); None: all."""
     if store is None:
-        return engine.compute(con, rules, as_of, contact_id=contact_id)
+        return engine.compute(con, rules, as_of, contact_id=contact_id), None
     owned = frozenset(cfg.fields.model_dump().values()) if cfg else frozenset()
     written = frozenset(cfg.fields.owned()) if cfg else None
     everyone = bool(cfg and cfg.follow_up.enabled)
@@ -70,7 +84,7 @@ def compute(
     saved = store.save_timeline(rules.version, scope.fresh_rows(con, written))
     sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(timeline.FRESH)))
     _log.info("sync.timelines", computed=saved)
-    return kept
+    return kept, saved
 
 
 def run(
@@ -275,10 +289,11 @@ def _evaluate(
     crm: CrmBackend, cfg: Config, rules: RuleSet, as_of: dt.date, result: SyncResult, store: state.Store
 ) -> None:
     t = time.perf_counter()
-    result.activities = compute(crm.con, rules, as_of, store=store, cfg=cfg)
+    result.activities, read = computed(crm.con, rules, as_of, store=store, cfg=cfg)
     fetch = figures.on(crm.con)
     standing = scope.STANDING  # every contact, computed now or standing since an earlier run
     result.contacts, result.in_grace = figures.counts(fetch, standing)
+    result.contacts_read = result.contacts if read is None else read
     _log.info(
         "sync.evaluated",
         contacts=result.contacts,

@@ -71,6 +71,7 @@ def unchanged(store: state.Store, now: Digest) -> dict[str, Any] | None:
 def stand(result: SyncResult, figures: dict[str, Any]) -> None:
     """This run's figures are the last complete run's: every contact is where it put it."""
     result.contacts = int(figures.get("contacts", 0))
+    result.contacts_read = 0  # nor their activities: the summary says so, not "0 activities" of the org
     result.per_rung = {str(k): int(v) for k, v in figures.get("per_rung", {}).items()}
     result.flags = {str(k): int(v) for k, v in figures.get("flags", {}).items()}
     result.in_grace = int(figures.get("in_grace", 0))

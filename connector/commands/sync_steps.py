@@ -36,7 +36,8 @@ class SyncResult:
     rules_version: str
     as_of: dt.date
     contacts: int = 0
-    activities: int = 0
+    activities: int = 0  # of a kind, dated on or before as_of, once per contact read (see contacts_read)
+    contacts_read: int | None = None  # whose activities this run read; the others stand as an earlier run left them
     per_rung: dict[str, int] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
     in_grace: int = 0

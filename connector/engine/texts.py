@@ -16,6 +16,7 @@ from connector.engine.relations import (
     feature_kind_col,
     feature_private_col,
     feature_subject_col,
+    flag_col,
 )
 from connector.ruleset.compiler import CompiledRung, RuleSet, Template
 from connector.ruleset.expr import Type
@@ -49,6 +50,33 @@ def cut(text: exp.Expr, limit: int) -> exp.Expr:
 def cited_subject(name: str, rules: RuleSet) -> exp.Expr:
     """The cited activity's subject as a contact record may show it: reply prefixes gone, cut short; or only its
     kind when it is a private event or its subject holds a word that is not for everyone's eyes."""
+    shown, hidden = _subject(name, rules)
+    if hidden is None:
+        return shown
+    return sql.q(
+        "CASE WHEN $hide THEN $kind ELSE $shown END", hide=hidden, kind=sql.col(feature_kind_col(name)), shown=shown
+    )
+
+
+def cited(name: str, rules: RuleSet) -> exp.Expr:
+    """The cited activity named in full, as the record may show it: 'feedback of 3 Mar 2026 ("Survey results")',
+    its kind's label, its day and its subject as `cited_subject` shows one; without the subject when it may not be
+    shown or is empty ('concern they raised of 31 May 2026'), never the kind twice. For a flag whose reader must
+    know which of several inputs is meant."""
+    shown, hidden = _subject(name, rules)
+    quoted = sql.q("CASE WHEN $s IS NULL OR $s = '' THEN '' ELSE concat(' (\"', $s, '\")') END", s=shown)
+    if hidden is not None:
+        quoted = sql.q("CASE WHEN $hide THEN '' ELSE $q END", hide=hidden, q=quoted)
+    return concat(
+        sql.q("COALESCE($k, '')", k=sql.col(feature_kind_col(name))),
+        sql.lit(" of "),
+        sql.q("COALESCE($d, '')", d=date_text(sql.col(feature_col(name)))),
+        quoted,
+    )
+
+
+def _subject(name: str, rules: RuleSet) -> tuple[exp.Expr, exp.Expr | None]:
+    """The subject cut for the record, and when it may not be shown at all (None: it always may)."""
     settings = rules.settings
     subject = sql.col(feature_subject_col(name))
     words = [
@@ -60,15 +88,7 @@ def cited_subject(name: str, rules: RuleSet) -> exp.Expr:
     if not settings.cite_private_events:
         hidden.append(sql.q("COALESCE($p, false)", p=sql.col(feature_private_col(name))))
     clean = sql.q("trim(regexp_replace($s, $prefixes, '', 'i'))", s=subject.copy(), prefixes=_PREFIXES)
-    shown = cut(clean, SUBJECT_CITE_MAX)
-    if not hidden:
-        return shown
-    return sql.q(
-        "CASE WHEN $hide THEN $kind ELSE $shown END",
-        hide=sql.any_of(hidden),
-        kind=sql.col(feature_kind_col(name)),
-        shown=shown,
-    )
+    return cut(clean, SUBJECT_CITE_MAX), (sql.any_of(hidden) if hidden else None)
 
 
 def concat(*parts: exp.Expr) -> exp.Expr:
@@ -87,6 +107,10 @@ def template(t: Template, rules: RuleSet) -> exp.Expr:
         value: exp.Expr
         if attr == "subject":
             value = cited_subject(name, rules)
+        elif attr == "cited":
+            value = cited(name, rules)
+        elif attr == "older_than_days":
+            value = sql.lit(str(f.spec.older_than_days))
         elif attr == "kind":
             value = sql.col(feature_kind_col(name))
         elif f.type == Type.DATE:
@@ -201,12 +225,44 @@ def reason(rules: RuleSet) -> exp.Expr:
         )
         for r in rungs[1:]
     ]
-    return sql.q(
+    by_rung = sql.q(
         "CASE WHEN final > qualified AND in_grace THEN $grace WHEN final > qualified THEN $decay ELSE $normal END",
         grace=_by_rung(final, grace) if grace else exp.Null(),
         decay=_by_rung(final, decay) if decay else exp.Null(),
         normal=_by_rung(final, normal),
     )
+    return concat(by_rung, open_flags(rules)) if rules.flags else by_rung
+
+
+def open_flags(rules: RuleSet) -> exp.Expr:
+    """' Open: Missing thank-you, they gave us input... (still open: the feedback of 28 May 2026 ("Survey
+    answered"), for over 7 days).' for each open flag: the record says which flags are open and, for a flag that
+    waits on an `unanswered` feature, which input is owed and why the flag opened after its day. Nothing here moves
+    with the day (the cited input changes only when the history does), so a sync that finds nothing new writes
+    nothing."""
+    items = []
+    for i, f in enumerate(rules.flags):
+        parts: list[exp.Expr] = [
+            origin.tag(sql.lit(f" Open: {f.label}" + (f", {f.says}" if f.says else "")), ("flags", i, "says"))
+        ]
+        for name in dict.fromkeys(f.compiled.names):
+            feature = rules.features.get(name)
+            if feature is None or feature.spec.type != "unanswered":
+                continue
+            owed = concat(
+                sql.lit(" (still open: the "),
+                cited(name, rules),
+                sql.lit(f", for over {feature.spec.older_than_days} days)"),
+            )
+            parts.append(
+                origin.tag(
+                    sql.q("CASE WHEN $d IS NULL THEN '' ELSE $t END", d=sql.col(feature_col(name)), t=owed),
+                    ("features", name),
+                )
+            )
+        parts.append(sql.lit("."))
+        items.append(sql.q("CASE WHEN $f THEN $t END", f=sql.col(flag_col(f.id)), t=concat(*parts)))
+    return sql.q("COALESCE($v, '')", v=sql.func("concat_ws", sql.lit(""), *items))
 
 
 def grace_until(rules: RuleSet) -> exp.Expr:  # noqa: ARG001 - one signature for every text builder

@@ -52,7 +52,8 @@ __all__ = [
 ]
 
 RESERVED = {"as_of", "open_flags", "object", "true", "false", "null"}
-ACTIVITY_ATTRS = {"date", "subject", "kind"}  # what a template may cite of a first/last/unanswered feature
+ACTIVITY_ATTRS = {"date", "subject", "kind", "cited"}  # what a template may cite of a first/last/unanswered feature
+UNANSWERED_ATTRS = {"older_than_days"}  # and of an unanswered one: how many days a trigger waits before it counts
 
 _DUCK_TO_TYPE = {
     "VARCHAR": Type.STRING,
@@ -361,9 +362,11 @@ class _Compiler:
             elif name not in features:
                 self._err(loc, f"unknown placeholder '{{{field_name}}}'{suggest(name, features)}", offset=offset)
                 ok = False
-            elif attr and (not features[name].cites_activity or attr not in ACTIVITY_ATTRS):
+            elif attr and not _citable(features[name], attr):
                 hint = (
-                    f"; '{name}' cites an activity: use {{{name}.date}}, {{{name}.kind}} or {{{name}.subject}}"
+                    f"; '{name}' cites an activity: use {{{name}.date}}, {{{name}.kind}}, {{{name}.subject}} or "
+                    f"{{{name}.cited}}"
+                    + (f", or {{{name}.older_than_days}}" if features[name].spec.type == "unanswered" else "")
                     if features[name].cites_activity
                     else f"; '{name}' has no parts, write {{{name}}}"
                 )
@@ -372,6 +375,12 @@ class _Compiler:
             parts.append((literal, name, attr or None, fallback if bar else None))
             offset += len(field_name) + 2
         return Template(text, tuple(parts), loc, tuple(offsets)) if ok else None
+
+
+def _citable(feature: CompiledFeature, attr: str) -> bool:
+    if not feature.cites_activity:
+        return False
+    return attr in ACTIVITY_ATTRS or (feature.spec.type == "unanswered" and attr in UNANSWERED_ATTRS)
 
 
 def _mentions(text: str, name: str) -> bool:

@@ -76,6 +76,10 @@ def template_bound(t: Template, rules: RuleSet) -> int:
             size = max(size, *(len(k.label) for k in rules.kinds.values()))
         elif attr == "kind":
             size = max(len(k.label) for k in rules.kinds.values())
+        elif attr == "cited":  # 'kind of date ("subject")'
+            size = max(len(k.label) for k in rules.kinds.values()) + len(" of ") + DATE_TEXT_MAX + len(' ("")') + 61
+        elif attr == "older_than_days":
+            size = len(str(feature.spec.older_than_days))
         elif feature.type == Type.DATE:
             size = DATE_TEXT_MAX
         elif feature.type == Type.STRING:

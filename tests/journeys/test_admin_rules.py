@@ -84,10 +84,10 @@ def test_a_duplicate_yaml_key_is_an_error_not_a_silent_override() -> None:
 
 def test_an_unknown_key_and_an_unknown_kind_and_a_bad_placeholder_are_all_reported() -> None:
     text = edited("    count: [advocacy, weathered]", "    count: [advocasy, weathered]")
-    text = text.replace("{unthanked.kind}", "{unthankd.kind}")
+    text = text.replace("{unthanked.cited}", "{unthankd.cited}")
     msgs = findings(text)
     assert any("unknown activity kind 'advocasy' (did you mean 'advocacy'?)" in m for m in msgs)
-    assert any("unknown placeholder '{unthankd.kind}' (did you mean 'unthanked'?)" in m for m in msgs)
+    assert any("unknown placeholder '{unthankd.cited}' (did you mean 'unthanked'?)" in m for m in msgs)
     shape = findings(edited("  decay_every_days: 90", "  decay_every_days: 90\n  decay_evry_day: 1"))
     assert any("unknown key 'decay_evry_day'" in m for m in shape)
 
@@ -187,6 +187,38 @@ def test_cli_sync_json_summary_and_explain(org: Org) -> None:
     proc = run_cli("explain", "003NOPE", cwd=org.folder, env_config=config)
     assert proc.returncode == 5
     assert "not a Salesforce Id" in proc.stderr
+
+
+def test_explain_names_the_input_still_unthanked_and_why_the_flag_opened_a_week_after_it(org: Org) -> None:
+    """Lea gave feedback on a call, then answered a survey; one thank-you followed. A new user saw "open since"
+    one day and a next step citing another, and could not tell which input the thank-you had answered. The explain
+    output and the Contact's next step name the open input by kind, day and subject; explain says why the flag
+    opened eight days after it (an input counts once it is more than `older_than_days` unthanked) and which input
+    the thank-you answered, and when."""
+    cid = org.contact("Lea")
+    call = org.call(cid, 30, "Product feedback call")
+    survey = org.task(cid, 18, "Survey answered")
+    org.email_out(cid, 15, "Thanks a lot")
+    config = write_config(org)
+    assert run_cli("sync", "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config).returncode == 0
+    next_step = 'Send Lea a thank-you for the feedback of 28 May 2026 ("Survey answered"): unthanked for over 7 days'
+    f = org.fields(cid)
+    assert f["next_step"] == next_step
+    assert f["reason"].endswith(
+        " Open: Missing thank-you, they gave us input, a referral or a win and nobody thanked them (still open: the "
+        'feedback of 28 May 2026 ("Survey answered"), for over 7 days).'
+    )
+
+    proc = run_cli("explain", cid, "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
+    assert proc.returncode == 0, proc.stderr
+    assert "Missing thank-you: OPEN for 10 days (since 2026-06-05)" in proc.stdout
+    assert (
+        f'        open: feedback of 2026-05-28 "Survey answered" ({survey}), 18 days without a thank-you or change '
+        "made on their input\n"
+        "        open since 2026-06-05, the first day it was more than 7 days without one (older_than_days: 7)\n"
+        f'        answered: feedback of 2026-05-16 "Product feedback call" ({call}), on 2026-05-31\n'
+    ) in proc.stdout
+    assert f"Next step: {next_step}" in proc.stdout
 
 
 def test_audit_mode_records_what_it_would_write_and_writes_nothing(org: Org) -> None:

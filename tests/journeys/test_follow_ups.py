@@ -81,7 +81,7 @@ def test_an_open_flag_becomes_one_task_for_the_owner_and_a_rerun_writes_nothing(
     assert _counts(event) == (1, 0, 0, 0)
     [task] = _tasks(org, ada)
     next_step = org.fields(ada)["next_step"]
-    assert next_step.startswith("Send Ada a thank-you for the feedback on ")
+    assert next_step.startswith("Send Ada a thank-you for the feedback of ")
     assert task["Subject"] == f"Trust: {next_step} {THANKS}"
     assert task["OwnerId"] == OWNER
     assert task["ActivityDate"] == org.as_of + dt.timedelta(days=7)

@@ -133,7 +133,10 @@ def test_feedback_nobody_thanked_raises_missing_thank_you_with_a_next_step_citin
     org.sync()
     f = org.fields(cid)
     assert f["flags"] == "Missing thank-you"
-    assert f["next_step"] == "Send Ada a thank-you for the feedback on 16 May 2026"
+    # The open input by its kind, day and subject, and why the flag opened a week after it.
+    assert f["next_step"] == (
+        'Send Ada a thank-you for the feedback of 16 May 2026 ("Product feedback call"): unthanked for over 7 days'
+    )
 
 
 def test_a_thank_you_after_the_feedback_clears_the_flag(org: Org) -> None:
@@ -220,7 +223,9 @@ def test_both_flags_are_written_as_one_multi_select_value_and_the_thank_you_come
     org.sync()
     f = org.fields(cid)
     assert sorted(f["flags"].split(";")) == ["Missing listening", "Missing thank-you"]
-    assert f["next_step"] == "Send Ada a thank-you for the feedback on 21 May 2026"
+    assert f["next_step"] == (
+        'Send Ada a thank-you for the feedback of 21 May 2026 ("NPS survey answered"): unthanked for over 7 days'
+    )
 
 
 def test_future_deleted_and_lead_activities_are_not_counted(org: Org) -> None:

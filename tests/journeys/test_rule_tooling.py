@@ -15,6 +15,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from connector import ids
 from connector.cli.rules import schema_text
 from connector.ruleset.schema import RuleFile
 from tests.conftest import DEFAULT_RULES, ROOT, Org
@@ -198,6 +199,49 @@ def test_check_data_shows_what_share_of_the_orgs_own_activity_the_rules_cannot_r
     assert both.returncode == 2 and "--data reads the local CRM" in both.stderr
 
 
+def test_the_sync_summary_and_check_data_say_what_they_count_and_reconcile(org: Org) -> None:
+    """A new user runs the demo (its summary: "activities classified") and then `rules check --data` (its total)
+    and gets two figures for one org. Each says what it counts, and the check walks from its total to the sync's:
+    less the activities of no kind, less those dated after the day, then each once per contact who took part."""
+    ada, omar = org.contact("Ada"), org.contact("Omar")
+    meeting = org.meeting(ada, 8, "Quarterly review")  # shared: read once for Ada, once for Omar
+    org._exec(
+        'INSERT INTO "EventRelation" ("Id", "EventId", "RelationId", "IsWhat", "IsInvitee", "Status") '
+        "VALUES (?, ?, ?, false, true, 'Accepted')",
+        [ids.make(ids.EVENT_RELATION, 1), meeting, omar],
+    )
+    org.reply(ada, 5)
+    org.reply(omar, -4)  # logged ahead of the day: read by a later sync, not this one
+    org.task(omar, 5, "Log notes")  # no kind
+    config = org.folder / "trust-ladder.toml"
+    config.write_text(
+        f'[local]\ndatabase = "crm.duckdb"\n[state]\npath = "state.duckdb"\n[rules]\npath = "{DEFAULT_RULES}"\n'
+    )
+    day = org.as_of.isoformat()
+    synced = cli("--config", str(config), "sync", "--as-of", day, cwd=org.folder)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert (
+        f"Contacts seen: 2   activities classified: 3 (of a kind and dated on or before {day}, once per contact "
+        "who took part)"
+    ) in synced.stdout
+    checked = cli("--config", str(config), "rules", "check", "--data", "--as-of", day, cwd=org.folder)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "4 activities in the local CRM (each once, however many contacts took part; every date)" in checked.stdout
+    assert (
+        f"A sync as of {day} reads 2 of them: the 4 less the 1 of no kind and the 1 dated after {day}. It counts "
+        "each once per contact it is read for (a shared one for each who took part): its summary's 3 activities "
+        "classified."
+    ) in checked.stdout
+    # A second sync of the same day reads no contact again, and says so rather than "0 activities".
+    again = cli("--config", str(config), "sync", "--as-of", day, cwd=org.folder)
+    assert "Contacts seen: 2, none read again: nothing changed that could move one" in again.stdout
+    # One new reply of Ada's: only she is read again, and the figure says whose activities it counts.
+    org.reply(ada, 1)
+    one = cli("--config", str(config), "sync", "--as-of", day, cwd=org.folder)
+    assert "Contacts seen: 2, 1 of them read again (history changed, or a change day came; " in one.stdout
+    assert f"Activities classified: 3, those contacts' (of a kind and dated on or before {day}, " in one.stdout
+
+
 def test_the_pre_commit_hook_runs_check_on_rule_files_and_rule_test_files(tmp_path: Path) -> None:
     (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     assert hook["id"] == "trust-ladder-rules-check"
@@ -283,7 +327,7 @@ cases:
     contact: {FirstName: Ada}
     activities:
       - {days_ago: 10, TaskSubtype: Email, Subject: "Re: Pricing", kind_hint: listening}
-    expect: {rung: Familiar, flags: [Missing listening]}
+    expect: {rung: Familiar, flags: [Missing listening], flag_since: {missing_listening: 2026-01-05}}
   - name: one reply makes a Friend
     activities:
       - {days_ago: 10, TaskSubtype: Email, Subject: "Re: Pricing"}
@@ -297,7 +341,9 @@ cases:
     assert f"{path}::one reply makes a Friend PASSED" in out
     assert f"{path}:4: case 'one reply is enough for Familiar'" in out
     assert "  rung: expected Familiar, got Friend" in out
-    assert "  flags: expected [missing_listening], got []" in out
+    # The flag as users see it on the contact (the rule file's label), its key in brackets for the admin.
+    assert "  flags: expected [Missing listening (missing_listening)], got [none]" in out
+    assert "  flag_since Missing listening (missing_listening): expected 2026-01-05, got not open" in out
     assert (
         "  activity 1 (line 7): kind_hint listening, but for this case's contact (Ada Tester) it is classified as "
         "inbound_email" in out

@@ -76,7 +76,7 @@ def test_an_open_flag_becomes_one_task_created_through_collections_and_a_rerun_s
     assert ("POST", "composite/sobjects") in run.org.calls
     [task] = _marked(run, ada)
     [next_step] = run.org.fields_of(ada, "Trust_Next_Step__c")
-    assert next_step.startswith("Send Ada a thank-you for the feedback on ")
+    assert next_step.startswith("Send Ada a thank-you for the feedback of ")
     assert task["Subject"] == f"Trust: {next_step} {THANKS}"
     assert task["OwnerId"] == OWNER
     assert task["ActivityDate"] == run.as_of + dt.timedelta(days=7)
@@ -130,7 +130,7 @@ def test_a_changed_next_step_is_one_patch_of_the_subject(run: Run) -> None:
     [task] = _marked(run, ada)
     assert task["Id"] == first["Id"]
     [next_step] = run.org.fields_of(ada, "Trust_Next_Step__c")
-    assert next_step.startswith("Send Adaeze a thank-you for the feedback on ")
+    assert next_step.startswith("Send Adaeze a thank-you for the feedback of ")
     assert task["Subject"] == f"Trust: {next_step} {THANKS}"
     assert task["ActivityDate"] == first["ActivityDate"]
     assert run.org.task_writes == [("POST", first["Id"]), ("PATCH", first["Id"])]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from connector.engine.texts import NEXT_STEP_MAX
+from connector.errors import RuleError
 from connector.ruleset import compiler, lint
+from tests.conftest import DEFAULT_RULES
 
 BASE = """\
 name: t
@@ -169,3 +172,30 @@ def test_features_and_kinds_never_used_are_named() -> None:
     # A feature used by an expression that is used counts as used; one used only by an unused one does not.
     found = messages(feature="base: {count: [call]}\n  derived: {expr: base * 2}", mid="derived >= 1")
     assert found == []
+
+
+def test_the_default_thank_you_step_names_its_input_whole_within_the_record() -> None:
+    """The Missing thank-you step cites the open input by kind, day and subject and the wait that opened the flag:
+    with the longest first name, kind label and cited subject it can show, it still fits the 255 characters of
+    Trust_Next_Step__c, so the record never cuts the subject off."""
+    rules = compiler.load(DEFAULT_RULES)
+    (flag,) = [f for f in rules.flags if f.id == "missing_thank_you"]
+    assert {attr for _, name, attr, _ in flag.next_step.parts if name == "unthanked"} == {"cited", "older_than_days"}
+    assert lint.template_bound(flag.next_step, rules) <= NEXT_STEP_MAX
+
+
+def test_the_wait_of_an_unanswered_feature_is_citable_and_nothing_else_has_one() -> None:
+    text = BASE.format(
+        mid="replies >= 1",
+        high="calls >= 1",
+        flag="owed IS NOT NULL",
+        extra_kind="",
+        extra_feature=("owed: {unanswered: [call], answered_by: [reply], older_than_days: 5}"),
+    )
+    fine = text.replace(
+        'next_step: "Call them"', 'next_step: "Answer the {owed.cited}: open over {owed.older_than_days} days"'
+    )
+    compiler.load_text(fine, "t.yaml")
+    wrong = text.replace('next_step: "Call them"', 'next_step: "{replies.older_than_days}"')
+    with pytest.raises(RuleError, match="'replies' has no parts"):
+        compiler.load_text(wrong, "t.yaml")

@@ -332,7 +332,9 @@ describe('c-trust-ladder', () => {
     describe('the action: log what an open flag asks for', () => {
         it('offers one button per open flag, in the order of the flags', async () => {
             const element = await render(CONTACT_FLAGGED);
-            expect(text(element, '.trust-next-step')).toBe('Send Cy a thank-you for the feedback on 16 May 2026');
+            expect(text(element, '.trust-next-step')).toBe(
+                'Send Cy a thank-you for the feedback of 16 May 2026 ("Feedback on the pilot"): unthanked for over 7 days'
+            );
             expect($$(element, 'lightning-button.trust-log').map((b) => b.label)).toEqual([
                 'Log the thank-you',
                 'Log a listening conversation'
