@@ -30,6 +30,7 @@ from connector.config import Config
 from connector.crm import ApplyResult, CrmBackend
 from connector.crm.factory import open_backend
 from connector.engine import plan, scope, timeline
+from connector.engine.scope import ActivitiesOf
 from connector.errors import (
     STOP_SETTLE_SECONDS,
     ConfigError,
@@ -69,9 +70,11 @@ def computed(
     contact_id: str | None = None,
     store: state.Store | None = None,
     cfg: Config | None = None,
+    activities_of: ActivitiesOf | None = None,
 ) -> tuple[int, int | None]:
     """`compute`, and how many contacts it read again: with `store`, those whose history changed or whose next
-    change day came (the others stand as an earlier run left them, their activities not read); None: all."""
+    change day came (the others stand as an earlier run left them, their activities not read); None: all.
+    `activities_of`: the backend's (CrmBackend.activities_of), to read only those contacts' activities."""
     if store is None:
         return engine.compute(con, rules, as_of, contact_id=contact_id), None
     owned = frozenset(cfg.fields.model_dump().values()) if cfg else frozenset()
@@ -79,7 +82,15 @@ def computed(
     everyone = bool(cfg and cfg.follow_up.enabled)
     cache = store.timeline_cache(rules.version) or {}
     kept = engine.compute(
-        con, rules, as_of, contact_id=contact_id, cache=cache, owned=owned, written=written, everyone=everyone
+        con,
+        rules,
+        as_of,
+        contact_id=contact_id,
+        cache=cache,
+        owned=owned,
+        written=written,
+        everyone=everyone,
+        activities_of=activities_of,
     )
     saved = store.save_timeline(rules.version, scope.fresh_rows(con, written))
     sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(timeline.FRESH)))
@@ -289,7 +300,7 @@ def _evaluate(
     crm: CrmBackend, cfg: Config, rules: RuleSet, as_of: dt.date, result: SyncResult, store: state.Store
 ) -> None:
     t = time.perf_counter()
-    result.activities, read = computed(crm.con, rules, as_of, store=store, cfg=cfg)
+    result.activities, read = computed(crm.con, rules, as_of, store=store, cfg=cfg, activities_of=crm.activities_of)
     fetch = figures.on(crm.con)
     standing = scope.STANDING  # every contact, computed now or standing since an earlier run
     result.contacts, result.in_grace = figures.counts(fetch, standing)

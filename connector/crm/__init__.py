@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Protocol
 
 import duckdb
+from sqlglot import exp
 
 from connector.config import ActivitiesSection, EngineSection, FieldsSection
 
@@ -78,6 +79,10 @@ class CrmBackend(Protocol):
 
     def expose(self, fields: FieldsSection, activities: ActivitiesSection | None = None) -> None:
         """The second half of `prepare`: `crm_contact` / `crm_activity` over the data as `pull` left it."""
+
+    def activities_of(self, only: str | None) -> exp.Expr:
+        """`crm_activity`'s rows as `expose` defined them; with `only` (a table of contact Ids), at least those
+        contacts' rows, picked before the facts are joined: what a sync that computes a few contacts reads."""
 
     def signature(self) -> str:
         """A cheap digest of everything the engine reads, after `pull`: equal digests, equal data."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 if TYPE_CHECKING:
+    from connector.engine.scope import ActivitiesOf
     from connector.ruleset.compiler import RuleSet
 
 
@@ -27,6 +28,7 @@ def compute(
     owned: frozenset[str] = frozenset(),
     written: frozenset[str] | None = None,
     everyone: bool = False,
+    activities_of: ActivitiesOf | None = None,
 ) -> int:
     """Place every contact (or one) on the ladder into `tl_place`; returns how many activities were classified.
 
@@ -56,7 +58,9 @@ def compute(
         session.lock(con)
         sql.run(con, scope.fingerprints(con, owned, written), params)
         sql.run(con, scope.todo(everyone=everyone), params)
-        with scope.narrowed(con):  # only the contacts that need it are read, classified, placed and planned
+        with scope.narrowed(
+            con, activities_of
+        ):  # only the contacts that need it are read, classified, placed and planned
             kept = classify.classify(con, rules, as_of)
             features.build(con, rules, as_of)
             pooled, body, tail = timeline.cached_parts(rules)

@@ -16,7 +16,7 @@ the next one to compute exactly the contacts that still need it.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
 import duckdb
@@ -27,6 +27,8 @@ from connector.engine.relations import CONTACTS, PLACE, PLAN_FIELDS, TIMELINE, f
 from connector.engine.texts import rung_name
 from connector.engine.timeline import CACHE, FINGERPRINTS, FRESH, TODO_ALL
 from connector.ruleset.compiler import RuleSet
+
+ActivitiesOf = Callable[[str], exp.Expr]  # a table of contact Ids -> at least their `crm_activity` rows
 
 STANDING = "tl_standing"  # every live contact's rung, grace and open flags: the run's figures read it
 _INPUTS = ("crm_contact", "crm_activity")  # what the backend exposes; narrowed to the scope while computing
@@ -103,9 +105,11 @@ def todo(*, everyone: bool = False) -> exp.Expr:
 
 
 @contextlib.contextmanager
-def narrowed(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+def narrowed(con: duckdb.DuckDBPyConnection, activities_of: ActivitiesOf | None = None) -> Iterator[None]:
     """`crm_contact` and `crm_activity` show only the contacts of `tl_t_todo_all` while the engine computes; as
-    the backend exposed them again afterwards (the plan, the follow-ups and the figures read them whole)."""
+    the backend exposed them again afterwards (the plan, the follow-ups and the figures read them whole).
+    `activities_of`: the backend's `crm_activity` for a table of contacts (CrmBackend.activities_of), which picks
+    their activities before it joins anything; without it, the whole view is filtered."""
     for name in _INPUTS:
         con.execute(f"ALTER VIEW {name} RENAME TO tl_s_all_{name}")
     try:
@@ -116,9 +120,16 @@ def narrowed(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
             "CREATE TEMP TABLE crm_contact AS SELECT * FROM tl_s_all_crm_contact "
             f'WHERE "Id" IN (SELECT cid FROM {TODO_ALL})'
         )
-        con.execute(
-            "CREATE TEMP VIEW crm_activity AS SELECT * FROM tl_s_all_crm_activity "
-            f'WHERE "WhoId" IN (SELECT cid FROM {TODO_ALL})'
+        source = activities_of(TODO_ALL) if activities_of else sql.q("SELECT * FROM tl_s_all_crm_activity")
+        sql.run(
+            con,
+            sql.create_temp(
+                "crm_activity",
+                sql.q(
+                    'SELECT * FROM ($s) s WHERE "WhoId" IN (SELECT cid FROM $todo)', s=source, todo=sql.table(TODO_ALL)
+                ),
+                kind="VIEW",
+            ),
         )
         yield
     finally:

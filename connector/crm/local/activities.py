@@ -142,7 +142,7 @@ GROUP BY a.obj
 """
 _ROWS = """
 SELECT a."Id", COALESCE(f.cid, a."WhoId") AS "WhoId", $object AS object, $day AS day
-FROM $table a LEFT JOIN (SELECT * FROM crm_act_facts WHERE obj = $object) f ON f.arow = a.rowid
+FROM $table a LEFT JOIN (SELECT * FROM crm_act_facts WHERE obj = $object) f ON f.arow = $rowid
 WHERE COALESCE(f.no_bool, NOT COALESCE(a."IsDeleted", false) AND (f.arow IS NOT NULL OR a."WhoId" LIKE $contact)
                AND $keep)
 """
@@ -227,11 +227,13 @@ def day_expr(obj: str, policy: ActivitiesSection, alias: str = "a") -> tuple[exp
     return day, source
 
 
-def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> exp.Select:
+def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True, only: str | None = None) -> exp.Select:
     """One object's rows of `crm_activity`, before the malformed ones are set aside: Id, WhoId, object, day, the
     Task/Event fields (NULL where the object lacks one) and the derived columns. The follow-up Tasks
     trust-ladder writes (a `[TL:` marker in the subject) and, unless counted, private Events are left out.
-    `contact_rows=False` gives the object's own rows only (no facts joined), for the malformed-row checks."""
+    `contact_rows=False` gives the object's own rows only (no facts joined), for the malformed-row checks.
+    `only`: a table of contact Ids (`cid`); the rows of activities that credit none of them are left out before
+    the facts are joined (a superset of those contacts' rows: the caller keeps theirs)."""
     day, source = day_expr(obj, policy)
     keep: list[exp.Expr] = []
     if obj == "Task":
@@ -245,11 +247,19 @@ def rows(obj: str, policy: ActivitiesSection, *, contact_rows: bool = True) -> e
         # engine's `day <= as_of`, also reads a column of the facts that is always NULL (`no_bool`, `no_day`):
         # they stay above the join, and the hash table is built on the facts.
         day = exp.Coalesce(this=day, expressions=[sql.col("no_day", "f")])
+    table: exp.Expr = sql.table(obj)
+    rowid = sql.col("rowid", "a")
+    if only is not None and contact_rows:
+        # Picked from the object's own table, whose size the planner knows, so the join is built on the few
+        # contacts: filtering the whole view afterwards built it on every activity of the org.
+        table = exp.Subquery(this=sql.q(_ONLY, table=sql.table(obj), only=sql.table(only), object=sql.lit(obj)))
+        rowid = sql.col("tl_rowid", "a")
     tree = sql.q(
         _ROWS if contact_rows else _OWN_ROWS,
         object=sql.lit(obj),
         day=day,
-        table=sql.table(obj),
+        table=table,
+        rowid=rowid,
         contact=sql.lit(ids.CONTACT + "%"),
         keep=sql.all_of(keep),
     )
@@ -284,6 +294,13 @@ def _field(name: str) -> exp.Expr:
         return sql.q("regexp_replace($s, $p, '', 'i')", s=column, p=INTEGRATION_PREFIXES)
     return column
 
+
+# An activity credits a contact through its WhoId, or through its people and email facts (relations, recipients).
+_ONLY = """
+SELECT *, rowid AS tl_rowid FROM $table
+WHERE "WhoId" IN (SELECT cid FROM $only)
+   OR rowid IN (SELECT arow FROM crm_act_facts WHERE obj = $object AND cid IN (SELECT cid FROM $only))
+"""
 
 _OWN_ROWS = """
 SELECT a."Id", a."WhoId", $object AS object, $day AS day FROM $table a

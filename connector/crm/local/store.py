@@ -41,6 +41,7 @@ class LocalCrm:
         self.api_calls = 0
         self.skipped: dict[str, int] = {}
         self.skipped_samples: dict[str, list[str]] = {}
+        self._policy = ActivitiesSection()  # the date policy `expose` last used
         con.execute("SET enable_progress_bar = false")  # our own output is the summary, not DuckDB's bar
         for stmt in ids.sql_macros():
             con.execute(stmt)
@@ -188,12 +189,18 @@ class LocalCrm:
         sql.run(self.con, _temp_view("crm_contact", quarantine.contacts(self.usable_fields(fields))))
         unknown = act.build_facts(self.con)
         self._quarantine(policy, unknown)
+        self._policy = policy
+        sql.run(self.con, _temp_view("crm_activity", self.activities_of(None)))
+
+    def activities_of(self, only: str | None) -> exp.Expr:
+        """`crm_activity`'s rows (as the last `expose` defined them); with `only`, a table of contact Ids, at least
+        those contacts' rows, picked from the activity tables before anything is joined to them."""
         good = quarantine.good_activity()
         parts = [
-            sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, policy), good=good)
+            sql.q("SELECT * FROM ($rows) WHERE $good", rows=act.rows(obj, self._policy, only=only), good=good)
             for obj in vocabulary.ACTIVITY_OBJECTS
         ]
-        sql.run(self.con, _temp_view("crm_activity", exp.union(*parts, distinct=False)))
+        return exp.union(*parts, distinct=False)
 
     def _quarantine(self, policy: ActivitiesSection, unknown: dict[str, tuple[int, list[str]]]) -> None:
         """Count, and name a few of, the rows the engine cannot use (malformed, or not a contact's); the rest of the

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from sqlglot import exp
 
 from connector.config import ActivitiesSection, Config, EngineSection, FieldsSection, SalesforceSection
 from connector.crm import ApplyResult, FollowUpResult, RuleNeeds
@@ -181,6 +182,9 @@ class SalesforceCrm:
         """The mirror's `crm_contact` / `crm_activity`, and what this run's pull and the mirror set aside."""
         found = self.pulling.expose(fields, activities)
         self.skipped, self.skipped_by_reason, self.skipped_samples = found.counts, found.by_reason, found.samples
+
+    def activities_of(self, only: str | None) -> exp.Expr:
+        return self.mirror.activities_of(only)
 
     def usable_fields(self, fields: FieldsSection) -> FieldsSection:
         return fields.without(sf_fields.absent_optional(self.describe(), fields))
