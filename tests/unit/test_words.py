@@ -64,11 +64,36 @@ def test_a_selling_list_is_not_fooled_by_substrings(text: str, expected: bool) -
     assert words.matches(SELLING, text) is expected
 
 
+GENERIC = ["call", "meeting", "call with ...", "coffee with ..."]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Call", True),
+        ("Call with Maria", True),
+        ("Call with Dr. Ana Lopez", True),  # a name of up to four words
+        ("Coffee with Dana.", True),
+        ("Call with Maria about the price increase", False),  # more than a name: the subject says something
+        ("Call with", False),  # the placeholder stands for at least one word
+        ("Meeting with Omar", False),  # only the entries listed wrap a name
+    ],
+)
+def test_a_subject_that_only_says_who_it_was_with_reads_as_the_generic_subject(text: str, expected: bool) -> None:
+    assert words.matches(GENERIC, text, whole=True) is expected
+
+
+def test_an_entry_of_only_a_name_placeholder_is_refused() -> None:
+    with pytest.raises(words.WordError, match="only a name placeholder"):
+        words.check_entry("...")
+
+
 def test_duckdb_reads_the_pattern_as_python_does() -> None:
     """The Python reading (used by tests and explain) and DuckDB's regexp_matches agree on every text above."""
     texts = ["To hear about their plans", "rehearsal", "Check-in", "QBRs", "presentation", "Presented", "1:1 x"]
+    texts += ["Call with Maria", "Call with a b c d e", "call with\nMaria"]
     con = duckdb.connect()
-    for entries in (LISTENING, SELLING):
+    for entries in (LISTENING, SELLING, GENERIC):
         got = con.execute(
             "SELECT regexp_matches(lower(t), ?) FROM unnest(?::VARCHAR[]) AS u(t)", [words.pattern(entries), texts]
         ).fetchall()
