@@ -83,10 +83,9 @@ def _entry(text: str) -> str:
     words = text.rstrip("*").split(" ")
     head = [_NAME if w == NAME else _inflected(w) for w in words[:-1]]
     last = words[-1]
+    tail = _escape(last) + "[a-z0-9]*" if prefix else _inflected(last)
     if last == NAME:
         tail = _NAME
-    else:
-        tail = _escape(last) + "[a-z0-9]*" if prefix else _inflected(last)
     return _GAP.join([*head, tail])
 
 
