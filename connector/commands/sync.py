@@ -47,19 +47,10 @@ __all__ = ["LOGGED_FAILURES", "SyncResult", "compute", "load_rules", "rules_path
 _log = log.get("trust_ladder.sync")
 
 
-def compute(
-    con: duckdb.DuckDBPyConnection,
-    rules: RuleSet,
-    as_of: dt.date,
-    *,
-    contact_id: str | None = None,
-    store: state.Store | None = None,
-    cfg: Config | None = None,
-) -> int:
-    """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes; returns activities
-    kept. With `store`, the timelines it keeps are reused where nothing changed, and the new ones kept (before any
-    write: they hold nothing a write decides). `cfg`: the fields this tool writes, and whether follow-ups are on."""
-    return computed(con, rules, as_of, contact_id=contact_id, store=store, cfg=cfg)[0]
+def compute(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, contact_id: str | None = None) -> int:
+    """The engine's passes over whatever `crm_contact`/`crm_activity` the backend exposes, every contact computed
+    (no state store); returns activities kept. A sync reuses what the store keeps: `computed`."""
+    return engine.compute(con, rules, as_of, contact_id=contact_id)
 
 
 def computed(
@@ -76,7 +67,7 @@ def computed(
     change day came (the others stand as an earlier run left them, their activities not read); None: all.
     `activities_of`: the backend's (CrmBackend.activities_of), to read only those contacts' activities."""
     if store is None:
-        return engine.compute(con, rules, as_of, contact_id=contact_id), None
+        return compute(con, rules, as_of, contact_id=contact_id), None
     owned = frozenset(cfg.fields.model_dump().values()) if cfg else frozenset()
     written = frozenset(cfg.fields.owned()) if cfg else None
     everyone = bool(cfg and cfg.follow_up.enabled)
