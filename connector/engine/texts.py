@@ -222,7 +222,8 @@ def reason(rules: RuleSet) -> exp.Expr:
             concat(
                 sql.lit(f"Held at {r.name} during the demotion grace period, until "),
                 grace_end,
-                sql.lit(". Slipping: "),
+                # One sentence: the record card shows a reason's first sentence and folds the rest away.
+                sql.lit("; slipping: "),
                 missing(rungs, r.index, rules.flags),
                 sql.lit("."),
             ),
@@ -234,9 +235,9 @@ def reason(rules: RuleSet) -> exp.Expr:
         (
             r.index,
             concat(
-                sql.lit(f"{r.name}, decaying, so it drops one rung every {every} days; the next drop is on "),
+                sql.lit(f"{r.name}, decaying: it drops one rung every {every} days, the next on "),
                 grace_end.copy(),
-                sql.lit(". Slipping: "),
+                sql.lit("; slipping: "),
                 missing(rungs, r.index, rules.flags),
                 sql.lit("."),
             ),

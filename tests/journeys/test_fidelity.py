@@ -122,7 +122,7 @@ def test_a_first_sync_holds_a_contact_its_history_shows_slipping_and_demotes_it_
     assert f["stage"] == "Faithful"
     assert f["since"] == org.day(55)  # the day its history reached Faithful, not the day of the sync
     assert f["reason"] == (
-        "Held at Faithful during the demotion grace period, until 30 Jun 2026. Slipping: a listening "
+        "Held at Faithful during the demotion grace period, until 30 Jun 2026; slipping: a listening "
         "conversation in the last 120 days."
     )
     # What slips is Familiar's listening: the advice is Familiar's keep step, to listen.
@@ -136,8 +136,8 @@ def test_a_first_sync_holds_a_contact_its_history_shows_slipping_and_demotes_it_
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
     assert f["since"] == org.day(-15)
-    assert f["reason"].startswith("Familiar, decaying, so it drops one rung every 90 days")
-    assert f["reason"].endswith("Slipping: a listening conversation in the last 120 days.")
+    assert f["reason"].startswith("Familiar, decaying: it drops one rung every 90 days, the next on ")
+    assert f["reason"].endswith("; slipping: a listening conversation in the last 120 days.")
 
 
 def test_a_first_sync_does_not_hold_a_contact_that_slipped_before_the_grace_period(org: Org) -> None:
