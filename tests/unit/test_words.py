@@ -188,6 +188,21 @@ def test_a_keep_step_that_could_push_its_day_out_of_the_record_is_an_error() -> 
     assert len(found) == 1 and found[0].severity == "error" and "can run to" in found[0].message
 
 
+def test_a_flag_step_a_held_contact_could_be_given_must_fit_after_the_drop_day_too() -> None:
+    """A rung that requires no open flags is kept by closing the flag: a held contact gets the flag's next step
+    after 'To stay <rung> past <day>: ', so rules check bounds it there (the flag alone would fit 255)."""
+    from connector.ruleset.lint import lint  # noqa: PLC0415
+
+    text = RULES.replace("listenin_cues", "listening_cues").replace("  unused_list: [x]\n", "")
+    text += "      - when: open_flags = 0\n"
+    text += "flags:\n  - id: quiet\n    label: Quiet\n    when: n = 0\n    next_step: {step}\n"
+    ok = lint(load_text(text.format(step="call them"), "ladder.yaml"))
+    assert not [f for f in ok if "can run to" in f.message]
+    long = "call " + "and listen closely " * 12  # 233 characters: fits alone, not after the lead and the day
+    found = [f for f in lint(load_text(text.format(step=long), "ladder.yaml")) if "can run to" in f.message]
+    assert len(found) == 1 and found[0].severity == "error" and "next step of flag 'Quiet'" in found[0].message
+
+
 def test_word_matching_is_skipped_where_the_rest_of_the_condition_is_false_with_the_same_result() -> None:
     """The regular expression runs only where the cheap part of the AND chain is not false; the value, NULLs
     included, is what plain AND gives."""
