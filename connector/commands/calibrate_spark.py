@@ -123,7 +123,7 @@ def calibrate(
         [(exp.convert(k), sql.lit(day)) for k, day in enumerate(cal.days)], alias="d", columns=["k", "day"]
     )
     engine.run(sql.create_temp(rung_days.DAYS, exp.select(exp.Star()).from_(days)))
-    engine.run(sql.create_temp(TODO, sql.q('SELECT "Id" AS cid FROM crm_contact')))  # every contact, one batch
+    engine.run(sql.create_temp(TODO, sql.q('SELECT "Id" AS cid, hash("Id") AS h FROM crm_contact')))  # one batch
     engine.run(timeline.on_days(rung_days.DAYS))
     engine.run(sql.create_temp(rung_days.OUT, rung_days.rows_of(rules, with_criteria=True)))
     for tree in (

@@ -52,11 +52,17 @@ def _edit(old: str, new: str) -> str:
             "within_days: 2147483648",
             "2,147,483,648 is out of range: use 1 to 36,500 days",
         ),
-        ("older_than_days: 7", "older_than_days: -1", "older_than_days", "-1 is out of range: use 0 to 36,500 days"),
+        # Located by the edited line: the file's comments name `older_than_days` (a template field) before it.
+        (
+            "older_than_days: 7",
+            "older_than_days: -1",
+            "older_than_days: -1",
+            "-1 is out of range: use 0 to 36,500 days",
+        ),
         (
             "older_than_days: 7",
             "older_than_days: " + "9" * 40,
-            "older_than_days",
+            "older_than_days: 999",
             "a number this large is out of range",
         ),
         ("periods: 3", "periods: 521", "periods: 521", "521 is out of range: use 1 to 520 periods"),
