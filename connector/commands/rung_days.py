@@ -82,7 +82,7 @@ def compute(
             sql.run(con, stmt, params)
         rows = 0
         for i in range(batches):
-            for stmt in [timeline.batch(batches, i), *middle, timeline.on_days(DAYS)]:
+            for stmt in [timeline.batch(batches, i), *middle, timeline.on_days(DAYS, batch=True)]:
                 sql.run(con, stmt, params)
             if i == 0 or each_batch is not None:
                 sql.run(con, sql.create_temp(OUT, body))
