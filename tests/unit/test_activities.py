@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connector import ids
+from connector import ids, sql
 from connector.config import ActivitiesSection, FieldsSection
 from connector.crm.local.store import LocalCrm
 
@@ -212,3 +212,27 @@ def test_date_policy_is_validated() -> None:
         ActivitiesSection(event_date=["StartDateTime", "StartDateTime"])
     with pytest.raises(ValueError, match="at least one"):
         ActivitiesSection(task_date=[])
+
+
+def test_a_sync_that_computes_a_few_contacts_reads_all_their_rows_and_only_theirs(crm: LocalCrm) -> None:
+    """`activities_of` picks a few contacts' activities before the facts are joined (what a next-day sync reads):
+    a contact credited only as an invitee or a task relation, never as the WhoId, keeps every row it has."""
+    a, b, c, d = contact(crm), contact(crm), contact(crm), contact(crm)
+    ev = event(crm, a)
+    event_rel(crm, ev, a)
+    event_rel(crm, ev, b)  # b only through the invitation
+    call = task(crm, c)
+    task_rel(crm, call, c)
+    task_rel(crm, call, b)  # and through a two-person call
+    mail = task(crm, d, TaskSubtype="Email")
+    email(crm, mail, incoming=True)
+    task(crm, a)
+    everyone = rows(crm)
+    crm.con.execute("CREATE TEMP TABLE few AS SELECT UNNEST([?, ?]) AS cid", [b, d])
+    narrowed = crm.con.execute(
+        "SELECT * FROM (" + sql.render(crm.activities_of("few")) + ') WHERE "WhoId" IN (SELECT cid FROM few)'
+    )
+    names = [x[0] for x in narrowed.description]
+    got = {(r["Id"], r["WhoId"]): r for r in (dict(zip(names, row, strict=True)) for row in narrowed.fetchall())}
+    assert set(got) == {(ev, b), (call, b), (mail, d)}
+    assert got == {key: everyone[key] for key in got}  # the same rows, column for column
