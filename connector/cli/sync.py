@@ -103,8 +103,12 @@ def summary(r: sync.SyncResult) -> str:
         lines.append(f"  {name:<10} {n:>9,}  {pct:5.1f}%  {_bar(n, total)}")
     lines.append("")
     lines.append("Flags raised: " + (", ".join(f"{k} {v:,}" for k, v in r.flags.items()) or "none declared"))
-    if r.in_grace:
-        lines.append(f"In demotion grace: {r.in_grace:,}")
+    if r.in_grace or r.decaying:
+        # Trust_Held_Until__c is set for both: the day of the next drop (the grace period's end, or the next decay).
+        lines.append(
+            f"In demotion grace: {r.in_grace:,}; decaying (grace over, one rung down each decay period): "
+            f"{r.decaying:,}. Both have Trust_Held_Until__c, the day of their next drop: {r.in_grace + r.decaying:,}"
+        )
     if r.skipped:
         lines.append(
             "Rows set aside (malformed, or not a contact's): " + ", ".join(f"{k} {v:,}" for k, v in r.skipped.items())
@@ -155,6 +159,7 @@ def summary_dict(r: sync.SyncResult) -> dict[str, Any]:
         "per_rung": r.per_rung,
         "flags": r.flags,
         "in_grace": r.in_grace,
+        "decaying": r.decaying,
         "changed": r.changed,
         "failed": r.failed,
         "skipped": r.skipped,

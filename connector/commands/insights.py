@@ -152,7 +152,10 @@ def slipping(con: duckdb.DuckDBPyConnection, place: str, rules: RuleSet, as_of: 
     decaying after it (until they lose the next rung): the day from each contact's timeline, soonest first."""
     missing = exp.Case(
         this=sql.col("final", "p"),
-        ifs=[exp.If(this=sql.lit(r.index), true=texts.missing(rules.rungs, r.index)) for r in rules.rungs[1:]],
+        ifs=[
+            exp.If(this=sql.lit(r.index), true=texts.missing(rules.rungs, r.index, rules.flags))
+            for r in rules.rungs[1:]
+        ],
     )
     tree = sql.q(
         _SLIPPING,

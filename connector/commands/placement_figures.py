@@ -42,10 +42,18 @@ def on(con: duckdb.DuckDBPyConnection) -> Fetch:
     return lambda tree: sql.run(con, tree).fetchall()
 
 
-def counts(fetch: Fetch, table: str = PLACE.name) -> tuple[int, int]:
-    """Contacts, and those held by the grace period, in `table` (`tl_place`, or a sync's `tl_standing`)."""
-    (row,) = fetch(sql.q("SELECT count(*), count(*) FILTER (WHERE in_grace) FROM $t", t=sql.table(table)))
-    return int(row[0]), int(row[1] or 0)
+def counts(fetch: Fetch, table: str = PLACE.name) -> tuple[int, int, int]:
+    """Contacts, those held by the grace period, and those decaying below it (a rung above the one they meet, the
+    grace over: they drop one more rung each decay period), in `table` (`tl_place`, or a sync's `tl_standing`).
+    Both of the last have a Trust_Held_Until__c, the day of their next drop: the summary names the two apart."""
+    (row,) = fetch(
+        sql.q(
+            "SELECT count(*), count(*) FILTER (WHERE in_grace), "
+            "count(*) FILTER (WHERE held_until IS NOT NULL AND NOT COALESCE(in_grace, false)) FROM $t",
+            t=sql.table(table),
+        )
+    )
+    return int(row[0]), int(row[1] or 0), int(row[2] or 0)
 
 
 def per_rung(fetch: Fetch, rules: RuleSet, table: str = PLACE.name) -> dict[str, int]:

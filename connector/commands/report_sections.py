@@ -360,7 +360,7 @@ def slipping(v: View, d: ReportData) -> None:
                     s.stage,
                     s.qualifies,
                     ("held by the demotion grace period" if s.held else "decaying, one rung per period")
-                    + (f": no longer meets {s.missing}" if s.missing else ""),
+                    + (f"; slipping: {s.missing}" if s.missing else ""),
                 ]
                 for s in d.slipping[:ROWS_SHOWN]
             ],

@@ -294,7 +294,7 @@ def _evaluate(
     result.activities, read = computed(crm.con, rules, as_of, store=store, cfg=cfg, activities_of=crm.activities_of)
     fetch = figures.on(crm.con)
     standing = scope.STANDING  # every contact, computed now or standing since an earlier run
-    result.contacts, result.in_grace = figures.counts(fetch, standing)
+    result.contacts, result.in_grace, result.decaying = figures.counts(fetch, standing)
     result.contacts_read = result.contacts if read is None else read
     _log.info(
         "sync.evaluated",

@@ -75,6 +75,7 @@ def stand(result: SyncResult, figures: dict[str, Any]) -> None:
     result.per_rung = {str(k): int(v) for k, v in figures.get("per_rung", {}).items()}
     result.flags = {str(k): int(v) for k, v in figures.get("flags", {}).items()}
     result.in_grace = int(figures.get("in_grace", 0))
+    result.decaying = int(figures.get("decaying", 0))
     _log.info("sync.unchanged", contacts=result.contacts, reason="nothing changed since the last complete run")
 
 
@@ -92,6 +93,7 @@ def keep(store: state.Store, after: Digest, result: SyncResult) -> None:
             "per_rung": result.per_rung,
             "flags": result.flags,
             "in_grace": result.in_grace,
+            "decaying": result.decaying,
         },
     }
     store.set_meta_value(MARK, json.dumps(mark))

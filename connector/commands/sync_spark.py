@@ -225,7 +225,7 @@ def _evaluate(engine: SparkEngine, result: SyncResult, fields: FieldsSection) ->
     engine.compute(result.as_of, fields)
     result.activities = _count(engine, CLASSIFIED.name)
     fetch = _fetch(engine)
-    result.contacts, result.in_grace = figures.counts(fetch)
+    result.contacts, result.in_grace, result.decaying = figures.counts(fetch)
     _log.info(
         "sync.evaluated",
         contacts=result.contacts,

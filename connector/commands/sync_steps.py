@@ -41,6 +41,7 @@ class SyncResult:
     per_rung: dict[str, int] = field(default_factory=dict)
     flags: dict[str, int] = field(default_factory=dict)
     in_grace: int = 0
+    decaying: int = 0  # below the grace period: a rung above the one met, dropping one each decay period
     planned_records: int = 0
     changed: int = 0
     failed: int = 0

@@ -147,6 +147,7 @@ def standing(rules: RuleSet) -> exp.Expr:
         sql.col("cid"),
         sql.alias(rung_name(rules, sql.col("final")), "new_stage"),
         sql.alias(sql.q("COALESCE(in_grace, false)"), "in_grace"),
+        sql.alias(sql.q("CASE WHEN final > qualified_now THEN held_until END"), "held_until"),
         *flags,
     ).from_(sql.table(TIMELINE.name))
     return sql.create_temp(STANDING, body, kind="VIEW")

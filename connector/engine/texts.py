@@ -18,7 +18,7 @@ from connector.engine.relations import (
     feature_subject_col,
     flag_col,
 )
-from connector.ruleset.compiler import CompiledRung, RuleSet, Template
+from connector.ruleset.compiler import CompiledCriterion, CompiledFlag, CompiledRung, RuleSet, Template
 from connector.ruleset.expr import Type
 
 NEXT_STEP_MAX = 255  # Text(255) on the Contact
@@ -144,18 +144,36 @@ def joined(items: list[exp.Expr]) -> exp.Expr:
     return sql.func("concat_ws", sql.lit("; "), *items) if items else sql.lit("")
 
 
-def missing(rungs: list[CompiledRung], k: int) -> exp.Expr:
-    """What rungs 1..k still need, as '; '-joined `says` texts."""
-    return joined(
-        [
-            origin.tag(
-                sql.q("CASE WHEN NOT $c THEN $says END", c=sql.col(criterion_col(r.index, j)), says=c.says),
-                ("rungs", r.index, "requires", j, "says"),
+def missing(rungs: list[CompiledRung], k: int, flags: list[CompiledFlag] | None = None) -> exp.Expr:
+    """What rungs 1..k still need, as '; '-joined `says` texts. With `flags` (what is slipping, not what a climb
+    needs), a criterion on open flags says which are open ("a flag is open: Missing thank-you"): its own words,
+    "no open flags", after "slipping" read as a double negative."""
+    items = []
+    for r in rungs[1 : k + 1]:
+        for j, c in enumerate(r.criteria):
+            says: exp.Expr = sql.lit(c.says)
+            if flags and is_flag_criterion(c, flags):
+                says = concat(sql.lit("a flag is open: "), open_labels(flags))
+            items.append(
+                origin.tag(
+                    sql.q("CASE WHEN NOT $c THEN $says END", c=sql.col(criterion_col(r.index, j)), says=says),
+                    ("rungs", r.index, "requires", j, "says"),
+                )
             )
-            for r in rungs[1 : k + 1]
-            for j, c in enumerate(r.criteria)
-        ]
-    )
+    return joined(items)
+
+
+def is_flag_criterion(criterion: CompiledCriterion, flags: list[CompiledFlag]) -> bool:
+    """Whether a rung's criterion reads the flags (open_flags, or a flag by its id): slipping on it means a flag
+    opened, and closing that flag is what keeps the rung."""
+    names = set(criterion.compiled.names)
+    return "open_flags" in names or any(f.id in names for f in flags)
+
+
+def open_labels(flags: list[CompiledFlag]) -> exp.Expr:
+    """The open flags' labels, ', '-joined, in priority order."""
+    items = [sql.q("CASE WHEN $f THEN $label END", f=sql.col(flag_col(f.id)), label=f.label) for f in flags]
+    return sql.func("concat_ws", sql.lit(", "), *items)
 
 
 def met(rung: CompiledRung) -> exp.Expr:
@@ -204,8 +222,9 @@ def reason(rules: RuleSet) -> exp.Expr:
             concat(
                 sql.lit(f"Held at {r.name} during the demotion grace period, until "),
                 grace_end,
-                sql.lit(": it no longer meets "),
-                missing(rungs, r.index),
+                # One sentence: the record card shows a reason's first sentence and folds the rest away.
+                sql.lit("; slipping: "),
+                missing(rungs, r.index, rules.flags),
                 sql.lit("."),
             ),
         )
@@ -216,10 +235,10 @@ def reason(rules: RuleSet) -> exp.Expr:
         (
             r.index,
             concat(
-                sql.lit(f"{r.name}, decaying: it no longer meets "),
-                missing(rungs, r.index),
-                sql.lit(f", so it drops one rung every {every} days; the next drop is on "),
+                sql.lit(f"{r.name}, decaying: it drops one rung every {every} days, the next on "),
                 grace_end.copy(),
+                sql.lit("; slipping: "),
+                missing(rungs, r.index, rules.flags),
                 sql.lit("."),
             ),
         )
@@ -275,30 +294,64 @@ def keep_lead(rung: CompiledRung) -> str:
     return f"To stay {rung.name} past "
 
 
+def keep_action(rules: RuleSet, held: CompiledRung) -> exp.Expr | None:
+    """What keeps a held rung: the keep step of the highest rung whose criterion slips (a Forever contact slipping
+    only on listening is told to listen, by Familiar's keep step; one slipping on Faithful's criteria as well, by
+    Faithful's, which says to listen too);
+    when only a criterion on flags slips, the first open flag's next step (close it). None where the rung has no
+    keep step and nothing more specific applies: the advice is then what to restore."""
+    whens: list[tuple[exp.Expr, exp.Expr]] = []
+    flagged = False
+    for r in reversed(rules.rungs[1 : held.index + 1]):
+        slipping = []
+        for j, c in enumerate(r.criteria):
+            if is_flag_criterion(c, rules.flags):
+                flagged = True
+            else:
+                slipping.append(sql.q("NOT $c", c=sql.col(criterion_col(r.index, j))))
+        if slipping and r.keep_step is not None:
+            whens.append((exp.or_(*slipping), template(r.keep_step, rules)))
+    if flagged:
+        whens += [(sql.col(flag_col(f.id)), template(f.next_step, rules)) for f in rules.flags]
+    default = template(held.keep_step, rules) if held.keep_step is not None else None
+    if not whens:
+        return default
+    return sql.case(whens, default) if default is not None else sql.case(whens)
+
+
 def keep_advice(rules: RuleSet) -> exp.Expr:
     """For a contact the grace period holds: what to do and by when first ("To stay Faithful past 30 Jun 2026:
     book a listening conversation..."), then what is slipping, as room allows: the record holds 255 characters
-    and a list of slipping criteria used to push the advice out of them. Each rung has its own keep step; a rung
-    without one says what to restore, never the climb advice of the rung below (which reads as advice to the
-    contact's own rung)."""
+    and a list of slipping criteria used to push the advice out of them. The advice is the keep step of what
+    slips (keep_action); a rung with nothing to say says what to restore, never the climb advice of the rung
+    below (which reads as advice to the contact's own rung)."""
     cases = []
     for r in rules.rungs[1:]:
         parts = [sql.lit(keep_lead(r)), grace_until(rules)]
-        if r.keep_step is not None:
-            parts += [sql.lit(": "), template(r.keep_step, rules), sql.lit(". Slipping: ")]
+        action = keep_action(rules, r)
+        restore = [sql.lit(", restore: "), missing(rules.rungs, r.index, rules.flags), sql.lit(".")]
+        if action is not None:
+            with_action = concat(
+                sql.lit(": "), action, sql.lit(". Slipping: "), missing(rules.rungs, r.index, rules.flags), sql.lit(".")
+            )
+            # Both engines alike: concat() of a NULL is '' to DuckDB and NULL to Spark, so test the action itself.
+            parts.append(
+                sql.q("CASE WHEN $a IS NULL THEN $r ELSE $w END", a=action.copy(), r=concat(*restore), w=with_action)
+            )
         else:
-            parts += [sql.lit(", restore: ")]
-        parts += [missing(rules.rungs, r.index), sql.lit(".")]
+            parts += restore
         cases.append((r.index, concat(*parts)))
     return _by_rung(sql.col("final"), cases) if cases else exp.Null()
 
 
 def next_step(rules: RuleSet, flag_cols: list[tuple[exp.Expr, Template]]) -> exp.Expr:
-    """The one next step: an open flag's, else what keeps a rung that is slipping, else how to climb."""
+    """The one next step: for a contact the grace period holds, what keeps its rung and by when (first, so the
+    drop day is never lost behind an open flag's step; the flag stays on the record, and its step is the advice
+    when the flag is what slips); else an open flag's; else how to climb."""
     rungs = rules.rungs
     top = len(rungs) - 1
-    whens: list[tuple[exp.Expr, exp.Expr]] = [(flag, template(t, rules)) for flag, t in flag_cols]
-    whens.append((sql.q("final > qualified AND in_grace"), keep_advice(rules)))
+    whens: list[tuple[exp.Expr, exp.Expr]] = [(sql.q("final > qualified AND in_grace"), keep_advice(rules))]
+    whens += [(flag, template(t, rules)) for flag, t in flag_cols]
     whens.append((sql.q("final = $top", top=top), template(rules.top_next_step, rules)))
     for r in rungs[:-1]:
         nxt = rungs[r.index + 1]

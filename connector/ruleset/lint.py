@@ -426,20 +426,31 @@ class _Linter:
     def _keep_steps(self) -> None:
         """Held advice opens with what to do and by when, and must fit the 255 characters of the next step
         whatever the contact's name and cited activity."""
-        for rung in self.rules.rungs[1:]:
-            if rung.keep_step is None:
-                continue  # the advice is what to restore (engine.texts.keep_advice): short
-            from connector.engine.texts import NEXT_STEP_MAX, keep_lead  # noqa: PLC0415 - texts imports the compiler
+        from connector.engine.texts import NEXT_STEP_MAX, is_flag_criterion, keep_lead  # noqa: PLC0415 - texts imports the compiler
 
-            longest = len(keep_lead(rung)) + DATE_TEXT_MAX + 2 + template_bound(rung.keep_step, self.rules)
-            if longest > NEXT_STEP_MAX:
-                self.add(
-                    ("rungs", rung.index, "keep_step"),
-                    f"with the drop day and the longest values of its placeholders, the advice to keep "
-                    f"'{rung.name}' can run to {longest} characters; the next step holds {NEXT_STEP_MAX}, and "
-                    "what to do and by when must fit: shorten it",
-                    ERROR,
-                )
+        rules = self.rules
+        for rung in rules.rungs[1:]:
+            # The advice may be this rung's keep step, a lower rung's (what slips is its criterion), or an open
+            # flag's next step (when the flags are what slips): each must fit after "To stay <rung> past <day>: ".
+            steps: list[tuple[Loc, str, Template]] = []
+            for lower in rules.rungs[1 : rung.index + 1]:
+                if lower.keep_step is not None:
+                    steps.append((("rungs", lower.index, "keep_step"), f"keep step of '{lower.name}'", lower.keep_step))
+                if any(is_flag_criterion(c, rules.flags) for c in lower.criteria):
+                    steps += [
+                        (("flags", i, "next_step"), f"next step of flag '{f.label}'", f.next_step)
+                        for i, f in enumerate(rules.flags)
+                    ]
+            for where, what, step in steps:
+                longest = len(keep_lead(rung)) + DATE_TEXT_MAX + 2 + template_bound(step, rules)
+                if longest > NEXT_STEP_MAX:
+                    self.add(
+                        where,
+                        f"with the drop day and the longest values of its placeholders, the advice to keep "
+                        f"'{rung.name}' ({what}) can run to {longest} characters; the next step holds "
+                        f"{NEXT_STEP_MAX}, and what to do and by when must fit: shorten it",
+                        ERROR,
+                    )
 
 
 # The bounds model lives in lint_bounds; its names stay importable from here.

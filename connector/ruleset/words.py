@@ -17,7 +17,9 @@ set of inflections instead:
   consonant-y becomes -ies/-ied ("reply": replies, replied); a short word ending consonant-vowel-consonant also
   doubles its last letter ("plan": planned, planning). Irregular forms are listed as entries of their own
   ("heard" comes with "hear" by +d; "understood" must be listed);
-- an entry ending in '*' matches any word that starts with it ("introduc*": introduce, introduction).
+- an entry ending in '*' matches any word that starts with it ("introduc*": introduce, introduction);
+- the word '...' in an entry stands for a name: one to four words of any kind ("call with ...": "Call with
+  Maria", "Call with Dr. Ana Lopez"), so a subject that only says who it was with reads as what it wraps.
 
 The pattern uses only what RE2 (DuckDB's regexp_matches) and java.util.regex (Spark's RLIKE) read the same way
 (plain classes, non-capturing groups, ^ and $), so both engines decide every activity the same.
@@ -35,6 +37,8 @@ _BOUNDARY_BEFORE = "(?:^|[^a-z0-9])"
 _BOUNDARY_AFTER = "(?:[^a-z0-9]|$)"
 _GAP = "[^a-z0-9\\n]+"
 _SPECIAL = set("\\.^$|?*+()[]{}")
+NAME = "..."  # a word of an entry that stands for a name
+_NAME = "[a-z0-9]+(?:[^a-z0-9\\n]+[a-z0-9]+){0,3}"
 _VOWELS = set("aeiou")
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LOWER = UPPER.lower()
@@ -52,6 +56,8 @@ def check_entry(entry: str) -> str:
         raise WordError("an empty entry matches everything; remove it")
     if len(text) > MAX_ENTRY:
         raise WordError(f"'{entry[:20]}…' is {len(text)} characters long; an entry is a word or a short phrase")
+    if all(w == NAME for w in text.split(" ")):
+        raise WordError(f"'{entry}' is only a name placeholder: it would match any text")
     if "*" in text[:-1]:
         raise WordError(f"'{entry}': '*' may only end an entry (a prefix such as 'introduc*')")
     if not any(ch.isalnum() for ch in text):
@@ -75,9 +81,11 @@ def _escape(text: str) -> str:
 def _entry(text: str) -> str:
     prefix = text.endswith("*")
     words = text.rstrip("*").split(" ")
-    head = [_inflected(w) for w in words[:-1]]
+    head = [_NAME if w == NAME else _inflected(w) for w in words[:-1]]
     last = words[-1]
     tail = _escape(last) + "[a-z0-9]*" if prefix else _inflected(last)
+    if last == NAME:
+        tail = _NAME
     return _GAP.join([*head, tail])
 
 

@@ -122,10 +122,11 @@ def test_a_first_sync_holds_a_contact_its_history_shows_slipping_and_demotes_it_
     assert f["stage"] == "Faithful"
     assert f["since"] == org.day(55)  # the day its history reached Faithful, not the day of the sync
     assert f["reason"] == (
-        "Held at Faithful during the demotion grace period, until 30 Jun 2026: it no longer meets a listening "
+        "Held at Faithful during the demotion grace period, until 30 Jun 2026; slipping: a listening "
         "conversation in the last 120 days."
     )
-    assert f["next_step"].startswith("To stay Faithful past 30 Jun 2026: talk with")
+    # What slips is Familiar's listening: the advice is Familiar's keep step, to listen.
+    assert f["next_step"].startswith("To stay Faithful past 30 Jun 2026: book a listening conversation with")
     assert f["next_step"].endswith("Slipping: a listening conversation in the last 120 days.")
     # The next sync reads the same hold from the same history, dates and all: nothing to write.
     assert org.sync(days_later=5).changed == 0
@@ -135,7 +136,8 @@ def test_a_first_sync_holds_a_contact_its_history_shows_slipping_and_demotes_it_
     f = org.fields(cid)
     assert f["stage"] == "Familiar"
     assert f["since"] == org.day(-15)
-    assert f["reason"].startswith("Familiar, decaying: it no longer meets a listening conversation")
+    assert f["reason"].startswith("Familiar, decaying: it drops one rung every 90 days, the next on ")
+    assert f["reason"].endswith("; slipping: a listening conversation in the last 120 days.")
 
 
 def test_a_first_sync_does_not_hold_a_contact_that_slipped_before_the_grace_period(org: Org) -> None:

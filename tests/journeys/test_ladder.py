@@ -179,7 +179,8 @@ def test_talking_at_a_contact_raises_missing_listening(org: Org) -> None:
     f = org.fields(cid)
     assert f["flags"] == "Missing listening"
     assert f["next_step"] == (
-        "Book a listening conversation: we keep reaching out (last on 10 Jun 2026) but have not listened in 90 days"
+        "Book a listening conversation with Ada: we reach out (last on 10 Jun 2026) far more than they answer; "
+        "last listened: never"
     )
 
 

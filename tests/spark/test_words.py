@@ -21,6 +21,7 @@ pytestmark = needs.SPARK
 
 LISTS = {
     "listening": ["hear", "ask about", "understand", "shadow", "check in", "1:1", "qbr", "what matters", "discover*"],
+    "generic": ["call", "call with ...", "coffee with ..."],
     "selling": ["present", "presentation", "pitch", "demo", "upsell", "negotiat*", "price", "contract terms"],
 }
 ROWS = [
@@ -42,6 +43,10 @@ ROWS = [
     (None, None),
     ("Discovery: what matters most", "   "),
     ("call", "Demo\u2028pitch"),
+    ("Call with Maria", None),
+    ("Call with Dr. Ana Lopez-Garc\u00eda", None),  # a name of more than four words to both engines
+    ("Coffee with\nDana", None),
+    ("Call with Maria about the price", None),
 ]
 
 
@@ -51,6 +56,8 @@ def _conditions() -> list[str]:
         "MENTIONS(selling, Subject)",
         "MENTIONS(listening, Subject, Description) AND NOT MENTIONS(selling, Subject, Description)",
         "MENTIONS('check in', Description)",
+        "IS_ONLY(generic, Subject)",
+        "MENTIONS(generic, Subject, Description)",
     ]
 
 

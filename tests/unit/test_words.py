@@ -64,11 +64,36 @@ def test_a_selling_list_is_not_fooled_by_substrings(text: str, expected: bool) -
     assert words.matches(SELLING, text) is expected
 
 
+GENERIC = ["call", "meeting", "call with ...", "coffee with ..."]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Call", True),
+        ("Call with Maria", True),
+        ("Call with Dr. Ana Lopez", True),  # a name of up to four words
+        ("Coffee with Dana.", True),
+        ("Call with Maria about the price increase", False),  # more than a name: the subject says something
+        ("Call with", False),  # the placeholder stands for at least one word
+        ("Meeting with Omar", False),  # only the entries listed wrap a name
+    ],
+)
+def test_a_subject_that_only_says_who_it_was_with_reads_as_the_generic_subject(text: str, expected: bool) -> None:
+    assert words.matches(GENERIC, text, whole=True) is expected
+
+
+def test_an_entry_of_only_a_name_placeholder_is_refused() -> None:
+    with pytest.raises(words.WordError, match="only a name placeholder"):
+        words.check_entry("...")
+
+
 def test_duckdb_reads_the_pattern_as_python_does() -> None:
     """The Python reading (used by tests and explain) and DuckDB's regexp_matches agree on every text above."""
     texts = ["To hear about their plans", "rehearsal", "Check-in", "QBRs", "presentation", "Presented", "1:1 x"]
+    texts += ["Call with Maria", "Call with a b c d e", "call with\nMaria"]
     con = duckdb.connect()
-    for entries in (LISTENING, SELLING):
+    for entries in (LISTENING, SELLING, GENERIC):
         got = con.execute(
             "SELECT regexp_matches(lower(t), ?) FROM unnest(?::VARCHAR[]) AS u(t)", [words.pattern(entries), texts]
         ).fetchall()
@@ -161,6 +186,21 @@ def test_a_keep_step_that_could_push_its_day_out_of_the_record_is_an_error() -> 
     assert not [f for f in ok if "keep" in f.message]
     found = [f for f in lint(load_text(text + f"    keep_step: {long}\n", "ladder.yaml")) if "keep" in f.message]
     assert len(found) == 1 and found[0].severity == "error" and "can run to" in found[0].message
+
+
+def test_a_flag_step_a_held_contact_could_be_given_must_fit_after_the_drop_day_too() -> None:
+    """A rung that requires no open flags is kept by closing the flag: a held contact gets the flag's next step
+    after 'To stay <rung> past <day>: ', so rules check bounds it there (the flag alone would fit 255)."""
+    from connector.ruleset.lint import lint  # noqa: PLC0415
+
+    text = RULES.replace("listenin_cues", "listening_cues").replace("  unused_list: [x]\n", "")
+    text += "      - when: open_flags = 0\n"
+    text += "flags:\n  - id: quiet\n    label: Quiet\n    when: n = 0\n    next_step: {step}\n"
+    ok = lint(load_text(text.format(step="call them"), "ladder.yaml"))
+    assert not [f for f in ok if "can run to" in f.message]
+    long = "call " + "and listen closely " * 12  # 233 characters: fits alone, not after the lead and the day
+    found = [f for f in lint(load_text(text.format(step=long), "ladder.yaml")) if "can run to" in f.message]
+    assert len(found) == 1 and found[0].severity == "error" and "next step of flag 'Quiet'" in found[0].message
 
 
 def test_word_matching_is_skipped_where_the_rest_of_the_condition_is_false_with_the_same_result() -> None:

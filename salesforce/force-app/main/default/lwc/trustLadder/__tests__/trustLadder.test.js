@@ -277,7 +277,7 @@ describe('c-trust-ladder', () => {
         it('shows the whole of its one-sentence reason, with nothing to expand', async () => {
             const element = await render(CONTACT_HELD);
             expect($(element, '.trust-reason').textContent).toBe(
-                'Held at Familiar during the demotion grace period, until 14 Aug 2026: it no longer meets a ' +
+                'Held at Familiar during the demotion grace period, until 14 Aug 2026; slipping: a ' +
                     'listening conversation in the last 120 days.'
             );
             expect($(element, '.trust-reason-more')).toBeNull();
