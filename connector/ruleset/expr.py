@@ -406,9 +406,10 @@ class _Checker:
     def _mentions(self, node: exp.Anonymous, fn: str) -> tuple[exp.Expr, Type]:
         """MENTIONS(list, Field, ...): whether any of the fields holds a word of the list (connector.ruleset.words);
         IS_ONLY(list, Field, ...): whether the fields together say one entry and nothing more (a generic subject),
-        as one regular expression over the fields joined, A-Z lower-cased. Never NULL: empty fields mention nothing.
-        Only A-Z is folded (translate, not lower): lower() of a few Unicode capitals differs between DuckDB and
-        Java ('İ'), and one engine must not read a word the other misses."""
+        as one regular expression over the fields joined, whose letters a-z match either case. Never NULL: empty
+        fields mention nothing. Only A-Z is folded, in the pattern: lower() and a case-insensitive flag fold a few
+        other letters differently in DuckDB and Java ('İ', the Kelvin sign), and one engine must not read a word
+        the other misses."""
         if self.word_lists is None:
             raise self._fail(node, f"{fn}() reads an activity's text: it is for a kind's match")
         args = list(node.expressions)
@@ -440,9 +441,8 @@ class _Checker:
         joined = texts[0]
         for more in texts[1:]:
             joined = exp.DPipe(this=exp.DPipe(this=joined, expression=sql.lit(words.SEPARATOR)), expression=more)
-        lowered = sql.func("translate", joined, sql.lit(words.UPPER), sql.lit(words.LOWER))
         return exp.Paren(
-            this=exp.RegexpLike(this=lowered, expression=sql.lit(words.pattern(entries, whole=fn == IS_ONLY)))
+            this=exp.RegexpLike(this=joined, expression=sql.lit(words.pattern(entries, whole=fn == IS_ONLY)))
         ), Type.BOOL
 
     def _arithmetic(self, node: exp.Expr, op: str) -> tuple[exp.Expr, Type]:

@@ -38,6 +38,7 @@ ROWS = [
     ("rehearsal", "wheat"),
     ("Hear", "\u00e9hear\u00e9"),  # accented letters around a word: a boundary to both engines
     ("HEARİNG", None),  # dotted capital I lower-cases differently from i
+    ("\u212aeep in touch: \u017fhadow day", "PRE\u017fENT"),  # Kelvin sign, long s: case-folded by RE2's (?i) only
     ("Présentation", "Prä-sentation"),
     ("qbr\r\n", "x$y"),
     (None, None),
