@@ -3,7 +3,7 @@ the current and the new rules side by side."""
 
 from __future__ import annotations
 
-from connector.commands.calibrate_text import interval, lift, pct, verdict
+from connector.commands.calibrate_text import horizon_set, interval, lift, months, pct, verdict
 from connector.commands.calibration import Calibration, OutcomeTable
 from connector.commands.report_sections import e, table
 
@@ -42,7 +42,7 @@ def _one(t: OutcomeTable) -> str:
         ],
     )
     return (
-        f'{head}<p class="note">{e(t.says)}. {e(verdict(t))}.</p>{body}'
+        f'{head}<p class="note">{e(t.says)}{e(horizon_set(t))}. {e(verdict(t))}.</p>{body}'
         f"<details><summary>Which criteria carry the signal</summary>{crit}</details>"
     )
 
@@ -51,8 +51,9 @@ def section(cal: Calibration | None, new: Calibration | None = None) -> str:
     """The section's HTML: one calibration, or the current rules' beside the new ones'."""
     if cal is None:
         return ""
-    notes = "".join(
-        f'<p class="note warn">{e(n)}</p>' for n in dict.fromkeys([*cal.notes, *(new.notes if new else [])])
+    notes = f'<p class="note">Rungs on {e(months(cal))}.</p>' + "".join(
+        f'<p class="note warn">{e(n)}</p>'
+        for n in dict.fromkeys([*([cal.left.why] if cal.left else []), *cal.notes, *(new.notes if new else [])])
     )
     if new is None:
         parts = "".join(_one(t) for t in cal.outcomes)
