@@ -186,6 +186,46 @@ def test_a_horizon_set_on_the_command_line_is_the_one_the_table_says(org: Org) -
     assert silent["says"].endswith("for 90 days")
 
 
+def _unearned_warnings(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line.split(": warning: ")[1] for line in done.stdout.splitlines() if "in the local CRM's history" in line]
+
+
+def test_a_demo_made_on_a_past_day_is_calibrated_up_to_the_day_its_data_ends(tmp_path: Path) -> None:
+    """A newcomer makes the demo as of 15 June 2026 and, months later, runs calibrate and rules check without
+    --as-of (here: as of 7 December, their today). The demo's data ends on 14 June; the months after it are not
+    read as every contact falling silent: calibrate measures the very months, with the very figures, it measures
+    as of 15 June, says the later months are left out and why, and rules check warns of exactly what it warns of
+    then (counting those months, it warned that Familiar and Faithful do not earn more replies)."""
+    made = cli(tmp_path, DEFAULT_RULES, "demo", "--contacts", "1000", "--as-of", "2026-06-15")
+    assert made.returncode == 0, made.stderr
+
+    def calibrated(as_of: str) -> dict[str, Any]:
+        done = cli(tmp_path, DEFAULT_RULES, "calibrate", "--json", "--as-of", as_of)
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    then, today = calibrated("2026-06-15"), calibrated("2026-12-07")
+    assert today["last_day"] == then["last_day"] == "2026-06-14"
+    assert today["days"] == then["days"]
+    assert (today["days"][0], today["days"][-1], len(today["days"])) == ("2023-06-01", "2026-05-01", 36)
+    left = [f"2026-{m:02d}-01" for m in range(6, 13)]
+    assert today["left_out"]["days"] == left
+    assert today["left_out"]["why"].startswith(
+        "left out: 2026-06-01 to 2026-12-01 (7 months): the shortest horizon, 30 days, runs past 2026-06-14"
+    )
+    assert [o["last_day"] for o in today["outcomes"] if o["name"] == "replied"] == ["2026-05-01"]
+    assert all(o["last_day"] <= today["days"][-1] for o in today["outcomes"])
+    for key in ("as_of", "left_out", "cpu_seconds"):
+        del then[key], today[key]
+    assert today == then
+
+    warned_then = _unearned_warnings(cli(tmp_path, DEFAULT_RULES, "rules", "check", "--as-of", "2026-06-15"))
+    warned_today = _unearned_warnings(cli(tmp_path, DEFAULT_RULES, "rules", "check", "--as-of", "2026-12-07"))
+    assert warned_then  # the demo's Familiar is, on purpose, no better than Friend at winning deals
+    assert warned_today == warned_then
+    assert not [w for w in warned_today if "on outcome 'replied'" in w]
+
+
 def test_rules_without_outcomes_are_told_how_to_add_them(org: Org) -> None:
     org.contact("Ada")
     bare = org.folder / "bare.yaml"
