@@ -3,7 +3,7 @@ the current and the new rules side by side."""
 
 from __future__ import annotations
 
-from connector.commands.calibrate_text import horizon_set, interval, lift, months, pct, verdict
+from connector.commands.calibrate_text import interval, lift, months, pct, verdict, within
 from connector.commands.calibration import Calibration, OutcomeTable
 from connector.commands.report_sections import e, table
 
@@ -17,7 +17,7 @@ _HOW = (
 
 
 def _one(t: OutcomeTable) -> str:
-    head = f"<h3>{e(t.name)} ({'good' if t.good else 'bad'}, within {t.horizon_days} days)</h3>"
+    head = f"<h3>{e(within(t))}</h3>"
     if t.first_day is None:
         return head + '<p class="note">No month of the period has its horizon behind it yet.</p>'
     rows: list[list[object]] = [
@@ -42,7 +42,7 @@ def _one(t: OutcomeTable) -> str:
         ],
     )
     return (
-        f'{head}<p class="note">{e(t.says)}{e(horizon_set(t))}. {e(verdict(t))}.</p>{body}'
+        f'{head}<p class="note">{e(t.says)}. {e(verdict(t))}.</p>{body}'
         f"<details><summary>Which criteria carry the signal</summary>{crit}</details>"
     )
 

@@ -37,17 +37,16 @@ def verdict(table: OutcomeTable) -> str:
     return "not ordered: " + "; ".join(f"{a} is not {direction} {b} ({how(a, b)})" for a, b in inv)
 
 
-def horizon_set(table: OutcomeTable) -> str:
-    """Words to add when the horizon measured is `--horizon`'s, not the rule file's."""
-    if not table.horizon_set:
-        return ""
-    return f" (horizon set by --horizon; the rule file's is {table.declared_horizon_days} days)"
+def within(table: OutcomeTable) -> str:
+    """The outcome's kind and the horizon measured, saying so when it is `--horizon`'s, not the rule file's."""
+    kind = "good" if table.good else "bad"
+    by = f" by --horizon; the rule file says {table.declared_horizon_days}" if table.horizon_set else ""
+    return f"{table.name} ({kind}, within {table.horizon_days} days{by})"
 
 
 def head_line(table: OutcomeTable) -> str:
     """The outcome as measured: its name, good or bad, the horizon measured and its words for that horizon."""
-    kind = "good" if table.good else "bad"
-    return f"{table.name} ({kind}, within {table.horizon_days} days): {table.says}{horizon_set(table)}"
+    return f"{within(table)}: {table.says}"
 
 
 def months(cal: Calibration) -> str:
