@@ -10,7 +10,7 @@ import click
 
 from connector import config as config_mod
 from connector.cli.app import DATE
-from connector.cli.report import _AS_OF, _RULE_FILE, local
+from connector.cli.report import _AS_OF, _RULE_FILE, HORIZON, local
 from connector.commands import sync
 
 
@@ -22,14 +22,9 @@ from connector.commands import sync
     "--since",
     type=DATE,
     default=None,
-    help="The first month of the period (default: three years before the evaluation date).",
+    help="The first month of the period (default: three years before the last day the CRM data covers).",
 )
-@click.option(
-    "--horizon",
-    type=click.IntRange(1, 36_500),
-    default=None,
-    help="Days after each month's first day to look for every outcome (default: each outcome's horizon_days).",
-)
+@HORIZON
 @_AS_OF
 @click.option("--json", "as_json", is_flag=True, help="Print the calibration as JSON.")
 @click.pass_obj

@@ -38,6 +38,13 @@ def _date(_: click.Context, __: click.Parameter, value: dt.date | None) -> dt.da
 _AS_OF = click.option(
     "--as-of", type=DATE, callback=_date, help="Evaluation date (default: today). Same date, same data: same result."
 )
+HORIZON = click.option(
+    "--horizon",
+    type=click.IntRange(1, 36_500),
+    default=None,
+    help="Days after each month's first day to look for every outcome in the calibration (default: each "
+    "outcome's horizon_days).",
+)
 _WEEKS = click.option(
     "--weeks",
     type=click.IntRange(0, 104),
@@ -81,6 +88,7 @@ def _run(
     weeks: int,
     samples: int,
     steps: progress.Steps,
+    horizon: int | None = None,
 ) -> tuple[simulate_mod.Simulation, RuleSet]:
     from connector.commands import calibrate as calibrate_mod
 
@@ -89,8 +97,8 @@ def _run(
     calibration = None
     if current.outcomes or new.outcomes:  # both rule sets measured on the same months, before the simulation
         calibration = (
-            calibrate_mod.calibrate(crm.con, current, as_of),
-            calibrate_mod.calibrate(crm.con, new, as_of),
+            calibrate_mod.calibrate(crm.con, current, as_of, horizon=horizon),
+            calibrate_mod.calibrate(crm.con, new, as_of, horizon=horizon),
         )
     sim = simulate_mod.simulate(crm.con, current, new, as_of, weeks=weeks, samples=samples, steps=steps)
     sim.calibration = calibration
@@ -105,6 +113,7 @@ def _run(
 )
 @_AS_OF
 @_WEEKS
+@HORIZON
 @click.option(
     "--samples",
     type=click.IntRange(0, 50),
@@ -127,6 +136,7 @@ def simulate(
     against: Path | None,
     as_of: dt.date,
     weeks: int,
+    horizon: int | None,
     samples: int,
     as_json: bool,
     report_file: Path | None,
@@ -140,7 +150,7 @@ def simulate(
     with progress.Steps(total, "simulate") as steps, ExitStack() as stack:
         with steps.step("reading the CRM"):
             crm = stack.enter_context(local(cfg))
-        sim, new = _run(cfg, crm, new_file, against, as_of, weeks, samples, steps)
+        sim, new = _run(cfg, crm, new_file, against, as_of, weeks, samples, steps, horizon)
         page = _simulation_page(cfg, crm, sim, new, steps) if report_file else None
     click.echo(json.dumps(simulate_mod.as_dict(sim), indent=2, default=str) if as_json else simulate_mod.render(sim))
     if page is not None and report_file is not None:
@@ -163,8 +173,11 @@ def simulate(
 )
 @_AS_OF
 @_WEEKS
+@HORIZON
 @click.pass_obj
-def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_of: dt.date, weeks: int) -> None:
+def report(
+    cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_of: dt.date, weeks: int, horizon: int | None
+) -> None:
     """One self-contained HTML page (charts included, opens offline): the ladder, movement, what holds contacts
     back, who is slipping, who moved, flags and owners, with an owner filter."""
     from connector.commands import report as report_mod
@@ -182,7 +195,8 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
         with steps.step("reading the CRM"):
             crm = stack.enter_context(local(cfg))
         if new_file is not None:
-            page = _simulation_page(cfg, crm, *_run(cfg, crm, new_file, None, as_of, weeks, 3, steps), steps)
+            sim = _run(cfg, crm, new_file, None, as_of, weeks, 3, steps, horizon)
+            page = _simulation_page(cfg, crm, *sim, steps)
         else:
             from connector.commands import calibrate as calibrate_mod
             from connector.commands import calibrate_html
@@ -190,7 +204,7 @@ def report(cfg: config_mod.Config, out: Path | None, new_file: Path | None, as_o
             rules = sync.load_rules(cfg)
             with steps.step("the trend, month by month"):
                 months = trend.by_owner(crm.con, rules, as_of)
-            cal = calibrate_mod.calibrate(crm.con, rules, as_of) if rules.outcomes else None
+            cal = calibrate_mod.calibrate(crm.con, rules, as_of, horizon=horizon) if rules.outcomes else None
             with steps.step("placing contacts on the ladder"):
                 data = report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path), months)
             with steps.step("drawing the page"):

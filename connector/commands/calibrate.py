@@ -4,7 +4,8 @@ For the first day D of each month of the period, every contact's rung that day i
 (connector.commands.rung_days: the rung a sync on D would have written). For each outcome of the rule file, each
 (contact, D) is a hit when the outcome happened within its horizon after D (D excluded): a won opportunity they
 were a contact role on closed, an activity of the outcome's kinds happened, or for `no_activity` none did. Only days
-whose horizon has fully passed by the evaluation date count, so no contact is judged on a future it has not had.
+whose horizon ends on or before the last day the CRM data covers count (connector.commands.calibrate_months), so
+no contact is judged on a future the data does not show yet.
 
 Per rung and outcome: the rate, a 95% Wilson interval (right for rates near 0 or 1 and small counts, where the
 normal approximation is not), and the lift over the rung below. The rungs are *ordered* for an outcome when each
@@ -28,14 +29,13 @@ import duckdb
 from sqlglot import exp
 
 from connector import log, sql
-from connector.commands import calibrate_gone, rung_days
-from connector.commands.calibration import Calibration, CriterionRow, OutcomeTable, Rate, RungRow
+from connector.commands import calibrate_gone, calibrate_months, rung_days
+from connector.commands.calibration import Calibration, CriterionRow, OutcomeTable, Rate, RungRow, says_within
 from connector.engine.relations import CLASSIFIED, criterion_col, kind_col
 from connector.engine.timeline import TODO
 from connector.ruleset.compiled import CompiledOutcome
 from connector.ruleset.compiler import RuleSet
 
-MONTHS = 36  # default period: the last three years of month starts
 RECENT_MONTHS = 6  # out of time: each outcome's most recent days, reported apart from the earlier (tuning) ones
 
 _OUTCOMES = "tl_cal_outcome"  # o, neg, horizon, split_k, last_k
@@ -45,23 +45,6 @@ _HITS = "tl_cal_hit"  # o, k, cid, r, recent, hit, and the criteria: one batch o
 SCRATCH = ("tl_cal_outcome", "tl_cal_event", "tl_cal_gone", _HITS)  # calibrate's own tables, dropped after it
 
 _log = log.get("trust_ladder.calibrate")
-
-
-def month_days(since: dt.date, as_of: dt.date) -> list[dt.date]:
-    """The first day of each month from `since` (its month's first day if later) to before `as_of`."""
-    y, m = since.year, since.month
-    if since.day > 1:
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    out = []
-    while dt.date(y, m, 1) < as_of:
-        out.append(dt.date(y, m, 1))
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
-
-
-def default_since(as_of: dt.date, months: int = MONTHS) -> dt.date:
-    total = as_of.year * 12 + as_of.month - 1 - months
-    return dt.date(total // 12, total % 12 + 1, 1)
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
@@ -117,18 +100,37 @@ _PER_CRIT = (
 @dataclass(frozen=True)
 class Holdings:
     """What the CRM data holds that calibration may read: deals (Opportunity and OpportunityContactRole), the
-    Contact fields it has, and those a Salesforce mirror's pull selected (None elsewhere)."""
+    Contact fields it has, those a Salesforce mirror's pull selected (None elsewhere), and whether `crm_activity`
+    says when each activity was logged (LoggedDate)."""
 
     opportunities: bool
     contact_columns: set[str]
     pulled: set[str] | None = None
+    logged: bool = False
+
+    def has_contact_field(self, name: str) -> bool:
+        return name in self.contact_columns and (self.pulled is None or name in self.pulled)
+
+    def last_day_query(self) -> exp.Expr:
+        """The newest day this data shows something happening (calibrate_months.last_day_query)."""
+        return calibrate_months.last_day_query(
+            logged=self.logged, deals=self.opportunities, bounces=self.has_contact_field("EmailBouncedDate")
+        )
 
     @classmethod
     def of(cls, con: duckdb.DuckDBPyConnection, opportunities: bool | None = None) -> Holdings:
         """What the DuckDB data behind `con` holds (`opportunities`: given, or whether both tables are there)."""
         if opportunities is None:
             opportunities = _has_table(con, "Opportunity") and _has_table(con, "OpportunityContactRole")
-        return cls(opportunities, calibrate_gone.contact_columns(con), calibrate_gone.pulled_fields(con))
+        logged = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = 'crm_activity' AND column_name = 'LoggedDate'"
+        ).fetchone()
+        return cls(
+            opportunities,
+            calibrate_gone.contact_columns(con),
+            calibrate_gone.pulled_fields(con),
+            bool(logged and logged[0]),
+        )
 
 
 @dataclass
@@ -150,16 +152,19 @@ def plan(
     since: dt.date | None,
     horizon: int | None,
     holds: Holdings,
+    last: dt.date | None = None,
 ) -> tuple[Calibration, Plan | None]:
-    """The calibration's frame (with notes on what is left out), and its plan; None when nothing is to measure."""
-    since = since or default_since(as_of)
-    days = month_days(since, as_of)
-    cal = Calibration(as_of, since, rules.version, [r.name for r in rules.rungs], days, [])
+    """The calibration's frame (with notes on what is left out), and its plan; None when nothing is to measure.
+    `last`: the last day the CRM data covers (calibrate_months.covered; the evaluation date if not given). Only
+    the months whose horizon ends by then are measured, and the default period counts back from it."""
+    last = min(last or as_of, as_of)
+    since = since or calibrate_months.default_since(last)
+    notes: list[str] = []
     outcomes: list[CompiledOutcome] = []
     gone_have: dict[str, set[str]] = {}
     for o in rules.outcomes:
         if o.type == "won_opportunity" and not holds.opportunities:
-            cal.notes.append(
+            notes.append(
                 f"outcome '{o.name}' left out: the CRM data holds no Opportunity and OpportunityContactRole "
                 "(import Opportunity.csv and OpportunityContactRole.csv, or sync from Salesforce with these rules)"
             )
@@ -167,7 +172,7 @@ def plan(
         if o.gone is not None:
             have, lacking = calibrate_gone.usable(o, holds.contact_columns, holds.pulled)
             if lacking:
-                cal.notes.append(
+                notes.append(
                     f"outcome '{o.name}': the CRM data holds no Contact.{', Contact.'.join(lacking)} ("
                     "a field the sync user cannot see is not pulled: grant read access (field-level security) and "
                     "sync; a field named since the last sync is pulled by the next one)"
@@ -178,13 +183,19 @@ def plan(
             gone_have[o.name] = have
         outcomes.append(o)
     if not rules.outcomes:
-        cal.notes.append("the rule file declares no outcomes: add some under `outcomes:` (see rules/ladder.yaml)")
-    if not outcomes or not days:
+        notes.append("the rule file declares no outcomes: add some under `outcomes:` (see rules/ladder.yaml)")
+    period = calibrate_months.month_days(since, as_of)
+    horizons = [horizon or o.horizon_days for o in outcomes]
+    per_outcome = [calibrate_months.measured(period, h, last) for h in horizons]
+    used = max((len(ks) for ks in per_outcome), default=0)
+    left = calibrate_months.left_out(period, used, min(horizons), last, as_of) if outcomes else None
+    cal = Calibration(
+        as_of, since, rules.version, [r.name for r in rules.rungs], period[:used], [], notes, last_day=last, left=left
+    )
+    if not outcomes or not used:
         return cal, None
     rows = []
-    for i, o in enumerate(outcomes):
-        h = horizon or o.horizon_days
-        ks = [k for k, d in enumerate(days) if d + dt.timedelta(days=h) < as_of]
+    for i, (o, h, ks) in enumerate(zip(outcomes, horizons, per_outcome, strict=True)):
         last_k = ks[-1] if ks else -1
         split_k = ks[-RECENT_MONTHS - 1] if len(ks) > RECENT_MONTHS else -1
         rows.append((i, o.type == "no_activity", h, split_k, last_k, o.gone is not None, ks))
@@ -295,7 +306,7 @@ def finish(cal: Calibration, rules: RuleSet, p: Plan, counts: Counts) -> Calibra
         cal.outcomes.append(
             OutcomeTable(
                 o.name,
-                o.says,
+                says_within(o.says, o.horizon_days, h),
                 o.good,
                 h,
                 days[ks[0]] if ks else None,
@@ -303,11 +314,13 @@ def finish(cal: Calibration, rules: RuleSet, p: Plan, counts: Counts) -> Calibra
                 days[split_k + 1] if ks and split_k >= 0 else None,
                 rows,
                 crit_rows,
+                declared_horizon_days=o.horizon_days,
             )
         )
         if not ks:
             cal.notes.append(
-                f"outcome '{o.name}': no day of the period is {h} days before {cal.as_of}; nothing to measure"
+                f"outcome '{o.name}': no first of a month from {cal.since.isoformat()} is {h} days before "
+                f"{(cal.last_day or cal.as_of).isoformat()}, the last day the CRM data covers; nothing to measure"
             )
     return cal
 
@@ -325,11 +338,13 @@ def calibrate(
     `OpportunityContactRole` when the outcomes read deals), on DuckDB (connector.commands.calibrate_spark: on
     Spark, with the same statements)."""
     started = time.process_time()
-    cal, p = plan(rules, as_of, since=since, horizon=horizon, holds=Holdings.of(con, have_opportunities))
+    params = {"as_of": as_of}
+    holds = Holdings.of(con, have_opportunities)
+    last = calibrate_months.covered(as_of, sql.scalar(con, holds.last_day_query(), params))
+    cal, p = plan(rules, as_of, since=since, horizon=horizon, holds=holds, last=last)
     if p is None:
         cal.seconds = time.process_time() - started
         return cal
-    params = {"as_of": as_of}
     counts = Counts()
     per_rung, people, per_crit = count_queries(p)
 

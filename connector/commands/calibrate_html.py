@@ -3,7 +3,7 @@ the current and the new rules side by side."""
 
 from __future__ import annotations
 
-from connector.commands.calibrate_text import interval, lift, pct, verdict
+from connector.commands.calibrate_text import interval, lift, months, pct, verdict, within
 from connector.commands.calibration import Calibration, OutcomeTable
 from connector.commands.report_sections import e, table
 
@@ -17,7 +17,7 @@ _HOW = (
 
 
 def _one(t: OutcomeTable) -> str:
-    head = f"<h3>{e(t.name)} ({'good' if t.good else 'bad'}, within {t.horizon_days} days)</h3>"
+    head = f"<h3>{e(within(t))}</h3>"
     if t.first_day is None:
         return head + '<p class="note">No month of the period has its horizon behind it yet.</p>'
     rows: list[list[object]] = [
@@ -51,8 +51,9 @@ def section(cal: Calibration | None, new: Calibration | None = None) -> str:
     """The section's HTML: one calibration, or the current rules' beside the new ones'."""
     if cal is None:
         return ""
-    notes = "".join(
-        f'<p class="note warn">{e(n)}</p>' for n in dict.fromkeys([*cal.notes, *(new.notes if new else [])])
+    notes = f'<p class="note">Rungs on {e(months(cal))}.</p>' + "".join(
+        f'<p class="note warn">{e(n)}</p>'
+        for n in dict.fromkeys([*([cal.left.why] if cal.left else []), *cal.notes, *(new.notes if new else [])])
     )
     if new is None:
         parts = "".join(_one(t) for t in cal.outcomes)

@@ -14,6 +14,7 @@ the outcome events and the counts are the same trees as on DuckDB, so both engin
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import tempfile
 import time
@@ -26,7 +27,7 @@ from sqlglot import exp
 
 from connector import log, sql, vocabulary
 from connector.commands import calibrate as cal_mod
-from connector.commands import rung_days, spark_source
+from connector.commands import calibrate_months, rung_days, spark_source
 from connector.commands.calibration import Calibration
 from connector.config import Config
 from connector.crm.factory import open_data
@@ -110,12 +111,16 @@ def calibrate(
     """Calibrate `rules` on the Spark views `crm_contact`, `crm_activity`, Contact (and Opportunity and
     OpportunityContactRole when `holds` says so)."""
     started = time.process_time()
-    cal, p = cal_mod.plan(rules, as_of, since=since, horizon=horizon, holds=holds)
+    params = {"as_of": as_of}
+    have = frozenset(engine.columns("crm_activity"))
+    holds = dataclasses.replace(holds, logged="LoggedDate" in have)
+    newest = engine.run(holds.last_day_query(), params).collect()[0][0]
+    cal, p = cal_mod.plan(
+        rules, as_of, since=since, horizon=horizon, holds=holds, last=calibrate_months.covered(as_of, newest)
+    )
     if p is None:
         cal.seconds = time.process_time() - started
         return cal
-    params = {"as_of": as_of}
-    have = frozenset(engine.columns("crm_activity"))
     engine.run(classify.statement(rules, have=have), params)
     for stmt in [*features.statements(rules), *timeline.statements(rules)]:
         engine.run(stmt, params)

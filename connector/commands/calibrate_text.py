@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.commands.calibration import Calibration, OutcomeTable, Rate
+from connector.commands.calibration import Calibration, OutcomeTable, Rate, RungRow
 
 
 def pct(value: float | None) -> str:
@@ -37,9 +37,28 @@ def verdict(table: OutcomeTable) -> str:
     return "not ordered: " + "; ".join(f"{a} is not {direction} {b} ({how(a, b)})" for a, b in inv)
 
 
-def outcome_lines(table: OutcomeTable) -> list[str]:
+def within(table: OutcomeTable) -> str:
+    """The outcome's kind and the horizon measured, saying so when it is `--horizon`'s, not the rule file's."""
     kind = "good" if table.good else "bad"
-    lines = [f"{table.name} ({kind}, within {table.horizon_days} days): {table.says}"]
+    by = f" by --horizon; the rule file says {table.declared_horizon_days}" if table.horizon_set else ""
+    return f"{table.name} ({kind}, within {table.horizon_days} days{by})"
+
+
+def head_line(table: OutcomeTable) -> str:
+    """The outcome as measured: its name, good or bad, the horizon measured and its words for that horizon."""
+    return f"{within(table)}: {table.says}"
+
+
+def months(cal: Calibration) -> str:
+    """The months measured, as the header gives them."""
+    if not cal.days:
+        return "no month (none has its horizon within the CRM data)"
+    count = "1 month" if len(cal.days) == 1 else f"{len(cal.days)} months"
+    return f"the first of each month from {cal.days[0].isoformat()} to {cal.days[-1].isoformat()} ({count})"
+
+
+def outcome_lines(table: OutcomeTable) -> list[str]:
+    lines = [head_line(table)]
     if table.first_day is None:
         return [*lines, "  no day of the period has its horizon behind it yet"]
     recent = table.recent_from.isoformat() if table.recent_from else "-"
@@ -69,15 +88,12 @@ def outcome_lines(table: OutcomeTable) -> list[str]:
 
 
 def render(cal: Calibration) -> str:
-    head = (
-        f"Calibration as of {cal.as_of.isoformat()}: rungs on the first of each month from "
-        f"{cal.days[0].isoformat() if cal.days else '-'} ({len(cal.days)} months), rules {cal.rules_version}"
-    )
+    head = f"Calibration as of {cal.as_of.isoformat()}: rungs on {months(cal)}; rules {cal.rules_version}"
     how = (
         "Rate: of the contacts on a rung on a month's first day, how many had the outcome within its horizon. "
         "Lift: the rate over the rung below's."
     )
-    lines = [head, how]
+    lines = [head, *([cal.left.why] if cal.left else []), how]
     lines += [f"note: {n}" for n in cal.notes]
     for table in cal.outcomes:
         lines += ["", *outcome_lines(table)]
@@ -85,29 +101,38 @@ def render(cal: Calibration) -> str:
     return "\n".join(lines)
 
 
+def _figures(row: RungRow | None) -> str:
+    """One rule set's figures for a rung: contact-months, rate, 95% interval, lift."""
+    if row is None:
+        return f"{'-':>15}{'-':>8}{'-':>14}{'-':>7}"
+    return f"{row.all.n:>15,}{pct(row.all.rate):>8}{interval(row.all):>14}{lift(row.lift):>7}"
+
+
 def side_by_side(current: Calibration, new: Calibration) -> list[str]:
-    """Each outcome's rate per rung under both rule sets, and whether each set orders its rungs."""
-    lines = [
-        f"Calibration, current rules beside new rules (rungs on the first of each month, {len(current.days)} months):"
-    ]
+    """Each outcome's figures per rung (contact-months, rate, interval, lift) under both rule sets, and whether
+    each set orders its rungs."""
+    lines = [f"Calibration, current rules beside new rules; rungs on {months(current)}:"]
+    if current.left:
+        lines.append(f"  {current.left.why}")
     new_by_name = {t.name: t for t in new.outcomes}
     for cur in current.outcomes:
         nxt = new_by_name.get(cur.name)
-        lines.append(f"  {cur.name} ({'good' if cur.good else 'bad'}, within {cur.horizon_days} days)")
+        lines.append(f"  {head_line(cur)}")
         names = [r.rung for r in cur.rows] + [
             r.rung for r in (nxt.rows if nxt else []) if r.rung not in [x.rung for x in cur.rows]
         ]
+        width = max(10, *(len(n) for n in names)) + 2
+        half = f"{'contact-months':>15}{'rate':>8}{'95% interval':>14}{'lift':>7}"
+        lines.append(f"    {'':<{width}}{'current rules':^44}  | {'new rules':^44}".rstrip())
+        lines.append(f"    {'rung':<{width}}{half}  | {half}")
         cur_rows = {r.rung: r for r in cur.rows}
         new_rows = {r.rung: r for r in nxt.rows} if nxt else {}
         for name in names:
-            a, b = cur_rows.get(name), new_rows.get(name)
-            left = f"{pct(a.all.rate):>7} of {a.all.n:>7,}" if a else f"{'-':>18}"
-            right = f"{pct(b.all.rate):>7} of {b.all.n:>7,}" if b else f"{'-':>18}"
-            lines.append(f"    {name:<12}{left}   ->{right}")
+            lines.append(f"    {name:<{width}}{_figures(cur_rows.get(name))}  | {_figures(new_rows.get(name))}")
         lines.append(f"    current: {verdict(cur)}")
         if nxt:
             lines.append(f"    new:     {verdict(nxt)}")
-    for n in {*current.notes, *new.notes}:
+    for n in dict.fromkeys([*current.notes, *new.notes]):
         lines.append(f"  note: {n}")
     return lines
 
@@ -129,6 +154,8 @@ def as_dict(cal: Calibration) -> dict[str, Any]:
         "since": cal.since.isoformat(),
         "rules_version": cal.rules_version,
         "days": [d.isoformat() for d in cal.days],
+        "left_out": {"days": [d.isoformat() for d in cal.left.days], "why": cal.left.why} if cal.left else None,
+        "last_day": cal.last_day.isoformat() if cal.last_day else None,
         "notes": cal.notes,
         "cpu_seconds": round(cal.seconds, 3),
         "outcomes": [
@@ -137,6 +164,7 @@ def as_dict(cal: Calibration) -> dict[str, Any]:
                 "says": t.says,
                 "good": t.good,
                 "horizon_days": t.horizon_days,
+                "declared_horizon_days": t.declared_horizon_days,
                 "first_day": t.first_day.isoformat() if t.first_day else None,
                 "last_day": t.last_day.isoformat() if t.last_day else None,
                 "recent_from": t.recent_from.isoformat() if t.recent_from else None,

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from dataclasses import dataclass, field
+
+from connector.commands.calibrate_months import LeftOut
 
 MIN_OBSERVATIONS = 200  # a rung compared with the one below only when both have this many contact-months
 Z = 1.959963984540054  # 95%
@@ -61,6 +64,12 @@ class OutcomeTable:
     recent_from: dt.date | None
     rows: list[RungRow]
     criteria: list[CriterionRow]
+    declared_horizon_days: int = 0  # the rule file's; horizon_days differs when `--horizon` set another
+
+    @property
+    def horizon_set(self) -> bool:
+        """Whether the horizon measured is not the rule file's (`--horizon`)."""
+        return bool(self.declared_horizon_days) and self.declared_horizon_days != self.horizon_days
 
     def inversions(self, *, enough: int = 1) -> list[tuple[str, str]]:
         """(rung, rung below) pairs out of order, among rungs with at least `enough` contact-months each."""
@@ -103,6 +112,23 @@ class Calibration:
     outcomes: list[OutcomeTable]
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    last_day: dt.date | None = None  # the last day the CRM data covers: no measured month's horizon runs past it
+    left: LeftOut | None = None  # the months of the period not measured, and why
+
+
+def says_within(says: str, declared: int, measured: int) -> str:
+    """An outcome's words for the horizon measured: "within 180 days" reads "within 90 days" under `--horizon 90`
+    (the rule file's number of days, wherever its words give it, becomes the one measured), so the table never
+    prints a horizon it did not measure."""
+    if declared == measured:
+        return says
+
+    def swap(m: re.Match[str]) -> str:
+        sep = m.group(1)
+        unit = "day" if sep == "-" or measured == 1 else "days"
+        return f"{measured}{sep}{unit}"
+
+    return re.sub(rf"\b{declared}(\s+|-)days?\b", swap, says)
 
 
 def unearned(cal: Calibration, enough: int = MIN_OBSERVATIONS) -> list[Unearned]:

@@ -50,6 +50,14 @@ def table(cal: calibration.Calibration, name: str) -> calibration.OutcomeTable:
     return next(t for t in cal.outcomes if t.name == name)
 
 
+def written_to_yesterday(org: Org) -> str:
+    """Cleo, a newcomer (known 10 days: on no month's first day) written to yesterday: the CRM data covers up to
+    14 June, so the months whose horizon ends by then are measured."""
+    cleo = org.contact("Cleo", known_for_days=10)
+    org.email_out(cleo, 1)
+    return cleo
+
+
 @pytest.mark.parametrize(("outcome", "share"), [("won_deal", 1.0), ("renewal", RENEWAL_SHARE)])
 def test_calibrate_finds_the_rate_the_generator_gave_each_rung_within_its_interval(
     demo_calibration: calibration.Calibration, outcome: str, share: float
@@ -82,7 +90,9 @@ def test_only_days_whose_horizon_has_passed_count_and_the_latest_are_reported_ap
     demo_calibration: calibration.Calibration,
 ) -> None:
     t = table(demo_calibration, "won_deal")
-    assert t.last_day == dt.date(2026, 5, 1)  # 1 June + 14 days is the evaluation day itself: not yet passed
+    # The demo's newest activity is on 14 June: 1 June + 14 days is 15 June, past the last day its data covers.
+    assert demo_calibration.last_day == dt.date(2026, 6, 14)
+    assert t.last_day == dt.date(2026, 5, 1)
     assert t.recent_from == dt.date(2025, 12, 1)  # the last six months apart from the earlier ones
     for row in t.rows:
         assert row.all.n == row.tuning.n + row.recent.n
@@ -110,12 +120,15 @@ def cli(folder: Path, rules: Path, *args: str) -> subprocess.CompletedProcess[st
 
 def test_a_contact_role_on_a_won_deal_counts_for_the_rung_it_stood_on(org: Org) -> None:
     """Ada talked to us all spring (Friend on 1 May) and was a contact role on a deal won on 10 May; Bob, silent,
-    was on Fringe and on a deal that was lost. The table says so, and JSON says the same."""
+    was on Fringe and on a deal that was lost. The table says so, and JSON says the same. The data ends on 14 June:
+    1 May is measured (its 30 days end on 31 May), 1 June is not, and the header counts the one month measured and
+    says why June is left out."""
     ada = org.contact("Ada", known_for_days=400)
     for days_ago in (50, 70, 100, 130):
         org.reply(ada, days_ago)
     bob = org.contact("Bob", known_for_days=400)
     org.email_out(bob, 60)
+    written_to_yesterday(org)
     org._exec(
         'INSERT INTO "Opportunity" ("Id", "Name", "StageName", "Type", "IsClosed", "IsWon", "CloseDate") VALUES '
         "('0068d00000000AAAAA', 'Ada renewal', 'Closed Won', 'Renewal', true, true, DATE '2026-05-10'), "
@@ -127,28 +140,89 @@ def test_a_contact_role_on_a_won_deal_counts_for_the_rung_it_stood_on(org: Org) 
         "('00K8d00000000AAAAA', '0068d00000000AAAAA', ?, true), ('00K8d00000000BBAAA', '0068d00000000BBAAA', ?, true)",
         [ada, bob],
     )
-    done = cli(
-        org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-06-15", "--since", "2026-05-01", "--horizon", "30"
-    )
+    args = ("calibrate", "--as-of", "2026-06-15", "--since", "2026-05-01", "--horizon", "30")
+    done = cli(org.folder, DEFAULT_RULES, *args)
     assert done.returncode == 0, done.stderr
-    assert "won_deal (good, within 30 days)" in done.stdout
-    assert "  Friend                    1         1  100.0%" in done.stdout
-    as_json = cli(
-        org.folder,
-        DEFAULT_RULES,
-        "calibrate",
-        "--as-of",
-        "2026-06-15",
-        "--since",
-        "2026-05-01",
-        "--horizon",
-        "30",
-        "--json",
+    head, left = done.stdout.splitlines()[:2]
+    assert "rungs on the first of each month from 2026-05-01 to 2026-05-01 (1 month)" in head
+    assert left == (
+        "left out: 2026-06-01 (1 month): the shortest horizon, 30 days, runs past 2026-06-14, the last day the CRM "
+        "data covers (its newest activity, won deal or bounce; the evaluation date is 2026-06-15), so what followed "
+        "is not in the data yet"
     )
-    data = json.loads(as_json.stdout)
+    assert "won_deal (good, within 30 days by --horizon; the rule file says 180)" in done.stdout
+    assert "  Friend                    1         1  100.0%" in done.stdout
+    data = json.loads(cli(org.folder, DEFAULT_RULES, *args, "--json").stdout)
     won = next(o for o in data["outcomes"] if o["name"] == "won_deal")
     assert [(r["rung"], r["n"], r["hits"]) for r in won["rungs"][:2]] == [("Fringe", 1, 0), ("Friend", 1, 1)]
-    assert data["days"] == ["2026-05-01", "2026-06-01"]
+    assert data["days"] == ["2026-05-01"]
+    assert data["left_out"]["days"] == ["2026-06-01"]
+    assert data["left_out"]["why"] == left
+    assert data["last_day"] == "2026-06-14"
+
+
+def test_a_horizon_set_on_the_command_line_is_the_one_the_table_says(org: Org) -> None:
+    """The rule file's `replied` says "an email they wrote to us within 30 days". Measured with `--horizon 90`,
+    the table and JSON say 90 days, in its words too, and that the rule file's horizon is 30."""
+    ada = org.contact("Ada", known_for_days=400)
+    for days_ago in (20, 130, 200):
+        org.reply(ada, days_ago)
+    written_to_yesterday(org)
+    args = ("calibrate", "--as-of", "2026-06-15", "--since", "2026-01-01", "--horizon", "90")
+    done = cli(org.folder, DEFAULT_RULES, *args)
+    assert done.returncode == 0, done.stderr
+    assert (
+        "replied (good, within 90 days by --horizon; the rule file says 30): an email they wrote to us within 90 days"
+    ) in done.stdout.splitlines()
+    assert "within 30 days" not in done.stdout
+    # 1 January to 1 March: 90 days later is on or before 14 June; 1 April is not.
+    assert "rungs on the first of each month from 2026-01-01 to 2026-03-01 (3 months)" in done.stdout
+    data = json.loads(cli(org.folder, DEFAULT_RULES, *args, "--json").stdout)
+    replied = next(o for o in data["outcomes"] if o["name"] == "replied")
+    assert (replied["horizon_days"], replied["declared_horizon_days"]) == (90, 30)
+    assert replied["says"] == "an email they wrote to us within 90 days"
+    silent = next(o for o in data["outcomes"] if o["name"] == "went_silent")
+    assert silent["says"].endswith("for 90 days")
+
+
+def _unearned_warnings(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line.split(": warning: ")[1] for line in done.stdout.splitlines() if "in the local CRM's history" in line]
+
+
+def test_a_demo_made_on_a_past_day_is_calibrated_up_to_the_day_its_data_ends(tmp_path: Path) -> None:
+    """A newcomer makes the demo as of 15 June 2026 and, months later, runs calibrate and rules check without
+    --as-of (here: as of 7 December, their today). The demo's data ends on 14 June; the months after it are not
+    read as every contact falling silent: calibrate measures the very months, with the very figures, it measures
+    as of 15 June, says the later months are left out and why, and rules check warns of exactly what it warns of
+    then (counting those months, it warned that Familiar and Faithful do not earn more replies)."""
+    made = cli(tmp_path, DEFAULT_RULES, "demo", "--contacts", "1000", "--as-of", "2026-06-15")
+    assert made.returncode == 0, made.stderr
+
+    def calibrated(as_of: str) -> dict[str, Any]:
+        done = cli(tmp_path, DEFAULT_RULES, "calibrate", "--json", "--as-of", as_of)
+        assert done.returncode == 0, done.stderr
+        return dict(json.loads(done.stdout))
+
+    then, today = calibrated("2026-06-15"), calibrated("2026-12-07")
+    assert today["last_day"] == then["last_day"] == "2026-06-14"
+    assert today["days"] == then["days"]
+    assert (today["days"][0], today["days"][-1], len(today["days"])) == ("2023-06-01", "2026-05-01", 36)
+    left = [f"2026-{m:02d}-01" for m in range(6, 13)]
+    assert today["left_out"]["days"] == left
+    assert today["left_out"]["why"].startswith(
+        "left out: 2026-06-01 to 2026-12-01 (7 months): the shortest horizon, 30 days, runs past 2026-06-14"
+    )
+    assert [o["last_day"] for o in today["outcomes"] if o["name"] == "replied"] == ["2026-05-01"]
+    assert all(o["last_day"] <= today["days"][-1] for o in today["outcomes"])
+    for key in ("as_of", "left_out", "cpu_seconds"):
+        del then[key], today[key]
+    assert today == then
+
+    warned_then = _unearned_warnings(cli(tmp_path, DEFAULT_RULES, "rules", "check", "--as-of", "2026-06-15"))
+    warned_today = _unearned_warnings(cli(tmp_path, DEFAULT_RULES, "rules", "check", "--as-of", "2026-12-07"))
+    assert warned_then  # the demo's Familiar is, on purpose, no better than Friend at winning deals
+    assert warned_today == warned_then
+    assert not [w for w in warned_today if "on outcome 'replied'" in w]
 
 
 def test_rules_without_outcomes_are_told_how_to_add_them(org: Org) -> None:
@@ -199,13 +273,15 @@ def _on(outcome: dict[str, Any], rung: str) -> int:
 
 
 def test_simulate_and_the_report_show_both_rule_sets_calibrated(org: Org) -> None:
-    """An admin tries a rule file whose Friend needs two conversations: simulate lists each outcome's rates under
-    both rule sets, in text and JSON, and the report page carries the calibration section."""
+    """An admin tries a rule file whose Friend needs two conversations: simulate lists each outcome's figures per
+    rung under both rule sets (contact-months, rate, 95% interval, lift), in text and JSON, measured with the
+    horizon `--horizon` gives, and the report page carries the calibration section, with that horizon too."""
     ada = org.contact("Ada", known_for_days=400)
     for days_ago in (50, 70, 100, 130):
         org.reply(ada, days_ago)
     bob = org.contact("Bob", known_for_days=400)
     org.reply(bob, 70)
+    written_to_yesterday(org)
     stricter = org.folder / "stricter.yaml"
     stricter.write_text(
         DEFAULT_RULES.read_text().replace("- when: conversations_180d >= 1\n", "- when: conversations_180d >= 2\n")
@@ -213,17 +289,40 @@ def test_simulate_and_the_report_show_both_rule_sets_calibrated(org: Org) -> Non
     args = ("--as-of", "2026-06-15", "--weeks", "0")
     text = cli(org.folder, DEFAULT_RULES, "simulate", "--rules", str(stricter), *args)
     assert text.returncode == 0, text.stderr
-    assert "Calibration, current rules beside new rules" in text.stdout
-    assert "  replied (good, within 30 days)" in text.stdout
+    lines = text.stdout.splitlines()
+    assert any(line.startswith("Calibration, current rules beside new rules; rungs on the first") for line in lines)
+    at = lines.index("  replied (good, within 30 days): an email they wrote to us within 30 days")
+    half = " contact-months    rate  95% interval   lift"
+    assert lines[at + 2] == f"    rung        {half}  | {half}"
     data = json.loads(cli(org.folder, DEFAULT_RULES, "simulate", "--rules", str(stricter), *args, "--json").stdout)
     current = {o["name"]: o for o in data["calibration"]["current"]["outcomes"]}
     new = {o["name"]: o for o in data["calibration"]["new"]["outcomes"]}
     # Bob, one reply in April, stood on Friend on 1 May under the current rules and on Fringe under the new ones.
     assert _on(current["replied"], "Friend") > _on(new["replied"], "Friend")
+    # Each side's row shows what the JSON holds for it: contact-months, rate, interval and lift.
+    fringe = lines[at + 3]
+    for side, figures in zip(fringe.split("|"), (current, new), strict=True):
+        row = next(r for r in figures["replied"]["rungs"] if r["rung"] == "Fringe")
+        assert f"{row['n']:,}" in side
+        assert f"{100 * row['low']:.1f}-{100 * row['high']:.1f}%" in side
+    friend = lines[at + 4].split("|")[0]
+    row = next(r for r in current["replied"]["rungs"] if r["rung"] == "Friend")
+    assert row["lift"] is not None and f"{row['lift']:.2f}x" in friend
+
+    longer = cli(org.folder, DEFAULT_RULES, "simulate", "--rules", str(stricter), *args, "--horizon", "60")
+    assert longer.returncode == 0, longer.stderr
+    assert (
+        "  replied (good, within 60 days by --horizon; the rule file says 30): an email they wrote to us within 60 days"
+    ) in longer.stdout.splitlines()
     page = org.folder / "report.html"
-    done = cli(org.folder, DEFAULT_RULES, "report", "--simulate", str(stricter), *args, "--out", str(page))
+    done = cli(
+        org.folder, DEFAULT_RULES, "report", "--simulate", str(stricter), *args, "--horizon", "60", "--out", str(page)
+    )
     assert done.returncode == 0, done.stderr
-    assert "Is each rung earned? (calibration)" in page.read_text()
+    html = page.read_text()
+    assert "Is each rung earned? (calibration)" in html
+    assert "<h3>replied (good, within 60 days by --horizon; the rule file says 30)</h3>" in html
+    assert "an email they wrote to us within 60 days." in html
 
 
 def test_calibrate_finds_the_rate_at_which_each_rung_lost_contacts_within_its_interval(
@@ -256,6 +355,7 @@ def test_a_bounce_and_an_inactive_contact_count_on_the_day_they_went(org: Org) -
     cy = org.contact("Cy", known_for_days=400)
     org.reply(cy, (AS_OF - dt.date(2026, 3, 20)).days)
     dee = org.contact("Dee", known_for_days=400)
+    written_to_yesterday(org)
     org._exec('ALTER TABLE "Contact" ADD COLUMN "Inactive__c" BOOLEAN', [])
     org._exec('ALTER TABLE "Contact" ADD COLUMN "Inactive_Date__c" DATE', [])
     org._exec(
@@ -290,6 +390,7 @@ def test_a_gone_field_the_crm_data_lacks_is_named_and_the_others_still_count(org
     """The rule file names Inactive__c, which this CRM does not have: calibrate says so, and still counts bounces."""
     ada = org.contact("Ada", known_for_days=400)
     org.reply(ada, 50)
+    written_to_yesterday(org)
     org._exec(
         'UPDATE "Contact" SET "IsEmailBounced" = true, "EmailBouncedDate" = TIMESTAMP \'2026-05-10 08:30:00\' '
         'WHERE "Id" = ?',
@@ -304,7 +405,7 @@ def test_a_gone_field_the_crm_data_lacks_is_named_and_the_others_still_count(org
     done = cli(org.folder, rules, "calibrate", "--as-of", "2026-06-15", "--since", "2026-05-01", "--horizon", "30")
     assert done.returncode == 0, done.stderr
     assert "outcome 'gone': the CRM data holds no Contact.Inactive__c" in done.stdout
-    assert "gone (bad, within 30 days)" in done.stdout
+    assert "gone (bad, within 30 days by --horizon; the rule file says 180)" in done.stdout
 
 
 def test_a_local_crm_from_before_the_bounce_fields_gets_them_empty_and_calibrates(org: Org) -> None:
@@ -312,6 +413,7 @@ def test_a_local_crm_from_before_the_bounce_fields_gets_them_empty_and_calibrate
     rather than a missing column."""
     ada = org.contact("Ada", known_for_days=400)
     org.reply(ada, 50)
+    written_to_yesterday(org)
     org.sync()
     con = duckdb.connect(str(org.database))
     for name in ("IsEmailBounced", "EmailBouncedDate", "EmailBouncedReason"):

@@ -12,6 +12,7 @@ Java.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 from pathlib import Path
@@ -36,6 +37,9 @@ pytestmark = needs.SPARK
 
 HORIZON = 30
 SINCE = "2025-01-01"
+# Calibrated months after the demo's data ends (as a newcomer who made the demo on a past day calibrates today):
+# both engines and the warehouse copy must stop at the same month, where the data ends.
+LATER = (AS_OF + dt.timedelta(days=150)).isoformat()
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,7 @@ def org(demo_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def on_duckdb(org: Path) -> dict[str, Any]:
     config = _config(org, "duckdb")
-    done = cli(config, "calibrate", "--json", "--as-of", AS_OF.isoformat(), "--since", SINCE, "--horizon", str(HORIZON))
+    done = cli(config, "calibrate", "--json", "--as-of", LATER, "--since", SINCE, "--horizon", str(HORIZON))
     assert done.exit_code == 0, done.output
     return _without_cpu(json.loads(done.stdout))
 
@@ -79,13 +83,27 @@ def test_calibrate_on_spark_from_the_crm_gives_the_duckdb_table(
 ) -> None:
     del spark  # running, for the command to join
     config = _config(org, "spark")
-    done = cli(config, "calibrate", "--json", "--as-of", AS_OF.isoformat(), "--since", SINCE, "--horizon", str(HORIZON))
+    done = cli(config, "calibrate", "--json", "--as-of", LATER, "--since", SINCE, "--horizon", str(HORIZON))
     assert done.exit_code == 0, done.output
     on_spark = _without_cpu(json.loads(done.stdout))
     names = [o["name"] for o in on_duckdb["outcomes"]]
     assert names == ["won_deal", "renewal", "gave_referral", "replied", "went_silent", "gone"]
     assert sum(r["hits"] for o in on_duckdb["outcomes"] for r in o["rungs"]) > 0
+    _bounded_by_the_data(on_duckdb)
     assert on_spark == on_duckdb
+
+
+def _bounded_by_the_data(cal: dict[str, Any]) -> None:
+    """The months measured are those whose horizon ends by the demo's last day, before the evaluation date; the
+    rest of the period is left out, and the header says so."""
+    last = dt.date.fromisoformat(cal["last_day"])
+    assert last < AS_OF  # the demo's data ends before the day it was made for, long before LATER
+    window = dt.timedelta(days=HORIZON)
+    days = [dt.date.fromisoformat(d) for d in cal["days"]]
+    left = [dt.date.fromisoformat(d) for d in cal["left_out"]["days"]]
+    assert days and all(d + window <= last for d in days)
+    assert left[0] + window > last and left[-1] <= dt.date.fromisoformat(LATER)
+    assert cal["left_out"]["why"].startswith(f"left out: {left[0].isoformat()} to {left[-1].isoformat()}")
 
 
 def test_calibrate_on_spark_from_a_fivetran_copy_reads_its_deals_and_gives_the_duckdb_table(
@@ -108,7 +126,7 @@ def test_calibrate_on_spark_from_a_fivetran_copy_reads_its_deals_and_gives_the_d
     keys = copy.model_dump(exclude_none=True, exclude={"columns"})
     section = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
     config = _config(org, "spark", section)
-    done = cli(config, "calibrate", "--json", "--as-of", AS_OF.isoformat(), "--since", SINCE, "--horizon", str(HORIZON))
+    done = cli(config, "calibrate", "--json", "--as-of", LATER, "--since", SINCE, "--horizon", str(HORIZON))
     assert done.exit_code == 0, done.output
     assert _without_cpu(json.loads(done.stdout)) == on_duckdb
 
@@ -124,7 +142,9 @@ def test_a_copy_without_deals_leaves_the_deal_outcomes_out_and_says_so(
         crm.close()
     keys = copy.model_dump(exclude_none=True, exclude={"columns", "opportunity", "opportunity_contact_role"})
     section = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
-    done = cli(_config(org, "spark", section), "calibrate", "--as-of", AS_OF.isoformat(), "--since", SINCE)
+    done = cli(_config(org, "spark", section), "calibrate", "--as-of", LATER, "--since", SINCE)
     assert done.exit_code == 0, done.output
+    # No deal to read: the months still end where the activities and bounces end.
+    assert done.stdout.splitlines()[1].startswith("left out: ")
     assert "outcome 'won_deal' left out: the CRM data holds no Opportunity and OpportunityContactRole" in done.stdout
     assert "went_silent (bad, within 180 days)" in done.stdout
