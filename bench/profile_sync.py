@@ -3,6 +3,7 @@ process, DuckDB's threads included) and wall seconds of every engine statement, 
 
     .venv/bin/python bench/profile_sync.py bench/out/org-100000/trust-ladder.toml [--as-of 2026-11-01] [--top 20]
     .venv/bin/python bench/profile_sync.py bench/out/org-100000/trust-ladder.toml --command calibrate
+    .venv/bin/python bench/profile_sync.py bench/out/org-100000/trust-ladder.toml --explain tl_t_q   # plan, timed
 
 Run it on an org `bench/run_local.py` generated (its `trust-ladder.toml`); copy `generated.duckdb` over
 `crm.duckdb` and delete `state.duckdb` first to profile a first sync. Statements are timed one by one, so the
@@ -41,6 +42,7 @@ def main() -> None:
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 11, 1))
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--command", choices=["sync", "calibrate"], default="sync", help="the command to profile")
+    parser.add_argument("--explain", metavar="TABLE", help="write DuckDB's profile of the first statement making TABLE")
     args = parser.parse_args()
 
     totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
@@ -49,12 +51,18 @@ def main() -> None:
     def timed(
         con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None
     ) -> duckdb.DuckDBPyConnection:
+        match = _TARGET.match(sql.render(tree))
+        key = (match.group(1) or match.group(2)) if match else "other"
+        explain = key == args.explain and key not in totals
+        if explain:
+            con.execute("PRAGMA enable_profiling = 'query_tree_optimizer'")
+            con.execute(f"PRAGMA profiling_output = '{key}.profile.txt'")
         cpu, wall = _cpu(), time.perf_counter()
         try:
             return run(con, tree, params)
         finally:
-            match = _TARGET.match(sql.render(tree))
-            key = (match.group(1) or match.group(2)) if match else "other"
+            if explain:
+                con.execute("PRAGMA disable_profiling")
             entry = totals[key]
             entry[0] += _cpu() - cpu
             entry[1] += time.perf_counter() - wall
