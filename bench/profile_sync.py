@@ -20,6 +20,7 @@ import resource
 import sys
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -42,7 +43,7 @@ def main() -> None:
     parser.add_argument("--as-of", type=dt.date.fromisoformat, default=dt.date(2026, 11, 1))
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--command", choices=["sync", "calibrate"], default="sync", help="the command to profile")
-    parser.add_argument("--explain", metavar="TABLE", help="write DuckDB's profile of the first statement making TABLE")
+    parser.add_argument("--explain", metavar="TABLE", help="write the timed plan of the first statement making TABLE")
     args = parser.parse_args()
 
     totals: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0.0])
@@ -53,16 +54,15 @@ def main() -> None:
     ) -> duckdb.DuckDBPyConnection:
         match = _TARGET.match(sql.render(tree))
         key = (match.group(1) or match.group(2)) if match else "other"
-        explain = key == args.explain and key not in totals
-        if explain:
-            con.execute("PRAGMA enable_profiling = 'query_tree_optimizer'")
-            con.execute(f"PRAGMA profiling_output = '{key}.profile.txt'")
+        if key == args.explain and key not in totals:  # run once more under EXPLAIN ANALYZE, untimed
+            wanted = {p.name for p in tree.find_all(exp.Placeholder)}
+            bound = {k: v for k, v in (params or {}).items() if k in wanted}
+            rows = con.execute("EXPLAIN ANALYZE " + sql.render(tree), bound).fetchall()
+            Path(f"{key}.plan.txt").write_text("\n".join(str(r[-1]) for r in rows))
         cpu, wall = _cpu(), time.perf_counter()
         try:
             return run(con, tree, params)
         finally:
-            if explain:
-                con.execute("PRAGMA disable_profiling")
             entry = totals[key]
             entry[0] += _cpu() - cpu
             entry[1] += time.perf_counter() - wall
