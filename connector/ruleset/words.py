@@ -5,11 +5,11 @@ renewal worries"), so a substring test misreads them both ways: '%present%' is i
 present", '%needs%' in "Price increase needs discussion". A word list matches whole words and a small, explicit
 set of inflections instead:
 
-- matching is case-insensitive for the letters A-Z: the pattern spells each letter as both cases ([hH][eE]...),
-  so the text is matched as written. Folding the text first costs about nine times the match (translate() over
+- matching is case-insensitive: the pattern spells each letter as both cases ([hH][eE]..., [üÜ]), so the text is
+  matched as written; a letter whose cases do not map one to one ('ß', dotless 'ı', 'İ') matches only as written. Folding the text first costs about nine times the match (translate() over
   a million subjects, 1 CPU-s against 0.1), and a case-insensitive flag would fold other letters too, differently
-  in RE2 and Java (the Kelvin sign K matches k in one, not the other). Other letters match as written and count
-  as boundaries;
+  in RE2 and Java (the Kelvin sign K matches k in one, not the other). Any character but a-z, A-Z and
+  0-9 is a boundary, accented letters too (so "union" is found in "réunion");
 - an entry matches only between word boundaries (start or end of the text, or any character that is not a
   letter a-z or a digit), so "present" never matches inside "presentation";
 - an entry of several words ("check in", "open agenda") matches them with any run of spaces or punctuation
@@ -76,8 +76,8 @@ def pattern(entries: list[str], *, whole: bool = False) -> str:
 
 
 def _any_case(lower: str) -> str:
-    """The lower-case pattern made to match text as written: a letter a-z outside a class matches either case,
-    and a class's range a-z takes A-Z too. Escaped characters (never letters here) are kept as they are."""
+    """The pattern made to match text as written: a letter outside a class matches either of its cases, and a
+    class's range a-z takes A-Z too. Escaped characters (never letters here) are kept as they are."""
     out: list[str] = []
     i, in_class = 0, False
     while i < len(lower):
@@ -96,12 +96,20 @@ def _any_case(lower: str) -> str:
         elif ch == "[":
             in_class = True
             out.append(ch)
-        elif "a" <= ch <= "z":
-            out.append(f"[{ch}{ch.upper()}]")
         else:
-            out.append(ch)
+            out.append(_cases(ch))
         i += 1
     return "".join(out)
+
+
+def _cases(ch: str) -> str:
+    """A letter as a class of its two cases, when it has exactly one of each that map to each other ('e' and 'E',
+    'ü' and 'Ü'). Letters whose case does not round-trip ('İ', dotless 'ı', 'ß', long 's', the Kelvin sign) match
+    only as written: Python, RE2 and Java agree on an explicit class, never on how they fold those."""
+    lo, up = ch.lower(), ch.upper()
+    if lo == up or len(lo) != 1 or len(up) != 1 or lo.upper() != up or up.lower() != lo:
+        return ch
+    return f"[{lo}{up}]"
 
 
 def _escape(text: str) -> str:
