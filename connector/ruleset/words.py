@@ -6,7 +6,8 @@ present", '%needs%' in "Price increase needs discussion". A word list matches wh
 set of inflections instead:
 
 - matching is case-insensitive: the pattern spells each letter as both cases ([hH][eE]..., [üÜ]), so the text is
-  matched as written; a letter whose cases do not map one to one ('ß', dotless 'ı', 'İ') matches only as written. Folding the text first costs about nine times the match (translate() over
+  matched as written; a letter whose cases do not map one to one ('ß', the dotless i, 'İ') matches only as
+  written. Folding the text first costs about nine times the match (translate() over
   a million subjects, 1 CPU-s against 0.1), and a case-insensitive flag would fold other letters too, differently
   in RE2 and Java (the Kelvin sign K matches k in one, not the other). Any character but a-z, A-Z and
   0-9 is a boundary, accented letters too (so "union" is found in "réunion");
@@ -104,7 +105,7 @@ def _any_case(lower: str) -> str:
 
 def _cases(ch: str) -> str:
     """A letter as a class of its two cases, when it has exactly one of each that map to each other ('e' and 'E',
-    'ü' and 'Ü'). Letters whose case does not round-trip ('İ', dotless 'ı', 'ß', long 's', the Kelvin sign) match
+    'ü' and 'Ü'). Letters whose case does not round-trip ('İ', the dotless i, 'ß', long s, the Kelvin sign) match
     only as written: Python, RE2 and Java agree on an explicit class, never on how they fold those."""
     lo, up = ch.lower(), ch.upper()
     if lo == up or len(lo) != 1 or len(up) != 1 or lo.upper() != up or up.lower() != lo:

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
 pytestmark = needs.SPARK
 
 LISTS = {
-    "listening": ["hear", "ask about", "understand", "shadow", "check in", "1:1", "qbr", "what matters", "discover*"]
-    + ["rückmeldung", "ÉCOUTER", "straße"],
+    "listening": [
+        *["hear", "ask about", "understand", "shadow", "check in", "1:1", "qbr", "what matters", "discover*"],
+        *["rückmeldung", "ÉCOUTER", "straße"],
+    ],
     "generic": ["call", "call with ...", "coffee with ..."],
     "selling": ["present", "presentation", "pitch", "demo", "upsell", "negotiat*", "price", "contract terms"],
 }
