@@ -165,6 +165,7 @@ def plan(
     `last`: the last day the CRM data covers (calibrate_months.covered; the evaluation date if not given). Only
     the months whose horizon ends by then are measured, and the default period counts back from it."""
     last = min(last or as_of, as_of)
+    since_given = since is not None
     since = since or calibrate_months.default_since(last)
     notes: list[str] = []
     outcomes: list[CompiledOutcome] = []
@@ -196,6 +197,8 @@ def plan(
     cal = Calibration(
         as_of, since, rules.version, [r.name for r in rules.rungs], period[:used], [], notes, last_day=last, left=left
     )
+    if outcomes and not used:
+        cal.empty = calibrate_months.what_to_try(since, min(horizons), last, since_given=since_given)
     if not outcomes or not used:
         return cal, None
     rows = []

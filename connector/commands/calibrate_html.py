@@ -3,7 +3,7 @@ the current and the new rules side by side."""
 
 from __future__ import annotations
 
-from connector.commands.calibrate_text import horizon_hint, interval, lift, months, pct, verdict, within
+from connector.commands.calibrate_text import UNMEASURED_YET, horizon_hint, interval, lift, months, pct, verdict, within
 from connector.commands.calibration import Calibration, OutcomeTable
 from connector.commands.report_sections import e, table
 
@@ -20,7 +20,7 @@ _HOW = (
 def _one(t: OutcomeTable) -> str:
     head = f"<h3>{e(within(t))}</h3>"
     if t.first_day is None:
-        return head + '<p class="note">No month of the period has its horizon behind it yet.</p>'
+        return head + f'<p class="note warn">{e(UNMEASURED_YET)}.</p>'
     rows: list[list[object]] = [
         [
             r.rung,
@@ -67,7 +67,10 @@ def section(cal: Calibration | None, new: Calibration | None = None) -> str:
         return ""
     notes = f'<p class="note">Rungs on {e(months(cal))}.</p>' + "".join(
         f'<p class="note warn">{e(n)}</p>'
-        for n in dict.fromkeys([*([cal.left.why] if cal.left else []), *cal.notes, *(new.notes if new else [])])
+        for n in dict.fromkeys(
+            [*([cal.left.why] if cal.left else []), *([cal.empty] if cal.empty else []), *cal.notes]
+            + (new.notes if new else [])
+        )
     )
     if new is None:
         parts = "".join(_one(t) for t in cal.outcomes)

@@ -18,6 +18,11 @@ from connector.commands.calibration import (
     apart,
 )
 
+UNMEASURED_YET = (
+    "no month of the period has its horizon behind it yet: a shorter --horizon measures later months (or an "
+    "earlier --since, more months)"
+)
+
 
 def pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
@@ -103,7 +108,7 @@ def head_line(table: OutcomeTable) -> str:
 def months(cal: Calibration) -> str:
     """The months measured, as the header gives them."""
     if not cal.days:
-        return "no month (none has its horizon within the CRM data)"
+        return "no month"
     count = "1 month" if len(cal.days) == 1 else f"{len(cal.days)} months"
     return f"the first of each month from {cal.days[0].isoformat()} to {cal.days[-1].isoformat()} ({count})"
 
@@ -111,7 +116,7 @@ def months(cal: Calibration) -> str:
 def outcome_lines(table: OutcomeTable) -> list[str]:
     lines = [head_line(table)]
     if table.first_day is None:
-        return [*lines, "  no day of the period has its horizon behind it yet"]
+        return [*lines, f"  {UNMEASURED_YET}"]
     lines.append(
         f"  days {table.first_day.isoformat()} to {table.last_day.isoformat() if table.last_day else '-'}; "
         f"{out_of_time(table, table.months)}"
@@ -146,7 +151,7 @@ def render(cal: Calibration) -> str:
         "Rate: of the contacts on a rung on a month's first day, how many had the outcome within its horizon. "
         "Lift: the rate over the rung below's."
     )
-    lines = [head, *([cal.left.why] if cal.left else []), how]
+    lines = [head, *([cal.left.why] if cal.left else []), *([cal.empty] if cal.empty else []), how]
     lines += [f"note: {n}" for n in cal.notes]
     for table in cal.outcomes:
         lines += ["", *outcome_lines(table)]
@@ -167,6 +172,8 @@ def side_by_side(current: Calibration, new: Calibration) -> list[str]:
     lines = [f"Calibration, current rules beside new rules; rungs on {months(current)}:"]
     if current.left:
         lines.append(f"  {current.left.why}")
+    if current.empty:
+        lines.append(f"  {current.empty}")
     new_by_name = {t.name: t for t in new.outcomes}
     for cur in current.outcomes:
         nxt = new_by_name.get(cur.name)
@@ -210,6 +217,7 @@ def as_dict(cal: Calibration) -> dict[str, Any]:
         "left_out": {"days": [d.isoformat() for d in cal.left.days], "why": cal.left.why} if cal.left else None,
         "last_day": cal.last_day.isoformat() if cal.last_day else None,
         "notes": cal.notes,
+        "nothing_measured": cal.empty,
         "cpu_seconds": round(cal.seconds, 3),
         "outcomes": [
             {

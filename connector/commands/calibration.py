@@ -166,6 +166,7 @@ class Calibration:
     seconds: float = 0.0
     last_day: dt.date | None = None  # the last day the CRM data covers: no measured month's horizon runs past it
     left: LeftOut | None = None  # the months of the period not measured, and why
+    empty: str | None = None  # when no month is measured: why, and what to try (calibrate_months.what_to_try)
 
 
 def says_within(says: str, declared: int, measured: int) -> str:

@@ -191,6 +191,12 @@ def test_a_contact_role_on_a_won_deal_counts_for_the_rung_it_stood_on(org: Org) 
     )
     assert "won_deal (good, within 30 days by --horizon; the rule file says 180)" in done.stdout
     assert "  Friend                    1         1  100.0%" in done.stdout
+    # One month cannot be split into tuning and recent months: said so, with how many a split needs.
+    assert (
+        "  days 2026-05-01 to 2026-05-01; out of time: too few months to split (1 month measured; a split needs at "
+        "least 7: the last 6 as recent and one or more before them); an earlier --since measures more"
+    ) in done.stdout.splitlines()
+    assert "tuning before -" not in done.stdout
     data = json.loads(cli(org.folder, DEFAULT_RULES, *args, "--json").stdout)
     won = next(o for o in data["outcomes"] if o["name"] == "won_deal")
     assert [(r["rung"], r["n"], r["hits"]) for r in won["rungs"][:2]] == [("Fringe", 1, 0), ("Friend", 1, 1)]
@@ -295,6 +301,26 @@ def test_rules_without_outcomes_are_told_how_to_add_them(org: Org) -> None:
     assert "declares no outcomes, so there is nothing to measure the rungs against" in html
 
 
+def test_a_period_with_nothing_to_measure_says_why_and_what_to_try(org: Org) -> None:
+    """The data ends on 14 June. Calibrated in December from 20 November, or with a horizon of a hundred years,
+    no month can be measured: instead of an empty table the admin reads why, and the --since or --horizon that
+    would measure something."""
+    written_to_yesterday(org)
+    late = cli(org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-12-07", "--since", "2026-11-20")
+    assert late.returncode == 0, late.stderr
+    lines = late.stdout.splitlines()
+    assert lines[0].startswith("Calibration as of 2026-12-07: rungs on no month; rules ")
+    assert (
+        "nothing measured: no first of a month from 2026-11-20 is 30 days or more before 2026-06-14, the last day the "
+        "CRM data covers; try an earlier --since (on or before 2026-05-01)"
+    ) in lines
+    long = cli(org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-12-07", "--horizon", "36500", "--json")
+    assert long.returncode == 0, long.stderr
+    data = json.loads(long.stdout)
+    assert data["days"] == [] and data["outcomes"] == []
+    assert data["nothing_measured"].endswith("try a shorter --horizon (at most 1109 days from 2023-06-01)")
+
+
 def test_since_after_the_evaluation_date_is_refused_before_any_work(org: Org) -> None:
     done = cli(org.folder, DEFAULT_RULES, "calibrate", "--as-of", "2026-06-15", "--since", "2026-07-01")
     assert done.returncode == 2
@@ -383,6 +409,8 @@ def test_simulate_and_the_report_show_both_rule_sets_calibrated(org: Org) -> Non
     assert "Is each rung earned? (calibration)" in html
     assert "<h3>replied (good, within 60 days by --horizon; the rule file says 30)</h3>" in html
     assert "an email they wrote to us within 60 days." in html
+    # Two contacts reach no top rung: the page says which rungs have no contact-month and points to --horizon.
+    assert "Forever have no contact-month within 60 days of a measured month: a shorter --horizon (e.g. " in html
 
 
 def test_a_bounce_and_an_inactive_contact_count_on_the_day_they_went(org: Org) -> None:
