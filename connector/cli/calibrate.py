@@ -12,6 +12,7 @@ from connector import config as config_mod
 from connector.cli.app import DATE
 from connector.cli.report import _AS_OF, _RULE_FILE, HORIZON, local
 from connector.commands import sync
+from connector.errors import UsageError
 
 
 @click.command()
@@ -46,6 +47,10 @@ def calibrate(
             f"{since.isoformat()} is not before the evaluation date {as_of.isoformat()}", param_hint="'--since'"
         )
     rules = sync.load_rules(cfg, rules_file)
+    if not rules.outcomes:  # nothing to measure against: said before any data is read
+        from connector.commands import calibrate_notes
+
+        raise UsageError(calibrate_notes.no_outcomes(rules.path))
     if cfg.engine.kind == "spark":  # the second engine: from the CRM's data, or from the warehouse copy
         from connector.commands import calibrate_spark
 

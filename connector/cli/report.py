@@ -102,6 +102,10 @@ def _run(
         )
     sim = simulate_mod.simulate(crm.con, current, new, as_of, weeks=weeks, samples=samples, steps=steps)
     sim.calibration = calibration
+    if calibration is None:
+        from connector.commands import calibrate_notes
+
+        sim.calibration_skipped = calibrate_notes.no_outcomes(current.path, new.path)
     sim.notes = _picklist_notes(crm, new, cfg)
     return sim, new
 
@@ -199,7 +203,7 @@ def report(
             page = _simulation_page(cfg, crm, *sim, steps)
         else:
             from connector.commands import calibrate as calibrate_mod
-            from connector.commands import calibrate_html
+            from connector.commands import calibrate_html, calibrate_notes
 
             rules = sync.load_rules(cfg)
             with steps.step("the trend, month by month"):
@@ -208,7 +212,12 @@ def report(
             with steps.step("placing contacts on the ladder"):
                 data = report_mod.current(crm.con, rules, as_of, cfg.resolve(cfg.state.path), months)
             with steps.step("drawing the page"):
-                page = report_mod.render(data, calibration=calibrate_html.section(cal))
+                section = (
+                    calibrate_html.section(cal)
+                    if cal
+                    else calibrate_html.skipped(calibrate_notes.no_outcomes(rules.path))
+                )
+                page = report_mod.render(data, calibration=section)
     _write(out, page, quiet=False)
 
 
@@ -227,7 +236,9 @@ def _simulation_page(
     from connector.commands import calibrate_html, trend
     from connector.commands import report as report_mod
 
-    section = calibrate_html.section(*sim.calibration) if sim.calibration else ""
+    section = (
+        calibrate_html.section(*sim.calibration) if sim.calibration else calibrate_html.skipped(sim.calibration_skipped)
+    )
     with steps.step("the trend, month by month"):
         months = trend.by_owner(crm.con, sync.load_rules(cfg), sim.as_of)
     with steps.step("drawing the page"):

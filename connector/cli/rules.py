@@ -89,8 +89,9 @@ def check(
 
     Errors (exit 4) are what loading refuses, plus what is clearly broken: a rung no contact can reach, a
     condition that is never true. Warnings are likely mistakes: a condition that is always true, thresholds out
-    of order, features or kinds never used, a kind that matches no activity in the local CRM, a rung no better than
-    the one below on the outcomes the rules declare (calibrate, on the local CRM's history). With `--engine
+    of order, features or kinds never used, a kind that matches no activity in the local CRM, a rung not clearly
+    better than the one below on an outcome the rules declare (calibrate, on the local CRM's history: not better,
+    or better with overlapping 95% intervals), when both rungs have at least 200 contact-months. With `--engine
     spark`, also an error for each construct with no faithful Spark rendering, at the rule text that made it.
     """
     if coverage and no_data:
@@ -410,9 +411,11 @@ def schema_text() -> str:
 
 
 def _unearned(rules_set: compiler.RuleSet, crm: LocalCrm, as_of: dt.date) -> list[Finding]:
-    """A rung no better than the one below on the CRM's own history (calibrate), with enough contacts to say so."""
+    """A rung not clearly better than the one below on the CRM's own history (calibrate), with enough
+    contact-months on both to say so."""
     from connector.commands import calibrate as calibrate_mod
-    from connector.commands.calibration import unearned
+    from connector.commands.calibrate_text import interval
+    from connector.commands.calibration import MIN_OBSERVATIONS, NOT_BETTER, unearned
 
     if not rules_set.outcomes:
         return []
@@ -420,12 +423,20 @@ def _unearned(rules_set: compiler.RuleSet, crm: LocalCrm, as_of: dt.date) -> lis
     out = []
     for u in unearned(cal):
         direction = "above" if u.good else "below"
+        how = (
+            f"is not {direction} '{u.below}'"
+            if u.standing == NOT_BETTER
+            else f"is {direction} '{u.below}' but not clearly (the 95% intervals overlap: may be chance)"
+        )
+        rate, below = u.rate.rate or 0.0, u.rate_below.rate or 0.0
         out.append(
             rules_set.source.finding(
                 ("rungs", u.rung, "name"),
-                f"rung '{u.rung_name}' is not {direction} '{u.below}' on outcome '{u.outcome}' in the local CRM's "
-                f"history: {100 * u.rate:.1f}% of {u.n:,} contact-months against {100 * u.rate_below:.1f}% of "
-                f"{u.n_below:,}; see `trust-ladder calibrate` for which criteria carry the signal",
+                f"rung '{u.rung_name}' {how} on outcome '{u.outcome}' in the local CRM's history: "
+                f"{100 * rate:.1f}% ({interval(u.rate)}) of {u.rate.n:,} contact-months against "
+                f"{100 * below:.1f}% ({interval(u.rate_below)}) of {u.rate_below.n:,}; warned because both rungs "
+                f"have at least {MIN_OBSERVATIONS} contact-months; see `trust-ladder calibrate` for which criteria "
+                "carry the signal",
                 severity=lint.WARNING,
             )
         )

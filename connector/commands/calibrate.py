@@ -29,14 +29,20 @@ import duckdb
 from sqlglot import exp
 
 from connector import log, sql
-from connector.commands import calibrate_gone, calibrate_months, rung_days
-from connector.commands.calibration import Calibration, CriterionRow, OutcomeTable, Rate, RungRow, says_within
+from connector.commands import calibrate_gone, calibrate_months, calibrate_notes, rung_days
+from connector.commands.calibration import (
+    RECENT_MONTHS,
+    Calibration,
+    CriterionRow,
+    OutcomeTable,
+    Rate,
+    RungRow,
+    says_within,
+)
 from connector.engine.relations import CLASSIFIED, criterion_col, kind_col
 from connector.engine.timeline import TODO
 from connector.ruleset.compiled import CompiledOutcome
 from connector.ruleset.compiler import RuleSet
-
-RECENT_MONTHS = 6  # out of time: each outcome's most recent days, reported apart from the earlier (tuning) ones
 
 _OUTCOMES = "tl_cal_outcome"  # o, neg, horizon, split_k, last_k
 _EVENTS = "tl_cal_event"  # o, cid, day: the days each outcome's thing happened
@@ -92,6 +98,7 @@ SELECT e.o, e.cid, min(e.day) AS day FROM $events e JOIN $outcomes x ON x.o = e.
 """
 _PER_RUNG = "SELECT o, r, recent, count(*), count(*) FILTER (WHERE hit) FROM $hits GROUP BY o, r, recent"
 _PEOPLE_SQL = "SELECT o, r, count(DISTINCT cid) FROM $hits GROUP BY o, r"
+_EVENTS_SQL = "SELECT o, count(*) FROM $events GROUP BY o"
 _PER_CRIT = (
     "SELECT o, $c AS c, $met AS met, count(*), count(*) FILTER (WHERE hit) FROM $hits WHERE r >= $r GROUP BY o, met"
 )
@@ -158,16 +165,14 @@ def plan(
     `last`: the last day the CRM data covers (calibrate_months.covered; the evaluation date if not given). Only
     the months whose horizon ends by then are measured, and the default period counts back from it."""
     last = min(last or as_of, as_of)
+    since_given = since is not None
     since = since or calibrate_months.default_since(last)
     notes: list[str] = []
     outcomes: list[CompiledOutcome] = []
     gone_have: dict[str, set[str]] = {}
     for o in rules.outcomes:
         if o.type == "won_opportunity" and not holds.opportunities:
-            notes.append(
-                f"outcome '{o.name}' left out: the CRM data holds no Opportunity and OpportunityContactRole "
-                "(import Opportunity.csv and OpportunityContactRole.csv, or sync from Salesforce with these rules)"
-            )
+            notes.append(calibrate_notes.no_deal_tables(o))
             continue
         if o.gone is not None:
             have, lacking = calibrate_gone.usable(o, holds.contact_columns, holds.pulled)
@@ -183,7 +188,7 @@ def plan(
             gone_have[o.name] = have
         outcomes.append(o)
     if not rules.outcomes:
-        notes.append("the rule file declares no outcomes: add some under `outcomes:` (see rules/ladder.yaml)")
+        notes.append(calibrate_notes.no_outcomes(rules.path))
     period = calibrate_months.month_days(since, as_of)
     horizons = [horizon or o.horizon_days for o in outcomes]
     per_outcome = [calibrate_months.measured(period, h, last) for h in horizons]
@@ -192,6 +197,8 @@ def plan(
     cal = Calibration(
         as_of, since, rules.version, [r.name for r in rules.rungs], period[:used], [], notes, last_day=last, left=left
     )
+    if outcomes and not used:
+        cal.empty = calibrate_months.what_to_try(since, min(horizons), last, since_given=since_given)
     if not outcomes or not used:
         return cal, None
     rows = []
@@ -244,6 +251,11 @@ def hits_table(p: Plan, rungs: str) -> exp.Expr:
     return sql.create_temp(_HITS, body)
 
 
+def events_query() -> exp.Expr:
+    """Over `tl_cal_event`: how many rows each outcome's source holds (an outcome without any is left out)."""
+    return sql.q(_EVENTS_SQL, events=sql.table(_EVENTS))
+
+
 def count_queries(p: Plan) -> tuple[exp.Expr, exp.Expr, exp.Expr | None]:
     """Over `tl_cal_hit`: contact-months and hits per outcome, rung and period; distinct contacts per outcome and
     rung; contact-months and hits per outcome, criterion and whether met, among contacts on the rung below or
@@ -268,6 +280,11 @@ class Counts:
     per_rung: dict[tuple[int, int, bool], tuple[int, int]] = field(default_factory=dict)
     people: dict[tuple[int, int], int] = field(default_factory=dict)
     per_crit: dict[tuple[int, int, bool], tuple[int, int]] = field(default_factory=dict)
+    events: dict[int, int] = field(default_factory=dict)  # per outcome: its source's rows, over every contact
+
+    def add_events(self, rows: Rows) -> None:
+        for o, n in rows:
+            self.events[int(o)] = self.events.get(int(o), 0) + int(n)
 
     def add(self, per_rung: Rows, people: Rows, per_crit: Rows) -> None:
         for o, r, recent, n, h in per_rung:
@@ -286,10 +303,13 @@ Rows = list[tuple[Any, ...]]
 
 
 def finish(cal: Calibration, rules: RuleSet, p: Plan, counts: Counts) -> Calibration:
-    """The tables of every outcome, from the counts."""
+    """The tables of every outcome, from the counts; an outcome whose source holds no row is left out, named."""
     days = cal.days
     for i, o in enumerate(p.outcomes):
         _, _, h, split_k, last_k, _, ks = p.rows[i]
+        if not counts.events.get(i):
+            cal.notes.append(calibrate_notes.no_events(o, cal.as_of))
+            continue
         rows: list[RungRow] = []
         for r in rules.rungs:
             tn, th = counts.per_rung.get((i, r.index, False), (0, 0))
@@ -315,6 +335,7 @@ def finish(cal: Calibration, rules: RuleSet, p: Plan, counts: Counts) -> Calibra
                 rows,
                 crit_rows,
                 declared_horizon_days=o.horizon_days,
+                months=len(ks),
             )
         )
         if not ks:
@@ -352,6 +373,7 @@ def calibrate(
         """The outcome tables, once the activities are classified."""
         for tree in (outcomes_table(p), events_table(p), gone_table()):
             sql.run(con, tree, params)
+        counts.add_events(sql.run(con, events_query()).fetchall())
 
     def batch() -> None:
         """This batch's contact-months against every outcome, added to the counts."""

@@ -3,15 +3,16 @@ the current and the new rules side by side."""
 
 from __future__ import annotations
 
-from connector.commands.calibrate_text import interval, lift, months, pct, verdict, within
+from connector.commands.calibrate_text import UNMEASURED_YET, horizon_hint, interval, lift, months, pct, verdict, within
 from connector.commands.calibration import Calibration, OutcomeTable
 from connector.commands.report_sections import e, table
 
 _HOW = (
     "For the first day of each month, the rung each contact stood on (read from its history), and whether the "
     "outcome followed within its horizon. Rate: the share of those contact-months that saw it, with a 95% interval "
-    "(Wilson). Lift: the rate over the rung below's. A rung is earned when its good outcomes are above the rung "
-    "below (its bad ones below), by more than the intervals allow for chance. Recent: the last six months measured, "
+    "(Wilson). Lift: the rate over the rung below's. Each rung is clearly above the rung below (its rate "
+    "higher and the two intervals apart: earned), above it but not clearly (the intervals overlap: the difference "
+    "may be chance), or not above it; below, for a bad outcome. Recent: the last six months measured, "
     "apart from the earlier (tuning) ones, so a threshold tuned on the past is checked on months it was not tuned on."
 )
 
@@ -19,7 +20,7 @@ _HOW = (
 def _one(t: OutcomeTable) -> str:
     head = f"<h3>{e(within(t))}</h3>"
     if t.first_day is None:
-        return head + '<p class="note">No month of the period has its horizon behind it yet.</p>'
+        return head + f'<p class="note warn">{e(UNMEASURED_YET)}.</p>'
     rows: list[list[object]] = [
         [
             r.rung,
@@ -33,6 +34,8 @@ def _one(t: OutcomeTable) -> str:
         ]
         for r in t.rows
     ]
+    why = horizon_hint(t)
+    hint = f'<p class="note warn">{e(why)}.</p>' if why else ""
     body = table(["rung", "contact-months", "contacts", "rate", "95% interval", "lift", "tuning", "recent"], rows)
     crit = table(
         ["rung", "criterion", "rate if met", "rate if not met"],
@@ -42,9 +45,20 @@ def _one(t: OutcomeTable) -> str:
         ],
     )
     return (
-        f'{head}<p class="note">{e(t.says)}. {e(verdict(t))}.</p>{body}'
+        f'{head}<p class="note">{e(t.says)}. {e(verdict(t))}.</p>{hint}{body}'
         f"<details><summary>Which criteria carry the signal</summary>{crit}</details>"
     )
+
+
+_TITLE = "<h2>Is each rung earned? (calibration)</h2>"
+
+
+def skipped(why: str | None) -> str:
+    """In place of the section when nothing can be calibrated (a rule file without outcomes): one line saying
+    why and what to do, so the admin does not look for a section that silently is not there."""
+    if why is None:
+        return ""
+    return f'<section>{_TITLE}<p class="note">Left out: {e(why)}.</p></section>'
 
 
 def section(cal: Calibration | None, new: Calibration | None = None) -> str:
@@ -53,7 +67,10 @@ def section(cal: Calibration | None, new: Calibration | None = None) -> str:
         return ""
     notes = f'<p class="note">Rungs on {e(months(cal))}.</p>' + "".join(
         f'<p class="note warn">{e(n)}</p>'
-        for n in dict.fromkeys([*([cal.left.why] if cal.left else []), *cal.notes, *(new.notes if new else [])])
+        for n in dict.fromkeys(
+            [*([cal.left.why] if cal.left else []), *([cal.empty] if cal.empty else []), *cal.notes]
+            + (new.notes if new else [])
+        )
     )
     if new is None:
         parts = "".join(_one(t) for t in cal.outcomes)
@@ -69,4 +86,4 @@ def section(cal: Calibration | None, new: Calibration | None = None) -> str:
                 + (_one(other) if other else "<p>(not an outcome of the new rules)</p>")
                 + "</div></div>"
             )
-    return f'<section><h2>Is each rung earned? (calibration)</h2><p class="note">{e(_HOW)}</p>{notes}{parts}</section>'
+    return f'<section>{_TITLE}<p class="note">{e(_HOW)}</p>{notes}{parts}</section>'

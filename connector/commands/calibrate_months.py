@@ -88,6 +88,25 @@ class LeftOut:
     why: str
 
 
+def what_to_try(since: dt.date, shortest: int, last: dt.date, *, since_given: bool = True) -> str:
+    """When no month is measured: why (no month's first day from `since` has its `shortest` horizon end by `last`,
+    the last day the data covers) and the options that would measure some, with the values that work: an earlier
+    --since (when one was given: the default already reaches three years back), a shorter --horizon."""
+    first = since if since.day == 1 else month_days(since, since + dt.timedelta(days=32))[0]
+    latest = last - dt.timedelta(days=shortest)  # the latest first of a month this horizon can measure
+    tries = []
+    if since_given and latest >= dt.date.min + dt.timedelta(days=31):
+        tries.append(f"an earlier --since (on or before {latest.replace(day=1).isoformat()})")
+    if first < last:
+        most = (last - first).days
+        tries.append(f"a shorter --horizon (at most {most} day{'s' if most != 1 else ''} from {first.isoformat()})")
+    why = (
+        f"nothing measured: no first of a month from {since.isoformat()} is {shortest} days or more before "
+        f"{last.isoformat()}, the last day the CRM data covers"
+    )
+    return f"{why}; try {' or '.join(tries)}" if tries else why
+
+
 def left_out(days: list[dt.date], used: int, shortest: int, last: dt.date, as_of: dt.date) -> LeftOut | None:
     """`days[used:]`, which even the shortest horizon runs past the last day covered; None when there are none."""
     rest = days[used:]

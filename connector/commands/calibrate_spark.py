@@ -140,6 +140,7 @@ def calibrate(
         engine.run(tree, params)
     per_rung, people, per_crit = cal_mod.count_queries(p)
     counts = cal_mod.Counts()
+    counts.add_events([tuple(r) for r in engine.run(cal_mod.events_query()).collect()])
     counts.add(
         [tuple(r) for r in engine.run(per_rung).collect()],
         [tuple(r) for r in engine.run(people).collect()],

@@ -5,7 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from connector.commands.calibration import Calibration, OutcomeTable, Rate, RungRow
+from connector.commands.calibration import (
+    NOT_BETTER,
+    NOT_CLEARLY,
+    RECENT_MONTHS,
+    UNMEASURED,
+    Calibration,
+    OutcomeTable,
+    Rate,
+    RungRow,
+    Step,
+    apart,
+)
+
+UNMEASURED_YET = (
+    "no month of the period has its horizon behind it yet: a shorter --horizon measures later months (or an "
+    "earlier --since, more months)"
+)
 
 
 def pct(value: float | None) -> str:
@@ -21,20 +37,60 @@ def lift(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}x"
 
 
+def _step(step: Step, direction: str) -> str:
+    if step.standing == UNMEASURED:
+        empty = step.rung if not step.row.all.n else step.below
+        return f"{step.rung} against {step.below}: not measured ({empty} has no contact-month)"
+    if step.standing == NOT_BETTER:
+        how = "clearly" if apart(step.row.all, step.row_below.all) else "within the intervals: may be chance"
+        return f"{step.rung} is not {direction} {step.below} ({how})"
+    if step.standing == NOT_CLEARLY:
+        return f"{step.rung} is {direction} {step.below}, not clearly (the intervals overlap: may be chance)"
+    return f"{step.rung} is clearly {direction} {step.below}"
+
+
 def verdict(table: OutcomeTable) -> str:
-    """Whether the rungs are ordered for this outcome, and where not."""
-    inv = table.inversions()
+    """Per rung, whether it stands clearly above the one below it (its 95% interval apart from the one below's),
+    above it but not clearly (the intervals overlap, so the difference may be chance), or not above it; below it,
+    for a bad outcome. Earned: every rung clearly so."""
     direction = "above" if table.good else "below"
-    if not inv:
-        return f"ordered: each rung's rate is {direction} the one below it"
-    rows = {r.rung: r.all for r in table.rows}
+    steps = table.steps()
+    if table.earned:
+        return f"earned: each rung's rate is clearly {direction} the one below it (the 95% intervals apart)"
+    standings = {s.standing for s in steps}
+    if NOT_BETTER in standings:
+        head = "not ordered"
+    elif UNMEASURED in standings:
+        head = "not all measured"
+    else:
+        head = "ordered, not all clearly"
+    return f"{head}: " + "; ".join(_step(s, direction) for s in steps)
 
-    def how(a: str, b: str) -> str:
-        x, y = rows[a].interval, rows[b].interval
-        apart = x is not None and y is not None and (x[1] < y[0] or y[1] < x[0])
-        return "clearly" if apart else "within the intervals: may be chance"
 
-    return "not ordered: " + "; ".join(f"{a} is not {direction} {b} ({how(a, b)})" for a, b in inv)
+def horizon_hint(table: OutcomeTable) -> str | None:
+    """When a rung has no contact-month: a shorter horizon measures later months, where the top rungs have more
+    contacts (most relationships reach them late)."""
+    empty = [r.rung for r in table.rows if not r.all.n]
+    if not empty or table.first_day is None:
+        return None
+    shorter = max(1, table.horizon_days // 2)
+    return (
+        f"{', '.join(empty)} {'has' if len(empty) == 1 else 'have'} no contact-month within {table.horizon_days} days "
+        f"of a measured month: a shorter --horizon (e.g. --horizon {shorter}) measures later months, where more "
+        "contacts stand on the top rungs"
+    )
+
+
+def out_of_time(table: OutcomeTable, measured: int) -> str:
+    """The out-of-time split's line: where the recent months begin, or that there are too few to split."""
+    if table.recent_from is None:
+        months = "1 month" if measured == 1 else f"{measured} months"
+        return (
+            f"out of time: too few months to split ({months} measured; a split needs at least {RECENT_MONTHS + 1}: "
+            f"the last {RECENT_MONTHS} as recent and one or more before them); an earlier --since measures more"
+        )
+    recent = table.recent_from.isoformat()
+    return f"out of time: tuning before {recent}, recent from {recent}"
 
 
 def within(table: OutcomeTable) -> str:
@@ -52,7 +108,7 @@ def head_line(table: OutcomeTable) -> str:
 def months(cal: Calibration) -> str:
     """The months measured, as the header gives them."""
     if not cal.days:
-        return "no month (none has its horizon within the CRM data)"
+        return "no month"
     count = "1 month" if len(cal.days) == 1 else f"{len(cal.days)} months"
     return f"the first of each month from {cal.days[0].isoformat()} to {cal.days[-1].isoformat()} ({count})"
 
@@ -60,11 +116,10 @@ def months(cal: Calibration) -> str:
 def outcome_lines(table: OutcomeTable) -> list[str]:
     lines = [head_line(table)]
     if table.first_day is None:
-        return [*lines, "  no day of the period has its horizon behind it yet"]
-    recent = table.recent_from.isoformat() if table.recent_from else "-"
+        return [*lines, f"  {UNMEASURED_YET}"]
     lines.append(
         f"  days {table.first_day.isoformat()} to {table.last_day.isoformat() if table.last_day else '-'}; "
-        f"out of time: tuning before {recent}, recent from {recent}"
+        f"{out_of_time(table, table.months)}"
     )
     width = max(10, *(len(r.rung) for r in table.rows)) + 2
     lines.append(
@@ -77,6 +132,9 @@ def outcome_lines(table: OutcomeTable) -> list[str]:
             f"{lift(r.lift):>8}{pct(r.tuning.rate):>9}{pct(r.recent.rate):>9}"
         )
     lines.append(f"  {verdict(table)}")
+    hint = horizon_hint(table)
+    if hint:
+        lines.append(f"  {hint}")
     if table.criteria:
         lines.append("  criteria (contacts on the rung below or higher): rate if met / if not met")
         for c in table.criteria:
@@ -93,7 +151,7 @@ def render(cal: Calibration) -> str:
         "Rate: of the contacts on a rung on a month's first day, how many had the outcome within its horizon. "
         "Lift: the rate over the rung below's."
     )
-    lines = [head, *([cal.left.why] if cal.left else []), how]
+    lines = [head, *([cal.left.why] if cal.left else []), *([cal.empty] if cal.empty else []), how]
     lines += [f"note: {n}" for n in cal.notes]
     for table in cal.outcomes:
         lines += ["", *outcome_lines(table)]
@@ -114,6 +172,8 @@ def side_by_side(current: Calibration, new: Calibration) -> list[str]:
     lines = [f"Calibration, current rules beside new rules; rungs on {months(current)}:"]
     if current.left:
         lines.append(f"  {current.left.why}")
+    if current.empty:
+        lines.append(f"  {current.empty}")
     new_by_name = {t.name: t for t in new.outcomes}
     for cur in current.outcomes:
         nxt = new_by_name.get(cur.name)
@@ -157,6 +217,7 @@ def as_dict(cal: Calibration) -> dict[str, Any]:
         "left_out": {"days": [d.isoformat() for d in cal.left.days], "why": cal.left.why} if cal.left else None,
         "last_day": cal.last_day.isoformat() if cal.last_day else None,
         "notes": cal.notes,
+        "nothing_measured": cal.empty,
         "cpu_seconds": round(cal.seconds, 3),
         "outcomes": [
             {
@@ -169,7 +230,9 @@ def as_dict(cal: Calibration) -> dict[str, Any]:
                 "last_day": t.last_day.isoformat() if t.last_day else None,
                 "recent_from": t.recent_from.isoformat() if t.recent_from else None,
                 "ordered": t.ordered,
+                "earned": t.earned,
                 "inversions": [list(p) for p in t.inversions()],
+                "steps": [{"rung": st.rung, "below": st.below, "standing": st.standing} for st in t.steps()],
                 "rungs": [
                     {
                         "rung": r.rung,

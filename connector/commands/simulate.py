@@ -81,6 +81,7 @@ class Simulation:
     calibration: tuple[Calibration, Calibration] | None = (
         None  # the current and the new rules, when either has outcomes
     )
+    calibration_skipped: str | None = None  # why there is no calibration (neither rule file declares outcomes)
 
     @property
     def per_rung_current(self) -> list[int]:
@@ -371,6 +372,7 @@ def as_dict(sim: Simulation) -> dict[str, Any]:
         "calibration": None
         if sim.calibration is None
         else {"current": calibrate_text.as_dict(sim.calibration[0]), "new": calibrate_text.as_dict(sim.calibration[1])},
+        "calibration_skipped": sim.calibration_skipped,
     }
 
 
@@ -434,5 +436,7 @@ def render(sim: Simulation) -> str:
             )
     if sim.calibration is not None:
         lines += ["", *calibrate_text.side_by_side(*sim.calibration)]
+    elif sim.calibration_skipped:
+        lines += ["", f"Calibration left out: {sim.calibration_skipped}"]
     lines += ["", f"Nothing was written to the CRM. ({sim.seconds:.1f} s)"]
     return "\n".join(lines)

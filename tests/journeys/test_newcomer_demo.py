@@ -71,14 +71,15 @@ def test_demo_creates_an_org_that_reaches_every_rung_and_both_flags(tmp_path: Pa
     # Every kind of the default rules has activities in the demo: concerns, what was acted on, hard moments
     # worked through, as well as emails, calls and meetings; so no kind is unmatched. The check's only warnings are
     # calibration's: the demo's Familiar rung is, on purpose, no better than Friend at winning deals (see
-    # connector/crm/local/demo/_outcomes.py), and `rules check` says so from the demo's own history.
+    # connector/crm/local/demo/_outcomes.py), and `rules check` says it is not clearly above Friend from the demo's
+    # own history.
     check = cli("rules", "check", "--as-of", AS_OF, str(ROOT / "rules" / "ladder.yaml"), cwd=tmp_path)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "matches none" not in check.stdout
     warnings = [line for line in check.stdout.splitlines() if ": warning: " in line]
     assert warnings, check.stdout
     assert all("in the local CRM's history" in w for w in warnings), warnings
-    assert any("rung 'Familiar' is not above 'Friend'" in w for w in warnings), warnings
+    assert any("rung 'Familiar' is" in w and "'Friend'" in w and "'won_deal'" in w for w in warnings), warnings
 
 
 def test_demo_refuses_to_overwrite_an_imported_crm(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_calibrate_counts_the_bounces_and_inactive_contacts_the_mirror_pulled(ru
     before = len(run.org.calls)
     cal = _calibrate(run, rules)
     assert len(run.org.calls) == before
-    assert cal.notes == []
+    assert not [n for n in cal.notes if "'gone'" in n], cal.notes  # (no deal in this org: those are left out)
     gone = next(t for t in cal.outcomes if t.name == "gone")
     created = dict(
         run.org.con.execute('SELECT "Id", CAST("CreatedDate" AS DATE) FROM "Contact" WHERE "Id" IN ?', [ids]).fetchall()
@@ -107,6 +107,10 @@ def test_a_gone_field_hidden_from_the_sync_user_is_not_asked_for_and_calibrate_s
     demo.generate(run.org.crm, contacts=30, seed=5, as_of=run.as_of - dt.timedelta(days=1), activities_per_contact=3)
     run.org.add_contact_field("Inactive__c", "BOOLEAN")
     run.org.missing_fields |= {"Inactive__c", "IsEmailBounced"}
+    first = run.org.con.execute('SELECT min("Id") FROM "Contact"').fetchone()
+    assert first is not None
+    bounced = dt.datetime.combine(run.as_of - dt.timedelta(days=30), dt.time(9))
+    run.org.con.execute('UPDATE "Contact" SET "EmailBouncedDate" = ? WHERE "Id" = ?', [bounced, first[0]])
     run.org.advance(minutes=1)
     rules = _rules(run.folder)
     sync.run(run.config(), as_of=run.as_of, rules_file=rules)

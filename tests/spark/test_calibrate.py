@@ -148,3 +148,44 @@ def test_a_copy_without_deals_leaves_the_deal_outcomes_out_and_says_so(
     assert done.stdout.splitlines()[1].startswith("left out: ")
     assert "outcome 'won_deal' left out: the CRM data holds no Opportunity and OpportunityContactRole" in done.stdout
     assert "went_silent (bad, within 180 days)" in done.stdout
+
+
+def test_deal_tables_without_a_row_leave_the_deal_outcomes_out_on_both_engines_and_the_copy(
+    spark: SparkSession, demo_crm: Path, tmp_path: Path
+) -> None:
+    """An org that keeps no deals has Opportunity and OpportunityContactRole, empty. DuckDB, Spark from the CRM and
+    Spark from the Fivetran copy (whose deal tables are there, without a row) leave won_deal and renewal out with
+    the same line, rather than printing 0% on every rung, and agree on every other figure."""
+    del spark
+    shutil.copy(demo_crm, tmp_path / "crm.duckdb")
+    crm = LocalCrm.open(tmp_path / "crm.duckdb")
+    try:
+        demo_outcomes.add(crm, load(DEFAULT_RULES), seed=7, as_of=AS_OF)
+        crm.con.execute('DELETE FROM "OpportunityContactRole"')
+        crm.con.execute('DELETE FROM "Opportunity"')
+    finally:
+        crm.close()
+    crm = LocalCrm.open(tmp_path / "crm.duckdb")
+    try:
+        copy = export(crm, tmp_path / "copy", naming_="fivetran")
+    finally:
+        crm.close()
+    assert copy.opportunity is not None and copy.opportunity_contact_role is not None
+    keys = copy.model_dump(exclude_none=True, exclude={"columns"})
+    warehouse = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    args = ("calibrate", "--json", "--as-of", LATER, "--since", SINCE, "--horizon", str(HORIZON))
+    results = []
+    for config in (
+        _config(tmp_path, "duckdb"),
+        _config(tmp_path, "spark"),
+        _config(tmp_path, "spark", warehouse),
+    ):
+        done = cli(config, *args)
+        assert done.exit_code == 0, done.output
+        results.append(_without_cpu(json.loads(done.stdout)))
+    on_duckdb = results[0]
+    assert [o["name"] for o in on_duckdb["outcomes"]] == ["gave_referral", "replied", "went_silent", "gone"]
+    left = [n for n in on_duckdb["notes"] if "left out: the CRM data holds no won Opportunity" in n]
+    assert [n.split("'")[1] for n in left] == ["won_deal", "renewal"]
+    assert results[1] == on_duckdb
+    assert results[2] == on_duckdb

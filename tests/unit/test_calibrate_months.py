@@ -74,3 +74,22 @@ def test_an_outcome_s_words_give_the_horizon_measured() -> None:
     assert says_within("a reply within 2 days", 2, 1) == "a reply within 1 day"
     assert says_within("no talk for six months", 180, 90) == "no talk for six months"  # the heading says 90
     assert says_within("within 30 days", 30, 30) == "within 30 days"
+
+
+def test_with_nothing_measured_the_line_says_what_would_measure_something() -> None:
+    """The values it suggests work: the --since it names has its first month measured, and so does the --horizon
+    from the first month given."""
+    late = calibrate_months.what_to_try(dt.date(2026, 11, 20), 30, JUNE_14)
+    assert late == (
+        "nothing measured: no first of a month from 2026-11-20 is 30 days or more before 2026-06-14, the last day "
+        "the CRM data covers; try an earlier --since (on or before 2026-05-01)"
+    )  # no shorter horizon helps a period that starts after the data ends
+    assert calibrate_months.measured([dt.date(2026, 5, 1)], 30, JUNE_14) == [0]
+    long = calibrate_months.what_to_try(dt.date(2023, 6, 1), 36_500, JUNE_14, since_given=False)
+    assert long.endswith("; try a shorter --horizon (at most 1109 days from 2023-06-01)")
+    assert calibrate_months.measured([dt.date(2023, 6, 1)], 1109, JUNE_14) == [0]
+    assert calibrate_months.measured([dt.date(2023, 6, 1)], 1110, JUNE_14) == []
+    both = calibrate_months.what_to_try(dt.date(2026, 5, 15), 60, JUNE_14)
+    assert both.endswith(
+        "try an earlier --since (on or before 2026-04-01) or a shorter --horizon (at most 13 days from 2026-06-01)"
+    )
