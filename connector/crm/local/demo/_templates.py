@@ -91,7 +91,7 @@ _GROUPS: dict[str, list[_Template]] = {
         _event("Proposal walkthrough", WHAT_OPP),
         _event("Onboarding session", WHAT_ACCOUNT, (60, 90)),
         _event("Contract negotiation", WHAT_OPP, (60, 90)),
-        _event("Lunch meeting", WHAT_NONE, (60, 90)),
+        _event("Status meeting", WHAT_NONE, (60, 90)),
         _event("Implementation planning", WHAT_ACCOUNT, (60,)),
     ],
     # meeting + listening
