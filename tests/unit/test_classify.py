@@ -12,8 +12,10 @@ from connector import sql
 from connector.engine import classify
 from connector.engine.relations import kind_col
 from connector.ruleset.compiler import load_text
+from tests.unit.test_words import LADDER_TAIL
 
-RULES = """name: t
+RULES = (
+    """name: t
 words:
   listening_cues: [hear, ask about, understand]
   selling_cues: [pitch, price*, upsell]
@@ -27,15 +29,9 @@ kinds:
     match: Subject LIKE 'Re:%' AND NOT MENTIONS(selling_cues, Subject, Description)
   unread:
     match: NOT MENTIONS(listening_cues, Subject) AND NOT Subject LIKE 'Re:%'
-features:
-  n:
-    count: [listening]
-rungs:
-  - name: A
-  - name: B
-    requires:
-      - when: n >= 1
 """
+    + LADDER_TAIL
+)
 
 DAY = dt.date(2026, 3, 10)
 ROWS = [  # Subject, Description, TaskSubtype: the same few subjects many times, as reps log them

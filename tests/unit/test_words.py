@@ -140,16 +140,8 @@ def test_mentions_is_only_for_activity_text() -> None:
         compile_expr("MENTIONS('x', CallDurationInSeconds)", _symbols(), word_lists={})
 
 
-RULES = """name: t
-words:
-  listening_cues: [hear, ask about]
-  unused_list: [x]
-kinds:
-  listening:
-    match: >-
-      TaskSubtype = 'Call'
-      AND MENTIONS(listenin_cues, Subject, Description)
-features:
+# A ladder of two rungs over one kind: the least a rule file needs around the kinds a test is about.
+LADDER_TAIL = """features:
   n:
     count: [listening]
 rungs:
@@ -158,6 +150,20 @@ rungs:
     requires:
       - when: n >= 1
 """
+
+RULES = (
+    """name: t
+words:
+  listening_cues: [hear, ask about]
+  unused_list: [x]
+kinds:
+  listening:
+    match: >-
+      TaskSubtype = 'Call'
+      AND MENTIONS(listenin_cues, Subject, Description)
+"""
+    + LADDER_TAIL
+)
 
 
 def test_an_unknown_word_list_is_an_error_at_its_line_with_a_suggestion() -> None:
