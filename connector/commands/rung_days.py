@@ -23,7 +23,7 @@ from connector.ruleset.compiler import RuleSet
 DAYS = "tl_rd_days"  # k, day: the days asked about
 OUT = "tl_rd_rungs"  # k, day, cid, r, and with criteria c_<rung>_<j> (met that day)
 
-_ASKED = "SELECT o.k, o.day, o.cid, o.r FROM tl_t_on_days o JOIN $todo t ON t.cid = o.cid"
+_ASKED = "SELECT o.k, o.day, o.cid, o.r{key} FROM tl_t_on_days o JOIN $todo t ON t.cid = o.cid"
 
 
 def criteria(rules: RuleSet) -> list[tuple[int, int]]:
@@ -35,14 +35,14 @@ def rows_of(rules: RuleSet, *, with_criteria: bool) -> exp.Expr:
     """`tl_rd_rungs`' rows from `tl_t_on_days`, for the contacts of `tl_t_todo` (a batch), with the criteria each
     met that day when asked."""
     crit = criteria(rules) if with_criteria else []
-    asked = sql.q(_ASKED, todo=sql.table(TODO))
     if not crit:
-        return asked
+        return sql.q(_ASKED.format(key=""), todo=sql.table(TODO))
+    asked = sql.q(_ASKED.format(key=", o.tl_key"), todo=sql.table(TODO))
     # The criteria stand on the timeline's points: the last point on or before the day holds them.
     cols = ", ".join(f"COALESCE(q.{criterion_col(r, j)}, false) AS {criterion_col(r, j)}" for r, j in crit)
     return sql.q(
         f"SELECT a.k, a.day, a.cid, a.r, {cols} FROM ($asked) a "
-        "ASOF LEFT JOIN $states q ON q.cid = a.cid AND CAST(a.day - DATE '1970-01-01' AS INTEGER) >= q.dn",
+        "ASOF LEFT JOIN $states q ON q.cid = a.tl_key AND CAST(a.day - DATE '1970-01-01' AS INTEGER) >= q.dn",
         asked=asked,
         states=sql.table(STATES),
     )

@@ -52,6 +52,7 @@ from connector.engine.timeline._base import (
     TODO_ALL,
     TRIGGERS,
     _needed,
+    _numbered,
     _plan,
     lookahead,
 )
@@ -177,7 +178,7 @@ def unsure() -> list[exp.Expr]:
     """Take the contacts the lookahead left unsure (a held contact that qualifies again on its own) out of
     `tl_t_now_all` into `tl_t_todo`, to be computed again (`cached_parts(ahead=False)`, `collect`)."""
     return [
-        sql.create_temp(TODO, sql.q("SELECT cid, hash(cid) AS h FROM $all WHERE unsure", all=sql.table(NOW_ALL))),
+        sql.create_temp(TODO, sql.q(_numbered("unsure"), all=sql.table(NOW_ALL))),
         sql.q("DELETE FROM $all WHERE unsure", all=sql.table(NOW_ALL)),
     ]
 
@@ -188,7 +189,7 @@ def batch(batches: int, index: int) -> exp.Expr:
     return sql.create_temp(
         TODO,
         sql.q(
-            "SELECT cid, hash(cid) AS h FROM $all WHERE ((hash(cid) >> 40) * $n) >> 24 = $i",
+            _numbered("((hash(cid) >> 40) * $n) >> 24 = $i"),
             all=sql.table(TODO_ALL),
             n=batches,
             i=index,

@@ -22,11 +22,11 @@ from connector.engine.timeline._base import (
     _date,
     _dn,
     _in_period,
-    _in_todo,
     _of_batch,
     _over,
     _period,
     _Plan,
+    _todo_contacts,
     _values,
 )
 from connector.ruleset.compiler import CompiledFeature
@@ -128,7 +128,7 @@ def _points(p: _Plan) -> exp.Expr:
     if p.cached:  # a batch: its contacts are `tl_t_todo`'s
         branches += [
             _of_batch(BORN, ["cid", "dn"]),
-            sql.q("SELECT cid, $dn AS dn FROM $todo", dn=_dn(sql.as_of()), todo=sql.table(TODO)),
+            sql.q("SELECT k AS cid, $dn AS dn FROM $todo", dn=_dn(sql.as_of()), todo=sql.table(TODO)),
         ]
     else:
         branches += [
@@ -182,10 +182,14 @@ def _threshold_points(p: _Plan, name: str, offsets: list[int]) -> exp.Expr:
     if s.type == "field":
         assert s.field is not None
         source = sql.q(
-            'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE $todo',
+            "SELECT $key AS cid, $dn AS dn FROM $contacts",
+            key=sql.col("tl_key" if p.cached else "Id"),
             dn=_dn(exp.cast(sql.col(s.field), exp.DataType.Type.DATE)),
-            contacts=sql.table(CONTACTS.name),
-            todo=_in_todo("Id") if p.cached else exp.true(),
+            contacts=(
+                exp.Subquery(this=_todo_contacts(), alias=exp.TableAlias(this=sql.ident("c")))
+                if p.cached
+                else sql.table(CONTACTS.name)
+            ),
         )
     else:
         kinds = s.first or s.last or s.unanswered or []

@@ -20,6 +20,7 @@ from connector.engine.timeline._base import (
     _date,
     _dn,
     _over,
+    _todo_contacts,
     _values,
     _window,
 )
@@ -185,7 +186,7 @@ def _now(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) 
         extra.append(sql.alias(exp.false(), "unsure"))
     body = sql.q(
         """
-        SELECT r.cid, r.r AS final, r.q AS qualified_now, r.in_grace,
+        SELECT $cid AS cid, r.r AS final, r.q AS qualified_now, r.in_grace,
                CASE WHEN s.first_dn = $today THEN NULL ELSE $since END AS since,
                $held AS held_until, $next AS next_change, h.prev_r AS previous
         FROM $rungs r
@@ -197,8 +198,11 @@ def _now(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) 
               FROM $rungs a JOIN $rungs b ON b.cid = a.cid AND b.dn = $today AND b.pt = 1
               GROUP BY a.cid) h ON h.cid = r.cid
         JOIN ($states) s ON s.cid = r.cid
+        {ids}
         WHERE r.dn = $today AND r.pt = 1
-        """,
+        """.replace("{ids}", "JOIN $todo i ON i.k = r.cid" if cached else ""),  # a batch's cid is its number
+        cid=sql.col("cid", "i" if cached else "r"),
+        todo=sql.table(TODO),
         today=today,
         since=_date(sql.q("COALESCE(h.began, s.first_dn)")),
         held=sql.q("CASE WHEN r.r > r.q THEN $d END", d=_date(sql.col("drop_dn", "h"))),
@@ -213,11 +217,11 @@ def _now(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) 
 
 ON_DAYS = "tl_t_on_days"  # per day of `days` and contact created by then: the rung it stood on
 _ON_DAYS = """
-SELECT w.k, w.day, c."Id" AS cid, COALESCE(c."OwnerId", '') AS owner, COALESCE(r.r, 0) AS r
+SELECT w.k, w.day, c."Id" AS cid, c.tl_key, COALESCE(c."OwnerId", '') AS owner, COALESCE(r.r, 0) AS r
 FROM $days w
 JOIN $contacts c ON c."CreatedDate" IS NULL OR CAST(c."CreatedDate" AS DATE) <= w.day
 ASOF LEFT JOIN (SELECT cid, dn, max(r) AS r FROM $rungs GROUP BY cid, dn) r
-  ON r.cid = c."Id" AND $day_dn >= r.dn
+  ON r.cid = c.tl_key AND $day_dn >= r.dn
 """
 
 
@@ -226,12 +230,11 @@ def on_days(days: str, *, batch: bool = False) -> exp.Expr:
     read from the timeline built for a later day (`tl_t_rung`): the last row on or before that day, the lowest
     rung before the first. A rung on a day depends only on the history up to it, so this is what a sync on that
     day would write. `batch`: for the contacts of this batch (`tl_t_todo`) only; without it, every contact on
-    every day was read again in each batch (20 times 36 million rows for a calibration of a million contacts)."""
-    contacts: exp.Expr = sql.table("crm_contact")
+    every day was read again in each batch (20 times 36 million rows for a calibration of a million contacts).
+    `tl_key` is the contact's key in the timeline's tables: its number in the batch, or its Id (`_base._of_batch`)."""
+    contacts: exp.Expr = exp.Subquery(this=sql.q('SELECT *, "Id" AS tl_key FROM crm_contact'))
     if batch:
-        contacts = exp.Subquery(
-            this=sql.q('SELECT c.* FROM crm_contact c JOIN $todo t ON t.cid = c."Id"', todo=sql.table(TODO))
-        )
+        contacts = exp.Subquery(this=_todo_contacts())
     return sql.create_temp(
         ON_DAYS,
         sql.q(

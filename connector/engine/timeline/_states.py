@@ -22,6 +22,7 @@ from connector.engine.timeline._base import (
     _over,
     _period,
     _Plan,
+    _todo_contacts,
     _window,
 )
 from connector.ruleset.compiler import CompiledFeature, RuleSet, period_days
@@ -164,8 +165,12 @@ def _states(p: _Plan, unanswered: dict[str, str], grid: exp.Select) -> exp.Expr:
         from_=exp.Subquery(this=grid, alias=exp.TableAlias(this=sql.ident("g"))),
     )
     if any(f.spec.type == "field" for f in p.features):
+        contacts = exp.Subquery(this=_todo_contacts(), alias=exp.TableAlias(this=sql.ident("c")))
         inner = inner.join(
-            exp.alias_(sql.table(CONTACTS.name), "c"), on=sql.q('c."Id" = g.cid'), join_type="left", copy=False
+            contacts if p.cached else exp.alias_(sql.table(CONTACTS.name), "c"),
+            on=sql.q("c.tl_key = g.cid" if p.cached else 'c."Id" = g.cid'),
+            join_type="left",
+            copy=False,
         )
     for n, per in p.periods:
         table = p.period_table(n, per)
