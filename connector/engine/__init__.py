@@ -63,7 +63,7 @@ def compute(
         ):  # only the contacts that need it are read, classified, placed and planned
             kept = classify.classify(con, rules, as_of)
             features.build(con, rules, as_of)
-            pooled, body, tail = timeline.cached_parts(rules)
+            pooled, body, tail = timeline.cached_parts(rules, answered=features.answered_tables(rules))
             todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
             batches = max(1, -(-todo // timeline.BATCH))  # a first sync of a large org, in batches that fit memory
             for stmt in pooled:

@@ -126,6 +126,13 @@ def _answered_table(i: int) -> str:
     return f"tl_answered_{i}"
 
 
+def answered_tables(rules: RuleSet) -> dict[str, str]:
+    """The table `statements` makes for each `answers_oldest` feature (connector.engine.answers), by feature name:
+    which answer answered which trigger, as the timeline needs it too."""
+    unanswered = [f for f in rules.features.values() if f.spec.type == "unanswered"]
+    return {f.name: _answered_table(i) for i, f in enumerate(f for f in unanswered if f.spec.answers_oldest)}
+
+
 def _unanswered(features: list[CompiledFeature], rules: RuleSet) -> exp.Expr:
     cols = []
     paired = [f for f in features if f.spec.answers_oldest]

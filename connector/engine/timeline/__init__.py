@@ -27,6 +27,7 @@ happens if nothing new is logged.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -99,7 +100,7 @@ def statements(rules: RuleSet, *, cached: bool = False, lookahead: int | None = 
 
 
 def _statements(
-    rules: RuleSet, *, cached: bool = False, lookahead: int | None = None
+    rules: RuleSet, *, cached: bool = False, lookahead: int | None = None, answered: Mapping[str, str] | None = None
 ) -> tuple[list[exp.Expr], list[exp.Expr]]:
     """From the classified activities (`tl_act`) and the contacts to `tl_timeline`. `$as_of` is the only
     parameter. `cached`: `tl_timeline_cache` holds rows of these rules computed earlier (see `load_cache`); only
@@ -113,7 +114,7 @@ def _statements(
     states = _states(p, unanswered, _grid(p))
     points = _points(p)
     tail = [_reused(rules), _fresh(rules)] if cached else []
-    pooled = _pooled(p) if cached else []  # made last: every kind set is known by now
+    pooled = _pooled(p, answered or {}) if cached else []  # made last: every kind set is known by now
     return pooled, [
         _days(p),
         *_periods(p),
@@ -163,14 +164,16 @@ def _fresh(rules: RuleSet) -> exp.Expr:
     return sql.create_temp(FRESH, body)
 
 
-def cached_parts(rules: RuleSet, *, ahead: bool = True) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
+def cached_parts(
+    rules: RuleSet, *, ahead: bool = True, answered: Mapping[str, str] | None = None
+) -> tuple[list[exp.Expr], list[exp.Expr], list[exp.Expr]]:
     """The cached form of `statements` in three parts, for the contacts of `tl_t_todo_all` (connector.engine.scope
     makes it, and narrows the engine's inputs to them): what every batch reads, made once; the timeline of one
     batch (`tl_t_todo` -> `tl_t_now`, run once per `batch`, then `collect`); and `tl_timeline` with the rows to
     keep. Batches of at most BATCH contacts bound the memory a first sync of a large org needs. `ahead`: follow
     the days after the evaluation day only as far as the lookahead (`_base.lookahead`); then `unsure()` names the
-    contacts to compute again without it."""
-    pooled, full = _statements(rules, cached=True, lookahead=lookahead(rules) if ahead else None)
+    contacts to compute again without it. `answered`: see `_points._pooled`."""
+    pooled, full = _statements(rules, cached=True, lookahead=lookahead(rules) if ahead else None, answered=answered)
     return pooled, full[:-2], full[-2:]
 
 

@@ -116,12 +116,19 @@ class _Plan:
             value: exp.Expr
             if agg == "sum":
                 value = exp.Sum(this=sql.col(n))
-            else:  # min/max of the point's day where such activity happened: first and last
+            else:  # min/max of the point's day number where such activity happened: first and last
                 cond = exp.GT(this=sql.col(n), expression=sql.lit(0))
-                day = sql.case([(cond, sql.col("as_of"))])
+                day = sql.case([(cond, sql.col("dn"))])
                 value = exp.Min(this=day) if agg == "min" else exp.Max(this=day)
             self.windows[key] = (f"w_{len(self.windows)}", _window(value, kind, start, end))
-        return sql.col(self.windows[key][0])
+        column = sql.col(self.windows[key][0])
+        return column if agg == "sum" else _date(column)
+
+    def first_ever(self, key: tuple[str, str, str, int | None, int | None]) -> str | None:
+        """The count column of a window that is the first day ever with such activity (min over every point so
+        far): that is one day per contact, read from its day counts instead of a window over its points."""
+        agg, n, kind, start, end = key
+        return n if (agg, kind, start, end) == ("min", "ROWS", None, None) else None
 
 
 def _names(tree: exp.Expr) -> set[str]:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlglot import exp
 
 from connector import sql
@@ -70,10 +72,11 @@ def _periods(p: _Plan) -> list[exp.Expr]:
             days=sql.table(DAYS),
             n=sql.col(n),
         )
-        cols = [
+        cols = [  # a point reads mn<m> and mx<m+1> for m < P: neither mx0 nor mn<P>
             sql.q(f"{agg}({v}) FILTER (WHERE x.k = $k) AS {v}{k}", k=k)
             for k in range(periods + 1)
             for agg, v in (("min", "mn"), ("max", "mx"))
+            if (v == "mn" and k < periods) or (v == "mx" and k > 0)
         ]
         body = (
             exp.select(sql.col("cid", "d"), sql.alias(sql.q("d.g + x.k"), "g"), *cols)
@@ -85,11 +88,12 @@ def _periods(p: _Plan) -> list[exp.Expr]:
     return out
 
 
-def _pooled(p: _Plan) -> list[exp.Expr]:
+def _pooled(p: _Plan, answered: Mapping[str, str]) -> list[exp.Expr]:
     """What every batch reads, made once for all the contacts a sync computes (the engine's inputs are narrowed to
     them): the day counts and the day each contact was created. A batch picks its rows from these small tables
     instead of filtering the classified activities and the contacts' view again, which at a million contacts cost
-    more than a third of the batches' own work."""
+    more than a third of the batches' own work. `answered`: the tables of connector.engine.answers already made
+    for these contacts (engine.features makes the same ones), by feature name."""
     born = sql.q(
         'SELECT "Id" AS cid, $dn AS dn FROM $contacts WHERE "CreatedDate" IS NOT NULL',
         dn=_dn(exp.cast(sql.col("CreatedDate"), exp.DataType.Type.DATE)),
@@ -98,8 +102,11 @@ def _pooled(p: _Plan) -> list[exp.Expr]:
     triggers: list[exp.Expr] = []
     for i, f in enumerate(_unanswered(p)):
         if f.spec.answers_oldest:  # which answer answered which trigger, once for all these contacts
-            triggers += answers.statements(f, _matched(i), exp.true())
-            triggers.append(_by_batch_key(f"{TRIGGERS}{i}", sql.q("SELECT * FROM $m", m=sql.table(_matched(i)))))
+            matched = answered.get(f.name)
+            if matched is None:
+                triggers += answers.statements(f, _matched(i), exp.true())
+                matched = _matched(i)
+            triggers.append(_by_batch_key(f"{TRIGGERS}{i}", sql.q("SELECT * FROM $m", m=sql.table(matched))))
         else:
             source = sql.q(
                 "SELECT cid, day, aid FROM $act WHERE $kinds",

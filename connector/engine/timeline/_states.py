@@ -30,18 +30,33 @@ from connector.ruleset.expr import Type
 
 
 def _grid(p: _Plan) -> exp.Select:
-    """The window aggregates on every point (those the features registered, engine.timeline._states)."""
-    cols: list[exp.Expr] = [sql.col("cid", "g"), sql.col("dn", "g"), sql.col("as_of", "g")]
+    """The window aggregates on every point (those the features registered, engine.timeline._states). Day
+    numbers travel through the windows, dates are made after them: every column a window carries is sorted."""
+    cols: list[exp.Expr] = [sql.col("cid", "g"), sql.col("dn", "g"), sql.alias(_date(sql.col("dn", "g")), "as_of")]
     pairs, single = _packed(p)
-    cols += [sql.alias(w, name) for name, w in single]
+    firsts = {name: n for key, (name, _) in p.windows.items() if (n := p.first_ever(key)) is not None}
+    cols += [sql.alias(w, name) for name, w in single if name not in firsts]
+    cols += [
+        sql.alias(sql.q("CASE WHEN $f <= g.dn THEN $v END", f=sql.col(f"f_{n}", "g"), v=sql.col(f"f_{n}", "g")), name)
+        for name, n in firsts.items()
+    ]
     cols += [sql.alias(w, f"pk_{i}") for i, (w, _) in enumerate(pairs)]
-    src = exp.select(sql.col("cid", "p"), sql.col("dn", "p"), sql.col("as_of", "p")).from_(
-        exp.alias_(sql.table(POINTS), "p")
-    )
+    src = exp.select(sql.col("cid", "p"), sql.col("dn", "p")).from_(exp.alias_(sql.table(POINTS), "p"))
     src = src.select(*(sql.col(n, "d") for n in p.kindsets.values()), append=True, copy=False)
     src = src.join(
         exp.alias_(sql.table(DAYS), "d"), on=sql.q("d.cid = p.cid AND d.dn = p.dn"), join_type="left", copy=False
     )
+    if firsts:  # each contact's first day with such activity, beside every point
+        ns = sorted(set(firsts.values()))
+        mins = ", ".join(f"min(dn) FILTER (WHERE {n} > 0) AS f_{n}" for n in ns)
+        ever = sql.q(f"SELECT cid, {mins} FROM $days GROUP BY cid", days=sql.table(DAYS))
+        src = src.select(*(sql.col(f"f_{n}", "e") for n in ns), append=True, copy=False)
+        src = src.join(
+            exp.Subquery(this=ever, alias=exp.TableAlias(this=sql.ident("e"))),
+            on=sql.q("e.cid = p.cid"),
+            join_type="left",
+            copy=False,
+        )
     grid = exp.select(*cols).from_(src.subquery("g", copy=False), copy=False)
     if not pairs:
         return grid
