@@ -42,7 +42,7 @@ def compute(
     # The passes import the rule compiler, which imports engine.relations: importing them here, not at the top,
     # lets `connector.ruleset.compiler` be imported first without a cycle.
     from connector import sql  # noqa: PLC0415
-    from connector.engine import classify, evaluate, features, scope, session, timeline  # noqa: PLC0415
+    from connector.engine import classify, evaluate, features, relations, scope, session, timeline  # noqa: PLC0415
 
     cached = cache is not None and contact_id is None
     params = {"as_of": as_of}
@@ -61,13 +61,15 @@ def compute(
         with scope.narrowed(
             con, activities_of
         ):  # only the contacts that need it are read, classified, placed and planned
-            kept = classify.classify(con, rules, as_of)
+            kept = classify.classify(con, rules, as_of, lean=True)
             features.build(con, rules, as_of)
             pooled, body, tail = timeline.cached_parts(rules, answered=features.answered_tables(rules))
             todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
             batches = max(1, -(-todo // timeline.BATCH))  # a first sync of a large org, in batches that fit memory
             for stmt in pooled:
                 sql.run(con, stmt, params)
+            # The batches read the pooled tables: the classified activities' memory is theirs from here on.
+            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(relations.CLASSIFIED.name)))
             for i in range(batches):
                 for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
                     sql.run(con, stmt, params)

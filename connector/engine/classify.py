@@ -97,11 +97,23 @@ def kinds_tree(rules: RuleSet, lookups: dict[tuple[str, ...], _Lookup] | None = 
     ]
 
 
+# The facts the later passes of a sync read of a classified activity (a cited activity's privacy, what an answer
+# refers to); the others served the kinds, which are computed by then.
+_ENGINE_FACTS = frozenset({"IsPrivate", "WhatId", "RepliesTo"})
+
+
 def statement(
-    rules: RuleSet, *, one_contact: bool = False, have: frozenset[str] | None = None, kindless: bool = False
+    rules: RuleSet,
+    *,
+    one_contact: bool = False,
+    have: frozenset[str] | None = None,
+    kindless: bool = False,
+    lean: bool = False,
 ) -> exp.Expr:
     """`have`: the columns `crm_activity` provides; a fact it lacks is carried as NULL. `kindless`: keep the
-    activities of no kind too (`classify` deletes them after)."""
+    activities of no kind too (`classify` deletes them after). `lean`: keep only the facts a sync's later passes
+    read: at a million contacts the classified activities outgrow the engine's memory and spill to disk, and every
+    column of ten million rows counts."""
     inner = sql.q(_SOURCE)
     assert isinstance(inner, exp.Select)
     missing = [
@@ -115,7 +127,7 @@ def statement(
     lookups: dict[tuple[str, ...], _Lookup] = {}
     kinds = kinds_tree(rules, lookups)
     columns = [sql.col(name, _ACTIVITIES) for name in ("cid", "aid", "day", "Subject", "object")]
-    columns += [sql.col(name, _ACTIVITIES) for name, _ in ACTIVITY_FACTS]
+    columns += [sql.col(name, _ACTIVITIES) for name, _ in ACTIVITY_FACTS if not lean or name in _ENGINE_FACTS]
     classified = exp.select(*columns, *kinds).from_(exp.to_table(_ACTIVITIES), copy=False)
     for lookup in lookups.values():
         classified = classified.join(exp.to_table(lookup.name), on=lookup.join(), join_type="LEFT", copy=False)
@@ -129,14 +141,16 @@ def statement(
     return sql.create_temp(CLASSIFIED.name, outer)
 
 
-def classify(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, contact_id: str | None = None) -> int:
-    """Materialise the classified activities; returns how many were kept."""
+def classify(
+    con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, contact_id: str | None = None, lean: bool = False
+) -> int:
+    """Materialise the classified activities; returns how many were kept. `lean`: see `statement`."""
     params: dict[str, object] = {"as_of": as_of, "contact_id": contact_id}
     have = frozenset(str(r[0]) for r in con.execute(_COLUMNS).fetchall())
     # DuckDB pushes a filter on the kinds below the projection that computes them, so every kind's test would run
     # twice (a third of this pass at a million contacts); deleting the few activities of no kind afterwards reads
     # the computed columns instead.
-    sql.run(con, statement(rules, one_contact=contact_id is not None, have=have, kindless=True), params)
+    sql.run(con, statement(rules, one_contact=contact_id is not None, have=have, kindless=True, lean=lean), params)
     any_kind = sql.any_of(sql.col(kind_col(k)) for k in rules.kinds)
     sql.run(con, sql.q("DELETE FROM $t WHERE NOT ($any)", t=sql.table(CLASSIFIED.name), any=any_kind))
     return int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(CLASSIFIED.name))))

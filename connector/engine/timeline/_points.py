@@ -43,8 +43,8 @@ def _days(p: _Plan) -> exp.Expr:
 
 
 def _day_counts(p: _Plan) -> exp.Select:
-    counts = [
-        sql.alias(exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=_any_kind(ks))), n)
+    counts = [  # INTEGER: half the width of count()'s BIGINT, in tables of millions of rows that the batches re-read
+        sql.alias(exp.cast(exp.Filter(this=sql.q("count(*)"), expression=exp.Where(this=_any_kind(ks))), "INTEGER"), n)
         for ks, n in p.kindsets.items()
     ]
     body = sql.select(sql.col("cid"), sql.alias(_dn(sql.col("day")), "dn"), *counts, from_=CLASSIFIED.name)
