@@ -90,6 +90,43 @@ def test_the_rung_on_any_day_is_what_an_evaluation_on_that_day_gives(org: Org, r
         crm.close()
 
 
+def test_the_days_an_activity_passes_into_an_older_period_read_as_an_evaluation_on_them(org: Org) -> None:
+    """A `distinct_periods` count moves only when a period goes from empty to seen or back, so the days an activity
+    passes from one period to the next are points only where that can happen (`_points._slides`). On those days,
+    points or not, and the day before each, the timeline reads as an evaluation on that day."""
+    org.load_demo(contacts=120, seed=31)
+    rules = load(DEFAULT_RULES)  # its quarters: with every_feature.yaml, weekly periods make every such day a point
+    crm = LocalCrm.open(org.database)
+    try:
+        crm.prepare(org.config.fields)
+        con = crm.con
+        _place(con, rules, org.as_of)
+        plan = timeline_base._plan(rules)
+        crossings: set[dt.date] = set()
+        for (n, per), periods in plan.slides.items():
+            active = con.execute(f"SELECT DISTINCT dn FROM tl_t_day WHERE {n} > 0").fetchall()
+            for (dn,) in active:
+                for m in range(1, periods + 1):
+                    day = timeline_base.EPOCH + dt.timedelta(days=dn + m * per)
+                    if day < org.as_of:
+                        crossings.add(day)
+        points = {r[0] for r in con.execute("SELECT DISTINCT as_of FROM tl_t_pts").fetchall()}
+        skipped = sorted(crossings - points)
+        assert skipped, "no crossing day was left out of the points: the test would check nothing new"
+        rng = random.Random(8)  # noqa: S311 - a fixed sample of days, not a secret
+        picked: set[dt.date] = set()
+        for day in rng.sample(skipped, min(6, len(skipped))):
+            picked |= {day, day - dt.timedelta(days=1)}
+        days = sorted(picked)
+        seen = {d: _on_day(con, rules, d) for d in days}
+        for day in days:
+            fresh = _evaluated(con, rules, day)
+            differ = [cid for cid, v in fresh.items() if seen[day].get(cid, (0, [False] * len(rules.flags), 0)) != v]
+            assert not differ, (day, differ[:5])
+    finally:
+        crm.close()
+
+
 def test_a_sync_after_a_skipped_day_writes_what_daily_syncs_would_have(tmp_path: Path) -> None:
     daily, skipping = Org(tmp_path / "daily"), Org(tmp_path / "skipping")
     for o in (daily, skipping):

@@ -90,6 +90,8 @@ class _Plan:
     kindsets: dict[frozenset[str], str] = field(default_factory=dict)  # kind set -> per-day count column
     windows: dict[tuple[str, str, str, int | None, int | None], tuple[str, exp.Expr]] = field(default_factory=dict)
     exits: set[tuple[str, int]] = field(default_factory=set)  # (count column, days after an activity)
+    # (count column, period days) -> the most periods a `distinct_periods` counts: its exits (`_points._slides`)
+    slides: dict[tuple[str, int], int] = field(default_factory=dict)
     linked: dict[str, set[int]] = field(default_factory=dict)  # date feature -> day offsets of as_of thresholds
     features: list[CompiledFeature] = field(default_factory=list)  # those the conditions read, in dependency order
     cached: bool = False  # only the contacts of `tl_t_todo` are computed; the others come from the cache
@@ -238,8 +240,8 @@ def _plan(rules: RuleSet, lookahead: int | None = None) -> _Plan:
             p.exits.add((p.count(s.per or []), s.within_days))
         if s.type == "distinct_periods":
             n = p.count(s.distinct_periods or [])
-            for m in range(1, (s.periods or 0) + 1):
-                p.exits.add((n, m * period_days(s)))
+            slide = (n, period_days(s))
+            p.slides[slide] = max(p.slides.get(slide, 0), s.periods or 0)
             if (s.periods or 0) <= PERIODS_JOINED:
                 key = (n, period_days(s))
                 p.periods[key] = max(p.periods.get(key, 0), s.periods or 0)
