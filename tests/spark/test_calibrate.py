@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from connector.commands import demo_outcomes
+from connector.config import WarehouseSection
 from connector.crm.local.store import LocalCrm
 from connector.crm.warehouse.export import export
 from connector.crm.warehouse.naming import FIVETRAN_DELETED
@@ -93,6 +94,21 @@ def test_calibrate_on_spark_from_the_crm_gives_the_duckdb_table(
     assert on_spark == on_duckdb
 
 
+def _fivetran_copy(crm_file: Path, folder: Path) -> WarehouseSection:
+    """A Fivetran-named warehouse copy of the local CRM `crm_file` under `folder`."""
+    crm = LocalCrm.open(crm_file)
+    try:
+        return export(crm, folder, naming_="fivetran")
+    finally:
+        crm.close()
+
+
+def _warehouse(copy: WarehouseSection, *leave_out: str) -> str:
+    """The `[warehouse]` section that reads `copy`, without the keys `leave_out`."""
+    keys = copy.model_dump(exclude_none=True, exclude={"columns", *leave_out})
+    return "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+
+
 def _bounded_by_the_data(cal: dict[str, Any]) -> None:
     """The months measured are those whose horizon ends by the demo's last day, before the evaluation date; the
     rest of the period is left out, and the header says so."""
@@ -110,11 +126,7 @@ def test_calibrate_on_spark_from_a_fivetran_copy_reads_its_deals_and_gives_the_d
     spark: SparkSession, org: Path, on_duckdb: dict[str, Any], tmp_path: Path
 ) -> None:
     del spark
-    crm = LocalCrm.open(org / "crm.duckdb")
-    try:
-        copy = export(crm, tmp_path / "copy", naming_="fivetran")
-    finally:
-        crm.close()
+    copy = _fivetran_copy(org / "crm.duckdb", tmp_path / "copy")
     assert copy.opportunity is not None and copy.opportunity_contact_role is not None
     roles = Path(copy.opportunity_contact_role) / "part-0.parquet"
     con = duckdb.connect()
@@ -123,9 +135,7 @@ def test_calibrate_on_spark_from_a_fivetran_copy_reads_its_deals_and_gives_the_d
     finally:
         con.close()
     assert deleted == (1,)  # the copy holds a role on a won deal that only the pipeline says is gone
-    keys = copy.model_dump(exclude_none=True, exclude={"columns"})
-    section = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
-    config = _config(org, "spark", section)
+    config = _config(org, "spark", _warehouse(copy))
     done = cli(config, "calibrate", "--json", "--as-of", LATER, "--since", SINCE, "--horizon", str(HORIZON))
     assert done.exit_code == 0, done.output
     assert _without_cpu(json.loads(done.stdout)) == on_duckdb
@@ -135,13 +145,9 @@ def test_a_copy_without_deals_leaves_the_deal_outcomes_out_and_says_so(
     spark: SparkSession, org: Path, tmp_path: Path
 ) -> None:
     del spark
-    crm = LocalCrm.open(org / "crm.duckdb")
-    try:
-        copy = export(crm, tmp_path / "copy", naming_="fivetran")
-    finally:
-        crm.close()
-    keys = copy.model_dump(exclude_none=True, exclude={"columns", "opportunity", "opportunity_contact_role"})
-    section = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    section = _warehouse(
+        _fivetran_copy(org / "crm.duckdb", tmp_path / "copy"), "opportunity", "opportunity_contact_role"
+    )
     done = cli(_config(org, "spark", section), "calibrate", "--as-of", LATER, "--since", SINCE)
     assert done.exit_code == 0, done.output
     # No deal to read: the months still end where the activities and bounces end.
@@ -165,14 +171,9 @@ def test_deal_tables_without_a_row_leave_the_deal_outcomes_out_on_both_engines_a
         crm.con.execute('DELETE FROM "Opportunity"')
     finally:
         crm.close()
-    crm = LocalCrm.open(tmp_path / "crm.duckdb")
-    try:
-        copy = export(crm, tmp_path / "copy", naming_="fivetran")
-    finally:
-        crm.close()
+    copy = _fivetran_copy(tmp_path / "crm.duckdb", tmp_path / "copy")
     assert copy.opportunity is not None and copy.opportunity_contact_role is not None
-    keys = copy.model_dump(exclude_none=True, exclude={"columns"})
-    warehouse = "[warehouse]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+    warehouse = _warehouse(copy)
     args = ("calibrate", "--json", "--as-of", LATER, "--since", SINCE, "--horizon", str(HORIZON))
     results = []
     for config in (
