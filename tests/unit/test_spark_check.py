@@ -157,6 +157,9 @@ def test_spark_sessions_take_spark_conf_but_never_over_the_settings_results_depe
     assert settings["spark.sql.variable.substitute"] == "false"
     assert settings["spark.sql.session.timeZone"] == "UTC"
     assert settings["spark.sql.ansi.enabled"] == "true"
+    assert settings["spark.sql.constraintPropagation.enabled"] == "false"  # planning, not results: spark_conf may
+    kept = EngineSection(kind="spark", spark_conf={"spark.sql.constraintPropagation.enabled": "true"})
+    assert spark_engine.settings(kept)["spark.sql.constraintPropagation.enabled"] == "true"
     cluster = spark_engine.settings(EngineSection(kind="spark", master="yarn"))
     assert "spark.sql.shuffle.partitions" not in cluster  # a cluster keeps its own defaults
     assert "spark.driver.memory" not in cluster
