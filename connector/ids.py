@@ -44,6 +44,26 @@ def to18(record_id: str) -> str:
     return record_id + checksum(record_id)
 
 
+def case_restored(record_id: str) -> str:
+    """An 18-character Id typed in another case (copied from a case-insensitive report, lower-cased by a shell
+    script) in the case Salesforce gives it: its suffix says which of the first 15 characters are upper-case
+    letters. Anything else is returned as given, to be refused or not found as it stands."""
+    if len(record_id) != 18 or not record_id.isalnum() or not record_id.isascii():
+        return record_id
+    suffix = record_id[15:].upper()
+    if any(c not in SUFFIX_ALPHABET for c in suffix):
+        return record_id
+    out = []
+    for chunk, code in enumerate(suffix):
+        bits = SUFFIX_ALPHABET.index(code)
+        for j, ch in enumerate(record_id[chunk * 5 : chunk * 5 + 5]):
+            upper = bool(bits >> j & 1)
+            if upper and ch.isdigit():
+                return record_id  # the suffix contradicts the Id: not one Salesforce gave
+            out.append(ch.upper() if upper else ch.lower())
+    return "".join(out) + suffix
+
+
 def is_valid(record_id: str) -> bool:
     if not _ID_RE.match(record_id):
         return False

@@ -10,7 +10,7 @@ import click
 
 from connector import config as config_mod
 from connector import files as files_mod
-from connector import progress
+from connector import ids, progress
 from connector.cli.app import DATE
 from connector.cli.report import local
 from connector.commands import digest as digest_mod
@@ -55,7 +55,7 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
                     as_of or digest_mod.default_as_of(state_path),
                     state_path,
                     since=since,
-                    owner=owner,
+                    owner=ids.case_restored(owner) if owner is not None else None,
                     instance_url=crm.meta(digest_mod.INSTANCE_KEY) if cfg.crm.backend == "salesforce" else None,
                 )
         if owner is not None and not digests:

@@ -82,7 +82,7 @@ class Explanation:
 
 def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date) -> Explanation:
     """Why the contact stands where it does on `as_of`: since, holds and flag ages as they were that day."""
-    cid = contact_id if len(contact_id) == 18 else _to18(contact_id)
+    cid = ids.case_restored(contact_id) if len(contact_id) == 18 else _to18(contact_id)
     found = sql.run(con, sql.q(_CONTACT, accounts=accounts.names(con)), {"cid": cid}).fetchone()
     if found is None:
         raise DataError(f"no contact with Id {contact_id} in the CRM (deleted contacts are not evaluated)")

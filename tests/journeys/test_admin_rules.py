@@ -184,6 +184,11 @@ def test_cli_sync_json_summary_and_explain(org: Org) -> None:
     assert "Missing thank-you: OPEN" in proc.stdout
     assert "2026-05-16  Task" in proc.stdout and "Product feedback call  [feedback]" in proc.stdout
 
+    # Copied from a case-insensitive report or lower-cased by a script: the 18-character suffix gives the case back.
+    proc = run_cli("explain", cid.lower(), "--as-of", org.as_of.isoformat(), cwd=org.folder, env_config=config)
+    assert proc.returncode == 0, proc.stderr
+    assert "Rung: Friend since 2026-05-16" in proc.stdout
+
     proc = run_cli("explain", "003NOPE", cwd=org.folder, env_config=config)
     assert proc.returncode == 5
     assert "not a Salesforce Id" in proc.stderr

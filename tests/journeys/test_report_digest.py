@@ -220,8 +220,17 @@ def test_the_digest_tells_each_owner_what_to_do_today_then_who_moved_and_the_res
 
     one = tmp_path / "one"
     proc = cli(
-        org, "digest", "--out", str(one), "--owner", TOM, "--since", org.as_of.isoformat(), "--as-of", later(org)
-    )
+        org,
+        "digest",
+        "--out",
+        str(one),
+        "--owner",
+        TOM.lower(),
+        "--since",
+        org.as_of.isoformat(),
+        "--as-of",
+        later(org),
+    )  # typed in lower case: the 18-character Id's suffix gives its case back
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in one.iterdir()) == [f"{TOM}.html", f"{TOM}.txt", "owners.tsv"]
 

@@ -34,3 +34,22 @@ def test_sql_macros_make_the_same_ids_as_python() -> None:
         (got,) = con.execute("SELECT sf_id('00T', ?)", [n]).fetchone()  # type: ignore[misc]
         assert got == ids.make("00T", n)
         assert ids.is_valid(got)
+
+
+@pytest.mark.parametrize("typed", ["001a0000006vm9riac", "001A0000006VM9RIAC", "001a0000006Vm9rIAC"])
+def test_an_18_character_id_typed_in_another_case_gets_its_case_back_from_its_suffix(typed: str) -> None:
+    assert ids.case_restored(typed) == "001A0000006Vm9rIAC"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "001a0000006vm9r",  # 15 characters carry no suffix: their case cannot be told
+        "001a0000006vm9r9ac",  # no suffix Salesforce gives: its alphabet is A to Z and 0 to 5
+        "0010000000000005A",  # 17 characters
+        "001000000000000BAA",  # the suffix says the first character is an upper-case letter, and it is a digit
+        "001a0000006vm9r-ac",
+    ],
+)
+def test_what_the_suffix_cannot_restore_is_returned_as_typed(typed: str) -> None:
+    assert ids.case_restored(typed) == typed
