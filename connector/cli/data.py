@@ -68,6 +68,7 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
     from connector.crm.local import demo as demo_mod
     from connector.crm.local.store import LocalCrm
 
+    rebuilt = path.exists()
     if path.exists() and not replace:
         existing = LocalCrm.open(path)
         try:
@@ -90,7 +91,11 @@ def _demo(cfg: config_mod.Config, path: Path, contacts: int, seed: int, as_of: d
     finally:
         crm.close()
     state_path = cfg.resolve(cfg.state.path)
+    history = state_path.exists()
     state_path.unlink(missing_ok=True)
+    if rebuilt:  # say so: a rerun of the README's first command starts over, and what it started over from
+        cleared = f", and its run history ({state_path}) cleared" if history else ""
+        click.echo(f"The local CRM in {path} was replaced by a new demo org{cleared}.")
     click.echo(
         f"Demo org created in {path}: {stats.contacts:,} contacts, {stats.tasks:,} tasks, "
         f"{stats.events:,} events, {stats.users} owners, {deals:,} closed deals."

@@ -92,6 +92,20 @@ def test_demo_refuses_to_overwrite_an_imported_crm(tmp_path: Path) -> None:
     assert "--replace" in proc.stderr
 
 
+def test_demo_run_again_says_it_replaced_the_demo_org_and_cleared_its_history(tmp_path: Path) -> None:
+    first = cli("demo", "--contacts", "10", "--as-of", AS_OF, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "was replaced" not in first.stdout
+    again = cli("demo", "--contacts", "12", "--as-of", AS_OF, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    data = tmp_path / "trust-ladder-data"
+    assert (
+        f"The local CRM in {data / 'crm.duckdb'} was replaced by a new demo org, and its run history "
+        f"({data / 'state.duckdb'}) cleared." in again.stdout
+    )
+    assert "12 contacts" in again.stdout
+
+
 def test_demo_can_write_itself_out_as_a_warehouse_copy_with_a_config_that_syncs_it_on_spark(tmp_path: Path) -> None:
     """The README's way to try the Spark engine without Salesforce: the copy and its config, checked without Spark
     (tests/spark/ syncs from such a copy)."""
