@@ -185,7 +185,9 @@ def render(tree: exp.Expr, dialect: str = DIALECT) -> str:
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, _RENDER_RECURSION))
     try:
-        return tree.sql(dialect=dialect)
+        # Not copied first (sqlglot's default): the DuckDB generator leaves the engine's trees as they are
+        # (tests/unit/test_render.py), and the copy was a tenth of a small org's sync.
+        return tree.sql(dialect=dialect, copy=False)
     finally:
         sys.setrecursionlimit(limit)
 

@@ -30,6 +30,7 @@ The pattern uses only what RE2 (DuckDB's regexp_matches) and java.util.regex (Sp
 
 from __future__ import annotations
 
+import functools
 import re
 
 MAX_ENTRIES = 400  # words in one list
@@ -76,6 +77,7 @@ def pattern(entries: list[str], *, whole: bool = False) -> str:
     return _any_case(f"{_BOUNDARY_BEFORE}(?:{alternatives}){_BOUNDARY_AFTER}")
 
 
+@functools.lru_cache(maxsize=1024)  # a rule file's word lists are turned into patterns at every load, again and again
 def _any_case(lower: str) -> str:
     """The pattern made to match text as written: a letter outside a class matches either of its cases, and a
     class's range a-z takes A-Z too. Escaped characters (never letters here) are kept as they are."""
