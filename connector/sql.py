@@ -14,6 +14,7 @@ import functools
 import math
 import sys
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -79,11 +80,22 @@ def _parsed(template: str) -> exp.Expr:
     return tree
 
 
-def _slot(value: Slot) -> exp.Expr:
+@dataclass(frozen=True)
+class Given:
+    """A slot's tree that `q` takes as it is instead of copying it: for a tree made for that one statement and
+    passed on by nothing else. Statements that nest a growing tree once per step (the rounds of
+    connector.engine.answers) would otherwise copy it at every step."""
+
+    tree: exp.Expr
+
+
+def _slot(value: Slot | Given) -> exp.Expr:
+    if isinstance(value, Given):
+        return value.tree
     return value if isinstance(value, exp.Expr) else lit(value)
 
 
-def q(template: str, **slots: Slot) -> exp.Expr:
+def q(template: str, **slots: Slot | Given) -> exp.Expr:
     """An engine-owned skeleton (constant text) with its `$slots` filled by trees, identifiers or literals.
 
     `template` must be a constant of the engine's modules; the slots carry everything else.
@@ -92,9 +104,13 @@ def q(template: str, **slots: Slot) -> exp.Expr:
     if not slots:
         return tree
     filled = {k: _slot(v) for k, v in slots.items()}
+    given = {k for k, v in slots.items() if isinstance(v, Given)}
 
     def fill(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Placeholder) and node.name in filled:
+            if node.name in given:  # its first place takes it; any other, a copy
+                given.discard(node.name)
+                return filled[node.name]
             return filled[node.name].copy()
         return node
 
