@@ -2,9 +2,9 @@
 serial run), a small demo org, and the CLI run in this process (so a sync finds the session running and joins it, as
 under spark-submit).
 
-Starting Spark costs a JVM, and its first queries pay the JVM's warm-up: under `pytest -n`, the tests of this folder
-are one unit of work for one worker (tests/conftest.py), so they share one session and each module fixture below
-and in the modules is built once."""
+Starting Spark costs a JVM, and its first queries pay the JVM's warm-up: under `pytest -n` (`--dist loadscope`), a
+worker runs whole modules, so the Spark tests it runs share its one session and each module fixture below and in the
+modules is built once. (With `--dist load`, tests/conftest.py makes this folder one unit of work for one worker.)"""
 
 from __future__ import annotations
 
