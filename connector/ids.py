@@ -64,6 +64,23 @@ def case_restored(record_id: str) -> str:
     return "".join(out) + suffix
 
 
+def typed(record_id: str) -> str:
+    """An Id as a user typed it, in the 18-character form the CRM keys records by: a 15-character Id gets its
+    suffix, an 18-character one its case back (`case_restored`). ValueError for anything else."""
+    text = record_id.strip()
+    if len(text) == 18 and text.isascii() and text.isalnum():
+        restored = case_restored(text)
+        if not is_valid(restored):
+            raise ValueError(
+                f"'{record_id}' is not a Salesforce Id: its last three characters do not match the first 15 "
+                "(a typo, or part of it lost)"
+            )
+        return restored
+    if len(text) == 15 and text.isascii() and text.isalnum():
+        return to18(text)
+    raise ValueError(f"'{record_id}' is not a Salesforce Id (15 or 18 characters)")
+
+
 def is_valid(record_id: str) -> bool:
     if not _ID_RE.match(record_id):
         return False

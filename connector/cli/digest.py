@@ -43,6 +43,7 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
     problem = files_mod.unwritable_folder(out.expanduser().absolute())
     if problem is not None:  # before the work, and no folder made for a refused run
         raise click.BadParameter(f"{problem}; give a folder the digest can be written into", param_hint="'--out'")
+    owner = _owner(owner)  # before the work, as the folder
     state_path = cfg.resolve(cfg.state.path)
     with progress.Steps(3, "digest") as steps:
         with ExitStack() as stack:
@@ -55,7 +56,7 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
                     as_of or digest_mod.default_as_of(state_path),
                     state_path,
                     since=since,
-                    owner=ids.case_restored(owner) if owner is not None else None,
+                    owner=owner,
                     instance_url=crm.meta(digest_mod.INSTANCE_KEY) if cfg.crm.backend == "salesforce" else None,
                 )
         if owner is not None and not digests:
@@ -67,3 +68,13 @@ def digest(cfg: config_mod.Config, out: Path, owner: str | None, since: dt.date 
         f"Digest for {len(digests)} owner{'s' if len(digests) != 1 else ''} written to {out} "
         f"({len(files)} files; owners.tsv lists who gets which)."
     )
+
+
+def _owner(owner: str | None) -> str | None:
+    """The owner's User Id as the CRM keys it, whatever its case or length; exit 5 for what is no Id at all."""
+    if owner is None:
+        return None
+    try:
+        return ids.typed(owner)
+    except ValueError as e:
+        raise DataError(f"--owner: {e}; give the User Id of the contacts' owner (OwnerId)") from None

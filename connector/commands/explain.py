@@ -82,7 +82,7 @@ class Explanation:
 
 def explain(con: duckdb.DuckDBPyConnection, rules: RuleSet, contact_id: str, as_of: dt.date) -> Explanation:
     """Why the contact stands where it does on `as_of`: since, holds and flag ages as they were that day."""
-    cid = ids.case_restored(contact_id) if len(contact_id) == 18 else _to18(contact_id)
+    cid = _to18(contact_id)
     found = sql.run(con, sql.q(_CONTACT, accounts=accounts.names(con)), {"cid": cid}).fetchone()
     if found is None:
         raise DataError(f"no contact with Id {contact_id} in the CRM (deleted contacts are not evaluated)")
@@ -171,9 +171,9 @@ def _waits(feature: CompiledFeature) -> bool:
 
 def _to18(contact_id: str) -> str:
     try:
-        return ids.to18(contact_id)
-    except ValueError:
-        raise DataError(f"'{contact_id}' is not a Salesforce Id (15 or 18 characters)") from None
+        return ids.typed(contact_id)
+    except ValueError as e:
+        raise DataError(str(e)) from None
 
 
 def _activities(con: duckdb.DuckDBPyConnection, kinds: list[str], limit: int = 12) -> list[dict[str, Any]]:

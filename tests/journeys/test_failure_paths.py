@@ -81,6 +81,17 @@ def test_digest_for_an_owner_with_no_contact_exits_5_with_one_clean_message(demo
     _no_traceback(proc)
     assert not (tmp_path / "digest").exists()
 
+    # What is no Salesforce Id at all is said to be one, before any work, as `explain` says it.
+    for typed, says in [
+        ("005NOPE", "--owner: '005NOPE' is not a Salesforce Id (15 or 18 characters)"),
+        ("005000000000000zzz", "its last three characters do not match the first 15"),
+    ]:
+        proc = cli(folder, "digest", "--out", str(tmp_path / "digest"), "--owner", typed)
+        assert proc.returncode == ExitCode.DATA, proc.stderr
+        assert says in proc.stderr
+        _no_traceback(proc)
+        assert not (tmp_path / "digest").exists()
+
 
 def test_a_digest_that_can_be_written_makes_its_folder(demo_org: Path, tmp_path: Path) -> None:
     folder = _synced(demo_org, tmp_path)

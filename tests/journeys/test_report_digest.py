@@ -234,6 +234,11 @@ def test_the_digest_tells_each_owner_what_to_do_today_then_who_moved_and_the_res
     assert proc.returncode == 0, proc.stderr
     assert sorted(p.name for p in one.iterdir()) == [f"{TOM}.html", f"{TOM}.txt", "owners.tsv"]
 
+    fifteen = tmp_path / "fifteen"  # the 15-character form of the same Id, as a Salesforce URL shows it
+    proc = cli(org, "digest", "--out", str(fifteen), "--owner", TOM[:15], "--as-of", later(org))
+    assert proc.returncode == 0, proc.stderr
+    assert (fifteen / f"{TOM}.txt").exists()
+
 
 def test_the_digest_dates_itself_from_the_last_sync_not_the_machine_clock(org: Org, tmp_path: Path) -> None:
     """The second sync evaluated the org 35 days after the first: a digest without --as-of describes that day,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pytest
 
@@ -53,3 +55,28 @@ def test_an_18_character_id_typed_in_another_case_gets_its_case_back_from_its_su
 )
 def test_what_the_suffix_cannot_restore_is_returned_as_typed(typed: str) -> None:
     assert ids.case_restored(typed) == typed
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("001A0000006Vm9r", "001A0000006Vm9rIAC"),  # 15 characters: the suffix added
+        ("001a0000006vm9riac", "001A0000006Vm9rIAC"),  # 18 in another case: the case restored
+        (" 001A0000006Vm9rIAC ", "001A0000006Vm9rIAC"),  # pasted with spaces
+    ],
+)
+def test_an_id_as_typed_becomes_the_18_character_id_the_crm_keys_records_by(typed: str, expected: str) -> None:
+    assert ids.typed(typed) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("003NOPE", "is not a Salesforce Id (15 or 18 characters)"),
+        ("001A0000006Vm9r-AC", "is not a Salesforce Id (15 or 18 characters)"),
+        ("001A0000006Vm9rZZZ", "its last three characters do not match the first 15"),
+    ],
+)
+def test_what_is_no_salesforce_id_is_refused_with_what_is_wrong(typed: str, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        ids.typed(typed)
