@@ -144,7 +144,10 @@ def test_spark_reads_a_warehouse_copy_and_places_every_contact_as_duckdb_does(
 ) -> None:
     """A rule file with every feature type, at three evaluation dates: the six fields of every contact and the
     planned changes are the same from the warehouse copy on Spark as from the local CRM on DuckDB. Soft-deleted and
-    superseded rows in the copy change nothing; the Fivetran copy's Task.WhoId is found through the mapping."""
+    superseded rows in the copy change nothing; the Fivetran copy's Task.WhoId is found through the mapping.
+
+    The Fivetran copy is placed on the first date only: its relations are checked row for row against DuckDB's
+    first, so the later dates would run the Salesforce copy's computation again on the same input."""
     rules = load(EVERY_FEATURE)
     expected = local_answer
     figures = register(spark, demo_org.warehouses[naming], FieldsSection(), rules.needs(), ActivitiesSection(), Path)
@@ -159,7 +162,7 @@ def test_spark_reads_a_warehouse_copy_and_places_every_contact_as_duckdb_does(
     copied = {r[0] for r in contacts.select("copied_at").distinct().collect()}
     assert copied == {SYNCED_AT} if naming == "fivetran" else None not in copied
 
-    for as_of in DATES:
+    for as_of in DATES if naming == "salesforce" else DATES[:1]:
         rows, changes = expected.placed[as_of]
         engine = spark_engine.SparkEngine(spark, rules)
         engine.compute(as_of)
