@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections import OrderedDict
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -83,6 +84,26 @@ def load_text(text: str, path: str = "<rules>") -> RuleSet:
 
 
 def compile_located(located: loader.Located) -> RuleSet:
+    """The file's RuleSet; the same text at the same path again is the RuleSet compiled before (a RuleSet is never
+    changed after compiling: every pass copies the trees it edits), so `rules check`, a dry run and `simulate` in
+    one process, or the syncs of a long-lived one, compile a file once. A refused file is compiled every time."""
+    key = (located.path, located.text)
+    rules = _COMPILED.get(key)
+    if rules is None:
+        rules = _compile(located)
+        _COMPILED[key] = rules
+        while len(_COMPILED) > _KEEP:
+            _COMPILED.pop(next(iter(_COMPILED)))
+    else:
+        _COMPILED.move_to_end(key)
+    return rules
+
+
+_COMPILED: OrderedDict[tuple[str, str], RuleSet] = OrderedDict()
+_KEEP = 8  # a rule file and the one `simulate` compares it with, a few times over
+
+
+def _compile(located: loader.Located) -> RuleSet:
     findings: list[Finding] = []
     try:
         rf = RuleFile.model_validate(located.data)

@@ -50,4 +50,19 @@ def test_a_given_tree_is_nested_as_is_once_and_copied_anywhere_else() -> None:
     assert [n is inner for n in placed].count(True) == 1  # the first place took it, the other a copy
     assert all(n == inner for n in placed)
     copied = sql.q("SELECT * FROM ($a) x", a=inner)
-    assert not any(n is inner for n in copied.walk())  # a plain slot is always copied
+    assert not any(n is inner for n in copied.walk())  # it has a place already: a plain slot copies it
+
+
+def test_a_slot_tree_with_no_place_yet_is_taken_once_and_no_node_gets_two_parents() -> None:
+    """A tree built for one statement is nested as it is; once it has a place, every other use is a copy."""
+    cond = sql.q("a > 1")
+    first = sql.q("SELECT $c AS x, $c AS y FROM t", c=cond)
+    second = sql.q("SELECT * FROM t WHERE $c", c=cond)
+    in_first = [n for n in first.walk() if isinstance(n, exp.GT)]
+    in_second = [n for n in second.walk() if isinstance(n, exp.GT)]
+    assert [n is cond for n in in_first] == [True, False]
+    assert [n is cond for n in in_second] == [False]
+    for tree in (first, second):
+        assert all(child.parent is node for node in tree.walk() for child in node.iter_expressions())
+    assert sql.render(first) == "SELECT a > 1 AS x, a > 1 AS y FROM t"
+    assert sql.render(second) == "SELECT * FROM t WHERE a > 1"
