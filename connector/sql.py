@@ -14,7 +14,6 @@ import functools
 import math
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -80,46 +79,28 @@ def _parsed(template: str) -> exp.Expr:
     return tree
 
 
-@dataclass(frozen=True)
-class Given:
-    """A slot's tree that `q` takes as it is instead of copying it: for a tree made for that one statement and
-    passed on by nothing else. Statements that nest a growing tree once per step (the rounds of
-    connector.engine.answers) would otherwise copy it at every step."""
-
-    tree: exp.Expr
-
-
-def _slot(value: Slot | Given) -> exp.Expr:
-    if isinstance(value, Given):
-        return value.tree
+def _slot(value: Slot) -> exp.Expr:
     return value if isinstance(value, exp.Expr) else lit(value)
 
 
-def q(template: str, **slots: Slot | Given) -> exp.Expr:
+def q(template: str, **slots: Slot) -> exp.Expr:
     """An engine-owned skeleton (constant text) with its `$slots` filled by trees, identifiers or literals.
 
-    `template` must be a constant of the engine's modules; the slots carry everything else.
+    `template` must be a constant of the engine's modules; the slots carry everything else. A slot's tree that has
+    no place yet (made for this statement) is nested as it is; one that already has a place (a slot filled before,
+    another statement, a rule's tree placed earlier) is copied, so no node ever has two parents. Copying every slot
+    was a fifth of a small org's sync; statements that nest a growing tree once per step (the rounds of
+    connector.engine.answers) copied it at every step.
     """
     tree = _parsed(template).copy()
     if not slots:
         return tree
     filled = {k: _slot(v) for k, v in slots.items()}
-    given = {k for k, v in slots.items() if isinstance(v, Given)}
-    taken: set[int] = set()
 
     def fill(node: exp.Expr) -> exp.Expr:
         if isinstance(node, exp.Placeholder) and node.name in filled:
-            tree = filled[node.name]
-            if node.name in given:  # its first place takes it; any other, a copy
-                given.discard(node.name)
-                return tree
-            # A tree that belongs to no statement yet (built for this one) is taken as it is; one that already
-            # has a place (an earlier slot, another statement, a rule's tree placed before) is copied, so no node
-            # ever has two parents. Copying every slot was a fifth of a small org's sync.
-            if tree.parent is None and id(tree) not in taken:
-                taken.add(id(tree))
-                return tree
-            return tree.copy()
+            slot = filled[node.name]
+            return slot if slot.parent is None else slot.copy()  # nesting it sets its parent: later places copy
         return node
 
     return tree.transform(fill, copy=False)

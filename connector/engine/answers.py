@@ -110,7 +110,7 @@ def _matched(triggers: str, answers: str, named: int) -> exp.Expr:
         refers = sql.q("s.aid = x.aid OR s.aid = x.re OR s.re = x.re OR s.what = x.what")
         paired = sql.q(
             "SELECT s.*, x.day AS ad, $c AS c, $r AS r FROM ($state) s LEFT JOIN $a x ON x.cid = s.cid AND x.ord = $k",
-            state=sql.Given(state),  # built for this step alone: nested as is, never copied
+            state=state,  # built for this step alone: nested as it is (sql.q)
             a=sql.table(answers),
             k=k,
             c=_bool(candidate),
@@ -127,12 +127,12 @@ def _matched(triggers: str, answers: str, named: int) -> exp.Expr:
         "SELECT m.cid, m.aid, m.day, m.idx, COALESCE(m.na, min(x.day)) AS na FROM ($state) m "
         "LEFT JOIN $a x ON x.cid = m.cid AND x.ord >= $rounds AND x.day >= m.day "
         "GROUP BY m.cid, m.aid, m.day, m.idx, m.na",
-        state=sql.Given(state),
+        state=state,
         a=sql.table(answers),
         rounds=ROUNDS,
     )
     return sql.q(
         "SELECT t.cid, t.aid, t.day, t.idx, m.na FROM $t t LEFT JOIN ($late) m ON m.cid = t.cid AND m.aid = t.aid",
         t=sql.table(triggers),
-        late=sql.Given(late),
+        late=late,
     )

@@ -42,17 +42,6 @@ def test_rendering_every_engine_statement_leaves_its_tree_unchanged(rules_file: 
         assert sql.render(tree) == first
 
 
-def test_a_given_tree_is_nested_as_is_once_and_copied_anywhere_else() -> None:
-    inner = sql.q("SELECT 1 AS one")
-    outer = sql.q("SELECT * FROM ($a) x JOIN ($a) y ON true", a=sql.Given(inner))
-    placed = [n for n in outer.walk() if isinstance(n, exp.Select) and n.find(exp.Alias) and n is not outer]
-    assert len(placed) == 2
-    assert [n is inner for n in placed].count(True) == 1  # the first place took it, the other a copy
-    assert all(n == inner for n in placed)
-    copied = sql.q("SELECT * FROM ($a) x", a=inner)
-    assert not any(n is inner for n in copied.walk())  # it has a place already: a plain slot copies it
-
-
 def test_a_slot_tree_with_no_place_yet_is_taken_once_and_no_node_gets_two_parents() -> None:
     """A tree built for one statement is nested as it is; once it has a place, every other use is a copy."""
     cond = sql.q("a > 1")
