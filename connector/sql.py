@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import math
 import sys
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import duckdb
 import sqlglot
@@ -202,20 +203,68 @@ def render(tree: exp.Expr, dialect: str = DIALECT) -> str:
 _RENDER_RECURSION = 10_000
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A statement rendered once: its DuckDB text and the parameters it reads. `run` takes it as it takes a tree."""
+
+    text: str
+    params: frozenset[str]
+
+
+def rendered(tree: exp.Expr) -> Rendered:
+    return Rendered(render(tree), frozenset(p.name for p in tree.find_all(exp.Placeholder)))
+
+
+def rendered_each(trees: Iterable[exp.Expr]) -> list[Rendered]:
+    return [rendered(t) for t in trees]
+
+
+T = TypeVar("T")
+
+
+class Memo:
+    """What was built and rendered from one rule set, by what it was built with.
+
+    A process places contacts under the same rules again and again (each sync of a long-lived worker, `explain`
+    and `simulate` after a dry run, the syncs of a test), and on a small org building and rendering the passes'
+    trees cost more than DuckDB running them. A statement depends only on the rule set and the key's arguments;
+    the rule set is never changed after compiling (connector.ruleset.compiler), so what is kept stays right."""
+
+    def __init__(self) -> None:
+        self._kept: dict[Hashable, Any] = {}
+
+    def keep(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()` the first time `key` is asked for, what it gave after. `build` returns rendered statements
+        (`rendered`, never trees: a tree placed in another statement is changed by it)."""
+        if key not in self._kept:
+            self._kept[key] = build()
+        kept: T = self._kept[key]
+        return kept
+
+
+Statement = exp.Expr | Rendered
+
+
 def run(
-    con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None
+    con: duckdb.DuckDBPyConnection, stmt: Statement, params: Mapping[str, Any] | None = None
 ) -> duckdb.DuckDBPyConnection:
-    """Execute a tree; `params` binds named parameters such as the evaluation date."""
-    text = render(tree)
-    wanted = {p.name for p in tree.find_all(exp.Placeholder)}
-    bound = {k: v for k, v in (params or {}).items() if k in wanted}
-    missing = wanted - set(bound)
+    """Execute a statement; `params` binds named parameters such as the evaluation date."""
+    done = stmt if isinstance(stmt, Rendered) else rendered(stmt)
+    bound = {k: v for k, v in (params or {}).items() if k in done.params}
+    missing = done.params - set(bound)
     if missing:
         raise ValueError(f"unbound SQL parameters: {', '.join(sorted(missing))}")
-    return con.execute(text, bound) if bound else con.execute(text)
+    return con.execute(done.text, bound) if bound else con.execute(done.text)
 
 
-def scalar(con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None) -> Any:
-    row = run(con, tree, params).fetchone()
+def run_each(
+    con: duckdb.DuckDBPyConnection, stmts: Iterable[Statement], params: Mapping[str, Any] | None = None
+) -> None:
+    for stmt in stmts:
+        run(con, stmt, params)
+
+
+def scalar(con: duckdb.DuckDBPyConnection, stmt: Statement, params: Mapping[str, Any] | None = None) -> Any:
+    row = run(con, stmt, params).fetchone()
     assert row is not None
     return row[0]

@@ -82,8 +82,7 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
     days = [as_of - dt.timedelta(days=7 * w) for w in range(weeks, -1, -1)]
     session.lock(con)
     classify.classify(con, rules, as_of)
-    for stmt in timeline.statements(rules):
-        sql.run(con, stmt, {"as_of": as_of})
+    sql.run_each(con, timeline.rendered(rules), {"as_of": as_of})
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_WEEKS} (k INTEGER, day DATE)")
         con.executemany(f"INSERT INTO {_WEEKS} VALUES (?, ?)", list(enumerate(days)))
@@ -95,8 +94,7 @@ def replay(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, weeks
         by_day = [(day, changed_at.get(k, {})) for k, day in enumerate(days) if k > 0]
         totals = {str(o): (int(a), int(b), int(c)) for o, a, b, c in con.execute(_TOTALS_BY_OWNER).fetchall()}
     finally:
-        for name in (*timeline.scratch(rules), _WEEKS, _STEPS):
-            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
+        sql.run_each(con, timeline.dropped(rules, _WEEKS, _STEPS))
     owners = {o: OwnerReplay([n.get(o, 0) for _, n in by_day], *t) for o, t in totals.items()}
     result = Replay(
         weeks=weeks,

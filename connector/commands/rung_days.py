@@ -75,15 +75,15 @@ def compute(
     try:
         # Every live contact is to compute (nothing is cached for the days asked about), in the sync's batches.
         sql.run(con, sql.create_temp(timeline.TODO_ALL, sql.q('SELECT "Id" AS cid FROM crm_contact')))
-        pooled, middle, _tail = timeline.cached_parts(rules)
+        pooled, middle, _tail = timeline.cached_rendered(rules)
         todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
         batches = max(1, -(-todo // timeline.BATCH))
-        for stmt in pooled:
-            sql.run(con, stmt, params)
+        sql.run_each(con, pooled, params)
         rows = 0
         for i in range(batches):
-            for stmt in [timeline.batch(batches, i), *middle, timeline.on_days(DAYS, batch=True)]:
-                sql.run(con, stmt, params)
+            sql.run(con, timeline.batch(batches, i), params)
+            sql.run_each(con, middle, params)
+            sql.run(con, timeline.on_days(DAYS, batch=True), params)
             if i == 0 or each_batch is not None:
                 sql.run(con, sql.create_temp(OUT, body))
             else:
@@ -92,6 +92,5 @@ def compute(
             if each_batch is not None:
                 each_batch()
     finally:
-        for name in (*timeline.scratch(rules), timeline.TODO_ALL):
-            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
+        sql.run_each(con, timeline.dropped(rules, timeline.TODO_ALL))
     return rows if each_batch is not None else int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(OUT))))

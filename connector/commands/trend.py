@@ -53,8 +53,7 @@ def by_owner(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, mon
     session.lock(con)
     classify.classify(con, rules, as_of)
     try:
-        for stmt in timeline.statements(rules):
-            sql.run(con, stmt, {"as_of": as_of})
+        sql.run_each(con, timeline.rendered(rules), {"as_of": as_of})
         con.execute(f"CREATE OR REPLACE TEMP TABLE {_DAYS} (k INTEGER, day DATE)")
         con.executemany(f"INSERT INTO {_DAYS} VALUES (?, ?)", list(enumerate(days)))
         sql.run(con, timeline.on_days(_DAYS))
@@ -63,8 +62,7 @@ def by_owner(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, mon
             per_day = found.setdefault(str(owner), {d: {} for d in days})
             per_day[day][rules.rungs[int(rung)].name] = int(n)
     finally:
-        for name in (*timeline.scratch(rules), _DAYS):
-            sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
+        sql.run_each(con, timeline.dropped(rules, _DAYS))
     if not found:
         found[""] = {d: {} for d in days}
     return {owner: [(d, per_day[d]) for d in days] for owner, per_day in found.items()}

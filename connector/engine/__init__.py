@@ -50,8 +50,7 @@ def compute(
         session.lock(con)
         kept = classify.classify(con, rules, as_of, contact_id=contact_id)
         features.build(con, rules, as_of, contact_id=contact_id)
-        for stmt in timeline.statements(rules):
-            sql.run(con, stmt, params)
+        sql.run_each(con, timeline.rendered(rules), params)
         evaluate.evaluate(con, rules, as_of)
     else:
         timeline.load_cache(con, cache)
@@ -63,27 +62,24 @@ def compute(
         ):  # only the contacts that need it are read, classified, placed and planned
             kept = classify.classify(con, rules, as_of, lean=True)
             features.build(con, rules, as_of)
-            pooled, body, tail = timeline.cached_parts(rules, answered=features.answered_tables(rules))
+            pooled, body, tail = timeline.cached_rendered(rules, answered=features.answered_tables(rules))
             todo = int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO_ALL))))
             batches = max(1, -(-todo // timeline.BATCH))  # a first sync of a large org, in batches that fit memory
-            for stmt in pooled:
-                sql.run(con, stmt, params)
+            sql.run_each(con, pooled, params)
             # The batches read the pooled tables: the classified activities' memory is theirs from here on.
             sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(relations.CLASSIFIED.name)))
             for i in range(batches):
-                for stmt in [timeline.batch(batches, i), *body, timeline.collect(first=i == 0)]:
-                    sql.run(con, stmt, params)
+                sql.run(con, timeline.batch(batches, i), params)
+                sql.run_each(con, body, params)
+                sql.run(con, timeline.collect(first=i == 0), params)
             # The few contacts the lookahead cannot settle, once more in full.
-            for stmt in timeline.unsure():
-                sql.run(con, stmt, params)
+            sql.run_each(con, timeline.unsure(), params)
             if sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(timeline.TODO))):
-                _, again, _ = timeline.cached_parts(rules, ahead=False)
-                for stmt in [*again, timeline.collect(first=False)]:
-                    sql.run(con, stmt, params)
-            for stmt in tail:
-                sql.run(con, stmt, params)
+                _, again, _ = timeline.cached_rendered(rules, ahead=False)
+                sql.run_each(con, again, params)
+                sql.run(con, timeline.collect(first=False), params)
+            sql.run_each(con, tail, params)
             evaluate.evaluate(con, rules, as_of)
         sql.run(con, scope.standing(rules))
-    for name in timeline.scratch(rules):
-        sql.run(con, sql.q("DROP TABLE IF EXISTS $t", t=sql.table(name)))
+    sql.run_each(con, timeline.dropped(rules))
     return kept

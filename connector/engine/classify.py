@@ -147,10 +147,20 @@ def classify(
     """Materialise the classified activities; returns how many were kept. `lean`: see `statement`."""
     params: dict[str, object] = {"as_of": as_of, "contact_id": contact_id}
     have = frozenset(str(r[0]) for r in con.execute(_COLUMNS).fetchall())
+    one = contact_id is not None
     # DuckDB pushes a filter on the kinds below the projection that computes them, so every kind's test would run
     # twice (a third of this pass at a million contacts); deleting the few activities of no kind afterwards reads
     # the computed columns instead.
-    sql.run(con, statement(rules, one_contact=contact_id is not None, have=have, kindless=True, lean=lean), params)
+    sql.run_each(con, rules.memo.keep(("classify", one, have, lean), lambda: _rendered(rules, one, have, lean)), params)
+    return int(sql.scalar(con, _COUNT))
+
+
+_COUNT = sql.rendered(sql.q("SELECT count(*) FROM $t", t=sql.table(CLASSIFIED.name)))
+
+
+def _rendered(rules: RuleSet, one_contact: bool, have: frozenset[str], lean: bool) -> list[sql.Rendered]:
+    made = statement(rules, one_contact=one_contact, have=have, kindless=True, lean=lean)
     any_kind = sql.any_of(sql.col(kind_col(k)) for k in rules.kinds)
-    sql.run(con, sql.q("DELETE FROM $t WHERE NOT ($any)", t=sql.table(CLASSIFIED.name), any=any_kind))
-    return int(sql.scalar(con, sql.q("SELECT count(*) FROM $t", t=sql.table(CLASSIFIED.name))))
+    return sql.rendered_each(
+        [made, sql.q("DELETE FROM $t WHERE NOT ($any)", t=sql.table(CLASSIFIED.name), any=any_kind)]
+    )

@@ -112,4 +112,4 @@ def statement(rules: RuleSet, *, texts_too: bool = True) -> exp.Expr:
 
 
 def evaluate(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date) -> None:
-    sql.run(con, statement(rules), {"as_of": as_of})
+    sql.run(con, rules.memo.keep("evaluate", lambda: sql.rendered(statement(rules))), {"as_of": as_of})

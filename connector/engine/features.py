@@ -244,5 +244,7 @@ def statements(rules: RuleSet, *, one_contact: bool = False, replay: bool = Fals
 
 def build(con: duckdb.DuckDBPyConnection, rules: RuleSet, as_of: dt.date, *, contact_id: str | None = None) -> None:
     params: dict[str, object] = {"as_of": as_of, "contact_id": contact_id}
-    for stmt in statements(rules, one_contact=contact_id is not None):
-        sql.run(con, stmt, params)
+    one = contact_id is not None
+    sql.run_each(
+        con, rules.memo.keep(("features", one), lambda: sql.rendered_each(statements(rules, one_contact=one))), params
+    )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from connector import sql
 from connector.crm import RuleNeeds
 from connector.ruleset import loader
 from connector.ruleset.expr import Compiled, Type
@@ -132,6 +133,8 @@ class RuleSet:
     top_next_step: Template
     source: loader.Located = field(repr=False)
     outcomes: list[CompiledOutcome] = field(default_factory=list)  # what calibrate measures; no rung reads them
+    # The DuckDB passes' statements for these rules, built and rendered once (connector.sql.Memo).
+    memo: sql.Memo = field(default_factory=sql.Memo, init=False, repr=False, compare=False)
 
     def rung_index(self, name: str) -> int | None:
         for rung in self.rungs:

@@ -3,8 +3,10 @@ it, and the batches of a large sync render the same trees again and again."""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
+import duckdb
 import pytest
 from sqlglot import exp
 
@@ -55,3 +57,40 @@ def test_a_slot_tree_with_no_place_yet_is_taken_once_and_no_node_gets_two_parent
         assert all(child.parent is node for node in tree.walk() for child in node.iter_expressions())
     assert sql.render(first) == "SELECT a > 1 AS x, a > 1 AS y FROM t"
     assert sql.render(second) == "SELECT * FROM t WHERE a > 1"
+
+
+def test_a_rule_set_builds_each_statement_once_and_runs_the_same_text(tmp_path: Path) -> None:
+    """The DuckDB passes keep what they rendered for a rule set by its arguments: a second sync in the process
+    runs the very text the first built, another argument builds again, and an edited rule file is a new rule set
+    with nothing kept."""
+    path = tmp_path / "ladder.yaml"
+    text = (ROOT / "rules" / "ladder.yaml").read_text()
+    path.write_text(text)
+    rules = load(path)
+    built: list[int] = []
+
+    def build(n: int) -> list[sql.Rendered]:
+        built.append(n)
+        return sql.rendered_each(timeline.statements(rules))
+
+    first = rules.memo.keep(("t", 1), lambda: build(1))
+    again = rules.memo.keep(("t", 1), lambda: build(2))
+    other = rules.memo.keep(("t", 2), lambda: build(3))
+    assert built == [1, 3]
+    assert again is first
+    assert [r.text for r in other] == [r.text for r in first] == [sql.render(t) for t in timeline.statements(rules)]
+    assert timeline.rendered(rules) is timeline.rendered(rules)
+    assert "within_days: 90" in text
+    path.write_text(text.replace("within_days: 90", "within_days: 75"))
+    edited = load(path)
+    assert edited.memo is not rules.memo
+    assert [r.text for r in timeline.rendered(edited)] != [r.text for r in timeline.rendered(rules)]
+
+
+def test_a_rendered_statement_still_refuses_an_unbound_parameter() -> None:
+    con = duckdb.connect()
+    stmt = sql.rendered(sql.q("SELECT CAST($as_of AS DATE) + 1"))
+    assert stmt.params == {"as_of"}
+    with pytest.raises(ValueError, match="unbound SQL parameters: as_of"):
+        sql.run(con, stmt)
+    assert sql.scalar(con, stmt, {"as_of": "2026-01-01", "other": 1}) == dt.date(2026, 1, 2)

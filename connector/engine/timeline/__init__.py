@@ -86,9 +86,12 @@ __all__ = [
     "TODO_ALL",
     "batch",
     "cached_parts",
+    "cached_rendered",
     "collect",
+    "dropped",
     "load_cache",
     "on_days",
+    "rendered",
     "scratch",
     "statements",
     "unsure",
@@ -97,6 +100,11 @@ __all__ = [
 
 def statements(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) -> list[exp.Expr]:
     return _statements(rules, cached=cached, lookahead=lookahead)[1]
+
+
+def rendered(rules: RuleSet) -> list[sql.Rendered]:
+    """`statements(rules)` as DuckDB runs them, built and rendered once per rule set."""
+    return rules.memo.keep("timeline", lambda: sql.rendered_each(statements(rules)))
 
 
 def _statements(
@@ -177,6 +185,19 @@ def cached_parts(
     return pooled, full[:-2], full[-2:]
 
 
+Parts = tuple[list[sql.Rendered], list[sql.Rendered], list[sql.Rendered]]
+
+
+def cached_rendered(rules: RuleSet, *, ahead: bool = True, answered: Mapping[str, str] | None = None) -> Parts:
+    """`cached_parts` as DuckDB runs them, built and rendered once per rule set and arguments."""
+
+    def build() -> Parts:
+        pooled, body, tail = cached_parts(rules, ahead=ahead, answered=answered)
+        return sql.rendered_each(pooled), sql.rendered_each(body), sql.rendered_each(tail)
+
+    return rules.memo.keep(("timeline.cached", ahead, tuple(sorted((answered or {}).items()))), build)
+
+
 def unsure() -> list[exp.Expr]:
     """Take the contacts the lookahead left unsure (a held contact that qualifies again on its own) out of
     `tl_t_now_all` into `tl_t_todo`, to be computed again (`cached_parts(ahead=False)`, `collect`)."""
@@ -216,6 +237,14 @@ def load_cache(con: duckdb.DuckDBPyConnection, rows: Any | None) -> None:
         casts = ", ".join(f"CAST({sql.render(sql.col(n))} AS {t})" for n, t in CACHE_COLUMNS)
         con.execute(f"INSERT INTO {CACHE} SELECT {casts} FROM tl_cache_rows")
         con.unregister("tl_cache_rows")
+
+
+def dropped(rules: RuleSet, *more: str) -> list[sql.Rendered]:
+    """`DROP TABLE IF EXISTS` for each of the timeline's own tables (`scratch`) and `more`."""
+    return rules.memo.keep(
+        ("timeline.dropped", more),
+        lambda: sql.rendered_each(sql.q("DROP TABLE IF EXISTS $t", t=sql.table(n)) for n in (*scratch(rules), *more)),
+    )
 
 
 def scratch(rules: RuleSet) -> list[str]:
