@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlglot import exp
 
 from connector import sql
 from connector.cli import main as cli
@@ -50,18 +49,18 @@ def main() -> None:
     run = sql.run
 
     def timed(
-        con: duckdb.DuckDBPyConnection, tree: exp.Expr, params: Mapping[str, Any] | None = None
+        con: duckdb.DuckDBPyConnection, stmt: sql.Statement, params: Mapping[str, Any] | None = None
     ) -> duckdb.DuckDBPyConnection:
-        match = _TARGET.match(sql.render(tree))
+        done = stmt if isinstance(stmt, sql.Rendered) else sql.rendered(stmt)
+        match = _TARGET.match(done.text)
         key = (match.group(1) or match.group(2)) if match else "other"
         if key == args.explain and key not in totals:  # run once more under EXPLAIN ANALYZE, untimed
-            wanted = {p.name for p in tree.find_all(exp.Placeholder)}
-            bound = {k: v for k, v in (params or {}).items() if k in wanted}
-            rows = con.execute("EXPLAIN ANALYZE " + sql.render(tree), bound).fetchall()
+            bound = {k: v for k, v in (params or {}).items() if k in done.params}
+            rows = con.execute("EXPLAIN ANALYZE " + done.text, bound).fetchall()
             Path(f"{key}.plan.txt").write_text("\n".join(str(r[-1]) for r in rows))
         cpu, wall = _cpu(), time.perf_counter()
         try:
-            return run(con, tree, params)
+            return run(con, done, params)
         finally:
             entry = totals[key]
             entry[0] += _cpu() - cpu
