@@ -7,22 +7,23 @@ hostile rule file could read a file or lift the memory limit. Import and demo us
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
 from connector import sql
-from connector.config import EngineSection
+from connector.config import EngineSection, available_cores
 
 
 def tune(con: duckdb.DuckDBPyConnection, engine: EngineSection, resolve: Callable[[Path], Path]) -> None:
     """Bound the engine's memory, so a million-contact sync fits a modest machine (it spills to disk)."""
     _set(con, "memory_limit", engine.memory_limit)
     _set(con, "preserve_insertion_order", value=False)  # we never rely on row order; it saves memory
-    if engine.threads:
-        _set(con, "threads", min(int(engine.threads), os.cpu_count() or 1))
+    # DuckDB starts a thread per core of the machine, even where this process may run on fewer (taskset, a
+    # cpuset-pinned container, each worker of a parallel test run): the extra threads only take turns.
+    cores = available_cores()
+    _set(con, "threads", min(engine.threads or cores, cores))
     if engine.temp_directory:
         _set(con, "temp_directory", str(resolve(engine.temp_directory)))
 

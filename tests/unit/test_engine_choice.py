@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -130,3 +133,23 @@ def test_a_spark_that_cannot_start_names_the_cause_and_what_to_check(
         spark.session(config.EngineSection(kind="spark", master=master))
     assert "java.net.UnknownHostException: no-such-host.invalid" in str(caught.value)
     assert says in str(caught.value)
+
+
+_THREADS = """
+import os, sys
+from pathlib import Path
+from connector.config import EngineSection
+from connector.engine import session
+import duckdb
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+con = duckdb.connect()
+session.tune(con, EngineSection(), Path)
+print(con.execute("SELECT current_setting('threads')").fetchone()[0])
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="the system has no CPU affinity to set")
+def test_the_engine_takes_a_thread_per_core_this_process_may_use() -> None:
+    """DuckDB starts a thread per core of the machine; a process held to one core (taskset, a cpuset) gets one."""
+    done = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "1"
