@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,6 +189,18 @@ class Org:
 
 
 SPARK_TESTS = "tests/spark/"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker runs on cores of its own (`-n 2` on 2 cores: one each), as a sync deployed beside
+    other jobs does under a cpuset. Unpinned, every worker's DuckDB and JVM start a thread per core of the machine
+    and the workers' threads take turns on the same cores."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and count.isdigit() and hasattr(os, "sched_setaffinity")):
+        return
+    cores, workers, index = sorted(os.sched_getaffinity(0)), int(count), int(worker[2:])
+    if 1 < workers <= len(cores):
+        os.sched_setaffinity(0, cores[index % workers :: workers])
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
