@@ -21,9 +21,11 @@ def tune(con: duckdb.DuckDBPyConnection, engine: EngineSection, resolve: Callabl
     _set(con, "memory_limit", engine.memory_limit)
     _set(con, "preserve_insertion_order", value=False)  # we never rely on row order; it saves memory
     # DuckDB starts a thread per core of the machine, even where this process may run on fewer (taskset, a
-    # cpuset-pinned container, each worker of a parallel test run): the extra threads only take turns.
-    cores = available_cores()
-    _set(con, "threads", min(engine.threads or cores, cores))
+    # cpuset-pinned container, each worker of a parallel test run): the extra threads only take turns. Its own
+    # count is kept where it is lower (a CPU quota it read).
+    row = con.execute("SELECT current_setting('threads')").fetchone()
+    own = int(row[0]) if row else 1
+    _set(con, "threads", min(engine.threads or own, available_cores()))
     if engine.temp_directory:
         _set(con, "temp_directory", str(resolve(engine.temp_directory)))
 
