@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import os
@@ -200,7 +201,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     cores, workers, index = sorted(os.sched_getaffinity(0)), int(count), int(worker[2:])
     if 1 < workers <= len(cores):
-        os.sched_setaffinity(0, cores[index % workers :: workers])
+        with contextlib.suppress(OSError):  # a sandbox that refuses it: the worker runs unpinned, as before
+            os.sched_setaffinity(0, cores[index % workers :: workers])
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
