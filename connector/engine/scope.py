@@ -126,7 +126,9 @@ def narrowed(con: duckdb.DuckDBPyConnection, activities_of: ActivitiesOf | None 
             sql.create_temp(
                 "crm_activity",
                 sql.q(
-                    'SELECT * FROM ($s) s WHERE "WhoId" IN (SELECT cid FROM $todo)', s=source, todo=sql.table(TODO_ALL)
+                    'SELECT * FROM ($s) s WHERE COALESCE("WhoId" IN (SELECT cid FROM $todo), false)',
+                    s=source,
+                    todo=sql.table(TODO_ALL),
                 ),
                 kind="VIEW",
             ),
