@@ -114,7 +114,7 @@ def _pooled(p: _Plan, answered: Mapping[str, str]) -> list[exp.Expr]:
                 kinds=_any_kind(f.spec.unanswered or []),
             )
             triggers.append(_by_batch_key(f"{TRIGGERS}{i}", source))
-    return [_by_batch_key(DAYS_ALL, _day_counts(p)), _by_batch_key(BORN, born), *triggers]
+    return [_by_batch_key(DAYS_ALL, _day_counts(p), "dn"), _by_batch_key(BORN, born), *triggers]
 
 
 def _matched(index: int) -> str:
@@ -122,10 +122,12 @@ def _matched(index: int) -> str:
     return answers.tables(f"tl_t_ans{index}")[2]
 
 
-def _by_batch_key(name: str, body: exp.Expr) -> exp.Expr:
+def _by_batch_key(name: str, body: exp.Expr, day: str | None = None) -> exp.Expr:
     """`body` with the batch key `h` (`_of_batch`), in its order: a batch's rows lie together, and its join
-    skips the others' blocks."""
-    return sql.create_temp(name, sql.q("SELECT hash(cid) AS h, * FROM ($b) b ORDER BY h", b=body))
+    skips the others' blocks. `day`: a contact's rows in the order of that column too, the order every window of
+    the batch sorts them in (a sort of presorted rows costs less, whatever order the activities came in)."""
+    order = f"h, {day}" if day else "h"
+    return sql.create_temp(name, sql.q(f"SELECT hash(cid) AS h, * FROM ($b) b ORDER BY {order}", b=body))
 
 
 def _points(p: _Plan) -> exp.Expr:
