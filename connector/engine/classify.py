@@ -22,6 +22,7 @@ from sqlglot import exp
 from connector import sql
 from connector.engine.relations import ACTIVITY_FACTS, CLASSIFIED, kind_col
 from connector.ruleset.compiler import RuleSet
+from connector.ruleset.expr_guard import unguarded
 
 _SOURCE = 'SELECT *, "WhoId" AS cid, "Id" AS aid FROM crm_activity WHERE day <= $as_of'
 _COLUMNS = "SELECT column_name FROM duckdb_columns() WHERE table_name = 'crm_activity'"
@@ -91,53 +92,11 @@ def kinds_tree(rules: RuleSet, lookups: dict[tuple[str, ...], _Lookup] | None = 
                     matches[i] = column
                 else:
                     node.replace(column)
-        matches = [_unguarded(m) for m in matches]
+        matches = [unguarded(m) for m in matches]
     return [
         sql.alias(exp.Coalesce(this=match, expressions=[exp.false()]), kind_col(k))
         for k, match in zip(rules.kinds, matches, strict=True)
     ]
-
-
-def _unguarded(node: exp.Expr) -> exp.Expr:
-    """The guards the compiler put before word matching (`CASE WHEN NOT COALESCE(g, true) THEN false ELSE (g AND
-    rest) END`, connector.ruleset.expr._guarded) taken off where the words are read from a lookup: the CASE is
-    `g AND rest` in three-valued logic, and with no regular expression left behind it the guard only evaluates `g`
-    twice and splits every vector (half of this pass at a million activities)."""
-
-    def strip(n: exp.Expr) -> exp.Expr:
-        if not isinstance(n, exp.Case) or len(n.args.get("ifs") or []) != 1 or n.args.get("this") is not None:
-            return n
-        when, default = n.args["ifs"][0], n.args.get("default")
-        cond = when.this
-        if not (
-            isinstance(when.args.get("true"), exp.Boolean)
-            and when.args["true"].this is False
-            and isinstance(cond, exp.Not)
-            and isinstance(cond.this, exp.Coalesce)
-            and [e.sql() for e in cond.this.expressions] == ["TRUE"]
-            and isinstance(default, exp.Expr)
-            and not any(True for _ in default.find_all(exp.RegexpLike))
-        ):
-            return n
-        guard = [c.sql() for c in _conjuncts(cond.this.this)]
-        if [c.sql() for c in _conjuncts(default)][: len(guard)] != guard:
-            return n
-        return default
-
-    for case in reversed(list(node.find_all(exp.Case))):  # the innermost first: a guard may hold guards
-        done = strip(case)
-        if done is not case:
-            if case is node:
-                return done
-            case.replace(done)
-    return node
-
-
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    inner = node.this if isinstance(node, exp.Paren) else node
-    if isinstance(inner, exp.And):
-        return [*_conjuncts(inner.this), *_conjuncts(inner.expression)]
-    return [node]
 
 
 # The facts the later passes of a sync read of a classified activity (a cited activity's privacy, what an answer

@@ -22,6 +22,7 @@ from connector import sql
 from connector.engine import origin
 from connector.ruleset import expr_written as written
 from connector.ruleset import words
+from connector.ruleset.expr_guard import guarded
 from connector.ruleset.expr_safe import double as _double
 from connector.ruleset.expr_safe import shift as _shift
 from connector.ruleset.expr_safe import whole as _whole
@@ -109,53 +110,8 @@ def compile_expr(
             "(a comparison such as '>= 3' may be missing)"
         )
     if checker.lists or any(isinstance(n, exp.RegexpLike) for n in tree_out.walk()):
-        tree_out = _guarded(tree_out)
+        tree_out = guarded(tree_out)
     return Compiled(expr=tree_out, type=typ, names=checker.names, word_lists=checker.lists)
-
-
-def _costly(node: exp.Expr) -> bool:
-    return any(isinstance(n, exp.RegexpLike) for n in node.walk())
-
-
-def _conjuncts(node: exp.Expr) -> list[exp.Expr]:
-    inner = node.this if isinstance(node, exp.Paren) else node
-    if isinstance(inner, exp.And):
-        return [*_conjuncts(inner.this), *_conjuncts(inner.expression)]
-    return [node]
-
-
-def _guarded(node: exp.Expr) -> exp.Expr:
-    """Word matching (a regular expression per activity) runs only where the rest of its AND chain is not false:
-    `cheap AND costly` becomes `CASE WHEN NOT COALESCE(cheap, true) THEN false ELSE (cheap AND costly) END`, the
-    same value in three-valued logic, and both engines skip a CASE branch they do not take. A kind that reads
-    words only of calls and meetings then spends no regular expression on the emails, which are most activities."""
-    inner = node.this if isinstance(node, exp.Paren) else node
-    if isinstance(inner, exp.And):
-        parts = [_guarded(p) for p in _conjuncts(inner)]
-        cheap = [p for p in parts if not _costly(p)]
-        costly = [p for p in parts if _costly(p)]
-        if not cheap or not costly:
-            return _and(parts)
-        guard = _and(cheap)
-        return exp.Paren(
-            this=exp.Case(
-                ifs=[exp.If(this=exp.Not(this=exp.Coalesce(this=guard, expressions=[exp.true()])), true=exp.false())],
-                default=_and([guard.copy(), *costly]),
-            )
-        )
-    for key, child in list(inner.args.items()):
-        if isinstance(child, exp.Expr) and _costly(child):
-            inner.set(key, _guarded(child))
-        elif isinstance(child, list):
-            inner.set(key, [_guarded(c) if isinstance(c, exp.Expr) and _costly(c) else c for c in child])
-    return node
-
-
-def _and(parts: list[exp.Expr]) -> exp.Expr:
-    out = parts[0]
-    for p in parts[1:]:
-        out = exp.And(this=out, expression=p)
-    return exp.Paren(this=out)
 
 
 def _check_size(text: str) -> None:
