@@ -7,11 +7,13 @@ from __future__ import annotations
 import datetime as dt
 
 import duckdb
+import sqlglot
 
 from connector import sql
 from connector.engine import classify
 from connector.engine.relations import kind_col
 from connector.ruleset.compiler import load_text
+from connector.ruleset.expr_guard import unguarded
 from tests.unit.test_words import LADDER_TAIL
 
 RULES = (
@@ -106,3 +108,17 @@ def test_the_guards_before_word_tests_go_once_the_words_are_read_from_the_lookup
     # rule out; with them, the CASE would only run those tests twice a row (the first test: the same meaning).
     assert plain.count("CASE WHEN NOT COALESCE") == 3
     assert "CASE" not in looked_up
+
+
+def test_only_a_guard_whose_else_begins_with_its_own_test_is_taken_off() -> None:
+    def off(text: str) -> str:
+        return unguarded(sqlglot.parse_one(text, read="duckdb")).sql("duckdb")
+
+    # The shape the compiler makes: the CASE has its ELSE's value, whatever the test gives (NULL included).
+    assert off("CASE WHEN NOT COALESCE(a = 1, TRUE) THEN FALSE ELSE (a = 1 AND w) END") == "(a = 1 AND w)"
+    # Written by hand, the ELSE not beginning with the test: a different value where a = 1 is false; kept.
+    kept = "CASE WHEN NOT COALESCE(a = 1, TRUE) THEN FALSE ELSE (b = 2 AND w) END"
+    assert off(kept) == kept
+    # A guard still in front of a regular expression stays: it is what keeps the expression off most rows.
+    costly = "CASE WHEN NOT COALESCE(a = 1, TRUE) THEN FALSE ELSE (a = 1 AND REGEXP_MATCHES(s, 'x')) END"
+    assert off(costly) == costly
