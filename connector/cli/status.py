@@ -131,11 +131,14 @@ def _run_line(r: dict[str, Any]) -> str:
     took = f"{(r['finished_at'] - r['started_at']).total_seconds():.1f} s" if r["finished_at"] else ""
     code = "-" if r["exit_code"] is None else str(r["exit_code"])
     done = "would change" if r.get("dry_run") else "changed"
+    # A dry run's fields it would change follow its count ("would change 3 (stage 2, reason 3)"), only where any.
+    fields = [f"{k} {v:,}" for k, v in (r.get("planned_fields") or {}).items() if v] if r.get("dry_run") else []
+    by_field = f" ({', '.join(fields)})" if fields else ""
     counts = "  ".join(
-        f"{k if k != 'changed' else done} {(r.get('planned') if k == 'changed' and r.get('dry_run') else r[k]) or 0:,}"
+        f"{done} {(r.get('planned') if r.get('dry_run') else r[k]) or 0:,}{by_field}"
+        if k == "changed"
+        else f"{k} {r[k] or 0:,}"
         for k in ("contacts", "changed", "failed", "skipped", "api_calls")
     )
-    if r.get("dry_run") and r.get("planned_fields"):
-        counts += " (" + ", ".join(f"{k} {v:,}" for k, v in r["planned_fields"].items() if v) + ")"
     line = f"{r['started_at']:%Y-%m-%d %H:%M:%S}Z  {r['outcome']:<14} exit {code:<3} {counts}  {took}"
     return f"{line}  {log.one_line(r['error'] or '')}".rstrip()

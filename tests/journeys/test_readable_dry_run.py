@@ -36,6 +36,12 @@ def test_a_stricter_rule_shows_the_words_of_each_reason_that_change_and_status_s
     assert "would change 1 " in run
     assert "changed 0" not in run
     assert "stage 1" in run and "reason 1" in run
+    assert re.search(r"would change 1 \(stage 1, .*reason 1.*\)  failed 0", run), run  # the fields beside their count
+
+    again = cli(org, "sync", "--dry-run", "--as-of", org.as_of.isoformat())  # the rules synced: nothing to change
+    assert again.returncode == 0, again.stderr
+    latest = next(line for line in cli(org, "status").stdout.splitlines() if " dry_run " in line)  # newest first
+    assert "would change 0  failed" in latest and "()" not in latest, latest
 
 
 def test_a_word_diff_marks_only_what_changed() -> None:
