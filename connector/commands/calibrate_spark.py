@@ -122,7 +122,7 @@ def calibrate(
         cal.seconds = time.process_time() - started
         return cal
     engine.run(classify.statement(rules, have=have), params)
-    for stmt in [*features.statements(rules), *timeline.statements(rules)]:
+    for stmt in [*features.statements(rules), *timeline.statements(rules, answered=features.answered_tables(rules))]:
         engine.run(stmt, params)
     days = exp.values(
         [(exp.convert(k), sql.lit(day)) for k, day in enumerate(cal.days)], alias="d", columns=["k", "day"]

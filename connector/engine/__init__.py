@@ -50,7 +50,7 @@ def compute(
         session.lock(con)
         kept = classify.classify(con, rules, as_of, contact_id=contact_id)
         features.build(con, rules, as_of, contact_id=contact_id)
-        sql.run_each(con, timeline.rendered(rules), params)
+        sql.run_each(con, timeline.rendered(rules, answered=features.answered_tables(rules)), params)
         evaluate.evaluate(con, rules, as_of)
     else:
         timeline.load_cache(con, cache)

@@ -152,7 +152,12 @@ class SparkEngine:
         params = {"as_of": as_of}
         have = frozenset(self.columns("crm_activity"))
         self.run(classify.statement(rules, have=have), params)
-        for stmt in [*features.statements(rules), *timeline.statements(rules), evaluate.statement(rules)]:
+        answered = features.answered_tables(rules)
+        for stmt in [
+            *features.statements(rules),
+            *timeline.statements(rules, answered=answered),
+            evaluate.statement(rules),
+        ]:
             self.run(stmt, params)
         self.run(plan.statement(fields))
 

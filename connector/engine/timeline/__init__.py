@@ -98,13 +98,18 @@ __all__ = [
 ]
 
 
-def statements(rules: RuleSet, *, cached: bool = False, lookahead: int | None = None) -> list[exp.Expr]:
-    return _statements(rules, cached=cached, lookahead=lookahead)[1]
+def statements(
+    rules: RuleSet, *, cached: bool = False, lookahead: int | None = None, answered: Mapping[str, str] | None = None
+) -> list[exp.Expr]:
+    """`answered`: the tables of connector.engine.answers already made for the same contacts (engine.features
+    makes them: `features.answered_tables`), by feature name; the others are made here."""
+    return _statements(rules, cached=cached, lookahead=lookahead, answered=answered)[1]
 
 
-def rendered(rules: RuleSet) -> list[sql.Rendered]:
-    """`statements(rules)` as DuckDB runs them, built and rendered once per rule set."""
-    return rules.memo.keep("timeline", lambda: sql.rendered_each(statements(rules)))
+def rendered(rules: RuleSet, *, answered: Mapping[str, str] | None = None) -> list[sql.Rendered]:
+    """`statements(rules)` as DuckDB runs them, built and rendered once per rule set and `answered`."""
+    key = ("timeline", tuple(sorted((answered or {}).items())))
+    return rules.memo.keep(key, lambda: sql.rendered_each(statements(rules, answered=answered)))
 
 
 def _statements(
@@ -116,7 +121,7 @@ def _statements(
     `tl_timeline_new` holds their rows to keep. `lookahead`: see `_base.lookahead`."""
     p = _plan(rules, lookahead)
     p.cached = cached
-    unans_stmts, unanswered = _unanswered_statements(p)
+    unans_stmts, unanswered = _unanswered_statements(p, {} if cached else answered or {})
     placeholder = exp.select(exp.Star()).from_(sql.table(POINTS))
     _states(p, unanswered, placeholder)  # registers the window aggregates and kind sets the features read
     states = _states(p, unanswered, _grid(p))

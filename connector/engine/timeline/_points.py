@@ -257,7 +257,7 @@ def _triggers(p: _Plan, index: int, kinds: list[str]) -> exp.Expr:
     return sql.q("SELECT cid, day, aid FROM $act WHERE $kinds", act=sql.table(CLASSIFIED.name), kinds=_any_kind(kinds))
 
 
-def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, str]]:
+def _unanswered_statements(p: _Plan, answered: Mapping[str, str]) -> tuple[list[exp.Expr], dict[str, str]]:
     """Per `unanswered` feature: its triggers (`tl_t_u<i>`: day, index, first day open, day it closes), and on
     every point the day of the oldest trigger open there (`tl_t_uo<i>`).
 
@@ -265,7 +265,7 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, str]]:
     d + older + 1 up to the day before its window or its answer closes it. With `answers_all_before` the answer is
     the first answering activity on or after d; with `answers_oldest` the one connector.engine.answers gives it
     (a thank-you answers its own input, so triggers no longer close in the order they came: the oldest open one
-    on a point is found among the contact's triggers, not by counting those closed)."""
+    on a point is found among the contact's triggers, not by counting those closed). `answered`: see `_pooled`."""
     out: list[exp.Expr] = []
     tables: dict[str, str] = {}
     for i, f in enumerate(_unanswered(p)):
@@ -276,8 +276,11 @@ def _unanswered_statements(p: _Plan) -> tuple[list[exp.Expr], dict[str, str]]:
             if p.cached:  # a batch: its contacts' rows of `_pooled`'s table
                 source = _of_batch(f"{TRIGGERS}{i}", ["cid", "day", "idx", "na"])
             else:
-                out += answers.statements(f, _matched(i), exp.true())
-                source = sql.q("SELECT cid, day, idx, na FROM $m", m=sql.table(_matched(i)))
+                matched = answered.get(f.name)
+                if matched is None:
+                    out += answers.statements(f, _matched(i), exp.true())
+                    matched = _matched(i)
+                source = sql.q("SELECT cid, day, idx, na FROM $m", m=sql.table(matched))
             dn = _dn(sql.col("day"))
             na = _dn(sql.col("na"))
             end = sql.q("LEAST($dn + $w, $na)", dn=dn.copy(), w=s.within_days, na=na) if s.within_days else na
