@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import itertools
 import os
 from collections.abc import Iterator
@@ -221,25 +222,29 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Under pytest-xdist (`-n auto`, the README's test command), the tests in tests/spark/ are one unit of work, run
-    by one worker: one JVM to start and warm up, one Spark session (tests/spark/conftest.py), and each module-scoped
-    Spark fixture built once. Every other test is a unit of its own, given to whichever worker is free. The largest
-    unit is handed out first, so the Spark tests start at once rather than last.
+    """Under pytest-xdist (`-n auto`, the README's test command, with pyproject's `--dist loadscope`), each module is
+    a unit of work for one worker (its module-scoped fixtures are built once), and the tests in tests/spark/ are
+    one unit together: one JVM to start and warm up (tests/spark/conftest.py's session), not one per worker; its
+    first Spark sync costs about three later ones. Units go out by their number of tests, the most first (xdist's
+    order), so the Spark unit starts within seconds, not last. With `--dist load` every other test is a unit.
 
     xdist's own `--dist loadgroup` cannot do this with pytest 9.2: it marks a group by renaming each test's node id,
-    which pytest 9.2 no longer lets a plugin do, and the groups are silently ignored. An explicit `--dist` is
-    honoured."""
-    if config.getoption("dist") != "load":  # "load" is what -n alone chooses
+    which pytest 9.2 no longer lets a plugin do, and the groups are silently ignored. Another `--dist` is honoured
+    as it is."""
+    dist = config.getoption("dist")
+    if dist not in ("load", "loadscope"):
         return None
     from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - called only when xdist runs the session
 
     scheduler = LoadScopeScheduling(config, log)
-    scheduler._split_scope = _work_unit  # a work unit per scope; LoadScopeScheduling sends the largest first
+    scheduler._split_scope = functools.partial(_work_unit, by_module=dist == "loadscope")
     return scheduler
 
 
-def _work_unit(nodeid: str) -> str:
-    return SPARK_TESTS if nodeid.startswith(SPARK_TESTS) else nodeid
+def _work_unit(nodeid: str, *, by_module: bool) -> str:
+    if nodeid.startswith(SPARK_TESTS):
+        return SPARK_TESTS
+    return nodeid.split("::", 1)[0] if by_module else nodeid
 
 
 @pytest.fixture

@@ -2,9 +2,9 @@
 serial run), a small demo org, and the CLI run in this process (so a sync finds the session running and joins it, as
 under spark-submit).
 
-Starting Spark costs a JVM, and its first queries pay the JVM's warm-up: under `pytest -n` (`--dist loadscope`), a
-worker runs whole modules, so the Spark tests it runs share its one session and each module fixture below and in the
-modules is built once. (With `--dist load`, tests/conftest.py makes this folder one unit of work for one worker.)"""
+Starting Spark costs a JVM, and its first queries pay the JVM's warm-up: under `pytest -n`, tests/conftest.py makes
+this folder one unit of work for one worker, so every Spark test shares its one session, and each module fixture
+below and in the modules is built once."""
 
 from __future__ import annotations
 
