@@ -33,7 +33,7 @@ def check(*args: str) -> tuple[int, str]:
 def test_the_default_ladder_renders_every_statement_for_spark() -> None:
     code, out = check("--engine", "spark", str(DEFAULT_RULES))
     assert code == 0, out
-    assert out.strip().endswith("passed. Rendered 21 statements as Spark SQL.")
+    assert out.strip().endswith("passed. Rendered 18 statements as Spark SQL.")
     plain_code, plain = check(str(DEFAULT_RULES))
     assert plain_code == 0
     assert plain.strip() == "Checked 1 rule file: 0 errors, 0 warnings, 0 info; passed."  # no --engine: as before
@@ -52,17 +52,15 @@ def test_the_check_renders_what_a_spark_run_executes_in_its_order() -> None:
         "tl_unans",
         "tl_feat",
     ]
-    # The timeline: per-day counts, the periods of the `two_way_quarters` features, change days, which answer
-    # answered which trigger of `unthanked`, its triggers and the oldest open on every change day, the states on
+    # The timeline: per-day counts, the periods of the `two_way_quarters` features, change days, the triggers of
+    # `unthanked` (which answer answered which, as the features pass matched them) and the oldest open on every
+    # change day, the states on
     # every change day (window frames, features, flags, criteria), the days held rungs drop, the rung stood on, and
     # the evaluation day's row; then evaluate.
     assert targets[7:-2] == [
         "tl_t_day",
         "tl_t_per0",
         "tl_t_pts",
-        "tl_t_ans0_trig",
-        "tl_t_ans0_ans",
-        "tl_t_ans0",
         "tl_t_u0",
         "tl_t_uo0",
         "tl_t_q",
@@ -132,7 +130,7 @@ def test_a_construct_the_engine_made_on_its_own_is_reported_as_our_bug(monkeypat
     assert (finding.line, finding.col) == (1, 1)
     assert "engine's own plan statement" in finding.message
     assert "a trust-ladder bug to report" in finding.message
-    assert rendered == 20  # every other statement still rendered
+    assert rendered == 17  # every other statement still rendered
 
 
 def test_every_condition_node_knows_the_rule_text_it_came_from() -> None:
