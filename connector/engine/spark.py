@@ -14,11 +14,12 @@ EngineUnavailable.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
@@ -26,7 +27,7 @@ from sqlglot import exp
 from connector import sql
 from connector.config import EngineSection, FieldsSection, physical_memory
 from connector.engine import classify, dialect, evaluate, features, plan, timeline
-from connector.engine.relations import feature_col
+from connector.engine.relations import PLACE, feature_col
 from connector.errors import EngineUnavailable
 from connector.ruleset.compiler import RuleSet
 from connector.ruleset.expr import Type
@@ -120,6 +121,14 @@ def date_columns(rules: RuleSet) -> frozenset[str]:
     return frozenset(feature_col(n) for n, f in rules.features.items() if f.type == Type.DATE)
 
 
+# The placement's texts (the reason and next step of every rung, the cited activities) make one Java method far
+# beyond the JVM's 64 KB when Spark generates the code of the whole stage: the compiler fails, Spark logs an ERROR
+# with a stack trace of hundreds of lines on every sync's stderr, and runs the stage interpreted. It is run
+# interpreted from the start (the same rows; no failed compilation to wait for).
+_TOO_BIG_TO_COMPILE = frozenset({PLACE.name})
+_WHOLE_STAGE = "spark.sql.codegen.wholeStage"
+
+
 class SparkEngine:
     """Runs engine statements on one SparkSession."""
 
@@ -132,7 +141,25 @@ class SparkEngine:
         return list(self.spark.table(f"`{name}`").columns)
 
     def register(self, name: str, frame: DataFrame) -> None:
-        frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+        with self._interpreted(name in _TOO_BIG_TO_COMPILE):
+            frame.localCheckpoint(eager=True).createOrReplaceTempView(name)
+
+    @contextlib.contextmanager
+    def _interpreted(self, on: bool) -> Iterator[None]:
+        """Whole-stage code generation off while the statement runs: see `_TOO_BIG_TO_COMPILE`."""
+        if not on:
+            yield
+            return
+        conf = self.spark.conf
+        before = conf.get(_WHOLE_STAGE, None)
+        conf.set(_WHOLE_STAGE, "false")
+        try:
+            yield
+        finally:
+            if before is None:
+                conf.unset(_WHOLE_STAGE)
+            else:
+                conf.set(_WHOLE_STAGE, before)
 
     def run(self, tree: exp.Expr, params: Mapping[str, object] | None = None) -> DataFrame:
         st = dialect.statement(self._expand_excludes(tree), self.dates)

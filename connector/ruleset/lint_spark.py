@@ -136,12 +136,29 @@ class _Frame:
             self.made_by.target = name
 
 
+class _Conf:
+    """A stand-in for the session's runtime settings (the engine turns code generation off for a statement)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: str) -> None:
+        self.values[key] = value
+
+    def unset(self, key: str) -> None:
+        self.values.pop(key, None)
+
+
 class _Session:
     """A stand-in SparkSession: `sql` records the text it is given; `table` knows the declared columns of the
     relations whose columns the engine reads (to spell out `* EXCLUDE` and rebuild `tl_place`)."""
 
     def __init__(self, rules: RuleSet, out: Rendered) -> None:
         self.out = out
+        self.conf = _Conf()
         self.known = {
             "crm_activity": [*rel.ACTIVITIES.names, *vocabulary.activity_fields(), *(n for n, _ in rel.ACTIVITY_FACTS)],
             "crm_contact": [*rel.CONTACTS.names, *vocabulary.contact_fields()],

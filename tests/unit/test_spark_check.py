@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -163,3 +164,29 @@ def test_spark_sessions_take_spark_conf_but_never_over_the_settings_results_depe
     assert "spark.driver.memory" not in cluster
     local = spark_engine.settings(EngineSection(kind="spark", master="local[2]"))
     assert local["spark.driver.memory"] in {f"{g}g" for g in range(2, 9)}  # Spark's 1g runs out at 100,000 contacts
+
+
+def test_the_placement_runs_without_whole_stage_code_generation_and_the_setting_comes_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Spark generates one Java method for the placement's stage and the JVM refuses it (over 64 KB): a Spark sync
+    logged the failed compilation, an ERROR with hundreds of lines of stack trace, on every run. The placement
+    runs interpreted from the start; every other statement runs as the session is set, and the setting is as it
+    was after."""
+    seen: dict[str, str | None] = {}
+    register = spark_engine.SparkEngine.register
+
+    def spy(self: spark_engine.SparkEngine, name: str, frame: Any) -> None:
+        def checkpoint(*, eager: bool = True) -> Any:
+            seen[name] = self.spark.conf.get("spark.sql.codegen.wholeStage", None)
+            return frame
+
+        monkeypatch.setattr(frame, "localCheckpoint", checkpoint, raising=False)
+        register(self, name, frame)
+
+    monkeypatch.setattr(spark_engine.SparkEngine, "register", spy)
+    rendered = lint_spark.render(compiler.load(DEFAULT_RULES))
+    assert not rendered.refused
+    assert seen.pop("tl_place") == "false"
+    assert seen and set(seen.values()) == {None}  # tl_act, the features, the timeline, tl_plan
+    assert "tl_plan" in seen
