@@ -32,10 +32,12 @@ AS_OF = dt.date(2026, 6, 15)
 CONTACTS = 120
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkSession]:
     """One local session (`local[2]`, the settings a sync gives it) for every Spark test of this process, its catalog
-    tables in a temp folder of this process (for `--out-table NAME`)."""
+    tables in a temp folder of this process (for `--out-table NAME`). Stopped once the last Spark test has run (the
+    folder's tests run one after another, on one worker): a running session's threads would otherwise share the
+    worker's core with every test after them."""
     from pyspark.sql import SparkSession  # noqa: PLC0415 - optional extra
 
     tables = tmp_path_factory.mktemp("spark-warehouse")
