@@ -112,19 +112,10 @@ def _line(fields: dict[str, str]) -> str:
 
 
 def _ends(run_id: str, obj: str, reason: str) -> tuple[str, str]:
-    """A skipped row's line of `obj` and `reason` before and after its Id."""
-    marker = "\x00id\x00"
-    line = _line(
-        {
-            "run_id": run_id,
-            "object": obj,
-            "id": marker,
-            "kind": "skipped",
-            "code": reason,
-            "message": REASONS.get(reason, reason),
-        }
-    )
-    before, after = line.split(json.dumps(marker, ensure_ascii=False), 1)
+    """A skipped row's line of `obj` and `reason` before and after its Id: `_line`'s keys, order and separators."""
+    dumps = json.JSONEncoder(ensure_ascii=False).encode
+    before = f'{{"run_id": {dumps(run_id)}, "object": {dumps(obj)}, "id": '
+    after = f', "kind": "skipped", "code": {dumps(reason)}, "message": {dumps(REASONS.get(reason, reason))}}}\n'
     return before, after
 
 

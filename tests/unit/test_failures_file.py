@@ -43,3 +43,29 @@ def test_every_row_set_aside_is_a_json_line_with_its_object_id_reason_and_meanin
     assert read[-1]["kind"] == "failed"
     assert read[-1]["object"] == "Contact"
     assert (file.skipped, file.failed) == (5, 1)
+
+
+def test_a_run_id_or_object_that_looks_like_json_does_not_move_the_id(tmp_path: Path) -> None:
+    odd = ['"\x00id\x00', '", "id": "x', "\\", "}"]
+    for i, text in enumerate(odd):
+        file = failures.FailuresFile(tmp_path / f"f{i}.jsonl", text)
+        file.add_skipped([(text, "00T8d0000000001EAA", text), ("Task", text, "lead")])
+        lines = file.path.read_text(encoding="utf-8").splitlines()
+        assert [json.loads(line) for line in lines] == [
+            {
+                "run_id": text,
+                "object": text,
+                "id": "00T8d0000000001EAA",
+                "kind": "skipped",
+                "code": text,
+                "message": text,
+            },
+            {
+                "run_id": text,
+                "object": "Task",
+                "id": text,
+                "kind": "skipped",
+                "code": "lead",
+                "message": failures.REASONS["lead"],
+            },
+        ]
