@@ -196,9 +196,13 @@ def main(ctx: click.Context, config_path: Path | None, log_format: str | None) -
     """Place every contact on the trust ladder (Fringe to Forever) and write it back onto the Contact."""
     try:
         cfg = config_mod.load(config_path)
-    except TrustLadderError as exc:
-        click.echo(describe(exc), err=True)
-        ctx.exit(int(exc.exit_code))
+    except TrustLadderError:
+        # The config's own log settings are what failed: the command line's, else auto. `invoke` then logs
+        # `command.failed` as for any other error, so a scheduled job's JSON log shows a broken config too.
+        fmt = log_format or "auto"
+        log.configure(json=None if fmt == "auto" else fmt == "json")
+        log.bind_run()
+        raise
     fmt = log_format or cfg.log.format
     log.configure(json=None if fmt == "auto" else fmt == "json", level=cfg.log.level)
     log.bind_run()

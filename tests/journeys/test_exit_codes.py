@@ -130,6 +130,33 @@ def test_3_a_config_path_that_is_a_folder_or_not_utf8(tmp_path: Path) -> None:
     assert "Traceback" not in after.stderr + after.stdout
 
 
+def test_3_a_broken_config_is_a_json_command_failed_line_for_a_scheduled_job(tmp_path: Path) -> None:
+    """A cron job that logs JSON finds a broken config in its log like any other failure: the config's own log
+    settings are what failed, so the command line's (`--log-format json`) are used."""
+    broken = tmp_path / "trust-ladder.toml"
+    broken.write_text('[local]\ndatabase = 5\n[log]\nformat = "console"\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "connector", "--config", str(broken), "--log-format", "json", "sync"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == ExitCode.CONFIG
+    assert proc.stdout == ""
+    first, second = proc.stderr.splitlines()
+    failed = json.loads(first)
+    assert (failed["event"], failed["level"], failed["exit_code"], failed["error"]) == (
+        "command.failed",
+        "error",
+        ExitCode.CONFIG,
+        "ConfigError",
+    )
+    assert str(broken) in failed["message"]
+    assert "[local.database]" in failed["message"]
+    assert re.fullmatch(r"[0-9a-f]{12}", failed["run_id"])
+    assert second.startswith(f"trust-ladder: {broken}: [local.database]")
+
+
 def test_4_a_broken_rule_file(demo_org: Path, tmp_path: Path) -> None:
     folder = copy_of(demo_org, tmp_path, "org")
     broken = folder / "broken.yaml"
