@@ -23,6 +23,11 @@ from connector.crm.local.store import LocalCrm
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RULES = ROOT / "rules" / "ladder.yaml"
+EVERY_FEATURE = ROOT / "tests" / "spark" / "every_feature.yaml"  # every feature type and option, for both engines
+# The default ladder and the rule file with every feature type: what a test of every engine statement runs on.
+BOTH_RULE_FILES = pytest.mark.parametrize(
+    "rules_file", [DEFAULT_RULES, EVERY_FEATURE], ids=["default", "every_feature"]
+)
 AS_OF = dt.date(2026, 6, 15)
 TRUST_FIELDS = list(FieldsSection().model_dump().values())
 

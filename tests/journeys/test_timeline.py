@@ -22,9 +22,7 @@ from connector.engine import classify, evaluate, features, timeline
 from connector.engine.relations import TIMELINE
 from connector.engine.timeline import _base as timeline_base
 from connector.ruleset.compiler import RuleSet, load
-from tests.conftest import DEFAULT_RULES, ROOT, Org
-
-EVERY_FEATURE = ROOT / "tests" / "spark" / "every_feature.yaml"
+from tests.conftest import DEFAULT_RULES, EVERY_FEATURE, Org
 
 
 def _place(con: duckdb.DuckDBPyConnection, rules: RuleSet, day: dt.date) -> None:

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlglot import exp
 
 from connector.engine import features, timeline
 from connector.ruleset.compiler import load
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import BOTH_RULE_FILES
 
 
 def _made(trees: list[exp.Expr]) -> list[str]:
@@ -24,11 +22,7 @@ def _read(trees: list[exp.Expr]) -> set[str]:
     return {table.name for t in trees for table in t.find_all(exp.Table)}
 
 
-@pytest.mark.parametrize(
-    "rules_file",
-    [ROOT / "rules" / "ladder.yaml", ROOT / "tests" / "spark" / "every_feature.yaml"],
-    ids=["default", "every_feature"],
-)
+@BOTH_RULE_FILES
 def test_the_timeline_reads_the_answers_the_features_pass_made(rules_file: Path) -> None:
     rules = load(rules_file)
     answered = features.answered_tables(rules)

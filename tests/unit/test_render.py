@@ -13,15 +13,10 @@ from sqlglot import exp
 from connector import sql
 from connector.engine import classify, evaluate, features, plan, timeline
 from connector.ruleset.compiler import load
+from tests.conftest import BOTH_RULE_FILES, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-@pytest.mark.parametrize(
-    "rules_file",
-    [ROOT / "rules" / "ladder.yaml", ROOT / "tests" / "spark" / "every_feature.yaml"],
-    ids=["default", "every_feature"],
-)
+@BOTH_RULE_FILES
 def test_rendering_every_engine_statement_leaves_its_tree_unchanged(rules_file: Path) -> None:
     rules = load(rules_file)
     pooled, body, tail = timeline.cached_parts(rules, answered=features.answered_tables(rules))

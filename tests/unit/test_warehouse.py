@@ -29,8 +29,8 @@ from connector.crm.warehouse.export import export
 from connector.errors import ConfigError
 from connector.ruleset.compiler import load
 from connector.ruleset.schema import FEATURE_TYPES, PERIOD_DAYS, RuleFile
+from tests.conftest import EVERY_FEATURE, ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SYNCED = dt.datetime(2026, 6, 14, 23, 30)
 
 
@@ -198,9 +198,6 @@ def test_a_salesforce_named_copy_keeps_the_api_names(small_org: Path, tmp_path: 
     assert {"Id", "WhoId", "ActivityDate", "IsDeleted"} <= set(columns)
     assert not [c for c in columns if c.startswith("_fivetran")]
     assert con.execute("SELECT typeof(IsClosed) FROM t LIMIT 1").fetchall() == [("BOOLEAN",)]
-
-
-EVERY_FEATURE = ROOT / "tests" / "spark" / "every_feature.yaml"
 
 
 def test_the_equality_rule_file_uses_every_feature_type_and_option() -> None:
